@@ -1,0 +1,42 @@
+// One call of the forward entry: rows of new tokens, each with the view it attends to.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+namespace hw {
+
+// A block placed in a view. Key j of the block sits at view position offset + j; a query
+// at view position p sees it iff offset + j <= p.
+struct ViewSegment {
+  int block = -1;
+  int offset = 0;
+};
+
+struct BatchRow {
+  std::vector<int32_t> tokens;    // new tokens, written at the end of `block`
+  int block = -1;                 // the block that receives their K/V (rotated at block-local index)
+  std::vector<ViewSegment> view;  // ordered blocks this row attends to; must contain `block`
+  bool logits = true;             // return the logits of the last new token
+  bool all_logits = false;        // return the logits of every new token
+};
+
+struct Batch {
+  std::vector<BatchRow> rows;     // no two rows write the same block
+  bool attention_shares = false;  // also report each row's attention share per view segment
+};
+
+struct ForwardOutput {
+  int vocab = 0;
+  std::vector<float> logits;            // [logit rows, vocab], rows in batch order
+  std::vector<int> logit_row;           // per batch row: its first logit row, -1 if none
+  std::vector<int> logit_count;         // per batch row: how many logit rows it has
+  // With attention_shares: per batch row, [layers][view segments] fractions of the last new
+  // token's attention mass that fell on each segment, averaged over query heads.
+  std::vector<std::vector<float>> shares;
+
+  const float* row_logits(int row, int i = 0) const {
+    return logits.data() + size_t(logit_row[row] + i) * size_t(vocab);
+  }
+};
+
+}  // namespace hw

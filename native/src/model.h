@@ -1,0 +1,47 @@
+// A loaded model: config, mapped weights, the paged KV cache and the backend that runs it.
+#pragma once
+#include <memory>
+#include <string>
+
+#include "backend.h"
+#include "batch.h"
+#include "config.h"
+#include "kv_cache.h"
+#include "weights.h"
+
+namespace hw {
+
+class Model {
+ public:
+  // Loads <dir> (config.json + safetensors). Throws EngineError naming the file and problem.
+  static std::unique_ptr<Model> load(const std::string& dir, const BackendOptions& opt);
+
+  const ModelConfig& config() const { return cfg_; }
+  KvCache& cache() { return cache_; }
+  const KvCache& cache() const { return cache_; }
+  Backend& backend() { return *backend_; }
+
+  // The one forward entry: validates the batch, makes room in the cache, runs the backend,
+  // and only then counts the new tokens as written (a failed forward leaves the cache as it was).
+  void forward(const Batch& batch, ForwardOutput& out);
+
+  // Appends every token of `src` to the end of `dst`, keys rotated by dst's old length
+  // (moves a finished step into a shared history once, O(step)).
+  void append_block(int dst, int src);
+  // A block sharing `src`'s tokens copy-on-write.
+  int fork_block(int src) { return cache_.fork_block(src); }
+
+  // Longest view position a forward may use (the config's, or a smaller limit set by the user).
+  int max_context() const { return max_context_; }
+  void set_max_context(int n);
+
+ private:
+  Model() = default;
+  ModelConfig cfg_;
+  ModelWeights weights_;
+  KvCache cache_;
+  std::unique_ptr<Backend> backend_;
+  int max_context_ = 0;
+};
+
+}  // namespace hw

@@ -1,0 +1,48 @@
+// Memory-mapped safetensors files: one file, or the shards named by model.safetensors.index.json.
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tensor.h"
+
+namespace hw {
+
+// One mapped .safetensors file. The header is checked in full when it opens:
+// every tensor's byte range lies inside the file and matches its dtype and shape.
+class SafeTensorsFile {
+ public:
+  explicit SafeTensorsFile(const std::string& path);  // throws EngineError naming the file
+  ~SafeTensorsFile();
+  SafeTensorsFile(const SafeTensorsFile&) = delete;
+  SafeTensorsFile& operator=(const SafeTensorsFile&) = delete;
+
+  const std::string& path() const { return path_; }
+  const std::map<std::string, Tensor>& tensors() const { return tensors_; }
+
+ private:
+  std::string path_;
+  void* map_ = nullptr;
+  size_t map_size_ = 0;
+  std::map<std::string, Tensor> tensors_;
+};
+
+// Every tensor of a model folder, from model.safetensors or a sharded index.
+class CheckpointFiles {
+ public:
+  explicit CheckpointFiles(const std::string& dir);  // throws EngineError naming file + problem
+  // Finds a tensor; nullptr when absent.
+  const Tensor* find(const std::string& name) const;
+  // Finds a tensor and checks its shape; throws naming the tensor and its file when missing or wrong.
+  const Tensor& require(const std::string& name, const std::vector<int64_t>& shape) const;
+  // The file that holds a tensor (for error messages).
+  std::string file_of(const std::string& name) const;
+  size_t mapped_bytes() const;
+
+ private:
+  std::vector<std::unique_ptr<SafeTensorsFile>> files_;
+  std::map<std::string, std::pair<const Tensor*, const SafeTensorsFile*>> index_;
+};
+
+}  // namespace hw
