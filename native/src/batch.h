@@ -33,6 +33,9 @@ struct ForwardOutput {
   // With attention_shares: per batch row, [layers][view segments] fractions of the last new
   // token's attention mass that fell on each segment, averaged over query heads.
   std::vector<std::vector<float>> shares;
+  // With attention_shares: per batch row, the last new token's attention on every visible key,
+  // keys in view order (segment by segment), averaged over heads and layers.
+  std::vector<std::vector<float>> key_attention;
 
   const float* row_logits(int row, int i = 0) const {
     return logits.data() + size_t(logit_row[row] + i) * size_t(vocab);

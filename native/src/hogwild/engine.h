@@ -1,0 +1,155 @@
+// A Hogwild run: several workers generating at once over one shared, paged KV cache.
+// The run loop lives on its own thread; controls are queued and applied between steps;
+// events leave in batches through the sink.
+#pragma once
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "../model.h"
+#include "events.h"
+#include "run_config.h"
+#include "step_rules.h"
+
+namespace hw {
+
+struct InspectResult {
+  int block = -1, index = 0;
+  int32_t token = 0;
+  int author = -1;          // worker that wrote it, -1 for shared text
+  int step = 0;             // the author's step number
+  struct Seen {
+    int worker;
+    int position;           // view position of the token for this worker, -1 if not in its view
+    int rotation;           // rotation this worker's next query applies to the block, 0 if not in view
+  };
+  std::vector<Seen> seen;
+  std::vector<float> attention;  // per worker: attention on this token in the last step (-1: not seen)
+};
+
+class HogwildRun {
+ public:
+  using EventSink = std::function<void(std::vector<Event>&&)>;
+
+  // Validates the config (throws EngineError); does not start anything.
+  HogwildRun(Model& model, HogwildConfig cfg, EventSink sink);
+  ~HogwildRun();  // stops the run and joins its thread
+
+  void start();   // runs the loop on the engine thread
+  void run();     // runs the loop on the calling thread (tests, CLI)
+  void wait();    // blocks until the loop has ended
+  bool done() const { return done_; }
+
+  // Controls: thread-safe, validated at once (EngineError on bad input), applied between steps.
+  void pause(int worker = -1);   // -1 = the whole run
+  void resume(int worker = -1);
+  void single_step();            // one step while the run is paused
+  void stop(int worker = -1);    // -1 = end the run; else that worker finishes
+  void inject(int target, Ids ids);  // target -1 = every worker
+  int fork(int worker);              // the new worker's id
+  void set_temperature(int worker, float temperature);
+
+  InspectResult inspect(int block, int index, bool attention);
+
+  // Read by tests (only while the loop is not running a step).
+  const std::vector<std::vector<ViewSegment>>& last_views() const { return views_; }
+  int workers() const { return int(workers_.size()); }
+  int history_block() const { return history_; }
+  const std::vector<int32_t>& block_tokens(int block) const { return meta_.at(block).tokens; }
+  int worker_block(int w) const { return workers_.at(w).block; }
+
+ private:
+  struct Worker {
+    int block = -1;              // its current (unfinished) step block
+    int step = 1;                // current step number
+    Ids pending;                 // input to feed at the next forward
+    bool move_after_feed = false;  // the pending input closes the step: move it to history after
+    bool finished = false;
+    bool paused = false;
+    int forked_from = -1;
+    float temperature = 0.0f;
+    Rng rng;
+    StepDetector detector;
+    std::vector<int32_t> generated;  // sampled ids (raw results, tests)
+  };
+  struct BlockMeta {
+    BlockKind kind = BlockKind::Prompt;
+    int owner = -1;
+    std::vector<int32_t> tokens;
+    std::vector<int> authors, steps;  // per token
+  };
+  struct Note {
+    int block;
+    int target;      // -1 = all
+    Ids text;        // written into the block with the next forward
+    bool written = false;
+  };
+  struct Control {
+    enum class Type { Pause, Resume, Step, StopWorker, Inject, Fork, Temperature } type;
+    int worker = -1;
+    float value = 0.0f;
+    Ids ids;
+  };
+
+  void loop();
+  void prefill_shared();
+  void apply_controls();
+  enum class StepResult { Ran, Idle, Done };
+  StepResult step_once();
+  void finish();
+  void build_views();
+  std::vector<ViewSegment> view_of(int w) const;
+  int new_block(BlockKind kind, int owner);
+  void record(int block, const Ids& ids, int author, int step);
+  void move_to_history(int w);
+  Ids header(int w, int step) const;
+  void emit(Event e);
+  void flush(bool force);
+  void check_worker(int w, const char* what) const;
+  Event worker_event(int w) const;
+  void finish_worker(int w);
+
+  Model& model_;
+  HogwildConfig cfg_;
+  EventSink sink_;
+
+  int prompt_ = -1, history_ = -1, header_others_ = -1, header_own_ = -1;
+  std::vector<Worker> workers_;
+  std::vector<Note> notes_;
+  std::map<int, BlockMeta> meta_;
+  std::vector<std::vector<ViewSegment>> views_;   // per worker, this step
+  std::vector<std::vector<int>> view_lengths_;    // per worker, segment lengths after this step
+  std::vector<std::vector<float>> key_attention_; // per worker, last step
+  std::vector<int> key_attention_rows_;           // per worker: batch row in the last step, -1 none
+  int step_ = 0;                 // forwards run so far
+  int generated_ = 0;            // tokens sampled by all workers
+  int next_self_check_ = 0;      // generated-token count at which the next self-check is due
+  bool self_check_due_ = false;
+
+  // Control queue and run state shared with other threads.
+  mutable std::mutex control_mu_;
+  std::condition_variable control_cv_;
+  std::deque<Control> controls_;
+  bool paused_ = false, stopping_ = false;
+  int steps_allowed_ = 0;        // single steps granted while paused
+  int worker_count_ = 0;         // workers including queued forks (validation)
+  std::vector<bool> worker_finished_;  // snapshot for validation
+
+  std::mutex step_mu_;           // held while a step runs (inspect waits for it)
+  std::vector<Event> outbox_;
+  std::chrono::steady_clock::time_point last_flush_;
+  std::chrono::steady_clock::time_point started_;
+  std::thread thread_;
+  std::atomic<bool> done_{false};
+  std::mutex done_mu_;
+  std::condition_variable done_cv_;
+};
+
+Layout parse_layout(const std::string& name);
+
+}  // namespace hw

@@ -1,0 +1,96 @@
+#include "model.h"
+
+#include <map>
+#include <set>
+#include <string>
+
+#include "error.h"
+
+namespace hw {
+
+std::unique_ptr<Model> Model::load(const std::string& dir, const BackendOptions& opt) {
+  std::unique_ptr<Model> m(new Model());
+  m->cfg_ = load_config(dir);
+  m->weights_ = load_weights(dir, m->cfg_);
+  if (opt.device == "cpu" || opt.device == "auto") {
+    m->backend_ = make_cpu_backend(m->cfg_, m->weights_, opt);
+  } else {
+    fail(dir, "device '" + opt.device + "' is not available in this build (use cpu or auto)");
+  }
+  m->max_context_ = m->cfg_.max_context;
+  return m;
+}
+
+void Model::set_max_context(int n) {
+  if (n <= 0 || n > cfg_.max_context)
+    fail("max context", std::to_string(n) + " is outside 1.." + std::to_string(cfg_.max_context));
+  max_context_ = n;
+}
+
+void Model::forward(const Batch& batch, ForwardOutput& out) {
+  // Validate everything before touching the cache, so a bad batch changes nothing.
+  std::set<int> written;
+  std::vector<RowPlan> plans(batch.rows.size());
+  for (size_t r = 0; r < batch.rows.size(); r++) {
+    const BatchRow& row = batch.rows[r];
+    const std::string where = "forward row " + std::to_string(r);
+    if (row.tokens.empty()) fail(where, "no tokens");
+    if (!cache_.valid(row.block)) fail(where, "no block " + std::to_string(row.block));
+    if (!written.insert(row.block).second) fail(where, "block " + std::to_string(row.block) + " is written by two rows");
+    for (int32_t id : row.tokens)
+      if (id < 0 || id >= cfg_.vocab)
+        fail(where, "token id " + std::to_string(id) + " is outside the vocabulary (0.." + std::to_string(cfg_.vocab - 1) + ")");
+    int own = -1;
+    for (const ViewSegment& s : row.view) {
+      if (!cache_.valid(s.block)) fail(where, "view names no block " + std::to_string(s.block));
+      if (s.block == row.block) own = s.offset;
+    }
+    if (own < 0) fail(where, "the view does not contain the written block " + std::to_string(row.block));
+    plans[r].first_position = own + cache_.length(row.block);
+    const int last = plans[r].first_position + int(row.tokens.size()) - 1;
+    if (last >= max_context_)
+      fail(where, "context too long: position " + std::to_string(last) + " is past the maximum context of " +
+                      std::to_string(max_context_) + " tokens");
+  }
+
+  // Room for the new tokens (copy-on-write of shared pages first).
+  std::vector<TokenMove> copies;
+  for (const BatchRow& row : batch.rows) cache_.reserve(row.block, int(row.tokens.size()), copies);
+  backend_->ensure_pages(cache_.pages_allocated());
+  backend_->move_tokens(copies, 0);
+
+  std::map<int, int> added;
+  for (const BatchRow& row : batch.rows) added[row.block] = int(row.tokens.size());
+  for (size_t r = 0; r < batch.rows.size(); r++) {
+    const BatchRow& row = batch.rows[r];
+    const int len = cache_.length(row.block);
+    for (int i = 0; i < int(row.tokens.size()); i++) plans[r].write_slots.push_back(cache_.slot(row.block, len + i));
+    for (const ViewSegment& s : row.view) {
+      auto it = added.find(s.block);
+      plans[r].segment_lengths.push_back(cache_.length(s.block) + (it == added.end() ? 0 : it->second));
+    }
+  }
+
+  try {
+    backend_->forward(batch, plans, cache_, out);
+  } catch (...) {
+    for (const BatchRow& row : batch.rows) cache_.truncate(row.block, cache_.length(row.block));
+    throw;
+  }
+  for (const BatchRow& row : batch.rows) cache_.commit(row.block, int(row.tokens.size()));
+}
+
+void Model::append_block(int dst, int src) {
+  const int n = cache_.length(src), base = cache_.length(dst);
+  if (n == 0) return;
+  std::vector<TokenMove> copies;
+  cache_.reserve(dst, n, copies);
+  backend_->ensure_pages(cache_.pages_allocated());
+  backend_->move_tokens(copies, 0);
+  std::vector<TokenMove> moves;
+  for (int i = 0; i < n; i++) moves.push_back({cache_.slot(src, i), cache_.slot(dst, base + i)});
+  backend_->move_tokens(moves, base);
+  cache_.commit(dst, n);
+}
+
+}  // namespace hw
