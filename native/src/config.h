@@ -31,7 +31,9 @@ struct ModelConfig {
   float rope_theta = 10000.0f;    // RoPE base (rope_theta or rope_parameters.rope_theta)
   RopeScaling rope_scaling;       // optional frequency scaling
   bool tied_embeddings = false;   // lm_head shares the embedding matrix (tie_word_embeddings)
-  bool qkv_bias = false;          // q/k/v projections carry biases (Qwen2, or attention_bias)
+  bool tie_explicit = false;      // tie_word_embeddings was written; if not, a checkpoint
+                                  // without lm_head.weight is taken as tied
+  bool qkv_bias = false;          // q/k/v projections carry biases (Qwen2)
   bool qk_norm = false;           // per-head RMSNorm on q and k before RoPE (Qwen3)
   std::vector<int> eos_ids;       // end-of-sequence ids from config.json (eos_token_id)
 

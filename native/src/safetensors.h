@@ -20,12 +20,15 @@ class SafeTensorsFile {
 
   const std::string& path() const { return path_; }
   const std::map<std::string, Tensor>& tensors() const { return tensors_; }
+  size_t mapped_bytes() const { return map_size_; }
 
  private:
   std::string path_;
   void* map_ = nullptr;
   size_t map_size_ = 0;
   std::map<std::string, Tensor> tensors_;
+
+  void parse_header();
 };
 
 // Every tensor of a model folder, from model.safetensors or a sharded index.
@@ -41,6 +44,10 @@ class CheckpointFiles {
   size_t mapped_bytes() const;
 
  private:
+  void add_file(const std::string& path);
+
+  std::string dir_;     // the model folder, for "missing tensor" messages
+  std::string source_;  // "model.safetensors" or the index file, for the same
   std::vector<std::unique_ptr<SafeTensorsFile>> files_;
   std::map<std::string, std::pair<const Tensor*, const SafeTensorsFile*>> index_;
 };
