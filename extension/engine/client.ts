@@ -1,0 +1,427 @@
+/**
+ * The engine client: forks the engine process (dist/engine-host.js, with the Node that runs
+ * the extension host: VS Code's own), talks to it over typed IPC (protocol.ts, structured
+ * clone so typed arrays pass as they are) and supervises it. No vscode import: the state
+ * machine is unit-tested against real child processes.
+ *
+ *   idle --start--> starting --ready--> ready --load--> loading --loaded--> loaded
+ *     ^                |                   ^              |   (cancel: kill -> idle)
+ *     |                v                   |              v
+ *     +--- stopping <-(shutdown)      crashed <-(exit without a shutdown, from any state)
+ *
+ * A crash never throws into the caller's stack: pending requests reject with an
+ * EngineCrashedError, `onCrash` fires with the runs that were live, and `restart()` (or any
+ * later request) starts a fresh process.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import type {
+  Control,
+  Device,
+  EngineEvent,
+  EngineMessage,
+  EngineRequest,
+  EngineState,
+  InspectResult,
+  ModelSummary,
+  RunConfig,
+  RunState,
+} from '../protocol';
+import { validateEngineMessage } from '../protocol-validate';
+
+export type LogLevel = 'info' | 'warn' | 'error';
+
+export interface EngineClientOptions {
+  /** The engine host script (dist/engine-host.js). */
+  hostPath: string;
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Node binary; default: the running one (VS Code's own Node in the extension host). */
+  execPath?: string;
+  execArgv?: string[];
+  /** Receives the engine's log lines and stderr. */
+  log: (level: LogLevel, text: string) => void;
+  /** How long the process may take to say `ready` (default 20 s). */
+  startTimeoutMs?: number;
+}
+
+export interface EngineCrash {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** Runs that were live when the engine died. */
+  runIds: string[];
+  /** The state the client was in. */
+  during: EngineState;
+  message: string;
+}
+
+export class EngineCrashedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'EngineCrashedError';
+  }
+}
+
+export class CancelledError extends Error {
+  constructor(message = 'Cancelled') {
+    super(message);
+    this.name = 'CancelledError';
+  }
+}
+
+type Listener<T> = (e: T) => void;
+
+/** A minimal event emitter in the style of vscode.EventEmitter. */
+export class Emitter<T> {
+  private listeners: Listener<T>[] = [];
+  readonly event = (l: Listener<T>): { dispose(): void } => {
+    this.listeners.push(l);
+    return { dispose: () => (this.listeners = this.listeners.filter((x) => x !== l)) };
+  };
+  fire(e: T): void {
+    for (const l of this.listeners.slice()) {
+      try {
+        l(e);
+      } catch (err) {
+        // A listener's bug must not break the client.
+        console.error('[hogwild] listener failed', err);
+      }
+    }
+  }
+  dispose(): void {
+    this.listeners = [];
+  }
+}
+
+interface Pending {
+  resolve: (v: unknown) => void;
+  reject: (e: Error) => void;
+  type: EngineRequest['type'];
+  onProgress?: (message: string, fraction?: number) => void;
+}
+
+type Req = EngineRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
+
+const STDERR_TAIL = 4000;
+
+export class EngineClient {
+  private child: ChildProcess | null = null;
+  private _state: EngineState = 'idle';
+  private nextId = 1;
+  private pending = new Map<number, Pending>();
+  private liveRuns = new Set<string>();
+  private startPromise: Promise<void> | null = null;
+  private loadPromise: Promise<ModelSummary> | null = null;
+  private loadKey = '';
+  private stderrTail = '';
+  private intentionalExit = false;
+  private disposed = false;
+  private _model: ModelSummary | null = null;
+  private _pid: number | null = null;
+
+  readonly onDidChangeState = new Emitter<{ state: EngineState; message?: string }>();
+  readonly onEvents = new Emitter<{ runId: string; events: EngineEvent[] }>();
+  readonly onRunEnded = new Emitter<{ runId: string; state: RunState; message?: string }>();
+  readonly onCrash = new Emitter<EngineCrash>();
+
+  constructor(private readonly opts: EngineClientOptions) {}
+
+  get state(): EngineState {
+    return this._state;
+  }
+  get model(): ModelSummary | null {
+    return this._model;
+  }
+  /** The engine process's pid (null when none runs). */
+  get pid(): number | null {
+    return this._pid;
+  }
+  get runs(): string[] {
+    return [...this.liveRuns];
+  }
+
+  private setState(state: EngineState, message?: string): void {
+    if (this._state === state && message === undefined) return;
+    this._state = state;
+    this.onDidChangeState.fire({ state, message });
+  }
+
+  /** Starts the engine process unless one runs; resolves once it says `ready`. */
+  start(): Promise<void> {
+    if (this.disposed) return Promise.reject(new Error('The Hogwild engine client is disposed'));
+    if (this.child && this.startPromise) return this.startPromise;
+    this.startPromise = this.spawn();
+    return this.startPromise;
+  }
+
+  private spawn(): Promise<void> {
+    this.setState('starting');
+    this.intentionalExit = false;
+    this.stderrTail = '';
+    this._model = null;
+    this.loadPromise = null;
+    this.loadKey = '';
+    const env: NodeJS.ProcessEnv = { ...(this.opts.env ?? process.env), ELECTRON_RUN_AS_NODE: '1' };
+    let child: ChildProcess;
+    try {
+      child = fork(this.opts.hostPath, [], {
+        cwd: this.opts.cwd,
+        env,
+        execPath: this.opts.execPath,
+        execArgv: this.opts.execArgv ?? [],
+        serialization: 'advanced',
+        stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      });
+    } catch (e) {
+      this.setState('crashed', `Could not start the engine process: ${(e as Error).message}`);
+      return Promise.reject(e);
+    }
+    this.child = child;
+    this._pid = child.pid ?? null;
+    child.stdout?.setEncoding('utf8');
+    child.stderr?.setEncoding('utf8');
+    child.stdout?.on('data', (d: string) => this.logLines('info', d));
+    child.stderr?.on('data', (d: string) => {
+      this.stderrTail = (this.stderrTail + d).slice(-STDERR_TAIL);
+      this.logLines('warn', d);
+    });
+    return new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const timer = setTimeout(() => {
+        if (settled) return;
+        settled = true;
+        const msg = `The engine process did not start within ${(this.opts.startTimeoutMs ?? 20000) / 1000} s`;
+        this.opts.log('error', msg);
+        this.kill();
+        reject(new Error(msg));
+      }, this.opts.startTimeoutMs ?? 20000);
+      child.on('message', (raw: unknown) => {
+        const v = validateEngineMessage(raw);
+        if (!v.ok) {
+          this.opts.log('error', `Ignored an invalid message from the engine: ${v.error}`);
+          return;
+        }
+        const msg = v.value;
+        if (msg.type === 'ready' && !settled) {
+          settled = true;
+          clearTimeout(timer);
+          this._pid = msg.pid;
+          this.setState('ready');
+          this.opts.log('info', `Engine process started (pid ${msg.pid})`);
+          resolve();
+          return;
+        }
+        this.onMessage(msg);
+      });
+      child.on('error', (err) => {
+        this.opts.log('error', `Engine process error: ${err.message}`);
+        if (!settled) {
+          settled = true;
+          clearTimeout(timer);
+          reject(err);
+        }
+      });
+      child.on('exit', (code, signal) => {
+        clearTimeout(timer);
+        this.onExit(child, code, signal);
+        if (!settled) {
+          settled = true;
+          reject(new EngineCrashedError(this.exitMessage(code, signal)));
+        }
+      });
+    });
+  }
+
+  private logLines(level: LogLevel, chunk: string): void {
+    for (const line of chunk.split('\n')) if (line.trim() !== '') this.opts.log(level, `[engine] ${line}`);
+  }
+
+  private exitMessage(code: number | null, signal: NodeJS.Signals | null): string {
+    const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+    const tail = this.stderrTail.trim().split('\n').slice(-3).join(' | ');
+    return `The Hogwild engine process ${how}${tail ? `: ${tail}` : ''}`;
+  }
+
+  private onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    if (this.child !== child) return; // an old process, already replaced
+    this.child = null;
+    this.startPromise = null;
+    this.loadPromise = null;
+    this.loadKey = '';
+    this._model = null;
+    this._pid = null;
+    const during = this._state;
+    const runIds = [...this.liveRuns];
+    this.liveRuns.clear();
+    if (this.intentionalExit) {
+      this.rejectAll(new CancelledError('The engine process was stopped'));
+      this.setState('idle');
+      return;
+    }
+    const message = this.exitMessage(code, signal);
+    this.opts.log('error', message);
+    this.rejectAll(new EngineCrashedError(message));
+    this.setState('crashed', message);
+    this.onCrash.fire({ code, signal, runIds, during, message });
+  }
+
+  private rejectAll(err: Error): void {
+    const pending = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of pending) p.reject(err);
+  }
+
+  private onMessage(msg: EngineMessage): void {
+    switch (msg.type) {
+      case 'reply': {
+        const p = this.pending.get(msg.id);
+        if (!p) return;
+        this.pending.delete(msg.id);
+        if (msg.ok) p.resolve(msg.result);
+        else p.reject(new Error(msg.error));
+        return;
+      }
+      case 'progress':
+        this.pending.get(msg.id)?.onProgress?.(msg.message, msg.fraction);
+        return;
+      case 'loaded':
+        this._model = msg.model;
+        return;
+      case 'events':
+        this.onEvents.fire({ runId: msg.runId, events: msg.events });
+        return;
+      case 'run-ended':
+        this.liveRuns.delete(msg.runId);
+        this.onRunEnded.fire({ runId: msg.runId, state: msg.state, message: msg.message });
+        return;
+      case 'log':
+        this.opts.log(msg.level, `[engine] ${msg.text}`);
+        return;
+      case 'ready':
+        return;
+    }
+  }
+
+  private async request<T>(req: Req, onProgress?: Pending['onProgress']): Promise<T> {
+    await this.start();
+    const child = this.child;
+    if (!child || !child.connected) throw new EngineCrashedError('The engine process is not running');
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, type: req.type, onProgress });
+      try {
+        child.send({ ...req, id } as EngineRequest, (err) => {
+          if (err && this.pending.delete(id)) reject(new EngineCrashedError(`Could not reach the engine process: ${err.message}`));
+        });
+      } catch (e) {
+        this.pending.delete(id);
+        reject(new EngineCrashedError(`Could not reach the engine process: ${(e as Error).message}`));
+      }
+    });
+  }
+
+  /**
+   * Loads a model (once: the same folder, device and threads reuse the loaded one).
+   * `modelDir` '' is the built-in model. Cancel with `cancelLoad()`.
+   */
+  load(modelDir: string, device: Device, threads: number, onProgress?: (message: string, fraction?: number) => void): Promise<ModelSummary> {
+    const key = JSON.stringify([modelDir, device, threads]);
+    if (this.loadPromise && this.loadKey === key) return this.loadPromise;
+    if (this._model && this.loadKey === key && (this._state === 'loaded' || this._state === 'ready')) return Promise.resolve(this._model);
+    if (this.liveRuns.size > 0 && this.loadKey !== key) {
+      return Promise.reject(new Error('A run is in progress with the loaded model; stop it before loading another model'));
+    }
+    this.loadKey = key;
+    let p: Promise<ModelSummary> | null = null;
+    p = (async () => {
+      await this.start();
+      this.setState('loading');
+      try {
+        const model = await this.request<ModelSummary>({ type: 'load', modelDir, device, threads }, onProgress);
+        this._model = model;
+        this.setState('loaded');
+        return model;
+      } catch (e) {
+        if (this._state === 'loading') this.setState('ready', (e as Error).message);
+        if (this.loadKey === key) this.loadKey = '';
+        throw e;
+      } finally {
+        if (this.loadPromise === p) this.loadPromise = null;
+      }
+    })();
+    this.loadPromise = p;
+    return p;
+  }
+
+  /** Cancels a model load: the load runs in native code, so the process is ended. */
+  async cancelLoad(): Promise<void> {
+    if (this._state !== 'loading' && this._state !== 'starting') return;
+    this.opts.log('info', 'Model load cancelled: stopping the engine process');
+    await this.stopProcess();
+  }
+
+  async startRun(runId: string, config: RunConfig): Promise<void> {
+    if (!this._model) throw new Error('No model is loaded');
+    await this.request<void>({ type: 'start', runId, config });
+    this.liveRuns.add(runId);
+  }
+
+  control(runId: string, control: Control): Promise<unknown> {
+    return this.request<unknown>({ type: 'control', runId, control });
+  }
+
+  inspect(runId: string, block: number, index: number, attention: boolean): Promise<InspectResult> {
+    return this.request<InspectResult>({ type: 'inspect', runId, block, index, attention });
+  }
+
+  /** Stops the engine process (gracefully, then by force) and starts a fresh one. */
+  async restart(): Promise<void> {
+    await this.stopProcess();
+    await this.start();
+  }
+
+  /** Asks the engine to shut down; kills it if it does not exit within `graceMs`. */
+  async stopProcess(graceMs = 3000): Promise<void> {
+    const child = this.child;
+    if (!child) {
+      if (this._state === 'crashed') this.setState('idle');
+      return;
+    }
+    this.intentionalExit = true;
+    this.setState('stopping');
+    const exited = new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) resolve();
+      else child.once('exit', () => resolve());
+    });
+    if (child.connected) {
+      try {
+        child.send({ type: 'shutdown', id: this.nextId++ } satisfies EngineRequest);
+      } catch {
+        /* already gone */
+      }
+    }
+    const timer = setTimeout(() => {
+      try {
+        child.kill('SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }, graceMs);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  /** Kills the engine process at once (tests, and a host that does not start). */
+  kill(signal: NodeJS.Signals = 'SIGKILL'): void {
+    this.child?.kill(signal);
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    await this.stopProcess(1000);
+    this.disposed = true;
+    this.onDidChangeState.dispose();
+    this.onEvents.dispose();
+    this.onRunEnded.dispose();
+    this.onCrash.dispose();
+  }
+}
