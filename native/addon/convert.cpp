@@ -1,0 +1,271 @@
+#include "convert.h"
+
+#include <cstring>
+
+namespace hw::js {
+
+std::vector<int32_t> ids(const Napi::Value& v, const std::string& field) {
+  std::vector<int32_t> out;
+  if (v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_int32_array) {
+    Napi::Int32Array a = v.As<Napi::Int32Array>();
+    out.assign(a.Data(), a.Data() + a.ElementLength());
+  } else if (v.IsArray()) {
+    Napi::Array a = v.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); i++) {
+      Napi::Value x = a.Get(i);
+      if (!x.IsNumber()) throw Napi::TypeError::New(v.Env(), field + "[" + std::to_string(i) + "] is not a number");
+      const double d = x.As<Napi::Number>().DoubleValue();
+      if (d != double(int32_t(d))) throw Napi::TypeError::New(v.Env(), field + "[" + std::to_string(i) + "] is not an integer id");
+      out.push_back(int32_t(d));
+    }
+  } else {
+    throw Napi::TypeError::New(v.Env(), field + " must be an Int32Array or an array of ids");
+  }
+  return out;
+}
+
+double number(const Napi::Object& o, const char* key, double fallback) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return fallback;
+  if (!v.IsNumber()) throw Napi::TypeError::New(o.Env(), std::string(key) + " must be a number");
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+double required_number(const Napi::Object& o, const char* key) {
+  if (!o.Has(key) || !o.Get(key).IsNumber()) throw Napi::TypeError::New(o.Env(), std::string(key) + " must be a number");
+  return o.Get(key).As<Napi::Number>().DoubleValue();
+}
+
+bool boolean(const Napi::Object& o, const char* key, bool fallback) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return fallback;
+  if (!v.IsBoolean()) throw Napi::TypeError::New(o.Env(), std::string(key) + " must be a boolean");
+  return v.As<Napi::Boolean>().Value();
+}
+
+std::string string(const Napi::Object& o, const char* key, const std::string& fallback) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return fallback;
+  if (!v.IsString()) throw Napi::TypeError::New(o.Env(), std::string(key) + " must be a string");
+  return v.As<Napi::String>().Utf8Value();
+}
+
+Napi::Int32Array int32_array(Napi::Env env, const std::vector<int32_t>& v) {
+  Napi::Int32Array a = Napi::Int32Array::New(env, v.size());
+  if (!v.empty()) std::memcpy(a.Data(), v.data(), v.size() * sizeof(int32_t));
+  return a;
+}
+
+Napi::Float32Array float32_array(Napi::Env env, const float* data, size_t n) {
+  Napi::Float32Array a = Napi::Float32Array::New(env, n);
+  if (n) std::memcpy(a.Data(), data, n * sizeof(float));
+  return a;
+}
+
+Napi::Object model_config(Napi::Env env, const ModelConfig& c) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("arch", c.arch_name);
+  o.Set("hidden", c.hidden);
+  o.Set("intermediate", c.intermediate);
+  o.Set("layers", c.layers);
+  o.Set("heads", c.heads);
+  o.Set("kvHeads", c.kv_heads);
+  o.Set("headDim", c.head_dim);
+  o.Set("vocab", c.vocab);
+  o.Set("maxContext", c.max_context);
+  Napi::Array eos = Napi::Array::New(env, c.eos_ids.size());
+  for (size_t i = 0; i < c.eos_ids.size(); i++) eos.Set(uint32_t(i), c.eos_ids[i]);
+  o.Set("eosIds", eos);
+  o.Set("tied", c.tied_embeddings);
+  return o;
+}
+
+SamplingParams sampling(const Napi::Object& o) {
+  SamplingParams p;
+  p.temperature = float(number(o, "temperature", 0.0));
+  p.top_k = int(number(o, "topK", 0));
+  p.top_p = float(number(o, "topP", 1.0));
+  if (!(p.temperature >= 0.0f)) throw Napi::RangeError::New(o.Env(), "temperature must be >= 0");
+  if (p.top_k < 0) throw Napi::RangeError::New(o.Env(), "topK must be >= 0");
+  if (!(p.top_p > 0.0f && p.top_p <= 1.0f)) throw Napi::RangeError::New(o.Env(), "topP must be in (0, 1]");
+  return p;
+}
+
+static std::vector<std::vector<int32_t>> id_lists(const Napi::Object& o, const char* key) {
+  std::vector<std::vector<int32_t>> out;
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined()) return out;
+  if (!v.IsArray()) throw Napi::TypeError::New(o.Env(), std::string(key) + " must be an array of id lists");
+  Napi::Array a = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); i++) out.push_back(ids(a.Get(i), std::string(key) + "[" + std::to_string(i) + "]"));
+  return out;
+}
+
+static std::vector<int32_t> opt_ids(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  return v.IsUndefined() || v.IsNull() ? std::vector<int32_t>{} : ids(v, key);
+}
+
+HogwildConfig run_config(const Napi::Object& o, int vocab) {
+  HogwildConfig c;
+  c.workers = int(required_number(o, "workers"));
+  c.max_workers = int(number(o, "maxWorkers", 16));
+  try {
+    c.layout = parse_layout(string(o, "layout", "combined"));
+  } catch (const std::exception& e) {
+    throw Napi::TypeError::New(o.Env(), e.what());
+  }
+  c.prompt = opt_ids(o, "promptIds");
+  c.first_input = id_lists(o, "workerFirstIds");
+  c.header_prefix = id_lists(o, "headerPrefixIds");
+  c.digits = opt_ids(o, "digitIds");
+  c.header_suffix = opt_ids(o, "headerSuffixIds");
+  c.header_others = opt_ids(o, "headerOthersIds");
+  c.header_own = opt_ids(o, "headerOwnIds");
+  c.self_check = opt_ids(o, "selfCheckIds");
+  c.self_check_interval = int(number(o, "selfCheckInterval", 1000));
+  c.finisher = opt_ids(o, "finisherIds");
+  c.finisher_max_tokens = int(number(o, "finisherMaxTokens", 64));
+  c.eos = opt_ids(o, "eosIds");
+  c.sampling = sampling(o);
+  c.seed = uint64_t(number(o, "seed", 0));
+  c.max_tokens = int(number(o, "maxTokens", 1024));
+  c.attention_shares = boolean(o, "attentionShares", false);
+  c.raw = boolean(o, "raw", false);
+  c.raw_steps = int(number(o, "rawSteps", 0));
+  c.raw_step_ids = opt_ids(o, "rawStepIds");
+  c.top_logits = int(number(o, "topLogits", 0));
+
+  // The vocabulary's bytes: one buffer plus vocab+1 offsets.
+  Napi::Value bytes = o.Get("tokenBytes"), offsets = o.Get("tokenOffsets");
+  if (bytes.IsTypedArray() && offsets.IsTypedArray()) {
+    Napi::Uint8Array b = bytes.As<Napi::Uint8Array>();
+    std::vector<int32_t> off = ids(offsets, "tokenOffsets");
+    for (size_t i = 0; i + 1 < off.size(); i++) {
+      if (off[i] < 0 || off[i + 1] < off[i] || size_t(off[i + 1]) > b.ElementLength())
+        throw Napi::RangeError::New(o.Env(), "tokenOffsets are not increasing offsets into tokenBytes");
+      c.token_bytes.emplace_back(reinterpret_cast<const char*>(b.Data()) + off[i], size_t(off[i + 1] - off[i]));
+    }
+  } else if (!c.raw) {
+    throw Napi::TypeError::New(o.Env(), "tokenBytes (Uint8Array) and tokenOffsets (Int32Array) are required");
+  }
+  (void)vocab;
+  return c;
+}
+
+Napi::Object event(Napi::Env env, const Event& e) {
+  Napi::Object o = Napi::Object::New(env);
+  switch (e.type) {
+    case Event::Type::RunState:
+      o.Set("type", "run-state");
+      o.Set("state", e.text);
+      break;
+    case Event::Type::Error:
+      o.Set("type", "error");
+      o.Set("message", e.text);
+      break;
+    case Event::Type::Worker:
+      o.Set("type", "worker");
+      o.Set("worker", e.worker);
+      o.Set("state", e.text);
+      o.Set("forkedFrom", e.owner);
+      o.Set("temperature", e.value);
+      break;
+    case Event::Type::Tokens:
+      o.Set("type", "tokens");
+      o.Set("worker", e.worker);
+      o.Set("step", e.step);
+      o.Set("ids", int32_array(env, e.ids));
+      break;
+    case Event::Type::StepFinished:
+      o.Set("type", "step-finished");
+      o.Set("worker", e.worker);
+      o.Set("step", e.step);
+      o.Set("historyBlock", e.block);
+      o.Set("ids", int32_array(env, e.ids));
+      break;
+    case Event::Type::Block:
+      o.Set("type", "block");
+      o.Set("op", e.text);
+      o.Set("block", e.block);
+      o.Set("kind", block_kind_name(e.kind));
+      o.Set("owner", e.owner);
+      o.Set("length", e.length);
+      o.Set("step", e.step);
+      break;
+    case Event::Type::Views: {
+      o.Set("type", "views");
+      o.Set("step", e.step);
+      Napi::Array views = Napi::Array::New(env, e.views.size());
+      for (size_t w = 0; w < e.views.size(); w++) views.Set(uint32_t(w), int32_array(env, e.views[w]));
+      o.Set("views", views);
+      break;
+    }
+    case Event::Type::Attention: {
+      o.Set("type", "attention");
+      o.Set("step", e.step);
+      Napi::Array shares = Napi::Array::New(env, e.shares.size());
+      for (size_t w = 0; w < e.shares.size(); w++)
+        shares.Set(uint32_t(w), float32_array(env, e.shares[w].data(), e.shares[w].size()));
+      o.Set("shares", shares);
+      break;
+    }
+    case Event::Type::Stats:
+      o.Set("type", "stats");
+      o.Set("step", e.step);
+      o.Set("tokens", e.count);
+      o.Set("tokensPerSecond", e.value);
+      o.Set("msPerStep", e.value2);
+      break;
+    case Event::Type::Note:
+      o.Set("type", "note");
+      o.Set("target", e.worker);
+      o.Set("block", e.block);
+      o.Set("ids", int32_array(env, e.ids));
+      break;
+    case Event::Type::FinisherTokens:
+      o.Set("type", "finisher-tokens");
+      o.Set("ids", int32_array(env, e.ids));
+      break;
+    case Event::Type::RawResult: {
+      o.Set("type", "raw-result");
+      Napi::Array workers = Napi::Array::New(env, e.raw_ids.size());
+      for (size_t w = 0; w < e.raw_ids.size(); w++) {
+        Napi::Object r = Napi::Object::New(env);
+        r.Set("ids", int32_array(env, e.raw_ids[w]));
+        r.Set("topIds", int32_array(env, e.raw_top_ids[w]));
+        r.Set("topLogits", float32_array(env, e.raw_top_logits[w].data(), e.raw_top_logits[w].size()));
+        workers.Set(uint32_t(w), r);
+      }
+      o.Set("workers", workers);
+      break;
+    }
+  }
+  return o;
+}
+
+Napi::Object inspect_result(Napi::Env env, const InspectResult& r) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("block", r.block);
+  o.Set("index", r.index);
+  o.Set("token", r.token);
+  o.Set("author", r.author);
+  o.Set("step", r.step);
+  Napi::Array seen = Napi::Array::New(env, r.seen.size());
+  for (size_t i = 0; i < r.seen.size(); i++) {
+    Napi::Object s = Napi::Object::New(env);
+    s.Set("worker", r.seen[i].worker);
+    s.Set("position", r.seen[i].position);
+    s.Set("rotation", r.seen[i].rotation);
+    seen.Set(uint32_t(i), s);
+  }
+  o.Set("seenAt", seen);
+  if (!r.attention.empty()) {
+    Napi::Array a = Napi::Array::New(env, r.attention.size());
+    for (size_t i = 0; i < r.attention.size(); i++) a.Set(uint32_t(i), r.attention[i]);
+    o.Set("attention", a);
+  }
+  return o;
+}
+
+}  // namespace hw::js
