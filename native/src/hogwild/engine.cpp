@@ -205,11 +205,13 @@ void HogwildRun::apply_controls() {
         const Worker& origin = workers_[c.worker];
         Worker copy = origin;
         copy.block = model_.fork_block(origin.block);
+        if (observer_) observer_->on_fork(copy.block, origin.block);
         copy.forked_from = c.worker;
         meta_[copy.block] = meta_[origin.block];
         meta_[copy.block].owner = int(workers_.size());
         workers_.push_back(std::move(copy));
-        if (cfg_.header_prefix.size() < workers_.size()) cfg_.header_prefix.push_back(cfg_.header_prefix.at(c.worker));
+        // The fork writes its headers under its origin's name until told otherwise.
+        if (!cfg_.raw) cfg_.header_prefix.push_back(cfg_.header_prefix.at(c.worker));
         const int id = int(workers_.size()) - 1;
         Event b{Event::Type::Block, "created"};
         b.block = workers_[id].block;
@@ -292,6 +294,7 @@ void HogwildRun::move_to_history(int w) {
   const int finished = wk.block;
   BlockMeta& src = meta_[finished];
   model_.append_block(history_, finished);
+  if (observer_) observer_->on_append(history_, finished);
   BlockMeta& dst = meta_[history_];
   dst.tokens.insert(dst.tokens.end(), src.tokens.begin(), src.tokens.end());
   dst.authors.insert(dst.authors.end(), src.authors.begin(), src.authors.end());
@@ -315,6 +318,7 @@ void HogwildRun::move_to_history(int w) {
   emit(std::move(freed));
 
   model_.cache().release_block(finished);
+  if (observer_) observer_->on_release(finished);
   meta_.erase(finished);
   wk.block = new_block(BlockKind::Worker, w);
   wk.step++;
@@ -331,6 +335,11 @@ void HogwildRun::run() { loop(); }
 void HogwildRun::wait() {
   std::unique_lock<std::mutex> lock(done_mu_);
   done_cv_.wait(lock, [this] { return done_.load(); });
+}
+
+void HogwildRun::forward(const Batch& batch, ForwardOutput& out) {
+  model_.forward(batch, out);
+  if (observer_) observer_->on_forward(batch, out);
 }
 
 void HogwildRun::emit(Event e) { outbox_.push_back(std::move(e)); }
@@ -414,7 +423,7 @@ void HogwildRun::prefill_shared() {
     header_own_ = new_block(BlockKind::Header, -1);
   }
   ForwardOutput out;
-  model_.forward(batch, out);
+  forward(batch, out);
   record(prompt_, cfg_.prompt, -1, 0);
   if (cfg_.layout == Layout::Combined) {
     if (cfg_.raw) {
@@ -426,7 +435,7 @@ void HogwildRun::prefill_shared() {
       Batch hb;
       hb.rows.push_back({cfg_.header_others, header_others_, {{prompt_, 0}, {header_others_, n}}, false});
       hb.rows.push_back({cfg_.header_own, header_own_, {{prompt_, 0}, {header_own_, n}}, false});
-      model_.forward(hb, out);
+      forward(hb, out);
       record(header_others_, cfg_.header_others, -1, 0);
       record(header_own_, cfg_.header_own, -1, 0);
     }
@@ -495,7 +504,8 @@ HogwildRun::StepResult HogwildRun::step_once() {
   for (int w = 0; w < int(workers_.size()); w++) {
     Worker& wk = workers_[w];
     if (!active(wk)) continue;
-    batch.rows.push_back({wk.pending, wk.block, views_[w], !wk.move_after_feed});
+    // A raw step move has no header to feed, so the closing token's logits start the next step.
+    batch.rows.push_back({wk.pending, wk.block, views_[w], !wk.move_after_feed || cfg_.raw});
     row_worker.push_back(w);
   }
   for (const Note* n : new_notes) {
@@ -508,7 +518,7 @@ HogwildRun::StepResult HogwildRun::step_once() {
   }
 
   ForwardOutput out;
-  model_.forward(batch, out);
+  forward(batch, out);
   step_++;
   for (const Note* n : new_notes) record(n->block, n->text, -1, 0);
 
@@ -549,18 +559,18 @@ HogwildRun::StepResult HogwildRun::step_once() {
       key_attention_[w] = std::move(out.key_attention[r]);
     }
 
-    if (wk.move_after_feed) {
-      // The fed token closed the step: move it into the shared history, start the next step.
-      wk.move_after_feed = false;
+    const bool move_now = wk.move_after_feed;
+    wk.move_after_feed = false;
+    if (move_now && !cfg_.raw) {
+      // The fed token closed the step: move it into the shared history; the next step
+      // starts with its header (and the self-check question when one is due).
       emit(std::move(tokens));
       const int next = wk.step + 1;
       move_to_history(w);
-      if (!cfg_.raw) {
-        wk.pending = header(w, next);
-        if (self_check_due_) {
-          wk.pending.insert(wk.pending.end(), cfg_.self_check.begin(), cfg_.self_check.end());
-          self_check_due_ = false;
-        }
+      wk.pending = header(w, next);
+      if (self_check_due_) {
+        wk.pending.insert(wk.pending.end(), cfg_.self_check.begin(), cfg_.self_check.end());
+        self_check_due_ = false;
       }
       continue;
     }
@@ -605,6 +615,7 @@ HogwildRun::StepResult HogwildRun::step_once() {
       }
     }
     emit(std::move(tokens));
+    if (move_now) move_to_history(w);  // raw: the token just sampled starts the next step
   }
   emit(std::move(views));
   if (cfg_.attention_shares) emit(std::move(att));
@@ -669,7 +680,7 @@ void HogwildRun::finish() {
     Batch batch;
     batch.rows.push_back({input, fin, view, true});
     ForwardOutput out;
-    model_.forward(batch, out);
+    forward(batch, out);
     record(fin, input, -1, 0);
     Rng rng(0);
     const int32_t next = sample_token(out.row_logits(0), model_.config().vocab, greedy, rng);
@@ -694,6 +705,8 @@ InspectResult HogwildRun::inspect(int block, int index, bool attention) {
   if (index < 0 || index >= int(m.authors.size()))
     fail("inspect", "block " + std::to_string(block) + " has " + std::to_string(m.authors.size()) + " tokens; no index " +
                         std::to_string(index));
+  if (attention && key_attention_.empty())
+    fail("inspect", "attention is recorded only when the run reports attention shares (attentionShares)");
   InspectResult r;
   r.block = block;
   r.index = index;

@@ -32,6 +32,16 @@ struct InspectResult {
   std::vector<float> attention;  // per worker: attention on this token in the last step (-1: not seen)
 };
 
+// Sees every change to the cache, in order: the forwards and the block operations. Tests
+// replay them through an independent reference.
+struct RunObserver {
+  virtual ~RunObserver() = default;
+  virtual void on_forward(const Batch& batch, const ForwardOutput& out) {}
+  virtual void on_append(int dst, int src) {}  // src's tokens appended to dst (history move)
+  virtual void on_fork(int dst, int src) {}    // dst starts as a copy of src
+  virtual void on_release(int block) {}
+};
+
 class HogwildRun {
  public:
   using EventSink = std::function<void(std::vector<Event>&&)>;
@@ -55,6 +65,7 @@ class HogwildRun {
   void set_temperature(int worker, float temperature);
 
   InspectResult inspect(int block, int index, bool attention);
+  void set_observer(RunObserver* observer) { observer_ = observer; }
 
   // Read by tests (only while the loop is not running a step).
   const std::vector<std::vector<ViewSegment>>& last_views() const { return views_; }
@@ -97,6 +108,7 @@ class HogwildRun {
   };
 
   void loop();
+  void forward(const Batch& batch, ForwardOutput& out);
   void prefill_shared();
   void apply_controls();
   enum class StepResult { Ran, Idle, Done };
@@ -117,6 +129,7 @@ class HogwildRun {
   Model& model_;
   HogwildConfig cfg_;
   EventSink sink_;
+  RunObserver* observer_ = nullptr;
 
   int prompt_ = -1, history_ = -1, header_others_ = -1, header_own_ = -1;
   std::vector<Worker> workers_;

@@ -1,0 +1,659 @@
+// The Hogwild engine against an independent reference. The reference keeps every block's
+// keys UNrotated, materialises each worker's view by rotating the keys to their view
+// positions, and runs plain softmax attention in double precision: the rotate-keys
+// formulation, with none of the engine's code (no query rotation, no pages, own RoPE).
+// Every forward the engine runs (prompt, headers, workers, notes, finisher) is replayed
+// through it and the logits compared.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <numeric>
+#include <thread>
+#include <unistd.h>
+#include <atomic>
+#include <functional>
+
+#include "error.h"
+#include "hogwild/engine.h"
+#include "hogwild/step_rules.h"
+#include "model.h"
+#include "testing.h"
+
+using namespace hw;
+
+// ------------------------------------------------------------------ the reference
+
+class Reference : public RunObserver {
+ public:
+  explicit Reference(const TinyModel& m) : m_(m), s_(m.spec) {
+    const int half = s_.head_dim / 2;
+    for (int i = 0; i < half; i++) {
+      float f = float(1.0 / std::pow(s_.theta, double(2 * i) / s_.head_dim));
+      if (s_.llama3) {  // factor 8, low 1, high 4, original 64 (testing.h)
+        const double wavelen = 2 * M_PI / f, low_wl = 64.0 / 1.0, high_wl = 64.0 / 4.0;
+        if (wavelen > low_wl) f = float(f / 8.0);
+        else if (wavelen >= high_wl) {
+          const double smooth = (64.0 / wavelen - 1.0) / (4.0 - 1.0);
+          f = float((1 - smooth) * f / 8.0 + smooth * f);
+        }
+      }
+      inv_freq_.push_back(f);
+    }
+  }
+
+  // Results of the last check.
+  double max_diff = 0;
+  int forwards = 0, rows_checked = 0;
+  std::vector<std::vector<std::vector<int>>> views_seen;  // per forward, per row: blocks in view order
+  std::function<void(const Batch&)> after_forward;
+
+  void on_forward(const Batch& batch, const ForwardOutput& out) override {
+    std::vector<std::vector<double>> logits = forward(batch);
+    forwards++;
+    std::vector<std::vector<int>> vs;
+    for (const BatchRow& row : batch.rows) {
+      std::vector<int> blocks;
+      for (const ViewSegment& s : row.view) blocks.push_back(s.block);
+      vs.push_back(blocks);
+    }
+    views_seen.push_back(vs);
+    // Compare: the reference returns, per row, the logits of the same tokens the engine did.
+    size_t k = 0;
+    for (size_t r = 0; r < batch.rows.size(); r++) {
+      for (int i = 0; i < out.logit_count[r]; i++, k++) {
+        const float* got = out.row_logits(int(r), i);
+        for (int v = 0; v < s_.vocab; v++) max_diff = std::max(max_diff, std::abs(double(got[v]) - logits[k][v]));
+        rows_checked++;
+      }
+    }
+    if (after_forward) after_forward(batch);
+  }
+  void on_append(int dst, int src) override {
+    K_[dst].resize(s_.layers);
+    V_[dst].resize(s_.layers);
+    for (int l = 0; l < s_.layers; l++) {
+      K_[dst][l].insert(K_[dst][l].end(), K_[src][l].begin(), K_[src][l].end());
+      V_[dst][l].insert(V_[dst][l].end(), V_[src][l].begin(), V_[src][l].end());
+    }
+  }
+  void on_fork(int dst, int src) override {
+    K_[dst] = K_[src];
+    V_[dst] = V_[src];
+  }
+  void on_release(int block) override {
+    K_.erase(block);
+    V_.erase(block);
+  }
+  int length(int block) {
+    auto it = K_.find(block);
+    return it == K_.end() || it->second.empty() ? 0 : int(it->second[0].size()) / kvd();
+  }
+  // Offsets the reference expects for a row's view, from its own block lengths.
+  std::vector<int> offsets_after(const BatchRow& row, const std::map<int, int>& added) {
+    std::vector<int> o;
+    int off = 0;
+    for (const ViewSegment& s : row.view) {
+      o.push_back(off);
+      auto it = added.find(s.block);
+      off += length(s.block) + (it == added.end() ? 0 : it->second);
+    }
+    return o;
+  }
+  int offset_errors = 0;
+
+ private:
+  int kvd() const { return s_.kv_heads * s_.head_dim; }
+  const std::vector<float>& W(const std::string& n) const { return m_.at(n); }
+
+  void rope(double* x, int pos) const {
+    const int half = s_.head_dim / 2;
+    for (int i = 0; i < half; i++) {
+      const double a = double(float(pos) * inv_freq_[i]);
+      const double c = std::cos(a), s = std::sin(a), x1 = x[i], x2 = x[i + half];
+      x[i] = x1 * c - x2 * s;
+      x[i + half] = x2 * c + x1 * s;
+    }
+  }
+  static void rmsnorm(const double* x, const std::vector<float>& w, int n, double* y) {
+    double ss = 0;
+    for (int i = 0; i < n; i++) ss += x[i] * x[i];
+    const double inv = 1.0 / std::sqrt(ss / n + 1e-6);
+    for (int i = 0; i < n; i++) y[i] = x[i] * inv * w[i];
+  }
+  static void matvec(const std::vector<float>& w, const double* x, int out, int in, double* y) {
+    for (int o = 0; o < out; o++) {
+      double acc = 0;
+      for (int i = 0; i < in; i++) acc += double(w[size_t(o) * in + i]) * x[i];
+      y[o] = acc;
+    }
+  }
+
+  // All rows of a batch, layer by layer (every row's K/V written before any row attends).
+  std::vector<std::vector<double>> forward(const Batch& batch) {
+    const int H = s_.hidden, HD = s_.head_dim, QD = s_.heads * HD, KD = kvd(), I = s_.intermediate;
+    std::map<int, int> added;
+    for (const BatchRow& r : batch.rows) added[r.block] = int(r.tokens.size());
+    struct Tok { int row, i, pos; };
+    std::vector<Tok> toks;
+    std::vector<std::vector<int>> offsets;
+    for (size_t r = 0; r < batch.rows.size(); r++) {
+      const BatchRow& row = batch.rows[r];
+      std::vector<int> off = offsets_after(row, added);
+      for (size_t s = 0; s < off.size(); s++) offset_errors += off[s] != row.view[s].offset;
+      offsets.push_back(off);
+      int own = 0;
+      for (size_t s = 0; s < row.view.size(); s++)
+        if (row.view[s].block == row.block) own = off[s];
+      for (int i = 0; i < int(row.tokens.size()); i++) toks.push_back({int(r), i, own + length(row.block) + i});
+    }
+    const int T = int(toks.size());
+    std::vector<std::vector<double>> x(T, std::vector<double>(H));
+    for (int t = 0; t < T; t++) {
+      const int id = batch.rows[toks[t].row].tokens[toks[t].i];
+      for (int j = 0; j < H; j++) x[t][j] = W("model.embed_tokens.weight")[size_t(id) * H + j];
+    }
+    for (int l = 0; l < s_.layers; l++) {
+      const std::string p = "model.layers." + std::to_string(l) + ".";
+      std::vector<std::vector<double>> q(T, std::vector<double>(QD));
+      std::vector<double> h(H), k(KD), v(KD);
+      for (int t = 0; t < T; t++) {
+        rmsnorm(x[t].data(), W(p + "input_layernorm.weight"), H, h.data());
+        matvec(W(p + "self_attn.q_proj.weight"), h.data(), QD, H, q[t].data());
+        matvec(W(p + "self_attn.k_proj.weight"), h.data(), KD, H, k.data());
+        matvec(W(p + "self_attn.v_proj.weight"), h.data(), KD, H, v.data());
+        if (s_.bias) {
+          for (int j = 0; j < QD; j++) q[t][j] += W(p + "self_attn.q_proj.bias")[j];
+          for (int j = 0; j < KD; j++) k[j] += W(p + "self_attn.k_proj.bias")[j], v[j] += W(p + "self_attn.v_proj.bias")[j];
+        }
+        if (s_.qk_norm) {
+          for (int hh = 0; hh < s_.heads; hh++) rmsnorm(&q[t][hh * HD], W(p + "self_attn.q_norm.weight"), HD, &q[t][hh * HD]);
+          for (int hh = 0; hh < s_.kv_heads; hh++) rmsnorm(&k[hh * HD], W(p + "self_attn.k_norm.weight"), HD, &k[hh * HD]);
+        }
+        const int block = batch.rows[toks[t].row].block;
+        auto& kb = K_[block];
+        auto& vb = V_[block];
+        kb.resize(s_.layers);
+        vb.resize(s_.layers);
+        kb[l].insert(kb[l].end(), k.begin(), k.end());  // stored UNrotated
+        vb[l].insert(vb[l].end(), v.begin(), v.end());
+      }
+      // Attention over each row's materialised view: keys rotated to their view positions.
+      std::vector<std::vector<double>> att(T, std::vector<double>(QD, 0.0));
+      for (int t = 0; t < T; t++) {
+        const BatchRow& row = batch.rows[toks[t].row];
+        const std::vector<int>& off = offsets[toks[t].row];
+        const int pq = toks[t].pos;
+        for (int hh = 0; hh < s_.heads; hh++) {
+          const int g = hh / (s_.heads / s_.kv_heads);
+          std::vector<double> qr(q[t].begin() + hh * HD, q[t].begin() + (hh + 1) * HD);
+          rope(qr.data(), pq);
+          std::vector<double> scores;
+          std::vector<const double*> vals;
+          for (size_t s = 0; s < row.view.size(); s++) {
+            const int b = row.view[s].block;
+            const int n = length(b);
+            for (int j = 0; j < n; j++) {
+              const int pk = off[s] + j;
+              if (pk > pq) continue;
+              std::vector<double> kr(K_[b][l].begin() + size_t(j) * KD + g * HD, K_[b][l].begin() + size_t(j) * KD + (g + 1) * HD);
+              rope(kr.data(), pk);
+              double sc = 0;
+              for (int d = 0; d < HD; d++) sc += qr[d] * kr[d];
+              scores.push_back(sc / std::sqrt(double(HD)));
+              vals.push_back(&V_[b][l][size_t(j) * KD + g * HD]);
+            }
+          }
+          const double mx = *std::max_element(scores.begin(), scores.end());
+          double tot = 0;
+          for (double& sc : scores) tot += (sc = std::exp(sc - mx));
+          for (size_t j = 0; j < scores.size(); j++)
+            for (int d = 0; d < HD; d++) att[t][hh * HD + d] += scores[j] / tot * vals[j][d];
+        }
+      }
+      std::vector<double> o(H), gate(I), up(I), down(H);
+      for (int t = 0; t < T; t++) {
+        matvec(W(p + "self_attn.o_proj.weight"), att[t].data(), H, QD, o.data());
+        for (int j = 0; j < H; j++) x[t][j] += o[j];
+        rmsnorm(x[t].data(), W(p + "post_attention_layernorm.weight"), H, h.data());
+        matvec(W(p + "mlp.gate_proj.weight"), h.data(), I, H, gate.data());
+        matvec(W(p + "mlp.up_proj.weight"), h.data(), I, H, up.data());
+        for (int j = 0; j < I; j++) gate[j] = gate[j] / (1 + std::exp(-gate[j])) * up[j];
+        matvec(W(p + "mlp.down_proj.weight"), gate.data(), H, I, down.data());
+        for (int j = 0; j < H; j++) x[t][j] += down[j];
+      }
+    }
+    // Logits of the tokens the engine returns logits for, in the same order.
+    std::vector<std::vector<double>> logits;
+    const std::vector<float>& head = s_.tied ? W("model.embed_tokens.weight") : W("lm_head.weight");
+    std::vector<double> h(H);
+    for (int t = 0; t < T; t++) {
+      const BatchRow& row = batch.rows[toks[t].row];
+      const bool last = toks[t].i == int(row.tokens.size()) - 1;
+      if (!(row.all_logits || (row.logits && last))) continue;
+      rmsnorm(x[t].data(), W("model.norm.weight"), H, h.data());
+      std::vector<double> lg(s_.vocab);
+      matvec(head, h.data(), s_.vocab, H, lg.data());
+      logits.push_back(lg);
+    }
+    return logits;
+  }
+
+  const TinyModel& m_;
+  TinySpec s_;
+  std::vector<float> inv_freq_;
+  std::map<int, std::vector<std::vector<double>>> K_, V_;  // block -> layer -> [n * kv_dim]
+};
+
+// ------------------------------------------------------------------ helpers
+
+static const double kLogitBound = 2e-3;
+
+struct Collected {
+  std::vector<Event> events;
+  HogwildRun::EventSink sink() {
+    return [this](std::vector<Event>&& batch) {
+      for (Event& e : batch) events.push_back(std::move(e));
+    };
+  }
+  const Event* find(Event::Type t) const {
+    for (const Event& e : events)
+      if (e.type == t) return &e;
+    return nullptr;
+  }
+  std::string final_state() const {
+    std::string s;
+    for (const Event& e : events)
+      if (e.type == Event::Type::RunState) s = e.text;
+    return s;
+  }
+};
+
+static HogwildConfig raw_config(int workers, Layout layout, int steps, int vocab) {
+  HogwildConfig c;
+  c.workers = workers;
+  c.layout = layout;
+  c.raw = true;
+  c.raw_steps = steps;
+  c.prompt = {1, 2, 3, 4, 5};
+  for (int w = 0; w < workers; w++) {
+    Ids in;
+    for (int i = 0; i <= w % 3; i++) in.push_back((7 + 5 * w + i) % vocab);
+    c.first_input.push_back(in);
+  }
+  c.sampling.temperature = 1.0f;
+  c.seed = 42;
+  return c;
+}
+
+// A vocabulary where every 6th id ends a sentence and a paragraph, so steps end often.
+static void add_protocol(HogwildConfig& c, int vocab) {
+  c.raw = false;
+  for (int w = 0; w < c.workers; w++) c.header_prefix.push_back({Ids{20, int32_t(21 + w % 4)}});
+  for (int d = 0; d < 10; d++) c.digits.push_back(30 + d);
+  c.header_suffix = {40, 41};
+  for (int w = 0; w < c.workers; w++) c.first_input[w] = {20, int32_t(21 + w % 4), 31, 40, 41};  // "**Name [1]:** "
+  c.header_others = {42, 43, 44};
+  c.header_own = {45, 46};
+  c.self_check = {50, 51, 52};
+  c.self_check_interval = 9;
+  c.finisher = {55, 56, 57};
+  c.finisher_max_tokens = 4;
+  c.max_tokens = 60;
+  c.token_bytes.assign(vocab, "w");
+  for (int id = 0; id < vocab; id += 6) c.token_bytes[id] = ".\n\n";
+  c.eos = {};  // no early stop: every path runs to the budget
+}
+
+static const char* layout_name(Layout l) {
+  return l == Layout::Contiguous ? "contiguous" : l == Layout::Interleaved ? "interleaved" : "combined";
+}
+
+// ------------------------------------------------------------------ tests
+
+static void test_equivalence(const TinyModel& tm, const std::string& label) {
+  for (Layout layout : {Layout::Contiguous, Layout::Interleaved, Layout::Combined}) {
+    for (int W : {1, 2, 3, 4, 8}) {
+      for (bool raw : {true, false}) {
+        auto model = Model::load(tm.dir, {});
+        HogwildConfig c = raw_config(W, layout, 9, tm.spec.vocab);
+        for (int id = 0; id < tm.spec.vocab; id += 2) c.raw_step_ids.push_back(id);  // frequent raw moves
+        if (!raw) add_protocol(c, tm.spec.vocab);
+        Collected col;
+        HogwildRun run(*model, c, col.sink());
+        Reference ref(tm);
+        run.set_observer(&ref);
+        if (!raw && W >= 2) run.inject(1, {60, 61});  // a note for one worker, written in step 1
+        run.run();
+        int moves = 0;
+        for (const Event& e : col.events) moves += e.type == Event::Type::StepFinished;
+        CHECK(col.final_state() == "finished", "%s %s W=%d raw=%d ended '%s'", label.c_str(), layout_name(layout), W, raw,
+              col.final_state().c_str());
+        CHECK(ref.max_diff < kLogitBound, "%s %s W=%d raw=%d: max |logit diff| %.3g over %d rows", label.c_str(),
+              layout_name(layout), W, raw, ref.max_diff, ref.rows_checked);
+        CHECK(ref.offset_errors == 0, "%s %s W=%d: %d view offsets differ from the reference", label.c_str(),
+              layout_name(layout), W, ref.offset_errors);
+        CHECK(ref.rows_checked >= 6 * W, "%s %s W=%d raw=%d: only %d rows checked", label.c_str(), layout_name(layout), W, raw,
+              ref.rows_checked);
+        if (layout != Layout::Contiguous) CHECK(moves > 0, "%s %s W=%d raw=%d: no step moved", label.c_str(), layout_name(layout), W, raw);
+        std::printf("  %-8s %-11s W=%d %-3s max|diff| %.2e rows %4d moves %d\n", label.c_str(), layout_name(layout), W,
+                    raw ? "raw" : "run", ref.max_diff, ref.rows_checked, moves);
+      }
+    }
+  }
+}
+
+// Each worker's view, block by block, as DESIGN.md defines the layouts.
+static void test_view_shapes(const TinyModel& tm) {
+  for (Layout layout : {Layout::Contiguous, Layout::Interleaved, Layout::Combined}) {
+    auto model = Model::load(tm.dir, {});
+    HogwildConfig c = raw_config(3, layout, 3, tm.spec.vocab);
+    add_protocol(c, tm.spec.vocab);
+    Collected col;
+    HogwildRun run(*model, c, col.sink());
+    Reference ref(tm);
+    run.set_observer(&ref);
+    run.inject(2, {60, 61, 62});
+    run.run();
+    std::map<int, BlockKind> kind;
+    std::map<int, int> owner;
+    for (const Event& e : col.events)
+      if (e.type == Event::Type::Block && e.text == "created") kind[e.block] = e.kind, owner[e.block] = e.owner;
+    // Step 1 of the loop is forward #2 (prompt) or #3 (prompt, headers).
+    const auto& rows = ref.views_seen.at(layout == Layout::Combined ? 2 : 1);
+    for (int w = 0; w < 3; w++) {
+      std::vector<std::string> got;
+      for (int b : rows[w]) {
+        std::string k = block_kind_name(kind[b]);
+        if (kind[b] == BlockKind::Worker) k += std::to_string(owner[b]);
+        got.push_back(k);
+      }
+      std::vector<std::string> want{"prompt"};
+      if (layout != Layout::Contiguous) want.push_back("history");
+      if (w == 2) want.push_back("note");
+      if (layout == Layout::Combined) want.push_back("header");
+      if (layout != Layout::Interleaved)
+        for (int v = 0; v < 3; v++)
+          if (v != w) want.push_back("worker" + std::to_string(v));
+      if (layout == Layout::Combined) want.push_back("header");
+      want.push_back("worker" + std::to_string(w));
+      std::string g, x;
+      for (auto& s : got) g += s + " ";
+      for (auto& s : want) x += s + " ";
+      CHECK(got == want, "%s worker %d view: got [%s] want [%s]", layout_name(layout), w, g.c_str(), x.c_str());
+    }
+  }
+}
+
+static std::vector<std::vector<int32_t>> raw_ids(const Collected& col) {
+  const Event* r = col.find(Event::Type::RawResult);
+  return r ? r->raw_ids : std::vector<std::vector<int32_t>>{};
+}
+
+// W = 1, contiguous, raw: plain greedy generation of prompt + first input.
+static void test_single_worker_is_plain(const TinyModel& tm) {
+  auto model = Model::load(tm.dir, {});
+  HogwildConfig c = raw_config(1, Layout::Contiguous, 12, tm.spec.vocab);
+  c.sampling.temperature = 0.0f;
+  Collected col;
+  HogwildRun run(*model, c, col.sink());
+  run.run();
+  auto plain = Model::load(tm.dir, {});
+  const int b = plain->cache().create_block();
+  Ids input = c.prompt;
+  input.insert(input.end(), c.first_input[0].begin(), c.first_input[0].end());
+  Ids greedy;
+  for (int i = 0; i < 12; i++) {
+    Batch batch;
+    batch.rows.push_back({input, b, {{b, 0}}, true});
+    ForwardOutput out;
+    plain->forward(batch, out);
+    const float* lg = out.row_logits(0);
+    input = {int32_t(std::max_element(lg, lg + tm.spec.vocab) - lg)};
+    greedy.push_back(input[0]);
+  }
+  auto got = raw_ids(col);
+  CHECK(!got.empty() && got[0] == greedy, "W=1 raw run differs from plain greedy generation");
+}
+
+// Fork: the copy continues from the same state; the cache is shared, not copied.
+static void test_fork(const TinyModel& tm) {
+  auto model = Model::load(tm.dir, {});
+  HogwildConfig c = raw_config(2, Layout::Interleaved, 12, tm.spec.vocab);
+  c.first_input[0].assign(100, 9);  // 4 pages, so a full copy would show
+  c.sampling.temperature = 0.8f;
+  Collected col;
+  HogwildRun run(*model, c, col.sink());
+  int pages_before = -1, pages_after = -1, forward_no = 0;
+  struct Obs : RunObserver {
+    std::function<void()> f;
+    void on_forward(const Batch&, const ForwardOutput&) override { f(); }
+  } obs;
+  obs.f = [&] {
+    forward_no++;
+    if (forward_no == 4) {
+      pages_before = model->cache().pages_in_use();
+      run.fork(0);
+    }
+    if (forward_no == 5) pages_after = model->cache().pages_in_use();
+  };
+  run.set_observer(&obs);
+  run.run();
+  CHECK(col.final_state() == "finished", "fork run ended '%s'", col.final_state().c_str());
+  if (const Event* e = col.find(Event::Type::Error)) std::printf("fork run error: %s\n", e->text.c_str());
+  auto ids = raw_ids(col);
+  CHECK(ids.size() == 3, "expected 3 workers after the fork, got %zu", ids.size());
+  if (ids.size() == 3) {
+    // The fork has the origin's history up to the fork, then the same continuation.
+    const size_t n = ids[2].size();
+    CHECK(n >= 8, "fork generated %zu tokens", n);
+    CHECK(std::equal(ids[2].begin(), ids[2].end(), ids[0].begin()), "fork and origin diverge");
+  }
+  // One step writes 3 tokens (one page each at most) plus one copy-on-write page.
+  CHECK(pages_after - pages_before <= 4, "fork copied the cache: pages %d -> %d", pages_before, pages_after);
+}
+
+// Pause, single steps and resume change nothing in what is generated.
+static void test_pause_resume(const TinyModel& tm) {
+  HogwildConfig c = raw_config(3, Layout::Combined, 20, tm.spec.vocab);
+  c.raw_step_ids = {0, 3, 6, 9};
+  auto m1 = Model::load(tm.dir, {});
+  Collected plain;
+  HogwildRun r1(*m1, c, plain.sink());
+  r1.run();
+
+  auto m2 = Model::load(tm.dir, {});
+  Collected col;
+  std::atomic<int> steps{0};
+  struct Obs : RunObserver {
+    std::atomic<int>* n;
+    void on_forward(const Batch&, const ForwardOutput&) override { (*n)++; }
+  } obs;
+  obs.n = &steps;
+  HogwildRun r2(*m2, c, col.sink());
+  r2.set_observer(&obs);
+  r2.pause();
+  r2.start();
+  auto wait_for = [&](int n) {
+    for (int i = 0; i < 500 && steps < n; i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  };
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const int at_pause = steps;
+  r2.single_step();
+  r2.single_step();
+  wait_for(at_pause + 2);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  CHECK(steps == at_pause + 2, "two single steps ran %d steps", steps - at_pause);
+  r2.resume();
+  r2.wait();
+  CHECK(raw_ids(col) == raw_ids(plain), "pause / step / resume changed the generated tokens");
+}
+
+// Bad controls are refused with a clear error and leave the run as it was.
+static void test_bad_controls(const TinyModel& tm) {
+  HogwildConfig c = raw_config(3, Layout::Contiguous, 8, tm.spec.vocab);
+  c.max_workers = 3;
+  auto m1 = Model::load(tm.dir, {});
+  Collected plain;
+  HogwildRun r1(*m1, c, plain.sink());
+  r1.run();
+
+  auto m2 = Model::load(tm.dir, {});
+  Collected col;
+  HogwildRun run(*m2, c, col.sink());
+  auto expect_error = [&](const char* what, const std::string& needle, auto f) {
+    try {
+      f();
+      CHECK(false, "%s was accepted", what);
+    } catch (const EngineError& e) {
+      CHECK(std::string(e.what()).find(needle) != std::string::npos, "%s: message '%s' lacks '%s'", what, e.what(),
+            needle.c_str());
+    }
+  };
+  expect_error("fork of an unknown worker", "no worker 7", [&] { run.fork(7); });
+  expect_error("fork past the limit", "limit is 3", [&] { run.fork(0); });
+  expect_error("empty note", "empty", [&] { run.inject(-1, {}); });
+  expect_error("oversized note", "at most", [&] { run.inject(-1, Ids(5000, 1)); });
+  expect_error("note to an unknown worker", "no worker 9", [&] { run.inject(9, {1}); });
+  expect_error("note with a bad id", "outside the vocabulary", [&] { run.inject(0, {999999}); });
+  expect_error("bad temperature", "between 0 and 10", [&] { run.set_temperature(0, -1.0f); });
+  run.run();
+  CHECK(raw_ids(col) == raw_ids(plain), "refused controls changed the run");
+  expect_error("control after the end", "already ended", [&] { run.pause(); });
+  expect_error("fork after the end", "already ended", [&] { run.fork(0); });
+
+  // Bad configs are refused before anything runs.
+  auto bad = [&](const char* what, const std::string& needle, auto edit) {
+    HogwildConfig b = raw_config(2, Layout::Contiguous, 4, tm.spec.vocab);
+    edit(b);
+    expect_error(what, needle, [&] { HogwildRun r(*m2, b, nullptr); });
+  };
+  bad("empty prompt", "prompt is empty", [](HogwildConfig& b) { b.prompt.clear(); });
+  bad("worker without ids", "no first input", [](HogwildConfig& b) { b.first_input[1].clear(); });
+  bad("id outside the vocabulary", "outside the vocabulary", [](HogwildConfig& b) { b.first_input[0] = {100000}; });
+  bad("too many workers", "workers must be", [](HogwildConfig& b) {
+    b.workers = 40;
+    b.first_input.assign(40, {1});
+  });
+  bad("steps < 1", "steps must be at least 1", [](HogwildConfig& b) { b.raw_steps = 0; });
+}
+
+// Moves, headers, self-checks, inspect.
+static void test_protocol(const TinyModel& tm) {
+  auto model = Model::load(tm.dir, {});
+  HogwildConfig c = raw_config(3, Layout::Combined, 0, tm.spec.vocab);
+  add_protocol(c, tm.spec.vocab);
+  c.max_tokens = 90;
+  c.attention_shares = true;
+  Collected col;
+  HogwildRun run(*model, c, col.sink());
+  Reference ref(tm);
+  run.set_observer(&ref);
+  run.run();
+  // The history holds exactly the finished steps, in completion order.
+  Ids expected;
+  int moves = 0;
+  for (const Event& e : col.events)
+    if (e.type == Event::Type::StepFinished) {
+      expected.insert(expected.end(), e.ids.begin(), e.ids.end());
+      moves++;
+      // A finished step starts with its header and ends with the paragraph break.
+      CHECK(e.ids.size() >= 4 && e.ids[0] == 20 && c.token_bytes[e.ids.back()] == ".\n\n", "step %d of worker %d malformed",
+            e.step, e.worker);
+    }
+  CHECK(moves >= 3, "only %d steps finished", moves);
+  CHECK(run.block_tokens(run.history_block()) == expected, "history differs from the finished steps");
+
+  // Self-checks: each follows a header; at most one per interval of generated tokens.
+  int self_checks = 0;
+  const Ids& hist = run.block_tokens(run.history_block());
+  for (size_t i = 0; i + 2 < hist.size(); i++)
+    if (hist[i] == 50 && hist[i + 1] == 51 && hist[i + 2] == 52) {
+      self_checks++;
+      CHECK(i >= 2 && hist[i - 1] == 41 && hist[i - 2] == 40, "self-check not right after a header");
+    }
+  CHECK(self_checks >= 1 && self_checks <= 90 / 9, "self-checks: %d", self_checks);
+  CHECK(col.find(Event::Type::FinisherTokens) != nullptr, "no finisher");
+  CHECK(ref.max_diff < kLogitBound, "protocol run logits differ: %.3g", ref.max_diff);
+
+  // Inspect: positions agree with the reference's own offsets for the last step's views.
+  const auto& views = run.last_views();
+  for (int w = 0; w < run.workers(); w++) {
+    int off = 0;
+    for (const ViewSegment& s : views[w]) {
+      const int len = ref.length(s.block);
+      if (len > 0 && s.block != run.worker_block(w)) {
+        InspectResult r = run.inspect(s.block, len - 1, true);
+        CHECK(r.seen[w].position == off + len - 1, "inspect: worker %d sees block %d index %d at %d, reference %d", w,
+              s.block, len - 1, r.seen[w].position, off + len - 1);
+        CHECK(r.attention.size() == size_t(run.workers()) && r.attention[w] >= 0.0f && r.attention[w] <= 1.0f,
+              "inspect attention missing");
+      }
+      off += len;
+    }
+  }
+  bool threw = false;
+  try {
+    run.inspect(9999, 0, false);
+  } catch (const EngineError&) {
+    threw = true;
+  }
+  CHECK(threw, "inspect of a missing block did not fail");
+}
+
+static void test_step_rules() {
+  struct Case { std::vector<std::string> tokens; int ends_at; };
+  const std::vector<Case> cases = {
+      {{"Done", ".", "\n\n"}, 2},
+      {{"Done.\n\n"}, 0},
+      {{"no stop", "\n\n", "Yes?", "\n\n"}, 3},
+      {{"```", "\nx = 1.", "\n\n", "```", "\n", "Ok!", "\n\n"}, 6},
+      {{"~~~\n", "a.\n\n", "~~~\n", "b.\n\n"}, 3},
+      {{"$$", "x = 1.", "\n\n", "$$", " so it holds.", "\n\n"}, 5},
+      {{"He said \"stop.\"", "\n\n"}, 1},
+      {{"結論。", "\n\n"}, 1},
+      {{"a list:", "\n\n"}, -1},
+      {{"inline $x$ ok.", "\n\n"}, 1},
+  };
+  for (size_t i = 0; i < cases.size(); i++) {
+    StepDetector d;
+    int at = -1;
+    for (size_t t = 0; t < cases[i].tokens.size() && at < 0; t++)
+      if (d.feed(cases[i].tokens[t])) at = int(t);
+    CHECK(at == cases[i].ends_at, "step rule case %zu: ended at %d, expected %d", i, at, cases[i].ends_at);
+  }
+}
+
+int main() {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
+  try {
+    test_step_rules();
+    TinySpec qwen3;
+    TinySpec qwen2;
+    qwen2.arch = "Qwen2ForCausalLM";
+    qwen2.bias = true;
+    qwen2.qk_norm = false;
+    TinySpec llama;
+    llama.arch = "LlamaForCausalLM";
+    llama.qk_norm = false;
+    llama.tied = false;
+    llama.llama3 = true;
+    llama.kv_heads = 1;
+    const std::string base = "/tmp/hw-test-hogwild-" + std::to_string(::getpid());
+    TinyModel m3 = write_tiny_model(qwen3, base + "/qwen3", 1);
+    TinyModel m2 = write_tiny_model(qwen2, base + "/qwen2", 2);
+    TinyModel ml = write_tiny_model(llama, base + "/llama", 3);
+    test_equivalence(m3, "qwen3");
+    test_equivalence(m2, "qwen2");
+    test_equivalence(ml, "llama3");
+    test_view_shapes(m3);
+    test_single_worker_is_plain(m3);
+    test_fork(m3);
+    test_pause_resume(m3);
+    test_bad_controls(m3);
+    test_protocol(m3);
+    std::system(("rm -rf '" + base + "'").c_str());
+  } catch (const std::exception& e) {
+    CHECK(false, "unexpected exception: %s", e.what());
+  }
+  return test_summary("test_hogwild");
+}

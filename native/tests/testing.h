@@ -1,0 +1,118 @@
+// Shared by the engine's test executables: a CHECK macro that counts failures, and a writer
+// of small random checkpoints (config.json + fp32 model.safetensors) whose weights the test
+// also keeps in memory, so that references never go through the engine's own loader.
+#pragma once
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+inline int g_failures = 0;
+inline int g_checks = 0;
+
+#define CHECK(cond, ...)                                                    \
+  do {                                                                      \
+    ++g_checks;                                                             \
+    if (!(cond)) {                                                          \
+      ++g_failures;                                                         \
+      std::fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);  \
+      std::fprintf(stderr, __VA_ARGS__);                                    \
+      std::fprintf(stderr, "\n");                                           \
+    }                                                                       \
+  } while (0)
+
+inline int test_summary(const char* name) {
+  std::printf("%s: %d checks, %d failures\n", name, g_checks, g_failures);
+  return g_failures == 0 ? 0 : 1;
+}
+
+struct TinySpec {
+  std::string arch = "Qwen3ForCausalLM";
+  int hidden = 32, intermediate = 64, layers = 2, heads = 4, kv_heads = 2, head_dim = 8, vocab = 64;
+  bool bias = false, qk_norm = true, tied = true, llama3 = false;
+  double theta = 10000.0;
+  int max_context = 4096;
+};
+
+struct TinyModel {
+  TinySpec spec;
+  std::string dir;
+  std::map<std::string, std::vector<float>> w;  // HF names -> row-major fp32
+  const std::vector<float>& at(const std::string& n) const { return w.at(n); }
+};
+
+inline TinyModel write_tiny_model(const TinySpec& s, const std::string& dir, unsigned seed) {
+  TinyModel m{s, dir, {}};
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  std::map<std::string, std::vector<int>> shapes;
+  auto add = [&](const std::string& name, std::vector<int> shape, float scale, float shift = 0.0f) {
+    size_t n = 1;
+    for (int d : shape) n *= size_t(d);
+    std::vector<float> v(n);
+    for (float& x : v) x = shift + scale * nd(rng);
+    m.w[name] = v;
+    shapes[name] = shape;
+  };
+  const int H = s.hidden, Q = s.heads * s.head_dim, KV = s.kv_heads * s.head_dim;
+  add("model.embed_tokens.weight", {s.vocab, H}, 1.0f);
+  for (int l = 0; l < s.layers; l++) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    add(p + "input_layernorm.weight", {H}, 0.1f, 1.0f);
+    add(p + "post_attention_layernorm.weight", {H}, 0.1f, 1.0f);
+    add(p + "self_attn.q_proj.weight", {Q, H}, 0.35f);
+    add(p + "self_attn.k_proj.weight", {KV, H}, 0.35f);
+    add(p + "self_attn.v_proj.weight", {KV, H}, 0.35f);
+    add(p + "self_attn.o_proj.weight", {H, Q}, 0.3f);
+    if (s.bias) {
+      add(p + "self_attn.q_proj.bias", {Q}, 0.3f);
+      add(p + "self_attn.k_proj.bias", {KV}, 0.3f);
+      add(p + "self_attn.v_proj.bias", {KV}, 0.3f);
+    }
+    if (s.qk_norm) {
+      add(p + "self_attn.q_norm.weight", {s.head_dim}, 0.2f, 1.0f);
+      add(p + "self_attn.k_norm.weight", {s.head_dim}, 0.2f, 1.0f);
+    }
+    add(p + "mlp.gate_proj.weight", {s.intermediate, H}, 0.3f);
+    add(p + "mlp.up_proj.weight", {s.intermediate, H}, 0.3f);
+    add(p + "mlp.down_proj.weight", {H, s.intermediate}, 0.3f);
+  }
+  add("model.norm.weight", {H}, 0.1f, 1.0f);
+  if (!s.tied) add("lm_head.weight", {s.vocab, H}, 0.5f);
+
+  std::string header = "{";
+  size_t offset = 0;
+  for (auto& [name, v] : m.w) {
+    if (header.size() > 1) header += ",";
+    header += "\"" + name + "\":{\"dtype\":\"F32\",\"shape\":[";
+    for (size_t i = 0; i < shapes[name].size(); i++) header += (i ? "," : "") + std::to_string(shapes[name][i]);
+    header += "],\"data_offsets\":[" + std::to_string(offset) + "," + std::to_string(offset + v.size() * 4) + "]}";
+    offset += v.size() * 4;
+  }
+  header += "}";
+  while (header.size() % 8) header += ' ';
+  std::system(("mkdir -p '" + dir + "'").c_str());
+  std::ofstream f(dir + "/model.safetensors", std::ios::binary);
+  const uint64_t hlen = header.size();
+  f.write(reinterpret_cast<const char*>(&hlen), 8);
+  f << header;
+  for (auto& [name, v] : m.w) f.write(reinterpret_cast<const char*>(v.data()), std::streamsize(v.size() * 4));
+  f.close();
+
+  std::ofstream c(dir + "/config.json");
+  c << "{\"architectures\":[\"" << s.arch << "\"],\"hidden_size\":" << H << ",\"intermediate_size\":" << s.intermediate
+    << ",\"num_hidden_layers\":" << s.layers << ",\"num_attention_heads\":" << s.heads
+    << ",\"num_key_value_heads\":" << s.kv_heads << ",\"head_dim\":" << s.head_dim << ",\"vocab_size\":" << s.vocab
+    << ",\"max_position_embeddings\":" << s.max_context << ",\"rms_norm_eps\":1e-6,\"rope_theta\":" << s.theta
+    << ",\"tie_word_embeddings\":" << (s.tied ? "true" : "false") << ",\"hidden_act\":\"silu\",\"eos_token_id\":"
+    << (s.vocab - 1);
+  if (s.llama3)
+    c << ",\"rope_scaling\":{\"rope_type\":\"llama3\",\"factor\":8.0,\"low_freq_factor\":1.0,\"high_freq_factor\":4.0,"
+         "\"original_max_position_embeddings\":64}";
+  c << "}";
+  return m;
+}
