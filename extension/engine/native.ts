@@ -138,12 +138,11 @@ export interface NativeAddon {
   sample(logits: Float32Array, params: SamplingParams, seed: number, count: number): Int32Array;
 }
 
-/** Finds the built addon: next to the bundle in a packaged extension, else native/build. */
+/** Finds the built addon: the fresh build in a checkout, else the copy packaged next to the bundle. */
 export function loadNativeAddon(root: string): NativeAddon {
   const candidates = [
-    path.join(root, 'dist', 'native', 'hogwild_native.node'),
     path.join(root, 'native', 'build', 'Release', 'hogwild_native.node'),
-    path.join(root, 'native', 'build', 'hogwild_native.node'),
+    path.join(root, 'dist', 'native', 'hogwild_native.node'),
   ];
   const found = candidates.find((p) => fs.existsSync(p));
   if (!found) {

@@ -29,22 +29,13 @@ RunWrap::~RunWrap() {
 Napi::Value RunWrap::start(Napi::Env env, ModelWrap* model, Napi::Object model_object, const Napi::Object& cfg,
                            Napi::Function on_events) {
   HogwildConfig config = run_config(cfg, model->model().config().vocab);
-  model->acquire(env, "startRun");
   Napi::Object self = constructor.New({});
   RunWrap* run = Unwrap(self);
-  run->model_ref_ = Napi::Persistent(model_object);
-  run->done_ = std::make_shared<Napi::Promise::Deferred>(env);
-  run->Ref();  // alive until its loop has ended
-  run->events_ = Napi::ThreadSafeFunction::New(env, on_events, "hogwild-events", 0, 1, [run, model](Napi::Env) {
-    model->release();
-    run->done_->Resolve(run->Env().Undefined());
-    run->model_ref_.Reset();
-    run->Unref();
-  });
-  Napi::ThreadSafeFunction tsfn = run->events_;
-  auto sink = [tsfn](std::vector<Event>&& events) mutable {
+  // The sink reaches JavaScript through a thread-safe function made once the run is valid.
+  auto tsfn = std::make_shared<Napi::ThreadSafeFunction>();
+  auto sink = [tsfn](std::vector<Event>&& events) {
     auto* data = new std::vector<Event>(std::move(events));
-    tsfn.BlockingCall(data, [](Napi::Env env, Napi::Function cb, std::vector<Event>* d) {
+    tsfn->BlockingCall(data, [](Napi::Env env, Napi::Function cb, std::vector<Event>* d) {
       Napi::Array batch = Napi::Array::New(env, d->size());
       for (size_t i = 0; i < d->size(); i++) batch.Set(uint32_t(i), event(env, (*d)[i]));
       delete d;
@@ -54,13 +45,22 @@ Napi::Value RunWrap::start(Napi::Env env, ModelWrap* model, Napi::Object model_o
   try {
     run->run_ = std::make_unique<HogwildRun>(model->model(), std::move(config), sink);
   } catch (const std::exception& e) {
-    run->events_.Release();
-    throw Napi::Error::New(env, e.what());
+    throw Napi::Error::New(env, e.what());  // nothing acquired yet: the model stays free
   }
+  model->acquire(env, "startRun");
+  run->model_ref_ = Napi::Persistent(model_object);
+  run->done_ = std::make_shared<Napi::Promise::Deferred>(env);
+  run->Ref();  // alive until its loop has ended
+  *tsfn = Napi::ThreadSafeFunction::New(env, on_events, "hogwild-events", 0, 1, [run, model](Napi::Env) {
+    model->release();
+    run->done_->Resolve(run->Env().Undefined());
+    run->model_ref_.Reset();
+    run->Unref();
+  });
   HogwildRun* loop = run->run_.get();
-  run->thread_ = std::thread([loop, tsfn]() mutable {
+  run->thread_ = std::thread([loop, tsfn]() {
     loop->run();
-    tsfn.Release();
+    tsfn->Release();
   });
   return self;
 }

@@ -36,7 +36,6 @@ class RunWrap : public Napi::ObjectWrap<RunWrap> {
 
   std::unique_ptr<HogwildRun> run_;
   std::thread thread_;
-  Napi::ThreadSafeFunction events_;
   std::shared_ptr<Napi::Promise::Deferred> done_;
   Napi::ObjectReference model_ref_;
 };
