@@ -269,3 +269,67 @@ export class RunModel {
     };
   }
 }
+
+/** A compact copy of what a panel shows, for a webview's saved state (survives a reload). */
+export interface RunSnapshot {
+  runId: string;
+  title: string;
+  source: RunSource;
+  config: RunConfig;
+  state: RunState;
+  message?: string;
+  workers: { info: WorkerInfo; step: number; tokens: number; lastLine: string; segments: LaneSegment[] }[];
+  history: HistoryEntry[];
+  notes: NoteEntry[];
+  answer: { text: string; answer: string | null } | null;
+  stats: RunModel['stats'];
+}
+
+const SNAPSHOT_MAX_CHARS = 2_000_000;
+
+export function snapshotOf(m: RunModel): RunSnapshot {
+  // Keep the newest text when a run is huge: drop the oldest segments first.
+  let budget = SNAPSHOT_MAX_CHARS;
+  const workers = [...m.workers.values()].map((w) => {
+    const segs: LaneSegment[] = [];
+    for (let i = w.segments.length - 1; i >= 0 && budget > 0; i--) {
+      const s = w.segments[i]!;
+      budget -= s.text.length;
+      segs.unshift({ ...s });
+    }
+    return { info: { ...w.info }, step: w.step, tokens: w.tokens, lastLine: w.lastLine, segments: segs };
+  });
+  const history: HistoryEntry[] = [];
+  for (let i = m.history.length - 1; i >= 0 && budget > 0; i--) {
+    budget -= m.history[i]!.text.length;
+    history.unshift({ ...m.history[i]! });
+  }
+  return {
+    runId: m.runId,
+    title: m.title,
+    source: m.source,
+    config: m.config,
+    state: m.state,
+    message: m.message,
+    workers,
+    history,
+    notes: m.notes.map((n) => ({ ...n })),
+    answer: m.answer ? { ...m.answer } : null,
+    stats: { ...m.stats },
+  };
+}
+
+export function modelFromSnapshot(s: RunSnapshot): RunModel {
+  const m = new RunModel(s.runId, s.title, s.config, s.source, false);
+  m.state = s.state;
+  m.message = s.message;
+  m.workers.clear();
+  for (const w of s.workers) {
+    m.workers.set(w.info.worker, { info: w.info, step: w.step, tokens: w.tokens, tokensPerSecond: 0, lastLine: w.lastLine, segments: w.segments, rate: [] });
+  }
+  m.history.push(...s.history);
+  m.notes.push(...s.notes);
+  m.answer = s.answer;
+  m.stats = s.stats;
+  return m;
+}

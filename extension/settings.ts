@@ -6,6 +6,7 @@
  */
 import * as path from 'node:path';
 import { MAX_WORKERS, type Device, type Layout, type PromptTexts, type RunConfig } from './protocol';
+import { completeWorkerNames } from './collab/prompts';
 
 /** Reads one setting by its key below `hogwild.` (e.g. "sampling.temperature"). */
 export type SettingsGetter = (key: string) => unknown;
@@ -33,8 +34,6 @@ export interface HogwildSettings {
   saveTraces: boolean;
 }
 
-export const DEFAULT_WORKER_NAMES = ['Alice', 'Bob', 'Carol', 'Dave', 'Eve', 'Frank', 'Grace', 'Heidi', 'Ivan', 'Judy', 'Mallory', 'Niaj', 'Olivia', 'Peggy', 'Rupert', 'Sybil'];
-
 /** Every setting the extension reads, with the schema facts validation needs. */
 export const SETTING_KEYS = [
   'modelFolder',
@@ -60,6 +59,8 @@ export const SETTING_KEYS = [
 ] as const;
 
 const MAX_PROMPT_CHARS = 20_000;
+/** The self-check interval that stands for "off" (setting 0). */
+export const SELF_CHECK_OFF = 1 << 30;
 const MAX_NAME_CHARS = 32;
 
 function describe(v: unknown): string {
@@ -221,34 +222,17 @@ export function readSettings(get: SettingsGetter): { settings: HogwildSettings; 
   return { settings, errors: r.errors };
 }
 
-/** The names of `workers` workers: the configured ones first, then the defaults not taken. */
-export function workerNames(configured: readonly string[], workers: number): string[] {
-  const names = configured.slice(0, workers);
-  const taken = new Set(names.map((n) => n.toLowerCase()));
-  for (const d of DEFAULT_WORKER_NAMES) {
-    if (names.length >= workers) break;
-    if (!taken.has(d.toLowerCase())) {
-      names.push(d);
-      taken.add(d.toLowerCase());
-    }
-  }
-  for (let i = names.length; names.length < workers; i++) {
-    const n = `Worker ${i + 1}`;
-    if (!taken.has(n.toLowerCase())) names.push(n);
-  }
-  return names;
-}
-
 /** The run configuration for a problem under the (validated) settings. */
 export function toRunConfig(s: HogwildSettings, problem: string): RunConfig {
   return {
     problem,
     workers: s.workers,
-    workerNames: workerNames(s.workerNames, s.workers),
+    workerNames: completeWorkerNames(s.workerNames, s.workers),
     layout: s.layout,
     sampling: { temperature: s.temperature, topP: s.topP, topK: s.topK, seed: s.seed },
     maxTokens: s.maxTokens,
-    selfCheckInterval: s.selfCheckInterval,
+    // 0 turns the self-check off: an interval no run reaches.
+    selfCheckInterval: s.selfCheckInterval === 0 ? SELF_CHECK_OFF : s.selfCheckInterval,
     maxContext: s.maxContext,
     prompts: { ...s.prompts },
   };

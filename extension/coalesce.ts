@@ -1,0 +1,87 @@
+/**
+ * Coalescing of engine events: a stream of small batches becomes fewer, larger ones.
+ * `mergeEvents` joins consecutive token events of the same worker and step (ids and text
+ * concatenated) and keeps only the newest snapshot of `stats`; `Coalescer` flushes what
+ * accumulated at most once per interval (default 1000/60 ms). Pure: used by the engine
+ * process (before IPC) and by the extension (before each webview).
+ */
+import type { EngineEvent } from './protocol';
+
+function concatIds(a: Int32Array, b: Int32Array): Int32Array {
+  const out = new Int32Array(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
+}
+
+export function mergeEvents(events: readonly EngineEvent[]): EngineEvent[] {
+  const out: EngineEvent[] = [];
+  // Index of the last tokens event per worker since anything else about that worker.
+  const openTokens = new Map<number, number>();
+  let lastStats = -1;
+  for (const ev of events) {
+    if (ev.type === 'tokens') {
+      const at = openTokens.get(ev.worker);
+      const prev = at !== undefined ? out[at] : undefined;
+      if (prev && prev.type === 'tokens' && prev.step === ev.step) {
+        out[at!] = { type: 'tokens', worker: ev.worker, step: ev.step, ids: concatIds(prev.ids, ev.ids), text: prev.text + ev.text };
+        continue;
+      }
+      openTokens.set(ev.worker, out.length);
+      out.push(ev);
+      continue;
+    }
+    if (ev.type === 'stats') {
+      if (lastStats >= 0) {
+        out[lastStats] = ev; // the newest numbers win; position of the first is fine
+        continue;
+      }
+      lastStats = out.length;
+      out.push(ev);
+      continue;
+    }
+    // Anything else may order against token events (a step ending, a fork, a state change):
+    // later tokens start a new event.
+    if (ev.type === 'step-finished' || ev.type === 'worker') openTokens.delete(ev.type === 'worker' ? ev.info.worker : ev.worker);
+    else if (ev.type === 'run-state' || ev.type === 'note') openTokens.clear();
+    out.push(ev);
+  }
+  return out;
+}
+
+export class Coalescer {
+  private buf: EngineEvent[] = [];
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private last = 0;
+
+  constructor(
+    private readonly flushTo: (events: EngineEvent[]) => void,
+    private readonly intervalMs = 1000 / 60,
+  ) {}
+
+  push(events: readonly EngineEvent[]): void {
+    for (const e of events) this.buf.push(e);
+    if (this.timer) return;
+    const wait = Math.max(0, this.intervalMs - (Date.now() - this.last));
+    this.timer = setTimeout(() => this.flush(), wait);
+  }
+
+  /** Sends what is buffered now. */
+  flush(): void {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    if (this.buf.length === 0) return;
+    const events = mergeEvents(this.buf);
+    this.buf = [];
+    this.last = Date.now();
+    this.flushTo(events);
+  }
+
+  dispose(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.buf = [];
+  }
+}

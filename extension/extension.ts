@@ -1,0 +1,434 @@
+/**
+ * Hogwild for VS Code: activation. Wires the engine client (a forked engine process), the
+ * runs, the sidebar view, the run panels, the status bar, the commands and the settings.
+ */
+import * as vscode from 'vscode';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { EngineClient, CancelledError } from './engine/client';
+import { RunManager, type RunRecord } from './runs';
+import { RunPanels, PANEL_VIEW_TYPE, type PanelHost } from './views/panel';
+import { SidebarProvider, SIDEBAR_VIEW_ID } from './views/sidebar';
+import { StatusBar } from './statusBar';
+import { expandHome, readSettings, toRunConfig, type HogwildSettings } from './settings';
+import { readTrace } from './trace';
+import type { Control, EngineState, FromWebview, ModelSummary } from './protocol';
+import { MAX_NOTE_CHARS } from './protocol';
+
+/** What activate() returns: the extension-host tests drive and observe the extension with it. */
+export interface HogwildApi {
+  engine: EngineClient;
+  runs: RunManager;
+  panels: RunPanels;
+  sidebar: SidebarProvider;
+  output: vscode.LogOutputChannel;
+  /** Starts a run on `problem` without any UI prompt; resolves with the run id. */
+  solve(problem: string): Promise<string | undefined>;
+}
+
+let api: HogwildApi | undefined;
+
+export function activate(context: vscode.ExtensionContext): HogwildApi {
+  const output = vscode.window.createOutputChannel('Hogwild', { log: true });
+  const log = (level: 'info' | 'warn' | 'error', text: string) => output[level](text);
+  context.subscriptions.push(output);
+
+  const storage = context.globalStorageUri.fsPath;
+  const engine = new EngineClient({
+    hostPath: context.asAbsolutePath(path.join('dist', 'engine-host.js')),
+    cwd: context.extensionPath,
+    env: { ...process.env, HOGWILD_DATA_DIR: storage, HOGWILD_EXTENSION_DIR: context.extensionPath },
+    log,
+  });
+  const runs = new RunManager(engine, path.join(storage, 'traces'), log);
+  let engineMessage: string | undefined;
+  const engineStateEmitter = new vscode.EventEmitter<{ state: EngineState; message?: string }>();
+  const engineSub = engine.onDidChangeState.event((s) => {
+    engineMessage = s.message;
+    engineStateEmitter.fire(s);
+  });
+  context.subscriptions.push(engineStateEmitter, { dispose: () => engineSub.dispose() }, runs, { dispose: () => void engine.dispose() });
+
+  const host: PanelHost = {
+    runs,
+    extensionUri: context.extensionUri,
+    engineState: () => ({ state: engine.state, message: engineMessage }),
+    onDidChangeEngineState: engineStateEmitter.event,
+    command: (msg) => runWebviewCommand(msg),
+    control: (runId, c) => runControl(runId, c),
+    log,
+  };
+  const panels = new RunPanels(host);
+  const sidebar = new SidebarProvider(host, (runId) => panels.show(runId));
+  context.subscriptions.push(
+    panels,
+    sidebar,
+    vscode.window.registerWebviewPanelSerializer(PANEL_VIEW_TYPE, panels),
+    vscode.window.registerWebviewViewProvider(SIDEBAR_VIEW_ID, sidebar),
+    new StatusBar(runs, engine),
+  );
+
+  // ------------------------------------------------------------ context keys
+
+  const updateContext = () => {
+    const live = runs.liveRun();
+    void vscode.commands.executeCommand('setContext', 'hogwild.hasRun', runs.all().length > 0);
+    void vscode.commands.executeCommand('setContext', 'hogwild.runActive', !!live);
+    void vscode.commands.executeCommand('setContext', 'hogwild.runPaused', live?.model.state === 'paused');
+  };
+  let ctxTimer: ReturnType<typeof setTimeout> | null = null;
+  context.subscriptions.push(
+    runs.onDidChangeRuns(() => {
+      if (ctxTimer) return;
+      ctxTimer = setTimeout(() => {
+        ctxTimer = null;
+        updateContext();
+      }, 100);
+    }),
+  );
+  updateContext();
+
+  // ------------------------------------------------------------ engine problems
+
+  const showEngineError = async (message: string, extra: string[] = []) => {
+    const pick = await vscode.window.showErrorMessage(`Hogwild: ${message}`, 'Open Log', 'Restart Engine', ...extra);
+    if (pick === 'Open Log') output.show(true);
+    else if (pick === 'Restart Engine') await restartEngine();
+    return pick;
+  };
+
+  const crashSub = engine.onCrash.event((crash) => {
+    const kept = crash.runIds.length > 0 ? ' The run so far is kept: save its trace or restart the engine.' : '';
+    void showEngineError(`${crash.message}.${kept}`, crash.runIds.length > 0 ? ['Save Trace'] : []).then((pick) => {
+      if (pick === 'Save Trace' && crash.runIds[0]) void saveTrace(crash.runIds[0]);
+    });
+  });
+  const endedSub = runs.onRunEnded(({ runId, state, message }) => {
+    const rec = runs.get(runId);
+    if (state === 'failed' && engine.state !== 'crashed' && rec?.model.source === 'live') void showEngineError(`The run failed: ${message ?? 'unknown error'}`);
+  });
+  context.subscriptions.push({ dispose: () => crashSub.dispose() }, endedSub);
+
+  async function restartEngine(): Promise<void> {
+    await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Hogwild: restarting the engine' }, async () => {
+      try {
+        await engine.restart();
+        log('info', 'Engine restarted');
+      } catch (e) {
+        void showEngineError(`The engine did not restart: ${(e as Error).message}`);
+      }
+    });
+  }
+
+  // ------------------------------------------------------------ settings and model
+
+  function currentSettings(): HogwildSettings | undefined {
+    const cfg = vscode.workspace.getConfiguration('hogwild');
+    const { settings, errors } = readSettings((k) => cfg.get(k));
+    if (errors.length > 0) {
+      for (const e of errors) log('error', e.message);
+      const first = errors[0]!;
+      const more = errors.length > 1 ? ` (and ${errors.length - 1} more problem${errors.length > 2 ? 's' : ''}, see the log)` : '';
+      void vscode.window.showErrorMessage(`Hogwild: invalid setting: ${first.message}${more}`, 'Open Settings', 'Open Log').then((pick) => {
+        if (pick === 'Open Settings') void vscode.commands.executeCommand('workbench.action.openSettings', first.key);
+        else if (pick === 'Open Log') output.show(true);
+      });
+      return undefined;
+    }
+    return settings;
+  }
+
+  async function ensureModel(s: HogwildSettings): Promise<ModelSummary | undefined> {
+    const dir = s.modelFolder ? expandHome(s.modelFolder, os.homedir()) : '';
+    const label = dir ? path.basename(dir) : 'the built-in model';
+    return vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: 'Hogwild', cancellable: true },
+      async (progress, token) => {
+        progress.report({ message: `Loading ${label}…` });
+        const sub = token.onCancellationRequested(() => void engine.cancelLoad());
+        let last = 0;
+        try {
+          const model = await engine.load(dir, s.device, s.threads, (message, fraction) => {
+            const inc = fraction !== undefined ? Math.max(0, fraction * 100 - last) : undefined;
+            if (fraction !== undefined) last = fraction * 100;
+            progress.report({ message, increment: inc });
+          });
+          log('info', `Model loaded: ${model.arch} from ${model.dir} on ${model.device} (${model.layers} layers, hidden ${model.hidden}, vocab ${model.vocab})`);
+          return model;
+        } catch (e) {
+          if (token.isCancellationRequested || e instanceof CancelledError) {
+            log('info', 'Model load cancelled');
+            void vscode.window.showInformationMessage('Hogwild: model load cancelled.');
+            return undefined;
+          }
+          log('error', `Model load failed: ${(e as Error).message}`);
+          void showEngineError(`Could not load ${label}: ${(e as Error).message}`);
+          return undefined;
+        } finally {
+          sub.dispose();
+        }
+      },
+    );
+  }
+
+  // ------------------------------------------------------------ runs
+
+  function problemTitle(problem: string): string {
+    const line = problem.trim().split('\n')[0]!.trim();
+    return line.length > 48 ? `${line.slice(0, 45)}…` : line || 'Untitled problem';
+  }
+
+  function waitForEnd(runId: string, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const rec = runs.get(runId);
+      if (!rec || !rec.model.isActive) return resolve();
+      const t = setTimeout(() => {
+        sub.dispose();
+        resolve();
+      }, ms);
+      const sub = runs.onRunEnded((e) => {
+        if (e.runId === runId) {
+          clearTimeout(t);
+          sub.dispose();
+          resolve();
+        }
+      });
+    });
+  }
+
+  async function solve(problem: string, opts: { interactive: boolean }): Promise<string | undefined> {
+    if (problem.trim() === '') {
+      void vscode.window.showWarningMessage('Hogwild: the problem is empty. Select some text, or type a problem.');
+      return undefined;
+    }
+    const s = currentSettings();
+    if (!s) return undefined;
+    const live = runs.liveRun();
+    if (live) {
+      const pick = opts.interactive
+        ? await vscode.window.showWarningMessage(`Hogwild: the run "${live.model.title}" is still going.`, 'Stop It and Start', 'Cancel')
+        : 'Stop It and Start';
+      if (pick !== 'Stop It and Start') return undefined;
+      await runs.control(live.model.runId, { type: 'stop' }).catch(() => undefined);
+      await waitForEnd(live.model.runId, 15000);
+    }
+    const model = await ensureModel(s);
+    if (!model) return undefined;
+    const config = toRunConfig(s, problem);
+    if (config.maxContext > 0 && model.maxContext > 0 && config.maxContext > model.maxContext) {
+      void vscode.window.showErrorMessage(`Hogwild: hogwild.maxContext (${config.maxContext}) is larger than the model's context (${model.maxContext}).`);
+      return undefined;
+    }
+    let rec: RunRecord;
+    try {
+      rec = await runs.startLive(config, problemTitle(problem), s.saveTraces);
+    } catch (e) {
+      void showEngineError(`The run did not start: ${(e as Error).message}`);
+      return undefined;
+    }
+    panels.show(rec.model.runId, { preserveFocus: !opts.interactive });
+    return rec.model.runId;
+  }
+
+  async function problemFromUser(): Promise<string | undefined> {
+    const editor = vscode.window.activeTextEditor;
+    if (editor) {
+      const sel = editor.selection;
+      const text = sel.isEmpty ? editor.document.getText() : editor.document.getText(sel);
+      if (text.trim() !== '') return text;
+    }
+    return vscode.window.showInputBox({
+      title: 'Hogwild: Solve',
+      prompt: 'The problem for the workers to solve together',
+      placeHolder: 'e.g. How many positive divisors does 360 have?',
+      ignoreFocusOut: true,
+      validateInput: (v) => (v.trim() === '' ? 'Type a problem' : v.length > 100_000 ? 'At most 100000 characters' : undefined),
+    });
+  }
+
+  /** The run a command acts on: the given one, else the active one, else the live one. */
+  function targetRun(runId?: unknown): RunRecord | undefined {
+    if (typeof runId === 'string' && runs.get(runId)) return runs.get(runId);
+    const a = runs.active();
+    if (a && a.model.isActive && a.model.source === 'live') return a;
+    return runs.liveRun() ?? a;
+  }
+
+  async function runControl(runId: string, c: Control): Promise<unknown> {
+    const result = await runs.control(runId, c);
+    log('info', `Control ${c.type}${'worker' in c && c.worker !== undefined ? ` (worker ${c.worker})` : ''} on ${runId}${typeof result === 'number' ? ` -> ${result}` : ''}`);
+    return result;
+  }
+
+  async function controlCommand(c: Control, runId?: unknown): Promise<unknown> {
+    const rec = targetRun(runId);
+    if (!rec || !rec.model.isActive || rec.model.source !== 'live') {
+      void vscode.window.showInformationMessage('Hogwild: no run in progress.');
+      return undefined;
+    }
+    try {
+      return await runControl(rec.model.runId, c);
+    } catch (e) {
+      void vscode.window.showErrorMessage(`Hogwild: ${(e as Error).message}`);
+      return undefined;
+    }
+  }
+
+  async function pickWorker(rec: RunRecord, title: string, withAll: boolean): Promise<number | 'all' | undefined> {
+    const items: (vscode.QuickPickItem & { value: number | 'all' })[] = [];
+    if (withAll) items.push({ label: 'All workers', value: 'all' });
+    for (const w of [...rec.model.workers.values()].sort((a, b) => a.info.worker - b.info.worker)) {
+      items.push({ label: w.info.name, description: `${w.info.state} · step ${w.step} · ${w.tokens} tokens`, detail: w.lastLine || undefined, value: w.info.worker });
+    }
+    const pick = await vscode.window.showQuickPick(items, { title, placeHolder: 'Choose a worker' });
+    return pick?.value;
+  }
+
+  async function saveTrace(runId?: unknown): Promise<void> {
+    const rec = typeof runId === 'string' ? runs.get(runId) : runs.active() ?? runs.all().filter((r) => r.trace).pop();
+    if (!rec || !rec.trace) {
+      void vscode.window.showInformationMessage('Hogwild: no run trace to save.');
+      return;
+    }
+    const base = vscode.workspace.workspaceFolders?.[0]?.uri ?? vscode.Uri.file(os.homedir());
+    const uri = await vscode.window.showSaveDialog({ defaultUri: vscode.Uri.joinPath(base, `${rec.model.runId}.hogwild.jsonl`), filters: { 'Hogwild trace': ['jsonl'] }, title: 'Save Run Trace' });
+    if (!uri) return;
+    try {
+      await runs.saveTrace(rec.model.runId, uri.fsPath);
+      void vscode.window.showInformationMessage(`Hogwild: trace saved to ${uri.fsPath}`);
+    } catch (e) {
+      void vscode.window.showErrorMessage(`Hogwild: could not save the trace: ${(e as Error).message}`);
+    }
+  }
+
+  async function openTrace(arg?: unknown): Promise<string | undefined> {
+    let file: string | undefined;
+    if (typeof arg === 'string') file = arg;
+    else if (arg instanceof vscode.Uri) file = arg.fsPath;
+    else {
+      const uris = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { 'Hogwild trace': ['jsonl'], 'All files': ['*'] }, title: 'Open Run Trace' });
+      file = uris?.[0]?.fsPath;
+    }
+    if (!file) return undefined;
+    try {
+      const trace = await readTrace(file);
+      const rec = runs.replay(trace);
+      panels.show(rec.model.runId);
+      log('info', `Replaying ${file}: ${trace.batches.length} batches`);
+      return rec.model.runId;
+    } catch (e) {
+      void vscode.window.showErrorMessage(`Hogwild: cannot open the trace: ${(e as Error).message}`);
+      return undefined;
+    }
+  }
+
+  function runWebviewCommand(msg: Extract<FromWebview, { type: 'command' }>): void {
+    switch (msg.command) {
+      case 'restart-engine':
+        void restartEngine();
+        return;
+      case 'open-log':
+        output.show(true);
+        return;
+      case 'save-trace':
+        void saveTrace(msg.runId);
+        return;
+      case 'open-panel':
+        if (msg.runId && runs.get(msg.runId)) panels.show(msg.runId);
+        return;
+      case 'solve-selection':
+        void vscode.commands.executeCommand('hogwild.solveSelection');
+        return;
+    }
+  }
+
+  // ------------------------------------------------------------ commands
+
+  const reg = (id: string, fn: (...args: unknown[]) => unknown) => context.subscriptions.push(vscode.commands.registerCommand(id, fn));
+
+  reg('hogwild.solveSelection', async (arg?: unknown) => {
+    // From the palette or the editor menu: the selection; tests may pass the problem text.
+    const problem = typeof arg === 'string' ? arg : await problemFromUser();
+    if (problem === undefined) return undefined;
+    return solve(problem, { interactive: typeof arg !== 'string' });
+  });
+  reg('hogwild.pause', (runId?: unknown) => controlCommand({ type: 'pause' }, runId));
+  reg('hogwild.resume', (runId?: unknown) => controlCommand({ type: 'resume' }, runId));
+  reg('hogwild.step', (runId?: unknown) => controlCommand({ type: 'step' }, runId));
+  reg('hogwild.stop', (runId?: unknown) => controlCommand({ type: 'stop' }, runId));
+  reg('hogwild.injectNote', async (arg?: unknown) => {
+    const rec = targetRun();
+    if (!rec || !rec.model.isActive || rec.model.source !== 'live') {
+      void vscode.window.showInformationMessage('Hogwild: no run in progress.');
+      return undefined;
+    }
+    // Tests pass { target, text }; people get a picker and an input box.
+    const a = (arg && typeof arg === 'object' ? arg : {}) as { target?: unknown; text?: unknown };
+    const target = a.target === 'all' || typeof a.target === 'number' ? (a.target as number | 'all') : await pickWorker(rec, 'Hogwild: Inject Note — to whom?', true);
+    if (target === undefined) return undefined;
+    const text =
+      typeof a.text === 'string'
+        ? a.text
+        : await vscode.window.showInputBox({
+            title: 'Hogwild: Inject Note',
+            prompt: target === 'all' ? 'A note every worker will see' : `A note only ${rec.model.workers.get(target)?.info.name} will see`,
+            ignoreFocusOut: true,
+            validateInput: (v) => (v.trim() === '' ? 'Type a note' : v.length > MAX_NOTE_CHARS ? `At most ${MAX_NOTE_CHARS} characters` : undefined),
+          });
+    if (!text) return undefined;
+    return controlCommand({ type: 'inject', target, text }, rec.model.runId);
+  });
+  reg('hogwild.forkWorker', async (arg?: unknown) => {
+    const rec = targetRun();
+    if (!rec || !rec.model.isActive || rec.model.source !== 'live') {
+      void vscode.window.showInformationMessage('Hogwild: no run in progress.');
+      return undefined;
+    }
+    const worker = typeof arg === 'number' ? arg : await pickWorker(rec, 'Hogwild: Fork Worker — which one?', false);
+    if (worker === undefined || worker === 'all') return undefined;
+    return controlCommand({ type: 'fork', worker }, rec.model.runId);
+  });
+  reg('hogwild.openRunPanel', (runId?: unknown) => {
+    const rec = typeof runId === 'string' ? runs.get(runId) : runs.active() ?? runs.all().pop();
+    if (!rec) {
+      void vscode.window.showInformationMessage('Hogwild: no run yet. Use "Hogwild: Solve Selection" to start one.');
+      return undefined;
+    }
+    panels.show(rec.model.runId);
+    return rec.model.runId;
+  });
+  reg('hogwild.selectModelFolder', async () => {
+    const uris = await vscode.window.showOpenDialog({ canSelectFiles: false, canSelectFolders: true, canSelectMany: false, title: 'Select a Hugging Face model folder (config.json, *.safetensors, tokenizer.json)', openLabel: 'Use This Model' });
+    const dir = uris?.[0]?.fsPath;
+    if (!dir) return;
+    const fs = await import('node:fs');
+    if (!fs.existsSync(path.join(dir, 'config.json'))) {
+      void vscode.window.showErrorMessage(`Hogwild: ${dir} has no config.json; choose a Hugging Face model folder.`);
+      return;
+    }
+    await vscode.workspace.getConfiguration('hogwild').update('modelFolder', dir, vscode.ConfigurationTarget.Global);
+    void vscode.window.showInformationMessage(`Hogwild: model folder set to ${dir}; it loads with the next run.`);
+  });
+  reg('hogwild.restartEngine', () => restartEngine());
+  reg('hogwild.saveRunTrace', (runId?: unknown) => saveTrace(runId));
+  reg('hogwild.openRunTrace', (arg?: unknown) => openTrace(arg));
+  reg('hogwild.showLog', () => output.show(true));
+
+  context.subscriptions.push(
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      if (!e.affectsConfiguration('hogwild')) return;
+      const cfg = vscode.workspace.getConfiguration('hogwild');
+      const { errors } = readSettings((k) => cfg.get(k));
+      for (const err of errors) log('warn', `Setting problem: ${err.message}`);
+    }),
+  );
+
+  log('info', `Hogwild activated (extension host Node ${process.version}, ${process.platform}-${process.arch})`);
+  api = { engine, runs, panels, sidebar, output, solve: (problem) => solve(problem, { interactive: false }) };
+  return api;
+}
+
+export async function deactivate(): Promise<void> {
+  await api?.engine.dispose();
+  api = undefined;
+}

@@ -1,0 +1,71 @@
+/** The status bar item: the active run (state, workers, tok/s) or the engine's trouble. */
+import * as vscode from 'vscode';
+import type { EngineClient } from './engine/client';
+import type { RunManager } from './runs';
+
+export class StatusBar implements vscode.Disposable {
+  private readonly item: vscode.StatusBarItem;
+  private readonly subs: { dispose(): void }[] = [];
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private ticker: ReturnType<typeof setInterval>;
+
+  constructor(private readonly runs: RunManager, private readonly engine: EngineClient) {
+    this.item = vscode.window.createStatusBarItem('hogwild.status', vscode.StatusBarAlignment.Left, 50);
+    this.item.name = 'Hogwild';
+    this.subs.push(runs.onDidChangeRuns(() => this.schedule()), engine.onDidChangeState.event(() => this.schedule()));
+    // Rates decay while a run is paused; refresh now and then.
+    this.ticker = setInterval(() => this.runs.liveRun() && this.schedule(), 1000);
+    this.update();
+  }
+
+  private schedule(): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.update();
+    }, 250);
+  }
+
+  private update(): void {
+    const es = this.engine.state;
+    const rec = this.runs.liveRun() ?? this.runs.active();
+    if (es === 'crashed') {
+      this.item.text = '$(error) Hogwild: engine stopped';
+      this.item.tooltip = 'The Hogwild engine process stopped. Click to restart it.';
+      this.item.command = 'hogwild.restartEngine';
+      this.item.backgroundColor = new vscode.ThemeColor('statusBarItem.errorBackground');
+      this.item.show();
+      return;
+    }
+    this.item.backgroundColor = undefined;
+    if (es === 'loading' && !rec?.model.isActive) {
+      this.item.text = '$(sync~spin) Hogwild: loading model';
+      this.item.tooltip = 'Loading the model';
+      this.item.command = undefined;
+      this.item.show();
+      return;
+    }
+    if (!rec) {
+      this.item.hide();
+      return;
+    }
+    const s = rec.model.summary();
+    const icon = s.state === 'running' ? '$(pulse)' : s.state === 'paused' ? '$(debug-pause)' : s.state === 'failed' ? '$(error)' : '$(check)';
+    const rate = rec.model.isActive ? ` · ${s.tokensPerSecond.toFixed(1)} tok/s` : '';
+    this.item.text = `${icon} Hogwild: ${s.state} · ${s.workers.length} workers · ${s.tokens} tok${rate}`;
+    this.item.tooltip = new vscode.MarkdownString(`**${escapeMd(s.title)}**\n\n${s.workers.map((w) => `- ${escapeMd(w.name)}: ${w.state}, step ${w.step}, ${w.tokens} tokens`).join('\n')}\n\nClick to open the run panel.`);
+    this.item.command = { title: 'Open Run Panel', command: 'hogwild.openRunPanel', arguments: [s.runId] };
+    this.item.show();
+  }
+
+  dispose(): void {
+    if (this.timer) clearTimeout(this.timer);
+    clearInterval(this.ticker);
+    for (const s of this.subs) s.dispose();
+    this.item.dispose();
+  }
+}
+
+function escapeMd(s: string): string {
+  return s.replace(/[\\`*_{}[\]()#+\-.!|<>]/g, (c) => `\\${c}`);
+}

@@ -1,0 +1,198 @@
+/**
+ * The run panel: one webview panel per run (revealed again when asked twice). Engine events
+ * for its run are coalesced to at most 60 messages per second. A WebviewPanelSerializer
+ * brings panels back after a window reload: from the live run when the window still has it,
+ * else from the run's trace file in the extension's storage, else the webview shows what it
+ * saved with setState.
+ */
+import * as vscode from 'vscode';
+import * as fs from 'node:fs';
+import type { EngineState, FromWebview, ToWebview } from '../protocol';
+import { validateFromWebview } from '../protocol-validate';
+import { Coalescer } from '../coalesce';
+import type { RunManager } from '../runs';
+import type { RunSnapshot } from '../runModel';
+import { readTrace } from '../trace';
+import { webviewHtml, webviewOptions } from './html';
+
+export const PANEL_VIEW_TYPE = 'hogwild.runPanel';
+
+export interface PanelHost {
+  runs: RunManager;
+  extensionUri: vscode.Uri;
+  engineState(): { state: EngineState; message?: string };
+  onDidChangeEngineState: vscode.Event<{ state: EngineState; message?: string }>;
+  /** Runs a command a webview asked for (already validated). */
+  command(msg: Extract<FromWebview, { type: 'command' }>): void;
+  /** Applies a control a webview asked for; errors come back as notices. */
+  control(runId: string, control: Extract<FromWebview, { type: 'control' }>['control']): Promise<unknown>;
+  log(level: 'info' | 'warn' | 'error', text: string): void;
+}
+
+export class RunPanel implements vscode.Disposable {
+  private readonly disposables: vscode.Disposable[] = [];
+  private coalescer: Coalescer;
+  private ready = false;
+  private disposed = false;
+
+  constructor(
+    readonly panel: vscode.WebviewPanel,
+    public runId: string,
+    private readonly host: PanelHost,
+    private readonly onDispose: (p: RunPanel) => void,
+  ) {
+    panel.webview.options = webviewOptions(host.extensionUri);
+    panel.iconPath = vscode.Uri.joinPath(host.extensionUri, 'media', 'hogwild.svg');
+    panel.webview.html = webviewHtml(panel.webview, host.extensionUri, { bundle: 'panel', styles: ['common.css', 'panel.css'], title: 'Hogwild run' });
+    this.coalescer = new Coalescer((events) => this.post({ type: 'events', runId: this.runId, events }));
+    this.disposables.push(
+      panel.webview.onDidReceiveMessage((raw) => this.onMessage(raw)),
+      panel.onDidDispose(() => this.dispose()),
+      host.runs.onRunEvents(({ runId, events }) => {
+        if (runId === this.runId && this.ready) this.coalescer.push(events);
+      }),
+      host.onDidChangeEngineState((s) => this.post({ type: 'engine', state: s.state, message: s.message })),
+      panel.onDidChangeViewState((e) => {
+        if (e.webviewPanel.active) host.runs.setActive(this.runId);
+      }),
+    );
+    this.updateTitle();
+  }
+
+  private updateTitle(): void {
+    const rec = this.host.runs.get(this.runId);
+    this.panel.title = rec ? `Hogwild: ${rec.model.title}` : 'Hogwild run';
+  }
+
+  private post(msg: ToWebview): void {
+    if (this.disposed) return;
+    void this.panel.webview.postMessage(msg);
+  }
+
+  /** Shows another run in this panel. */
+  showRun(runId: string): void {
+    this.coalescer.flush();
+    this.runId = runId;
+    this.updateTitle();
+    if (this.ready) this.sendInit();
+  }
+
+  private sendInit(): void {
+    const rec = this.host.runs.get(this.runId);
+    if (!rec) return;
+    this.coalescer.dispose();
+    const m = rec.model;
+    this.post({ type: 'init', runId: m.runId, title: m.title, config: m.config, source: m.source, events: m.events.slice() });
+    const es = this.host.engineState();
+    this.post({ type: 'engine', state: es.state, message: es.message });
+  }
+
+  private onMessage(raw: unknown): void {
+    const v = validateFromWebview(raw);
+    if (!v.ok) {
+      this.host.log('warn', `Ignored an invalid message from the run panel: ${v.error}`);
+      this.post({ type: 'notice', level: 'error', message: `Rejected a message: ${v.error}` });
+      return;
+    }
+    const msg = v.value;
+    switch (msg.type) {
+      case 'ready':
+        this.ready = true;
+        this.sendInit();
+        return;
+      case 'control':
+        if (msg.runId !== this.runId) {
+          this.post({ type: 'notice', level: 'error', message: 'That control was for another run' });
+          return;
+        }
+        this.host.control(msg.runId, msg.control).then(
+          (result) => {
+            if (msg.control.type === 'fork' && typeof result === 'number') this.post({ type: 'notice', level: 'info', message: `Forked worker ${msg.control.worker}: new worker ${result}` });
+            else if (msg.control.type === 'inject') this.post({ type: 'notice', level: 'info', message: 'Note injected' });
+          },
+          (e: Error) => this.post({ type: 'notice', level: 'error', message: e.message }),
+        );
+        return;
+      case 'inspect':
+        this.post({ type: 'notice', level: 'warn', message: 'The cache inspector comes in a later version' });
+        return;
+      case 'select-run':
+        if (this.host.runs.get(msg.runId)) this.showRun(msg.runId);
+        return;
+      case 'command':
+        this.host.command({ ...msg, runId: msg.runId ?? this.runId });
+        return;
+    }
+  }
+
+  reveal(): void {
+    this.panel.reveal(undefined, false);
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.coalescer.dispose();
+    for (const d of this.disposables) d.dispose();
+    this.onDispose(this);
+    this.panel.dispose();
+  }
+}
+
+export class RunPanels implements vscode.WebviewPanelSerializer, vscode.Disposable {
+  private readonly panels = new Set<RunPanel>();
+
+  constructor(private readonly host: PanelHost) {}
+
+  /** All open panels (the e2e tests look at them). */
+  get open(): RunPanel[] {
+    return [...this.panels];
+  }
+
+  /** Opens (or reveals) the panel of a run. */
+  show(runId: string, opts: { preserveFocus?: boolean } = {}): RunPanel {
+    for (const p of this.panels) {
+      if (p.runId === runId) {
+        p.panel.reveal(undefined, opts.preserveFocus ?? false);
+        return p;
+      }
+    }
+    const panel = vscode.window.createWebviewPanel(PANEL_VIEW_TYPE, 'Hogwild run', { viewColumn: vscode.ViewColumn.Beside, preserveFocus: opts.preserveFocus ?? false }, { ...webviewOptions(this.host.extensionUri), retainContextWhenHidden: false });
+    return this.adopt(panel, runId);
+  }
+
+  private adopt(panel: vscode.WebviewPanel, runId: string): RunPanel {
+    const p = new RunPanel(panel, runId, this.host, (x) => this.panels.delete(x));
+    this.panels.add(p);
+    return p;
+  }
+
+  async deserializeWebviewPanel(panel: vscode.WebviewPanel, state: unknown): Promise<void> {
+    const snap = (state as { snapshot?: RunSnapshot } | undefined)?.snapshot;
+    const runId = typeof snap?.runId === 'string' ? snap.runId : '';
+    if (runId && this.host.runs.get(runId)) {
+      this.adopt(panel, runId);
+      return;
+    }
+    // After a reload the engine run is gone; its trace (written as it came) brings it back.
+    if (runId && /^[A-Za-z0-9_.-]{1,64}$/.test(runId)) {
+      const file = this.host.runs.traceFileOf(runId);
+      if (fs.existsSync(file)) {
+        try {
+          const trace = await readTrace(file);
+          const rec = this.host.runs.replay(trace, { instant: true });
+          this.adopt(panel, rec.model.runId);
+          return;
+        } catch (e) {
+          this.host.log('warn', `Could not restore run ${runId} from its trace: ${(e as Error).message}`);
+        }
+      }
+    }
+    // Nothing to re-send: the webview shows its saved snapshot.
+    this.adopt(panel, runId || 'none');
+  }
+
+  dispose(): void {
+    for (const p of [...this.panels]) p.dispose();
+  }
+}

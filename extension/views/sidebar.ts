@@ -1,0 +1,102 @@
+/**
+ * The sidebar view (activity-bar container "Hogwild"): the runs and their workers. Run
+ * summaries are pushed at most 30 times a second, and only while the view is visible.
+ */
+import * as vscode from 'vscode';
+import type { ToWebview } from '../protocol';
+import { validateFromWebview } from '../protocol-validate';
+import type { PanelHost } from './panel';
+import { webviewHtml, webviewOptions } from './html';
+
+export const SIDEBAR_VIEW_ID = 'hogwild.workers';
+const INTERVAL_MS = 1000 / 30;
+
+export class SidebarProvider implements vscode.WebviewViewProvider, vscode.Disposable {
+  private view: vscode.WebviewView | null = null;
+  private viewDisposables: vscode.Disposable[] = [];
+  private readonly disposables: vscode.Disposable[] = [];
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private last = 0;
+  private ready = false;
+
+  constructor(private readonly host: PanelHost, private readonly openPanel: (runId: string) => void) {
+    this.disposables.push(
+      host.runs.onDidChangeRuns(() => this.schedule()),
+      host.onDidChangeEngineState((s) => this.post({ type: 'engine', state: s.state, message: s.message })),
+    );
+  }
+
+  /** Is the view resolved and ready (the e2e suite waits for it)? */
+  get isReady(): boolean {
+    return this.ready;
+  }
+
+  resolveWebviewView(view: vscode.WebviewView): void {
+    for (const d of this.viewDisposables) d.dispose();
+    this.view = view;
+    this.ready = false;
+    view.webview.options = webviewOptions(this.host.extensionUri);
+    view.webview.html = webviewHtml(view.webview, this.host.extensionUri, { bundle: 'sidebar', styles: ['common.css', 'sidebar.css'], title: 'Hogwild workers' });
+    this.viewDisposables = [
+      view.webview.onDidReceiveMessage((raw) => this.onMessage(raw)),
+      view.onDidChangeVisibility(() => view.visible && this.schedule()),
+      view.onDidDispose(() => {
+        this.view = null;
+        this.ready = false;
+      }),
+    ];
+  }
+
+  private post(msg: ToWebview): void {
+    if (this.view && this.ready) void this.view.webview.postMessage(msg);
+  }
+
+  private schedule(): void {
+    if (this.timer || !this.view || !this.ready) return;
+    const wait = Math.max(0, INTERVAL_MS - (Date.now() - this.last));
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.last = Date.now();
+      if (this.view?.visible) this.sendRuns();
+    }, wait);
+  }
+
+  private sendRuns(): void {
+    this.post({ type: 'runs', runs: this.host.runs.summaries(), activeRunId: this.host.runs.activeRunId });
+  }
+
+  private onMessage(raw: unknown): void {
+    const v = validateFromWebview(raw);
+    if (!v.ok) {
+      this.host.log('warn', `Ignored an invalid message from the sidebar: ${v.error}`);
+      return;
+    }
+    const msg = v.value;
+    switch (msg.type) {
+      case 'ready': {
+        this.ready = true;
+        const es = this.host.engineState();
+        this.post({ type: 'engine', state: es.state, message: es.message });
+        this.sendRuns();
+        return;
+      }
+      case 'control':
+        this.host.control(msg.runId, msg.control).catch((e: Error) => void vscode.window.showErrorMessage(`Hogwild: ${e.message}`));
+        return;
+      case 'select-run':
+        this.host.runs.setActive(msg.runId);
+        return;
+      case 'command':
+        if (msg.command === 'open-panel' && msg.runId) this.openPanel(msg.runId);
+        else this.host.command(msg);
+        return;
+      case 'inspect':
+        return;
+    }
+  }
+
+  dispose(): void {
+    if (this.timer) clearTimeout(this.timer);
+    for (const d of [...this.viewDisposables, ...this.disposables]) d.dispose();
+  }
+}

@@ -1,0 +1,362 @@
+/**
+ * The run panel: one lane per worker streaming live (virtualised text), the shared history
+ * of finished steps, the final answer, a note box with a target, run controls and fork per
+ * lane. State survives a window reload through getState/setState (plus the extension's
+ * serializer, which re-sends the run when it still has it).
+ */
+import '@vscode-elements/elements/dist/vscode-button/index.js';
+import '@vscode-elements/elements/dist/vscode-textarea/index.js';
+import '@vscode-elements/elements/dist/vscode-single-select/index.js';
+import '@vscode-elements/elements/dist/vscode-option/index.js';
+import '@vscode-elements/elements/dist/vscode-badge/index.js';
+
+import type { Control, EngineState, ToWebview } from '../extension/protocol';
+import { RunModel, emptyChanges, modelFromSnapshot, snapshotOf, type RunChanges, type RunSnapshot, type WorkerModel } from '../extension/runModel';
+import { FrameScheduler, RenderCounter } from './frame';
+import { ce, fmtRate, h, setDisabled, setText } from './dom';
+import { VirtualList, type ListItem } from './virtualList';
+import { onMessage, post, vscodeApi } from './vscode';
+import { runViews, type RunView } from './runView';
+
+interface PanelState {
+  snapshot: RunSnapshot | null;
+  noteTarget: string;
+}
+
+const api = vscodeApi<PanelState>();
+let model: RunModel | null = null;
+let engineState: EngineState = 'idle';
+let engineMessage = '';
+let pending: RunChanges = emptyChanges();
+let fullRender = true;
+const counter = new RenderCounter();
+
+// ---------------------------------------------------------------- layout
+
+const titleEl = h('h1', { class: 'run-title' }, 'Hogwild');
+const stateBadge = ce('vscode-badge', { class: 'run-state', 'aria-label': 'run state' });
+const statsEl = h('span', { class: 'run-stats', 'aria-live': 'off' });
+const btn = (label: string, cls: string, title: string) => ce('vscode-button', { class: cls, title, 'aria-label': title }, label);
+const pauseBtn = btn('Pause', 'ctl-pause', 'Pause every worker');
+const resumeBtn = btn('Resume', 'ctl-resume', 'Resume every worker');
+const stepBtn = btn('Step', 'ctl-step', 'One step while paused');
+const stopBtn = btn('Stop', 'ctl-stop', 'Stop the run');
+const saveBtn = btn('Save Trace…', 'ctl-save', 'Save the run trace (JSON Lines)');
+for (const b of [pauseBtn, resumeBtn, stepBtn, saveBtn]) b.setAttribute('secondary', '');
+const toolbar = h('header', { class: 'toolbar', role: 'toolbar', 'aria-label': 'Run controls' }, titleEl, stateBadge, statsEl, h('span', { class: 'spacer' }), pauseBtn, resumeBtn, stepBtn, stopBtn, saveBtn);
+
+const bannerText = h('span', { class: 'banner-text' });
+const restartBtn = btn('Restart Engine', 'banner-restart', 'Restart the engine process');
+const logBtn = btn('Open Log', 'banner-log', 'Show the Hogwild output channel');
+logBtn.setAttribute('secondary', '');
+const banner = h('div', { class: 'banner', role: 'alert', hidden: true }, bannerText, restartBtn, logBtn);
+const noticeEl = h('div', { class: 'notice', role: 'status', 'aria-live': 'polite' });
+
+const lanesEl = h('section', { class: 'lanes', 'aria-label': 'Workers' });
+const historyScroll = h('div', { class: 'history-scroll', tabindex: '0', role: 'log', 'aria-label': 'Shared history of finished steps' });
+const historyCount = h('span', { class: 'count' });
+const historyEl = h('section', { class: 'history' }, h('h2', {}, 'Shared history ', historyCount), historyScroll);
+const answerText = h('div', { class: 'answer-text', tabindex: '0' });
+const answerValue = h('div', { class: 'answer-value' });
+const answerEl = h('section', { class: 'answer', hidden: true }, h('h2', {}, 'Final answer'), answerValue, answerText);
+
+const noteInput = ce('vscode-textarea', { class: 'note-input', placeholder: 'A note for the workers…', rows: '2', 'aria-label': 'Note text', resize: 'vertical' }) as HTMLElement & { value: string };
+const noteTarget = ce('vscode-single-select', { class: 'note-target', 'aria-label': 'Note target' }) as HTMLElement & { value: string };
+const noteSend = btn('Send Note', 'note-send', 'Inject the note into the chosen views');
+const noteEl = h('section', { class: 'note', 'aria-label': 'Inject a note' }, h('label', { class: 'note-label' }, 'Note to'), noteTarget, noteInput, noteSend);
+
+const notesList = h('ul', { class: 'notes-list', 'aria-label': 'Notes sent' });
+const insightsEl = h('section', { class: 'insights', hidden: true, 'aria-label': 'Cache and attention views' });
+
+const emptyEl = h('div', { class: 'empty' }, 'No run yet. Select text in an editor and run "Hogwild: Solve Selection".');
+const main = h('main', { class: 'panel-body' }, lanesEl, historyEl, answerEl, noteEl, notesList, insightsEl);
+document.body.append(toolbar, banner, noticeEl, emptyEl, main);
+
+const historyList = new VirtualList(historyScroll, 'hist-item', () => scheduler.schedule());
+
+// ---------------------------------------------------------------- extra views (the seam)
+
+const views: RunView[] = runViews.map((make) => make());
+for (const v of views) {
+  const host = h('div', { class: 'insight', 'data-view': v.id }, h('h2', {}, v.title));
+  const body = h('div', { class: 'insight-body' });
+  host.append(body);
+  insightsEl.append(host);
+  v.mount(body, { inspect: (block, index) => model && post({ type: 'inspect', runId: model.runId, block, index }) });
+}
+if (views.length > 0) insightsEl.hidden = false;
+
+// ---------------------------------------------------------------- lanes
+
+interface Lane {
+  worker: number;
+  root: HTMLElement;
+  name: HTMLElement;
+  state: HTMLElement;
+  stats: HTMLElement;
+  origin: HTMLElement;
+  fork: HTMLElement;
+  list: VirtualList;
+  versions: Map<number, number>; // segment index -> version
+}
+
+const lanes = new Map<number, Lane>();
+
+function makeLane(w: WorkerModel): Lane {
+  const name = h('span', { class: 'lane-name' });
+  const state = h('span', { class: 'lane-state' });
+  const stats = h('span', { class: 'lane-stats' });
+  const origin = h('span', { class: 'lane-origin' });
+  const fork = btn('Fork', 'lane-fork', `Fork ${w.info.name}: a new worker that continues from the same state`);
+  fork.setAttribute('secondary', '');
+  fork.addEventListener('click', () => control({ type: 'fork', worker: w.info.worker }));
+  const scroll = h('div', { class: 'lane-scroll', tabindex: '0', role: 'log', 'aria-label': `${w.info.name}'s stream` });
+  const root = h(
+    'article',
+    { class: 'lane', 'data-worker': String(w.info.worker), 'aria-label': `Worker ${w.info.name}` },
+    h('header', { class: 'lane-head' }, name, state, origin, h('span', { class: 'spacer' }), stats, fork),
+    scroll,
+  );
+  const lane: Lane = { worker: w.info.worker, root, name, state, stats, origin, fork, list: new VirtualList(scroll, 'seg', () => scheduler.schedule()), versions: new Map() };
+  return lane;
+}
+
+function laneItems(w: WorkerModel, lane: Lane): ListItem[] {
+  return w.segments.map((s, i) => {
+    // The version of a segment is its text length plus its finished flag.
+    const version = s.text.length * 2 + (s.finished ? 1 : 0);
+    lane.versions.set(i, version);
+    return {
+      key: `s${i}`,
+      version,
+      chars: s.text.length + 12,
+      render: (el: HTMLElement) => {
+        el.classList.toggle('finished', s.finished);
+        el.append(h('span', { class: 'seg-label' }, `${w.info.name} [${s.step}]`), h('span', { class: 'seg-text' }, s.text));
+      },
+    };
+  });
+}
+
+// ---------------------------------------------------------------- rendering
+
+const scheduler = new FrameScheduler(render);
+
+const isLive = () => !!model && model.source === 'live' && model.isActive;
+
+function renderToolbar(m: RunModel): void {
+  setText(titleEl, m.title);
+  setText(stateBadge, m.source === 'replay' ? `${m.state} (replay)` : m.state);
+  stateBadge.dataset.state = m.state;
+  const s = m.summary();
+  setText(statsEl, `${s.tokens} tokens · ${fmtRate(s.tokensPerSecond)} tok/s${m.stats.msPerStep ? ` · ${m.stats.msPerStep.toFixed(0)} ms/step` : ''}`);
+  const live = isLive();
+  setDisabled(pauseBtn, !live || m.state === 'paused');
+  setDisabled(resumeBtn, !live || m.state !== 'paused');
+  setDisabled(stepBtn, !live || m.state !== 'paused');
+  setDisabled(stopBtn, !live);
+  setDisabled(noteSend, !live);
+  setDisabled(saveBtn, m.source !== 'live');
+}
+
+function renderBanner(m: RunModel | null): void {
+  let text = '';
+  let showRestart = false;
+  if (engineState === 'crashed') {
+    text = `The engine process stopped: ${engineMessage || 'unknown reason'}.${m && m.source === 'live' ? ' The run so far is kept; save its trace or restart the engine.' : ''}`;
+    showRestart = true;
+  } else if (m && m.state === 'failed') {
+    text = `The run failed: ${m.message ?? 'unknown reason'}`;
+  }
+  banner.hidden = text === '';
+  setText(bannerText, text);
+  restartBtn.hidden = !showRestart;
+}
+
+function renderTargets(m: RunModel): void {
+  const want = ['all', ...[...m.workers.keys()].sort((a, b) => a - b).map(String)];
+  const have = [...noteTarget.querySelectorAll('vscode-option')].map((o) => o.getAttribute('value'));
+  if (want.join(',') === have.join(',')) return;
+  const current = noteTarget.value || api.getState()?.noteTarget || 'all';
+  noteTarget.replaceChildren(
+    ...want.map((v) => ce('vscode-option', { value: v, selected: v === current }, v === 'all' ? 'All workers' : m.workers.get(Number(v))!.info.name)),
+  );
+}
+
+function render(): void {
+  counter.tick();
+  document.body.dataset.renders = String(counter.perSecond);
+  const m = model;
+  const ch = pending;
+  const full = fullRender;
+  pending = emptyChanges();
+  fullRender = false;
+  emptyEl.hidden = !!m;
+  main.hidden = !m;
+  toolbar.hidden = !m;
+  renderBanner(m);
+  if (!m) return;
+  m.tick(Date.now());
+  renderToolbar(m);
+  document.body.dataset.state = m.state;
+  document.body.dataset.source = m.source;
+
+  // Lanes: one per worker, forks appended.
+  const workers = [...m.workers.values()].sort((a, b) => a.info.worker - b.info.worker);
+  if (full || ch.workerList || lanes.size !== workers.length) {
+    for (const w of workers) {
+      if (!lanes.has(w.info.worker)) {
+        const lane = makeLane(w);
+        lanes.set(w.info.worker, lane);
+        lanesEl.append(lane.root);
+      }
+    }
+    for (const [id, lane] of lanes) {
+      if (!m.workers.has(id)) {
+        lane.root.remove();
+        lanes.delete(id);
+      }
+    }
+    lanesEl.style.setProperty('--lanes', String(Math.min(workers.length, 4)));
+    renderTargets(m);
+  }
+  for (const w of workers) {
+    const lane = lanes.get(w.info.worker)!;
+    setText(lane.name, w.info.name);
+    const st = m.isActive || m.source === 'replay' ? w.info.state : m.state === 'failed' ? 'failed' : 'finished';
+    setText(lane.state, st);
+    lane.root.dataset.state = st;
+    setText(lane.origin, w.info.forkedFrom !== undefined ? `forked from ${m.workers.get(w.info.forkedFrom)?.info.name ?? w.info.forkedFrom}` : '');
+    setText(lane.stats, `step ${w.step} · ${w.tokens} tok · ${fmtRate(w.tokensPerSecond)} tok/s`);
+    setDisabled(lane.fork, !isLive() || w.info.state === 'finished');
+    if (full || ch.workers.has(w.info.worker)) lane.list.setItems(laneItems(w, lane));
+    lane.list.render();
+  }
+
+  if (full || ch.history) {
+    setText(historyCount, `(${m.history.length})`);
+    historyList.setItems(
+      m.history.map((e, i) => ({
+        key: `h${i}`,
+        version: 0,
+        chars: e.text.length + e.label.length,
+        render: (el: HTMLElement) => {
+          el.dataset.worker = String(e.worker);
+          el.append(h('span', { class: 'hist-label' }, e.label), h('span', { class: 'hist-text' }, e.text));
+        },
+      })),
+    );
+  }
+  historyList.render();
+
+  if (full || ch.answer) {
+    answerEl.hidden = !m.answer;
+    if (m.answer) {
+      setText(answerValue, m.answer.answer ?? '(no answer found in the finisher text)');
+      answerValue.classList.toggle('missing', m.answer.answer === null);
+      setText(answerText, m.answer.text);
+    }
+  }
+  if (full || ch.notes) {
+    notesList.replaceChildren(
+      ...m.notes.map((n) => h('li', {}, h('span', { class: 'note-to' }, n.target === 'all' ? 'to all' : `to ${m.workers.get(n.target)?.info.name ?? n.target}`), ' ', n.text)),
+    );
+  }
+  for (const v of views) v.update(m, full ? { ...ch, workerList: true, history: true, answer: true, notes: true, stats: true, views: true, attention: true, state: true } : ch);
+  saveState();
+}
+
+// ---------------------------------------------------------------- state
+
+let saveTimer: ReturnType<typeof setTimeout> | null = null;
+function saveState(): void {
+  if (saveTimer) return;
+  saveTimer = setTimeout(() => {
+    saveTimer = null;
+    api.setState({ snapshot: model ? snapshotOf(model) : null, noteTarget: noteTarget.value || 'all' });
+  }, 500);
+}
+
+function control(c: Control): void {
+  if (!model) return;
+  post({ type: 'control', runId: model.runId, control: c });
+}
+
+// ---------------------------------------------------------------- input
+
+pauseBtn.addEventListener('click', () => control({ type: 'pause' }));
+resumeBtn.addEventListener('click', () => control({ type: 'resume' }));
+stepBtn.addEventListener('click', () => control({ type: 'step' }));
+stopBtn.addEventListener('click', () => control({ type: 'stop' }));
+saveBtn.addEventListener('click', () => model && post({ type: 'command', command: 'save-trace', runId: model.runId }));
+restartBtn.addEventListener('click', () => post({ type: 'command', command: 'restart-engine' }));
+logBtn.addEventListener('click', () => post({ type: 'command', command: 'open-log' }));
+
+function sendNote(): void {
+  const text = (noteInput.value ?? '').trim();
+  if (!text || !model) return;
+  const t = noteTarget.value || 'all';
+  control({ type: 'inject', target: t === 'all' ? 'all' : Number(t), text });
+  noteInput.value = '';
+}
+noteSend.addEventListener('click', sendNote);
+noteInput.addEventListener('keydown', (e: KeyboardEvent) => {
+  if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
+    e.preventDefault();
+    sendNote();
+  }
+});
+noteTarget.addEventListener('change', () => saveState());
+
+// ---------------------------------------------------------------- messages
+
+function showNotice(level: string, message: string): void {
+  noticeEl.dataset.level = level;
+  setText(noticeEl, message);
+}
+
+onMessage((msg: ToWebview) => {
+  switch (msg.type) {
+    case 'init': {
+      model = new RunModel(msg.runId, msg.title, msg.config, msg.source, false);
+      for (const l of lanes.values()) l.root.remove();
+      lanes.clear();
+      model.apply(msg.events, Date.now());
+      fullRender = true;
+      scheduler.schedule();
+      break;
+    }
+    case 'events':
+      if (!model || msg.runId !== model.runId) return;
+      model.apply(msg.events, Date.now(), pending);
+      scheduler.schedule();
+      break;
+    case 'engine':
+      engineState = msg.state;
+      engineMessage = msg.message ?? '';
+      document.body.dataset.engine = msg.state;
+      scheduler.schedule();
+      break;
+    case 'notice':
+      showNotice(msg.level, msg.message);
+      break;
+    case 'error':
+      showNotice('error', msg.message);
+      break;
+    default:
+      for (const v of views) v.onMessage?.(msg);
+  }
+});
+
+// Restore what the panel showed before a reload; the extension re-sends the run if it has it.
+const saved = api.getState();
+if (saved?.snapshot) {
+  model = modelFromSnapshot(saved.snapshot);
+  fullRender = true;
+}
+scheduler.schedule();
+// Rates decay while nothing arrives; refresh the numbers a few times a second.
+setInterval(() => {
+  if (model && model.isActive) scheduler.schedule();
+}, 500);
+post({ type: 'ready' });

@@ -1,0 +1,27 @@
+/**
+ * The seam for further views of a run inside the panel (the cache map on a Canvas 2D and the
+ * attention heatmap come in a later issue). A view gets a host element in the panel's
+ * "insights" section and is told about every change of the run model, after the lanes.
+ */
+import type { RunChanges, RunModel } from '../extension/runModel';
+import type { ToWebview } from '../extension/protocol';
+
+export interface RunView {
+  readonly id: string;
+  readonly title: string;
+  /** Called once with an empty element that the view owns. */
+  mount(host: HTMLElement, api: RunViewApi): void;
+  /** Called (at most once per frame) after the model changed; `changes` says what. */
+  update(model: RunModel, changes: RunChanges): void;
+  /** Messages from the extension that are not run events (e.g. inspect results). */
+  onMessage?(msg: ToWebview): void;
+  dispose(): void;
+}
+
+export interface RunViewApi {
+  /** Asks the extension to inspect a cache position; the result comes to onMessage. */
+  inspect(block: number, index: number): void;
+}
+
+/** Views registered here appear in the panel; none yet. */
+export const runViews: (() => RunView)[] = [];
