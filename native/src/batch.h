@@ -37,6 +37,8 @@ struct ForwardOutput {
   // keys in view order (segment by segment), averaged over heads and layers.
   std::vector<std::vector<float>> key_attention;
 
+  double attention_ms = 0;  // time spent in attention (all layers), for benchmarks
+
   const float* row_logits(int row, int i = 0) const {
     return logits.data() + size_t(logit_row[row] + i) * size_t(vocab);
   }

@@ -36,31 +36,52 @@ double Rng::uniform() { return double(next() >> 11) * 0x1.0p-53; }
 
 int sample_token(const float* logits, int vocab, const SamplingParams& p, Rng& rng) {
   if (p.temperature <= 0.0f) return int(std::max_element(logits, logits + vocab) - logits);
+  const double m = *std::max_element(logits, logits + vocab);
+  const double inv_t = 1.0 / p.temperature;
+  auto weight = [&](int id) { return std::exp((double(logits[id]) - m) * inv_t); };
 
-  // Candidates sorted by logit, best first; only as many as top-k needs when it is set.
+  // Plain temperature sampling: one pass, no sorting.
+  if ((p.top_k <= 0 || p.top_k >= vocab) && p.top_p >= 1.0f) {
+    double total = 0.0;
+    for (int i = 0; i < vocab; i++) total += weight(i);
+    double u = rng.uniform() * total;
+    for (int i = 0; i < vocab; i++) {
+      const double w = weight(i);
+      if (u < w) return i;
+      u -= w;
+    }
+    return int(std::max_element(logits, logits + vocab) - logits);
+  }
+
+  // Candidates best first. Top-p needs only the head of the ranking: sort the best `n`
+  // and widen until they hold the mass p (or everything is sorted).
+  auto better = [&](int a, int b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); };
   std::vector<int> ids(vocab);
   std::iota(ids.begin(), ids.end(), 0);
-  auto better = [&](int a, int b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); };
-  int n = vocab;
-  if (p.top_k > 0 && p.top_k < vocab) {
-    n = p.top_k;
-    std::partial_sort(ids.begin(), ids.begin() + n, ids.end(), better);
+  const int limit = p.top_k > 0 ? std::min(p.top_k, vocab) : vocab;
+  double all = 0.0;
+  if (p.top_k > 0) {
+    std::partial_sort(ids.begin(), ids.begin() + limit, ids.end(), better);
+    for (int i = 0; i < limit; i++) all += weight(ids[i]);
   } else {
-    std::sort(ids.begin(), ids.end(), better);
+    for (int i = 0; i < vocab; i++) all += weight(i);
   }
-
-  std::vector<double> prob(n);
-  const double m = logits[ids[0]];
-  double total = 0.0;
-  for (int i = 0; i < n; i++) total += prob[i] = std::exp((double(logits[ids[i]]) - m) / p.temperature);
+  int n = limit;
   if (p.top_p < 1.0f) {
-    double cum = 0.0;
-    int keep = 0;
-    while (keep < n && cum < p.top_p * total) cum += prob[keep++];
-    n = std::max(keep, 1);
-    total = 0.0;
-    for (int i = 0; i < n; i++) total += prob[i];
+    for (int sorted = std::min(256, limit);; sorted = std::min(sorted * 4, limit)) {
+      if (p.top_k <= 0) std::partial_sort(ids.begin(), ids.begin() + sorted, ids.end(), better);
+      double cum = 0.0;
+      int keep = 0;
+      while (keep < sorted && cum < p.top_p * all) cum += weight(ids[keep++]);
+      if (cum >= p.top_p * all || sorted == limit) {
+        n = std::max(keep, 1);
+        break;
+      }
+    }
   }
+  std::vector<double> prob(n);
+  double total = 0.0;
+  for (int i = 0; i < n; i++) total += prob[i] = weight(ids[i]);
   double u = rng.uniform() * total;
   for (int i = 0; i < n; i++) {
     if (u < prob[i]) return ids[i];

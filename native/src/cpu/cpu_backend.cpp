@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -94,6 +95,7 @@ class CpuBackend final : public Backend {
 void CpuBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans, const KvCache& cache,
                          ForwardOutput& out) {
   page_tokens_ = cache.page_tokens();
+  out.attention_ms = 0;
   const int H = cfg_.hidden, QD = cfg_.q_dim(), KD = cfg_.kv_dim(), HD = cfg_.head_dim;
   const int I = cfg_.intermediate;
 
@@ -163,7 +165,9 @@ void CpuBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans, 
     }
 
     // Every row's K/V of this layer is in place: now attention (instant visibility).
+    const auto t_att = std::chrono::steady_clock::now();
     attention(batch, plans, cache, l, row_start, q.data(), att.data(), out);
+    out.attention_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_att).count();
 
     cpu::matmul(lw.wo, att.data(), T, h.data());
     for (size_t j = 0; j < size_t(T) * H; j++) x[j] += h[j];

@@ -338,7 +338,10 @@ void HogwildRun::wait() {
 }
 
 void HogwildRun::forward(const Batch& batch, ForwardOutput& out) {
+  const auto t0 = std::chrono::steady_clock::now();
   model_.forward(batch, out);
+  timings_.forward_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  timings_.attention_ms += out.attention_ms;
   if (observer_) observer_->on_forward(batch, out);
 }
 
@@ -361,6 +364,8 @@ void HogwildRun::loop() {
     prefill_shared();
     emit({Event::Type::RunState, "running"});
     flush(true);
+    timings_ = Timings{};  // the loop proper, without the shared prefill
+    const auto loop_start = std::chrono::steady_clock::now();
     for (;;) {
       apply_controls();
       std::unique_lock<std::mutex> lock(control_mu_);
@@ -376,6 +381,8 @@ void HogwildRun::loop() {
       if (result == StepResult::Done) break;
       if (result == StepResult::Ran) {
         flush(false);
+        timings_.steps++;
+        timings_.loop_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - loop_start).count();
         continue;
       }
       // Paused (the run, or every worker still going): wait for the next control.
@@ -538,7 +545,20 @@ HogwildRun::StepResult HogwildRun::step_once() {
   }
   if (cfg_.attention_shares) att.shares.assign(workers_.size(), {});
 
+  // Sampling over a large vocabulary is the costly part of a step outside the model: one
+  // worker per thread (each draws from its own generator, so the order does not matter).
   const int vocab = model_.config().vocab;
+  std::vector<int32_t> sampled(batch.rows.size(), -1);
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int r = 0; r < int(batch.rows.size()); r++) {
+    const int w = row_worker[r];
+    if (w < 0 || !batch.rows[r].logits) continue;
+    Worker& wk = workers_[w];
+    SamplingParams sp = cfg_.sampling;
+    sp.temperature = wk.temperature;
+    sampled[r] = sample_token(out.row_logits(r), vocab, sp, wk.rng);
+  }
+
   for (size_t r = 0; r < batch.rows.size(); r++) {
     const int w = row_worker[r];
     if (w < 0) continue;
@@ -575,11 +595,7 @@ HogwildRun::StepResult HogwildRun::step_once() {
       continue;
     }
 
-    // Sample the next token.
-    const float* logits = out.row_logits(int(r));
-    SamplingParams sp = cfg_.sampling;
-    sp.temperature = wk.temperature;
-    const int32_t next = sample_token(logits, vocab, sp, wk.rng);
+    const int32_t next = sampled[r];
     generated_++;
     wk.generated.push_back(next);
     if (!cfg_.raw && generated_ >= next_self_check_) {

@@ -67,6 +67,15 @@ class HogwildRun {
   InspectResult inspect(int block, int index, bool attention);
   void set_observer(RunObserver* observer) { observer_ = observer; }
 
+  // Where the time of the run loop went (benchmarks): the model's forwards and the rest.
+  struct Timings {
+    double loop_ms = 0;       // the whole loop, from the first step to the last
+    double forward_ms = 0;    // inside Model::forward
+    double attention_ms = 0;  // of which attention
+    int steps = 0;
+  };
+  Timings timings() const { return timings_; }
+
   // Read by tests (only while the loop is not running a step).
   const std::vector<std::vector<ViewSegment>>& last_views() const { return views_; }
   int workers() const { return int(workers_.size()); }
@@ -130,6 +139,7 @@ class HogwildRun {
   HogwildConfig cfg_;
   EventSink sink_;
   RunObserver* observer_ = nullptr;
+  Timings timings_;
 
   int prompt_ = -1, history_ = -1, header_others_ = -1, header_own_ = -1;
   std::vector<Worker> workers_;

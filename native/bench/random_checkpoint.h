@@ -1,0 +1,101 @@
+// Writes a seeded random checkpoint (config.json + bf16 model.safetensors) with a real
+// model's shapes, for benchmarks. Values are uniform in [-scale, scale): meaningless text,
+// realistic memory traffic.
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <vector>
+
+struct BenchShape {
+  std::string arch = "Qwen2ForCausalLM";
+  int hidden = 896, intermediate = 4864, layers = 24, heads = 14, kv_heads = 2, head_dim = 64, vocab = 151936;
+  bool tied = true, bias = true, qk_norm = false;
+  int max_context = 32768;
+};
+
+inline BenchShape qwen25_05b() { return BenchShape{}; }
+
+inline void write_random_checkpoint(const BenchShape& s, const std::string& dir, uint64_t seed = 1) {
+  struct T { std::string name; std::vector<int64_t> shape; bool ones; };
+  std::vector<T> ts;
+  const int64_t H = s.hidden, Q = int64_t(s.heads) * s.head_dim, KV = int64_t(s.kv_heads) * s.head_dim;
+  ts.push_back({"model.embed_tokens.weight", {s.vocab, H}, false});
+  for (int l = 0; l < s.layers; l++) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    ts.push_back({p + "input_layernorm.weight", {H}, true});
+    ts.push_back({p + "post_attention_layernorm.weight", {H}, true});
+    ts.push_back({p + "self_attn.q_proj.weight", {Q, H}, false});
+    ts.push_back({p + "self_attn.k_proj.weight", {KV, H}, false});
+    ts.push_back({p + "self_attn.v_proj.weight", {KV, H}, false});
+    ts.push_back({p + "self_attn.o_proj.weight", {H, Q}, false});
+    if (s.bias) {
+      ts.push_back({p + "self_attn.q_proj.bias", {Q}, false});
+      ts.push_back({p + "self_attn.k_proj.bias", {KV}, false});
+      ts.push_back({p + "self_attn.v_proj.bias", {KV}, false});
+    }
+    if (s.qk_norm) {
+      ts.push_back({p + "self_attn.q_norm.weight", {s.head_dim}, true});
+      ts.push_back({p + "self_attn.k_norm.weight", {s.head_dim}, true});
+    }
+    ts.push_back({p + "mlp.gate_proj.weight", {s.intermediate, H}, false});
+    ts.push_back({p + "mlp.up_proj.weight", {s.intermediate, H}, false});
+    ts.push_back({p + "mlp.down_proj.weight", {H, s.intermediate}, false});
+  }
+  ts.push_back({"model.norm.weight", {H}, true});
+  if (!s.tied) ts.push_back({"lm_head.weight", {s.vocab, H}, false});
+
+  std::string header = "{";
+  uint64_t offset = 0;
+  for (const T& t : ts) {
+    int64_t n = 1;
+    for (int64_t d : t.shape) n *= d;
+    if (header.size() > 1) header += ",";
+    header += "\"" + t.name + "\":{\"dtype\":\"BF16\",\"shape\":[";
+    for (size_t i = 0; i < t.shape.size(); i++) header += (i ? "," : "") + std::to_string(t.shape[i]);
+    header += "],\"data_offsets\":[" + std::to_string(offset) + "," + std::to_string(offset + uint64_t(n) * 2) + "]}";
+    offset += uint64_t(n) * 2;
+  }
+  header += "}";
+  while (header.size() % 8) header += ' ';
+  std::system(("mkdir -p '" + dir + "'").c_str());
+  std::ofstream f(dir + "/model.safetensors", std::ios::binary);
+  const uint64_t hlen = header.size();
+  f.write(reinterpret_cast<const char*>(&hlen), 8);
+  f << header;
+  uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
+  std::vector<uint16_t> buf(1 << 20);
+  for (const T& t : ts) {
+    int64_t n = 1;
+    for (int64_t d : t.shape) n *= d;
+    // 1/sqrt(fan_in) keeps activations in range through the layers.
+    const float scale = t.shape.size() == 2 ? 1.7f / std::sqrt(float(t.shape[1])) : 0.02f;
+    while (n > 0) {
+      const int64_t m = std::min<int64_t>(n, int64_t(buf.size()));
+      for (int64_t i = 0; i < m; i++) {
+        if (t.ones) {
+          buf[i] = 0x3F80;  // 1.0
+          continue;
+        }
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        const float u = (float(x >> 40) / float(1 << 24) * 2.0f - 1.0f) * scale;
+        uint32_t bits;
+        std::memcpy(&bits, &u, 4);
+        buf[i] = uint16_t(bits >> 16);
+      }
+      f.write(reinterpret_cast<const char*>(buf.data()), std::streamsize(m * 2));
+      n -= m;
+    }
+  }
+  std::ofstream c(dir + "/config.json");
+  c << "{\"architectures\":[\"" << s.arch << "\"],\"hidden_size\":" << s.hidden << ",\"intermediate_size\":"
+    << s.intermediate << ",\"num_hidden_layers\":" << s.layers << ",\"num_attention_heads\":" << s.heads
+    << ",\"num_key_value_heads\":" << s.kv_heads << ",\"head_dim\":" << s.head_dim << ",\"vocab_size\":" << s.vocab
+    << ",\"max_position_embeddings\":" << s.max_context << ",\"rms_norm_eps\":1e-6,\"rope_theta\":1000000.0"
+    << ",\"tie_word_embeddings\":" << (s.tied ? "true" : "false") << ",\"torch_dtype\":\"bfloat16\"}";
+}
