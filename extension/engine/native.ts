@@ -80,6 +80,7 @@ export interface NativeRunConfig {
 export type NativeEvent =
   | { type: 'run-state'; state: string; message?: string }
   | { type: 'worker'; worker: number; state: string; forkedFrom: number; temperature: number }
+  /** Tokens written into the worker's block this step (headers included), in order. */
   | { type: 'tokens'; worker: number; step: number; ids: Int32Array }
   | { type: 'step-finished'; worker: number; step: number; historyBlock: number; ids: Int32Array }
   | { type: 'block'; op: 'created' | 'grown' | 'merged' | 'freed'; block: number; kind: string; owner: number; length: number; step: number }
@@ -103,12 +104,13 @@ export interface NativeInspect {
 
 export interface NativeRun {
   /** Queues a control; throws Error with a clear message on bad input (the run is unharmed). */
-  pause(): void;
-  resume(): void;
+  pause(worker?: number): void; // no worker: the whole run
+  resume(worker?: number): void;
   step(): void;
-  stop(): void;
+  stop(worker?: number): void; // no worker: end the run; else that worker finishes
   inject(target: number, ids: Int32Array): void; // target -1 = all workers
-  fork(worker: number): number; // the new worker's id
+  /** The new worker's id; its step headers use headerPrefixIds ("**Name [") or the origin's. */
+  fork(worker: number, headerPrefixIds?: Int32Array): number;
   setTemperature(worker: number, temperature: number): void;
   inspect(block: number, index: number, attention: boolean): NativeInspect;
   /** Resolves when the run loop has ended (finished, stopped or failed). */

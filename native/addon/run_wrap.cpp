@@ -104,8 +104,9 @@ Napi::Value RunWrap::inject(const Napi::CallbackInfo& info) {
 }
 Napi::Value RunWrap::fork(const Napi::CallbackInfo& info) {
   return guarded(info.Env(), [&] {
-    if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "fork(worker)");
-    return Napi::Number::New(info.Env(), run_->fork(info[0].As<Napi::Number>().Int32Value()));
+    if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "fork(worker, headerPrefixIds?)");
+    Ids prefix = info.Length() > 1 && !info[1].IsUndefined() ? ids(info[1], "headerPrefixIds") : Ids{};
+    return Napi::Number::New(info.Env(), run_->fork(info[0].As<Napi::Number>().Int32Value(), std::move(prefix)));
   });
 }
 Napi::Value RunWrap::set_temperature(const Napi::CallbackInfo& info) {

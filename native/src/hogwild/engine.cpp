@@ -132,7 +132,7 @@ void HogwildRun::inject(int target, Ids ids) {
   control_cv_.notify_all();
 }
 
-int HogwildRun::fork(int worker) {
+int HogwildRun::fork(int worker, Ids header_prefix) {
   HW_CONTROL_GUARD("fork");
   check_worker(worker, "fork");
   if (worker_count_ >= cfg_.max_workers)
@@ -140,9 +140,12 @@ int HogwildRun::fork(int worker) {
                      std::to_string(cfg_.max_workers));
   if (worker < int(worker_finished_.size()) && worker_finished_[worker])
     fail("fork", "worker " + std::to_string(worker) + " has finished");
+  for (int32_t id : header_prefix)
+    if (id < 0 || id >= model_.config().vocab) fail("fork", "header token id " + std::to_string(id) + " is outside the vocabulary");
   Control c{Control::Type::Fork};
   c.worker = worker;
-  controls_.push_back(c);
+  c.ids = std::move(header_prefix);
+  controls_.push_back(std::move(c));
   control_cv_.notify_all();
   return worker_count_++;
 }
@@ -211,7 +214,7 @@ void HogwildRun::apply_controls() {
         meta_[copy.block].owner = int(workers_.size());
         workers_.push_back(std::move(copy));
         // The fork writes its headers under its origin's name until told otherwise.
-        if (!cfg_.raw) cfg_.header_prefix.push_back(cfg_.header_prefix.at(c.worker));
+        if (!cfg_.raw) cfg_.header_prefix.push_back(c.ids.empty() ? cfg_.header_prefix.at(c.worker) : c.ids);
         const int id = int(workers_.size()) - 1;
         Event b{Event::Type::Block, "created"};
         b.block = workers_[id].block;

@@ -61,7 +61,8 @@ class HogwildRun {
   void single_step();            // one step while the run is paused
   void stop(int worker = -1);    // -1 = end the run; else that worker finishes
   void inject(int target, Ids ids);  // target -1 = every worker
-  int fork(int worker);              // the new worker's id
+  // The new worker's id. Its step headers use `header_prefix` (its own name), or the origin's.
+  int fork(int worker, Ids header_prefix = {});
   void set_temperature(int worker, float temperature);
 
   InspectResult inspect(int block, int index, bool attention);
