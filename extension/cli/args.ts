@@ -45,7 +45,14 @@ export function parseArgs(argv: string[], spec: Record<string, FlagSpec>, opts: 
       continue;
     }
     const eq = a.indexOf('=');
-    const name = eq >= 0 ? a.slice(2, eq) : a.slice(2);
+    let name = eq >= 0 ? a.slice(2, eq) : a.slice(2);
+    // --no-NAME turns a boolean flag off.
+    if (!spec[name] && name.startsWith('no-') && spec[name.slice(3)]?.type === 'boolean' && eq < 0) {
+      name = name.slice(3);
+      if (name in flags) throw new CliError(`--${name} given twice`);
+      flags[name] = false;
+      continue;
+    }
     const s = spec[name];
     if (!s) throw new CliError(`unknown option --${name}${suggest(name, Object.keys(spec))}`);
     if (name in flags) throw new CliError(`--${name} given twice`);

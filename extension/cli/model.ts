@@ -1,0 +1,88 @@
+/**
+ * Loading a model for the CLIs: the folder (given, or the built-in random model, generated
+ * on first use), its tokenizer (optional) and the native engine.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { loadNativeAddon, type NativeModel } from '../engine/native';
+import { loadTokenizer, type HwTokenizer } from '../model/tokenizer';
+import { defaultModelDir, ensureDefaultModel, isBuiltInModel } from '../model/defaultModel';
+import { CliError, type FlagSpec } from './args';
+
+export const MODEL_FLAGS: Record<string, FlagSpec> = {
+  model: { type: 'string', arg: 'DIR', help: 'a local Hugging Face model folder (default: the built-in random model)' },
+  device: { type: 'string', arg: 'auto|cpu|cuda', help: 'where the engine runs (default auto)' },
+  threads: { type: 'int', arg: 'N', min: 0, max: 1024, help: 'CPU threads (default 0 = all cores)' },
+  'max-context': { type: 'int', arg: 'N', min: 0, help: "longest context (default 0 = the model's)" },
+};
+
+export interface LoadedModel {
+  dir: string;
+  builtIn: boolean;
+  model: NativeModel;
+  tok: HwTokenizer | null;
+  loadMs: number;
+}
+
+export async function loadForCli(root: string, flags: Record<string, unknown>, log: (line: string) => void): Promise<LoadedModel> {
+  const device = (flags.device as string | undefined) ?? 'auto';
+  if (!['auto', 'cpu', 'cuda'].includes(device)) throw new CliError(`--device takes auto, cpu or cuda, got "${device}"`);
+  let dir: string;
+  if (flags.model !== undefined) {
+    dir = path.resolve(String(flags.model));
+    if (!fs.existsSync(dir)) throw new CliError(`model folder ${dir} does not exist`);
+    if (!fs.statSync(dir).isDirectory()) throw new CliError(`${dir} is not a folder (--model takes a model folder)`);
+    if (!fs.existsSync(path.join(dir, 'config.json'))) throw new CliError(`${path.join(dir, 'config.json')}: missing (not a Hugging Face model folder)`);
+  } else {
+    dir = defaultModelDir(root);
+    const res = await ensureDefaultModel({ root, dir }).catch((err: Error) => {
+      throw new CliError(`cannot write the built-in model: ${err.message}`);
+    });
+    if (res.created) log(`wrote the built-in random model to ${dir} in ${(res.ms / 1000).toFixed(1)} s`);
+  }
+  const builtIn = isBuiltInModel(dir);
+  let tok: HwTokenizer | null;
+  try {
+    tok = await loadTokenizer(dir);
+  } catch (err) {
+    throw new CliError((err as Error).message);
+  }
+  let addon;
+  try {
+    addon = loadNativeAddon(root);
+  } catch (err) {
+    throw new CliError((err as Error).message);
+  }
+  const t0 = Date.now();
+  let model: NativeModel;
+  try {
+    model = await addon.loadModel(dir, {
+      device,
+      threads: (flags.threads as number | undefined) ?? 0,
+      maxContext: (flags['max-context'] as number | undefined) ?? 0,
+    });
+  } catch (err) {
+    throw new CliError((err as Error).message);
+  }
+  const loadMs = Date.now() - t0;
+  const c = model.config;
+  log(
+    `model ${dir} (${c.arch}, ${c.layers} layers, hidden ${c.hidden}, vocab ${c.vocab}) on ${model.device}, loaded in ${loadMs} ms` +
+      (builtIn ? ' - the built-in RANDOM model: its text is meaningless' : ''),
+  );
+  if (!tok) log(`no tokenizer in ${dir} (tokenizer.json): token ids only`);
+  return { dir, builtIn, model, tok, loadMs };
+}
+
+/** Writes to stdout, ignoring a closed pipe (e.g. `| head`). */
+export function out(text: string): void {
+  try {
+    process.stdout.write(text);
+  } catch {
+    // EPIPE
+  }
+}
+
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+});

@@ -1,0 +1,418 @@
+/**
+ * npm run solve -- "problem" [options]
+ *   Several workers solve the problem together over one shared KV cache (Hogwild!). Every
+ *   worker streams into the terminal, labelled and coloured; then the final answer and a
+ *   summary of the cache layout (blocks, lengths, each worker's view).
+ *
+ * npm run solve -- --raw --prompt-ids 1,2,3 --worker-ids "5,6;7;8" --steps 24 [options]
+ *   A raw run for prompt debugging: exact token ids, no template, headers, history moves
+ *   (unless --step-ids), self-check, finisher or stop on end of sequence. --json prints the
+ *   result (see RawJson below).
+ */
+import { MAX_WORKERS, type Layout, type RunConfig } from '../protocol';
+import type { NativeEvent, NativeRun } from '../engine/native';
+import {
+  buildNativeRunConfig,
+  completeWorkerNames,
+  DEFAULT_PROMPTS,
+  extractAnswer,
+  RunConfigError,
+  stepLabel,
+} from '../collab';
+import type { StreamDecoder } from '../model/tokenizer';
+import { CliError, helpText, parseArgs, parseIdList, repoRoot, runCli, type FlagSpec } from './args';
+import { loadForCli, MODEL_FLAGS, out } from './model';
+import { Lanes, paint, sanitize, useColor } from './terminal';
+
+const SPEC: Record<string, FlagSpec> = {
+  workers: { type: 'int', arg: 'N', min: 1, max: MAX_WORKERS, help: 'workers (default 2)' },
+  layout: { type: 'string', arg: 'L', help: 'contiguous, interleaved or combined (default combined; raw: contiguous)' },
+  ...MODEL_FLAGS,
+  'max-tokens': { type: 'int', arg: 'N', min: 1, help: 'token budget of all workers together (default 128)' },
+  temperature: { type: 'number', arg: 'T', min: 0, help: 'sampling temperature, 0 = greedy (default 0.6; raw: 0)' },
+  'top-k': { type: 'int', arg: 'K', min: 0, help: 'top-k, 0 = off (default 20; raw: 0)' },
+  'top-p': { type: 'number', arg: 'P', min: 0, max: 1, help: 'top-p, 1 = off (default 0.95; raw: 1)' },
+  seed: { type: 'int', arg: 'S', min: 0, max: 0xffffffff, help: 'random seed; worker w uses seed + w (default 0)' },
+  names: { type: 'string', arg: 'A,B,...', help: 'worker names (default Alice, Bob, Carol, ...)' },
+  'self-check-interval': { type: 'int', arg: 'N', min: 1, help: 'generated tokens between self-check questions (default 1000)' },
+  'finisher-tokens': { type: 'int', arg: 'N', min: 1, help: 'greedy tokens for the final answer (default 32)' },
+  json: { type: 'boolean', help: 'print the result as JSON instead of streaming' },
+  color: { type: 'boolean', help: 'colours on (--no-color: off; default: when stdout is a terminal, NO_COLOR honoured)' },
+  // Raw mode (issue 5).
+  raw: { type: 'boolean', help: 'raw run: exact token ids, no protocol text' },
+  'prompt-ids': { type: 'string', arg: 'IDS', help: 'raw: the shared prompt, e.g. 1,2,3' },
+  'worker-ids': { type: 'string', arg: 'IDS;IDS', help: 'raw: each worker\'s first ids, e.g. "5,6;7;8"' },
+  steps: { type: 'int', arg: 'N', min: 1, help: 'raw: exactly this many steps' },
+  'step-ids': { type: 'string', arg: 'IDS', help: 'raw: ids that end a step (interleaved / combined)' },
+  'top-logits': { type: 'int', arg: 'K', min: 0, help: 'raw: report the top K logits of the last step' },
+  help: { type: 'boolean', help: 'show this help' },
+};
+
+const USAGE = [
+  'Usage: npm run solve -- "problem" [--workers N] [--layout combined] [--model DIR] [options]',
+  '       npm run solve -- --raw --prompt-ids 1,2,3 --worker-ids "5,6;7;8" --steps 24 [--json] [options]',
+].join('\n');
+
+const RAW_ONLY = ['prompt-ids', 'worker-ids', 'steps', 'step-ids', 'top-logits'];
+const PROTOCOL_ONLY = ['names', 'self-check-interval', 'finisher-tokens', 'max-tokens'];
+
+interface BlockState {
+  block: number;
+  kind: string;
+  owner: number;
+  length: number;
+  freed: boolean;
+}
+
+/** Everything the CLI keeps of a run's events. */
+class RunRecord {
+  blocks = new Map<number, BlockState>();
+  views: Int32Array[] = [];
+  viewStep = 0;
+  fed = new Map<number, number[]>(); // worker -> every id written into its block
+  history: { worker: number; step: number; historyBlock: number; ids: number[] }[] = [];
+  finisherIds: number[] | null = null;
+  raw: Extract<NativeEvent, { type: 'raw-result' }> | null = null;
+  stats: Extract<NativeEvent, { type: 'stats' }> | null = null;
+  state = 'running';
+  errors: string[] = [];
+  forks = new Map<number, number>();
+
+  take(e: NativeEvent): void {
+    switch (e.type) {
+      case 'block': {
+        const b = this.blocks.get(e.block) ?? { block: e.block, kind: e.kind, owner: e.owner, length: 0, freed: false };
+        b.kind = e.kind;
+        b.owner = e.owner;
+        b.length = e.length;
+        b.freed = e.op === 'freed';
+        this.blocks.set(e.block, b);
+        break;
+      }
+      case 'views':
+        this.views = e.views;
+        this.viewStep = e.step;
+        // Views carry the current length of every block they show.
+        for (const v of e.views) {
+          for (let i = 0; i + 2 < v.length; i += 3) {
+            const b = this.blocks.get(v[i]);
+            if (b && v[i + 2] > b.length) b.length = v[i + 2];
+          }
+        }
+        break;
+      case 'tokens': {
+        const list = this.fed.get(e.worker) ?? [];
+        for (const id of e.ids) list.push(id);
+        this.fed.set(e.worker, list);
+        break;
+      }
+      case 'step-finished':
+        this.history.push({ worker: e.worker, step: e.step, historyBlock: e.historyBlock, ids: Array.from(e.ids) });
+        break;
+      case 'finisher-tokens':
+        this.finisherIds = Array.from(e.ids);
+        break;
+      case 'raw-result':
+        this.raw = e;
+        break;
+      case 'stats':
+        this.stats = e;
+        break;
+      case 'run-state':
+        this.state = e.state;
+        if (e.message) this.errors.push(e.message);
+        break;
+      case 'error':
+        this.errors.push(e.message);
+        break;
+      case 'worker':
+        if (e.forkedFrom >= 0) this.forks.set(e.worker, e.forkedFrom);
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** Each worker's view as blocks in order: [{block, kind, owner, offset, length}]. */
+  viewList(): { block: number; kind: string; owner: number; offset: number; length: number }[][] {
+    return this.views.map((v) => {
+      const segs = [];
+      for (let i = 0; i + 2 < v.length; i += 3) {
+        const b = this.blocks.get(v[i]);
+        segs.push({ block: v[i], kind: b?.kind ?? 'unknown', owner: b?.owner ?? -1, offset: v[i + 1], length: v[i + 2] });
+      }
+      return segs;
+    });
+  }
+}
+
+function layoutFlag(v: unknown, fallback: Layout): Layout {
+  if (v === undefined) return fallback;
+  if (v !== 'contiguous' && v !== 'interleaved' && v !== 'combined') {
+    throw new CliError(`--layout takes contiguous, interleaved or combined, got "${String(v)}"`);
+  }
+  return v;
+}
+
+function parseWorkerIds(raw: string): number[][] {
+  const parts = raw.split(';');
+  return parts.map((p, w) => {
+    if (p.trim() === '') throw new CliError(`--worker-ids: worker ${w} has no ids (separate workers with ";" and ids with ",")`);
+    return parseIdList(p, `--worker-ids (worker ${w})`);
+  });
+}
+
+runCli(async () => {
+  const { flags, positional } = parseArgs(process.argv.slice(2), SPEC, { maxPositional: 1 });
+  if (flags.help) {
+    out(helpText(USAGE, SPEC));
+    return;
+  }
+  const raw = flags.raw === true;
+  if (raw) {
+    for (const k of PROTOCOL_ONLY) if (flags[k] !== undefined) throw new CliError(`--${k} has no meaning in a raw run`);
+    if (positional.length > 0) throw new CliError('a raw run takes --prompt-ids, not problem text');
+    if (flags['prompt-ids'] === undefined) throw new CliError('--raw needs --prompt-ids (the shared prompt)');
+    if (flags['worker-ids'] === undefined) throw new CliError('--raw needs --worker-ids (each worker\'s first ids, e.g. "5,6;7;8")');
+    if (flags.steps === undefined) throw new CliError('--raw needs --steps N');
+  } else {
+    for (const k of RAW_ONLY) if (flags[k] !== undefined) throw new CliError(`--${k} needs --raw`);
+    if (positional.length === 0 || positional[0].trim() === '') throw new CliError(`no problem given (${USAGE.split('\n')[0].replace('Usage: ', '')})`);
+  }
+  const json = flags.json === true;
+  const color = useColor(flags.color as boolean | undefined, process.stdout);
+  const log = (line: string) => process.stderr.write(`hogwild: ${line}\n`);
+
+  // Parse everything before the (slow) model load, so that bad input fails at once.
+  const promptIds = raw ? parseIdList(String(flags['prompt-ids']), '--prompt-ids') : [];
+  const workerIds = raw ? parseWorkerIds(String(flags['worker-ids'])) : [];
+  const stepIds = raw && flags['step-ids'] !== undefined ? parseIdList(String(flags['step-ids']), '--step-ids') : undefined;
+  if (raw && flags.workers !== undefined && flags.workers !== workerIds.length) {
+    throw new CliError(`--workers ${flags.workers} but --worker-ids lists ${workerIds.length} workers`);
+  }
+  const workers = raw ? workerIds.length : ((flags.workers as number | undefined) ?? 2);
+  if (raw && workers > MAX_WORKERS) throw new CliError(`${workers} workers is more than the limit of ${MAX_WORKERS}`);
+  const layout = layoutFlag(flags.layout, raw ? 'contiguous' : 'combined');
+  const names = completeWorkerNames(flags.names !== undefined ? String(flags.names).split(',') : [], workers);
+  const topP = (flags['top-p'] as number | undefined) ?? (raw ? 1 : 0.95);
+  if (topP <= 0) throw new CliError(`--top-p must be above 0, got ${topP}`);
+
+  const cfg: RunConfig = {
+    problem: raw ? '' : positional[0],
+    workers,
+    workerNames: names,
+    layout,
+    sampling: {
+      temperature: (flags.temperature as number | undefined) ?? (raw ? 0 : 0.6),
+      topP,
+      topK: (flags['top-k'] as number | undefined) ?? (raw ? 0 : 20),
+      seed: (flags.seed as number | undefined) ?? 0,
+    },
+    maxTokens: (flags['max-tokens'] as number | undefined) ?? 128,
+    selfCheckInterval: (flags['self-check-interval'] as number | undefined) ?? 1000,
+    maxContext: 0,
+    prompts: { ...DEFAULT_PROMPTS },
+    raw: raw
+      ? { promptIds, workerIds, steps: flags.steps as number, stepIds, topLogits: (flags['top-logits'] as number | undefined) ?? 0 }
+      : undefined,
+  };
+
+  const root = repoRoot();
+  const { model, tok, dir, builtIn } = await loadForCli(root, flags, json ? () => undefined : log);
+  let run: NativeRun | null = null;
+  try {
+    let native;
+    try {
+      native = buildNativeRunConfig(cfg, tok, model.config, { finisherMaxTokens: (flags['finisher-tokens'] as number | undefined) ?? 32 });
+    } catch (err) {
+      if (err instanceof RunConfigError) throw new CliError(err.message);
+      throw err;
+    }
+
+    const rec = new RunRecord();
+    const lanes = new Lanes(names.slice(), color, out, process.stdout.columns ?? 100);
+    const decoders = new Map<number, StreamDecoder>();
+    const decoderOf = (w: number) => {
+      let d = decoders.get(w);
+      if (!d && tok) {
+        d = tok.streamDecoder();
+        decoders.set(w, d);
+      }
+      return d;
+    };
+    const streaming = !json && !raw;
+    const t0 = Date.now();
+    const onEvents = (events: NativeEvent[]) => {
+      for (const e of events) {
+        rec.take(e);
+        if (!streaming) continue;
+        if (e.type === 'worker' && e.forkedFrom >= 0) {
+          lanes.addWorker(e.worker, `${lanes.name(e.forkedFrom)}'`);
+        } else if (e.type === 'tokens') {
+          const d = decoderOf(e.worker);
+          lanes.push(e.worker, d ? d.push(e.ids) : Array.from(e.ids).join(' ') + ' ');
+        } else if (e.type === 'step-finished') {
+          lanes.flush(e.worker);
+        } else if (e.type === 'error') {
+          lanes.flushAll();
+          log(`engine: ${e.message}`);
+        }
+      }
+    };
+    if (streaming) {
+      log(`${workers} workers (${names.join(', ')}), ${layout} layout, budget ${cfg.maxTokens} tokens` + (builtIn ? ' - random model, meaningless text' : ''));
+    }
+    let finished: Promise<void>;
+    try {
+      run = model.startRun(native, onEvents);
+      // Asked for at once: see the note on NativeRun.done() in the report (the promise must
+      // not be fetched after other JavaScript has run).
+      finished = run.done();
+    } catch (err) {
+      throw new CliError((err as Error).message);
+    }
+    const active = run;
+    let interrupts = 0;
+    const onSigint = () => {
+      interrupts++;
+      if (interrupts === 1) {
+        log('stopping (Ctrl-C again to quit at once)');
+        try {
+          active.stop();
+        } catch {
+          // already ending
+        }
+      } else {
+        process.exit(130);
+      }
+    };
+    process.on('SIGINT', onSigint);
+    await finished;
+    process.off('SIGINT', onSigint);
+    const ms = Date.now() - t0;
+    if (streaming) {
+      for (const [w, d] of decoders) lanes.push(w, d.flush());
+      lanes.flushAll();
+    }
+    if (rec.state === 'failed' || (rec.errors.length > 0 && rec.state !== 'finished' && rec.state !== 'stopped')) {
+      throw new CliError(`the run failed: ${rec.errors.join('; ') || rec.state}`);
+    }
+
+    if (raw) {
+      printRaw(rec, cfg, tok, json, names);
+      return;
+    }
+
+    // The answer: the finisher text and its greedy continuation, read with the answer pattern.
+    const finisherText = tok && rec.finisherIds ? tok.decode(rec.finisherIds, { skipSpecial: true }) : '';
+    const answer = extractAnswer(cfg.prompts.finisher + finisherText, cfg.prompts.answerPattern);
+    const viewList = rec.viewList();
+    // Live blocks: not freed, or still in a view (an id may be reused after a move).
+    const inView = new Set(viewList.flat().map((seg) => seg.block));
+    const blocks = [...rec.blocks.values()].filter((b) => !b.freed || inView.has(b.block)).sort((a, b) => a.block - b.block);
+    const nameOf = (w: number) => (w < 0 ? 'shared' : lanes.name(w));
+    if (json) {
+      const result = {
+        problem: cfg.problem,
+        model: dir,
+        layout,
+        workers: [...rec.fed.keys()].sort((a, b) => a - b).map((w) => ({
+          worker: w,
+          name: nameOf(w),
+          forkedFrom: rec.forks.get(w) ?? -1,
+          ids: rec.fed.get(w) ?? [],
+          text: tok ? tok.decode(rec.fed.get(w) ?? []) : null,
+        })),
+        history: rec.history.map((h) => ({ worker: h.worker, step: h.step, label: stepLabel(nameOf(h.worker), h.step), block: h.historyBlock, text: tok ? tok.decode(h.ids) : null })),
+        finisher: { ids: rec.finisherIds ?? [], text: tok ? finisherText : null },
+        answer,
+        blocks: blocks.map(({ block, kind, owner, length }) => ({ block, kind, owner, length })),
+        views: viewList,
+        stats: {
+          state: rec.state,
+          steps: rec.stats?.step ?? 0,
+          tokens: rec.stats?.tokens ?? 0,
+          tokensPerSecond: Math.round((rec.stats?.tokensPerSecond ?? 0) * 100) / 100,
+          ms,
+        },
+      };
+      out(JSON.stringify(result) + '\n');
+      return;
+    }
+
+    // Human summary.
+    const bold = (s: string) => paint(s, 1, color);
+    out('\n');
+    out(`${bold('Final answer:')} ${answer !== null ? sanitize(answer) : '(none found)'}\n`);
+    if (answer === null && finisherText) out(`  the finisher wrote: ${sanitize(JSON.stringify(finisherText.slice(0, 200)))}\n`);
+    const total = blocks.reduce((a, b) => a + b.length, 0);
+    out(`\n${bold('Cache layout')} (${blocks.length} blocks, ${total} tokens)\n`);
+    const labelOf = (b: BlockState) => {
+      if (b.kind === 'worker') return `${nameOf(b.owner)}'s current step`;
+      if (b.kind === 'history') {
+        const steps = rec.history.filter((h) => h.historyBlock === b.block).map((h) => stepLabel(nameOf(h.worker), h.step));
+        return steps.length > 0 ? `finished steps: ${steps.join(', ')}` : 'finished steps';
+      }
+      if (b.kind === 'note') return b.owner < 0 ? 'note to all' : `note to ${nameOf(b.owner)}`;
+      if (b.kind === 'header') {
+        // In the combined layout the header right before a worker's own block is "(own)".
+        const own = viewList.some((v, w) => v.some((seg, i) => seg.block === b.block && v[i + 1]?.kind === 'worker' && v[i + 1]?.owner === w));
+        return own ? `header before the own step: ${JSON.stringify(cfg.prompts.headerOwn.trim())}` : `header before the others' steps: ${JSON.stringify(cfg.prompts.headerOthers.trim())}`;
+      }
+      if (b.kind === 'finisher') return 'finisher prompt and the final answer';
+      if (b.kind === 'prompt') return 'system prompt and problem (chat template)';
+      return b.kind;
+    };
+    for (const b of blocks) out(`  #${String(b.block).padEnd(3)} ${b.kind.padEnd(9)} ${String(b.length).padStart(6)}  ${labelOf(b)}\n`);
+    out(`\n${bold('Views')} (step ${rec.viewStep}): block#[offset..end) per worker\n`);
+    viewList.forEach((v, w) => {
+      out(`  ${nameOf(w).padEnd(8)} ${v.map((s) => `${s.kind}#${s.block}[${s.offset}..${s.offset + s.length})`).join(' ')}\n`);
+    });
+    const s = rec.stats;
+    out(
+      `\n${rec.state}: ${s?.tokens ?? 0} tokens in ${s?.step ?? 0} steps, ${(s?.tokensPerSecond ?? 0).toFixed(1)} tok/s (all workers), ${(ms / 1000).toFixed(1)} s\n`,
+    );
+  } finally {
+    model.close();
+  }
+});
+
+/**
+ * The raw result. JSON (stable, documented in the README):
+ * {
+ *   "layout": "contiguous", "steps": 24, "promptIds": [1,2,3],
+ *   "workers": [{ "worker": 0, "firstIds": [5,6], "ids": [...24 ids...], "text": "..." | null,
+ *                 "topLogits": [{ "id": 42, "logit": 3.25 }, ...] }],
+ *   "views": [[{ "block": 0, "kind": "prompt", "owner": -1, "offset": 0, "length": 3 }, ...], ...]
+ * }
+ */
+function printRaw(rec: RunRecord, cfg: RunConfig, tok: import('../model/tokenizer').HwTokenizer | null, json: boolean, names: string[]): void {
+  const raw = cfg.raw!;
+  const res = rec.raw;
+  if (!res) throw new CliError('the engine ended the raw run without a result');
+  const workers = res.workers.map((r, w) => {
+    const ids = Array.from(r.ids);
+    const entry: { worker: number; firstIds: number[]; ids: number[]; text: string | null; topLogits?: { id: number; logit: number }[] } = {
+      worker: w,
+      firstIds: raw.workerIds[w] ?? [],
+      ids,
+      text: tok ? tok.decode(ids) : null,
+    };
+    if ((raw.topLogits ?? 0) > 0 && r.topIds && r.topLogits) {
+      entry.topLogits = Array.from(r.topIds, (id, i) => ({ id, logit: r.topLogits![i] }));
+    }
+    return entry;
+  });
+  const views = rec.viewList();
+  if (json) {
+    out(JSON.stringify({ layout: cfg.layout, steps: raw.steps, promptIds: raw.promptIds, workers, views }) + '\n');
+    return;
+  }
+  out(`raw run: ${cfg.layout} layout, ${raw.steps} steps, prompt ${raw.promptIds.length} ids\n`);
+  for (const w of workers) {
+    out(`\n${names[w.worker]} (worker ${w.worker}), first ids ${w.firstIds.join(',')}\n  ids: ${w.ids.join(',')}\n`);
+    if (w.text !== null) out(`  text: ${sanitize(JSON.stringify(w.text))}\n`);
+    if (w.topLogits) out(`  top logits: ${w.topLogits.map((t) => `${t.id}:${t.logit.toFixed(3)}`).join(' ')}\n`);
+    out(`  view: ${(views[w.worker] ?? []).map((s) => `${s.kind}#${s.block}[${s.offset}..${s.offset + s.length})`).join(' ')}\n`);
+  }
+}
