@@ -159,8 +159,9 @@ export class RunModel {
     const first = m.rate[0]!;
     const dt = now - first.t;
     m.tokensPerSecond = dt >= 250 ? ((m.tokens - first.n) * 1000) / dt : m.tokensPerSecond;
-    if (m.info.state !== 'running' || !this.isActive) {
-      if (dt >= 250 && m.tokens === first.n) m.tokensPerSecond = 0;
+    // Nothing is generated while paused or after the end: no stale rates.
+    if (m.info.state !== 'running' || !this.isActive || this.state === 'paused') {
+      if (m.tokens === first.n || this.state === 'paused' || !this.isActive) m.tokensPerSecond = 0;
     }
   }
 

@@ -142,6 +142,14 @@ function laneItems(w: WorkerModel, lane: Lane): ListItem[] {
 
 const scheduler = new FrameScheduler(render);
 
+/** A worker's state as shown: the run's pause and end override the worker's own. */
+function workerDisplayState(m: RunModel, w: WorkerModel): string {
+  if (m.state === 'failed') return 'failed';
+  if (!m.isActive) return w.info.state === 'paused' ? 'stopped' : m.state === 'stopped' && w.info.state !== 'finished' ? 'stopped' : 'finished';
+  if (m.state === 'paused' && w.info.state === 'running') return 'paused';
+  return w.info.state;
+}
+
 const isLive = () => !!model && model.source === 'live' && model.isActive;
 
 function renderToolbar(m: RunModel): void {
@@ -217,13 +225,12 @@ function render(): void {
         lanes.delete(id);
       }
     }
-    lanesEl.style.setProperty('--lanes', String(Math.min(workers.length, 4)));
     renderTargets(m);
   }
   for (const w of workers) {
     const lane = lanes.get(w.info.worker)!;
     setText(lane.name, w.info.name);
-    const st = m.isActive || m.source === 'replay' ? w.info.state : m.state === 'failed' ? 'failed' : 'finished';
+    const st = workerDisplayState(m, w);
     setText(lane.state, st);
     lane.root.dataset.state = st;
     setText(lane.origin, w.info.forkedFrom !== undefined ? `forked from ${m.workers.get(w.info.forkedFrom)?.info.name ?? w.info.forkedFrom}` : '');

@@ -135,7 +135,7 @@ function render(): void {
       workersEl.append(row.root);
     }
     setText(row.name, w.name);
-    const st = isLive ? w.state : r.state === 'failed' ? 'failed' : 'finished';
+    const st = r.state === 'failed' ? 'failed' : !isLive ? (r.state === 'stopped' && w.state !== 'finished' ? 'stopped' : 'finished') : r.state === 'paused' && w.state === 'running' ? 'paused' : w.state;
     setText(row.state, w.forkedFrom !== undefined ? `${st} · forked from ${byName.get(w.forkedFrom) ?? w.forkedFrom}` : st);
     row.root.dataset.state = st;
     setText(row.numbers, `step ${w.step} · ${w.tokens} tok · ${fmtRate(w.tokensPerSecond)} tok/s`);

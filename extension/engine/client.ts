@@ -157,9 +157,6 @@ export class EngineClient {
     this.setState('starting');
     this.intentionalExit = false;
     this.stderrTail = '';
-    this._model = null;
-    this.loadPromise = null;
-    this.loadKey = '';
     const env: NodeJS.ProcessEnv = { ...(this.opts.env ?? process.env), ELECTRON_RUN_AS_NODE: '1' };
     let child: ChildProcess;
     try {

@@ -19,7 +19,11 @@ export class SidebarProvider implements vscode.WebviewViewProvider, vscode.Dispo
   private last = 0;
   private ready = false;
 
+  private ticker: ReturnType<typeof setInterval>;
+
   constructor(private readonly host: PanelHost, private readonly openPanel: (runId: string) => void) {
+    // Rates decay while nothing arrives (a paused run): refresh once a second while one is live.
+    this.ticker = setInterval(() => host.runs.liveRun() && this.schedule(), 1000);
     this.disposables.push(
       host.runs.onDidChangeRuns(() => this.schedule()),
       host.onDidChangeEngineState((s) => this.post({ type: 'engine', state: s.state, message: s.message })),
@@ -97,6 +101,7 @@ export class SidebarProvider implements vscode.WebviewViewProvider, vscode.Dispo
 
   dispose(): void {
     if (this.timer) clearTimeout(this.timer);
+    clearInterval(this.ticker);
     for (const d of [...this.viewDisposables, ...this.disposables]) d.dispose();
   }
 }

@@ -102,6 +102,8 @@ export function writeUserSettings(sandbox, extra = {}) {
     'workbench.enableExperiments': false,
     'chat.disableAIFeatures': true,
     'window.restoreWindows': 'none',
+    'workbench.secondarySideBar.defaultVisibility': 'hidden',
+    'chat.commandCenter.enabled': false,
     ...extra,
   };
   fs.writeFileSync(path.join(sandbox.userData, 'User', 'settings.json'), JSON.stringify(settings, null, 2));

@@ -1,0 +1,173 @@
+/**
+ * Extension-host tests, inside a real VS Code with the packaged extension and the real
+ * native engine (a small random model, see make-model.ts; the workspace settings point at it).
+ */
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { HogwildApi } from '../../../extension/extension';
+import { parseTrace } from '../../../extension/trace';
+
+const EXT_ID = 'hogwild-dev.hogwild-vscode';
+
+async function waitFor<T>(what: string, f: () => T | undefined | false | null, timeoutMs = 60_000, everyMs = 50): Promise<T> {
+  const t0 = Date.now();
+  for (;;) {
+    const v = f();
+    if (v) return v;
+    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+async function setSetting(key: string, value: unknown): Promise<void> {
+  await vscode.workspace.getConfiguration('hogwild').update(key, value, vscode.ConfigurationTarget.Workspace);
+}
+
+describe('Hogwild extension (real VS Code, real engine)', function () {
+  let api: HogwildApi;
+
+  before(async () => {
+    const ext = vscode.extensions.getExtension<HogwildApi>(EXT_ID);
+    assert.ok(ext, `extension ${EXT_ID} is installed`);
+    api = await ext.activate();
+    assert.ok(api && api.engine && api.runs, 'activate() returns the API');
+  });
+
+  it('registers every command of the manifest, in category "Hogwild"', async () => {
+    const ext = vscode.extensions.getExtension(EXT_ID)!;
+    const declared = (ext.packageJSON.contributes.commands as { command: string; category: string }[]);
+    assert.ok(declared.length >= 12);
+    for (const c of declared) assert.equal(c.category, 'Hogwild', `${c.command} has category Hogwild`);
+    const all = new Set(await vscode.commands.getCommands(true));
+    for (const c of declared) assert.ok(all.has(c.command), `${c.command} is registered`);
+    for (const id of ['hogwild.solveSelection', 'hogwild.pause', 'hogwild.resume', 'hogwild.step', 'hogwild.stop', 'hogwild.injectNote', 'hogwild.forkWorker', 'hogwild.openRunPanel', 'hogwild.selectModelFolder', 'hogwild.restartEngine', 'hogwild.saveRunTrace', 'hogwild.openRunTrace']) {
+      assert.ok(all.has(id), `${id} is registered`);
+    }
+    assert.deepEqual(ext.packageJSON.extensionKind, ['workspace']);
+  });
+
+  it('refuses an invalid setting without replacing it', async () => {
+    await setSetting('workers', 0);
+    try {
+      const runId = await vscode.commands.executeCommand<string | undefined>('hogwild.solveSelection', 'What is 1+1?');
+      assert.equal(runId, undefined, 'no run starts with hogwild.workers = 0');
+      assert.equal(vscode.workspace.getConfiguration('hogwild').get('workers'), 0, 'the value is left as the user set it');
+    } finally {
+      await setSetting('workers', undefined);
+    }
+  });
+
+  it('the engine client starts the engine process', async () => {
+    await api.engine.start();
+    assert.ok(['ready', 'loaded'].includes(api.engine.state), `state ${api.engine.state}`);
+    assert.equal(typeof api.engine.pid, 'number');
+  });
+
+  it('a tiny run completes: tokens from both workers, an answer, a panel and a trace', async () => {
+    await setSetting('maxTokens', 40);
+    try {
+      const runId = await vscode.commands.executeCommand<string>('hogwild.solveSelection', 'What is 2 + 3? Answer briefly.');
+      assert.ok(runId, 'a run id');
+      const rec = api.runs.get(runId)!;
+      await waitFor('the run to end', () => !rec.model.isActive, 120_000);
+      assert.equal(rec.model.state, 'finished', `state ${rec.model.state} ${rec.model.message ?? ''}`);
+      const workers = [...rec.model.workers.values()];
+      assert.equal(workers.length, 2);
+      for (const w of workers) assert.ok(w.tokens > 0, `${w.info.name} wrote tokens`);
+      assert.ok(rec.model.totalTokens >= 40, `budget used (${rec.model.totalTokens})`);
+      assert.ok(rec.model.answer, 'the finisher produced an answer event');
+      assert.ok(api.panels.open.some((p) => p.runId === runId), 'the run panel is open');
+      const trace = parseTrace(rec.trace!.text());
+      assert.equal(trace.header.runId, runId);
+      assert.equal(trace.end?.state, 'finished');
+      assert.ok(rec.traceFile && fs.existsSync(rec.traceFile), 'the trace was written to storage');
+    } finally {
+      await setSetting('maxTokens', undefined);
+    }
+  });
+
+  it('pause, inject a note, fork, resume and stop a live run', async () => {
+    await setSetting('maxTokens', 100_000);
+    try {
+      const runId = await vscode.commands.executeCommand<string>('hogwild.solveSelection', 'List the prime numbers below 50.');
+      const rec = api.runs.get(runId)!;
+      await waitFor('tokens from both workers', () => [...rec.model.workers.values()].every((w) => w.tokens > 3), 60_000);
+      await vscode.commands.executeCommand('hogwild.pause');
+      await waitFor('paused', () => rec.model.state === 'paused', 20_000);
+      const before = rec.model.totalTokens;
+      await new Promise((r) => setTimeout(r, 500));
+      assert.ok(rec.model.totalTokens - before <= 4, 'no tokens while paused');
+      await vscode.commands.executeCommand('hogwild.injectNote', { target: 'all', text: 'Check the even numbers first.' });
+      const forked = await vscode.commands.executeCommand<number>('hogwild.forkWorker', 0);
+      assert.equal(typeof forked, 'number', 'fork returns the new worker id');
+      await waitFor('the fork to appear', () => rec.model.workers.has(forked), 20_000);
+      assert.equal(rec.model.workers.get(forked)!.info.forkedFrom, 0);
+      await vscode.commands.executeCommand('hogwild.resume');
+      await waitFor('running again', () => rec.model.state === 'running', 20_000);
+      await waitFor('the note event', () => rec.model.notes.some((n) => n.text.includes('even numbers')), 20_000);
+      await waitFor('tokens from the fork', () => (rec.model.workers.get(forked)?.tokens ?? 0) > 2, 60_000);
+      await vscode.commands.executeCommand('hogwild.stop');
+      await waitFor('the run to end', () => !rec.model.isActive, 60_000);
+      assert.ok(['stopped', 'finished'].includes(rec.model.state), `state ${rec.model.state}`);
+    } finally {
+      await setSetting('maxTokens', undefined);
+    }
+  });
+
+  it('survives an engine crash mid-run, keeps the trace, and Restart Engine works', async () => {
+    await setSetting('maxTokens', 100_000);
+    let runId: string;
+    try {
+      runId = (await vscode.commands.executeCommand<string>('hogwild.solveSelection', 'Count to one hundred.'))!;
+      const rec = api.runs.get(runId)!;
+      await waitFor('tokens', () => rec.model.totalTokens > 10, 60_000);
+      const pid = api.engine.pid!;
+      process.kill(pid, 'SIGKILL');
+      await waitFor('the crash to be seen', () => api.engine.state === 'crashed', 20_000);
+      await waitFor('the run to fail', () => rec.model.state === 'failed', 20_000);
+      assert.match(rec.model.message ?? '', /SIGKILL/);
+      const trace = parseTrace(rec.trace!.text());
+      assert.equal(trace.end?.state, 'failed');
+      assert.ok(trace.batches.some((b) => b.events.some((e) => e.type === 'tokens')), 'the tokens before the crash are in the trace');
+      const file = path.join(os.tmpdir(), `hogwild-e2e-${Date.now()}.jsonl`);
+      await api.runs.saveTrace(runId, file);
+      assert.ok(fs.statSync(file).size > 0);
+      await vscode.commands.executeCommand('hogwild.restartEngine');
+      await waitFor('the engine to be ready again', () => api.engine.state === 'ready', 30_000);
+      assert.notEqual(api.engine.pid, pid);
+    } finally {
+      await setSetting('maxTokens', undefined);
+    }
+    // A run after the restart works (the model loads again).
+    await setSetting('maxTokens', 24);
+    try {
+      const again = await vscode.commands.executeCommand<string>('hogwild.solveSelection', 'And now 3 + 4?');
+      const rec2 = api.runs.get(again)!;
+      await waitFor('the run after the restart to end', () => !rec2.model.isActive, 120_000);
+      assert.equal(rec2.model.state, 'finished');
+    } finally {
+      await setSetting('maxTokens', undefined);
+    }
+  });
+
+  it('Open Run Trace replays a saved run without the engine', async () => {
+    const done = api.runs.all().find((r) => r.model.source === 'live' && r.model.state === 'finished' && r.trace);
+    assert.ok(done, 'a finished run from an earlier test');
+    const file = path.join(os.tmpdir(), `hogwild-e2e-replay-${Date.now()}.jsonl`);
+    await api.runs.saveTrace(done.model.runId, file);
+    await api.engine.stopProcess();
+    assert.equal(api.engine.state, 'idle');
+    const replayId = await vscode.commands.executeCommand<string>('hogwild.openRunTrace', file);
+    assert.ok(replayId);
+    const rep = api.runs.get(replayId)!;
+    await waitFor('the replay to finish', () => rep.model.state === 'finished', 60_000);
+    assert.equal(rep.model.source, 'replay');
+    assert.equal(rep.model.totalTokens, done.model.totalTokens);
+    for (const [w, m] of done.model.workers) assert.equal(rep.model.workers.get(w)?.segments.map((s) => s.text).join(''), m.segments.map((s) => s.text).join(''));
+    assert.equal(api.engine.state, 'idle', 'the replay did not start the engine');
+    await assert.rejects(api.runs.control(replayId, { type: 'pause' }), /cannot be controlled/);
+  });
+});
