@@ -132,7 +132,11 @@ function laneItems(w: WorkerModel, lane: Lane): ListItem[] {
       chars: s.text.length + 12,
       render: (el: HTMLElement) => {
         el.classList.toggle('finished', s.finished);
-        el.append(h('span', { class: 'seg-label' }, `${w.info.name} [${s.step}]`), h('span', { class: 'seg-text' }, s.text));
+        el.dataset.step = String(s.step);
+        // The stream carries the step header ("**Alice [2]:** ") itself; a label only where it does not.
+        const hasHeader = s.text.trimStart().startsWith(`**${w.info.name} [`);
+        if (!hasHeader) el.append(h('span', { class: 'seg-label' }, `${w.info.name} [${s.step}]`));
+        el.append(h('span', { class: 'seg-text' }, s.text));
       },
     };
   });
@@ -141,6 +145,13 @@ function laneItems(w: WorkerModel, lane: Lane): ListItem[] {
 // ---------------------------------------------------------------- rendering
 
 const scheduler = new FrameScheduler(render);
+
+/** A finished step without its "**Name [k]:** " header (the label says it already). */
+function stripHeader(text: string, label: string): string {
+  const t = text.trimStart();
+  const head = `**${label}:**`;
+  return t.startsWith(head) ? t.slice(head.length).trimStart() : text;
+}
 
 /** A worker's state as shown: the run's pause and end override the worker's own. */
 function workerDisplayState(m: RunModel, w: WorkerModel): string {
@@ -249,7 +260,7 @@ function render(): void {
         chars: e.text.length + e.label.length,
         render: (el: HTMLElement) => {
           el.dataset.worker = String(e.worker);
-          el.append(h('span', { class: 'hist-label' }, e.label), h('span', { class: 'hist-text' }, e.text));
+          el.append(h('span', { class: 'hist-label' }, e.label), h('span', { class: 'hist-text' }, stripHeader(e.text, e.label)));
         },
       })),
     );

@@ -33,7 +33,7 @@ import { mergeEvents } from '../coalesce';
 import { loadNativeAddon, type NativeAddon, type NativeEvent, type NativeModel, type NativeRun } from './native';
 import { loadTokenizer, type HwTokenizer, type StreamDecoder } from '../model/tokenizer';
 import { DEFAULT_MODEL_DIRNAME, ensureDefaultModel, isBuiltInModel } from '../model/defaultModel';
-import { buildNativeRunConfig, extractAnswer, stepLabel } from '../collab';
+import { buildNativeRunConfig, extractAnswer, headerParts, stepLabel } from '../collab';
 
 const FLUSH_MS = 16;
 const RUN_STATES: readonly RunState[] = ['loading', 'prefill', 'running', 'paused', 'finishing', 'finished', 'stopped', 'failed'];
@@ -141,13 +141,7 @@ class LiveRun {
         return;
       }
       case 'worker': {
-        if (!this.names.has(ev.worker)) {
-          // A fork: named after its origin.
-          const origin = ev.forkedFrom >= 0 ? this.name(ev.forkedFrom) : 'Worker';
-          const k = (this.forks.get(ev.forkedFrom) ?? 0) + 1;
-          this.forks.set(ev.forkedFrom, k);
-          this.names.set(ev.worker, ev.forkedFrom >= 0 ? `${origin}′${k > 1 ? k : ''}` : `${origin} ${ev.worker}`);
-        }
+        if (!this.names.has(ev.worker)) this.names.set(ev.worker, ev.forkedFrom >= 0 ? this.forkName(ev.forkedFrom) : `Worker ${ev.worker}`);
         const state = (WORKER_STATES as readonly string[]).includes(ev.state) ? (ev.state as WorkerState) : 'running';
         const info: Extract<EngineEvent, { type: 'worker' }>['info'] = { worker: ev.worker, name: this.name(ev.worker), state, temperature: ev.temperature };
         if (ev.forkedFrom >= 0) info.forkedFrom = ev.forkedFrom;
@@ -259,6 +253,24 @@ class LiveRun {
     send({ type: 'run-ended', runId: this.runId, state, message });
   }
 
+  /** The name of the next fork of `origin`: "Alice′", then "Alice′2", ... */
+  forkName(origin: number): string {
+    const k = (this.forks.get(origin) ?? 0) + 1;
+    this.forks.set(origin, k);
+    return `${this.name(origin)}′${k > 1 ? k : ''}`;
+  }
+
+  /** Forks a worker; the fork's step headers carry its own name. */
+  fork(worker: number): number {
+    if (!this.run) throw new Error('the run has not started');
+    if (!this.names.has(worker)) throw new Error(`fork: there is no worker ${worker}`);
+    const name = this.forkName(worker);
+    const prefix = this.tok ? Int32Array.from(headerParts(this.tok, name).prefix) : undefined;
+    const id = this.run.fork(worker, prefix);
+    this.names.set(id, name);
+    return id;
+  }
+
   noteIds(target: number | 'all', text: string): Int32Array {
     if (!this.tok) throw new Error('this model has no tokenizer: notes need one');
     const to = target === 'all' ? '' : ` to ${this.name(target)}`;
@@ -366,7 +378,7 @@ function liveRun(runId: string): LiveRun & { run: NativeRun } {
 
 function control(runId: string, c: Control): unknown {
   const r = liveRun(runId);
-  const run = r.run as NativeRun & { pause(w?: number): void; resume(w?: number): void; stop(w?: number): void };
+  const run = r.run;
   switch (c.type) {
     case 'pause':
       return c.worker === undefined ? run.pause() : run.pause(c.worker);
@@ -379,7 +391,7 @@ function control(runId: string, c: Control): unknown {
     case 'inject':
       return run.inject(c.target === 'all' ? -1 : c.target, r.noteIds(c.target, c.text));
     case 'fork':
-      return run.fork(c.worker);
+      return r.fork(c.worker);
     case 'set-temperature':
       return run.setTemperature(c.worker, c.temperature);
   }

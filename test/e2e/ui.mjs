@@ -169,7 +169,7 @@ export async function runUiScenario({ browser, url, artifacts }) {
     for (const l of lanes) log(`lane ${l.worker} ${l.name}: ${l.stats}; ${l.chars} chars: ${JSON.stringify(l.head)}`);
     assert(lanes.length === 3, 'three lanes (Alice, Bob and the fork)');
     assert(lanes.every((l) => l.chars > 10), 'every lane has text');
-    assert(lanes[0].head.includes('Alice [1]') && lanes[1].head.includes('Bob [1]'), 'lanes start with the step labels "Alice [1]" and "Bob [1]"');
+    assert(lanes[0].head.includes('**Alice [1]:**') && lanes[1].head.includes('**Bob [1]:**'), 'lanes start with the step headers "**Alice [1]:**" and "**Bob [1]:**"');
     const notes = await panel.locator('.notes-list li').allTextContents();
     assert(notes.some((n) => n.includes(note)), 'the panel lists the note');
     const state = await sidebar.evaluate(() => document.body.dataset.state);
