@@ -98,3 +98,12 @@ export function stepHeader(name: string, step: number): string {
 export function stepLabel(name: string, step: number): string {
   return `${name} [${step}]`;
 }
+
+/** A name for a fork of `origin` that no worker has yet: "Alice-2", "Alice-3", ... */
+export function forkName(origin: string, taken: readonly string[]): string {
+  const used = new Set(taken.map((n) => n.toLowerCase()));
+  for (let k = 2; ; k++) {
+    const n = `${origin}-${k}`;
+    if (!used.has(n.toLowerCase())) return n;
+  }
+}

@@ -15,6 +15,8 @@ import {
   DEFAULT_PROMPTS,
   DEFAULT_WORKER_NAMES,
   extractAnswer,
+  forkName,
+  headerParts,
   headerIds,
   joinNames,
   matchBrace,
@@ -71,6 +73,11 @@ describe('worker names and texts', () => {
     expect(sys).not.toMatch(/\{(names|count|others)\}/);
   });
 
+  it('names forks after their origin', () => {
+    expect(forkName('Alice', ['Alice', 'Bob'])).toBe('Alice-2');
+    expect(forkName('Alice', ['Alice', 'alice-2', 'Bob'])).toBe('Alice-3');
+  });
+
   it('spells headers and labels', () => {
     expect(stepHeader('Alice', 3)).toBe('**Alice [3]:** ');
     expect(stepLabel('Alice', 3)).toBe('Alice [3]');
@@ -107,6 +114,8 @@ describe('buildNativeRunConfig', () => {
         expect(ids).toEqual(tok.encode(`**${name} [${k}]:** `));
       }
     });
+    // A fork's header prefix (NativeRun.fork(worker, headerPrefixIds)).
+    expect(tok.decode(headerParts(tok, 'Alice-2').prefix)).toBe('**Alice-2 [');
   });
 
   it('tokenises the protocol texts', () => {
