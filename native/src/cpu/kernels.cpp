@@ -1,0 +1,623 @@
+// CPU kernels: matmul over weights in their stored dtype, and the small fp32 vector ops.
+//
+// The binary targets x86-64-v3 (AVX2, FMA, F16C); that is the fallback path for every
+// kernel. matmul additionally has an AVX-512F path, compiled with a target pragma and
+// chosen at run time when the CPU supports it (override: HW_CPU_ISA=avx2|avx512).
+//
+// matmul is built for decode, which is memory-bound: each thread owns a contiguous range
+// of output rows and streams it once; every weight vector it loads is widened to fp32 and
+// applied to all n inputs before the next load. For prefill (n > 8) the same micro-kernel
+// runs over cache tiles (rows x k x inputs) so that x stays in cache. fp32 accumulation
+// everywhere; the weights are never converted or copied as a whole.
+#include "kernels.h"
+
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "../error.h"
+
+namespace hw::cpu {
+
+// Not (yet) in kernels.h: lets tests and benchmarks pick and name the matmul path.
+const char* matmul_isa();
+bool set_matmul_isa(const char* name);
+
+namespace {
+
+// ---------------------------------------------------------------------------------------
+// Scalar helpers (local copies; tensor.cpp owns the public ones).
+
+inline float bf16_bits_f32(uint16_t v) {
+  uint32_t u = uint32_t(v) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+inline float f16_bits_f32(uint16_t v) { return _cvtsh_ss(v); }
+
+inline size_t elem_bytes(DType t) { return t == DType::F32 ? 4 : 2; }
+
+template <DType DT>
+constexpr size_t esize() {
+  return DT == DType::F32 ? 4 : 2;
+}
+
+template <DType DT>
+inline float load1(const uint8_t* row, int64_t k) {
+  if constexpr (DT == DType::BF16) {
+    uint16_t v;
+    std::memcpy(&v, row + 2 * k, 2);
+    return bf16_bits_f32(v);
+  } else if constexpr (DT == DType::F16) {
+    uint16_t v;
+    std::memcpy(&v, row + 2 * k, 2);
+    return f16_bits_f32(v);
+  } else {
+    float v;
+    std::memcpy(&v, row + 4 * k, 4);
+    return v;
+  }
+}
+
+// One micro-kernel call: y[j*ldy + r] (=|+=) sum_{k<len} W[r][k] * x[j][k] for r < R,
+// j < N. W rows are `wstride` bytes apart, x rows `xstride` floats apart.
+using MicroFn = void (*)(const uint8_t* w, size_t wstride, int64_t len, const float* x,
+                         int64_t xstride, float* y, int64_t ldy, bool accumulate);
+
+constexpr int kMaxR = 4;
+constexpr int kMaxN = 4;
+
+struct MatmulIsa {
+  const char* name;
+  int rmax;        // rows per micro-kernel call
+  int nmax;        // inputs per micro-kernel call
+  int bf16_block;  // x is permuted in blocks of this many elements for bf16 weights
+  MicroFn fn[3][kMaxR][kMaxN];  // [dtype][rows-1][inputs-1]
+};
+
+inline int dtype_index(DType t) { return t == DType::F32 ? 0 : t == DType::F16 ? 1 : 2; }
+
+// Enough independent accumulators to hide FMA latency (4 cycles x 2 ports).
+// EXPERIMENT
+int g_pf = 8192, g_hint = 0, g_mode = 0;
+inline void pf(const void* p) {
+  if (g_hint == 0) _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0);
+  else if (g_hint == 1) _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T1);
+  else if (g_hint == 2) _mm_prefetch(static_cast<const char*>(p), _MM_HINT_NTA);
+}
+
+constexpr int unroll_for(int acc) { return acc >= 8 ? 1 : acc >= 4 ? 2 : 4; }
+
+// ---------------------------------------------------------------------------------------
+// AVX2 + FMA + F16C (the baseline of the build).
+namespace avx2 {
+
+inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+template <DType DT>
+inline __m256 load8(const uint8_t* row, int64_t k) {
+  if constexpr (DT == DType::BF16) {
+    __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * k));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+  } else if constexpr (DT == DType::F16) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * k)));
+  } else {
+    return _mm256_loadu_ps(reinterpret_cast<const float*>(row) + k);
+  }
+}
+
+// Vector v of a main-loop step. bf16 comes 16 elements (32 bytes) per load: the even
+// elements are the low halves of the 32-bit lanes (shift left), the odd ones the high
+// halves (mask); x is pre-permuted to match (see permute_x_bf16), which saves the
+// widening shuffle of every other vector.
+template <DType DT, int R>
+inline void load_step_vector(const uint8_t* w, size_t wstride, int64_t k, int v, __m256i* raw,
+                             __m256* wv) {
+  if constexpr (DT == DType::BF16) {
+    if (g_mode) { for (int r = 0; r < R; ++r) wv[r] = load8<DT>(w + r * wstride, k + 8 * v); return; }
+    if (v % 2 == 0) {
+      for (int r = 0; r < R; ++r) {
+        raw[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + r * wstride + 2 * (k + 8 * v)));
+        wv[r] = _mm256_castsi256_ps(_mm256_slli_epi32(raw[r], 16));
+      }
+    } else {
+      const __m256i hi = _mm256_set1_epi32(int(0xFFFF0000u));
+      for (int r = 0; r < R; ++r) wv[r] = _mm256_castsi256_ps(_mm256_and_si256(raw[r], hi));
+    }
+  } else {
+    for (int r = 0; r < R; ++r) wv[r] = load8<DT>(w + r * wstride, k + 8 * v);
+  }
+}
+
+template <DType DT, int R, int N>
+void micro(const uint8_t* w, size_t wstride, int64_t len, const float* x, int64_t xstride,
+           float* y, int64_t ldy, bool accumulate) {
+  constexpr int U = unroll_for(R * N);
+  constexpr size_t ES = esize<DT>();
+  // Main step: whole cache lines of every row (so one prefetch per line), >= U vectors.
+  constexpr int kStep = std::max<int>(8 * U, int(64 / ES));
+  static_assert(kStep % 16 == 0, "bf16 steps hold whole 16-element blocks");
+  __m256 acc[U][R][N];
+  for (int u = 0; u < U; ++u)
+    for (int r = 0; r < R; ++r)
+      for (int j = 0; j < N; ++j) acc[u][r][j] = _mm256_setzero_ps();
+  __m256i raw[R];
+  int64_t k = 0;
+  for (; k + kStep <= len; k += kStep) {
+    for (int r = 0; r < R; ++r)
+      for (int b = 0; b < kStep * int(ES); b += 64)
+        pf(reinterpret_cast<const char*>(w + r * wstride + k * ES) + b + g_pf);
+    for (int v = 0; v < kStep / 8; ++v) {
+      const int u = v % U;
+      __m256 wv[R];
+      load_step_vector<DT, R>(w, wstride, k, v, raw, wv);
+      for (int j = 0; j < N; ++j) {
+        __m256 xv = _mm256_loadu_ps(x + j * xstride + k + 8 * v);
+        for (int r = 0; r < R; ++r) acc[u][r][j] = _mm256_fmadd_ps(wv[r], xv, acc[u][r][j]);
+      }
+    }
+  }
+  constexpr int kRest = DT == DType::BF16 ? 16 : 8;  // bf16: whole permuted blocks only
+  for (; k + kRest <= len; k += kRest) {
+    for (int v = 0; v < kRest / 8; ++v) {
+      __m256 wv[R];
+      load_step_vector<DT, R>(w, wstride, k, v, raw, wv);
+      for (int j = 0; j < N; ++j) {
+        __m256 xv = _mm256_loadu_ps(x + j * xstride + k + 8 * v);
+        for (int r = 0; r < R; ++r) acc[0][r][j] = _mm256_fmadd_ps(wv[r], xv, acc[0][r][j]);
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    for (int j = 0; j < N; ++j) {
+      __m256 s = acc[0][r][j];
+      for (int u = 1; u < U; ++u) s = _mm256_add_ps(s, acc[u][r][j]);
+      float t = hsum(s);
+      for (int64_t kk = k; kk < len; ++kk) t += load1<DT>(w + r * wstride, kk) * x[j * xstride + kk];
+      float* dst = y + j * ldy + r;
+      *dst = accumulate ? *dst + t : t;
+    }
+  }
+}
+
+}  // namespace avx2
+
+// ---------------------------------------------------------------------------------------
+// AVX-512F (+BW/VL for masked 16-bit tail loads), compiled for that target only and
+// entered only after a CPUID check.
+#if defined(__x86_64__) && defined(__GNUC__)
+#define HW_HAVE_AVX512_PATH 1
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))), \
+                             apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq")
+// GCC 12 false positives: the intrinsics' `_mm512_undefined_*` self-initialisation.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+namespace avx512 {
+
+template <DType DT>
+inline __m512 load16(const uint8_t* row, int64_t k) {
+  if constexpr (DT == DType::BF16) {
+    __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + 2 * k));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  } else if constexpr (DT == DType::F16) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + 2 * k)));
+  } else {
+    return _mm512_loadu_ps(reinterpret_cast<const float*>(row) + k);
+  }
+}
+
+// Masked: never touches memory past the row's end (weights may end a mapping).
+template <DType DT>
+inline __m512 load16_masked(const uint8_t* row, int64_t k, __mmask16 m) {
+  if constexpr (DT == DType::BF16) {
+    __m256i h = _mm256_maskz_loadu_epi16(m, row + 2 * k);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  } else if constexpr (DT == DType::F16) {
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, row + 2 * k));
+  } else {
+    return _mm512_maskz_loadu_ps(m, reinterpret_cast<const float*>(row) + k);
+  }
+}
+
+// As in the AVX2 path, bf16 comes 32 elements (64 bytes) per load, split into even and
+// odd elements by shift and mask; x is permuted in blocks of 32 to match.
+template <DType DT, int R>
+inline void load_step_vector(const uint8_t* w, size_t wstride, int64_t k, int v, __m512i* raw,
+                             __m512* wv) {
+  if constexpr (DT == DType::BF16) {
+    if (g_mode) { for (int r = 0; r < R; ++r) wv[r] = load16<DT>(w + r * wstride, k + 16 * v); return; }
+    if (v % 2 == 0) {
+      for (int r = 0; r < R; ++r) {
+        raw[r] = _mm512_loadu_si512(w + r * wstride + 2 * (k + 16 * v));
+        wv[r] = _mm512_castsi512_ps(_mm512_slli_epi32(raw[r], 16));
+      }
+    } else {
+      const __m512i hi = _mm512_set1_epi32(int(0xFFFF0000u));
+      for (int r = 0; r < R; ++r) wv[r] = _mm512_castsi512_ps(_mm512_and_si512(raw[r], hi));
+    }
+  } else {
+    for (int r = 0; r < R; ++r) wv[r] = load16<DT>(w + r * wstride, k + 16 * v);
+  }
+}
+
+template <DType DT, int R, int N>
+void micro(const uint8_t* w, size_t wstride, int64_t len, const float* x, int64_t xstride,
+           float* y, int64_t ldy, bool accumulate) {
+  constexpr int U = unroll_for(R * N);
+  constexpr size_t ES = esize<DT>();
+  constexpr int kStep = 16 * U > int(64 / ES) ? 16 * U : int(64 / ES);
+  static_assert(kStep % 32 == 0 || DT != DType::BF16, "bf16 steps hold whole 32-element blocks");
+  __m512 acc[U][R][N];
+  for (int u = 0; u < U; ++u)
+    for (int r = 0; r < R; ++r)
+      for (int j = 0; j < N; ++j) acc[u][r][j] = _mm512_setzero_ps();
+  __m512i raw[R];
+  int64_t k = 0;
+  for (; k + kStep <= len; k += kStep) {
+    for (int r = 0; r < R; ++r)
+      for (int b = 0; b < kStep * int(ES); b += 64)
+        pf(reinterpret_cast<const char*>(w + r * wstride + k * ES) + b + g_pf);
+    for (int v = 0; v < kStep / 16; ++v) {
+      const int u = v % U;
+      __m512 wv[R];
+      load_step_vector<DT, R>(w, wstride, k, v, raw, wv);
+      for (int j = 0; j < N; ++j) {
+        __m512 xv = _mm512_loadu_ps(x + j * xstride + k + 16 * v);
+        for (int r = 0; r < R; ++r) acc[u][r][j] = _mm512_fmadd_ps(wv[r], xv, acc[u][r][j]);
+      }
+    }
+  }
+  if constexpr (DT == DType::BF16) {  // whole permuted blocks; the tail below is unpermuted
+    for (; k + 32 <= len; k += 32) {
+      for (int v = 0; v < 2; ++v) {
+        __m512 wv[R];
+        load_step_vector<DT, R>(w, wstride, k, v, raw, wv);
+        for (int j = 0; j < N; ++j) {
+          __m512 xv = _mm512_loadu_ps(x + j * xstride + k + 16 * v);
+          for (int r = 0; r < R; ++r) acc[0][r][j] = _mm512_fmadd_ps(wv[r], xv, acc[0][r][j]);
+        }
+      }
+    }
+  }
+  for (; k < len; k += 16) {
+    const __mmask16 m = len - k >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (len - k)) - 1);
+    __m512 wv[R];
+    for (int r = 0; r < R; ++r) wv[r] = load16_masked<DT>(w + r * wstride, k, m);
+    for (int j = 0; j < N; ++j) {
+      __m512 xv = _mm512_maskz_loadu_ps(m, x + j * xstride + k);
+      for (int r = 0; r < R; ++r) acc[0][r][j] = _mm512_fmadd_ps(wv[r], xv, acc[0][r][j]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    for (int j = 0; j < N; ++j) {
+      __m512 s = acc[0][r][j];
+      for (int u = 1; u < U; ++u) s = _mm512_add_ps(s, acc[u][r][j]);
+      float t = _mm512_reduce_add_ps(s);
+      float* dst = y + j * ldy + r;
+      *dst = accumulate ? *dst + t : t;
+    }
+  }
+}
+
+}  // namespace avx512
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC diagnostic pop
+#pragma GCC pop_options
+#endif
+#endif
+
+// ---------------------------------------------------------------------------------------
+// Dispatch tables.
+
+#define HW_ROW(NS, DT, R) \
+  { NS::micro<DT, R, 1>, NS::micro<DT, R, 2>, NS::micro<DT, R, 3>, NS::micro<DT, R, 4> }
+#define HW_DT2(NS, DT) \
+  { HW_ROW(NS, DT, 1), HW_ROW(NS, DT, 2), {}, {} }
+#define HW_DT4(NS, DT) \
+  { HW_ROW(NS, DT, 1), HW_ROW(NS, DT, 2), HW_ROW(NS, DT, 3), HW_ROW(NS, DT, 4) }
+
+// AVX2 has 16 vector registers: 2 rows x 4 inputs = 8 accumulators + 2 weights + 1 input.
+const MatmulIsa kAvx2 = {"avx2", 2, 4, 16,
+                         {HW_DT2(avx2, DType::F32), HW_DT2(avx2, DType::F16),
+                          HW_DT2(avx2, DType::BF16)}};
+#ifdef HW_HAVE_AVX512_PATH
+// 32 registers: 4 rows x 4 inputs = 16 accumulators.
+const MatmulIsa kAvx512 = {"avx512", 4, 4, 32,
+                           {HW_DT4(avx512, DType::F32), HW_DT4(avx512, DType::F16),
+                            HW_DT4(avx512, DType::BF16)}};
+#endif
+#undef HW_ROW
+#undef HW_DT2
+#undef HW_DT4
+
+bool cpu_has_avx512() {
+#ifdef HW_HAVE_AVX512_PATH
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+#else
+  return false;
+#endif
+}
+
+const MatmulIsa* isa_by_name(const char* name) {
+  if (!name) return nullptr;
+  std::string s(name);
+  if (s == "avx2") return &kAvx2;
+#ifdef HW_HAVE_AVX512_PATH
+  if (s == "avx512" && cpu_has_avx512()) return &kAvx512;
+#endif
+  return nullptr;
+}
+
+const MatmulIsa* default_isa() {
+  if (const MatmulIsa* forced = isa_by_name(std::getenv("HW_CPU_ISA"))) return forced;
+#ifdef HW_HAVE_AVX512_PATH
+  if (cpu_has_avx512()) return &kAvx512;
+#endif
+  return &kAvx2;
+}
+
+const MatmulIsa*& current_isa() {
+  static const MatmulIsa* isa = default_isa();
+  return isa;
+}
+
+// Rows [r0, r1) of y for all n inputs. Decode (n <= 8): one pass over the rows, each
+// weight row read from memory exactly once. Prefill: tiles of rows x k x inputs.
+void matmul_rows(const MatmulIsa& isa, MicroFn const (*fns)[kMaxN], const uint8_t* w,
+                 size_t es, int64_t in, int64_t out, const float* x, int n, float* y,
+                 int64_t r0, int64_t r1) {
+  const int R = isa.rmax, N = isa.nmax;
+  const size_t wstride = size_t(in) * es;
+  int64_t tile_rows, kb, nb;
+  if (n <= 2 * N) {
+    tile_rows = r1 - r0;
+    kb = in;
+    nb = n;
+  } else {
+    kb = std::min<int64_t>(in, 512);                                  // k block
+    nb = std::max<int64_t>(N, (96 * 1024 / (kb * 4)) / N * N);        // x block <= 96 KiB
+    tile_rows = std::max<int64_t>(R, (24 * 1024 / int64_t(kb * es)) / R * R);  // W tile <= 24 KiB
+  }
+  for (int64_t t0 = r0; t0 < r1; t0 += tile_rows) {
+    const int64_t t1 = std::min(r1, t0 + tile_rows);
+    for (int64_t k0 = 0; k0 < in; k0 += kb) {
+      const int64_t len = std::min(kb, in - k0);
+      for (int64_t j0 = 0; j0 < n; j0 += nb) {
+        const int64_t j1 = std::min<int64_t>(n, j0 + nb);
+        for (int64_t r = t0; r < t1; r += R) {
+          const int nr = int(std::min<int64_t>(R, t1 - r));
+          const uint8_t* wr = w + size_t(r) * wstride + size_t(k0) * es;
+          for (int64_t j = j0; j < j1; j += N) {
+            const int nx = int(std::min<int64_t>(N, j1 - j));
+            fns[nr - 1][nx - 1](wr, wstride, len, x + j * in + k0, in, y + j * out + r, out,
+                                k0 > 0);
+          }
+        }
+      }
+    }
+  }
+}
+
+// Copies x [n, in] with every whole block of `block` (16 or 32) elements reordered to
+// [even elements, odd elements] (for 32: evens and odds of each half, in order, which is
+// what a 64-byte load split by shift and mask yields); elements after the last whole
+// block keep their place.
+void permute_x_bf16(const float* x, int n, int64_t in, int block, float* xp) {
+  const int64_t full = in / block * block;
+  for (int j = 0; j < n; ++j) {
+    const float* src = x + j * in;
+    float* dst = xp + j * in;
+    for (int64_t b = 0; b < full; b += block) {
+      for (int h = 0; h < block / 16; ++h) {
+        const __m256 a = _mm256_loadu_ps(src + b + 16 * h), c = _mm256_loadu_ps(src + b + 16 * h + 8);
+        // per 128-bit lane: (a0 a2 c0 c2 | a4 a6 c4 c6); then reorder the 64-bit pairs
+        const __m256 ev = _mm256_shuffle_ps(a, c, _MM_SHUFFLE(2, 0, 2, 0));
+        const __m256 od = _mm256_shuffle_ps(a, c, _MM_SHUFFLE(3, 1, 3, 1));
+        _mm256_storeu_ps(dst + b + 8 * h, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(ev), _MM_SHUFFLE(3, 1, 2, 0))));
+        _mm256_storeu_ps(dst + b + block / 2 + 8 * h, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(od), _MM_SHUFFLE(3, 1, 2, 0))));
+      }
+    }
+    for (int64_t k = full; k < in; ++k) dst[k] = src[k];
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// exp for swiglu (Cephes-style: 2^n * p(r), |rel err| ~ 2e-7 over the clamped range).
+inline __m256 exp256(__m256 x) {
+  const __m256 hi = _mm256_set1_ps(88.3762626647949f), lo = _mm256_set1_ps(-88.3762626647949f);
+  x = _mm256_max_ps(_mm256_min_ps(x, hi), lo);
+  __m256 fx = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                              _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
+  x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
+  __m256 y = _mm256_set1_ps(1.9875691500E-4f);
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507E-3f));
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073E-3f));
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894E-2f));
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459E-1f));
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201E-1f));
+  y = _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
+  // 2^fx; fx in [-128, 128]: split into two factors so the exponent field never overflows.
+  __m256i n = _mm256_cvtps_epi32(fx);
+  __m256i n1 = _mm256_srai_epi32(n, 1), n2 = _mm256_sub_epi32(n, n1);
+  const __m256i bias = _mm256_set1_epi32(127);
+  __m256 p1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, bias), 23));
+  __m256 p2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, bias), 23));
+  return _mm256_mul_ps(_mm256_mul_ps(y, p1), p2);
+}
+
+inline float silu1(float g) { return g / (1.0f + std::exp(-g)); }
+
+}  // namespace
+
+}  // namespace hw::cpu
+extern "C" void hw_exp_set_pf(int d, int h) { hw::cpu::g_pf = d; hw::cpu::g_hint = h % 10; hw::cpu::g_mode = h / 10; }
+namespace hw::cpu {
+const char* matmul_isa() { return current_isa()->name; }
+
+bool set_matmul_isa(const char* name) {
+  const MatmulIsa* isa = isa_by_name(name);
+  if (!isa) return false;
+  current_isa() = isa;
+  return true;
+}
+
+void matmul(const Tensor& W, const float* x, int n, float* y) {
+  if (W.shape.size() != 2 || W.data == nullptr)
+    throw EngineError("matmul: " + W.name + ": expected a 2-D weight");
+  if (n <= 0) return;
+  const int64_t out = W.shape[0], in = W.shape[1];
+  if (out <= 0 || in <= 0) {
+    for (int64_t i = 0; i < int64_t(n) * out; ++i) y[i] = 0.0f;
+    return;
+  }
+  const MatmulIsa& isa = *current_isa();
+  MicroFn const(*fns)[kMaxN] = isa.fn[dtype_index(W.dtype)];
+  const uint8_t* w = static_cast<const uint8_t*>(W.data);
+  const size_t es = elem_bytes(W.dtype);
+  if (W.dtype == DType::BF16 && !g_mode) {
+    thread_local std::vector<float> scratch;
+    if (scratch.size() < size_t(n) * size_t(in)) scratch.resize(size_t(n) * size_t(in));
+    permute_x_bf16(x, n, in, isa.bf16_block, scratch.data());
+    x = scratch.data();
+  }
+
+  const int64_t work = out * in * std::min(n, 8);
+  if (work < (int64_t(1) << 16) || omp_in_parallel() || omp_get_max_threads() == 1) {
+    matmul_rows(isa, fns, w, es, in, out, x, n, y, 0, out);
+    return;
+  }
+#pragma omp parallel
+  {
+    // Static, contiguous, R-aligned row ranges: every thread streams its own slice once.
+    const int nt = omp_get_num_threads(), id = omp_get_thread_num();
+    const int64_t R = isa.rmax;
+    const int64_t groups = (out + R - 1) / R;
+    const int64_t g0 = groups * id / nt, g1 = groups * (id + 1) / nt;
+    const int64_t r0 = std::min(out, g0 * R), r1 = std::min(out, g1 * R);
+    if (r0 < r1) matmul_rows(isa, fns, w, es, in, out, x, n, y, r0, r1);
+  }
+}
+
+void rmsnorm(const float* x, const float* w, int dim, float eps, float* y) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  int i = 0;
+  for (; i + 32 <= dim; i += 32) {
+    __m256 v0 = _mm256_loadu_ps(x + i), v1 = _mm256_loadu_ps(x + i + 8);
+    __m256 v2 = _mm256_loadu_ps(x + i + 16), v3 = _mm256_loadu_ps(x + i + 24);
+    a0 = _mm256_fmadd_ps(v0, v0, a0);
+    a1 = _mm256_fmadd_ps(v1, v1, a1);
+    a2 = _mm256_fmadd_ps(v2, v2, a2);
+    a3 = _mm256_fmadd_ps(v3, v3, a3);
+  }
+  for (; i + 8 <= dim; i += 8) {
+    __m256 v = _mm256_loadu_ps(x + i);
+    a0 = _mm256_fmadd_ps(v, v, a0);
+  }
+  float ss = avx2::hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+  for (; i < dim; ++i) ss += x[i] * x[i];
+  const float scale = 1.0f / std::sqrt(ss / float(dim) + eps);
+  const __m256 sv = _mm256_set1_ps(scale);
+  i = 0;
+  for (; i + 8 <= dim; i += 8)
+    _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_loadu_ps(w + i),
+                                          _mm256_mul_ps(_mm256_loadu_ps(x + i), sv)));
+  for (; i < dim; ++i) y[i] = w[i] * (x[i] * scale);
+}
+
+void swiglu(const float* gate, const float* up, int n, float* y) {
+  auto run = [&](int64_t b, int64_t e) {
+    const __m256 one = _mm256_set1_ps(1.0f);
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    int64_t i = b;
+    for (; i + 8 <= e; i += 8) {
+      __m256 g = _mm256_loadu_ps(gate + i);
+      __m256 ex = exp256(_mm256_xor_ps(g, sign));
+      __m256 s = _mm256_div_ps(g, _mm256_add_ps(one, ex));
+      _mm256_storeu_ps(y + i, _mm256_mul_ps(s, _mm256_loadu_ps(up + i)));
+    }
+    for (; i < e; ++i) y[i] = silu1(gate[i]) * up[i];
+  };
+  if (n < (1 << 15) || omp_in_parallel() || omp_get_max_threads() == 1) {
+    run(0, n);
+    return;
+  }
+#pragma omp parallel
+  {
+    const int nt = omp_get_num_threads(), id = omp_get_thread_num();
+    const int64_t chunks = (int64_t(n) + 7) / 8;
+    run(std::min<int64_t>(n, chunks * id / nt * 8), std::min<int64_t>(n, chunks * (id + 1) / nt * 8));
+  }
+}
+
+float dot(const float* a, const float* b, int n) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  int i = 0;
+  for (; i + 32 <= n; i += 32) {
+    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), a0);
+    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), a1);
+    a2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), a2);
+    a3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), a3);
+  }
+  for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), a0);
+  float s = avx2::hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+  for (; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+void axpy(float a, const float* x, int n, float* y) {
+  const __m256 av = _mm256_set1_ps(a);
+  int i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+  for (; i < n; ++i) y[i] += a * x[i];
+}
+
+void embed_row(const Tensor& table, int64_t row, float* out) {
+  if (table.data == nullptr || table.shape.empty())
+    throw EngineError("embed_row: " + table.name + ": empty table");
+  const int64_t rows = table.shape[0];
+  const int64_t cols = table.shape.size() < 2 ? 1 : table.shape[1];
+  if (row < 0 || row >= rows)
+    throw EngineError("embed_row: " + table.name + ": row " + std::to_string(row) +
+                      " out of range [0, " + std::to_string(rows) + ")");
+  const uint8_t* p = static_cast<const uint8_t*>(table.data) + size_t(row) * size_t(cols) * elem_bytes(table.dtype);
+  int64_t i = 0;
+  switch (table.dtype) {
+    case DType::F32:
+      std::memcpy(out, p, size_t(cols) * 4);
+      return;
+    case DType::F16:
+      for (; i + 8 <= cols; i += 8) _mm256_storeu_ps(out + i, avx2::load8<DType::F16>(p, i));
+      for (; i < cols; ++i) out[i] = load1<DType::F16>(p, i);
+      return;
+    case DType::BF16:
+      for (; i + 8 <= cols; i += 8) _mm256_storeu_ps(out + i, avx2::load8<DType::BF16>(p, i));
+      for (; i < cols; ++i) out[i] = load1<DType::BF16>(p, i);
+      return;
+  }
+}
+
+}  // namespace hw::cpu
