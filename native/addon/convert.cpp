@@ -130,6 +130,7 @@ HogwildConfig run_config(const Napi::Object& o, int vocab) {
   c.sampling = sampling(o);
   c.seed = uint64_t(number(o, "seed", 0));
   c.max_tokens = int(number(o, "maxTokens", 1024));
+  c.max_context = int(number(o, "maxContext", 0));
   c.attention_shares = boolean(o, "attentionShares", false);
   c.raw = boolean(o, "raw", false);
   c.raw_steps = int(number(o, "rawSteps", 0));

@@ -50,6 +50,7 @@ Napi::Value RunWrap::start(Napi::Env env, ModelWrap* model, Napi::Object model_o
   model->acquire(env, "startRun");
   run->model_ref_ = Napi::Persistent(model_object);
   run->done_ = std::make_shared<Napi::Promise::Deferred>(env);
+  run->done_promise_ = Napi::Persistent(run->done_->Promise().As<Napi::Object>());
   run->Ref();  // alive until its loop has ended
   *tsfn = Napi::ThreadSafeFunction::New(env, on_events, "hogwild-events", 0, 1, [run, model](Napi::Env) {
     model->release();
@@ -126,6 +127,6 @@ Napi::Value RunWrap::inspect(const Napi::CallbackInfo& info) {
                           run_->inspect(info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Int32Value(), attention));
   });
 }
-Napi::Value RunWrap::done(const Napi::CallbackInfo& info) { return done_->Promise(); }
+Napi::Value RunWrap::done(const Napi::CallbackInfo& info) { return done_promise_.Value(); }
 
 }  // namespace hw::js

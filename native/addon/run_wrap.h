@@ -37,6 +37,7 @@ class RunWrap : public Napi::ObjectWrap<RunWrap> {
   std::unique_ptr<HogwildRun> run_;
   std::thread thread_;
   std::shared_ptr<Napi::Promise::Deferred> done_;
+  Napi::ObjectReference done_promise_;  // persistent: done() may be called from any later scope
   Napi::ObjectReference model_ref_;
 };
 

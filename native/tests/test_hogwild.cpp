@@ -600,6 +600,24 @@ static void test_protocol(const TinyModel& tm) {
   CHECK(threw, "inspect of a missing block did not fail");
 }
 
+// A run that fills its context ends normally (finisher included) instead of failing.
+static void test_context_limit(const TinyModel& tm) {
+  auto model = Model::load(tm.dir, {});
+  HogwildConfig c = raw_config(2, Layout::Combined, 0, tm.spec.vocab);
+  add_protocol(c, tm.spec.vocab);
+  c.max_tokens = 1000;
+  c.max_context = 48;
+  Collected col;
+  HogwildRun run(*model, c, col.sink());
+  run.run();
+  CHECK(col.final_state() == "finished", "a full context ended the run as '%s'", col.final_state().c_str());
+  CHECK(col.find(Event::Type::Error) == nullptr, "a full context raised an error");
+  int generated = 0;
+  for (const Event& e : col.events)
+    if (e.type == Event::Type::Stats) generated = e.count;
+  CHECK(generated > 0 && generated < 48, "generated %d tokens within a 48-token context", generated);
+}
+
 static void test_step_rules() {
   struct Case { std::vector<std::string> tokens; int ends_at; };
   const std::vector<Case> cases = {
@@ -651,6 +669,7 @@ int main() {
     test_pause_resume(m3);
     test_bad_controls(m3);
     test_protocol(m3);
+    test_context_limit(m3);
     std::system(("rm -rf '" + base + "'").c_str());
   } catch (const std::exception& e) {
     CHECK(false, "unexpected exception: %s", e.what());

@@ -16,6 +16,9 @@
 namespace hw {
 namespace {
 
+// Per-token loops (norms, activations) are cheap: a parallel region only pays off for many tokens.
+constexpr int kParallelTokens = 16;
+
 std::vector<float> widen(const Tensor& t) {
   std::vector<float> v;
   if (t.empty()) return v;
@@ -133,7 +136,7 @@ void CpuBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans, 
   for (int l = 0; l < cfg_.layers; l++) {
     const LayerWeights& lw = w_.layers[l];
     const LayerVectors& lv = layer_vectors_[l];
-#pragma omp parallel for
+#pragma omp parallel for if (T >= kParallelTokens)
     for (int t = 0; t < T; t++)
       cpu::rmsnorm(x.data() + size_t(t) * H, lv.attn_norm.data(), H, cfg_.rms_eps, h.data() + size_t(t) * H);
     cpu::matmul(lw.wq, h.data(), T, q.data());
@@ -141,7 +144,7 @@ void CpuBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans, 
     cpu::matmul(lw.wv, h.data(), T, v.data());
 
     // Biases, per-head q/k norms, then keys rotated at their block-local index and written.
-#pragma omp parallel for
+#pragma omp parallel for if (T >= kParallelTokens)
     for (int t = 0; t < T; t++) {
       const int r = row_of[t], i = t - row_start[r];
       float* qt = q.data() + size_t(t) * QD;
@@ -172,12 +175,12 @@ void CpuBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans, 
     cpu::matmul(lw.wo, att.data(), T, h.data());
     for (size_t j = 0; j < size_t(T) * H; j++) x[j] += h[j];
 
-#pragma omp parallel for
+#pragma omp parallel for if (T >= kParallelTokens)
     for (int t = 0; t < T; t++)
       cpu::rmsnorm(x.data() + size_t(t) * H, lv.mlp_norm.data(), H, cfg_.rms_eps, h.data() + size_t(t) * H);
     cpu::matmul(lw.w_gate, h.data(), T, gate.data());
     cpu::matmul(lw.w_up, h.data(), T, up.data());
-#pragma omp parallel for
+#pragma omp parallel for if (T >= kParallelTokens)
     for (int t = 0; t < T; t++)
       cpu::swiglu(gate.data() + size_t(t) * I, up.data() + size_t(t) * I, I, gate.data() + size_t(t) * I);
     cpu::matmul(lw.w_down, gate.data(), T, h.data());
@@ -197,7 +200,7 @@ void CpuBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans, 
   }
   const int P = int(picked.size());
   std::vector<float> hp(size_t(P) * H);
-#pragma omp parallel for
+#pragma omp parallel for if (P >= kParallelTokens)
   for (int i = 0; i < P; i++)
     cpu::rmsnorm(x.data() + size_t(picked[i]) * H, final_norm_.data(), H, cfg_.rms_eps, hp.data() + size_t(i) * H);
   out.vocab = cfg_.vocab;

@@ -19,7 +19,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
-#include <vector>
 
 #include "../error.h"
 
@@ -78,7 +77,6 @@ struct MatmulIsa {
   const char* name;
   int rmax;        // rows per micro-kernel call
   int nmax;        // inputs per micro-kernel call
-  int bf16_block;  // x is permuted in blocks of this many elements for bf16 weights
   MicroFn fn[3][kMaxR][kMaxN];  // [dtype][rows-1][inputs-1]
 };
 
@@ -86,7 +84,7 @@ inline int dtype_index(DType t) { return t == DType::F32 ? 0 : t == DType::F16 ?
 
 // Enough independent accumulators to hide FMA latency (4 cycles x 2 ports).
 // EXPERIMENT
-int g_pf = 8192, g_hint = 0, g_mode = 0;
+int g_pf = 8192, g_hint = 0;
 inline void pf(const void* p) {
   if (g_hint == 0) _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0);
   else if (g_hint == 1) _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T1);
@@ -118,42 +116,17 @@ inline __m256 load8(const uint8_t* row, int64_t k) {
   }
 }
 
-// Vector v of a main-loop step. bf16 comes 16 elements (32 bytes) per load: the even
-// elements are the low halves of the 32-bit lanes (shift left), the odd ones the high
-// halves (mask); x is pre-permuted to match (see permute_x_bf16), which saves the
-// widening shuffle of every other vector.
-template <DType DT, int R>
-inline void load_step_vector(const uint8_t* w, size_t wstride, int64_t k, int v, __m256i* raw,
-                             __m256* wv) {
-  if constexpr (DT == DType::BF16) {
-    if (g_mode) { for (int r = 0; r < R; ++r) wv[r] = load8<DT>(w + r * wstride, k + 8 * v); return; }
-    if (v % 2 == 0) {
-      for (int r = 0; r < R; ++r) {
-        raw[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + r * wstride + 2 * (k + 8 * v)));
-        wv[r] = _mm256_castsi256_ps(_mm256_slli_epi32(raw[r], 16));
-      }
-    } else {
-      const __m256i hi = _mm256_set1_epi32(int(0xFFFF0000u));
-      for (int r = 0; r < R; ++r) wv[r] = _mm256_castsi256_ps(_mm256_and_si256(raw[r], hi));
-    }
-  } else {
-    for (int r = 0; r < R; ++r) wv[r] = load8<DT>(w + r * wstride, k + 8 * v);
-  }
-}
-
 template <DType DT, int R, int N>
 void micro(const uint8_t* w, size_t wstride, int64_t len, const float* x, int64_t xstride,
            float* y, int64_t ldy, bool accumulate) {
   constexpr int U = unroll_for(R * N);
   constexpr size_t ES = esize<DT>();
-  // Main step: whole cache lines of every row (so one prefetch per line), >= U vectors.
+  // Main step: whole cache lines of every row (one prefetch per line), >= U vectors.
   constexpr int kStep = std::max<int>(8 * U, int(64 / ES));
-  static_assert(kStep % 16 == 0, "bf16 steps hold whole 16-element blocks");
   __m256 acc[U][R][N];
   for (int u = 0; u < U; ++u)
     for (int r = 0; r < R; ++r)
       for (int j = 0; j < N; ++j) acc[u][r][j] = _mm256_setzero_ps();
-  __m256i raw[R];
   int64_t k = 0;
   for (; k + kStep <= len; k += kStep) {
     for (int r = 0; r < R; ++r)
@@ -162,22 +135,19 @@ void micro(const uint8_t* w, size_t wstride, int64_t len, const float* x, int64_
     for (int v = 0; v < kStep / 8; ++v) {
       const int u = v % U;
       __m256 wv[R];
-      load_step_vector<DT, R>(w, wstride, k, v, raw, wv);
+      for (int r = 0; r < R; ++r) wv[r] = load8<DT>(w + r * wstride, k + 8 * v);
       for (int j = 0; j < N; ++j) {
         __m256 xv = _mm256_loadu_ps(x + j * xstride + k + 8 * v);
         for (int r = 0; r < R; ++r) acc[u][r][j] = _mm256_fmadd_ps(wv[r], xv, acc[u][r][j]);
       }
     }
   }
-  constexpr int kRest = DT == DType::BF16 ? 16 : 8;  // bf16: whole permuted blocks only
-  for (; k + kRest <= len; k += kRest) {
-    for (int v = 0; v < kRest / 8; ++v) {
-      __m256 wv[R];
-      load_step_vector<DT, R>(w, wstride, k, v, raw, wv);
-      for (int j = 0; j < N; ++j) {
-        __m256 xv = _mm256_loadu_ps(x + j * xstride + k + 8 * v);
-        for (int r = 0; r < R; ++r) acc[0][r][j] = _mm256_fmadd_ps(wv[r], xv, acc[0][r][j]);
-      }
+  for (; k + 8 <= len; k += 8) {
+    __m256 wv[R];
+    for (int r = 0; r < R; ++r) wv[r] = load8<DT>(w + r * wstride, k);
+    for (int j = 0; j < N; ++j) {
+      __m256 xv = _mm256_loadu_ps(x + j * xstride + k);
+      for (int r = 0; r < R; ++r) acc[0][r][j] = _mm256_fmadd_ps(wv[r], xv, acc[0][r][j]);
     }
   }
   for (int r = 0; r < R; ++r) {
@@ -237,39 +207,16 @@ inline __m512 load16_masked(const uint8_t* row, int64_t k, __mmask16 m) {
   }
 }
 
-// As in the AVX2 path, bf16 comes 32 elements (64 bytes) per load, split into even and
-// odd elements by shift and mask; x is permuted in blocks of 32 to match.
-template <DType DT, int R>
-inline void load_step_vector(const uint8_t* w, size_t wstride, int64_t k, int v, __m512i* raw,
-                             __m512* wv) {
-  if constexpr (DT == DType::BF16) {
-    if (g_mode) { for (int r = 0; r < R; ++r) wv[r] = load16<DT>(w + r * wstride, k + 16 * v); return; }
-    if (v % 2 == 0) {
-      for (int r = 0; r < R; ++r) {
-        raw[r] = _mm512_loadu_si512(w + r * wstride + 2 * (k + 16 * v));
-        wv[r] = _mm512_castsi512_ps(_mm512_slli_epi32(raw[r], 16));
-      }
-    } else {
-      const __m512i hi = _mm512_set1_epi32(int(0xFFFF0000u));
-      for (int r = 0; r < R; ++r) wv[r] = _mm512_castsi512_ps(_mm512_and_si512(raw[r], hi));
-    }
-  } else {
-    for (int r = 0; r < R; ++r) wv[r] = load16<DT>(w + r * wstride, k + 16 * v);
-  }
-}
-
 template <DType DT, int R, int N>
 void micro(const uint8_t* w, size_t wstride, int64_t len, const float* x, int64_t xstride,
            float* y, int64_t ldy, bool accumulate) {
   constexpr int U = unroll_for(R * N);
   constexpr size_t ES = esize<DT>();
   constexpr int kStep = 16 * U > int(64 / ES) ? 16 * U : int(64 / ES);
-  static_assert(kStep % 32 == 0 || DT != DType::BF16, "bf16 steps hold whole 32-element blocks");
   __m512 acc[U][R][N];
   for (int u = 0; u < U; ++u)
     for (int r = 0; r < R; ++r)
       for (int j = 0; j < N; ++j) acc[u][r][j] = _mm512_setzero_ps();
-  __m512i raw[R];
   int64_t k = 0;
   for (; k + kStep <= len; k += kStep) {
     for (int r = 0; r < R; ++r)
@@ -278,22 +225,10 @@ void micro(const uint8_t* w, size_t wstride, int64_t len, const float* x, int64_
     for (int v = 0; v < kStep / 16; ++v) {
       const int u = v % U;
       __m512 wv[R];
-      load_step_vector<DT, R>(w, wstride, k, v, raw, wv);
+      for (int r = 0; r < R; ++r) wv[r] = load16<DT>(w + r * wstride, k + 16 * v);
       for (int j = 0; j < N; ++j) {
         __m512 xv = _mm512_loadu_ps(x + j * xstride + k + 16 * v);
         for (int r = 0; r < R; ++r) acc[u][r][j] = _mm512_fmadd_ps(wv[r], xv, acc[u][r][j]);
-      }
-    }
-  }
-  if constexpr (DT == DType::BF16) {  // whole permuted blocks; the tail below is unpermuted
-    for (; k + 32 <= len; k += 32) {
-      for (int v = 0; v < 2; ++v) {
-        __m512 wv[R];
-        load_step_vector<DT, R>(w, wstride, k, v, raw, wv);
-        for (int j = 0; j < N; ++j) {
-          __m512 xv = _mm512_loadu_ps(x + j * xstride + k + 16 * v);
-          for (int r = 0; r < R; ++r) acc[0][r][j] = _mm512_fmadd_ps(wv[r], xv, acc[0][r][j]);
-        }
       }
     }
   }
@@ -337,12 +272,12 @@ void micro(const uint8_t* w, size_t wstride, int64_t len, const float* x, int64_
   { HW_ROW(NS, DT, 1), HW_ROW(NS, DT, 2), HW_ROW(NS, DT, 3), HW_ROW(NS, DT, 4) }
 
 // AVX2 has 16 vector registers: 2 rows x 4 inputs = 8 accumulators + 2 weights + 1 input.
-const MatmulIsa kAvx2 = {"avx2", 2, 4, 16,
+const MatmulIsa kAvx2 = {"avx2", 2, 4,
                          {HW_DT2(avx2, DType::F32), HW_DT2(avx2, DType::F16),
                           HW_DT2(avx2, DType::BF16)}};
 #ifdef HW_HAVE_AVX512_PATH
 // 32 registers: 4 rows x 4 inputs = 16 accumulators.
-const MatmulIsa kAvx512 = {"avx512", 4, 4, 32,
+const MatmulIsa kAvx512 = {"avx512", 4, 4,
                            {HW_DT4(avx512, DType::F32), HW_DT4(avx512, DType::F16),
                             HW_DT4(avx512, DType::BF16)}};
 #endif
@@ -420,29 +355,6 @@ void matmul_rows(const MatmulIsa& isa, MicroFn const (*fns)[kMaxN], const uint8_
   }
 }
 
-// Copies x [n, in] with every whole block of `block` (16 or 32) elements reordered to
-// [even elements, odd elements] (for 32: evens and odds of each half, in order, which is
-// what a 64-byte load split by shift and mask yields); elements after the last whole
-// block keep their place.
-void permute_x_bf16(const float* x, int n, int64_t in, int block, float* xp) {
-  const int64_t full = in / block * block;
-  for (int j = 0; j < n; ++j) {
-    const float* src = x + j * in;
-    float* dst = xp + j * in;
-    for (int64_t b = 0; b < full; b += block) {
-      for (int h = 0; h < block / 16; ++h) {
-        const __m256 a = _mm256_loadu_ps(src + b + 16 * h), c = _mm256_loadu_ps(src + b + 16 * h + 8);
-        // per 128-bit lane: (a0 a2 c0 c2 | a4 a6 c4 c6); then reorder the 64-bit pairs
-        const __m256 ev = _mm256_shuffle_ps(a, c, _MM_SHUFFLE(2, 0, 2, 0));
-        const __m256 od = _mm256_shuffle_ps(a, c, _MM_SHUFFLE(3, 1, 3, 1));
-        _mm256_storeu_ps(dst + b + 8 * h, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(ev), _MM_SHUFFLE(3, 1, 2, 0))));
-        _mm256_storeu_ps(dst + b + block / 2 + 8 * h, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(od), _MM_SHUFFLE(3, 1, 2, 0))));
-      }
-    }
-    for (int64_t k = full; k < in; ++k) dst[k] = src[k];
-  }
-}
-
 // ---------------------------------------------------------------------------------------
 // exp for swiglu (Cephes-style: 2^n * p(r), |rel err| ~ 2e-7 over the clamped range).
 inline __m256 exp256(__m256 x) {
@@ -473,7 +385,7 @@ inline float silu1(float g) { return g / (1.0f + std::exp(-g)); }
 }  // namespace
 
 }  // namespace hw::cpu
-extern "C" void hw_exp_set_pf(int d, int h) { hw::cpu::g_pf = d; hw::cpu::g_hint = h % 10; hw::cpu::g_mode = h / 10; }
+extern "C" void hw_exp_set_pf(int d, int h) { hw::cpu::g_pf = d; hw::cpu::g_hint = h; }
 namespace hw::cpu {
 const char* matmul_isa() { return current_isa()->name; }
 
@@ -497,12 +409,6 @@ void matmul(const Tensor& W, const float* x, int n, float* y) {
   MicroFn const(*fns)[kMaxN] = isa.fn[dtype_index(W.dtype)];
   const uint8_t* w = static_cast<const uint8_t*>(W.data);
   const size_t es = elem_bytes(W.dtype);
-  if (W.dtype == DType::BF16 && !g_mode) {
-    thread_local std::vector<float> scratch;
-    if (scratch.size() < size_t(n) * size_t(in)) scratch.resize(size_t(n) * size_t(in));
-    permute_x_bf16(x, n, in, isa.bf16_block, scratch.data());
-    x = scratch.data();
-  }
 
   const int64_t work = out * in * std::min(n, 8);
   if (work < (int64_t(1) << 16) || omp_in_parallel() || omp_get_max_threads() == 1) {

@@ -508,6 +508,15 @@ HogwildRun::StepResult HogwildRun::step_once() {
     }
   }
 
+  // A view that would outgrow the context ends the run (the finisher still gets its turn).
+  const int limit = cfg_.max_context > 0 ? std::min(cfg_.max_context, model_.max_context()) : model_.max_context();
+  for (int w = 0; w < int(workers_.size()); w++) {
+    if (!active(workers_[w])) continue;
+    int total = 0;
+    for (int len : view_lengths_[w]) total += len;
+    if (total > limit) return StepResult::Done;
+  }
+
   Batch batch;
   batch.attention_shares = cfg_.attention_shares;
   std::vector<int> row_worker;
@@ -531,6 +540,15 @@ HogwildRun::StepResult HogwildRun::step_once() {
   forward(batch, out);
   step_++;
   for (const Note* n : new_notes) record(n->block, n->text, -1, 0);
+  for (const BatchRow& row : batch.rows) {
+    Event grown{Event::Type::Block, "grown"};
+    grown.block = row.block;
+    grown.kind = meta_[row.block].kind;
+    grown.owner = meta_[row.block].owner;
+    grown.length = model_.cache().length(row.block);
+    grown.step = step_;
+    emit(std::move(grown));
+  }
 
   key_attention_.assign(workers_.size(), {});
   Event views{Event::Type::Views};
@@ -701,6 +719,11 @@ void HogwildRun::finish() {
     ForwardOutput out;
     forward(batch, out);
     record(fin, input, -1, 0);
+    Event grown{Event::Type::Block, "grown"};
+    grown.block = fin;
+    grown.kind = BlockKind::Finisher;
+    grown.length = model_.cache().length(fin);
+    emit(std::move(grown));
     Rng rng(0);
     const int32_t next = sample_token(out.row_logits(0), model_.config().vocab, greedy, rng);
     if (std::find(cfg_.eos.begin(), cfg_.eos.end(), next) != cfg_.eos.end()) break;

@@ -37,6 +37,7 @@ struct HogwildConfig {
   SamplingParams sampling;           // shared sampling settings (temperature per worker may change)
   uint64_t seed = 0;                 // worker w draws from Rng(seed + w)
   int max_tokens = 1024;             // generated tokens of all workers together
+  int max_context = 0;               // longest view a worker may reach (0 = the model's); the run ends there
   bool attention_shares = false;     // report per-step attention shares per view segment
   // Raw mode: exact ids, no headers, self-check, finisher or stop on eos.
   bool raw = false;

@@ -1,0 +1,299 @@
+// CPU decode benchmark: how close the matmul kernels get to this machine's memory
+// bandwidth when a decode step streams every weight of a model once.
+//
+//   bench_cpu [--threads N] [--steps S] [--isa default|avx2|avx512|all] [--bw-gib G]
+//
+// 1. Measures the memory read bandwidth in the same run (all threads sum a G GiB buffer,
+//    best of several passes).
+// 2. Times the matmuls of one decode step of Qwen2.5-0.5B (random bf16 weights in one
+//    anonymous mapping, like a mapped checkpoint): per layer q, k, v, o, gate, up, down,
+//    then the tied lm_head, for n = 1, 2, 4 sequences (n = 4 must cost <= 1.3x n = 1).
+//
+// For the model-level benchmark: run_matmul_decode_bench() is the reusable entry, and
+// time_steps() times any step function (e.g. a lambda around hw::Model::forward) the
+// same way; print_row() formats a result against the measured bandwidth.
+#include <omp.h>
+#include <sys/mman.h>
+#include <immintrin.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "cpu/kernels.h"
+#include "tensor.h"
+
+namespace hw::cpu {
+// Defined in kernels.cpp (not yet in kernels.h): choose / name the matmul path.
+const char* matmul_isa();
+bool set_matmul_isa(const char* name);
+}  // namespace hw::cpu
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// An anonymous mapping (huge pages where the kernel allows), populated up front.
+struct Mapping {
+  void* p = nullptr;
+  size_t bytes = 0;
+  explicit Mapping(size_t n) : bytes(n) {
+    p = mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+      std::perror("mmap");
+      std::exit(2);
+    }
+    madvise(p, n, MADV_HUGEPAGE);
+  }
+  ~Mapping() { munmap(p, bytes); }
+  Mapping(const Mapping&) = delete;
+  Mapping& operator=(const Mapping&) = delete;
+  uint8_t* data() const { return static_cast<uint8_t*>(p); }
+};
+
+// ---------------------------------------------------------------------------------------
+// Memory read bandwidth: every thread sums its contiguous slice (4 independent AVX2
+// accumulators, so the loop is load-bound); best of `reps` passes, in GB/s (1e9 B/s).
+double measure_read_bandwidth(int threads, size_t bytes, int reps) {
+  Mapping m(bytes);
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int64_t i = 0; i < int64_t(bytes / 4096); ++i) std::memset(m.data() + i * 4096, int(i & 63), 4096);
+  double best = 1e30, sink = 0;
+  for (int r = 0; r < reps; ++r) {
+    const auto t0 = Clock::now();
+    double total = 0;
+#pragma omp parallel num_threads(threads) reduction(+ : total)
+    {
+      const int nt = omp_get_num_threads(), id = omp_get_thread_num();
+      const size_t chunk = bytes / nt / 128 * 128;
+      const float* b = reinterpret_cast<const float*>(m.data() + chunk * id);
+      const float* e = b + chunk / 4;
+      __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+      for (; b < e; b += 32) {
+        a0 = _mm256_add_ps(a0, _mm256_load_ps(b));
+        a1 = _mm256_add_ps(a1, _mm256_load_ps(b + 8));
+        a2 = _mm256_add_ps(a2, _mm256_load_ps(b + 16));
+        a3 = _mm256_add_ps(a3, _mm256_load_ps(b + 24));
+      }
+      float v[8];
+      _mm256_storeu_ps(v, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+      for (float f : v) total += f;
+    }
+    best = std::min(best, seconds_since(t0));
+    sink += total;
+  }
+  if (sink == 1.2345) std::printf(" ");  // keep the sums alive
+  return double(bytes) / best / 1e9;
+}
+
+// ---------------------------------------------------------------------------------------
+struct StepTiming {
+  int n = 0;                   // sequences per step
+  double ms_median = 0;        // per step
+  double ms_best = 0;
+  double weight_bytes = 0;     // weight bytes read per step
+  double tokens_per_s() const { return n * 1000.0 / ms_median; }
+  double gbps() const { return weight_bytes / (ms_median * 1e-3) / 1e9; }
+};
+
+// Runs `step(n)` `warmup` + `steps` times; median and best wall time per step.
+StepTiming time_steps(const std::function<void(int)>& step, int n, int steps, int warmup,
+                      double weight_bytes) {
+  for (int i = 0; i < warmup; ++i) step(n);
+  std::vector<double> ms;
+  for (int i = 0; i < steps; ++i) {
+    const auto t0 = Clock::now();
+    step(n);
+    ms.push_back(seconds_since(t0) * 1e3);
+  }
+  std::sort(ms.begin(), ms.end());
+  StepTiming t;
+  t.n = n;
+  t.ms_median = ms[ms.size() / 2];
+  t.ms_best = ms.front();
+  t.weight_bytes = weight_bytes;
+  return t;
+}
+
+void print_header() {
+  std::printf("  %-3s %10s %10s %10s %12s %9s %8s\n", "n", "ms/step", "best ms", "tok/s",
+              "weights MB", "GB/s", "% of bw");
+}
+void print_row(const StepTiming& t, double bw_gbs) {
+  std::printf("  %-3d %10.2f %10.2f %10.1f %12.1f %9.2f %7.1f%%\n", t.n, t.ms_median, t.ms_best,
+              t.tokens_per_s(), t.weight_bytes / 1e6, t.gbps(), 100.0 * t.gbps() / bw_gbs);
+}
+
+// Qwen2.5-0.5B shapes.
+struct DecodeShape {
+  int hidden = 896, intermediate = 4864, layers = 24, heads = 14, kv_heads = 2, head_dim = 64;
+  int vocab = 151936;  // lm_head tied to the embedding [vocab, hidden]
+};
+
+// The decode-step matmuls of a model with random bf16 weights, for n = each of `ns`.
+// Prints one row per n and the n=4 / n=1 cost ratio; returns the timings.
+std::vector<StepTiming> run_matmul_decode_bench(int threads, double bw_gbs,
+                                                const std::vector<int>& ns = {1, 2, 4},
+                                                int steps = 8, const DecodeShape& s = DecodeShape()) {
+  omp_set_num_threads(threads);
+  const int64_t H = s.hidden, I = s.intermediate, Q = int64_t(s.heads) * s.head_dim,
+                KV = int64_t(s.kv_heads) * s.head_dim;
+  struct Shape { const char* name; int64_t out, in; };
+  const Shape per_layer[] = {{"q", Q, H}, {"k", KV, H}, {"v", KV, H}, {"o", H, Q},
+                             {"gate", I, H}, {"up", I, H}, {"down", H, I}};
+  size_t total = 0;
+  for (const Shape& sh : per_layer) total += size_t(sh.out * sh.in) * 2 * s.layers;
+  total += size_t(s.vocab) * H * 2;
+
+  // One mapping holding every weight, filled with small random bf16 values.
+  Mapping m(total);
+  {
+    const int64_t words = int64_t(total / 2);
+    uint16_t* w = reinterpret_cast<uint16_t*>(m.data());
+#pragma omp parallel
+    {
+      uint64_t st = 0x9E3779B97F4A7C15ull * uint64_t(omp_get_thread_num() + 1);
+#pragma omp for schedule(static)
+      for (int64_t i = 0; i < words; ++i) {
+        st ^= st << 13; st ^= st >> 7; st ^= st << 17;
+        // sign | exponent 2^-8..2^-5 | random mantissa: normal numbers ~ +-0.004..0.06
+        w[i] = uint16_t(((st >> 20) & 0x8000) | ((119 + ((st >> 8) & 3)) << 7) | (st & 0x7F));
+      }
+    }
+  }
+  std::vector<std::vector<hw::Tensor>> layers(s.layers);
+  size_t off = 0;
+  for (int l = 0; l < s.layers; ++l) {
+    for (const Shape& sh : per_layer) {
+      hw::Tensor t;
+      t.name = "layers." + std::to_string(l) + "." + sh.name;
+      t.dtype = hw::DType::BF16;
+      t.shape = {sh.out, sh.in};
+      t.data = m.data() + off;
+      off += size_t(sh.out * sh.in) * 2;
+      layers[l].push_back(t);
+    }
+  }
+  hw::Tensor lm_head;
+  lm_head.name = "lm_head (tied embedding)";
+  lm_head.dtype = hw::DType::BF16;
+  lm_head.shape = {s.vocab, H};
+  lm_head.data = m.data() + off;
+
+  const int nmax = *std::max_element(ns.begin(), ns.end());
+  std::vector<float> xh(size_t(nmax) * std::max(H, Q)), xi(size_t(nmax) * I);
+  std::vector<float> yq(size_t(nmax) * Q), yk(size_t(nmax) * KV), yv(size_t(nmax) * KV),
+      yh(size_t(nmax) * H), yg(size_t(nmax) * I), yu(size_t(nmax) * I),
+      logits(size_t(nmax) * s.vocab);
+  for (size_t i = 0; i < xh.size(); ++i) xh[i] = float((i * 7919) % 1000) * 1e-3f - 0.5f;
+  for (size_t i = 0; i < xi.size(); ++i) xi[i] = float((i * 104729) % 1000) * 1e-3f - 0.5f;
+
+  auto step = [&](int n) {
+    for (int l = 0; l < s.layers; ++l) {
+      const auto& L = layers[l];
+      hw::cpu::matmul(L[0], xh.data(), n, yq.data());
+      hw::cpu::matmul(L[1], xh.data(), n, yk.data());
+      hw::cpu::matmul(L[2], xh.data(), n, yv.data());
+      hw::cpu::matmul(L[3], xh.data(), n, yh.data());
+      hw::cpu::matmul(L[4], xh.data(), n, yg.data());
+      hw::cpu::matmul(L[5], xh.data(), n, yu.data());
+      hw::cpu::matmul(L[6], xi.data(), n, yh.data());
+    }
+    hw::cpu::matmul(lm_head, xh.data(), n, logits.data());
+  };
+
+  std::printf("decode matmuls, Qwen2.5-0.5B shapes (hidden %d, intermediate %d, %d layers, "
+              "%d/%d heads x %d, vocab %d tied), bf16, %d threads, path %s\n",
+              s.hidden, s.intermediate, s.layers, s.heads, s.kv_heads, s.head_dim, s.vocab,
+              threads, hw::cpu::matmul_isa());
+  std::printf("  weight bytes per step: %.1f MB (every weight read once per step)\n", total / 1e6);
+  print_header();
+  std::vector<StepTiming> out;
+  for (int n : ns) {
+    out.push_back(time_steps(step, n, steps, 2, double(total)));
+    print_row(out.back(), bw_gbs);
+  }
+  const StepTiming* t1 = nullptr;
+  const StepTiming* t4 = nullptr;
+  for (const auto& t : out) {
+    if (t.n == 1) t1 = &t;
+    if (t.n == 4) t4 = &t;
+  }
+  if (t1 && t4)
+    std::printf("  cost ratio n=4 / n=1: %.3f (target <= 1.3); n=1 reads weights at %.1f%% of "
+                "measured bandwidth (target >= 60%%)\n",
+                t4->ms_median / t1->ms_median, 100.0 * t1->gbps() / bw_gbs);
+
+  // Prefill throughput, for reference: one pass with 64 sequences.
+  {
+    const int n = 64;
+    std::vector<float> px(size_t(n) * I, 0.25f), py(size_t(n) * std::max<int64_t>(I, s.vocab));
+    auto prefill = [&](int nn) {
+      for (int l = 0; l < s.layers; ++l)
+        for (int k = 0; k < 7; ++k) hw::cpu::matmul(layers[l][k], px.data(), nn, py.data());
+      hw::cpu::matmul(lm_head, px.data(), nn, py.data());
+    };
+    const StepTiming t = time_steps(prefill, n, 2, 1, double(total));
+    std::printf("  prefill n=%d: %.1f ms per pass, %.1f tok/s, %.1f GFLOP/s\n", n, t.ms_median,
+                t.tokens_per_s(), 2.0 * double(total / 2) * n / (t.ms_median * 1e-3) / 1e9);
+  }
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int threads = omp_get_max_threads();
+  int steps = 8;
+  double bw_gib = 1.0;
+  std::string isa = "default";
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> const char* {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "%s needs a value\n", a.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--threads") threads = std::atoi(next());
+    else if (a == "--steps") steps = std::max(1, std::atoi(next()));
+    else if (a == "--isa") isa = next();
+    else if (a == "--bw-gib") bw_gib = std::atof(next());
+    else {
+      std::fprintf(stderr, "usage: bench_cpu [--threads N] [--steps S] [--isa default|avx2|avx512|all] [--bw-gib G]\n");
+      return 2;
+    }
+  }
+  const auto t0 = Clock::now();
+  std::printf("bench_cpu: %d threads (of %d hardware), default matmul path %s\n", threads,
+              omp_get_num_procs(), hw::cpu::matmul_isa());
+
+  const double bw = measure_read_bandwidth(threads, size_t(bw_gib * (1 << 30)), 5);
+  std::printf("memory read bandwidth (%.1f GiB, %d threads, best of 5): %.2f GB/s\n\n", bw_gib,
+              threads, bw);
+
+  std::vector<std::string> paths;
+  if (isa == "all") paths = {"avx2", "avx512"};
+  else if (isa != "default") paths = {isa};
+  else paths = {hw::cpu::matmul_isa()};
+  for (const std::string& p : paths) {
+    if (!hw::cpu::set_matmul_isa(p.c_str())) {
+      std::printf("matmul path %s: not available on this CPU\n\n", p.c_str());
+      continue;
+    }
+    run_matmul_decode_bench(threads, bw, {1, 2, 4}, steps);
+    std::printf("\n");
+  }
+  std::printf("total %.1f s\n", seconds_since(t0));
+  return 0;
+}
