@@ -141,6 +141,8 @@ export function activate(context: vscode.ExtensionContext): HogwildApi {
   async function ensureModel(s: HogwildSettings): Promise<ModelSummary | undefined> {
     const dir = s.modelFolder ? expandHome(s.modelFolder, os.homedir()) : '';
     const label = dir ? path.basename(dir) : 'the built-in model';
+    const loaded = engine.loadedFor(dir, s.device, s.threads);
+    if (loaded) return loaded;
     return vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: 'Hogwild', cancellable: true },
       async (progress, token) => {

@@ -349,6 +349,12 @@ export class EngineClient {
     return p;
   }
 
+  /** The loaded model when it is the one these arguments would load, else null. */
+  loadedFor(modelDir: string, device: Device, threads: number): ModelSummary | null {
+    const key = JSON.stringify([modelDir, device, threads]);
+    return this._model && this._state === 'loaded' && this.loadKey === key && !this.loadPromise ? this._model : null;
+  }
+
   /** Cancels a model load: the load runs in native code, so the process is ended. */
   async cancelLoad(): Promise<void> {
     if (this._state !== 'loading' && this._state !== 'starting') return;

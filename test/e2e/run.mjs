@@ -150,7 +150,8 @@ async function main() {
   const outDir = path.join(root, 'out', 'e2e');
   const suiteIndex = path.join(outDir, 'suite', 'index.js');
   const model = path.join(cacheDir, 'models', 'qwen3-tiny-h256-l4');
-  await stage('bundle the suite, write the e2e model', async () => {
+  await stage('type-check and bundle the suite, write the e2e model', async () => {
+    sh(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(root, 'test', 'e2e')]);
     fs.rmSync(outDir, { recursive: true, force: true });
     const suiteDir = path.join(root, 'test', 'e2e', 'suite');
     await esbuild.build({

@@ -178,6 +178,20 @@ export async function runUiScenario({ browser, url, artifacts }) {
     assert(renders <= 61, `panel renders stay within 60 per second (last second: ${renders})`);
     const sidebarRows = await sidebar.locator('.worker-row').allTextContents();
     assert(sidebarRows.length === 3 && sidebarRows.some((r) => r.includes('forked from Alice')), 'the sidebar shows the fork and its origin');
+    // The panel comes back after a window reload (serializer + the run's trace / saved state).
+    const before = lanes.map((l) => l.head);
+    await palette(page, 'Developer: Reload Window');
+    await page.waitForTimeout(1000);
+    await page.locator('.part.activitybar').waitFor({ timeout: STEP_TIMEOUT });
+    const restored = await webviewFrame(page, '.lanes', 90_000);
+    await until(restored, 'the restored panel to show the lanes', (n) => document.querySelectorAll('.lane').length === n && [...document.querySelectorAll('.lane .lane-scroll')].every((l) => (l.textContent ?? '').length > 10), lanes.length);
+    const after = await restored.evaluate(() => [...document.querySelectorAll('.lane .lane-scroll')].map((l) => (l.textContent ?? '').slice(0, 60)));
+    lap('panel restored after a window reload');
+    assert(JSON.stringify(after) === JSON.stringify(before), 'the restored panel shows the same lanes');
+    const restoredNotes = await restored.locator('.notes-list li').allTextContents();
+    assert(restoredNotes.some((n) => n.includes(note)), 'the restored panel lists the note');
+    await shot('restored');
+
     assert(consoleProblems.length === 0, `no CSP violations or uncaught errors in the webviews${consoleProblems.length ? `: ${consoleProblems.join(' | ')}` : ''}`);
   } catch (e) {
     await shot('failure').catch(() => undefined);

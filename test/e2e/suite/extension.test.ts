@@ -117,6 +117,29 @@ describe('Hogwild extension (real VS Code, real engine)', function () {
     }
   });
 
+  it('keeps up with 8 workers at full engine speed', async () => {
+    await setSetting('workers', 8);
+    await setSetting('maxTokens', 800);
+    try {
+      const t0 = Date.now();
+      const runId = await vscode.commands.executeCommand<string>('hogwild.solveSelection', 'Eight workers: what is 12 * 12?');
+      const rec = api.runs.get(runId)!;
+      await waitFor('the 8-worker run to end', () => !rec.model.isActive, 180_000);
+      assert.equal(rec.model.state, 'finished', `${rec.model.state} ${rec.model.message ?? ''}`);
+      assert.equal(rec.model.workers.size, 8);
+      for (const w of rec.model.workers.values()) assert.ok(w.tokens > 0, `${w.info.name} wrote tokens`);
+      const names = [...rec.model.workers.values()].map((w) => w.info.name);
+      assert.deepEqual(names, ['Alice', 'Bob', 'Carol', 'Dave', 'Eve', 'Frank', 'Grace', 'Heidi']);
+      // Coalescing: far fewer batches than tokens.
+      const batches = parseTrace(rec.trace!.text()).batches.length;
+      assert.ok(batches < rec.model.totalTokens / 4, `${batches} batches for ${rec.model.totalTokens} tokens`);
+      console.log(`      8 workers: ${rec.model.totalTokens} tokens in ${((Date.now() - t0) / 1000).toFixed(1)} s, ${batches} batches`);
+    } finally {
+      await setSetting('workers', undefined);
+      await setSetting('maxTokens', undefined);
+    }
+  });
+
   it('survives an engine crash mid-run, keeps the trace, and Restart Engine works', async () => {
     await setSetting('maxTokens', 100_000);
     let runId: string;
