@@ -26,6 +26,18 @@ async function setSetting(key: string, value: unknown): Promise<void> {
   await vscode.workspace.getConfiguration('hogwild').update(key, value, vscode.ConfigurationTarget.Workspace);
 }
 
+/** Runs `fn` with some workspace settings changed, then puts the old values back. */
+async function withSettings<T>(values: Record<string, unknown>, fn: () => Promise<T>): Promise<T> {
+  const cfg = vscode.workspace.getConfiguration('hogwild');
+  const old = Object.keys(values).map((k) => [k, cfg.inspect(k)?.workspaceValue] as const);
+  for (const [k, v] of Object.entries(values)) await setSetting(k, v);
+  try {
+    return await fn();
+  } finally {
+    for (const [k, v] of old) await setSetting(k, v);
+  }
+}
+
 describe('Hogwild extension (real VS Code, real engine)', function () {
   let api: HogwildApi;
 
@@ -192,5 +204,23 @@ describe('Hogwild extension (real VS Code, real engine)', function () {
     for (const [w, m] of done.model.workers) assert.equal(rep.model.workers.get(w)?.segments.map((s) => s.text).join(''), m.segments.map((s) => s.text).join(''));
     assert.equal(api.engine.state, 'idle', 'the replay did not start the engine');
     await assert.rejects(api.runs.control(replayId, { type: 'pause' }), /cannot be controlled/);
+  });
+
+  it('runs the built-in model (Qwen3-0.6B shapes, random weights) when no model folder is set', async () => {
+    await withSettings({ modelFolder: '', maxTokens: 100_000 }, async () => {
+      const t0 = Date.now();
+      const runId = await vscode.commands.executeCommand<string>('hogwild.solveSelection', 'What is 6 * 7?');
+      assert.ok(runId, 'the run started');
+      const model = api.engine.model!;
+      assert.equal(model.builtIn, true);
+      assert.equal(model.layers, 28);
+      assert.equal(model.hidden, 1024);
+      const rec = api.runs.get(runId)!;
+      await waitFor('tokens from both workers', () => [...rec.model.workers.values()].every((w) => w.tokens > 1), 180_000);
+      console.log(`      built-in model: written, loaded and both workers writing in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      await vscode.commands.executeCommand('hogwild.stop');
+      await waitFor('the run to stop', () => !rec.model.isActive, 60_000);
+      assert.equal(rec.model.state, 'stopped');
+    });
   });
 });
