@@ -172,13 +172,31 @@ void test_matmul(std::mt19937& rng) {
   const DType dts[] = {DType::F32, DType::F16, DType::BF16};
   const int ns[] = {1, 2, 3, 4, 5, 8, 33};
   struct Shape { int64_t out, in; };
-  // tiny, odd, vector-multiple, parallel (>= 64K MACs), k-blocked (in > 512)
-  const Shape shapes[] = {{13, 67}, {1, 1}, {3, 5}, {7, 16}, {9, 33}, {64, 128}, {37, 896}, {301, 515}, {130, 1100}};
+  // tiny, odd, vector-multiple, parallel (>= 64K MACs), k-blocked (in > 512); row counts
+  // leave every remainder modulo the micro-kernels' 3 (AVX2) and 4 (AVX-512) rows
+  const Shape shapes[] = {{13, 67}, {1, 1}, {3, 5}, {5, 67}, {7, 16}, {9, 33}, {14, 130}, {64, 128},
+                          {37, 896}, {65, 896}, {301, 515}, {130, 1100}};
   for (DType dt : dts)
     for (const Shape& s : shapes)
       for (int n : ns) test_matmul_case(dt, s.out, s.in, n, rng);
   // many inputs: several input blocks and k blocks
   for (DType dt : dts) test_matmul_case(dt, 70, 1030, 130, rng);
+}
+
+void test_matmul_errors() {
+  Tensor v;
+  v.name = "vec";
+  v.dtype = DType::F32;
+  v.shape = {4};
+  float data[4] = {1, 2, 3, 4}, x[4] = {1, 1, 1, 1}, y[4];
+  v.data = data;
+  bool threw = false;
+  try { hw::cpu::matmul(v, x, 1, y); } catch (const hw::EngineError&) { threw = true; }
+  CHECK(threw, "matmul of a 1-D tensor must throw");
+  v.shape = {2, 2};
+  y[0] = 42.0f;
+  hw::cpu::matmul(v, x, 0, y);  // n = 0: nothing written
+  CHECK(y[0] == 42.0f, "matmul with n=0 wrote output");
 }
 
 // ---- small kernels -----------------------------------------------------------------------
@@ -408,6 +426,7 @@ int main() {
   }
   hw::cpu::set_matmul_isa(initial);
   std::printf("default matmul path: %s (tested: %s)\n", initial, tested.c_str());
+  test_matmul_errors();
   test_vector_ops(rng);
   test_embed_row(rng);
   test_rope(rng);
