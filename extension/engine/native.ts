@@ -85,7 +85,8 @@ export type NativeEvent =
   | { type: 'step-finished'; worker: number; step: number; historyBlock: number; ids: Int32Array }
   | { type: 'block'; op: 'created' | 'grown' | 'merged' | 'freed'; block: number; kind: string; owner: number; length: number; step: number }
   | { type: 'views'; step: number; views: Int32Array[] } // per worker: [block, offset, length]*
-  | { type: 'attention'; step: number; shares: Float32Array[] } // per worker: one per view segment
+  /** shares[w]: one per view segment, mean over heads and layers; layerShares[w]: [layers][segments]. */
+  | { type: 'attention'; step: number; shares: Float32Array[]; layerShares: Float32Array[] }
   | { type: 'stats'; step: number; tokens: number; tokensPerSecond: number; msPerStep: number }
   | { type: 'note'; target: number; block: number; ids: Int32Array } // target -1 = all
   | { type: 'finisher-tokens'; ids: Int32Array }

@@ -209,6 +209,10 @@ Napi::Object event(Napi::Env env, const Event& e) {
       for (size_t w = 0; w < e.shares.size(); w++)
         shares.Set(uint32_t(w), float32_array(env, e.shares[w].data(), e.shares[w].size()));
       o.Set("shares", shares);
+      Napi::Array layers = Napi::Array::New(env, e.layer_shares.size());
+      for (size_t w = 0; w < e.layer_shares.size(); w++)
+        layers.Set(uint32_t(w), float32_array(env, e.layer_shares[w].data(), e.layer_shares[w].size()));
+      o.Set("layerShares", layers);
       break;
     }
     case Event::Type::Stats:

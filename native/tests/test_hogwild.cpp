@@ -573,6 +573,27 @@ static void test_protocol(const TinyModel& tm) {
     }
   CHECK(self_checks >= 1 && self_checks <= 90 / 9, "self-checks: %d", self_checks);
   CHECK(col.find(Event::Type::FinisherTokens) != nullptr, "no finisher");
+  // Attention shares: a distribution over the view's segments, per layer and on average.
+  int attention_events = 0;
+  for (const Event& e : col.events) {
+    if (e.type != Event::Type::Attention) continue;
+    attention_events++;
+    for (size_t w = 0; w < e.shares.size(); w++) {
+      if (e.shares[w].empty()) continue;  // the worker fed no row this step
+      double sum = 0;
+      for (float x : e.shares[w]) sum += x;
+      CHECK(std::abs(sum - 1.0) < 1e-4, "attention shares of worker %zu sum to %f", w, sum);
+      const size_t nseg = e.shares[w].size();
+      CHECK(e.layer_shares[w].size() == nseg * size_t(tm.spec.layers), "per-layer shares have %zu values",
+            e.layer_shares[w].size());
+      for (int l = 0; l < tm.spec.layers; l++) {
+        double ls = 0;
+        for (size_t k = 0; k < nseg; k++) ls += e.layer_shares[w][l * nseg + k];
+        CHECK(std::abs(ls - 1.0) < 1e-4, "layer %d shares sum to %f", l, ls);
+      }
+    }
+  }
+  CHECK(attention_events > 0, "no attention events");
   CHECK(ref.max_diff < kLogitBound, "protocol run logits differ: %.3g", ref.max_diff);
 
   // Inspect: positions agree with the reference's own offsets for the last step's views.

@@ -564,7 +564,10 @@ HogwildRun::StepResult HogwildRun::step_once() {
     }
     views.views.push_back(std::move(v));
   }
-  if (cfg_.attention_shares) att.shares.assign(workers_.size(), {});
+  if (cfg_.attention_shares) {
+    att.shares.assign(workers_.size(), {});
+    att.layer_shares.assign(workers_.size(), {});
+  }
 
   // Sampling over a large vocabulary is the costly part of a step outside the model: one
   // worker per thread (each draws from its own generator, so the order does not matter).
@@ -597,6 +600,7 @@ HogwildRun::StepResult HogwildRun::step_once() {
       for (int l = 0; l < model_.config().layers; l++)
         for (size_t s = 0; s < nseg; s++) mean[s] += out.shares[r][size_t(l) * nseg + s] / float(model_.config().layers);
       att.shares[w] = std::move(mean);
+      att.layer_shares[w] = out.shares[r];
       key_attention_[w] = std::move(out.key_attention[r]);
     }
 

@@ -24,7 +24,8 @@ struct Event {
   int count = 0;               // Stats: generated tokens so far
   std::vector<int32_t> ids;    // Tokens, StepFinished, Note, FinisherTokens
   std::vector<std::vector<int32_t>> views;   // Views: per worker [block, offset, length]*
-  std::vector<std::vector<float>> shares;    // Attention: per worker, one per view segment
+  std::vector<std::vector<float>> shares;    // Attention: per worker, one per view segment (mean over layers)
+  std::vector<std::vector<float>> layer_shares;  // Attention: per worker, [layers][view segments]
   // RawResult: per worker generated ids, top ids and their logits.
   std::vector<std::vector<int32_t>> raw_ids, raw_top_ids;
   std::vector<std::vector<float>> raw_top_logits;
