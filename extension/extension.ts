@@ -56,6 +56,11 @@ export function activate(context: vscode.ExtensionContext): HogwildApi {
     onDidChangeEngineState: engineStateEmitter.event,
     command: (msg) => runWebviewCommand(msg),
     control: (runId, c) => runControl(runId, c),
+    inspect: (runId, block, index) => {
+      const rec = runs.get(runId);
+      if (!rec || rec.model.source !== 'live' || !rec.model.isActive) return Promise.reject(new Error('Only a live run can be inspected'));
+      return engine.inspect(runId, block, index, true);
+    },
     log,
   };
   const panels = new RunPanels(host);

@@ -115,6 +115,7 @@ function render(): void {
   }
   setText(runTitle, r.title);
   setText(runState, r.source === 'replay' ? `${r.state} (replay)` : r.state);
+  runState.dataset.state = r.state;
   setText(runStats, `${r.tokens} tokens · ${fmtRate(r.tokensPerSecond)} tok/s${r.message ? ` · ${r.message}` : ''}`);
   const isLive = live(r);
   setDisabled(pauseBtn, !isLive || r.state === 'paused');

@@ -7,7 +7,7 @@
  */
 import * as vscode from 'vscode';
 import * as fs from 'node:fs';
-import type { EngineState, FromWebview, ToWebview } from '../protocol';
+import type { EngineState, FromWebview, InspectResult, ToWebview } from '../protocol';
 import { validateFromWebview } from '../protocol-validate';
 import { Coalescer } from '../coalesce';
 import type { RunManager } from '../runs';
@@ -26,6 +26,8 @@ export interface PanelHost {
   command(msg: Extract<FromWebview, { type: 'command' }>): void;
   /** Applies a control a webview asked for; errors come back as notices. */
   control(runId: string, control: Extract<FromWebview, { type: 'control' }>['control']): Promise<unknown>;
+  /** Inspects a cache position of a live run. */
+  inspect(runId: string, block: number, index: number): Promise<InspectResult>;
   log(level: 'info' | 'warn' | 'error', text: string): void;
 }
 
@@ -114,7 +116,11 @@ export class RunPanel implements vscode.Disposable {
         );
         return;
       case 'inspect':
-        this.post({ type: 'notice', level: 'warn', message: 'The cache inspector comes in a later version' });
+        if (msg.runId !== this.runId) return;
+        this.host.inspect(msg.runId, msg.block, msg.index).then(
+          (result) => this.post({ type: 'inspect-result', result }),
+          (e: Error) => this.post({ type: 'notice', level: 'error', message: e.message }),
+        );
         return;
       case 'select-run':
         if (this.host.runs.get(msg.runId)) this.showRun(msg.runId);

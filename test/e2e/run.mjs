@@ -112,7 +112,7 @@ async function runUi(cs, sandbox) {
   const server = await startCodeServer(cs, sandbox, { port, folder: sandbox.workspace, logFile: path.join(artifacts, 'code-server-ui.log') });
   const browser = await launchBrowser();
   try {
-    await runUiScenario({ browser, url: `${server.url}/?folder=${encodeURIComponent(sandbox.workspace)}`, artifacts });
+    await runUiScenario({ browser, url: `${server.url}/?folder=${encodeURIComponent(sandbox.workspace)}`, artifacts, extensionsDir: sandbox.extensions });
   } finally {
     await browser.close().catch(() => undefined);
     await server.stop();

@@ -3,6 +3,7 @@
 // two lanes and the sidebar fill, pauses, injects a note, forks a worker, resumes and stops.
 // Assertions read the text from inside the webviews (two nested iframes each).
 import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
 
 const STEP_TIMEOUT = 60_000;
 
@@ -52,7 +53,7 @@ function assert(cond, msg) {
   log(`ok - ${msg}`);
 }
 
-export async function runUiScenario({ browser, url, artifacts }) {
+export async function runUiScenario({ browser, url, artifacts, extensionsDir }) {
   const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
   const consoleProblems = [];
   page.on('console', (m) => {
@@ -191,6 +192,29 @@ export async function runUiScenario({ browser, url, artifacts }) {
     const restoredNotes = await restored.locator('.notes-list li').allTextContents();
     assert(restoredNotes.some((n) => n.includes(note)), 'the restored panel lists the note');
     await shot('restored');
+
+    // The engine dies mid-run: the extension survives, the panel and the sidebar say so, the
+    // error notification offers Restart Engine, and that works.
+    await page.locator('.view-line', { hasText: 'positive divisors' }).first().click().catch(() => undefined);
+    await palette(page, 'Hogwild: Solve Selection');
+    const live = await webviewFrame(page, 'body[data-source="live"][data-state="running"] .lanes', 120_000);
+    await until(live, 'a new live run with tokens', () => [...document.querySelectorAll('.lane .lane-scroll')].filter((l) => (l.textContent ?? '').length > 20).length >= 2, undefined, 120_000);
+    const pids = execFileSync('pgrep', ['-f', `${extensionsDir}/.*/dist/engine-host.js`], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
+    assert(pids.length === 1, `one engine process runs (pid ${pids.join(', ')})`);
+    process.kill(pids[0], 'SIGKILL');
+    await until(live, 'the panel to report the crash', () => !document.querySelector('.banner')?.hidden && /engine process stopped/.test(document.querySelector('.banner-text')?.textContent ?? ''));
+    lap('engine killed; the panel reports it');
+    const bannerText = await live.locator('.banner-text').textContent();
+    assert(/SIGKILL/.test(bannerText) && /run so far is kept/.test(bannerText), `the panel explains the crash ("${bannerText.slice(0, 90)}…")`);
+    const toast = page.locator('.notifications-toasts .notification-toast', { hasText: 'SIGKILL' }).first();
+    await toast.waitFor({ timeout: STEP_TIMEOUT });
+    await shot('crashed');
+    assert(await toast.locator('.monaco-button', { hasText: 'Open Log' }).count() === 1, 'the error notification offers Open Log');
+    await toast.locator('.monaco-button', { hasText: 'Restart Engine' }).click();
+    await until(live, 'the engine to be back', () => document.body.dataset.engine === 'ready');
+    lap('Restart Engine from the notification');
+    assert(await live.evaluate(() => document.body.dataset.state) === 'failed', 'the crashed run stays failed with its text kept');
+    assert((await live.evaluate(() => (document.querySelector('.lane .lane-scroll')?.textContent ?? '').length)) > 20, 'the crashed run keeps its text');
 
     assert(consoleProblems.length === 0, `no CSP violations or uncaught errors in the webviews${consoleProblems.length ? `: ${consoleProblems.join(' | ')}` : ''}`);
   } catch (e) {

@@ -104,6 +104,8 @@ export function writeUserSettings(sandbox, extra = {}) {
     'window.restoreWindows': 'none',
     'workbench.secondarySideBar.defaultVisibility': 'hidden',
     'chat.commandCenter.enabled': false,
+    'git.enabled': false,
+    'git.openRepositoryInParentFolders': 'never',
     ...extra,
   };
   fs.writeFileSync(path.join(sandbox.userData, 'User', 'settings.json'), JSON.stringify(settings, null, 2));
