@@ -372,6 +372,7 @@ int main(int argc, char** argv) {
   int steps = 8;
   double bw_gib = 1.0;
   std::string isa = "all";
+  bool model_only = false;  // skip the matmul-only tables
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> const char* {
@@ -385,8 +386,9 @@ int main(int argc, char** argv) {
     else if (a == "--steps") steps = std::max(1, std::atoi(next()));
     else if (a == "--isa") isa = next();
     else if (a == "--bw-gib") bw_gib = std::atof(next());
+    else if (a == "--model-only") model_only = true;
     else {
-      std::fprintf(stderr, "usage: bench_cpu [--threads N] [--steps S] [--isa all|default|avx2|avx512] [--bw-gib G]\n");
+      std::fprintf(stderr, "usage: bench_cpu [--threads N] [--steps S] [--isa all|default|avx2|avx512] [--bw-gib G] [--model-only]\n");
       return 2;
     }
   }
@@ -405,6 +407,7 @@ int main(int argc, char** argv) {
   else if (isa != "default") paths = {isa};
   else paths = {hw::cpu::matmul_isa()};
   for (const std::string& p : paths) {
+    if (model_only) break;
     if (!hw::cpu::set_matmul_isa(p.c_str())) {
       std::printf("matmul path %s: not available on this CPU\n\n", p.c_str());
       continue;

@@ -40,15 +40,17 @@ int sample_token(const float* logits, int vocab, const SamplingParams& p, Rng& r
   const double inv_t = 1.0 / p.temperature;
   auto weight = [&](int id) { return std::exp((double(logits[id]) - m) * inv_t); };
 
-  // Plain temperature sampling: one pass, no sorting.
+  // Plain temperature sampling: the weights once, then one scan; no sorting.
   if ((p.top_k <= 0 || p.top_k >= vocab) && p.top_p >= 1.0f) {
+    thread_local std::vector<float> w;
+    w.resize(size_t(vocab));
+    const float mf = float(m), inv = float(inv_t);
     double total = 0.0;
-    for (int i = 0; i < vocab; i++) total += weight(i);
+    for (int i = 0; i < vocab; i++) total += w[i] = std::exp((logits[i] - mf) * inv);
     double u = rng.uniform() * total;
     for (int i = 0; i < vocab; i++) {
-      const double w = weight(i);
-      if (u < w) return i;
-      u -= w;
+      if (u < w[i]) return i;
+      u -= w[i];
     }
     return int(std::max_element(logits, logits + vocab) - logits);
   }

@@ -573,6 +573,7 @@ HogwildRun::StepResult HogwildRun::step_once() {
   // worker per thread (each draws from its own generator, so the order does not matter).
   const int vocab = model_.config().vocab;
   std::vector<int32_t> sampled(batch.rows.size(), -1);
+  const auto t_sample = std::chrono::steady_clock::now();
 #pragma omp parallel for schedule(dynamic, 1)
   for (int r = 0; r < int(batch.rows.size()); r++) {
     const int w = row_worker[r];
@@ -582,6 +583,7 @@ HogwildRun::StepResult HogwildRun::step_once() {
     sp.temperature = wk.temperature;
     sampled[r] = sample_token(out.row_logits(r), vocab, sp, wk.rng);
   }
+  timings_.sampling_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_sample).count();
 
   for (size_t r = 0; r < batch.rows.size(); r++) {
     const int w = row_worker[r];

@@ -73,6 +73,7 @@ class HogwildRun {
     double loop_ms = 0;       // the whole loop, from the first step to the last
     double forward_ms = 0;    // inside Model::forward
     double attention_ms = 0;  // of which attention
+    double sampling_ms = 0;   // drawing the next tokens (outside the forward, not Hogwild bookkeeping)
     int steps = 0;
   };
   Timings timings() const { return timings_; }
