@@ -17,8 +17,11 @@ function run(cmd, args, opts = {}) {
 
 /** The environment for npm under Node 24 (this machine's ~/.npmrc sets nodedir=/usr, yes=false). */
 function npmEnv(nodeDir, home) {
+  // Under `npm test` the environment carries the outer npm's settings (npm_config_user_agent
+  // names node v20, which code-server's postinstall reads as the running Node): drop them.
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k)));
   return {
-    ...process.env,
+    ...inherited,
     PATH: `${path.join(nodeDir, 'bin')}:${process.env.PATH}`,
     npm_config_nodedir: nodeDir,
     npm_config_yes: 'true',
