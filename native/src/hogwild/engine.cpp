@@ -81,85 +81,76 @@ void HogwildRun::check_worker(int w, const char* what) const {
     fail(what, "no worker " + std::to_string(w) + " (this run has " + std::to_string(worker_count_) + ")");
 }
 
-#define HW_CONTROL_GUARD(name)                                                   \
-  std::lock_guard<std::mutex> lock(control_mu_);                                 \
-  if (done_ || stopping_) fail(name, "the run has already ended");
+// Validates a control under the control lock, then queues it; the engine thread applies
+// the queue between steps. `check` throws EngineError on bad input, leaving the run as it was.
+template <typename Check>
+void HogwildRun::enqueue(const char* what, Control c, Check&& check) {
+  std::lock_guard<std::mutex> lock(control_mu_);
+  if (done_ || stopping_) fail(what, "the run has already ended");
+  check();
+  controls_.push_back(std::move(c));
+  control_cv_.notify_all();
+}
 
 void HogwildRun::pause(int worker) {
-  HW_CONTROL_GUARD("pause");
-  if (worker != -1) check_worker(worker, "pause");
-  controls_.push_back({Control::Type::Pause, worker});
-  control_cv_.notify_all();
+  enqueue("pause", {Control::Type::Pause, worker}, [&] {
+    if (worker != -1) check_worker(worker, "pause");
+  });
 }
 
 void HogwildRun::resume(int worker) {
-  HW_CONTROL_GUARD("resume");
-  if (worker != -1) check_worker(worker, "resume");
-  controls_.push_back({Control::Type::Resume, worker});
-  control_cv_.notify_all();
+  enqueue("resume", {Control::Type::Resume, worker}, [&] {
+    if (worker != -1) check_worker(worker, "resume");
+  });
 }
 
 void HogwildRun::single_step() {
-  HW_CONTROL_GUARD("step");
-  controls_.push_back({Control::Type::Step});
-  control_cv_.notify_all();
+  enqueue("step", {Control::Type::Step}, [] {});
 }
 
 void HogwildRun::stop(int worker) {
-  std::lock_guard<std::mutex> lock(control_mu_);
-  if (worker == -1) {
-    stopping_ = true;
-  } else {
-    if (done_ || stopping_) fail("stop", "the run has already ended");
-    check_worker(worker, "stop");
-    controls_.push_back({Control::Type::StopWorker, worker});
+  if (worker != -1) {
+    enqueue("stop", {Control::Type::StopWorker, worker}, [&] { check_worker(worker, "stop"); });
+    return;
   }
+  std::lock_guard<std::mutex> lock(control_mu_);  // ending the run is always allowed
+  stopping_ = true;
   control_cv_.notify_all();
 }
 
 void HogwildRun::inject(int target, Ids ids) {
-  HW_CONTROL_GUARD("inject");
-  if (target != -1) check_worker(target, "inject");
-  if (ids.empty()) fail("inject", "the note is empty");
-  if (int(ids.size()) > kMaxNoteTokens)
-    fail("inject", "the note has " + std::to_string(ids.size()) + " tokens; at most " + std::to_string(kMaxNoteTokens));
-  for (int32_t id : ids)
-    if (id < 0 || id >= model_.config().vocab) fail("inject", "token id " + std::to_string(id) + " is outside the vocabulary");
-  Control c{Control::Type::Inject};
-  c.worker = target;
-  c.ids = std::move(ids);
-  controls_.push_back(std::move(c));
-  control_cv_.notify_all();
+  const size_t n = ids.size();
+  enqueue("inject", {Control::Type::Inject, target, 0.0f, ids}, [&] {
+    if (target != -1) check_worker(target, "inject");
+    if (n == 0) fail("inject", "the note is empty");
+    if (int(n) > kMaxNoteTokens)
+      fail("inject", "the note has " + std::to_string(n) + " tokens; at most " + std::to_string(kMaxNoteTokens));
+    for (int32_t id : ids)
+      if (id < 0 || id >= model_.config().vocab) fail("inject", "token id " + std::to_string(id) + " is outside the vocabulary");
+  });
 }
 
 int HogwildRun::fork(int worker, Ids header_prefix) {
-  HW_CONTROL_GUARD("fork");
-  check_worker(worker, "fork");
-  if (worker_count_ >= cfg_.max_workers)
-    fail("fork", "the run already has " + std::to_string(worker_count_) + " workers, the limit is " +
-                     std::to_string(cfg_.max_workers));
-  if (worker < int(worker_finished_.size()) && worker_finished_[worker])
-    fail("fork", "worker " + std::to_string(worker) + " has finished");
-  for (int32_t id : header_prefix)
-    if (id < 0 || id >= model_.config().vocab) fail("fork", "header token id " + std::to_string(id) + " is outside the vocabulary");
-  Control c{Control::Type::Fork};
-  c.worker = worker;
-  c.ids = std::move(header_prefix);
-  controls_.push_back(std::move(c));
-  control_cv_.notify_all();
-  return worker_count_++;
+  int id = -1;
+  enqueue("fork", {Control::Type::Fork, worker, 0.0f, header_prefix}, [&] {
+    check_worker(worker, "fork");
+    if (worker_count_ >= cfg_.max_workers)
+      fail("fork", "the run already has " + std::to_string(worker_count_) + " workers, the limit is " +
+                       std::to_string(cfg_.max_workers));
+    if (worker < int(worker_finished_.size()) && worker_finished_[worker])
+      fail("fork", "worker " + std::to_string(worker) + " has finished");
+    for (int32_t t : header_prefix)
+      if (t < 0 || t >= model_.config().vocab) fail("fork", "header token id " + std::to_string(t) + " is outside the vocabulary");
+    id = worker_count_++;
+  });
+  return id;
 }
 
 void HogwildRun::set_temperature(int worker, float temperature) {
-  HW_CONTROL_GUARD("set temperature");
-  check_worker(worker, "set temperature");
-  if (!(temperature >= 0.0f && temperature <= 10.0f))
-    fail("set temperature", "temperature must be between 0 and 10");
-  Control c{Control::Type::Temperature};
-  c.worker = worker;
-  c.value = temperature;
-  controls_.push_back(c);
-  control_cv_.notify_all();
+  enqueue("set temperature", {Control::Type::Temperature, worker, temperature}, [&] {
+    check_worker(worker, "set temperature");
+    if (!(temperature >= 0.0f && temperature <= 10.0f)) fail("set temperature", "temperature must be between 0 and 10");
+  });
 }
 
 // Runs on the engine thread between steps.

@@ -134,6 +134,8 @@ class HogwildRun {
   void emit(Event e);
   void flush(bool force);
   void check_worker(int w, const char* what) const;
+  template <typename Check>
+  void enqueue(const char* what, Control c, Check&& check);
   Event worker_event(int w) const;
   void finish_worker(int w);
 
