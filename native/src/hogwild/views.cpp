@@ -1,0 +1,98 @@
+// The shape of the shared cache: blocks, each worker's view in the three layouts, step
+// headers, and moving a finished step into the shared history.
+#include "engine.h"
+
+#include <algorithm>
+#include <chrono>
+#include <string>
+
+#include "../error.h"
+
+namespace hw {
+
+int HogwildRun::new_block(BlockKind kind, int owner) {
+  const int b = model_.cache().create_block();
+  meta_[b] = BlockMeta{kind, owner, {}, {}, {}};
+  Event e{Event::Type::Block, "created"};
+  e.block = b;
+  e.kind = kind;
+  e.owner = owner;
+  emit(std::move(e));
+  return b;
+}
+
+void HogwildRun::record(int block, const Ids& ids, int author, int step) {
+  BlockMeta& m = meta_[block];
+  m.tokens.insert(m.tokens.end(), ids.begin(), ids.end());
+  m.authors.insert(m.authors.end(), ids.size(), author);
+  m.steps.insert(m.steps.end(), ids.size(), step);
+}
+
+std::vector<ViewSegment> HogwildRun::view_of(int w) const {
+  std::vector<int> blocks{prompt_};
+  if (cfg_.layout != Layout::Contiguous) blocks.push_back(history_);
+  for (const Note& n : notes_)
+    if (n.written && (n.target == -1 || n.target == w)) blocks.push_back(n.block);
+  if (cfg_.layout == Layout::Contiguous || cfg_.layout == Layout::Combined) {
+    if (cfg_.layout == Layout::Combined) blocks.push_back(header_others_);
+    for (int v = 0; v < int(workers_.size()); v++)
+      if (v != w) blocks.push_back(workers_[v].block);
+    if (cfg_.layout == Layout::Combined) blocks.push_back(header_own_);
+  }
+  blocks.push_back(workers_[w].block);
+  std::vector<ViewSegment> view;
+  for (int b : blocks) view.push_back({b, 0});
+  return view;
+}
+
+Ids HogwildRun::header(int w, int step) const {
+  Ids ids = cfg_.header_prefix[w];
+  const std::string digits = std::to_string(step);
+  for (char d : digits) ids.push_back(cfg_.digits[d - '0']);
+  ids.insert(ids.end(), cfg_.header_suffix.begin(), cfg_.header_suffix.end());
+  return ids;
+}
+
+void HogwildRun::move_to_history(int w) {
+  Worker& wk = workers_[w];
+  const int finished = wk.block;
+  BlockMeta& src = meta_[finished];
+  model_.append_block(history_, finished);
+  if (observer_) observer_->on_append(history_, finished);
+  BlockMeta& dst = meta_[history_];
+  dst.tokens.insert(dst.tokens.end(), src.tokens.begin(), src.tokens.end());
+  dst.authors.insert(dst.authors.end(), src.authors.begin(), src.authors.end());
+  dst.steps.insert(dst.steps.end(), src.steps.begin(), src.steps.end());
+
+  Event done{Event::Type::StepFinished};
+  done.worker = w;
+  done.step = wk.step;
+  done.block = history_;
+  done.ids = src.tokens;
+  emit(std::move(done));
+  Event merged{Event::Type::Block, "merged"};
+  merged.block = history_;
+  merged.kind = BlockKind::History;
+  merged.length = model_.cache().length(history_);
+  emit(std::move(merged));
+  Event freed{Event::Type::Block, "freed"};
+  freed.block = finished;
+  freed.kind = BlockKind::Worker;
+  freed.owner = w;
+  emit(std::move(freed));
+
+  model_.cache().release_block(finished);
+  if (observer_) observer_->on_release(finished);
+  meta_.erase(finished);
+  wk.block = new_block(BlockKind::Worker, w);
+  wk.step++;
+}
+
+void HogwildRun::build_views() {
+  views_.assign(workers_.size(), {});
+  for (int w = 0; w < int(workers_.size()); w++) views_[w] = view_of(w);
+}
+
+// One batched forward: every active worker feeds its pending input, new notes are written,
+// then each worker samples its next token. Returns false when the run has nothing left to do.
+}  // namespace hw
