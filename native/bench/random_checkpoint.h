@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "../tests/safetensors_writer.h"
+
 struct BenchShape {
   std::string arch = "Qwen2ForCausalLM";
   int hidden = 896, intermediate = 4864, layers = 24, heads = 14, kv_heads = 2, head_dim = 64, vocab = 151936;
@@ -50,27 +52,13 @@ inline void write_random_checkpoint(const BenchShape& s, const std::string& dir,
   ts.push_back({"model.norm.weight", {H}, true});
   if (!s.tied) ts.push_back({"lm_head.weight", {s.vocab, H}, false});
 
-  std::string header = "{";
-  uint64_t offset = 0;
-  for (const T& t : ts) {
-    int64_t n = 1;
-    for (int64_t d : t.shape) n *= d;
-    if (header.size() > 1) header += ",";
-    header += "\"" + t.name + "\":{\"dtype\":\"BF16\",\"shape\":[";
-    for (size_t i = 0; i < t.shape.size(); i++) header += (i ? "," : "") + std::to_string(t.shape[i]);
-    header += "],\"data_offsets\":[" + std::to_string(offset) + "," + std::to_string(offset + uint64_t(n) * 2) + "]}";
-    offset += uint64_t(n) * 2;
-  }
-  header += "}";
-  while (header.size() % 8) header += ' ';
+  std::vector<TensorSpec> specs;
+  for (const T& t : ts) specs.push_back({t.name, "BF16", t.shape, 2});
   std::system(("mkdir -p '" + dir + "'").c_str());
-  std::ofstream f(dir + "/model.safetensors", std::ios::binary);
-  const uint64_t hlen = header.size();
-  f.write(reinterpret_cast<const char*>(&hlen), 8);
-  f << header;
   uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
   std::vector<uint16_t> buf(1 << 20);
-  for (const T& t : ts) {
+  write_safetensors(dir + "/model.safetensors", specs, [&](size_t ti, std::ofstream& f) {
+    const T& t = ts[ti];
     int64_t n = 1;
     for (int64_t d : t.shape) n *= d;
     // 1/sqrt(fan_in) keeps activations in range through the layers.
@@ -91,7 +79,7 @@ inline void write_random_checkpoint(const BenchShape& s, const std::string& dir,
       f.write(reinterpret_cast<const char*>(buf.data()), std::streamsize(m * 2));
       n -= m;
     }
-  }
+  });
   std::ofstream c(dir + "/config.json");
   c << "{\"architectures\":[\"" << s.arch << "\"],\"hidden_size\":" << s.hidden << ",\"intermediate_size\":"
     << s.intermediate << ",\"num_hidden_layers\":" << s.layers << ",\"num_attention_heads\":" << s.heads

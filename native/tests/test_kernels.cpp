@@ -18,6 +18,7 @@
 #include "cpu/rope.h"
 #include "error.h"
 #include "tensor.h"
+#include "testing.h"
 
 namespace hw::cpu {
 // Defined in kernels.cpp (not yet in kernels.h): choose / name the matmul path.
@@ -25,19 +26,6 @@ const char* matmul_isa();
 bool set_matmul_isa(const char* name);
 }  // namespace hw::cpu
 
-static int g_failures = 0;
-static int g_checks = 0;
-
-#define CHECK(cond, ...)                                             \
-  do {                                                               \
-    ++g_checks;                                                      \
-    if (!(cond)) {                                                   \
-      ++g_failures;                                                  \
-      std::fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-      std::fprintf(stderr, __VA_ARGS__);                             \
-      std::fprintf(stderr, "\n");                                    \
-    }                                                                \
-  } while (0)
 
 namespace {
 

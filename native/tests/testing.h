@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "safetensors_writer.h"
+
 inline int g_failures = 0;
 inline int g_checks = 0;
 
@@ -84,24 +86,17 @@ inline TinyModel write_tiny_model(const TinySpec& s, const std::string& dir, uns
   add("model.norm.weight", {H}, 0.1f, 1.0f);
   if (!s.tied) add("lm_head.weight", {s.vocab, H}, 0.5f);
 
-  std::string header = "{";
-  size_t offset = 0;
+  std::vector<TensorSpec> specs;
+  std::vector<const std::vector<float>*> data;
   for (auto& [name, v] : m.w) {
-    if (header.size() > 1) header += ",";
-    header += "\"" + name + "\":{\"dtype\":\"F32\",\"shape\":[";
-    for (size_t i = 0; i < shapes[name].size(); i++) header += (i ? "," : "") + std::to_string(shapes[name][i]);
-    header += "],\"data_offsets\":[" + std::to_string(offset) + "," + std::to_string(offset + v.size() * 4) + "]}";
-    offset += v.size() * 4;
+    std::vector<int64_t> shape(shapes[name].begin(), shapes[name].end());
+    specs.push_back({name, "F32", shape, 4});
+    data.push_back(&v);
   }
-  header += "}";
-  while (header.size() % 8) header += ' ';
   std::system(("mkdir -p '" + dir + "'").c_str());
-  std::ofstream f(dir + "/model.safetensors", std::ios::binary);
-  const uint64_t hlen = header.size();
-  f.write(reinterpret_cast<const char*>(&hlen), 8);
-  f << header;
-  for (auto& [name, v] : m.w) f.write(reinterpret_cast<const char*>(v.data()), std::streamsize(v.size() * 4));
-  f.close();
+  write_safetensors(dir + "/model.safetensors", specs, [&](size_t i, std::ofstream& f) {
+    f.write(reinterpret_cast<const char*>(data[i]->data()), std::streamsize(data[i]->size() * 4));
+  });
 
   std::ofstream c(dir + "/config.json");
   c << "{\"architectures\":[\"" << s.arch << "\"],\"hidden_size\":" << H << ",\"intermediate_size\":" << s.intermediate
