@@ -85,3 +85,23 @@ export class Coalescer {
     this.buf = [];
   }
 }
+
+/**
+ * Bulk data for a webview: every token event's ids become a view into ONE fresh Int32Array,
+ * so that a message carries one ArrayBuffer however many events it has (VS Code transfers
+ * each distinct buffer of a message separately; buffers that Node's IPC pooled are larger
+ * than their views and shared between messages).
+ */
+export function packIds(events: readonly EngineEvent[]): EngineEvent[] {
+  let total = 0;
+  for (const e of events) if (e.type === 'tokens') total += e.ids.length;
+  const bulk = new Int32Array(total);
+  let at = 0;
+  return events.map((e) => {
+    if (e.type !== 'tokens') return e;
+    bulk.set(e.ids, at);
+    const ids = bulk.subarray(at, at + e.ids.length);
+    at += e.ids.length;
+    return { ...e, ids };
+  });
+}

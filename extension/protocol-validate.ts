@@ -103,7 +103,9 @@ function opt<T>(o: Record<string, unknown>, key: string, f: (v: unknown) => T): 
 function ids(v: unknown, path: string, maxLen: number): Int32Array {
   if (v instanceof Int32Array) {
     if (v.length > maxLen) fail(path, `more than ${maxLen} ids`);
-    return v;
+    // Node's IPC hands out views into pooled buffers shared between messages: keep a copy of
+    // just these ids, not the whole pool.
+    return v.byteOffset === 0 && v.buffer.byteLength === v.byteLength ? v : v.slice();
   }
   const a = arr(v, path, maxLen, (x, p) => int(x, p, -2147483648, 2147483647));
   return Int32Array.from(a);

@@ -17,6 +17,7 @@ import { ce, fmtRate, h, setDisabled, setText } from './dom';
 import { VirtualList, type ListItem } from './virtualList';
 import { onMessage, post, vscodeApi } from './vscode';
 import { runViews, type RunView } from './runView';
+import { chunkBounds } from './chunks';
 
 interface PanelState {
   snapshot: RunSnapshot | null;
@@ -30,6 +31,7 @@ let engineMessage = '';
 let pending: RunChanges = emptyChanges();
 let fullRender = true;
 const counter = new RenderCounter();
+let rendersTotal = 0;
 
 // ---------------------------------------------------------------- layout
 
@@ -97,7 +99,6 @@ interface Lane {
   origin: HTMLElement;
   fork: HTMLElement;
   list: VirtualList;
-  versions: Map<number, number>; // segment index -> version
 }
 
 const lanes = new Map<number, Lane>();
@@ -117,29 +118,34 @@ function makeLane(w: WorkerModel): Lane {
     h('header', { class: 'lane-head' }, name, state, origin, h('span', { class: 'spacer' }), stats, fork),
     scroll,
   );
-  const lane: Lane = { worker: w.info.worker, root, name, state, stats, origin, fork, list: new VirtualList(scroll, 'seg', () => scheduler.schedule()), versions: new Map() };
+  const lane: Lane = { worker: w.info.worker, root, name, state, stats, origin, fork, list: new VirtualList(scroll, 'seg', () => scheduler.schedule()) };
   return lane;
 }
 
-function laneItems(w: WorkerModel, lane: Lane): ListItem[] {
-  return w.segments.map((s, i) => {
-    // The version of a segment is its text length plus its finished flag.
-    const version = s.text.length * 2 + (s.finished ? 1 : 0);
-    lane.versions.set(i, version);
-    return {
-      key: `s${i}`,
-      version,
-      chars: s.text.length + 12,
-      render: (el: HTMLElement) => {
-        el.classList.toggle('finished', s.finished);
-        el.dataset.step = String(s.step);
-        // The stream carries the step header ("**Alice [2]:** ") itself; a label only where it does not.
-        const hasHeader = s.text.trimStart().startsWith(`**${w.info.name} [`);
-        if (!hasHeader) el.append(h('span', { class: 'seg-label' }, `${w.info.name} [${s.step}]`));
-        el.append(h('span', { class: 'seg-text' }, s.text));
-      },
-    };
+function laneItems(w: WorkerModel): ListItem[] {
+  const items: ListItem[] = [];
+  w.segments.forEach((s, i) => {
+    const cuts = chunkBounds(s.text);
+    for (let c = 0; c + 1 < cuts.length; c++) {
+      const text = s.text.slice(cuts[c], cuts[c + 1]);
+      const first = c === 0;
+      items.push({
+        key: `s${i}c${c}`,
+        // A chunk changes when its text grows or its step finishes.
+        version: text.length * 2 + (s.finished ? 1 : 0),
+        chars: text.length + (first ? 12 : 0),
+        render: (el: HTMLElement) => {
+          el.classList.toggle('finished', s.finished);
+          el.classList.toggle('cont', !first);
+          el.dataset.step = String(s.step);
+          // The stream carries the step header ("**Alice [2]:** ") itself; a label only where it does not.
+          if (first && !s.text.trimStart().startsWith(`**${w.info.name} [`)) el.append(h('span', { class: 'seg-label' }, `${w.info.name} [${s.step}]`));
+          el.append(h('span', { class: 'seg-text' }, text));
+        },
+      });
+    }
   });
+  return items;
 }
 
 // ---------------------------------------------------------------- rendering
@@ -205,6 +211,7 @@ function renderTargets(m: RunModel): void {
 function render(): void {
   counter.tick();
   document.body.dataset.renders = String(counter.perSecond);
+  document.body.dataset.rendersTotal = String(++rendersTotal);
   const m = model;
   const ch = pending;
   const full = fullRender;
@@ -247,7 +254,7 @@ function render(): void {
     setText(lane.origin, w.info.forkedFrom !== undefined ? `forked from ${m.workers.get(w.info.forkedFrom)?.info.name ?? w.info.forkedFrom}` : '');
     setText(lane.stats, `step ${w.step} · ${w.tokens} tok · ${fmtRate(w.tokensPerSecond)} tok/s`);
     setDisabled(lane.fork, !isLive() || w.info.state === 'finished');
-    if (full || ch.workers.has(w.info.worker)) lane.list.setItems(laneItems(w, lane));
+    if (full || ch.workers.has(w.info.worker)) lane.list.setItems(laneItems(w));
     lane.list.render();
   }
 

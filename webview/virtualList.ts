@@ -28,6 +28,7 @@ export class VirtualList {
   private measured: boolean[] = [];
   private rendered = new Map<string, { el: HTMLElement; version: number; index: number }>();
   private follow = true;
+  private setScrollTop = -1; // where render() last put the scroll position
   private charsPerLine = 60;
   private lineHeight = 18;
 
@@ -41,6 +42,8 @@ export class VirtualList {
     this.content.className = 'vl-content';
     scroller.append(this.top, this.content, this.bottom);
     scroller.addEventListener('scroll', () => {
+      // Scrolls that render() made itself (follow mode) need no new render: that would loop.
+      if (Math.abs(scroller.scrollTop - this.setScrollTop) < 1) return;
       const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 24;
       this.follow = atBottom;
       this.onChange?.();
@@ -86,6 +89,7 @@ export class VirtualList {
       // Pin to the bottom: lay out from the end.
       const total = this.heights.reduce((a, b) => a + b, 0);
       sc.scrollTop = Math.max(0, total - viewH);
+      this.setScrollTop = sc.scrollTop;
     }
     const scrollTop = sc.scrollTop;
     const n = this.items.length;
@@ -164,6 +168,7 @@ export class VirtualList {
     }
     if (this.follow) {
       sc.scrollTop = sc.scrollHeight;
+      this.setScrollTop = sc.scrollTop;
     }
   }
 

@@ -1,6 +1,7 @@
 /**
  * The run panel: one webview panel per run (revealed again when asked twice). Engine events
- * for its run are coalesced to at most 60 messages per second. A WebviewPanelSerializer
+ * for its run are coalesced to at most 30 messages per second (the webview renders at most
+ * once per animation frame, 60 per second). A WebviewPanelSerializer
  * brings panels back after a window reload: from the live run when the window still has it,
  * else from the run's trace file in the extension's storage, else the webview shows what it
  * saved with setState.
@@ -9,13 +10,14 @@ import * as vscode from 'vscode';
 import * as fs from 'node:fs';
 import type { EngineState, FromWebview, InspectResult, ToWebview } from '../protocol';
 import { validateFromWebview } from '../protocol-validate';
-import { Coalescer } from '../coalesce';
+import { Coalescer, packIds } from '../coalesce';
 import type { RunManager } from '../runs';
 import type { RunSnapshot } from '../runModel';
 import { readTrace } from '../trace';
 import { webviewHtml, webviewOptions } from './html';
 
 export const PANEL_VIEW_TYPE = 'hogwild.runPanel';
+const PANEL_INTERVAL_MS = 1000 / 30;
 
 export interface PanelHost {
   runs: RunManager;
@@ -46,7 +48,9 @@ export class RunPanel implements vscode.Disposable {
     panel.webview.options = webviewOptions(host.extensionUri);
     panel.iconPath = vscode.Uri.joinPath(host.extensionUri, 'media', 'hogwild.svg');
     panel.webview.html = webviewHtml(panel.webview, host.extensionUri, { bundle: 'panel', styles: ['common.css', 'panel.css'], title: 'Hogwild run' });
-    this.coalescer = new Coalescer((events) => this.post({ type: 'events', runId: this.runId, events }));
+    // 30 messages a second at most: smooth enough for text, and half the work of 60 for the
+    // renderer that every webview shares with the workbench.
+    this.coalescer = new Coalescer((events) => this.post({ type: 'events', runId: this.runId, events: packIds(events) }), PANEL_INTERVAL_MS);
     this.disposables.push(
       panel.webview.onDidReceiveMessage((raw) => this.onMessage(raw)),
       panel.onDidDispose(() => this.dispose()),
@@ -84,7 +88,7 @@ export class RunPanel implements vscode.Disposable {
     if (!rec) return;
     this.coalescer.dispose();
     const m = rec.model;
-    this.post({ type: 'init', runId: m.runId, title: m.title, config: m.config, source: m.source, events: m.events.slice() });
+    this.post({ type: 'init', runId: m.runId, title: m.title, config: m.config, source: m.source, events: packIds(m.events) });
     const es = this.host.engineState();
     this.post({ type: 'engine', state: es.state, message: es.message });
   }

@@ -1,6 +1,6 @@
 /**
  * The sidebar view (activity-bar container "Hogwild"): the runs and their workers. Run
- * summaries are pushed at most 30 times a second, and only while the view is visible.
+ * summaries are pushed at most 15 times a second, and only while the view is visible.
  */
 import * as vscode from 'vscode';
 import type { ToWebview } from '../protocol';
@@ -9,7 +9,7 @@ import type { PanelHost } from './panel';
 import { webviewHtml, webviewOptions } from './html';
 
 export const SIDEBAR_VIEW_ID = 'hogwild.workers';
-const INTERVAL_MS = 1000 / 30;
+const INTERVAL_MS = 1000 / 15;
 
 export class SidebarProvider implements vscode.WebviewViewProvider, vscode.Disposable {
   private view: vscode.WebviewView | null = null;

@@ -112,11 +112,41 @@ async function runUi(cs, sandbox) {
   const server = await startCodeServer(cs, sandbox, { port, folder: sandbox.workspace, logFile: path.join(artifacts, 'code-server-ui.log') });
   const browser = await launchBrowser();
   try {
-    await runUiScenario({ browser, url: `${server.url}/?folder=${encodeURIComponent(sandbox.workspace)}`, artifacts, extensionsDir: sandbox.extensions });
+    await runUiScenario({ browser, url: `${server.url}/?folder=${encodeURIComponent(sandbox.workspace)}`, artifacts, extensionsDir: sandbox.extensions, workspace: sandbox.workspace });
   } finally {
     await browser.close().catch(() => undefined);
     await server.stop();
   }
+}
+
+/**
+ * A long run's trace (2 workers, ~120k characters each, 150 finished steps) for the replay
+ * and virtualisation check of the UI scenario: the panel must keep only a window of it in
+ * the DOM. Written in the trace format (protocol.ts) that Save Run Trace writes.
+ */
+function writeLongTrace(file) {
+  const config = {
+    problem: 'A long replayed run', workers: 2, workerNames: ['Alice', 'Bob'], layout: 'combined',
+    sampling: { temperature: 0.6, topP: 0.95, topK: 20, seed: 1 }, maxTokens: 60000, selfCheckInterval: 1000, maxContext: 0,
+    prompts: { system: 'S', selfCheck: 'C', finisher: ' F', headerOthers: 'O', headerOwn: 'W', answerPattern: '\\\\boxed\\{(.*?)\\}' },
+  };
+  const lines = [JSON.stringify({ type: 'hogwild-trace', version: 1, runId: 'run-long-replay', title: 'A long replayed run', startedAt: new Date(0).toISOString(), config, model: null })];
+  lines.push(JSON.stringify({ type: 'events', t: 0, events: [{ type: 'run-state', state: 'running' }] }));
+  let t = 1;
+  let id = 0;
+  for (let step = 1; step <= 75; step++) {
+    for (const [w, name] of [[0, 'Alice'], [1, 'Bob']]) {
+      const para = `**${name} [${step}]:** ` + Array.from({ length: 20 }, (_, i) => `line ${i} of step ${step}, worker ${name}: some words to fill the lane.`).join('\n') + '\n\n';
+      const ids = Array.from({ length: 200 }, () => id++ % 1000);
+      lines.push(JSON.stringify({ type: 'events', t: t++, events: [
+        { type: 'tokens', worker: w, step, ids, text: para },
+        { type: 'step-finished', worker: w, step, label: `${name} [${step}]`, text: para.trim(), historyBlock: 10 + step * 2 + w },
+      ] }));
+    }
+  }
+  lines.push(JSON.stringify({ type: 'events', t: t++, events: [{ type: 'answer', text: ' F\\boxed{42}', answer: '42' }, { type: 'run-state', state: 'finished' }] }));
+  lines.push(JSON.stringify({ type: 'end', t, state: 'finished' }));
+  fs.writeFileSync(file, lines.join('\n') + '\n');
 }
 
 function writeWorkspace(sandbox, model, extra) {
@@ -131,6 +161,7 @@ function writeWorkspace(sandbox, model, extra) {
     ...extra,
   };
   fs.writeFileSync(path.join(sandbox.workspace, '.vscode', 'settings.json'), JSON.stringify(settings, null, 2));
+  writeLongTrace(path.join(sandbox.workspace, 'long-run.hogwild.jsonl'));
   fs.writeFileSync(
     path.join(sandbox.workspace, 'problem.md'),
     'How many positive divisors does 360 have? Explain the steps.\n\nNotes: 360 = 2^3 * 3^2 * 5.\n',
@@ -193,7 +224,8 @@ async function main() {
   }
   if (!only || only === 'ui') {
     // A long budget: the run must still be going while the scenario pauses, notes and forks.
-    writeWorkspace(sandbox, model, { 'hogwild.maxTokens': 6000 });
+    // One engine thread: the browser, code-server and the extension host share the 2 cores.
+    writeWorkspace(sandbox, model, { 'hogwild.maxTokens': 30000, 'hogwild.threads': 1 });
     try {
       await stage('UI scenario (headless chromium)', () => runUi(cs, sandbox));
     } catch (e) {

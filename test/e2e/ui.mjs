@@ -20,7 +20,8 @@ async function palette(page, label) {
   const row = page.locator('.quick-input-list .monaco-list-row', { hasText: label }).first();
   await row.waitFor({ state: 'visible', timeout: STEP_TIMEOUT });
   await row.click();
-  await input.waitFor({ state: 'hidden', timeout: STEP_TIMEOUT }).catch(() => undefined);
+  // Commands that open a quick input of their own (a file dialog) keep it visible.
+  await input.waitFor({ state: 'hidden', timeout: 3000 }).catch(() => undefined);
 }
 
 /** The inner frame of the webview whose document has `selector`. */
@@ -53,7 +54,7 @@ function assert(cond, msg) {
   log(`ok - ${msg}`);
 }
 
-export async function runUiScenario({ browser, url, artifacts, extensionsDir }) {
+export async function runUiScenario({ browser, url, artifacts, extensionsDir, workspace }) {
   const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
   const consoleProblems = [];
   page.on('console', (m) => {
@@ -115,14 +116,18 @@ export async function runUiScenario({ browser, url, artifacts, extensionsDir }) 
     lap('sidebar shows the workers');
     assert(rowsText.some((r) => r.includes('Alice')) && rowsText.some((r) => r.includes('Bob')), 'the sidebar lists Alice and Bob');
 
+    const streamingRenders = await panel.evaluate(() => Number(document.body.dataset.renders));
+    assert(streamingRenders > 0 && streamingRenders <= 61, `the panel renders at most 60 times a second while streaming (last second: ${streamingRenders})`);
+
     // Pause from the palette.
     await palette(page, 'Hogwild: Pause');
     await until(panel, 'the run to pause', () => document.body.dataset.state === 'paused');
-    const pausedTokens = await panel.evaluate(() => [...document.querySelectorAll('.lane .lane-scroll')].map((l) => (l.textContent ?? '').length));
+    const laneCounts = () => panel.evaluate(() => [...document.querySelectorAll('.lane .lane-stats')].map((l) => (l.textContent ?? '').replace(/ · [\d.]+ tok\/s/, '')));
+    const pausedTokens = await laneCounts();
     lap('paused');
     await page.waitForTimeout(700);
-    const stillTokens = await panel.evaluate(() => [...document.querySelectorAll('.lane .lane-scroll')].map((l) => (l.textContent ?? '').length));
-    assert(JSON.stringify(pausedTokens) === JSON.stringify(stillTokens), 'no text arrives while paused');
+    const stillTokens = await laneCounts();
+    assert(JSON.stringify(pausedTokens) === JSON.stringify(stillTokens), `no tokens arrive while paused (${stillTokens.join('; ')})`);
     await shot('paused');
 
     // Inject a note from the panel's note box (to all workers).
@@ -164,31 +169,54 @@ export async function runUiScenario({ browser, url, artifacts, extensionsDir }) 
         name: l.querySelector('.lane-name')?.textContent,
         stats: l.querySelector('.lane-stats')?.textContent,
         chars: (l.querySelector('.lane-scroll')?.textContent ?? '').length,
-        head: (l.querySelector('.lane-scroll')?.textContent ?? '').slice(0, 60),
+        tail: (l.querySelector('.lane-scroll')?.textContent ?? '').slice(-60),
       })),
     );
-    for (const l of lanes) log(`lane ${l.worker} ${l.name}: ${l.stats}; ${l.chars} chars: ${JSON.stringify(l.head)}`);
+    // The lanes are virtualised: scroll each to the top to read how it starts.
+    const heads = await panel.evaluate(async () => {
+      const out = [];
+      for (const sc of document.querySelectorAll('.lane .lane-scroll')) {
+        sc.scrollTop = 0;
+        sc.dispatchEvent(new Event('scroll'));
+      }
+      await new Promise((r) => setTimeout(r, 300));
+      for (const sc of document.querySelectorAll('.lane .lane-scroll')) out.push((sc.textContent ?? '').slice(0, 60));
+      return out;
+    });
+    for (const [i, l] of lanes.entries()) log(`lane ${l.worker} ${l.name}: ${l.stats}; starts ${JSON.stringify(heads[i])}`);
     assert(lanes.length === 3, 'three lanes (Alice, Bob and the fork)');
     assert(lanes.every((l) => l.chars > 10), 'every lane has text');
-    assert(lanes[0].head.includes('**Alice [1]:**') && lanes[1].head.includes('**Bob [1]:**'), 'lanes start with the step headers "**Alice [1]:**" and "**Bob [1]:**"');
+    assert(heads[0].startsWith('**Alice [1]:**') && heads[1].startsWith('**Bob [1]:**') && heads[2].startsWith('Alice′ [1]'), 'lanes start with the step headers "**Alice [1]:**", "**Bob [1]:**" (the fork with its label)');
     const notes = await panel.locator('.notes-list li').allTextContents();
     assert(notes.some((n) => n.includes(note)), 'the panel lists the note');
     const state = await sidebar.evaluate(() => document.body.dataset.state);
     assert(['stopped', 'finished'].includes(state), `the sidebar shows the run ${state}`);
     const renders = await panel.evaluate(() => Number(document.body.dataset.renders));
     assert(renders <= 61, `panel renders stay within 60 per second (last second: ${renders})`);
+    const idle = await panel.evaluate(async () => {
+      const before = Number(document.body.dataset.rendersTotal);
+      await new Promise((r) => setTimeout(r, 1000));
+      return Number(document.body.dataset.rendersTotal) - before;
+    });
+    assert(idle <= 2, `an ended run's panel does not keep rendering (${idle} renders in a second)`);
     const sidebarRows = await sidebar.locator('.worker-row').allTextContents();
     assert(sidebarRows.length === 3 && sidebarRows.some((r) => r.includes('forked from Alice')), 'the sidebar shows the fork and its origin');
     // The panel comes back after a window reload (serializer + the run's trace / saved state).
-    const before = lanes.map((l) => l.head);
+    const before = lanes.map((l) => `${l.name} ${l.stats.replace(/ · [\d.]+ tok\/s/, '')}`);
     await palette(page, 'Developer: Reload Window');
     await page.waitForTimeout(1000);
     await page.locator('.part.activitybar').waitFor({ timeout: STEP_TIMEOUT });
     const restored = await webviewFrame(page, '.lanes', 90_000);
     await until(restored, 'the restored panel to show the lanes', (n) => document.querySelectorAll('.lane').length === n && [...document.querySelectorAll('.lane .lane-scroll')].every((l) => (l.textContent ?? '').length > 10), lanes.length);
-    const after = await restored.evaluate(() => [...document.querySelectorAll('.lane .lane-scroll')].map((l) => (l.textContent ?? '').slice(0, 60)));
+    const after = await restored.evaluate(() => [...document.querySelectorAll('.lane')].map((l) => `${l.querySelector('.lane-name')?.textContent} ${(l.querySelector('.lane-stats')?.textContent ?? '').replace(/ · [\d.]+ tok\/s/, '')}`));
+    const wantTails = lanes.map((l) => l.tail);
+    await until(restored, 'the restored lanes to end with the same text', (want) => JSON.stringify([...document.querySelectorAll('.lane .lane-scroll')].map((l) => (l.textContent ?? '').slice(-60))) === JSON.stringify(want), wantTails, 15_000).catch(async (e) => {
+      const got = await restored.evaluate(() => [...document.querySelectorAll('.lane .lane-scroll')].map((l) => (l.textContent ?? '').slice(-60)));
+      throw new Error(`${e.message}\n want ${JSON.stringify(wantTails)}\n got  ${JSON.stringify(got)}`);
+    });
+    log('ok - the restored lanes end with the same text');
     lap('panel restored after a window reload');
-    assert(JSON.stringify(after) === JSON.stringify(before), 'the restored panel shows the same lanes');
+    assert(JSON.stringify(after) === JSON.stringify(before), `the restored panel shows the same lanes (${after.join('; ')})`);
     const restoredNotes = await restored.locator('.notes-list li').allTextContents();
     assert(restoredNotes.some((n) => n.includes(note)), 'the restored panel lists the note');
     await shot('restored');
@@ -215,6 +243,49 @@ export async function runUiScenario({ browser, url, artifacts, extensionsDir }) 
     lap('Restart Engine from the notification');
     assert(await live.evaluate(() => document.body.dataset.state) === 'failed', 'the crashed run stays failed with its text kept');
     assert((await live.evaluate(() => (document.querySelector('.lane .lane-scroll')?.textContent ?? '').length)) > 20, 'the crashed run keeps its text');
+
+    // Open Run Trace: a long run replays without the engine; the lanes keep only a window
+    // of their text in the DOM (virtualised) and scrolling brings back the start.
+    await page.keyboard.press('Escape');
+    await palette(page, 'Hogwild: Open Run Trace...');
+    // code-server's own file dialog: a quick input titled like the dialog, taking a path.
+    await page.locator('.quick-input-widget .quick-input-title', { hasText: 'Open Run Trace' }).waitFor({ timeout: STEP_TIMEOUT });
+    const pathInput = page.locator('.quick-input-widget .quick-input-box input');
+    await pathInput.fill(path.join(workspace, 'long-run.hogwild.jsonl'));
+    await page.waitForTimeout(500);
+    await pathInput.press('Enter');
+    lap('trace chosen in the file dialog');
+    const replay = await webviewFrame(page, 'body[data-source="replay"] .lanes', 60_000);
+    await until(replay, 'the replay to finish', () => document.body.dataset.state === 'finished' && document.querySelectorAll('.lane').length === 2, undefined, 60_000);
+    await replay.waitForTimeout(300);
+    const v = await replay.evaluate(() => {
+      const lanes = [...document.querySelectorAll('.lane')];
+      return {
+        stats: lanes.map((l) => l.querySelector('.lane-stats')?.textContent ?? ''),
+        domItems: lanes.map((l) => l.querySelectorAll('.seg').length),
+        domChars: lanes.map((l) => (l.querySelector('.lane-scroll')?.textContent ?? '').length),
+        scrollHeight: lanes.map((l) => l.querySelector('.lane-scroll')?.scrollHeight ?? 0),
+        last: (lanes[0]?.querySelector('.lane-scroll')?.textContent ?? '').trim().slice(-90),
+        history: document.querySelector('.history h2')?.textContent ?? '',
+        historyItems: document.querySelectorAll('.hist-item').length,
+        answer: document.querySelector('.answer-value')?.textContent ?? '',
+      };
+    });
+    lap(`long trace replayed: ${JSON.stringify(v.stats)}, ${JSON.stringify(v.domItems)} items / ${JSON.stringify(v.domChars)} chars in the DOM, ${v.historyItems} history items`);
+    assert(v.stats.every((x) => x.includes('15000 tok')), 'each replayed lane counts 15000 tokens');
+    assert(v.domItems.every((n) => n > 0 && n < 60) && v.domChars.every((n) => n < 40_000), 'only a window of each 120k-character lane is in the DOM');
+    assert(v.scrollHeight.every((h) => h > 20_000), 'the lanes scroll over the whole text');
+    assert(v.last.includes('line 19 of step 75'), `the lane follows the end of the stream ("…${v.last.slice(-50)}")`);
+    assert(v.history.includes('(150)') && v.historyItems < 80, 'the shared history lists 150 steps, virtualised');
+    assert(v.answer === '42', 'the replay shows the final answer');
+    await replay.evaluate(() => {
+      const sc = document.querySelector('.lane .lane-scroll');
+      sc.scrollTop = 0;
+      sc.dispatchEvent(new Event('scroll'));
+    });
+    await until(replay, 'the start of the lane after scrolling up', () => (document.querySelector('.lane .lane-scroll')?.textContent ?? '').includes('**Alice [1]:** line 0 of step 1'));
+    lap('scrolled to the start of a lane');
+    await shot('replay');
 
     assert(consoleProblems.length === 0, `no CSP violations or uncaught errors in the webviews${consoleProblems.length ? `: ${consoleProblems.join(' | ')}` : ''}`);
   } catch (e) {

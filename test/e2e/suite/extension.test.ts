@@ -107,6 +107,15 @@ describe('Hogwild extension (real VS Code, real engine)', function () {
       const runId = await vscode.commands.executeCommand<string>('hogwild.solveSelection', 'List the prime numbers below 50.');
       const rec = api.runs.get(runId)!;
       await waitFor('tokens from both workers', () => [...rec.model.workers.values()].every((w) => w.tokens > 3), 60_000);
+      // One worker alone (the sidebar's per-worker buttons send these).
+      await api.runs.control(runId, { type: 'pause', worker: 1 });
+      await waitFor('Bob paused', () => rec.model.workers.get(1)!.info.state === 'paused', 20_000);
+      const bob = rec.model.workers.get(1)!.tokens;
+      const alice = rec.model.workers.get(0)!.tokens;
+      await waitFor('Alice going on alone', () => rec.model.workers.get(0)!.tokens > alice + 5, 30_000);
+      assert.ok(rec.model.workers.get(1)!.tokens <= bob + 1, 'Bob wrote nothing while paused');
+      await api.runs.control(runId, { type: 'resume', worker: 1 });
+      await waitFor('Bob running again', () => rec.model.workers.get(1)!.info.state === 'running' && rec.model.workers.get(1)!.tokens > bob + 2, 30_000);
       await vscode.commands.executeCommand('hogwild.pause');
       await waitFor('paused', () => rec.model.state === 'paused', 20_000);
       const before = rec.model.totalTokens;
