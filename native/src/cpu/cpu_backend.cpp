@@ -222,6 +222,7 @@ void CpuBackend::attention(const Batch& batch, const std::vector<RowPlan>& plans
 #pragma omp parallel
   {
     std::vector<float> scores, qr(HD), seg_mass;
+    std::vector<int> seg_end;
 #pragma omp for schedule(dynamic, 1)
     for (int th = 0; th < T * n_heads; th++) {
       const int t = th / n_heads, head = th % n_heads, kvh = head / group;
@@ -235,7 +236,7 @@ void CpuBackend::attention(const Batch& batch, const std::vector<RowPlan>& plans
       // Pass 1: all visible scores, in view order.
       scores.clear();
       seg_mass.assign(nseg, 0.0f);
-      std::vector<int> seg_end(nseg);
+      seg_end.assign(nseg, 0);
       float m = -INFINITY;
       for (size_t s = 0; s < nseg; s++) {
         const ViewSegment& seg = row.view[s];
@@ -263,7 +264,7 @@ void CpuBackend::attention(const Batch& batch, const std::vector<RowPlan>& plans
         const std::vector<int>& pages = cache.pages(seg.block);
         float mass = 0.0f;
         for (int j = 0; idx < seg_end[s]; j++, idx++) {
-          const float e = std::exp(scores[idx] - m);
+          const float e = scores[idx] = std::exp(scores[idx] - m);  // kept for the shares below
           mass += e;
           cpu::axpy(e, value(pages[j / page_tokens_], layer, kvh, j % page_tokens_), HD, o);
         }
@@ -285,7 +286,7 @@ void CpuBackend::attention(const Batch& batch, const std::vector<RowPlan>& plans
         const float w = inv / float(n_heads * cfg_.layers);
         for (int i = 0; i < int(scores.size()); i++) {
 #pragma omp atomic
-          ka[i] += std::exp(scores[i] - m) * w;
+          ka[i] += scores[i] * w;
         }
       }
     }
