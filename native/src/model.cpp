@@ -41,8 +41,11 @@ void Model::forward(const Batch& batch, ForwardOutput& out) {
       if (id < 0 || id >= cfg_.vocab)
         fail(where, "token id " + std::to_string(id) + " is outside the vocabulary (0.." + std::to_string(cfg_.vocab - 1) + ")");
     int own = -1;
+    std::set<int> in_view;
     for (const ViewSegment& s : row.view) {
       if (!cache_.valid(s.block)) fail(where, "view names no block " + std::to_string(s.block));
+      if (!in_view.insert(s.block).second) fail(where, "the view names block " + std::to_string(s.block) + " twice");
+      if (s.offset < 0) fail(where, "negative view offset " + std::to_string(s.offset));
       if (s.block == row.block) own = s.offset;
     }
     if (own < 0) fail(where, "the view does not contain the written block " + std::to_string(row.block));
