@@ -116,6 +116,22 @@ export async function runUiScenario({ browser, url, artifacts, extensionsDir, wo
     lap('sidebar shows the workers');
     assert(rowsText.some((r) => r.includes('Alice')) && rowsText.some((r) => r.includes('Bob')), 'the sidebar lists Alice and Bob');
 
+    // Keyboard: every enabled control and every scrolling text area takes the focus.
+    const unfocusable = async (frame) =>
+      frame.evaluate(() =>
+        [...document.querySelectorAll('vscode-button, vscode-textarea, vscode-single-select, .lane-scroll, .history-scroll')]
+          .filter((e) => !e.hasAttribute('disabled') && !e.closest('[hidden]'))
+          // Custom elements may hand the focus to a control inside their shadow root.
+          .filter((e) => e.tabIndex < 0 && !e.shadowRoot?.delegatesFocus && !e.shadowRoot?.querySelector('textarea, input, button, [tabindex="0"]'))
+          .map((e) => e.className || e.tagName),
+      );
+    const nf = [...(await unfocusable(panel)), ...(await unfocusable(sidebar))];
+    assert(nf.length === 0, `every control of the panel and the sidebar is reachable by keyboard${nf.length ? `: not ${nf.join(', ')}` : ''}`);
+    await panel.locator('.lane[data-worker="0"] .lane-scroll').focus();
+    await page.keyboard.press('Tab');
+    const next = await panel.evaluate(() => document.activeElement?.className ?? '');
+    assert(/lane-scroll|lane-fork/.test(next), `Tab moves on from a lane to the next control (${next})`);
+
     const streamingRenders = await panel.evaluate(() => Number(document.body.dataset.renders));
     assert(streamingRenders > 0 && streamingRenders <= 61, `the panel renders at most 60 times a second while streaming (last second: ${streamingRenders})`);
 
@@ -251,9 +267,15 @@ export async function runUiScenario({ browser, url, artifacts, extensionsDir, wo
     // code-server's own file dialog: a quick input titled like the dialog, taking a path.
     await page.locator('.quick-input-widget .quick-input-title', { hasText: 'Open Run Trace' }).waitFor({ timeout: STEP_TIMEOUT });
     const pathInput = page.locator('.quick-input-widget .quick-input-box input');
+    // The dialog fills in its folder asynchronously: wait for its listing before typing.
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'long-run.hogwild.jsonl' }).first().waitFor({ timeout: STEP_TIMEOUT });
     await pathInput.fill(path.join(workspace, 'long-run.hogwild.jsonl'));
-    await page.waitForTimeout(500);
+    await page.waitForTimeout(300);
     await pathInput.press('Enter');
+    if (!(await pathInput.waitFor({ state: 'hidden', timeout: 5000 }).then(() => true, () => false))) {
+      await pathInput.fill(path.join(workspace, 'long-run.hogwild.jsonl'));
+      await pathInput.press('Enter');
+    }
     lap('trace chosen in the file dialog');
     const replay = await webviewFrame(page, 'body[data-source="replay"] .lanes', 60_000);
     await until(replay, 'the replay to finish', () => document.body.dataset.state === 'finished' && document.querySelectorAll('.lane').length === 2, undefined, 60_000);
