@@ -95,7 +95,9 @@ async function runHostSuite(cs, sandbox, extDir, suiteIndex) {
     ];
     const url = `${server.url}/?folder=${encodeURIComponent(sandbox.workspace)}&payload=${encodeURIComponent(JSON.stringify(payload))}`;
     await page.goto(url);
-    const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r('timeout'), 300_000))]);
+    let timer;
+    const code = await Promise.race([exited, new Promise((r) => (timer = setTimeout(() => r('timeout'), 300_000)))]);
+    clearTimeout(timer);
     fs.writeFileSync(path.join(artifacts, 'host-suite.log'), logLines.join('\n') + '\n');
     await page.screenshot({ path: path.join(artifacts, 'host-suite.png') }).catch(() => undefined);
     if (code === 'timeout') throw new Error('the extension-host suite did not finish within 300 s');
