@@ -326,7 +326,11 @@ async function load(id: number, dir: string, device: string, threads: number): P
   if (!tokenizer) log('warn', `${dir} has no tokenizer.json: only raw runs are possible`);
   progress(id, `Loading ${path.basename(dir)} (${device})…`, builtIn ? 0.6 : 0.3);
   const t0 = Date.now();
-  model = await addon.loadModel(dir, { device, threads: threads > 0 ? threads : 0 });
+  // Automatic threads leave one core to VS Code itself (its windows, the extension host):
+  // on a small machine an engine on every core makes the editor stutter.
+  const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  const useThreads = threads > 0 ? threads : Math.max(1, cores - 1);
+  model = await addon.loadModel(dir, { device, threads: useThreads });
   const c = model.config;
   summary = {
     dir,
@@ -340,7 +344,7 @@ async function load(id: number, dir: string, device: string, threads: number): P
     device: model.device,
     builtIn,
   };
-  log('info', `Loaded ${dir} in ${Date.now() - t0} ms on ${model.device}`);
+  log('info', `Loaded ${dir} in ${Date.now() - t0} ms on ${model.device} (${useThreads} CPU thread${useThreads === 1 ? '' : 's'})`);
   send({ type: 'loaded', model: summary });
   return summary;
 }
