@@ -12,7 +12,8 @@ import { SidebarProvider, SIDEBAR_VIEW_ID } from './views/sidebar';
 import { StatusBar } from './statusBar';
 import { expandHome, readSettings, toRunConfig, type HogwildSettings } from './settings';
 import { readTrace } from './trace';
-import type { Control, EngineState, FromWebview, ModelSummary } from './protocol';
+import type { Control, EngineState, FromWebview, ModelSummary, RawRunConfig, RunConfig } from './protocol';
+import { validateRunConfig } from './protocol-validate';
 import { MAX_NOTE_CHARS } from './protocol';
 
 /** What activate() returns: the extension-host tests drive and observe the extension with it. */
@@ -219,22 +220,66 @@ export function activate(context: vscode.ExtensionContext): HogwildApi {
       await runs.control(live.model.runId, { type: 'stop' }).catch(() => undefined);
       await waitForEnd(live.model.runId, 15000);
     }
+    return launch(s, toRunConfig(s, problem), problemTitle(problem), opts);
+  }
+
+  /** Loads the model if needed and starts `config` as the live run, in its panel. */
+  async function launch(s: HogwildSettings, config: RunConfig, title: string, opts: { interactive: boolean }): Promise<string | undefined> {
     const model = await ensureModel(s);
     if (!model) return undefined;
-    const config = toRunConfig(s, problem);
     if (config.maxContext > 0 && model.maxContext > 0 && config.maxContext > model.maxContext) {
       void vscode.window.showErrorMessage(`Hogwild: hogwild.maxContext (${config.maxContext}) is larger than the model's context (${model.maxContext}).`);
       return undefined;
     }
     let rec: RunRecord;
     try {
-      rec = await runs.startLive(config, problemTitle(problem), s.saveTraces);
+      rec = await runs.startLive(config, title, s.saveTraces);
     } catch (e) {
       void showEngineError(`The run did not start: ${(e as Error).message}`);
       return undefined;
     }
     panels.show(rec.model.runId, { preserveFocus: !opts.interactive });
     return rec.model.runId;
+  }
+
+  /**
+   * A raw run from three input boxes. Ids are written "1,2,3"; anything else is text,
+   * tokenised exactly as written (no chat template). Workers are separated by ";" for ids
+   * and by " || " for text.
+   */
+  async function rawRunFromUser(): Promise<RawRunConfig | undefined> {
+    const idList = /^\s*\d+(\s*,\s*\d+)*\s*$/;
+    const prompt = await vscode.window.showInputBox({
+      title: 'Hogwild: Raw Run (1/3): the shared prompt',
+      prompt: 'Token ids ("1,2,3") or text, used exactly as given: no chat template, no headers, no protocol text',
+      ignoreFocusOut: true,
+      validateInput: (v) => (v.trim() === '' ? 'The prompt is empty' : undefined),
+    });
+    if (prompt === undefined) return undefined;
+    const workers = await vscode.window.showInputBox({
+      title: 'Hogwild: Raw Run (2/3): each worker\'s first input',
+      prompt: 'Ids per worker separated by ";" ("5,6;7;8"), or texts separated by " || "',
+      ignoreFocusOut: true,
+      validateInput: (v) => (v.trim() === '' ? 'Give at least one worker an input' : undefined),
+    });
+    if (workers === undefined) return undefined;
+    const steps = await vscode.window.showInputBox({
+      title: 'Hogwild: Raw Run (3/3): steps',
+      value: '24',
+      ignoreFocusOut: true,
+      validateInput: (v) => (/^\d+$/.test(v.trim()) && Number(v) >= 1 ? undefined : 'A whole number of steps, at least 1'),
+    });
+    if (steps === undefined) return undefined;
+    const ids = (t: string) => t.split(',').map((x) => Number(x.trim()));
+    const parts = workers.split(';');
+    const workerIds = parts.every((w) => idList.test(w)) ? parts.map(ids) : [];
+    return {
+      promptIds: idList.test(prompt) ? ids(prompt) : [],
+      promptText: idList.test(prompt) ? undefined : prompt,
+      workerIds,
+      workerTexts: workerIds.length > 0 ? undefined : workers.split(' || '),
+      steps: Number(steps.trim()),
+    };
   }
 
   async function problemFromUser(): Promise<string | undefined> {
@@ -358,6 +403,26 @@ export function activate(context: vscode.ExtensionContext): HogwildApi {
     const problem = typeof arg === 'string' ? arg : await problemFromUser();
     if (problem === undefined) return undefined;
     return solve(problem, { interactive: typeof arg !== 'string' });
+  });
+  reg('hogwild.rawRun', async (arg?: unknown) => {
+    // Tests pass a RawRunConfig; people answer three input boxes.
+    const raw = arg && typeof arg === 'object' ? (arg as RawRunConfig) : await rawRunFromUser();
+    if (!raw) return undefined;
+    const s = currentSettings();
+    if (!s) return undefined;
+    const live = runs.liveRun();
+    if (live) {
+      void vscode.window.showWarningMessage(`Hogwild: the run "${live.model.title}" is still going; stop it first.`);
+      return undefined;
+    }
+    const checked = validateRunConfig({ ...toRunConfig(s, 'raw run'), raw });
+    if (!checked.ok) {
+      void vscode.window.showErrorMessage(`Hogwild: ${checked.error}`);
+      return undefined;
+    }
+    return launch(s, checked.value, `raw: ${raw.workerIds.length || raw.workerTexts?.length || 0} workers, ${raw.steps} steps`, {
+      interactive: arg === undefined,
+    });
   });
   reg('hogwild.pause', (runId?: unknown) => controlCommand({ type: 'pause' }, runId));
   reg('hogwild.resume', (runId?: unknown) => controlCommand({ type: 'resume' }, runId));

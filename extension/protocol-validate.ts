@@ -235,7 +235,7 @@ function runConfig(v: unknown, p: string): RunConfig {
     },
   };
   if (o.raw !== undefined) {
-    const r = obj(o.raw, `${p}.raw`, ['promptIds', 'workerIds', 'steps', 'stepIds', 'topLogits']);
+    const r = obj(o.raw, `${p}.raw`, ['promptIds', 'workerIds', 'steps', 'stepIds', 'topLogits', 'promptText', 'workerTexts']);
     const idList = (x: unknown, q: string) => arr(x, q, MAX_IDS, (y, qq) => int(y, qq, 0, 2147483647));
     cfg.raw = {
       promptIds: idList(r.promptIds, `${p}.raw.promptIds`),
@@ -246,6 +246,10 @@ function runConfig(v: unknown, p: string): RunConfig {
     if (stepIds) cfg.raw.stepIds = stepIds;
     const top = opt(r, 'topLogits', (x) => int(x, `${p}.raw.topLogits`, 0, 1000));
     if (top !== undefined) cfg.raw.topLogits = top;
+    const promptText = opt(r, 'promptText', (x) => str(x, `${p}.raw.promptText`, MAX_TEXT));
+    if (promptText !== undefined) cfg.raw.promptText = promptText;
+    const workerTexts = opt(r, 'workerTexts', (x) => arr(x, `${p}.raw.workerTexts`, MAX_WORKERS, (y, q) => str(y, q, MAX_TEXT)));
+    if (workerTexts !== undefined) cfg.raw.workerTexts = workerTexts;
   }
   return cfg;
 }

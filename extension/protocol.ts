@@ -45,6 +45,9 @@ export interface RunConfig {
 export interface RawRunConfig {
   promptIds: number[];
   workerIds: number[][]; // first input per worker
+  /** Text tokenised as it is (no template, no special tokens added), used where the ids are empty. */
+  promptText?: string;
+  workerTexts?: string[]; // per worker, used where that worker's ids are empty
   steps: number; // exactly this many steps
   stepIds?: number[]; // tokens that end a step (interleaved / combined); none = never
   topLogits?: number; // report the top K logits of the last step

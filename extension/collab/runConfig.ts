@@ -159,7 +159,8 @@ export function buildNativeRunConfig(cfg: RunConfig, tok: HwTokenizer | null, mo
   return native;
 }
 
-function buildRaw(cfg: RunConfig, raw: RawRunConfig, model: NativeModelConfig, maxContext: number, tok: HwTokenizer | null, opts: BuildOptions): NativeRunConfig {
+function buildRaw(cfg: RunConfig, given: RawRunConfig, model: NativeModelConfig, maxContext: number, tok: HwTokenizer | null, opts: BuildOptions): NativeRunConfig {
+  const raw = textsToIds(given, tok);
   if (!Array.isArray(raw.promptIds) || raw.promptIds.length === 0) fail('the prompt ids are empty (raw runs need at least one prompt id)');
   checkIds(raw.promptIds, model.vocab, 'prompt ids');
   if (!Array.isArray(raw.workerIds) || raw.workerIds.length === 0) fail('no workers: give each worker its first ids');
@@ -206,5 +207,23 @@ function buildRaw(cfg: RunConfig, raw: RawRunConfig, model: NativeModelConfig, m
     rawSteps: raw.steps,
     rawStepIds: i32(stepIds),
     topLogits,
+  };
+}
+
+/** Raw runs may give text instead of ids: it is tokenised exactly as written (no template, no special tokens). */
+function textsToIds(raw: RawRunConfig, tok: HwTokenizer | null): RawRunConfig {
+  const texts = [raw.promptText, ...(raw.workerTexts ?? [])].filter((t) => t !== undefined && t !== '');
+  if (texts.length === 0) return raw;
+  if (!tok) fail('this model folder has no tokenizer (tokenizer.json): give token ids instead of text');
+  const encode = (t: string) => tok.encode(t, { addSpecial: false });
+  const workers = Math.max(raw.workerIds.length, raw.workerTexts?.length ?? 0);
+  return {
+    ...raw,
+    promptIds: raw.promptIds.length > 0 || !raw.promptText ? raw.promptIds : encode(raw.promptText),
+    workerIds: Array.from({ length: workers }, (_, w) => {
+      const ids = raw.workerIds[w] ?? [];
+      const text = raw.workerTexts?.[w];
+      return ids.length > 0 || !text ? ids : encode(text);
+    }),
   };
 }

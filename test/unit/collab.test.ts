@@ -201,6 +201,17 @@ describe('raw mode', () => {
     expect(() => buildNativeRunConfig(raw({ stepIds: [200000] }), null, MODEL)).toThrow(/step ids/);
     expect(() => buildNativeRunConfig(raw({ steps: 100 }), null, { ...MODEL, maxContext: 200 })).toThrow(/more than the context of 200/);
   });
+
+  it('tokenises text exactly as written (no template, no special tokens) where ids are not given', () => {
+    const n = buildNativeRunConfig(raw({ promptIds: [], promptText: 'Hello world', workerIds: [[5], []], workerTexts: ['', '\n\nNext'] }), tok, MODEL);
+    // "Hello" and " world" are single Qwen3 tokens (tokenizer.json's vocabulary), no <|im_start|> added.
+    expect(Array.from(n.promptIds)).toEqual([tok.encode('Hello'), tok.encode(' world')].flat());
+    expect(n.promptIds.length).toBe(2);
+    expect(tok.decode(n.promptIds)).toBe('Hello world');
+    expect(Array.from(n.workerFirstIds[0])).toEqual([5]);
+    expect(tok.decode(n.workerFirstIds[1])).toBe('\n\nNext');
+    expect(() => buildNativeRunConfig(raw({ promptIds: [], promptText: 'x' }), null, MODEL)).toThrow(/no tokenizer/);
+  });
 });
 
 describe('extractAnswer', () => {

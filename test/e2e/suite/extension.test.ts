@@ -55,7 +55,7 @@ describe('Hogwild extension (real VS Code, real engine)', function () {
     for (const c of declared) assert.equal(c.category, 'Hogwild', `${c.command} has category Hogwild`);
     const all = new Set(await vscode.commands.getCommands(true));
     for (const c of declared) assert.ok(all.has(c.command), `${c.command} is registered`);
-    for (const id of ['hogwild.solveSelection', 'hogwild.pause', 'hogwild.resume', 'hogwild.step', 'hogwild.stop', 'hogwild.injectNote', 'hogwild.forkWorker', 'hogwild.openRunPanel', 'hogwild.selectModelFolder', 'hogwild.restartEngine', 'hogwild.saveRunTrace', 'hogwild.openRunTrace']) {
+    for (const id of ['hogwild.solveSelection', 'hogwild.pause', 'hogwild.resume', 'hogwild.step', 'hogwild.stop', 'hogwild.injectNote', 'hogwild.forkWorker', 'hogwild.openRunPanel', 'hogwild.selectModelFolder', 'hogwild.restartEngine', 'hogwild.saveRunTrace', 'hogwild.openRunTrace', 'hogwild.rawRun']) {
       assert.ok(all.has(id), `${id} is registered`);
     }
     assert.deepEqual(ext.packageJSON.extensionKind, ['workspace']);
@@ -99,6 +99,34 @@ describe('Hogwild extension (real VS Code, real engine)', function () {
     } finally {
       await setSetting('maxTokens', undefined);
     }
+  });
+
+  it('Raw Run: exact ids (identical inputs, identical streams) and text tokenised as written', async () => {
+    const rawResult = (runId: string) => {
+      const rec = api.runs.get(runId)!;
+      const events = parseTrace(rec.trace!.text()).batches.flatMap((b) => b.events);
+      const r = events.find((e) => e.type === 'raw-result');
+      assert.ok(r && r.type === 'raw-result', 'the run reported its raw result');
+      return r.result;
+    };
+    const byIds = await vscode.commands.executeCommand<string>('hogwild.rawRun', { promptIds: [1, 2, 3], workerIds: [[5, 6], [5, 6]], steps: 6 });
+    assert.ok(byIds, 'a raw run id');
+    await waitFor('the raw run to end', () => !api.runs.get(byIds)!.model.isActive, 120_000);
+    assert.equal(api.runs.get(byIds)!.model.state, 'finished');
+    const ids = rawResult(byIds);
+    assert.equal(ids.workers.length, 2);
+    assert.equal(ids.workers[0].ids.length, 6, 'exactly 6 steps');
+    assert.deepEqual(ids.workers[0].ids, ids.workers[1].ids, 'identical first inputs give identical streams');
+
+    const byText = await vscode.commands.executeCommand<string>('hogwild.rawRun', { promptIds: [], promptText: 'Count: one, two,', workerIds: [], workerTexts: [' three', ' four'], steps: 4 });
+    assert.ok(byText, 'a raw run id (text)');
+    await waitFor('the text raw run to end', () => !api.runs.get(byText)!.model.isActive, 120_000);
+    const text = rawResult(byText);
+    assert.equal(text.workers.length, 2);
+    assert.ok(text.workers.every((w) => w.ids.length === 4));
+    // The prompt block holds the text's own tokens and nothing else: "Count" ":" " one" "," " two" ","
+    // (6 Qwen3 tokens); a chat template would have added <|im_start|>user ... around them.
+    assert.equal(text.views[0][0].length, 6, `prompt block of ${text.views[0][0].length} tokens`);
   });
 
   it('pause, inject a note, fork, resume and stop a live run', async () => {
