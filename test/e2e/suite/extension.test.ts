@@ -109,7 +109,10 @@ describe('Hogwild extension (real VS Code, real engine)', function () {
       assert.ok(r && r.type === 'raw-result', 'the run reported its raw result');
       return r.result;
     };
-    const byIds = await vscode.commands.executeCommand<string>('hogwild.rawRun', { promptIds: [1, 2, 3], workerIds: [[5, 6], [5, 6]], steps: 6 });
+    // Greedy, so that identical inputs must give identical streams (sampling draws per worker).
+    const byIds = await withSettings({ 'sampling.temperature': 0 }, () =>
+      Promise.resolve(vscode.commands.executeCommand<string>('hogwild.rawRun', { promptIds: [1, 2, 3], workerIds: [[5, 6], [5, 6]], steps: 6 })),
+    );
     assert.ok(byIds, 'a raw run id');
     await waitFor('the raw run to end', () => !api.runs.get(byIds)!.model.isActive, 120_000);
     assert.equal(api.runs.get(byIds)!.model.state, 'finished');
