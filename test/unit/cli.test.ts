@@ -219,16 +219,16 @@ describe.skipIf(!addonBuilt)('raw runs (issue 5)', () => {
     expect(r.workers[0].ids).toEqual(g.ids);
   });
 
-  it('identical first inputs give identical streams; swapping inputs swaps streams', () => {
-    for (const layout of ['contiguous', 'interleaved', 'combined']) {
-      const same = raw(['--layout', layout, '--prompt-ids', '1,2,3', '--worker-ids', '9,10;9,10', '--steps', '8']);
-      expect(same.workers[0].ids).toEqual(same.workers[1].ids);
-      const a = raw(['--layout', layout, '--prompt-ids', '1,2,3', '--worker-ids', '40,41;70', '--steps', '8']);
-      const b = raw(['--layout', layout, '--prompt-ids', '1,2,3', '--worker-ids', '70;40,41', '--steps', '8']);
-      expect(b.workers[0].ids).toEqual(a.workers[1].ids);
-      expect(b.workers[1].ids).toEqual(a.workers[0].ids);
-      expect(a.workers[0].ids).not.toEqual(a.workers[1].ids);
-    }
+  // One test per layout: each runs three CLIs synchronously, and vitest's worker must get
+  // its event loop back between tests.
+  it.each(['contiguous', 'interleaved', 'combined'])('%s: identical first inputs give identical streams; swapping inputs swaps streams', (layout) => {
+    const same = raw(['--layout', layout, '--prompt-ids', '1,2,3', '--worker-ids', '9,10;9,10', '--steps', '8']);
+    expect(same.workers[0].ids).toEqual(same.workers[1].ids);
+    const a = raw(['--layout', layout, '--prompt-ids', '1,2,3', '--worker-ids', '40,41;70', '--steps', '8']);
+    const b = raw(['--layout', layout, '--prompt-ids', '1,2,3', '--worker-ids', '70;40,41', '--steps', '8']);
+    expect(b.workers[0].ids).toEqual(a.workers[1].ids);
+    expect(b.workers[1].ids).toEqual(a.workers[0].ids);
+    expect(a.workers[0].ids).not.toEqual(a.workers[1].ids);
   });
 
   it('works on a model folder with no tokenizer', () => {
