@@ -389,6 +389,15 @@ static std::vector<std::vector<int32_t>> raw_ids(const Collected& col) {
   return r ? r->raw_ids : std::vector<std::vector<int32_t>>{};
 }
 
+// The ids a raw run generates when nothing interrupts it, on a model of its own.
+static std::vector<std::vector<int32_t>> uninterrupted(const TinyModel& tm, const HogwildConfig& c) {
+  auto model = Model::load(tm.dir, {});
+  Collected col;
+  HogwildRun run(*model, c, col.sink());
+  run.run();
+  return raw_ids(col);
+}
+
 // W = 1, contiguous, raw: plain greedy generation of prompt + first input.
 static void test_single_worker_is_plain(const TinyModel& tm) {
   auto model = Model::load(tm.dir, {});
@@ -456,10 +465,7 @@ static void test_fork(const TinyModel& tm) {
 static void test_pause_resume(const TinyModel& tm) {
   HogwildConfig c = raw_config(3, Layout::Combined, 20, tm.spec.vocab);
   c.raw_step_ids = {0, 3, 6, 9};
-  auto m1 = Model::load(tm.dir, {});
-  Collected plain;
-  HogwildRun r1(*m1, c, plain.sink());
-  r1.run();
+  const auto plain = uninterrupted(tm, c);
 
   auto m2 = Model::load(tm.dir, {});
   Collected col;
@@ -485,17 +491,14 @@ static void test_pause_resume(const TinyModel& tm) {
   CHECK(steps == at_pause + 2, "two single steps ran %d steps", steps - at_pause);
   r2.resume();
   r2.wait();
-  CHECK(raw_ids(col) == raw_ids(plain), "pause / step / resume changed the generated tokens");
+  CHECK(raw_ids(col) == plain, "pause / step / resume changed the generated tokens");
 }
 
 // Bad controls are refused with a clear error and leave the run as it was.
 static void test_bad_controls(const TinyModel& tm) {
   HogwildConfig c = raw_config(3, Layout::Contiguous, 8, tm.spec.vocab);
   c.max_workers = 3;
-  auto m1 = Model::load(tm.dir, {});
-  Collected plain;
-  HogwildRun r1(*m1, c, plain.sink());
-  r1.run();
+  const auto plain = uninterrupted(tm, c);
 
   auto m2 = Model::load(tm.dir, {});
   Collected col;
@@ -517,7 +520,7 @@ static void test_bad_controls(const TinyModel& tm) {
   expect_error("note with a bad id", "outside the vocabulary", [&] { run.inject(0, {999999}); });
   expect_error("bad temperature", "between 0 and 10", [&] { run.set_temperature(0, -1.0f); });
   run.run();
-  CHECK(raw_ids(col) == raw_ids(plain), "refused controls changed the run");
+  CHECK(raw_ids(col) == plain, "refused controls changed the run");
   expect_error("control after the end", "already ended", [&] { run.pause(); });
   expect_error("fork after the end", "already ended", [&] { run.fork(0); });
 
