@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as esbuild from 'esbuild';
+import { prepareSuite } from './lib/suite.mjs';
 import { runTests } from '@vscode/test-electron';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -21,22 +21,8 @@ const version = args.includes('--version') ? args[args.indexOf('--version') + 1]
 
 async function main() {
   const outDir = path.join(root, 'out', 'e2e');
-  const suiteDir = path.join(root, 'test', 'e2e', 'suite');
-  await esbuild.build({
-    entryPoints: fs.readdirSync(suiteDir).filter((f) => f.endsWith('.ts')).map((f) => path.join(suiteDir, f)),
-    outdir: path.join(outDir, 'suite'),
-    bundle: true,
-    platform: 'node',
-    format: 'cjs',
-    target: 'node20',
-    external: ['vscode', 'mocha'],
-    logLevel: 'warning',
-  });
-  await esbuild.build({ entryPoints: [path.join(root, 'test', 'e2e', 'make-model.ts')], outfile: path.join(outDir, 'make-model.js'), bundle: true, platform: 'node', format: 'cjs', target: 'node20', logLevel: 'warning' });
   const model = path.join(root, '.codeserver', 'models', 'qwen3-tiny-h256-l4');
-  const { spawnSync } = await import('node:child_process');
-  const r = spawnSync(process.execPath, [path.join(outDir, 'make-model.js'), model, root], { stdio: 'inherit' });
-  if (r.status !== 0) throw new Error('could not write the e2e model');
+  await prepareSuite(root, outDir, model);
 
   // The same workspace settings as run.mjs.
   const workspace = fs.mkdtempSync(path.join(os.tmpdir(), 'hogwild-electron-'));

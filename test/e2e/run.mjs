@@ -21,9 +21,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { format } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import * as esbuild from 'esbuild';
 import { chromium } from 'playwright-core';
 import { ensureCodeServer, freePort, installVsix, makeSandbox, startCodeServer, writeUserSettings } from './lib/codeserver.mjs';
+import { prepareSuite } from './lib/suite.mjs';
 import { runUiScenario } from './ui.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -186,19 +186,7 @@ async function main() {
   await stage('type-check and bundle the suite, write the e2e model', async () => {
     sh(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(root, 'test', 'e2e')]);
     fs.rmSync(outDir, { recursive: true, force: true });
-    const suiteDir = path.join(root, 'test', 'e2e', 'suite');
-    await esbuild.build({
-      entryPoints: fs.readdirSync(suiteDir).filter((f) => f.endsWith('.ts')).map((f) => path.join(suiteDir, f)),
-      outdir: path.join(outDir, 'suite'),
-      bundle: true,
-      platform: 'node',
-      format: 'cjs',
-      target: 'node20',
-      external: ['vscode', 'mocha'],
-      logLevel: 'warning',
-    });
-    await esbuild.build({ entryPoints: [path.join(root, 'test', 'e2e', 'make-model.ts')], outfile: path.join(outDir, 'make-model.js'), bundle: true, platform: 'node', format: 'cjs', target: 'node20', logLevel: 'warning' });
-    sh(process.execPath, [path.join(outDir, 'make-model.js'), model, root]);
+    await prepareSuite(root, outDir, model);
   });
 
   const sandbox = makeSandbox(path.join(cacheDir, 'sandbox'));
