@@ -24,7 +24,9 @@ export function mergeEvents(events: readonly EngineEvent[]): EngineEvent[] {
       const at = openTokens.get(ev.worker);
       const prev = at !== undefined ? out[at] : undefined;
       if (prev && prev.type === 'tokens' && prev.step === ev.step) {
-        out[at!] = { type: 'tokens', worker: ev.worker, step: ev.step, ids: concatIds(prev.ids, ev.ids), text: prev.text + ev.text };
+        const merged: EngineEvent = { type: 'tokens', worker: ev.worker, step: ev.step, ids: concatIds(prev.ids, ev.ids), text: prev.text + ev.text };
+        if (prev.pieces && ev.pieces) merged.pieces = prev.pieces.concat(ev.pieces);
+        out[at!] = merged;
         continue;
       }
       openTokens.set(ev.worker, out.length);

@@ -208,7 +208,7 @@ const SAMPLING_KEYS = ['temperature', 'topP', 'topK', 'seed'];
 const PROMPT_KEYS = ['system', 'selfCheck', 'finisher', 'headerOthers', 'headerOwn', 'answerPattern'];
 
 function runConfig(v: unknown, p: string): RunConfig {
-  const o = obj(v, p, ['problem', 'workers', 'workerNames', 'layout', 'sampling', 'maxTokens', 'selfCheckInterval', 'maxContext', 'prompts', 'raw']);
+  const o = obj(v, p, ['problem', 'workers', 'workerNames', 'layout', 'sampling', 'maxTokens', 'selfCheckInterval', 'maxContext', 'prompts', 'raw', 'attentionShares']);
   const s = obj(o.sampling, `${p}.sampling`, SAMPLING_KEYS);
   const pr = obj(o.prompts, `${p}.prompts`, PROMPT_KEYS);
   const cfg: RunConfig = {
@@ -234,6 +234,7 @@ function runConfig(v: unknown, p: string): RunConfig {
       answerPattern: str(pr.answerPattern, `${p}.prompts.answerPattern`, 1000),
     },
   };
+  if (o.attentionShares !== undefined) cfg.attentionShares = bool(o.attentionShares, `${p}.attentionShares`);
   if (o.raw !== undefined) {
     const r = obj(o.raw, `${p}.raw`, ['promptIds', 'workerIds', 'steps', 'stepIds', 'topLogits', 'promptText', 'workerTexts']);
     const idList = (x: unknown, q: string) => arr(x, q, MAX_IDS, (y, qq) => int(y, qq, 0, 2147483647));
@@ -301,13 +302,25 @@ function engineEvent(v: unknown, p: string): EngineEvent {
       return { type: 'worker', info };
     }
     case 'tokens': {
-      const o = obj(v, p, ['type', 'worker', 'step', 'ids', 'text']);
-      return {
+      const o = obj(v, p, ['type', 'worker', 'step', 'ids', 'text', 'pieces']);
+      const ev: Extract<EngineEvent, { type: 'tokens' }> = {
         type: 'tokens',
         worker: workerId(o.worker, `${p}.worker`),
         step: int(o.step, `${p}.step`, 0, 1 << 24),
         ids: ids(o.ids, `${p}.ids`, MAX_IDS),
         text: str(o.text, `${p}.text`, MAX_TEXT),
+      };
+      const pieces = opt(o, 'pieces', (x) => arr(x, `${p}.pieces`, MAX_IDS, (s, q) => str(s, q, MAX_TEXT)));
+      if (pieces !== undefined) ev.pieces = pieces;
+      return ev;
+    }
+    case 'block-text': {
+      const o = obj(v, p, ['type', 'block', 'ids', 'pieces']);
+      return {
+        type: 'block-text',
+        block: int(o.block, `${p}.block`, 0, MAX_BLOCK),
+        ids: ids(o.ids, `${p}.ids`, MAX_IDS),
+        pieces: arr(o.pieces, `${p}.pieces`, MAX_IDS, (s, q) => str(s, q, MAX_TEXT)),
       };
     }
     case 'step-finished': {
@@ -350,12 +363,16 @@ function engineEvent(v: unknown, p: string): EngineEvent {
       };
     }
     case 'attention': {
-      const o = obj(v, p, ['type', 'step', 'shares']);
-      return {
+      const o = obj(v, p, ['type', 'step', 'shares', 'layers']);
+      const share = (x: unknown, qq: string) => num(x, qq, 0, 1.0001);
+      const ev: Extract<EngineEvent, { type: 'attention' }> = {
         type: 'attention',
         step: int(o.step, `${p}.step`, 0, 1 << 24),
-        shares: arr(o.shares, `${p}.shares`, MAX_WORKER_ID, (w, q) => arr(w, q, 100_000, (x, qq) => num(x, qq, 0, 1.0001))),
+        shares: arr(o.shares, `${p}.shares`, MAX_WORKER_ID, (w, q) => arr(w, q, 100_000, share)),
       };
+      const layers = opt(o, 'layers', (x) => arr(x, `${p}.layers`, MAX_WORKER_ID, (w, q) => arr(w, q, 1024, (l, ql) => arr(l, ql, 100_000, share))));
+      if (layers !== undefined) ev.layers = layers;
+      return ev;
     }
     case 'stats': {
       const o = obj(v, p, ['type', 'step', 'tokens', 'tokensPerSecond', 'msPerStep']);
@@ -368,8 +385,15 @@ function engineEvent(v: unknown, p: string): EngineEvent {
       };
     }
     case 'note': {
-      const o = obj(v, p, ['type', 'target', 'block', 'text']);
-      return { type: 'note', target: target(o.target, `${p}.target`), block: int(o.block, `${p}.block`, -1, MAX_BLOCK), text: str(o.text, `${p}.text`, MAX_TEXT) };
+      const o = obj(v, p, ['type', 'target', 'block', 'text', 'ids', 'pieces']);
+      const ev: Extract<EngineEvent, { type: 'note' }> = { type: 'note', target: target(o.target, `${p}.target`), block: int(o.block, `${p}.block`, -1, MAX_BLOCK), text: str(o.text, `${p}.text`, MAX_TEXT) };
+      const noteIds = opt(o, 'ids', (x) => ids(x, `${p}.ids`, MAX_IDS));
+      const pieces = opt(o, 'pieces', (x) => arr(x, `${p}.pieces`, MAX_IDS, (s, q) => str(s, q, MAX_TEXT)));
+      if (noteIds !== undefined && pieces !== undefined && pieces.length === noteIds.length) {
+        ev.ids = noteIds;
+        ev.pieces = pieces;
+      }
+      return ev;
     }
     case 'answer': {
       const o = obj(v, p, ['type', 'text', 'answer']);

@@ -37,6 +37,8 @@ export interface RunConfig {
   maxTokens: number; // generated-token budget of all workers together
   selfCheckInterval: number; // ~1000: generated tokens between self-check questions
   maxContext: number; // 0 = the model's
+  /** Report attention shares per step (heatmap, inspector); default on. */
+  attentionShares?: boolean;
   prompts: PromptTexts;
   /** Raw mode: exact ids, no template, headers, history moves, self-check or finisher. */
   raw?: RawRunConfig;
@@ -91,14 +93,18 @@ export type EngineEvent =
   | { type: 'run-state'; state: RunState; message?: string }
   | { type: 'worker'; info: WorkerInfo }
   /** ids: bulk data as a typed array (structured clone over IPC, ArrayBuffer transfer to webviews). */
-  | { type: 'tokens'; worker: number; step: number; ids: Int32Array; text: string }
+  /** pieces[i]: the text that id i added to the stream (they join to `text`); absent in old traces. */
+  | { type: 'tokens'; worker: number; step: number; ids: Int32Array; text: string; pieces?: string[] }
+  /** The tokens of a block whose text is not streamed (the prompt, the headers). */
+  | { type: 'block-text'; block: number; ids: Int32Array; pieces: string[] }
   | { type: 'step-finished'; worker: number; step: number; label: string; text: string; historyBlock: number }
   | { type: 'block'; op: 'created' | 'grown' | 'merged' | 'freed'; info: BlockInfo }
   | { type: 'views'; step: number; views: ViewSegmentInfo[][] } // per worker, in view order
   /** shares[w][s]: worker w's attention share on segment s of its view (mean over heads and layers). */
-  | { type: 'attention'; step: number; shares: number[][] }
+  /** layers[w][l][s]: the same per layer (absent when not recorded). */
+  | { type: 'attention'; step: number; shares: number[][]; layers?: number[][][] }
   | { type: 'stats'; step: number; tokens: number; tokensPerSecond: number; msPerStep: number }
-  | { type: 'note'; target: number | 'all'; block: number; text: string }
+  | { type: 'note'; target: number | 'all'; block: number; text: string; ids?: Int32Array; pieces?: string[] }
   | { type: 'answer'; text: string; answer: string | null }
   | { type: 'raw-result'; result: RawRunResult };
 

@@ -8,7 +8,7 @@
 // parts of the tree are still being written):
 //   dist/extension.js             extension/extension.ts      node, cjs, vscode external
 //   dist/engine-host.js           extension/engine/host.ts    node, cjs
-//   dist/cli/<name>.js            extension/cli/<name>.ts     node, cjs (generate, solve, make-default-model)
+//   dist/cli/<name>.js            extension/cli/<name>.ts     node, cjs (generate, solve, make-default-model, record-trace)
 //   dist/webview/<name>.js        webview/<name>-main.ts      browser, iife
 // Assets:
 //   dist/native/hogwild_native.node      the built addon (native/build/Release), if built
@@ -53,7 +53,7 @@ function nodeBundle(entry, outfile, extra = {}) {
 
 nodeBundle('extension/extension.ts', 'dist/extension.js');
 nodeBundle('extension/engine/host.ts', 'dist/engine-host.js');
-for (const name of ['generate', 'solve', 'make-default-model']) {
+for (const name of ['generate', 'solve', 'make-default-model', 'record-trace']) {
   nodeBundle(`extension/cli/${name}.ts`, `dist/cli/${name}.js`, {
     banner: { js: '#!/usr/bin/env node' },
   });

@@ -30,7 +30,7 @@ import type {
 } from '../protocol';
 import { validateEngineRequest } from '../protocol-validate';
 import { mergeEvents } from '../coalesce';
-import { loadNativeAddon, type NativeAddon, type NativeEvent, type NativeModel, type NativeRun } from './native';
+import { loadNativeAddon, type NativeAddon, type NativeEvent, type NativeModel, type NativeRun, type NativeRunConfig } from './native';
 import { loadTokenizer, type HwTokenizer, type StreamDecoder } from '../model/tokenizer';
 import { DEFAULT_MODEL_DIRNAME, ensureDefaultModel, isBuiltInModel } from '../model/defaultModel';
 import { buildNativeRunConfig, extractAnswer, headerParts, stepLabel } from '../collab';
@@ -82,6 +82,7 @@ class LiveRun {
     readonly config: RunConfig,
     private readonly tok: HwTokenizer | null,
     names: string[],
+    private readonly native: NativeRunConfig,
   ) {
     names.forEach((n, i) => this.names.set(i, n));
   }
@@ -102,6 +103,26 @@ class LiveRun {
 
   private text(ids: ArrayLike<number>): string {
     return this.tok ? this.tok.decode(ids) : '';
+  }
+
+  /** Each id's text as a stream decoder emits it (the pieces join to the decoded text). */
+  private pieces(ids: ArrayLike<number>): string[] {
+    if (!this.tok) return Array.from(ids, () => '');
+    const d = this.tok.streamDecoder();
+    const out = Array.from(ids, (id) => d.push([id]));
+    const rest = d.flush();
+    if (rest && out.length > 0) out[out.length - 1] += rest;
+    return out;
+  }
+
+  /** The prompt's and the headers' tokens, which no tokens event carries. */
+  private headersSeen = 0;
+  private pushBlockText(block: number, kind: BlockKind): void {
+    let ids: ArrayLike<number> | undefined;
+    if (kind === 'prompt') ids = this.native.promptIds;
+    else if (kind === 'header' && !this.native.raw) ids = this.headersSeen++ === 0 ? this.native.headerOthersIds : this.native.headerOwnIds;
+    if (!ids || ids.length === 0) return;
+    this.push({ type: 'block-text', block, ids: Int32Array.from(ids), pieces: this.pieces(ids) });
   }
 
   push(ev: EngineEvent): void {
@@ -149,9 +170,11 @@ class LiveRun {
         return;
       }
       case 'tokens': {
+        // One piece per id (what that id added to the stream), so that a view can find the
+        // token under any character of a lane.
         const d = this.decoder(ev.worker);
-        const text = d ? d.push(ev.ids) : '';
-        this.push({ type: 'tokens', worker: ev.worker, step: ev.step, ids: Int32Array.from(ev.ids), text });
+        const pieces = d ? Array.from(ev.ids, (id) => d.push([id])) : Array.from(ev.ids, () => '');
+        this.push({ type: 'tokens', worker: ev.worker, step: ev.step, ids: Int32Array.from(ev.ids), text: pieces.join(''), pieces });
         return;
       }
       case 'step-finished': {
@@ -175,6 +198,7 @@ class LiveRun {
         }
         const info: BlockInfo = { block: ev.block, kind, owner: ev.owner, length: ev.length, label };
         this.push({ type: 'block', op: ev.op, info });
+        if (ev.op === 'created') this.pushBlockText(ev.block, kind);
         return;
       }
       case 'views': {
@@ -187,13 +211,13 @@ class LiveRun {
         return;
       }
       case 'attention':
-        this.push({ type: 'attention', step: ev.step, shares: ev.shares.map((s) => Array.from(s)) });
+        this.push({ type: 'attention', step: ev.step, shares: ev.shares.map((s) => Array.from(s)), layers: perLayer(ev.shares, ev.layerShares) });
         return;
       case 'stats':
         this.push({ type: 'stats', step: ev.step, tokens: ev.tokens, tokensPerSecond: ev.tokensPerSecond, msPerStep: ev.msPerStep });
         return;
       case 'note':
-        this.push({ type: 'note', target: ev.target < 0 ? 'all' : ev.target, block: ev.block, text: this.text(ev.ids) });
+        this.push({ type: 'note', target: ev.target < 0 ? 'all' : ev.target, block: ev.block, text: this.text(ev.ids), ids: Int32Array.from(ev.ids), pieces: this.pieces(ev.ids) });
         return;
       case 'finisher-tokens':
         for (const id of ev.ids) this.finisherIds.push(id);
@@ -353,9 +377,10 @@ function start(runId: string, config: RunConfig): void {
   if (!model || !summary) throw new Error('no model is loaded');
   for (const r of runs.values()) if (!r.ended) throw new Error(`run ${r.runId} is still going; stop it first`);
   runs.clear();
-  const native = buildNativeRunConfig(config, tokenizer, model.config);
+  // Attention shares feed the heatmap and the inspector; they cost little next to a step.
+  const native = buildNativeRunConfig(config, tokenizer, model.config, { attentionShares: config.attentionShares ?? true });
   const names = config.workerNames.slice(0, config.workers);
-  const live = new LiveRun(runId, config, tokenizer, names);
+  const live = new LiveRun(runId, config, tokenizer, names, native);
   runs.set(runId, live);
   live.push({ type: 'run-state', state: 'loading' });
   for (let w = 0; w < config.workers; w++) live.push({ type: 'worker', info: { worker: w, name: live.name(w), state: 'running', temperature: config.sampling.temperature } });
@@ -494,3 +519,16 @@ if (!process.send) {
   process.exit(2);
 }
 send({ type: 'ready', pid: process.pid });
+
+/** layerShares[w] is [layers][segments] flat; the protocol wants [w][layer][segment], rounded. */
+function perLayer(shares: Float32Array[], layerShares: Float32Array[] | undefined): number[][][] | undefined {
+  if (!layerShares || layerShares.length !== shares.length) return undefined;
+  const round = (x: number) => Math.round(x * 1e4) / 1e4;
+  return layerShares.map((flat, w) => {
+    const nseg = shares[w]!.length;
+    const layers: number[][] = [];
+    if (nseg === 0) return layers;
+    for (let at = 0; at + nseg <= flat.length; at += nseg) layers.push(Array.from(flat.subarray(at, at + nseg), round));
+    return layers;
+  });
+}
