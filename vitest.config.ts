@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['test/unit/**/*.test.ts'],
+    include: ['test/unit/**/*.test.ts', 'test/webview/**/*.test.ts'],
     environment: 'node',
     // Loading the real Qwen3 tokenizer (11 MB of JSON) and running the engine on the CPU
     // take seconds, not milliseconds.

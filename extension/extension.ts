@@ -5,6 +5,7 @@
 import * as vscode from 'vscode';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as fs from 'node:fs';
 import { EngineClient, CancelledError } from './engine/client';
 import { RunManager, type RunRecord } from './runs';
 import { RunPanels, PANEL_VIEW_TYPE, type PanelHost } from './views/panel';
@@ -12,6 +13,7 @@ import { SidebarProvider, SIDEBAR_VIEW_ID } from './views/sidebar';
 import { StatusBar } from './statusBar';
 import { expandHome, readSettings, toRunConfig, type HogwildSettings } from './settings';
 import { readTrace } from './trace';
+import { markdownOfRun } from './insights/markdown';
 import type { Control, EngineState, FromWebview, ModelSummary, RawRunConfig, RunConfig } from './protocol';
 import { validateRunConfig } from './protocol-validate';
 import { MAX_NOTE_CHARS } from './protocol';
@@ -353,6 +355,24 @@ export function activate(context: vscode.ExtensionContext): HogwildApi {
     }
   }
 
+  async function exportMarkdown(runId?: unknown): Promise<void> {
+    const rec = typeof runId === 'string' ? runs.get(runId) : runs.active() ?? runs.all().pop();
+    if (!rec) {
+      void vscode.window.showInformationMessage('Hogwild: no run to export.');
+      return;
+    }
+    // Next to the trace when it was saved in the workspace; the run's name otherwise.
+    const base = vscode.workspace.workspaceFolders?.[0]?.uri ?? vscode.Uri.file(os.homedir());
+    const uri = await vscode.window.showSaveDialog({ defaultUri: vscode.Uri.joinPath(base, `${rec.model.runId}.hogwild.md`), filters: { Markdown: ['md'] }, title: 'Export Run as Markdown' });
+    if (!uri) return;
+    try {
+      await fs.promises.writeFile(uri.fsPath, markdownOfRun(rec.model), 'utf8');
+      void vscode.window.showInformationMessage(`Hogwild: run exported to ${uri.fsPath}`);
+    } catch (e) {
+      void vscode.window.showErrorMessage(`Hogwild: could not export the run: ${(e as Error).message}`);
+    }
+  }
+
   async function openTrace(arg?: unknown): Promise<string | undefined> {
     let file: string | undefined;
     if (typeof arg === 'string') file = arg;
@@ -384,6 +404,9 @@ export function activate(context: vscode.ExtensionContext): HogwildApi {
         return;
       case 'save-trace':
         void saveTrace(msg.runId);
+        return;
+      case 'export-markdown':
+        void exportMarkdown(msg.runId);
         return;
       case 'open-panel':
         if (msg.runId && runs.get(msg.runId)) panels.show(msg.runId);
@@ -483,6 +506,7 @@ export function activate(context: vscode.ExtensionContext): HogwildApi {
   });
   reg('hogwild.restartEngine', () => restartEngine());
   reg('hogwild.saveRunTrace', (runId?: unknown) => saveTrace(runId));
+  reg('hogwild.exportRunMarkdown', (runId?: unknown) => exportMarkdown(runId));
   reg('hogwild.openRunTrace', (arg?: unknown) => openTrace(arg));
   reg('hogwild.showLog', () => output.show(true));
 

@@ -131,7 +131,7 @@ const RUN_STATES: readonly RunState[] = ['loading', 'prefill', 'running', 'pause
 const WORKER_STATES: readonly WorkerState[] = ['running', 'paused', 'finished'];
 const BLOCK_KINDS: readonly BlockKind[] = ['prompt', 'worker', 'history', 'header', 'note', 'finisher'];
 const LAYOUTS: readonly Layout[] = ['contiguous', 'interleaved', 'combined'];
-const COMMANDS: readonly WebviewCommand[] = ['restart-engine', 'open-log', 'save-trace', 'open-panel', 'solve-selection'];
+const COMMANDS: readonly WebviewCommand[] = ['restart-engine', 'open-log', 'save-trace', 'export-markdown', 'open-panel', 'solve-selection'];
 
 const runId = (v: unknown, p: string) => str(v, p, 64, { pattern: RUN_ID_PATTERN });
 const workerId = (v: unknown, p: string) => int(v, p, 0, MAX_WORKER_ID);

@@ -234,7 +234,7 @@ export type ToWebview =
   | { type: 'error'; message: string };
 
 /** Extension commands a webview may ask for (an allow-list; anything else is rejected). */
-export type WebviewCommand = 'restart-engine' | 'open-log' | 'save-trace' | 'open-panel' | 'solve-selection';
+export type WebviewCommand = 'restart-engine' | 'open-log' | 'save-trace' | 'export-markdown' | 'open-panel' | 'solve-selection';
 
 export type FromWebview =
   | { type: 'ready' }

@@ -89,10 +89,17 @@ export class CacheState {
         const b = this.block(ev.info.block);
         b.kind = ev.info.kind;
         b.owner = ev.info.owner;
-        b.label = ev.info.label;
+        // The host labels the history block after its latest step; here it is the history.
+        b.label = b.kind === 'history' ? 'shared history' : ev.info.label;
         b.length = ev.info.length;
         if (ev.op === 'created') {
+          // The engine reuses the ids of freed blocks: a created block starts empty.
           b.freed = false;
+          b.forkedFrom = null;
+          b.ids = new GrowI32();
+          b.authors = new GrowI32();
+          b.steps = new GrowI32();
+          b.pieces = [];
           if (b.kind === 'worker' && b.owner >= 0) {
             const old = this.currentBlock.get(b.owner);
             this.currentBlock.set(b.owner, b.block);
@@ -127,11 +134,7 @@ export class CacheState {
               b.steps.push(o.steps.at(i));
               b.pieces.push(o.pieces[i]!);
             }
-            // The copied steps are the fork's too, at the same indices.
-            for (const [k, r] of this.stepRefs) {
-              const [w, s] = k.split(':').map(Number);
-              if (w === f && r.block === origin) this.stepRefs.set(stepKey(ev.info.worker, s!), { ...r, block: mine });
-            }
+            // The copied tokens stay in the origin's lane; the fork's lane starts after them.
           }
         }
         break;
