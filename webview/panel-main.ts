@@ -93,8 +93,6 @@ const insights = new Insights({
   schedule: () => scheduler.schedule(),
 });
 insightsEl.append(insights.root);
-// Tests and the benchmark reach the views through this (read-only use).
-(window as unknown as { hogwildPanel: unknown }).hogwildPanel = { insights, lanes, historyList };
 main.addEventListener('click', (e) => insights.onClick(e));
 document.body.append(toolbar, insights.findBar, banner, noticeEl, emptyEl, main);
 
@@ -124,6 +122,8 @@ interface Lane {
 }
 
 const lanes = new Map<number, Lane>();
+// Tests and the benchmark reach the views through this (read-only use).
+(window as unknown as { hogwildPanel: unknown }).hogwildPanel = { insights, lanes, historyList };
 
 function makeLane(w: WorkerModel): Lane {
   const name = h('span', { class: 'lane-name' });
