@@ -44,8 +44,10 @@ export function mergeEvents(events: readonly EngineEvent[]): EngineEvent[] {
     }
     // Anything else may order against token events (a step ending, a fork, a state change):
     // later tokens start a new event.
-    if (ev.type === 'step-finished' || ev.type === 'worker') openTokens.delete(ev.type === 'worker' ? ev.info.worker : ev.worker);
-    else if (ev.type === 'run-state' || ev.type === 'note') openTokens.clear();
+    // A fork copies its origin's block as it is at that moment, and a created or freed block
+    // changes where tokens land: no token may move across either.
+    if (ev.type === 'step-finished') openTokens.delete(ev.worker);
+    else if (ev.type === 'run-state' || ev.type === 'note' || ev.type === 'worker' || (ev.type === 'block' && ev.op !== 'grown')) openTokens.clear();
     out.push(ev);
   }
   return out;

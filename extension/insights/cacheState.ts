@@ -128,7 +128,9 @@ export class CacheState {
           if (b.forkedFrom === -2 && origin !== undefined) {
             const o = this.block(origin);
             b.forkedFrom = origin;
-            for (let i = 0; i < o.ids.length; i++) {
+            // The engine's copy is as long as the created block says.
+            const n = Math.min(o.ids.length, b.length);
+            for (let i = 0; i < n; i++) {
               b.ids.push(o.ids.at(i));
               b.authors.push(o.authors.at(i));
               b.steps.push(o.steps.at(i));
