@@ -21,18 +21,23 @@ inline const char* kv_dtype_name(KvDType t) {
 
 // Paged K/V of one layer, in elements of `dtype` from each page's base pointer:
 //   key   element d of token `index`, KV head h: k_offset + (h * head_dim + d) * page_tokens + index
+//         (keys_token_major: k_offset + (h * page_tokens + index) * head_dim + d)
 //   value element d of token `index`, KV head h: v_offset + (h * page_tokens + index) * head_dim + d
-// Keys are dimension-major inside a page ([kv_head][head_dim][page_tokens]) so that a tile of
-// keys is a ready operand of the query-key product; values are token-major. Keys are stored
-// rotated by RoPE at their block-local index; values are plain.
+// The CPU backend keeps keys dimension-major inside a page ([kv_head][head_dim][page_tokens]):
+// a tile of keys is then a ready operand of the query-key product. Token-major keys (the
+// layout a GPU backend may keep) are read too, through a transposing copy: slower, for
+// checking other backends against this op. Keys are stored rotated by RoPE at their
+// block-local index; values are plain.
 struct PagedKv {
   KvDType dtype = KvDType::F32;
   int page_tokens = 0, kv_heads = 0, head_dim = 0;
   const void* const* pages = nullptr;
   size_t k_offset = 0, v_offset = 0;  // in elements, from a page's base
+  bool keys_token_major = false;
 
   size_t key_index(int h, int d, int index) const {
-    return k_offset + (size_t(h) * head_dim + d) * page_tokens + index;
+    return keys_token_major ? k_offset + (size_t(h) * page_tokens + index) * head_dim + d
+                            : k_offset + (size_t(h) * head_dim + d) * page_tokens + index;
   }
   size_t value_index(int h, int index) const {
     return v_offset + (size_t(h) * page_tokens + index) * head_dim;

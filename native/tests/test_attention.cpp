@@ -183,7 +183,7 @@ void store(KvDType dt, uint8_t* base, size_t index, float x) {
 
 // Lays the blocks out in pages (in a shuffled page order), filling unused slots with NaN
 // so that reading a slot past a block's end cannot go unnoticed.
-Paged make_pages(Problem& P, KvDType dt, std::mt19937& rng) {
+Paged make_pages(Problem& P, KvDType dt, std::mt19937& rng, bool token_major = false) {
   Paged pg;
   const int pt = P.page_tokens, hd = P.hd;
   int n_pages = 0;
@@ -191,7 +191,7 @@ Paged make_pages(Problem& P, KvDType dt, std::mt19937& rng) {
   std::vector<int> order(n_pages);
   std::iota(order.begin(), order.end(), 0);
   std::shuffle(order.begin(), order.end(), rng);
-  pg.kv = PagedKv{dt, pt, P.kv_heads, hd, nullptr, 0, size_t(P.kv_heads) * hd * pt};
+  pg.kv = PagedKv{dt, pt, P.kv_heads, hd, nullptr, 0, size_t(P.kv_heads) * hd * pt, token_major};
   const size_t page_elems = 2 * size_t(P.kv_heads) * hd * pt, es = hw::kv_dtype_bytes(dt);
   pg.storage.assign(n_pages, std::vector<uint8_t>(page_elems * es));
   for (auto& s : pg.storage)
@@ -339,9 +339,10 @@ struct Worst {
   double out = 0, shares = 0;
 };
 
-void run_case(const Problem& base, KvDType dt, std::mt19937& rng, const std::string& what, Worst& worst) {
+void run_case(const Problem& base, KvDType dt, std::mt19937& rng, const std::string& what, Worst& worst,
+              bool token_major = false) {
   Problem P = base;
-  Paged pg = make_pages(P, dt, rng);  // rounds V to the dtype: the reference sees the same values
+  Paged pg = make_pages(P, dt, rng, token_major);  // rounds V to the dtype: the reference sees the same values
   const RefOut ref = reference(P);
   AttnPlan plan = make_plan(P);
   hw::ModelConfig cfg;
@@ -391,11 +392,13 @@ void test_random(const char* isa) {
     const int pt = pages[c % 3];
     const int max_tokens = c % 5 == 0 ? 100 : 40;  // long rows cross query tiles
     const Problem P = make_problem(rng, hd, kv_heads, group, pt, workers, layout, max_tokens);
+    const bool token_major = c % 7 == 3;  // keys as a GPU backend may lay them out
     for (int d = 0; d < 3; d++) {
-      char what[160];
-      std::snprintf(what, sizeof what, "%s case %d (%s, hd %d, %d kv heads x %d, page %d, W %d, %s)", isa, c,
-                    layout_name(layout), hd, kv_heads, group, pt, workers, hw::kv_dtype_name(dts[d]));
-      run_case(P, dts[d], rng, what, worst[d]);
+      char what[200];
+      std::snprintf(what, sizeof what, "%s case %d (%s, hd %d, %d kv heads x %d, page %d, %s keys, W %d, %s)", isa,
+                    c, layout_name(layout), hd, kv_heads, group, pt, token_major ? "token-major" : "dim-major",
+                    workers, hw::kv_dtype_name(dts[d]));
+      run_case(P, dts[d], rng, what, worst[d], token_major);
       cases++;
     }
   }
