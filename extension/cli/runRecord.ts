@@ -2,7 +2,44 @@
  * What `npm run solve` keeps of a run: a reducer of the protocol events that the shared
  * pipeline (engine/pipeline.ts) makes of the native ones, the same events VS Code shows.
  */
-import type { BlockKind, EngineEvent, EventOf, RawRunResult, RunState, ViewSegmentInfo } from '../../protocol/messages';
+import type { BlockKind, EngineEvent, EventOf, RawRunResult, RunConfig, RunState, ViewSegmentInfo } from '../../protocol/messages';
+import type { NativeEvent } from '../engine/native';
+import type { HwTokenizer } from '../model/tokenizer';
+import { EventPipeline } from '../engine/pipeline';
+
+/**
+ * A run as the command line consumes it: the native batches go through the same pipeline as
+ * in the engine process; every protocol batch is recorded and handed to `onBatch` (the lanes).
+ */
+export class CliRun {
+  readonly pipeline: EventPipeline;
+  readonly record = new RunRecord();
+
+  constructor(
+    config: RunConfig,
+    tok: HwTokenizer | null,
+    private readonly onBatch: (events: EngineEvent[], errors: string[]) => void,
+  ) {
+    this.pipeline = new EventPipeline(config, tok);
+  }
+
+  start(): void {
+    this.take(this.pipeline.start());
+  }
+
+  onNative(batch: readonly NativeEvent[]): void {
+    this.take(this.pipeline.convert(batch));
+  }
+
+  end(error?: Error): void {
+    this.take(this.pipeline.end(error));
+  }
+
+  private take(events: EngineEvent[]): void {
+    this.record.take(events);
+    this.onBatch(events, this.pipeline.errors.splice(0));
+  }
+}
 
 export interface BlockState {
   block: number;

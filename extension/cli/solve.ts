@@ -10,11 +10,10 @@
  *   result (see RawJson below).
  */
 import * as L from '../../protocol/limits';
-import type { EngineEvent, Layout, RunConfig } from '../../protocol/messages';
-import type { NativeEvent, NativeRun } from '../engine/native';
-import { EventPipeline } from '../engine/pipeline';
+import type { Layout, RunConfig } from '../../protocol/messages';
+import type { NativeRun } from '../engine/native';
 import { buildNativeRunConfig, completeWorkerNames, DEFAULT_PROMPTS, RunConfigError } from '../collab';
-import { RunRecord } from './runRecord';
+import { CliRun, type RunRecord } from './runRecord';
 import { CliError, helpText, parseArgs, parseIdList, repoRoot, runCli, type FlagSpec } from './args';
 import { loadForCli, MODEL_FLAGS, out } from './model';
 import { Lanes, paint, sanitize, useColor } from './terminal';
@@ -135,14 +134,11 @@ runCli(async () => {
     }
 
     // The same pipeline as the engine process: the terminal shows what VS Code shows.
-    const pipeline = new EventPipeline(cfg, tok);
-    const rec = new RunRecord();
     const lanes = new Lanes(names.slice(), color, out, process.stdout.columns ?? 100);
     const streaming = !json && !raw;
     const t0 = Date.now();
-    const take = (events: EngineEvent[]) => {
-      rec.take(events);
-      for (const m of pipeline.errors.splice(0)) {
+    const cli = new CliRun(cfg, tok, (events, errors) => {
+      for (const m of errors) {
         if (streaming) lanes.flushAll();
         log(`engine: ${m}`);
       }
@@ -156,15 +152,15 @@ runCli(async () => {
           lanes.flush(e.worker);
         }
       }
-    };
-    const onEvents = (batch: NativeEvent[]) => take(pipeline.convert(batch));
-    take(pipeline.start());
+    });
+    const rec = cli.record;
+    cli.start();
     if (streaming) {
       log(`${workers} workers (${names.join(', ')}), ${layout} layout, budget ${cfg.maxTokens} tokens` + (builtIn ? ' - random model, meaningless text' : ''));
     }
     let finished: Promise<void>;
     try {
-      run = model.startRun(native, onEvents);
+      run = model.startRun(native, (batch) => cli.onNative(batch));
       // Asked for at once: see the note on NativeRun.done() in the report (the promise must
       // not be fetched after other JavaScript has run).
       finished = run.done();
@@ -190,7 +186,7 @@ runCli(async () => {
     let failure: Error | undefined;
     await finished.catch((e: unknown) => (failure = e instanceof Error ? e : new Error(String(e))));
     process.off('SIGINT', onSigint);
-    take(pipeline.end(failure));
+    cli.end(failure);
     const ms = Date.now() - t0;
     if (streaming) lanes.flushAll();
     if (rec.state === 'failed') throw new CliError(`the run failed: ${rec.message ?? rec.state}`);

@@ -14,14 +14,14 @@
  */
 import * as path from 'node:path';
 import * as os from 'node:os';
-import type { Control, EngineEvent, EngineMessage, EngineRequest, InspectResult, ModelSummary, RunConfig } from '../../protocol/messages';
+import type { Control, EngineMessage, EngineRequest, InspectResult, ModelSummary, RunConfig } from '../../protocol/messages';
 import { validateEngineRequest } from '../../protocol/validate';
 import { replyTo } from '../../protocol/requests';
 import { loadNativeAddon, type NativeAddon, type NativeModel, type NativeRun } from './native';
 import { loadTokenizer, type HwTokenizer } from '../model/tokenizer';
 import { DEFAULT_MODEL_DIRNAME, ensureDefaultModel, isBuiltInModel } from '../model/defaultModel';
-import { buildNativeRunConfig, headerParts } from '../collab';
-import { EventPipeline } from './pipeline';
+import { buildNativeRunConfig } from '../collab';
+import { LiveRun } from './liveRun';
 
 
 
@@ -42,47 +42,6 @@ let summary: ModelSummary | null = null;
 let tokenizer: HwTokenizer | null = null;
 let loading: Promise<ModelSummary> | null = null;
 const runs = new Map<string, LiveRun>();
-
-// ---------------------------------------------------------------- a live run
-
-/** A run in the engine: its native handle and the pipeline that turns its events into protocol events. */
-class LiveRun {
-  ended = false;
-  run: NativeRun | null = null;
-  readonly events: EventPipeline;
-
-  constructor(
-    readonly runId: string,
-    config: RunConfig,
-    private readonly tok: HwTokenizer | null,
-  ) {
-    this.events = new EventPipeline(config, tok);
-  }
-
-  /** Sends one batch (the engine thread batches by time; nothing is held back here). */
-  send(events: EngineEvent[]): void {
-    for (const e of this.events.errors.splice(0)) log('error', `run ${this.runId}: ${e}`);
-    if (events.length > 0) send({ type: 'events', runId: this.runId, events });
-  }
-
-  /** Called when the native run loop has ended: the last batch ends with the final run-state. */
-  end(error?: Error): void {
-    if (this.ended) return;
-    this.ended = true;
-    this.send(this.events.end(error));
-  }
-
-  /** Forks a worker; the fork's step headers carry its own name. */
-  fork(worker: number): number {
-    if (!this.run) throw new Error('the run has not started');
-    if (!this.events.hasWorker(worker)) throw new Error(`fork: there is no worker ${worker}`);
-    const name = this.events.forkName(worker);
-    const prefix = this.tok ? Int32Array.from(headerParts(this.tok, name).prefix) : undefined;
-    const id = this.run.fork(worker, prefix);
-    this.events.nameWorker(id, name);
-    return id;
-  }
-}
 
 // ---------------------------------------------------------------- requests
 
@@ -155,12 +114,12 @@ function start(runId: string, config: RunConfig): void {
   for (const r of runs.values()) if (!r.ended) throw new Error(`run ${r.runId} is still going; stop it first`);
   runs.clear();
   const native = buildNativeRunConfig(config, tokenizer, model.config);
-  const live = new LiveRun(runId, config, tokenizer);
+  const live = new LiveRun(runId, config, tokenizer, send, log);
   runs.set(runId, live);
-  live.send(live.events.start());
+  live.start();
   let run: NativeRun;
   try {
-    run = model.startRun(native, (batch) => live.send(live.events.convert(batch)));
+    run = model.startRun(native, (batch) => live.onNative(batch));
   } catch (e) {
     runs.delete(runId);
     throw e;

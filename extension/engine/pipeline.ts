@@ -74,6 +74,11 @@ export class EventPipeline {
 
   /** One batch of native events -> protocol events. A bad event is reported, not thrown. */
   convert(batch: readonly NativeEvent[]): EngineEvent[] {
+    // The engine reports a fork's block before the fork itself: name new workers first, so
+    // that their blocks are labelled with their names.
+    for (const ev of batch) {
+      if (ev.type === 'worker' && !this.names.has(ev.worker)) this.names.set(ev.worker, ev.forkedFrom >= 0 ? this.forkName(ev.forkedFrom) : `Worker ${ev.worker}`);
+    }
     const out: EngineEvent[] = [];
     for (const ev of batch) {
       try {
@@ -195,7 +200,8 @@ export class EventPipeline {
       case 'block': {
         const kind: BlockKind = isOneOf(BLOCK_KINDS, ev.kind) ? ev.kind : 'header';
         const known = this.blocks.get(ev.block);
-        const label = known && known.kind === kind ? known.label : this.blockLabel(ev.block, kind, ev.owner);
+        // History blocks keep the step label they were given; the others follow their owner.
+        const label = known && known.kind === kind && kind === 'history' ? known.label : this.blockLabel(ev.block, kind, ev.owner);
         this.blocks.set(ev.block, { kind, owner: ev.owner, label });
         out.push({ type: 'block', op: ev.op, info: { block: ev.block, kind, owner: ev.owner, length: ev.length, label } });
         return;
