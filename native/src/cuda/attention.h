@@ -24,11 +24,14 @@
 // re-captured); otherwise only the device plan's contents change, at fixed addresses, so a
 // graph that contains upload()'s copy and the run() launches stays valid.
 #pragma once
-#include <cuda_runtime_api.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <vector>
+
+// The runtime's stream handle, declared as driver_types.h does (an identical redeclaration), so
+// that host code can include this header without the CUDA headers.
+struct CUstream_st;
+typedef struct CUstream_st* cudaStream_t;
 
 namespace hw {
 struct Batch;

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# On the GPU machine: builds the CUDA Hogwild attention test and benchmark with nvcc (sm_80 and
+# sm_90), checks the SASS (tensor-core HMMA, no local-memory spills in the main kernel), runs the
+# test against its double reference, compute-sanitizer on a few cases, then the benchmark against
+# torch SDPA. Logs and the results table go to OUTDIR.
+# Usage: native/bench/gpu_attention.sh OUTDIR [--no-sanitizer]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+out=${1:?usage: gpu_attention.sh OUTDIR}
+b=$(mktemp -d /tmp/attn-build.XXXX)
+mkdir -p "$out"
+src=$root/native/src
+arch="-gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90"
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader | tee "$out/gpu.txt"
+(cd "$b" && g++ -std=c++17 -O2 -march=x86-64-v3 -c "$src/cpu/rope.cpp" "$src/error.cpp" "$src/cuda/attention_plan.cpp" "$src/kv_cache.cpp") &
+nvcc -std=c++17 -O3 $arch -Xptxas -v -c "$src/cuda/attention.cu" -o "$b/attention.o" 2> "$out/ptxas.txt" &
+nvcc -std=c++17 -O2 $arch -c "$root/native/tests/test_attention_cuda.cu" -o "$b/test.o" &
+nvcc -std=c++17 -O2 $arch -c "$root/native/bench/bench_attention_cuda.cu" -o "$b/bench.o" &
+wait
+objs="$b/attention.o $b/rope.o $b/error.o $b/attention_plan.o $b/kv_cache.o"
+nvcc -o "$b/test_attention_cuda" "$b/test.o" $objs
+nvcc -o "$b/bench_attention_cuda" "$b/bench.o" $objs
+cuobjdump -sass -arch sm_90 "$b/attention.o" > "$b/sass90.txt"
+echo "sm_90 SASS: $(grep -c HMMA "$b/sass90.txt") HMMA, $(grep -c LDSM "$b/sass90.txt") LDSM, $(grep -c LDGSTS "$b/sass90.txt") LDGSTS, $(grep -cE '\b(LDL|STL)\b' "$b/sass90.txt") LDL/STL" | tee "$out/sass.txt"
+grep -E "registers|spill" "$out/ptxas.txt" | sort | uniq -c | tee -a "$out/sass.txt"
+"$b/test_attention_cuda" 2>&1 | tee "$out/test.log"
+if [ "${2:-}" != "--no-sanitizer" ]; then
+  compute-sanitizer --tool memcheck "$b/test_attention_cuda" --quick 2>&1 | tail -5 | tee "$out/sanitizer.log"
+  compute-sanitizer --tool racecheck "$b/test_attention_cuda" --quick 2>&1 | tail -5 | tee -a "$out/sanitizer.log"
+fi
+PYTHONUNBUFFERED=1 python3 "$root/native/bench/attention_cuda_compare.py" "$b/bench_attention_cuda" "$out/attention_results.md" 2>&1 | tee "$out/bench.log"
