@@ -5,7 +5,7 @@
 // all views share the same blocks at different offsets. One decode token per worker.
 // Prints RESULT lines that native/bench/attention_cuda_compare.py sets against torch SDPA.
 //
-// Usage: bench_attention_cuda [context=16384]
+// Usage: bench_attention_cuda [context=16384] [shape name] [W]   (the last two filter, for ncu)
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -77,6 +77,8 @@ AttnProblem combined_problem(int W, int context, int page_tokens, std::mt19937& 
 
 int main(int argc, char** argv) {
   const int context = argc > 1 ? std::atoi(argv[1]) : 16384;
+  const std::string only_shape = argc > 2 ? argv[2] : "";
+  const int only_w = argc > 3 ? std::atoi(argv[3]) : 0;
   cudaDeviceProp prop;
   CUDA_OK(cudaGetDeviceProperties(&prop, 0));
   std::printf("device: %s, %d SMs\n", prop.name, prop.multiProcessorCount);
@@ -89,6 +91,7 @@ int main(int argc, char** argv) {
   CUDA_OK(cudaEventCreate(&e1));
 
   for (const Shape& sh : shapes) {
+    if (!only_shape.empty() && only_shape != sh.name) continue;
     const AttnDims d{kLayers, sh.heads, sh.kv_heads, sh.head_dim, 32};
     const size_t page_elems = kv_page_elems(d);
     const int max_pages = context / 32 + 64;
@@ -114,10 +117,12 @@ int main(int argc, char** argv) {
     CUDA_OK(cudaMemcpy(inv_dev, inv.data(), inv.size() * 4, cudaMemcpyHostToDevice));
 
     for (int W : {1, 2, 4, 8, 16}) {
+      if (only_w && W != only_w) continue;
       int pages_needed = 0;
       const AttnProblem p = combined_problem(W, context, 32, rng, &pages_needed);
       if (pages_needed > max_pages) std::fprintf(stderr, "too few pages\n"), std::exit(2);
       HogwildAttention att(d);
+      att.plan(p);  // the first plan allocates; time the second, as every later step sees it
       const auto t0 = std::chrono::steady_clock::now();
       att.plan(p);
       const double plan_us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
@@ -155,8 +160,9 @@ int main(int argc, char** argv) {
       }
       CUDA_OK(cudaGetLastError());
       const double kv_bytes = double(context) * sh.kv_heads * sh.head_dim * 2 * 2;
-      std::printf("RESULT model=%s W=%d context=%d us=%.2f us_shares=%.2f plan_us=%.1f kv_GBps=%.0f\n", sh.name, W,
-                  context, med[0], med[1], plan_us, kv_bytes / (med[0] * 1e-6) / 1e9);
+      std::printf("RESULT model=%s W=%d context=%d us=%.2f us_shares=%.2f plan_us=%.1f kv_GBps=%.0f launch=%s\n",
+                  sh.name, W, context, med[0], med[1], plan_us, kv_bytes / (med[0] * 1e-6) / 1e9,
+                  att.launch_summary().c_str());
       std::fflush(stdout);
       cudaFree(q), cudaFree(out), cudaFree(shares);
     }

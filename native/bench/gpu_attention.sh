@@ -3,7 +3,7 @@
 # sm_90), checks the SASS (tensor-core HMMA, no local-memory spills in the main kernel), runs the
 # test against its double reference, compute-sanitizer on a few cases, then the benchmark against
 # torch SDPA. Logs and the results table go to OUTDIR.
-# Usage: native/bench/gpu_attention.sh OUTDIR [--no-sanitizer]
+# Usage: native/bench/gpu_attention.sh OUTDIR [--no-sanitizer] [--ncu]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:?usage: gpu_attention.sh OUTDIR}
@@ -24,8 +24,18 @@ cuobjdump -sass -arch sm_90 "$b/attention.o" > "$b/sass90.txt"
 echo "sm_90 SASS: $(grep -c HMMA "$b/sass90.txt") HMMA, $(grep -c LDSM "$b/sass90.txt") LDSM, $(grep -c LDGSTS "$b/sass90.txt") LDGSTS, $(grep -cE '\b(LDL|STL)\b' "$b/sass90.txt") LDL/STL" | tee "$out/sass.txt"
 grep -E "registers|spill" "$out/ptxas.txt" | sort | uniq -c | tee -a "$out/sass.txt"
 "$b/test_attention_cuda" 2>&1 | tee "$out/test.log"
-if [ "${2:-}" != "--no-sanitizer" ]; then
+opts=" ${*:2} "
+if [[ "$opts" != *" --no-sanitizer "* ]]; then
   compute-sanitizer --tool memcheck "$b/test_attention_cuda" --quick 2>&1 | tail -5 | tee "$out/sanitizer.log"
   compute-sanitizer --tool racecheck "$b/test_attention_cuda" --quick 2>&1 | tail -5 | tee -a "$out/sanitizer.log"
 fi
 PYTHONUNBUFFERED=1 python3 "$root/native/bench/attention_cuda_compare.py" "$b/bench_attention_cuda" "$out/attention_results.md" 2>&1 | tee "$out/bench.log"
+if [[ "$opts" == *" --ncu "* ]]; then
+  for w in 1 8; do
+    ncu --clock-control none --kernel-name regex:attn_ --launch-skip 10 --launch-count 2 \
+      --section SpeedOfLight --section WarpStateStats --section Occupancy --section LaunchStats \
+      --section MemoryWorkloadAnalysis --section SchedulerStats \
+      "$b/bench_attention_cuda" 16384 QwQ-32B $w > "$out/ncu_w$w.txt" 2>&1 || true
+    grep -E "attn_|Duration|Memory Throughput|DRAM Throughput|Achieved Occupancy|Registers Per|Stall|Warp Cycles Per Issued|Issued Warp|No Eligible|Theoretical Occ|Block Limit" "$out/ncu_w$w.txt" | head -60
+  done
+fi

@@ -124,7 +124,9 @@ struct TileIter {
   __device__ bool valid() const { return p < p_end; }
 };
 
-template <int HD>
+// Issues the cp.async copies of one tile's K and V (64 keys). Every address is computed first,
+// with all page-table loads independent, so the issue costs one round trip, not one per key row.
+template <int HD, int THREADS>
 __device__ void load_tile(const ChunkArgs& a, int kvh, const TileIter& it, __nv_bfloat16* ks, __nv_bfloat16* vs) {
   const PlanPtrs& pl = a.plan;
   const int u = pl.base[pl.l.piece_blk + it.p];
@@ -133,14 +135,26 @@ __device__ void load_tile(const ChunkArgs& a, int kvh, const TileIter& it, __nv_
   const int key0 = it.t * kAttnTileKeys;
   const int n = min(kAttnTileKeys, len - key0);
   constexpr int kParts = HD / 8;  // 16-byte pieces per key row
+  constexpr int kIters = kAttnTileKeys * kParts / THREADS;
+  static_assert(kIters * THREADS == kAttnTileKeys * kParts, "threads must divide the tile");
   const size_t head_off = (size_t(a.layer) * 2 * a.kv_heads + kvh) * a.page_tokens * HD;
   const size_t v_off = size_t(a.kv_heads) * a.page_tokens * HD;
-  for (int idx = threadIdx.x; idx < kAttnTileKeys * kParts; idx += blockDim.x) {
-    const int key = idx / kParts, part = idx % kParts;
-    const int keyc = key < n ? key : 0;  // rows past the block's end are zero-filled
-    const int j = key0 + keyc;
-    const __nv_bfloat16* page = a.pages[pl.base[pl.l.page_ids + page0 + j / a.page_tokens]];
-    const __nv_bfloat16* src = page + head_off + size_t(j % a.page_tokens) * HD + part * 8;
+  const int part = threadIdx.x % kParts;
+  int page_id[kIters];
+#pragma unroll
+  for (int i = 0; i < kIters; i++) {
+    const int key = (i * THREADS + threadIdx.x) / kParts;
+    const int j = key0 + (key < n ? key : 0);  // rows past the block's end are zero-filled
+    page_id[i] = pl.base[pl.l.page_ids + page0 + j / a.page_tokens];
+  }
+  const __nv_bfloat16* page[kIters];
+#pragma unroll
+  for (int i = 0; i < kIters; i++) page[i] = a.pages[page_id[i]];
+#pragma unroll
+  for (int i = 0; i < kIters; i++) {
+    const int key = (i * THREADS + threadIdx.x) / kParts;
+    const int j = key0 + (key < n ? key : 0);
+    const __nv_bfloat16* src = page[i] + head_off + size_t(j % a.page_tokens) * HD + part * 8;
     const int bytes = key < n ? 16 : 0;
     cp_async16(ks + key * Smem<HD>::kStride + part * 8, src, bytes);
     cp_async16(vs + key * Smem<HD>::kStride + part * 8, src + v_off, bytes);
@@ -263,7 +277,7 @@ __global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a
 #pragma unroll
   for (int s = 0; s < kStages - 1; s++) {
     if (prod.valid()) {
-      load_tile<HD>(a, kvh, prod, kv_s + (2 * s) * Smem<HD>::kTileElems, kv_s + (2 * s + 1) * Smem<HD>::kTileElems);
+      load_tile<HD, 128 * GROUPS>(a, kvh, prod, kv_s + (2 * s) * Smem<HD>::kTileElems, kv_s + (2 * s + 1) * Smem<HD>::kTileElems);
       prod.next(pl, qt, n_blocks);
     }
     cp_async_commit();
@@ -276,7 +290,7 @@ __global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a
     {
       const int s = (k + kStages - 1) % kStages;
       if (prod.valid()) {
-        load_tile<HD>(a, kvh, prod, kv_s + (2 * s) * Smem<HD>::kTileElems, kv_s + (2 * s + 1) * Smem<HD>::kTileElems);
+        load_tile<HD, 128 * GROUPS>(a, kvh, prod, kv_s + (2 * s) * Smem<HD>::kTileElems, kv_s + (2 * s + 1) * Smem<HD>::kTileElems);
         prod.next(pl, qt, n_blocks);
       }
       cp_async_commit();
@@ -470,18 +484,19 @@ __global__ void __launch_bounds__(128) attn_merge_kernel(MergeArgs a) {
 #pragma unroll
   for (int e = 0; e < kPer; e++) acc[e] = 0.f;
   float total = 0.f;
+  // Unrolled and branch-free so that several chunks' loads are in flight at once.
+#pragma unroll 8
   for (int ch = 0; ch < a.chunks; ch++) {
     const float2 ml = a.part_ml[base + ch * stride];
-    if (!(ml.y > 0.f)) continue;
-    const float f = exp2f(ml.x - ref);
+    const float f = ml.y > 0.f ? exp2f(ml.x - ref) : 0.f;
     total += ml.y * f;
     const float* src = a.part_o + (base + ch * stride) * HD + lane * kPer;
     if constexpr (kPer == 4) {
       const float4 v = *reinterpret_cast<const float4*>(src);
       acc[0] += v.x * f, acc[1] += v.y * f, acc[2] += v.z * f, acc[3] += v.w * f;
     } else {
-#pragma unroll
-      for (int e = 0; e < kPer; e++) acc[e] += src[e] * f;
+      const float2 v = *reinterpret_cast<const float2*>(src);
+      acc[0] += v.x * f, acc[1] += v.y * f;
     }
   }
   const float inv = total > 0.f ? 1.f / total : 0.f;  // no visible key: zeros, as on the CPU
@@ -697,6 +712,13 @@ int HogwildAttention::segment_index(int row, int segment) const {
     fail("cuda attention", "no segment " + std::to_string(segment) + " in row " + std::to_string(row));
   return b[row] + segment;
 }
+std::string HogwildAttention::launch_summary() const {
+  const AttnShape& s = impl_->host.shape;
+  return std::to_string(s.chunks) + "x" + std::to_string(impl_->dims.kv_heads) + "x" + std::to_string(s.qtiles) +
+         "_CTAs_of_" + std::to_string(128 * s.groups) + "_threads,_" + std::to_string(s.pieces) + "_pieces,_wave_" +
+         std::to_string(s.groups == 1 ? impl_->wave_g1 : impl_->wave_g2);
+}
+
 size_t HogwildAttention::device_bytes() const {
   const Impl& m = *impl_;
   return size_t(m.layout.total) * sizeof(int32_t) + m.part_rows * (m.dims.head_dim * sizeof(float) + sizeof(float2)) +

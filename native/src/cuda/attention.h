@@ -26,6 +26,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 // The runtime's stream handle, declared as driver_types.h does (an identical redeclaration), so
@@ -125,6 +126,7 @@ class HogwildAttention {
   int total_segments() const;  // view segments of all rows
   int segment_index(int row, int segment) const;  // index into AttnLayerArgs::shares
   size_t device_bytes() const; // plan + split-K workspace held on the device
+  std::string launch_summary() const;  // "chunks x kv_heads x qtiles CTAs of N threads, pieces", for logs
 
   struct Impl;
 
