@@ -3,7 +3,7 @@
 # sm_90), checks the SASS (tensor-core HMMA, no local-memory spills in the main kernel), runs the
 # test against its double reference, compute-sanitizer on a few cases, then the benchmark against
 # torch SDPA. Logs and the results table go to OUTDIR.
-# Usage: native/bench/gpu_attention.sh OUTDIR [--no-sanitizer] [--ncu]
+# Usage: native/bench/gpu_attention.sh OUTDIR [--no-sanitizer] [--ncu] [--stages3]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:?usage: gpu_attention.sh OUTDIR}
@@ -27,7 +27,11 @@ grep -E "registers|spill" "$out/ptxas.txt" | sort | uniq -c | tee -a "$out/sass.
 opts=" ${*:2} "
 if [[ "$opts" != *" --no-sanitizer "* ]]; then
   compute-sanitizer --tool memcheck "$b/test_attention_cuda" --quick 2>&1 | tail -5 | tee "$out/sanitizer.log"
-  compute-sanitizer --tool racecheck "$b/test_attention_cuda" --quick 2>&1 | tail -5 | tee -a "$out/sanitizer.log"
+  [[ "$opts" == *" --no-racecheck "* ]] ||
+    compute-sanitizer --tool racecheck "$b/test_attention_cuda" --quick 2>&1 | tail -5 | tee -a "$out/sanitizer.log"
+fi
+if [[ "$opts" == *" --stages3 "* ]]; then
+  HW_ATTN_STAGES=3 "$b/bench_attention_cuda" 16384 2>&1 | tee "$out/bench_stages3.log"
 fi
 PYTHONUNBUFFERED=1 python3 "$root/native/bench/attention_cuda_compare.py" "$b/bench_attention_cuda" "$out/attention_results.md" 2>&1 | tee "$out/bench.log"
 if [[ "$opts" == *" --ncu "* ]]; then

@@ -361,6 +361,14 @@ void check_errors() {
   expect(p, "block 3 has no page list");
   p.rows[0].view = {{1, 0, 40}};
   expect(p, "exceeds the 1 pages");
+  AttnDims small_pages = d;
+  small_pages.page_tokens = 8;
+  try {
+    check_attn_dims(small_pages);
+    CHECK(false, "page_tokens 8 accepted");
+  } catch (const EngineError& e) {
+    CHECK(std::string(e.what()).find("page_tokens 8") != std::string::npos, "%s", e.what());
+  }
   AttnDims bad = d;
   bad.head_dim = 80;
   try {
