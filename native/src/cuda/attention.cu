@@ -635,12 +635,19 @@ bool HogwildAttention::plan(const AttnProblem& problem) {
   bool changed = !m.planned || !(h.shape == m.last_shape);
   const AttnCaps& c = m.caps;
   if (!m.plan_dev || need.tokens > c.tokens || need.rows > c.rows || need.blocks > c.blocks ||
-      need.pages > c.pages || need.pieces > c.pieces || need.chunks > c.chunks || need.qtiles > c.qtiles) {
+      need.pages > c.pages || need.pieces > c.pieces || need.tiles > c.tiles || need.chunks > c.chunks ||
+      need.qtiles > c.qtiles) {
     // Grow with headroom so that a growing cache does not reallocate every step.
     auto grow = [](int have, int want) { return want <= have ? have : std::max(want + want / 2, 16); };
-    AttnCaps n{grow(c.tokens, need.tokens), grow(c.rows, need.rows),     grow(c.blocks, need.blocks),
-               grow(c.pages, need.pages),   grow(c.pieces, need.pieces), grow(c.chunks, need.chunks),
-               grow(c.qtiles, need.qtiles)};
+    AttnCaps n;  // by name: a positional list silently shifts when a field is added
+    n.tokens = grow(c.tokens, need.tokens);
+    n.rows = grow(c.rows, need.rows);
+    n.blocks = grow(c.blocks, need.blocks);
+    n.pages = grow(c.pages, need.pages);
+    n.pieces = grow(c.pieces, need.pieces);
+    n.tiles = grow(c.tiles, need.tiles);
+    n.chunks = grow(c.chunks, need.chunks);
+    n.qtiles = grow(c.qtiles, need.qtiles);
     m.release_plan();
     m.caps = n;
     m.layout = attn_plan_layout(n);
