@@ -12,12 +12,12 @@ mkdir -p "$out"
 src=$root/native/src
 arch="-gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader | tee "$out/gpu.txt"
-(cd "$b" && g++ -std=c++17 -O2 -march=x86-64-v3 -c "$src/cpu/rope.cpp" "$src/error.cpp" "$src/cuda/attention_plan.cpp" "$src/kv_cache.cpp") &
+(cd "$b" && g++ -std=c++17 -O2 -march=x86-64-v3 -c "$src/cpu/rope.cpp" "$src/error.cpp" "$src/cuda/attention_work.cpp" "$src/kv_cache.cpp") &
 nvcc -std=c++17 -O3 $arch -Xptxas -v -c "$src/cuda/attention.cu" -o "$b/attention.o" 2> "$out/ptxas.txt" &
 nvcc -std=c++17 -O2 $arch -c "$root/native/tests/test_attention_cuda.cu" -o "$b/test.o" &
 nvcc -std=c++17 -O2 $arch -c "$root/native/bench/bench_attention_cuda.cu" -o "$b/bench.o" &
 wait
-objs="$b/attention.o $b/rope.o $b/error.o $b/attention_plan.o $b/kv_cache.o"
+objs="$b/attention.o $b/rope.o $b/error.o $b/attention_work.o $b/kv_cache.o"
 nvcc -o "$b/test_attention_cuda" "$b/test.o" $objs
 nvcc -o "$b/bench_attention_cuda" "$b/bench.o" $objs
 cuobjdump -sass -arch sm_90 "$b/attention.o" > "$b/sass90.txt"

@@ -22,7 +22,7 @@
 #include "../src/config.h"
 #include "../src/cpu/rope.h"
 #include "../src/cuda/attention.h"
-#include "../src/cuda/attention_plan.h"
+#include "../src/cuda/attention_work.h"
 #include "../src/error.h"
 #include "testing.h"
 

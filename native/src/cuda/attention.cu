@@ -19,7 +19,7 @@
 
 #include "../error.h"
 #include "attention.h"
-#include "attention_plan.h"
+#include "attention_work.h"
 
 namespace hw {
 namespace cuda {

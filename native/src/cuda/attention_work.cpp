@@ -1,5 +1,5 @@
 // Host planning of the Hogwild attention kernel (see attention.h for the method).
-#include "attention_plan.h"
+#include "attention_work.h"
 
 #include <algorithm>
 #include <string>
