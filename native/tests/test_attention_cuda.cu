@@ -1,4 +1,5 @@
-// The CUDA Hogwild attention kernel against a double-precision reference on random block
+// The CUDA Hogwild attention kernel against the CPU attention op (cpu/attention.h, fed the same
+// bf16 pages) and against a double-precision reference on random block
 // structures in every layout (contiguous, interleaved, combined with header blocks), W = 1..16,
 // odd, empty and one-token blocks, multi-token rows and a prefill, head_dim 64 and 128, GQA 1..8.
 //
@@ -7,6 +8,7 @@
 // each to its view position offset + j, materialises every row's view and computes a plain
 // softmax in double. Bounds (bf16 queries and probabilities on tensor cores, fp32 accumulation):
 //   ||out - ref|| / ||ref|| <= 1e-2, max |out - ref| <= 2e-2 * max |ref|, shares within 5e-3.
+// Against the CPU op (fp32 queries, the same bf16 K/V): the same output and share bounds.
 // Outputs and shares are poisoned (NaN) before each run: every element must be written.
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -19,14 +21,19 @@
 #include <string>
 #include <vector>
 
+#include "../src/attention_plan.h"
 #include "../src/config.h"
+#include "../src/cpu/attention.h"
 #include "../src/cpu/rope.h"
 #include "../src/cuda/attention.h"
 #include "../src/cuda/attention_work.h"
 #include "../src/error.h"
 #include "testing.h"
 
-using namespace hw;
+using hw::EngineError;
+using hw::ModelConfig;
+using hw::Rope;
+using hw::RopeScaling;
 using namespace hw::cuda;
 
 #define CUDA_OK(x)                                                                                  \
@@ -305,7 +312,28 @@ void run_case(const Case& cs) {
   std::vector<float> sh(segments + 1);
   CUDA_OK(cudaMemcpy(sh.data(), sh_dev, sh.size() * 4, cudaMemcpyDeviceToHost));
 
-  double num = 0, den = 0, max_err = 0, max_ref = 0;
+  // The CPU op on the same pages (keys token-major, as this kernel keeps them).
+  std::vector<float> cpu_out(q.size(), NAN), cpu_sh(segments + 1, NAN);
+  {
+    hw::AttnPlan cp;
+    for (const AttnRow& r : p.rows) {
+      hw::plan_add_row(cp, r.tokens, r.first_position);
+      for (const AttnSegment& sg : r.view)
+        hw::plan_add_segment(cp, p.block_pages[sg.block].data(), pt, sg.length, sg.offset);
+    }
+    std::vector<const void*> host_ptrs(b.pages);
+    for (int i = 0; i < b.pages; i++) host_ptrs[i] = pages.data() + size_t(i) * page_elems;
+    hw::PagedKv kv{hw::KvDType::BF16, pt, d.kv_heads, HD, host_ptrs.data(), kv_elem_offset(d, layer, 0, 0, 0),
+                   kv_elem_offset(d, layer, 1, 0, 0), true};
+    hw::RopeTable table;
+    Rope(mc).extend(table, cp.max_position + 1);
+    hw::cpu::AttnShares cs_sh;
+    cs_sh.segments = cpu_sh.data();
+    hw::cpu::attention(cp, kv, table, d.heads, float(1.0 / std::sqrt(double(HD))), q.data(), cpu_out.data(),
+                       &cs_sh);
+  }
+
+  double num = 0, den = 0, max_err = 0, max_ref = 0, cnum = 0, cden = 0, cmax_err = 0, cmax = 0;
   size_t bad = 0;
   for (size_t i = 0; i < out.size(); i++) {
     if (!std::isfinite(out[i])) bad++;
@@ -313,22 +341,33 @@ void run_case(const Case& cs) {
     den += ref[i] * ref[i];
     max_err = std::max(max_err, std::fabs(out[i] - ref[i]));
     max_ref = std::max(max_ref, std::fabs(ref[i]));
+    cnum += double(out[i] - cpu_out[i]) * (out[i] - cpu_out[i]);
+    cden += double(cpu_out[i]) * cpu_out[i];
+    cmax_err = std::max(cmax_err, double(std::fabs(out[i] - cpu_out[i])));
+    cmax = std::max(cmax, double(std::fabs(cpu_out[i])));
   }
+  const double crel = cden > 0 ? std::sqrt(cnum / cden) : std::sqrt(cnum);
   const double rel = den > 0 ? std::sqrt(num / den) : std::sqrt(num);
-  double sh_err = 0;
+  double sh_err = 0, csh_err = 0;
   if (cs.shares)
     for (int s = 0; s < segments; s++) {
       if (!std::isfinite(sh[s])) bad++;
       sh_err = std::max(sh_err, std::fabs(sh[s] - ref_sh[s]));
+      csh_err = std::max(csh_err, double(std::fabs(sh[s] - cpu_sh[s])));
     }
   const double out_tol = cs.out_bf16 ? 2e-2 : 1e-2;
-  std::printf("%-11s hd %3d heads %2d/%d pt %2d W %2d T %4d segs %3d | rel %.2e max %.2e shares %.2e%s\n",
+  std::printf("%-11s hd %3d heads %2d/%d pt %2d W %2d T %4d segs %3d | vs double: rel %.2e max %.2e shares %.2e"
+              " | vs CPU op: rel %.2e max %.2e shares %.2e%s\n",
               layout_name(cs.layout), HD, d.heads, d.kv_heads, pt, cs.workers, T, segments, rel,
-              max_ref > 0 ? max_err / max_ref : max_err, sh_err, bad ? "  NON-FINITE" : "");
+              max_ref > 0 ? max_err / max_ref : max_err, sh_err, crel, cmax > 0 ? cmax_err / cmax : cmax_err,
+              csh_err, bad ? "  NON-FINITE" : "");
   CHECK(bad == 0, "%zu outputs or shares left unwritten or non-finite", bad);
   CHECK(rel <= out_tol, "relative L2 error %.3e > %.1e", rel, out_tol);
   CHECK(max_err <= 2e-2 * std::max(max_ref, 1e-3), "max error %.3e > 2e-2 * max |ref| %.3e", max_err, max_ref);
   CHECK(sh_err <= 5e-3, "share error %.3e > 5e-3", sh_err);
+  CHECK(crel <= out_tol, "relative L2 difference to the CPU op %.3e > %.1e", crel, out_tol);
+  CHECK(cmax_err <= 2e-2 * std::max(cmax, 1e-3), "max difference to the CPU op %.3e > 2e-2 * %.3e", cmax_err, cmax);
+  CHECK(csh_err <= 5e-3, "share difference to the CPU op %.3e > 5e-3", csh_err);
   // Shares of each row's last token sum to 1 (every row sees at least its own token).
   if (cs.shares) {
     int s0 = 0;
