@@ -315,12 +315,20 @@ void run_case(const Case& cs) {
   // The CPU op on the same pages (keys token-major, as this kernel keeps them).
   std::vector<float> cpu_out(q.size(), NAN), cpu_sh(segments + 1, NAN);
   {
-    hw::AttnPlan cp;
+    hw::AttnPlan cp;  // the op takes rows with tokens only: rows without any are left out
+    std::vector<int> cpu_seg_of;  // CPU op segment -> this test's segment index
+    int s_all = 0;
     for (const AttnRow& r : p.rows) {
-      hw::plan_add_row(cp, r.tokens, r.first_position);
-      for (const AttnSegment& sg : r.view)
-        hw::plan_add_segment(cp, p.block_pages[sg.block].data(), pt, sg.length, sg.offset);
+      if (r.tokens > 0) hw::plan_add_row(cp, r.tokens, r.first_position);
+      for (const AttnSegment& sg : r.view) {
+        if (r.tokens > 0) {
+          hw::plan_add_segment(cp, p.block_pages[sg.block].data(), pt, sg.length, sg.offset);
+          cpu_seg_of.push_back(s_all);
+        }
+        s_all++;
+      }
     }
+    std::vector<float> op_sh(cpu_seg_of.size() + 1, NAN);
     std::vector<const void*> host_ptrs(b.pages);
     for (int i = 0; i < b.pages; i++) host_ptrs[i] = pages.data() + size_t(i) * page_elems;
     hw::PagedKv kv{hw::KvDType::BF16, pt, d.kv_heads, HD, host_ptrs.data(), kv_elem_offset(d, layer, 0, 0, 0),
@@ -328,9 +336,11 @@ void run_case(const Case& cs) {
     hw::RopeTable table;
     Rope(mc).extend(table, cp.max_position + 1);
     hw::cpu::AttnShares cs_sh;
-    cs_sh.segments = cpu_sh.data();
+    cs_sh.segments = op_sh.data();
     hw::cpu::attention(cp, kv, table, d.heads, float(1.0 / std::sqrt(double(HD))), q.data(), cpu_out.data(),
                        &cs_sh);
+    std::fill(cpu_sh.begin(), cpu_sh.end(), 0.0f);  // rows without tokens: no shares (zeros, as the kernel)
+    for (size_t k = 0; k < cpu_seg_of.size(); k++) cpu_sh[cpu_seg_of[k]] = op_sh[k];
   }
 
   double num = 0, den = 0, max_err = 0, max_ref = 0, cnum = 0, cden = 0, cmax_err = 0, cmax = 0;
