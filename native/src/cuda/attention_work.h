@@ -10,10 +10,7 @@
 namespace hw {
 namespace cuda {
 
-constexpr int kAttnTileKeys = 64;       // keys per K/V tile: 4 warps x 16 keys each
-constexpr int kAttnMaxChunkTiles = 128; // tiles per chunk: a CTA holds its chunk's tile table in shared memory
-constexpr int kAttnMaxTilePages = 5;    // pages one 64-key tile can touch with page_tokens >= 16
-constexpr int kAttnMinPageTokens = 16;
+constexpr int kAttnTileKeys = 64;  // keys per K/V tile: 4 warps x 16 keys each
 
 // Offsets (in int32 elements) of the plan's arrays inside the device buffer. Fixed while the
 // capacities do not change, so kernels captured in a CUDA graph keep valid addresses.
@@ -27,11 +24,9 @@ struct AttnPlanLayout {
   int blk_len = 0;      // [cap_blocks]  keys of the block any query may see
   int page_ids = 0;     // [cap_pages]
   int piece_blk = 0;    // [cap_pieces]  pieces: a run of tiles of one block inside one chunk
-  int tile_piece = 0;   // [cap_tiles]   tiles, chunk after chunk: piece,
-  int tile_key0 = 0;    // [cap_tiles]   first block-local key,
-  int tile_n = 0;       // [cap_tiles]   keys (1..64),
-  int tile_pidx = 0;    // [cap_tiles]   index in page_ids of the page holding tile_key0
-  int chunk_tile = 0;   // [cap_chunks + 1]
+  int piece_t0 = 0;     // [cap_pieces]
+  int piece_t1 = 0;     // [cap_pieces]
+  int chunk_piece = 0;  // [cap_chunks + 1]
   int view_off = 0;     // [cap_blocks * cap_rows]  block u in row r's view: offset,
   int view_len = 0;     //                          visible length (-1: not in the view),
   int view_seg = 0;     //                          global segment index (for shares)
@@ -42,7 +37,7 @@ struct AttnPlanLayout {
 enum AttnHdr { kHdrTokens, kHdrRows, kHdrBlocks, kHdrPieces, kHdrCount };
 
 struct AttnCaps {
-  int tokens = 0, rows = 0, blocks = 0, pages = 0, pieces = 0, tiles = 0, chunks = 0, qtiles = 0;
+  int tokens = 0, rows = 0, blocks = 0, pages = 0, pieces = 0, chunks = 0, qtiles = 0;
 };
 
 AttnPlanLayout attn_plan_layout(const AttnCaps& caps);
@@ -69,7 +64,7 @@ struct AttnPlanHost {
   std::vector<int> seg_begin;  // per row: its first global segment index (size rows + 1)
   // The plan's arrays, unpadded (packed into the device layout by pack()).
   std::vector<int> tok_row, tok_pos, row_last, blk_page0, blk_len, page_ids;
-  std::vector<int> piece_blk, tile_piece, tile_key0, tile_n, tile_pidx, chunk_tile;
+  std::vector<int> piece_blk, piece_t0, piece_t1, chunk_piece;
   std::vector<int> view_off, view_len, view_seg;  // [blocks][rows]
   std::vector<int> qt_lim;                        // [qtiles][blocks]
 

@@ -3,10 +3,10 @@
 # sm_90), checks the SASS (tensor-core HMMA, no local-memory spills in the main kernel), runs the
 # test against its double reference, compute-sanitizer on a few cases, then the benchmark against
 # torch SDPA. Logs and the results table go to OUTDIR.
-# Usage: native/bench/gpu_attention.sh OUTDIR [--no-sanitizer] [--ncu] [--stages3]
+# Usage: native/bench/cuda/gpu_attention.sh OUTDIR [--no-sanitizer] [--ncu]
 set -euo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
-out=${1:?usage: gpu_attention.sh OUTDIR}
+root=$(cd "$(dirname "$0")/../../.." && pwd)
+out=${1:?usage: native/bench/cuda/gpu_attention.sh OUTDIR}
 b=$(mktemp -d /tmp/attn-build.XXXX)
 mkdir -p "$out"
 src=$root/native/src
@@ -18,8 +18,8 @@ for f in $host; do
   g++ -std=c++17 -O2 -march=x86-64-v3 -fopenmp -c "$src/$f" -o "$b/host_$(echo "$f" | tr / _ | sed 's/\.cpp$//').o" &
 done
 nvcc -std=c++17 -O3 $arch -Xptxas -v -c "$src/cuda/attention.cu" -o "$b/attention_cuda.o" 2> "$out/ptxas.txt" &
-nvcc -std=c++17 -O2 $arch -c "$root/native/tests/test_attention_cuda.cu" -o "$b/test.o" &
-nvcc -std=c++17 -O2 $arch -c "$root/native/bench/bench_attention_cuda.cu" -o "$b/bench.o" &
+nvcc -std=c++17 -O2 $arch -c "$root/native/tests/cuda/test_attention_cuda.cpp" -o "$b/test.o" &
+nvcc -std=c++17 -O2 $arch -c "$root/native/bench/cuda/bench_attention_cuda.cpp" -o "$b/bench.o" &
 wait
 objs="$b/attention_cuda.o $b/host_*.o -lgomp"
 nvcc -o "$b/test_attention_cuda" "$b/test.o" $objs
@@ -34,10 +34,7 @@ if [[ "$opts" != *" --no-sanitizer "* ]]; then
   [[ "$opts" == *" --no-racecheck "* ]] ||
     compute-sanitizer --tool racecheck "$b/test_attention_cuda" --quick 2>&1 | tail -5 | tee -a "$out/sanitizer.log" || true
 fi
-if [[ "$opts" == *" --stages3 "* ]]; then
-  HW_ATTN_STAGES=3 "$b/bench_attention_cuda" 16384 2>&1 | tee "$out/bench_stages3.log"
-fi
-PYTHONUNBUFFERED=1 python3 "$root/native/bench/attention_cuda_compare.py" "$b/bench_attention_cuda" "$out/attention_results.md" 2>&1 | tee "$out/bench.log"
+PYTHONUNBUFFERED=1 python3 "$root/native/bench/cuda/attention_cuda_compare.py" "$b/bench_attention_cuda" "$out/attention_results.md" 2>&1 | tee "$out/bench.log"
 if [[ "$opts" == *" --ncu "* ]]; then
   for w in 1 8; do
     ncu --clock-control none --kernel-name regex:attn_ --launch-skip 10 --launch-count 2 \

@@ -3,11 +3,13 @@
 // the 3 most recent finished steps as their own segments), the "others" header, the W workers'
 // current steps (odd lengths 61..297), the "own" header. Every worker's view holds 16384 keys;
 // all views share the same blocks at different offsets. One decode token per worker.
-// Prints RESULT lines that native/bench/attention_cuda_compare.py sets against torch SDPA.
+// Prints RESULT lines that native/bench/cuda/attention_cuda_compare.py sets against torch SDPA.
 //
 // Usage: bench_attention_cuda [context=16384] [shape name] [W]   (the last two filter, for ncu)
-#include <cuda_bf16.h>
 #include <cuda_runtime.h>
+
+#include <cstdint>
+#include <cstring>
 
 #include <algorithm>
 #include <chrono>
@@ -17,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "../src/cuda/attention.h"
+#include "../../src/cuda/attention.h"
 
 using namespace hw::cuda;
 
@@ -36,6 +38,13 @@ struct Shape {
   const char* name;
   int heads, kv_heads, head_dim;
 };
+
+uint16_t to_bf16(float f) {  // round to nearest even
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  u += 0x7fff + ((u >> 16) & 1);
+  return uint16_t(u >> 16);
+}
 
 constexpr int kLayers = 4;  // layers cycled while timing: 4 x 64 MB of K/V, well past the 60 MB L2
 
@@ -95,13 +104,13 @@ int main(int argc, char** argv) {
     const AttnDims d{kLayers, sh.heads, sh.kv_heads, sh.head_dim, 32};
     const size_t page_elems = kv_page_elems(d);
     const int max_pages = context / 32 + 64;
-    __nv_bfloat16* kv = nullptr;
+    uint16_t* kv = nullptr;  // bf16
     CUDA_OK(cudaMalloc(&kv, size_t(max_pages) * page_elems * 2));
     {  // random bf16 in [-1, 1): never time on zeros
-      std::vector<__nv_bfloat16> host(page_elems);
+      std::vector<uint16_t> host(page_elems);
       std::uniform_real_distribution<float> u(-1.f, 1.f);
       for (int p = 0; p < max_pages; p++) {
-        for (auto& x : host) x = __float2bfloat16(u(rng));
+        for (auto& x : host) x = to_bf16(u(rng));
         CUDA_OK(cudaMemcpy(kv + size_t(p) * page_elems, host.data(), page_elems * 2, cudaMemcpyHostToDevice));
       }
     }
