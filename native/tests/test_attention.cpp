@@ -512,9 +512,10 @@ void print_timings(const char* isa) {
     const char* name;
     int tokens, keys, workers;
   } shapes[] = {{"prefill 1024 tokens (causal)", 1024, 1024, 1}, {"decode 8 workers x 2048 keys", 1, 2048, 8}};
-  for (const Shape& s : shapes) {
+  for (const Shape& s : shapes)
+  for (KvDType dt : {KvDType::F32, KvDType::BF16}) {
     Problem P = shape(s.tokens, s.keys, s.workers);
-    Paged pg = make_pages(P, KvDType::F32, rng);
+    Paged pg = make_pages(P, dt, rng);
     AttnPlan plan = make_plan(P);
     hw::ModelConfig cfg;
     cfg.head_dim = 128;
@@ -530,8 +531,8 @@ void print_timings(const char* isa) {
     for (const Row& r : P.rows)
       for (int i = 0; i < r.tokens; i++) pairs += r.first_position + i + 1;
     const double gflop = pairs * 16 * 128 * 4 / 1e9;
-    std::printf("  %s %-30s %8.2f ms wall, %8.2f ms CPU: %6.1f GFLOP per CPU-second (16 heads, 8 KV heads, head_dim 128)\n",
-                isa, s.name, t.wall_ms, t.cpu_ms, gflop / t.cpu_ms * 1e3);
+    std::printf("  %s %-30s %-4s K/V %8.2f ms wall, %8.2f ms CPU: %6.1f GFLOP per CPU-second (16 heads, 8 KV heads, head_dim 128)\n",
+                isa, s.name, hw::kv_dtype_name(dt), t.wall_ms, t.cpu_ms, gflop / t.cpu_ms * 1e3);
   }
 }
 
