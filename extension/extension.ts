@@ -14,9 +14,9 @@ import { StatusBar } from './statusBar';
 import { expandHome, readSettings, toRunConfig, type HogwildSettings } from './settings';
 import { readTrace } from './trace';
 import { markdownOfRun } from './insights/markdown';
-import type { Control, EngineState, FromWebview, ModelSummary, RawRunConfig, RunConfig } from './protocol';
-import { validateRunConfig } from './protocol-validate';
-import { MAX_NOTE_CHARS } from './protocol';
+import type { Control, EngineState, FromWebview, ModelSummary, RawRunConfig, RunConfig } from '../protocol/messages';
+import { validateRunConfig } from '../protocol/validate';
+import { MAX_NOTE_CHARS } from '../protocol/limits';
 
 /** What activate() returns: the extension-host tests drive and observe the extension with it. */
 export interface HogwildApi {
@@ -366,7 +366,7 @@ export function activate(context: vscode.ExtensionContext): HogwildApi {
     const uri = await vscode.window.showSaveDialog({ defaultUri: vscode.Uri.joinPath(base, `${rec.model.runId}.hogwild.md`), filters: { Markdown: ['md'] }, title: 'Export Run as Markdown' });
     if (!uri) return;
     try {
-      await fs.promises.writeFile(uri.fsPath, markdownOfRun(rec.model), 'utf8');
+      await fs.promises.writeFile(uri.fsPath, markdownOfRun(rec.model, rec.trace.events()), 'utf8');
       void vscode.window.showInformationMessage(`Hogwild: run exported to ${uri.fsPath}`);
     } catch (e) {
       void vscode.window.showErrorMessage(`Hogwild: could not export the run: ${(e as Error).message}`);

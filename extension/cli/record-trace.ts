@@ -12,7 +12,7 @@ import { TraceRecorder } from '../trace';
 import { DEFAULT_PROMPTS, completeWorkerNames } from '../collab';
 import { QWEN3_0_6B, findQwen3TokenizerDir, writeRandomCheckpoint } from '../model/defaultModel';
 import { defaultModelDir, ensureDefaultModel } from '../model/defaultModel';
-import type { Layout, RunConfig, RunState } from '../protocol';
+import type { Layout, RunConfig, RunState } from '../../protocol/messages';
 import { CliError, helpText, parseArgs, repoRoot, runCli, type FlagSpec } from './args';
 
 const SPEC: Record<string, FlagSpec> = {

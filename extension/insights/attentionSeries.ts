@@ -6,7 +6,7 @@
  * layers stays within memory). Steps without an attention event are "not recorded" (NaN),
  * never zero.
  */
-import type { EngineEvent, ViewSegmentInfo } from '../protocol';
+import type { EngineEvent, ViewSegmentInfo } from '../../protocol/messages';
 import { GrowF32, GrowU8 } from './grow';
 
 export const SHARED_SOURCES = ['prompt', 'history', 'notes', 'headers'] as const;

@@ -5,7 +5,7 @@
  * Pure (no DOM, no vscode): the run panel draws the cache map and answers the token
  * inspector from it in a replay; the extension exports Markdown from it.
  */
-import type { BlockKind, EngineEvent, ViewSegmentInfo } from '../protocol';
+import type { BlockKind, EngineEvent, ViewSegmentInfo } from '../../protocol/messages';
 import { AttentionSeries } from './attentionSeries';
 import { GrowI32 } from './grow';
 

@@ -5,6 +5,7 @@
  */
 import type { RunModel } from '../runModel';
 import { CacheState } from './cacheState';
+import type { EngineEvent } from '../../protocol/messages';
 
 /** Text inside a fenced block: a fence longer than any backtick run in it. */
 function fenced(text: string): string {
@@ -65,9 +66,9 @@ export function runToMarkdown(model: RunModel, cache: CacheState): string {
   return out.join('\n');
 }
 
-/** The Markdown of a run whose model kept its events (the extension's copy does). */
-export function markdownOfRun(model: RunModel): string {
+/** The Markdown of a run, from its model and its event log (the trace's batches). */
+export function markdownOfRun(model: RunModel, events: readonly EngineEvent[]): string {
   const cache = new CacheState();
-  cache.apply(model.events);
+  cache.apply(events);
   return runToMarkdown(model, cache);
 }

@@ -13,7 +13,7 @@ import { parseTrace } from '../../extension/trace';
 import { EngineClient } from '../../extension/engine/client';
 import { DEFAULT_PROMPTS, completeWorkerNames } from '../../extension/collab';
 import { QWEN3_0_6B, findQwen3TokenizerDir, writeRandomCheckpoint } from '../../extension/model/defaultModel';
-import type { EngineEvent, Layout, RunConfig } from '../../extension/protocol';
+import type { EngineEvent, Layout, RunConfig } from '../../protocol/messages';
 
 const root = path.resolve(__dirname, '..', '..');
 const TRACES = ['contiguous', 'interleaved', 'combined', 'combined-moves'];

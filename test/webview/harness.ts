@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { parseTrace, type ParsedTrace } from '../../extension/trace';
-import type { EngineEvent } from '../../extension/protocol';
+import type { EngineEvent } from '../../protocol/messages';
 
 export const repoRoot = path.resolve(__dirname, '..', '..');
 export const artifactsDir = path.join(repoRoot, '.test-artifacts', 'webview');

@@ -3,7 +3,7 @@
  * panel's CacheState): block kinds and owners, each view, history authors, fork copies, and
  * each reader's attention share per source per step (mean and per layer).
  */
-import type { EngineEvent, ViewSegmentInfo } from '../../extension/protocol';
+import type { EngineEvent, ViewSegmentInfo } from '../../protocol/messages';
 
 export interface RefBlock {
   kind: string;

@@ -7,7 +7,7 @@
  * Only filled, pixel-aligned rectangles are drawn: solid colours, no anti-aliasing.
  */
 import type { CacheState, TokenRef } from '../../extension/insights/cacheState';
-import type { BlockKind, ViewSegmentInfo } from '../../extension/protocol';
+import type { BlockKind, ViewSegmentInfo } from '../../protocol/messages';
 import { h, setText } from '../dom';
 import { SHARED_GREY, isHighContrast, paletteOf, parseColor, readTheme, workerColor, workerStriped, type ThemeColors } from './palette';
 

@@ -4,7 +4,7 @@
  * and Markdown export. Owns the CacheState that the run's events feed; the panel calls
  * apply() with every batch and render() once per frame.
  */
-import type { EngineEvent, InspectResult } from '../../extension/protocol';
+import type { EngineEvent, InspectResult } from '../../protocol/messages';
 import type { RunModel } from '../../extension/runModel';
 import { CacheState, type StepRef, type TokenRef } from '../../extension/insights/cacheState';
 import { findInRun, type FindMatch } from '../../extension/insights/find';

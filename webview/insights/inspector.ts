@@ -6,7 +6,7 @@
  */
 import type { CacheState, TokenRef } from '../../extension/insights/cacheState';
 import { sourceOf } from '../../extension/insights/attentionSeries';
-import type { InspectResult } from '../../extension/protocol';
+import type { InspectResult } from '../../protocol/messages';
 import { h, setText } from '../dom';
 
 export interface InspectorRow {
