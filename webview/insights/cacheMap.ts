@@ -159,6 +159,28 @@ export class CacheMap {
     );
   }
 
+  private runCache = new Map<number, { known: number; length: number; owner: number; runs: number[] }>();
+
+  /** [start, end, author] triples of a block's first `length` tokens (unknown ones: the owner's). */
+  private runsOf(block: number, length: number): number[] {
+    const b = this.cache.blocks.get(block);
+    const known = b ? Math.min(b.authors.length, length) : 0;
+    const owner = b?.owner ?? -1;
+    const hit = this.runCache.get(block);
+    if (hit && hit.known === known && hit.length === length && hit.owner === owner) return hit.runs;
+    const runs: number[] = [];
+    let i = 0;
+    while (i < length) {
+      const a = i < known ? b!.authors.at(i) : owner;
+      let j = i + 1;
+      while (j < length && (j < known ? b!.authors.at(j) : owner) === a) j++;
+      runs.push(i, j, a);
+      i = j;
+    }
+    this.runCache.set(block, { known, length, owner, runs });
+    return runs;
+  }
+
   private colorOfAuthor(author: number, kind: BlockKind): Rgb {
     const t = this.theme!;
     if (author >= 0) return parseColor(workerColor(t.kind, author), [128, 128, 128]);
@@ -214,15 +236,13 @@ export class CacheMap {
     const kind = b?.kind ?? 'header';
     const grey = parseColor(SHARED_GREY[paletteOf(t.kind)], [128, 128, 128]);
     if (kind === 'worker' || kind === 'history') {
-      // Author runs, token by token where the tokens are known.
-      const known = b ? Math.min(b.authors.length, s.seg.length) : 0;
-      const owner = b?.owner ?? -1;
+      // Author runs (cached per block and length: a long history has many tokens).
+      const runs = this.runsOf(s.seg.block, s.seg.length);
       const span = s.x1 - s.x0;
-      let i = 0;
-      while (i < s.seg.length) {
-        const a = i < known ? b!.authors.at(i) : owner;
-        let j = i + 1;
-        while (j < s.seg.length && (j < known ? b!.authors.at(j) : owner) === a) j++;
+      for (let r = 0; r < runs.length; r += 3) {
+        const i = runs[r]!;
+        const j = runs[r + 1]!;
+        const a = runs[r + 2]!;
         const rx0 = Math.max(x0, Math.round(s.x0 + (i / s.seg.length) * span));
         const rx1 = Math.min(x1, Math.max(rx0 + 1, Math.round(s.x0 + (j / s.seg.length) * span)));
         if (rx1 > rx0) {
@@ -233,7 +253,6 @@ export class CacheMap {
             for (let x = rx0 + 3; x < rx1; x += 6) ctx.fillRect(x, y, 1, ROW_H);
           }
         }
-        i = j;
       }
       if (kind === 'history') {
         ctx.fillStyle = rgb(grey);
