@@ -74,6 +74,7 @@ class RunRecord {
   finisherIds: number[] | null = null;
   raw: Extract<NativeEvent, { type: 'raw-result' }> | null = null;
   stats: Extract<NativeEvent, { type: 'stats' }> | null = null;
+  stepMs: number[] = []; // wall time of every step, in order
   state = 'running';
   errors: string[] = [];
   forks = new Map<number, number>();
@@ -117,6 +118,7 @@ class RunRecord {
         break;
       case 'stats':
         this.stats = e;
+        this.stepMs.push(e.msPerStep);
         break;
       case 'run-state':
         this.state = e.state;
@@ -405,7 +407,10 @@ function printRaw(rec: RunRecord, cfg: RunConfig, tok: import('../model/tokenize
   });
   const views = rec.viewList();
   if (json) {
-    out(JSON.stringify({ layout: cfg.layout, steps: raw.steps, promptIds: raw.promptIds, workers, views }) + '\n');
+    // Step timings for benchmarks (scripts/bench-product.mjs): the loop only, no load or prefill.
+    const sorted = [...rec.stepMs].sort((a, b) => a - b);
+    const stats = { msPerStepMedian: sorted.length ? Math.round(sorted[sorted.length >> 1] * 1000) / 1000 : 0, msPerStep: rec.stepMs.map((x) => Math.round(x * 1000) / 1000) };
+    out(JSON.stringify({ layout: cfg.layout, steps: raw.steps, promptIds: raw.promptIds, workers, views, stats }) + '\n');
     return;
   }
   out(`raw run: ${cfg.layout} layout, ${raw.steps} steps, prompt ${raw.promptIds.length} ids\n`);

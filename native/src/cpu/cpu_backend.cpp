@@ -1,7 +1,5 @@
 // The reference backend: the whole forward pass on the CPU in fp32 activations, weights read
 // straight from the mapping. Every other backend is checked against this one.
-#include <omp.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -11,6 +9,7 @@
 #include "../backend.h"
 #include "../error.h"
 #include "kernels.h"
+#include "parallel.h"
 #include "rope.h"
 
 namespace hw {
@@ -19,12 +18,30 @@ namespace {
 // Per-token loops (norms, activations) are cheap: a parallel region only pays off for many tokens.
 constexpr int kParallelTokens = 16;
 
+// Calls fn(t) for t in [0, n): on the model's threads for many tokens, else on this one.
+template <class F>
+void for_tokens(int n, F&& fn) {
+  auto body = [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; t++) fn(int(t));
+  };
+  if (n >= kParallelTokens) par::parallel_for(n, 1, body);
+  else body(0, n);
+}
+
 std::vector<float> widen(const Tensor& t) {
   std::vector<float> v;
   if (t.empty()) return v;
   v.resize(size_t(t.numel()));
   tensor_to_f32(t, 0, t.rows(), v.data());
   return v;
+}
+
+// *p += v, safe against other threads adding to the same float.
+void atomic_add(float* p, float v) {
+  float old, want;
+  __atomic_load(p, &old, __ATOMIC_RELAXED);
+  do want = old + v;
+  while (!__atomic_compare_exchange(p, &old, &want, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
 }
 
 // Small per-layer vectors widened once to fp32 (norm weights and biases: a few KB).
@@ -36,7 +53,6 @@ class CpuBackend final : public Backend {
  public:
   CpuBackend(const ModelConfig& cfg, const ModelWeights& w, const BackendOptions& opt)
       : cfg_(cfg), w_(w), rope_(cfg) {
-    if (opt.threads > 0) omp_set_num_threads(opt.threads);
     for (const LayerWeights& l : w.layers) {
       layer_vectors_.push_back({widen(l.attn_norm), widen(l.mlp_norm), widen(l.q_norm), widen(l.k_norm),
                                 widen(l.bq), widen(l.bk), widen(l.bv)});
@@ -136,16 +152,15 @@ void CpuBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans, 
   for (int l = 0; l < cfg_.layers; l++) {
     const LayerWeights& lw = w_.layers[l];
     const LayerVectors& lv = layer_vectors_[l];
-#pragma omp parallel for if (T >= kParallelTokens)
-    for (int t = 0; t < T; t++)
+    for_tokens(T, [&](int t) {
       cpu::rmsnorm(x.data() + size_t(t) * H, lv.attn_norm.data(), H, cfg_.rms_eps, h.data() + size_t(t) * H);
+    });
     cpu::matmul(lw.wq, h.data(), T, q.data());
     cpu::matmul(lw.wk, h.data(), T, k.data());
     cpu::matmul(lw.wv, h.data(), T, v.data());
 
     // Biases, per-head q/k norms, then keys rotated at their block-local index and written.
-#pragma omp parallel for if (T >= kParallelTokens)
-    for (int t = 0; t < T; t++) {
+    for_tokens(T, [&](int t) {
       const int r = row_of[t], i = t - row_start[r];
       float* qt = q.data() + size_t(t) * QD;
       float* kt = k.data() + size_t(t) * KD;
@@ -165,7 +180,7 @@ void CpuBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans, 
         rope_.rotate(kt + hh * HD, key(s.page, l, hh, s.index), local);
         std::memcpy(value(s.page, l, hh, s.index), vt + hh * HD, HD * sizeof(float));
       }
-    }
+    });
 
     // Every row's K/V of this layer is in place: now attention (instant visibility).
     const auto t_att = std::chrono::steady_clock::now();
@@ -175,14 +190,14 @@ void CpuBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans, 
     cpu::matmul(lw.wo, att.data(), T, h.data());
     for (size_t j = 0; j < size_t(T) * H; j++) x[j] += h[j];
 
-#pragma omp parallel for if (T >= kParallelTokens)
-    for (int t = 0; t < T; t++)
+    for_tokens(T, [&](int t) {
       cpu::rmsnorm(x.data() + size_t(t) * H, lv.mlp_norm.data(), H, cfg_.rms_eps, h.data() + size_t(t) * H);
+    });
     cpu::matmul(lw.w_gate, h.data(), T, gate.data());
     cpu::matmul(lw.w_up, h.data(), T, up.data());
-#pragma omp parallel for if (T >= kParallelTokens)
-    for (int t = 0; t < T; t++)
+    for_tokens(T, [&](int t) {
       cpu::swiglu(gate.data() + size_t(t) * I, up.data() + size_t(t) * I, I, gate.data() + size_t(t) * I);
+    });
     cpu::matmul(lw.w_down, gate.data(), T, h.data());
     for (size_t j = 0; j < size_t(T) * H; j++) x[j] += h[j];
   }
@@ -200,9 +215,9 @@ void CpuBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans, 
   }
   const int P = int(picked.size());
   std::vector<float> hp(size_t(P) * H);
-#pragma omp parallel for if (P >= kParallelTokens)
-  for (int i = 0; i < P; i++)
+  for_tokens(P, [&](int i) {
     cpu::rmsnorm(x.data() + size_t(picked[i]) * H, final_norm_.data(), H, cfg_.rms_eps, hp.data() + size_t(i) * H);
+  });
   out.vocab = cfg_.vocab;
   out.logits.assign(size_t(P) * cfg_.vocab, 0.0f);
   if (P > 0) cpu::matmul(w_.lm_head, hp.data(), P, out.logits.data());
@@ -219,12 +234,12 @@ void CpuBackend::attention(const Batch& batch, const std::vector<RowPlan>& plans
   const int T = row_start.back();
   const int n_heads = cfg_.heads;
 
-#pragma omp parallel
-  {
-    std::vector<float> scores, qr(HD), seg_mass;
-    std::vector<int> seg_end;
-#pragma omp for schedule(dynamic, 1)
-    for (int th = 0; th < T * n_heads; th++) {
+  par::parallel_for(int64_t(T) * n_heads, 1, [&](int64_t th0, int64_t th1) {
+    // Scratch kept per thread across calls (no allocation per head).
+    thread_local std::vector<float> scores, qr, seg_mass;
+    thread_local std::vector<int> seg_end;
+    qr.resize(HD);
+    for (int th = int(th0); th < int(th1); th++) {
       const int t = th / n_heads, head = th % n_heads, kvh = head / group;
       int r = int(std::upper_bound(row_start.begin(), row_start.end(), t) - row_start.begin()) - 1;
       const BatchRow& row = batch.rows[r];
@@ -278,19 +293,13 @@ void CpuBackend::attention(const Batch& batch, const std::vector<RowPlan>& plans
       // row's last token, averaged over heads.
       if (batch.attention_shares && t == row_start[r + 1] - 1) {
         float* sh = fo.shares[r].data() + size_t(layer) * nseg;
-        for (size_t s = 0; s < nseg; s++) {
-#pragma omp atomic
-          sh[s] += seg_mass[s] * inv / float(n_heads);
-        }
+        for (size_t s = 0; s < nseg; s++) atomic_add(sh + s, seg_mass[s] * inv / float(n_heads));
         float* ka = fo.key_attention[r].data();
         const float w = inv / float(n_heads * cfg_.layers);
-        for (int i = 0; i < int(scores.size()); i++) {
-#pragma omp atomic
-          ka[i] += scores[i] * w;
-        }
+        for (int i = 0; i < int(scores.size()); i++) atomic_add(ka + i, scores[i] * w);
       }
     }
-  }
+  });
 }
 
 }  // namespace
