@@ -129,6 +129,14 @@ void parallel_for(int64_t n, int64_t grain, F&& fn) {
   else if (n > 0) fn(int64_t(0), n);
 }
 
+// *p += v, safe against other threads adding to the same float.
+inline void atomic_add(float* p, float v) {
+  float old, want;
+  __atomic_load(p, &old, __ATOMIC_RELAXED);
+  do want = old + v;
+  while (!__atomic_compare_exchange(p, &old, &want, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+}
+
 // Threads the current pool has (1 without one).
 inline int threads() {
   Pool* p = current();
