@@ -315,7 +315,7 @@ console.log(`\nload average at the end: ${os.loadavg().map((x) => x.toFixed(2)).
 
 function gitHead(dir) {
   try {
-    return execFileSync('git', ['-C', dir, 'log', '-1', '--format=%h %s'], { encoding: 'utf8' }).trim();
+    return execFileSync('git', ['-C', dir, 'log', '-1', '--format=%h %s'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
   } catch {
     return '(not a git checkout)';
   }

@@ -2,6 +2,7 @@
 
 #include <immintrin.h>
 #include <linux/futex.h>
+#include <pthread.h>
 #include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -9,6 +10,7 @@
 #include <chrono>
 #include <climits>
 #include <cstdlib>
+#include <string>
 
 namespace hw::par {
 namespace {
@@ -118,6 +120,7 @@ void Pool::dispatch(void* f, void (*call)(void*, int)) {
 }
 
 void Pool::worker_main(int id) {
+  pthread_setname_np(pthread_self(), ("hw-cpu-" + std::to_string(id)).c_str());  // for top -H, perf
   t_in_region = true;  // a worker only ever runs inside regions: nested ones run inline
   uint32_t seen = 0;
   for (;;) {
