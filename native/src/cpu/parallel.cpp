@@ -3,7 +3,6 @@
 #include <immintrin.h>
 #include <linux/futex.h>
 #include <pthread.h>
-#include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -22,11 +21,6 @@ thread_local Pool* t_current = nullptr;
 // between them are a few us), so 200 us keeps a step's regions on hot threads; the gap to the
 // next step (sampling, events) may be longer, and then the threads park.
 constexpr int kDefaultSpinUs = 200;
-
-const bool kYield = [] {
-  const char* s = std::getenv("HW_SPIN_YIELD");
-  return !(s && s[0] == '0');
-}();
 
 int read_spin_us() {
   const char* s = std::getenv("HW_SPIN_US");
@@ -47,9 +41,8 @@ void futex_wake(std::atomic<uint32_t>* word, int count) {
 }
 
 // Spins until ready() or until `us` microseconds have passed; returns ready()'s last value.
-// Every few microseconds the spinner yields: when the thread it waits for is queued on this
-// core (more runnable threads than cores: a compile beside the run), that thread runs now
-// instead of after the spin budget; on an idle core sched_yield returns at once.
+// (No sched_yield in the loop: on a loaded machine every yield hands the core to another
+// process for a whole time slice.)
 template <class P>
 bool spin_until(P ready, int us) {
   if (ready()) return true;
@@ -61,9 +54,26 @@ bool spin_until(P ready, int us) {
       _mm_pause();
     }
     if (std::chrono::steady_clock::now() >= deadline) return ready();
-    if (kYield) sched_yield();
   }
 }
+
+}  // namespace
+
+// Each waiting thread's budget adapts: a wait the spin covered doubles it (up to the pool's
+// budget), a wait that outlasted it halves it (down to kMinSpinUs). On an idle machine only
+// the gap between decode steps outlasts the budget (about 1 wait in 200), so it stays full.
+// When more threads want the cores than there are (other processes), the thread waited for
+// is often descheduled, spins fail, and the budget falls to a few us: the threads then park
+// almost at once, which is what the scheduler rewards (a woken thread runs soon, a spinning
+// one has used up its share of the core).
+template <class P>
+bool Pool::SpinBudget::wait(P ready) {
+  const bool ok = spin_until(ready, us);
+  us = ok ? std::min(max_us, us * 2 + 1) : std::max(std::min(kMinSpinUs, max_us), us / 2);
+  return ok;
+}
+
+namespace {
 
 }  // namespace
 
@@ -76,6 +86,7 @@ Pool::Pool(int threads, int spin_us) : size_(threads < 1 ? 1 : threads), cursors
   // More threads than cores: a spinning thread would hold the core its peer needs.
   const unsigned cores = std::thread::hardware_concurrency();
   spin_us_ = spin_us >= 0 ? spin_us : (cores > 0 && unsigned(size_) > cores) ? 0 : spin_microseconds();
+  caller_spin_ = SpinBudget(spin_us_);
   for (int i = 1; i < size_; i++) workers_.emplace_back([this, i] { worker_main(i); });
 }
 
@@ -107,7 +118,7 @@ void Pool::dispatch(void* f, void (*call)(void*, int)) {
 
   // Wait for the others: spin a while, then park until the last one wakes us.
   auto all_done = [this] { return pending_.load(std::memory_order_acquire) == 0; };
-  if (!spin_until(all_done, spin_us_)) {
+  if (!caller_spin_.wait(all_done)) {
     for (;;) {
       const uint32_t d = done_.load(std::memory_order_seq_cst);
       caller_parked_.store(true, std::memory_order_seq_cst);
@@ -123,9 +134,10 @@ void Pool::worker_main(int id) {
   pthread_setname_np(pthread_self(), ("hw-cpu-" + std::to_string(id)).c_str());  // for top -H, perf
   t_in_region = true;  // a worker only ever runs inside regions: nested ones run inline
   uint32_t seen = 0;
+  SpinBudget spin(spin_us_);
   for (;;) {
     auto has_job = [&] { return epoch_.load(std::memory_order_acquire) != seen; };
-    if (!spin_until(has_job, spin_us_)) {
+    if (!spin.wait(has_job)) {
       parked_.fetch_add(1, std::memory_order_seq_cst);
       while (epoch_.load(std::memory_order_seq_cst) == seen) futex_wait(&epoch_, seen);
       parked_.fetch_sub(1, std::memory_order_relaxed);

@@ -2,12 +2,14 @@
 // parallel regions of one forward step and polite between steps.
 //
 // - Fast: after a region, a worker spins (with `pause`) for a bounded *time* before it parks,
-//   so the next region of the same step (~0.1-1 ms later) starts without a futex wake-up.
+//   so the next region of the same step (most start < 20 us later) needs no futex wake-up.
 //   The bound is in microseconds, not in spin iterations: `pause` takes ~10 cycles on some
 //   CPUs and ~140 on others (Intel since Skylake), so an iteration count means different
 //   times on Intel and AMD.
 // - Polite: once the spin budget is spent the worker parks on a futex and takes no CPU until
-//   the next region; the caller waiting for stragglers does the same.
+//   the next region; the caller waiting for stragglers does the same. The budget adapts per
+//   thread: waits that outlast it (the cores are shared with other busy processes) shrink it
+//   towards parking at once, waits it covers grow it back.
 // - Robust when a core is taken by another process: work is handed out in chunks; every
 //   thread starts on its own contiguous range (streaming order, as a static split) and, when
 //   done, takes the remaining chunks of the others, so a descheduled thread delays the step
@@ -81,6 +83,15 @@ class Pool {
   struct alignas(64) Cursor {
     std::atomic<int64_t> next{0};
   };
+  // A waiting thread's spin budget in microseconds, adapted to how waits end (parallel.cpp).
+  static constexpr int kMinSpinUs = 4;
+  struct SpinBudget {
+    int max_us = 0, us = 0;
+    SpinBudget() = default;
+    explicit SpinBudget(int m) : max_us(m), us(m) {}
+    template <class P>
+    bool wait(P ready);  // spins up to `us`, then adapts it; true if ready() came true
+  };
   // Takes the pool for one region; false inside a region or while another thread holds it.
   bool acquire();
   // Runs call(f, i) on every thread, then releases the pool.
@@ -102,6 +113,7 @@ class Pool {
   alignas(64) std::atomic<int> pending_{0};
   std::atomic<uint32_t> done_{0};
   std::atomic<bool> caller_parked_{false};
+  SpinBudget caller_spin_;  // the caller's (one caller at a time: busy_)
 };
 
 // Microseconds a waiting thread spins before it parks (HW_SPIN_US overrides; 0 = park at once).
