@@ -113,7 +113,7 @@ function start(runId: string, config: RunConfig): void {
   if (!model || !summary) throw new Error('no model is loaded');
   for (const r of runs.values()) if (!r.ended) throw new Error(`run ${r.runId} is still going; stop it first`);
   runs.clear();
-  const native = buildNativeRunConfig(config, tokenizer, model.config);
+  const native = buildNativeRunConfig(config, tokenizer, model.config, { kvBudgetBytes: (config.kvBudgetMB ?? 0) * 1e6 });
   const live = new LiveRun(runId, config, tokenizer, send, log);
   runs.set(runId, live);
   live.start();
