@@ -216,6 +216,7 @@ export const ModelSummary = obj({
   vocab: int(0, 1 << 26),
   maxContext: int(0, 1 << 26),
   device: str(200),
+  kvDtype: opt(str(20)), // K/V element type: the checkpoint's ("bf16", "f16", "f32")
   builtIn: bool(),
 });
 export type ModelSummary = v.InferOutput<typeof ModelSummary>;

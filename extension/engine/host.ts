@@ -102,9 +102,10 @@ async function load(id: number, dir: string, device: string, threads: number): P
     vocab: c.vocab,
     maxContext: c.maxContext,
     device: model.device,
+    ...(model.kvDtype ? { kvDtype: model.kvDtype } : {}),
     builtIn,
   };
-  log('info', `Loaded ${dir} in ${Date.now() - t0} ms on ${model.device} (${useThreads} CPU thread${useThreads === 1 ? '' : 's'})`);
+  log('info', `Loaded ${dir} in ${Date.now() - t0} ms on ${model.device} (${useThreads} CPU thread${useThreads === 1 ? '' : 's'}), K/V in ${model.kvDtype ?? 'f32'}`);
   send({ type: 'loaded', model: summary });
   return summary;
 }
