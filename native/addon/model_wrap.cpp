@@ -50,7 +50,7 @@ void ModelWrap::acquire(Napi::Env env, const char* what) {
 Napi::Value ModelWrap::config(const Napi::CallbackInfo& info) { return model_config(info.Env(), model().config()); }
 
 Napi::Value ModelWrap::device(const Napi::CallbackInfo& info) {
-  return Napi::String::New(info.Env(), model().backend().name());
+  return Napi::String::New(info.Env(), model().device());
 }
 
 Napi::Value ModelWrap::create_sequence(const Napi::CallbackInfo& info) {

@@ -2,6 +2,7 @@
 // runs the whole forward pass; the CPU backend is the reference every other one is
 // checked against.
 #pragma once
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,14 +36,27 @@ class Backend {
                        ForwardOutput& out) = 0;
   // Bytes of KV page storage held now.
   virtual size_t kv_bytes() const = 0;
+  // One line for the model summary: device, GPU name, weight and KV memory.
+  virtual std::string describe() const { return name(); }
+  // Throws EngineError naming the bytes needed and free when `tokens` more cached tokens
+  // cannot fit (checked before a run starts).
+  virtual void check_kv_budget(int64_t tokens, int page_tokens) const {}
 };
 
 struct BackendOptions {
   std::string device = "cpu";  // "cpu", "cuda" or "auto"
   int threads = 0;             // CPU threads; 0 = all cores
+  // Benchmarks: weights are not read but generated on the device from this seed (CUDA only;
+  // the ModelWeights passed then carry shapes and no data).
+  uint64_t random_weights_seed = 0;
 };
 
 std::unique_ptr<Backend> make_cpu_backend(const ModelConfig& cfg, const ModelWeights& w,
                                           const BackendOptions& opt);
+// Benchmarks: random K/V in every page a CUDA backend holds (a long context without its prefill).
+void cuda_fill_kv_random(Backend& backend, uint64_t seed);
+// Throws EngineError when no usable GPU, driver or cuBLAS is found (or the build has no CUDA).
+std::unique_ptr<Backend> make_cuda_backend(const ModelConfig& cfg, const ModelWeights& w,
+                                           const BackendOptions& opt);
 
 }  // namespace hw

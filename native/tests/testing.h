@@ -3,7 +3,9 @@
 // also keeps in memory, so that references never go through the engine's own loader.
 #pragma once
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -11,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "backend.h"
 #include "safetensors_writer.h"
 
 inline int g_failures = 0;
@@ -32,10 +35,30 @@ inline int test_summary(const char* name) {
   return g_failures == 0 ? 0 : 1;
 }
 
+// fp32 -> nearest bf16 (ties to even), returned as fp32.
+inline float bf16_round(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, 4);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  u &= 0xffff0000u;
+  float r;
+  std::memcpy(&r, &u, 4);
+  return r;
+}
+
+// The device the engine tests run on: HW_TEST_DEVICE (cpu unless set; the GPU test script
+// runs the same tests again with cuda).
+inline hw::BackendOptions test_backend() {
+  hw::BackendOptions o;
+  if (const char* d = std::getenv("HW_TEST_DEVICE")) o.device = d;
+  return o;
+}
+
 struct TinySpec {
   std::string arch = "Qwen3ForCausalLM";
   int hidden = 32, intermediate = 64, layers = 2, heads = 4, kv_heads = 2, head_dim = 8, vocab = 64;
   bool bias = false, qk_norm = true, tied = true, llama3 = false;
+  bool bf16 = false;  // store the weights as bf16 (the kept fp32 copy is the rounded values)
   double theta = 10000.0;
   int max_context = 4096;
 };
@@ -90,12 +113,24 @@ inline TinyModel write_tiny_model(const TinySpec& s, const std::string& dir, uns
   std::vector<const std::vector<float>*> data;
   for (auto& [name, v] : m.w) {
     std::vector<int64_t> shape(shapes[name].begin(), shapes[name].end());
-    specs.push_back({name, "F32", shape, 4});
+    if (s.bf16)
+      for (float& x : v) x = bf16_round(x);
+    specs.push_back({name, s.bf16 ? "BF16" : "F32", shape, size_t(s.bf16 ? 2 : 4)});
     data.push_back(&v);
   }
   std::system(("mkdir -p '" + dir + "'").c_str());
   write_safetensors(dir + "/model.safetensors", specs, [&](size_t i, std::ofstream& f) {
-    f.write(reinterpret_cast<const char*>(data[i]->data()), std::streamsize(data[i]->size() * 4));
+    if (!s.bf16) {
+      f.write(reinterpret_cast<const char*>(data[i]->data()), std::streamsize(data[i]->size() * 4));
+      return;
+    }
+    std::vector<uint16_t> h(data[i]->size());
+    for (size_t j = 0; j < h.size(); j++) {
+      uint32_t u;
+      std::memcpy(&u, &(*data[i])[j], 4);
+      h[j] = uint16_t(u >> 16);  // exact: the values were rounded to bf16 above
+    }
+    f.write(reinterpret_cast<const char*>(h.data()), std::streamsize(h.size() * 2));
   });
 
   std::ofstream c(dir + "/config.json");
