@@ -10,6 +10,8 @@ class Rope {
  public:
   explicit Rope(const ModelConfig& cfg);
   int head_dim() const { return head_dim_; }
+  // The head_dim/2 frequencies (llama3 scaling applied): what GPU kernels upload to rotate alike.
+  const std::vector<float>& inv_freq() const { return inv_freq_; }
   // Rotates one head vector in place by `position` (may be negative or any relative distance).
   void rotate(float* x, int position) const;
   // Writes the rotation of `src` by `position` into `dst`.
