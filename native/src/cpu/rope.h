@@ -16,8 +16,6 @@ class Rope {
   void rotate(float* x, int position) const;
   // Writes the rotation of `src` by `position` into `dst`.
   void rotate(const float* src, float* dst, int position) const;
-  // The head_dim/2 frequencies (llama3 scaling applied), for device copies of this table.
-  const std::vector<float>& inv_freq() const { return inv_freq_; }
 
  private:
   int head_dim_;
