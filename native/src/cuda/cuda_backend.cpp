@@ -21,6 +21,9 @@
 #include "gemm.h"
 #include "kernels.h"
 #include "view_attention.h"
+#ifdef HW_HAVE_FAST_ATTENTION
+#include "attention.h"
+#endif
 
 namespace hw {
 namespace {
@@ -43,6 +46,7 @@ int pick_device(cudaDeviceProp& prop) {
     int drv = 0;
     cudaDriverGetVersion(&drv);
     cudaGetLastError();
+    if (drv == 0) throw EngineError("CUDA unavailable: no NVIDIA driver found (libcuda.so.1)");
     throw EngineError("CUDA unavailable: the NVIDIA driver supports CUDA " + std::to_string(drv / 1000) + "." +
                       std::to_string(drv % 1000 / 10) + "; this build needs CUDA " +
                       std::to_string(CUDART_VERSION / 1000) + "." + std::to_string(CUDART_VERSION % 1000 / 10) +
@@ -101,14 +105,15 @@ class DeviceHeap {
 struct Scratch {
   void* p = nullptr;
   size_t bytes = 0;
-  void* need(DeviceHeap& heap, size_t n, const char* what) {
+  // Zeroed on the backend's stream (a legacy-stream memset would not be ordered with it).
+  void* need(DeviceHeap& heap, size_t n, const char* what, cudaStream_t s) {
     if (n <= bytes) return p;
     const size_t grown = std::max(n, bytes * 3 / 2);
     if (p) heap.free(p);
     p = nullptr;
     bytes = 0;
     p = heap.alloc(grown, what);
-    cudaMemset(p, 0, grown);
+    check(cudaMemsetAsync(p, 0, grown, s), "cudaMemsetAsync");
     bytes = grown;
     return p;
   }
@@ -129,6 +134,19 @@ class CudaBackend final : public Backend {
     check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
     try {
       upload(w, opt);
+#ifdef HW_HAVE_FAST_ATTENTION
+      // The shared-KV tensor-core kernel where it applies (bf16 pages, head_dim 64 or 128);
+      // the generic kernel otherwise, and for batches that ask for attention shares per key.
+      if (kv_ == DType::BF16 && (cfg_.head_dim == 64 || cfg_.head_dim == 128) && !std::getenv("HW_CUDA_GENERIC_ATTENTION")) {
+        AttnDims d;
+        d.layers = cfg_.layers;
+        d.heads = cfg_.heads;
+        d.kv_heads = cfg_.kv_heads;
+        d.head_dim = cfg_.head_dim;
+        d.page_tokens = page_tokens_;
+        fast_ = std::make_unique<HogwildAttention>(d, dev_);
+      }
+#endif
     } catch (...) {
       heap_.release();
       cudaStreamDestroy(stream_);
@@ -191,7 +209,7 @@ class CudaBackend final : public Backend {
     }
     slabs_.push_back(slab);
     for (int i = 0; i < count; i++) page_ptrs_.push_back(static_cast<char*>(slab) + size_t(i) * page_bytes());
-    void** table = page_table_.need<void*>(heap_, page_ptrs_.size(), "the KV page table");
+    void** table = page_table_.need<void*>(heap_, page_ptrs_.size(), "the KV page table", stream_);
     check(cudaMemcpyAsync(table, page_ptrs_.data(), page_ptrs_.size() * sizeof(void*), cudaMemcpyHostToDevice,
                           stream_),
           "cudaMemcpy (KV page table)");
@@ -202,7 +220,7 @@ class CudaBackend final : public Backend {
     std::vector<int4> m(moves.size());
     for (size_t i = 0; i < moves.size(); i++)
       m[i] = make_int4(moves[i].src.page, moves[i].src.index, moves[i].dst.page, moves[i].dst.index);
-    int4* d = move_buf_.need<int4>(heap_, m.size(), "token moves");
+    int4* d = move_buf_.need<int4>(heap_, m.size(), "token moves", stream_);
     check(cudaMemcpyAsync(d, m.data(), m.size() * sizeof(int4), cudaMemcpyHostToDevice, stream_), "cudaMemcpy (moves)");
     cuda::move_tokens(d, int(m.size()), delta, inv_freq_, kv_layout(), stream_);
   }
@@ -220,8 +238,8 @@ class CudaBackend final : public Backend {
  private:
   struct Buf : Scratch {
     template <typename T>
-    T* need(DeviceHeap& heap, size_t n, const char* what) {
-      return static_cast<T*>(Scratch::need(heap, n * sizeof(T), what));
+    T* need(DeviceHeap& heap, size_t n, const char* what, cudaStream_t s) {
+      return static_cast<T*>(Scratch::need(heap, n * sizeof(T), what, s));
     }
   };
 
@@ -260,7 +278,10 @@ class CudaBackend final : public Backend {
 
   int page_tokens_ = 32;
   std::vector<void*> page_ptrs_, slabs_;
-  Buf page_table_, move_buf_, x_, act_, qkv_, att_, gu_, logits_, meta_, shares_, key_att_;
+#ifdef HW_HAVE_FAST_ATTENTION
+  std::unique_ptr<HogwildAttention> fast_;
+#endif
+  Buf page_table_, move_buf_, q_, x_, act_, qkv_, att_, gu_, logits_, meta_, shares_, key_att_;
 };
 
 // ------------------------------------------------------------------ weights
@@ -449,17 +470,18 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
                o_sp = put(slot_page), o_si = put(slot_index), o_rseg = put(row_seg), o_last = put(row_last),
                o_soff = put(seg_offset), o_slen = put(seg_len), o_spg = put(seg_pages), o_pids = put(page_ids),
                o_pick = put(picked), o_sb = put(share_base), o_kb = put(key_base);
-  int* dm = meta_.need<int>(heap_, meta.size(), "forward metadata");
+  int* dm = meta_.need<int>(heap_, meta.size(), "forward metadata", stream_);
   check(cudaMemcpyAsync(dm, meta.data(), meta.size() * 4, cudaMemcpyHostToDevice, stream_), "cudaMemcpy (metadata)");
 
   const DType act = gemm_input_type(embed_);
   const int Tpad = std::max(T, kDecodeRows);
-  float* x = x_.need<float>(heap_, size_t(T) * H, "activations");
-  void* a = act_.need<char>(heap_, size_t(Tpad) * std::max({H, QD, I}) * esz(act), "activations");
-  float* qkv = qkv_.need<float>(heap_, size_t(T) * (QD + 2 * KD), "activations");
-  float* att = att_.need<float>(heap_, size_t(T) * QD, "activations");
-  float* gu = gu_.need<float>(heap_, size_t(T) * 2 * I, "MLP activations");
-  float* logits = logits_.need<float>(heap_, size_t(std::max(P, 1)) * V, "logits");
+  float* x = x_.need<float>(heap_, size_t(T) * H, "activations", stream_);
+  void* a = act_.need<char>(heap_, size_t(Tpad) * std::max({H, QD, I}) * esz(act), "activations", stream_);
+  float* qkv = qkv_.need<float>(heap_, size_t(T) * (QD + 2 * KD), "activations", stream_);
+  float* att = att_.need<float>(heap_, size_t(T) * QD, "activations", stream_);
+  float* qbuf = q_.need<float>(heap_, size_t(T) * QD, "activations", stream_);
+  float* gu = gu_.need<float>(heap_, size_t(T) * 2 * I, "MLP activations", stream_);
+  float* logits = logits_.need<float>(heap_, size_t(std::max(P, 1)) * V, "logits", stream_);
 
   ViewArrays va;
   va.T = T;
@@ -473,14 +495,22 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
   va.seg_pages = dm + o_spg;
   va.page_ids = dm + o_pids;
   if (batch.attention_shares) {
-    va.shares = shares_.need<float>(heap_, std::max(share_total, 1), "attention shares");
-    va.key_att = key_att_.need<float>(heap_, std::max(key_total, 1), "attention shares");
+    va.shares = shares_.need<float>(heap_, std::max(share_total, 1), "attention shares", stream_);
+    va.key_att = key_att_.need<float>(heap_, std::max(key_total, 1), "attention shares", stream_);
     va.share_base = dm + o_sb;
     va.key_base = dm + o_kb;
     check(cudaMemsetAsync(va.shares, 0, size_t(share_total) * 4, stream_), "cudaMemset");
     check(cudaMemsetAsync(va.key_att, 0, size_t(key_total) * 4, stream_), "cudaMemset");
   }
   const KvLayout kvl = kv_layout();
+  bool fast = false;
+#ifdef HW_HAVE_FAST_ATTENTION
+  if (fast_ && !batch.attention_shares) {
+    fast_->plan(attn_problem_from_batch(batch, plans, cache));
+    fast_->upload(stream_);
+    fast = true;
+  }
+#endif
 
   embed(embed_.data, embed_.dtype, dm + o_ids, T, H, x, stream_);
   for (int l = 0; l < cfg_.layers; l++) {
@@ -489,6 +519,7 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
     gemm(L.wqkv, a, T, qkv, false, stream_);
     QkvPost qp;
     qp.qkv = qkv;
+    qp.q_out = qbuf;
     qp.T = T;
     qp.heads = cfg_.heads;
     qp.kv_heads = cfg_.kv_heads;
@@ -504,8 +535,22 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
     qp.layer = l;
     qkv_post(qp, kvl, stream_);
     // Every row's K/V of this layer is written: now attention (instant visibility).
-    view_attention(qkv, QD + 2 * KD, cfg_.heads, va, inv_freq_, kvl, l, att, stream_);
-    convert(att, size_t(T) * QD, a, act, stream_);
+    if (!fast) {
+      view_attention(qbuf, QD, cfg_.heads, va, inv_freq_, kvl, l, att, stream_);
+      convert(att, size_t(T) * QD, a, act, stream_);
+    } else {
+#ifdef HW_HAVE_FAST_ATTENTION
+      AttnLayerArgs aa;
+      aa.q = qbuf;
+      aa.q_type = AttnDType::F32;
+      aa.out = act == DType::BF16 ? a : static_cast<void*>(att);  // straight into the o_proj input
+      aa.out_type = act == DType::BF16 ? AttnDType::BF16 : AttnDType::F32;
+      aa.pages = static_cast<const void* const*>(page_table_.p);
+      aa.inv_freq = inv_freq_;
+      fast_->run(l, aa, stream_);
+      if (act != DType::BF16) convert(att, size_t(T) * QD, a, act, stream_);
+#endif
+    }
     gemm(L.wo, a, T, x, true, stream_);
     rmsnorm(x, nullptr, T, H, L.mlp_norm, cfg_.rms_eps, a, act, stream_);
     gemm(L.wgu, a, T, gu, false, stream_);

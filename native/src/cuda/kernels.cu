@@ -45,7 +45,11 @@ __global__ void qkv_post_kernel(QkvPost p, KvLayout kv) {
       for (int d = lane; d < HD; d += 32) v[d] = v[d] * inv * nw8[d];
       __syncwarp();
     }
-    if (!is_k) continue;
+    if (!is_k) {
+      float* qo = p.q_out + size_t(t) * QD + size_t(h) * HD;
+      for (int d = lane; d < HD; d += 32) qo[d] = v[d];
+      continue;
+    }
     const int kh = h - p.heads;
     char* page = static_cast<char*>(kv.pages[p.slot_page[t]]);
     const size_t esz = kv.kv == DType::F32 ? 4 : 2;

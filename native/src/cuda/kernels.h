@@ -26,9 +26,10 @@ void rmsnorm(const float* x, const int* rows, int n, int H, const float* w, floa
              cudaStream_t s);
 
 // Per token of qkv [T, QD + 2 KD]: biases, per-head q/k RMSNorm, then K rotated at the
-// token's block-local index and K, V written to their slot. q stays in place, unrotated.
+// token's block-local index and K, V written to their slot. q is copied, unrotated, to q_out.
 struct QkvPost {
   float* qkv = nullptr;
+  float* q_out = nullptr;                   // [T, QD]
   int T = 0, heads = 0, kv_heads = 0, head_dim = 0;
   const float* bias = nullptr;              // [QD + 2 KD] or null
   const float* q_norm = nullptr;            // [head_dim] or null
