@@ -36,6 +36,8 @@ class Backend {
                        ForwardOutput& out) = 0;
   // Bytes of KV page storage held now.
   virtual size_t kv_bytes() const = 0;
+  // True when forward() samples rows that ask for it (BatchRow::sample) on the device.
+  virtual bool samples() const { return false; }
   // One line for the model summary: device, GPU name, weight and KV memory.
   virtual std::string describe() const { return name(); }
   // Throws EngineError naming the bytes needed and free when `tokens` more cached tokens

@@ -20,6 +20,7 @@
 #include "cuda_check.h"
 #include "gemm.h"
 #include "kernels.h"
+#include "sampling.h"
 #include "view_attention.h"
 #ifdef HW_HAVE_FAST_ATTENTION
 #include "attention.h"
@@ -162,6 +163,7 @@ class CudaBackend final : public Backend {
   }
 
   std::string name() const override { return "cuda"; }
+  bool samples() const override { return true; }
 
   std::string describe() const override {
     char b[320];
@@ -281,7 +283,7 @@ class CudaBackend final : public Backend {
 #ifdef HW_HAVE_FAST_ATTENTION
   std::unique_ptr<HogwildAttention> fast_;
 #endif
-  Buf page_table_, move_buf_, q_, x_, act_, qkv_, att_, gu_, logits_, meta_, shares_, key_att_;
+  Buf page_table_, move_buf_, q_, sample_params_, sample_ids_, x_, act_, qkv_, att_, gu_, logits_, meta_, shares_, key_att_;
 };
 
 // ------------------------------------------------------------------ weights
@@ -563,8 +565,40 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
   if (P > 0) {
     rmsnorm(x, dm + o_pick, P, H, final_norm_, cfg_.rms_eps, a, act, stream_);
     gemm(lm_head_, a, P, logits, false, stream_);
-    check_sync(cudaMemcpyAsync(out.logits.data(), logits, size_t(P) * V * 4, cudaMemcpyDeviceToHost, stream_),
-               "cudaMemcpy (logits)");
+    // Sampling on the device: the row's last logits, the host's uniform draw.
+    std::vector<RowSampling> rs;
+    std::vector<int> rs_row;
+    for (int r = 0; r < R; r++) {
+      const BatchRow& row = batch.rows[r];
+      if (!row.sample || out.logit_count[r] == 0) continue;
+      RowSampling q;
+      q.row = out.logit_row[r] + out.logit_count[r] - 1;
+      q.temperature = row.temperature;
+      q.top_k = row.top_k;
+      q.top_p = row.top_p;
+      q.u = float(row.uniform);
+      rs.push_back(q);
+      rs_row.push_back(r);
+    }
+    out.sampled.assign(R, -1);
+    if (!rs.empty()) {
+      RowSampling* dq = sample_params_.need<RowSampling>(heap_, rs.size(), "sampling", stream_);
+      int* did = sample_ids_.need<int>(heap_, rs.size(), "sampling", stream_);
+      check(cudaMemcpyAsync(dq, rs.data(), rs.size() * sizeof(RowSampling), cudaMemcpyHostToDevice, stream_),
+            "cudaMemcpy (sampling)");
+      sample_rows(logits, int(rs.size()), V, dq, did, stream_);
+      std::vector<int> got(rs.size());
+      check_sync(cudaMemcpyAsync(got.data(), did, got.size() * 4, cudaMemcpyDeviceToHost, stream_), "cudaMemcpy (sampled ids)");
+      for (size_t i = 0; i < rs.size(); i++) out.sampled[rs_row[i]] = got[i];
+    }
+    if (batch.sampled_ids_only && !rs.empty() && int(rs.size()) == P) {
+      out.logits.clear();  // every logits row was sampled here: none needs the host
+    } else {
+      check_sync(cudaMemcpyAsync(out.logits.data(), logits, size_t(P) * V * 4, cudaMemcpyDeviceToHost, stream_),
+                 "cudaMemcpy (logits)");
+    }
+  } else {
+    out.sampled.assign(R, -1);
   }
   out.shares.clear();
   out.key_attention.clear();

@@ -277,6 +277,23 @@ HogwildRun::StepResult HogwildRun::step_once() {
     row_worker.push_back(-1);
   }
 
+  // Device sampling: each worker's uniform is drawn here, once per sampled token as on the
+  // CPU path, so a seed gives one stream of draws whichever backend runs.
+  if (model_.backend().samples()) {
+    for (size_t r = 0; r < batch.rows.size(); r++) {
+      const int w = row_worker[r];
+      BatchRow& row = batch.rows[r];
+      if (w < 0 || !row.logits) continue;
+      Worker& wk = workers_[w];
+      row.sample = true;
+      row.temperature = wk.temperature;
+      row.top_k = cfg_.sampling.top_k;
+      row.top_p = cfg_.sampling.top_p;
+      row.uniform = wk.temperature > 0.0f ? wk.rng.uniform() : 0.0;
+    }
+    batch.sampled_ids_only = observer_ == nullptr && cfg_.top_logits <= 0;
+  }
+
   ForwardOutput out;
   forward(batch, out);
   step_++;
@@ -312,6 +329,7 @@ HogwildRun::StepResult HogwildRun::step_once() {
 
   // Sampling over a large vocabulary is the costly part of a step outside the model: one
   // worker per thread (each draws from its own generator, so the order does not matter).
+  // A backend that samples on the device already drew them (sampled_on_device).
   const int vocab = model_.config().vocab;
   std::vector<int32_t> sampled(batch.rows.size(), -1);
   const auto t_sample = std::chrono::steady_clock::now();
@@ -319,6 +337,10 @@ HogwildRun::StepResult HogwildRun::step_once() {
   for (int r = 0; r < int(batch.rows.size()); r++) {
     const int w = row_worker[r];
     if (w < 0 || !batch.rows[r].logits) continue;
+    if (batch.rows[r].sample) {
+      sampled[r] = out.sampled[r];
+      continue;
+    }
     Worker& wk = workers_[w];
     SamplingParams sp = cfg_.sampling;
     sp.temperature = wk.temperature;

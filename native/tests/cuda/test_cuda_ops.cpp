@@ -12,6 +12,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <string>
@@ -20,6 +21,7 @@
 #include "cpu/kernels.h"
 #include "cuda/gemm.h"
 #include "cuda/kernels.h"
+#include "cuda/sampling.h"
 #include "cuda_testing.h"
 #include "error.h"
 #include "hogwild/engine.h"
@@ -123,6 +125,71 @@ static void test_norm_swiglu() {
     cudaFree(dg), cudaFree(ds);
   }
   std::printf("  rmsnorm worst NMSE %.3g, swiglu worst NMSE %.3g (bound 1e-12)\n", worst_n, worst_s);
+}
+
+// GPU sampling against the CPU sampler's rules (temperature, then top-k, then top-p over the
+// kept candidates, ties to the lower id), computed here in double: N draws with stratified
+// uniforms u_j = (j + 0.5) / N give every kept id its probability within 1/N, and no id
+// outside the kept set.
+static void test_sampling() {
+  struct P { float t; int k; float p; };
+  const P ps[] = {{0.0f, 0, 1.0f}, {0.7f, 0, 1.0f}, {1.0f, 20, 1.0f}, {0.6f, 20, 0.95f}, {1.0f, 0, 0.9f}, {1.3f, 50, 0.5f}, {1.0f, 1, 1.0f}};
+  const int N = 8192;
+  double worst = 0;
+  for (int V : {1000, 151936}) {
+    std::vector<float> l = randn(size_t(V), 3.0f);
+    l[V / 3] = l[V / 2] = 9.0f;  // a tie at the top: the lower id wins
+    float* dl = to_device(l);
+    for (const P& p : ps) {
+      // Reference distribution.
+      std::vector<int> ids(V);
+      for (int i = 0; i < V; i++) ids[i] = i;
+      std::sort(ids.begin(), ids.end(), [&](int a, int b) { return l[a] > l[b] || (l[a] == l[b] && a < b); });
+      std::vector<double> prob(V, 0.0);
+      if (p.t <= 0) {
+        prob[ids[0]] = 1.0;
+      } else {
+        const double m = l[ids[0]];
+        auto w = [&](int i) { return std::exp((double(l[i]) - m) / p.t); };
+        const int limit = p.k > 0 ? std::min(p.k, V) : V;
+        double all = 0;
+        for (int i = 0; i < limit; i++) all += w(ids[i]);
+        int n = limit;
+        if (p.p < 1.0f) {
+          double cum = 0;
+          int keep = 0;
+          while (keep < limit && cum < double(p.p) * all) cum += w(ids[keep++]);
+          n = std::max(keep, 1);
+        }
+        double tot = 0;
+        for (int i = 0; i < n; i++) tot += w(ids[i]);
+        for (int i = 0; i < n; i++) prob[ids[i]] = w(ids[i]) / tot;
+      }
+      std::vector<cuda::RowSampling> rs(N);
+      for (int j = 0; j < N; j++) rs[j] = {0, p.t, p.k, p.p, float((j + 0.5) / N)};
+      cuda::RowSampling* dq = to_device(rs);
+      int* dout = to_device(std::vector<int>(N, -1));
+      cuda::sample_rows(dl, N, V, dq, dout, nullptr);
+      CUDA_OK(cudaDeviceSynchronize());
+      std::vector<int> got = to_host(dout, N);
+      std::vector<double> freq(V, 0.0);
+      int outside = 0;
+      for (int id : got) {
+        if (id < 0 || id >= V || prob[id] == 0.0) outside++;
+        else freq[id] += 1.0 / N;
+      }
+      double d = 0;
+      for (int i = 0; i < V; i++) d = std::max(d, std::abs(freq[i] - prob[i]));
+      worst = std::max(worst, d);
+      CHECK(outside == 0, "sampling V=%d T=%g k=%d p=%g: %d draws outside the kept set", V, p.t, p.k, p.p, outside);
+      CHECK(d <= 1.0 / N + 1e-4, "sampling V=%d T=%g k=%d p=%g: probability off by %.3g", V, p.t, p.k, p.p, d);
+      cudaFree(dq);
+      cudaFree(dout);
+    }
+    cudaFree(dl);
+  }
+  std::printf("  sampling (greedy, temperature, top-k, top-p; V 1000 and 151936): max |frequency - probability| %.3g "
+              "(bound 1/N + 1e-4, N = %d)\n", worst, N);
 }
 
 // ------------------------------------------------------------------ whole forwards
@@ -301,6 +368,7 @@ int main(int argc, char** argv) {
       return test_summary("test_cuda_ops --hogwild-run");
     }
     test_hogwild_run();
+    test_sampling();
     test_gemm();
     test_norm_swiglu();
     test_models();
