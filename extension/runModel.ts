@@ -12,7 +12,7 @@ import type {
   ViewSegmentInfo,
   WorkerInfo,
   WorkerState,
-} from './protocol';
+} from '../protocol/messages';
 
 /** One step of one worker: what its lane shows as a paragraph. */
 export interface LaneSegment {

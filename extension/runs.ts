@@ -8,7 +8,7 @@ import * as vscode from 'vscode';
 import * as path from 'node:path';
 import * as fs from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import type { Control, EngineEvent, ModelSummary, RunConfig, RunState, RunSummary } from './protocol';
+import type { Control, EngineEvent, ModelSummary, RunConfig, RunState, RunSummary } from '../protocol/messages';
 import { RunModel } from './runModel';
 import { TraceRecorder, type ParsedTrace } from './trace';
 import type { EngineClient } from './engine/client';

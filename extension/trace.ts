@@ -6,8 +6,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseTraceLine, stringifyTraceLine } from './protocol-validate';
-import type { EngineEvent, RunState, TraceBatch, TraceEnd, TraceHeader } from './protocol';
+import { parseTraceLine, stringifyTraceLine } from '../protocol/validate';
+import type { EngineEvent, RunState, TraceBatch, TraceEnd, TraceHeader } from '../protocol/messages';
 
 export class TraceRecorder {
   private readonly lines: string[] = [];

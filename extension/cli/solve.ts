@@ -9,7 +9,8 @@
  *   (unless --step-ids), self-check, finisher or stop on end of sequence. --json prints the
  *   result (see RawJson below).
  */
-import { MAX_WORKERS, type Layout, type RunConfig } from '../protocol';
+import * as L from '../../protocol/limits';
+import type { Layout, RunConfig } from '../../protocol/messages';
 import type { NativeEvent, NativeRun } from '../engine/native';
 import {
   buildNativeRunConfig,
@@ -25,16 +26,16 @@ import { loadForCli, MODEL_FLAGS, out } from './model';
 import { Lanes, paint, sanitize, useColor } from './terminal';
 
 const SPEC: Record<string, FlagSpec> = {
-  workers: { type: 'int', arg: 'N', min: 1, max: MAX_WORKERS, help: 'workers (default 2)' },
+  workers: { type: 'int', arg: 'N', min: 1, max: L.MAX_WORKERS, help: 'workers (default 2)' },
   layout: { type: 'string', arg: 'L', help: 'contiguous, interleaved or combined (default combined; raw: contiguous)' },
   ...MODEL_FLAGS,
-  'max-tokens': { type: 'int', arg: 'N', min: 1, help: 'token budget of all workers together (default 128)' },
-  temperature: { type: 'number', arg: 'T', min: 0, help: 'sampling temperature, 0 = greedy (default 0.6; raw: 0)' },
-  'top-k': { type: 'int', arg: 'K', min: 0, help: 'top-k, 0 = off (default 20; raw: 0)' },
+  'max-tokens': { type: 'int', arg: 'N', min: 1, max: L.MAX_TOKENS, help: 'token budget of all workers together (default 128)' },
+  temperature: { type: 'number', arg: 'T', min: 0, max: L.MAX_TEMPERATURE, help: 'sampling temperature, 0 = greedy (default 0.6; raw: 0)' },
+  'top-k': { type: 'int', arg: 'K', min: 0, max: L.MAX_TOP_K, help: 'top-k, 0 = off (default 20; raw: 0)' },
   'top-p': { type: 'number', arg: 'P', min: 0, max: 1, help: 'top-p, 1 = off (default 0.95; raw: 1)' },
-  seed: { type: 'int', arg: 'S', min: 0, max: 0xffffffff, help: 'random seed; worker w uses seed + w (default 0)' },
+  seed: { type: 'int', arg: 'S', min: 0, max: L.MAX_SEED, help: 'random seed; worker w uses seed + w (default 0)' },
   names: { type: 'string', arg: 'A,B,...', help: 'worker names (default Alice, Bob, Carol, ...)' },
-  'self-check-interval': { type: 'int', arg: 'N', min: 1, help: 'generated tokens between self-check questions (default 1000)' },
+  'self-check-interval': { type: 'int', arg: 'N', min: 1, max: L.MAX_SELF_CHECK_INTERVAL, help: 'generated tokens between self-check questions (default 1000)' },
   'finisher-tokens': { type: 'int', arg: 'N', min: 1, help: 'greedy tokens for the final answer (default 32)' },
   json: { type: 'boolean', help: 'print the result as JSON instead of streaming' },
   color: { type: 'boolean', help: 'colours on (--no-color: off; default: when stdout is a terminal, NO_COLOR honoured)' },
@@ -42,9 +43,9 @@ const SPEC: Record<string, FlagSpec> = {
   raw: { type: 'boolean', help: 'raw run: exact token ids, no protocol text' },
   'prompt-ids': { type: 'string', arg: 'IDS', help: 'raw: the shared prompt, e.g. 1,2,3' },
   'worker-ids': { type: 'string', arg: 'IDS;IDS', help: 'raw: each worker\'s first ids, e.g. "5,6;7;8"' },
-  steps: { type: 'int', arg: 'N', min: 1, help: 'raw: exactly this many steps' },
+  steps: { type: 'int', arg: 'N', min: 1, max: L.MAX_STEP, help: 'raw: exactly this many steps' },
   'step-ids': { type: 'string', arg: 'IDS', help: 'raw: ids that end a step (interleaved / combined)' },
-  'top-logits': { type: 'int', arg: 'K', min: 0, help: 'raw: report the top K logits of the last step' },
+  'top-logits': { type: 'int', arg: 'K', min: 0, max: L.MAX_TOP_LOGITS, help: 'raw: report the top K logits of the last step' },
   help: { type: 'boolean', help: 'show this help' },
 };
 
@@ -191,7 +192,7 @@ runCli(async () => {
     throw new CliError(`--workers ${flags.workers} but --worker-ids lists ${workerIds.length} workers`);
   }
   const workers = raw ? workerIds.length : ((flags.workers as number | undefined) ?? 2);
-  if (raw && workers > MAX_WORKERS) throw new CliError(`${workers} workers is more than the limit of ${MAX_WORKERS}`);
+  if (raw && workers > L.MAX_WORKERS) throw new CliError(`${workers} workers is more than the limit of ${L.MAX_WORKERS}`);
   const layout = layoutFlag(flags.layout, raw ? 'contiguous' : 'combined');
   const names = completeWorkerNames(flags.names !== undefined ? String(flags.names).split(',') : [], workers);
   const topP = (flags['top-p'] as number | undefined) ?? (raw ? 1 : 0.95);

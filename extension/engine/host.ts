@@ -15,20 +15,25 @@
  */
 import * as path from 'node:path';
 import * as os from 'node:os';
-import type {
-  BlockInfo,
-  BlockKind,
-  Control,
-  EngineEvent,
-  EngineMessage,
-  EngineRequest,
-  InspectResult,
-  ModelSummary,
-  RunConfig,
-  RunState,
-  WorkerState,
-} from '../protocol';
-import { validateEngineRequest } from '../protocol-validate';
+import {
+  BLOCK_KINDS,
+  FINAL_RUN_STATES,
+  RUN_STATES,
+  WORKER_STATES,
+  type BlockInfo,
+  type BlockKind,
+  type Control,
+  type EngineEvent,
+  type EngineMessage,
+  type EngineRequest,
+  type InspectResult,
+  type ModelSummary,
+  type RunConfig,
+  type RunState,
+  type WorkerState,
+} from '../../protocol/messages';
+import { validateEngineRequest } from '../../protocol/validate';
+import { replyTo } from '../../protocol/requests';
 import { mergeEvents } from '../coalesce';
 import { loadNativeAddon, type NativeAddon, type NativeEvent, type NativeModel, type NativeRun } from './native';
 import { loadTokenizer, type HwTokenizer, type StreamDecoder } from '../model/tokenizer';
@@ -36,9 +41,6 @@ import { DEFAULT_MODEL_DIRNAME, ensureDefaultModel, isBuiltInModel } from '../mo
 import { buildNativeRunConfig, extractAnswer, headerParts, stepLabel } from '../collab';
 
 const FLUSH_MS = 16;
-const RUN_STATES: readonly RunState[] = ['loading', 'prefill', 'running', 'paused', 'finishing', 'finished', 'stopped', 'failed'];
-const WORKER_STATES: readonly WorkerState[] = ['running', 'paused', 'finished'];
-const BLOCK_KINDS: readonly BlockKind[] = ['prompt', 'worker', 'history', 'header', 'note', 'finisher'];
 
 /** How a note from the user is put in front of the workers ({text}, {to}). */
 const NOTE_TEMPLATE = '\n\n> **Note from the user{to}:** {text}\n\n';
@@ -73,6 +75,7 @@ class LiveRun {
   private finisherText = '';
   private finisherIds: number[] = [];
   private lastState: RunState = 'loading';
+  private lastMessage: string | undefined;
   private lastViews: number[][][] = [];
   ended = false;
   run: NativeRun | null = null;
@@ -137,6 +140,11 @@ class LiveRun {
         const state = (RUN_STATES as readonly string[]).includes(ev.state) ? (ev.state as RunState) : 'running';
         this.lastState = state;
         if (state === 'finished' && this.finisherIds.length > 0) this.pushAnswer();
+        // A final state is the one end-of-run signal: end() sends it, after everything else.
+        if ((FINAL_RUN_STATES as readonly string[]).includes(state)) {
+          this.lastMessage = ev.message;
+          return;
+        }
         this.push(ev.message !== undefined ? { type: 'run-state', state, message: ev.message } : { type: 'run-state', state });
         return;
       }
@@ -240,17 +248,16 @@ class LiveRun {
       if (rest) this.push({ type: 'tokens', worker: w, step: 0, ids: new Int32Array(0), text: rest });
     }
     let state = this.lastState;
-    let message: string | undefined;
+    let message = this.lastMessage;
     if (error) {
       state = 'failed';
       message = error.message;
-      this.push({ type: 'run-state', state, message });
-    } else if (state !== 'finished' && state !== 'stopped' && state !== 'failed') {
+    } else if (!(FINAL_RUN_STATES as readonly string[]).includes(state)) {
       state = 'finished';
-      this.push({ type: 'run-state', state });
     }
+    // The last event of every run: the engine client ends the run on it.
+    this.push(message !== undefined ? { type: 'run-state', state, message } : { type: 'run-state', state });
     this.flush();
-    send({ type: 'run-ended', runId: this.runId, state, message });
   }
 
   /** The name of the next fork of `origin`: "Alice′", then "Alice′2", ... */
@@ -286,7 +293,7 @@ class LiveRun {
 // ---------------------------------------------------------------- requests
 
 function progress(id: number, message: string, fraction?: number): void {
-  send(fraction !== undefined ? { type: 'progress', id, message, fraction } : { type: 'progress', id, message });
+  send(fraction !== undefined ? { type: 'progress', inReplyTo: id, message, fraction } : { type: 'progress', inReplyTo: id, message });
 }
 
 async function load(id: number, dir: string, device: string, threads: number): Promise<ModelSummary> {
@@ -467,13 +474,13 @@ process.on('message', (raw: unknown) => {
   if (!v.ok) {
     const id = raw && typeof raw === 'object' && typeof (raw as { id?: unknown }).id === 'number' ? (raw as { id: number }).id : -1;
     log('error', `invalid request: ${v.error}`);
-    if (id >= 0) send({ type: 'reply', id, ok: false, error: `invalid request: ${v.error}` });
+    if (id >= 0) send(replyTo(id, { ok: false, error: `invalid request: ${v.error}` }));
     return;
   }
   const req = v.value;
   handle(req).then(
-    (result) => send({ type: 'reply', id: req.id, ok: true, result }),
-    (e: unknown) => send({ type: 'reply', id: req.id, ok: false, error: e instanceof Error ? e.message : String(e) }),
+    (result) => send(replyTo(req.id, { ok: true, result })),
+    (e: unknown) => send(replyTo(req.id, { ok: false, error: e instanceof Error ? e.message : String(e) })),
   );
 });
 

@@ -8,8 +8,9 @@
  */
 import * as vscode from 'vscode';
 import * as fs from 'node:fs';
-import type { EngineState, FromWebview, InspectResult, ToWebview } from '../protocol';
-import { validateFromWebview } from '../protocol-validate';
+import type { EngineState, FromWebview, InspectResult, ToWebview } from '../../protocol/messages';
+import { validateFromWebview } from '../../protocol/validate';
+import { replyTo } from '../../protocol/requests';
 import { Coalescer, packIds } from '../coalesce';
 import type { RunManager } from '../runs';
 import type { RunSnapshot } from '../runModel';
@@ -106,33 +107,32 @@ export class RunPanel implements vscode.Disposable {
         this.ready = true;
         this.sendInit();
         return;
-      case 'control':
-        if (msg.runId !== this.runId) {
-          this.post({ type: 'notice', level: 'error', message: 'That control was for another run' });
-          return;
-        }
-        this.host.control(msg.runId, msg.control).then(
-          (result) => {
-            if (msg.control.type === 'fork' && typeof result === 'number') this.post({ type: 'notice', level: 'info', message: `Forked worker ${msg.control.worker}: new worker ${result}` });
-            else if (msg.control.type === 'inject') this.post({ type: 'notice', level: 'info', message: 'Note injected' });
-          },
-          (e: Error) => this.post({ type: 'notice', level: 'error', message: e.message }),
-        );
+      case 'control': {
+        const c = msg.control;
+        // The reply's result is a line for the panel's notice (none: nothing to say).
+        this.answer(msg.id, msg.runId !== this.runId ? Promise.reject(new Error('That control was for another run')) : this.host.control(msg.runId, c).then((result) =>
+          c.type === 'fork' && typeof result === 'number' ? `Forked worker ${c.worker}: new worker ${result}` : c.type === 'inject' ? 'Note injected' : undefined,
+        ));
         return;
+      }
       case 'inspect':
-        if (msg.runId !== this.runId) return;
-        this.host.inspect(msg.runId, msg.block, msg.index).then(
-          (result) => this.post({ type: 'inspect-result', result }),
-          (e: Error) => this.post({ type: 'notice', level: 'error', message: e.message }),
-        );
+        this.answer(msg.id, msg.runId !== this.runId ? Promise.reject(new Error('That position is in another run')) : this.host.inspect(msg.runId, msg.block, msg.index));
         return;
       case 'select-run':
         if (this.host.runs.get(msg.runId)) this.showRun(msg.runId);
         return;
       case 'command':
-        this.host.command({ ...msg, runId: msg.runId ?? this.runId });
+        this.answer(msg.id, Promise.resolve().then(() => this.host.command({ ...msg, runId: msg.runId ?? this.runId })));
         return;
     }
+  }
+
+  /** Replies to request `id` with the outcome of `work`. */
+  private answer(id: number, work: Promise<unknown>): void {
+    work.then(
+      (result) => this.post(replyTo(id, { ok: true, result })),
+      (e: unknown) => this.post(replyTo(id, { ok: false, error: e instanceof Error ? e.message : String(e) })),
+    );
   }
 
   reveal(): void {

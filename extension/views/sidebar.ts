@@ -3,8 +3,9 @@
  * summaries are pushed at most 15 times a second, and only while the view is visible.
  */
 import * as vscode from 'vscode';
-import type { ToWebview } from '../protocol';
-import { validateFromWebview } from '../protocol-validate';
+import type { ToWebview } from '../../protocol/messages';
+import { validateFromWebview } from '../../protocol/validate';
+import { replyTo } from '../../protocol/requests';
 import type { PanelHost } from './panel';
 import { webviewHtml, webviewOptions } from './html';
 
@@ -85,18 +86,35 @@ export class SidebarProvider implements vscode.WebviewViewProvider, vscode.Dispo
         return;
       }
       case 'control':
-        this.host.control(msg.runId, msg.control).catch((e: Error) => void vscode.window.showErrorMessage(`Hogwild: ${e.message}`));
+        this.answer(
+          msg.id,
+          this.host.control(msg.runId, msg.control).catch((e: Error) => {
+            void vscode.window.showErrorMessage(`Hogwild: ${e.message}`);
+            throw e;
+          }),
+        );
         return;
       case 'select-run':
         this.host.runs.setActive(msg.runId);
         return;
       case 'command':
-        if (msg.command === 'open-panel' && msg.runId) this.openPanel(msg.runId);
-        else this.host.command(msg);
+        this.answer(
+          msg.id,
+          Promise.resolve().then(() => (msg.command === 'open-panel' && msg.runId ? this.openPanel(msg.runId) : this.host.command(msg))),
+        );
         return;
       case 'inspect':
+        this.answer(msg.id, Promise.reject(new Error('The sidebar shows no cache positions')));
         return;
     }
+  }
+
+  /** Replies to request `id` with the outcome of `work` (its result stays in the extension). */
+  private answer(id: number, work: Promise<unknown>): void {
+    work.then(
+      () => this.post(replyTo(id, { ok: true })),
+      (e: unknown) => this.post(replyTo(id, { ok: false, error: e instanceof Error ? e.message : String(e) })),
+    );
   }
 
   dispose(): void {
