@@ -1,7 +1,8 @@
 // Decode and prefill speed of the CUDA backend on random bf16 weights of real model shapes,
 // generated on the GPU (seeded; no checkpoint on disk). Decode: W workers, each one token
 // per step, each viewing [prompt of `ctx` tokens, the other workers' blocks, its own block],
-// the prompt's K/V random (a long context without its prefill). One JSON line per
+// the prompt's K/V random (a long context without its prefill); the next ids drawn on the
+// device (greedy), as in the engine's run loop. One JSON line per
 // measurement on stdout (scripts/gpu/bench_cuda.py turns them into the table).
 //
 //   bench_cuda [--shapes qwen2.5-0.5b,qwen2.5-7b,qwen3-8b,qwq-32b] [--workers 1,2,4,8]
@@ -127,8 +128,10 @@ int main(int argc, char** argv) {
               for (int o = 0; o < W; o++)
                 if (o != w) r.view.push_back({blocks[o], off}), off += cache.length(blocks[o]);
               r.view.push_back({blocks[w], off});
+              r.sample = true;  // greedy on the device, as the engine's run loop asks
               b.rows.push_back(std::move(r));
             }
+            b.sampled_ids_only = true;
             ForwardOutput out;
             const auto t0 = std::chrono::steady_clock::now();
             model->forward(b, out);

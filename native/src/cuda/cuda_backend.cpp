@@ -157,6 +157,7 @@ class CudaBackend final : public Backend {
 
   ~CudaBackend() override {
     cudaStreamSynchronize(stream_);
+    if (graph_) cudaGraphExecDestroy(graph_);
     heap_.release();
     for (void* p : slabs_) cudaFree(p);
     cudaStreamDestroy(stream_);
@@ -283,7 +284,12 @@ class CudaBackend final : public Backend {
 #ifdef HW_HAVE_FAST_ATTENTION
   std::unique_ptr<HogwildAttention> fast_;
 #endif
-  Buf page_table_, move_buf_, q_, sample_params_, sample_ids_, x_, act_, qkv_, att_, gu_, logits_, meta_, shares_, key_att_;
+  Buf page_table_, move_buf_, q_, sample_params_, sample_ids_;
+  // Decode-step CUDA graph (HW_CUDA_GRAPH=0 turns it off).
+  bool graphs_ = !(std::getenv("HW_CUDA_GRAPH") && std::string(std::getenv("HW_CUDA_GRAPH")) == "0");
+  cudaGraphExec_t graph_ = nullptr;
+  std::vector<const void*> graph_key_, last_key_;
+  Buf x_, act_, qkv_, att_, gu_, logits_, meta_, shares_, key_att_;
 };
 
 // ------------------------------------------------------------------ weights
@@ -462,6 +468,24 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
   const int T = int(ids.size()), P = int(picked.size());
   if (T == 0) return;
 
+  // Sampling requests, known before anything runs (the step's kernels end with the draw).
+  std::vector<RowSampling> rs;
+  std::vector<int> rs_row;
+  for (int r = 0; r < R; r++) {
+    const BatchRow& row = batch.rows[r];
+    if (!row.sample || out.logit_count[r] == 0) continue;
+    RowSampling q;
+    q.row = out.logit_row[r] + out.logit_count[r] - 1;
+    q.temperature = row.temperature;
+    q.top_k = row.top_k;
+    q.top_p = row.top_p;
+    q.u = float(row.uniform);
+    rs.push_back(q);
+    rs_row.push_back(r);
+  }
+
+  // Arrays of a fixed size for a given (T, P, R) first, so a captured graph's kernels keep
+  // their addresses from step to step; the views (generic attention only) after them.
   std::vector<int> meta;
   auto put = [&](const std::vector<int>& v) {
     const size_t at = meta.size();
@@ -469,9 +493,9 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
     return at;
   };
   const size_t o_ids = put(ids), o_row = put(tok_row), o_pos = put(tok_pos), o_local = put(local),
-               o_sp = put(slot_page), o_si = put(slot_index), o_rseg = put(row_seg), o_last = put(row_last),
-               o_soff = put(seg_offset), o_slen = put(seg_len), o_spg = put(seg_pages), o_pids = put(page_ids),
-               o_pick = put(picked), o_sb = put(share_base), o_kb = put(key_base);
+               o_sp = put(slot_page), o_si = put(slot_index), o_pick = put(picked), o_last = put(row_last),
+               o_rseg = put(row_seg), o_sb = put(share_base), o_kb = put(key_base), o_soff = put(seg_offset),
+               o_slen = put(seg_len), o_spg = put(seg_pages), o_pids = put(page_ids);
   int* dm = meta_.need<int>(heap_, meta.size(), "forward metadata", stream_);
   check(cudaMemcpyAsync(dm, meta.data(), meta.size() * 4, cudaMemcpyHostToDevice, stream_), "cudaMemcpy (metadata)");
 
@@ -484,6 +508,14 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
   float* qbuf = q_.need<float>(heap_, size_t(T) * QD, "activations", stream_);
   float* gu = gu_.need<float>(heap_, size_t(T) * 2 * I, "MLP activations", stream_);
   float* logits = logits_.need<float>(heap_, size_t(std::max(P, 1)) * V, "logits", stream_);
+  RowSampling* dq = nullptr;
+  int* did = nullptr;
+  if (!rs.empty()) {
+    dq = sample_params_.need<RowSampling>(heap_, rs.size(), "sampling", stream_);
+    did = sample_ids_.need<int>(heap_, rs.size(), "sampling", stream_);
+    check(cudaMemcpyAsync(dq, rs.data(), rs.size() * sizeof(RowSampling), cudaMemcpyHostToDevice, stream_),
+          "cudaMemcpy (sampling)");
+  }
 
   ViewArrays va;
   va.T = T;
@@ -505,100 +537,127 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
     check(cudaMemsetAsync(va.key_att, 0, size_t(key_total) * 4, stream_), "cudaMemset");
   }
   const KvLayout kvl = kv_layout();
-  bool fast = false;
+  bool fast = false, plan_changed = true;
 #ifdef HW_HAVE_FAST_ATTENTION
   if (fast_ && !batch.attention_shares) {
-    fast_->plan(attn_problem_from_batch(batch, plans, cache));
+    plan_changed = fast_->plan(attn_problem_from_batch(batch, plans, cache));
     fast_->upload(stream_);
     fast = true;
   }
 #endif
 
-  embed(embed_.data, embed_.dtype, dm + o_ids, T, H, x, stream_);
-  for (int l = 0; l < cfg_.layers; l++) {
-    const DeviceLayer& L = layers_[l];
-    rmsnorm(x, nullptr, T, H, L.attn_norm, cfg_.rms_eps, a, act, stream_);
-    gemm(L.wqkv, a, T, qkv, false, stream_);
-    QkvPost qp;
-    qp.qkv = qkv;
-    qp.q_out = qbuf;
-    qp.T = T;
-    qp.heads = cfg_.heads;
-    qp.kv_heads = cfg_.kv_heads;
-    qp.head_dim = cfg_.head_dim;
-    qp.bias = L.bqkv;
-    qp.q_norm = L.q_norm;
-    qp.k_norm = L.k_norm;
-    qp.eps = cfg_.rms_eps;
-    qp.local = dm + o_local;
-    qp.slot_page = dm + o_sp;
-    qp.slot_index = dm + o_si;
-    qp.inv_freq = inv_freq_;
-    qp.layer = l;
-    qkv_post(qp, kvl, stream_);
-    // Every row's K/V of this layer is written: now attention (instant visibility).
-    if (!fast) {
-      view_attention(qbuf, QD, cfg_.heads, va, inv_freq_, kvl, l, att, stream_);
-      convert(att, size_t(T) * QD, a, act, stream_);
-    } else {
+  // The step's kernels, from the embedding to the sampled ids: launched directly, or
+  // captured once into a CUDA graph and replayed (decode steps of an unchanged shape).
+  auto launch_all = [&]() {
+    embed(embed_.data, embed_.dtype, dm + o_ids, T, H, x, stream_);
+    for (int l = 0; l < cfg_.layers; l++) {
+      const DeviceLayer& L = layers_[l];
+      rmsnorm(x, nullptr, T, H, L.attn_norm, cfg_.rms_eps, a, act, stream_);
+      gemm(L.wqkv, a, T, qkv, false, stream_);
+      QkvPost qp;
+      qp.qkv = qkv;
+      qp.q_out = qbuf;
+      qp.T = T;
+      qp.heads = cfg_.heads;
+      qp.kv_heads = cfg_.kv_heads;
+      qp.head_dim = cfg_.head_dim;
+      qp.bias = L.bqkv;
+      qp.q_norm = L.q_norm;
+      qp.k_norm = L.k_norm;
+      qp.eps = cfg_.rms_eps;
+      qp.local = dm + o_local;
+      qp.slot_page = dm + o_sp;
+      qp.slot_index = dm + o_si;
+      qp.inv_freq = inv_freq_;
+      qp.layer = l;
+      qkv_post(qp, kvl, stream_);
+      // Every row's K/V of this layer is written: now attention (instant visibility).
+      if (!fast) {
+        view_attention(qbuf, QD, cfg_.heads, va, inv_freq_, kvl, l, att, stream_);
+        convert(att, size_t(T) * QD, a, act, stream_);
+      } else {
 #ifdef HW_HAVE_FAST_ATTENTION
-      AttnLayerArgs aa;
-      aa.q = qbuf;
-      aa.q_type = AttnDType::F32;
-      aa.out = act == DType::BF16 ? a : static_cast<void*>(att);  // straight into the o_proj input
-      aa.out_type = act == DType::BF16 ? AttnDType::BF16 : AttnDType::F32;
-      aa.pages = static_cast<const void* const*>(page_table_.p);
-      aa.inv_freq = inv_freq_;
-      fast_->run(l, aa, stream_);
-      if (act != DType::BF16) convert(att, size_t(T) * QD, a, act, stream_);
+        AttnLayerArgs aa;
+        aa.q = qbuf;
+        aa.q_type = AttnDType::F32;
+        aa.out = act == DType::BF16 ? a : static_cast<void*>(att);  // straight into the o_proj input
+        aa.out_type = act == DType::BF16 ? AttnDType::BF16 : AttnDType::F32;
+        aa.pages = static_cast<const void* const*>(page_table_.p);
+        aa.inv_freq = inv_freq_;
+        fast_->run(l, aa, stream_);
+        if (act != DType::BF16) convert(att, size_t(T) * QD, a, act, stream_);
 #endif
+      }
+      gemm(L.wo, a, T, x, true, stream_);
+      rmsnorm(x, nullptr, T, H, L.mlp_norm, cfg_.rms_eps, a, act, stream_);
+      gemm(L.wgu, a, T, gu, false, stream_);
+      swiglu(gu, T, I, a, act, stream_);
+      gemm(L.wdown, a, T, x, true, stream_);
     }
-    gemm(L.wo, a, T, x, true, stream_);
-    rmsnorm(x, nullptr, T, H, L.mlp_norm, cfg_.rms_eps, a, act, stream_);
-    gemm(L.wgu, a, T, gu, false, stream_);
-    swiglu(gu, T, I, a, act, stream_);
-    gemm(L.wdown, a, T, x, true, stream_);
+    if (P > 0) {
+      rmsnorm(x, dm + o_pick, P, H, final_norm_, cfg_.rms_eps, a, act, stream_);
+      gemm(lm_head_, a, P, logits, false, stream_);
+      if (!rs.empty()) sample_rows(logits, int(rs.size()), V, dq, did, stream_);
+    }
+  };
+
+  // A graph holds only kernels whose inputs sit at fixed device addresses (uploaded above,
+  // outside it) and only the project's own GEMM kernel (M <= 16, 16-bit weights), so the
+  // same graph replays every decode step until a shape, a buffer or the attention plan's
+  // launch shape changes. A key seen in two consecutive steps is captured.
+  const bool sampled_only = batch.sampled_ids_only && !rs.empty() && int(rs.size()) == P;
+  const std::vector<const void*> key = {reinterpret_cast<const void*>(intptr_t(T)), reinterpret_cast<const void*>(intptr_t(R)),
+                                        reinterpret_cast<const void*>(intptr_t(P)), dm, x, a, qkv, att, qbuf, gu, logits, dq, did,
+                                        page_table_.p};
+  const bool graphable = graphs_ && fast && sampled_only && T <= kDecodeRows && act != DType::F32 && !sync_each_launch();
+  bool launched = false;
+  if (graphable && !plan_changed && key == last_key_) {
+    if (!graph_ || key != graph_key_) {
+      if (graph_) cudaGraphExecDestroy(graph_);
+      graph_ = nullptr;
+      cudaGraph_t g = nullptr;
+      check(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+      try {
+        launch_all();
+      } catch (const EngineError&) {
+        cudaStreamEndCapture(stream_, &g);
+        if (g) cudaGraphDestroy(g);
+        g = nullptr;
+      }
+      if (g == nullptr && cudaStreamEndCapture(stream_, &g) != cudaSuccess) g = nullptr;
+      if (g && cudaGraphInstantiate(&graph_, g, 0) != cudaSuccess) graph_ = nullptr;
+      if (g) cudaGraphDestroy(g);
+      cudaGetLastError();
+      if (!graph_) {
+        graphs_ = false;  // this step's kernels cannot be captured here: launch them directly from now on
+        std::fprintf(stderr, "hogwild: CUDA graph capture failed; decode steps launch kernels directly\n");
+      }
+      graph_key_ = key;
+    }
+    if (graph_) {
+      note_launch("decode step (CUDA graph)");
+      check(cudaGraphLaunch(graph_, stream_), "cudaGraphLaunch");
+      launched = true;
+    }
   }
+  if (!launched) launch_all();
+  last_key_ = graphable ? key : std::vector<const void*>{};
 
   out.vocab = V;
-  out.logits.resize(size_t(P) * V);
-  if (P > 0) {
-    rmsnorm(x, dm + o_pick, P, H, final_norm_, cfg_.rms_eps, a, act, stream_);
-    gemm(lm_head_, a, P, logits, false, stream_);
-    // Sampling on the device: the row's last logits, the host's uniform draw.
-    std::vector<RowSampling> rs;
-    std::vector<int> rs_row;
-    for (int r = 0; r < R; r++) {
-      const BatchRow& row = batch.rows[r];
-      if (!row.sample || out.logit_count[r] == 0) continue;
-      RowSampling q;
-      q.row = out.logit_row[r] + out.logit_count[r] - 1;
-      q.temperature = row.temperature;
-      q.top_k = row.top_k;
-      q.top_p = row.top_p;
-      q.u = float(row.uniform);
-      rs.push_back(q);
-      rs_row.push_back(r);
-    }
-    out.sampled.assign(R, -1);
-    if (!rs.empty()) {
-      RowSampling* dq = sample_params_.need<RowSampling>(heap_, rs.size(), "sampling", stream_);
-      int* did = sample_ids_.need<int>(heap_, rs.size(), "sampling", stream_);
-      check(cudaMemcpyAsync(dq, rs.data(), rs.size() * sizeof(RowSampling), cudaMemcpyHostToDevice, stream_),
-            "cudaMemcpy (sampling)");
-      sample_rows(logits, int(rs.size()), V, dq, did, stream_);
-      std::vector<int> got(rs.size());
-      check_sync(cudaMemcpyAsync(got.data(), did, got.size() * 4, cudaMemcpyDeviceToHost, stream_), "cudaMemcpy (sampled ids)");
-      for (size_t i = 0; i < rs.size(); i++) out.sampled[rs_row[i]] = got[i];
-    }
-    if (batch.sampled_ids_only && !rs.empty() && int(rs.size()) == P) {
-      out.logits.clear();  // every logits row was sampled here: none needs the host
-    } else {
+  out.sampled.assign(R, -1);
+  if (!rs.empty()) {
+    std::vector<int> got(rs.size());
+    check_sync(cudaMemcpyAsync(got.data(), did, got.size() * 4, cudaMemcpyDeviceToHost, stream_), "cudaMemcpy (sampled ids)");
+    check_sync(cudaStreamSynchronize(stream_), "forward");
+    for (size_t i = 0; i < rs.size(); i++) out.sampled[rs_row[i]] = got[i];
+  }
+  if (sampled_only) {
+    out.logits.clear();  // every logits row was sampled here: none needs the host
+  } else {
+    out.logits.resize(size_t(P) * V);
+    if (P > 0)
       check_sync(cudaMemcpyAsync(out.logits.data(), logits, size_t(P) * V * 4, cudaMemcpyDeviceToHost, stream_),
                  "cudaMemcpy (logits)");
-    }
-  } else {
-    out.sampled.assign(R, -1);
   }
   out.shares.clear();
   out.key_attention.clear();

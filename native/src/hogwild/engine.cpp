@@ -64,6 +64,18 @@ HogwildRun::HogwildRun(Model& model, HogwildConfig cfg, EventSink sink)
     check_ids(cfg_.self_check, "self-check");
     check_ids(cfg_.finisher, "finisher");
   }
+  // Context and KV budget, before anything runs: the prompt must fit the context, and the
+  // cache must be able to hold every token the run may write (finished steps count twice:
+  // they are copied into the history).
+  const int limit = cfg_.max_context > 0 ? std::min(cfg_.max_context, model_.max_context()) : model_.max_context();
+  if (int(cfg_.prompt.size()) >= limit)
+    fail("run config", "the prompt has " + std::to_string(cfg_.prompt.size()) + " tokens; the maximum context is " +
+                           std::to_string(limit));
+  int64_t tokens = int64_t(cfg_.prompt.size());
+  for (const Ids& in : cfg_.first_input) tokens += int64_t(in.size());
+  tokens += cfg_.raw ? 2 * int64_t(cfg_.workers) * cfg_.raw_steps
+                     : 3 * int64_t(cfg_.max_tokens) + int64_t(cfg_.finisher.size()) + cfg_.finisher_max_tokens;
+  model_.backend().check_kv_budget(tokens, model_.cache().page_tokens());
   if (cfg_.self_check_interval < 1) cfg_.self_check_interval = 1;
   next_self_check_ = cfg_.self_check_interval;
   worker_count_ = cfg_.workers;
