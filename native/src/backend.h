@@ -57,6 +57,8 @@ std::unique_ptr<Backend> make_cpu_backend(const ModelConfig& cfg, const ModelWei
                                           const BackendOptions& opt);
 // Benchmarks: random K/V in every page a CUDA backend holds (a long context without its prefill).
 void cuda_fill_kv_random(Backend& backend, uint64_t seed);
+// Tests: how many forwards a CUDA backend ran as a replayed CUDA graph.
+int64_t cuda_graph_launches(const Backend& backend);
 // Throws EngineError when no usable GPU, driver or cuBLAS is found (or the build has no CUDA).
 std::unique_ptr<Backend> make_cuda_backend(const ModelConfig& cfg, const ModelWeights& w,
                                            const BackendOptions& opt);

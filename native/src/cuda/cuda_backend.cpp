@@ -288,6 +288,9 @@ class CudaBackend final : public Backend {
   // Decode-step CUDA graph (HW_CUDA_GRAPH=0 turns it off).
   bool graphs_ = !(std::getenv("HW_CUDA_GRAPH") && std::string(std::getenv("HW_CUDA_GRAPH")) == "0");
   cudaGraphExec_t graph_ = nullptr;
+ public:
+  int64_t graph_launches_ = 0;
+ private:
   std::vector<const void*> graph_key_, last_key_;
   Buf x_, act_, qkv_, att_, gu_, logits_, meta_, shares_, key_att_;
 };
@@ -638,6 +641,7 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
       note_launch("decode step (CUDA graph)");
       check(cudaGraphLaunch(graph_, stream_), "cudaGraphLaunch");
       launched = true;
+      graph_launches_++;
     }
   }
   if (!launched) launch_all();
@@ -688,6 +692,11 @@ void cuda_fill_kv_random(Backend& b, uint64_t seed) {
   auto* c = dynamic_cast<CudaBackend*>(&b);
   if (!c) throw EngineError("cuda_fill_kv_random: not a CUDA backend");
   c->fill_kv_random(seed);
+}
+
+int64_t cuda_graph_launches(const Backend& b) {
+  auto* c = dynamic_cast<const CudaBackend*>(&b);
+  return c ? c->graph_launches_ : 0;
 }
 
 }  // namespace hw

@@ -11,4 +11,6 @@ std::unique_ptr<Backend> make_cuda_backend(const ModelConfig&, const ModelWeight
 
 void cuda_fill_kv_random(Backend&, uint64_t) { throw EngineError("cuda_fill_kv_random: this build has no CUDA backend"); }
 
+int64_t cuda_graph_launches(const Backend&) { return 0; }
+
 }  // namespace hw

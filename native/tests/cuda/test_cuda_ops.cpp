@@ -360,6 +360,43 @@ static void test_hogwild_run() {
   CHECK(d <= 1e-4, "Hogwild run: attention shares differ by %.3g", d);
   size_t n = 0;
   for (auto& w : ids[1]) n += w.size();
+
+  // bf16 (the shared-KV attention kernel and the decode GEMM): the decode steps replayed as a
+  // CUDA graph give the ids of the same steps launched kernel by kernel.
+  spec.bf16 = true;
+  write_tiny_model(spec, "/tmp/hw_cuda_run_bf16", 6);
+  std::vector<std::vector<int32_t>> gids[2];
+  int64_t replays[2] = {0, 0};
+  for (int graph = 0; graph < 2; graph++) {
+    setenv("HW_CUDA_GRAPH", graph ? "1" : "0", 1);
+    BackendOptions o;
+    o.device = "cuda";
+    auto model = Model::load("/tmp/hw_cuda_run_bf16", o);
+    HogwildConfig c;
+    c.workers = 4;
+    c.layout = Layout::Combined;
+    c.raw = true;
+    c.raw_steps = 48;
+    c.prompt = {1, 2, 3, 4, 5, 6, 7};
+    c.first_input = {{10}, {11, 12}, {13}, {14}};
+    c.header_others = {50};
+    c.header_own = {51};
+    for (int id = 0; id < spec.vocab; id += 7) c.raw_step_ids.push_back(id);
+    c.sampling.temperature = 0.8f;
+    c.sampling.top_k = 20;
+    c.seed = 3;
+    HogwildRun run(*model, c, [&](std::vector<Event>&& es) {
+      for (Event& e : es)
+        if (e.type == Event::Type::RawResult) gids[graph] = e.raw_ids;
+    });
+    run.run();
+    replays[graph] = cuda_graph_launches(model->backend());
+  }
+  unsetenv("HW_CUDA_GRAPH");
+  CHECK(!gids[0].empty() && gids[0] == gids[1], "bf16 Hogwild run: CUDA graph replays changed the sampled ids");
+  CHECK(replays[0] == 0, "HW_CUDA_GRAPH=0 still replayed %lld graphs", (long long)replays[0]);
+  std::printf("  bf16 Hogwild run (W=4, 48 steps, temperature 0.8, top-k 20): %lld steps replayed as a CUDA graph, ids "
+              "identical to kernel-by-kernel launches\n", (long long)replays[1]);
   std::printf("  Hogwild run (combined, W=3, 40 steps, greedy, fp32): %zu ids identical CPU vs CUDA; shares max diff %.3g\n", n, d);
 }
 
