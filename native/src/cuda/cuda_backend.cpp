@@ -614,6 +614,10 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
                                         page_table_.p};
   const bool graphable = graphs_ && fast && sampled_only && T <= kDecodeRows && act != DType::F32 && !sync_each_launch();
   bool launched = false;
+  if (plan_changed && graph_) {  // the attention's launch shape or buffers moved: the graph is stale
+    cudaGraphExecDestroy(graph_);
+    graph_ = nullptr;
+  }
   if (graphable && !plan_changed && key == last_key_) {
     if (!graph_ || key != graph_key_) {
       if (graph_) cudaGraphExecDestroy(graph_);
