@@ -24,11 +24,15 @@
 // re-captured); otherwise only the device plan's contents change, at fixed addresses, so a
 // graph that contains upload()'s copy and the run() launches stays valid.
 #pragma once
-#include <cuda_runtime_api.h>
-
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
+
+// The runtime's stream handle, declared as driver_types.h does (an identical redeclaration), so
+// that host code can include this header without the CUDA headers.
+struct CUstream_st;
+typedef struct CUstream_st* cudaStream_t;
 
 namespace hw {
 struct Batch;
@@ -122,6 +126,7 @@ class HogwildAttention {
   int total_segments() const;  // view segments of all rows
   int segment_index(int row, int segment) const;  // index into AttnLayerArgs::shares
   size_t device_bytes() const; // plan + split-K workspace held on the device
+  std::string launch_summary() const;  // "chunks x kv_heads x qtiles CTAs of N threads, pieces", for logs
 
   struct Impl;
 
