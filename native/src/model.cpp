@@ -38,7 +38,10 @@ void Model::make_backend(const BackendOptions& opt) {
       // One line, and the reason stays visible in the model's device description.
       std::fprintf(stderr, "hogwild: device auto: %s; running on the CPU\n", e.what());
       backend_ = make_cpu_backend(cfg_, weights_, opt);
-      device_note_ = std::string("cpu (auto: ") + e.what() + ")";
+      // The summary's device field is short (protocol limit 200 characters); stderr has it all.
+      std::string why = e.what();
+      if (why.size() > 150) why = why.substr(0, 147) + "...";
+      device_note_ = "cpu (auto: " + why + ")";
     }
   } else {
     fail("device", "'" + opt.device + "' is not a device (use cpu, cuda or auto)");

@@ -285,9 +285,8 @@ class CudaBackend final : public Backend {
   std::unique_ptr<HogwildAttention> fast_;
 #endif
   Buf page_table_, move_buf_, q_, sample_params_, sample_ids_;
-  // Decode-step CUDA graph: opt-in (HW_CUDA_GRAPH=1) until its replay is verified on a GPU
-  // after the stale-plan fix (see bench/RESULTS.md).
-  bool graphs_ = std::getenv("HW_CUDA_GRAPH") && std::string(std::getenv("HW_CUDA_GRAPH")) == "1";
+  // Decode-step CUDA graph (HW_CUDA_GRAPH=0 turns it off).
+  bool graphs_ = !(std::getenv("HW_CUDA_GRAPH") && std::string(std::getenv("HW_CUDA_GRAPH")) == "0");
   cudaGraphExec_t graph_ = nullptr;
  public:
   int64_t graph_launches_ = 0;
