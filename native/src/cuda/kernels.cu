@@ -1,7 +1,5 @@
 #include "kernels.h"
 
-#include <cfloat>
-
 #include "cuda_check.h"
 #include "dtype.cuh"
 
@@ -122,29 +120,6 @@ __global__ void fill_kernel(void* data, DType dt, size_t n, uint64_t seed, float
   }
 }
 
-__global__ void argmax_kernel(const float* logits, int vocab, int* out) {
-  const float* l = logits + size_t(blockIdx.x) * vocab;
-  float best = -FLT_MAX;
-  int id = 0x7fffffff;
-  for (int i = threadIdx.x; i < vocab; i += blockDim.x)
-    if (l[i] > best) best = l[i], id = i;
-  __shared__ float sb[32];
-  __shared__ int si[32];
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  for (int o = 16; o > 0; o >>= 1) {
-    const float b2 = __shfl_xor_sync(0xffffffffu, best, o);
-    const int i2 = __shfl_xor_sync(0xffffffffu, id, o);
-    if (b2 > best || (b2 == best && i2 < id)) best = b2, id = i2;
-  }
-  if (lane == 0) sb[warp] = best, si[warp] = id;
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    for (int w = 1; w < int(blockDim.x >> 5); w++)
-      if (sb[w] > best || (sb[w] == best && si[w] < id)) best = sb[w], id = si[w];
-    out[blockIdx.x] = id;
-  }
-}
-
 int grid_for(size_t n, int threads) {
   const size_t b = (n + threads - 1) / threads;
   return int(b < 65535 * 16 ? (b == 0 ? 1 : b) : 65535 * 16);
@@ -194,12 +169,6 @@ void fill_random(void* data, DType dt, size_t n, uint64_t seed, float scale, flo
   if (n == 0) return;
   fill_kernel<<<grid_for(n, 256), 256, 0, s>>>(data, dt, n, seed, scale, shift);
   check_launch("fill_random");
-}
-
-void argmax_rows(const float* logits, int rows, int vocab, int* out, cudaStream_t s) {
-  if (rows == 0) return;
-  argmax_kernel<<<rows, 1024, 0, s>>>(logits, vocab, out);
-  check_launch("argmax_rows");
 }
 
 }  // namespace hw::cuda

@@ -56,7 +56,4 @@ void move_tokens(const int4* moves, int n, int delta, const float* inv_freq, con
 // Fills n elements of `dt` with seeded uniform values in [-scale, scale] (+ shift).
 void fill_random(void* data, DType dt, size_t n, uint64_t seed, float scale, float shift, cudaStream_t s);
 
-// Greedy ids: out[r] = argmax of logits row r (lowest id on ties), for rows of `vocab`.
-void argmax_rows(const float* logits, int rows, int vocab, int* out, cudaStream_t s);
-
 }  // namespace hw::cuda
