@@ -43,6 +43,10 @@ class Backend {
   // Throws EngineError naming the bytes needed and free when `tokens` more cached tokens
   // cannot fit (checked before a run starts).
   virtual void check_kv_budget(int64_t tokens, int page_tokens) const {}
+  // Bytes one token's K/V takes (all layers); 16-bit where the checkpoint is 16-bit.
+  virtual size_t kv_bytes_per_token() const = 0;
+  // "f32", "bf16" or "f16": the element type of the K/V storage.
+  virtual std::string kv_dtype() const = 0;
 };
 
 struct BackendOptions {
@@ -51,6 +55,9 @@ struct BackendOptions {
   // Benchmarks: weights are not read but generated on the device from this seed (CUDA only;
   // the ModelWeights passed then carry shapes and no data).
   uint64_t random_weights_seed = 0;
+  // K/V element type: "auto" = the checkpoint's (bf16 / f16 weights give 16-bit K/V, as
+  // transformers does; fp32 stays fp32), or "f32", "bf16", "f16".
+  std::string kv_dtype = "auto";
 };
 
 std::unique_ptr<Backend> make_cpu_backend(const ModelConfig& cfg, const ModelWeights& w,

@@ -3,10 +3,10 @@
 // also keeps in memory, so that references never go through the engine's own loader.
 #pragma once
 #include <cmath>
-#include <cstdint>
 #include <cstdio>
-#include <cstring>
+#include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <random>
@@ -35,17 +35,6 @@ inline int test_summary(const char* name) {
   return g_failures == 0 ? 0 : 1;
 }
 
-// fp32 -> nearest bf16 (ties to even), returned as fp32.
-inline float bf16_round(float x) {
-  uint32_t u;
-  std::memcpy(&u, &x, 4);
-  u += 0x7fffu + ((u >> 16) & 1u);
-  u &= 0xffff0000u;
-  float r;
-  std::memcpy(&r, &u, 4);
-  return r;
-}
-
 // The device the engine tests run on: HW_TEST_DEVICE (cpu unless set; the GPU test script
 // runs the same tests again with cuda).
 inline hw::BackendOptions test_backend() {
@@ -58,9 +47,9 @@ struct TinySpec {
   std::string arch = "Qwen3ForCausalLM";
   int hidden = 32, intermediate = 64, layers = 2, heads = 4, kv_heads = 2, head_dim = 8, vocab = 64;
   bool bias = false, qk_norm = true, tied = true, llama3 = false;
-  bool bf16 = false;  // store the weights as bf16 (the kept fp32 copy is the rounded values)
   double theta = 10000.0;
   int max_context = 4096;
+  bool bf16 = false;  // store the weights as bf16 (the kept fp32 copy is then the rounded value)
 };
 
 struct TinyModel {
@@ -110,11 +99,9 @@ inline TinyModel write_tiny_model(const TinySpec& s, const std::string& dir, uns
   if (!s.tied) add("lm_head.weight", {s.vocab, H}, 0.5f);
 
   std::vector<TensorSpec> specs;
-  std::vector<const std::vector<float>*> data;
+  std::vector<std::vector<float>*> data;
   for (auto& [name, v] : m.w) {
     std::vector<int64_t> shape(shapes[name].begin(), shapes[name].end());
-    if (s.bf16)
-      for (float& x : v) x = bf16_round(x);
     specs.push_back({name, s.bf16 ? "BF16" : "F32", shape, size_t(s.bf16 ? 2 : 4)});
     data.push_back(&v);
   }
@@ -124,13 +111,14 @@ inline TinyModel write_tiny_model(const TinySpec& s, const std::string& dir, uns
       f.write(reinterpret_cast<const char*>(data[i]->data()), std::streamsize(data[i]->size() * 4));
       return;
     }
-    std::vector<uint16_t> h(data[i]->size());
-    for (size_t j = 0; j < h.size(); j++) {
+    for (float& x : *data[i]) {  // round to nearest even, and keep the rounded value
       uint32_t u;
-      std::memcpy(&u, &(*data[i])[j], 4);
-      h[j] = uint16_t(u >> 16);  // exact: the values were rounded to bf16 above
+      std::memcpy(&u, &x, 4);
+      u = (u + 0x7FFFu + ((u >> 16) & 1u)) & 0xFFFF0000u;
+      std::memcpy(&x, &u, 4);
+      const uint16_t h = uint16_t(u >> 16);
+      f.write(reinterpret_cast<const char*>(&h), 2);
     }
-    f.write(reinterpret_cast<const char*>(h.data()), std::streamsize(h.size() * 2));
   });
 
   std::ofstream c(dir + "/config.json");

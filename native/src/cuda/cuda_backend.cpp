@@ -174,8 +174,10 @@ class CudaBackend final : public Backend {
     return b;
   }
 
-  size_t kv_bytes_per_token() const {
-    return size_t(cfg_.layers) * 2 * cfg_.kv_heads * cfg_.head_dim * (kv_ == DType::F32 ? 4 : 2);
+  std::string kv_dtype() const override { return kv_ == DType::F32 ? "f32" : kv_ == DType::F16 ? "f16" : "bf16"; }
+
+  size_t kv_bytes_per_token() const override {
+    return size_t(cfg_.layers) * 2 * cfg_.kv_heads * cfg_.head_dim * dtype_size(kv_);
   }
   size_t page_bytes() const { return kv_bytes_per_token() * page_tokens_; }
   size_t kv_bytes() const override { return page_ptrs_.size() * page_bytes(); }
@@ -303,7 +305,13 @@ void CudaBackend::upload(const ModelWeights& w, const BackendOptions& opt) {
     throw EngineError("CUDA backend: the weights carry no data and no random_weights_seed was given");
   seed_ = opt.random_weights_seed;
   wt_ = random_ ? DType::BF16 : w.embed.dtype;
-  kv_ = wt_ == DType::F32 ? DType::F32 : DType::BF16;
+  // K/V: "auto" keeps fp32 for fp32 checkpoints (so they compute in fp32 end to end) and
+  // takes bf16 for 16-bit ones (the shared-KV attention kernel's format).
+  if (opt.kv_dtype == "auto") kv_ = wt_ == DType::F32 ? DType::F32 : DType::BF16;
+  else if (opt.kv_dtype == "f32") kv_ = DType::F32;
+  else if (opt.kv_dtype == "bf16") kv_ = DType::BF16;
+  else if (opt.kv_dtype == "f16") kv_ = DType::F16;
+  else throw EngineError("kv dtype: '" + opt.kv_dtype + "' is not one of auto, f32, bf16, f16");
 
   // Everything is counted before anything is allocated: a model too large fails at once.
   const size_t H = cfg_.hidden, QD = cfg_.q_dim(), KD = cfg_.kv_dim(), I = cfg_.intermediate, V = cfg_.vocab;
@@ -551,9 +559,12 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
 
   // The step's kernels, from the embedding to the sampled ids: launched directly, or
   // captured once into a CUDA graph and replayed (decode steps of an unchanged shape).
+  bool capturing = false;
   auto launch_all = [&]() {
     embed(embed_.data, embed_.dtype, dm + o_ids, T, H, x, stream_);
     for (int l = 0; l < cfg_.layers; l++) {
+      // A stop request ends a long prefill between layers (the cache is left as it was).
+      if (!capturing && batch.cancel && batch.cancel->load(std::memory_order_relaxed)) throw Cancelled();
       const DeviceLayer& L = layers_[l];
       rmsnorm(x, nullptr, T, H, L.attn_norm, cfg_.rms_eps, a, act, stream_);
       gemm(L.wqkv, a, T, qkv, false, stream_);
@@ -624,6 +635,7 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
       graph_ = nullptr;
       cudaGraph_t g = nullptr;
       check(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+      capturing = true;
       try {
         launch_all();
       } catch (const EngineError&) {
@@ -641,7 +653,9 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
       }
       graph_key_ = key;
     }
+    capturing = false;
     if (graph_) {
+      if (batch.cancel && batch.cancel->load(std::memory_order_relaxed)) throw Cancelled();
       note_launch("decode step (CUDA graph)");
       check(cudaGraphLaunch(graph_, stream_), "cudaGraphLaunch");
       launched = true;
