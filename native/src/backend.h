@@ -40,9 +40,9 @@ class Backend {
   virtual bool samples() const { return false; }
   // One line for the model summary: device, GPU name, weight and KV memory.
   virtual std::string describe() const { return name(); }
-  // Throws EngineError naming the bytes needed and free when `tokens` more cached tokens
-  // cannot fit (checked before a run starts).
-  virtual void check_kv_budget(int64_t tokens, int page_tokens) const {}
+  // Bytes free for more KV pages where the backend keeps them in its own memory (a GPU's);
+  // -1 = host memory (the run's default KV budget then reads the system's).
+  virtual double kv_memory_free() const { return -1; }
   // Bytes one token's K/V takes (all layers); 16-bit where the checkpoint is 16-bit.
   virtual size_t kv_bytes_per_token() const = 0;
   // "f32", "bf16" or "f16": the element type of the K/V storage.

@@ -47,9 +47,11 @@ static std::string bytes_text(double b) {
   return buf;
 }
 
-// 80% of the memory the kernel says is available, plus the KV storage the model already
-// holds (it is reused first). Unknown (no /proc/meminfo): no limit.
+// 80% of the memory the kernel says is available (for a GPU backend: the free device memory),
+// plus the KV storage the model already holds (it is reused first). Unknown: no limit.
 static double default_kv_budget(Model& model) {
+  const double device_free = model.backend().kv_memory_free();
+  if (device_free >= 0) return 0.8 * device_free + double(model.backend().kv_bytes());
   std::ifstream f("/proc/meminfo");
   std::string key;
   double kb = 0;
@@ -95,18 +97,6 @@ HogwildRun::HogwildRun(Model& model, HogwildConfig cfg, EventSink sink)
     check_ids(cfg_.self_check, "self-check");
     check_ids(cfg_.finisher, "finisher");
   }
-  // Context and KV budget, before anything runs: the prompt must fit the context, and the
-  // cache must be able to hold every token the run may write (finished steps count twice:
-  // they are copied into the history).
-  const int limit = cfg_.max_context > 0 ? std::min(cfg_.max_context, model_.max_context()) : model_.max_context();
-  if (int(cfg_.prompt.size()) >= limit)
-    fail("run config", "the prompt has " + std::to_string(cfg_.prompt.size()) + " tokens; the maximum context is " +
-                           std::to_string(limit));
-  int64_t tokens = int64_t(cfg_.prompt.size());
-  for (const Ids& in : cfg_.first_input) tokens += int64_t(in.size());
-  tokens += cfg_.raw ? 2 * int64_t(cfg_.workers) * cfg_.raw_steps
-                     : 3 * int64_t(cfg_.max_tokens) + int64_t(cfg_.finisher.size()) + cfg_.finisher_max_tokens;
-  model_.backend().check_kv_budget(tokens, model_.cache().page_tokens());
   if (cfg_.self_check_interval < 1) cfg_.self_check_interval = 1;
   if (cfg_.prefill_chunk < 1) fail("run config", "the prefill chunk must be at least 1 token, got " + std::to_string(cfg_.prefill_chunk));
   next_self_check_ = cfg_.self_check_interval;

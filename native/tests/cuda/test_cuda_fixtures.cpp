@@ -6,17 +6,20 @@
 // - Greedy decoding, one token per forward after the prefill, 40 tokens per prompt: on the
 //   fp32 fixtures the ids are identical between the CPU and CUDA backends and equal to
 //   transformers'; on bf16, equal to transformers' over its robust prefix.
-// - Out of memory: a KV budget or cache larger than the free memory fails with the bytes
-//   needed and free, weights too large for the GPU fail before anything is allocated, nothing
+// - Out of memory: a run whose KV needs more than the free GPU memory is refused before it
+//   starts, a KV cache larger than the free memory fails with the bytes needed and free, weights too large for the GPU fail before anything is allocated, nothing
 //   leaks, and a normal forward succeeds right after.
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <functional>
 #include <string>
 
 #include "../testing.h"
 #include "error.h"
+#include "hogwild/engine.h"
 #include "json.h"
 #include "model.h"
 
@@ -134,7 +137,20 @@ static void test_oom() {
     auto m = Model::load(dir, go);
     const size_t free_now = free_bytes();
     const int64_t tokens = int64_t(free_now / (size_t(m->config().layers) * 2 * m->config().kv_dim() * 4)) * 2;
-    expect_error([&] { m->backend().check_kv_budget(tokens, 32); }, {"bytes", "free", "KV cache budget"}, "a KV budget twice the free memory");
+    // A run whose token budget needs twice the free GPU memory is refused before it starts
+    // (the default KV budget of a GPU backend comes from the free device memory).
+    HogwildConfig c;
+    c.workers = 2;
+    c.layout = Layout::Contiguous;
+    c.prompt = {1, 2, 3, 4, 5};
+    c.first_input = {{5}, {6}};
+    c.header_prefix = {{20, 21}, {20, 22}};
+    for (int d = 0; d < 10; d++) c.digits.push_back(30 + d);
+    c.header_suffix = {40, 41};
+    c.token_bytes.assign(size_t(m->config().vocab), "w");
+    c.max_tokens = int(std::min<int64_t>(tokens, 2000000000));
+    expect_error([&] { HogwildRun run(*m, c, [](std::vector<Event>&&) {}); }, {"of KV memory", "the KV budget is"},
+                 "a run whose KV needs twice the free GPU memory");
     expect_error([&] { m->backend().ensure_pages(int(std::min<int64_t>(tokens / 32 + 1, 2000000000))); },
                  {"not enough GPU memory for the KV cache", "bytes", "free"}, "a KV cache twice the free memory");
     // The same model runs normally right after.
