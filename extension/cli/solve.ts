@@ -123,7 +123,7 @@ runCli(async () => {
 
   const root = repoRoot();
   const { model, tok, dir, builtIn } = await loadForCli(root, flags, json ? () => undefined : log);
-  let run: NativeRun | null = null;
+  let run: NativeRun;
   try {
     let native;
     try {

@@ -12,7 +12,7 @@ export function compileAnswerPattern(pattern: string): RegExp {
   try {
     re = new RegExp(pattern, 'gsd');
   } catch (err) {
-    throw new Error(`the answer pattern ${JSON.stringify(pattern)} is not a valid regular expression: ${(err as Error).message}`);
+    throw new Error(`the answer pattern ${JSON.stringify(pattern)} is not a valid regular expression: ${(err as Error).message}`, { cause: err });
   }
   const groups = new RegExp(`${re.source}|`).exec('')!.length - 1;
   if (groups < 1) throw new Error(`the answer pattern ${JSON.stringify(pattern)} has no capturing group (…) around the answer`);

@@ -245,11 +245,11 @@ export class EventPipeline {
   /** The finisher prompt and its greedy continuation so far, and the answer read from it. */
   private answer(): EventOf<'answer'> {
     const text = this.config.prompts.finisher + (this.tok ? this.tok.decode(this.finisherIds, { skipSpecial: true }) : '');
-    let answer: string | null = null;
+    let answer: string | null;
     try {
       answer = extractAnswer(text, this.config.prompts.answerPattern);
     } catch {
-      answer = null;
+      answer = null; // a pattern the settings let through but that fails here finds nothing
     }
     return { type: 'answer', text, answer };
   }
