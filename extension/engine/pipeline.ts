@@ -248,8 +248,10 @@ export class EventPipeline {
     let answer: string | null;
     try {
       answer = extractAnswer(text, this.config.prompts.answerPattern);
-    } catch {
-      answer = null; // a pattern the settings let through but that fails here finds nothing
+    } catch (e) {
+      // A pattern that fails or takes too long finds nothing, and the user is told why.
+      this.errors.push((e as Error).message);
+      answer = null;
     }
     return { type: 'answer', text, answer };
   }
