@@ -16,6 +16,7 @@ Napi::Function ModelWrap::define(Napi::Env env) {
   Napi::Function f = DefineClass(env, "NativeModel",
                                  {InstanceAccessor<&ModelWrap::config>("config"),
                                   InstanceAccessor<&ModelWrap::device>("device"),
+                                  InstanceAccessor<&ModelWrap::kv_dtype>("kvDtype"),
                                   InstanceMethod<&ModelWrap::create_sequence>("createSequence"),
                                   InstanceMethod<&ModelWrap::release_sequence>("releaseSequence"),
                                   InstanceMethod<&ModelWrap::sequence_length>("sequenceLength"),
@@ -51,6 +52,10 @@ Napi::Value ModelWrap::config(const Napi::CallbackInfo& info) { return model_con
 
 Napi::Value ModelWrap::device(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), model().backend().name());
+}
+
+Napi::Value ModelWrap::kv_dtype(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), model().backend().kv_dtype());
 }
 
 Napi::Value ModelWrap::create_sequence(const Napi::CallbackInfo& info) {
