@@ -130,7 +130,7 @@ const MAX_WORKER_ID = 1024; // forks can take a run past its initial workers
 const RUN_STATES: readonly RunState[] = ['loading', 'prefill', 'running', 'paused', 'finishing', 'finished', 'stopped', 'failed'];
 const WORKER_STATES: readonly WorkerState[] = ['running', 'paused', 'finished'];
 const BLOCK_KINDS: readonly BlockKind[] = ['prompt', 'worker', 'history', 'header', 'note', 'finisher'];
-const LAYOUTS: readonly Layout[] = ['contiguous', 'interleaved', 'combined'];
+const LAYOUTS: readonly Layout[] = ['contiguous', 'interleaved', 'combined', 'isolated'];
 const COMMANDS: readonly WebviewCommand[] = ['restart-engine', 'open-log', 'save-trace', 'open-panel', 'solve-selection'];
 
 const runId = (v: unknown, p: string) => str(v, p, 64, { pattern: RUN_ID_PATTERN });

@@ -8,7 +8,8 @@
 
 // ---------------------------------------------------------------- run configuration
 
-export type Layout = 'contiguous' | 'interleaved' | 'combined';
+/** isolated: [prompt, own step] only, the evaluation's no-sharing control. */
+export type Layout = 'contiguous' | 'interleaved' | 'combined' | 'isolated';
 export type Device = 'auto' | 'cpu' | 'cuda';
 
 export interface SamplingConfig {
