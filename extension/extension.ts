@@ -15,6 +15,7 @@ import { readTrace } from './trace';
 import type { Control, EngineState, FromWebview, ModelSummary, RawRunConfig, RunConfig } from './protocol';
 import { validateRunConfig } from './protocol-validate';
 import { MAX_NOTE_CHARS } from './protocol';
+import { openEvalReport } from './views/evalReport';
 
 /** What activate() returns: the extension-host tests drive and observe the extension with it. */
 export interface HogwildApi {
@@ -423,6 +424,14 @@ export function activate(context: vscode.ExtensionContext): HogwildApi {
     return launch(s, checked.value, `raw: ${raw.workerIds.length || raw.workerTexts?.length || 0} workers, ${raw.steps} steps`, {
       interactive: arg === undefined,
     });
+  });
+  reg('hogwild.evaluate', async (file?: unknown) => {
+    try {
+      return await openEvalReport(typeof file === 'string' ? file : undefined);
+    } catch (err) {
+      void vscode.window.showErrorMessage(`Hogwild: ${(err as Error).message}`);
+      return undefined;
+    }
   });
   reg('hogwild.pause', (runId?: unknown) => controlCommand({ type: 'pause' }, runId));
   reg('hogwild.resume', (runId?: unknown) => controlCommand({ type: 'resume' }, runId));

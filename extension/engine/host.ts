@@ -13,6 +13,7 @@
  *
  * Run it as `node dist/engine-host.js` under a parent with an IPC channel (fork).
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as os from 'node:os';
 import type {
@@ -33,6 +34,8 @@ import { mergeEvents } from '../coalesce';
 import { loadNativeAddon, type NativeAddon, type NativeEvent, type NativeModel, type NativeRun } from './native';
 import { loadTokenizer, type HwTokenizer, type StreamDecoder } from '../model/tokenizer';
 import { DEFAULT_MODEL_DIRNAME, ensureDefaultModel, isBuiltInModel } from '../model/defaultModel';
+import { isRandomModelName, isTrainedModelName, trainedModelDir } from '../model/builtinModels';
+import { verifyChecksums } from '../model/checksums';
 import { buildNativeRunConfig, extractAnswer, headerParts, stepLabel } from '../collab';
 
 const FLUSH_MS = 16;
@@ -296,7 +299,10 @@ async function load(id: number, dir: string, device: string, threads: number): P
     addon = loadNativeAddon(root);
   }
   let builtIn = false;
-  if (dir === '') {
+  if (dir === '' || isTrainedModelName(dir)) {
+    // The default: the small model trained here (shipped with the extension).
+    dir = trainedModelDir(root);
+  } else if (isRandomModelName(dir) && !fs.existsSync(dir)) {
     builtIn = true;
     dir = path.join(dataDir, 'models', DEFAULT_MODEL_DIRNAME);
     progress(id, 'Checking the built-in model…');
@@ -316,6 +322,7 @@ async function load(id: number, dir: string, device: string, threads: number): P
   } else {
     builtIn = isBuiltInModel(dir);
   }
+  verifyChecksums(dir);
   if (model) {
     model.close();
     model = null;
