@@ -5,7 +5,7 @@
  * accumulated at most once per interval (default 1000/60 ms). Pure: used by the engine
  * process (before IPC) and by the extension (before each webview).
  */
-import type { EngineEvent } from './protocol';
+import type { EngineEvent } from '../protocol/messages';
 
 function concatIds(a: Int32Array, b: Int32Array): Int32Array {
   const out = new Int32Array(a.length + b.length);

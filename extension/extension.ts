@@ -12,9 +12,9 @@ import { SidebarProvider, SIDEBAR_VIEW_ID } from './views/sidebar';
 import { StatusBar } from './statusBar';
 import { expandHome, readSettings, toRunConfig, type HogwildSettings } from './settings';
 import { readTrace } from './trace';
-import type { Control, EngineState, FromWebview, ModelSummary, RawRunConfig, RunConfig } from './protocol';
-import { validateRunConfig } from './protocol-validate';
-import { MAX_NOTE_CHARS } from './protocol';
+import type { Control, EngineState, FromWebview, ModelSummary, RawRunConfig, RunConfig } from '../protocol/messages';
+import { validateRunConfig } from '../protocol/validate';
+import { MAX_NOTE_CHARS } from '../protocol/limits';
 import { openEvalReport } from './views/evalReport';
 
 /** What activate() returns: the extension-host tests drive and observe the extension with it. */

@@ -1,7 +1,8 @@
 /**
  * The state of one run, rebuilt from its engine events. Pure (no vscode, no DOM): the
- * extension host keeps one per run (sidebar summaries, status bar, traces) and the run panel
- * keeps its own copy in the webview (lanes, history, answer), fed by the same events.
+ * extension host keeps one per run (sidebar summaries, status bar) and the run panel keeps its
+ * own copy in the webview (lanes, history, answer), fed by the same events. The events
+ * themselves are kept once, by the run's trace (trace.ts).
  */
 import type {
   EngineEvent,
@@ -12,7 +13,7 @@ import type {
   ViewSegmentInfo,
   WorkerInfo,
   WorkerState,
-} from './protocol';
+} from '../protocol/messages';
 
 /** One step of one worker: what its lane shows as a paragraph. */
 export interface LaneSegment {
@@ -99,15 +100,11 @@ export class RunModel {
   stats = { step: 0, tokens: 0, tokensPerSecond: 0, msPerStep: 0 };
   views: { step: number; views: ViewSegmentInfo[][] } | null = null;
   attention: { step: number; shares: number[][] } | null = null;
-  /** Every event applied so far, in order (a late panel is initialised from it). */
-  readonly events: EngineEvent[] = [];
-
   constructor(
     readonly runId: string,
     readonly title: string,
     readonly config: RunConfig,
     readonly source: RunSource = 'live',
-    private readonly keepEvents = true,
   ) {
     for (let w = 0; w < config.workers; w++) {
       this.ensureWorker(w, config.workerNames[w]);
@@ -138,7 +135,6 @@ export class RunModel {
   /** Applies a batch of events; `now` (ms) dates them for the tok/s estimates. */
   apply(events: readonly EngineEvent[], now: number, changes: RunChanges = emptyChanges()): RunChanges {
     for (const ev of events) {
-      if (this.keepEvents) this.events.push(ev);
       this.applyOne(ev, now, changes);
     }
     for (const w of changes.workers) {
@@ -321,7 +317,7 @@ export function snapshotOf(m: RunModel): RunSnapshot {
 }
 
 export function modelFromSnapshot(s: RunSnapshot): RunModel {
-  const m = new RunModel(s.runId, s.title, s.config, s.source, false);
+  const m = new RunModel(s.runId, s.title, s.config, s.source);
   m.state = s.state;
   m.message = s.message;
   m.workers.clear();

@@ -5,7 +5,8 @@
  * name, what is wrong and what it is; it is never silently replaced by a default.
  */
 import * as path from 'node:path';
-import { MAX_WORKERS, type Device, type Layout, type PromptTexts, type RunConfig } from './protocol';
+import * as L from '../protocol/limits';
+import { DEVICES, LAYOUTS, type Device, type Layout, type PromptTexts, type RunConfig } from '../protocol/messages';
 import { completeWorkerNames } from './collab/prompts';
 
 /** Reads one setting by its key below `hogwild.` (e.g. "sampling.temperature"). */
@@ -58,10 +59,8 @@ export const SETTING_KEYS = [
   'saveTraces',
 ] as const;
 
-const MAX_PROMPT_CHARS = 20_000;
 /** The self-check interval that stands for "off" (setting 0). */
-export const SELF_CHECK_OFF = 1 << 30;
-const MAX_NAME_CHARS = 32;
+export const SELF_CHECK_OFF = L.SELF_CHECK_OFF;
 
 function describe(v: unknown): string {
   if (v === undefined) return 'not set';
@@ -121,7 +120,7 @@ class Reader {
 
   text(key: string, opts: { nonEmpty?: boolean; max?: number } = {}): string {
     const v = this.get(key);
-    const max = opts.max ?? MAX_PROMPT_CHARS;
+    const max = opts.max ?? L.MAX_PROMPT_CHARS;
     if (typeof v !== 'string') {
       this.err(key, 'must be a string', v);
       return '';
@@ -147,8 +146,8 @@ class Reader {
     const seen = new Set<string>();
     for (let i = 0; i < v.length; i++) {
       const n = v[i];
-      if (typeof n !== 'string' || n.trim() === '' || n.length > MAX_NAME_CHARS || /[\n\r\t[\]]/.test(n)) {
-        this.err(key, `entry ${i + 1} must be a name of 1 to ${MAX_NAME_CHARS} characters without line breaks or brackets`, n);
+      if (typeof n !== 'string' || n.trim() === '' || n.length > L.MAX_NAME_CHARS || /[\n\r\t[\]]/.test(n)) {
+        this.err(key, `entry ${i + 1} must be a name of 1 to ${L.MAX_NAME_CHARS} characters without line breaks or brackets`, n);
         continue;
       }
       const t = n.trim();
@@ -159,7 +158,7 @@ class Reader {
       seen.add(t.toLowerCase());
       out.push(t);
     }
-    if (out.length > MAX_WORKERS * 4) this.err(key, `must have at most ${MAX_WORKERS * 4} names`, `${out.length} names`);
+    if (out.length > L.MAX_NAMES) this.err(key, `must have at most ${L.MAX_NAMES} names`, `${out.length} names`);
     return out;
   }
 }
@@ -167,7 +166,7 @@ class Reader {
 /** Reads and validates every setting; `errors` is empty when all are valid. */
 export function readSettings(get: SettingsGetter): { settings: HogwildSettings; errors: SettingError[] } {
   const r = new Reader(get);
-  let modelFolder = r.text('modelFolder', { max: 4096 });
+  let modelFolder = r.text('modelFolder', { max: L.MAX_PATH_CHARS });
   if (modelFolder.trim() !== '') {
     modelFolder = modelFolder.trim();
     if (!path.isAbsolute(modelFolder) && !modelFolder.startsWith('~/')) {
@@ -181,17 +180,17 @@ export function readSettings(get: SettingsGetter): { settings: HogwildSettings; 
   }
   const settings: HogwildSettings = {
     modelFolder,
-    device: r.oneOf('device', ['auto', 'cuda', 'cpu'] as const, 'auto'),
-    threads: r.int('threads', 0, 1024, 0),
-    workers: r.int('workers', 1, MAX_WORKERS, 2),
-    layout: r.oneOf('layout', ['combined', 'interleaved', 'contiguous'] as const, 'combined'),
-    temperature: r.num('sampling.temperature', 0, 5, 0.6),
+    device: r.oneOf('device', DEVICES, 'auto'),
+    threads: r.int('threads', 0, L.MAX_THREADS, 0),
+    workers: r.int('workers', 1, L.MAX_WORKERS, 2),
+    layout: r.oneOf('layout', LAYOUTS, 'combined'),
+    temperature: r.num('sampling.temperature', 0, L.MAX_TEMPERATURE, 0.6),
     topP: r.num('sampling.topP', 0, 1, 0.95, { minExclusive: true }),
-    topK: r.int('sampling.topK', 0, 1_000_000, 20),
-    seed: r.int('sampling.seed', 0, 4294967295, 0),
-    maxTokens: r.int('maxTokens', 1, 10_000_000, 2048),
-    selfCheckInterval: r.int('selfCheckInterval', 0, 10_000_000, 1000),
-    maxContext: r.int('maxContext', 0, 10_000_000, 0),
+    topK: r.int('sampling.topK', 0, L.MAX_TOP_K, 20),
+    seed: r.int('sampling.seed', 0, L.MAX_SEED, 0),
+    maxTokens: r.int('maxTokens', 1, L.MAX_TOKENS, 2048),
+    selfCheckInterval: r.int('selfCheckInterval', 0, L.MAX_SELF_CHECK_INTERVAL, 1000),
+    maxContext: r.int('maxContext', 0, L.MAX_CONTEXT, 0),
     workerNames: r.names('workerNames'),
     prompts: {
       system: r.text('prompts.system', { nonEmpty: true }),
@@ -199,12 +198,12 @@ export function readSettings(get: SettingsGetter): { settings: HogwildSettings; 
       finisher: r.text('prompts.finisher', { nonEmpty: true }),
       headerOthers: r.text('prompts.headerOthers'),
       headerOwn: r.text('prompts.headerOwn'),
-      answerPattern: r.text('prompts.answerPattern', { nonEmpty: true, max: 1000 }),
+      answerPattern: r.text('prompts.answerPattern', { nonEmpty: true, max: L.MAX_ANSWER_PATTERN_CHARS }),
     },
     saveTraces: r.bool('saveTraces', true),
   };
-  if (settings.maxContext !== 0 && settings.maxContext < 256) {
-    r.errors.push({ key: 'hogwild.maxContext', message: `hogwild.maxContext must be 0 (the model's own) or at least 256 tokens (it is ${settings.maxContext}).` });
+  if (settings.maxContext !== 0 && settings.maxContext < L.MIN_CONTEXT) {
+    r.errors.push({ key: 'hogwild.maxContext', message: `hogwild.maxContext must be 0 (the model's own) or at least ${L.MIN_CONTEXT} tokens (it is ${settings.maxContext}).` });
   }
   const pat = settings.prompts.answerPattern;
   if (pat.trim() !== '') {

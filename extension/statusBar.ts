@@ -2,19 +2,22 @@
 import * as vscode from 'vscode';
 import type { EngineClient } from './engine/client';
 import type { RunManager } from './runs';
+import { Disposable, toDisposable } from './disposable';
 
-export class StatusBar implements vscode.Disposable {
+export class StatusBar extends Disposable {
   private readonly item: vscode.StatusBarItem;
-  private readonly subs: { dispose(): void }[] = [];
   private timer: ReturnType<typeof setTimeout> | null = null;
-  private ticker: ReturnType<typeof setInterval>;
 
   constructor(private readonly runs: RunManager, private readonly engine: EngineClient) {
-    this.item = vscode.window.createStatusBarItem('hogwild.status', vscode.StatusBarAlignment.Left, 50);
+    super();
+    this.item = this._register(vscode.window.createStatusBarItem('hogwild.status', vscode.StatusBarAlignment.Left, 50));
     this.item.name = 'Hogwild';
-    this.subs.push(runs.onDidChangeRuns(() => this.schedule()), engine.onDidChangeState.event(() => this.schedule()));
+    this._register(runs.onDidChangeRuns(() => this.schedule()));
+    this._register(engine.onDidChangeState.event(() => this.schedule()));
     // Rates decay while a run is paused; refresh now and then.
-    this.ticker = setInterval(() => this.runs.liveRun() && this.schedule(), 1000);
+    const ticker = setInterval(() => this.runs.liveRun() && this.schedule(), 1000);
+    this._register(toDisposable(() => clearInterval(ticker)));
+    this._register(toDisposable(() => this.timer && clearTimeout(this.timer)));
     this.update();
   }
 
@@ -58,12 +61,6 @@ export class StatusBar implements vscode.Disposable {
     this.item.show();
   }
 
-  dispose(): void {
-    if (this.timer) clearTimeout(this.timer);
-    clearInterval(this.ticker);
-    for (const s of this.subs) s.dispose();
-    this.item.dispose();
-  }
 }
 
 function escapeMd(s: string): string {

@@ -10,12 +10,12 @@ import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import '@vscode-elements/elements/dist/vscode-option/index.js';
 import '@vscode-elements/elements/dist/vscode-badge/index.js';
 
-import type { Control, EngineState, ToWebview } from '../extension/protocol';
+import type { Control, EngineState, InspectResult, ToWebview, WebviewCommand } from '../protocol/messages';
 import { RunModel, emptyChanges, modelFromSnapshot, snapshotOf, type RunChanges, type RunSnapshot, type WorkerModel } from '../extension/runModel';
 import { FrameScheduler, RenderCounter } from './frame';
 import { ce, fmtRate, h, setDisabled, setText } from './dom';
 import { VirtualList, type ListItem } from './virtualList';
-import { onMessage, post, vscodeApi } from './vscode';
+import { onMessage, post, request, vscodeApi } from './vscode';
 import { runViews, type RunView } from './runView';
 import { chunkBounds } from './chunks';
 
@@ -84,7 +84,9 @@ for (const v of views) {
   const body = h('div', { class: 'insight-body' });
   host.append(body);
   insightsEl.append(host);
-  v.mount(body, { inspect: (block, index) => model && post({ type: 'inspect', runId: model.runId, block, index }) });
+  v.mount(body, {
+    inspect: (block, index) => (model ? request<InspectResult>({ type: 'inspect', runId: model.runId, block, index }) : Promise.reject(new Error('No run is shown'))),
+  });
 }
 if (views.length > 0) insightsEl.hidden = false;
 
@@ -304,7 +306,10 @@ function saveState(): void {
 
 function control(c: Control): void {
   if (!model) return;
-  post({ type: 'control', runId: model.runId, control: c });
+  request<string | undefined>({ type: 'control', runId: model.runId, control: c }).then(
+    (line) => line && showNotice('info', line),
+    (e: Error) => showNotice('error', e.message),
+  );
 }
 
 // ---------------------------------------------------------------- input
@@ -313,9 +318,12 @@ pauseBtn.addEventListener('click', () => control({ type: 'pause' }));
 resumeBtn.addEventListener('click', () => control({ type: 'resume' }));
 stepBtn.addEventListener('click', () => control({ type: 'step' }));
 stopBtn.addEventListener('click', () => control({ type: 'stop' }));
-saveBtn.addEventListener('click', () => model && post({ type: 'command', command: 'save-trace', runId: model.runId }));
-restartBtn.addEventListener('click', () => post({ type: 'command', command: 'restart-engine' }));
-logBtn.addEventListener('click', () => post({ type: 'command', command: 'open-log' }));
+function command(c: WebviewCommand, runId?: string): void {
+  request(runId ? { type: 'command', command: c, runId } : { type: 'command', command: c }).catch((e: Error) => showNotice('error', e.message));
+}
+saveBtn.addEventListener('click', () => model && command('save-trace', model.runId));
+restartBtn.addEventListener('click', () => command('restart-engine'));
+logBtn.addEventListener('click', () => command('open-log'));
 
 function sendNote(): void {
   const text = (noteInput.value ?? '').trim();
@@ -364,9 +372,6 @@ onMessage((msg: ToWebview) => {
       break;
     case 'notice':
       showNotice(msg.level, msg.message);
-      break;
-    case 'error':
-      showNotice('error', msg.message);
       break;
     default:
       for (const v of views) v.onMessage?.(msg);

@@ -4,7 +4,7 @@
  * "insights" section and is told about every change of the run model, after the lanes.
  */
 import type { RunChanges, RunModel } from '../extension/runModel';
-import type { ToWebview } from '../extension/protocol';
+import type { InspectResult, ToWebview } from '../protocol/messages';
 
 export interface RunView {
   readonly id: string;
@@ -13,14 +13,14 @@ export interface RunView {
   mount(host: HTMLElement, api: RunViewApi): void;
   /** Called (at most once per frame) after the model changed; `changes` says what. */
   update(model: RunModel, changes: RunChanges): void;
-  /** Messages from the extension that are not run events (e.g. inspect results). */
+  /** Messages from the extension that are not run events and answer no request. */
   onMessage?(msg: ToWebview): void;
   dispose(): void;
 }
 
 export interface RunViewApi {
-  /** Asks the extension to inspect a cache position; the result comes to onMessage. */
-  inspect(block: number, index: number): void;
+  /** Asks the extension to inspect a cache position (the reply is paired with this request). */
+  inspect(block: number, index: number): Promise<InspectResult>;
 }
 
 /** Views registered here appear in the panel; none yet. */

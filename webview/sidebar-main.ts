@@ -8,10 +8,10 @@ import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import '@vscode-elements/elements/dist/vscode-option/index.js';
 import '@vscode-elements/elements/dist/vscode-badge/index.js';
 
-import type { Control, EngineState, RunSummary, ToWebview } from '../extension/protocol';
+import type { Control, EngineState, RunSummary, ToWebview, WebviewCommand } from '../protocol/messages';
 import { FrameScheduler, RenderCounter } from './frame';
 import { ce, fmtRate, h, setDisabled, setText } from './dom';
-import { onMessage, post, vscodeApi } from './vscode';
+import { onMessage, post, request, vscodeApi } from './vscode';
 
 interface SidebarState {
   selected: string | null;
@@ -57,7 +57,8 @@ function current(): RunSummary | undefined {
 }
 
 function control(runId: string, c: Control): void {
-  post({ type: 'control', runId, control: c });
+  // Failures are shown by the extension (an error notification).
+  request({ type: 'control', runId, control: c }).catch(() => undefined);
 }
 
 const live = (r: RunSummary) => r.source === 'live' && (r.state === 'running' || r.state === 'paused' || r.state === 'prefill' || r.state === 'loading' || r.state === 'finishing');
@@ -153,10 +154,13 @@ function render(): void {
 pauseBtn.addEventListener('click', () => current() && control(current()!.runId, { type: 'pause' }));
 resumeBtn.addEventListener('click', () => current() && control(current()!.runId, { type: 'resume' }));
 stopBtn.addEventListener('click', () => current() && control(current()!.runId, { type: 'stop' }));
-panelBtn.addEventListener('click', () => current() && post({ type: 'command', command: 'open-panel', runId: current()!.runId }));
-restartBtn.addEventListener('click', () => post({ type: 'command', command: 'restart-engine' }));
-logBtn.addEventListener('click', () => post({ type: 'command', command: 'open-log' }));
-solveBtn.addEventListener('click', () => post({ type: 'command', command: 'solve-selection' }));
+function command(c: WebviewCommand, runId?: string): void {
+  request(runId ? { type: 'command', command: c, runId } : { type: 'command', command: c }).catch(() => undefined);
+}
+panelBtn.addEventListener('click', () => current() && command('open-panel', current()!.runId));
+restartBtn.addEventListener('click', () => command('restart-engine'));
+logBtn.addEventListener('click', () => command('open-log'));
+solveBtn.addEventListener('click', () => command('solve-selection'));
 runSelect.addEventListener('change', () => {
   selected = runSelect.value || null;
   api.setState({ selected });

@@ -1,5 +1,6 @@
 /** The webview side of the VS Code API, typed with the one protocol. */
-import type { FromWebview, ToWebview } from '../extension/protocol';
+import type { FromWebview, ToWebview, WebviewRequest } from '../protocol/messages';
+import { RequestTracker, type WithoutId } from '../protocol/requests';
 
 interface VsCodeApi<S> {
   postMessage(msg: FromWebview): void;
@@ -20,11 +21,22 @@ export function post(msg: FromWebview): void {
   vscodeApi().postMessage(msg);
 }
 
-/** Listens for messages from the extension (only from the host frame). */
+const requests = new RequestTracker<WebviewRequest>((msg) => post(msg));
+
+/** Sends a request; resolves with the extension's reply to it (several may be in flight). */
+export function request<T = unknown>(msg: WithoutId<WebviewRequest>): Promise<T> {
+  return requests.request<T>(msg);
+}
+
+/** Listens for messages from the extension (only from the host frame); replies settle requests. */
 export function onMessage(handler: (msg: ToWebview) => void): void {
   window.addEventListener('message', (e: MessageEvent) => {
     const data = e.data as ToWebview | undefined;
     if (!data || typeof data !== 'object' || typeof (data as { type?: unknown }).type !== 'string') return;
+    if (data.type === 'reply') {
+      requests.settle(data);
+      return;
+    }
     handler(data);
   });
 }

@@ -10,7 +10,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Layout } from '../protocol';
+import type { Layout } from '../../protocol/messages';
 import { heldOutProblems } from '../tasks/wordProblems';
 import { runProblem, type EvalProblem, type EvalRun } from '../eval/runProblem';
 import { layoutName, markdownTable, summarize, svgPlot } from '../eval/report';

@@ -9,32 +9,26 @@
  *   (unless --step-ids), self-check, finisher or stop on end of sequence. --json prints the
  *   result (see RawJson below).
  */
-import { MAX_WORKERS, type Layout, type RunConfig } from '../protocol';
-import type { NativeEvent, NativeRun } from '../engine/native';
-import {
-  buildNativeRunConfig,
-  completeWorkerNames,
-  DEFAULT_PROMPTS,
-  extractAnswer,
-  RunConfigError,
-  stepLabel,
-} from '../collab';
-import type { StreamDecoder } from '../model/tokenizer';
+import * as L from '../../protocol/limits';
+import type { Layout, RunConfig } from '../../protocol/messages';
+import type { NativeRun } from '../engine/native';
+import { buildNativeRunConfig, completeWorkerNames, DEFAULT_PROMPTS, RunConfigError } from '../collab';
+import { CliRun, type RunRecord } from './runRecord';
 import { CliError, helpText, parseArgs, parseIdList, repoRoot, runCli, type FlagSpec } from './args';
 import { loadForCli, MODEL_FLAGS, out } from './model';
 import { Lanes, paint, sanitize, useColor } from './terminal';
 
 const SPEC: Record<string, FlagSpec> = {
-  workers: { type: 'int', arg: 'N', min: 1, max: MAX_WORKERS, help: 'workers (default 2)' },
+  workers: { type: 'int', arg: 'N', min: 1, max: L.MAX_WORKERS, help: 'workers (default 2)' },
   layout: { type: 'string', arg: 'L', help: 'contiguous, interleaved or combined (default combined; raw: contiguous)' },
   ...MODEL_FLAGS,
-  'max-tokens': { type: 'int', arg: 'N', min: 1, help: 'token budget of all workers together (default 128)' },
-  temperature: { type: 'number', arg: 'T', min: 0, help: 'sampling temperature, 0 = greedy (default 0.6; raw: 0)' },
-  'top-k': { type: 'int', arg: 'K', min: 0, help: 'top-k, 0 = off (default 20; raw: 0)' },
+  'max-tokens': { type: 'int', arg: 'N', min: 1, max: L.MAX_TOKENS, help: 'token budget of all workers together (default 128)' },
+  temperature: { type: 'number', arg: 'T', min: 0, max: L.MAX_TEMPERATURE, help: 'sampling temperature, 0 = greedy (default 0.6; raw: 0)' },
+  'top-k': { type: 'int', arg: 'K', min: 0, max: L.MAX_TOP_K, help: 'top-k, 0 = off (default 20; raw: 0)' },
   'top-p': { type: 'number', arg: 'P', min: 0, max: 1, help: 'top-p, 1 = off (default 0.95; raw: 1)' },
-  seed: { type: 'int', arg: 'S', min: 0, max: 0xffffffff, help: 'random seed; worker w uses seed + w (default 0)' },
+  seed: { type: 'int', arg: 'S', min: 0, max: L.MAX_SEED, help: 'random seed; worker w uses seed + w (default 0)' },
   names: { type: 'string', arg: 'A,B,...', help: 'worker names (default Alice, Bob, Carol, ...)' },
-  'self-check-interval': { type: 'int', arg: 'N', min: 1, help: 'generated tokens between self-check questions (default 1000)' },
+  'self-check-interval': { type: 'int', arg: 'N', min: 1, max: L.MAX_SELF_CHECK_INTERVAL, help: 'generated tokens between self-check questions (default 1000)' },
   'finisher-tokens': { type: 'int', arg: 'N', min: 1, help: 'greedy tokens for the final answer (default 32)' },
   json: { type: 'boolean', help: 'print the result as JSON instead of streaming' },
   color: { type: 'boolean', help: 'colours on (--no-color: off; default: when stdout is a terminal, NO_COLOR honoured)' },
@@ -42,9 +36,9 @@ const SPEC: Record<string, FlagSpec> = {
   raw: { type: 'boolean', help: 'raw run: exact token ids, no protocol text' },
   'prompt-ids': { type: 'string', arg: 'IDS', help: 'raw: the shared prompt, e.g. 1,2,3' },
   'worker-ids': { type: 'string', arg: 'IDS;IDS', help: 'raw: each worker\'s first ids, e.g. "5,6;7;8"' },
-  steps: { type: 'int', arg: 'N', min: 1, help: 'raw: exactly this many steps' },
+  steps: { type: 'int', arg: 'N', min: 1, max: L.MAX_STEP, help: 'raw: exactly this many steps' },
   'step-ids': { type: 'string', arg: 'IDS', help: 'raw: ids that end a step (interleaved / combined)' },
-  'top-logits': { type: 'int', arg: 'K', min: 0, help: 'raw: report the top K logits of the last step' },
+  'top-logits': { type: 'int', arg: 'K', min: 0, max: L.MAX_TOP_LOGITS, help: 'raw: report the top K logits of the last step' },
   help: { type: 'boolean', help: 'show this help' },
 };
 
@@ -55,96 +49,6 @@ const USAGE = [
 
 const RAW_ONLY = ['prompt-ids', 'worker-ids', 'steps', 'step-ids', 'top-logits'];
 const PROTOCOL_ONLY = ['names', 'self-check-interval', 'finisher-tokens', 'max-tokens'];
-
-interface BlockState {
-  block: number;
-  kind: string;
-  owner: number;
-  length: number;
-  freed: boolean;
-}
-
-/** Everything the CLI keeps of a run's events. */
-class RunRecord {
-  blocks = new Map<number, BlockState>();
-  views: Int32Array[] = [];
-  viewStep = 0;
-  fed = new Map<number, number[]>(); // worker -> every id written into its block
-  history: { worker: number; step: number; historyBlock: number; ids: number[] }[] = [];
-  finisherIds: number[] | null = null;
-  raw: Extract<NativeEvent, { type: 'raw-result' }> | null = null;
-  stats: Extract<NativeEvent, { type: 'stats' }> | null = null;
-  state = 'running';
-  errors: string[] = [];
-  forks = new Map<number, number>();
-
-  take(e: NativeEvent): void {
-    switch (e.type) {
-      case 'block': {
-        const b = this.blocks.get(e.block) ?? { block: e.block, kind: e.kind, owner: e.owner, length: 0, freed: false };
-        b.kind = e.kind;
-        b.owner = e.owner;
-        b.length = e.length;
-        b.freed = e.op === 'freed';
-        this.blocks.set(e.block, b);
-        break;
-      }
-      case 'views':
-        this.views = e.views;
-        this.viewStep = e.step;
-        // Views carry the current length of every block they show.
-        for (const v of e.views) {
-          for (let i = 0; i + 2 < v.length; i += 3) {
-            const b = this.blocks.get(v[i]);
-            if (b && v[i + 2] > b.length) b.length = v[i + 2];
-          }
-        }
-        break;
-      case 'tokens': {
-        const list = this.fed.get(e.worker) ?? [];
-        for (const id of e.ids) list.push(id);
-        this.fed.set(e.worker, list);
-        break;
-      }
-      case 'step-finished':
-        this.history.push({ worker: e.worker, step: e.step, historyBlock: e.historyBlock, ids: Array.from(e.ids) });
-        break;
-      case 'finisher-tokens':
-        this.finisherIds = Array.from(e.ids);
-        break;
-      case 'raw-result':
-        this.raw = e;
-        break;
-      case 'stats':
-        this.stats = e;
-        break;
-      case 'run-state':
-        this.state = e.state;
-        if (e.message) this.errors.push(e.message);
-        break;
-      case 'error':
-        this.errors.push(e.message);
-        break;
-      case 'worker':
-        if (e.forkedFrom >= 0) this.forks.set(e.worker, e.forkedFrom);
-        break;
-      default:
-        break;
-    }
-  }
-
-  /** Each worker's view as blocks in order: [{block, kind, owner, offset, length}]. */
-  viewList(): { block: number; kind: string; owner: number; offset: number; length: number }[][] {
-    return this.views.map((v) => {
-      const segs = [];
-      for (let i = 0; i + 2 < v.length; i += 3) {
-        const b = this.blocks.get(v[i]);
-        segs.push({ block: v[i], kind: b?.kind ?? 'unknown', owner: b?.owner ?? -1, offset: v[i + 1], length: v[i + 2] });
-      }
-      return segs;
-    });
-  }
-}
 
 function layoutFlag(v: unknown, fallback: Layout): Layout {
   if (v === undefined) return fallback;
@@ -191,7 +95,7 @@ runCli(async () => {
     throw new CliError(`--workers ${flags.workers} but --worker-ids lists ${workerIds.length} workers`);
   }
   const workers = raw ? workerIds.length : ((flags.workers as number | undefined) ?? 2);
-  if (raw && workers > MAX_WORKERS) throw new CliError(`${workers} workers is more than the limit of ${MAX_WORKERS}`);
+  if (raw && workers > L.MAX_WORKERS) throw new CliError(`${workers} workers is more than the limit of ${L.MAX_WORKERS}`);
   const layout = layoutFlag(flags.layout, raw ? 'contiguous' : 'combined');
   const names = completeWorkerNames(flags.names !== undefined ? String(flags.names).split(',') : [], workers);
   const topP = (flags['top-p'] as number | undefined) ?? (raw ? 1 : 0.95);
@@ -229,42 +133,34 @@ runCli(async () => {
       throw err;
     }
 
-    const rec = new RunRecord();
+    // The same pipeline as the engine process: the terminal shows what VS Code shows.
     const lanes = new Lanes(names.slice(), color, out, process.stdout.columns ?? 100);
-    const decoders = new Map<number, StreamDecoder>();
-    const decoderOf = (w: number) => {
-      let d = decoders.get(w);
-      if (!d && tok) {
-        d = tok.streamDecoder();
-        decoders.set(w, d);
-      }
-      return d;
-    };
     const streaming = !json && !raw;
     const t0 = Date.now();
-    const onEvents = (events: NativeEvent[]) => {
+    const cli = new CliRun(cfg, tok, (events, errors) => {
+      for (const m of errors) {
+        if (streaming) lanes.flushAll();
+        log(`engine: ${m}`);
+      }
+      if (!streaming) return;
       for (const e of events) {
-        rec.take(e);
-        if (!streaming) continue;
-        if (e.type === 'worker' && e.forkedFrom >= 0) {
-          lanes.addWorker(e.worker, `${lanes.name(e.forkedFrom)}'`);
+        if (e.type === 'worker' && e.info.forkedFrom !== undefined && !lanes.has(e.info.worker)) {
+          lanes.addWorker(e.info.worker, e.info.name);
         } else if (e.type === 'tokens') {
-          const d = decoderOf(e.worker);
-          lanes.push(e.worker, d ? d.push(e.ids) : Array.from(e.ids).join(' ') + ' ');
+          lanes.push(e.worker, tok ? e.text : Array.from(e.ids).join(' ') + ' ');
         } else if (e.type === 'step-finished') {
           lanes.flush(e.worker);
-        } else if (e.type === 'error') {
-          lanes.flushAll();
-          log(`engine: ${e.message}`);
         }
       }
-    };
+    });
+    const rec = cli.record;
+    cli.start();
     if (streaming) {
       log(`${workers} workers (${names.join(', ')}), ${layout} layout, budget ${cfg.maxTokens} tokens` + (builtIn ? ' - random model, meaningless text' : ''));
     }
     let finished: Promise<void>;
     try {
-      run = model.startRun(native, onEvents);
+      run = model.startRun(native, (batch) => cli.onNative(batch));
       // Asked for at once: see the note on NativeRun.done() in the report (the promise must
       // not be fetched after other JavaScript has run).
       finished = run.done();
@@ -287,16 +183,13 @@ runCli(async () => {
       }
     };
     process.on('SIGINT', onSigint);
-    await finished;
+    let failure: Error | undefined;
+    await finished.catch((e: unknown) => (failure = e instanceof Error ? e : new Error(String(e))));
     process.off('SIGINT', onSigint);
+    cli.end(failure);
     const ms = Date.now() - t0;
-    if (streaming) {
-      for (const [w, d] of decoders) lanes.push(w, d.flush());
-      lanes.flushAll();
-    }
-    if (rec.state === 'failed' || (rec.errors.length > 0 && rec.state !== 'finished' && rec.state !== 'stopped')) {
-      throw new CliError(`the run failed: ${rec.errors.join('; ') || rec.state}`);
-    }
+    if (streaming) lanes.flushAll();
+    if (rec.state === 'failed') throw new CliError(`the run failed: ${rec.message ?? rec.state}`);
 
     if (raw) {
       printRaw(rec, cfg, tok, json, names);
@@ -304,13 +197,11 @@ runCli(async () => {
     }
 
     // The answer: the finisher text and its greedy continuation, read with the answer pattern.
-    const finisherText = tok && rec.finisherIds ? tok.decode(rec.finisherIds, { skipSpecial: true }) : '';
-    const answer = extractAnswer(cfg.prompts.finisher + finisherText, cfg.prompts.answerPattern);
+    const finisherText = tok && rec.answer ? rec.answer.text.slice(cfg.prompts.finisher.length) : '';
+    const answer = rec.answer?.answer ?? null;
     const viewList = rec.viewList();
-    // Live blocks: not freed, or still in a view (an id may be reused after a move).
-    const inView = new Set(viewList.flat().map((seg) => seg.block));
-    const blocks = [...rec.blocks.values()].filter((b) => !b.freed || inView.has(b.block)).sort((a, b) => a.block - b.block);
-    const nameOf = (w: number) => (w < 0 ? 'shared' : lanes.name(w));
+    const blocks = rec.liveBlocks();
+    const nameOf = (w: number) => rec.name(w);
     if (json) {
       const result = {
         problem: cfg.problem,
@@ -321,12 +212,12 @@ runCli(async () => {
           name: nameOf(w),
           forkedFrom: rec.forks.get(w) ?? -1,
           ids: rec.fed.get(w) ?? [],
-          text: tok ? tok.decode(rec.fed.get(w) ?? []) : null,
+          text: tok ? (rec.texts.get(w) ?? '') : null,
         })),
-        history: rec.history.map((h) => ({ worker: h.worker, step: h.step, label: stepLabel(nameOf(h.worker), h.step), block: h.historyBlock, text: tok ? tok.decode(h.ids) : null })),
-        finisher: { ids: rec.finisherIds ?? [], text: tok ? finisherText : null },
+        history: rec.history.map((h) => ({ worker: h.worker, step: h.step, label: h.label, block: h.historyBlock, text: tok ? h.text : null })),
+        finisher: { text: tok ? finisherText : null },
         answer,
-        blocks: blocks.map(({ block, kind, owner, length }) => ({ block, kind, owner, length })),
+        blocks: blocks.map(({ block, kind, owner, length, label }) => ({ block, kind, owner, length, label })),
         views: viewList,
         stats: {
           state: rec.state,
@@ -347,23 +238,8 @@ runCli(async () => {
     if (answer === null && finisherText) out(`  the finisher wrote: ${sanitize(JSON.stringify(finisherText.slice(0, 200)))}\n`);
     const total = blocks.reduce((a, b) => a + b.length, 0);
     out(`\n${bold('Cache layout')} (${blocks.length} blocks, ${total} tokens)\n`);
-    const labelOf = (b: BlockState) => {
-      if (b.kind === 'worker') return `${nameOf(b.owner)}'s current step`;
-      if (b.kind === 'history') {
-        const steps = rec.history.filter((h) => h.historyBlock === b.block).map((h) => stepLabel(nameOf(h.worker), h.step));
-        return steps.length > 0 ? `finished steps: ${steps.join(', ')}` : 'finished steps';
-      }
-      if (b.kind === 'note') return b.owner < 0 ? 'note to all' : `note to ${nameOf(b.owner)}`;
-      if (b.kind === 'header') {
-        // In the combined layout the header right before a worker's own block is "(own)".
-        const own = viewList.some((v, w) => v.some((seg, i) => seg.block === b.block && v[i + 1]?.kind === 'worker' && v[i + 1]?.owner === w));
-        return own ? `header before the own step: ${JSON.stringify(cfg.prompts.headerOwn.trim())}` : `header before the others' steps: ${JSON.stringify(cfg.prompts.headerOthers.trim())}`;
-      }
-      if (b.kind === 'finisher') return 'finisher prompt and the final answer';
-      if (b.kind === 'prompt') return 'system prompt and problem (chat template)';
-      return b.kind;
-    };
-    for (const b of blocks) out(`  #${String(b.block).padEnd(3)} ${b.kind.padEnd(9)} ${String(b.length).padStart(6)}  ${labelOf(b)}\n`);
+    // The labels are the pipeline's, the ones the run panel shows.
+    for (const b of blocks) out(`  #${String(b.block).padEnd(3)} ${b.kind.padEnd(9)} ${String(b.length).padStart(6)}  ${sanitize(b.label)}\n`);
     out(`\n${bold('Views')} (step ${rec.viewStep}): block#[offset..end) per worker\n`);
     viewList.forEach((v, w) => {
       out(`  ${nameOf(w).padEnd(8)} ${v.map((s) => `${s.kind}#${s.block}[${s.offset}..${s.offset + s.length})`).join(' ')}\n`);
@@ -390,20 +266,18 @@ function printRaw(rec: RunRecord, cfg: RunConfig, tok: import('../model/tokenize
   const raw = cfg.raw!;
   const res = rec.raw;
   if (!res) throw new CliError('the engine ended the raw run without a result');
-  const workers = res.workers.map((r, w) => {
-    const ids = Array.from(r.ids);
+  const workers = res.workers.map((r) => {
     const entry: { worker: number; firstIds: number[]; ids: number[]; text: string | null; topLogits?: { id: number; logit: number }[] } = {
-      worker: w,
-      firstIds: raw.workerIds[w] ?? [],
-      ids,
-      text: tok ? tok.decode(ids) : null,
+      worker: r.worker,
+      firstIds: raw.workerIds[r.worker] ?? [],
+      ids: r.ids,
+      text: tok ? tok.decode(r.ids) : null,
     };
-    if ((raw.topLogits ?? 0) > 0 && r.topIds && r.topLogits) {
-      entry.topLogits = Array.from(r.topIds, (id, i) => ({ id, logit: r.topLogits![i] }));
-    }
+    if ((raw.topLogits ?? 0) > 0 && r.topLogits) entry.topLogits = r.topLogits;
     return entry;
   });
-  const views = rec.viewList();
+  // The raw result's views, with the real kind and owner of every block.
+  const views = res.views;
   if (json) {
     out(JSON.stringify({ layout: cfg.layout, steps: raw.steps, promptIds: raw.promptIds, workers, views }) + '\n');
     return;

@@ -49,6 +49,10 @@ export class Lanes {
     return this.names[w] ?? `worker ${w}`;
   }
 
+  has(w: number): boolean {
+    return this.names[w] !== undefined;
+  }
+
   addWorker(w: number, name: string): void {
     this.names[w] = name;
     this.labelWidth = Math.max(this.labelWidth, name.length);

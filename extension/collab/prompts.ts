@@ -14,7 +14,7 @@
  *  - finisher: when the budget ends, appended to one linearised view; the model continues it
  *    greedily and the answer is read from finisher + continuation with answerPattern.
  */
-import type { PromptTexts } from '../protocol';
+import type { PromptTexts } from '../../protocol/messages';
 
 export const DEFAULT_WORKER_NAMES: readonly string[] = [
   'Alice', 'Bob', 'Carol', 'Dave', 'Eve', 'Frank', 'Grace', 'Heidi',

@@ -14,7 +14,8 @@
  * Raw mode (RunConfig.raw) maps the exact ids through, with no text at all, and needs no
  * tokenizer.
  */
-import { MAX_WORKERS, type RawRunConfig, type RunConfig } from '../protocol';
+import { MAX_SEED, MAX_WORKERS, SELF_CHECK_OFF } from '../../protocol/limits';
+import type { RawRunConfig, RunConfig } from '../../protocol/messages';
 import type { NativeModelConfig, NativeRunConfig } from '../engine/native';
 import type { HwTokenizer } from '../model/tokenizer';
 import { compileAnswerPattern } from './answer';
@@ -55,7 +56,7 @@ function checkSampling(cfg: RunConfig): void {
   if (!(Number.isFinite(s.temperature) && s.temperature >= 0)) fail(`temperature must be >= 0 (0 = greedy), got ${s.temperature}`);
   if (!(Number.isFinite(s.topP) && s.topP > 0 && s.topP <= 1)) fail(`top-p must be in (0, 1] (1 = off), got ${s.topP}`);
   checkInt(s.topK, 'top-k', 0);
-  checkInt(s.seed, 'seed', 0, 0xffffffff);
+  checkInt(s.seed, 'seed', 0, MAX_SEED);
 }
 
 /** The context the run may use: the configured one, never more than the model's. */
@@ -190,7 +191,7 @@ function buildRaw(cfg: RunConfig, given: RawRunConfig, model: NativeModelConfig,
     headerOthersIds: empty,
     headerOwnIds: empty,
     selfCheckIds: empty,
-    selfCheckInterval: 1 << 30,
+    selfCheckInterval: SELF_CHECK_OFF,
     finisherIds: empty,
     finisherMaxTokens: 0,
     tokenBytes: table ? table.bytes : new Uint8Array(0),

@@ -14,19 +14,21 @@
  * later request) starts a fresh process.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import type {
-  Control,
-  Device,
-  EngineEvent,
-  EngineMessage,
-  EngineRequest,
-  EngineState,
+import {
+  FINAL_RUN_STATES,
   InspectResult,
   ModelSummary,
-  RunConfig,
-  RunState,
-} from '../protocol';
-import { validateEngineMessage } from '../protocol-validate';
+  type Control,
+  type Device,
+  type EngineEvent,
+  type EngineMessage,
+  type EngineRequest,
+  type EngineState,
+  type RunConfig,
+  type RunState,
+} from '../../protocol/messages';
+import { validateEngineMessage } from '../../protocol/validate';
+import { RequestTracker, type WithoutId } from '../../protocol/requests';
 
 export type LogLevel = 'info' | 'warn' | 'error';
 
@@ -92,22 +94,14 @@ export class Emitter<T> {
   }
 }
 
-interface Pending {
-  resolve: (v: unknown) => void;
-  reject: (e: Error) => void;
-  type: EngineRequest['type'];
-  onProgress?: (message: string, fraction?: number) => void;
-}
-
-type Req = EngineRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
 
 const STDERR_TAIL = 4000;
 
 export class EngineClient {
   private child: ChildProcess | null = null;
   private _state: EngineState = 'idle';
-  private nextId = 1;
-  private pending = new Map<number, Pending>();
+  /** Requests in flight, paired with their replies; sends go to the current process. */
+  private readonly requests = new RequestTracker<EngineRequest>((msg) => this.sendToChild(msg));
   private liveRuns = new Set<string>();
   private startPromise: Promise<void> | null = null;
   private loadPromise: Promise<ModelSummary> | null = null;
@@ -120,6 +114,7 @@ export class EngineClient {
 
   readonly onDidChangeState = new Emitter<{ state: EngineState; message?: string }>();
   readonly onEvents = new Emitter<{ runId: string; events: EngineEvent[] }>();
+  /** A run's last event batch ended with a final run-state (the one end-of-run signal). */
   readonly onRunEnded = new Emitter<{ runId: string; state: RunState; message?: string }>();
   readonly onCrash = new Emitter<EngineCrash>();
 
@@ -262,34 +257,29 @@ export class EngineClient {
   }
 
   private rejectAll(err: Error): void {
-    const pending = [...this.pending.values()];
-    this.pending.clear();
-    for (const p of pending) p.reject(err);
+    this.requests.rejectAll(err);
   }
 
   private onMessage(msg: EngineMessage): void {
     switch (msg.type) {
-      case 'reply': {
-        const p = this.pending.get(msg.id);
-        if (!p) return;
-        this.pending.delete(msg.id);
-        if (msg.ok) p.resolve(msg.result);
-        else p.reject(new Error(msg.error));
+      case 'reply':
+        this.requests.settle(msg);
         return;
-      }
       case 'progress':
-        this.pending.get(msg.id)?.onProgress?.(msg.message, msg.fraction);
+        this.requests.progress(msg.inReplyTo, msg.message, msg.fraction);
         return;
       case 'loaded':
         this._model = msg.model;
         return;
-      case 'events':
+      case 'events': {
         this.onEvents.fire({ runId: msg.runId, events: msg.events });
+        const last = msg.events[msg.events.length - 1];
+        if (last?.type === 'run-state' && (FINAL_RUN_STATES as readonly string[]).includes(last.state)) {
+          this.liveRuns.delete(msg.runId);
+          this.onRunEnded.fire({ runId: msg.runId, state: last.state, message: last.message });
+        }
         return;
-      case 'run-ended':
-        this.liveRuns.delete(msg.runId);
-        this.onRunEnded.fire({ runId: msg.runId, state: msg.state, message: msg.message });
-        return;
+      }
       case 'log':
         this.opts.log(msg.level, `[engine] ${msg.text}`);
         return;
@@ -298,22 +288,21 @@ export class EngineClient {
     }
   }
 
-  private async request<T>(req: Req, onProgress?: Pending['onProgress']): Promise<T> {
-    await this.start();
+  private sendToChild(msg: EngineRequest): void {
     const child = this.child;
     if (!child || !child.connected) throw new EngineCrashedError('The engine process is not running');
-    const id = this.nextId++;
-    return new Promise<T>((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, type: req.type, onProgress });
-      try {
-        child.send({ ...req, id } as EngineRequest, (err) => {
-          if (err && this.pending.delete(id)) reject(new EngineCrashedError(`Could not reach the engine process: ${err.message}`));
-        });
-      } catch (e) {
-        this.pending.delete(id);
-        reject(new EngineCrashedError(`Could not reach the engine process: ${(e as Error).message}`));
-      }
-    });
+    try {
+      child.send(msg, (err) => {
+        if (err) this.requests.fail(msg.id, new EngineCrashedError(`Could not reach the engine process: ${err.message}`));
+      });
+    } catch (e) {
+      throw new EngineCrashedError(`Could not reach the engine process: ${(e as Error).message}`);
+    }
+  }
+
+  private async request<T>(req: WithoutId<EngineRequest>, opts: Parameters<RequestTracker<EngineRequest>['request']>[1] = {}): Promise<T> {
+    await this.start();
+    return this.requests.request<T>(req, opts);
   }
 
   /**
@@ -333,7 +322,7 @@ export class EngineClient {
       await this.start();
       this.setState('loading');
       try {
-        const model = await this.request<ModelSummary>({ type: 'load', modelDir, device, threads }, onProgress);
+        const model = await this.request<ModelSummary>({ type: 'load', modelDir, device, threads }, { schema: ModelSummary, onProgress });
         this._model = model;
         this.setState('loaded');
         return model;
@@ -373,7 +362,7 @@ export class EngineClient {
   }
 
   inspect(runId: string, block: number, index: number, attention: boolean): Promise<InspectResult> {
-    return this.request<InspectResult>({ type: 'inspect', runId, block, index, attention });
+    return this.request<InspectResult>({ type: 'inspect', runId, block, index, attention }, { schema: InspectResult });
   }
 
   /** Stops the engine process (gracefully, then by force) and starts a fresh one. */
@@ -397,7 +386,7 @@ export class EngineClient {
     });
     if (child.connected) {
       try {
-        child.send({ type: 'shutdown', id: this.nextId++ } satisfies EngineRequest);
+        child.send({ type: 'shutdown', id: this.requests.newId() } satisfies EngineRequest);
       } catch {
         /* already gone */
       }

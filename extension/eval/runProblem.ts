@@ -6,7 +6,7 @@
  */
 import { DEFAULT_PROMPTS, buildNativeRunConfig, completeWorkerNames, extractAnswer } from '../collab';
 import type { NativeEvent, NativeModel } from '../engine/native';
-import type { Layout, RunConfig } from '../protocol';
+import type { Layout, RunConfig } from '../../protocol/messages';
 import type { HwTokenizer } from '../model/tokenizer';
 
 export interface EvalProblem {

@@ -3,31 +3,32 @@
  * summaries are pushed at most 15 times a second, and only while the view is visible.
  */
 import * as vscode from 'vscode';
-import type { ToWebview } from '../protocol';
-import { validateFromWebview } from '../protocol-validate';
+import type { ToWebview } from '../../protocol/messages';
+import { validateFromWebview } from '../../protocol/validate';
+import { replyTo } from '../../protocol/requests';
 import type { PanelHost } from './panel';
 import { webviewHtml, webviewOptions } from './html';
+import { Disposable, toDisposable } from '../disposable';
 
 export const SIDEBAR_VIEW_ID = 'hogwild.workers';
 const INTERVAL_MS = 1000 / 15;
 
-export class SidebarProvider implements vscode.WebviewViewProvider, vscode.Disposable {
+export class SidebarProvider extends Disposable implements vscode.WebviewViewProvider {
   private view: vscode.WebviewView | null = null;
   private viewDisposables: vscode.Disposable[] = [];
-  private readonly disposables: vscode.Disposable[] = [];
   private timer: ReturnType<typeof setTimeout> | null = null;
   private last = 0;
   private ready = false;
 
-  private ticker: ReturnType<typeof setInterval>;
-
   constructor(private readonly host: PanelHost, private readonly openPanel: (runId: string) => void) {
+    super();
     // Rates decay while nothing arrives (a paused run): refresh once a second while one is live.
-    this.ticker = setInterval(() => host.runs.liveRun() && this.schedule(), 1000);
-    this.disposables.push(
-      host.runs.onDidChangeRuns(() => this.schedule()),
-      host.onDidChangeEngineState((s) => this.post({ type: 'engine', state: s.state, message: s.message })),
-    );
+    const ticker = setInterval(() => host.runs.liveRun() && this.schedule(), 1000);
+    this._register(toDisposable(() => clearInterval(ticker)));
+    this._register(toDisposable(() => this.timer && clearTimeout(this.timer)));
+    this._register(toDisposable(() => this.viewDisposables.forEach((d) => d.dispose())));
+    this._register(host.runs.onDidChangeRuns(() => this.schedule()));
+    this._register(host.onDidChangeEngineState((s) => this.post({ type: 'engine', state: s.state, message: s.message })));
   }
 
   /** Is the view resolved and ready (the e2e suite waits for it)? */
@@ -85,23 +86,35 @@ export class SidebarProvider implements vscode.WebviewViewProvider, vscode.Dispo
         return;
       }
       case 'control':
-        this.host.control(msg.runId, msg.control).catch((e: Error) => void vscode.window.showErrorMessage(`Hogwild: ${e.message}`));
+        this.answer(
+          msg.id,
+          this.host.control(msg.runId, msg.control).catch((e: Error) => {
+            void vscode.window.showErrorMessage(`Hogwild: ${e.message}`);
+            throw e;
+          }),
+        );
         return;
       case 'select-run':
         this.host.runs.setActive(msg.runId);
         return;
       case 'command':
-        if (msg.command === 'open-panel' && msg.runId) this.openPanel(msg.runId);
-        else this.host.command(msg);
+        this.answer(
+          msg.id,
+          Promise.resolve().then(() => (msg.command === 'open-panel' && msg.runId ? this.openPanel(msg.runId) : this.host.command(msg))),
+        );
         return;
       case 'inspect':
+        this.answer(msg.id, Promise.reject(new Error('The sidebar shows no cache positions')));
         return;
     }
   }
 
-  dispose(): void {
-    if (this.timer) clearTimeout(this.timer);
-    clearInterval(this.ticker);
-    for (const d of [...this.viewDisposables, ...this.disposables]) d.dispose();
+  /** Replies to request `id` with the outcome of `work` (its result stays in the extension). */
+  private answer(id: number, work: Promise<unknown>): void {
+    work.then(
+      () => this.post(replyTo(id, { ok: true })),
+      (e: unknown) => this.post(replyTo(id, { ok: false, error: e instanceof Error ? e.message : String(e) })),
+    );
   }
+
 }

@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as path from 'node:path';
 import { loadTokenizer, type HwTokenizer } from '../../extension/model/tokenizer';
 import type { NativeModelConfig } from '../../extension/engine/native';
-import type { RunConfig } from '../../extension/protocol';
+import type { RunConfig } from '../../protocol/messages';
 import {
   buildNativeRunConfig,
   completeWorkerNames,

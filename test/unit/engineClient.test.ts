@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as esbuild from 'esbuild';
 import { CancelledError, EngineClient, EngineCrashedError, type EngineCrash } from '../../extension/engine/client';
-import type { EngineEvent, EngineState, RunConfig } from '../../extension/protocol';
+import type { EngineEvent, EngineState, RunConfig } from '../../protocol/messages';
 import { DEFAULT_PROMPTS } from '../../extension/collab/prompts';
 import { QWEN3_0_6B, findQwen3TokenizerDir, writeRandomCheckpoint } from '../../extension/model/defaultModel';
 
@@ -178,7 +178,20 @@ describe('engine client state machine (test host)', () => {
     expect(logs.some((l) => /Ignored an invalid message from the engine: message.type: unknown message type "nonsense"/.test(l))).toBe(true);
   });
 
-  it('engine errors on controls reject with the engine\'s message; run-ended is forwarded', async () => {
+  it('pairs each reply with its request when two are in flight (answered out of order)', async () => {
+    const { c } = client();
+    await c.load('/m', 'cpu', 0);
+    await c.startRun('run-pair', config);
+    const first = c.inspect('run-pair', 1, 10, false); // answered after 60 ms
+    const second = c.inspect('run-pair', 2, 20, false); // answered after 5 ms
+    const order: number[] = [];
+    await Promise.all([first.then((r) => order.push(r.block)), second.then((r) => order.push(r.block))]);
+    expect(order).toEqual([2, 1]);
+    await expect(first).resolves.toMatchObject({ block: 1, index: 10 });
+    await expect(second).resolves.toMatchObject({ block: 2, index: 20 });
+  });
+
+  it('engine errors on controls reject with the engine\'s message; the final run-state ends the run', async () => {
     const { c } = client();
     await c.load('/m', 'cpu', 0);
     await c.startRun('run-2', config);

@@ -7,8 +7,9 @@ import {
   validateEngineRequest,
   validateFromWebview,
   validateRunConfig,
-} from '../../extension/protocol-validate';
-import { MAX_NOTE_CHARS, type EngineEvent, type RunConfig, type TraceLine } from '../../extension/protocol';
+} from '../../protocol/validate';
+import { MAX_NOTE_CHARS } from '../../protocol/limits';
+import type { EngineEvent, RunConfig, TraceLine } from '../../protocol/messages';
 import { parseTrace, TraceRecorder } from '../../extension/trace';
 import { Coalescer, mergeEvents } from '../../extension/coalesce';
 import { RunModel, modelFromSnapshot, snapshotOf } from '../../extension/runModel';
@@ -39,21 +40,22 @@ function bad(r: { ok: boolean; error?: string }): string {
 describe('validateFromWebview: good messages', () => {
   it('accepts every message type and rebuilds it', () => {
     expect(ok(validateFromWebview({ type: 'ready' }))).toEqual({ type: 'ready' });
-    expect(ok(validateFromWebview({ type: 'control', runId: 'run-abc_1', control: { type: 'pause' } }))).toEqual({ type: 'control', runId: 'run-abc_1', control: { type: 'pause' } });
-    expect(ok(validateFromWebview({ type: 'control', runId: 'r', control: { type: 'pause', worker: 1 } }))).toEqual({ type: 'control', runId: 'r', control: { type: 'pause', worker: 1 } });
-    expect(ok(validateFromWebview({ type: 'control', runId: 'r', control: { type: 'inject', target: 'all', text: 'hi' } }))).toEqual({ type: 'control', runId: 'r', control: { type: 'inject', target: 'all', text: 'hi' } });
-    expect(ok(validateFromWebview({ type: 'control', runId: 'r', control: { type: 'inject', target: 3, text: 'x' } })).type).toBe('control');
-    expect(ok(validateFromWebview({ type: 'control', runId: 'r', control: { type: 'fork', worker: 0 } })).type).toBe('control');
-    expect(ok(validateFromWebview({ type: 'control', runId: 'r', control: { type: 'set-temperature', worker: 0, temperature: 0.7 } })).type).toBe('control');
-    expect(ok(validateFromWebview({ type: 'control', runId: 'r', control: { type: 'step' } })).type).toBe('control');
-    expect(ok(validateFromWebview({ type: 'inspect', runId: 'r', block: 3, index: 10 }))).toEqual({ type: 'inspect', runId: 'r', block: 3, index: 10 });
+    expect(ok(validateFromWebview({ type: 'control', id: 1, runId: 'run-abc_1', control: { type: 'pause' } }))).toEqual({ type: 'control', id: 1, runId: 'run-abc_1', control: { type: 'pause' } });
+    expect(ok(validateFromWebview({ type: 'control', id: 2, runId: 'r', control: { type: 'pause', worker: 1 } }))).toEqual({ type: 'control', id: 2, runId: 'r', control: { type: 'pause', worker: 1 } });
+    expect(ok(validateFromWebview({ type: 'control', id: 3, runId: 'r', control: { type: 'inject', target: 'all', text: 'hi' } }))).toEqual({ type: 'control', id: 3, runId: 'r', control: { type: 'inject', target: 'all', text: 'hi' } });
+    expect(ok(validateFromWebview({ type: 'control', id: 1, runId: 'r', control: { type: 'inject', target: 3, text: 'x' } })).type).toBe('control');
+    expect(ok(validateFromWebview({ type: 'control', id: 1, runId: 'r', control: { type: 'fork', worker: 0 } })).type).toBe('control');
+    expect(ok(validateFromWebview({ type: 'control', id: 1, runId: 'r', control: { type: 'set-temperature', worker: 0, temperature: 0.7 } })).type).toBe('control');
+    expect(ok(validateFromWebview({ type: 'control', id: 1, runId: 'r', control: { type: 'step' } })).type).toBe('control');
+    expect(ok(validateFromWebview({ type: 'inspect', id: 8, runId: 'r', block: 3, index: 10 }))).toEqual({ type: 'inspect', id: 8, runId: 'r', block: 3, index: 10 });
     expect(ok(validateFromWebview({ type: 'select-run', runId: 'r' }))).toEqual({ type: 'select-run', runId: 'r' });
-    expect(ok(validateFromWebview({ type: 'command', command: 'restart-engine' }))).toEqual({ type: 'command', command: 'restart-engine' });
-    expect(ok(validateFromWebview({ type: 'command', command: 'save-trace', runId: 'r' }))).toEqual({ type: 'command', command: 'save-trace', runId: 'r' });
+    expect(ok(validateFromWebview({ type: 'command', id: 9, command: 'restart-engine' }))).toEqual({ type: 'command', id: 9, command: 'restart-engine' });
+    expect(ok(validateFromWebview({ type: 'command', id: 10, command: 'save-trace', runId: 'r' }))).toEqual({ type: 'command', id: 10, command: 'save-trace', runId: 'r' });
+    expect(bad(validateFromWebview({ type: 'command', command: 'open-log' }))).toMatch(/id: expected a finite number/);
   });
 
   it('returns a fresh object, never the input', () => {
-    const input = { type: 'control', runId: 'r', control: { type: 'stop' } };
+    const input = { type: 'control', id: 1, runId: 'r', control: { type: 'stop' } };
     const out = ok(validateFromWebview(input));
     expect(out).not.toBe(input);
     expect((out as { control: unknown }).control).not.toBe(input.control);
@@ -71,27 +73,27 @@ describe('validateFromWebview: malformed and hostile messages', () => {
     ['unknown type', { type: 'eval', code: 'x' }, /unexpected field|unknown message type/],
     ['type not a string', { type: 7 }, /unknown message type/],
     ['extra field', { type: 'ready', extra: 1 }, /unexpected field "extra"/],
-    ['missing runId', { type: 'control', control: { type: 'pause' } }, /runId: expected a string/],
-    ['runId with a path', { type: 'control', runId: '../../etc/passwd', control: { type: 'pause' } }, /runId: has an invalid format/],
+    ['missing runId', { type: 'control', id: 1, control: { type: 'pause' } }, /runId: expected a string/],
+    ['runId with a path', { type: 'control', id: 1, runId: '../../etc/passwd', control: { type: 'pause' } }, /runId: has an invalid format/],
     ['runId too long', { type: 'select-run', runId: 'a'.repeat(65) }, /runId: longer than 64/],
     ['runId empty', { type: 'select-run', runId: '' }, /runId: has an invalid format/],
-    ['unknown control', { type: 'control', runId: 'r', control: { type: 'rm -rf' } }, /unknown control/],
-    ['control not an object', { type: 'control', runId: 'r', control: 'pause' }, /control: expected an object/],
-    ['empty note', { type: 'control', runId: 'r', control: { type: 'inject', target: 'all', text: '   ' } }, /must not be empty/],
-    ['huge note', { type: 'control', runId: 'r', control: { type: 'inject', target: 'all', text: 'x'.repeat(MAX_NOTE_CHARS + 1) } }, /longer than 4000/],
-    ['note target a string', { type: 'control', runId: 'r', control: { type: 'inject', target: 'everyone', text: 'x' } }, /target: expected a finite number/],
-    ['negative worker', { type: 'control', runId: 'r', control: { type: 'fork', worker: -1 } }, /must be between 0/],
-    ['fractional worker', { type: 'control', runId: 'r', control: { type: 'fork', worker: 1.5 } }, /expected an integer/],
-    ['NaN worker', { type: 'control', runId: 'r', control: { type: 'fork', worker: NaN } }, /finite number/],
-    ['Infinity temperature', { type: 'control', runId: 'r', control: { type: 'set-temperature', worker: 0, temperature: Infinity } }, /finite number/],
-    ['temperature out of range', { type: 'control', runId: 'r', control: { type: 'set-temperature', worker: 0, temperature: 99 } }, /between 0 and 5/],
-    ['worker as a string', { type: 'control', runId: 'r', control: { type: 'fork', worker: '0' } }, /expected a finite number, got "0"/],
-    ['huge worker id', { type: 'control', runId: 'r', control: { type: 'fork', worker: 1e9 } }, /between 0 and/],
-    ['pause with extra field', { type: 'control', runId: 'r', control: { type: 'pause', all: true } }, /unexpected field "all"/],
-    ['step with a worker', { type: 'control', runId: 'r', control: { type: 'step', worker: 1 } }, /unexpected field "worker"/],
-    ['unknown command', { type: 'command', command: 'workbench.action.terminal.sendSequence' }, /expected one of/],
-    ['inspect negative block', { type: 'inspect', runId: 'r', block: -5, index: 0 }, /between 0/],
-    ['inspect index a string', { type: 'inspect', runId: 'r', block: 0, index: '1' }, /finite number/],
+    ['unknown control', { type: 'control', id: 1, runId: 'r', control: { type: 'rm -rf' } }, /unknown control/],
+    ['control not an object', { type: 'control', id: 1, runId: 'r', control: 'pause' }, /control: expected an object/],
+    ['empty note', { type: 'control', id: 1, runId: 'r', control: { type: 'inject', target: 'all', text: '   ' } }, /must not be empty/],
+    ['huge note', { type: 'control', id: 1, runId: 'r', control: { type: 'inject', target: 'all', text: 'x'.repeat(MAX_NOTE_CHARS + 1) } }, /longer than 4000/],
+    ['note target a string', { type: 'control', id: 1, runId: 'r', control: { type: 'inject', target: 'everyone', text: 'x' } }, /target: expected a finite number/],
+    ['negative worker', { type: 'control', id: 1, runId: 'r', control: { type: 'fork', worker: -1 } }, /must be between 0/],
+    ['fractional worker', { type: 'control', id: 1, runId: 'r', control: { type: 'fork', worker: 1.5 } }, /expected an integer/],
+    ['NaN worker', { type: 'control', id: 1, runId: 'r', control: { type: 'fork', worker: NaN } }, /finite number/],
+    ['Infinity temperature', { type: 'control', id: 1, runId: 'r', control: { type: 'set-temperature', worker: 0, temperature: Infinity } }, /finite number/],
+    ['temperature out of range', { type: 'control', id: 1, runId: 'r', control: { type: 'set-temperature', worker: 0, temperature: 99 } }, /between 0 and 5/],
+    ['worker as a string', { type: 'control', id: 1, runId: 'r', control: { type: 'fork', worker: '0' } }, /expected a finite number, got "0"/],
+    ['huge worker id', { type: 'control', id: 1, runId: 'r', control: { type: 'fork', worker: 1e9 } }, /between 0 and/],
+    ['pause with extra field', { type: 'control', id: 1, runId: 'r', control: { type: 'pause', all: true } }, /unexpected field "all"/],
+    ['step with a worker', { type: 'control', id: 1, runId: 'r', control: { type: 'step', worker: 1 } }, /unexpected field "worker"/],
+    ['unknown command', { type: 'command', id: 1, command: 'workbench.action.terminal.sendSequence' }, /expected one of/],
+    ['inspect negative block', { type: 'inspect', id: 1, runId: 'r', block: -5, index: 0 }, /between 0/],
+    ['inspect index a string', { type: 'inspect', id: 1, runId: 'r', block: 0, index: '1' }, /finite number/],
     ['a class instance', new (class X { type = 'ready'; })(), /expected an object/],
     ['a Date', new Date(), /expected an object/],
   ];
@@ -104,7 +106,7 @@ describe('validateFromWebview: malformed and hostile messages', () => {
   it('rejects __proto__ and constructor keys and pollutes nothing', () => {
     const hostile = JSON.parse('{"type":"ready","__proto__":{"polluted":true}}');
     expect(bad(validateFromWebview(hostile))).toMatch(/unexpected field "__proto__"/);
-    const hostile2 = JSON.parse('{"type":"control","runId":"r","control":{"type":"pause","__proto__":{"polluted":true}}}');
+    const hostile2 = JSON.parse('{"type":"control","id":1,"runId":"r","control":{"type":"pause","__proto__":{"polluted":true}}}');
     expect(bad(validateFromWebview(hostile2))).toMatch(/unexpected field "__proto__"/);
     expect(bad(validateFromWebview({ type: 'ready', constructor: { prototype: {} } }))).toMatch(/unexpected field "constructor"/);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
@@ -113,6 +115,7 @@ describe('validateFromWebview: malformed and hostile messages', () => {
   it('an object with a getter that throws is an error, not a crash', () => {
     const evil = {
       type: 'control',
+      id: 1,
       runId: 'r',
       get control(): unknown {
         throw new Error('boom');
@@ -124,7 +127,7 @@ describe('validateFromWebview: malformed and hostile messages', () => {
   it('a very deep object does not blow the stack', () => {
     let deep: Record<string, unknown> = { type: 'pause' };
     for (let i = 0; i < 100_000; i++) deep = { type: 'inject', target: 'all', text: deep };
-    expect(validateFromWebview({ type: 'control', runId: 'r', control: deep }).ok).toBe(false);
+    expect(validateFromWebview({ type: 'control', id: 1, runId: 'r', control: deep }).ok).toBe(false);
   });
 
   it('error messages are bounded even for huge strings', () => {
@@ -136,19 +139,20 @@ describe('validateFromWebview: malformed and hostile messages', () => {
 describe('engine messages and requests', () => {
   it('accepts the engine messages and revives nothing it should not', () => {
     expect(ok(validateEngineMessage({ type: 'ready', pid: 123 }))).toEqual({ type: 'ready', pid: 123 });
-    expect(ok(validateEngineMessage({ type: 'reply', id: 1, ok: true, result: { any: 'thing' } }))).toEqual({ type: 'reply', id: 1, ok: true, result: { any: 'thing' } });
-    expect(ok(validateEngineMessage({ type: 'reply', id: 1, ok: false, error: 'bad' }))).toEqual({ type: 'reply', id: 1, ok: false, error: 'bad' });
-    expect(ok(validateEngineMessage({ type: 'progress', id: 2, message: 'loading', fraction: 0.5 })).type).toBe('progress');
-    expect(ok(validateEngineMessage({ type: 'run-ended', runId: 'r', state: 'failed', message: 'x' })).type).toBe('run-ended');
+    expect(ok(validateEngineMessage({ type: 'reply', inReplyTo: 1, ok: true, result: { any: 'thing' } }))).toEqual({ type: 'reply', inReplyTo: 1, ok: true, result: { any: 'thing' } });
+    expect(ok(validateEngineMessage({ type: 'reply', inReplyTo: 1, ok: false, error: 'bad' }))).toEqual({ type: 'reply', inReplyTo: 1, ok: false, error: 'bad' });
+    expect(ok(validateEngineMessage({ type: 'progress', inReplyTo: 2, message: 'loading', fraction: 0.5 })).type).toBe('progress');
     const ev = ok(validateEngineMessage({ type: 'events', runId: 'r', events: [{ type: 'tokens', worker: 0, step: 1, ids: new Int32Array([1, 2]), text: 'ab' }] }));
     expect(ev.type === 'events' && ev.events[0]!.type === 'tokens' && ev.events[0].ids instanceof Int32Array).toBe(true);
   });
 
   it('rejects broken engine messages', () => {
-    expect(bad(validateEngineMessage({ type: 'reply', id: 1, ok: 'yes' }))).toMatch(/true or false/);
+    expect(bad(validateEngineMessage({ type: 'reply', inReplyTo: 1, ok: 'yes' }))).toMatch(/true or false/);
+    expect(bad(validateEngineMessage({ type: 'reply', id: 1, ok: true }))).toMatch(/unexpected field "id"|inReplyTo/);
+    expect(bad(validateEngineMessage({ type: 'run-ended', runId: 'r', state: 'failed' }))).toMatch(/unknown message type/);
     expect(bad(validateEngineMessage({ type: 'events', runId: 'r', events: [{ type: 'tokens', worker: 0, step: 1, ids: [1.5], text: '' }] }))).toMatch(/integer/);
     expect(bad(validateEngineMessage({ type: 'events', runId: 'r', events: [{ type: 'nope' }] }))).toMatch(/unknown event/);
-    expect(bad(validateEngineMessage({ type: 'run-ended', runId: 'r', state: 'exploded' }))).toMatch(/expected one of/);
+    expect(bad(validateEngineMessage({ type: 'events', runId: 'r', events: [{ type: 'run-state', state: 'exploded' }] }))).toMatch(/expected one of/);
     expect(bad(validateEngineMessage({ type: 'log', level: 'debug', text: 'x' }))).toMatch(/expected one of/);
   });
 

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readSettings, toRunConfig, SELF_CHECK_OFF, SETTING_KEYS } from '../../extension/settings';
-import { validateRunConfig } from '../../extension/protocol-validate';
+import { validateRunConfig } from '../../protocol/validate';
 import { DEFAULT_PROMPTS, DEFAULT_WORKER_NAMES } from '../../extension/collab/prompts';
 import { buildNativeRunConfig } from '../../extension/collab';
 import { loadTokenizer } from '../../extension/model/tokenizer';

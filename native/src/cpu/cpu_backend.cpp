@@ -10,6 +10,8 @@
 
 #include "../backend.h"
 #include "../error.h"
+#include "../attention_plan.h"
+#include "attention.h"
 #include "kernels.h"
 #include "rope.h"
 
@@ -36,6 +38,7 @@ class CpuBackend final : public Backend {
  public:
   CpuBackend(const ModelConfig& cfg, const ModelWeights& w, const BackendOptions& opt)
       : cfg_(cfg), w_(w), rope_(cfg) {
+    if (cfg.head_dim > 512) fail("cpu backend", "head_dim " + std::to_string(cfg.head_dim) + " is over 512");
     if (opt.threads > 0) omp_set_num_threads(opt.threads);
     for (const LayerWeights& l : w.layers) {
       layer_vectors_.push_back({widen(l.attn_norm), widen(l.mlp_norm), widen(l.q_norm), widen(l.k_norm),
@@ -47,22 +50,24 @@ class CpuBackend final : public Backend {
   std::string name() const override { return "cpu"; }
 
   void ensure_pages(int pages) override {
-    while (int(pages_.size()) < pages) pages_.emplace_back(new float[page_floats()]);
+    while (int(pages_.size()) < pages) {
+      pages_.emplace_back(new uint8_t[page_bytes()]);
+      page_ptrs_.push_back(pages_.back().get());
+    }
   }
 
-  size_t kv_bytes() const override { return pages_.size() * page_floats() * sizeof(float); }
+  size_t kv_bytes() const override { return pages_.size() * page_bytes(); }
 
   void move_tokens(const std::vector<TokenMove>& moves, int delta) override {
-    const int hd = cfg_.head_dim;
+    std::vector<float> k(cfg_.head_dim), kr(cfg_.head_dim), v(cfg_.head_dim);
     for (const TokenMove& m : moves) {
       for (int l = 0; l < cfg_.layers; l++) {
         for (int h = 0; h < cfg_.kv_heads; h++) {
-          const float* ks = key(m.src.page, l, h, m.src.index);
-          float* kd = key(m.dst.page, l, h, m.dst.index);
-          if (delta != 0) rope_.rotate(ks, kd, delta);
-          else std::memcpy(kd, ks, hd * sizeof(float));
-          std::memcpy(value(m.dst.page, l, h, m.dst.index), value(m.src.page, l, h, m.src.index),
-                      hd * sizeof(float));
+          read_key(m.src.page, l, h, m.src.index, k.data());
+          if (delta != 0) rope_.rotate(k.data(), kr.data(), delta);
+          write_key(m.dst.page, l, h, m.dst.index, delta != 0 ? kr.data() : k.data());
+          read_value(m.src.page, l, h, m.src.index, v.data());
+          write_value(m.dst.page, l, h, m.dst.index, v.data());
         }
       }
     }
@@ -72,26 +77,50 @@ class CpuBackend final : public Backend {
                ForwardOutput& out) override;
 
  private:
-  // Page layout: [layer][K,V][kv_head][token][head_dim].
-  size_t page_floats() const {
-    return size_t(cfg_.layers) * 2 * cfg_.kv_heads * page_tokens_ * cfg_.head_dim;
+  // Page layout: per layer, K as [kv_head][head_dim][token] then V as [kv_head][token][head_dim]
+  // (PagedKv in attention_plan.h), elements of kv_dtype_.
+  size_t layer_elems() const { return size_t(2) * cfg_.kv_heads * page_tokens_ * cfg_.head_dim; }
+  size_t page_bytes() const { return size_t(cfg_.layers) * layer_elems() * kv_dtype_bytes(kv_dtype_); }
+  PagedKv layer_kv(int layer) const {
+    PagedKv kv;
+    kv.dtype = kv_dtype_;
+    kv.page_tokens = page_tokens_;
+    kv.kv_heads = cfg_.kv_heads;
+    kv.head_dim = cfg_.head_dim;
+    kv.pages = page_ptrs_.data();
+    kv.k_offset = size_t(layer) * layer_elems();
+    kv.v_offset = kv.k_offset + layer_elems() / 2;
+    return kv;
   }
-  float* kv(int page, int layer, int which, int head, int index) const {
-    size_t off = ((size_t(layer) * 2 + which) * cfg_.kv_heads + head) * page_tokens_ + index;
-    return pages_[page].get() + off * cfg_.head_dim;
+  float load(int page, size_t i) const;
+  void store(int page, size_t i, float x);
+  void read_key(int page, int layer, int head, int index, float* k) const {
+    const PagedKv kv = layer_kv(layer);
+    for (int d = 0; d < cfg_.head_dim; d++) k[d] = load(page, kv.key_index(head, d, index));
   }
-  float* key(int page, int layer, int head, int index) const { return kv(page, layer, 0, head, index); }
-  float* value(int page, int layer, int head, int index) const { return kv(page, layer, 1, head, index); }
+  void write_key(int page, int layer, int head, int index, const float* k) {
+    const PagedKv kv = layer_kv(layer);
+    for (int d = 0; d < cfg_.head_dim; d++) store(page, kv.key_index(head, d, index), k[d]);
+  }
+  void read_value(int page, int layer, int head, int index, float* v) const {
+    const size_t base = layer_kv(layer).value_index(head, index);
+    for (int d = 0; d < cfg_.head_dim; d++) v[d] = load(page, base + d);
+  }
+  void write_value(int page, int layer, int head, int index, const float* v) {
+    const size_t base = layer_kv(layer).value_index(head, index);
+    for (int d = 0; d < cfg_.head_dim; d++) store(page, base + d, v[d]);
+  }
 
-  void attention(const Batch& batch, const std::vector<RowPlan>& plans, const KvCache& cache, int layer,
-                 const std::vector<int>& row_start, const float* q, float* out, ForwardOutput& fo);
 
   const ModelConfig& cfg_;
   const ModelWeights& w_;
   Rope rope_;
   std::vector<LayerVectors> layer_vectors_;
   std::vector<float> final_norm_;
-  std::vector<std::unique_ptr<float[]>> pages_;
+  std::vector<std::unique_ptr<uint8_t[]>> pages_;
+  std::vector<const void*> page_ptrs_;  // pages_[i].get(), in the form the attention op reads
+  KvDType kv_dtype_ = KvDType::F32;
+  RopeTable rope_table_;  // query rotations by relative distance, grown as views grow
   int page_tokens_ = 32;  // taken from the cache at each forward
 };
 
@@ -115,6 +144,16 @@ void CpuBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans, 
   for (int t = 0; t < T; t++) {
     const BatchRow& row = batch.rows[row_of[t]];
     cpu::embed_row(w_.embed, row.tokens[t - row_start[row_of[t]]], x.data() + size_t(t) * H);
+  }
+
+  // The attention problem is the same in every layer.
+  const AttnPlan plan = plan_attention(batch, plans, cache);
+  rope_.extend(rope_table_, plan.max_position + 1);
+  const float scale = 1.0f / std::sqrt(float(HD));
+  std::vector<float> seg_shares, key_shares;
+  if (batch.attention_shares) {
+    seg_shares.resize(plan.segments.size());
+    key_shares.resize(size_t(plan.keys_total));
   }
 
   out.shares.clear();
@@ -161,15 +200,28 @@ void CpuBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans, 
       const RowPlan& plan = plans[r];
       const Slot s = plan.write_slots[i];
       const int local = cache.length(batch.rows[r].block) + i;
+      float kr[512];  // head_dim <= 512 (checked at construction)
       for (int hh = 0; hh < cfg_.kv_heads; hh++) {
-        rope_.rotate(kt + hh * HD, key(s.page, l, hh, s.index), local);
-        std::memcpy(value(s.page, l, hh, s.index), vt + hh * HD, HD * sizeof(float));
+        rope_.rotate(kt + hh * HD, kr, local);
+        write_key(s.page, l, hh, s.index, kr);
+        write_value(s.page, l, hh, s.index, vt + hh * HD);
       }
     }
 
     // Every row's K/V of this layer is in place: now attention (instant visibility).
     const auto t_att = std::chrono::steady_clock::now();
-    attention(batch, plans, cache, l, row_start, q.data(), att.data(), out);
+    if (batch.attention_shares) {
+      cpu::AttnShares sh{seg_shares.data(), key_shares.data()};
+      cpu::attention(plan, layer_kv(l), rope_table_, cfg_.heads, scale, q.data(), att.data(), &sh);
+      for (size_t r = 0; r < plan.rows.size(); r++) {
+        const AttnRow& ar = plan.rows[r];
+        for (int s = 0; s < ar.seg_count; s++) out.shares[r][size_t(l) * ar.seg_count + s] = seg_shares[ar.seg_begin + s];
+        for (size_t k = 0; k < out.key_attention[r].size(); k++)
+          out.key_attention[r][k] += key_shares[ar.key_begin + k] / float(cfg_.layers);
+      }
+    } else {
+      cpu::attention(plan, layer_kv(l), rope_table_, cfg_.heads, scale, q.data(), att.data());
+    }
     out.attention_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_att).count();
 
     cpu::matmul(lw.wo, att.data(), T, h.data());
@@ -208,89 +260,26 @@ void CpuBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans, 
   if (P > 0) cpu::matmul(w_.lm_head, hp.data(), P, out.logits.data());
 }
 
-// One softmax over every visible key of every block in the row's view. The query is rotated
-// once per block by (p - offset): with keys stored rotated at their block-local index j this
-// gives exactly the logit of ordinary attention at relative distance p - (offset + j).
-void CpuBackend::attention(const Batch& batch, const std::vector<RowPlan>& plans, const KvCache& cache,
-                           int layer, const std::vector<int>& row_start, const float* q, float* out,
-                           ForwardOutput& fo) {
-  const int HD = cfg_.head_dim, QD = cfg_.q_dim(), group = cfg_.group();
-  const float scale = 1.0f / std::sqrt(float(HD));
-  const int T = row_start.back();
-  const int n_heads = cfg_.heads;
-
-#pragma omp parallel
-  {
-    std::vector<float> scores, qr(HD), seg_mass;
-    std::vector<int> seg_end;
-#pragma omp for schedule(dynamic, 1)
-    for (int th = 0; th < T * n_heads; th++) {
-      const int t = th / n_heads, head = th % n_heads, kvh = head / group;
-      int r = int(std::upper_bound(row_start.begin(), row_start.end(), t) - row_start.begin()) - 1;
-      const BatchRow& row = batch.rows[r];
-      const RowPlan& plan = plans[r];
-      const int p = plan.first_position + (t - row_start[r]);
-      const float* qt = q + size_t(t) * QD + size_t(head) * HD;
-      const size_t nseg = row.view.size();
-
-      // Pass 1: all visible scores, in view order.
-      scores.clear();
-      seg_mass.assign(nseg, 0.0f);
-      seg_end.assign(nseg, 0);
-      float m = -INFINITY;
-      for (size_t s = 0; s < nseg; s++) {
-        const ViewSegment& seg = row.view[s];
-        const int visible = std::min(plan.segment_lengths[s], p - seg.offset + 1);
-        if (visible > 0) {
-          rope_.rotate(qt, qr.data(), p - seg.offset);
-          const std::vector<int>& pages = cache.pages(seg.block);
-          for (int j = 0; j < visible; j++) {
-            const float* kj = key(pages[j / page_tokens_], layer, kvh, j % page_tokens_);
-            float sc = cpu::dot(qr.data(), kj, HD) * scale;
-            scores.push_back(sc);
-            m = std::max(m, sc);
-          }
-        }
-        seg_end[s] = int(scores.size());
-      }
-
-      // Pass 2: softmax weights and the weighted sum of values.
-      float* o = out + size_t(t) * QD + size_t(head) * HD;
-      std::fill(o, o + HD, 0.0f);
-      float total = 0.0f;
-      int idx = 0;
-      for (size_t s = 0; s < nseg; s++) {
-        const ViewSegment& seg = row.view[s];
-        const std::vector<int>& pages = cache.pages(seg.block);
-        float mass = 0.0f;
-        for (int j = 0; idx < seg_end[s]; j++, idx++) {
-          const float e = scores[idx] = std::exp(scores[idx] - m);  // kept for the shares below
-          mass += e;
-          cpu::axpy(e, value(pages[j / page_tokens_], layer, kvh, j % page_tokens_), HD, o);
-        }
-        seg_mass[s] = mass;
-        total += mass;
-      }
-      const float inv = total > 0.0f ? 1.0f / total : 0.0f;
-      for (int d = 0; d < HD; d++) o[d] *= inv;
-
-      // Share of attention per view segment (per layer) and per key (over all layers) for the
-      // row's last token, averaged over heads.
-      if (batch.attention_shares && t == row_start[r + 1] - 1) {
-        float* sh = fo.shares[r].data() + size_t(layer) * nseg;
-        for (size_t s = 0; s < nseg; s++) {
-#pragma omp atomic
-          sh[s] += seg_mass[s] * inv / float(n_heads);
-        }
-        float* ka = fo.key_attention[r].data();
-        const float w = inv / float(n_heads * cfg_.layers);
-        for (int i = 0; i < int(scores.size()); i++) {
-#pragma omp atomic
-          ka[i] += scores[i] * w;
-        }
-      }
-    }
+float CpuBackend::load(int page, size_t i) const {
+  const uint8_t* p = pages_[page].get();
+  if (kv_dtype_ == KvDType::F32) {
+    float f;
+    std::memcpy(&f, p + i * 4, 4);
+    return f;
   }
+  uint16_t h;
+  std::memcpy(&h, p + i * 2, 2);
+  return kv_dtype_ == KvDType::BF16 ? bf16_to_f32(h) : f16_to_f32(h);
+}
+
+void CpuBackend::store(int page, size_t i, float x) {
+  uint8_t* p = pages_[page].get();
+  if (kv_dtype_ == KvDType::F32) {
+    std::memcpy(p + i * 4, &x, 4);
+    return;
+  }
+  const uint16_t h = kv_dtype_ == KvDType::BF16 ? f32_to_bf16(x) : f32_to_f16(x);
+  std::memcpy(p + i * 2, &h, 2);
 }
 
 }  // namespace

@@ -107,22 +107,30 @@ Rope::Rope(const ModelConfig& cfg) {
 
 void Rope::rotate(float* x, int position) const { rotate(x, x, position); }
 
+// cos and sin of the 8 angles position * inv[0..8), fp32 angles, evaluated in double.
+static inline void cos_sin8(__m256 pv, const float* inv, __m256* c, __m256* s) {
+  const __m256 ang = _mm256_mul_ps(pv, _mm256_loadu_ps(inv));  // fp32, like transformers
+  __m256d s0, c0, s1, c1;
+  sincos4(_mm256_cvtps_pd(_mm256_castps256_ps128(ang)), &s0, &c0);
+  sincos4(_mm256_cvtps_pd(_mm256_extractf128_ps(ang, 1)), &s1, &c1);
+  *s = _mm256_set_m128(_mm256_cvtpd_ps(s1), _mm256_cvtpd_ps(s0));
+  *c = _mm256_set_m128(_mm256_cvtpd_ps(c1), _mm256_cvtpd_ps(c0));
+}
+
+// |angle| <= |position| * max inv_freq; inv_freq <= 1 without scaling, so positions up to
+// 2^30 stay in the vector path's reduction range.
+static inline bool vector_range(float pos, const float* inv) { return std::fabs(pos) * inv[0] < 1.0e9f; }
+
 void Rope::rotate(const float* src, float* dst, int position) const {
   const int half = head_dim_ / 2;
   const float* inv = inv_freq_.data();
   const float pos = float(position);
   int i = 0;
-  // |angle| <= |position| * max inv_freq; inv_freq <= 1 without scaling, so positions up to
-  // 2^30 stay in the vector path's reduction range.
-  if (std::fabs(pos) * inv[0] < 1.0e9f) {
+  if (vector_range(pos, inv)) {
     const __m256 pv = _mm256_set1_ps(pos);
     for (; i + 8 <= half; i += 8) {
-      const __m256 ang = _mm256_mul_ps(pv, _mm256_loadu_ps(inv + i));  // fp32, like transformers
-      __m256d s0, c0, s1, c1;
-      sincos4(_mm256_cvtps_pd(_mm256_castps256_ps128(ang)), &s0, &c0);
-      sincos4(_mm256_cvtps_pd(_mm256_extractf128_ps(ang, 1)), &s1, &c1);
-      const __m256 s = _mm256_set_m128(_mm256_cvtpd_ps(s1), _mm256_cvtpd_ps(s0));
-      const __m256 c = _mm256_set_m128(_mm256_cvtpd_ps(c1), _mm256_cvtpd_ps(c0));
+      __m256 c, s;
+      cos_sin8(pv, inv + i, &c, &s);
       const __m256 a = _mm256_loadu_ps(src + i), b = _mm256_loadu_ps(src + i + half);
       _mm256_storeu_ps(dst + i, _mm256_fmsub_ps(a, c, _mm256_mul_ps(b, s)));
       _mm256_storeu_ps(dst + i + half, _mm256_fmadd_ps(b, c, _mm256_mul_ps(a, s)));
@@ -134,6 +142,54 @@ void Rope::rotate(const float* src, float* dst, int position) const {
     const float a = src[i], b = src[i + half];
     dst[i] = a * c - b * s;
     dst[i + half] = b * c + a * s;
+  }
+}
+
+void Rope::extend(RopeTable& t, int n) const {
+  const int half = head_dim_ / 2;
+  if (t.half != half) t = RopeTable{half, {}, {}};
+  const int have = t.positions();
+  if (n <= have) return;
+  t.cos.resize(size_t(n) * half);
+  t.sin.resize(size_t(n) * half);
+  const float* inv = inv_freq_.data();
+  for (int p = have; p < n; ++p) {
+    float* c = t.cos.data() + size_t(p) * half;
+    float* s = t.sin.data() + size_t(p) * half;
+    const float pos = float(p);
+    int i = 0;
+    if (vector_range(pos, inv)) {
+      const __m256 pv = _mm256_set1_ps(pos);
+      for (; i + 8 <= half; i += 8) {
+        __m256 cv, sv;
+        cos_sin8(pv, inv + i, &cv, &sv);
+        _mm256_storeu_ps(c + i, cv);
+        _mm256_storeu_ps(s + i, sv);
+      }
+    }
+    for (; i < half; ++i) {
+      const float ang = pos * inv[i];
+      c[i] = float(std::cos(double(ang)));
+      s[i] = float(std::sin(double(ang)));
+    }
+  }
+}
+
+void rope_apply(const RopeTable& t, int p, const float* src, float* dst) {
+  const int half = t.half;
+  const float* c = t.cos_at(p);
+  const float* s = t.sin_at(p);
+  int i = 0;
+  for (; i + 8 <= half; i += 8) {
+    const __m256 cv = _mm256_loadu_ps(c + i), sv = _mm256_loadu_ps(s + i);
+    const __m256 a = _mm256_loadu_ps(src + i), b = _mm256_loadu_ps(src + i + half);
+    _mm256_storeu_ps(dst + i, _mm256_fmsub_ps(a, cv, _mm256_mul_ps(b, sv)));
+    _mm256_storeu_ps(dst + i + half, _mm256_fmadd_ps(b, cv, _mm256_mul_ps(a, sv)));
+  }
+  for (; i < half; ++i) {
+    const float a = src[i], b = src[i + half];
+    dst[i] = a * c[i] - b * s[i];
+    dst[i + half] = b * c[i] + a * s[i];
   }
 }
 

@@ -1,0 +1,149 @@
+/**
+ * What `npm run solve` keeps of a run: a reducer of the protocol events that the shared
+ * pipeline (engine/pipeline.ts) makes of the native ones, the same events VS Code shows.
+ */
+import type { BlockKind, EngineEvent, EventOf, RawRunResult, RunConfig, RunState, ViewSegmentInfo } from '../../protocol/messages';
+import type { NativeEvent } from '../engine/native';
+import type { HwTokenizer } from '../model/tokenizer';
+import { EventPipeline } from '../engine/pipeline';
+
+/**
+ * A run as the command line consumes it: the native batches go through the same pipeline as
+ * in the engine process; every protocol batch is recorded and handed to `onBatch` (the lanes).
+ */
+export class CliRun {
+  readonly pipeline: EventPipeline;
+  readonly record = new RunRecord();
+
+  constructor(
+    config: RunConfig,
+    tok: HwTokenizer | null,
+    private readonly onBatch: (events: EngineEvent[], errors: string[]) => void,
+  ) {
+    this.pipeline = new EventPipeline(config, tok);
+  }
+
+  start(): void {
+    this.take(this.pipeline.start());
+  }
+
+  onNative(batch: readonly NativeEvent[]): void {
+    this.take(this.pipeline.convert(batch));
+  }
+
+  end(error?: Error): void {
+    this.take(this.pipeline.end(error));
+  }
+
+  private take(events: EngineEvent[]): void {
+    this.record.take(events);
+    this.onBatch(events, this.pipeline.errors.splice(0));
+  }
+}
+
+export interface BlockState {
+  block: number;
+  kind: BlockKind;
+  owner: number;
+  length: number;
+  label: string;
+  freed: boolean;
+}
+
+export interface ViewEntry {
+  block: number;
+  kind: BlockKind;
+  owner: number;
+  offset: number;
+  length: number;
+}
+
+export class RunRecord {
+  readonly blocks = new Map<number, BlockState>();
+  views: ViewSegmentInfo[][] = [];
+  viewStep = 0;
+  readonly names = new Map<number, string>();
+  readonly forks = new Map<number, number>(); // fork -> origin
+  readonly fed = new Map<number, number[]>(); // worker -> every id written into its block
+  readonly texts = new Map<number, string>(); // worker -> the decoded text of those ids
+  readonly history: EventOf<'step-finished'>[] = [];
+  answer: EventOf<'answer'> | null = null;
+  raw: RawRunResult | null = null;
+  stats: EventOf<'stats'> | null = null;
+  state: RunState = 'loading';
+  message: string | undefined;
+
+  take(events: readonly EngineEvent[]): void {
+    for (const e of events) this.takeOne(e);
+  }
+
+  private takeOne(e: EngineEvent): void {
+    switch (e.type) {
+      case 'worker':
+        this.names.set(e.info.worker, e.info.name);
+        if (e.info.forkedFrom !== undefined) this.forks.set(e.info.worker, e.info.forkedFrom);
+        return;
+      case 'block': {
+        const { block, kind, owner, length, label } = e.info;
+        this.blocks.set(block, { block, kind, owner, length, label, freed: e.op === 'freed' });
+        return;
+      }
+      case 'views':
+        this.views = e.views;
+        this.viewStep = e.step;
+        // Views carry the current length of every block they show.
+        for (const v of e.views) {
+          for (const seg of v) {
+            const b = this.blocks.get(seg.block);
+            if (b && seg.length > b.length) b.length = seg.length;
+          }
+        }
+        return;
+      case 'tokens': {
+        const list = this.fed.get(e.worker) ?? [];
+        for (const id of e.ids) list.push(id);
+        this.fed.set(e.worker, list);
+        this.texts.set(e.worker, (this.texts.get(e.worker) ?? '') + e.text);
+        return;
+      }
+      case 'step-finished':
+        this.history.push(e);
+        return;
+      case 'answer':
+        this.answer = e;
+        return;
+      case 'raw-result':
+        this.raw = e.result;
+        return;
+      case 'stats':
+        this.stats = e;
+        return;
+      case 'run-state':
+        this.state = e.state;
+        if (e.message !== undefined) this.message = e.message;
+        return;
+      default:
+        return;
+    }
+  }
+
+  name(worker: number): string {
+    return worker < 0 ? 'shared' : (this.names.get(worker) ?? `Worker ${worker}`);
+  }
+
+  /** Each worker's view as blocks in order, with their kinds and owners. */
+  viewList(): ViewEntry[][] {
+    return this.views.map((v) =>
+      v.map((s) => {
+        const b = this.blocks.get(s.block);
+        return { block: s.block, kind: b?.kind ?? 'header', owner: b?.owner ?? -1, offset: s.offset, length: s.length };
+      }),
+    );
+  }
+
+  /** Live blocks: not freed, or still in a view (an id may be reused after a move). */
+  liveBlocks(): BlockState[] {
+    const inView = new Set(this.views.flat().map((seg) => seg.block));
+    return [...this.blocks.values()].filter((b) => !b.freed || inView.has(b.block)).sort((a, b) => a.block - b.block);
+  }
+}

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# On the GPU machine: builds the CUDA Hogwild attention test and benchmark with nvcc (sm_80 and
+# sm_90), checks the SASS (tensor-core HMMA, no local-memory spills in the main kernel), runs the
+# test against its double reference, compute-sanitizer on a few cases, then the benchmark against
+# torch SDPA. Logs and the results table go to OUTDIR.
+# Usage: native/bench/cuda/gpu_attention.sh OUTDIR [--no-sanitizer] [--ncu]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../../.." && pwd)
+out=${1:?usage: native/bench/cuda/gpu_attention.sh OUTDIR}
+b=$(mktemp -d /tmp/attn-build.XXXX)
+mkdir -p "$out"
+src=$root/native/src
+arch="-gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90"
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader | tee "$out/gpu.txt"
+# Host sources, each to its own object (cpu/attention.cpp and cuda/attention.cu share a stem).
+host="cpu/rope.cpp error.cpp cuda/attention_work.cpp kv_cache.cpp attention_plan.cpp cpu/attention.cpp cpu/attention_avx2.cpp cpu/attention_avx512.cpp"
+for f in $host; do
+  g++ -std=c++17 -O2 -march=x86-64-v3 -fopenmp -c "$src/$f" -o "$b/host_$(echo "$f" | tr / _ | sed 's/\.cpp$//').o" &
+done
+nvcc -std=c++17 -O3 $arch -Xptxas -v -c "$src/cuda/attention.cu" -o "$b/attention_cuda.o" 2> "$out/ptxas.txt" &
+nvcc -std=c++17 -O2 $arch -c "$root/native/tests/cuda/test_attention_cuda.cpp" -o "$b/test.o" &
+nvcc -std=c++17 -O2 $arch -c "$root/native/bench/cuda/bench_attention_cuda.cpp" -o "$b/bench.o" &
+wait
+objs="$b/attention_cuda.o $b/host_*.o -lgomp"
+nvcc -o "$b/test_attention_cuda" "$b/test.o" $objs
+nvcc -o "$b/bench_attention_cuda" "$b/bench.o" $objs
+cuobjdump -sass -arch sm_90 "$b/attention_cuda.o" > "$b/sass90.txt"
+echo "sm_90 SASS: $(grep -c HMMA "$b/sass90.txt") HMMA, $(grep -c LDSM "$b/sass90.txt") LDSM, $(grep -c LDGSTS "$b/sass90.txt") LDGSTS, $(grep -cE '\b(LDL|STL)\b' "$b/sass90.txt") LDL/STL" | tee "$out/sass.txt"
+grep -E "registers|spill" "$out/ptxas.txt" | sort | uniq -c | tee -a "$out/sass.txt"
+"$b/test_attention_cuda" 2>&1 | tee "$out/test.log" || echo "test_attention_cuda FAILED (benchmark still run)"
+opts=" ${*:2} "
+if [[ "$opts" != *" --no-sanitizer "* ]]; then
+  compute-sanitizer --tool memcheck "$b/test_attention_cuda" --quick 2>&1 | tail -5 | tee "$out/sanitizer.log" || true
+  [[ "$opts" == *" --no-racecheck "* ]] ||
+    compute-sanitizer --tool racecheck "$b/test_attention_cuda" --quick 2>&1 | tail -5 | tee -a "$out/sanitizer.log" || true
+fi
+PYTHONUNBUFFERED=1 python3 "$root/native/bench/cuda/attention_cuda_compare.py" "$b/bench_attention_cuda" "$out/attention_results.md" 2>&1 | tee "$out/bench.log"
+if [[ "$opts" == *" --ncu "* ]]; then
+  for w in 1 8; do
+    ncu --clock-control none --kernel-name regex:attn_ --launch-skip 10 --launch-count 2 \
+      --section SpeedOfLight --section WarpStateStats --section Occupancy --section LaunchStats \
+      --section MemoryWorkloadAnalysis --section SchedulerStats \
+      "$b/bench_attention_cuda" 16384 QwQ-32B $w > "$out/ncu_w$w.txt" 2>&1 || true
+    grep -E "attn_|Duration|Memory Throughput|DRAM Throughput|Achieved Occupancy|Registers Per|Stall|Warp Cycles Per Issued|Issued Warp|No Eligible|Theoretical Occ|Block Limit" "$out/ncu_w$w.txt" | head -60
+  done
+fi

@@ -1,0 +1,49 @@
+// The attention op's tile loop for AVX2 + FMA + F16C (the build's baseline).
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
+#include "attention_impl.h"
+#include "simd_exp.h"
+
+namespace hw::cpu {
+namespace {
+
+struct Vec {
+  using R = __m256;
+  static constexpr int N = 8;
+  // 16 registers: 4 x 2 accumulators + 2 operands + 1 broadcast.
+  static constexpr int kQkRows = 4, kQkVecs = 2;
+  static constexpr int kPvRows = 4, kPvVecs = 2;
+  static R zero() { return _mm256_setzero_ps(); }
+  static R set1(float x) { return _mm256_set1_ps(x); }
+  static R load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, R v) { _mm256_storeu_ps(p, v); }
+  static R add(R a, R b) { return _mm256_add_ps(a, b); }
+  static R sub(R a, R b) { return _mm256_sub_ps(a, b); }
+  static R fma(R a, R b, R c) { return _mm256_fmadd_ps(a, b, c); }
+  static R exp(R x) { return exp256(x); }
+  template <KvDType DT>
+  static R load_kv(const void* base, size_t i) {
+    if constexpr (DT == KvDType::F32) {
+      return _mm256_loadu_ps(static_cast<const float*>(base) + i);
+    } else {
+      const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(base) + i));
+      if constexpr (DT == KvDType::F16) return _mm256_cvtph_ps(h);
+      return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+    }
+  }
+};
+
+#include "attention_tiles.inc"
+
+}  // namespace
+
+void attention_run_avx2(const AttnJob& job) { run_job(job); }
+
+}  // namespace hw::cpu

@@ -1,0 +1,729 @@
+// The Hogwild attention kernels (method in attention.h) and their launcher.
+//
+// attn_chunk_kernel: one CTA per (chunk of tiles, KV head, q-tile). Warp group g (4 warps) owns
+// query rows [32g, 32g + 32) of the q-tile as two 16-row m-tiles; warp k of a group takes keys
+// [16k, 16k + 16) of each 64-key tile, so a K/V tile in shared memory (cp.async, 3 stages) is read
+// once from memory for every row. Each warp keeps an online softmax (base 2) per row; at the end
+// the 4 warps of a group merge and write one (m, l, o) partial per row and chunk.
+// attn_merge_kernel: one warp per (token, head) merges the chunks' partials by log-sum-exp,
+// writes the output, and adds the last token's per-segment shares.
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "../error.h"
+#include "attention.h"
+#include "attention_work.h"
+
+namespace hw {
+namespace cuda {
+namespace {
+
+constexpr int kStages = 3;
+constexpr int kMT = 2;  // 16-row m-tiles per warp group
+
+__host__ __device__ constexpr size_t cmax(size_t a, size_t b) { return a > b ? a : b; }
+
+template <int HD>
+struct Smem {
+  static constexpr int kStride = HD + 8;  // bf16 elements per smem row: +16 B breaks ldmatrix bank conflicts
+  static constexpr int kTileElems = kAttnTileKeys * kStride;
+  // The K/V stages; after the loop the same bytes hold the warps' partials for the merge.
+  __host__ __device__ static constexpr size_t big(int groups) {
+    return cmax(size_t(kStages) * 2 * kTileElems * 2,
+                size_t(groups) * 3 * kMT * (HD / 8) * 4 * 32 * 4 + size_t(groups) * 3 * kMT * 2 * 32 * 2 * 4);
+  }
+  __host__ __device__ static constexpr size_t bytes(int groups) {
+    return big(groups) + size_t(groups) * 32 * kStride * 2 /* q */ + size_t(groups) * 32 * 4 /* limits */ +
+           size_t(groups) * 4 * 32 * 8 /* piece masses */;
+  }
+};
+
+struct PlanPtrs {
+  const int* base;
+  AttnPlanLayout l;
+};
+
+struct ChunkArgs {
+  PlanPtrs plan;
+  int layer, heads, kv_heads, group, page_tokens, rows_padded;
+  size_t page_elems;
+  const void* q;
+  int q_bf16;
+  const __nv_bfloat16* const* pages;
+  const float* inv_freq;
+  float scale_log2;
+  int shares;
+  float* part_o;    // [chunk][kv_head][rows_padded][HD]
+  float2* part_ml;  // [chunk][kv_head][rows_padded]
+  float2* piece_ml; // [piece][kv_head][rows_padded]
+};
+
+__device__ __forceinline__ unsigned smem_addr(const void* p) {
+  return unsigned(__cvta_generic_to_shared(p));
+}
+
+__device__ __forceinline__ void cp_async16(void* dst, const void* src, int src_bytes) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src), "r"(src_bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+
+__device__ __forceinline__ void ldmatrix_x4(unsigned (&r)[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_addr(p)));
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(unsigned (&r)[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_addr(p)));
+}
+// D += A (16x16 bf16, row) * B (16x8 bf16, col), fp32 accumulators.
+__device__ __forceinline__ void mma_bf16(float (&d)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+__device__ __forceinline__ unsigned pack_bf16(float lo, float hi) {
+  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<unsigned*>(&v);
+}
+
+// Walks the visible tiles of one chunk: piece p, tile t of that piece's block.
+struct TileIter {
+  int p, p_end, t, t_end;
+  __device__ void settle(const PlanPtrs& pl, int qt, int n_blocks) {
+    while (p < p_end) {
+      const int u = pl.base[pl.l.piece_blk + p];
+      const int lim = pl.base[pl.l.qt_lim + qt * n_blocks + u];
+      t_end = min(pl.base[pl.l.piece_t1 + p], (lim + kAttnTileKeys - 1) / kAttnTileKeys);
+      if (t < t_end) return;
+      ++p;
+      if (p < p_end) t = pl.base[pl.l.piece_t0 + p];
+    }
+  }
+  __device__ void start(const PlanPtrs& pl, int chunk, int qt, int n_blocks) {
+    p = pl.base[pl.l.chunk_piece + chunk];
+    p_end = pl.base[pl.l.chunk_piece + chunk + 1];
+    t = p < p_end ? pl.base[pl.l.piece_t0 + p] : 0;
+    settle(pl, qt, n_blocks);
+  }
+  __device__ void next(const PlanPtrs& pl, int qt, int n_blocks) {
+    ++t;
+    settle(pl, qt, n_blocks);
+  }
+  __device__ bool valid() const { return p < p_end; }
+};
+
+// Issues the cp.async copies of one tile's K and V (64 keys). Every address is computed first,
+// with all page-table loads independent, so the issue costs one round trip, not one per key row.
+template <int HD, int THREADS>
+__device__ void load_tile(const ChunkArgs& a, int kvh, const TileIter& it, __nv_bfloat16* ks, __nv_bfloat16* vs) {
+  const PlanPtrs& pl = a.plan;
+  const int u = pl.base[pl.l.piece_blk + it.p];
+  const int len = pl.base[pl.l.blk_len + u];
+  const int page0 = pl.base[pl.l.blk_page0 + u];
+  const int key0 = it.t * kAttnTileKeys;
+  const int n = min(kAttnTileKeys, len - key0);
+  constexpr int kParts = HD / 8;  // 16-byte pieces per key row
+  constexpr int kIters = kAttnTileKeys * kParts / THREADS;
+  static_assert(kIters * THREADS == kAttnTileKeys * kParts, "threads must divide the tile");
+  const size_t head_off = (size_t(a.layer) * 2 * a.kv_heads + kvh) * a.page_tokens * HD;
+  const size_t v_off = size_t(a.kv_heads) * a.page_tokens * HD;
+  const int part = threadIdx.x % kParts;
+  int page_id[kIters];
+#pragma unroll
+  for (int i = 0; i < kIters; i++) {
+    const int key = (i * THREADS + threadIdx.x) / kParts;
+    const int j = key0 + (key < n ? key : 0);  // rows past the block's end are zero-filled
+    page_id[i] = pl.base[pl.l.page_ids + page0 + j / a.page_tokens];
+  }
+  const __nv_bfloat16* page[kIters];
+#pragma unroll
+  for (int i = 0; i < kIters; i++) page[i] = a.pages[page_id[i]];
+#pragma unroll
+  for (int i = 0; i < kIters; i++) {
+    const int key = (i * THREADS + threadIdx.x) / kParts;
+    const int j = key0 + (key < n ? key : 0);
+    const __nv_bfloat16* src = page[i] + head_off + size_t(j % a.page_tokens) * HD + part * 8;
+    const int bytes = key < n ? 16 : 0;
+    cp_async16(ks + key * Smem<HD>::kStride + part * 8, src, bytes);
+    cp_async16(vs + key * Smem<HD>::kStride + part * 8, src + v_off, bytes);
+  }
+}
+
+template <int HD, int GROUPS>
+__global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a) {
+  constexpr int kRows = 32 * GROUPS;
+  constexpr int kStride = Smem<HD>::kStride;
+  constexpr int kNT = HD / 8;  // 8-wide n-tiles of the output
+  extern __shared__ __align__(16) unsigned char smem[];
+  __nv_bfloat16* kv_s = reinterpret_cast<__nv_bfloat16*>(smem);
+  float* merge_s = reinterpret_cast<float*>(smem);  // aliases the K/V stages after the loop
+  constexpr size_t big = Smem<HD>::big(GROUPS);
+  __nv_bfloat16* q_s = reinterpret_cast<__nv_bfloat16*>(smem + big);
+  int* lim_s = reinterpret_cast<int*>(q_s + kRows * kStride);
+  float2* pm_s = reinterpret_cast<float2*>(lim_s + kRows);
+
+  const PlanPtrs& pl = a.plan;
+  const int chunk = blockIdx.x, kvh = blockIdx.y, qt = blockIdx.z;
+  const int n_tokens = pl.base[pl.l.hdr + kHdrTokens];
+  const int n_rows = pl.base[pl.l.hdr + kHdrRows];
+  const int n_blocks = pl.base[pl.l.hdr + kHdrBlocks];
+  const int rows_q = n_tokens * a.group;
+  const int row0 = qt * kRows;  // first query row of this CTA
+  const int cta_rows = min(kRows, rows_q - row0);
+
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int gi = warp >> 2, kw = warp & 3;
+  const int g = lane >> 2, c = lane & 3;
+  bool mt_on[kMT];
+#pragma unroll
+  for (int mt = 0; mt < kMT; mt++) mt_on[mt] = gi * 32 + mt * 16 < cta_rows;
+
+  float o[kMT][kNT][4];
+  float m[kMT][2], l[kMT][2], lp[kMT][2];
+  int lim[kMT][2];
+#pragma unroll
+  for (int mt = 0; mt < kMT; mt++) {
+#pragma unroll
+    for (int nt = 0; nt < kNT; nt++) o[mt][nt][0] = o[mt][nt][1] = o[mt][nt][2] = o[mt][nt][3] = 0.f;
+#pragma unroll
+    for (int h = 0; h < 2; h++) m[mt][h] = -INFINITY, l[mt][h] = 0.f, lp[mt][h] = 0.f, lim[mt][h] = 0;
+  }
+
+  // Flushes the mass each row put on the current piece (for the shares): merge the group's 4 warps.
+  auto flush_piece = [&](int piece) {
+#pragma unroll
+    for (int mt = 0; mt < kMT; mt++)
+#pragma unroll
+      for (int h = 0; h < 2; h++) {
+        float s = lp[mt][h];
+        s += __shfl_xor_sync(0xffffffffu, s, 1);
+        s += __shfl_xor_sync(0xffffffffu, s, 2);
+        if (c == 0) pm_s[(gi * 4 + kw) * 32 + mt * 16 + h * 8 + g] = make_float2(m[mt][h], s);
+        lp[mt][h] = 0.f;
+      }
+    __syncthreads();
+    if (int(threadIdx.x) < cta_rows) {
+      const int i = threadIdx.x, gg = i / 32, r = i % 32;
+      float mx = -INFINITY;
+      for (int w = 0; w < 4; w++) mx = fmaxf(mx, pm_s[(gg * 4 + w) * 32 + r].x);
+      float d = 0.f;
+      if (mx != -INFINITY)
+        for (int w = 0; w < 4; w++) {
+          const float2 v = pm_s[(gg * 4 + w) * 32 + r];
+          if (v.y > 0.f) d += v.y * exp2f(v.x - mx);
+        }
+      a.piece_ml[(size_t(piece) * a.kv_heads + kvh) * a.rows_padded + row0 + i] = make_float2(mx, d);
+    }
+    __syncthreads();
+  };
+
+  // Rotates every query row of the CTA for block u (by p - offset) into q_s, with its key limit.
+  auto rotate_queries = [&](int u) {
+    constexpr int kHalf = HD / 2;
+    for (int idx = threadIdx.x; idx < kRows * kHalf; idx += blockDim.x) {
+      const int i = idx / kHalf, pr = idx % kHalf;
+      float x0 = 0.f, x1 = 0.f;
+      int li = 0;
+      if (i < cta_rows) {
+        const int qrow = row0 + i, t = qrow / a.group, head = kvh * a.group + qrow % a.group;
+        const int r = pl.base[pl.l.tok_row + t];
+        const int vlen = pl.base[pl.l.view_len + u * n_rows + r];
+        if (vlen > 0) {
+          const int delta = pl.base[pl.l.tok_pos + t] - pl.base[pl.l.view_off + u * n_rows + r];
+          li = max(0, min(vlen, delta + 1));
+          if (li > 0) {
+            const size_t qi = (size_t(t) * a.heads + head) * HD + pr;
+            float y0, y1;
+            if (a.q_bf16) {
+              const __nv_bfloat16* q = static_cast<const __nv_bfloat16*>(a.q);
+              y0 = __bfloat162float(q[qi]), y1 = __bfloat162float(q[qi + kHalf]);
+            } else {
+              const float* q = static_cast<const float*>(a.q);
+              y0 = q[qi], y1 = q[qi + kHalf];
+            }
+            float sn, cs;
+            sincosf(__fmul_rn(float(delta), a.inv_freq[pr]), &sn, &cs);  // fp32 angle, as on the CPU
+            x0 = y0 * cs - y1 * sn;
+            x1 = y1 * cs + y0 * sn;
+          }
+        }
+      }
+      q_s[i * kStride + pr] = __float2bfloat16_rn(x0);
+      q_s[i * kStride + pr + kHalf] = __float2bfloat16_rn(x1);
+      if (pr == 0) lim_s[i] = li;
+    }
+    __syncthreads();
+#pragma unroll
+    for (int mt = 0; mt < kMT; mt++)
+#pragma unroll
+      for (int h = 0; h < 2; h++) lim[mt][h] = lim_s[gi * 32 + mt * 16 + h * 8 + g];
+  };
+
+  TileIter prod, cons;
+  prod.start(pl, chunk, qt, n_blocks);
+  cons = prod;
+#pragma unroll
+  for (int s = 0; s < kStages - 1; s++) {
+    if (prod.valid()) {
+      load_tile<HD, 128 * GROUPS>(a, kvh, prod, kv_s + (2 * s) * Smem<HD>::kTileElems, kv_s + (2 * s + 1) * Smem<HD>::kTileElems);
+      prod.next(pl, qt, n_blocks);
+    }
+    cp_async_commit();
+  }
+
+  int cur_piece = -1;
+  for (int k = 0; cons.valid(); k++) {
+    cp_async_wait<kStages - 2>();
+    __syncthreads();
+    {
+      const int s = (k + kStages - 1) % kStages;
+      if (prod.valid()) {
+        load_tile<HD, 128 * GROUPS>(a, kvh, prod, kv_s + (2 * s) * Smem<HD>::kTileElems, kv_s + (2 * s + 1) * Smem<HD>::kTileElems);
+        prod.next(pl, qt, n_blocks);
+      }
+      cp_async_commit();
+    }
+    if (cons.p != cur_piece) {
+      if (a.shares && cur_piece >= 0) flush_piece(cur_piece);
+      cur_piece = cons.p;
+      rotate_queries(pl.base[pl.l.piece_blk + cur_piece]);
+    }
+    const int stage = k % kStages;
+    const __nv_bfloat16* ks = kv_s + (2 * stage) * Smem<HD>::kTileElems;
+    const __nv_bfloat16* vs = kv_s + (2 * stage + 1) * Smem<HD>::kTileElems;
+    const int key0 = cons.t * kAttnTileKeys + kw * 16;  // block-local index of this warp's first key
+
+    // S = Q K^T for this warp's 16 keys.
+    float sc[kMT][2][4];
+#pragma unroll
+    for (int mt = 0; mt < kMT; mt++)
+#pragma unroll
+      for (int nt = 0; nt < 2; nt++) sc[mt][nt][0] = sc[mt][nt][1] = sc[mt][nt][2] = sc[mt][nt][3] = 0.f;
+#pragma unroll
+    for (int kk = 0; kk < HD / 16; kk++) {
+      unsigned kb[4];
+      ldmatrix_x4(kb, ks + (kw * 16 + (lane >> 4) * 8 + (lane & 7)) * kStride + kk * 16 + ((lane >> 3) & 1) * 8);
+#pragma unroll
+      for (int mt = 0; mt < kMT; mt++) {
+        if (!mt_on[mt]) continue;
+        unsigned qa[4];
+        ldmatrix_x4(qa, q_s + (gi * 32 + mt * 16 + (lane & 15)) * kStride + kk * 16 + (lane >> 4) * 8);
+        mma_bf16(sc[mt][0], qa, kb[0], kb[1]);
+        mma_bf16(sc[mt][1], qa, kb[2], kb[3]);
+      }
+    }
+
+    // Online softmax (base 2), causal / visibility mask per row.
+    unsigned pa[kMT][4];
+#pragma unroll
+    for (int mt = 0; mt < kMT; mt++) {
+      if (!mt_on[mt]) continue;
+#pragma unroll
+      for (int h = 0; h < 2; h++) {
+        float mx = -INFINITY;
+#pragma unroll
+        for (int nt = 0; nt < 2; nt++)
+#pragma unroll
+          for (int e = 0; e < 2; e++) {
+            const int j = key0 + nt * 8 + 2 * c + e;
+            float& v = sc[mt][nt][h * 2 + e];
+            v = j < lim[mt][h] ? v * a.scale_log2 : -INFINITY;
+            mx = fmaxf(mx, v);
+          }
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+        const float m_new = fmaxf(m[mt][h], mx);
+        const float ref = m_new == -INFINITY ? 0.f : m_new;
+        const float alpha = exp2f(m[mt][h] - ref);
+        m[mt][h] = m_new;
+        float sum = 0.f;
+#pragma unroll
+        for (int nt = 0; nt < 2; nt++)
+#pragma unroll
+          for (int e = 0; e < 2; e++) {
+            float& v = sc[mt][nt][h * 2 + e];
+            v = exp2f(v - ref);
+            sum += v;
+          }
+        l[mt][h] = l[mt][h] * alpha + sum;
+        lp[mt][h] = lp[mt][h] * alpha + sum;
+#pragma unroll
+        for (int nt = 0; nt < kNT; nt++) o[mt][nt][h * 2] *= alpha, o[mt][nt][h * 2 + 1] *= alpha;
+      }
+      // The S accumulator layout of two 8-key n-tiles is the A layout of one 16-key k-step.
+      pa[mt][0] = pack_bf16(sc[mt][0][0], sc[mt][0][1]);
+      pa[mt][1] = pack_bf16(sc[mt][0][2], sc[mt][0][3]);
+      pa[mt][2] = pack_bf16(sc[mt][1][0], sc[mt][1][1]);
+      pa[mt][3] = pack_bf16(sc[mt][1][2], sc[mt][1][3]);
+    }
+
+    // O += P V over the same 16 keys.
+#pragma unroll
+    for (int dp = 0; dp < HD / 16; dp++) {
+      unsigned vb[4];
+      ldmatrix_x4_trans(vb, vs + (kw * 16 + (lane & 15)) * kStride + dp * 16 + (lane >> 4) * 8);
+#pragma unroll
+      for (int mt = 0; mt < kMT; mt++) {
+        if (!mt_on[mt]) continue;
+        mma_bf16(o[mt][2 * dp], pa[mt], vb[0], vb[1]);
+        mma_bf16(o[mt][2 * dp + 1], pa[mt], vb[2], vb[3]);
+      }
+    }
+    cons.next(pl, qt, n_blocks);
+  }
+  cp_async_wait<0>();
+  __syncthreads();
+  if (a.shares && cur_piece >= 0) flush_piece(cur_piece);
+
+  // Merge the 4 warps of each group: warps 1..3 park (m, l, o) in shared memory, warp 0 combines.
+#pragma unroll
+  for (int mt = 0; mt < kMT; mt++)
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+      l[mt][h] += __shfl_xor_sync(0xffffffffu, l[mt][h], 1);
+      l[mt][h] += __shfl_xor_sync(0xffffffffu, l[mt][h], 2);
+    }
+  float* mo = merge_s;
+  float* mml = merge_s + GROUPS * 3 * kMT * kNT * 4 * 32;
+  if (kw > 0) {
+    const int w3 = gi * 3 + (kw - 1);
+#pragma unroll
+    for (int mt = 0; mt < kMT; mt++) {
+#pragma unroll
+      for (int nt = 0; nt < kNT; nt++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) mo[(((w3 * kMT + mt) * kNT + nt) * 4 + e) * 32 + lane] = o[mt][nt][e];
+#pragma unroll
+      for (int h = 0; h < 2; h++) {
+        mml[(((w3 * kMT + mt) * 2 + h) * 2 + 0) * 32 + lane] = m[mt][h];
+        mml[(((w3 * kMT + mt) * 2 + h) * 2 + 1) * 32 + lane] = l[mt][h];
+      }
+    }
+  }
+  __syncthreads();
+  if (kw != 0) return;
+  const size_t part_base = (size_t(chunk) * a.kv_heads + kvh) * a.rows_padded + row0 + gi * 32;
+#pragma unroll
+  for (int mt = 0; mt < kMT; mt++) {
+    if (gi * 32 + mt * 16 >= cta_rows) continue;
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+      float mx = m[mt][h];
+#pragma unroll
+      for (int w = 0; w < 3; w++) mx = fmaxf(mx, mml[((((gi * 3 + w) * kMT + mt) * 2 + h) * 2) * 32 + lane]);
+      const float ref = mx == -INFINITY ? 0.f : mx;
+      float f[4];
+      f[0] = exp2f(m[mt][h] - ref);
+      float lsum = l[mt][h] * f[0];
+#pragma unroll
+      for (int w = 0; w < 3; w++) {
+        const int b = (((gi * 3 + w) * kMT + mt) * 2 + h) * 2;
+        f[w + 1] = exp2f(mml[b * 32 + lane] - ref);
+        lsum += mml[(b + 1) * 32 + lane] * f[w + 1];
+      }
+      const int r = mt * 16 + h * 8 + g;  // row within the group
+      if (gi * 32 + r >= cta_rows) continue;
+      float* dst = a.part_o + (part_base + r) * HD;
+#pragma unroll
+      for (int nt = 0; nt < kNT; nt++) {
+        float v0 = o[mt][nt][h * 2] * f[0], v1 = o[mt][nt][h * 2 + 1] * f[0];
+#pragma unroll
+        for (int w = 0; w < 3; w++) {
+          const int b = ((((gi * 3 + w) * kMT + mt) * kNT + nt) * 4 + h * 2) * 32 + lane;
+          v0 += mo[b] * f[w + 1];
+          v1 += mo[b + 32] * f[w + 1];
+        }
+        *reinterpret_cast<float2*>(dst + nt * 8 + 2 * c) = make_float2(v0, v1);
+      }
+      if (c == 0) a.part_ml[part_base + r] = make_float2(mx, lsum);
+    }
+  }
+}
+
+struct MergeArgs {
+  PlanPtrs plan;
+  int heads, kv_heads, group, rows_padded, chunks;
+  const float* part_o;
+  const float2* part_ml;
+  const float2* piece_ml;
+  void* out;
+  int out_bf16;
+  float* shares;  // nullptr: none
+};
+
+template <int HD>
+__global__ void __launch_bounds__(128) attn_merge_kernel(MergeArgs a) {
+  constexpr int kPer = HD / 32;  // output elements per lane
+  const PlanPtrs& pl = a.plan;
+  const int n_tokens = pl.base[pl.l.hdr + kHdrTokens];
+  const int item = blockIdx.x * 4 + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+  if (item >= n_tokens * a.heads) return;
+  const int t = item / a.heads, head = item % a.heads;
+  const int kvh = head / a.group, qrow = t * a.group + head % a.group;
+  const size_t stride = size_t(a.kv_heads) * a.rows_padded;
+  const size_t base = size_t(kvh) * a.rows_padded + qrow;
+
+  float mx = -INFINITY;
+  for (int ch = lane; ch < a.chunks; ch += 32) mx = fmaxf(mx, a.part_ml[base + ch * stride].x);
+#pragma unroll
+  for (int s = 16; s > 0; s >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, s));
+  const float ref = mx == -INFINITY ? 0.f : mx;
+  float acc[kPer];
+#pragma unroll
+  for (int e = 0; e < kPer; e++) acc[e] = 0.f;
+  float total = 0.f;
+  // Unrolled and branch-free so that several chunks' loads are in flight at once.
+#pragma unroll 8
+  for (int ch = 0; ch < a.chunks; ch++) {
+    const float2 ml = a.part_ml[base + ch * stride];
+    const float f = ml.y > 0.f ? exp2f(ml.x - ref) : 0.f;
+    total += ml.y * f;
+    const float* src = a.part_o + (base + ch * stride) * HD + lane * kPer;
+    if constexpr (kPer == 4) {
+      const float4 v = *reinterpret_cast<const float4*>(src);
+      acc[0] += v.x * f, acc[1] += v.y * f, acc[2] += v.z * f, acc[3] += v.w * f;
+    } else {
+      const float2 v = *reinterpret_cast<const float2*>(src);
+      acc[0] += v.x * f, acc[1] += v.y * f;
+    }
+  }
+  const float inv = total > 0.f ? 1.f / total : 0.f;  // no visible key: zeros, as on the CPU
+  const size_t o = (size_t(t) * a.heads + head) * HD + lane * kPer;
+  if (a.out_bf16) {
+    __nv_bfloat16* out = static_cast<__nv_bfloat16*>(a.out);
+#pragma unroll
+    for (int e = 0; e < kPer; e++) out[o + e] = __float2bfloat16_rn(acc[e] * inv);
+  } else {
+    float* out = static_cast<float*>(a.out);
+#pragma unroll
+    for (int e = 0; e < kPer; e++) out[o + e] = acc[e] * inv;
+  }
+
+  if (!a.shares || total <= 0.f) return;
+  const int r = pl.base[pl.l.tok_row + t];
+  if (pl.base[pl.l.row_last + r] != t) return;
+  const int n_rows = pl.base[pl.l.hdr + kHdrRows];
+  const int n_pieces = pl.base[pl.l.hdr + kHdrPieces];
+  const float w = inv / float(a.heads);
+  for (int p = lane; p < n_pieces; p += 32) {
+    const int u = pl.base[pl.l.piece_blk + p];
+    if (pl.base[pl.l.view_len + u * n_rows + r] <= 0) continue;
+    const float2 pm = a.piece_ml[base + size_t(p) * stride];
+    if (pm.y > 0.f) atomicAdd(a.shares + pl.base[pl.l.view_seg + u * n_rows + r], pm.y * exp2f(pm.x - ref) * w);
+  }
+}
+
+void check_cuda(cudaError_t e, const char* what) {
+  if (e != cudaSuccess)
+    fail("cuda attention", std::string(what) + ": " + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) + ")");
+}
+
+template <int HD, int GROUPS>
+void set_smem_limit() {
+  check_cuda(cudaFuncSetAttribute(attn_chunk_kernel<HD, GROUPS>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                  int(Smem<HD>::bytes(GROUPS))),
+             "cudaFuncSetAttribute(attn_chunk_kernel)");
+}
+
+template <int HD, int GROUPS>
+int ctas_per_sm() {
+  int n = 0;
+  check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, attn_chunk_kernel<HD, GROUPS>, 128 * GROUPS,
+                                                           Smem<HD>::bytes(GROUPS)),
+             "cudaOccupancyMaxActiveBlocksPerMultiprocessor(attn_chunk_kernel)");
+  return n > 0 ? n : 1;
+}
+
+}  // namespace
+
+struct HogwildAttention::Impl {
+  AttnDims dims;
+  int device = 0, sms = 0, wave_g1 = 0, wave_g2 = 0;
+  AttnPlanHost host;
+  AttnCaps caps;
+  AttnPlanLayout layout;
+  bool planned = false;
+  int32_t* staging = nullptr;  // pinned
+  int* plan_dev = nullptr;
+  cudaEvent_t copied = nullptr;
+  bool copy_pending = false;
+  float* part_o = nullptr;
+  float2* part_ml = nullptr;
+  float2* piece_ml = nullptr;
+  size_t part_rows = 0, piece_rows = 0;  // capacities in (chunk|piece) x kv_head x row entries
+  AttnShape last_shape;
+
+  void release_plan() {
+    if (copy_pending) cudaEventSynchronize(copied), copy_pending = false;
+    cudaFreeHost(staging), staging = nullptr;
+    cudaFree(plan_dev), plan_dev = nullptr;
+  }
+  ~Impl() {
+    release_plan();
+    cudaFree(part_o);
+    cudaFree(part_ml);
+    cudaFree(piece_ml);
+    if (copied) cudaEventDestroy(copied);
+  }
+};
+
+HogwildAttention::HogwildAttention(const AttnDims& dims, int device) : impl_(new Impl) {
+  std::unique_ptr<Impl> guard(impl_);
+  check_attn_dims(dims);
+  Impl& m = *impl_;
+  m.dims = dims;
+  if (device < 0) check_cuda(cudaGetDevice(&device), "cudaGetDevice");
+  m.device = device;
+  check_cuda(cudaDeviceGetAttribute(&m.sms, cudaDevAttrMultiProcessorCount, device), "cudaDeviceGetAttribute");
+  if (dims.head_dim == 64) {
+    set_smem_limit<64, 1>(), set_smem_limit<64, 2>();
+    m.wave_g1 = m.sms * ctas_per_sm<64, 1>(), m.wave_g2 = m.sms * ctas_per_sm<64, 2>();
+  } else {
+    set_smem_limit<128, 1>(), set_smem_limit<128, 2>();
+    m.wave_g1 = m.sms * ctas_per_sm<128, 1>(), m.wave_g2 = m.sms * ctas_per_sm<128, 2>();
+  }
+  check_cuda(cudaEventCreateWithFlags(&m.copied, cudaEventDisableTiming), "cudaEventCreate");
+  guard.release();
+}
+
+HogwildAttention::~HogwildAttention() { delete impl_; }
+
+bool HogwildAttention::plan(const AttnProblem& problem) {
+  Impl& m = *impl_;
+  AttnPlanHost h = build_attn_plan(m.dims, problem, m.wave_g1, m.wave_g2);
+  const AttnCaps need = h.needs();
+  bool changed = !m.planned || !(h.shape == m.last_shape);
+  const AttnCaps& c = m.caps;
+  if (!m.plan_dev || need.tokens > c.tokens || need.rows > c.rows || need.blocks > c.blocks ||
+      need.pages > c.pages || need.pieces > c.pieces || need.chunks > c.chunks || need.qtiles > c.qtiles) {
+    // Grow with headroom so that a growing cache does not reallocate every step.
+    auto grow = [](int have, int want) { return want <= have ? have : std::max(want + want / 2, 16); };
+    AttnCaps n{grow(c.tokens, need.tokens), grow(c.rows, need.rows),     grow(c.blocks, need.blocks),
+               grow(c.pages, need.pages),   grow(c.pieces, need.pieces), grow(c.chunks, need.chunks),
+               grow(c.qtiles, need.qtiles)};
+    m.release_plan();
+    m.caps = n;
+    m.layout = attn_plan_layout(n);
+    check_cuda(cudaMallocHost(&m.staging, size_t(m.layout.total) * sizeof(int32_t)), "cudaMallocHost(attention plan)");
+    check_cuda(cudaMalloc(&m.plan_dev, size_t(m.layout.total) * sizeof(int32_t)), "cudaMalloc(attention plan)");
+    changed = true;
+  }
+  const size_t rows_padded = size_t(h.shape.qtiles) * 32 * h.shape.groups;
+  const size_t part_need = size_t(h.shape.chunks) * m.dims.kv_heads * rows_padded;
+  const size_t piece_need = size_t(std::max(1, h.shape.pieces)) * m.dims.kv_heads * rows_padded;
+  if (part_need > m.part_rows) {
+    cudaFree(m.part_o), cudaFree(m.part_ml), m.part_o = nullptr, m.part_ml = nullptr;
+    m.part_rows = part_need;
+    check_cuda(cudaMalloc(&m.part_o, part_need * m.dims.head_dim * sizeof(float)), "cudaMalloc(attention workspace)");
+    check_cuda(cudaMalloc(&m.part_ml, part_need * sizeof(float2)), "cudaMalloc(attention workspace)");
+    changed = true;
+  }
+  if (piece_need > m.piece_rows) {
+    cudaFree(m.piece_ml), m.piece_ml = nullptr;
+    m.piece_rows = piece_need + piece_need / 2;
+    check_cuda(cudaMalloc(&m.piece_ml, m.piece_rows * sizeof(float2)), "cudaMalloc(attention shares workspace)");
+    changed = true;
+  }
+  if (m.copy_pending) check_cuda(cudaEventSynchronize(m.copied), "cudaEventSynchronize"), m.copy_pending = false;
+  h.pack(m.layout, m.staging);
+  m.host = std::move(h);
+  m.last_shape = m.host.shape;
+  m.planned = true;
+  return changed;
+}
+
+void HogwildAttention::upload(cudaStream_t stream) {
+  Impl& m = *impl_;
+  if (!m.planned) fail("cuda attention", "upload() before plan()");
+  check_cuda(cudaMemcpyAsync(m.plan_dev, m.staging, size_t(m.layout.total) * sizeof(int32_t), cudaMemcpyHostToDevice, stream),
+             "cudaMemcpyAsync(attention plan)");
+  check_cuda(cudaEventRecord(m.copied, stream), "cudaEventRecord");
+  m.copy_pending = true;
+}
+
+void HogwildAttention::run(int layer, const AttnLayerArgs& args, cudaStream_t stream) {
+  Impl& m = *impl_;
+  if (!m.planned) fail("cuda attention", "run() before plan()");
+  if (layer < 0 || layer >= m.dims.layers)
+    fail("cuda attention", "layer " + std::to_string(layer) + " out of range (0.." + std::to_string(m.dims.layers - 1) + ")");
+  const AttnShape& s = m.host.shape;
+  if (args.shares && s.segments > 0)
+    check_cuda(cudaMemsetAsync(args.shares, 0, size_t(s.segments) * sizeof(float), stream), "cudaMemsetAsync(shares)");
+  if (s.tokens == 0) return;
+  if (!args.q || !args.out || !args.pages || !args.inv_freq) fail("cuda attention", "null q, out, pages or inv_freq");
+  const int HD = m.dims.head_dim, group = m.dims.heads / m.dims.kv_heads;
+  const int rows_padded = s.qtiles * 32 * s.groups;
+  if (args.shares && s.pieces > 0)
+    check_cuda(cudaMemsetAsync(m.piece_ml, 0, size_t(s.pieces) * m.dims.kv_heads * rows_padded * sizeof(float2), stream),
+               "cudaMemsetAsync(attention shares workspace)");
+
+  ChunkArgs ca;
+  ca.plan = PlanPtrs{m.plan_dev, m.layout};
+  ca.layer = layer, ca.heads = m.dims.heads, ca.kv_heads = m.dims.kv_heads, ca.group = group;
+  ca.page_tokens = m.dims.page_tokens, ca.rows_padded = rows_padded, ca.page_elems = kv_page_elems(m.dims);
+  ca.q = args.q, ca.q_bf16 = args.q_type == AttnDType::BF16;
+  ca.pages = reinterpret_cast<const __nv_bfloat16* const*>(args.pages);
+  ca.inv_freq = args.inv_freq;
+  const float scale = args.scale > 0.f ? args.scale : 1.0f / std::sqrt(float(HD));
+  ca.scale_log2 = scale * 1.4426950408889634f;
+  ca.shares = args.shares != nullptr;
+  ca.part_o = m.part_o, ca.part_ml = m.part_ml, ca.piece_ml = m.piece_ml;
+  const dim3 grid(s.chunks, m.dims.kv_heads, s.qtiles);
+  const int threads = 128 * s.groups;
+  if (HD == 64) {
+    if (s.groups == 1) attn_chunk_kernel<64, 1><<<grid, threads, Smem<64>::bytes(1), stream>>>(ca);
+    else attn_chunk_kernel<64, 2><<<grid, threads, Smem<64>::bytes(2), stream>>>(ca);
+  } else {
+    if (s.groups == 1) attn_chunk_kernel<128, 1><<<grid, threads, Smem<128>::bytes(1), stream>>>(ca);
+    else attn_chunk_kernel<128, 2><<<grid, threads, Smem<128>::bytes(2), stream>>>(ca);
+  }
+  check_cuda(cudaGetLastError(), "launch of attn_chunk_kernel");
+
+  MergeArgs ma;
+  ma.plan = ca.plan;
+  ma.heads = m.dims.heads, ma.kv_heads = m.dims.kv_heads, ma.group = group, ma.rows_padded = rows_padded;
+  ma.chunks = s.chunks;
+  ma.part_o = m.part_o, ma.part_ml = m.part_ml, ma.piece_ml = m.piece_ml;
+  ma.out = args.out, ma.out_bf16 = args.out_type == AttnDType::BF16;
+  ma.shares = args.shares;
+  const int items = s.tokens * m.dims.heads;
+  if (HD == 64) attn_merge_kernel<64><<<(items + 3) / 4, 128, 0, stream>>>(ma);
+  else attn_merge_kernel<128><<<(items + 3) / 4, 128, 0, stream>>>(ma);
+  check_cuda(cudaGetLastError(), "launch of attn_merge_kernel");
+}
+
+int HogwildAttention::tokens() const { return impl_->host.shape.tokens; }
+int HogwildAttention::total_segments() const { return impl_->host.shape.segments; }
+int HogwildAttention::segment_index(int row, int segment) const {
+  const std::vector<int>& b = impl_->host.seg_begin;
+  if (row < 0 || row + 1 >= int(b.size()) || segment < 0 || segment >= b[row + 1] - b[row])
+    fail("cuda attention", "no segment " + std::to_string(segment) + " in row " + std::to_string(row));
+  return b[row] + segment;
+}
+std::string HogwildAttention::launch_summary() const {
+  const AttnShape& s = impl_->host.shape;
+  return std::to_string(s.chunks) + "x" + std::to_string(impl_->dims.kv_heads) + "x" + std::to_string(s.qtiles) +
+         "_CTAs_of_" + std::to_string(128 * s.groups) + "_threads,_" + std::to_string(s.pieces) + "_pieces,_wave_" +
+         std::to_string(s.groups == 1 ? impl_->wave_g1 : impl_->wave_g2);
+}
+
+size_t HogwildAttention::device_bytes() const {
+  const Impl& m = *impl_;
+  return size_t(m.layout.total) * sizeof(int32_t) + m.part_rows * (m.dims.head_dim * sizeof(float) + sizeof(float2)) +
+         m.piece_rows * sizeof(float2);
+}
+
+}  // namespace cuda
+}  // namespace hw

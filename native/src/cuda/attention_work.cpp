@@ -1,0 +1,254 @@
+// Host planning of the Hogwild attention kernel (see attention.h for the method).
+#include "attention_work.h"
+
+#include <algorithm>
+#include <string>
+#include <unordered_map>
+
+#include "../backend.h"
+#include "../batch.h"
+#include "../error.h"
+#include "../kv_cache.h"
+
+namespace hw {
+namespace cuda {
+
+void check_attn_dims(const AttnDims& d) {
+  if (d.layers <= 0 || d.heads <= 0 || d.kv_heads <= 0 || d.page_tokens <= 0)
+    fail("cuda attention", "layers, heads, kv_heads and page_tokens must be positive (got " +
+                               std::to_string(d.layers) + ", " + std::to_string(d.heads) + ", " +
+                               std::to_string(d.kv_heads) + ", " + std::to_string(d.page_tokens) + ")");
+  if (d.heads % d.kv_heads != 0)
+    fail("cuda attention", "heads (" + std::to_string(d.heads) + ") must be a multiple of kv_heads (" +
+                               std::to_string(d.kv_heads) + ")");
+  if (d.head_dim != 64 && d.head_dim != 128)
+    fail("cuda attention", "head_dim " + std::to_string(d.head_dim) + " is not supported (64 or 128)");
+}
+
+AttnPlanLayout attn_plan_layout(const AttnCaps& c) {
+  AttnPlanLayout l;
+  int at = 0;
+  auto take = [&](int n) { int o = at; at += (n + 3) & ~3; return o; };  // 16-byte aligned arrays
+  l.hdr = take(kHdrCount);
+  l.tok_row = take(c.tokens);
+  l.tok_pos = take(c.tokens);
+  l.row_last = take(c.rows);
+  l.blk_page0 = take(c.blocks);
+  l.blk_len = take(c.blocks);
+  l.page_ids = take(c.pages);
+  l.piece_blk = take(c.pieces);
+  l.piece_t0 = take(c.pieces);
+  l.piece_t1 = take(c.pieces);
+  l.chunk_piece = take(c.chunks + 1);
+  l.view_off = take(c.blocks * c.rows);
+  l.view_len = take(c.blocks * c.rows);
+  l.view_seg = take(c.blocks * c.rows);
+  l.qt_lim = take(c.qtiles * c.blocks);
+  l.total = at;
+  return l;
+}
+
+AttnCaps AttnPlanHost::needs() const {
+  AttnCaps c;
+  c.tokens = shape.tokens;
+  c.rows = shape.rows;
+  c.blocks = shape.blocks;
+  c.pages = int(page_ids.size());
+  c.pieces = shape.pieces;
+  c.chunks = shape.chunks;
+  c.qtiles = shape.qtiles;
+  return c;
+}
+
+void AttnPlanHost::pack(const AttnPlanLayout& l, int32_t* dst) const {
+  std::fill(dst, dst + l.total, 0);
+  dst[l.hdr + kHdrTokens] = shape.tokens;
+  dst[l.hdr + kHdrRows] = shape.rows;
+  dst[l.hdr + kHdrBlocks] = shape.blocks;
+  dst[l.hdr + kHdrPieces] = shape.pieces;
+  auto put = [&](int off, const std::vector<int>& v) { std::copy(v.begin(), v.end(), dst + off); };
+  put(l.tok_row, tok_row);
+  put(l.tok_pos, tok_pos);
+  put(l.row_last, row_last);
+  put(l.blk_page0, blk_page0);
+  put(l.blk_len, blk_len);
+  put(l.page_ids, page_ids);
+  put(l.piece_blk, piece_blk);
+  put(l.piece_t0, piece_t0);
+  put(l.piece_t1, piece_t1);
+  put(l.chunk_piece, chunk_piece);
+  put(l.view_off, view_off);
+  put(l.view_len, view_len);
+  put(l.view_seg, view_seg);
+  put(l.qt_lim, qt_lim);
+}
+
+AttnPlanHost build_attn_plan(const AttnDims& dims, const AttnProblem& p, int wave_g1, int wave_g2) {
+  check_attn_dims(dims);
+  const int group = dims.heads / dims.kv_heads, pt = dims.page_tokens;
+  AttnPlanHost h;
+  AttnShape& s = h.shape;
+  s.rows = int(p.rows.size());
+
+  // Query tokens and rows.
+  h.seg_begin.push_back(0);
+  for (int r = 0; r < s.rows; r++) {
+    const AttnRow& row = p.rows[r];
+    const std::string where = "cuda attention: row " + std::to_string(r);
+    if (row.tokens < 0) fail(where, "negative token count " + std::to_string(row.tokens));
+    if (row.first_position < 0) fail(where, "negative first position " + std::to_string(row.first_position));
+    for (int i = 0; i < row.tokens; i++) {
+      h.tok_row.push_back(r);
+      h.tok_pos.push_back(row.first_position + i);
+    }
+    h.row_last.push_back(row.tokens > 0 ? int(h.tok_row.size()) - 1 : -1);
+    h.seg_begin.push_back(h.seg_begin.back() + int(row.view.size()));
+  }
+  s.tokens = int(h.tok_row.size());
+  s.segments = h.seg_begin.back();
+  s.rows_q = s.tokens * group;
+
+  // Distinct blocks, in order of first appearance, each with the most keys any query sees.
+  std::unordered_map<int, int> index_of;
+  std::vector<int> block_id;
+  for (int r = 0; r < s.rows; r++) {
+    const AttnRow& row = p.rows[r];
+    for (size_t k = 0; k < row.view.size(); k++) {
+      const AttnSegment& seg = row.view[k];
+      const std::string where = "cuda attention: row " + std::to_string(r) + ", view segment " + std::to_string(k);
+      if (seg.block < 0 || seg.block >= int(p.block_pages.size()))
+        fail(where, "block " + std::to_string(seg.block) + " has no page list (" +
+                        std::to_string(p.block_pages.size()) + " given)");
+      if (seg.offset < 0) fail(where, "negative offset " + std::to_string(seg.offset));
+      if (seg.length < 0) fail(where, "negative length " + std::to_string(seg.length));
+      if (size_t(seg.length) > p.block_pages[seg.block].size() * size_t(pt))
+        fail(where, "length " + std::to_string(seg.length) + " exceeds the " +
+                        std::to_string(p.block_pages[seg.block].size()) + " pages of block " +
+                        std::to_string(seg.block));
+      for (size_t k2 = 0; k2 < k; k2++)
+        if (row.view[k2].block == seg.block)
+          fail(where, "block " + std::to_string(seg.block) + " appears twice in the view");
+      if (!index_of.count(seg.block)) {
+        index_of[seg.block] = int(block_id.size());
+        block_id.push_back(seg.block);
+      }
+    }
+  }
+  s.blocks = int(block_id.size());
+  h.view_off.assign(size_t(s.blocks) * s.rows, 0);
+  h.view_len.assign(size_t(s.blocks) * s.rows, -1);
+  h.view_seg.assign(size_t(s.blocks) * s.rows, -1);
+  h.blk_len.assign(s.blocks, 0);
+  // Keys of block u a token at position pos of row r sees.
+  auto visible = [&](int u, int r, int pos) {
+    const int len = h.view_len[size_t(u) * s.rows + r];
+    if (len <= 0) return 0;
+    return std::max(0, std::min(len, pos - h.view_off[size_t(u) * s.rows + r] + 1));
+  };
+  for (int r = 0; r < s.rows; r++) {
+    const AttnRow& row = p.rows[r];
+    for (size_t k = 0; k < row.view.size(); k++) {
+      const int u = index_of[row.view[k].block];
+      h.view_off[size_t(u) * s.rows + r] = row.view[k].offset;
+      h.view_len[size_t(u) * s.rows + r] = row.view[k].length;
+      h.view_seg[size_t(u) * s.rows + r] = h.seg_begin[r] + int(k);
+      if (row.tokens > 0)
+        h.blk_len[u] = std::max(h.blk_len[u], visible(u, r, row.first_position + row.tokens - 1));
+    }
+  }
+  for (int u = 0; u < s.blocks; u++) {
+    const std::vector<int>& pages = p.block_pages[block_id[u]];
+    h.blk_page0.push_back(int(h.page_ids.size()));
+    const int used = (h.blk_len[u] + pt - 1) / pt;
+    for (int i = 0; i < used; i++) {
+      if (pages[i] < 0)
+        fail("cuda attention", "block " + std::to_string(block_id[u]) + " page " + std::to_string(i) +
+                                   " has negative id " + std::to_string(pages[i]));
+      h.page_ids.push_back(pages[i]);
+    }
+  }
+
+  // CTA shape and the most keys of each block any row of a q-tile sees (causal skipping).
+  s.groups = s.rows_q <= 32 ? 1 : 2;
+  const int cta_rows = 32 * s.groups;
+  s.qtiles = (s.rows_q + cta_rows - 1) / cta_rows;
+  h.qt_lim.assign(size_t(s.qtiles) * s.blocks, 0);
+  for (int qt = 0; qt < s.qtiles; qt++) {
+    const int t0 = qt * cta_rows / group, t1 = (std::min(s.rows_q, (qt + 1) * cta_rows) - 1) / group;
+    for (int t = t0; t <= t1; t++)
+      for (int u = 0; u < s.blocks; u++) {
+        int& lim = h.qt_lim[size_t(qt) * s.blocks + u];
+        lim = std::max(lim, visible(u, h.tok_row[t], h.tok_pos[t]));
+      }
+  }
+
+  // Split-K: the tile sequence of all blocks cut into `chunks` runs of about equal cost, so that
+  // chunks x kv_heads x qtiles CTAs fill one wave whatever the block sizes.
+  const int wave = s.groups == 1 ? wave_g1 : wave_g2;
+  s.chunks = std::max(1, wave / std::max(1, dims.kv_heads * s.qtiles));
+  constexpr int kTileOverhead = 16;  // a tile costs its keys plus a fixed part (rotation, sync)
+  std::vector<int> tile_blk, tile_idx, tile_cost;
+  long long total_cost = 0;
+  for (int u = 0; u < s.blocks; u++)
+    for (int t = 0; t * kAttnTileKeys < h.blk_len[u]; t++) {
+      tile_blk.push_back(u);
+      tile_idx.push_back(t);
+      tile_cost.push_back(std::min(kAttnTileKeys, h.blk_len[u] - t * kAttnTileKeys) + kTileOverhead);
+      total_cost += tile_cost.back();
+    }
+  const int tiles = int(tile_blk.size());
+  s.chunks = std::min(s.chunks, std::max(1, tiles));
+  long long acc = 0;
+  int next = 0;  // first tile not yet in a chunk
+  for (int c = 0; c < s.chunks; c++) {
+    h.chunk_piece.push_back(int(h.piece_blk.size()));
+    const long long goal = total_cost * (c + 1) / s.chunks;
+    while (next < tiles && (acc + tile_cost[next] / 2 <= goal || c == s.chunks - 1)) {
+      const int u = tile_blk[next];
+      if (h.piece_blk.empty() || int(h.piece_blk.size()) == h.chunk_piece.back() || h.piece_blk.back() != u) {
+        h.piece_blk.push_back(u);
+        h.piece_t0.push_back(tile_idx[next]);
+        h.piece_t1.push_back(tile_idx[next]);
+      }
+      h.piece_t1.back() = tile_idx[next] + 1;
+      acc += tile_cost[next];
+      next++;
+    }
+  }
+  h.chunk_piece.push_back(int(h.piece_blk.size()));
+  s.pieces = int(h.piece_blk.size());
+  return h;
+}
+
+AttnProblem attn_problem_from_batch(const Batch& batch, const std::vector<RowPlan>& plans,
+                                    const KvCache& cache) {
+  if (plans.size() != batch.rows.size())
+    fail("cuda attention", std::to_string(plans.size()) + " row plans for " +
+                               std::to_string(batch.rows.size()) + " batch rows");
+  AttnProblem p;
+  int max_block = -1;
+  for (size_t r = 0; r < batch.rows.size(); r++) {
+    const BatchRow& row = batch.rows[r];
+    const RowPlan& plan = plans[r];
+    if (plan.segment_lengths.size() != row.view.size())
+      fail("cuda attention: row " + std::to_string(r),
+           std::to_string(plan.segment_lengths.size()) + " segment lengths for " +
+               std::to_string(row.view.size()) + " view segments");
+    AttnRow ar;
+    ar.first_position = plan.first_position;
+    ar.tokens = int(row.tokens.size());
+    for (size_t s = 0; s < row.view.size(); s++) {
+      ar.view.push_back({row.view[s].block, row.view[s].offset, plan.segment_lengths[s]});
+      max_block = std::max(max_block, row.view[s].block);
+    }
+    p.rows.push_back(std::move(ar));
+  }
+  p.block_pages.resize(size_t(max_block + 1));
+  for (const AttnRow& r : p.rows)
+    for (const AttnSegment& s : r.view)
+      if (s.block >= 0 && p.block_pages[s.block].empty()) p.block_pages[s.block] = cache.pages(s.block);
+  return p;
+}
+
+}  // namespace cuda
+}  // namespace hw
