@@ -4,7 +4,7 @@
  *
  * Accuracy against sequential forward steps (the Hogwild! paper's Figure 3) for W = 1 against
  * W = N, greedy, on the real engine. Problems: JSON Lines {"id", "problem", "answer",
- * "parts"?: ["apples", ...]} (default: the built-in task's held-out problems). --control adds
+ * "parts"?: ["apples", ...], "partExprs"?: ["7*8", ...]} (default: the built-in task's held-out problems). --control adds
  * the no-sharing control (views of [prompt, own step] only) for every W > 1. Writes
  * OUT/eval.json, OUT/eval.md and OUT/eval.svg.
  */
@@ -49,15 +49,18 @@ export function readProblems(file: string): EvalProblem[] {
     }
     if (typeof v.problem !== 'string' || v.problem.trim() === '') throw new CliError(`${file}:${i + 1}: "problem" must be a non-empty string`);
     if (typeof v.answer !== 'string' && typeof v.answer !== 'number') throw new CliError(`${file}:${i + 1}: "answer" must be a string or a number`);
-    if (v.parts !== undefined && !(Array.isArray(v.parts) && v.parts.every((p) => typeof p === 'string'))) throw new CliError(`${file}:${i + 1}: "parts" must be a list of strings`);
-    out.push({ id: typeof v.id === 'string' ? v.id : `line${i + 1}`, problem: v.problem, answer: String(v.answer), parts: v.parts as string[] | undefined });
+    for (const key of ['parts', 'partExprs']) {
+      const x = v[key];
+      if (x !== undefined && !(Array.isArray(x) && x.every((p) => typeof p === 'string'))) throw new CliError(`${file}:${i + 1}: "${key}" must be a list of strings`);
+    }
+    out.push({ id: typeof v.id === 'string' ? v.id : `line${i + 1}`, problem: v.problem, answer: String(v.answer), parts: v.parts as string[] | undefined, partExprs: v.partExprs as string[] | undefined });
   });
   if (out.length === 0) throw new CliError(`${file}: no problems`);
   return out;
 }
 
 export function defaultProblems(count: number): EvalProblem[] {
-  return heldOutProblems(count).map((p) => ({ id: p.id, problem: p.text, answer: String(p.answer), parts: p.parts.map((x) => x.item) }));
+  return heldOutProblems(count).map((p) => ({ id: p.id, problem: p.text, answer: String(p.answer), parts: p.parts.map((x) => x.item), partExprs: p.parts.map((x) => `${x.groups}*${x.size}`) }));
 }
 
 function list<T>(raw: unknown, what: string, parse: (s: string) => T): T[] {

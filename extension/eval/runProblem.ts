@@ -15,6 +15,8 @@ export interface EvalProblem {
   answer: string;
   /** The sub-results' names (lower case items), when known: for the duplication count. */
   parts?: string[];
+  /** Each part's own calculation ("7*8"), when known: a step that writes "7*8=" computes that part (more reliable than its name). */
+  partExprs?: string[];
 }
 
 export interface EvalRun {
@@ -49,6 +51,12 @@ export function claimedPart(stepText: string, parts: readonly string[], selfChec
   if (!m) return null;
   const w = m[1].toLowerCase();
   return parts.includes(w) ? w : null;
+}
+
+/** The part whose calculation ("7*8=") a step writes, named by parts[i] when given. */
+export function computedPart(stepText: string, exprs: readonly string[], names?: readonly string[]): string | null {
+  const i = exprs.findIndex((e) => stepText.includes(`${e}=`));
+  return i < 0 ? null : (names?.[i] ?? exprs[i]);
 }
 
 export function sameAnswer(a: string | null, gold: string): boolean {
@@ -121,7 +129,7 @@ export async function runProblem(model: NativeModel, tok: HwTokenizer, p: EvalPr
     const w = Number(key.split('/')[0]);
     const text = tok.decode(steps.get(key)!, { skipSpecial: true });
     texts[w] += text;
-    const part = p.parts ? claimedPart(text, p.parts) : null;
+    const part = p.partExprs ? computedPart(text, p.partExprs, p.parts) : p.parts ? claimedPart(text, p.parts) : null;
     if (part) claims[part] = (claims[part] ?? 0) + 1;
   }
   const correct = sameAnswer(answer, p.answer);

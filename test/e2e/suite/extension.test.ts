@@ -247,7 +247,7 @@ describe('Hogwild extension (real VS Code, real engine)', function () {
   });
 
   it('runs the built-in trained model when no model folder is set: steps end, the history fills, the answer is a number', async () => {
-    await withSettings({ modelFolder: '', maxTokens: 1200, 'sampling.temperature': 0 }, async () => {
+    await withSettings({ modelFolder: '', maxTokens: 1200, layout: 'interleaved', 'sampling.temperature': 0 }, async () => {
       const t0 = Date.now();
       const runId = await vscode.commands.executeCommand<string>('hogwild.solveSelection', 'Mia has 3 boxes of 4 apples and 2 bags of 5 pears. How many fruits does Mia have in total?');
       assert.ok(runId, 'the run started');
