@@ -16,6 +16,7 @@ import type { Control, EngineState, FromWebview, ModelSummary, RawRunConfig, Run
 import { validateRunConfig } from '../protocol/validate';
 import { MAX_NOTE_CHARS } from '../protocol/limits';
 import { openEvalReport } from './views/evalReport';
+import { CONFIRM_TOKENS, confirmText, countTokens, overContext } from './problemSize';
 
 /** What activate() returns: the extension-host tests drive and observe the extension with it. */
 export interface HogwildApi {
@@ -288,7 +289,7 @@ export function activate(context: vscode.ExtensionContext): HogwildApi {
     if (editor) {
       const sel = editor.selection;
       const text = sel.isEmpty ? editor.document.getText() : editor.document.getText(sel);
-      if (text.trim() !== '') return text;
+      if (text.trim() !== '') return (await sizeChecked(text, sel.isEmpty ? path.basename(editor.document.fileName) : null)) ? text : undefined;
     }
     return vscode.window.showInputBox({
       title: 'Hogwild: Solve',
@@ -297,6 +298,28 @@ export function activate(context: vscode.ExtensionContext): HogwildApi {
       ignoreFocusOut: true,
       validateInput: (v) => (v.trim() === '' ? 'Type a problem' : v.length > 100_000 ? 'At most 100000 characters' : undefined),
     });
+  }
+
+  /**
+   * A long problem is measured in tokens first: over the context it is refused at once; a
+   * whole file (`wholeFile` names it) of more than ~4k tokens is sent only after a yes.
+   */
+  async function sizeChecked(text: string, wholeFile: string | null): Promise<boolean> {
+    if (text.length < 8000) return true; // well under 4k tokens whatever the tokenizer
+    const s = currentSettings();
+    if (!s) return false;
+    const model = await ensureModel(s);
+    if (!model) return false;
+    const tokens = await countTokens(model.dir, text);
+    if (tokens === null) return true; // no tokenizer: the run's own check refuses what does not fit
+    const over = overContext(tokens, s.maxContext, model.maxContext);
+    if (over) {
+      void vscode.window.showErrorMessage(`Hogwild: ${over}. Select a part of the file, or raise hogwild.maxContext.`);
+      return false;
+    }
+    if (wholeFile === null || tokens <= CONFIRM_TOKENS) return true;
+    const pick = await vscode.window.showWarningMessage(confirmText(tokens, wholeFile), { modal: true }, 'Solve');
+    return pick === 'Solve';
   }
 
   /** The run a command acts on: the given one, else the active one, else the live one. */

@@ -30,6 +30,7 @@ export interface HogwildSettings {
   maxTokens: number;
   selfCheckInterval: number;
   maxContext: number;
+  kvBudgetMB: number;
   workerNames: string[];
   prompts: PromptTexts;
   saveTraces: boolean;
@@ -49,6 +50,7 @@ export const SETTING_KEYS = [
   'maxTokens',
   'selfCheckInterval',
   'maxContext',
+  'kvBudgetMB',
   'workerNames',
   'prompts.system',
   'prompts.selfCheck',
@@ -191,6 +193,7 @@ export function readSettings(get: SettingsGetter): { settings: HogwildSettings; 
     maxTokens: r.int('maxTokens', 1, L.MAX_TOKENS, 2048),
     selfCheckInterval: r.int('selfCheckInterval', 0, L.MAX_SELF_CHECK_INTERVAL, 1000),
     maxContext: r.int('maxContext', 0, L.MAX_CONTEXT, 0),
+    kvBudgetMB: r.int('kvBudgetMB', 0, 1 << 30, 0),
     workerNames: r.names('workerNames'),
     prompts: {
       system: r.text('prompts.system', { nonEmpty: true }),
@@ -233,6 +236,7 @@ export function toRunConfig(s: HogwildSettings, problem: string): RunConfig {
     // 0 turns the self-check off: an interval no run reaches.
     selfCheckInterval: s.selfCheckInterval === 0 ? SELF_CHECK_OFF : s.selfCheckInterval,
     maxContext: s.maxContext,
+    ...(s.kvBudgetMB > 0 ? { kvBudgetMB: s.kvBudgetMB } : {}),
     prompts: { ...s.prompts },
   };
 }

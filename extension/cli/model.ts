@@ -84,7 +84,7 @@ export async function loadForCli(root: string, flags: Record<string, unknown>, l
   const loadMs = Date.now() - t0;
   const c = model.config;
   log(
-    `model ${dir} (${c.arch}, ${c.layers} layers, hidden ${c.hidden}, vocab ${c.vocab}) on ${model.device}, loaded in ${loadMs} ms` +
+    `model ${dir} (${c.arch}, ${c.layers} layers, hidden ${c.hidden}, vocab ${c.vocab}) on ${model.device}${model.kvDtype ? `, K/V in ${model.kvDtype}` : ''}, loaded in ${loadMs} ms` +
       (builtIn ? ' - the built-in RANDOM model: its text is meaningless' : trained ? ' - the built-in model, trained here on one synthetic task family (multi-part arithmetic word problems)' : ''),
   );
   if (!tok) log(`no tokenizer in ${dir} (tokenizer.json): token ids only`);

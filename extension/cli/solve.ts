@@ -17,8 +17,10 @@ import { CliRun, type RunRecord } from './runRecord';
 import { CliError, helpText, parseArgs, parseIdList, repoRoot, runCli, type FlagSpec } from './args';
 import { loadForCli, MODEL_FLAGS, out } from './model';
 import { Lanes, paint, sanitize, useColor } from './terminal';
+import { ProgressBar } from './progress';
 
 const SPEC: Record<string, FlagSpec> = {
+  'kv-budget-mb': { type: 'int', arg: 'MB', min: 0, help: 'KV memory budget of the run in MB (default 0 = 80% of the available memory)' },
   workers: { type: 'int', arg: 'N', min: 1, max: L.MAX_WORKERS, help: 'workers (default 2)' },
   layout: { type: 'string', arg: 'L', help: 'contiguous, interleaved or combined (default combined; raw: contiguous)' },
   ...MODEL_FLAGS,
@@ -114,7 +116,7 @@ runCli(async () => {
     },
     maxTokens: (flags['max-tokens'] as number | undefined) ?? 128,
     selfCheckInterval: (flags['self-check-interval'] as number | undefined) ?? 1000,
-    maxContext: 0,
+    maxContext: (flags['max-context'] as number | undefined) ?? 0,
     prompts: { ...DEFAULT_PROMPTS },
     raw: raw
       ? { promptIds, workerIds, steps: flags.steps as number, stepIds, topLogits: (flags['top-logits'] as number | undefined) ?? 0 }
@@ -127,7 +129,12 @@ runCli(async () => {
   try {
     let native;
     try {
-      native = buildNativeRunConfig(cfg, tok, model.config, { finisherMaxTokens: (flags['finisher-tokens'] as number | undefined) ?? 32 });
+      native = buildNativeRunConfig(cfg, tok, model.config, {
+        finisherMaxTokens: (flags['finisher-tokens'] as number | undefined) ?? 32,
+        contextSetting: '--max-context',
+        kvBudgetBytes: ((flags['kv-budget-mb'] as number | undefined) ?? 0) * 1e6,
+        kvBudgetSetting: '--kv-budget-mb',
+      });
     } catch (err) {
       if (err instanceof RunConfigError) throw new CliError(err.message);
       throw err;
@@ -137,11 +144,14 @@ runCli(async () => {
     const lanes = new Lanes(names.slice(), color, out, process.stdout.columns ?? 100);
     const streaming = !json && !raw;
     const t0 = Date.now();
+    const bar = new ProgressBar(process.stderr);
     const cli = new CliRun(cfg, tok, (events, errors) => {
       for (const m of errors) {
+        bar.end();
         if (streaming) lanes.flushAll();
         log(`engine: ${m}`);
       }
+      for (const e of events) if (e.type === 'progress' && !json) bar.update(e);
       if (!streaming) return;
       for (const e of events) {
         if (e.type === 'worker' && e.info.forkedFrom !== undefined && !lanes.has(e.info.worker)) {
@@ -187,6 +197,7 @@ runCli(async () => {
     await finished.catch((e: unknown) => (failure = e instanceof Error ? e : new Error(String(e))));
     process.off('SIGINT', onSigint);
     cli.end(failure);
+    bar.end();
     const ms = Date.now() - t0;
     if (streaming) lanes.flushAll();
     if (rec.state === 'failed') throw new CliError(`the run failed: ${rec.message ?? rec.state}`);

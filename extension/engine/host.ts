@@ -109,9 +109,10 @@ async function load(id: number, dir: string, device: string, threads: number): P
     vocab: c.vocab,
     maxContext: c.maxContext,
     device: model.device,
+    ...(model.kvDtype ? { kvDtype: model.kvDtype } : {}),
     builtIn,
   };
-  log('info', `Loaded ${dir} in ${Date.now() - t0} ms on ${model.device} (${useThreads} CPU thread${useThreads === 1 ? '' : 's'})`);
+  log('info', `Loaded ${dir} in ${Date.now() - t0} ms on ${model.device} (${useThreads} CPU thread${useThreads === 1 ? '' : 's'}), K/V in ${model.kvDtype ?? 'f32'}`);
   send({ type: 'loaded', model: summary });
   return summary;
 }
@@ -120,7 +121,7 @@ function start(runId: string, config: RunConfig): void {
   if (!model || !summary) throw new Error('no model is loaded');
   for (const r of runs.values()) if (!r.ended) throw new Error(`run ${r.runId} is still going; stop it first`);
   runs.clear();
-  const native = buildNativeRunConfig(config, tokenizer, model.config);
+  const native = buildNativeRunConfig(config, tokenizer, model.config, { kvBudgetBytes: (config.kvBudgetMB ?? 0) * 1e6 });
   const live = new LiveRun(runId, config, tokenizer, send, log);
   runs.set(runId, live);
   live.start();

@@ -219,7 +219,10 @@ export class EventPipeline {
         out.push({ type: 'attention', step: ev.step, shares: ev.shares.map((s) => Array.from(s)) });
         return;
       case 'stats':
-        out.push({ type: 'stats', step: ev.step, tokens: ev.tokens, tokensPerSecond: ev.tokensPerSecond, msPerStep: ev.msPerStep });
+        out.push({ type: 'stats', step: ev.step, tokens: ev.tokens, tokensPerSecond: ev.tokensPerSecond, msPerStep: ev.msPerStep, ...(ev.kvBytes !== undefined ? { kvBytes: ev.kvBytes } : {}) });
+        return;
+      case 'progress':
+        out.push({ type: 'progress', phase: 'prefill', done: ev.done, total: ev.total, tokensPerSecond: ev.tokensPerSecond });
         return;
       case 'note':
         out.push({ type: 'note', target: ev.target < 0 ? 'all' : ev.target, block: ev.block, text: this.text(ev.ids) });

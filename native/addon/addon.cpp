@@ -49,6 +49,7 @@ Napi::Value load_model(const Napi::CallbackInfo& info) {
     Napi::Object o = info[1].As<Napi::Object>();
     opt.device = string(o, "device", "auto");
     opt.threads = int(number(o, "threads", 0));
+    opt.kv_dtype = string(o, "kvDtype", "auto");
     max_context = int(number(o, "maxContext", 0));
   }
   auto* worker = new LoadWorker(env, info[0].As<Napi::String>().Utf8Value(), opt, max_context);

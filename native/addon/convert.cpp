@@ -131,6 +131,10 @@ HogwildConfig run_config(const Napi::Object& o, int vocab) {
   c.seed = uint64_t(number(o, "seed", 0));
   c.max_tokens = int(number(o, "maxTokens", 1024));
   c.max_context = int(number(o, "maxContext", 0));
+  c.max_context_setting = string(o, "maxContextSetting", "maxContext");
+  c.prefill_chunk = int(number(o, "prefillChunk", 128));
+  c.kv_budget_bytes = number(o, "kvBudgetBytes", 0);
+  c.kv_budget_setting = string(o, "kvBudgetSetting", "kvBudgetBytes");
   c.attention_shares = boolean(o, "attentionShares", false);
   c.raw = boolean(o, "raw", false);
   c.raw_steps = int(number(o, "rawSteps", 0));
@@ -160,6 +164,14 @@ Napi::Object event(Napi::Env env, const Event& e) {
     case Event::Type::RunState:
       o.Set("type", "run-state");
       o.Set("state", e.text);
+      if (!e.message.empty()) o.Set("message", e.message);
+      break;
+    case Event::Type::Progress:
+      o.Set("type", "progress");
+      o.Set("phase", e.text);
+      o.Set("done", e.done);
+      o.Set("total", e.total);
+      o.Set("tokensPerSecond", e.value);
       break;
     case Event::Type::Error:
       o.Set("type", "error");
@@ -221,6 +233,7 @@ Napi::Object event(Napi::Env env, const Event& e) {
       o.Set("tokens", e.count);
       o.Set("tokensPerSecond", e.value);
       o.Set("msPerStep", e.value2);
+      o.Set("kvBytes", e.kv_bytes);
       break;
     case Event::Type::Note:
       o.Set("type", "note");

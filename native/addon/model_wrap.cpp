@@ -1,5 +1,6 @@
 #include "model_wrap.h"
 
+#include <array>
 #include <chrono>
 #include <thread>
 
@@ -16,6 +17,7 @@ Napi::Function ModelWrap::define(Napi::Env env) {
   Napi::Function f = DefineClass(env, "NativeModel",
                                  {InstanceAccessor<&ModelWrap::config>("config"),
                                   InstanceAccessor<&ModelWrap::device>("device"),
+                                  InstanceAccessor<&ModelWrap::kv_dtype>("kvDtype"),
                                   InstanceMethod<&ModelWrap::create_sequence>("createSequence"),
                                   InstanceMethod<&ModelWrap::release_sequence>("releaseSequence"),
                                   InstanceMethod<&ModelWrap::sequence_length>("sequenceLength"),
@@ -51,6 +53,10 @@ Napi::Value ModelWrap::config(const Napi::CallbackInfo& info) { return model_con
 
 Napi::Value ModelWrap::device(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), model().backend().name());
+}
+
+Napi::Value ModelWrap::kv_dtype(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), model().backend().kv_dtype());
 }
 
 Napi::Value ModelWrap::create_sequence(const Napi::CallbackInfo& info) {
@@ -113,6 +119,8 @@ struct GenerateJob {
   int max_tokens = 0;
   SamplingParams sampling;
   uint64_t seed = 0;
+  int prefill_chunk = 128;
+  Napi::FunctionReference on_progress;  // optional: (done, total, tokensPerSecond) during the prefill
   // Results, read by the finaliser on the JavaScript thread.
   std::vector<int32_t> ids;
   double prompt_ms = 0, decode_ms = 0;
@@ -121,7 +129,9 @@ struct GenerateJob {
 
 }  // namespace
 
-// generate(req, onTokens): plain generation on its own thread, ids delivered in batches.
+// generate(req, onTokens, onProgress?): plain generation on its own thread, ids delivered in
+// batches; the prompt is prefilled in chunks of req.prefillChunk tokens (default 128), with
+// onProgress(done, total, tokensPerSecond) after each.
 Napi::Value ModelWrap::generate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction())
@@ -133,6 +143,9 @@ Napi::Value ModelWrap::generate(const Napi::CallbackInfo& info) {
   job->max_tokens = int(required_number(req, "maxTokens"));
   job->sampling = req.Get("sampling").IsObject() ? sampling(req.Get("sampling").As<Napi::Object>()) : SamplingParams{};
   job->seed = uint64_t(number(req, "seed", 0));
+  job->prefill_chunk = int(number(req, "prefillChunk", 128));
+  if (job->prefill_chunk < 1) throw Napi::RangeError::New(env, "generate: prefillChunk must be at least 1");
+  if (info.Length() > 2 && info[2].IsFunction()) job->on_progress = Napi::Persistent(info[2].As<Napi::Function>());
   if (job->prompt.empty()) throw Napi::RangeError::New(env, "generate: the prompt is empty");
   if (job->max_tokens < 1) throw Napi::RangeError::New(env, "generate: maxTokens must be at least 1");
   acquire(env, "generate");
@@ -143,6 +156,7 @@ Napi::Value ModelWrap::generate(const Napi::CallbackInfo& info) {
       env, info[1].As<Napi::Function>(), "hogwild-generate", 0, 1, [this, job, deferred](Napi::Env env) {
         release();
         Unref();
+        job->on_progress.Reset();  // on the JavaScript thread, before the job may die elsewhere
         if (!job->error.empty()) {
           deferred->Reject(Napi::Error::New(env, job->error).Value());
           return;
@@ -166,6 +180,14 @@ Napi::Value ModelWrap::generate(const Napi::CallbackInfo& info) {
         delete d;
       });
     };
+    auto progress = [&](int done, int total, double tps) {
+      if (job->on_progress.IsEmpty()) return;
+      auto* data = new std::array<double, 3>{double(done), double(total), tps};
+      tsfn.BlockingCall(data, [job](Napi::Env env, Napi::Function, std::array<double, 3>* d) {
+        job->on_progress.Call({Napi::Number::New(env, (*d)[0]), Napi::Number::New(env, (*d)[1]), Napi::Number::New(env, (*d)[2])});
+        delete d;
+      });
+    };
     int block = -1;
     try {
       block = model->cache().create_block();
@@ -175,10 +197,18 @@ Napi::Value ModelWrap::generate(const Napi::CallbackInfo& info) {
       const auto t0 = clock::now();
       auto t_first = t0;
       for (int i = 0; i < job->max_tokens; i++) {
-        Batch batch;
-        batch.rows.push_back({input, block, {{block, 0}}, true});
         ForwardOutput out;
-        model->forward(batch, out);
+        if (i == 0) {
+          progress(0, int(input.size()), 0.0);
+          model->forward_chunked({input, block, {{block, 0}}, true}, job->prefill_chunk, out, [&](int done, int total) {
+            const double s = std::chrono::duration<double>(clock::now() - t0).count();
+            progress(done, total, s > 0 ? done / s : 0.0);
+          });
+        } else {
+          Batch batch;
+          batch.rows.push_back({input, block, {{block, 0}}, true});
+          model->forward(batch, out);
+        }
         const int32_t next = sample_token(out.row_logits(0), out.vocab, job->sampling, rng);
         if (i == 0) t_first = clock::now();
         job->ids.push_back(next);

@@ -35,11 +35,18 @@ class Backend {
                        ForwardOutput& out) = 0;
   // Bytes of KV page storage held now.
   virtual size_t kv_bytes() const = 0;
+  // Bytes one token's K/V takes (all layers); 16-bit where the checkpoint is 16-bit.
+  virtual size_t kv_bytes_per_token() const = 0;
+  // "f32", "bf16" or "f16": the element type of the K/V storage.
+  virtual std::string kv_dtype() const = 0;
 };
 
 struct BackendOptions {
   std::string device = "cpu";  // "cpu", "cuda" or "auto"
   int threads = 0;             // CPU threads; 0 = all cores
+  // K/V element type: "auto" = the checkpoint's (bf16 / f16 weights give 16-bit K/V, as
+  // transformers does; fp32 stays fp32), or "f32", "bf16", "f16".
+  std::string kv_dtype = "auto";
 };
 
 std::unique_ptr<Backend> make_cpu_backend(const ModelConfig& cfg, const ModelWeights& w,

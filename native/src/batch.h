@@ -1,5 +1,6 @@
 // One call of the forward entry: rows of new tokens, each with the view it attends to.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <vector>
 
@@ -23,6 +24,9 @@ struct BatchRow {
 struct Batch {
   std::vector<BatchRow> rows;     // no two rows write the same block
   bool attention_shares = false;  // also report each row's attention share per view segment
+  // When set and true, the forward stops between layers and throws Cancelled (the cache is
+  // left as it was): a long prefill chunk can be stopped within a layer's time.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 struct ForwardOutput {

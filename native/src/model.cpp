@@ -1,5 +1,6 @@
 #include "model.h"
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <string>
@@ -81,6 +82,29 @@ void Model::forward(const Batch& batch, ForwardOutput& out) {
     throw;
   }
   for (const BatchRow& row : batch.rows) cache_.commit(row.block, int(row.tokens.size()));
+}
+
+void Model::forward_chunked(const BatchRow& row, int chunk, ForwardOutput& out,
+                            const std::function<void(int, int)>& after_chunk, const std::atomic<bool>* cancel) {
+  if (chunk < 1) fail("forward", "the prefill chunk must be at least 1 token, got " + std::to_string(chunk));
+  const int total = int(row.tokens.size());
+  if (total == 0) fail("forward", "no tokens");
+  for (int done = 0; done < total;) {
+    const int n = std::min(chunk, total - done);
+    Batch b;
+    b.cancel = cancel;
+    BatchRow part;
+    part.tokens.assign(row.tokens.begin() + done, row.tokens.begin() + done + n);
+    part.block = row.block;
+    part.view = row.view;
+    const bool last = done + n == total;
+    part.logits = last && row.logits;
+    part.all_logits = last && row.all_logits;
+    b.rows.push_back(std::move(part));
+    forward(b, out);
+    done += n;
+    if (after_chunk) after_chunk(done, total);
+  }
 }
 
 void Model::append_block(int dst, int src) {

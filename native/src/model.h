@@ -1,5 +1,7 @@
 // A loaded model: config, mapped weights, the paged KV cache and the backend that runs it.
 #pragma once
+#include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -24,6 +26,15 @@ class Model {
   // The one forward entry: validates the batch, makes room in the cache, runs the backend,
   // and only then counts the new tokens as written (a failed forward leaves the cache as it was).
   void forward(const Batch& batch, ForwardOutput& out);
+
+  // One long row fed in chunks of at most `chunk` tokens, so that memory stays bounded and
+  // the caller gets control back between chunks: `after_chunk(done, total)` runs after each
+  // (it may throw to end early; what was written stays written). Only the last chunk asks
+  // for logits (as the row does). With `cancel` set, a chunk stops between layers and
+  // Cancelled is thrown. Same results as one forward of the whole row.
+  void forward_chunked(const BatchRow& row, int chunk, ForwardOutput& out,
+                       const std::function<void(int done, int total)>& after_chunk = {},
+                       const std::atomic<bool>* cancel = nullptr);
 
   // Appends every token of `src` to the end of `dst`, keys rotated by dst's old length
   // (moves a finished step into a shared history once, O(step)).

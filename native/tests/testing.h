@@ -4,7 +4,9 @@
 #pragma once
 #include <cmath>
 #include <cstdio>
+#include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <random>
@@ -38,6 +40,7 @@ struct TinySpec {
   bool bias = false, qk_norm = true, tied = true, llama3 = false;
   double theta = 10000.0;
   int max_context = 4096;
+  bool bf16 = false;  // store the weights as bf16 (the kept fp32 copy is then the rounded value)
 };
 
 struct TinyModel {
@@ -87,15 +90,26 @@ inline TinyModel write_tiny_model(const TinySpec& s, const std::string& dir, uns
   if (!s.tied) add("lm_head.weight", {s.vocab, H}, 0.5f);
 
   std::vector<TensorSpec> specs;
-  std::vector<const std::vector<float>*> data;
+  std::vector<std::vector<float>*> data;
   for (auto& [name, v] : m.w) {
     std::vector<int64_t> shape(shapes[name].begin(), shapes[name].end());
-    specs.push_back({name, "F32", shape, 4});
+    specs.push_back({name, s.bf16 ? "BF16" : "F32", shape, size_t(s.bf16 ? 2 : 4)});
     data.push_back(&v);
   }
   std::system(("mkdir -p '" + dir + "'").c_str());
   write_safetensors(dir + "/model.safetensors", specs, [&](size_t i, std::ofstream& f) {
-    f.write(reinterpret_cast<const char*>(data[i]->data()), std::streamsize(data[i]->size() * 4));
+    if (!s.bf16) {
+      f.write(reinterpret_cast<const char*>(data[i]->data()), std::streamsize(data[i]->size() * 4));
+      return;
+    }
+    for (float& x : *data[i]) {  // round to nearest even, and keep the rounded value
+      uint32_t u;
+      std::memcpy(&u, &x, 4);
+      u = (u + 0x7FFFu + ((u >> 16) & 1u)) & 0xFFFF0000u;
+      std::memcpy(&x, &u, 4);
+      const uint16_t h = uint16_t(u >> 16);
+      f.write(reinterpret_cast<const char*>(&h), 2);
+    }
   });
 
   std::ofstream c(dir + "/config.json");

@@ -181,6 +181,34 @@ describe.skipIf(!addonBuilt)('npm run solve', () => {
   });
 });
 
+describe.skipIf(!addonBuilt)('long inputs (issue 13)', () => {
+  const long = 'The quick brown fox jumps over the lazy dog. '.repeat(120); // about 1,200 tokens
+
+  it('refuses a problem over the context before any compute, naming the numbers and the flag', () => {
+    const r = cli('solve', [long, '--model', MODEL, '--max-context', '512', '--max-tokens', '4']);
+    expectError(r, /^hogwild: the problem is [\d,]+ tokens; the context is 512 \(--max-context, or the model's 2,048\)$/);
+    expect(r.stderr).not.toMatch(/prefill/);
+    expectError(cli('generate', ['--prompt', long, '--model', MODEL, '--max-context', '512']), /the prompt is [\d,]+ tokens; the context is 512 \(--max-context, or the model's 2,048\)/);
+  });
+
+  it('refuses a run whose K/V cannot fit the KV budget, naming the flag', () => {
+    expectError(cli('solve', ['x', '--model', MODEL, '--kv-budget-mb', '1', '--max-tokens', '4000']), /needs about [\d.]+ [MG]B of KV memory .*; the KV budget is 1 MB \(--kv-budget-mb\)/);
+  });
+
+  it('shows the prefill progress on stderr (plain lines when it is not a terminal)', () => {
+    const r = cli('solve', [long, '--model', MODEL, '--max-tokens', '6', '--temperature', '0']);
+    expect(r.status).toBe(0);
+    const lines = r.stderr.split('\n').filter((l) => l.includes('prefill '));
+    expect(lines.length).toBeGreaterThanOrEqual(2);
+    expect(lines[0]).toMatch(/^hogwild: prefill 0 \/ [\d,]+$/);
+    expect(lines[lines.length - 1]).toMatch(/^hogwild: prefill ([\d,]+) \/ \1 · \d+ tok\/s$/);
+    expect(r.stderr).not.toMatch(/\r/);
+    const g = cli('generate', ['--prompt', long, '--model', MODEL, '--max-tokens', '2']);
+    expect(g.status).toBe(0);
+    expect(g.stderr).toMatch(/hogwild: prefill ([\d,]+) \/ \1 · \d+ tok\/s/);
+  });
+});
+
 interface RawJson {
   layout: string;
   steps: number;

@@ -34,12 +34,22 @@ struct LayerVectors {
   std::vector<float> attn_norm, mlp_norm, q_norm, k_norm, bq, bk, bv;
 };
 
+KvDType choose_kv_dtype(const std::string& want, DType weights) {
+  if (want == "f32") return KvDType::F32;
+  if (want == "bf16") return KvDType::BF16;
+  if (want == "f16") return KvDType::F16;
+  if (want != "auto" && !want.empty())
+    fail("cpu backend", "unknown KV dtype '" + want + "' (auto, f32, bf16 or f16)");
+  return weights == DType::BF16 ? KvDType::BF16 : weights == DType::F16 ? KvDType::F16 : KvDType::F32;
+}
+
 class CpuBackend final : public Backend {
  public:
   CpuBackend(const ModelConfig& cfg, const ModelWeights& w, const BackendOptions& opt)
       : cfg_(cfg), w_(w), rope_(cfg) {
     if (cfg.head_dim > 512) fail("cpu backend", "head_dim " + std::to_string(cfg.head_dim) + " is over 512");
     if (opt.threads > 0) omp_set_num_threads(opt.threads);
+    kv_dtype_ = choose_kv_dtype(opt.kv_dtype, w.layers.empty() ? w.embed.dtype : w.layers[0].wk.dtype);
     for (const LayerWeights& l : w.layers) {
       layer_vectors_.push_back({widen(l.attn_norm), widen(l.mlp_norm), widen(l.q_norm), widen(l.k_norm),
                                 widen(l.bq), widen(l.bk), widen(l.bv)});
@@ -57,6 +67,10 @@ class CpuBackend final : public Backend {
   }
 
   size_t kv_bytes() const override { return pages_.size() * page_bytes(); }
+  size_t kv_bytes_per_token() const override {
+    return size_t(cfg_.layers) * 2 * cfg_.kv_heads * cfg_.head_dim * kv_dtype_bytes(kv_dtype_);
+  }
+  std::string kv_dtype() const override { return kv_dtype_name(kv_dtype_); }
 
   void move_tokens(const std::vector<TokenMove>& moves, int delta) override {
     std::vector<float> k(cfg_.head_dim), kr(cfg_.head_dim), v(cfg_.head_dim);
@@ -173,6 +187,7 @@ void CpuBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans, 
   }
 
   for (int l = 0; l < cfg_.layers; l++) {
+    if (batch.cancel && batch.cancel->load(std::memory_order_relaxed)) throw Cancelled();
     const LayerWeights& lw = w_.layers[l];
     const LayerVectors& lv = layer_vectors_[l];
 #pragma omp parallel for if (T >= kParallelTokens)

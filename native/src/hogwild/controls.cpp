@@ -52,6 +52,7 @@ void HogwildRun::stop(int worker) {
   }
   std::lock_guard<std::mutex> lock(control_mu_);  // ending the run is always allowed
   stopping_ = true;
+  cancel_ = true;  // a prefill chunk in flight ends at its next layer
   control_cv_.notify_all();
 }
 

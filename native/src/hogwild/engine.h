@@ -5,6 +5,8 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <map>
+#include <string>
 #include <functional>
 #include <mutex>
 #include <optional>
@@ -121,6 +123,10 @@ class HogwildRun {
   void loop();
   void forward(const Batch& batch, ForwardOutput& out);
   void prefill_shared();
+  void check_fits() const;                // the context and the KV budget, before any compute
+  void hold_between_chunks();             // prefill: run-level pause / stop between chunks
+  bool kv_budget_reached(const std::map<int, int>& added);
+  int context_limit() const;
   void apply_controls();
   enum class StepResult { Ran, Idle, Done };
   StepResult step_once();
@@ -163,6 +169,9 @@ class HogwildRun {
   std::condition_variable control_cv_;
   std::deque<Control> controls_;
   bool paused_ = false, stopping_ = false;
+  std::atomic<bool> cancel_{false};  // set by stop(): a prefill chunk ends between layers
+  double kv_budget_ = 0;             // bytes; fixed when the run starts
+  std::string end_message_;          // why the run ended early (KV budget), for the final run-state
   int steps_allowed_ = 0;        // single steps granted while paused
   int worker_count_ = 0;         // workers including queued forks (validation)
   std::vector<bool> worker_finished_;  // snapshot for validation

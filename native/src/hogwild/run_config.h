@@ -39,6 +39,13 @@ struct HogwildConfig {
   uint64_t seed = 0;                 // worker w draws from Rng(seed + w)
   int max_tokens = 1024;             // generated tokens of all workers together
   int max_context = 0;               // longest view a worker may reach (0 = the model's); the run ends there
+  std::string max_context_setting = "max_context";  // how the user sets max_context (for messages)
+  int prefill_chunk = 128;           // prompt tokens per forward: memory bound, progress and Stop between chunks
+  // KV memory budget in bytes: checked before the run (prompt, first inputs and the token
+  // budget) and before every step; a run that reaches it ends cleanly. 0 = 80% of the memory
+  // available when the run starts (MemAvailable) plus what the cache already holds.
+  double kv_budget_bytes = 0;
+  std::string kv_budget_setting = "kv_budget";  // how the user sets the budget (for messages)
   bool attention_shares = false;     // report per-step attention shares per view segment
   // Raw mode: exact ids, no headers, self-check, finisher or stop on eos.
   bool raw = false;

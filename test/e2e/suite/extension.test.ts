@@ -169,6 +169,31 @@ describe('Hogwild extension (real VS Code, real engine)', function () {
     }
   });
 
+  it('shows the prefill of a long problem and stops during it, leaving the engine usable', async () => {
+    // About 20k tokens: long enough that the prefill is still going when Stop arrives.
+    const runId = await vscode.commands.executeCommand<string>('hogwild.solveSelection', 'word '.repeat(20_000));
+    const rec = api.runs.get(runId)!;
+    await waitFor('prefill progress', () => (rec.model.summary().prefill?.done ?? 0) > 0, 60_000);
+    const p = rec.model.summary().prefill!;
+    assert.ok(p.total >= 20_000 && p.done < p.total, `progress ${p.done} / ${p.total}`);
+    assert.equal(rec.model.totalTokens, 0, 'no tokens before the prefill is done');
+    const t0 = Date.now();
+    await vscode.commands.executeCommand('hogwild.stop');
+    await waitFor('the run to stop', () => !rec.model.isActive, 30_000);
+    assert.equal(rec.model.state, 'stopped');
+    assert.equal(rec.model.totalTokens, 0, 'stopped before any token');
+    console.log(`[e2e] stop during the prefill: ended ${Date.now() - t0} ms after the command`);
+    // The engine is usable right after.
+    await setSetting('maxTokens', 8);
+    try {
+      const next = await vscode.commands.executeCommand<string>('hogwild.solveSelection', 'What is 2 + 2?');
+      await waitFor('the next run to finish', () => !api.runs.get(next)!.model.isActive, 120_000);
+      assert.equal(api.runs.get(next)!.model.state, 'finished');
+    } finally {
+      await setSetting('maxTokens', undefined);
+    }
+  });
+
   it('keeps up with 8 workers at full engine speed', async () => {
     await setSetting('workers', 8);
     await setSetting('maxTokens', 800);
