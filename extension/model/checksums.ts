@@ -21,7 +21,7 @@ export function verifyChecksums(dir: string): number {
   try {
     parsed = JSON.parse(fs.readFileSync(list, 'utf8'));
   } catch (err) {
-    throw new Error(`${list}: not valid JSON: ${(err as Error).message}`);
+    throw new Error(`${list}: not valid JSON: ${(err as Error).message}`, { cause: err });
   }
   const files = parsed.files;
   if (!files || typeof files !== 'object') throw new Error(`${list}: expected {"files": {"name": "sha256 hex"}}`);

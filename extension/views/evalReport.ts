@@ -28,7 +28,7 @@ export function evalReportHtml(jsonFile: string): string {
   try {
     report = JSON.parse(fs.readFileSync(jsonFile, 'utf8'));
   } catch (err) {
-    throw new Error(`${jsonFile}: not a readable evaluation report: ${(err as Error).message}`);
+    throw new Error(`${jsonFile}: not a readable evaluation report: ${(err as Error).message}`, { cause: err });
   }
   if (!Array.isArray(report.groups)) throw new Error(`${jsonFile}: no "groups" (write it with npm run eval)`);
   const svgFile = path.join(path.dirname(jsonFile), 'eval.svg');
