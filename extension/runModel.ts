@@ -6,6 +6,7 @@
  */
 import type {
   EngineEvent,
+  PrefillProgress,
   RunConfig,
   RunSource,
   RunState,
@@ -98,6 +99,8 @@ export class RunModel {
   readonly notes: NoteEntry[] = [];
   answer: { text: string; answer: string | null } | null = null;
   stats = { step: 0, tokens: 0, tokensPerSecond: 0, msPerStep: 0 };
+  prefill: PrefillProgress | null = null; // the prompt's prefill, until it is done
+  kvBytes: number | undefined;
   views: { step: number; views: ViewSegmentInfo[][] } | null = null;
   attention: { step: number; shares: number[][] } | null = null;
   constructor(
@@ -214,8 +217,14 @@ export class RunModel {
         this.answer = { text: ev.text, answer: ev.answer };
         ch.answer = true;
         break;
+      case 'progress':
+        this.prefill = ev.done < ev.total ? { done: ev.done, total: ev.total, tokensPerSecond: ev.tokensPerSecond } : null;
+        ch.stats = true;
+        ch.state = true;
+        break;
       case 'stats':
         this.stats = { step: ev.step, tokens: ev.tokens, tokensPerSecond: ev.tokensPerSecond, msPerStep: ev.msPerStep };
+        if (ev.kvBytes !== undefined) this.kvBytes = ev.kvBytes;
         ch.stats = true;
         break;
       case 'views':
@@ -263,6 +272,8 @@ export class RunModel {
       tokens: this.totalTokens,
       tokensPerSecond: Math.round((this.isActive ? tps : 0) * 10) / 10,
       workers,
+      ...(this.prefill && this.isActive ? { prefill: this.prefill } : {}),
+      ...(this.kvBytes !== undefined ? { kvBytes: this.kvBytes } : {}),
     };
   }
 }

@@ -3,6 +3,7 @@ import * as vscode from 'vscode';
 import type { EngineClient } from './engine/client';
 import type { RunManager } from './runs';
 import { Disposable, toDisposable } from './disposable';
+import { formatBytes, prefillText } from '../protocol/progress';
 
 export class StatusBar extends Disposable {
   private readonly item: vscode.StatusBarItem;
@@ -55,8 +56,12 @@ export class StatusBar extends Disposable {
     const s = rec.model.summary();
     const icon = s.state === 'running' ? '$(pulse)' : s.state === 'paused' ? '$(debug-pause)' : s.state === 'failed' ? '$(error)' : '$(check)';
     const rate = rec.model.isActive ? ` · ${s.tokensPerSecond.toFixed(1)} tok/s` : '';
-    this.item.text = `${icon} Hogwild: ${s.state} · ${s.workers.length} workers · ${s.tokens} tok${rate}`;
-    this.item.tooltip = new vscode.MarkdownString(`**${escapeMd(s.title)}**\n\n${s.workers.map((w) => `- ${escapeMd(w.name)}: ${w.state}, step ${w.step}, ${w.tokens} tokens`).join('\n')}\n\nClick to open the run panel.`);
+    this.item.text = s.prefill
+      ? `$(sync~spin) Hogwild: ${prefillText(s.prefill)}`
+      : `${icon} Hogwild: ${s.state} · ${s.workers.length} workers · ${s.tokens} tok${rate}`;
+    const model = rec.engineModel;
+    const kv = s.kvBytes !== undefined ? `\n\nKV cache: ${formatBytes(s.kvBytes)} in use${model?.kvDtype ? ` (${model.kvDtype})` : ''}` : '';
+    this.item.tooltip = new vscode.MarkdownString(`**${escapeMd(s.title)}**\n\n${s.workers.map((w) => `- ${escapeMd(w.name)}: ${w.state}, step ${w.step}, ${w.tokens} tokens`).join('\n')}${escapeMd(kv)}\n\nClick to open the run panel.`);
     this.item.command = { title: 'Open Run Panel', command: 'hogwild.openRunPanel', arguments: [s.runId] };
     this.item.show();
   }

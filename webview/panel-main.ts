@@ -14,6 +14,7 @@ import type { Control, EngineState, InspectResult, ToWebview, WebviewCommand } f
 import { RunModel, emptyChanges, modelFromSnapshot, snapshotOf, type RunChanges, type RunSnapshot, type WorkerModel } from '../extension/runModel';
 import { FrameScheduler, RenderCounter } from './frame';
 import { ce, fmtRate, h, setDisabled, setText } from './dom';
+import { formatBytes, prefillText } from '../protocol/progress';
 import { VirtualList, type ListItem } from './virtualList';
 import { onMessage, post, request, vscodeApi } from './vscode';
 import { runViews, type RunView } from './runView';
@@ -201,10 +202,11 @@ const isLive = () => !!model && model.source === 'live' && model.isActive;
 
 function renderToolbar(m: RunModel): void {
   setText(titleEl, m.title);
-  setText(stateBadge, m.source === 'replay' ? `${m.state} (replay)` : m.state);
-  stateBadge.dataset.state = m.state;
   const s = m.summary();
-  setText(statsEl, `${s.tokens} tokens · ${fmtRate(s.tokensPerSecond)} tok/s${m.stats.msPerStep ? ` · ${m.stats.msPerStep.toFixed(0)} ms/step` : ''}`);
+  setText(stateBadge, m.source === 'replay' ? `${m.state} (replay)` : s.prefill ? prefillText(s.prefill) : m.state);
+  stateBadge.dataset.state = m.state;
+  const kv = s.kvBytes !== undefined ? ` · KV ${formatBytes(s.kvBytes)}` : '';
+  setText(statsEl, `${s.tokens} tokens · ${fmtRate(s.tokensPerSecond)} tok/s${m.stats.msPerStep ? ` · ${m.stats.msPerStep.toFixed(0)} ms/step` : ''}${kv}`);
   const live = isLive();
   setDisabled(pauseBtn, !live || m.state === 'paused');
   setDisabled(resumeBtn, !live || m.state !== 'paused');

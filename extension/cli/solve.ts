@@ -17,8 +17,10 @@ import { CliRun, type RunRecord } from './runRecord';
 import { CliError, helpText, parseArgs, parseIdList, repoRoot, runCli, type FlagSpec } from './args';
 import { loadForCli, MODEL_FLAGS, out } from './model';
 import { Lanes, paint, sanitize, useColor } from './terminal';
+import { ProgressBar } from './progress';
 
 const SPEC: Record<string, FlagSpec> = {
+  'kv-budget-mb': { type: 'int', arg: 'MB', min: 0, help: 'KV memory budget of the run in MB (default 0 = 80% of the available memory)' },
   workers: { type: 'int', arg: 'N', min: 1, max: L.MAX_WORKERS, help: 'workers (default 2)' },
   layout: { type: 'string', arg: 'L', help: 'contiguous, interleaved or combined (default combined; raw: contiguous)' },
   ...MODEL_FLAGS,
@@ -114,7 +116,7 @@ runCli(async () => {
     },
     maxTokens: (flags['max-tokens'] as number | undefined) ?? 128,
     selfCheckInterval: (flags['self-check-interval'] as number | undefined) ?? 1000,
-    maxContext: 0,
+    maxContext: (flags['max-context'] as number | undefined) ?? 0,
     prompts: { ...DEFAULT_PROMPTS },
     raw: raw
       ? { promptIds, workerIds, steps: flags.steps as number, stepIds, topLogits: (flags['top-logits'] as number | undefined) ?? 0 }
@@ -123,11 +125,16 @@ runCli(async () => {
 
   const root = repoRoot();
   const { model, tok, dir, builtIn } = await loadForCli(root, flags, json ? () => undefined : log);
-  let run: NativeRun | null = null;
+  let run: NativeRun;
   try {
     let native;
     try {
-      native = buildNativeRunConfig(cfg, tok, model.config, { finisherMaxTokens: (flags['finisher-tokens'] as number | undefined) ?? 32 });
+      native = buildNativeRunConfig(cfg, tok, model.config, {
+        finisherMaxTokens: (flags['finisher-tokens'] as number | undefined) ?? 32,
+        contextSetting: '--max-context',
+        kvBudgetBytes: ((flags['kv-budget-mb'] as number | undefined) ?? 0) * 1e6,
+        kvBudgetSetting: '--kv-budget-mb',
+      });
     } catch (err) {
       if (err instanceof RunConfigError) throw new CliError(err.message);
       throw err;
@@ -137,19 +144,24 @@ runCli(async () => {
     const lanes = new Lanes(names.slice(), color, out, process.stdout.columns ?? 100);
     const streaming = !json && !raw;
     const t0 = Date.now();
+    const laneStep = new Map<number, number>();
+    const bar = new ProgressBar(process.stderr);
     const cli = new CliRun(cfg, tok, (events, errors) => {
       for (const m of errors) {
+        bar.end();
         if (streaming) lanes.flushAll();
         log(`engine: ${m}`);
       }
+      for (const e of events) if (e.type === 'progress' && !json) bar.update(e);
       if (!streaming) return;
       for (const e of events) {
         if (e.type === 'worker' && e.info.forkedFrom !== undefined && !lanes.has(e.info.worker)) {
           lanes.addWorker(e.info.worker, e.info.name);
         } else if (e.type === 'tokens') {
+          // A worker's next step starts on a line of its own (step 0: the decoder's remainder).
+          if (e.step > 0 && laneStep.has(e.worker) && laneStep.get(e.worker) !== e.step) lanes.flush(e.worker);
+          if (e.step > 0) laneStep.set(e.worker, e.step);
           lanes.push(e.worker, tok ? e.text : Array.from(e.ids).join(' ') + ' ');
-        } else if (e.type === 'step-finished') {
-          lanes.flush(e.worker);
         }
       }
     });
@@ -187,9 +199,11 @@ runCli(async () => {
     await finished.catch((e: unknown) => (failure = e instanceof Error ? e : new Error(String(e))));
     process.off('SIGINT', onSigint);
     cli.end(failure);
+    bar.end();
     const ms = Date.now() - t0;
     if (streaming) lanes.flushAll();
-    if (rec.state === 'failed') throw new CliError(`the run failed: ${rec.message ?? rec.state}`);
+    const m = rec.model;
+    if (m.state === 'failed') throw new CliError(`the run failed: ${m.message ?? m.state}`);
 
     if (raw) {
       printRaw(rec, cfg, tok, json, names);
@@ -197,8 +211,8 @@ runCli(async () => {
     }
 
     // The answer: the finisher text and its greedy continuation, read with the answer pattern.
-    const finisherText = tok && rec.answer ? rec.answer.text.slice(cfg.prompts.finisher.length) : '';
-    const answer = rec.answer?.answer ?? null;
+    const finisherText = tok && m.answer ? m.answer.text.slice(cfg.prompts.finisher.length) : '';
+    const answer = m.answer?.answer ?? null;
     const viewList = rec.viewList();
     const blocks = rec.liveBlocks();
     const nameOf = (w: number) => rec.name(w);
@@ -210,20 +224,20 @@ runCli(async () => {
         workers: [...rec.fed.keys()].sort((a, b) => a - b).map((w) => ({
           worker: w,
           name: nameOf(w),
-          forkedFrom: rec.forks.get(w) ?? -1,
+          forkedFrom: rec.forkedFrom(w),
           ids: rec.fed.get(w) ?? [],
           text: tok ? (rec.texts.get(w) ?? '') : null,
         })),
-        history: rec.history.map((h) => ({ worker: h.worker, step: h.step, label: h.label, block: h.historyBlock, text: tok ? h.text : null })),
+        history: m.history.map((h) => ({ worker: h.worker, step: h.step, label: h.label, block: h.block, text: tok ? h.text : null })),
         finisher: { text: tok ? finisherText : null },
         answer,
         blocks: blocks.map(({ block, kind, owner, length, label }) => ({ block, kind, owner, length, label })),
         views: viewList,
         stats: {
-          state: rec.state,
-          steps: rec.stats?.step ?? 0,
-          tokens: rec.stats?.tokens ?? 0,
-          tokensPerSecond: Math.round((rec.stats?.tokensPerSecond ?? 0) * 100) / 100,
+          state: m.state,
+          steps: m.stats.step,
+          tokens: m.stats.tokens,
+          tokensPerSecond: Math.round(m.stats.tokensPerSecond * 100) / 100,
           ms,
         },
       };
@@ -244,9 +258,9 @@ runCli(async () => {
     viewList.forEach((v, w) => {
       out(`  ${nameOf(w).padEnd(8)} ${v.map((s) => `${s.kind}#${s.block}[${s.offset}..${s.offset + s.length})`).join(' ')}\n`);
     });
-    const s = rec.stats;
+    const s = m.stats;
     out(
-      `\n${rec.state}: ${s?.tokens ?? 0} tokens in ${s?.step ?? 0} steps, ${(s?.tokensPerSecond ?? 0).toFixed(1)} tok/s (all workers), ${(ms / 1000).toFixed(1)} s\n`,
+      `\n${m.state}: ${s.tokens} tokens in ${s.step} steps, ${s.tokensPerSecond.toFixed(1)} tok/s (all workers), ${(ms / 1000).toFixed(1)} s\n`,
     );
   } finally {
     model.close();
@@ -279,7 +293,10 @@ function printRaw(rec: RunRecord, cfg: RunConfig, tok: import('../model/tokenize
   // The raw result's views, with the real kind and owner of every block.
   const views = res.views;
   if (json) {
-    out(JSON.stringify({ layout: cfg.layout, steps: raw.steps, promptIds: raw.promptIds, workers, views }) + '\n');
+    // Step timings for benchmarks (scripts/bench-product.mjs): the loop only, no load or prefill.
+    const sorted = [...rec.stepMs].sort((a, b) => a - b);
+    const stats = { msPerStepMedian: sorted.length ? Math.round(sorted[sorted.length >> 1] * 1000) / 1000 : 0, msPerStep: rec.stepMs.map((x) => Math.round(x * 1000) / 1000) };
+    out(JSON.stringify({ layout: cfg.layout, steps: raw.steps, promptIds: raw.promptIds, workers, views, stats }) + '\n');
     return;
   }
   out(`raw run: ${cfg.layout} layout, ${raw.steps} steps, prompt ${raw.promptIds.length} ids\n`);

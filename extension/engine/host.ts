@@ -12,6 +12,7 @@
  *
  * Run it as `node dist/engine-host.js` under a parent with an IPC channel (fork).
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as os from 'node:os';
 import type { Control, EngineMessage, EngineRequest, InspectResult, ModelSummary, RunConfig } from '../../protocol/messages';
@@ -20,6 +21,8 @@ import { replyTo } from '../../protocol/requests';
 import { loadNativeAddon, type NativeAddon, type NativeModel, type NativeRun } from './native';
 import { loadTokenizer, type HwTokenizer } from '../model/tokenizer';
 import { DEFAULT_MODEL_DIRNAME, ensureDefaultModel, isBuiltInModel } from '../model/defaultModel';
+import { isRandomModelName, isTrainedModelName, trainedModelDir } from '../model/builtinModels';
+import { verifyChecksums } from '../model/checksums';
 import { buildNativeRunConfig } from '../collab';
 import { LiveRun } from './liveRun';
 
@@ -56,7 +59,10 @@ async function load(id: number, dir: string, device: string, threads: number): P
     addon = loadNativeAddon(root);
   }
   let builtIn = false;
-  if (dir === '') {
+  if (dir === '' || isTrainedModelName(dir)) {
+    // The default: the small model trained here (shipped with the extension).
+    dir = trainedModelDir(root);
+  } else if (isRandomModelName(dir) && !fs.existsSync(dir)) {
     builtIn = true;
     dir = path.join(dataDir, 'models', DEFAULT_MODEL_DIRNAME);
     progress(id, 'Checking the built-in model…');
@@ -76,6 +82,7 @@ async function load(id: number, dir: string, device: string, threads: number): P
   } else {
     builtIn = isBuiltInModel(dir);
   }
+  verifyChecksums(dir);
   if (model) {
     model.close();
     model = null;
@@ -102,9 +109,10 @@ async function load(id: number, dir: string, device: string, threads: number): P
     vocab: c.vocab,
     maxContext: c.maxContext,
     device: model.device,
+    ...(model.kvDtype ? { kvDtype: model.kvDtype } : {}),
     builtIn,
   };
-  log('info', `Loaded ${dir} in ${Date.now() - t0} ms on ${model.device} (${useThreads} CPU thread${useThreads === 1 ? '' : 's'})`);
+  log('info', `Loaded ${dir} in ${Date.now() - t0} ms on ${model.device} (${useThreads} CPU thread${useThreads === 1 ? '' : 's'}), K/V in ${model.kvDtype ?? 'f32'}`);
   send({ type: 'loaded', model: summary });
   return summary;
 }
@@ -114,7 +122,7 @@ function start(runId: string, config: RunConfig): void {
   for (const r of runs.values()) if (!r.ended) throw new Error(`run ${r.runId} is still going; stop it first`);
   runs.clear();
   // Attention shares feed the heatmap and the inspector; they cost little next to a step.
-  const native = buildNativeRunConfig(config, tokenizer, model.config, { attentionShares: config.attentionShares ?? true });
+  const native = buildNativeRunConfig(config, tokenizer, model.config, { kvBudgetBytes: (config.kvBudgetMB ?? 0) * 1e6, attentionShares: config.attentionShares ?? true });
   const live = new LiveRun(runId, config, tokenizer, send, log, native);
   runs.set(runId, live);
   live.start();

@@ -250,7 +250,10 @@ export class EventPipeline {
         out.push(attentionEvent(ev));
         return;
       case 'stats':
-        out.push({ type: 'stats', step: ev.step, tokens: ev.tokens, tokensPerSecond: ev.tokensPerSecond, msPerStep: ev.msPerStep });
+        out.push({ type: 'stats', step: ev.step, tokens: ev.tokens, tokensPerSecond: ev.tokensPerSecond, msPerStep: ev.msPerStep, ...(ev.kvBytes !== undefined ? { kvBytes: ev.kvBytes } : {}) });
+        return;
+      case 'progress':
+        out.push({ type: 'progress', phase: 'prefill', done: ev.done, total: ev.total, tokensPerSecond: ev.tokensPerSecond });
         return;
       case 'note':
         out.push({ type: 'note', target: ev.target < 0 ? 'all' : ev.target, block: ev.block, text: this.text(ev.ids), ids: Int32Array.from(ev.ids), pieces: this.pieces(ev.ids) });
@@ -276,10 +279,12 @@ export class EventPipeline {
   /** The finisher prompt and its greedy continuation so far, and the answer read from it. */
   private answer(): EventOf<'answer'> {
     const text = this.config.prompts.finisher + (this.tok ? this.tok.decode(this.finisherIds, { skipSpecial: true }) : '');
-    let answer: string | null = null;
+    let answer: string | null;
     try {
       answer = extractAnswer(text, this.config.prompts.answerPattern);
-    } catch {
+    } catch (e) {
+      // A pattern that fails or takes too long finds nothing, and the user is told why.
+      this.errors.push((e as Error).message);
       answer = null;
     }
     return { type: 'answer', text, answer };

@@ -8,6 +8,7 @@
 #include "backend.h"
 #include "batch.h"
 #include "config.h"
+#include "cpu/parallel.h"
 #include "kv_cache.h"
 #include "weights.h"
 
@@ -17,11 +18,19 @@ class Model {
  public:
   // Loads <dir> (config.json + safetensors). Throws EngineError naming the file and problem.
   static std::unique_ptr<Model> load(const std::string& dir, const BackendOptions& opt);
+  // A model of this shape with seeded random weights generated on the GPU (benchmarks).
+  static std::unique_ptr<Model> random(const ModelConfig& cfg, const BackendOptions& opt);
+
+  // Where it runs, for the model summary: the backend's description, or the CPU with the
+  // reason when `auto` found no usable GPU.
+  std::string device() const;
 
   const ModelConfig& config() const { return cfg_; }
   KvCache& cache() { return cache_; }
   const KvCache& cache() const { return cache_; }
   Backend& backend() { return *backend_; }
+  // The CPU threads of this model (the CPU backend's kernels, sampling in the engine).
+  par::Pool& pool() { return *pool_; }
 
   // The one forward entry: validates the batch, makes room in the cache, runs the backend,
   // and only then counts the new tokens as written (a failed forward leaves the cache as it was).
@@ -48,11 +57,14 @@ class Model {
 
  private:
   Model() = default;
+  void make_backend(const BackendOptions& opt);
   ModelConfig cfg_;
   ModelWeights weights_;
   KvCache cache_;
   std::unique_ptr<Backend> backend_;
+  std::unique_ptr<par::Pool> pool_;
   int max_context_ = 0;
+  std::string device_note_;
 };
 
 }  // namespace hw

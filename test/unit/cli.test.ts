@@ -168,6 +168,7 @@ describe.skipIf(!addonBuilt)('npm run solve', () => {
     expect(r.stdout).toMatch(/\nFinal answer: /);
     expect(r.stdout).toMatch(/\nCache layout \(\d+ blocks, \d+ tokens\)/);
     expect(r.stdout).toMatch(/\n {2}Ann +prompt#0\[0\.\.\d+\)/);
+    // eslint-disable-next-line no-control-regex -- an ANSI escape is what must be absent
     expect(r.stdout).not.toMatch(/\x1b\[/); // NO_COLOR
   });
 
@@ -181,12 +182,41 @@ describe.skipIf(!addonBuilt)('npm run solve', () => {
   });
 });
 
+describe.skipIf(!addonBuilt)('long inputs (issue 13)', () => {
+  const long = 'The quick brown fox jumps over the lazy dog. '.repeat(120); // about 1,200 tokens
+
+  it('refuses a problem over the context before any compute, naming the numbers and the flag', () => {
+    const r = cli('solve', [long, '--model', MODEL, '--max-context', '512', '--max-tokens', '4']);
+    expectError(r, /^hogwild: the problem is [\d,]+ tokens; the context is 512 \(--max-context, or the model's 2,048\)$/);
+    expect(r.stderr).not.toMatch(/prefill/);
+    expectError(cli('generate', ['--prompt', long, '--model', MODEL, '--max-context', '512']), /the prompt is [\d,]+ tokens; the context is 512 \(--max-context, or the model's 2,048\)/);
+  });
+
+  it('refuses a run whose K/V cannot fit the KV budget, naming the flag', () => {
+    expectError(cli('solve', ['x', '--model', MODEL, '--kv-budget-mb', '1', '--max-tokens', '4000']), /needs about [\d.]+ [MG]B of KV memory .*; the KV budget is 1 MB \(--kv-budget-mb\)/);
+  });
+
+  it('shows the prefill progress on stderr (plain lines when it is not a terminal)', () => {
+    const r = cli('solve', [long, '--model', MODEL, '--max-tokens', '6', '--temperature', '0']);
+    expect(r.status).toBe(0);
+    const lines = r.stderr.split('\n').filter((l) => l.includes('prefill '));
+    expect(lines.length).toBeGreaterThanOrEqual(2);
+    expect(lines[0]).toMatch(/^hogwild: prefill 0 \/ [\d,]+$/);
+    expect(lines[lines.length - 1]).toMatch(/^hogwild: prefill ([\d,]+) \/ \1 · \d+ tok\/s$/);
+    expect(r.stderr).not.toMatch(/\r/);
+    const g = cli('generate', ['--prompt', long, '--model', MODEL, '--max-tokens', '2']);
+    expect(g.status).toBe(0);
+    expect(g.stderr).toMatch(/hogwild: prefill ([\d,]+) \/ \1 · \d+ tok\/s/);
+  });
+});
+
 interface RawJson {
   layout: string;
   steps: number;
   promptIds: number[];
   workers: { worker: number; firstIds: number[]; ids: number[]; text: string | null; topLogits?: { id: number; logit: number }[] }[];
   views: { block: number; kind: string; owner: number; offset: number; length: number }[][];
+  stats: { msPerStepMedian: number; msPerStep: number[] };
 }
 
 describe.skipIf(!addonBuilt)('raw runs (issue 5)', () => {
@@ -194,7 +224,10 @@ describe.skipIf(!addonBuilt)('raw runs (issue 5)', () => {
 
   it('has a stable JSON shape', () => {
     const r = raw(['--prompt-ids', '1,2,3', '--worker-ids', '5,6;7;8', '--steps', '4', '--top-logits', '3']);
-    expect(Object.keys(r)).toEqual(['layout', 'steps', 'promptIds', 'workers', 'views']);
+    expect(Object.keys(r)).toEqual(['layout', 'steps', 'promptIds', 'workers', 'views', 'stats']);
+    expect(r.stats.msPerStep.length).toBe(4);
+    expect(r.stats.msPerStep.every((ms) => ms > 0)).toBe(true);
+    expect(r.stats.msPerStepMedian).toBe([...r.stats.msPerStep].sort((a, b) => a - b)[2]);
     expect(r.layout).toBe('contiguous');
     expect(r.steps).toBe(4);
     expect(r.promptIds).toEqual([1, 2, 3]);
