@@ -286,6 +286,11 @@ void test_refused_up_front(const TinyModel& tm) {
   m = message(k);
   CHECK(m.find("of KV memory") != std::string::npos && m.find("the KV budget is 1 KB (hogwild.kvBudgetMB)") != std::string::npos,
         "KV budget: '%s'", m.c_str());
+  // The default budget (from the free memory) is checked against what the run needs to
+  // start; a token budget larger than memory ends the run at the budget later, cleanly.
+  HogwildConfig big = protocol_config(2, 100, tm.spec.vocab);
+  big.max_tokens = 1 << 30;
+  CHECK(message(big).empty(), "a huge token budget under the default KV budget was refused: '%s'", message(big).c_str());
   CHECK(model->cache().pages_allocated() == 0, "a refused run allocated %d pages", model->cache().pages_allocated());
 }
 

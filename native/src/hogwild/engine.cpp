@@ -139,17 +139,23 @@ void HogwildRun::check_fits() const {
     fail("run", "the problem is " + grouped(problem) + " tokens (" + parts + "), which leaves no room to generate in a context of " +
                     grouped(ctx) + source);
 
-  // K/V: every block known now rounded up to whole pages, plus the tokens still to come.
+  // K/V: every block known now rounded up to whole pages, plus the tokens still to come (no
+  // more than the context leaves). An explicit budget must hold all of it; the default one
+  // (from the free memory) must hold what the run needs to start, and a run that reaches it
+  // later ends cleanly (kv_budget_reached).
   const int pt = model_.cache().page_tokens();
   auto paged = [&](long long n) { return (n + pt - 1) / pt * pt; };
   long long tokens = paged(prompt) + paged((long long)cfg_.header_others.size()) * (headers > 0) +
                      paged((long long)cfg_.header_own.size()) * (headers > 0);
   for (const Ids& f : cfg_.first_input) tokens += paged((long long)f.size());
-  tokens += generate + (cfg_.raw ? 0 : finisher + cfg_.finisher_max_tokens);
+  if (cfg_.kv_budget_bytes > 0)
+    tokens += std::min(generate, (long long)ctx - problem) + (cfg_.raw ? 0 : finisher + cfg_.finisher_max_tokens);
   const double per_token = double(model_.backend().kv_bytes_per_token());
   if (double(tokens) * per_token > kv_budget_)
     fail("run", "the run needs about " + bytes_text(double(tokens) * per_token) + " of KV memory (" + grouped(tokens) +
-                    " tokens x " + bytes_text(per_token) + ": prompt, first inputs and token budget); the KV budget is " +
+                    " tokens x " + bytes_text(per_token) +
+                    (cfg_.kv_budget_bytes > 0 ? ": prompt, first inputs and token budget" : ": prompt and first inputs") +
+                    "); the KV budget is " +
                     bytes_text(kv_budget_) + " (" + cfg_.kv_budget_setting + ")");
 }
 
