@@ -10,8 +10,8 @@ import { RunManager, type RunRecord } from './runs';
 import { RunPanels, PANEL_VIEW_TYPE, type PanelHost } from './views/panel';
 import { SidebarProvider, SIDEBAR_VIEW_ID } from './views/sidebar';
 import { StatusBar } from './statusBar';
-import { expandHome, readSettings, toRunConfig, type HogwildSettings } from './settings';
-import { readTrace } from './trace';
+import { expandHome, readSettings, settingsGetter, toRunConfig, type HogwildSettings } from './settings';
+import { MAX_TRACE_BYTES, parseTrace, readTrace, type ParsedTrace } from './trace';
 import type { Control, EngineState, FromWebview, ModelSummary, RawRunConfig, RunConfig } from '../protocol/messages';
 import { validateRunConfig } from '../protocol/validate';
 import { MAX_NOTE_CHARS } from '../protocol/limits';
@@ -131,7 +131,7 @@ export function activate(context: vscode.ExtensionContext): HogwildApi {
 
   function currentSettings(): HogwildSettings | undefined {
     const cfg = vscode.workspace.getConfiguration('hogwild');
-    const { settings, errors } = readSettings((k) => cfg.get(k));
+    const { settings, errors } = readSettings(settingsGetter(cfg, vscode.workspace.isTrusted));
     if (errors.length > 0) {
       for (const e of errors) log('error', e.message);
       const first = errors[0]!;
@@ -369,24 +369,26 @@ export function activate(context: vscode.ExtensionContext): HogwildApi {
     const uri = await vscode.window.showSaveDialog({ defaultUri: vscode.Uri.joinPath(base, `${rec.model.runId}.hogwild.jsonl`), filters: { 'Hogwild trace': ['jsonl'] }, title: 'Save Run Trace' });
     if (!uri) return;
     try {
-      await runs.saveTrace(rec.model.runId, uri.fsPath);
-      void vscode.window.showInformationMessage(`Hogwild: trace saved to ${uri.fsPath}`);
+      // Through the workspace's file system: a virtual workspace's folder works too.
+      await vscode.workspace.fs.writeFile(uri, Buffer.from(rec.trace.text(), 'utf8'));
+      void vscode.window.showInformationMessage(`Hogwild: trace saved to ${uri.scheme === 'file' ? uri.fsPath : uri.toString()}`);
     } catch (e) {
       void vscode.window.showErrorMessage(`Hogwild: could not save the trace: ${(e as Error).message}`);
     }
   }
 
   async function openTrace(arg?: unknown): Promise<string | undefined> {
-    let file: string | undefined;
-    if (typeof arg === 'string') file = arg;
-    else if (arg instanceof vscode.Uri) file = arg.fsPath;
+    let uri: vscode.Uri | undefined;
+    if (typeof arg === 'string') uri = vscode.Uri.file(arg);
+    else if (arg instanceof vscode.Uri) uri = arg;
     else {
       const uris = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { 'Hogwild trace': ['jsonl'], 'All files': ['*'] }, title: 'Open Run Trace' });
-      file = uris?.[0]?.fsPath;
+      uri = uris?.[0];
     }
-    if (!file) return undefined;
+    if (!uri) return undefined;
+    const file = uri.scheme === 'file' ? uri.fsPath : uri.toString();
     try {
-      const trace = await readTrace(file);
+      const trace = uri.scheme === 'file' ? await readTrace(uri.fsPath) : await readTraceUri(uri);
       const rec = runs.replay(trace);
       panels.show(rec.model.runId);
       log('info', `Replaying ${file}: ${trace.batches.length} batches`);
@@ -395,6 +397,13 @@ export function activate(context: vscode.ExtensionContext): HogwildApi {
       void vscode.window.showErrorMessage(`Hogwild: cannot open the trace: ${(e as Error).message}`);
       return undefined;
     }
+  }
+
+  /** A trace in a virtual workspace, through its file system (same size limit as readTrace). */
+  async function readTraceUri(uri: vscode.Uri): Promise<ParsedTrace> {
+    const stat = await vscode.workspace.fs.stat(uri);
+    if (stat.size > MAX_TRACE_BYTES) throw new Error(`${uri.toString()}: too large for a trace (${stat.size} bytes)`);
+    return parseTrace(Buffer.from(await vscode.workspace.fs.readFile(uri)).toString('utf8'), uri.toString());
   }
 
   function runWebviewCommand(msg: Extract<FromWebview, { type: 'command' }>): void {
@@ -513,7 +522,7 @@ export function activate(context: vscode.ExtensionContext): HogwildApi {
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (!e.affectsConfiguration('hogwild')) return;
       const cfg = vscode.workspace.getConfiguration('hogwild');
-      const { errors } = readSettings((k) => cfg.get(k));
+      const { errors } = readSettings(settingsGetter(cfg, vscode.workspace.isTrusted));
       for (const err of errors) log('warn', `Setting problem: ${err.message}`);
     }),
   );

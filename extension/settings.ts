@@ -165,6 +165,28 @@ class Reader {
   }
 }
 
+/**
+ * Settings that point at files or run user patterns: in an untrusted workspace (Restricted
+ * Mode) their workspace values are ignored (package.json lists them as restrictedConfigurations,
+ * and the getter below applies the same rule itself).
+ */
+export const RESTRICTED_SETTINGS = ['modelFolder', 'prompts.answerPattern', 'saveTraces'] as const;
+
+/** The part of vscode.WorkspaceConfiguration the getter needs. */
+export interface ConfigurationLike {
+  get(key: string): unknown;
+  inspect(key: string): { defaultValue?: unknown; globalValue?: unknown } | undefined;
+}
+
+/** A getter over the `hogwild` configuration that honours Workspace Trust. */
+export function settingsGetter(cfg: ConfigurationLike, trusted: boolean): SettingsGetter {
+  return (key) => {
+    if (trusted || !(RESTRICTED_SETTINGS as readonly string[]).includes(key)) return cfg.get(key);
+    const i = cfg.inspect(key);
+    return i?.globalValue !== undefined ? i.globalValue : i?.defaultValue;
+  };
+}
+
 /** Reads and validates every setting; `errors` is empty when all are valid. */
 export function readSettings(get: SettingsGetter): { settings: HogwildSettings; errors: SettingError[] } {
   const r = new Reader(get);

@@ -128,8 +128,11 @@ export function parseTrace(text: string, name = 'trace'): ParsedTrace {
   return { header, batches, end };
 }
 
+/** The largest trace file that is read (a trace is read whole). */
+export const MAX_TRACE_BYTES = 512 * 1024 * 1024;
+
 export async function readTrace(file: string): Promise<ParsedTrace> {
   const stat = await fs.promises.stat(file);
-  if (stat.size > 512 * 1024 * 1024) throw new Error(`${file}: too large for a trace (${stat.size} bytes)`);
+  if (stat.size > MAX_TRACE_BYTES) throw new Error(`${file}: too large for a trace (${stat.size} bytes)`);
   return parseTrace(await fs.promises.readFile(file, 'utf8'), file);
 }

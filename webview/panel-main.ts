@@ -353,7 +353,7 @@ function showNotice(level: string, message: string): void {
 onMessage((msg: ToWebview) => {
   switch (msg.type) {
     case 'init': {
-      model = new RunModel(msg.runId, msg.title, msg.config, msg.source, false);
+      model = new RunModel(msg.runId, msg.title, msg.config, msg.source);
       for (const l of lanes.values()) l.root.remove();
       lanes.clear();
       model.apply(msg.events, Date.now());

@@ -1,8 +1,10 @@
 /**
- * What `npm run solve` keeps of a run: a reducer of the protocol events that the shared
- * pipeline (engine/pipeline.ts) makes of the native ones, the same events VS Code shows.
+ * What `npm run solve` keeps of a run: the protocol events that the shared pipeline
+ * (engine/pipeline.ts) makes of the native ones, the same events VS Code shows, reduced by the
+ * same run model.
  */
-import type { BlockKind, EngineEvent, EventOf, RawRunResult, RunConfig, RunState, ViewSegmentInfo } from '../../protocol/messages';
+import type { BlockKind, EngineEvent, RawRunResult, RunConfig, ViewSegmentInfo } from '../../protocol/messages';
+import { RunModel } from '../runModel';
 import type { NativeEvent } from '../engine/native';
 import type { HwTokenizer } from '../model/tokenizer';
 import { EventPipeline } from '../engine/pipeline';
@@ -13,7 +15,7 @@ import { EventPipeline } from '../engine/pipeline';
  */
 export class CliRun {
   readonly pipeline: EventPipeline;
-  readonly record = new RunRecord();
+  readonly record: RunRecord;
 
   constructor(
     config: RunConfig,
@@ -21,6 +23,7 @@ export class CliRun {
     private readonly onBatch: (events: EngineEvent[], errors: string[]) => void,
   ) {
     this.pipeline = new EventPipeline(config, tok);
+    this.record = new RunRecord(config);
   }
 
   start(): void {
@@ -58,31 +61,31 @@ export interface ViewEntry {
   length: number;
 }
 
+/**
+ * The CLI's view of a run: the run model every view uses (names, forks, history, answer,
+ * stats, state: extension/runModel.ts), plus what only the terminal prints: the blocks, the
+ * views, every id each worker wrote, and the raw result.
+ */
 export class RunRecord {
+  readonly model: RunModel;
   readonly blocks = new Map<number, BlockState>();
   views: ViewSegmentInfo[][] = [];
   viewStep = 0;
-  readonly names = new Map<number, string>();
-  readonly forks = new Map<number, number>(); // fork -> origin
   readonly fed = new Map<number, number[]>(); // worker -> every id written into its block
   readonly texts = new Map<number, string>(); // worker -> the decoded text of those ids
-  readonly history: EventOf<'step-finished'>[] = [];
-  answer: EventOf<'answer'> | null = null;
   raw: RawRunResult | null = null;
-  stats: EventOf<'stats'> | null = null;
-  state: RunState = 'loading';
-  message: string | undefined;
+
+  constructor(config: RunConfig) {
+    this.model = new RunModel('cli', 'cli', config);
+  }
 
   take(events: readonly EngineEvent[]): void {
+    this.model.apply(events, Date.now());
     for (const e of events) this.takeOne(e);
   }
 
   private takeOne(e: EngineEvent): void {
     switch (e.type) {
-      case 'worker':
-        this.names.set(e.info.worker, e.info.name);
-        if (e.info.forkedFrom !== undefined) this.forks.set(e.info.worker, e.info.forkedFrom);
-        return;
       case 'block': {
         const { block, kind, owner, length, label } = e.info;
         this.blocks.set(block, { block, kind, owner, length, label, freed: e.op === 'freed' });
@@ -106,21 +109,8 @@ export class RunRecord {
         this.texts.set(e.worker, (this.texts.get(e.worker) ?? '') + e.text);
         return;
       }
-      case 'step-finished':
-        this.history.push(e);
-        return;
-      case 'answer':
-        this.answer = e;
-        return;
       case 'raw-result':
         this.raw = e.result;
-        return;
-      case 'stats':
-        this.stats = e;
-        return;
-      case 'run-state':
-        this.state = e.state;
-        if (e.message !== undefined) this.message = e.message;
         return;
       default:
         return;
@@ -128,7 +118,12 @@ export class RunRecord {
   }
 
   name(worker: number): string {
-    return worker < 0 ? 'shared' : (this.names.get(worker) ?? `Worker ${worker}`);
+    return worker < 0 ? 'shared' : (this.model.workers.get(worker)?.info.name ?? `Worker ${worker}`);
+  }
+
+  /** The worker a fork was made from, -1 for the first workers. */
+  forkedFrom(worker: number): number {
+    return this.model.workers.get(worker)?.info.forkedFrom ?? -1;
   }
 
   /** Each worker's view as blocks in order, with their kinds and owners. */

@@ -125,7 +125,7 @@ runCli(async () => {
 
   const root = repoRoot();
   const { model, tok, dir, builtIn } = await loadForCli(root, flags, json ? () => undefined : log);
-  let run: NativeRun | null = null;
+  let run: NativeRun;
   try {
     let native;
     try {
@@ -144,6 +144,7 @@ runCli(async () => {
     const lanes = new Lanes(names.slice(), color, out, process.stdout.columns ?? 100);
     const streaming = !json && !raw;
     const t0 = Date.now();
+    const laneStep = new Map<number, number>();
     const bar = new ProgressBar(process.stderr);
     const cli = new CliRun(cfg, tok, (events, errors) => {
       for (const m of errors) {
@@ -157,9 +158,10 @@ runCli(async () => {
         if (e.type === 'worker' && e.info.forkedFrom !== undefined && !lanes.has(e.info.worker)) {
           lanes.addWorker(e.info.worker, e.info.name);
         } else if (e.type === 'tokens') {
+          // A worker's next step starts on a line of its own (step 0: the decoder's remainder).
+          if (e.step > 0 && laneStep.has(e.worker) && laneStep.get(e.worker) !== e.step) lanes.flush(e.worker);
+          if (e.step > 0) laneStep.set(e.worker, e.step);
           lanes.push(e.worker, tok ? e.text : Array.from(e.ids).join(' ') + ' ');
-        } else if (e.type === 'step-finished') {
-          lanes.flush(e.worker);
         }
       }
     });
@@ -200,7 +202,8 @@ runCli(async () => {
     bar.end();
     const ms = Date.now() - t0;
     if (streaming) lanes.flushAll();
-    if (rec.state === 'failed') throw new CliError(`the run failed: ${rec.message ?? rec.state}`);
+    const m = rec.model;
+    if (m.state === 'failed') throw new CliError(`the run failed: ${m.message ?? m.state}`);
 
     if (raw) {
       printRaw(rec, cfg, tok, json, names);
@@ -208,8 +211,8 @@ runCli(async () => {
     }
 
     // The answer: the finisher text and its greedy continuation, read with the answer pattern.
-    const finisherText = tok && rec.answer ? rec.answer.text.slice(cfg.prompts.finisher.length) : '';
-    const answer = rec.answer?.answer ?? null;
+    const finisherText = tok && m.answer ? m.answer.text.slice(cfg.prompts.finisher.length) : '';
+    const answer = m.answer?.answer ?? null;
     const viewList = rec.viewList();
     const blocks = rec.liveBlocks();
     const nameOf = (w: number) => rec.name(w);
@@ -221,20 +224,20 @@ runCli(async () => {
         workers: [...rec.fed.keys()].sort((a, b) => a - b).map((w) => ({
           worker: w,
           name: nameOf(w),
-          forkedFrom: rec.forks.get(w) ?? -1,
+          forkedFrom: rec.forkedFrom(w),
           ids: rec.fed.get(w) ?? [],
           text: tok ? (rec.texts.get(w) ?? '') : null,
         })),
-        history: rec.history.map((h) => ({ worker: h.worker, step: h.step, label: h.label, block: h.historyBlock, text: tok ? h.text : null })),
+        history: m.history.map((h) => ({ worker: h.worker, step: h.step, label: h.label, block: h.block, text: tok ? h.text : null })),
         finisher: { text: tok ? finisherText : null },
         answer,
         blocks: blocks.map(({ block, kind, owner, length, label }) => ({ block, kind, owner, length, label })),
         views: viewList,
         stats: {
-          state: rec.state,
-          steps: rec.stats?.step ?? 0,
-          tokens: rec.stats?.tokens ?? 0,
-          tokensPerSecond: Math.round((rec.stats?.tokensPerSecond ?? 0) * 100) / 100,
+          state: m.state,
+          steps: m.stats.step,
+          tokens: m.stats.tokens,
+          tokensPerSecond: Math.round(m.stats.tokensPerSecond * 100) / 100,
           ms,
         },
       };
@@ -255,9 +258,9 @@ runCli(async () => {
     viewList.forEach((v, w) => {
       out(`  ${nameOf(w).padEnd(8)} ${v.map((s) => `${s.kind}#${s.block}[${s.offset}..${s.offset + s.length})`).join(' ')}\n`);
     });
-    const s = rec.stats;
+    const s = m.stats;
     out(
-      `\n${rec.state}: ${s?.tokens ?? 0} tokens in ${s?.step ?? 0} steps, ${(s?.tokensPerSecond ?? 0).toFixed(1)} tok/s (all workers), ${(ms / 1000).toFixed(1)} s\n`,
+      `\n${m.state}: ${s.tokens} tokens in ${s.step} steps, ${s.tokensPerSecond.toFixed(1)} tok/s (all workers), ${(ms / 1000).toFixed(1)} s\n`,
     );
   } finally {
     model.close();

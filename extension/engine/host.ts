@@ -55,7 +55,7 @@ async function load(id: number, dir: string, device: string, threads: number): P
     progress(id, 'Loading the native engine…');
     addon = loadNativeAddon(root);
   }
-  let builtIn = false;
+  let builtIn: boolean;
   if (dir === '') {
     builtIn = true;
     dir = path.join(dataDir, 'models', DEFAULT_MODEL_DIRNAME);

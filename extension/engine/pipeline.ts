@@ -248,10 +248,12 @@ export class EventPipeline {
   /** The finisher prompt and its greedy continuation so far, and the answer read from it. */
   private answer(): EventOf<'answer'> {
     const text = this.config.prompts.finisher + (this.tok ? this.tok.decode(this.finisherIds, { skipSpecial: true }) : '');
-    let answer: string | null = null;
+    let answer: string | null;
     try {
       answer = extractAnswer(text, this.config.prompts.answerPattern);
-    } catch {
+    } catch (e) {
+      // A pattern that fails or takes too long finds nothing, and the user is told why.
+      this.errors.push((e as Error).message);
       answer = null;
     }
     return { type: 'answer', text, answer };

@@ -1,5 +1,6 @@
 #include "model.h"
 
+#include <cstdio>
 #include <algorithm>
 #include <map>
 #include <set>
@@ -13,14 +14,43 @@ std::unique_ptr<Model> Model::load(const std::string& dir, const BackendOptions&
   std::unique_ptr<Model> m(new Model());
   m->cfg_ = load_config(dir);
   m->weights_ = load_weights(dir, m->cfg_);
-  if (opt.device == "cpu" || opt.device == "auto") {
-    m->backend_ = make_cpu_backend(m->cfg_, m->weights_, opt);
-  } else {
-    fail(dir, "device '" + opt.device + "' is not available in this build (use cpu or auto)");
-  }
-  m->max_context_ = m->cfg_.max_context;
+  m->make_backend(opt);
   return m;
 }
+
+std::unique_ptr<Model> Model::random(const ModelConfig& cfg, const BackendOptions& opt) {
+  if (opt.device != "cuda") fail("random model", "weights generated on the device need --device cuda");
+  if (opt.random_weights_seed == 0) fail("random model", "a nonzero random_weights_seed is needed");
+  std::unique_ptr<Model> m(new Model());
+  m->cfg_ = cfg;
+  m->make_backend(opt);
+  return m;
+}
+
+void Model::make_backend(const BackendOptions& opt) {
+  if (opt.device == "cpu") {
+    backend_ = make_cpu_backend(cfg_, weights_, opt);
+  } else if (opt.device == "cuda") {
+    backend_ = make_cuda_backend(cfg_, weights_, opt);
+  } else if (opt.device == "auto") {
+    try {
+      backend_ = make_cuda_backend(cfg_, weights_, opt);
+    } catch (const EngineError& e) {
+      // One line, and the reason stays visible in the model's device description.
+      std::fprintf(stderr, "hogwild: device auto: %s; running on the CPU\n", e.what());
+      backend_ = make_cpu_backend(cfg_, weights_, opt);
+      // The summary's device field is short (protocol limit 200 characters); stderr has it all.
+      std::string why = e.what();
+      if (why.size() > 150) why = why.substr(0, 147) + "...";
+      device_note_ = "cpu (auto: " + why + ")";
+    }
+  } else {
+    fail("device", "'" + opt.device + "' is not a device (use cpu, cuda or auto)");
+  }
+  max_context_ = cfg_.max_context;
+}
+
+std::string Model::device() const { return device_note_.empty() ? backend_->describe() : device_note_; }
 
 void Model::set_max_context(int n) {
   if (n <= 0 || n > cfg_.max_context)

@@ -17,6 +17,12 @@ class Model {
  public:
   // Loads <dir> (config.json + safetensors). Throws EngineError naming the file and problem.
   static std::unique_ptr<Model> load(const std::string& dir, const BackendOptions& opt);
+  // A model of this shape with seeded random weights generated on the GPU (benchmarks).
+  static std::unique_ptr<Model> random(const ModelConfig& cfg, const BackendOptions& opt);
+
+  // Where it runs, for the model summary: the backend's description, or the CPU with the
+  // reason when `auto` found no usable GPU.
+  std::string device() const;
 
   const ModelConfig& config() const { return cfg_; }
   KvCache& cache() { return cache_; }
@@ -48,11 +54,13 @@ class Model {
 
  private:
   Model() = default;
+  void make_backend(const BackendOptions& opt);
   ModelConfig cfg_;
   ModelWeights weights_;
   KvCache cache_;
   std::unique_ptr<Backend> backend_;
   int max_context_ = 0;
+  std::string device_note_;
 };
 
 }  // namespace hw

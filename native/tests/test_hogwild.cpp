@@ -314,7 +314,7 @@ static void test_equivalence(const TinyModel& tm, const std::string& label) {
   for (Layout layout : {Layout::Contiguous, Layout::Interleaved, Layout::Combined}) {
     for (int W : {1, 2, 3, 4, 8}) {
       for (bool raw : {true, false}) {
-        auto model = Model::load(tm.dir, {});
+        auto model = Model::load(tm.dir, test_backend());
         HogwildConfig c = raw_config(W, layout, 9, tm.spec.vocab);
         for (int id = 0; id < tm.spec.vocab; id += 2) c.raw_step_ids.push_back(id);  // frequent raw moves
         if (!raw) add_protocol(c, tm.spec.vocab);
@@ -345,7 +345,7 @@ static void test_equivalence(const TinyModel& tm, const std::string& label) {
 // Each worker's view, block by block, as DESIGN.md defines the layouts.
 static void test_view_shapes(const TinyModel& tm) {
   for (Layout layout : {Layout::Contiguous, Layout::Interleaved, Layout::Combined}) {
-    auto model = Model::load(tm.dir, {});
+    auto model = Model::load(tm.dir, test_backend());
     HogwildConfig c = raw_config(3, layout, 3, tm.spec.vocab);
     add_protocol(c, tm.spec.vocab);
     Collected col;
@@ -391,7 +391,7 @@ static std::vector<std::vector<int32_t>> raw_ids(const Collected& col) {
 
 // The ids a raw run generates when nothing interrupts it, on a model of its own.
 static std::vector<std::vector<int32_t>> uninterrupted(const TinyModel& tm, const HogwildConfig& c) {
-  auto model = Model::load(tm.dir, {});
+  auto model = Model::load(tm.dir, test_backend());
   Collected col;
   HogwildRun run(*model, c, col.sink());
   run.run();
@@ -400,13 +400,13 @@ static std::vector<std::vector<int32_t>> uninterrupted(const TinyModel& tm, cons
 
 // W = 1, contiguous, raw: plain greedy generation of prompt + first input.
 static void test_single_worker_is_plain(const TinyModel& tm) {
-  auto model = Model::load(tm.dir, {});
+  auto model = Model::load(tm.dir, test_backend());
   HogwildConfig c = raw_config(1, Layout::Contiguous, 12, tm.spec.vocab);
   c.sampling.temperature = 0.0f;
   Collected col;
   HogwildRun run(*model, c, col.sink());
   run.run();
-  auto plain = Model::load(tm.dir, {});
+  auto plain = Model::load(tm.dir, test_backend());
   const int b = plain->cache().create_block();
   Ids input = c.prompt;
   input.insert(input.end(), c.first_input[0].begin(), c.first_input[0].end());
@@ -426,7 +426,7 @@ static void test_single_worker_is_plain(const TinyModel& tm) {
 
 // Fork: the copy continues from the same state; the cache is shared, not copied.
 static void test_fork(const TinyModel& tm) {
-  auto model = Model::load(tm.dir, {});
+  auto model = Model::load(tm.dir, test_backend());
   HogwildConfig c = raw_config(2, Layout::Interleaved, 12, tm.spec.vocab);
   c.first_input[0].assign(100, 9);  // 4 pages, so a full copy would show
   c.sampling.temperature = 0.8f;
@@ -467,7 +467,7 @@ static void test_pause_resume(const TinyModel& tm) {
   c.raw_step_ids = {0, 3, 6, 9};
   const auto plain = uninterrupted(tm, c);
 
-  auto m2 = Model::load(tm.dir, {});
+  auto m2 = Model::load(tm.dir, test_backend());
   Collected col;
   std::atomic<int> steps{0};
   struct Obs : RunObserver {
@@ -500,7 +500,7 @@ static void test_bad_controls(const TinyModel& tm) {
   c.max_workers = 3;
   const auto plain = uninterrupted(tm, c);
 
-  auto m2 = Model::load(tm.dir, {});
+  auto m2 = Model::load(tm.dir, test_backend());
   Collected col;
   HogwildRun run(*m2, c, col.sink());
   auto expect_error = [&](const char* what, const std::string& needle, auto f) {
@@ -542,7 +542,7 @@ static void test_bad_controls(const TinyModel& tm) {
 
 // Moves, headers, self-checks, inspect.
 static void test_protocol(const TinyModel& tm) {
-  auto model = Model::load(tm.dir, {});
+  auto model = Model::load(tm.dir, test_backend());
   HogwildConfig c = raw_config(3, Layout::Combined, 0, tm.spec.vocab);
   add_protocol(c, tm.spec.vocab);
   c.max_tokens = 90;
@@ -626,7 +626,7 @@ static void test_protocol(const TinyModel& tm) {
 
 // A run that fills its context ends normally (finisher included) instead of failing.
 static void test_context_limit(const TinyModel& tm) {
-  auto model = Model::load(tm.dir, {});
+  auto model = Model::load(tm.dir, test_backend());
   HogwildConfig c = raw_config(2, Layout::Combined, 0, tm.spec.vocab);
   add_protocol(c, tm.spec.vocab);
   c.max_tokens = 1000;

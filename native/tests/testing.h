@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "backend.h"
 #include "safetensors_writer.h"
 
 inline int g_failures = 0;
@@ -32,6 +33,14 @@ inline int g_checks = 0;
 inline int test_summary(const char* name) {
   std::printf("%s: %d checks, %d failures\n", name, g_checks, g_failures);
   return g_failures == 0 ? 0 : 1;
+}
+
+// The device the engine tests run on: HW_TEST_DEVICE (cpu unless set; the GPU test script
+// runs the same tests again with cuda).
+inline hw::BackendOptions test_backend() {
+  hw::BackendOptions o;
+  if (const char* d = std::getenv("HW_TEST_DEVICE")) o.device = d;
+  return o;
 }
 
 struct TinySpec {

@@ -45,7 +45,7 @@ async function until(frame, what, fn, arg, timeout = STEP_TIMEOUT) {
   try {
     await frame.waitForFunction(fn, arg, { timeout, polling: 100 });
   } catch (e) {
-    throw new Error(`timed out waiting for ${what}: ${e.message.split('\n')[0]}`);
+    throw new Error(`timed out waiting for ${what}: ${e.message.split('\n')[0]}`, { cause: e });
   }
 }
 

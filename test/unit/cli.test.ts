@@ -168,6 +168,7 @@ describe.skipIf(!addonBuilt)('npm run solve', () => {
     expect(r.stdout).toMatch(/\nFinal answer: /);
     expect(r.stdout).toMatch(/\nCache layout \(\d+ blocks, \d+ tokens\)/);
     expect(r.stdout).toMatch(/\n {2}Ann +prompt#0\[0\.\.\d+\)/);
+    // eslint-disable-next-line no-control-regex -- an ANSI escape is what must be absent
     expect(r.stdout).not.toMatch(/\x1b\[/); // NO_COLOR
   });
 

@@ -15,6 +15,8 @@ import {
   DEFAULT_PROMPTS,
   DEFAULT_WORKER_NAMES,
   extractAnswer,
+  AnswerPatternTimeout,
+  ANSWER_SCAN_CHARS,
   forkName,
   headerParts,
   headerIds,
@@ -249,6 +251,13 @@ describe('extractAnswer', () => {
     expect(extractAnswer('Answer: 42\nAnswer: 43', 'Answer: (\\d+)')).toBe('43');
     expect(extractAnswer('\\fbox{x^{2}}', '\\\\fbox\\{(.*?)\\}')).toBe('x^{2}');
     expect(() => extractAnswer('x', '[')).toThrow(/not a valid regular expression/);
+  });
+
+  it('a pattern that backtracks for ever is stopped, and the text it sees is bounded', () => {
+    expect(() => extractAnswer('a'.repeat(5000) + 'c', '(a+)+b', 100)).toThrow(AnswerPatternTimeout);
+    // Only the end of a long text is read (the answer is at the end).
+    expect(extractAnswer('\\boxed{1}' + ' '.repeat(ANSWER_SCAN_CHARS) + '\\boxed{2}')).toBe('2');
+    expect(extractAnswer('\\boxed{1}' + ' '.repeat(ANSWER_SCAN_CHARS))).toBeNull();
   });
 
   it('matches braces, skipping escaped ones', () => {

@@ -80,8 +80,8 @@ describe('one event pipeline for the engine process and npm run solve', () => {
     const model = new RunModel('run-1', 't', config);
     model.apply(events, 0);
     expect([...model.workers.values()].map((w) => w.info.name)).toEqual(['Alice', 'Bob', 'Alice\u2032']);
-    expect([...cli.record.names.entries()]).toEqual([[0, 'Alice'], [1, 'Bob'], [2, 'Alice\u2032']]);
-    expect(cli.record.forks.get(2)).toBe(0);
+    expect([0, 1, 2].map((w) => cli.record.name(w))).toEqual(['Alice', 'Bob', 'Alice\u2032']);
+    expect([0, 1, 2].map((w) => cli.record.forkedFrom(w))).toEqual([-1, -1, 0]);
 
     // Labels and kinds of the blocks, from the native kinds and owners.
     const nativeBlocks = batches.flat().filter((e): e is Extract<NativeEvent, { type: 'block' }> => e.type === 'block');
@@ -104,7 +104,7 @@ describe('one event pipeline for the engine process and npm run solve', () => {
     const finisherText = config.prompts.finisher + tok.decode(fin.ids, { skipSpecial: true });
     const answers = events.filter((e): e is EventOf<'answer'> => e.type === 'answer');
     expect(answers[answers.length - 1]).toEqual({ type: 'answer', text: finisherText, answer: extractAnswer(finisherText, config.prompts.answerPattern) });
-    expect(cli.record.answer).toEqual(answers[answers.length - 1]);
+    expect(cli.record.model.answer).toEqual({ text: finisherText, answer: answers[answers.length - 1]!.answer });
     expect(model.answer).toEqual({ text: finisherText, answer: answers[answers.length - 1]!.answer });
 
     // Each worker's text is the decoding of every id written into its block.

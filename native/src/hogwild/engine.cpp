@@ -47,9 +47,11 @@ static std::string bytes_text(double b) {
   return buf;
 }
 
-// 80% of the memory the kernel says is available, plus the KV storage the model already
-// holds (it is reused first). Unknown (no /proc/meminfo): no limit.
+// 80% of the memory the kernel says is available (for a GPU backend: the free device memory),
+// plus the KV storage the model already holds (it is reused first). Unknown: no limit.
 static double default_kv_budget(Model& model) {
+  const double device_free = model.backend().kv_memory_free();
+  if (device_free >= 0) return 0.8 * device_free + double(model.backend().kv_bytes());
   std::ifstream f("/proc/meminfo");
   std::string key;
   double kb = 0;
@@ -451,6 +453,23 @@ HogwildRun::StepResult HogwildRun::step_once() {
     row_worker.push_back(-1);
   }
 
+  // Device sampling: each worker's uniform is drawn here, once per sampled token as on the
+  // CPU path, so a seed gives one stream of draws whichever backend runs.
+  if (model_.backend().samples()) {
+    for (size_t r = 0; r < batch.rows.size(); r++) {
+      const int w = row_worker[r];
+      BatchRow& row = batch.rows[r];
+      if (w < 0 || !row.logits) continue;
+      Worker& wk = workers_[w];
+      row.sample = true;
+      row.temperature = wk.temperature;
+      row.top_k = cfg_.sampling.top_k;
+      row.top_p = cfg_.sampling.top_p;
+      row.uniform = wk.temperature > 0.0f ? wk.rng.uniform() : 0.0;
+    }
+    batch.sampled_ids_only = observer_ == nullptr && cfg_.top_logits <= 0;
+  }
+
   ForwardOutput out;
   forward(batch, out);
   step_++;
@@ -486,6 +505,7 @@ HogwildRun::StepResult HogwildRun::step_once() {
 
   // Sampling over a large vocabulary is the costly part of a step outside the model: one
   // worker per thread (each draws from its own generator, so the order does not matter).
+  // A backend that samples on the device already drew them (sampled_on_device).
   const int vocab = model_.config().vocab;
   std::vector<int32_t> sampled(batch.rows.size(), -1);
   const auto t_sample = std::chrono::steady_clock::now();
@@ -493,6 +513,10 @@ HogwildRun::StepResult HogwildRun::step_once() {
   for (int r = 0; r < int(batch.rows.size()); r++) {
     const int w = row_worker[r];
     if (w < 0 || !batch.rows[r].logits) continue;
+    if (batch.rows[r].sample) {
+      sampled[r] = out.sampled[r];
+      continue;
+    }
     Worker& wk = workers_[w];
     SamplingParams sp = cfg_.sampling;
     sp.temperature = wk.temperature;
