@@ -49,7 +49,7 @@ export interface GenerateResult {
 /** Policy handed to the Hogwild engine as data (see extension/collab/). */
 export interface NativeRunConfig {
   workers: number;
-  layout: 'contiguous' | 'interleaved' | 'combined';
+  layout: 'contiguous' | 'interleaved' | 'combined' | 'isolated';
   promptIds: Int32Array; // the shared prompt block, prefilled once
   workerFirstIds: Int32Array[]; // per worker: its first input (e.g. its first step header)
   headerPrefixIds: Int32Array[]; // per worker: "**Name [" ; the step number follows

@@ -35,7 +35,8 @@ Layout parse_layout(const std::string& name) {
   if (name == "contiguous") return Layout::Contiguous;
   if (name == "interleaved") return Layout::Interleaved;
   if (name == "combined") return Layout::Combined;
-  fail("layout", "unknown layout '" + name + "' (contiguous, interleaved or combined)");
+  if (name == "isolated") return Layout::Isolated;
+  fail("layout", "unknown layout '" + name + "' (contiguous, interleaved, combined or isolated)");
 }
 
 static std::string grouped(long long n) {

@@ -12,6 +12,7 @@ namespace hw {
 enum class Layout {
   Contiguous,   // [prompt, notes, other workers' blocks in id order, own block]
   Interleaved,  // [prompt, history of finished steps, notes, own unfinished step]
+  Isolated,     // [prompt, notes, own unfinished step]: the no-sharing control of the evaluation
   Combined,     // [prompt, history, notes, "(others)" header, others' unfinished steps, "(own)" header, own step]
 };
 
