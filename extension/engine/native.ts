@@ -165,9 +165,6 @@ export function loadNativeAddon(root: string): NativeAddon {
   if (!found) {
     throw new Error(`Hogwild native engine not built: none of ${candidates.join(', ')} exists (run "npm run build:native")`);
   }
-  // OpenMP threads that spin while waiting steal the cores VS Code and the other threads need;
-  // libgomp reads this once, when the addon is loaded. A user's own setting wins.
-  process.env.OMP_WAIT_POLICY ??= 'passive';
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   return require(found) as NativeAddon;
 }

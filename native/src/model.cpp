@@ -5,6 +5,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "error.h"
 
@@ -14,6 +15,8 @@ std::unique_ptr<Model> Model::load(const std::string& dir, const BackendOptions&
   std::unique_ptr<Model> m(new Model());
   m->cfg_ = load_config(dir);
   m->weights_ = load_weights(dir, m->cfg_);
+  const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
+  m->pool_ = std::make_unique<par::Pool>(opt.threads > 0 ? opt.threads : cores);
   m->make_backend(opt);
   return m;
 }
@@ -110,6 +113,7 @@ void Model::forward(const Batch& batch, ForwardOutput& out) {
   }
 
   try {
+    par::Use use(pool_.get());  // the CPU kernels below run on this model's threads
     backend_->forward(batch, plans, cache_, out);
   } catch (...) {
     for (const BatchRow& row : batch.rows) cache_.truncate(row.block, cache_.length(row.block));

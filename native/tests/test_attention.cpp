@@ -27,6 +27,7 @@
 #include "attention_plan.h"
 #include "config.h"
 #include "cpu/attention.h"
+#include "cpu/parallel.h"
 #include "cpu/rope.h"
 #include "error.h"
 #include "tensor.h"
@@ -546,6 +547,9 @@ void print_timings(const char* isa) {
 }  // namespace
 
 int main() {
+  // Work items spread over 3 threads, as in the engine (parallel.h): the shares' atomic sums too.
+  hw::par::Pool pool(3);
+  hw::par::Use use(&pool);
   std::vector<const char*> isas = {"avx2"};
   if (hw::cpu::set_attention_isa("avx512")) isas.push_back("avx512");
   for (const char* isa : isas) {

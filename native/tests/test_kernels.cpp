@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "cpu/kernels.h"
+#include "cpu/parallel.h"
 #include "cpu/rope.h"
 #include "error.h"
 #include "tensor.h"
@@ -454,6 +455,9 @@ void test_rope(std::mt19937& rng) {
 
 int main() {
   std::mt19937 rng(1234);
+  // The matmuls below run on 3 threads, as in the engine (parallel.h); odd on purpose.
+  hw::par::Pool pool(3);
+  hw::par::Use use(&pool);
   const char* initial = hw::cpu::matmul_isa();
   std::string tested;
   for (const char* isa : {"avx2", "avx512"}) {

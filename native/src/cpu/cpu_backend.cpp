@@ -1,7 +1,5 @@
 // The reference backend: the whole forward pass on the CPU in fp32 activations, weights read
 // straight from the mapping. Every other backend is checked against this one.
-#include <omp.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -13,6 +11,7 @@
 #include "../attention_plan.h"
 #include "attention.h"
 #include "kernels.h"
+#include "parallel.h"
 #include "rope.h"
 
 namespace hw {
@@ -20,6 +19,18 @@ namespace {
 
 // Per-token loops (norms, activations) are cheap: a parallel region only pays off for many tokens.
 constexpr int kParallelTokens = 16;
+
+// Calls fn(t) for t in [0, n): on the model's threads for many tokens, else on this one.
+template <class F>
+void for_tokens(int n, F&& fn) {
+  auto body = [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; t++) fn(int(t));
+  };
+  if (n >= kParallelTokens)
+    par::parallel_for(n, 1, body);
+  else
+    body(0, n);
+}
 
 std::vector<float> widen(const Tensor& t) {
   std::vector<float> v;
@@ -46,7 +57,6 @@ class CpuBackend final : public Backend {
  public:
   CpuBackend(const ModelConfig& cfg, const ModelWeights& w, const BackendOptions& opt) : cfg_(cfg), w_(w), rope_(cfg) {
     if (cfg.head_dim > 512) fail("cpu backend", "head_dim " + std::to_string(cfg.head_dim) + " is over 512");
-    if (opt.threads > 0) omp_set_num_threads(opt.threads);
     kv_dtype_ = choose_kv_dtype(opt.kv_dtype, w.layers.empty() ? w.embed.dtype : w.layers[0].wk.dtype);
     for (const LayerWeights& l : w.layers) {
       layer_vectors_.push_back({widen(l.attn_norm), widen(l.mlp_norm), widen(l.q_norm), widen(l.k_norm), widen(l.bq),
@@ -187,16 +197,15 @@ void CpuBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans, 
     if (batch.cancel && batch.cancel->load(std::memory_order_relaxed)) throw Cancelled();
     const LayerWeights& lw = w_.layers[l];
     const LayerVectors& lv = layer_vectors_[l];
-#pragma omp parallel for if (T >= kParallelTokens)
-    for (int t = 0; t < T; t++)
+    for_tokens(T, [&](int t) {
       cpu::rmsnorm(x.data() + size_t(t) * H, lv.attn_norm.data(), H, cfg_.rms_eps, h.data() + size_t(t) * H);
+    });
     cpu::matmul(lw.wq, h.data(), T, q.data());
     cpu::matmul(lw.wk, h.data(), T, k.data());
     cpu::matmul(lw.wv, h.data(), T, v.data());
 
     // Biases, per-head q/k norms, then keys rotated at their block-local index and written.
-#pragma omp parallel for if (T >= kParallelTokens)
-    for (int t = 0; t < T; t++) {
+    for_tokens(T, [&](int t) {
       const int r = row_of[t], i = t - row_start[r];
       float* qt = q.data() + size_t(t) * QD;
       float* kt = k.data() + size_t(t) * KD;
@@ -220,7 +229,7 @@ void CpuBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans, 
         write_key(s.page, l, hh, s.index, kr);
         write_value(s.page, l, hh, s.index, vt + hh * HD);
       }
-    }
+    });
 
     // Every row's K/V of this layer is in place: now attention (instant visibility).
     const auto t_att = std::chrono::steady_clock::now();
@@ -242,14 +251,14 @@ void CpuBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans, 
     cpu::matmul(lw.wo, att.data(), T, h.data());
     for (size_t j = 0; j < size_t(T) * H; j++) x[j] += h[j];
 
-#pragma omp parallel for if (T >= kParallelTokens)
-    for (int t = 0; t < T; t++)
+    for_tokens(T, [&](int t) {
       cpu::rmsnorm(x.data() + size_t(t) * H, lv.mlp_norm.data(), H, cfg_.rms_eps, h.data() + size_t(t) * H);
+    });
     cpu::matmul(lw.w_gate, h.data(), T, gate.data());
     cpu::matmul(lw.w_up, h.data(), T, up.data());
-#pragma omp parallel for if (T >= kParallelTokens)
-    for (int t = 0; t < T; t++)
+    for_tokens(T, [&](int t) {
       cpu::swiglu(gate.data() + size_t(t) * I, up.data() + size_t(t) * I, I, gate.data() + size_t(t) * I);
+    });
     cpu::matmul(lw.w_down, gate.data(), T, h.data());
     for (size_t j = 0; j < size_t(T) * H; j++) x[j] += h[j];
   }
@@ -267,9 +276,9 @@ void CpuBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans, 
   }
   const int P = int(picked.size());
   std::vector<float> hp(size_t(P) * H);
-#pragma omp parallel for if (P >= kParallelTokens)
-  for (int i = 0; i < P; i++)
+  for_tokens(P, [&](int i) {
     cpu::rmsnorm(x.data() + size_t(picked[i]) * H, final_norm_.data(), H, cfg_.rms_eps, hp.data() + size_t(i) * H);
+  });
   out.vocab = cfg_.vocab;
   out.logits.assign(size_t(P) * cfg_.vocab, 0.0f);
   if (P > 0) cpu::matmul(w_.lm_head, hp.data(), P, out.logits.data());

@@ -5,7 +5,7 @@
 // chosen at run time when the CPU supports it (override: HW_CPU_ISA=avx2|avx512).
 //
 // matmul is built for decode, which is memory-bound: each thread owns a contiguous range
-// of output rows (static split) and streams it once, with a software prefetch a few KiB
+// of output rows (parallel.h: static split, then the leftovers shared) and streams it once, with a software prefetch a few KiB
 // ahead; every weight vector it loads is widened to fp32 (bf16: zero-extend + shift;
 // f16: F16C) and applied to all n inputs before the next load, 3 (AVX2) or 4 (AVX-512)
 // rows x up to 4 inputs per micro-kernel. For prefill (n > 8) the same micro-kernel runs
@@ -14,7 +14,6 @@
 #include "kernels.h"
 
 #include <immintrin.h>
-#include <omp.h>
 
 #include <algorithm>
 #include <atomic>
@@ -24,6 +23,7 @@
 #include <string>
 
 #include "../error.h"
+#include "parallel.h"
 #include "simd_exp.h"
 
 namespace hw::cpu {
@@ -98,6 +98,9 @@ inline int dtype_index(DType t) {
 // none 50-57% of the best read bandwidth, 4 KiB ~75%, 8-16 KiB 80-92%; into L2 (T1)
 // was as good as or better than into L1.
 constexpr int kPrefetchBytes = 8192;
+// Weights per work chunk of a parallel matmul: ~10-20 us of streaming per chunk, so handing
+// out chunks costs nothing measurable and a descheduled thread holds up little work.
+constexpr int64_t kChunkBytes = 256 * 1024;
 inline void prefetch_weights(const uint8_t* p) {
   _mm_prefetch(reinterpret_cast<const char*>(p) + kPrefetchBytes, _MM_HINT_T1);
 }
@@ -397,20 +400,19 @@ void matmul(const Tensor& W, const float* x, int n, float* y) {
   const size_t es = elem_bytes(W.dtype);
 
   const int64_t work = out * in * std::min(n, 8);
-  if (work < (int64_t(1) << 16) || omp_in_parallel() || omp_get_max_threads() == 1) {
+  if (work < (int64_t(1) << 16) || par::threads() == 1) {
     matmul_rows(isa, fns, w, es, in, out, x, n, y, 0, out);
     return;
   }
-#pragma omp parallel
-  {
-    // Static, contiguous, R-aligned row ranges: every thread streams its own slice once.
-    const int nt = omp_get_num_threads(), id = omp_get_thread_num();
-    const int64_t R = isa.rmax;
-    const int64_t groups = (out + R - 1) / R;
-    const int64_t g0 = groups * id / nt, g1 = groups * (id + 1) / nt;
+  // Contiguous, R-aligned row ranges, one per thread, each streamed front to back in chunks of
+  // about kChunkBytes of weights; a thread that finishes early takes the others' last chunks.
+  const int64_t R = isa.rmax;
+  const int64_t groups = (out + R - 1) / R;
+  const int64_t grain = std::max<int64_t>(1, kChunkBytes / (R * in * int64_t(es)));
+  par::parallel_for(groups, grain, [&](int64_t g0, int64_t g1) {
     const int64_t r0 = std::min(out, g0 * R), r1 = std::min(out, g1 * R);
     if (r0 < r1) matmul_rows(isa, fns, w, es, in, out, x, n, y, r0, r1);
-  }
+  });
 }
 
 void rmsnorm(const float* x, const float* w, int dim, float eps, float* y) {
@@ -451,16 +453,12 @@ void swiglu(const float* gate, const float* up, int n, float* y) {
     }
     for (; i < e; ++i) y[i] = silu1(gate[i]) * up[i];
   };
-  if (n < (1 << 15) || omp_in_parallel() || omp_get_max_threads() == 1) {
+  if (n < (1 << 15) || par::threads() == 1) {
     run(0, n);
     return;
   }
-#pragma omp parallel
-  {
-    const int nt = omp_get_num_threads(), id = omp_get_thread_num();
-    const int64_t chunks = (int64_t(n) + 7) / 8;
-    run(std::min<int64_t>(n, chunks * id / nt * 8), std::min<int64_t>(n, chunks * (id + 1) / nt * 8));
-  }
+  par::parallel_for((int64_t(n) + 7) / 8, 1024,
+                    [&](int64_t c0, int64_t c1) { run(std::min<int64_t>(n, c0 * 8), std::min<int64_t>(n, c1 * 8)); });
 }
 
 float dot(const float* a, const float* b, int n) {

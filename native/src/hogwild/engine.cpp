@@ -522,19 +522,20 @@ HogwildRun::StepResult HogwildRun::step_once() {
   const int vocab = model_.config().vocab;
   std::vector<int32_t> sampled(batch.rows.size(), -1);
   const auto t_sample = std::chrono::steady_clock::now();
-#pragma omp parallel for schedule(dynamic, 1)
-  for (int r = 0; r < int(batch.rows.size()); r++) {
-    const int w = row_worker[r];
-    if (w < 0 || !batch.rows[r].logits) continue;
-    if (batch.rows[r].sample) {
-      sampled[r] = out.sampled[r];
-      continue;
+  model_.pool().parallel_for(int64_t(batch.rows.size()), 1, [&](int64_t r0, int64_t r1) {
+    for (int r = int(r0); r < int(r1); r++) {
+      const int w = row_worker[r];
+      if (w < 0 || !batch.rows[r].logits) continue;
+      if (batch.rows[r].sample) {
+        sampled[r] = out.sampled[r];
+        continue;
+      }
+      Worker& wk = workers_[w];
+      SamplingParams sp = cfg_.sampling;
+      sp.temperature = wk.temperature;
+      sampled[r] = sample_token(out.row_logits(r), vocab, sp, wk.rng);
     }
-    Worker& wk = workers_[w];
-    SamplingParams sp = cfg_.sampling;
-    sp.temperature = wk.temperature;
-    sampled[r] = sample_token(out.row_logits(r), vocab, sp, wk.rng);
-  }
+  });
   timings_.sampling_ms +=
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_sample).count();
 
