@@ -15,6 +15,7 @@ import { MAX_TRACE_BYTES, parseTrace, readTrace, type ParsedTrace } from './trac
 import type { Control, EngineState, FromWebview, ModelSummary, RawRunConfig, RunConfig } from '../protocol/messages';
 import { validateRunConfig } from '../protocol/validate';
 import { MAX_NOTE_CHARS } from '../protocol/limits';
+import { openEvalReport } from './views/evalReport';
 import { CONFIRM_TOKENS, confirmText, countTokens, overContext } from './problemSize';
 
 /** What activate() returns: the extension-host tests drive and observe the extension with it. */
@@ -455,6 +456,14 @@ export function activate(context: vscode.ExtensionContext): HogwildApi {
     return launch(s, checked.value, `raw: ${raw.workerIds.length || raw.workerTexts?.length || 0} workers, ${raw.steps} steps`, {
       interactive: arg === undefined,
     });
+  });
+  reg('hogwild.evaluate', async (file?: unknown) => {
+    try {
+      return await openEvalReport(typeof file === 'string' ? file : undefined);
+    } catch (err) {
+      void vscode.window.showErrorMessage(`Hogwild: ${(err as Error).message}`);
+      return undefined;
+    }
   });
   reg('hogwild.pause', (runId?: unknown) => controlCommand({ type: 'pause' }, runId));
   reg('hogwild.resume', (runId?: unknown) => controlCommand({ type: 'resume' }, runId));

@@ -29,7 +29,8 @@ const TokenIdList = arr(int(0, 2147483647), L.MAX_IDS);
 /** A worker id or every worker. */
 const Target = v.union([v.literal('all'), WorkerId], (i) => `expected a finite number, got ${describe(i.input)}`);
 
-export const LAYOUTS = ['contiguous', 'interleaved', 'combined'] as const;
+/** isolated: [prompt, own step] only, the evaluation's no-sharing control. */
+export const LAYOUTS = ['contiguous', 'interleaved', 'combined', 'isolated'] as const;
 export const DEVICES = ['auto', 'cuda', 'cpu'] as const; // the manifest's order
 export const RUN_STATES = ['loading', 'prefill', 'running', 'paused', 'finishing', 'finished', 'stopped', 'failed'] as const;
 /** The states after which a run takes no more events. */

@@ -74,6 +74,7 @@ export class RunRecord {
   readonly fed = new Map<number, number[]>(); // worker -> every id written into its block
   readonly texts = new Map<number, string>(); // worker -> the decoded text of those ids
   raw: RawRunResult | null = null;
+  readonly stepMs: number[] = []; // wall time of every step, in order (for benchmarks)
 
   constructor(config: RunConfig) {
     this.model = new RunModel('cli', 'cli', config);
@@ -111,6 +112,9 @@ export class RunRecord {
       }
       case 'raw-result':
         this.raw = e.result;
+        return;
+      case 'stats':
+        this.stepMs.push(e.msPerStep);
         return;
       default:
         return;

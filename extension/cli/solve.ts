@@ -293,7 +293,10 @@ function printRaw(rec: RunRecord, cfg: RunConfig, tok: import('../model/tokenize
   // The raw result's views, with the real kind and owner of every block.
   const views = res.views;
   if (json) {
-    out(JSON.stringify({ layout: cfg.layout, steps: raw.steps, promptIds: raw.promptIds, workers, views }) + '\n');
+    // Step timings for benchmarks (scripts/bench-product.mjs): the loop only, no load or prefill.
+    const sorted = [...rec.stepMs].sort((a, b) => a - b);
+    const stats = { msPerStepMedian: sorted.length ? Math.round(sorted[sorted.length >> 1] * 1000) / 1000 : 0, msPerStep: rec.stepMs.map((x) => Math.round(x * 1000) / 1000) };
+    out(JSON.stringify({ layout: cfg.layout, steps: raw.steps, promptIds: raw.promptIds, workers, views, stats }) + '\n');
     return;
   }
   out(`raw run: ${cfg.layout} layout, ${raw.steps} steps, prompt ${raw.promptIds.length} ids\n`);

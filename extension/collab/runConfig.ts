@@ -101,7 +101,7 @@ export function headerIds(tok: HwTokenizer, name: string, step: number, digits =
 }
 
 export function buildNativeRunConfig(cfg: RunConfig, tok: HwTokenizer | null, model: NativeModelConfig, opts: BuildOptions = {}): NativeRunConfig {
-  if (!['contiguous', 'interleaved', 'combined'].includes(cfg.layout)) fail(`layout must be contiguous, interleaved or combined, got ${JSON.stringify(cfg.layout)}`);
+  if (!['contiguous', 'interleaved', 'combined', 'isolated'].includes(cfg.layout)) fail(`layout must be contiguous, interleaved, combined or isolated, got ${JSON.stringify(cfg.layout)}`);
   checkSampling(cfg);
   const maxContext = contextLimit(cfg, model);
   if (cfg.raw) return buildRaw(cfg, cfg.raw, model, maxContext, tok, opts);

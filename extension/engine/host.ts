@@ -12,6 +12,7 @@
  *
  * Run it as `node dist/engine-host.js` under a parent with an IPC channel (fork).
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as os from 'node:os';
 import type { Control, EngineMessage, EngineRequest, InspectResult, ModelSummary, RunConfig } from '../../protocol/messages';
@@ -20,6 +21,8 @@ import { replyTo } from '../../protocol/requests';
 import { loadNativeAddon, type NativeAddon, type NativeModel, type NativeRun } from './native';
 import { loadTokenizer, type HwTokenizer } from '../model/tokenizer';
 import { DEFAULT_MODEL_DIRNAME, ensureDefaultModel, isBuiltInModel } from '../model/defaultModel';
+import { isRandomModelName, isTrainedModelName, trainedModelDir } from '../model/builtinModels';
+import { verifyChecksums } from '../model/checksums';
 import { buildNativeRunConfig } from '../collab';
 import { LiveRun } from './liveRun';
 
@@ -55,8 +58,11 @@ async function load(id: number, dir: string, device: string, threads: number): P
     progress(id, 'Loading the native engine…');
     addon = loadNativeAddon(root);
   }
-  let builtIn: boolean;
-  if (dir === '') {
+  let builtIn = false;
+  if (dir === '' || isTrainedModelName(dir)) {
+    // The default: the small model trained here (shipped with the extension).
+    dir = trainedModelDir(root);
+  } else if (isRandomModelName(dir) && !fs.existsSync(dir)) {
     builtIn = true;
     dir = path.join(dataDir, 'models', DEFAULT_MODEL_DIRNAME);
     progress(id, 'Checking the built-in model…');
@@ -76,6 +82,7 @@ async function load(id: number, dir: string, device: string, threads: number): P
   } else {
     builtIn = isBuiltInModel(dir);
   }
+  verifyChecksums(dir);
   if (model) {
     model.close();
     model = null;

@@ -49,7 +49,7 @@ export interface GenerateResult {
 /** Policy handed to the Hogwild engine as data (see extension/collab/). */
 export interface NativeRunConfig {
   workers: number;
-  layout: 'contiguous' | 'interleaved' | 'combined';
+  layout: 'contiguous' | 'interleaved' | 'combined' | 'isolated';
   promptIds: Int32Array; // the shared prompt block, prefilled once
   workerFirstIds: Int32Array[]; // per worker: its first input (e.g. its first step header)
   headerPrefixIds: Int32Array[]; // per worker: "**Name [" ; the step number follows
@@ -165,9 +165,6 @@ export function loadNativeAddon(root: string): NativeAddon {
   if (!found) {
     throw new Error(`Hogwild native engine not built: none of ${candidates.join(', ')} exists (run "npm run build:native")`);
   }
-  // OpenMP threads that spin while waiting steal the cores VS Code and the other threads need;
-  // libgomp reads this once, when the addon is loaded. A user's own setting wins.
-  process.env.OMP_WAIT_POLICY ??= 'passive';
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   return require(found) as NativeAddon;
 }

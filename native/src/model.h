@@ -8,6 +8,7 @@
 #include "backend.h"
 #include "batch.h"
 #include "config.h"
+#include "cpu/parallel.h"
 #include "kv_cache.h"
 #include "weights.h"
 
@@ -28,6 +29,8 @@ class Model {
   KvCache& cache() { return cache_; }
   const KvCache& cache() const { return cache_; }
   Backend& backend() { return *backend_; }
+  // The CPU threads of this model (the CPU backend's kernels, sampling in the engine).
+  par::Pool& pool() { return *pool_; }
 
   // The one forward entry: validates the batch, makes room in the cache, runs the backend,
   // and only then counts the new tokens as written (a failed forward leaves the cache as it was).
@@ -59,6 +62,7 @@ class Model {
   ModelWeights weights_;
   KvCache cache_;
   std::unique_ptr<Backend> backend_;
+  std::unique_ptr<par::Pool> pool_;
   int max_context_ = 0;
   std::string device_note_;
 };

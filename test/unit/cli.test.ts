@@ -216,6 +216,7 @@ interface RawJson {
   promptIds: number[];
   workers: { worker: number; firstIds: number[]; ids: number[]; text: string | null; topLogits?: { id: number; logit: number }[] }[];
   views: { block: number; kind: string; owner: number; offset: number; length: number }[][];
+  stats: { msPerStepMedian: number; msPerStep: number[] };
 }
 
 describe.skipIf(!addonBuilt)('raw runs (issue 5)', () => {
@@ -223,7 +224,10 @@ describe.skipIf(!addonBuilt)('raw runs (issue 5)', () => {
 
   it('has a stable JSON shape', () => {
     const r = raw(['--prompt-ids', '1,2,3', '--worker-ids', '5,6;7;8', '--steps', '4', '--top-logits', '3']);
-    expect(Object.keys(r)).toEqual(['layout', 'steps', 'promptIds', 'workers', 'views']);
+    expect(Object.keys(r)).toEqual(['layout', 'steps', 'promptIds', 'workers', 'views', 'stats']);
+    expect(r.stats.msPerStep.length).toBe(4);
+    expect(r.stats.msPerStep.every((ms) => ms > 0)).toBe(true);
+    expect(r.stats.msPerStepMedian).toBe([...r.stats.msPerStep].sort((a, b) => a - b)[2]);
     expect(r.layout).toBe('contiguous');
     expect(r.steps).toBe(4);
     expect(r.promptIds).toEqual([1, 2, 3]);
