@@ -24,16 +24,11 @@ if (es.status !== 0) fail('ESLint found problems (above); `node scripts/lint.mjs
 console.log(`[lint] ESLint: ${targets.join(', ')}: clean`);
 
 // ---------------------------------------------------------------- clang-format
-// The C++ files kept in clang-format's style. Listed, not globbed, until the whole of native/
-// is reformatted in one commit (a format-only change while others edit native/ would conflict
-// with all of them).
-const FORMATTED = ['native/fuzz'];
+// Every C++ and CUDA source of native/, build folders aside.
 const cpp = [];
-for (const entry of FORMATTED) {
-  const p = path.join(root, entry);
-  if (fs.statSync(p).isDirectory()) {
-    for (const f of fs.readdirSync(p, { recursive: true })) if (/\.(cpp|h|cu|cuh|inc)$/.test(f)) cpp.push(path.join(p, f));
-  } else cpp.push(p);
+for (const f of fs.readdirSync(path.join(root, 'native'), { recursive: true })) {
+  if (/^build/.test(f) || !/\.(cpp|h|cu|cuh|inc)$/.test(f)) continue;
+  cpp.push(path.join(root, 'native', f));
 }
 const which = spawnSync('sh', ['-c', 'command -v clang-format'], { encoding: 'utf8' });
 if (!which.stdout.trim()) fail('clang-format is missing (run scripts/setup.sh, or: sudo apt-get install clang-format)');

@@ -20,7 +20,7 @@ import { Lanes, paint, sanitize, useColor } from './terminal';
 import { ProgressBar } from './progress';
 
 const SPEC: Record<string, FlagSpec> = {
-  'kv-budget-mb': { type: 'int', arg: 'MB', min: 0, help: 'KV memory budget of the run in MB (default 0 = 80% of the available memory)' },
+  'kv-budget-mb': { type: 'number', arg: 'MB', min: 0, help: 'KV memory budget of the run in MB (default 0 = 80% of the available memory)' },
   workers: { type: 'int', arg: 'N', min: 1, max: L.MAX_WORKERS, help: 'workers (default 2)' },
   layout: { type: 'string', arg: 'L', help: 'contiguous, interleaved or combined (default combined; raw: contiguous)' },
   ...MODEL_FLAGS,

@@ -15,7 +15,8 @@ std::vector<int32_t> ids(const Napi::Value& v, const std::string& field) {
       Napi::Value x = a.Get(i);
       if (!x.IsNumber()) throw Napi::TypeError::New(v.Env(), field + "[" + std::to_string(i) + "] is not a number");
       const double d = x.As<Napi::Number>().DoubleValue();
-      if (d != double(int32_t(d))) throw Napi::TypeError::New(v.Env(), field + "[" + std::to_string(i) + "] is not an integer id");
+      if (d != double(int32_t(d)))
+        throw Napi::TypeError::New(v.Env(), field + "[" + std::to_string(i) + "] is not an integer id");
       out.push_back(int32_t(d));
     }
   } else {
@@ -32,7 +33,8 @@ double number(const Napi::Object& o, const char* key, double fallback) {
 }
 
 double required_number(const Napi::Object& o, const char* key) {
-  if (!o.Has(key) || !o.Get(key).IsNumber()) throw Napi::TypeError::New(o.Env(), std::string(key) + " must be a number");
+  if (!o.Has(key) || !o.Get(key).IsNumber())
+    throw Napi::TypeError::New(o.Env(), std::string(key) + " must be a number");
   return o.Get(key).As<Napi::Number>().DoubleValue();
 }
 
@@ -97,7 +99,8 @@ static std::vector<std::vector<int32_t>> id_lists(const Napi::Object& o, const c
   if (v.IsUndefined()) return out;
   if (!v.IsArray()) throw Napi::TypeError::New(o.Env(), std::string(key) + " must be an array of id lists");
   Napi::Array a = v.As<Napi::Array>();
-  for (uint32_t i = 0; i < a.Length(); i++) out.push_back(ids(a.Get(i), std::string(key) + "[" + std::to_string(i) + "]"));
+  for (uint32_t i = 0; i < a.Length(); i++)
+    out.push_back(ids(a.Get(i), std::string(key) + "[" + std::to_string(i) + "]"));
   return out;
 }
 

@@ -13,18 +13,14 @@ namespace hw::js {
 Napi::FunctionReference ModelWrap::constructor;
 
 Napi::Function ModelWrap::define(Napi::Env env) {
-  Napi::Function f = DefineClass(env, "NativeModel",
-                                 {InstanceAccessor<&ModelWrap::config>("config"),
-                                  InstanceAccessor<&ModelWrap::device>("device"),
-                                  InstanceAccessor<&ModelWrap::kv_dtype>("kvDtype"),
-                                  InstanceMethod<&ModelWrap::create_sequence>("createSequence"),
-                                  InstanceMethod<&ModelWrap::release_sequence>("releaseSequence"),
-                                  InstanceMethod<&ModelWrap::sequence_length>("sequenceLength"),
-                                  InstanceMethod<&ModelWrap::forward>("forward"),
-                                  InstanceMethod<&ModelWrap::generate>("generate"),
-                                  InstanceMethod<&ModelWrap::start_run>("startRun"),
-                                  InstanceMethod<&ModelWrap::kv_bytes>("kvBytes"),
-                                  InstanceMethod<&ModelWrap::close>("close")});
+  Napi::Function f = DefineClass(
+      env, "NativeModel",
+      {InstanceAccessor<&ModelWrap::config>("config"), InstanceAccessor<&ModelWrap::device>("device"),
+       InstanceAccessor<&ModelWrap::kv_dtype>("kvDtype"), InstanceMethod<&ModelWrap::create_sequence>("createSequence"),
+       InstanceMethod<&ModelWrap::release_sequence>("releaseSequence"),
+       InstanceMethod<&ModelWrap::sequence_length>("sequenceLength"), InstanceMethod<&ModelWrap::forward>("forward"),
+       InstanceMethod<&ModelWrap::generate>("generate"), InstanceMethod<&ModelWrap::start_run>("startRun"),
+       InstanceMethod<&ModelWrap::kv_bytes>("kvBytes"), InstanceMethod<&ModelWrap::close>("close")});
   constructor = Napi::Persistent(f);
   constructor.SuppressDestruct();
   return f;
@@ -48,7 +44,9 @@ void ModelWrap::acquire(Napi::Env env, const char* what) {
     throw Napi::Error::New(env, std::string(what) + ": the model is busy with a generation or a run");
 }
 
-Napi::Value ModelWrap::config(const Napi::CallbackInfo& info) { return model_config(info.Env(), model().config()); }
+Napi::Value ModelWrap::config(const Napi::CallbackInfo& info) {
+  return model_config(info.Env(), model().config());
+}
 
 Napi::Value ModelWrap::device(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), model().device());
@@ -85,7 +83,8 @@ Napi::Value ModelWrap::forward(const Napi::CallbackInfo& info) {
   Batch batch;
   Napi::Array rows = info[0].As<Napi::Array>();
   for (uint32_t i = 0; i < rows.Length(); i++) {
-    if (!rows.Get(i).IsObject()) throw Napi::TypeError::New(env, "forward: row " + std::to_string(i) + " is not an object");
+    if (!rows.Get(i).IsObject())
+      throw Napi::TypeError::New(env, "forward: row " + std::to_string(i) + " is not an object");
     Napi::Object r = rows.Get(i).As<Napi::Object>();
     BatchRow row;
     row.block = int(required_number(r, "seq"));
@@ -133,7 +132,8 @@ Napi::Value ModelWrap::generate(const Napi::CallbackInfo& info) {
   request.prompt = ids(req.Get("promptIds"), "promptIds");
   request.stop = req.Has("stopIds") ? ids(req.Get("stopIds"), "stopIds") : std::vector<int32_t>{};
   request.max_tokens = int(required_number(req, "maxTokens"));
-  request.sampling = req.Get("sampling").IsObject() ? sampling(req.Get("sampling").As<Napi::Object>()) : SamplingParams{};
+  request.sampling =
+      req.Get("sampling").IsObject() ? sampling(req.Get("sampling").As<Napi::Object>()) : SamplingParams{};
   request.seed = uint64_t(number(req, "seed", 0));
   request.prefill_chunk = int(number(req, "prefillChunk", 128));
   if (request.prefill_chunk < 1) throw Napi::RangeError::New(env, "generate: prefillChunk must be at least 1");
@@ -176,7 +176,8 @@ Napi::Value ModelWrap::generate(const Napi::CallbackInfo& info) {
     sink.progress = [tsfn, job](int done, int total, double tps) mutable {
       auto* data = new std::array<double, 3>{double(done), double(total), tps};
       tsfn.BlockingCall(data, [job](Napi::Env env, Napi::Function, std::array<double, 3>* d) {
-        job->on_progress.Call({Napi::Number::New(env, (*d)[0]), Napi::Number::New(env, (*d)[1]), Napi::Number::New(env, (*d)[2])});
+        job->on_progress.Call(
+            {Napi::Number::New(env, (*d)[0]), Napi::Number::New(env, (*d)[1]), Napi::Number::New(env, (*d)[2])});
         delete d;
       });
     };

@@ -121,9 +121,9 @@ double read_pass(const uint8_t* data, size_t bytes, int threads) {
 }
 
 struct Bandwidth {
-  double gbs = 0;           // best of all variants
-  const char* how = "";     // which variant
-  double plain_gbs = 0;     // plain loads only
+  double gbs = 0;        // best of all variants
+  const char* how = "";  // which variant
+  double plain_gbs = 0;  // plain loads only
 };
 
 Bandwidth measure_read_bandwidth(int threads, size_t bytes, int reps) {
@@ -131,7 +131,11 @@ Bandwidth measure_read_bandwidth(int threads, size_t bytes, int reps) {
   bench_pool(threads).parallel_for(int64_t(bytes / 4096), 256, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) std::memset(m.data() + i * 4096, int(i & 63), 4096);
   });
-  struct Variant { const char* name; double (*fn)(const uint8_t*, size_t, int); double best; };
+  struct Variant {
+    const char* name;
+    double (*fn)(const uint8_t*, size_t, int);
+    double best;
+  };
   Variant vs[] = {{"plain loads", read_pass<0, 0>, 1e30},
                   {"prefetch 8 KiB ahead into L2", read_pass<8192, _MM_HINT_T1>, 1e30},
                   {"prefetch 16 KiB ahead into L1", read_pass<16384, _MM_HINT_T0>, 1e30}};
@@ -151,10 +155,10 @@ Bandwidth measure_read_bandwidth(int threads, size_t bytes, int reps) {
 
 // ---------------------------------------------------------------------------------------
 struct StepTiming {
-  int n = 0;                   // sequences per step
-  double ms_median = 0;        // per step
+  int n = 0;             // sequences per step
+  double ms_median = 0;  // per step
   double ms_best = 0;
-  double weight_bytes = 0;     // weight bytes read per step
+  double weight_bytes = 0;  // weight bytes read per step
   double tokens_per_s() const { return n * 1000.0 / ms_median; }
   double gbps() const { return weight_bytes / (ms_median * 1e-3) / 1e9; }
 };
@@ -162,9 +166,8 @@ struct StepTiming {
 // Times step(n) for every n in `ns`: `warmup` + `steps` rounds, each running every n once
 // (interleaved, so the slow drifts of a shared machine hit every n alike), after
 // `each_round` if given. Median and best wall time per step.
-std::vector<StepTiming> time_steps(const std::function<void(int)>& step, const std::vector<int>& ns,
-                                   int steps, int warmup, double weight_bytes,
-                                   const std::function<void()>& each_round = {}) {
+std::vector<StepTiming> time_steps(const std::function<void(int)>& step, const std::vector<int>& ns, int steps,
+                                   int warmup, double weight_bytes, const std::function<void()>& each_round = {}) {
   std::vector<std::vector<double>> ms(ns.size());
   for (int round = 0; round < warmup + steps; ++round) {
     if (each_round) each_round();
@@ -188,12 +191,12 @@ std::vector<StepTiming> time_steps(const std::function<void(int)>& step, const s
 }
 
 void print_header() {
-  std::printf("  %-3s %10s %10s %10s %12s %9s %8s\n", "n", "ms/step", "best ms", "tok/s",
-              "weights MB", "GB/s", "% of bw");
+  std::printf("  %-3s %10s %10s %10s %12s %9s %8s\n", "n", "ms/step", "best ms", "tok/s", "weights MB", "GB/s",
+              "% of bw");
 }
 void print_row(const StepTiming& t, double bw_gbs) {
-  std::printf("  %-3d %10.2f %10.2f %10.1f %12.1f %9.2f %7.1f%%\n", t.n, t.ms_median, t.ms_best,
-              t.tokens_per_s(), t.weight_bytes / 1e6, t.gbps(), 100.0 * t.gbps() / bw_gbs);
+  std::printf("  %-3d %10.2f %10.2f %10.1f %12.1f %9.2f %7.1f%%\n", t.n, t.ms_median, t.ms_best, t.tokens_per_s(),
+              t.weight_bytes / 1e6, t.gbps(), 100.0 * t.gbps() / bw_gbs);
 }
 
 // Qwen2.5-0.5B shapes.
@@ -204,14 +207,16 @@ struct DecodeShape {
 
 // The decode-step matmuls of a model with random bf16 weights, for n = each of `ns`.
 // Prints one row per n and the n=4 / n=1 cost ratio; returns the timings.
-std::vector<StepTiming> run_matmul_decode_bench(int threads, double bw_gbs,
-                                                const std::vector<int>& ns = {1, 2, 4},
+std::vector<StepTiming> run_matmul_decode_bench(int threads, double bw_gbs, const std::vector<int>& ns = {1, 2, 4},
                                                 int steps = 8, const DecodeShape& s = DecodeShape()) {
   hw::par::Use use(&bench_pool(threads));
   const int64_t H = s.hidden, I = s.intermediate, Q = int64_t(s.heads) * s.head_dim,
                 KV = int64_t(s.kv_heads) * s.head_dim;
-  struct Shape { const char* name; int64_t out, in; };
-  const Shape per_layer[] = {{"q", Q, H}, {"k", KV, H}, {"v", KV, H}, {"o", H, Q},
+  struct Shape {
+    const char* name;
+    int64_t out, in;
+  };
+  const Shape per_layer[] = {{"q", Q, H},    {"k", KV, H}, {"v", KV, H},  {"o", H, Q},
                              {"gate", I, H}, {"up", I, H}, {"down", H, I}};
   size_t total = 0;
   for (const Shape& sh : per_layer) total += size_t(sh.out * sh.in) * 2 * s.layers;
@@ -225,7 +230,9 @@ std::vector<StepTiming> run_matmul_decode_bench(int threads, double bw_gbs,
     hw::par::parallel_for(words, int64_t(1) << 20, [&](int64_t b, int64_t e) {
       uint64_t st = 0x9E3779B97F4A7C15ull * uint64_t(b / (int64_t(1) << 20) + 1);
       for (int64_t i = b; i < e; ++i) {
-        st ^= st << 13; st ^= st >> 7; st ^= st << 17;
+        st ^= st << 13;
+        st ^= st >> 7;
+        st ^= st << 17;
         // sign | exponent 2^-8..2^-5 | random mantissa: normal numbers ~ +-0.004..0.06
         w[i] = uint16_t(((st >> 20) & 0x8000) | ((119 + ((st >> 8) & 3)) << 7) | (st & 0x7F));
       }
@@ -252,9 +259,8 @@ std::vector<StepTiming> run_matmul_decode_bench(int threads, double bw_gbs,
 
   const int nmax = *std::max_element(ns.begin(), ns.end());
   std::vector<float> xh(size_t(nmax) * std::max(H, Q)), xi(size_t(nmax) * I);
-  std::vector<float> yq(size_t(nmax) * Q), yk(size_t(nmax) * KV), yv(size_t(nmax) * KV),
-      yh(size_t(nmax) * H), yg(size_t(nmax) * I), yu(size_t(nmax) * I),
-      logits(size_t(nmax) * s.vocab);
+  std::vector<float> yq(size_t(nmax) * Q), yk(size_t(nmax) * KV), yv(size_t(nmax) * KV), yh(size_t(nmax) * H),
+      yg(size_t(nmax) * I), yu(size_t(nmax) * I), logits(size_t(nmax) * s.vocab);
   for (size_t i = 0; i < xh.size(); ++i) xh[i] = float((i * 7919) % 1000) * 1e-3f - 0.5f;
   for (size_t i = 0; i < xi.size(); ++i) xi[i] = float((i * 104729) % 1000) * 1e-3f - 0.5f;
 
@@ -272,24 +278,26 @@ std::vector<StepTiming> run_matmul_decode_bench(int threads, double bw_gbs,
     hw::cpu::matmul(lm_head, xh.data(), n, logits.data());
   };
 
-  std::printf("decode matmuls, Qwen2.5-0.5B shapes (hidden %d, intermediate %d, %d layers, "
-              "%d/%d heads x %d, vocab %d tied), bf16, %d threads, path %s\n",
-              s.hidden, s.intermediate, s.layers, s.heads, s.kv_heads, s.head_dim, s.vocab,
-              threads, hw::cpu::matmul_isa());
+  std::printf(
+      "decode matmuls, Qwen2.5-0.5B shapes (hidden %d, intermediate %d, %d layers, "
+      "%d/%d heads x %d, vocab %d tied), bf16, %d threads, path %s\n",
+      s.hidden, s.intermediate, s.layers, s.heads, s.kv_heads, s.head_dim, s.vocab, threads, hw::cpu::matmul_isa());
   std::printf("  weight bytes per step: %.1f MB (every weight read once per step)\n", total / 1e6);
   // Every round also reads the same weight bytes with the plain summing reader, so the
   // percentages compare like with like at the same moment; the reference bandwidth is
   // the best of that and the separately measured one.
   double read_best = 1e30;
   auto read_weights = [&] {
-    read_best = std::min({read_best, read_pass<0, 0>(m.data(), total, threads),
-                          read_pass<8192, _MM_HINT_T1>(m.data(), total, threads)});
+    read_best = std::min(
+        {read_best, read_pass<0, 0>(m.data(), total, threads), read_pass<8192, _MM_HINT_T1>(m.data(), total, threads)});
   };
   std::vector<StepTiming> out = time_steps(step, ns, steps, 2, double(total), read_weights);
   const double bw_here = double(total) / read_best / 1e9;
   const double bw_ref = std::max(bw_gbs, bw_here);
-  std::printf("  reading the same weights with the summing reader, interleaved: %.2f GB/s; "
-              "reference bandwidth %.2f GB/s\n", bw_here, bw_ref);
+  std::printf(
+      "  reading the same weights with the summing reader, interleaved: %.2f GB/s; "
+      "reference bandwidth %.2f GB/s\n",
+      bw_here, bw_ref);
   print_header();
   for (const StepTiming& t : out) print_row(t, bw_ref);
   const StepTiming* t1 = nullptr;
@@ -299,9 +307,10 @@ std::vector<StepTiming> run_matmul_decode_bench(int threads, double bw_gbs,
     if (t.n == 4) t4 = &t;
   }
   if (t1 && t4)
-    std::printf("  cost ratio n=4 / n=1: %.3f (target <= 1.3); n=1 reads weights at %.1f%% of "
-                "the reference bandwidth (target >= 60%%)\n",
-                t4->ms_median / t1->ms_median, 100.0 * t1->gbps() / bw_ref);
+    std::printf(
+        "  cost ratio n=4 / n=1: %.3f (target <= 1.3); n=1 reads weights at %.1f%% of "
+        "the reference bandwidth (target >= 60%%)\n",
+        t4->ms_median / t1->ms_median, 100.0 * t1->gbps() / bw_ref);
 
   // Prefill throughput, for reference: one pass with 64 sequences.
   {
@@ -313,8 +322,8 @@ std::vector<StepTiming> run_matmul_decode_bench(int threads, double bw_gbs,
       hw::cpu::matmul(lm_head, px.data(), nn, py.data());
     };
     const StepTiming t = time_steps(prefill, {n}, 2, 1, double(total)).front();
-    std::printf("  prefill n=%d: %.1f ms per pass, %.1f tok/s, %.1f GFLOP/s\n", n, t.ms_median,
-                t.tokens_per_s(), 2.0 * double(total / 2) * n / (t.ms_median * 1e-3) / 1e9);
+    std::printf("  prefill n=%d: %.1f ms per pass, %.1f tok/s, %.1f GFLOP/s\n", n, t.ms_median, t.tokens_per_s(),
+                2.0 * double(total / 2) * n / (t.ms_median * 1e-3) / 1e9);
   }
   return out;
 }
@@ -365,7 +374,8 @@ double rss_anon_mb() {
 // `model_dir` reuses a checkpoint written by --write-checkpoint (else one is written and removed).
 void run_model_decode_bench(double bw_gbs, int steps, int threads, const std::string& model_dir) {
   const std::string dir = model_dir.empty() ? "/tmp/hw-bench-cpu-" + std::to_string(::getpid()) : model_dir;
-  std::printf("model decode: hw::Model::forward on a mapped random Qwen2.5-0.5B checkpoint (bf16), %d threads\n", threads);
+  std::printf("model decode: hw::Model::forward on a mapped random Qwen2.5-0.5B checkpoint (bf16), %d threads\n",
+              threads);
   if (model_dir.empty()) write_random_checkpoint(qwen25_05b(), dir);
   const double anon0 = rss_anon_mb();
   hw::BackendOptions opt;
@@ -401,8 +411,9 @@ void run_model_decode_bench(double bw_gbs, int steps, int threads, const std::st
   std::printf("  n=4 costs %.2fx n=1 (target <= 1.3x); n=1 reads weights at %.1f%% of the bandwidth (target >= 60%%)\n",
               t[2].ms_median / t[0].ms_median, 100.0 * t[0].gbps() / bw_gbs);
   // One machine-readable line for scripts (scripts/bench-product.mjs).
-  std::printf("  json: {\"bandwidthGBs\": %.3f, \"weightBytes\": %.0f, \"msPerStep\": {\"1\": %.3f, \"2\": %.3f, \"4\": %.3f}}\n",
-              bw_gbs, weight_bytes, t[0].ms_median, t[1].ms_median, t[2].ms_median);
+  std::printf(
+      "  json: {\"bandwidthGBs\": %.3f, \"weightBytes\": %.0f, \"msPerStep\": {\"1\": %.3f, \"2\": %.3f, \"4\": %.3f}}\n",
+      bw_gbs, weight_bytes, t[0].ms_median, t[1].ms_median, t[2].ms_median);
   // Memory: the weights stay in the file mapping; the KV cache grows with the context used.
   for (int i = 0; i < 15; ++i) {
     hw::Batch b;
@@ -412,8 +423,8 @@ void run_model_decode_bench(double bw_gbs, int steps, int threads, const std::st
   }
   std::printf("  weights: %.0f MB mapped from the file; anonymous memory grew %.1f MB at load (no weight copy)\n",
               file_bytes / 1e6, anon_loaded - anon0);
-  std::printf("  KV cache: %.2f MB for 4 x 32 tokens, %.2f MB after one sequence grew to %d tokens\n\n",
-              kv32 / 1e6, model->backend().kv_bytes() / 1e6, model->cache().length(seqs[0]));
+  std::printf("  KV cache: %.2f MB for 4 x 32 tokens, %.2f MB after one sequence grew to %d tokens\n\n", kv32 / 1e6,
+              model->backend().kv_bytes() / 1e6, model->cache().length(seqs[0]));
   model.reset();
   if (model_dir.empty()) std::system(("rm -rf '" + dir + "'").c_str());
 }
@@ -435,21 +446,29 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "--threads") threads = std::atoi(next());
-    else if (a == "--steps") steps = std::max(1, std::atoi(next()));
-    else if (a == "--isa") isa = next();
-    else if (a == "--bw-gib") bw_gib = std::atof(next());
-    else if (a == "--model-only") model_only = true;
-    else if (a == "--model") model_dir = next();
-    else if (a == "--write-checkpoint") write_dir = next();
-    else if (a == "--bandwidth-only") bandwidth_only = true;
+    if (a == "--threads")
+      threads = std::atoi(next());
+    else if (a == "--steps")
+      steps = std::max(1, std::atoi(next()));
+    else if (a == "--isa")
+      isa = next();
+    else if (a == "--bw-gib")
+      bw_gib = std::atof(next());
+    else if (a == "--model-only")
+      model_only = true;
+    else if (a == "--model")
+      model_dir = next();
+    else if (a == "--write-checkpoint")
+      write_dir = next();
+    else if (a == "--bandwidth-only")
+      bandwidth_only = true;
     else if (a == "--regions") {
       run_region_bench(threads);
       return 0;
-    }
-    else {
-      std::fprintf(stderr, "usage: bench_cpu [--threads N] [--steps S] [--isa all|default|avx2|avx512] [--bw-gib G] "
-                           "[--model-only [--model DIR]] [--bandwidth-only] [--write-checkpoint DIR] [--regions]\n");
+    } else {
+      std::fprintf(stderr,
+                   "usage: bench_cpu [--threads N] [--steps S] [--isa all|default|avx2|avx512] [--bw-gib G] "
+                   "[--model-only [--model DIR]] [--bandwidth-only] [--write-checkpoint DIR] [--regions]\n");
       return 2;
     }
   }
@@ -465,18 +484,22 @@ int main(int argc, char** argv) {
 
   const Bandwidth mbw = measure_read_bandwidth(threads, size_t(bw_gib * (1 << 30)), 5);
   const double bw = mbw.gbs;
-  std::printf("memory read bandwidth (%.1f GiB, %d threads, best of 5 passes): %.2f GB/s (%s; "
-              "plain loads %.2f GB/s)\n\n",
-              bw_gib, threads, bw, mbw.how, mbw.plain_gbs);
+  std::printf(
+      "memory read bandwidth (%.1f GiB, %d threads, best of 5 passes): %.2f GB/s (%s; "
+      "plain loads %.2f GB/s)\n\n",
+      bw_gib, threads, bw, mbw.how, mbw.plain_gbs);
   if (bandwidth_only) {
     std::printf("json: {\"bandwidthGBs\": %.3f}\n", bw);
     return 0;
   }
 
   std::vector<std::string> paths;
-  if (isa == "all") paths = {"avx2", "avx512"};
-  else if (isa != "default") paths = {isa};
-  else paths = {hw::cpu::matmul_isa()};
+  if (isa == "all")
+    paths = {"avx2", "avx512"};
+  else if (isa != "default")
+    paths = {isa};
+  else
+    paths = {hw::cpu::matmul_isa()};
   for (const std::string& p : paths) {
     if (model_only) break;
     if (!hw::cpu::set_matmul_isa(p.c_str())) {

@@ -39,7 +39,9 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+double since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
 
 BenchShape qwen3_06b() {
   BenchShape s;
@@ -88,13 +90,20 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "--tokens") tokens = std::atoi(next().c_str());
-    else if (a == "--chunk") chunk = std::atoi(next().c_str());
-    else if (a == "--threads") threads = std::atoi(next().c_str());
-    else if (a == "--shape") shape = next();
-    else if (a == "--skip-memory") memory = false;
+    if (a == "--tokens")
+      tokens = std::atoi(next().c_str());
+    else if (a == "--chunk")
+      chunk = std::atoi(next().c_str());
+    else if (a == "--threads")
+      threads = std::atoi(next().c_str());
+    else if (a == "--shape")
+      shape = next();
+    else if (a == "--skip-memory")
+      memory = false;
     else {
-      std::fprintf(stderr, "usage: bench_prefill [--tokens N] [--chunk C] [--threads T] [--shape qwen3-0.6b|qwen2.5-0.5b] [--skip-memory]\n");
+      std::fprintf(
+          stderr,
+          "usage: bench_prefill [--tokens N] [--chunk C] [--threads T] [--shape qwen3-0.6b|qwen2.5-0.5b] [--skip-memory]\n");
       return 2;
     }
   }
@@ -104,8 +113,8 @@ int main(int argc, char** argv) {
   }
   const BenchShape s = shape == "qwen2.5-0.5b" ? qwen25_05b() : qwen3_06b();
   const std::string dir = "/tmp/hw-bench-prefill-" + std::to_string(getpid());
-  std::printf("bench:prefill  shape %s (random bf16), %d-token prompt in chunks of %d, %ld CPUs\n", shape.c_str(), tokens,
-              chunk, sysconf(_SC_NPROCESSORS_ONLN));
+  std::printf("bench:prefill  shape %s (random bf16), %d-token prompt in chunks of %d, %ld CPUs\n", shape.c_str(),
+              tokens, chunk, sysconf(_SC_NPROCESSORS_ONLN));
   write_random_checkpoint(s, dir);
 
   BackendOptions opt;
@@ -127,7 +136,8 @@ int main(int argc, char** argv) {
   for (int rep = 0; rep < 2; rep++) {
     const auto t0 = Clock::now();
     for (const LayerWeights& l : w.layers)
-      for (const Tensor* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) cpu::matmul(*t, x.data(), chunk, y.data());
+      for (const Tensor* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down})
+        cpu::matmul(*t, x.data(), chunk, y.data());
     mm_best = std::min(mm_best, since(t0));
   }
   const double mm_gflops = 2.0 * linear_params * chunk / mm_best / 1e9;
@@ -144,7 +154,8 @@ int main(int argc, char** argv) {
   for (int done = 0; done < tokens;) {
     const int n = std::min(chunk, tokens - done);
     Batch b;
-    b.rows.push_back({std::vector<int32_t>(ids.begin() + done, ids.begin() + done + n), blk, {{blk, 0}}, done + n == tokens});
+    b.rows.push_back(
+        {std::vector<int32_t>(ids.begin() + done, ids.begin() + done + n), blk, {{blk, 0}}, done + n == tokens});
     model->forward(b, out);
     attention_ms += out.attention_ms;
     done += n;
@@ -159,13 +170,15 @@ int main(int argc, char** argv) {
   const double attn_flops = double(cfg.layers) * cfg.heads * cfg.head_dim * 4.0 * (double(tokens) * (tokens + 1) / 2.0);
   const double lin_flops = 2.0 * linear_params * tokens;
   const double rate = (attn_flops + lin_flops) / total_s / 1e9;
-  std::printf("2. prefill of %d tokens: %.1f s, %.1f tok/s; %.2f TFLOP (matmuls %.2f, attention %.2f) at %.1f GFLOP/s = %.0f%% of (1) (target >= 50%%)\n",
-              tokens, total_s, tokens / total_s, (attn_flops + lin_flops) / 1e12, lin_flops / 1e12, attn_flops / 1e12, rate,
-              100.0 * rate / mm_gflops);
+  std::printf(
+      "2. prefill of %d tokens: %.1f s, %.1f tok/s; %.2f TFLOP (matmuls %.2f, attention %.2f) at %.1f GFLOP/s = %.0f%% of (1) (target >= 50%%)\n",
+      tokens, total_s, tokens / total_s, (attn_flops + lin_flops) / 1e12, lin_flops / 1e12, attn_flops / 1e12, rate,
+      100.0 * rate / mm_gflops);
   std::printf("   attention: %.1f s = %.0f%% of the prefill (target <= 40%%), %.1f GFLOP/s\n", attention_ms / 1e3,
               100.0 * attention_ms / 1e3 / total_s, attn_flops / (attention_ms / 1e3) / 1e9);
-  std::printf("3. first progress with a rate after %.2f s (end of the first chunk; target <= 2 s); longest chunk %.2f s\n",
-              first_chunk_s, longest_chunk_s);
+  std::printf(
+      "3. first progress with a rate after %.2f s (end of the first chunk; target <= 2 s); longest chunk %.2f s\n",
+      first_chunk_s, longest_chunk_s);
 
   // 4. Stop latency: cancel a long prefill 2 s in, time until control returns.
   {
@@ -208,9 +221,10 @@ int main(int argc, char** argv) {
       const int b = m->cache().create_block();
       for (int k = 0; k < 8; k++) m->append_block(b, src);
     }
-    std::printf("6. 8 workers x 4,096 tokens of K/V written (%.1f s): KV storage %.2f GB, resident %.2f GB now, peak %.2f GB "
-                "(target < 5 GB; weights are mapped and count as they are touched)\n",
-                since(tm), double(m->backend().kv_bytes()) / 1e9, status_mb("VmRSS:") / 1024.0, status_mb("VmHWM:") / 1024.0);
+    std::printf(
+        "6. 8 workers x 4,096 tokens of K/V written (%.1f s): KV storage %.2f GB, resident %.2f GB now, peak %.2f GB "
+        "(target < 5 GB; weights are mapped and count as they are touched)\n",
+        since(tm), double(m->backend().kv_bytes()) / 1e9, status_mb("VmRSS:") / 1024.0, status_mb("VmHWM:") / 1024.0);
   }
   std::system(("rm -rf '" + dir + "'").c_str());
   return 0;

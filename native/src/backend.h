@@ -16,9 +16,9 @@ namespace hw {
 
 // What a forward needs to know about each row after the cache has made room for it.
 struct RowPlan {
-  int first_position = 0;              // view position of the row's first new token
-  std::vector<Slot> write_slots;       // where each new token's K/V goes
-  std::vector<int> segment_lengths;    // visible length of each view segment, after this step's writes
+  int first_position = 0;            // view position of the row's first new token
+  std::vector<Slot> write_slots;     // where each new token's K/V goes
+  std::vector<int> segment_lengths;  // visible length of each view segment, after this step's writes
 };
 
 class Backend {
@@ -60,14 +60,12 @@ struct BackendOptions {
   std::string kv_dtype = "auto";
 };
 
-std::unique_ptr<Backend> make_cpu_backend(const ModelConfig& cfg, const ModelWeights& w,
-                                          const BackendOptions& opt);
+std::unique_ptr<Backend> make_cpu_backend(const ModelConfig& cfg, const ModelWeights& w, const BackendOptions& opt);
 // Benchmarks: random K/V in every page a CUDA backend holds (a long context without its prefill).
 void cuda_fill_kv_random(Backend& backend, uint64_t seed);
 // Tests: how many forwards a CUDA backend ran as a replayed CUDA graph.
 int64_t cuda_graph_launches(const Backend& backend);
 // Throws EngineError when no usable GPU, driver or cuBLAS is found (or the build has no CUDA).
-std::unique_ptr<Backend> make_cuda_backend(const ModelConfig& cfg, const ModelWeights& w,
-                                           const BackendOptions& opt);
+std::unique_ptr<Backend> make_cuda_backend(const ModelConfig& cfg, const ModelWeights& w, const BackendOptions& opt);
 
 }  // namespace hw

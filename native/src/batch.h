@@ -38,10 +38,10 @@ struct Batch {
 
 struct ForwardOutput {
   int vocab = 0;
-  std::vector<float> logits;            // [logit rows, vocab], rows in batch order
-  std::vector<int> logit_row;           // per batch row: its first logit row, -1 if none
-  std::vector<int> logit_count;         // per batch row: how many logit rows it has
-  std::vector<int32_t> sampled;         // per batch row: the id the backend drew (-1 if none)
+  std::vector<float> logits;     // [logit rows, vocab], rows in batch order
+  std::vector<int> logit_row;    // per batch row: its first logit row, -1 if none
+  std::vector<int> logit_count;  // per batch row: how many logit rows it has
+  std::vector<int32_t> sampled;  // per batch row: the id the backend drew (-1 if none)
   // With attention_shares: per batch row, [layers][view segments] fractions of the last new
   // token's attention mass that fell on each segment, averaged over query heads.
   std::vector<std::vector<float>> shares;

@@ -53,7 +53,9 @@ void Model::make_backend(const BackendOptions& opt) {
   max_context_ = cfg_.max_context;
 }
 
-std::string Model::device() const { return device_note_.empty() ? backend_->describe() : device_note_; }
+std::string Model::device() const {
+  return device_note_.empty() ? backend_->describe() : device_note_;
+}
 
 void Model::set_max_context(int n) {
   if (n <= 0 || n > cfg_.max_context)
@@ -70,10 +72,12 @@ void Model::forward(const Batch& batch, ForwardOutput& out) {
     const std::string where = "forward row " + std::to_string(r);
     if (row.tokens.empty()) fail(where, "no tokens");
     if (!cache_.valid(row.block)) fail(where, "no block " + std::to_string(row.block));
-    if (!written.insert(row.block).second) fail(where, "block " + std::to_string(row.block) + " is written by two rows");
+    if (!written.insert(row.block).second)
+      fail(where, "block " + std::to_string(row.block) + " is written by two rows");
     for (int32_t id : row.tokens)
       if (id < 0 || id >= cfg_.vocab)
-        fail(where, "token id " + std::to_string(id) + " is outside the vocabulary (0.." + std::to_string(cfg_.vocab - 1) + ")");
+        fail(where, "token id " + std::to_string(id) + " is outside the vocabulary (0.." +
+                        std::to_string(cfg_.vocab - 1) + ")");
     int own = -1;
     std::set<int> in_view;
     for (const ViewSegment& s : row.view) {

@@ -31,7 +31,8 @@ class Reference : public RunObserver {
       float f = float(1.0 / std::pow(s_.theta, double(2 * i) / s_.head_dim));
       if (s_.llama3) {  // factor 8, low 1, high 4, original 64 (testing.h)
         const double wavelen = 2 * M_PI / f, low_wl = 64.0 / 1.0, high_wl = 64.0 / 4.0;
-        if (wavelen > low_wl) f = float(f / 8.0);
+        if (wavelen > low_wl)
+          f = float(f / 8.0);
         else if (wavelen >= high_wl) {
           const double smooth = (64.0 / wavelen - 1.0) / (4.0 - 1.0);
           f = float((1 - smooth) * f / 8.0 + smooth * f);
@@ -133,7 +134,9 @@ class Reference : public RunObserver {
     const int H = s_.hidden, HD = s_.head_dim, QD = s_.heads * HD, KD = kvd(), I = s_.intermediate;
     std::map<int, int> added;
     for (const BatchRow& r : batch.rows) added[r.block] = int(r.tokens.size());
-    struct Tok { int row, i, pos; };
+    struct Tok {
+      int row, i, pos;
+    };
     std::vector<Tok> toks;
     std::vector<std::vector<int>> offsets;
     for (size_t r = 0; r < batch.rows.size(); r++) {
@@ -163,11 +166,14 @@ class Reference : public RunObserver {
         matvec(W(p + "self_attn.v_proj.weight"), h.data(), KD, H, v.data());
         if (s_.bias) {
           for (int j = 0; j < QD; j++) q[t][j] += W(p + "self_attn.q_proj.bias")[j];
-          for (int j = 0; j < KD; j++) k[j] += W(p + "self_attn.k_proj.bias")[j], v[j] += W(p + "self_attn.v_proj.bias")[j];
+          for (int j = 0; j < KD; j++)
+            k[j] += W(p + "self_attn.k_proj.bias")[j], v[j] += W(p + "self_attn.v_proj.bias")[j];
         }
         if (s_.qk_norm) {
-          for (int hh = 0; hh < s_.heads; hh++) rmsnorm(&q[t][hh * HD], W(p + "self_attn.q_norm.weight"), HD, &q[t][hh * HD]);
-          for (int hh = 0; hh < s_.kv_heads; hh++) rmsnorm(&k[hh * HD], W(p + "self_attn.k_norm.weight"), HD, &k[hh * HD]);
+          for (int hh = 0; hh < s_.heads; hh++)
+            rmsnorm(&q[t][hh * HD], W(p + "self_attn.q_norm.weight"), HD, &q[t][hh * HD]);
+          for (int hh = 0; hh < s_.kv_heads; hh++)
+            rmsnorm(&k[hh * HD], W(p + "self_attn.k_norm.weight"), HD, &k[hh * HD]);
         }
         const int block = batch.rows[toks[t].row].block;
         auto& kb = K_[block];
@@ -195,7 +201,8 @@ class Reference : public RunObserver {
             for (int j = 0; j < n; j++) {
               const int pk = off[s] + j;
               if (pk > pq) continue;
-              std::vector<double> kr(K_[b][l].begin() + size_t(j) * KD + g * HD, K_[b][l].begin() + size_t(j) * KD + (g + 1) * HD);
+              std::vector<double> kr(K_[b][l].begin() + size_t(j) * KD + g * HD,
+                                     K_[b][l].begin() + size_t(j) * KD + (g + 1) * HD);
               rope(kr.data(), pk);
               double sc = 0;
               for (int d = 0; d < HD; d++) sc += qr[d] * kr[d];
@@ -326,15 +333,16 @@ static void test_equivalence(const TinyModel& tm, const std::string& label) {
         run.run();
         int moves = 0;
         for (const Event& e : col.events) moves += e.type == Event::Type::StepFinished;
-        CHECK(col.final_state() == "finished", "%s %s W=%d raw=%d ended '%s'", label.c_str(), layout_name(layout), W, raw,
-              col.final_state().c_str());
+        CHECK(col.final_state() == "finished", "%s %s W=%d raw=%d ended '%s'", label.c_str(), layout_name(layout), W,
+              raw, col.final_state().c_str());
         CHECK(ref.max_diff < kLogitBound, "%s %s W=%d raw=%d: max |logit diff| %.3g over %d rows", label.c_str(),
               layout_name(layout), W, raw, ref.max_diff, ref.rows_checked);
         CHECK(ref.offset_errors == 0, "%s %s W=%d: %d view offsets differ from the reference", label.c_str(),
               layout_name(layout), W, ref.offset_errors);
-        CHECK(ref.rows_checked >= 6 * W, "%s %s W=%d raw=%d: only %d rows checked", label.c_str(), layout_name(layout), W, raw,
-              ref.rows_checked);
-        if (layout != Layout::Contiguous) CHECK(moves > 0, "%s %s W=%d raw=%d: no step moved", label.c_str(), layout_name(layout), W, raw);
+        CHECK(ref.rows_checked >= 6 * W, "%s %s W=%d raw=%d: only %d rows checked", label.c_str(), layout_name(layout),
+              W, raw, ref.rows_checked);
+        if (layout != Layout::Contiguous)
+          CHECK(moves > 0, "%s %s W=%d raw=%d: no step moved", label.c_str(), layout_name(layout), W, raw);
         std::printf("  %-8s %-11s W=%d %-3s max|diff| %.2e rows %4d moves %d\n", label.c_str(), layout_name(layout), W,
                     raw ? "raw" : "run", ref.max_diff, ref.rows_checked, moves);
       }
@@ -560,8 +568,8 @@ static void test_protocol(const TinyModel& tm) {
       expected.insert(expected.end(), e.ids.begin(), e.ids.end());
       moves++;
       // A finished step starts with its header and ends with the paragraph break.
-      CHECK(e.ids.size() >= 4 && e.ids[0] == 20 && c.token_bytes[e.ids.back()] == ".\n\n", "step %d of worker %d malformed",
-            e.step, e.worker);
+      CHECK(e.ids.size() >= 4 && e.ids[0] == 20 && c.token_bytes[e.ids.back()] == ".\n\n",
+            "step %d of worker %d malformed", e.step, e.worker);
     }
   CHECK(moves >= 3, "only %d steps finished", moves);
   CHECK(run.block_tokens(run.history_block()) == expected, "history differs from the finished steps");
@@ -643,7 +651,10 @@ static void test_context_limit(const TinyModel& tm) {
 }
 
 static void test_step_rules() {
-  struct Case { std::vector<std::string> tokens; int ends_at; };
+  struct Case {
+    std::vector<std::string> tokens;
+    int ends_at;
+  };
   const std::vector<Case> cases = {
       {{"Done", ".", "\n\n"}, 2},
       {{"Done.\n\n"}, 0},

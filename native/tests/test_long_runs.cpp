@@ -127,8 +127,8 @@ void test_chunked_same_ids(const TinyModel& tm) {
     CHECK(progress == chunks + 1, "chunk %d: %d progress events for %d chunks", chunk, progress, chunks);
     CHECK(increasing && last_done == 301, "chunk %d: progress ends at %d of 301", chunk, last_done);
     const int first_progress = col.index_of(Event::Type::Progress), first_tokens = col.index_of(Event::Type::Tokens);
-    CHECK(first_progress >= 0 && first_progress < first_tokens, "chunk %d: progress (event %d) before the first token (event %d)",
-          chunk, first_progress, first_tokens);
+    CHECK(first_progress >= 0 && first_progress < first_tokens,
+          "chunk %d: progress (event %d) before the first token (event %d)", chunk, first_progress, first_tokens);
   }
 }
 
@@ -143,14 +143,17 @@ void test_forward_chunked(const TinyModel& tm) {
   one.rows.push_back({prompt, ba, {{ba, 0}}, true});
   a->forward(one, oa);
   std::vector<std::pair<int, int>> calls;
-  b->forward_chunked({prompt, bb, {{bb, 0}}, true}, 50, ob, [&](int done, int total) { calls.push_back({done, total}); });
+  b->forward_chunked({prompt, bb, {{bb, 0}}, true}, 50, ob, [&](int done, int total) {
+    calls.push_back({done, total});
+  });
   double diff = 0, mag = 0;
   for (int i = 0; i < oa.vocab; i++) {
     diff = std::max(diff, double(std::fabs(oa.row_logits(0)[i] - ob.row_logits(0)[i])));
     mag = std::max(mag, double(std::fabs(oa.row_logits(0)[i])));
   }
   CHECK(diff <= 1e-4 * mag, "chunked logits differ by %.3g (max %.3g)", diff, mag);
-  CHECK(calls.size() == 6 && calls.back().first == 257 && calls.back().second == 257, "%zu chunk callbacks", calls.size());
+  CHECK(calls.size() == 6 && calls.back().first == 257 && calls.back().second == 257, "%zu chunk callbacks",
+        calls.size());
   CHECK(b->cache().length(bb) == 257, "the block holds %d tokens", b->cache().length(bb));
 }
 
@@ -200,7 +203,8 @@ void test_cancel_between_layers(const TinyModel& tm) {
   CHECK(model->cache().length(blk) == 0, "a cancelled forward left %d tokens", model->cache().length(blk));
   cancel = false;
   model->forward_chunked({long_prompt(10, tm.spec.vocab), blk, {{blk, 0}}, true}, 40, out, {}, &cancel);
-  CHECK(model->cache().length(blk) == 10, "the model works after a cancelled forward (%d tokens)", model->cache().length(blk));
+  CHECK(model->cache().length(blk) == 10, "the model works after a cancelled forward (%d tokens)",
+        model->cache().length(blk));
 }
 
 // Pause from the first progress report: no progress while paused, then the run finishes.
@@ -267,7 +271,8 @@ void test_refused_up_front(const TinyModel& tm) {
   c.max_context = 2048;
   c.max_context_setting = "hogwild.maxContext";
   std::string m = message(c);
-  CHECK(m.find("the problem is 2,518 tokens") != std::string::npos && m.find("the context is 2,048") != std::string::npos &&
+  CHECK(m.find("the problem is 2,518 tokens") != std::string::npos &&
+            m.find("the context is 2,048") != std::string::npos &&
             m.find("(hogwild.maxContext, or the model's 4,096)") != std::string::npos,
         "over-long prompt: '%s'", m.c_str());
   c.max_context = 0;
@@ -284,8 +289,14 @@ void test_refused_up_front(const TinyModel& tm) {
   k.kv_budget_bytes = 1000;
   k.kv_budget_setting = "hogwild.kvBudgetMB";
   m = message(k);
-  CHECK(m.find("of KV memory") != std::string::npos && m.find("the KV budget is 1 KB (hogwild.kvBudgetMB)") != std::string::npos,
+  CHECK(m.find("of KV memory") != std::string::npos &&
+            m.find("the KV budget is 1 KB (hogwild.kvBudgetMB)") != std::string::npos,
         "KV budget: '%s'", m.c_str());
+  // The default budget (from the free memory) is checked against what the run needs to
+  // start; a token budget larger than memory ends the run at the budget later, cleanly.
+  HogwildConfig big = protocol_config(2, 100, tm.spec.vocab);
+  big.max_tokens = 1 << 30;
+  CHECK(message(big).empty(), "a huge token budget under the default KV budget was refused: '%s'", message(big).c_str());
   CHECK(model->cache().pages_allocated() == 0, "a refused run allocated %d pages", model->cache().pages_allocated());
 }
 
@@ -312,7 +323,8 @@ void test_kv_budget_reached(const TinyModel& tm) {
   for (const Event& e : col.events)
     if (e.type == Event::Type::RunState && e.text == "finished") fin = &e;
   int steps = 0, blocks = 0;
-  for (const Event& e : col.events) steps += e.type == Event::Type::StepFinished, blocks += e.type == Event::Type::Block;
+  for (const Event& e : col.events)
+    steps += e.type == Event::Type::StepFinished, blocks += e.type == Event::Type::Block;
   CHECK(fin && fin->message.find("KV memory budget") != std::string::npos, "final state '%s', message '%s'",
         col.final_state().c_str(), fin ? fin->message.c_str() : "");
   const Event* stats = col.last(Event::Type::Stats);
@@ -331,8 +343,9 @@ void test_kv_dtype(const TinyModel& f32, const TinyModel& bf16) {
   CHECK(a->backend().kv_dtype() == "f32", "fp32 checkpoint: K/V in %s", a->backend().kv_dtype().c_str());
   CHECK(b->backend().kv_dtype() == "bf16", "bf16 checkpoint: K/V in %s", b->backend().kv_dtype().c_str());
   CHECK(c->backend().kv_dtype() == "f16", "kv_dtype f16: K/V in %s", c->backend().kv_dtype().c_str());
-  CHECK(2 * b->backend().kv_bytes_per_token() == a->backend().kv_bytes_per_token(), "bf16 K/V take %zu bytes a token, fp32 %zu",
-        b->backend().kv_bytes_per_token(), a->backend().kv_bytes_per_token());
+  CHECK(2 * b->backend().kv_bytes_per_token() == a->backend().kv_bytes_per_token(),
+        "bf16 K/V take %zu bytes a token, fp32 %zu", b->backend().kv_bytes_per_token(),
+        a->backend().kv_bytes_per_token());
   BackendOptions bad;
   bad.kv_dtype = "int4";
   bool threw = false;

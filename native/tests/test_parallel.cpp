@@ -38,7 +38,8 @@ void test_run_each_once(Pool& pool) {
       seen[size_t(i)]++;
       who[size_t(i)] = std::this_thread::get_id();
     });
-  for (int i = 0; i < pool.size(); i++) CHECK(seen[size_t(i)] == 1000, "index %d ran %d times of 1000", i, seen[size_t(i)].load());
+  for (int i = 0; i < pool.size(); i++)
+    CHECK(seen[size_t(i)] == 1000, "index %d ran %d times of 1000", i, seen[size_t(i)].load());
   CHECK(who[0] == std::this_thread::get_id(), "index 0 is not the caller");
   for (int i = 1; i < pool.size(); i++) CHECK(who[size_t(i)] != who[0], "index %d ran on the caller", i);
 }

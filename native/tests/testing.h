@@ -19,15 +19,15 @@
 inline int g_failures = 0;
 inline int g_checks = 0;
 
-#define CHECK(cond, ...)                                                    \
-  do {                                                                      \
-    ++g_checks;                                                             \
-    if (!(cond)) {                                                          \
-      ++g_failures;                                                         \
-      std::fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);  \
-      std::fprintf(stderr, __VA_ARGS__);                                    \
-      std::fprintf(stderr, "\n");                                           \
-    }                                                                       \
+#define CHECK(cond, ...)                                                   \
+  do {                                                                     \
+    ++g_checks;                                                            \
+    if (!(cond)) {                                                         \
+      ++g_failures;                                                        \
+      std::fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
+      std::fprintf(stderr, __VA_ARGS__);                                   \
+      std::fprintf(stderr, "\n");                                          \
+    }                                                                      \
   } while (0)
 
 inline int test_summary(const char* name) {
@@ -126,8 +126,8 @@ inline TinyModel write_tiny_model(const TinySpec& s, const std::string& dir, uns
     << ",\"num_hidden_layers\":" << s.layers << ",\"num_attention_heads\":" << s.heads
     << ",\"num_key_value_heads\":" << s.kv_heads << ",\"head_dim\":" << s.head_dim << ",\"vocab_size\":" << s.vocab
     << ",\"max_position_embeddings\":" << s.max_context << ",\"rms_norm_eps\":1e-6,\"rope_theta\":" << s.theta
-    << ",\"tie_word_embeddings\":" << (s.tied ? "true" : "false") << ",\"hidden_act\":\"silu\",\"eos_token_id\":"
-    << (s.vocab - 1);
+    << ",\"tie_word_embeddings\":" << (s.tied ? "true" : "false")
+    << ",\"hidden_act\":\"silu\",\"eos_token_id\":" << (s.vocab - 1);
   if (s.llama3)
     c << ",\"rope_scaling\":{\"rope_type\":\"llama3\",\"factor\":8.0,\"low_freq_factor\":1.0,\"high_freq_factor\":4.0,"
          "\"original_max_position_embeddings\":64}";

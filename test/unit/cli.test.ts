@@ -193,7 +193,7 @@ describe.skipIf(!addonBuilt)('long inputs (issue 13)', () => {
   });
 
   it('refuses a run whose K/V cannot fit the KV budget, naming the flag', () => {
-    expectError(cli('solve', ['x', '--model', MODEL, '--kv-budget-mb', '1', '--max-tokens', '4000']), /needs about [\d.]+ [MG]B of KV memory .*; the KV budget is 1 MB \(--kv-budget-mb\)/);
+    expectError(cli('solve', ['x', '--model', MODEL, '--kv-budget-mb', '0.1', '--max-tokens', '4000']), /needs about [\d.]+ [KMG]B of KV memory .*; the KV budget is 100 KB \(--kv-budget-mb\)/);
   });
 
   it('shows the prefill progress on stderr (plain lines when it is not a terminal)', () => {

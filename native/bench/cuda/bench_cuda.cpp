@@ -57,11 +57,16 @@ int main(int argc, char** argv) {
   int steps = 12, prefill = 2048;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i], v = argv[i + 1];
-    if (a == "--shapes") shapes = v;
-    else if (a == "--workers") workers = v;
-    else if (a == "--contexts") contexts = v;
-    else if (a == "--steps") steps = std::stoi(v);
-    else if (a == "--prefill") prefill = std::stoi(v);
+    if (a == "--shapes")
+      shapes = v;
+    else if (a == "--workers")
+      workers = v;
+    else if (a == "--contexts")
+      contexts = v;
+    else if (a == "--steps")
+      steps = std::stoi(v);
+    else if (a == "--prefill")
+      prefill = std::stoi(v);
     else {
       std::fprintf(stderr, "unknown option %s\n", a.c_str());
       return 2;
@@ -89,13 +94,15 @@ int main(int argc, char** argv) {
       auto model = Model::random(cfg, opt);
       const double load_ms = ms_since(t_load);
       const size_t H = cfg.hidden, QD = cfg.q_dim(), KD = cfg.kv_dim(), I = cfg.intermediate, V = cfg.vocab;
-      const size_t weight_elems = V * H * (cfg.tied_embeddings ? 1 : 2) + cfg.layers * ((QD + 2 * KD) * H + H * QD + 3 * I * H);
+      const size_t weight_elems =
+          V * H * (cfg.tied_embeddings ? 1 : 2) + cfg.layers * ((QD + 2 * KD) * H + H * QD + 3 * I * H);
       // A decode step reads every layer matrix and the lm_head once (the embedding: W rows).
       const size_t step_bytes = (weight_elems - (cfg.tied_embeddings ? 0 : V * H)) * 2;
       const size_t kv_per_token = size_t(cfg.layers) * 2 * KD * 2;
-      std::printf("{\"kind\":\"model\",\"shape\":\"%s\",\"weight_bytes\":%zu,\"step_read_bytes\":%zu,\"kv_bytes_per_token\":%zu,"
-                  "\"load_ms\":%.1f,\"device\":\"%s\"}\n",
-                  sh->name, weight_elems * 2, step_bytes, kv_per_token, load_ms, model->device().c_str());
+      std::printf(
+          "{\"kind\":\"model\",\"shape\":\"%s\",\"weight_bytes\":%zu,\"step_read_bytes\":%zu,\"kv_bytes_per_token\":%zu,"
+          "\"load_ms\":%.1f,\"device\":\"%s\"}\n",
+          sh->name, weight_elems * 2, step_bytes, kv_per_token, load_ms, model->device().c_str());
       std::fflush(stdout);
 
       for (const std::string& cs : split(contexts)) {
@@ -138,8 +145,8 @@ int main(int argc, char** argv) {
             if (s >= 3) times.push_back(ms_since(t0));
           }
           const double ms = median(times);
-          std::printf("{\"kind\":\"decode\",\"shape\":\"%s\",\"W\":%d,\"ctx\":%d,\"step_ms\":%.4f,\"tok_s\":%.1f}\n", sh->name,
-                      W, ctx, ms, W * 1000.0 / ms);
+          std::printf("{\"kind\":\"decode\",\"shape\":\"%s\",\"W\":%d,\"ctx\":%d,\"step_ms\":%.4f,\"tok_s\":%.1f}\n",
+                      sh->name, W, ctx, ms, W * 1000.0 / ms);
           std::fflush(stdout);
           cache.release_block(P);
           for (int b : blocks) cache.release_block(b);
@@ -168,8 +175,8 @@ int main(int argc, char** argv) {
         const double n = prefill;
         const double flops = 2.0 * n * double(cfg.layers) * double((QD + 2 * KD) * H + H * QD + 3 * I * H) +
                              2.0 * double(V * H) + 2.0 * 2.0 * n * n / 2.0 * double(QD) * cfg.layers;
-        std::printf("{\"kind\":\"prefill\",\"shape\":\"%s\",\"tokens\":%d,\"ms\":%.3f,\"tflops\":%.1f}\n", sh->name, prefill, ms,
-                    flops / (ms * 1e-3) / 1e12);
+        std::printf("{\"kind\":\"prefill\",\"shape\":\"%s\",\"tokens\":%d,\"ms\":%.3f,\"tflops\":%.1f}\n", sh->name,
+                    prefill, ms, flops / (ms * 1e-3) / 1e12);
         std::fflush(stdout);
       }
     }

@@ -44,6 +44,8 @@ struct Vec {
 
 }  // namespace
 
-void attention_run_avx2(const AttnJob& job) { run_job(job); }
+void attention_run_avx2(const AttnJob& job) {
+  run_job(job);
+}
 
 }  // namespace hw::cpu

@@ -73,7 +73,9 @@ struct Vec {
 
 }  // namespace
 
-void attention_run_avx512(const AttnJob& job) { run_job(job); }
+void attention_run_avx512(const AttnJob& job) {
+  run_job(job);
+}
 
 }  // namespace hw::cpu
 
@@ -86,6 +88,8 @@ void attention_run_avx512(const AttnJob& job) { run_job(job); }
 
 #else
 namespace hw::cpu {
-void attention_run_avx512(const AttnJob& job) { attention_run_avx2(job); }
+void attention_run_avx512(const AttnJob& job) {
+  attention_run_avx2(job);
+}
 }  // namespace hw::cpu
 #endif

@@ -26,8 +26,10 @@ void for_tokens(int n, F&& fn) {
   auto body = [&](int64_t b, int64_t e) {
     for (int64_t t = b; t < e; t++) fn(int(t));
   };
-  if (n >= kParallelTokens) par::parallel_for(n, 1, body);
-  else body(0, n);
+  if (n >= kParallelTokens)
+    par::parallel_for(n, 1, body);
+  else
+    body(0, n);
 }
 
 std::vector<float> widen(const Tensor& t) {
@@ -47,20 +49,18 @@ KvDType choose_kv_dtype(const std::string& want, DType weights) {
   if (want == "f32") return KvDType::F32;
   if (want == "bf16") return KvDType::BF16;
   if (want == "f16") return KvDType::F16;
-  if (want != "auto" && !want.empty())
-    fail("cpu backend", "unknown KV dtype '" + want + "' (auto, f32, bf16 or f16)");
+  if (want != "auto" && !want.empty()) fail("cpu backend", "unknown KV dtype '" + want + "' (auto, f32, bf16 or f16)");
   return weights == DType::BF16 ? KvDType::BF16 : weights == DType::F16 ? KvDType::F16 : KvDType::F32;
 }
 
 class CpuBackend final : public Backend {
  public:
-  CpuBackend(const ModelConfig& cfg, const ModelWeights& w, const BackendOptions& opt)
-      : cfg_(cfg), w_(w), rope_(cfg) {
+  CpuBackend(const ModelConfig& cfg, const ModelWeights& w, const BackendOptions& opt) : cfg_(cfg), w_(w), rope_(cfg) {
     if (cfg.head_dim > 512) fail("cpu backend", "head_dim " + std::to_string(cfg.head_dim) + " is over 512");
     kv_dtype_ = choose_kv_dtype(opt.kv_dtype, w.layers.empty() ? w.embed.dtype : w.layers[0].wk.dtype);
     for (const LayerWeights& l : w.layers) {
-      layer_vectors_.push_back({widen(l.attn_norm), widen(l.mlp_norm), widen(l.q_norm), widen(l.k_norm),
-                                widen(l.bq), widen(l.bk), widen(l.bv)});
+      layer_vectors_.push_back({widen(l.attn_norm), widen(l.mlp_norm), widen(l.q_norm), widen(l.k_norm), widen(l.bq),
+                                widen(l.bk), widen(l.bv)});
     }
     final_norm_ = widen(w.final_norm);
   }
@@ -133,7 +133,6 @@ class CpuBackend final : public Backend {
     for (int d = 0; d < cfg_.head_dim; d++) store(page, base + d, v[d]);
   }
 
-
   const ModelConfig& cfg_;
   const ModelWeights& w_;
   Rope rope_;
@@ -161,8 +160,8 @@ void CpuBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans, 
   for (size_t r = 0; r < batch.rows.size(); r++)
     for (int t = row_start[r]; t < row_start[r + 1]; t++) row_of[t] = int(r);
 
-  std::vector<float> x(size_t(T) * H), h(size_t(T) * H), q(size_t(T) * QD), k(size_t(T) * KD),
-      v(size_t(T) * KD), att(size_t(T) * QD), gate(size_t(T) * I), up(size_t(T) * I);
+  std::vector<float> x(size_t(T) * H), h(size_t(T) * H), q(size_t(T) * QD), k(size_t(T) * KD), v(size_t(T) * KD),
+      att(size_t(T) * QD), gate(size_t(T) * I), up(size_t(T) * I);
   for (int t = 0; t < T; t++) {
     const BatchRow& row = batch.rows[row_of[t]];
     cpu::embed_row(w_.embed, row.tokens[t - row_start[row_of[t]]], x.data() + size_t(t) * H);
@@ -216,8 +215,10 @@ void CpuBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans, 
         for (int j = 0; j < KD; j++) kt[j] += lv.bk[j], vt[j] += lv.bv[j];
       }
       if (cfg_.qk_norm) {
-        for (int hh = 0; hh < cfg_.heads; hh++) cpu::rmsnorm(qt + hh * HD, lv.q_norm.data(), HD, cfg_.rms_eps, qt + hh * HD);
-        for (int hh = 0; hh < cfg_.kv_heads; hh++) cpu::rmsnorm(kt + hh * HD, lv.k_norm.data(), HD, cfg_.rms_eps, kt + hh * HD);
+        for (int hh = 0; hh < cfg_.heads; hh++)
+          cpu::rmsnorm(qt + hh * HD, lv.q_norm.data(), HD, cfg_.rms_eps, qt + hh * HD);
+        for (int hh = 0; hh < cfg_.kv_heads; hh++)
+          cpu::rmsnorm(kt + hh * HD, lv.k_norm.data(), HD, cfg_.rms_eps, kt + hh * HD);
       }
       const RowPlan& plan = plans[r];
       const Slot s = plan.write_slots[i];
@@ -237,7 +238,8 @@ void CpuBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans, 
       cpu::attention(plan, layer_kv(l), rope_table_, cfg_.heads, scale, q.data(), att.data(), &sh);
       for (size_t r = 0; r < plan.rows.size(); r++) {
         const AttnRow& ar = plan.rows[r];
-        for (int s = 0; s < ar.seg_count; s++) out.shares[r][size_t(l) * ar.seg_count + s] = seg_shares[ar.seg_begin + s];
+        for (int s = 0; s < ar.seg_count; s++)
+          out.shares[r][size_t(l) * ar.seg_count + s] = seg_shares[ar.seg_begin + s];
         for (size_t k = 0; k < out.key_attention[r].size(); k++)
           out.key_attention[r][k] += key_shares[ar.key_begin + k] / float(cfg_.layers);
       }
@@ -306,8 +308,7 @@ void CpuBackend::store(int page, size_t i, float x) {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cpu_backend(const ModelConfig& cfg, const ModelWeights& w,
-                                          const BackendOptions& opt) {
+std::unique_ptr<Backend> make_cpu_backend(const ModelConfig& cfg, const ModelWeights& w, const BackendOptions& opt) {
   return std::make_unique<CpuBackend>(cfg, w, opt);
 }
 

@@ -73,9 +73,7 @@ bool Pool::SpinBudget::wait(P ready) {
   return ok;
 }
 
-namespace {
-
-}  // namespace
+namespace {}  // namespace
 
 int spin_microseconds() {
   static const int us = read_spin_us();
@@ -97,7 +95,9 @@ Pool::~Pool() {
   for (std::thread& t : workers_) t.join();
 }
 
-bool Pool::in_region() { return t_in_region; }
+bool Pool::in_region() {
+  return t_in_region;
+}
 
 bool Pool::acquire() {
   if (t_in_region) return false;
@@ -152,9 +152,15 @@ void Pool::worker_main(int id) {
   }
 }
 
-Pool* current() { return t_current; }
+Pool* current() {
+  return t_current;
+}
 
-Use::Use(Pool* pool) : prev_(t_current) { t_current = pool; }
-Use::~Use() { t_current = prev_; }
+Use::Use(Pool* pool) : prev_(t_current) {
+  t_current = pool;
+}
+Use::~Use() {
+  t_current = prev_;
+}
 
 }  // namespace hw::par

@@ -137,8 +137,10 @@ class Use {
 // Runs fn(begin, end) over [0, n) on the current pool (or inline when there is none).
 template <class F>
 void parallel_for(int64_t n, int64_t grain, F&& fn) {
-  if (Pool* p = current()) p->parallel_for(n, grain, fn);
-  else if (n > 0) fn(int64_t(0), n);
+  if (Pool* p = current())
+    p->parallel_for(n, grain, fn);
+  else if (n > 0)
+    fn(int64_t(0), n);
 }
 
 // *p += v, safe against other threads adding to the same float.

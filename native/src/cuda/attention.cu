@@ -27,7 +27,9 @@ namespace {
 constexpr int kStages = 3;
 constexpr int kMT = 2;  // 16-row m-tiles per warp group
 
-__host__ __device__ constexpr size_t cmax(size_t a, size_t b) { return a > b ? a : b; }
+__host__ __device__ constexpr size_t cmax(size_t a, size_t b) {
+  return a > b ? a : b;
+}
 
 template <int HD>
 struct Smem {
@@ -59,9 +61,9 @@ struct ChunkArgs {
   const float* inv_freq;
   float scale_log2;
   int shares;
-  float* part_o;    // [chunk][kv_head][rows_padded][HD]
-  float2* part_ml;  // [chunk][kv_head][rows_padded]
-  float2* piece_ml; // [piece][kv_head][rows_padded]
+  float* part_o;     // [chunk][kv_head][rows_padded][HD]
+  float2* part_ml;   // [chunk][kv_head][rows_padded]
+  float2* piece_ml;  // [piece][kv_head][rows_padded]
 };
 
 __device__ __forceinline__ unsigned smem_addr(const void* p) {
@@ -71,9 +73,13 @@ __device__ __forceinline__ unsigned smem_addr(const void* p) {
 __device__ __forceinline__ void cp_async16(void* dst, const void* src, int src_bytes) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src), "r"(src_bytes));
 }
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+__device__ __forceinline__ void cp_async_commit() {
+  asm volatile("cp.async.commit_group;\n" ::);
+}
 template <int N>
-__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
 
 __device__ __forceinline__ void ldmatrix_x4(unsigned (&r)[4], const void* p) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
@@ -277,7 +283,8 @@ __global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a
 #pragma unroll
   for (int s = 0; s < kStages - 1; s++) {
     if (prod.valid()) {
-      load_tile<HD, 128 * GROUPS>(a, kvh, prod, kv_s + (2 * s) * Smem<HD>::kTileElems, kv_s + (2 * s + 1) * Smem<HD>::kTileElems);
+      load_tile<HD, 128 * GROUPS>(a, kvh, prod, kv_s + (2 * s) * Smem<HD>::kTileElems,
+                                  kv_s + (2 * s + 1) * Smem<HD>::kTileElems);
       prod.next(pl, qt, n_blocks);
     }
     cp_async_commit();
@@ -290,7 +297,8 @@ __global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a
     {
       const int s = (k + kStages - 1) % kStages;
       if (prod.valid()) {
-        load_tile<HD, 128 * GROUPS>(a, kvh, prod, kv_s + (2 * s) * Smem<HD>::kTileElems, kv_s + (2 * s + 1) * Smem<HD>::kTileElems);
+        load_tile<HD, 128 * GROUPS>(a, kvh, prod, kv_s + (2 * s) * Smem<HD>::kTileElems,
+                                    kv_s + (2 * s + 1) * Smem<HD>::kTileElems);
         prod.next(pl, qt, n_blocks);
       }
       cp_async_commit();
@@ -387,7 +395,7 @@ __global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a
   __syncthreads();
   if (a.shares && cur_piece >= 0) flush_piece(cur_piece);
 
-  // Merge the 4 warps of each group: warps 1..3 park (m, l, o) in shared memory, warp 0 combines.
+    // Merge the 4 warps of each group: warps 1..3 park (m, l, o) in shared memory, warp 0 combines.
 #pragma unroll
   for (int mt = 0; mt < kMT; mt++)
 #pragma unroll
@@ -598,7 +606,9 @@ HogwildAttention::HogwildAttention(const AttnDims& dims, int device) : impl_(new
   guard.release();
 }
 
-HogwildAttention::~HogwildAttention() { delete impl_; }
+HogwildAttention::~HogwildAttention() {
+  delete impl_;
+}
 
 bool HogwildAttention::plan(const AttnProblem& problem) {
   Impl& m = *impl_;
@@ -606,8 +616,8 @@ bool HogwildAttention::plan(const AttnProblem& problem) {
   const AttnCaps need = h.needs();
   bool changed = !m.planned || !(h.shape == m.last_shape);
   const AttnCaps& c = m.caps;
-  if (!m.plan_dev || need.tokens > c.tokens || need.rows > c.rows || need.blocks > c.blocks ||
-      need.pages > c.pages || need.pieces > c.pieces || need.chunks > c.chunks || need.qtiles > c.qtiles) {
+  if (!m.plan_dev || need.tokens > c.tokens || need.rows > c.rows || need.blocks > c.blocks || need.pages > c.pages ||
+      need.pieces > c.pieces || need.chunks > c.chunks || need.qtiles > c.qtiles) {
     // Grow with headroom so that a growing cache does not reallocate every step.
     auto grow = [](int have, int want) { return want <= have ? have : std::max(want + want / 2, 16); };
     AttnCaps n{grow(c.tokens, need.tokens), grow(c.rows, need.rows),     grow(c.blocks, need.blocks),
@@ -647,8 +657,9 @@ bool HogwildAttention::plan(const AttnProblem& problem) {
 void HogwildAttention::upload(cudaStream_t stream) {
   Impl& m = *impl_;
   if (!m.planned) fail("cuda attention", "upload() before plan()");
-  check_cuda(cudaMemcpyAsync(m.plan_dev, m.staging, size_t(m.layout.total) * sizeof(int32_t), cudaMemcpyHostToDevice, stream),
-             "cudaMemcpyAsync(attention plan)");
+  check_cuda(
+      cudaMemcpyAsync(m.plan_dev, m.staging, size_t(m.layout.total) * sizeof(int32_t), cudaMemcpyHostToDevice, stream),
+      "cudaMemcpyAsync(attention plan)");
   check_cuda(cudaEventRecord(m.copied, stream), "cudaEventRecord");
   m.copy_pending = true;
 }
@@ -657,7 +668,8 @@ void HogwildAttention::run(int layer, const AttnLayerArgs& args, cudaStream_t st
   Impl& m = *impl_;
   if (!m.planned) fail("cuda attention", "run() before plan()");
   if (layer < 0 || layer >= m.dims.layers)
-    fail("cuda attention", "layer " + std::to_string(layer) + " out of range (0.." + std::to_string(m.dims.layers - 1) + ")");
+    fail("cuda attention",
+         "layer " + std::to_string(layer) + " out of range (0.." + std::to_string(m.dims.layers - 1) + ")");
   const AttnShape& s = m.host.shape;
   if (args.shares && s.segments > 0)
     check_cuda(cudaMemsetAsync(args.shares, 0, size_t(s.segments) * sizeof(float), stream), "cudaMemsetAsync(shares)");
@@ -666,8 +678,9 @@ void HogwildAttention::run(int layer, const AttnLayerArgs& args, cudaStream_t st
   const int HD = m.dims.head_dim, group = m.dims.heads / m.dims.kv_heads;
   const int rows_padded = s.qtiles * 32 * s.groups;
   if (args.shares && s.pieces > 0)
-    check_cuda(cudaMemsetAsync(m.piece_ml, 0, size_t(s.pieces) * m.dims.kv_heads * rows_padded * sizeof(float2), stream),
-               "cudaMemsetAsync(attention shares workspace)");
+    check_cuda(
+        cudaMemsetAsync(m.piece_ml, 0, size_t(s.pieces) * m.dims.kv_heads * rows_padded * sizeof(float2), stream),
+        "cudaMemsetAsync(attention shares workspace)");
 
   ChunkArgs ca;
   ca.plan = PlanPtrs{m.plan_dev, m.layout};
@@ -683,11 +696,15 @@ void HogwildAttention::run(int layer, const AttnLayerArgs& args, cudaStream_t st
   const dim3 grid(s.chunks, m.dims.kv_heads, s.qtiles);
   const int threads = 128 * s.groups;
   if (HD == 64) {
-    if (s.groups == 1) attn_chunk_kernel<64, 1><<<grid, threads, Smem<64>::bytes(1), stream>>>(ca);
-    else attn_chunk_kernel<64, 2><<<grid, threads, Smem<64>::bytes(2), stream>>>(ca);
+    if (s.groups == 1)
+      attn_chunk_kernel<64, 1><<<grid, threads, Smem<64>::bytes(1), stream>>>(ca);
+    else
+      attn_chunk_kernel<64, 2><<<grid, threads, Smem<64>::bytes(2), stream>>>(ca);
   } else {
-    if (s.groups == 1) attn_chunk_kernel<128, 1><<<grid, threads, Smem<128>::bytes(1), stream>>>(ca);
-    else attn_chunk_kernel<128, 2><<<grid, threads, Smem<128>::bytes(2), stream>>>(ca);
+    if (s.groups == 1)
+      attn_chunk_kernel<128, 1><<<grid, threads, Smem<128>::bytes(1), stream>>>(ca);
+    else
+      attn_chunk_kernel<128, 2><<<grid, threads, Smem<128>::bytes(2), stream>>>(ca);
   }
   check_cuda(cudaGetLastError(), "launch of attn_chunk_kernel");
 
@@ -699,13 +716,19 @@ void HogwildAttention::run(int layer, const AttnLayerArgs& args, cudaStream_t st
   ma.out = args.out, ma.out_bf16 = args.out_type == AttnDType::BF16;
   ma.shares = args.shares;
   const int items = s.tokens * m.dims.heads;
-  if (HD == 64) attn_merge_kernel<64><<<(items + 3) / 4, 128, 0, stream>>>(ma);
-  else attn_merge_kernel<128><<<(items + 3) / 4, 128, 0, stream>>>(ma);
+  if (HD == 64)
+    attn_merge_kernel<64><<<(items + 3) / 4, 128, 0, stream>>>(ma);
+  else
+    attn_merge_kernel<128><<<(items + 3) / 4, 128, 0, stream>>>(ma);
   check_cuda(cudaGetLastError(), "launch of attn_merge_kernel");
 }
 
-int HogwildAttention::tokens() const { return impl_->host.shape.tokens; }
-int HogwildAttention::total_segments() const { return impl_->host.shape.segments; }
+int HogwildAttention::tokens() const {
+  return impl_->host.shape.tokens;
+}
+int HogwildAttention::total_segments() const {
+  return impl_->host.shape.segments;
+}
 int HogwildAttention::segment_index(int row, int segment) const {
   const std::vector<int>& b = impl_->host.seg_begin;
   if (row < 0 || row + 1 >= int(b.size()) || segment < 0 || segment >= b[row + 1] - b[row])

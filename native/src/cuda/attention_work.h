@@ -44,15 +44,15 @@ AttnPlanLayout attn_plan_layout(const AttnCaps& caps);
 
 // The launch shape: grid (chunks, kv_heads, qtiles) of CTAs holding `groups` x 32 query rows.
 struct AttnShape {
-  int tokens = 0;   // T
-  int rows_q = 0;   // R = T * group: query rows (token, head of the group) per KV head
-  int groups = 1;   // 32-row warp groups per CTA (1 or 2)
-  int qtiles = 0;   // ceil(R / (32 * groups))
-  int chunks = 0;   // split-K factor over the tile sequence
-  int pieces = 0;   // pieces over all chunks
-  int blocks = 0;   // distinct blocks viewed
-  int rows = 0;     // batch rows
-  int segments = 0; // view segments of all rows
+  int tokens = 0;    // T
+  int rows_q = 0;    // R = T * group: query rows (token, head of the group) per KV head
+  int groups = 1;    // 32-row warp groups per CTA (1 or 2)
+  int qtiles = 0;    // ceil(R / (32 * groups))
+  int chunks = 0;    // split-K factor over the tile sequence
+  int pieces = 0;    // pieces over all chunks
+  int blocks = 0;    // distinct blocks viewed
+  int rows = 0;      // batch rows
+  int segments = 0;  // view segments of all rows
   bool operator==(const AttnShape& o) const {
     return tokens == o.tokens && groups == o.groups && qtiles == o.qtiles && chunks == o.chunks;
   }

@@ -37,7 +37,9 @@ std::string gb(size_t bytes) {
   return b;
 }
 
-std::string bytes_text(size_t bytes) { return std::to_string(bytes) + " bytes (" + gb(bytes) + ")"; }
+std::string bytes_text(size_t bytes) {
+  return std::to_string(bytes) + " bytes (" + gb(bytes) + ")";
+}
 
 // Picks the GPU and checks that this build can run on it; throws with the reason otherwise.
 int pick_device(cudaDeviceProp& prop) {
@@ -60,11 +62,13 @@ int pick_device(cudaDeviceProp& prop) {
   if (n == 0) throw EngineError("CUDA unavailable: no NVIDIA GPU found");
   int dev = 0;
   if (const char* d = std::getenv("HW_CUDA_DEVICE")) dev = std::atoi(d);
-  if (dev < 0 || dev >= n) throw EngineError("HW_CUDA_DEVICE=" + std::to_string(dev) + " but " + std::to_string(n) + " GPU(s) found");
+  if (dev < 0 || dev >= n)
+    throw EngineError("HW_CUDA_DEVICE=" + std::to_string(dev) + " but " + std::to_string(n) + " GPU(s) found");
   check(cudaGetDeviceProperties(&prop, dev), "cudaGetDeviceProperties");
   if (prop.major < 8)
     throw EngineError(std::string("CUDA unavailable: ") + prop.name + " has compute capability " +
-                      std::to_string(prop.major) + "." + std::to_string(prop.minor) + "; this build needs 8.0 or newer");
+                      std::to_string(prop.major) + "." + std::to_string(prop.minor) +
+                      "; this build needs 8.0 or newer");
   check(cudaSetDevice(dev), "cudaSetDevice");
   return dev;
 }
@@ -84,8 +88,8 @@ class DeviceHeap {
       cudaGetLastError();
       size_t free = 0, total = 0;
       cudaMemGetInfo(&free, &total);
-      throw EngineError("not enough GPU memory for " + what + ": needs " + bytes_text(bytes) + ", " +
-                        bytes_text(free) + " free of " + gb(total));
+      throw EngineError("not enough GPU memory for " + what + ": needs " + bytes_text(bytes) + ", " + bytes_text(free) +
+                        " free of " + gb(total));
     }
     ptrs_.push_back(p);
     return p;
@@ -119,7 +123,9 @@ struct Scratch {
     return p;
   }
   template <typename T>
-  T* as() const { return static_cast<T*>(p); }
+  T* as() const {
+    return static_cast<T*>(p);
+  }
 };
 
 struct DeviceLayer {
@@ -138,7 +144,8 @@ class CudaBackend final : public Backend {
 #ifdef HW_HAVE_FAST_ATTENTION
       // The shared-KV tensor-core kernel where it applies (bf16 pages, head_dim 64 or 128);
       // the generic kernel otherwise, and for batches that ask for attention shares per key.
-      if (kv_ == DType::BF16 && (cfg_.head_dim == 64 || cfg_.head_dim == 128) && !std::getenv("HW_CUDA_GENERIC_ATTENTION")) {
+      if (kv_ == DType::BF16 && (cfg_.head_dim == 64 || cfg_.head_dim == 128) &&
+          !std::getenv("HW_CUDA_GENERIC_ATTENTION")) {
         AttnDims d;
         d.layers = cfg_.layers;
         d.heads = cfg_.heads;
@@ -163,8 +170,12 @@ class CudaBackend final : public Backend {
     cudaStreamDestroy(stream_);
   }
 
-  std::string name() const override { return "cuda"; }
-  bool samples() const override { return true; }
+  std::string name() const override {
+    return "cuda";
+  }
+  bool samples() const override {
+    return true;
+  }
 
   std::string describe() const override {
     char b[320];
@@ -174,13 +185,19 @@ class CudaBackend final : public Backend {
     return b;
   }
 
-  std::string kv_dtype() const override { return kv_ == DType::F32 ? "f32" : kv_ == DType::F16 ? "f16" : "bf16"; }
+  std::string kv_dtype() const override {
+    return kv_ == DType::F32 ? "f32" : kv_ == DType::F16 ? "f16" : "bf16";
+  }
 
   size_t kv_bytes_per_token() const override {
     return size_t(cfg_.layers) * 2 * cfg_.kv_heads * cfg_.head_dim * dtype_size(kv_);
   }
-  size_t page_bytes() const { return kv_bytes_per_token() * page_tokens_; }
-  size_t kv_bytes() const override { return page_ptrs_.size() * page_bytes(); }
+  size_t page_bytes() const {
+    return kv_bytes_per_token() * page_tokens_;
+  }
+  size_t kv_bytes() const override {
+    return page_ptrs_.size() * page_bytes();
+  }
 
   double kv_memory_free() const override {
     size_t free = 0, total = 0;
@@ -212,8 +229,7 @@ class CudaBackend final : public Backend {
     slabs_.push_back(slab);
     for (int i = 0; i < count; i++) page_ptrs_.push_back(static_cast<char*>(slab) + size_t(i) * page_bytes());
     void** table = page_table_.need<void*>(heap_, page_ptrs_.size(), "the KV page table", stream_);
-    check(cudaMemcpyAsync(table, page_ptrs_.data(), page_ptrs_.size() * sizeof(void*), cudaMemcpyHostToDevice,
-                          stream_),
+    check(cudaMemcpyAsync(table, page_ptrs_.data(), page_ptrs_.size() * sizeof(void*), cudaMemcpyHostToDevice, stream_),
           "cudaMemcpy (KV page table)");
   }
 
@@ -256,7 +272,9 @@ class CudaBackend final : public Backend {
     return k;
   }
 
-  size_t esz(DType t) const { return dtype_size(t); }
+  size_t esz(DType t) const {
+    return dtype_size(t);
+  }
 
   void upload(const ModelWeights& w, const BackendOptions& opt);
   DeviceMatrix matrix(const std::vector<const Tensor*>& parts, int cols, const std::string& what);
@@ -287,8 +305,10 @@ class CudaBackend final : public Backend {
   // Decode-step CUDA graph (HW_CUDA_GRAPH=0 turns it off).
   bool graphs_ = !(std::getenv("HW_CUDA_GRAPH") && std::string(std::getenv("HW_CUDA_GRAPH")) == "0");
   cudaGraphExec_t graph_ = nullptr;
+
  public:
   int64_t graph_launches_ = 0;
+
  private:
   std::vector<const void*> graph_key_, last_key_;
   Buf x_, act_, qkv_, att_, gu_, logits_, meta_, shares_, key_att_;
@@ -304,11 +324,16 @@ void CudaBackend::upload(const ModelWeights& w, const BackendOptions& opt) {
   wt_ = random_ ? DType::BF16 : w.embed.dtype;
   // K/V: "auto" keeps fp32 for fp32 checkpoints (so they compute in fp32 end to end) and
   // takes bf16 for 16-bit ones (the shared-KV attention kernel's format).
-  if (opt.kv_dtype == "auto") kv_ = wt_ == DType::F32 ? DType::F32 : DType::BF16;
-  else if (opt.kv_dtype == "f32") kv_ = DType::F32;
-  else if (opt.kv_dtype == "bf16") kv_ = DType::BF16;
-  else if (opt.kv_dtype == "f16") kv_ = DType::F16;
-  else throw EngineError("kv dtype: '" + opt.kv_dtype + "' is not one of auto, f32, bf16, f16");
+  if (opt.kv_dtype == "auto")
+    kv_ = wt_ == DType::F32 ? DType::F32 : DType::BF16;
+  else if (opt.kv_dtype == "f32")
+    kv_ = DType::F32;
+  else if (opt.kv_dtype == "bf16")
+    kv_ = DType::BF16;
+  else if (opt.kv_dtype == "f16")
+    kv_ = DType::F16;
+  else
+    throw EngineError("kv dtype: '" + opt.kv_dtype + "' is not one of auto, f32, bf16, f16");
 
   // Everything is counted before anything is allocated: a model too large fails at once.
   const size_t H = cfg_.hidden, QD = cfg_.q_dim(), KD = cfg_.kv_dim(), I = cfg_.intermediate, V = cfg_.vocab;
@@ -359,19 +384,24 @@ DeviceMatrix CudaBackend::matrix(const std::vector<const Tensor*>& parts, int co
   size_t rows = 0;
   if (random_) {
     // Which matrix this is follows from its name (the config gives every shape).
-    if (what.find("q/k/v") != std::string::npos) rows = QD + 2 * KD;
-    else if (what.find("o_proj") != std::string::npos) rows = H;
-    else if (what.find("gate/up") != std::string::npos) rows = 2 * I;
-    else if (what.find("down") != std::string::npos) rows = H;
-    else rows = cfg_.vocab;
+    if (what.find("q/k/v") != std::string::npos)
+      rows = QD + 2 * KD;
+    else if (what.find("o_proj") != std::string::npos)
+      rows = H;
+    else if (what.find("gate/up") != std::string::npos)
+      rows = 2 * I;
+    else if (what.find("down") != std::string::npos)
+      rows = H;
+    else
+      rows = cfg_.vocab;
   } else {
     for (const Tensor* t : parts) rows += size_t(t->rows());
   }
   const size_t bytes = rows * size_t(cols) * esz(wt_);
   char* d = static_cast<char*>(heap_.alloc(bytes, what));
   if (random_) {
-    fill_random(d, wt_, rows * cols, seed_ + std::hash<std::string>()(what), 1.0f / std::sqrt(float(cols)) * 1.7f,
-                0.0f, stream_);
+    fill_random(d, wt_, rows * cols, seed_ + std::hash<std::string>()(what), 1.0f / std::sqrt(float(cols)) * 1.7f, 0.0f,
+                stream_);
   } else {
     size_t off = 0;
     std::vector<float> f32;
@@ -617,10 +647,22 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
   // same graph replays every decode step until a shape, a buffer or the attention plan's
   // launch shape changes. A key seen in two consecutive steps is captured.
   const bool sampled_only = batch.sampled_ids_only && !rs.empty() && int(rs.size()) == P;
-  const std::vector<const void*> key = {reinterpret_cast<const void*>(intptr_t(T)), reinterpret_cast<const void*>(intptr_t(R)),
-                                        reinterpret_cast<const void*>(intptr_t(P)), dm, x, a, qkv, att, qbuf, gu, logits, dq, did,
+  const std::vector<const void*> key = {reinterpret_cast<const void*>(intptr_t(T)),
+                                        reinterpret_cast<const void*>(intptr_t(R)),
+                                        reinterpret_cast<const void*>(intptr_t(P)),
+                                        dm,
+                                        x,
+                                        a,
+                                        qkv,
+                                        att,
+                                        qbuf,
+                                        gu,
+                                        logits,
+                                        dq,
+                                        did,
                                         page_table_.p};
-  const bool graphable = graphs_ && fast && sampled_only && T <= kDecodeRows && act != DType::F32 && !sync_each_launch();
+  const bool graphable =
+      graphs_ && fast && sampled_only && T <= kDecodeRows && act != DType::F32 && !sync_each_launch();
   bool launched = false;
   if (plan_changed && graph_) {  // the attention's launch shape or buffers moved: the graph is stale
     cudaGraphExecDestroy(graph_);
@@ -666,7 +708,8 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
   out.sampled.assign(R, -1);
   if (!rs.empty()) {
     std::vector<int> got(rs.size());
-    check_sync(cudaMemcpyAsync(got.data(), did, got.size() * 4, cudaMemcpyDeviceToHost, stream_), "cudaMemcpy (sampled ids)");
+    check_sync(cudaMemcpyAsync(got.data(), did, got.size() * 4, cudaMemcpyDeviceToHost, stream_),
+               "cudaMemcpy (sampled ids)");
     check_sync(cudaStreamSynchronize(stream_), "forward");
     for (size_t i = 0; i < rs.size(); i++) out.sampled[rs_row[i]] = got[i];
   }
@@ -682,8 +725,10 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
   out.key_attention.clear();
   if (batch.attention_shares) {
     std::vector<float> sh(share_total), ka(key_total);
-    check_sync(cudaMemcpyAsync(sh.data(), va.shares, sh.size() * 4, cudaMemcpyDeviceToHost, stream_), "cudaMemcpy (shares)");
-    check_sync(cudaMemcpyAsync(ka.data(), va.key_att, ka.size() * 4, cudaMemcpyDeviceToHost, stream_), "cudaMemcpy (shares)");
+    check_sync(cudaMemcpyAsync(sh.data(), va.shares, sh.size() * 4, cudaMemcpyDeviceToHost, stream_),
+               "cudaMemcpy (shares)");
+    check_sync(cudaMemcpyAsync(ka.data(), va.key_att, ka.size() * 4, cudaMemcpyDeviceToHost, stream_),
+               "cudaMemcpy (shares)");
     out.shares.resize(R);
     out.key_attention.resize(R);
     for (int r = 0; r < R; r++) {

@@ -13,8 +13,12 @@ void throw_cuda(cudaError_t e, const std::string& what) {
   throw EngineError(std::string("CUDA error ") + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) + ") in " + what);
 }
 
-void note_launch(const char* kernel) { g_last = kernel; }
-const char* last_launch() { return g_last; }
+void note_launch(const char* kernel) {
+  g_last = kernel;
+}
+const char* last_launch() {
+  return g_last;
+}
 
 bool sync_each_launch() {
   static const bool on = [] {

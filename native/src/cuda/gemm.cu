@@ -42,9 +42,9 @@ constexpr int kUnroll = 4;  // 32-wide K chunks in flight per warp
 // k-to-slot mapping: slots (2q, 2q+1 | 2q+8, 2q+9) take k (0,1 | 2,3) of the piece in the
 // first MMA and (4,5 | 6,7) in the second. Requires K % 8 == 0 (16-byte pieces).
 template <typename T16, int TILES>
-__global__ void __launch_bounds__(kWarps * 32) gemm_decode_kernel(const T16* __restrict__ W,
-                                                                  const T16* __restrict__ X, float* __restrict__ Y,
-                                                                  int M, int N, int K, int accumulate) {
+__global__ void __launch_bounds__(kWarps * 32)
+    gemm_decode_kernel(const T16* __restrict__ W, const T16* __restrict__ X, float* __restrict__ Y, int M, int N, int K,
+                       int accumulate) {
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
   const int n0 = blockIdx.x * 8 * TILES;
   float acc[TILES][4];
@@ -125,9 +125,12 @@ void launch_decode(const DeviceMatrix& W, const void* x, int M, float* y, bool a
 
 cudaDataType cuda_type(DType t) {
   switch (t) {
-    case DType::BF16: return CUDA_R_16BF;
-    case DType::F16: return CUDA_R_16F;
-    default: return CUDA_R_32F;
+    case DType::BF16:
+      return CUDA_R_16BF;
+    case DType::F16:
+      return CUDA_R_16F;
+    default:
+      return CUDA_R_32F;
   }
 }
 
@@ -142,8 +145,8 @@ cublasHandle_t handle_for(cudaStream_t s) {
     if (v < kMinCublasVersion) {
       lib.destroy(h);
       h = nullptr;
-      throw EngineError("cuBLAS " + lib.path + " is version " + std::to_string(v) + "; version >= " +
-                        std::to_string(kMinCublasVersion) + " (12.0) is needed");
+      throw EngineError("cuBLAS " + lib.path + " is version " + std::to_string(v) +
+                        "; version >= " + std::to_string(kMinCublasVersion) + " (12.0) is needed");
     }
   }
   lib.set_stream(h, s);
@@ -152,22 +155,26 @@ cublasHandle_t handle_for(cudaStream_t s) {
 
 }  // namespace
 
-void gemm_force_cublas(bool on) { g_force_cublas = on; }
+void gemm_force_cublas(bool on) {
+  g_force_cublas = on;
+}
 
 void gemm(const DeviceMatrix& W, const void* x, int M, float* y, bool accumulate, cudaStream_t s) {
   if (M <= 0) return;
   const bool decode = !g_force_cublas && M <= kDecodeRows && W.dtype != DType::F32 && W.cols % 8 == 0;
   if (decode) {
-    if (W.dtype == DType::BF16) launch_decode<__nv_bfloat16>(W, x, M, y, accumulate, s);
-    else launch_decode<__half>(W, x, M, y, accumulate, s);
+    if (W.dtype == DType::BF16)
+      launch_decode<__nv_bfloat16>(W, x, M, y, accumulate, s);
+    else
+      launch_decode<__half>(W, x, M, y, accumulate, s);
     return;
   }
   // Column-major view: y^T [N, M] = W^T [N, K] · x^T [K, M], W stored as col-major [K, N].
   const float one = 1.0f, beta = accumulate ? 1.0f : 0.0f;
   const cudaDataType t = cuda_type(W.dtype);
   note_launch("cublasGemmEx");
-  const int st = cublas().gemm_ex(handle_for(s), kOpT, kOpN, W.rows, M, W.cols, &one, W.data, t, W.cols, x, t,
-                                  W.cols, &beta, y, CUDA_R_32F, W.rows, kCompute32F, kGemmDefault);
+  const int st = cublas().gemm_ex(handle_for(s), kOpT, kOpN, W.rows, M, W.cols, &one, W.data, t, W.cols, x, t, W.cols,
+                                  &beta, y, CUDA_R_32F, W.rows, kCompute32F, kGemmDefault);
   if (st != 0)
     throw EngineError("cuBLAS error " + std::to_string(st) + " in cublasGemmEx (M " + std::to_string(M) + ", N " +
                       std::to_string(W.rows) + ", K " + std::to_string(W.cols) + ")");

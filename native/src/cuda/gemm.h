@@ -15,11 +15,13 @@ namespace hw::cuda {
 struct DeviceMatrix {
   const void* data = nullptr;  // row-major [rows, cols]
   DType dtype = DType::BF16;
-  int rows = 0, cols = 0;      // N, K
+  int rows = 0, cols = 0;  // N, K
 };
 
 // The element type a GEMM with these weights reads its input in (the weights' own).
-inline DType gemm_input_type(const DeviceMatrix& W) { return W.dtype; }
+inline DType gemm_input_type(const DeviceMatrix& W) {
+  return W.dtype;
+}
 
 // Rows of input buffer the GEMM may read: the decode kernel reads 16 rows whatever M is.
 constexpr int kDecodeRows = 16;

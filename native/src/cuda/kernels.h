@@ -29,16 +29,16 @@ void rmsnorm(const float* x, const int* rows, int n, int H, const float* w, floa
 // token's block-local index and K, V written to their slot. q is copied, unrotated, to q_out.
 struct QkvPost {
   float* qkv = nullptr;
-  float* q_out = nullptr;                   // [T, QD]
+  float* q_out = nullptr;  // [T, QD]
   int T = 0, heads = 0, kv_heads = 0, head_dim = 0;
-  const float* bias = nullptr;              // [QD + 2 KD] or null
-  const float* q_norm = nullptr;            // [head_dim] or null
+  const float* bias = nullptr;    // [QD + 2 KD] or null
+  const float* q_norm = nullptr;  // [head_dim] or null
   const float* k_norm = nullptr;
   float eps = 1e-6f;
-  const int* local = nullptr;               // [T] block-local index (RoPE position of the key)
-  const int* slot_page = nullptr;           // [T]
-  const int* slot_index = nullptr;          // [T]
-  const float* inv_freq = nullptr;          // [head_dim / 2]
+  const int* local = nullptr;       // [T] block-local index (RoPE position of the key)
+  const int* slot_page = nullptr;   // [T]
+  const int* slot_index = nullptr;  // [T]
+  const float* inv_freq = nullptr;  // [head_dim / 2]
   int layer = 0;
 };
 void qkv_post(const QkvPost& p, const KvLayout& kv, cudaStream_t s);

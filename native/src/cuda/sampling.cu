@@ -113,7 +113,9 @@ __global__ void sample_kernel(const float* logits, int vocab, const RowSampling*
     cut = c;
     ties = p.top_k - int(above);
   }
-  auto kept = [&](int i, uint32_t k, int& tie_rank) { return k > cut || (k == cut && (ties < 0 || tie_rank++ < ties)); };
+  auto kept = [&](int i, uint32_t k, int& tie_rank) {
+    return k > cut || (k == cut && (ties < 0 || tie_rank++ < ties));
+  };
 
   // Ties at the cut are taken in id order: each thread counts them over a contiguous range.
   const int chunk = (vocab + blockDim.x - 1) / blockDim.x;
@@ -155,8 +157,10 @@ __global__ void sample_kernel(const float* logits, int vocab, const RowSampling*
     __syncthreads();
     const uint32_t c2 = cut_s;
     // Ties at the new cut: within the earlier top-k cut's ties when both cuts coincide.
-    if (c2 > cut || ties < 0) ties = ties_s;
-    else ties = min(ties, ties_s);
+    if (c2 > cut || ties < 0)
+      ties = ties_s;
+    else
+      ties = min(ties, ties_s);
     cut = c2;
     base = tie_base(cut);
     all = weight_of_kept();

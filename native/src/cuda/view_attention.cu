@@ -16,9 +16,9 @@ constexpr int kPer = kMaxHD / 32;  // dims per lane
 // One block per (token, head); each warp walks every kWarps-th key with an online softmax,
 // lanes hold dims lane, lane + 32, ... The warps merge by log-sum-exp at the end. For a row's
 // last token with shares on, a second pass spreads exp(score - lse) over segments and keys.
-__global__ void __launch_bounds__(kWarps * 32) view_attention_kernel(const float* q, int ld_q, int heads,
-                                                                    ViewArrays v, const float* inv_freq, KvLayout kv,
-                                                                    int layer, float* out, int layers) {
+__global__ void __launch_bounds__(kWarps * 32)
+    view_attention_kernel(const float* q, int ld_q, int heads, ViewArrays v, const float* inv_freq, KvLayout kv,
+                          int layer, float* out, int layers) {
   const int t = blockIdx.x / heads, h = blockIdx.x % heads;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int HD = kv.head_dim, half = HD / 2, kvh = h / (heads / kv.kv_heads);
@@ -121,8 +121,8 @@ __global__ void __launch_bounds__(kWarps * 32) view_attention_kernel(const float
 
 }  // namespace
 
-void view_attention(const float* q, int ld_q, int heads, const ViewArrays& v, const float* inv_freq,
-                    const KvLayout& kv, int layer, float* out, cudaStream_t s) {
+void view_attention(const float* q, int ld_q, int heads, const ViewArrays& v, const float* inv_freq, const KvLayout& kv,
+                    int layer, float* out, cudaStream_t s) {
   if (v.T == 0) return;
   if (kv.head_dim > kMaxHD) throw EngineError("CUDA attention: head_dim " + std::to_string(kv.head_dim) + " > 256");
   view_attention_kernel<<<v.T * heads, kWarps * 32, 0, s>>>(q, ld_q, heads, v, inv_freq, kv, layer, out, kv.layers);

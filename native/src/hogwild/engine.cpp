@@ -15,12 +15,18 @@ namespace hw {
 
 const char* block_kind_name(BlockKind k) {
   switch (k) {
-    case BlockKind::Prompt: return "prompt";
-    case BlockKind::Worker: return "worker";
-    case BlockKind::History: return "history";
-    case BlockKind::Header: return "header";
-    case BlockKind::Note: return "note";
-    case BlockKind::Finisher: return "finisher";
+    case BlockKind::Prompt:
+      return "prompt";
+    case BlockKind::Worker:
+      return "worker";
+    case BlockKind::History:
+      return "history";
+    case BlockKind::Header:
+      return "header";
+    case BlockKind::Note:
+      return "note";
+    case BlockKind::Finisher:
+      return "finisher";
   }
   return "?";
 }
@@ -33,7 +39,6 @@ Layout parse_layout(const std::string& name) {
   fail("layout", "unknown layout '" + name + "' (contiguous, interleaved, combined or isolated)");
 }
 
-
 static std::string grouped(long long n) {
   std::string s = std::to_string(n < 0 ? -n : n);
   for (int i = int(s.size()) - 3; i > 0; i -= 3) s.insert(size_t(i), ",");
@@ -42,9 +47,12 @@ static std::string grouped(long long n) {
 
 static std::string bytes_text(double b) {
   char buf[32];
-  if (b >= 1e9) std::snprintf(buf, sizeof buf, "%.2f GB", b / 1e9);
-  else if (b >= 1e6) std::snprintf(buf, sizeof buf, "%.0f MB", b / 1e6);
-  else std::snprintf(buf, sizeof buf, "%.0f KB", b / 1e3);
+  if (b >= 1e9)
+    std::snprintf(buf, sizeof buf, "%.2f GB", b / 1e9);
+  else if (b >= 1e6)
+    std::snprintf(buf, sizeof buf, "%.0f MB", b / 1e6);
+  else
+    std::snprintf(buf, sizeof buf, "%.0f KB", b / 1e3);
   return buf;
 }
 
@@ -63,7 +71,6 @@ static double default_kv_budget(Model& model) {
   return std::numeric_limits<double>::infinity();
 }
 
-
 HogwildRun::HogwildRun(Model& model, HogwildConfig cfg, EventSink sink)
     : model_(model), cfg_(std::move(cfg)), sink_(std::move(sink)) {
   const int vocab = model_.config().vocab;
@@ -74,7 +81,8 @@ HogwildRun::HogwildRun(Model& model, HogwildConfig cfg, EventSink sink)
                                std::to_string(vocab - 1) + ")");
   };
   if (cfg_.workers < 1 || cfg_.workers > cfg_.max_workers)
-    fail("run config", "workers must be 1.." + std::to_string(cfg_.max_workers) + ", got " + std::to_string(cfg_.workers));
+    fail("run config",
+         "workers must be 1.." + std::to_string(cfg_.max_workers) + ", got " + std::to_string(cfg_.workers));
   if (cfg_.prompt.empty()) fail("run config", "the prompt is empty");
   check_ids(cfg_.prompt, "prompt");
   if (int(cfg_.first_input.size()) != cfg_.workers)
@@ -99,7 +107,8 @@ HogwildRun::HogwildRun(Model& model, HogwildConfig cfg, EventSink sink)
     check_ids(cfg_.finisher, "finisher");
   }
   if (cfg_.self_check_interval < 1) cfg_.self_check_interval = 1;
-  if (cfg_.prefill_chunk < 1) fail("run config", "the prefill chunk must be at least 1 token, got " + std::to_string(cfg_.prefill_chunk));
+  if (cfg_.prefill_chunk < 1)
+    fail("run config", "the prefill chunk must be at least 1 token, got " + std::to_string(cfg_.prefill_chunk));
   next_self_check_ = cfg_.self_check_interval;
   worker_count_ = cfg_.workers;
   worker_finished_.assign(cfg_.workers, false);
@@ -133,27 +142,33 @@ void HogwildRun::check_fits() const {
                             (headers ? ", headers " + grouped(headers) : "") +
                             (finisher ? ", finisher " + grouped(finisher) : "");
   if (problem > ctx)
-    fail("run", "the problem is " + grouped(problem) + " tokens (" + parts + "); the context is " + grouped(ctx) + source);
+    fail("run",
+         "the problem is " + grouped(problem) + " tokens (" + parts + "); the context is " + grouped(ctx) + source);
   const long long generate = cfg_.raw ? (long long)cfg_.workers * cfg_.raw_steps : (long long)cfg_.max_tokens;
   if (cfg_.raw && problem + generate > ctx)
     fail("run", "the run needs " + grouped(problem + generate) + " positions (" + parts + ", " + grouped(generate) +
                     " steps of all workers); the context is " + grouped(ctx) + source);
   if (!cfg_.raw && ctx - problem < cfg_.workers)
-    fail("run", "the problem is " + grouped(problem) + " tokens (" + parts + "), which leaves no room to generate in a context of " +
-                    grouped(ctx) + source);
+    fail("run", "the problem is " + grouped(problem) + " tokens (" + parts +
+                    "), which leaves no room to generate in a context of " + grouped(ctx) + source);
 
-  // K/V: every block known now rounded up to whole pages, plus the tokens still to come.
+  // K/V: every block known now rounded up to whole pages, plus the tokens still to come (no
+  // more than the context leaves). An explicit budget must hold all of it; the default one
+  // (from the free memory) must hold what the run needs to start, and a run that reaches it
+  // later ends cleanly (kv_budget_reached).
   const int pt = model_.cache().page_tokens();
   auto paged = [&](long long n) { return (n + pt - 1) / pt * pt; };
   long long tokens = paged(prompt) + paged((long long)cfg_.header_others.size()) * (headers > 0) +
                      paged((long long)cfg_.header_own.size()) * (headers > 0);
   for (const Ids& f : cfg_.first_input) tokens += paged((long long)f.size());
-  tokens += generate + (cfg_.raw ? 0 : finisher + cfg_.finisher_max_tokens);
+  if (cfg_.kv_budget_bytes > 0)
+    tokens += std::min(generate, (long long)ctx - problem) + (cfg_.raw ? 0 : finisher + cfg_.finisher_max_tokens);
   const double per_token = double(model_.backend().kv_bytes_per_token());
   if (double(tokens) * per_token > kv_budget_)
     fail("run", "the run needs about " + bytes_text(double(tokens) * per_token) + " of KV memory (" + grouped(tokens) +
-                    " tokens x " + bytes_text(per_token) + ": prompt, first inputs and token budget); the KV budget is " +
-                    bytes_text(kv_budget_) + " (" + cfg_.kv_budget_setting + ")");
+                    " tokens x " + bytes_text(per_token) +
+                    (cfg_.kv_budget_bytes > 0 ? ": prompt, first inputs and token budget" : ": prompt and first inputs") +
+                    "); the KV budget is " + bytes_text(kv_budget_) + " (" + cfg_.kv_budget_setting + ")");
 }
 
 // Before a step: would its new pages take the cache's storage past the budget?
@@ -185,7 +200,9 @@ void HogwildRun::start() {
   thread_ = std::thread([this] { loop(); });
 }
 
-void HogwildRun::run() { loop(); }
+void HogwildRun::run() {
+  loop();
+}
 
 void HogwildRun::wait() {
   std::unique_lock<std::mutex> lock(done_mu_);
@@ -200,7 +217,9 @@ void HogwildRun::forward(const Batch& batch, ForwardOutput& out) {
   if (observer_) observer_->on_forward(batch, out);
 }
 
-void HogwildRun::emit(Event e) { outbox_.push_back(std::move(e)); }
+void HogwildRun::emit(Event e) {
+  outbox_.push_back(std::move(e));
+}
 
 void HogwildRun::flush(bool force) {
   const auto now = std::chrono::steady_clock::now();
@@ -237,7 +256,8 @@ void HogwildRun::loop() {
       if (result == StepResult::Ran) {
         flush(false);
         timings_.steps++;
-        timings_.loop_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - loop_start).count();
+        timings_.loop_ms =
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - loop_start).count();
         continue;
       }
       // Paused (the run, or every worker still going): wait for the next control.
@@ -305,7 +325,8 @@ void HogwildRun::prefill_shared() {
     const int n = std::min(cfg_.prefill_chunk, total - done);
     Batch chunk;
     chunk.cancel = &cancel_;
-    chunk.rows.push_back({Ids(cfg_.prompt.begin() + done, cfg_.prompt.begin() + done + n), prompt_, {{prompt_, 0}}, false});
+    chunk.rows.push_back(
+        {Ids(cfg_.prompt.begin() + done, cfg_.prompt.begin() + done + n), prompt_, {{prompt_, 0}}, false});
     forward(chunk, out);
     done += n;
     progress(done);
@@ -350,7 +371,8 @@ void HogwildRun::hold_between_chunks() {
       std::lock_guard<std::mutex> lock(control_mu_);
       if (stopping_) throw Cancelled();
       for (auto it = controls_.begin(); it != controls_.end();) {
-        const bool run_level = it->worker == -1 && (it->type == Control::Type::Pause || it->type == Control::Type::Resume);
+        const bool run_level =
+            it->worker == -1 && (it->type == Control::Type::Pause || it->type == Control::Type::Resume);
         if (run_level) {
           const bool pause = it->type == Control::Type::Pause;
           if (paused_ != pause) emit({Event::Type::RunState, pause ? "paused" : "prefill"});
@@ -518,7 +540,8 @@ HogwildRun::StepResult HogwildRun::step_once() {
       sampled[r] = sample_token(out.row_logits(r), vocab, sp, wk.rng);
     }
   });
-  timings_.sampling_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_sample).count();
+  timings_.sampling_ms +=
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_sample).count();
 
   for (size_t r = 0; r < batch.rows.size(); r++) {
     const int w = row_worker[r];
@@ -535,7 +558,8 @@ HogwildRun::StepResult HogwildRun::step_once() {
       const size_t nseg = views_[w].size();
       std::vector<float> mean(nseg, 0.0f);
       for (int l = 0; l < model_.config().layers; l++)
-        for (size_t s = 0; s < nseg; s++) mean[s] += out.shares[r][size_t(l) * nseg + s] / float(model_.config().layers);
+        for (size_t s = 0; s < nseg; s++)
+          mean[s] += out.shares[r][size_t(l) * nseg + s] / float(model_.config().layers);
       att.shares[w] = std::move(mean);
       att.layer_shares[w] = out.shares[r];
       key_attention_[w] = std::move(out.key_attention[r]);

@@ -15,8 +15,8 @@ InspectResult HogwildRun::inspect(int block, int index, bool attention) {
   if (it == meta_.end()) fail("inspect", "no block " + std::to_string(block) + " in this run");
   const BlockMeta& m = it->second;
   if (index < 0 || index >= int(m.authors.size()))
-    fail("inspect", "block " + std::to_string(block) + " has " + std::to_string(m.authors.size()) + " tokens; no index " +
-                        std::to_string(index));
+    fail("inspect", "block " + std::to_string(block) + " has " + std::to_string(m.authors.size()) +
+                        " tokens; no index " + std::to_string(index));
   if (attention && key_attention_.empty())
     fail("inspect", "attention is recorded only when the run reports attention shares (attentionShares)");
   InspectResult r;

@@ -6,11 +6,16 @@
 namespace hw {
 
 std::unique_ptr<Backend> make_cuda_backend(const ModelConfig&, const ModelWeights&, const BackendOptions&) {
-  throw EngineError("CUDA unavailable: this build of the engine has no CUDA backend (built with HW_CUDA=OFF or without nvcc)");
+  throw EngineError(
+      "CUDA unavailable: this build of the engine has no CUDA backend (built with HW_CUDA=OFF or without nvcc)");
 }
 
-void cuda_fill_kv_random(Backend&, uint64_t) { throw EngineError("cuda_fill_kv_random: this build has no CUDA backend"); }
+void cuda_fill_kv_random(Backend&, uint64_t) {
+  throw EngineError("cuda_fill_kv_random: this build has no CUDA backend");
+}
 
-int64_t cuda_graph_launches(const Backend&) { return 0; }
+int64_t cuda_graph_launches(const Backend&) {
+  return 0;
+}
 
 }  // namespace hw

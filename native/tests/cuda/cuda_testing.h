@@ -23,13 +23,13 @@ inline double nmse(const std::vector<float>& got, const std::vector<float>& want
   return nmse(got.data(), w.data(), got.size());
 }
 
-#define CUDA_OK(call)                                                                          \
-  do {                                                                                         \
-    cudaError_t e_ = (call);                                                                   \
-    if (e_ != cudaSuccess) {                                                                   \
+#define CUDA_OK(call)                                                                             \
+  do {                                                                                            \
+    cudaError_t e_ = (call);                                                                      \
+    if (e_ != cudaSuccess) {                                                                      \
       std::fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(e_)); \
-      std::exit(2);                                                                            \
-    }                                                                                          \
+      std::exit(2);                                                                               \
+    }                                                                                             \
   } while (0)
 
 template <typename T>

@@ -87,14 +87,17 @@ static void test_fixture(const std::string& name) {
     }
     worst = std::max(worst, diff);
     worst_rel = std::max(worst_rel, diff / maxabs);
-    if (bf16) CHECK(diff <= 0.05 * maxabs, "%s prompt %zu: max |logit diff| %.3g > 5%% of %.3g", name.c_str(), i, diff, maxabs);
-    else CHECK(diff <= 2e-3, "%s prompt %zu: max |logit diff| %.3g > 2e-3", name.c_str(), i, diff);
+    if (bf16)
+      CHECK(diff <= 0.05 * maxabs, "%s prompt %zu: max |logit diff| %.3g > 5%% of %.3g", name.c_str(), i, diff, maxabs);
+    else
+      CHECK(diff <= 2e-3, "%s prompt %zu: max |logit diff| %.3g > 2e-3", name.c_str(), i, diff);
 
     const std::vector<int32_t> want_ids = ints(ref.get("greedy")->as_array()[i]);
     const std::vector<int32_t> g = greedy(*gpu, prompt, int(want_ids.size()));
     const int robust = int(ref.get("greedy_robust_prefix")->as_array()[i].as_int());
     if (bf16) {
-      for (int s = 0; s < robust; s++) CHECK(g[s] == want_ids[s], "%s prompt %zu: greedy id %d differs from transformers", name.c_str(), i, s);
+      for (int s = 0; s < robust; s++)
+        CHECK(g[s] == want_ids[s], "%s prompt %zu: greedy id %d differs from transformers", name.c_str(), i, s);
     } else {
       const std::vector<int32_t> c = greedy(*cpu, prompt, int(want_ids.size()));
       CHECK(g == c, "%s prompt %zu: CUDA and CPU greedy ids differ", name.c_str(), i);
@@ -104,11 +107,13 @@ static void test_fixture(const std::string& name) {
     }
   }
   if (bf16)
-    std::printf("  %s (bf16): logits max diff %.3g (%.2f%% of max|logit|, bound 5%%); greedy = transformers over the robust prefixes\n",
-                name.c_str(), worst, 100 * worst_rel);
+    std::printf(
+        "  %s (bf16): logits max diff %.3g (%.2f%% of max|logit|, bound 5%%); greedy = transformers over the robust prefixes\n",
+        name.c_str(), worst, 100 * worst_rel);
   else
-    std::printf("  %s (fp32): logits max diff %.3g (bound 2e-3); greedy 40 ids: CUDA = CPU = transformers on %d/%d prompts\n",
-                name.c_str(), worst, same, compared);
+    std::printf(
+        "  %s (fp32): logits max diff %.3g (bound 2e-3); greedy 40 ids: CUDA = CPU = transformers on %d/%d prompts\n",
+        name.c_str(), worst, same, compared);
 }
 
 static size_t free_bytes() {
@@ -123,7 +128,8 @@ static void expect_error(const std::function<void()>& f, const std::vector<std::
     CHECK(false, "%s did not fail", what);
   } catch (const EngineError& e) {
     std::string m = e.what();
-    for (const std::string& n : needles) CHECK(m.find(n) != std::string::npos, "%s: message '%s' lacks '%s'", what, m.c_str(), n.c_str());
+    for (const std::string& n : needles)
+      CHECK(m.find(n) != std::string::npos, "%s: message '%s' lacks '%s'", what, m.c_str(), n.c_str());
     std::printf("  %s fails: %s\n", what, m.c_str());
   }
 }
@@ -157,7 +163,8 @@ static void test_oom() {
     const Json ref = Json::parse_file(dir + "/reference.json");
     const std::vector<int32_t> prompt = ints(ref.get("prompts")->as_array()[2]);
     const std::vector<int32_t> want = ints(ref.get("greedy")->as_array()[2]);
-    CHECK(greedy(*m, prompt, 8) == std::vector<int32_t>(want.begin(), want.begin() + 8), "greedy after the KV failure differs");
+    CHECK(greedy(*m, prompt, 8) == std::vector<int32_t>(want.begin(), want.begin() + 8),
+          "greedy after the KV failure differs");
   }
   // Weights larger than the GPU: refused before any allocation.
   ModelConfig big = parse_config(
@@ -166,7 +173,8 @@ static void test_oom() {
       R"("rms_norm_eps":1e-6,"rope_theta":1000000.0,"tie_word_embeddings":false})",
       "big config");
   go.random_weights_seed = 1;
-  expect_error([&] { Model::random(big, go); }, {"not enough GPU memory for the weights", "bytes", "free"}, "weights larger than the GPU");
+  expect_error([&] { Model::random(big, go); }, {"not enough GPU memory for the weights", "bytes", "free"},
+               "weights larger than the GPU");
   const size_t after = free_bytes();
   const double leaked = double(before) - double(after);
   CHECK(leaked < 64e6, "GPU memory not returned after the failures: %.0f bytes", leaked);

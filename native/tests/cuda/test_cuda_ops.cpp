@@ -42,8 +42,12 @@ static std::vector<float> randn(size_t n, float scale = 1.0f) {
   return v;
 }
 
-static uint16_t to16(float x, DType t) { return t == DType::BF16 ? f32_to_bf16(x) : f32_to_f16(x); }
-static float from16(uint16_t x, DType t) { return t == DType::BF16 ? bf16_to_f32(x) : f16_to_f32(x); }
+static uint16_t to16(float x, DType t) {
+  return t == DType::BF16 ? f32_to_bf16(x) : f32_to_f16(x);
+}
+static float from16(uint16_t x, DType t) {
+  return t == DType::BF16 ? bf16_to_f32(x) : f16_to_f32(x);
+}
 
 // y = x W^T (+ y0) on the device against a double reference on the same rounded inputs.
 static void test_gemm() {
@@ -135,8 +139,13 @@ static void test_norm_swiglu() {
 // uniforms u_j = (j + 0.5) / N give every kept id its probability within 1/N, and no id
 // outside the kept set.
 static void test_sampling() {
-  struct P { float t; int k; float p; };
-  const P ps[] = {{0.0f, 0, 1.0f}, {0.7f, 0, 1.0f}, {1.0f, 20, 1.0f}, {0.6f, 20, 0.95f}, {1.0f, 0, 0.9f}, {1.3f, 50, 0.5f}, {1.0f, 1, 1.0f}};
+  struct P {
+    float t;
+    int k;
+    float p;
+  };
+  const P ps[] = {{0.0f, 0, 1.0f}, {0.7f, 0, 1.0f},  {1.0f, 20, 1.0f}, {0.6f, 20, 0.95f},
+                  {1.0f, 0, 0.9f}, {1.3f, 50, 0.5f}, {1.0f, 1, 1.0f}};
   const int N = 8192;
   double worst = 0;
   for (int V : {1000, 151936}) {
@@ -178,8 +187,10 @@ static void test_sampling() {
       std::vector<double> freq(V, 0.0);
       int outside = 0;
       for (int id : got) {
-        if (id < 0 || id >= V || prob[id] == 0.0) outside++;
-        else freq[id] += 1.0 / N;
+        if (id < 0 || id >= V || prob[id] == 0.0)
+          outside++;
+        else
+          freq[id] += 1.0 / N;
       }
       double d = 0;
       for (int i = 0; i < V; i++) d = std::max(d, std::abs(freq[i] - prob[i]));
@@ -191,8 +202,10 @@ static void test_sampling() {
     }
     cudaFree(dl);
   }
-  std::printf("  sampling (greedy, temperature, top-k, top-p; V 1000 and 151936): max |frequency - probability| %.3g "
-              "(bound 1/N + 1e-4, N = %d)\n", worst, N);
+  std::printf(
+      "  sampling (greedy, temperature, top-k, top-p; V 1000 and 151936): max |frequency - probability| %.3g "
+      "(bound 1/N + 1e-4, N = %d)\n",
+      worst, N);
 }
 
 // ------------------------------------------------------------------ whole forwards
@@ -227,9 +240,11 @@ static void run_scenario(const Variant& v, unsigned seed, double bound, double& 
     if (b.attention_shares) {
       double d = 0;
       for (size_t i = 0; i < oc.shares.size(); i++)
-        for (size_t j = 0; j < oc.shares[i].size(); j++) d = std::max(d, double(std::abs(oc.shares[i][j] - og.shares[i][j])));
+        for (size_t j = 0; j < oc.shares[i].size(); j++)
+          d = std::max(d, double(std::abs(oc.shares[i][j] - og.shares[i][j])));
       for (size_t i = 0; i < oc.key_attention.size(); i++) {
-        CHECK(oc.key_attention[i].size() == og.key_attention[i].size(), "%s key attention sizes differ", v.name.c_str());
+        CHECK(oc.key_attention[i].size() == og.key_attention[i].size(), "%s key attention sizes differ",
+              v.name.c_str());
         for (size_t j = 0; j < std::min(oc.key_attention[i].size(), og.key_attention[i].size()); j++)
           d = std::max(d, double(std::abs(oc.key_attention[i][j] - og.key_attention[i][j])));
       }
@@ -308,9 +323,10 @@ static void test_models() {
   double worst32 = 0, worst16 = 0;
   unsigned seed = 77;
   for (const Variant& v : vs) run_scenario(v, seed++, v.spec.bf16 ? 2e-2 : 1e-8, v.spec.bf16 ? worst16 : worst32);
-  std::printf("  model forwards (%zu variants, prefill, forks, Hogwild views, moves, shares): worst logits NMSE "
-              "fp32 %.3g (bound 1e-8), bf16 %.3g (bound 2e-2)\n",
-              vs.size(), worst32, worst16);
+  std::printf(
+      "  model forwards (%zu variants, prefill, forks, Hogwild views, moves, shares): worst logits NMSE "
+      "fp32 %.3g (bound 1e-8), bf16 %.3g (bound 2e-2)\n",
+      vs.size(), worst32, worst16);
 }
 
 // One full Hogwild run (raw mode, combined layout, 3 workers, greedy, steps moved into the
@@ -356,7 +372,8 @@ static void test_hogwild_run() {
   }
   CHECK(!ids[0].empty() && ids[0] == ids[1], "Hogwild run: CPU and CUDA generated different ids");
   double d = shares[0].size() == shares[1].size() ? 0 : INFINITY;
-  for (size_t i = 0; i < shares[0].size() && i < shares[1].size(); i++) d = std::max(d, double(std::abs(shares[0][i] - shares[1][i])));
+  for (size_t i = 0; i < shares[0].size() && i < shares[1].size(); i++)
+    d = std::max(d, double(std::abs(shares[0][i] - shares[1][i])));
   CHECK(d <= 1e-4, "Hogwild run: attention shares differ by %.3g", d);
   size_t n = 0;
   for (auto& w : ids[1]) n += w.size();
@@ -396,9 +413,13 @@ static void test_hogwild_run() {
   CHECK(!gids[0].empty() && gids[0] == gids[1], "bf16 Hogwild run: CUDA graph replays changed the sampled ids");
   CHECK(replays[0] == 0, "HW_CUDA_GRAPH=0 still replayed %lld graphs", (long long)replays[0]);
   CHECK(replays[1] > 0, "HW_CUDA_GRAPH=1 replayed no decode step as a graph");
-  std::printf("  bf16 Hogwild run (W=4, 48 steps, temperature 0.8, top-k 20): %lld steps replayed as a CUDA graph, ids "
-              "identical to kernel-by-kernel launches\n", (long long)replays[1]);
-  std::printf("  Hogwild run (combined, W=3, 40 steps, greedy, fp32): %zu ids identical CPU vs CUDA; shares max diff %.3g\n", n, d);
+  std::printf(
+      "  bf16 Hogwild run (W=4, 48 steps, temperature 0.8, top-k 20): %lld steps replayed as a CUDA graph, ids "
+      "identical to kernel-by-kernel launches\n",
+      (long long)replays[1]);
+  std::printf(
+      "  Hogwild run (combined, W=3, 40 steps, greedy, fp32): %zu ids identical CPU vs CUDA; shares max diff %.3g\n", n,
+      d);
 }
 
 int main(int argc, char** argv) {
