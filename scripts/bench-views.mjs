@@ -103,7 +103,11 @@ try {
           at += history;
           v.push({ block: 2, offset: at, length: 8 });
           at += 8;
-          for (let o = 0; o < W; o++) if (o !== w) (v.push({ block: 4 + o, offset: at, length: own[o] }), (at += own[o]));
+          for (let o = 0; o < W; o++) {
+            if (o === w) continue;
+            v.push({ block: 4 + o, offset: at, length: own[o] });
+            at += own[o];
+          }
           v.push({ block: 3, offset: at, length: 6 });
           at += 6;
           v.push({ block: 4 + w, offset: at, length: own[w] });
@@ -182,7 +186,7 @@ try {
           const frame = await new Promise((resolve) =>
             requestAnimationFrame(() => {
               const f0 = performance.now();
-              const ch = new MessageChannel();
+              const ch = new window.MessageChannel();
               ch.port1.onmessage = () => resolve(performance.now() - f0);
               ch.port2.postMessage(0);
             }),

@@ -296,7 +296,8 @@ void test_refused_up_front(const TinyModel& tm) {
   // start; a token budget larger than memory ends the run at the budget later, cleanly.
   HogwildConfig big = protocol_config(2, 100, tm.spec.vocab);
   big.max_tokens = 1 << 30;
-  CHECK(message(big).empty(), "a huge token budget under the default KV budget was refused: '%s'", message(big).c_str());
+  CHECK(message(big).empty(), "a huge token budget under the default KV budget was refused: '%s'",
+        message(big).c_str());
   CHECK(model->cache().pages_allocated() == 0, "a refused run allocated %d pages", model->cache().pages_allocated());
 }
 

@@ -237,7 +237,12 @@ export class Insights {
     const ref = this.cache.stepRef(c.worker, c.step);
     const segs = m.workers.get(c.worker)?.segments ?? [];
     let segment = -1;
-    for (let i = segs.length - 1; i >= 0; i--) if (segs[i]!.step === c.step) (segment = i), (i = -1);
+    for (let i = segs.length - 1; i >= 0; i--) {
+      if (segs[i]!.step === c.step) {
+        segment = i;
+        break;
+      }
+    }
     if (!ref || segment < 0 || c.k >= ref.count) return null;
     return { token: { block: ref.block, index: ref.start + c.k }, ref, segment };
   }

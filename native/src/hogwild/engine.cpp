@@ -165,10 +165,11 @@ void HogwildRun::check_fits() const {
     tokens += std::min(generate, (long long)ctx - problem) + (cfg_.raw ? 0 : finisher + cfg_.finisher_max_tokens);
   const double per_token = double(model_.backend().kv_bytes_per_token());
   if (double(tokens) * per_token > kv_budget_)
-    fail("run", "the run needs about " + bytes_text(double(tokens) * per_token) + " of KV memory (" + grouped(tokens) +
-                    " tokens x " + bytes_text(per_token) +
-                    (cfg_.kv_budget_bytes > 0 ? ": prompt, first inputs and token budget" : ": prompt and first inputs") +
-                    "); the KV budget is " + bytes_text(kv_budget_) + " (" + cfg_.kv_budget_setting + ")");
+    fail("run",
+         "the run needs about " + bytes_text(double(tokens) * per_token) + " of KV memory (" + grouped(tokens) +
+             " tokens x " + bytes_text(per_token) +
+             (cfg_.kv_budget_bytes > 0 ? ": prompt, first inputs and token budget" : ": prompt and first inputs") +
+             "); the KV budget is " + bytes_text(kv_budget_) + " (" + cfg_.kv_budget_setting + ")");
 }
 
 // Before a step: would its new pages take the cache's storage past the budget?
