@@ -181,7 +181,8 @@ function inspect(runId: string, block: number, index: number, attention: boolean
     step: n.step,
     seenAt: n.seenAt.map((s) => ({ worker: s.worker, position: s.position < 0 ? null : s.position, rotation: s.position < 0 ? null : s.rotation })),
   };
-  if (n.attention) out.attention = n.attention.map((share, worker) => ({ worker, share }));
+  // The engine says -1 for a worker that did not see the token; the reply leaves that worker out.
+  if (n.attention) out.attention = n.attention.flatMap((share, worker) => (share >= 0 ? [{ worker, share }] : []));
   return out;
 }
 
