@@ -1,6 +1,8 @@
 /**
  * The sidebar view: the runs and, for the selected one, its workers (name, state, step,
- * tokens, tok/s, latest line) with pause / resume / stop / fork per worker. The extension
+ * tokens, tok/s, latest line) with pause / resume / stop / fork per worker, and a compact
+ * cache map of its workers' views (the run panel's CacheMap, fed the map's share of the
+ * run's events: `init` and `events` for the run the extension shows here). The extension
  * sends coalesced `runs` summaries; rendering happens at most once per frame.
  */
 import '@vscode-elements/elements/dist/vscode-button/index.js';
@@ -13,6 +15,8 @@ import { FrameScheduler, RenderCounter } from './frame';
 import { ce, fmtRate, h, setDisabled, setText } from './dom';
 import { formatBytes, prefillText } from '../protocol/progress';
 import { onMessage, post, request, vscodeApi } from './vscode';
+import { CacheState } from '../extension/insights/cacheState';
+import { CacheMap } from './insights/cacheMap';
 
 interface SidebarState {
   selected: string | null;
@@ -47,9 +51,17 @@ const panelBtn = btn('Open Panel', 'run-panel', 'Open the run panel');
 const runControls = h('div', { class: 'row run-controls', role: 'toolbar', 'aria-label': 'Run controls' }, pauseBtn, resumeBtn, stopBtn, panelBtn);
 const runBox = h('section', { class: 'run', hidden: true }, runSelect, h('div', { class: 'row' }, runTitle, runState), runStats, runControls);
 const workersEl = h('ul', { class: 'workers', 'aria-label': 'Workers' });
+
+// The compact cache map of the shown run (a click opens the run panel, whose inspector
+// tells the tokens); its run is the one the extension last sent an `init` for.
+let cache = new CacheState();
+let cacheRunId: string | null = null;
+const nameOf = (w: number) => current()?.workers.find((x) => x.worker === w)?.name ?? `Worker ${w}`;
+const cacheMap = new CacheMap(cache, nameOf, () => current() && command('open-panel', current()!.runId), () => scheduler.schedule(), true);
+const cacheBox = h('section', { class: 'cache', 'aria-label': 'Cache map', hidden: true }, h('h2', { class: 'cache-title' }, 'Cache'), cacheMap.root);
 const solveBtn = btn('Solve Selection', 'solve', 'Start a run on the editor selection', false);
 const emptyEl = h('div', { class: 'empty' }, h('p', {}, 'No runs yet. Select a problem in an editor and run "Hogwild: Solve Selection".'), solveBtn);
-document.body.append(engineBox, emptyEl, runBox, workersEl);
+document.body.append(engineBox, emptyEl, runBox, cacheBox, workersEl);
 
 const scheduler = new FrameScheduler(render);
 
@@ -106,6 +118,8 @@ function render(): void {
   emptyEl.hidden = !!r;
   runBox.hidden = !r;
   workersEl.hidden = !r;
+  cacheBox.hidden = !r || cacheRunId !== r.runId || cache.views.length === 0;
+  if (!cacheBox.hidden) cacheMap.draw();
   if (!r) return;
   document.body.dataset.state = r.state;
   // Run picker (only when there is a choice).
@@ -181,6 +195,18 @@ onMessage((msg: ToWebview) => {
       }
       scheduler.schedule();
       break;
+    case 'init':
+      cache = new CacheState();
+      cache.apply(msg.events);
+      cacheRunId = msg.runId;
+      cacheMap.cache = cache;
+      cacheMap.invalidate();
+      break;
+    case 'events':
+      if (msg.runId !== cacheRunId) break;
+      cache.apply(msg.events);
+      scheduler.schedule();
+      break;
     case 'engine':
       engineState = msg.state;
       engineMessage = msg.message ?? '';
@@ -191,5 +217,7 @@ onMessage((msg: ToWebview) => {
   }
 });
 
+// Tests reach the map through this (read-only use).
+(window as unknown as { hogwildSidebar: unknown }).hogwildSidebar = { cacheMap, cache: () => cache };
 scheduler.schedule();
 post({ type: 'ready' });

@@ -48,7 +48,7 @@ export class RunPanel extends Disposable {
     super();
     panel.webview.options = webviewOptions(host.extensionUri);
     panel.iconPath = vscode.Uri.joinPath(host.extensionUri, 'media', 'hogwild.svg');
-    panel.webview.html = webviewHtml(panel.webview, host.extensionUri, { bundle: 'panel', styles: ['common.css', 'panel.css'], title: 'Hogwild run' });
+    panel.webview.html = webviewHtml(panel.webview, host.extensionUri, { bundle: 'panel', styles: ['common.css', 'cache-map.css', 'panel.css'], title: 'Hogwild run' });
     // 30 messages a second at most: smooth enough for text, and half the work of 60 for the
     // renderer that every webview shares with the workbench.
     this.coalescer = new Coalescer((events) => this.post({ type: 'events', runId: this.runId, events: packIds(events) }), PANEL_INTERVAL_MS);
