@@ -87,6 +87,32 @@ describe.each(LAYOUT_TRACES)('%s trace', (name) => {
     expect(checked).toBeGreaterThan(20);
   });
 
+  test('kinds are told apart by bands: headers, notes, the history; a fork\'s shared pages in its origin\'s colour', async () => {
+    const rows = await layoutRows(page);
+    const img = await canvasPixels(page, MAP);
+    const seen = new Set<string>();
+    rows.forEach((r, w) => {
+      const y = w * ROW_STEP;
+      for (const s of r) {
+        const b = ref.blocks.get(s.seg.block)!;
+        if (b.recreatedAfterViews || s.x1 - s.x0 < 4 || s.x0 < 0 || s.x1 > img.width) continue;
+        const x = Math.floor((s.x0 + s.x1) / 2);
+        const top = hex(at(img, x, y + 3));
+        const bottom = hex(at(img, x, y + ROW_H - 3));
+        const where = `worker ${w}, block ${s.seg.block} (${b.kind})`;
+        if (b.kind === 'header') expect(top, where).toBe('#d4d4d4');
+        else if (b.kind === 'note') expect(top, where).toBe('#007fd4');
+        else if (b.kind === 'history') expect(bottom, where).toBe(SHARED_GREY.dark.toLowerCase());
+        else if (b.kind === 'worker' && b.createdLength > 0) expect(top, where).toBe(WORKER_COLORS.dark[ref.forkOrigin.get(b.owner)! % 8]!.toLowerCase());
+        else continue;
+        seen.add(b.kind === 'worker' ? 'fork' : b.kind);
+      }
+    });
+    expect([...seen].sort()).toEqual(
+      { contiguous: ['fork', 'note'], interleaved: ['history', 'note'], combined: ['fork', 'header', 'note'], 'combined-moves': ['fork', 'history', 'note'] }[name]!,
+    );
+  });
+
   test('hover tells block, author, kind, length, offset and query rotation', async () => {
     const rows = await layoutRows(page);
     await page.locator(MAP).scrollIntoViewIfNeeded();
@@ -228,21 +254,25 @@ describe.each(LAYOUT_TRACES)('%s trace', (name) => {
     expect(await page.locator('.inspector .tok-text').innerText()).toBe(JSON.stringify(note.pieces[pieceAt(note.pieces, k)]));
     await checkInspectorRows(page, ref, note.block, pieceAt(note.pieces, k));
 
-    // The history: its first entry of a worker that is not a fork (a fork's first move also
-    // carries its origin's copied tokens).
-    const entry = ref.finished.findIndex((f) => !ref.forkOrigin.has(f.worker));
     if (name === 'contiguous' || name === 'combined') {
-      expect(entry).toBe(-1); // these layouts' traces finish no step
+      expect(ref.finished).toEqual([]); // these layouts' traces finish no step
       return;
     }
+    // The history: an entry of a worker that is not a fork (a fork's first move also carries
+    // its origin's copied tokens) with a few characters shown. Move k of the history block is
+    // finished step k.
+    const histBlock = [...ref.historyRanges.keys()][0]!;
+    const moves = ref.historyRanges.get(histBlock)!;
+    expect(moves.map((m) => m[2])).toEqual(ref.finished.map((f) => f.worker));
+    const shown = await page.locator('.hist-item .hist-text').evaluateAll((els) => els.map((e) => ({ entry: Number(e.closest<HTMLElement>('.hist-item')!.dataset.entry), length: e.textContent!.length })));
+    const entry = shown.find((x) => x.length >= 3 && !ref.forkOrigin.has(ref.finished[x.entry]!.worker))!.entry;
     const f = ref.finished[entry]!;
     const item = page.locator(`.hist-item[data-entry="${entry}"]`);
     await item.scrollIntoViewIfNeeded();
     const shownFrom = Number(await item.getAttribute('data-offset')); // the step header is not shown
     await clickChar(page, `.hist-item[data-entry="${entry}"] .hist-text`, 2);
-    const histBlock = [...ref.historyRanges.keys()][0]!;
     await page.waitForFunction((b) => document.querySelector('.inspector')?.getAttribute('data-state') === 'done' && document.querySelector('.inspector')?.getAttribute('data-block') === String(b), histBlock);
-    const move = ref.historyRanges.get(histBlock)!.find((r) => r[2] === f.worker)!;
+    const move = moves[entry]!;
     const j = pieceAt(f.pieces, shownFrom + 2);
     expect(Number(await page.locator('.inspector').getAttribute('data-index'))).toBe(move[0] + j);
     expect(await page.locator('.inspector .tok-text').innerText()).toBe(JSON.stringify(f.pieces[j]));
@@ -292,11 +322,14 @@ describe.each(LAYOUT_TRACES)('%s trace', (name) => {
     expect(await page.locator('.inspector .tok-text').innerText()).toBe(JSON.stringify(lastTokens.pieces[lastTokens.pieces.length - 1]));
     expect(await page.evaluate(() => document.body.dataset.findCurrent)).toBe('0');
 
+    // Worker 1's strip, its first block after the prompt that has tokens (an empty block,
+    // like a history with no step yet, has nothing to inspect).
+    const target = ref.views[1]!.findIndex((seg, i) => i > 0 && seg.length > 0);
     await page.locator(MAP).focus();
     await page.keyboard.press('ArrowDown');
-    await page.keyboard.press('ArrowRight');
+    for (let i = 0; i < target; i++) await page.keyboard.press('ArrowRight');
     await page.keyboard.press('Enter');
-    await page.waitForFunction((b) => document.querySelector('.inspector')?.getAttribute('data-block') === String(b), ref.views[1]![1]!.block);
+    await page.waitForFunction((b) => document.querySelector('.inspector')?.getAttribute('data-block') === String(b), ref.views[1]![target]!.block);
     expect(Number(await page.locator('.inspector').getAttribute('data-index'))).toBe(0);
   });
 
