@@ -83,7 +83,7 @@ export function harnessHtml(theme: Theme, opts: { noWebGL2?: boolean; bundle?: B
     ? `<script>const orig = HTMLCanvasElement.prototype.getContext; HTMLCanvasElement.prototype.getContext = function (kind, ...a) { return kind === 'webgl2' ? null : orig.call(this, kind, ...a); };</script>`
     : '';
   return `<!DOCTYPE html><html lang="en"><head><meta charset="UTF-8">${css}
-<style>html { ${vars} }</style>${noGl}
+<style>html { ${vars} background: var(--vscode-editor-background); }</style>${noGl}
 <script>
   window.__posted = [];
   let state;
