@@ -52,7 +52,7 @@ export function activate(context: vscode.ExtensionContext): HogwildApi {
     engineMessage = s.message;
     engineStateEmitter.fire(s);
   });
-  context.subscriptions.push(engineStateEmitter, { dispose: () => engineSub.dispose() }, runs, { dispose: () => void engine.dispose() });
+  context.subscriptions.push(engineStateEmitter, { dispose: () => engineSub.dispose() }, runs, engine);
 
   const host: PanelHost = {
     runs,
@@ -566,6 +566,6 @@ export function activate(context: vscode.ExtensionContext): HogwildApi {
 }
 
 export async function deactivate(): Promise<void> {
-  await api?.engine.dispose();
+  await api?.engine.shutdown();
   api = undefined;
 }

@@ -24,13 +24,13 @@ import {
   type EngineMessage,
   type EngineRequest,
   type EngineState,
+  type LogLevel,
   type RunConfig,
   type RunState,
 } from '../../protocol/messages';
 import { validateEngineMessage } from '../../protocol/validate';
 import { RequestTracker, type WithoutId } from '../../protocol/requests';
-
-export type LogLevel = 'info' | 'warn' | 'error';
+import { Disposable, toDisposable } from '../disposable';
 
 export interface EngineClientOptions {
   /** The engine host script (dist/engine-host.js). */
@@ -97,7 +97,7 @@ export class Emitter<T> {
 
 const STDERR_TAIL = 4000;
 
-export class EngineClient {
+export class EngineClient extends Disposable {
   private child: ChildProcess | null = null;
   private _state: EngineState = 'idle';
   /** Requests in flight, paired with their replies; sends go to the current process. */
@@ -108,17 +108,21 @@ export class EngineClient {
   private loadKey = '';
   private stderrTail = '';
   private intentionalExit = false;
-  private disposed = false;
+  private stopping: Promise<void> | null = null;
   private _model: ModelSummary | null = null;
   private _pid: number | null = null;
 
-  readonly onDidChangeState = new Emitter<{ state: EngineState; message?: string }>();
-  readonly onEvents = new Emitter<{ runId: string; events: EngineEvent[] }>();
+  readonly onDidChangeState = this._register(new Emitter<{ state: EngineState; message?: string }>());
+  readonly onEvents = this._register(new Emitter<{ runId: string; events: EngineEvent[] }>());
   /** A run's last event batch ended with a final run-state (the one end-of-run signal). */
-  readonly onRunEnded = new Emitter<{ runId: string; state: RunState; message?: string }>();
-  readonly onCrash = new Emitter<EngineCrash>();
+  readonly onRunEnded = this._register(new Emitter<{ runId: string; state: RunState; message?: string }>());
+  readonly onCrash = this._register(new Emitter<EngineCrash>());
 
-  constructor(private readonly opts: EngineClientOptions) {}
+  constructor(private readonly opts: EngineClientOptions) {
+    super();
+    // Disposed first (newest first): the process is asked to stop while listeners still hear it.
+    this._register(toDisposable(() => void this.stopProcess(1000)));
+  }
 
   get state(): EngineState {
     return this._state;
@@ -142,7 +146,7 @@ export class EngineClient {
 
   /** Starts the engine process unless one runs; resolves once it says `ready`. */
   start(): Promise<void> {
-    if (this.disposed) return Promise.reject(new Error('The Hogwild engine client is disposed'));
+    if (this.isDisposed) return Promise.reject(new Error('The Hogwild engine client is disposed'));
     if (this.child && this.startPromise) return this.startPromise;
     this.startPromise = this.spawn();
     return this.startPromise;
@@ -371,8 +375,13 @@ export class EngineClient {
     await this.start();
   }
 
-  /** Asks the engine to shut down; kills it if it does not exit within `graceMs`. */
-  async stopProcess(graceMs = 3000): Promise<void> {
+  /** Asks the engine to shut down; kills it if it does not exit within `graceMs`. Idempotent while it stops. */
+  stopProcess(graceMs = 3000): Promise<void> {
+    this.stopping ??= this.stopChild(graceMs).finally(() => (this.stopping = null));
+    return this.stopping;
+  }
+
+  private async stopChild(graceMs: number): Promise<void> {
     const child = this.child;
     if (!child) {
       if (this._state === 'crashed') this.setState('idle');
@@ -407,13 +416,10 @@ export class EngineClient {
     this.child?.kill(signal);
   }
 
-  async dispose(): Promise<void> {
-    if (this.disposed) return;
-    await this.stopProcess(1000);
-    this.disposed = true;
-    this.onDidChangeState.dispose();
-    this.onEvents.dispose();
-    this.onRunEnded.dispose();
-    this.onCrash.dispose();
+  /** dispose() that resolves once the engine process has gone (deactivate, CLIs, tests). */
+  async shutdown(): Promise<void> {
+    const stopped = this.stopProcess(1000);
+    this.dispose();
+    await stopped;
   }
 }

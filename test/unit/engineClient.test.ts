@@ -45,7 +45,7 @@ async function waitFor<T>(what: string, f: () => T | undefined | false | null, m
 }
 
 afterEach(async () => {
-  for (const c of clients.splice(0)) await c.dispose();
+  for (const c of clients.splice(0)) await c.shutdown();
 });
 
 const config: RunConfig = {
@@ -169,6 +169,23 @@ describe('engine client state machine (test host)', () => {
     expect(alive(pid)).toBe(false);
     expect(stubborn.state).toBe('idle');
     expect(crashes).toEqual([]);
+  });
+
+  it('dispose() (the Disposable base) stops the process once, no crash, and the client starts no other', async () => {
+    const { c, states } = client();
+    await c.start();
+    const pid = c.pid!;
+    const crashes: EngineCrash[] = [];
+    c.onCrash.event((e) => crashes.push(e));
+    const stopping = c.stopProcess();
+    c.dispose();
+    c.dispose();
+    expect(c.stopProcess()).toBe(stopping); // one stop in flight, not three
+    await stopping;
+    expect(alive(pid)).toBe(false);
+    expect(states.filter((s) => s === 'stopping')).toHaveLength(1);
+    expect(crashes).toEqual([]);
+    await expect(c.start()).rejects.toThrow(/disposed/);
   });
 
   it('ignores and logs invalid messages from the engine', async () => {

@@ -13,24 +13,6 @@
 
 namespace hw {
 
-const char* block_kind_name(BlockKind k) {
-  switch (k) {
-    case BlockKind::Prompt:
-      return "prompt";
-    case BlockKind::Worker:
-      return "worker";
-    case BlockKind::History:
-      return "history";
-    case BlockKind::Header:
-      return "header";
-    case BlockKind::Note:
-      return "note";
-    case BlockKind::Finisher:
-      return "finisher";
-  }
-  return "?";
-}
-
 Layout parse_layout(const std::string& name) {
   if (name == "contiguous") return Layout::Contiguous;
   if (name == "interleaved") return Layout::Interleaved;
@@ -235,9 +217,9 @@ void HogwildRun::flush(bool force) {
 void HogwildRun::loop() {
   started_ = last_flush_ = std::chrono::steady_clock::now();
   try {
-    emit({Event::Type::RunState, "prefill"});
+    emit(RunStateEvent{RunPhase::Prefill});
     prefill_shared();
-    emit({Event::Type::RunState, paused_ ? "paused" : "running"});
+    emit(RunStateEvent{paused_ ? RunPhase::Paused : RunPhase::Running});
     flush(true);
     timings_ = Timings{};  // the loop proper, without the shared prefill
     const auto loop_start = std::chrono::steady_clock::now();
@@ -272,20 +254,17 @@ void HogwildRun::loop() {
       stopped = stopping_;
     }
     if (stopped) {
-      emit({Event::Type::RunState, "stopped"});
+      emit(RunStateEvent{RunPhase::Stopped});
     } else {
       std::lock_guard<std::mutex> step_lock(step_mu_);
       finish();
-      Event fin{Event::Type::RunState, "finished"};
-      fin.message = end_message_;
-      emit(std::move(fin));
+      emit(RunStateEvent{RunPhase::Finished, end_message_});
     }
   } catch (const Cancelled&) {
-    emit({Event::Type::RunState, "stopped"});  // Stop during the prefill: the engine stays usable
+    emit(RunStateEvent{RunPhase::Stopped});  // Stop during the prefill: the engine stays usable
   } catch (const std::exception& e) {
-    Event err{Event::Type::Error, e.what()};
-    emit(std::move(err));
-    emit({Event::Type::RunState, "failed"});
+    emit(ErrorEvent{e.what()});
+    emit(RunStateEvent{RunPhase::Failed});
   }
   flush(true);
   {
@@ -313,12 +292,8 @@ void HogwildRun::prefill_shared() {
   const auto t0 = std::chrono::steady_clock::now();
   const int total = int(cfg_.prompt.size());
   auto progress = [&](int done) {
-    Event p{Event::Type::Progress, "prefill"};
-    p.done = done;
-    p.total = total;
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    p.value = s > 0 && done > 0 ? float(done / s) : 0.0f;
-    emit(std::move(p));
+    emit(ProgressEvent{done, total, s > 0 && done > 0 ? float(done / s) : 0.0f});
     flush(true);
   };
   progress(0);
@@ -356,10 +331,7 @@ void HogwildRun::prefill_shared() {
     wk.temperature = cfg_.sampling.temperature;
     wk.rng = Rng(cfg_.seed + uint64_t(w));
     workers_.push_back(std::move(wk));
-    Event e{Event::Type::Worker, "running"};
-    e.worker = w;
-    e.value = workers_[w].temperature;
-    emit(std::move(e));
+    emit(WorkerEvent{w, WorkerPhase::Running, -1, workers_[w].temperature});
   }
 }
 
@@ -376,7 +348,7 @@ void HogwildRun::hold_between_chunks() {
             it->worker == -1 && (it->type == Control::Type::Pause || it->type == Control::Type::Resume);
         if (run_level) {
           const bool pause = it->type == Control::Type::Pause;
-          if (paused_ != pause) emit({Event::Type::RunState, pause ? "paused" : "prefill"});
+          if (paused_ != pause) emit(RunStateEvent{pause ? RunPhase::Paused : RunPhase::Prefill});
           paused_ = pause;
           it = controls_.erase(it);
         } else if (it->type == Control::Type::Step && paused_) {
@@ -493,20 +465,13 @@ HogwildRun::StepResult HogwildRun::step_once() {
   step_++;
   for (const Note* n : new_notes) record(n->block, n->text, -1, 0);
   for (const BatchRow& row : batch.rows) {
-    Event grown{Event::Type::Block, "grown"};
-    grown.block = row.block;
-    grown.kind = meta_[row.block].kind;
-    grown.owner = meta_[row.block].owner;
-    grown.length = model_.cache().length(row.block);
-    grown.step = step_;
-    emit(std::move(grown));
+    const BlockMeta& m = meta_[row.block];
+    emit(BlockEvent{BlockOp::Grown, row.block, m.kind, m.owner, model_.cache().length(row.block), step_});
   }
 
   key_attention_.assign(workers_.size(), {});
-  Event views{Event::Type::Views};
-  views.step = step_;
-  Event att{Event::Type::Attention};
-  att.step = step_;
+  ViewsEvent views{step_, {}};
+  AttentionEvent att{step_, {}, {}};
   for (int w = 0; w < int(workers_.size()); w++) {
     std::vector<int32_t> v;
     for (size_t s = 0; s < views_[w].size(); s++) {
@@ -549,10 +514,7 @@ HogwildRun::StepResult HogwildRun::step_once() {
     if (w < 0) continue;
     Worker& wk = workers_[w];
     record(wk.block, wk.pending, w, wk.step);
-    Event tokens{Event::Type::Tokens};
-    tokens.worker = w;
-    tokens.step = wk.step;
-    tokens.ids = wk.pending;
+    TokensEvent tokens{w, wk.step, std::move(wk.pending)};
     wk.pending.clear();
 
     if (cfg_.attention_shares) {
@@ -625,21 +587,14 @@ HogwildRun::StepResult HogwildRun::step_once() {
 
   const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   const double total_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
-  Event stats{Event::Type::Stats};
-  stats.step = step_;
-  stats.count = generated_;
-  stats.value = total_s > 0 ? float(generated_ / total_s) : 0.0f;
-  stats.value2 = float(ms);
-  stats.kv_bytes = double(model_.backend().kv_bytes());
-  emit(std::move(stats));
+  emit(StatsEvent{step_, generated_, total_s > 0 ? float(generated_ / total_s) : 0.0f, float(ms),
+                  double(model_.backend().kv_bytes())});
 
   // Raw runs report the top logits of their last step.
   if (cfg_.raw && step_ == cfg_.raw_steps) {
-    Event res{Event::Type::RawResult};
+    RawResultEvent res;
     for (int w = 0; w < int(workers_.size()); w++) {
-      res.raw_ids.push_back(workers_[w].generated);
-      std::vector<int32_t> top;
-      std::vector<float> vals;
+      RawResultEvent::Worker rw{workers_[w].generated, {}, {}};
       for (size_t r = 0; r < batch.rows.size() && cfg_.top_logits > 0; r++) {
         if (row_worker[r] != w) continue;
         const float* lg = out.row_logits(int(r));
@@ -648,10 +603,9 @@ HogwildRun::StepResult HogwildRun::step_once() {
         const int k = std::min(cfg_.top_logits, vocab);
         std::partial_sort(idx.begin(), idx.begin() + k, idx.end(),
                           [&](int a, int b) { return lg[a] > lg[b] || (lg[a] == lg[b] && a < b); });
-        for (int i = 0; i < k; i++) top.push_back(idx[i]), vals.push_back(lg[idx[i]]);
+        for (int i = 0; i < k; i++) rw.top_ids.push_back(idx[i]), rw.top_logits.push_back(lg[idx[i]]);
       }
-      res.raw_top_ids.push_back(std::move(top));
-      res.raw_top_logits.push_back(std::move(vals));
+      res.workers.push_back(std::move(rw));
     }
     emit(std::move(res));
   }

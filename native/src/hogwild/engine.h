@@ -142,7 +142,7 @@ class HogwildRun {
   void check_worker(int w, const char* what) const;
   template <typename Check>
   void enqueue(const char* what, Control c, Check&& check);
-  Event worker_event(int w) const;
+  WorkerEvent worker_event(int w) const;
   void finish_worker(int w);
 
   Model& model_;
