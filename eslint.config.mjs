@@ -6,13 +6,12 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   {
-    // native/ is C++ (clang-format checks it), but for the addon's TypeScript declaration.
-    ignores: ['node_modules/**', 'dist/**', 'out/**', 'native/**', '!native/addon/hogwild_native.d.ts', '.codeserver/**', '.test-artifacts/**', '.models/**', '.gpu/**'],
+    ignores: ['node_modules/**', 'dist/**', 'out/**', 'native/**', '.codeserver/**', '.test-artifacts/**', '.models/**', '.gpu/**'],
   },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    files: ['extension/**/*.ts', 'webview/**/*.ts', 'native/addon/*.d.ts', 'protocol/**/*.ts', 'test/**/*.ts', 'test/**/*.mjs', 'test/**/*.cjs', 'scripts/**/*.mjs', '*.mjs', '*.ts'],
+    files: ['extension/**/*.ts', 'webview/**/*.ts', 'protocol/**/*.ts', 'test/**/*.ts', 'test/**/*.mjs', 'test/**/*.cjs', 'scripts/**/*.mjs', '*.mjs', '*.ts'],
     languageOptions: {
       ecmaVersion: 2022,
       sourceType: 'module',

@@ -166,14 +166,11 @@ class Reference : public RunObserver {
         matvec(W(WeightRole::Wv, l), h.data(), KD, H, v.data());
         if (s_.bias) {
           for (int j = 0; j < QD; j++) q[t][j] += W(WeightRole::Bq, l)[j];
-          for (int j = 0; j < KD; j++)
-            k[j] += W(WeightRole::Bk, l)[j], v[j] += W(WeightRole::Bv, l)[j];
+          for (int j = 0; j < KD; j++) k[j] += W(WeightRole::Bk, l)[j], v[j] += W(WeightRole::Bv, l)[j];
         }
         if (s_.qk_norm) {
-          for (int hh = 0; hh < s_.heads; hh++)
-            rmsnorm(&q[t][hh * HD], W(WeightRole::QNorm, l), HD, &q[t][hh * HD]);
-          for (int hh = 0; hh < s_.kv_heads; hh++)
-            rmsnorm(&k[hh * HD], W(WeightRole::KNorm, l), HD, &k[hh * HD]);
+          for (int hh = 0; hh < s_.heads; hh++) rmsnorm(&q[t][hh * HD], W(WeightRole::QNorm, l), HD, &q[t][hh * HD]);
+          for (int hh = 0; hh < s_.kv_heads; hh++) rmsnorm(&k[hh * HD], W(WeightRole::KNorm, l), HD, &k[hh * HD]);
         }
         const int block = batch.rows[toks[t].row].block;
         auto& kb = K_[block];
@@ -370,7 +367,6 @@ static void test_view_shapes(const TinyModel& tm) {
     }
   }
 }
-
 
 // The ids a raw run generates when nothing interrupts it, on a model of its own.
 static std::vector<std::vector<int32_t>> uninterrupted(const TinyModel& tm, const HogwildConfig& c) {

@@ -322,8 +322,8 @@ void test_kv_dtype(const TinyModel& f32, const TinyModel& bf16) {
   HogwildConfig r = raw_greedy(2, 50, 8, bf16.spec.vocab);
   EventLog x;
   HogwildRun(*b, r, x.sink()).run();
-  CHECK(x.final_state() == "finished" && x.raw_ids().size() == 2 && x.raw_ids()[0].size() == 8, "bf16-KV run ended '%s'",
-        x.final_state().c_str());
+  CHECK(x.final_state() == "finished" && x.raw_ids().size() == 2 && x.raw_ids()[0].size() == 8,
+        "bf16-KV run ended '%s'", x.final_state().c_str());
   CHECK(b->backend().kv_bytes() > 0 && b->backend().kv_bytes() % (b->backend().kv_bytes_per_token() * 32) == 0,
         "bf16 pages hold %zu bytes", b->backend().kv_bytes());
 }

@@ -131,9 +131,10 @@ inline TinyModel write_tiny_model(const TinySpec& s, const std::string& dir, uns
   });
 
   std::ofstream c(dir + "/config.json");
-  c << "{\"architectures\":[\"" << s.arch << "\"],\"hidden_size\":" << s.hidden << ",\"intermediate_size\":" << s.intermediate
-    << ",\"num_hidden_layers\":" << s.layers << ",\"num_attention_heads\":" << s.heads
-    << ",\"num_key_value_heads\":" << s.kv_heads << ",\"head_dim\":" << s.head_dim << ",\"vocab_size\":" << s.vocab
+  c << "{\"architectures\":[\"" << s.arch << "\"],\"hidden_size\":" << s.hidden
+    << ",\"intermediate_size\":" << s.intermediate << ",\"num_hidden_layers\":" << s.layers
+    << ",\"num_attention_heads\":" << s.heads << ",\"num_key_value_heads\":" << s.kv_heads
+    << ",\"head_dim\":" << s.head_dim << ",\"vocab_size\":" << s.vocab
     << ",\"max_position_embeddings\":" << s.max_context << ",\"rms_norm_eps\":1e-6,\"rope_theta\":" << s.theta
     << ",\"tie_word_embeddings\":" << (s.tied ? "true" : "false")
     << ",\"hidden_act\":\"silu\",\"eos_token_id\":" << (s.vocab - 1);

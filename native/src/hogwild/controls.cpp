@@ -156,7 +156,9 @@ void HogwildRun::apply_controls() {
 
 WorkerEvent HogwildRun::worker_event(int w) const {
   const Worker& wk = workers_[w];
-  const WorkerPhase state = wk.finished ? WorkerPhase::Finished : wk.paused ? WorkerPhase::Paused : WorkerPhase::Running;
+  const WorkerPhase state = wk.finished ? WorkerPhase::Finished
+                            : wk.paused ? WorkerPhase::Paused
+                                        : WorkerPhase::Running;
   return {w, state, wk.forked_from, wk.temperature};
 }
 

@@ -106,8 +106,8 @@ struct RawResultEvent {
   std::vector<Worker> workers;
 };
 
-using Event = std::variant<RunStateEvent, ProgressEvent, ErrorEvent, WorkerEvent, TokensEvent, StepFinishedEvent,
-                           BlockEvent, ViewsEvent, AttentionEvent, StatsEvent, NoteEvent, FinisherTokensEvent,
-                           RawResultEvent>;
+using Event =
+    std::variant<RunStateEvent, ProgressEvent, ErrorEvent, WorkerEvent, TokensEvent, StepFinishedEvent, BlockEvent,
+                 ViewsEvent, AttentionEvent, StatsEvent, NoteEvent, FinisherTokensEvent, RawResultEvent>;
 
 }  // namespace hw
