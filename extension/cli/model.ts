@@ -62,13 +62,6 @@ export async function loadForCli(root: string, flags: Record<string, unknown>, l
     throw new CliError((err as Error).message);
   }
   mark('checksums verified');
-  let tok: HwTokenizer | null;
-  try {
-    tok = await loadTokenizer(dir);
-  } catch (err) {
-    throw new CliError((err as Error).message);
-  }
-  mark('tokenizer loaded');
   let addon;
   try {
     addon = loadNativeAddon(root);
@@ -76,19 +69,29 @@ export async function loadForCli(root: string, flags: Record<string, unknown>, l
     throw new CliError((err as Error).message);
   }
   mark('addon loaded');
+  // The engine reads the weights on a thread of its own while this one loads the tokenizer.
   const t0 = Date.now();
-  let model: NativeModel;
   const bar = opts.progress === false ? null : new ProgressBar(process.stderr);
+  const loading = addon.loadModel(
+    dir,
+    {
+      device,
+      threads: (flags.threads as number | undefined) ?? 0,
+      maxContext: (flags['max-context'] as number | undefined) ?? 0,
+    },
+    (phase, done, total) => bar?.load({ phase, done, total }),
+  );
+  let tok: HwTokenizer | null;
   try {
-    model = await addon.loadModel(
-      dir,
-      {
-        device,
-        threads: (flags.threads as number | undefined) ?? 0,
-        maxContext: (flags['max-context'] as number | undefined) ?? 0,
-      },
-      (phase, done, total) => bar?.load({ phase, done, total }),
-    );
+    tok = await loadTokenizer(dir);
+  } catch (err) {
+    loading.then((m) => m.close(), () => undefined);
+    throw new CliError((err as Error).message);
+  }
+  mark('tokenizer loaded');
+  let model: NativeModel;
+  try {
+    model = await loading;
   } catch (err) {
     throw new CliError((err as Error).message);
   } finally {
