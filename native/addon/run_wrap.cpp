@@ -8,14 +8,13 @@ namespace hw::js {
 Napi::FunctionReference RunWrap::constructor;
 
 Napi::Function RunWrap::define(Napi::Env env) {
-  Napi::Function f =
-      DefineClass(env, "NativeRun",
-                  {InstanceMethod<&RunWrap::pause>("pause"), InstanceMethod<&RunWrap::resume>("resume"),
-                   InstanceMethod<&RunWrap::step>("step"), InstanceMethod<&RunWrap::stop>("stop"),
-                   InstanceMethod<&RunWrap::inject>("inject"), InstanceMethod<&RunWrap::fork>("fork"),
-                   InstanceMethod<&RunWrap::set_temperature>("setTemperature"),
-                   InstanceMethod<&RunWrap::inspect>("inspect"), InstanceMethod<&RunWrap::done>("done"),
-                   InstanceMethod<&RunWrap::release_cache>("release")});
+  Napi::Function f = DefineClass(
+      env, "NativeRun",
+      {InstanceMethod<&RunWrap::pause>("pause"), InstanceMethod<&RunWrap::resume>("resume"),
+       InstanceMethod<&RunWrap::step>("step"), InstanceMethod<&RunWrap::stop>("stop"),
+       InstanceMethod<&RunWrap::inject>("inject"), InstanceMethod<&RunWrap::fork>("fork"),
+       InstanceMethod<&RunWrap::set_temperature>("setTemperature"), InstanceMethod<&RunWrap::inspect>("inspect"),
+       InstanceMethod<&RunWrap::done>("done"), InstanceMethod<&RunWrap::release_cache>("release")});
   constructor = Napi::Persistent(f);
   constructor.SuppressDestruct();
   return f;

@@ -193,7 +193,8 @@ int main(int argc, char** argv) {
       reports++;
       if (first_event_s < 0) first_event_s = since(t_request);
       if (e.done > 0 && first_work_s < 0) first_work_s = since(t_request), first_work_done = e.done;
-      if (e.done % 1024 < 128 || e.done == e.total) std::fprintf(stderr, "  prefill %d / %d (%.0f tok/s)\n", e.done, e.total, e.value);
+      if (e.done % 1024 < 128 || e.done == e.total)
+        std::fprintf(stderr, "  prefill %d / %d (%.0f tok/s)\n", e.done, e.total, e.value);
     }
   });
   run->run();

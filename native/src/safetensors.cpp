@@ -275,7 +275,7 @@ void SafeTensorsFile::read_into_memory(size_t begin, size_t end) const {
   ::madvise(const_cast<char*>(base) + begin, end - begin, MADV_WILLNEED);
   unsigned char sum = 0;
   for (size_t i = begin; i < end; i += page) sum ^= static_cast<unsigned char>(base[i]);  // one read per page
-  volatile unsigned char keep = sum;                                                     // not optimised away
+  volatile unsigned char keep = sum;                                                      // not optimised away
   (void)keep;
 }
 

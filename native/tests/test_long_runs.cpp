@@ -183,7 +183,8 @@ void test_paced_prefill(const TinyModel& tm) {
       want.assign(18, 16), want.push_back(13);
     else
       want = {16, 64, 64, 64, 64, 29};
-    CHECK(sizes == want, "report_s %g: %zu chunks, the first %d", report_s, sizes.size(), sizes.empty() ? -1 : sizes[0]);
+    CHECK(sizes == want, "report_s %g: %zu chunks, the first %d", report_s, sizes.size(),
+          sizes.empty() ? -1 : sizes[0]);
     const HogwildRun::Timings t = run.timings();
     CHECK(t.prefill_first_chunk == want[0] && t.prefill_largest_chunk == *std::max_element(want.begin(), want.end()),
           "report_s %g: timings say chunks of %d..%d", report_s, t.prefill_first_chunk, t.prefill_largest_chunk);
@@ -209,7 +210,8 @@ void test_load_progress(const TinyModel& tm) {
     ordered &= reports[i].second == bytes;
     if (i > 0) ordered &= reports[i].first >= reports[i - 1].first;
   }
-  CHECK(ordered && phase == "read", "load reports out of order or with a total other than the file's %.0f bytes", bytes);
+  CHECK(ordered && phase == "read", "load reports out of order or with a total other than the file's %.0f bytes",
+        bytes);
   CHECK(!reports.empty() && reports.back().first == bytes, "the load reported %.0f of %.0f bytes at the end",
         reports.empty() ? -1.0 : reports.back().first, bytes);
 }

@@ -36,7 +36,7 @@ describe('prefill progress', () => {
   it('writes plain lines when stderr is not a terminal: the first, the first with work done, every tenth, the end', () => {
     const { writes, stream } = sink(false);
     const bar = new ProgressBar(stream);
-    for (let done = 0; done <= 1000; done += 20) bar.update({ done, total: 1000, tokensPerSecond: 100 });
+    for (let done = 0; done <= 1000; done += 20) bar.update({ done, total: 1000, tokensPerSecond: done > 0 ? 100 : 0 });
     expect(writes.every((w) => !w.includes('\r') && w.endsWith('\n'))).toBe(true);
     expect(writes[0]).toBe('hogwild: prefill 0 / 1,000\n');
     expect(writes[1]).toBe('hogwild: prefill 20 / 1,000 · ETA 10 s · 100 tok/s\n');
