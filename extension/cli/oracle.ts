@@ -34,12 +34,12 @@ const SPEC: Record<string, FlagSpec> = {
 
 const USAGE = 'Usage: npm run oracle -- [--count N] [--workers 1,2,4] [--layouts combined,interleaved] [--conventions v1,v2] [--budget N] [--tokenizer DIR]';
 
-function list<T>(raw: unknown, what: string, ok: (s: string) => T | null): T[] {
+function list<T>(raw: unknown, what: string, allowed: string, ok: (s: string) => T | null): T[] {
   const items = String(raw).split(',').map((s) => s.trim()).filter((s) => s !== '');
-  if (!items.length) throw new CliError(`${what} is empty`);
+  if (!items.length) throw new CliError(`${what} is empty (allowed: ${allowed})`);
   return items.map((s) => {
     const v = ok(s);
-    if (v === null) throw new CliError(`${what}: "${s}" is not allowed`);
+    if (v === null) throw new CliError(`${what}: "${s}" is not one of ${allowed}`);
     return v;
   });
 }
@@ -53,9 +53,9 @@ runCli(async () => {
     return;
   }
   const count = (flags.count as number | undefined) ?? 50;
-  const workers = list(flags.workers ?? '1,2,4', '--workers', (s) => (/^\d+$/.test(s) && +s >= 1 && +s <= 16 ? +s : null));
-  const layouts = list(flags.layouts ?? 'combined,interleaved', '--layouts', (s) => (s === 'combined' || s === 'interleaved' ? (s as SimLayout) : null));
-  const conventions = list(flags.conventions ?? 'v1,v2', '--conventions', (s) => (s === 'v1' || s === 'v2' ? (s as SimConvention) : null));
+  const workers = list(flags.workers ?? '1,2,4', '--workers', 'the worker counts 1 to 16', (s) => (/^\d+$/.test(s) && +s >= 1 && +s <= 16 ? +s : null));
+  const layouts = list(flags.layouts ?? 'combined,interleaved', '--layouts', 'combined, interleaved', (s) => (s === 'combined' || s === 'interleaved' ? (s as SimLayout) : null));
+  const conventions = list(flags.conventions ?? 'v1,v2', '--conventions', 'v1, v2', (s) => (s === 'v1' || s === 'v2' ? (s as SimConvention) : null));
   const budget = (flags.budget as number | undefined) ?? 300;
   const dir = path.resolve(flags.tokenizer !== undefined ? String(flags.tokenizer) : trainedModelDir(repoRoot()));
   const tok = await loadTokenizer(dir);

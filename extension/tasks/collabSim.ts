@@ -7,7 +7,8 @@
  * follows in the next step, and the self-check question is fed after the header of the next
  * step that starts once the budget passes each interval.
  *
- * What the workers write is the collaboration convention the built-in model is trained on:
+ * What the workers write is a collaboration convention (SimOptions.convention). v1, the one
+ * models/hogwild-tiny was trained on:
  *  - A step is one part, claimed by its first token ("Plums, as Bob has the pears: 5*9=45,
  *    my total 96+45=141."), or the final combination, or "I stop here." (then end of turn).
  *  - Combined layout: the workers that start a step in the same engine step (they see each
@@ -17,13 +18,17 @@
  *  - Interleaved layout (only finished steps are visible): worker i takes parts i, i+W, ...
  *  - A worker with nothing left to claim combines when every part is in the history and the
  *    latest part step there is its own; otherwise it stops. One worker writes \boxed{}.
+ * v2, for the next training run (contentTextV2): the same claim rules over a different order
+ * of parts, shorter steps and one sum of the workers' totals (see there and README,
+ * "The built-in model and the evaluation", for the oracle's numbers).
+ * Layout 'isolated' (the no-sharing control): a worker sees no step but its current one.
  */
 import type { WordProblem } from './wordProblems';
 
 export type SimLayout = 'combined' | 'interleaved' | 'isolated';
 
 /**
- * Which step texts the workers write (see the file comment and CONVENTION_V2 below). 'v1' is
+ * Which step texts the workers write (see the file comment and contentTextV2). 'v1' is
  * the convention models/hogwild-tiny was trained on; 'v2' the faster one for the next training run.
  */
 export type SimConvention = 'v1' | 'v2';
@@ -110,7 +115,6 @@ function claimOrder(sim: Sim): number[] {
 
 /** The part worker w claims at engine step t, or -1 (nothing left that it may take). */
 function claimPart(sim: Sim, w: number, t: number, claimed: ReadonlySet<number>): number {
-  const p = sim.problem;
   const { layout, workers: W } = sim.opts;
   const order = claimOrder(sim);
   const unclaimed = order.filter((i) => !claimed.has(i));
@@ -136,14 +140,15 @@ function claimedParts(sim: Sim, w: number, t: number): Set<number> {
 }
 
 /**
- * Convention v2: the same claims as v1 (the first token of a part step is the part's noun,
- * exactly as the problem writes it), shorter steps, and a final sum that stays short as W grows:
+ * Convention v2: the claim rules of v1 over claimOrder's order (the first token of a part step
+ * is the part's noun, exactly as the problem writes it), shorter steps, and a final sum that
+ * stays short as W grows:
  *  - part: "plums: 5*9=45." for a worker's first part; later parts add to the worker's own
  *    running total: "pears: 12*8=96, 96-3=93, total 45+93=138." (no mention of the others: the
  *    claim token, visible at once in the combined layout, is the message);
- *  - the worker that finishes the last part adds the workers' totals, largest step count first
- *    (the last number of each worker's latest part step): "138+77=215, so \boxed{215}." With one
- *    worker's total only: "so \boxed{138}.";
+ *  - the worker that finishes the last part adds the workers' totals (the last number of each
+ *    worker's latest part step) in worker order, in one sum: "138+77+60=\boxed{275}."; with one
+ *    worker's total only: "\boxed{138}.";
  *  - a worker with nothing to claim stops ("Nothing is left for me, I stop here." + end of turn);
  *    after the answer: "The answer is written, I stop here.".
  */
