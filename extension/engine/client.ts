@@ -30,6 +30,7 @@ import {
 } from '../../protocol/messages';
 import { validateEngineMessage } from '../../protocol/validate';
 import { RequestTracker, type WithoutId } from '../../protocol/requests';
+import type { LoadProgress } from '../../protocol/progress';
 import { Disposable, toDisposable } from '../disposable';
 
 export interface EngineClientOptions {
@@ -44,6 +45,13 @@ export interface EngineClientOptions {
   log: (level: LogLevel, text: string) => void;
   /** How long the process may take to say `ready` (default 20 s). */
   startTimeoutMs?: number;
+}
+
+/** A model load's progress: the line the engine wrote, its fraction, and the bytes when it reads weights. */
+export interface LoadStatus {
+  message: string;
+  fraction?: number;
+  load?: LoadProgress;
 }
 
 export interface EngineCrash {
@@ -117,6 +125,9 @@ export class EngineClient extends Disposable {
   /** A run's last event batch ended with a final run-state (the one end-of-run signal). */
   readonly onRunEnded = this._register(new Emitter<{ runId: string; state: RunState; message?: string }>());
   readonly onCrash = this._register(new Emitter<EngineCrash>());
+  /** What a model load in flight is doing (null when none is): the status bar and the sidebar show it. */
+  readonly onLoadProgress = this._register(new Emitter<LoadStatus | null>());
+  private _loadProgress: LoadStatus | null = null;
 
   constructor(private readonly opts: EngineClientOptions) {
     super();
@@ -126,6 +137,17 @@ export class EngineClient extends Disposable {
 
   get state(): EngineState {
     return this._state;
+  }
+
+  /** The latest progress of the model load in flight, or null. */
+  get loadProgress(): LoadStatus | null {
+    return this._loadProgress;
+  }
+
+  private setLoadProgress(p: LoadStatus | null): void {
+    if (p === null && this._loadProgress === null) return;
+    this._loadProgress = p;
+    this.onLoadProgress.fire(p);
   }
   get model(): ModelSummary | null {
     return this._model;
@@ -270,7 +292,7 @@ export class EngineClient extends Disposable {
         this.requests.settle(msg);
         return;
       case 'progress':
-        this.requests.progress(msg.inReplyTo, msg.message, msg.fraction);
+        this.requests.progress(msg.inReplyTo, msg.message, msg.fraction, msg.load);
         return;
       case 'loaded':
         this._model = msg.model;
@@ -313,7 +335,7 @@ export class EngineClient extends Disposable {
    * Loads a model (once: the same folder, device and threads reuse the loaded one).
    * `modelDir` '' is the built-in model. Cancel with `cancelLoad()`.
    */
-  load(modelDir: string, device: Device, threads: number, onProgress?: (message: string, fraction?: number) => void): Promise<ModelSummary> {
+  load(modelDir: string, device: Device, threads: number, onProgress?: (message: string, fraction?: number, load?: LoadProgress) => void): Promise<ModelSummary> {
     const key = JSON.stringify([modelDir, device, threads]);
     if (this.loadPromise && this.loadKey === key) return this.loadPromise;
     if (this._model && this.loadKey === key && (this._state === 'loaded' || this._state === 'ready')) return Promise.resolve(this._model);
@@ -326,11 +348,22 @@ export class EngineClient extends Disposable {
       await this.start();
       this.setState('loading');
       try {
-        const model = await this.request<ModelSummary>({ type: 'load', modelDir, device, threads }, { schema: ModelSummary, onProgress });
+        const model = await this.request<ModelSummary>(
+          { type: 'load', modelDir, device, threads },
+          {
+            schema: ModelSummary,
+            onProgress: (message, fraction, load) => {
+              this.setLoadProgress({ message, fraction, load });
+              onProgress?.(message, fraction, load);
+            },
+          },
+        );
         this._model = model;
+        this.setLoadProgress(null);
         this.setState('loaded');
         return model;
       } catch (e) {
+        this.setLoadProgress(null);
         if (this._state === 'loading') this.setState('ready', (e as Error).message);
         if (this.loadKey === key) this.loadKey = '';
         throw e;

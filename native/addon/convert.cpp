@@ -136,6 +136,7 @@ HogwildConfig run_config(const Napi::Object& o, int vocab) {
   c.max_context = int(number(o, "maxContext", 0));
   c.max_context_setting = string(o, "maxContextSetting", "maxContext");
   c.prefill_chunk = int(number(o, "prefillChunk", 128));
+  c.prefill_report_s = number(o, "prefillReportSeconds", 1.0);
   c.kv_budget_bytes = number(o, "kvBudgetBytes", 0);
   c.kv_budget_setting = string(o, "kvBudgetSetting", "kvBudgetBytes");
   c.attention_shares = boolean(o, "attentionShares", false);

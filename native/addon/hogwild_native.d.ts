@@ -71,7 +71,8 @@ export interface NativeRunConfig {
   maxTokens: number; // generated tokens of all workers together
   maxContext: number; // 0 = the model's
   maxContextSetting?: string; // how the user sets maxContext, named in the engine's refusals
-  prefillChunk?: number; // prompt tokens per forward (default 128): progress and Stop between chunks
+  prefillChunk?: number; // most prompt tokens per forward (default 128): progress and Stop between chunks
+  prefillReportSeconds?: number; // paced chunks: small first, then about this long at most (default 1; 0 = fixed)
   kvBudgetBytes?: number; // KV memory budget; 0 = 80% of the available memory
   kvBudgetSetting?: string; // how the user sets the budget, named in messages
   attentionShares: boolean; // report per-step attention shares
@@ -121,6 +122,12 @@ export interface NativeRun {
   inspect(block: number, index: number, attention: boolean): NativeInspect;
   /** Resolves when the run loop has ended (finished, stopped or failed). */
   done(): Promise<void>;
+  /**
+   * After the run has ended: its K/V blocks go back to the model's cache, so that their pages
+   * serve the next run (inspect keeps working from the run's records). Throws while the run
+   * or another one is going; nothing to do once the model is closed.
+   */
+  release(): void;
 }
 
 export interface NativeModel {
@@ -133,10 +140,12 @@ export interface NativeModel {
   forward(rows: ForwardRow[]): Float32Array[];
   /**
    * Plain generation on an engine thread; onTokens gets batches of new ids. The prompt is
-   * prefilled in chunks of req.prefillChunk tokens (default 128); onProgress follows them.
+   * prefilled in chunks of at most req.prefillChunk tokens (default 128), paced so that one
+   * takes about req.prefillReportSeconds at most (default 1; 0 = fixed chunks); onProgress
+   * follows them.
    */
   generate(
-    req: GenerateRequest & { prefillChunk?: number },
+    req: GenerateRequest & { prefillChunk?: number; prefillReportSeconds?: number },
     onTokens: (ids: Int32Array) => void,
     onProgress?: (done: number, total: number, tokensPerSecond: number) => void,
   ): Promise<GenerateResult>;
@@ -150,7 +159,16 @@ export interface NativeModel {
 }
 
 export interface NativeAddon {
-  loadModel(dir: string, opts: { device: string; threads: number; maxContext?: number }): Promise<NativeModel>;
+  /**
+   * Loads a model folder off the JavaScript thread. onProgress follows the load: phase "read"
+   * (the weight files brought into memory), bytes done of total (the files' bytes); every
+   * report arrives before the promise settles.
+   */
+  loadModel(
+    dir: string,
+    opts: { device: string; threads: number; maxContext?: number },
+    onProgress?: (phase: string, done: number, total: number) => void,
+  ): Promise<NativeModel>;
   /** Draws `count` samples from `logits` with one seeded generator (for tests and tools). */
   sample(logits: Float32Array, params: SamplingParams, seed: number, count: number): Int32Array;
 }

@@ -1,7 +1,8 @@
-// Long inputs and long runs (issue 13): chunked prefill gives the same ids as one forward,
-// progress arrives before the first token, Stop and Pause work during the prefill, runs that
-// cannot fit are refused before any compute, the KV budget ends a run cleanly, and the K/V
-// storage takes the checkpoint's dtype.
+// Long inputs and long runs (issue 13): chunked and paced prefill give the same ids as one
+// forward, the load reports its progress, progress arrives before the first token, Stop and
+// Pause work during the prefill, runs that cannot fit are refused before any compute, the KV
+// budget ends a run cleanly, and the K/V storage takes the checkpoint's dtype.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -9,6 +10,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <vector>
 
@@ -16,6 +18,7 @@
 #include "hogwild/engine.h"
 #include "model.h"
 #include "event_log.h"
+#include "prefill_pacer.h"
 #include "testing.h"
 
 using namespace hw;
@@ -71,6 +74,7 @@ void test_chunked_same_ids(const TinyModel& tm) {
     auto model = Model::load(tm.dir, {});
     HogwildConfig c = raw_greedy(3, 301, 12, tm.spec.vocab);
     c.prefill_chunk = chunk;
+    c.prefill_report_s = 0;  // fixed chunks
     EventLog col;
     HogwildRun run(*model, c, col.sink());
     run.run();
@@ -92,6 +96,86 @@ void test_chunked_same_ids(const TinyModel& tm) {
     CHECK(first_progress >= 0 && first_progress < first_tokens,
           "chunk %d: progress (event %d) before the first token (event %d)", chunk, first_progress, first_tokens);
   }
+}
+
+// The pacer's arithmetic: a small first chunk, then what fits in report_s at the last chunk's
+// rate (in steps of kStep, between kStep and the largest chunk); fixed chunks when report_s is 0.
+void test_pacer() {
+  PrefillPacer p(128, 1.0);
+  CHECK(p.next(1000) == PrefillPacer::kStep, "first paced chunk %d", p.next(1000));
+  p.done(16, 0.5);  // 32 tok/s: 32 fit in a second
+  CHECK(p.next(1000) == 32, "after 16 tokens in 0.5 s: %d", p.next(1000));
+  p.done(32, 0.1);  // 320 tok/s: more than the largest chunk
+  CHECK(p.next(1000) == 128, "after 32 tokens in 0.1 s: %d", p.next(1000));
+  p.done(128, 4.0);  // 32 tok/s again
+  CHECK(p.next(1000) == 32, "after 128 tokens in 4 s: %d", p.next(1000));
+  p.done(32, 100.0);  // slower than one token a second: the smallest chunk
+  CHECK(p.next(1000) == PrefillPacer::kStep && p.next(5) == 5, "slow machine: %d, tail %d", p.next(1000), p.next(5));
+  PrefillPacer fixed(100, 0);
+  fixed.done(100, 1e-9);
+  CHECK(fixed.next(1000) == 100 && fixed.next(7) == 7, "fixed chunks: %d", fixed.next(1000));
+  PrefillPacer tiny(8, 1.0);
+  CHECK(tiny.next(1000) == 8, "a largest chunk under kStep: %d", tiny.next(1000));
+}
+
+// The run's paced prefill: chunk sizes follow the pacer (smallest when nothing fits in the
+// time, the largest after the first when everything does), the first progress with tokens
+// done comes after kStep tokens, and the greedy ids are those of fixed chunks.
+void test_paced_prefill(const TinyModel& tm) {
+  std::vector<std::vector<int32_t>> ref;
+  for (double report_s : {0.0, 1e-12, 1e12}) {
+    auto model = Model::load(tm.dir, {});
+    HogwildConfig c = raw_greedy(2, 301, 6, tm.spec.vocab);
+    c.prefill_chunk = 64;
+    c.prefill_report_s = report_s;
+    EventLog col;
+    HogwildRun run(*model, c, col.sink());
+    run.run();
+    const auto ids = col.raw_ids();
+    if (ref.empty()) ref = ids;
+    CHECK(!ids.empty() && ids == ref, "report_s %g: greedy ids differ from fixed chunks", report_s);
+    std::vector<int> sizes;
+    int last = 0;
+    for (const ProgressEvent* e : col.all<ProgressEvent>())
+      if (e->done > 0) sizes.push_back(e->done - last), last = e->done;
+    std::vector<int> want;
+    if (report_s == 0)
+      want = {64, 64, 64, 64, 45};
+    else if (report_s < 1)
+      want.assign(18, 16), want.push_back(13);
+    else
+      want = {16, 64, 64, 64, 64, 29};
+    CHECK(sizes == want, "report_s %g: %zu chunks, the first %d", report_s, sizes.size(),
+          sizes.empty() ? -1 : sizes[0]);
+    const HogwildRun::Timings t = run.timings();
+    CHECK(t.prefill_first_chunk == want[0] && t.prefill_largest_chunk == *std::max_element(want.begin(), want.end()),
+          "report_s %g: timings say chunks of %d..%d", report_s, t.prefill_first_chunk, t.prefill_largest_chunk);
+    CHECK(t.prefill_ms > 0 && t.prefill_attention_ms > 0 && t.prefill_attention_ms <= t.prefill_ms,
+          "report_s %g: prefill %.3f ms, attention %.3f ms", report_s, t.prefill_ms, t.prefill_attention_ms);
+  }
+}
+
+// The load reads the weight files with progress: from 0 to the files' bytes, never backwards.
+void test_load_progress(const TinyModel& tm) {
+  std::vector<std::pair<double, double>> reports;
+  std::string phase;
+  auto model = Model::load(tm.dir, {}, [&](const char* p, double done, double total) {
+    phase = p;
+    reports.push_back({done, total});
+  });
+  struct stat st {};
+  ::stat((tm.dir + "/model.safetensors").c_str(), &st);
+  const double bytes = double(st.st_size);
+  CHECK(reports.size() >= 2 && reports.front().first == 0, "%zu load reports", reports.size());
+  bool ordered = true;
+  for (size_t i = 0; i < reports.size(); i++) {
+    ordered &= reports[i].second == bytes;
+    if (i > 0) ordered &= reports[i].first >= reports[i - 1].first;
+  }
+  CHECK(ordered && phase == "read", "load reports out of order or with a total other than the file's %.0f bytes",
+        bytes);
+  CHECK(!reports.empty() && reports.back().first == bytes, "the load reported %.0f of %.0f bytes at the end",
+        reports.empty() ? -1.0 : reports.back().first, bytes);
 }
 
 // Model::forward_chunked: the last token's logits equal one forward's (within rounding).
@@ -337,8 +421,11 @@ int main() {
   TinySpec hs = spec;
   hs.bf16 = true;
   const TinyModel th = write_tiny_model(hs, base + "/bf16", 12);
+  test_pacer();
+  test_load_progress(tm);
   test_forward_chunked(tm);
   test_chunked_same_ids(tm);
+  test_paced_prefill(tm);
   test_cancel_between_layers(tm);
   test_stop_during_prefill(tm);
   test_pause_during_prefill(tm);

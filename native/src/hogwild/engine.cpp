@@ -10,6 +10,7 @@
 #include <string>
 
 #include "../error.h"
+#include "../prefill_pacer.h"
 
 namespace hw {
 
@@ -172,6 +173,14 @@ bool HogwildRun::kv_budget_reached(const std::map<int, int>& added) {
   return true;
 }
 
+void HogwildRun::release_cache() {
+  if (!done_) fail("release", "the run is still going (stop it first)");
+  std::lock_guard<std::mutex> step_lock(step_mu_);
+  if (released_) return;
+  for (const auto& entry : meta_) model_.cache().release_block(entry.first);
+  released_ = true;
+}
+
 HogwildRun::~HogwildRun() {
   stop();
   if (thread_.joinable()) thread_.join();
@@ -221,7 +230,14 @@ void HogwildRun::loop() {
     prefill_shared();
     emit(RunStateEvent{paused_ ? RunPhase::Paused : RunPhase::Running});
     flush(true);
-    timings_ = Timings{};  // the loop proper, without the shared prefill
+    {
+      Timings loop_only;  // the loop proper; the shared prefill's figures are kept
+      loop_only.prefill_ms = timings_.prefill_ms;
+      loop_only.prefill_attention_ms = timings_.prefill_attention_ms;
+      loop_only.prefill_first_chunk = timings_.prefill_first_chunk;
+      loop_only.prefill_largest_chunk = timings_.prefill_largest_chunk;
+      timings_ = loop_only;
+    }
     const auto loop_start = std::chrono::steady_clock::now();
     for (;;) {
       apply_controls();
@@ -296,18 +312,26 @@ void HogwildRun::prefill_shared() {
     emit(ProgressEvent{done, total, s > 0 && done > 0 ? float(done / s) : 0.0f});
     flush(true);
   };
-  progress(0);
+  progress(0);  // the work is known: tokens done and total, before any compute
+  PrefillPacer pacer(cfg_.prefill_chunk, cfg_.prefill_report_s);
+  const double attention_before = timings_.attention_ms;
   for (int done = 0; done < total;) {
-    const int n = std::min(cfg_.prefill_chunk, total - done);
+    const int n = pacer.next(total - done);
     Batch chunk;
     chunk.cancel = &cancel_;
     chunk.rows.push_back(
         {Ids(cfg_.prompt.begin() + done, cfg_.prompt.begin() + done + n), prompt_, {{prompt_, 0}}, false});
+    const auto tc = std::chrono::steady_clock::now();
     forward(chunk, out);
+    pacer.done(n, std::chrono::duration<double>(std::chrono::steady_clock::now() - tc).count());
+    if (done == 0) timings_.prefill_first_chunk = n;
+    timings_.prefill_largest_chunk = std::max(timings_.prefill_largest_chunk, n);
     done += n;
     progress(done);
     if (done < total) hold_between_chunks();
   }
+  timings_.prefill_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  timings_.prefill_attention_ms = timings_.attention_ms - attention_before;
   record(prompt_, cfg_.prompt, -1, 0);
   if (cfg_.layout == Layout::Combined) {
     if (cfg_.raw) {
