@@ -42,6 +42,7 @@ function must(res, what) {
 if (!skipEngine) await benchEngine();
 
 async function benchEngine() {
+console.log('bench:prefill: building native/build-tests/bench_prefill (Release; the first time compiles the engine, minutes)');
 must(spawnSync('cmake', ['-S', path.join(root, 'native'), '-B', buildDir, '-DCMAKE_BUILD_TYPE=Release'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] }), 'cmake configure');
 must(spawnSync('cmake', ['--build', buildDir, '--parallel', String(os.cpus().length), '--target', 'bench_prefill'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] }), 'cmake build');
 // Its lines as they come (a run takes minutes); "target | ..." lines go to the summary.
