@@ -28,6 +28,7 @@ let activeRunId: string | null = null;
 let selected: string | null = api.getState()?.selected ?? null;
 let engineState: EngineState = 'idle';
 let engineMessage = '';
+let engineProgress = '';
 const counter = new RenderCounter();
 
 const btn = (label: string, cls: string, title: string, secondary = true) => {
@@ -40,6 +41,8 @@ const engineEl = h('div', { class: 'engine', role: 'status', 'aria-live': 'polit
 const restartBtn = btn('Restart Engine', 'engine-restart', 'Restart the engine process', false);
 const logBtn = btn('Open Log', 'engine-log', 'Show the Hogwild output channel');
 const engineBox = h('div', { class: 'engine-box', hidden: true }, engineEl, h('div', { class: 'row' }, restartBtn, logBtn));
+// A model load's progress ("Loading X: reading the weights 620 MB / 1.20 GB (52%)").
+const loadEl = h('div', { class: 'engine-load', role: 'status', 'aria-live': 'polite', hidden: true });
 const runSelect = ce('vscode-single-select', { class: 'run-select', 'aria-label': 'Run' }) as HTMLElement & { value: string };
 const runTitle = h('div', { class: 'run-title' });
 const runState = ce('vscode-badge', { class: 'run-state' });
@@ -61,7 +64,7 @@ const cacheMap = new CacheMap(cache, nameOf, () => current() && command('open-pa
 const cacheBox = h('section', { class: 'cache', 'aria-label': 'Cache map', hidden: true }, h('h2', { class: 'cache-title' }, 'Cache'), cacheMap.root);
 const solveBtn = btn('Solve Selection', 'solve', 'Start a run on the editor selection', false);
 const emptyEl = h('div', { class: 'empty' }, h('p', {}, 'No runs yet. Select a problem in an editor and run "Hogwild: Solve Selection".'), solveBtn);
-document.body.append(engineBox, emptyEl, runBox, cacheBox, workersEl);
+document.body.append(engineBox, loadEl, emptyEl, runBox, cacheBox, workersEl);
 
 const scheduler = new FrameScheduler(render);
 
@@ -114,6 +117,8 @@ function render(): void {
   engineBox.hidden = engineState !== 'crashed';
   setText(engineEl, engineState === 'crashed' ? `Engine stopped: ${engineMessage}` : '');
   document.body.dataset.engine = engineState;
+  loadEl.hidden = engineState !== 'loading' || engineProgress === '';
+  setText(loadEl, engineState === 'loading' ? engineProgress : '');
   const r = current();
   emptyEl.hidden = !!r;
   runBox.hidden = !r;
@@ -210,6 +215,7 @@ onMessage((msg: ToWebview) => {
     case 'engine':
       engineState = msg.state;
       engineMessage = msg.message ?? '';
+      engineProgress = msg.progress ?? '';
       scheduler.schedule();
       break;
     default:

@@ -43,7 +43,7 @@ export class SidebarProvider extends Disposable implements vscode.WebviewViewPro
     this._register(toDisposable(() => this.timer && clearTimeout(this.timer)));
     this._register(toDisposable(() => this.viewDisposables.forEach((d) => d.dispose())));
     this._register(host.runs.onDidChangeRuns(() => this.schedule()));
-    this._register(host.onDidChangeEngineState((s) => this.post({ type: 'engine', state: s.state, message: s.message })));
+    this._register(host.onDidChangeEngineState((s) => this.post({ type: 'engine', ...s })));
   }
 
   /** Is the view resolved and ready (the e2e suite waits for it)? */
@@ -119,7 +119,7 @@ export class SidebarProvider extends Disposable implements vscode.WebviewViewPro
         this.ready = true;
         this.cacheRunId = null; // a fresh document: the whole run again
         const es = this.host.engineState();
-        this.post({ type: 'engine', state: es.state, message: es.message });
+        this.post({ type: 'engine', ...es });
         this.sendRuns();
         return;
       }

@@ -180,7 +180,7 @@ describe('live run: the cache state answers like the engine', () => {
     await engine.load(modelDir, 'cpu', 2);
   });
   afterAll(async () => {
-    await engine?.dispose();
+    await engine?.shutdown();
   });
 
   test.each([
