@@ -7,28 +7,22 @@
  * filtered events draws the same map as one fed them all.
  */
 import type { EngineEvent } from '../../protocol/messages';
+import { CACHE_MAP_EVENT_TYPES } from './cacheState';
 
 export function cacheMapEvents(events: readonly EngineEvent[]): EngineEvent[] {
   const out: EngineEvent[] = [];
   for (const e of events) {
-    switch (e.type) {
-      case 'block':
-      case 'worker':
-      case 'views':
-        out.push(e);
-        break;
-      case 'tokens':
-        if (e.ids.length > 0) out.push({ type: 'tokens', worker: e.worker, step: e.step, ids: e.ids, text: '' });
-        break;
-      case 'step-finished':
-        out.push({ ...e, text: '' });
-        break;
-      case 'note':
-        out.push(e.ids ? { type: 'note', target: e.target, block: e.block, text: '', ids: e.ids } : { type: 'note', target: e.target, block: e.block, text: '' });
-        break;
-      default:
-        break;
-    }
+    if (!CACHE_MAP_EVENT_TYPES.has(e.type)) continue;
+    if (e.type === 'tokens' && e.ids.length === 0) continue;
+    out.push(withoutTexts(e));
   }
   return out;
+}
+
+/** The event with its text emptied and its per-token texts left out (the map reads ids only). */
+function withoutTexts(e: EngineEvent): EngineEvent {
+  if (!('text' in e)) return e;
+  const copy: Record<string, unknown> = { ...e, text: '' };
+  delete copy['pieces'];
+  return copy as EngineEvent;
 }
