@@ -17,6 +17,7 @@ import { formatBytes, prefillText } from '../protocol/progress';
 import { onMessage, post, request, vscodeApi } from './vscode';
 import { CacheState } from '../extension/insights/cacheState';
 import { CacheMap } from './insights/cacheMap';
+import { DrawPacer } from './insights/drawPacer';
 
 interface SidebarState {
   selected: string | null;
@@ -60,7 +61,9 @@ const workersEl = h('ul', { class: 'workers', 'aria-label': 'Workers' });
 let cache = new CacheState();
 let cacheRunId: string | null = null;
 const nameOf = (w: number) => current()?.workers.find((x) => x.worker === w)?.name ?? `Worker ${w}`;
-const cacheMap = new CacheMap(cache, nameOf, () => current() && command('open-panel', current()!.runId), () => scheduler.schedule(), true);
+// Redrawn at most 4 times a second while the run streams (drawPacer.ts says why).
+const mapPacer = new DrawPacer(250, () => scheduler.schedule());
+const cacheMap = new CacheMap(cache, nameOf, () => current() && command('open-panel', current()!.runId), () => mapPacer.drawSoon(), true);
 const cacheBox = h('section', { class: 'cache', 'aria-label': 'Cache map', hidden: true }, h('h2', { class: 'cache-title' }, 'Cache'), cacheMap.root);
 const solveBtn = btn('Solve Selection', 'solve', 'Start a run on the editor selection', false);
 const emptyEl = h('div', { class: 'empty' }, h('p', {}, 'No runs yet. Select a problem in an editor and run "Hogwild: Solve Selection".'), solveBtn);
@@ -124,7 +127,7 @@ function render(): void {
   runBox.hidden = !r;
   workersEl.hidden = !r;
   cacheBox.hidden = !r || cacheRunId !== r.runId || cache.views.length === 0;
-  if (!cacheBox.hidden) cacheMap.draw();
+  if (!cacheBox.hidden && (!r || mapPacer.due(r.source === 'live' && r.state === 'running'))) cacheMap.draw();
   if (!r) return;
   document.body.dataset.state = r.state;
   // Run picker (only when there is a choice).
