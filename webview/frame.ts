@@ -8,11 +8,11 @@
  * by tens of seconds.
  */
 export class FrameScheduler {
+  private static readonly MIN_INTERVAL_MS = 1000 / 60;
+  private static readonly MAX_INTERVAL_MS = 250;
   private pending = false;
   private last = 0;
   private interval = FrameScheduler.MIN_INTERVAL_MS;
-  private static readonly MIN_INTERVAL_MS = 1000 / 60;
-  private static readonly MAX_INTERVAL_MS = 250;
 
   constructor(private readonly render: () => void) {}
 
