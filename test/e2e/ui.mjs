@@ -8,6 +8,10 @@ import { execFileSync } from 'node:child_process';
 import { webviewFrame } from './lib/driver.mjs';
 
 const STEP_TIMEOUT = 60_000;
+// While a run streams, a 2-core machine has shown the Workers view loading and a Pause showing
+// 40-55 s late (the webviews share the workbench's renderer; issue 10 tracks making that fast).
+// The steps still fail when the view or the pause never comes; the times are logged.
+const SLOW_WHILE_STREAMING = 150_000;
 
 function log(msg) {
   console.log(`  [ui] ${msg}`);
@@ -55,7 +59,7 @@ async function openWorkersView(page, shot) {
     await shot('workers-view-not-open');
     // Clicking the activity bar item of the container already shown would close it.
     if (!showsHogwild) await page.locator('.part.activitybar .action-item a[aria-label^="Hogwild"]').first().click();
-    return webviewFrame(page, '.workers');
+    return webviewFrame(page, '.workers', SLOW_WHILE_STREAMING);
   }
 }
 
@@ -167,8 +171,8 @@ export async function runUiScenario({ browser, url, artifacts, extensionsDir, wo
     lap('palette: Hogwild: Pause');
     // Which side saw the pause first says where a slow pause waits (the extension's summaries
     // reach the sidebar, the run's events reach the panel).
-    const sidebarPaused = until(sidebar, 'the sidebar to show the pause', () => document.body.dataset.state === 'paused').then(() => log(`sidebar shows the pause (${((Date.now() - t) / 1000).toFixed(1)} s)`));
-    await until(panel, 'the run to pause', () => document.body.dataset.state === 'paused');
+    const sidebarPaused = until(sidebar, 'the sidebar to show the pause', () => document.body.dataset.state === 'paused', undefined, SLOW_WHILE_STREAMING).then(() => log(`sidebar shows the pause (${((Date.now() - t) / 1000).toFixed(1)} s)`));
+    await until(panel, 'the run to pause', () => document.body.dataset.state === 'paused', undefined, SLOW_WHILE_STREAMING);
     log(`panel shows the pause (${((Date.now() - t) / 1000).toFixed(1)} s)`);
     await sidebarPaused;
     const laneCounts = () => panel.evaluate(() => [...document.querySelectorAll('.lane .lane-stats')].map((l) => (l.textContent ?? '').replace(/ · [\d.]+ tok\/s/, '')));
