@@ -221,15 +221,7 @@ describe.each(LAYOUT_TRACES)('%s trace', (name) => {
     const body = page.locator('.prompt-body .prompt-text');
     await body.waitFor();
     const k = 5;
-    const point = await body.evaluate((el, k) => {
-      const n = el.firstChild as Text;
-      const r = document.createRange();
-      r.setStart(n, k);
-      r.setEnd(n, k + 1);
-      const b = r.getBoundingClientRect();
-      return { x: b.left + b.width / 2, y: b.top + b.height / 2 };
-    }, k);
-    await page.mouse.click(point.x, point.y);
+    await clickChar(page, '.prompt-body .prompt-text', k);
     await page.waitForFunction(() => document.querySelector('.inspector')?.getAttribute('data-state') === 'done');
     let acc = 0;
     let want = -1;
