@@ -2,7 +2,9 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['test/unit/**/*.test.ts'],
+    // The webview's palette check is fast and pure; the browser tests of the panel have their
+    // own config (vitest.webview.config.ts, npm run test:webview).
+    include: ['test/unit/**/*.test.ts', 'test/webview/palette.test.ts'],
     environment: 'node',
     // Loading the real Qwen3 tokenizer (11 MB of JSON) and running the engine on the CPU
     // take seconds, not milliseconds.

@@ -14,6 +14,13 @@ function concatIds(a: Int32Array, b: Int32Array): Int32Array {
   return out;
 }
 
+/** The one worker an event concerns, or null (run-wide events, notes to all, blocks, views). */
+function workerOf(ev: EngineEvent): number | null {
+  if (ev.type === 'worker') return ev.info.worker;
+  if (ev.type === 'note') return ev.target === 'all' ? null : ev.target;
+  return 'worker' in ev ? ev.worker : null;
+}
+
 export function mergeEvents(events: readonly EngineEvent[]): EngineEvent[] {
   const out: EngineEvent[] = [];
   // Index of the last tokens event per worker since anything else about that worker.
@@ -24,7 +31,9 @@ export function mergeEvents(events: readonly EngineEvent[]): EngineEvent[] {
       const at = openTokens.get(ev.worker);
       const prev = at !== undefined ? out[at] : undefined;
       if (prev && prev.type === 'tokens' && prev.step === ev.step) {
-        out[at!] = { type: 'tokens', worker: ev.worker, step: ev.step, ids: concatIds(prev.ids, ev.ids), text: prev.text + ev.text };
+        const merged: EngineEvent = { type: 'tokens', worker: ev.worker, step: ev.step, ids: concatIds(prev.ids, ev.ids), text: prev.text + ev.text };
+        if (prev.pieces && ev.pieces) merged.pieces = prev.pieces.concat(ev.pieces);
+        out[at!] = merged;
         continue;
       }
       openTokens.set(ev.worker, out.length);
@@ -41,9 +50,13 @@ export function mergeEvents(events: readonly EngineEvent[]): EngineEvent[] {
       continue;
     }
     // Anything else may order against token events (a step ending, a fork, a state change):
-    // later tokens start a new event.
-    if (ev.type === 'step-finished' || ev.type === 'worker') openTokens.delete(ev.type === 'worker' ? ev.info.worker : ev.worker);
-    else if (ev.type === 'run-state' || ev.type === 'note') openTokens.clear();
+    // later tokens of the worker it concerns (of every worker, when it concerns no single
+    // one) start a new event. A fork copies its origin's block as it is at that moment, and a
+    // created or freed block changes where tokens land: no token moves across either.
+    const w = workerOf(ev);
+    if (ev.type === 'worker' || (ev.type === 'block' && ev.op !== 'grown')) openTokens.clear();
+    else if (w !== null) openTokens.delete(w);
+    else if (ev.type !== 'views' && ev.type !== 'attention' && ev.type !== 'block') openTokens.clear();
     out.push(ev);
   }
   return out;

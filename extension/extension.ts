@@ -5,16 +5,20 @@
 import * as vscode from 'vscode';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as fs from 'node:fs';
 import { EngineClient, CancelledError } from './engine/client';
 import { RunManager, type RunRecord } from './runs';
 import { RunPanels, PANEL_VIEW_TYPE, type PanelHost } from './views/panel';
 import { SidebarProvider, SIDEBAR_VIEW_ID } from './views/sidebar';
 import { StatusBar } from './statusBar';
-import { expandHome, readSettings, toRunConfig, type HogwildSettings } from './settings';
-import { readTrace } from './trace';
+import { expandHome, readSettings, settingsGetter, toRunConfig, type HogwildSettings } from './settings';
+import { MAX_TRACE_BYTES, parseTrace, readTrace, type ParsedTrace } from './trace';
+import { markdownOfRun } from './insights/markdown';
 import type { Control, EngineState, FromWebview, ModelSummary, RawRunConfig, RunConfig } from '../protocol/messages';
 import { validateRunConfig } from '../protocol/validate';
 import { MAX_NOTE_CHARS } from '../protocol/limits';
+import { openEvalReport } from './views/evalReport';
+import { CONFIRM_TOKENS, confirmText, countTokens, overContext } from './problemSize';
 
 /** What activate() returns: the extension-host tests drive and observe the extension with it. */
 export interface HogwildApi {
@@ -130,7 +134,7 @@ export function activate(context: vscode.ExtensionContext): HogwildApi {
 
   function currentSettings(): HogwildSettings | undefined {
     const cfg = vscode.workspace.getConfiguration('hogwild');
-    const { settings, errors } = readSettings((k) => cfg.get(k));
+    const { settings, errors } = readSettings(settingsGetter(cfg, vscode.workspace.isTrusted));
     if (errors.length > 0) {
       for (const e of errors) log('error', e.message);
       const first = errors[0]!;
@@ -287,7 +291,7 @@ export function activate(context: vscode.ExtensionContext): HogwildApi {
     if (editor) {
       const sel = editor.selection;
       const text = sel.isEmpty ? editor.document.getText() : editor.document.getText(sel);
-      if (text.trim() !== '') return text;
+      if (text.trim() !== '') return (await sizeChecked(text, sel.isEmpty ? path.basename(editor.document.fileName) : null)) ? text : undefined;
     }
     return vscode.window.showInputBox({
       title: 'Hogwild: Solve',
@@ -296,6 +300,28 @@ export function activate(context: vscode.ExtensionContext): HogwildApi {
       ignoreFocusOut: true,
       validateInput: (v) => (v.trim() === '' ? 'Type a problem' : v.length > 100_000 ? 'At most 100000 characters' : undefined),
     });
+  }
+
+  /**
+   * A long problem is measured in tokens first: over the context it is refused at once; a
+   * whole file (`wholeFile` names it) of more than ~4k tokens is sent only after a yes.
+   */
+  async function sizeChecked(text: string, wholeFile: string | null): Promise<boolean> {
+    if (text.length < 8000) return true; // well under 4k tokens whatever the tokenizer
+    const s = currentSettings();
+    if (!s) return false;
+    const model = await ensureModel(s);
+    if (!model) return false;
+    const tokens = await countTokens(model.dir, text);
+    if (tokens === null) return true; // no tokenizer: the run's own check refuses what does not fit
+    const over = overContext(tokens, s.maxContext, model.maxContext);
+    if (over) {
+      void vscode.window.showErrorMessage(`Hogwild: ${over}. Select a part of the file, or raise hogwild.maxContext.`);
+      return false;
+    }
+    if (wholeFile === null || tokens <= CONFIRM_TOKENS) return true;
+    const pick = await vscode.window.showWarningMessage(confirmText(tokens, wholeFile), { modal: true }, 'Solve');
+    return pick === 'Solve';
   }
 
   /** The run a command acts on: the given one, else the active one, else the live one. */
@@ -346,24 +372,44 @@ export function activate(context: vscode.ExtensionContext): HogwildApi {
     const uri = await vscode.window.showSaveDialog({ defaultUri: vscode.Uri.joinPath(base, `${rec.model.runId}.hogwild.jsonl`), filters: { 'Hogwild trace': ['jsonl'] }, title: 'Save Run Trace' });
     if (!uri) return;
     try {
-      await runs.saveTrace(rec.model.runId, uri.fsPath);
-      void vscode.window.showInformationMessage(`Hogwild: trace saved to ${uri.fsPath}`);
+      // Through the workspace's file system: a virtual workspace's folder works too.
+      await vscode.workspace.fs.writeFile(uri, Buffer.from(rec.trace.text(), 'utf8'));
+      void vscode.window.showInformationMessage(`Hogwild: trace saved to ${uri.scheme === 'file' ? uri.fsPath : uri.toString()}`);
     } catch (e) {
       void vscode.window.showErrorMessage(`Hogwild: could not save the trace: ${(e as Error).message}`);
     }
   }
 
+  async function exportMarkdown(runId?: unknown): Promise<void> {
+    const rec = typeof runId === 'string' ? runs.get(runId) : runs.active() ?? runs.all().pop();
+    if (!rec) {
+      void vscode.window.showInformationMessage('Hogwild: no run to export.');
+      return;
+    }
+    // Next to the trace when it was saved in the workspace; the run's name otherwise.
+    const base = vscode.workspace.workspaceFolders?.[0]?.uri ?? vscode.Uri.file(os.homedir());
+    const uri = await vscode.window.showSaveDialog({ defaultUri: vscode.Uri.joinPath(base, `${rec.model.runId}.hogwild.md`), filters: { Markdown: ['md'] }, title: 'Export Run as Markdown' });
+    if (!uri) return;
+    try {
+      await fs.promises.writeFile(uri.fsPath, markdownOfRun(rec.model, rec.trace.events()), 'utf8');
+      void vscode.window.showInformationMessage(`Hogwild: run exported to ${uri.fsPath}`);
+    } catch (e) {
+      void vscode.window.showErrorMessage(`Hogwild: could not export the run: ${(e as Error).message}`);
+    }
+  }
+
   async function openTrace(arg?: unknown): Promise<string | undefined> {
-    let file: string | undefined;
-    if (typeof arg === 'string') file = arg;
-    else if (arg instanceof vscode.Uri) file = arg.fsPath;
+    let uri: vscode.Uri | undefined;
+    if (typeof arg === 'string') uri = vscode.Uri.file(arg);
+    else if (arg instanceof vscode.Uri) uri = arg;
     else {
       const uris = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { 'Hogwild trace': ['jsonl'], 'All files': ['*'] }, title: 'Open Run Trace' });
-      file = uris?.[0]?.fsPath;
+      uri = uris?.[0];
     }
-    if (!file) return undefined;
+    if (!uri) return undefined;
+    const file = uri.scheme === 'file' ? uri.fsPath : uri.toString();
     try {
-      const trace = await readTrace(file);
+      const trace = uri.scheme === 'file' ? await readTrace(uri.fsPath) : await readTraceUri(uri);
       const rec = runs.replay(trace);
       panels.show(rec.model.runId);
       log('info', `Replaying ${file}: ${trace.batches.length} batches`);
@@ -372,6 +418,13 @@ export function activate(context: vscode.ExtensionContext): HogwildApi {
       void vscode.window.showErrorMessage(`Hogwild: cannot open the trace: ${(e as Error).message}`);
       return undefined;
     }
+  }
+
+  /** A trace in a virtual workspace, through its file system (same size limit as readTrace). */
+  async function readTraceUri(uri: vscode.Uri): Promise<ParsedTrace> {
+    const stat = await vscode.workspace.fs.stat(uri);
+    if (stat.size > MAX_TRACE_BYTES) throw new Error(`${uri.toString()}: too large for a trace (${stat.size} bytes)`);
+    return parseTrace(Buffer.from(await vscode.workspace.fs.readFile(uri)).toString('utf8'), uri.toString());
   }
 
   function runWebviewCommand(msg: Extract<FromWebview, { type: 'command' }>): void {
@@ -384,6 +437,9 @@ export function activate(context: vscode.ExtensionContext): HogwildApi {
         return;
       case 'save-trace':
         void saveTrace(msg.runId);
+        return;
+      case 'export-markdown':
+        void exportMarkdown(msg.runId);
         return;
       case 'open-panel':
         if (msg.runId && runs.get(msg.runId)) panels.show(msg.runId);
@@ -423,6 +479,14 @@ export function activate(context: vscode.ExtensionContext): HogwildApi {
     return launch(s, checked.value, `raw: ${raw.workerIds.length || raw.workerTexts?.length || 0} workers, ${raw.steps} steps`, {
       interactive: arg === undefined,
     });
+  });
+  reg('hogwild.evaluate', async (file?: unknown) => {
+    try {
+      return await openEvalReport(typeof file === 'string' ? file : undefined);
+    } catch (err) {
+      void vscode.window.showErrorMessage(`Hogwild: ${(err as Error).message}`);
+      return undefined;
+    }
   });
   reg('hogwild.pause', (runId?: unknown) => controlCommand({ type: 'pause' }, runId));
   reg('hogwild.resume', (runId?: unknown) => controlCommand({ type: 'resume' }, runId));
@@ -483,6 +547,7 @@ export function activate(context: vscode.ExtensionContext): HogwildApi {
   });
   reg('hogwild.restartEngine', () => restartEngine());
   reg('hogwild.saveRunTrace', (runId?: unknown) => saveTrace(runId));
+  reg('hogwild.exportRunMarkdown', (runId?: unknown) => exportMarkdown(runId));
   reg('hogwild.openRunTrace', (arg?: unknown) => openTrace(arg));
   reg('hogwild.showLog', () => output.show(true));
 
@@ -490,7 +555,7 @@ export function activate(context: vscode.ExtensionContext): HogwildApi {
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (!e.affectsConfiguration('hogwild')) return;
       const cfg = vscode.workspace.getConfiguration('hogwild');
-      const { errors } = readSettings((k) => cfg.get(k));
+      const { errors } = readSettings(settingsGetter(cfg, vscode.workspace.isTrusted));
       for (const err of errors) log('warn', `Setting problem: ${err.message}`);
     }),
   );

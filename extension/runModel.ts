@@ -1,10 +1,12 @@
 /**
  * The state of one run, rebuilt from its engine events. Pure (no vscode, no DOM): the
- * extension host keeps one per run (sidebar summaries, status bar, traces) and the run panel
- * keeps its own copy in the webview (lanes, history, answer), fed by the same events.
+ * extension host keeps one per run (sidebar summaries, status bar) and the run panel keeps its
+ * own copy in the webview (lanes, history, answer), fed by the same events. The events
+ * themselves are kept once, by the run's trace (trace.ts).
  */
 import type {
   EngineEvent,
+  PrefillProgress,
   RunConfig,
   RunSource,
   RunState,
@@ -97,17 +99,15 @@ export class RunModel {
   readonly notes: NoteEntry[] = [];
   answer: { text: string; answer: string | null } | null = null;
   stats = { step: 0, tokens: 0, tokensPerSecond: 0, msPerStep: 0 };
+  prefill: PrefillProgress | null = null; // the prompt's prefill, until it is done
+  kvBytes: number | undefined;
   views: { step: number; views: ViewSegmentInfo[][] } | null = null;
   attention: { step: number; shares: number[][] } | null = null;
-  /** Every event applied so far, in order (a late panel is initialised from it). */
-  readonly events: EngineEvent[] = [];
-
   constructor(
     readonly runId: string,
     readonly title: string,
     readonly config: RunConfig,
     readonly source: RunSource = 'live',
-    private readonly keepEvents = true,
   ) {
     for (let w = 0; w < config.workers; w++) {
       this.ensureWorker(w, config.workerNames[w]);
@@ -138,7 +138,6 @@ export class RunModel {
   /** Applies a batch of events; `now` (ms) dates them for the tok/s estimates. */
   apply(events: readonly EngineEvent[], now: number, changes: RunChanges = emptyChanges()): RunChanges {
     for (const ev of events) {
-      if (this.keepEvents) this.events.push(ev);
       this.applyOne(ev, now, changes);
     }
     for (const w of changes.workers) {
@@ -218,8 +217,14 @@ export class RunModel {
         this.answer = { text: ev.text, answer: ev.answer };
         ch.answer = true;
         break;
+      case 'progress':
+        this.prefill = ev.done < ev.total ? { done: ev.done, total: ev.total, tokensPerSecond: ev.tokensPerSecond } : null;
+        ch.stats = true;
+        ch.state = true;
+        break;
       case 'stats':
         this.stats = { step: ev.step, tokens: ev.tokens, tokensPerSecond: ev.tokensPerSecond, msPerStep: ev.msPerStep };
+        if (ev.kvBytes !== undefined) this.kvBytes = ev.kvBytes;
         ch.stats = true;
         break;
       case 'views':
@@ -267,6 +272,8 @@ export class RunModel {
       tokens: this.totalTokens,
       tokensPerSecond: Math.round((this.isActive ? tps : 0) * 10) / 10,
       workers,
+      ...(this.prefill && this.isActive ? { prefill: this.prefill } : {}),
+      ...(this.kvBytes !== undefined ? { kvBytes: this.kvBytes } : {}),
     };
   }
 }
@@ -321,7 +328,7 @@ export function snapshotOf(m: RunModel): RunSnapshot {
 }
 
 export function modelFromSnapshot(s: RunSnapshot): RunModel {
-  const m = new RunModel(s.runId, s.title, s.config, s.source, false);
+  const m = new RunModel(s.runId, s.title, s.config, s.source);
   m.state = s.state;
   m.message = s.message;
   m.workers.clear();

@@ -12,10 +12,12 @@ import type { Control, EngineEvent, ModelSummary, RunConfig, RunState, RunSummar
 import { RunModel } from './runModel';
 import { TraceRecorder, type ParsedTrace } from './trace';
 import type { EngineClient } from './engine/client';
+import { Disposable, toDisposable } from './disposable';
 
 export interface RunRecord {
   model: RunModel;
-  trace: TraceRecorder | null;
+  /** The run's event log (held once), written to `traceFile` as it comes when there is one. */
+  trace: TraceRecorder;
   traceFile: string | null;
   engineModel: ModelSummary | null;
   replayTimer?: ReturnType<typeof setTimeout>;
@@ -24,18 +26,17 @@ export interface RunRecord {
 const MAX_KEPT_TRACES = 30;
 const FINAL: readonly RunState[] = ['finished', 'stopped', 'failed'];
 
-export class RunManager implements vscode.Disposable {
+export class RunManager extends Disposable {
   private readonly records = new Map<string, RunRecord>();
   private _activeRunId: string | null = null;
-  private readonly disposables: vscode.Disposable[] = [];
   private replayCount = 0;
 
-  private readonly _onDidChangeRuns = new vscode.EventEmitter<void>();
+  private readonly _onDidChangeRuns = this._register(new vscode.EventEmitter<void>());
   /** Something about the runs changed (events, states, the active run). Not throttled. */
   readonly onDidChangeRuns = this._onDidChangeRuns.event;
-  private readonly _onRunEvents = new vscode.EventEmitter<{ runId: string; events: EngineEvent[] }>();
+  private readonly _onRunEvents = this._register(new vscode.EventEmitter<{ runId: string; events: EngineEvent[] }>());
   readonly onRunEvents = this._onRunEvents.event;
-  private readonly _onRunEnded = new vscode.EventEmitter<{ runId: string; state: RunState; message?: string }>();
+  private readonly _onRunEnded = this._register(new vscode.EventEmitter<{ runId: string; state: RunState; message?: string }>());
   readonly onRunEnded = this._onRunEnded.event;
 
   constructor(
@@ -43,17 +44,17 @@ export class RunManager implements vscode.Disposable {
     private readonly traceDir: string,
     private readonly log: (level: 'info' | 'warn' | 'error', text: string) => void,
   ) {
-    const subs = [
-      engine.onEvents.event(({ runId, events }) => this.onEngineEvents(runId, events)),
-      engine.onRunEnded.event(({ runId, state, message }) => this.endRun(runId, state, message)),
+    super();
+    this._register(toDisposable(() => this.closeRecords()));
+    this._register(engine.onEvents.event(({ runId, events }) => this.onEngineEvents(runId, events)));
+    this._register(engine.onRunEnded.event(({ runId, state, message }) => this.endRun(runId, state, message)));
+    this._register(
       engine.onCrash.event((crash) => {
         for (const r of this.records.values()) {
           if (r.model.source === 'live' && r.model.isActive) this.endRun(r.model.runId, 'failed', crash.message);
         }
       }),
-    ];
-    this.disposables.push(...subs.map((s) => ({ dispose: () => s.dispose() })));
-    this.disposables.push(this._onDidChangeRuns, this._onRunEvents, this._onRunEnded);
+    );
   }
 
   get activeRunId(): string | null {
@@ -124,7 +125,7 @@ export class RunManager implements vscode.Disposable {
     const rec = this.records.get(runId);
     if (!rec) return;
     rec.model.apply(events, Date.now());
-    rec.trace?.add(events);
+    rec.trace.add(events);
     this._onRunEvents.fire({ runId, events });
     this._onDidChangeRuns.fire();
   }
@@ -137,11 +138,11 @@ export class RunManager implements vscode.Disposable {
       if (!FINAL.includes(rec.model.state)) {
         const ev: EngineEvent = message !== undefined ? { type: 'run-state', state, message } : { type: 'run-state', state };
         rec.model.apply([ev], Date.now());
-        rec.trace?.add([ev]);
+        rec.trace.add([ev]);
         this._onRunEvents.fire({ runId, events: [ev] });
       }
     }
-    rec.trace?.end(rec.model.state, rec.model.message);
+    rec.trace.end(rec.model.state, rec.model.message);
     this.log(state === 'failed' ? 'error' : 'info', `Run ${runId} ended: ${rec.model.state}${rec.model.message ? ` (${rec.model.message})` : ''}`);
     this._onRunEnded.fire({ runId, state: rec.model.state, message: rec.model.message });
     this._onDidChangeRuns.fire();
@@ -159,13 +160,16 @@ export class RunManager implements vscode.Disposable {
   replay(trace: ParsedTrace, opts: { instant?: boolean; maxSeconds?: number } = {}): RunRecord {
     const runId = `${trace.header.runId.slice(0, 40)}-replay${++this.replayCount}`;
     const model = new RunModel(runId, `${trace.header.title} (replay)`, trace.header.config, 'replay');
-    const rec: RunRecord = { model, trace: null, traceFile: null, engineModel: trace.header.model };
+    // A replay keeps its own log (in memory): a panel opened mid-replay catches up from it.
+    const log = new TraceRecorder({ ...trace.header, runId, title: model.title });
+    const rec: RunRecord = { model, trace: log, traceFile: null, engineModel: trace.header.model };
     this.records.set(runId, rec);
     this._activeRunId = runId;
     const batches = trace.batches.slice();
     if (trace.end) batches.push({ type: 'events', t: trace.end.t, events: [trace.end.message !== undefined ? { type: 'run-state', state: trace.end.state, message: trace.end.message } : { type: 'run-state', state: trace.end.state }] });
     const apply = (events: EngineEvent[]) => {
       model.apply(events, Date.now());
+      log.add(events);
       this._onRunEvents.fire({ runId, events });
       this._onDidChangeRuns.fire();
     };
@@ -197,7 +201,7 @@ export class RunManager implements vscode.Disposable {
 
   async saveTrace(runId: string, file: string): Promise<void> {
     const rec = this.records.get(runId);
-    if (!rec || !rec.trace) throw new Error('This run has no trace to save (replays are saved already)');
+    if (!rec) throw new Error(`No run ${runId}`);
     await rec.trace.saveTo(file);
   }
 
@@ -219,12 +223,12 @@ export class RunManager implements vscode.Disposable {
     }
   }
 
-  dispose(): void {
+  /** Ends the traces of the runs still going (the window closes). */
+  private closeRecords(): void {
     for (const r of this.records.values()) {
       if (r.replayTimer) clearTimeout(r.replayTimer);
-      if (r.trace && !r.trace.isEnded) r.trace.end(r.model.isActive ? 'stopped' : r.model.state, r.model.isActive ? 'the window closed' : r.model.message);
-      r.trace?.dispose();
+      if (!r.trace.isEnded) r.trace.end(r.model.isActive ? 'stopped' : r.model.state, r.model.isActive ? 'the window closed' : r.model.message);
+      r.trace.dispose();
     }
-    for (const d of this.disposables) d.dispose();
   }
 }

@@ -30,6 +30,7 @@ export interface HogwildSettings {
   maxTokens: number;
   selfCheckInterval: number;
   maxContext: number;
+  kvBudgetMB: number;
   workerNames: string[];
   prompts: PromptTexts;
   saveTraces: boolean;
@@ -49,6 +50,7 @@ export const SETTING_KEYS = [
   'maxTokens',
   'selfCheckInterval',
   'maxContext',
+  'kvBudgetMB',
   'workerNames',
   'prompts.system',
   'prompts.selfCheck',
@@ -163,6 +165,28 @@ class Reader {
   }
 }
 
+/**
+ * Settings that point at files or run user patterns: in an untrusted workspace (Restricted
+ * Mode) their workspace values are ignored (package.json lists them as restrictedConfigurations,
+ * and the getter below applies the same rule itself).
+ */
+export const RESTRICTED_SETTINGS = ['modelFolder', 'prompts.answerPattern', 'saveTraces'] as const;
+
+/** The part of vscode.WorkspaceConfiguration the getter needs. */
+export interface ConfigurationLike {
+  get(key: string): unknown;
+  inspect(key: string): { defaultValue?: unknown; globalValue?: unknown } | undefined;
+}
+
+/** A getter over the `hogwild` configuration that honours Workspace Trust. */
+export function settingsGetter(cfg: ConfigurationLike, trusted: boolean): SettingsGetter {
+  return (key) => {
+    if (trusted || !(RESTRICTED_SETTINGS as readonly string[]).includes(key)) return cfg.get(key);
+    const i = cfg.inspect(key);
+    return i?.globalValue !== undefined ? i.globalValue : i?.defaultValue;
+  };
+}
+
 /** Reads and validates every setting; `errors` is empty when all are valid. */
 export function readSettings(get: SettingsGetter): { settings: HogwildSettings; errors: SettingError[] } {
   const r = new Reader(get);
@@ -191,6 +215,7 @@ export function readSettings(get: SettingsGetter): { settings: HogwildSettings; 
     maxTokens: r.int('maxTokens', 1, L.MAX_TOKENS, 2048),
     selfCheckInterval: r.int('selfCheckInterval', 0, L.MAX_SELF_CHECK_INTERVAL, 1000),
     maxContext: r.int('maxContext', 0, L.MAX_CONTEXT, 0),
+    kvBudgetMB: r.int('kvBudgetMB', 0, 1 << 30, 0),
     workerNames: r.names('workerNames'),
     prompts: {
       system: r.text('prompts.system', { nonEmpty: true }),
@@ -233,6 +258,7 @@ export function toRunConfig(s: HogwildSettings, problem: string): RunConfig {
     // 0 turns the self-check off: an interval no run reaches.
     selfCheckInterval: s.selfCheckInterval === 0 ? SELF_CHECK_OFF : s.selfCheckInterval,
     maxContext: s.maxContext,
+    ...(s.kvBudgetMB > 0 ? { kvBudgetMB: s.kvBudgetMB } : {}),
     prompts: { ...s.prompts },
   };
 }

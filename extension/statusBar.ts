@@ -2,19 +2,23 @@
 import * as vscode from 'vscode';
 import type { EngineClient } from './engine/client';
 import type { RunManager } from './runs';
+import { Disposable, toDisposable } from './disposable';
+import { formatBytes, prefillText } from '../protocol/progress';
 
-export class StatusBar implements vscode.Disposable {
+export class StatusBar extends Disposable {
   private readonly item: vscode.StatusBarItem;
-  private readonly subs: { dispose(): void }[] = [];
   private timer: ReturnType<typeof setTimeout> | null = null;
-  private ticker: ReturnType<typeof setInterval>;
 
   constructor(private readonly runs: RunManager, private readonly engine: EngineClient) {
-    this.item = vscode.window.createStatusBarItem('hogwild.status', vscode.StatusBarAlignment.Left, 50);
+    super();
+    this.item = this._register(vscode.window.createStatusBarItem('hogwild.status', vscode.StatusBarAlignment.Left, 50));
     this.item.name = 'Hogwild';
-    this.subs.push(runs.onDidChangeRuns(() => this.schedule()), engine.onDidChangeState.event(() => this.schedule()));
+    this._register(runs.onDidChangeRuns(() => this.schedule()));
+    this._register(engine.onDidChangeState.event(() => this.schedule()));
     // Rates decay while a run is paused; refresh now and then.
-    this.ticker = setInterval(() => this.runs.liveRun() && this.schedule(), 1000);
+    const ticker = setInterval(() => this.runs.liveRun() && this.schedule(), 1000);
+    this._register(toDisposable(() => clearInterval(ticker)));
+    this._register(toDisposable(() => this.timer && clearTimeout(this.timer)));
     this.update();
   }
 
@@ -52,18 +56,16 @@ export class StatusBar implements vscode.Disposable {
     const s = rec.model.summary();
     const icon = s.state === 'running' ? '$(pulse)' : s.state === 'paused' ? '$(debug-pause)' : s.state === 'failed' ? '$(error)' : '$(check)';
     const rate = rec.model.isActive ? ` · ${s.tokensPerSecond.toFixed(1)} tok/s` : '';
-    this.item.text = `${icon} Hogwild: ${s.state} · ${s.workers.length} workers · ${s.tokens} tok${rate}`;
-    this.item.tooltip = new vscode.MarkdownString(`**${escapeMd(s.title)}**\n\n${s.workers.map((w) => `- ${escapeMd(w.name)}: ${w.state}, step ${w.step}, ${w.tokens} tokens`).join('\n')}\n\nClick to open the run panel.`);
+    this.item.text = s.prefill
+      ? `$(sync~spin) Hogwild: ${prefillText(s.prefill)}`
+      : `${icon} Hogwild: ${s.state} · ${s.workers.length} workers · ${s.tokens} tok${rate}`;
+    const model = rec.engineModel;
+    const kv = s.kvBytes !== undefined ? `\n\nKV cache: ${formatBytes(s.kvBytes)} in use${model?.kvDtype ? ` (${model.kvDtype})` : ''}` : '';
+    this.item.tooltip = new vscode.MarkdownString(`**${escapeMd(s.title)}**\n\n${s.workers.map((w) => `- ${escapeMd(w.name)}: ${w.state}, step ${w.step}, ${w.tokens} tokens`).join('\n')}${escapeMd(kv)}\n\nClick to open the run panel.`);
     this.item.command = { title: 'Open Run Panel', command: 'hogwild.openRunPanel', arguments: [s.runId] };
     this.item.show();
   }
 
-  dispose(): void {
-    if (this.timer) clearTimeout(this.timer);
-    clearInterval(this.ticker);
-    for (const s of this.subs) s.dispose();
-    this.item.dispose();
-  }
 }
 
 function escapeMd(s: string): string {

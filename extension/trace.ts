@@ -1,60 +1,68 @@
 /**
- * Run traces: JSON Lines of everything the engine reported (protocol.ts, TraceLine). The
- * recorder keeps the lines in memory and, when given a file, appends them as they come, so
- * a trace survives the engine dying mid-run (and the window reloading). `readTrace` parses
- * and validates a file for replay without the engine.
+ * Run traces: JSON Lines of everything the engine reported (protocol/messages.ts, TraceLine).
+ * The recorder is the run's event log; with a file it appends every batch as it comes, so a
+ * trace survives the engine dying mid-run (and the window reloading). `readTrace` parses and
+ * validates a file for replay without the engine.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseTraceLine, stringifyTraceLine } from '../protocol/validate';
-import type { EngineEvent, RunState, TraceBatch, TraceEnd, TraceHeader } from '../protocol/messages';
+import type { EngineEvent, RunState, TraceBatch, TraceEnd, TraceHeader, TraceLine } from '../protocol/messages';
 
+/**
+ * The event log of one run, held once in the extension host: the batches as they came (a
+ * late or restored panel is initialised from them), appended to a file as they come when
+ * one is given. The JSON text is made only when the trace is saved.
+ */
 export class TraceRecorder {
-  private readonly lines: string[] = [];
+  private readonly batches: TraceBatch[] = [];
+  private endLine: TraceEnd | null = null;
   private readonly t0 = Date.now();
   private fd: number | null = null;
-  private ended = false;
 
   constructor(readonly header: TraceHeader, readonly file?: string) {
-    this.push(stringifyTraceLine(header));
     if (file) {
       try {
         fs.mkdirSync(path.dirname(file), { recursive: true });
         this.fd = fs.openSync(file, 'w');
-        fs.writeSync(this.fd, this.lines[0] + '\n');
       } catch {
-        this.fd = null; // the in-memory copy still works
+        this.fd = null; // the in-memory log still works
       }
     }
+    this.write(header);
   }
 
-  private push(line: string): void {
-    this.lines.push(line);
-    if (this.fd !== null) {
-      try {
-        fs.writeSync(this.fd, line + '\n');
-      } catch {
-        this.closeFile();
-      }
+  private write(line: TraceLine): void {
+    if (this.fd === null) return;
+    try {
+      fs.writeSync(this.fd, stringifyTraceLine(line) + '\n');
+    } catch {
+      this.closeFile();
     }
   }
 
   get isEnded(): boolean {
-    return this.ended;
+    return this.endLine !== null;
   }
 
   add(events: EngineEvent[]): void {
-    if (this.ended || events.length === 0) return;
+    if (this.endLine || events.length === 0) return;
     const line: TraceBatch = { type: 'events', t: Date.now() - this.t0, events };
-    this.push(stringifyTraceLine(line));
+    this.batches.push(line);
+    this.write(line);
+  }
+
+  /** Every event so far, in order. */
+  events(): EngineEvent[] {
+    return this.batches.flatMap((b) => b.events);
   }
 
   end(state: RunState, message?: string): void {
-    if (this.ended) return;
+    if (this.endLine) return;
     const line: TraceEnd = { type: 'end', t: Date.now() - this.t0, state };
     if (message !== undefined) line.message = message;
-    this.push(stringifyTraceLine(line));
-    this.ended = true;
+    this.endLine = line;
+    this.write(line);
     this.closeFile();
   }
 
@@ -70,7 +78,8 @@ export class TraceRecorder {
   }
 
   text(): string {
-    return this.lines.join('\n') + '\n';
+    const lines: TraceLine[] = [this.header, ...this.batches, ...(this.endLine ? [this.endLine] : [])];
+    return lines.map(stringifyTraceLine).join('\n') + '\n';
   }
 
   async saveTo(file: string): Promise<void> {
@@ -119,8 +128,11 @@ export function parseTrace(text: string, name = 'trace'): ParsedTrace {
   return { header, batches, end };
 }
 
+/** The largest trace file that is read (a trace is read whole). */
+export const MAX_TRACE_BYTES = 512 * 1024 * 1024;
+
 export async function readTrace(file: string): Promise<ParsedTrace> {
   const stat = await fs.promises.stat(file);
-  if (stat.size > 512 * 1024 * 1024) throw new Error(`${file}: too large for a trace (${stat.size} bytes)`);
+  if (stat.size > MAX_TRACE_BYTES) throw new Error(`${file}: too large for a trace (${stat.size} bytes)`);
   return parseTrace(await fs.promises.readFile(file, 'utf8'), file);
 }

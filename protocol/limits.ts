@@ -51,6 +51,8 @@ export const MAX_POSITION = 1 << 26;
 export const MAX_STEP = 1 << 26;
 /** Segments of one worker's view. */
 export const MAX_SEGMENTS = 100_000;
+/** Layers of a model whose per-layer attention shares a message may carry. */
+export const MAX_LAYERS = 1024;
 /** Events in one batch. */
 export const MAX_EVENTS = 1_000_000;
 /** Top logits a raw run may report. */

@@ -11,6 +11,8 @@
 import * as v from 'valibot';
 import * as L from './limits';
 import { arr, bool, describe, ids, int, num, obj, oneOf, str, union } from './schema-kit';
+import type { PrefillProgress } from './progress';
+export type { PrefillProgress } from './progress';
 
 const lit = <const T extends string>(t: T) => v.literal(t);
 const opt = v.optional;
@@ -27,7 +29,8 @@ const TokenIdList = arr(int(0, 2147483647), L.MAX_IDS);
 /** A worker id or every worker. */
 const Target = v.union([v.literal('all'), WorkerId], (i) => `expected a finite number, got ${describe(i.input)}`);
 
-export const LAYOUTS = ['contiguous', 'interleaved', 'combined'] as const;
+/** isolated: [prompt, own step] only, the evaluation's no-sharing control. */
+export const LAYOUTS = ['contiguous', 'interleaved', 'combined', 'isolated'] as const;
 export const DEVICES = ['auto', 'cuda', 'cpu'] as const; // the manifest's order
 export const RUN_STATES = ['loading', 'prefill', 'running', 'paused', 'finishing', 'finished', 'stopped', 'failed'] as const;
 /** The states after which a run takes no more events. */
@@ -37,7 +40,7 @@ export const BLOCK_KINDS = ['prompt', 'worker', 'history', 'header', 'note', 'fi
 export const BLOCK_OPS = ['created', 'grown', 'merged', 'freed'] as const;
 export const LOG_LEVELS = ['info', 'warn', 'error'] as const;
 /** Extension commands a webview may ask for (an allow-list; anything else is rejected). */
-export const WEBVIEW_COMMANDS = ['restart-engine', 'open-log', 'save-trace', 'open-panel', 'solve-selection'] as const;
+export const WEBVIEW_COMMANDS = ['restart-engine', 'open-log', 'save-trace', 'export-markdown', 'open-panel', 'solve-selection'] as const;
 
 export type Layout = (typeof LAYOUTS)[number];
 export type Device = (typeof DEVICES)[number];
@@ -87,6 +90,8 @@ export const RunConfig = obj({
   maxTokens: int(1, L.MAX_TOKENS), // generated-token budget of all workers together
   selfCheckInterval: int(0, L.SELF_CHECK_OFF), // generated tokens between self-check questions
   maxContext: int(0, L.MAX_CONTEXT), // 0 = the model's
+  attentionShares: opt(bool()), // report attention shares per step (heatmap, inspector); default on
+  kvBudgetMB: opt(int(0, 1 << 30)), // KV memory budget in MB; 0 or absent = from the free memory
   prompts: PromptTexts,
   raw: opt(RawRunConfig),
 });
@@ -144,15 +149,27 @@ export const EngineEvent = union('event', [
   obj({ type: lit('run-state'), state: oneOf(RUN_STATES), message: opt(str(10_000)) }),
   obj({ type: lit('worker'), info: WorkerInfo }),
   /** ids: bulk data as a typed array (structured clone over IPC, ArrayBuffer transfer to webviews). */
-  obj({ type: lit('tokens'), worker: WorkerId, step: Step, ids: ids(L.MAX_IDS), text: Text }),
+  /** pieces[i]: the text that id i added to the stream (they join to `text`); absent in old traces. */
+  obj({ type: lit('tokens'), worker: WorkerId, step: Step, ids: ids(L.MAX_IDS), text: Text, pieces: opt(arr(Text, L.MAX_IDS)) }),
+  /** The tokens of a block whose text is not streamed (the prompt, the headers). */
+  obj({ type: lit('block-text'), block: BlockId, ids: ids(L.MAX_IDS), pieces: arr(Text, L.MAX_IDS) }),
   obj({ type: lit('step-finished'), worker: WorkerId, step: Step, label: str(300), text: Text, historyBlock: int(-1, L.MAX_BLOCK) }),
   obj({ type: lit('block'), op: oneOf(BLOCK_OPS), info: BlockInfo }),
   /** views[w]: worker w's view, in view order. */
   obj({ type: lit('views'), step: Step, views: arr(arr(ViewSegmentInfo, L.MAX_SEGMENTS), L.MAX_WORKER_ID) }),
   /** shares[w][s]: worker w's attention share on segment s of its view (mean over heads and layers). */
-  obj({ type: lit('attention'), step: Step, shares: arr(arr(num(0, 1.0001), L.MAX_SEGMENTS), L.MAX_WORKER_ID) }),
-  obj({ type: lit('stats'), step: Step, tokens: int(0, 1 << 30), tokensPerSecond: num(0, 1e9), msPerStep: num(0, 1e9) }),
-  obj({ type: lit('note'), target: Target, block: int(-1, L.MAX_BLOCK), text: Text }),
+  /** layers[w][l][s]: the same per layer (absent when not recorded). */
+  obj({
+    type: lit('attention'),
+    step: Step,
+    shares: arr(arr(num(0, 1.0001), L.MAX_SEGMENTS), L.MAX_WORKER_ID),
+    layers: opt(arr(arr(arr(num(0, 1.0001), L.MAX_SEGMENTS), L.MAX_LAYERS), L.MAX_WORKER_ID)),
+  }),
+  /** kvBytes: the KV cache storage the engine holds now. */
+  obj({ type: lit('stats'), step: Step, tokens: int(0, 1 << 30), tokensPerSecond: num(0, 1e9), msPerStep: num(0, 1e9), kvBytes: opt(num(0, 1e15)) }),
+  /** The prompt's prefill (chunk by chunk): tokens done of total, and the rate so far. */
+  obj({ type: lit('progress'), phase: lit('prefill'), done: int(0, L.MAX_POSITION), total: int(0, L.MAX_POSITION), tokensPerSecond: num(0, 1e9) }),
+  obj({ type: lit('note'), target: Target, block: int(-1, L.MAX_BLOCK), text: Text, ids: opt(ids(L.MAX_IDS)), pieces: opt(arr(Text, L.MAX_IDS)) }),
   obj({ type: lit('answer'), text: Text, answer: v.nullable(Text) }),
   obj({ type: lit('raw-result'), result: RawRunResult }),
 ]);
@@ -210,6 +227,7 @@ export const ModelSummary = obj({
   vocab: int(0, 1 << 26),
   maxContext: int(0, 1 << 26),
   device: str(200),
+  kvDtype: opt(str(20)), // K/V element type: the checkpoint's ("bf16", "f16", "f32")
   builtIn: bool(),
 });
 export type ModelSummary = v.InferOutput<typeof ModelSummary>;
@@ -274,7 +292,10 @@ export interface RunSummary {
   tokens: number; // generated by all workers
   tokensPerSecond: number;
   workers: (WorkerInfo & { step: number; tokens: number; tokensPerSecond: number; lastLine: string })[];
+  prefill?: PrefillProgress; // while the prompt is being prefilled
+  kvBytes?: number; // KV cache memory in use (live runs)
 }
+
 
 /**
  * Extension -> webview. Trusted (the extension wrote it), so declared as types only; the

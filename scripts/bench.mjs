@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run bench:cpu` / `npm run bench:hogwild`: builds the native benchmark executables
+// `npm run bench:cpu` / `npm run bench:hogwild` / `npm run bench:prefill`: builds the native benchmark executables
 // (native/bench/*.cpp, Release) and runs the ones named on the command line, in order.
 import { spawnSync } from 'node:child_process';
 import * as os from 'node:os';

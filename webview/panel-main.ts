@@ -14,10 +14,12 @@ import type { Control, EngineState, InspectResult, ToWebview, WebviewCommand } f
 import { RunModel, emptyChanges, modelFromSnapshot, snapshotOf, type RunChanges, type RunSnapshot, type WorkerModel } from '../extension/runModel';
 import { FrameScheduler, RenderCounter } from './frame';
 import { ce, fmtRate, h, setDisabled, setText } from './dom';
+import { formatBytes, prefillText } from '../protocol/progress';
 import { VirtualList, type ListItem } from './virtualList';
 import { onMessage, post, request, vscodeApi } from './vscode';
 import { runViews, type RunView } from './runView';
 import { chunkBounds } from './chunks';
+import { Insights } from './insights/insights';
 
 interface PanelState {
   snapshot: RunSnapshot | null;
@@ -68,13 +70,35 @@ const noteSend = btn('Send Note', 'note-send', 'Inject the note into the chosen 
 const noteEl = h('section', { class: 'note', 'aria-label': 'Inject a note' }, h('label', { class: 'note-label' }, 'Note to'), noteTarget, noteInput, noteSend);
 
 const notesList = h('ul', { class: 'notes-list', 'aria-label': 'Notes sent' });
-const insightsEl = h('section', { class: 'insights', hidden: true, 'aria-label': 'Cache and attention views' });
+const insightsEl = h('section', { class: 'insights', 'aria-label': 'Cache and attention views' });
 
 const emptyEl = h('div', { class: 'empty' }, 'No run yet. Select text in an editor and run "Hogwild: Solve Selection".');
 const main = h('main', { class: 'panel-body' }, lanesEl, historyEl, answerEl, noteEl, notesList, insightsEl);
-document.body.append(toolbar, banner, noticeEl, emptyEl, main);
 
 const historyList = new VirtualList(historyScroll, 'hist-item', () => scheduler.schedule());
+
+// ---------------------------------------------------------------- cache map, attention, inspector, find
+
+const insights = new Insights({
+  lane: (worker) => {
+    const l = lanes.get(worker);
+    return l ? { list: l.list, scroll: l.list.scroller } : undefined;
+  },
+  history: historyList,
+  askEngine: (ref) => {
+    if (!model || !isLive()) return false;
+    request<InspectResult>({ type: 'inspect', runId: model.runId, block: ref.block, index: ref.index }).then(
+      (r) => insights.onInspectResult(r),
+      (e: Error) => insights.onInspectError(e.message),
+    );
+    return true;
+  },
+  exportMarkdown: () => model && command('export-markdown', model.runId),
+  schedule: () => scheduler.schedule(),
+});
+insightsEl.append(insights.root);
+main.addEventListener('click', (e) => insights.onClick(e));
+document.body.append(toolbar, insights.findBar, banner, noticeEl, emptyEl, main);
 
 // ---------------------------------------------------------------- extra views (the seam)
 
@@ -104,6 +128,8 @@ interface Lane {
 }
 
 const lanes = new Map<number, Lane>();
+// Tests and the benchmark reach the views through this (read-only use).
+(window as unknown as { hogwildPanel: unknown }).hogwildPanel = { insights, lanes, historyList };
 
 function makeLane(w: WorkerModel): Lane {
   const name = h('span', { class: 'lane-name' });
@@ -121,6 +147,7 @@ function makeLane(w: WorkerModel): Lane {
     scroll,
   );
   const lane: Lane = { worker: w.info.worker, root, name, state, stats, origin, fork, list: new VirtualList(scroll, 'seg', () => scheduler.schedule()) };
+  scroll.addEventListener('keydown', (e) => insights.onLaneKey(w.info.worker, e));
   return lane;
 }
 
@@ -140,6 +167,8 @@ function laneItems(w: WorkerModel): ListItem[] {
           el.classList.toggle('finished', s.finished);
           el.classList.toggle('cont', !first);
           el.dataset.step = String(s.step);
+          el.dataset.seg = String(i);
+          el.dataset.start = String(cuts[c]);
           // The stream carries the step header ("**Alice [2]:** ") itself; a label only where it does not.
           if (first && !s.text.trimStart().startsWith(`**${w.info.name} [`)) el.append(h('span', { class: 'seg-label' }, `${w.info.name} [${s.step}]`));
           el.append(h('span', { class: 'seg-text' }, text));
@@ -173,10 +202,11 @@ const isLive = () => !!model && model.source === 'live' && model.isActive;
 
 function renderToolbar(m: RunModel): void {
   setText(titleEl, m.title);
-  setText(stateBadge, m.source === 'replay' ? `${m.state} (replay)` : m.state);
-  stateBadge.dataset.state = m.state;
   const s = m.summary();
-  setText(statsEl, `${s.tokens} tokens · ${fmtRate(s.tokensPerSecond)} tok/s${m.stats.msPerStep ? ` · ${m.stats.msPerStep.toFixed(0)} ms/step` : ''}`);
+  setText(stateBadge, m.source === 'replay' ? `${m.state} (replay)` : s.prefill ? prefillText(s.prefill) : m.state);
+  stateBadge.dataset.state = m.state;
+  const kv = s.kvBytes !== undefined ? ` · KV ${formatBytes(s.kvBytes)}` : '';
+  setText(statsEl, `${s.tokens} tokens · ${fmtRate(s.tokensPerSecond)} tok/s${m.stats.msPerStep ? ` · ${m.stats.msPerStep.toFixed(0)} ms/step` : ''}${kv}`);
   const live = isLive();
   setDisabled(pauseBtn, !live || m.state === 'paused');
   setDisabled(resumeBtn, !live || m.state !== 'paused');
@@ -269,7 +299,10 @@ function render(): void {
         chars: e.text.length + e.label.length,
         render: (el: HTMLElement) => {
           el.dataset.worker = String(e.worker);
-          el.append(h('span', { class: 'hist-label' }, e.label), h('span', { class: 'hist-text' }, stripHeader(e.text, e.label)));
+          el.dataset.entry = String(i);
+          const shown = stripHeader(e.text, e.label);
+          el.dataset.offset = String(e.text.length - shown.length);
+          el.append(h('span', { class: 'hist-label' }, e.label), h('span', { class: 'hist-text' }, shown));
         },
       })),
     );
@@ -286,9 +319,19 @@ function render(): void {
   }
   if (full || ch.notes) {
     notesList.replaceChildren(
-      ...m.notes.map((n) => h('li', {}, h('span', { class: 'note-to' }, n.target === 'all' ? 'to all' : `to ${m.workers.get(n.target)?.info.name ?? n.target}`), ' ', n.text)),
+      ...m.notes.map((n, i) =>
+        h(
+          'li',
+          { class: 'note-item', 'data-note': String(i), 'data-block': String(n.block), 'data-offset': '0' },
+          h('span', { class: 'note-to' }, n.target === 'all' ? 'to all' : `to ${m.workers.get(n.target)?.info.name ?? n.target}`),
+          ' ',
+          h('span', { class: 'note-text' }, n.text),
+        ),
+      ),
     );
   }
+  if (ch.workers.size > 0 || ch.history || ch.notes) insights.textChanged();
+  insights.render(m);
   for (const v of views) v.update(m, full ? { ...ch, workerList: true, history: true, answer: true, notes: true, stats: true, views: true, attention: true, state: true } : ch);
   saveState();
 }
@@ -351,10 +394,11 @@ function showNotice(level: string, message: string): void {
 onMessage((msg: ToWebview) => {
   switch (msg.type) {
     case 'init': {
-      model = new RunModel(msg.runId, msg.title, msg.config, msg.source, false);
+      model = new RunModel(msg.runId, msg.title, msg.config, msg.source);
       for (const l of lanes.values()) l.root.remove();
       lanes.clear();
       model.apply(msg.events, Date.now());
+      insights.reset(model, msg.events);
       fullRender = true;
       scheduler.schedule();
       break;
@@ -362,6 +406,7 @@ onMessage((msg: ToWebview) => {
     case 'events':
       if (!model || msg.runId !== model.runId) return;
       model.apply(msg.events, Date.now(), pending);
+      insights.apply(msg.events);
       scheduler.schedule();
       break;
     case 'engine':
@@ -382,6 +427,7 @@ onMessage((msg: ToWebview) => {
 const saved = api.getState();
 if (saved?.snapshot) {
   model = modelFromSnapshot(saved.snapshot);
+  insights.reset(model);
   fullRender = true;
 }
 scheduler.schedule();

@@ -11,6 +11,7 @@ import '@vscode-elements/elements/dist/vscode-badge/index.js';
 import type { Control, EngineState, RunSummary, ToWebview, WebviewCommand } from '../protocol/messages';
 import { FrameScheduler, RenderCounter } from './frame';
 import { ce, fmtRate, h, setDisabled, setText } from './dom';
+import { formatBytes, prefillText } from '../protocol/progress';
 import { onMessage, post, request, vscodeApi } from './vscode';
 
 interface SidebarState {
@@ -115,9 +116,10 @@ function render(): void {
     runSelect.replaceChildren(...runs.map((x) => ce('vscode-option', { value: x.runId, selected: x.runId === r.runId }, x.title)));
   }
   setText(runTitle, r.title);
-  setText(runState, r.source === 'replay' ? `${r.state} (replay)` : r.state);
+  setText(runState, r.source === 'replay' ? `${r.state} (replay)` : r.prefill ? prefillText(r.prefill) : r.state);
   runState.dataset.state = r.state;
-  setText(runStats, `${r.tokens} tokens · ${fmtRate(r.tokensPerSecond)} tok/s${r.message ? ` · ${r.message}` : ''}`);
+  const kv = r.kvBytes !== undefined ? ` · KV ${formatBytes(r.kvBytes)}` : '';
+  setText(runStats, `${r.tokens} tokens · ${fmtRate(r.tokensPerSecond)} tok/s${kv}${r.message ? ` · ${r.message}` : ''}`);
   const isLive = live(r);
   setDisabled(pauseBtn, !isLive || r.state === 'paused');
   setDisabled(resumeBtn, !isLive || r.state !== 'paused');

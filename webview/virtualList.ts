@@ -172,6 +172,34 @@ export class VirtualList {
     }
   }
 
+  /** The rendered element of an item, if it is in the DOM now. */
+  elementOf(key: string): HTMLElement | null {
+    return this.rendered.get(key)?.el ?? null;
+  }
+
+  /**
+   * Brings item `key` into view (ends follow mode) and renders; `fraction` (0..1) says how far
+   * into the item the target is, so that a long chunk shows the right part.
+   */
+  scrollToKey(key: string, fraction = 0): HTMLElement | null {
+    const i = this.items.findIndex((it) => it.key === key);
+    if (i < 0) return null;
+    this.follow = false;
+    const place = () => {
+      let y = 0;
+      for (let j = 0; j < i; j++) y += this.heights[j]!;
+      const viewH = this.scroller.clientHeight || 300;
+      const target = Math.max(0, y + this.heights[i]! * fraction - viewH / 3);
+      this.scroller.scrollTop = target;
+      this.setScrollTop = this.scroller.scrollTop;
+      this.render();
+    };
+    // Twice: the first render measures the items around the target, the second lands on it.
+    place();
+    place();
+    return this.elementOf(key);
+  }
+
   scrollToEnd(): void {
     this.follow = true;
     this.render();

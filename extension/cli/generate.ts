@@ -7,6 +7,7 @@
  */
 import { CliError, helpText, parseArgs, parseIdList, repoRoot, runCli, type FlagSpec } from './args';
 import { loadForCli, MODEL_FLAGS, out } from './model';
+import { ProgressBar } from './progress';
 
 const SPEC: Record<string, FlagSpec> = {
   prompt: { type: 'string', arg: 'TEXT', help: 'the user message (rendered through the chat template)' },
@@ -61,8 +62,11 @@ runCli(async () => {
         throw new CliError((err as Error).message);
       }
     }
-    if (promptIds.length >= model.config.maxContext) {
-      throw new CliError(`the prompt has ${promptIds.length} tokens, the context only ${model.config.maxContext}`);
+    const limit = (flags['max-context'] as number | undefined) || model.config.maxContext;
+    if (promptIds.length >= limit) {
+      const n = (x: number) => x.toLocaleString('en-US');
+      const source = limit < model.config.maxContext ? `--max-context, or the model's ${n(model.config.maxContext)}` : "the model's";
+      throw new CliError(`the prompt is ${n(promptIds.length)} tokens; the context is ${n(limit)} (${source})`);
     }
     const stopIds = flags['ignore-eos'] ? [] : [...new Set([...(tok?.eosIds() ?? []), ...model.config.eosIds])];
     const maxTokens = (flags['max-tokens'] as number | undefined) ?? 128;
@@ -79,6 +83,7 @@ runCli(async () => {
         first = false;
       }
     };
+    const bar = new ProgressBar(process.stderr);
     let res;
     try {
       res = await model.generate(
@@ -94,8 +99,13 @@ runCli(async () => {
           stopIds: Int32Array.from(stopIds),
         },
         onTokens,
+        (done, total, tokensPerSecond) => {
+          if (!json) bar.update({ done, total, tokensPerSecond });
+        },
       );
+      bar.end();
     } catch (err) {
+      bar.end();
       throw new CliError((err as Error).message);
     }
     const ids = Array.from(res.ids);

@@ -7,10 +7,12 @@ import * as path from 'node:path';
 import { loadNativeAddon, type NativeModel } from '../engine/native';
 import { loadTokenizer, type HwTokenizer } from '../model/tokenizer';
 import { defaultModelDir, ensureDefaultModel, isBuiltInModel } from '../model/defaultModel';
+import { isRandomModelName, isTrainedModelName, TRAINED_MODEL_NAME, trainedModelDir } from '../model/builtinModels';
+import { verifyChecksums } from '../model/checksums';
 import { CliError, type FlagSpec } from './args';
 
 export const MODEL_FLAGS: Record<string, FlagSpec> = {
-  model: { type: 'string', arg: 'DIR', help: 'a local Hugging Face model folder (default: the built-in random model)' },
+  model: { type: 'string', arg: 'DIR', help: `a local Hugging Face model folder, or a built-in model's name: ${TRAINED_MODEL_NAME} (the default, trained here on one synthetic task family) or qwen3-0.6b-random (random weights, for speed tests)` },
   device: { type: 'string', arg: 'auto|cpu|cuda', help: 'where the engine runs (default auto)' },
   threads: { type: 'int', arg: 'N', min: 0, max: 1024, help: 'CPU threads (default 0 = all cores)' },
   'max-context': { type: 'int', arg: 'N', min: 0, help: "longest context (default 0 = the model's)" },
@@ -19,6 +21,8 @@ export const MODEL_FLAGS: Record<string, FlagSpec> = {
 export interface LoadedModel {
   dir: string;
   builtIn: boolean;
+  /** The built-in trained model (hogwild-tiny). */
+  trained: boolean;
   model: NativeModel;
   tok: HwTokenizer | null;
   loadMs: number;
@@ -28,7 +32,15 @@ export async function loadForCli(root: string, flags: Record<string, unknown>, l
   const device = (flags.device as string | undefined) ?? 'auto';
   if (!['auto', 'cpu', 'cuda'].includes(device)) throw new CliError(`--device takes auto, cpu or cuda, got "${device}"`);
   let dir: string;
-  if (flags.model !== undefined) {
+  let trained = false;
+  if (flags.model === undefined || isTrainedModelName(String(flags.model))) {
+    try {
+      dir = trainedModelDir(root);
+    } catch (err) {
+      throw new CliError((err as Error).message);
+    }
+    trained = true;
+  } else if (!isRandomModelName(String(flags.model)) || fs.existsSync(path.resolve(String(flags.model)))) {
     dir = path.resolve(String(flags.model));
     if (!fs.existsSync(dir)) throw new CliError(`model folder ${dir} does not exist`);
     if (!fs.statSync(dir).isDirectory()) throw new CliError(`${dir} is not a folder (--model takes a model folder)`);
@@ -41,6 +53,11 @@ export async function loadForCli(root: string, flags: Record<string, unknown>, l
     if (res.created) log(`wrote the built-in random model to ${dir} in ${(res.ms / 1000).toFixed(1)} s`);
   }
   const builtIn = isBuiltInModel(dir);
+  try {
+    verifyChecksums(dir);
+  } catch (err) {
+    throw new CliError((err as Error).message);
+  }
   let tok: HwTokenizer | null;
   try {
     tok = await loadTokenizer(dir);
@@ -67,11 +84,11 @@ export async function loadForCli(root: string, flags: Record<string, unknown>, l
   const loadMs = Date.now() - t0;
   const c = model.config;
   log(
-    `model ${dir} (${c.arch}, ${c.layers} layers, hidden ${c.hidden}, vocab ${c.vocab}) on ${model.device}, loaded in ${loadMs} ms` +
-      (builtIn ? ' - the built-in RANDOM model: its text is meaningless' : ''),
+    `model ${dir} (${c.arch}, ${c.layers} layers, hidden ${c.hidden}, vocab ${c.vocab}) on ${model.device}${model.kvDtype ? `, K/V in ${model.kvDtype}` : ''}, loaded in ${loadMs} ms` +
+      (builtIn ? ' - the built-in RANDOM model: its text is meaningless' : trained ? ' - the built-in model, trained here on one synthetic task family (multi-part arithmetic word problems)' : ''),
   );
   if (!tok) log(`no tokenizer in ${dir} (tokenizer.json): token ids only`);
-  return { dir, builtIn, model, tok, loadMs };
+  return { dir, builtIn, trained, model, tok, loadMs };
 }
 
 /** Writes to stdout, ignoring a closed pipe (e.g. `| head`). */

@@ -11,21 +11,16 @@
  */
 import * as L from '../../protocol/limits';
 import type { Layout, RunConfig } from '../../protocol/messages';
-import type { NativeEvent, NativeRun } from '../engine/native';
-import {
-  buildNativeRunConfig,
-  completeWorkerNames,
-  DEFAULT_PROMPTS,
-  extractAnswer,
-  RunConfigError,
-  stepLabel,
-} from '../collab';
-import type { StreamDecoder } from '../model/tokenizer';
+import type { NativeRun } from '../engine/native';
+import { buildNativeRunConfig, completeWorkerNames, DEFAULT_PROMPTS, RunConfigError } from '../collab';
+import { CliRun, type RunRecord } from './runRecord';
 import { CliError, helpText, parseArgs, parseIdList, repoRoot, runCli, type FlagSpec } from './args';
 import { loadForCli, MODEL_FLAGS, out } from './model';
 import { Lanes, paint, sanitize, useColor } from './terminal';
+import { ProgressBar } from './progress';
 
 const SPEC: Record<string, FlagSpec> = {
+  'kv-budget-mb': { type: 'number', arg: 'MB', min: 0, help: 'KV memory budget of the run in MB (default 0 = 80% of the available memory)' },
   workers: { type: 'int', arg: 'N', min: 1, max: L.MAX_WORKERS, help: 'workers (default 2)' },
   layout: { type: 'string', arg: 'L', help: 'contiguous, interleaved or combined (default combined; raw: contiguous)' },
   ...MODEL_FLAGS,
@@ -56,96 +51,6 @@ const USAGE = [
 
 const RAW_ONLY = ['prompt-ids', 'worker-ids', 'steps', 'step-ids', 'top-logits'];
 const PROTOCOL_ONLY = ['names', 'self-check-interval', 'finisher-tokens', 'max-tokens'];
-
-interface BlockState {
-  block: number;
-  kind: string;
-  owner: number;
-  length: number;
-  freed: boolean;
-}
-
-/** Everything the CLI keeps of a run's events. */
-class RunRecord {
-  blocks = new Map<number, BlockState>();
-  views: Int32Array[] = [];
-  viewStep = 0;
-  fed = new Map<number, number[]>(); // worker -> every id written into its block
-  history: { worker: number; step: number; historyBlock: number; ids: number[] }[] = [];
-  finisherIds: number[] | null = null;
-  raw: Extract<NativeEvent, { type: 'raw-result' }> | null = null;
-  stats: Extract<NativeEvent, { type: 'stats' }> | null = null;
-  state = 'running';
-  errors: string[] = [];
-  forks = new Map<number, number>();
-
-  take(e: NativeEvent): void {
-    switch (e.type) {
-      case 'block': {
-        const b = this.blocks.get(e.block) ?? { block: e.block, kind: e.kind, owner: e.owner, length: 0, freed: false };
-        b.kind = e.kind;
-        b.owner = e.owner;
-        b.length = e.length;
-        b.freed = e.op === 'freed';
-        this.blocks.set(e.block, b);
-        break;
-      }
-      case 'views':
-        this.views = e.views;
-        this.viewStep = e.step;
-        // Views carry the current length of every block they show.
-        for (const v of e.views) {
-          for (let i = 0; i + 2 < v.length; i += 3) {
-            const b = this.blocks.get(v[i]);
-            if (b && v[i + 2] > b.length) b.length = v[i + 2];
-          }
-        }
-        break;
-      case 'tokens': {
-        const list = this.fed.get(e.worker) ?? [];
-        for (const id of e.ids) list.push(id);
-        this.fed.set(e.worker, list);
-        break;
-      }
-      case 'step-finished':
-        this.history.push({ worker: e.worker, step: e.step, historyBlock: e.historyBlock, ids: Array.from(e.ids) });
-        break;
-      case 'finisher-tokens':
-        this.finisherIds = Array.from(e.ids);
-        break;
-      case 'raw-result':
-        this.raw = e;
-        break;
-      case 'stats':
-        this.stats = e;
-        break;
-      case 'run-state':
-        this.state = e.state;
-        if (e.message) this.errors.push(e.message);
-        break;
-      case 'error':
-        this.errors.push(e.message);
-        break;
-      case 'worker':
-        if (e.forkedFrom >= 0) this.forks.set(e.worker, e.forkedFrom);
-        break;
-      default:
-        break;
-    }
-  }
-
-  /** Each worker's view as blocks in order: [{block, kind, owner, offset, length}]. */
-  viewList(): { block: number; kind: string; owner: number; offset: number; length: number }[][] {
-    return this.views.map((v) => {
-      const segs = [];
-      for (let i = 0; i + 2 < v.length; i += 3) {
-        const b = this.blocks.get(v[i]);
-        segs.push({ block: v[i], kind: b?.kind ?? 'unknown', owner: b?.owner ?? -1, offset: v[i + 1], length: v[i + 2] });
-      }
-      return segs;
-    });
-  }
-}
 
 function layoutFlag(v: unknown, fallback: Layout): Layout {
   if (v === undefined) return fallback;
@@ -211,7 +116,7 @@ runCli(async () => {
     },
     maxTokens: (flags['max-tokens'] as number | undefined) ?? 128,
     selfCheckInterval: (flags['self-check-interval'] as number | undefined) ?? 1000,
-    maxContext: 0,
+    maxContext: (flags['max-context'] as number | undefined) ?? 0,
     prompts: { ...DEFAULT_PROMPTS },
     raw: raw
       ? { promptIds, workerIds, steps: flags.steps as number, stepIds, topLogits: (flags['top-logits'] as number | undefined) ?? 0 }
@@ -220,52 +125,54 @@ runCli(async () => {
 
   const root = repoRoot();
   const { model, tok, dir, builtIn } = await loadForCli(root, flags, json ? () => undefined : log);
-  let run: NativeRun | null = null;
+  let run: NativeRun;
   try {
     let native;
     try {
-      native = buildNativeRunConfig(cfg, tok, model.config, { finisherMaxTokens: (flags['finisher-tokens'] as number | undefined) ?? 32 });
+      native = buildNativeRunConfig(cfg, tok, model.config, {
+        finisherMaxTokens: (flags['finisher-tokens'] as number | undefined) ?? 32,
+        contextSetting: '--max-context',
+        kvBudgetBytes: ((flags['kv-budget-mb'] as number | undefined) ?? 0) * 1e6,
+        kvBudgetSetting: '--kv-budget-mb',
+      });
     } catch (err) {
       if (err instanceof RunConfigError) throw new CliError(err.message);
       throw err;
     }
 
-    const rec = new RunRecord();
+    // The same pipeline as the engine process: the terminal shows what VS Code shows.
     const lanes = new Lanes(names.slice(), color, out, process.stdout.columns ?? 100);
-    const decoders = new Map<number, StreamDecoder>();
-    const decoderOf = (w: number) => {
-      let d = decoders.get(w);
-      if (!d && tok) {
-        d = tok.streamDecoder();
-        decoders.set(w, d);
-      }
-      return d;
-    };
     const streaming = !json && !raw;
     const t0 = Date.now();
-    const onEvents = (events: NativeEvent[]) => {
+    const laneStep = new Map<number, number>();
+    const bar = new ProgressBar(process.stderr);
+    const cli = new CliRun(cfg, tok, (events, errors) => {
+      for (const m of errors) {
+        bar.end();
+        if (streaming) lanes.flushAll();
+        log(`engine: ${m}`);
+      }
+      for (const e of events) if (e.type === 'progress' && !json) bar.update(e);
+      if (!streaming) return;
       for (const e of events) {
-        rec.take(e);
-        if (!streaming) continue;
-        if (e.type === 'worker' && e.forkedFrom >= 0) {
-          lanes.addWorker(e.worker, `${lanes.name(e.forkedFrom)}'`);
+        if (e.type === 'worker' && e.info.forkedFrom !== undefined && !lanes.has(e.info.worker)) {
+          lanes.addWorker(e.info.worker, e.info.name);
         } else if (e.type === 'tokens') {
-          const d = decoderOf(e.worker);
-          lanes.push(e.worker, d ? d.push(e.ids) : Array.from(e.ids).join(' ') + ' ');
-        } else if (e.type === 'step-finished') {
-          lanes.flush(e.worker);
-        } else if (e.type === 'error') {
-          lanes.flushAll();
-          log(`engine: ${e.message}`);
+          // A worker's next step starts on a line of its own (step 0: the decoder's remainder).
+          if (e.step > 0 && laneStep.has(e.worker) && laneStep.get(e.worker) !== e.step) lanes.flush(e.worker);
+          if (e.step > 0) laneStep.set(e.worker, e.step);
+          lanes.push(e.worker, tok ? e.text : Array.from(e.ids).join(' ') + ' ');
         }
       }
-    };
+    });
+    const rec = cli.record;
+    cli.start();
     if (streaming) {
       log(`${workers} workers (${names.join(', ')}), ${layout} layout, budget ${cfg.maxTokens} tokens` + (builtIn ? ' - random model, meaningless text' : ''));
     }
     let finished: Promise<void>;
     try {
-      run = model.startRun(native, onEvents);
+      run = model.startRun(native, (batch) => cli.onNative(batch));
       // Asked for at once: see the note on NativeRun.done() in the report (the promise must
       // not be fetched after other JavaScript has run).
       finished = run.done();
@@ -288,16 +195,15 @@ runCli(async () => {
       }
     };
     process.on('SIGINT', onSigint);
-    await finished;
+    let failure: Error | undefined;
+    await finished.catch((e: unknown) => (failure = e instanceof Error ? e : new Error(String(e))));
     process.off('SIGINT', onSigint);
+    cli.end(failure);
+    bar.end();
     const ms = Date.now() - t0;
-    if (streaming) {
-      for (const [w, d] of decoders) lanes.push(w, d.flush());
-      lanes.flushAll();
-    }
-    if (rec.state === 'failed' || (rec.errors.length > 0 && rec.state !== 'finished' && rec.state !== 'stopped')) {
-      throw new CliError(`the run failed: ${rec.errors.join('; ') || rec.state}`);
-    }
+    if (streaming) lanes.flushAll();
+    const m = rec.model;
+    if (m.state === 'failed') throw new CliError(`the run failed: ${m.message ?? m.state}`);
 
     if (raw) {
       printRaw(rec, cfg, tok, json, names);
@@ -305,13 +211,11 @@ runCli(async () => {
     }
 
     // The answer: the finisher text and its greedy continuation, read with the answer pattern.
-    const finisherText = tok && rec.finisherIds ? tok.decode(rec.finisherIds, { skipSpecial: true }) : '';
-    const answer = extractAnswer(cfg.prompts.finisher + finisherText, cfg.prompts.answerPattern);
+    const finisherText = tok && m.answer ? m.answer.text.slice(cfg.prompts.finisher.length) : '';
+    const answer = m.answer?.answer ?? null;
     const viewList = rec.viewList();
-    // Live blocks: not freed, or still in a view (an id may be reused after a move).
-    const inView = new Set(viewList.flat().map((seg) => seg.block));
-    const blocks = [...rec.blocks.values()].filter((b) => !b.freed || inView.has(b.block)).sort((a, b) => a.block - b.block);
-    const nameOf = (w: number) => (w < 0 ? 'shared' : lanes.name(w));
+    const blocks = rec.liveBlocks();
+    const nameOf = (w: number) => rec.name(w);
     if (json) {
       const result = {
         problem: cfg.problem,
@@ -320,20 +224,20 @@ runCli(async () => {
         workers: [...rec.fed.keys()].sort((a, b) => a - b).map((w) => ({
           worker: w,
           name: nameOf(w),
-          forkedFrom: rec.forks.get(w) ?? -1,
+          forkedFrom: rec.forkedFrom(w),
           ids: rec.fed.get(w) ?? [],
-          text: tok ? tok.decode(rec.fed.get(w) ?? []) : null,
+          text: tok ? (rec.texts.get(w) ?? '') : null,
         })),
-        history: rec.history.map((h) => ({ worker: h.worker, step: h.step, label: stepLabel(nameOf(h.worker), h.step), block: h.historyBlock, text: tok ? tok.decode(h.ids) : null })),
-        finisher: { ids: rec.finisherIds ?? [], text: tok ? finisherText : null },
+        history: m.history.map((h) => ({ worker: h.worker, step: h.step, label: h.label, block: h.block, text: tok ? h.text : null })),
+        finisher: { text: tok ? finisherText : null },
         answer,
-        blocks: blocks.map(({ block, kind, owner, length }) => ({ block, kind, owner, length })),
+        blocks: blocks.map(({ block, kind, owner, length, label }) => ({ block, kind, owner, length, label })),
         views: viewList,
         stats: {
-          state: rec.state,
-          steps: rec.stats?.step ?? 0,
-          tokens: rec.stats?.tokens ?? 0,
-          tokensPerSecond: Math.round((rec.stats?.tokensPerSecond ?? 0) * 100) / 100,
+          state: m.state,
+          steps: m.stats.step,
+          tokens: m.stats.tokens,
+          tokensPerSecond: Math.round(m.stats.tokensPerSecond * 100) / 100,
           ms,
         },
       };
@@ -348,30 +252,15 @@ runCli(async () => {
     if (answer === null && finisherText) out(`  the finisher wrote: ${sanitize(JSON.stringify(finisherText.slice(0, 200)))}\n`);
     const total = blocks.reduce((a, b) => a + b.length, 0);
     out(`\n${bold('Cache layout')} (${blocks.length} blocks, ${total} tokens)\n`);
-    const labelOf = (b: BlockState) => {
-      if (b.kind === 'worker') return `${nameOf(b.owner)}'s current step`;
-      if (b.kind === 'history') {
-        const steps = rec.history.filter((h) => h.historyBlock === b.block).map((h) => stepLabel(nameOf(h.worker), h.step));
-        return steps.length > 0 ? `finished steps: ${steps.join(', ')}` : 'finished steps';
-      }
-      if (b.kind === 'note') return b.owner < 0 ? 'note to all' : `note to ${nameOf(b.owner)}`;
-      if (b.kind === 'header') {
-        // In the combined layout the header right before a worker's own block is "(own)".
-        const own = viewList.some((v, w) => v.some((seg, i) => seg.block === b.block && v[i + 1]?.kind === 'worker' && v[i + 1]?.owner === w));
-        return own ? `header before the own step: ${JSON.stringify(cfg.prompts.headerOwn.trim())}` : `header before the others' steps: ${JSON.stringify(cfg.prompts.headerOthers.trim())}`;
-      }
-      if (b.kind === 'finisher') return 'finisher prompt and the final answer';
-      if (b.kind === 'prompt') return 'system prompt and problem (chat template)';
-      return b.kind;
-    };
-    for (const b of blocks) out(`  #${String(b.block).padEnd(3)} ${b.kind.padEnd(9)} ${String(b.length).padStart(6)}  ${labelOf(b)}\n`);
+    // The labels are the pipeline's, the ones the run panel shows.
+    for (const b of blocks) out(`  #${String(b.block).padEnd(3)} ${b.kind.padEnd(9)} ${String(b.length).padStart(6)}  ${sanitize(b.label)}\n`);
     out(`\n${bold('Views')} (step ${rec.viewStep}): block#[offset..end) per worker\n`);
     viewList.forEach((v, w) => {
       out(`  ${nameOf(w).padEnd(8)} ${v.map((s) => `${s.kind}#${s.block}[${s.offset}..${s.offset + s.length})`).join(' ')}\n`);
     });
-    const s = rec.stats;
+    const s = m.stats;
     out(
-      `\n${rec.state}: ${s?.tokens ?? 0} tokens in ${s?.step ?? 0} steps, ${(s?.tokensPerSecond ?? 0).toFixed(1)} tok/s (all workers), ${(ms / 1000).toFixed(1)} s\n`,
+      `\n${m.state}: ${s.tokens} tokens in ${s.step} steps, ${s.tokensPerSecond.toFixed(1)} tok/s (all workers), ${(ms / 1000).toFixed(1)} s\n`,
     );
   } finally {
     model.close();
@@ -391,22 +280,23 @@ function printRaw(rec: RunRecord, cfg: RunConfig, tok: import('../model/tokenize
   const raw = cfg.raw!;
   const res = rec.raw;
   if (!res) throw new CliError('the engine ended the raw run without a result');
-  const workers = res.workers.map((r, w) => {
-    const ids = Array.from(r.ids);
+  const workers = res.workers.map((r) => {
     const entry: { worker: number; firstIds: number[]; ids: number[]; text: string | null; topLogits?: { id: number; logit: number }[] } = {
-      worker: w,
-      firstIds: raw.workerIds[w] ?? [],
-      ids,
-      text: tok ? tok.decode(ids) : null,
+      worker: r.worker,
+      firstIds: raw.workerIds[r.worker] ?? [],
+      ids: r.ids,
+      text: tok ? tok.decode(r.ids) : null,
     };
-    if ((raw.topLogits ?? 0) > 0 && r.topIds && r.topLogits) {
-      entry.topLogits = Array.from(r.topIds, (id, i) => ({ id, logit: r.topLogits![i] }));
-    }
+    if ((raw.topLogits ?? 0) > 0 && r.topLogits) entry.topLogits = r.topLogits;
     return entry;
   });
-  const views = rec.viewList();
+  // The raw result's views, with the real kind and owner of every block.
+  const views = res.views;
   if (json) {
-    out(JSON.stringify({ layout: cfg.layout, steps: raw.steps, promptIds: raw.promptIds, workers, views }) + '\n');
+    // Step timings for benchmarks (scripts/bench-product.mjs): the loop only, no load or prefill.
+    const sorted = [...rec.stepMs].sort((a, b) => a - b);
+    const stats = { msPerStepMedian: sorted.length ? Math.round(sorted[sorted.length >> 1] * 1000) / 1000 : 0, msPerStep: rec.stepMs.map((x) => Math.round(x * 1000) / 1000) };
+    out(JSON.stringify({ layout: cfg.layout, steps: raw.steps, promptIds: raw.promptIds, workers, views, stats }) + '\n');
     return;
   }
   out(`raw run: ${cfg.layout} layout, ${raw.steps} steps, prompt ${raw.promptIds.length} ids\n`);

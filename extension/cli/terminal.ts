@@ -22,6 +22,7 @@ export function paint(text: string, code: number | string, on: boolean): string 
  * change colours) are shown as their Unicode control pictures; newlines and tabs stay.
  */
 export function sanitize(text: string): string {
+  // eslint-disable-next-line no-control-regex -- finding control characters is the point
   return text.replace(/[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]/g, (c) => {
     const code = c.charCodeAt(0);
     if (code < 0x20) return String.fromCharCode(0x2400 + code);
@@ -47,6 +48,10 @@ export class Lanes {
 
   name(w: number): string {
     return this.names[w] ?? `worker ${w}`;
+  }
+
+  has(w: number): boolean {
+    return this.names[w] !== undefined;
   }
 
   addWorker(w: number, name: string): void {

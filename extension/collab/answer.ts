@@ -4,7 +4,38 @@
  * when group 1 starts right after a "{" the answer is re-read up to the brace that closes
  * that one: \boxed{\frac{1}{2}} gives \frac{1}{2}, not \frac{1.
  */
+import * as vm from 'node:vm';
 import { DEFAULT_ANSWER_PATTERN } from './prompts';
+
+/**
+ * A user's pattern must not hang whoever reads answers (the engine process, the CLI): the text
+ * it sees is bounded (the answer is at the end: the finisher prompt and its continuation), and
+ * every match runs under a time limit (V8 interrupts a backtracking regular expression there).
+ */
+export const ANSWER_SCAN_CHARS = 20_000;
+export const ANSWER_TIME_LIMIT_MS = 250;
+
+/** Thrown when a pattern takes longer than the time limit on the text it was given. */
+export class AnswerPatternTimeout extends Error {}
+
+const sandbox = vm.createContext({ re: null as RegExp | null, text: '' });
+const execScript = new vm.Script('re.exec(text)');
+
+function execBounded(re: RegExp, text: string, timeoutMs: number): RegExpExecArray | null {
+  sandbox.re = re;
+  sandbox.text = text;
+  try {
+    return execScript.runInContext(sandbox, { timeout: timeoutMs }) as RegExpExecArray | null;
+  } catch (e) {
+    if ((e as { code?: string }).code === 'ERR_SCRIPT_EXECUTION_TIMEOUT') {
+      throw new AnswerPatternTimeout(`the answer pattern ${JSON.stringify(re.source.slice(0, 80))} took longer than ${timeoutMs} ms (catastrophic backtracking?)`, { cause: e });
+    }
+    throw e;
+  } finally {
+    sandbox.re = null;
+    sandbox.text = '';
+  }
+}
 
 /** Compiles an answer pattern (global, dotAll, with match indices); a clear error when it is not valid. */
 export function compileAnswerPattern(pattern: string): RegExp {
@@ -12,7 +43,7 @@ export function compileAnswerPattern(pattern: string): RegExp {
   try {
     re = new RegExp(pattern, 'gsd');
   } catch (err) {
-    throw new Error(`the answer pattern ${JSON.stringify(pattern)} is not a valid regular expression: ${(err as Error).message}`);
+    throw new Error(`the answer pattern ${JSON.stringify(pattern)} is not a valid regular expression: ${(err as Error).message}`, { cause: err });
   }
   const groups = new RegExp(`${re.source}|`).exec('')!.length - 1;
   if (groups < 1) throw new Error(`the answer pattern ${JSON.stringify(pattern)} has no capturing group (…) around the answer`);
@@ -40,12 +71,16 @@ export function matchBrace(text: string, open: number): number {
   return -1;
 }
 
-/** The last answer in `text`, trimmed; null when there is none. */
-export function extractAnswer(text: string, pattern: string = DEFAULT_ANSWER_PATTERN): string | null {
+/**
+ * The last answer in `text` (its last ANSWER_SCAN_CHARS characters), trimmed; null when there
+ * is none. Throws AnswerPatternTimeout when one match takes longer than `timeoutMs`.
+ */
+export function extractAnswer(text: string, pattern: string = DEFAULT_ANSWER_PATTERN, timeoutMs = ANSWER_TIME_LIMIT_MS): string | null {
   const re = compileAnswerPattern(pattern);
+  if (text.length > ANSWER_SCAN_CHARS) text = text.slice(text.length - ANSWER_SCAN_CHARS);
   let last: string | null = null;
   re.lastIndex = 0;
-  for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+  for (let m = execBounded(re, text, timeoutMs); m !== null; m = execBounded(re, text, timeoutMs)) {
     if (m[0].length === 0) re.lastIndex++;
     const g = m[1];
     if (g === undefined) continue;

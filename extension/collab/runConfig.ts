@@ -28,6 +28,19 @@ export interface BuildOptions {
   attentionShares?: boolean;
   /** Extra chat template variables (e.g. { enable_thinking: false }). */
   templateVariables?: Record<string, unknown>;
+  /** How the user sets the context limit, named in refusals (default "hogwild.maxContext"). */
+  contextSetting?: string;
+  /** KV memory budget in bytes (0 or absent: the engine derives one from the free memory). */
+  kvBudgetBytes?: number;
+  /** How the user sets the KV budget, named in refusals (default "hogwild.kvBudgetMB"). */
+  kvBudgetSetting?: string;
+}
+
+/** "the context is 2,048 (hogwild.maxContext, or the model's 40,960)" */
+function contextText(cfg: RunConfig, model: NativeModelConfig, limit: number, opts: BuildOptions): string {
+  const n = (x: number) => x.toLocaleString('en-US');
+  const source = cfg.maxContext > 0 && cfg.maxContext < model.maxContext ? `${opts.contextSetting ?? 'hogwild.maxContext'}, or the model's ${n(model.maxContext)}` : "the model's";
+  return `the context is ${n(limit)} (${source})`;
 }
 
 /** Thrown for a run configuration the engine must not see; the message says what to fix. */
@@ -88,7 +101,7 @@ export function headerIds(tok: HwTokenizer, name: string, step: number, digits =
 }
 
 export function buildNativeRunConfig(cfg: RunConfig, tok: HwTokenizer | null, model: NativeModelConfig, opts: BuildOptions = {}): NativeRunConfig {
-  if (!['contiguous', 'interleaved', 'combined'].includes(cfg.layout)) fail(`layout must be contiguous, interleaved or combined, got ${JSON.stringify(cfg.layout)}`);
+  if (!['contiguous', 'interleaved', 'combined', 'isolated'].includes(cfg.layout)) fail(`layout must be contiguous, interleaved, combined or isolated, got ${JSON.stringify(cfg.layout)}`);
   checkSampling(cfg);
   const maxContext = contextLimit(cfg, model);
   if (cfg.raw) return buildRaw(cfg, cfg.raw, model, maxContext, tok, opts);
@@ -142,6 +155,9 @@ export function buildNativeRunConfig(cfg: RunConfig, tok: HwTokenizer | null, mo
     seed: cfg.sampling.seed,
     maxTokens: cfg.maxTokens,
     maxContext,
+    maxContextSetting: opts.contextSetting ?? 'hogwild.maxContext',
+    kvBudgetBytes: opts.kvBudgetBytes ?? 0,
+    kvBudgetSetting: opts.kvBudgetSetting ?? 'hogwild.kvBudgetMB',
     attentionShares: opts.attentionShares ?? false,
     raw: false,
     rawSteps: 0,
@@ -156,7 +172,8 @@ export function buildNativeRunConfig(cfg: RunConfig, tok: HwTokenizer | null, mo
     checkIds(Array.from(a), model.vocab, 'the tokenised prompt texts');
   }
   const fixedLen = fixed.reduce((a, b) => a + b.length, 0);
-  if (fixedLen >= maxContext) fail(`the prompt and the first headers take ${fixedLen} tokens, more than the context of ${maxContext}`);
+  const problem = fixedLen + native.headerOthersIds.length * (cfg.layout === 'combined' ? 1 : 0) + native.headerOwnIds.length * (cfg.layout === 'combined' ? 1 : 0) + native.finisherIds.length;
+  if (problem + cfg.workers > maxContext) fail(`the problem is ${problem.toLocaleString('en-US')} tokens; ${contextText(cfg, model, maxContext, opts)}`);
   return native;
 }
 
@@ -176,7 +193,7 @@ function buildRaw(cfg: RunConfig, given: RawRunConfig, model: NativeModelConfig,
   const topLogits = raw.topLogits ?? 0;
   checkInt(topLogits, 'top logits', 0, model.vocab);
   const total = raw.promptIds.length + raw.workerIds.reduce((a, w) => a + w.length, 0) + raw.workerIds.length * raw.steps;
-  if (total > maxContext) fail(`the run needs up to ${total} positions (prompt, first ids and ${raw.steps} steps per worker), more than the context of ${maxContext}`);
+  if (total > maxContext) fail(`the run needs up to ${total.toLocaleString('en-US')} positions (prompt, first ids and ${raw.steps} steps per worker); ${contextText(cfg, model, maxContext, opts)}`);
   const empty = new Int32Array(0);
   // The step rules are off in raw mode; the byte table only helps the engine's inspector.
   const table = tok ? tok.vocabBytes(model.vocab) : null;
@@ -203,6 +220,9 @@ function buildRaw(cfg: RunConfig, given: RawRunConfig, model: NativeModelConfig,
     seed: cfg.sampling.seed,
     maxTokens: raw.workerIds.length * raw.steps,
     maxContext,
+    maxContextSetting: opts.contextSetting ?? 'hogwild.maxContext',
+    kvBudgetBytes: opts.kvBudgetBytes ?? 0,
+    kvBudgetSetting: opts.kvBudgetSetting ?? 'hogwild.kvBudgetMB',
     attentionShares: opts.attentionShares ?? false,
     raw: true,
     rawSteps: raw.steps,

@@ -5,45 +5,28 @@
  *
  *   load     the addon, the tokenizer of the model folder (or the built-in model, written
  *            into the extension's storage on first use), then the model
- *   start    RunConfig -> NativeRunConfig (extension/collab) -> model.startRun; native
- *            events become protocol events (text decoded incrementally per worker), are
- *            coalesced (one IPC message per ~16 ms at most) and forwarded
+ *   start    RunConfig -> NativeRunConfig (extension/collab) -> model.startRun; each native
+ *            batch becomes one protocol batch (engine/pipeline.ts, shared with the CLI)
  *   control  pause / resume / step / stop / inject / fork / set-temperature
  *   inspect  one cache position
  *
  * Run it as `node dist/engine-host.js` under a parent with an IPC channel (fork).
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as os from 'node:os';
-import {
-  BLOCK_KINDS,
-  FINAL_RUN_STATES,
-  RUN_STATES,
-  WORKER_STATES,
-  type BlockInfo,
-  type BlockKind,
-  type Control,
-  type EngineEvent,
-  type EngineMessage,
-  type EngineRequest,
-  type InspectResult,
-  type ModelSummary,
-  type RunConfig,
-  type RunState,
-  type WorkerState,
-} from '../../protocol/messages';
+import type { Control, EngineMessage, EngineRequest, InspectResult, ModelSummary, RunConfig } from '../../protocol/messages';
 import { validateEngineRequest } from '../../protocol/validate';
 import { replyTo } from '../../protocol/requests';
-import { mergeEvents } from '../coalesce';
-import { loadNativeAddon, type NativeAddon, type NativeEvent, type NativeModel, type NativeRun } from './native';
-import { loadTokenizer, type HwTokenizer, type StreamDecoder } from '../model/tokenizer';
+import { loadNativeAddon, type NativeAddon, type NativeModel, type NativeRun } from './native';
+import { loadTokenizer, type HwTokenizer } from '../model/tokenizer';
 import { DEFAULT_MODEL_DIRNAME, ensureDefaultModel, isBuiltInModel } from '../model/defaultModel';
-import { buildNativeRunConfig, extractAnswer, headerParts, stepLabel } from '../collab';
+import { isRandomModelName, isTrainedModelName, trainedModelDir } from '../model/builtinModels';
+import { verifyChecksums } from '../model/checksums';
+import { buildNativeRunConfig } from '../collab';
+import { LiveRun } from './liveRun';
 
-const FLUSH_MS = 16;
 
-/** How a note from the user is put in front of the workers ({text}, {to}). */
-const NOTE_TEMPLATE = '\n\n> **Note from the user{to}:** {text}\n\n';
 
 function send(msg: EngineMessage): void {
   if (process.send && process.connected) process.send(msg);
@@ -63,233 +46,6 @@ let tokenizer: HwTokenizer | null = null;
 let loading: Promise<ModelSummary> | null = null;
 const runs = new Map<string, LiveRun>();
 
-// ---------------------------------------------------------------- a live run
-
-class LiveRun {
-  private buffer: EngineEvent[] = [];
-  private timer: ReturnType<typeof setTimeout> | null = null;
-  private decoders = new Map<number, StreamDecoder>();
-  private names = new Map<number, string>();
-  private forks = new Map<number, number>(); // forks of each origin so far
-  private blockLabels = new Map<number, string>();
-  private finisherText = '';
-  private finisherIds: number[] = [];
-  private lastState: RunState = 'loading';
-  private lastMessage: string | undefined;
-  private lastViews: number[][][] = [];
-  ended = false;
-  run: NativeRun | null = null;
-
-  constructor(
-    readonly runId: string,
-    readonly config: RunConfig,
-    private readonly tok: HwTokenizer | null,
-    names: string[],
-  ) {
-    names.forEach((n, i) => this.names.set(i, n));
-  }
-
-  name(worker: number): string {
-    return this.names.get(worker) ?? `Worker ${worker}`;
-  }
-
-  private decoder(worker: number): StreamDecoder | null {
-    if (!this.tok) return null;
-    let d = this.decoders.get(worker);
-    if (!d) {
-      d = this.tok.streamDecoder();
-      this.decoders.set(worker, d);
-    }
-    return d;
-  }
-
-  private text(ids: ArrayLike<number>): string {
-    return this.tok ? this.tok.decode(ids) : '';
-  }
-
-  push(ev: EngineEvent): void {
-    this.buffer.push(ev);
-    if (!this.timer) this.timer = setTimeout(() => this.flush(), FLUSH_MS);
-  }
-
-  flush(): void {
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = null;
-    }
-    if (this.buffer.length === 0) return;
-    const events = mergeEvents(this.buffer);
-    this.buffer = [];
-    send({ type: 'events', runId: this.runId, events });
-  }
-
-  /** Native events (one batch from the engine thread) -> protocol events. */
-  onNative(batch: NativeEvent[]): void {
-    for (const ev of batch) {
-      try {
-        this.convert(ev);
-      } catch (e) {
-        log('error', `run ${this.runId}: could not convert a ${ev.type} event: ${(e as Error).message}`);
-      }
-    }
-  }
-
-  private convert(ev: NativeEvent): void {
-    switch (ev.type) {
-      case 'run-state': {
-        const state = (RUN_STATES as readonly string[]).includes(ev.state) ? (ev.state as RunState) : 'running';
-        this.lastState = state;
-        if (state === 'finished' && this.finisherIds.length > 0) this.pushAnswer();
-        // A final state is the one end-of-run signal: end() sends it, after everything else.
-        if ((FINAL_RUN_STATES as readonly string[]).includes(state)) {
-          this.lastMessage = ev.message;
-          return;
-        }
-        this.push(ev.message !== undefined ? { type: 'run-state', state, message: ev.message } : { type: 'run-state', state });
-        return;
-      }
-      case 'worker': {
-        if (!this.names.has(ev.worker)) this.names.set(ev.worker, ev.forkedFrom >= 0 ? this.forkName(ev.forkedFrom) : `Worker ${ev.worker}`);
-        const state = (WORKER_STATES as readonly string[]).includes(ev.state) ? (ev.state as WorkerState) : 'running';
-        const info: Extract<EngineEvent, { type: 'worker' }>['info'] = { worker: ev.worker, name: this.name(ev.worker), state, temperature: ev.temperature };
-        if (ev.forkedFrom >= 0) info.forkedFrom = ev.forkedFrom;
-        this.push({ type: 'worker', info });
-        return;
-      }
-      case 'tokens': {
-        const d = this.decoder(ev.worker);
-        const text = d ? d.push(ev.ids) : '';
-        this.push({ type: 'tokens', worker: ev.worker, step: ev.step, ids: Int32Array.from(ev.ids), text });
-        return;
-      }
-      case 'step-finished': {
-        const label = stepLabel(this.name(ev.worker), ev.step);
-        if (ev.historyBlock >= 0) this.blockLabels.set(ev.historyBlock, label);
-        this.push({ type: 'step-finished', worker: ev.worker, step: ev.step, label, text: this.text(ev.ids), historyBlock: ev.historyBlock });
-        return;
-      }
-      case 'block': {
-        const kind = (BLOCK_KINDS as readonly string[]).includes(ev.kind) ? (ev.kind as BlockKind) : 'header';
-        let label = this.blockLabels.get(ev.block);
-        if (!label) {
-          label =
-            kind === 'prompt' ? 'prompt'
-            : kind === 'worker' ? `${this.name(ev.owner)} (current step)`
-            : kind === 'note' ? (ev.owner >= 0 ? `note to ${this.name(ev.owner)}` : 'note to all')
-            : kind === 'history' ? `history ${ev.block}`
-            : kind === 'finisher' ? 'finisher'
-            : ev.owner >= 0 ? `header (${this.name(ev.owner)})` : 'header';
-          this.blockLabels.set(ev.block, label);
-        }
-        const info: BlockInfo = { block: ev.block, kind, owner: ev.owner, length: ev.length, label };
-        this.push({ type: 'block', op: ev.op, info });
-        return;
-      }
-      case 'views': {
-        this.lastViews = ev.views.map((v) => {
-          const segs: number[][] = [];
-          for (let i = 0; i + 2 < v.length; i += 3) segs.push([v[i]!, v[i + 1]!, v[i + 2]!]);
-          return segs;
-        });
-        this.push({ type: 'views', step: ev.step, views: this.lastViews.map((segs) => segs.map(([block, offset, length]) => ({ block: block!, offset: offset!, length: length! }))) });
-        return;
-      }
-      case 'attention':
-        this.push({ type: 'attention', step: ev.step, shares: ev.shares.map((s) => Array.from(s)) });
-        return;
-      case 'stats':
-        this.push({ type: 'stats', step: ev.step, tokens: ev.tokens, tokensPerSecond: ev.tokensPerSecond, msPerStep: ev.msPerStep });
-        return;
-      case 'note':
-        this.push({ type: 'note', target: ev.target < 0 ? 'all' : ev.target, block: ev.block, text: this.text(ev.ids) });
-        return;
-      case 'finisher-tokens':
-        for (const id of ev.ids) this.finisherIds.push(id);
-        this.pushAnswer();
-        return;
-      case 'raw-result':
-        this.push({
-          type: 'raw-result',
-          result: {
-            workers: ev.workers.map((w, i) => {
-              const out: { worker: number; ids: number[]; topLogits?: { id: number; logit: number }[] } = { worker: i, ids: Array.from(w.ids) };
-              if (w.topIds && w.topLogits && w.topIds.length > 0) out.topLogits = Array.from(w.topIds, (id, j) => ({ id, logit: w.topLogits![j]! }));
-              return out;
-            }),
-            views: this.lastViews.map((segs) => segs.map(([block, offset, length]) => ({ block: block!, offset: offset!, length: length!, kind: 'worker' as BlockKind, owner: -1 }))),
-          },
-        });
-        return;
-      case 'error':
-        log('error', `run ${this.runId}: ${ev.message}`);
-        this.push({ type: 'run-state', state: this.lastState === 'paused' ? 'paused' : this.lastState, message: ev.message });
-        return;
-    }
-  }
-
-  private pushAnswer(): void {
-    const cont = this.tok ? this.tok.decode(this.finisherIds) : '';
-    this.finisherText = this.config.prompts.finisher + cont;
-    let answer: string | null = null;
-    try {
-      answer = extractAnswer(this.finisherText, this.config.prompts.answerPattern);
-    } catch {
-      answer = null;
-    }
-    this.push({ type: 'answer', text: this.finisherText, answer });
-  }
-
-  /** Called when the native run loop has ended. */
-  end(error?: Error): void {
-    if (this.ended) return;
-    this.ended = true;
-    for (const [w, d] of this.decoders) {
-      const rest = d.flush();
-      if (rest) this.push({ type: 'tokens', worker: w, step: 0, ids: new Int32Array(0), text: rest });
-    }
-    let state = this.lastState;
-    let message = this.lastMessage;
-    if (error) {
-      state = 'failed';
-      message = error.message;
-    } else if (!(FINAL_RUN_STATES as readonly string[]).includes(state)) {
-      state = 'finished';
-    }
-    // The last event of every run: the engine client ends the run on it.
-    this.push(message !== undefined ? { type: 'run-state', state, message } : { type: 'run-state', state });
-    this.flush();
-  }
-
-  /** The name of the next fork of `origin`: "Alice′", then "Alice′2", ... */
-  forkName(origin: number): string {
-    const k = (this.forks.get(origin) ?? 0) + 1;
-    this.forks.set(origin, k);
-    return `${this.name(origin)}′${k > 1 ? k : ''}`;
-  }
-
-  /** Forks a worker; the fork's step headers carry its own name. */
-  fork(worker: number): number {
-    if (!this.run) throw new Error('the run has not started');
-    if (!this.names.has(worker)) throw new Error(`fork: there is no worker ${worker}`);
-    const name = this.forkName(worker);
-    const prefix = this.tok ? Int32Array.from(headerParts(this.tok, name).prefix) : undefined;
-    const id = this.run.fork(worker, prefix);
-    this.names.set(id, name);
-    return id;
-  }
-
-  noteIds(target: number | 'all', text: string): Int32Array {
-    if (!this.tok) throw new Error('this model has no tokenizer: notes need one');
-    const to = target === 'all' ? '' : ` to ${this.name(target)}`;
-    const full = NOTE_TEMPLATE.replace('{to}', to).replace('{text}', text.trim());
-    return Int32Array.from(this.tok.encode(full));
-  }
-
-  tokenText(id: number): string {
-    return this.tok ? this.tok.decode([id]) : '';
-  }
-}
-
 // ---------------------------------------------------------------- requests
 
 function progress(id: number, message: string, fraction?: number): void {
@@ -303,7 +59,10 @@ async function load(id: number, dir: string, device: string, threads: number): P
     addon = loadNativeAddon(root);
   }
   let builtIn = false;
-  if (dir === '') {
+  if (dir === '' || isTrainedModelName(dir)) {
+    // The default: the small model trained here (shipped with the extension).
+    dir = trainedModelDir(root);
+  } else if (isRandomModelName(dir) && !fs.existsSync(dir)) {
     builtIn = true;
     dir = path.join(dataDir, 'models', DEFAULT_MODEL_DIRNAME);
     progress(id, 'Checking the built-in model…');
@@ -323,6 +82,7 @@ async function load(id: number, dir: string, device: string, threads: number): P
   } else {
     builtIn = isBuiltInModel(dir);
   }
+  verifyChecksums(dir);
   if (model) {
     model.close();
     model = null;
@@ -349,9 +109,10 @@ async function load(id: number, dir: string, device: string, threads: number): P
     vocab: c.vocab,
     maxContext: c.maxContext,
     device: model.device,
+    ...(model.kvDtype ? { kvDtype: model.kvDtype } : {}),
     builtIn,
   };
-  log('info', `Loaded ${dir} in ${Date.now() - t0} ms on ${model.device} (${useThreads} CPU thread${useThreads === 1 ? '' : 's'})`);
+  log('info', `Loaded ${dir} in ${Date.now() - t0} ms on ${model.device} (${useThreads} CPU thread${useThreads === 1 ? '' : 's'}), K/V in ${model.kvDtype ?? 'f32'}`);
   send({ type: 'loaded', model: summary });
   return summary;
 }
@@ -360,15 +121,14 @@ function start(runId: string, config: RunConfig): void {
   if (!model || !summary) throw new Error('no model is loaded');
   for (const r of runs.values()) if (!r.ended) throw new Error(`run ${r.runId} is still going; stop it first`);
   runs.clear();
-  const native = buildNativeRunConfig(config, tokenizer, model.config);
-  const names = config.workerNames.slice(0, config.workers);
-  const live = new LiveRun(runId, config, tokenizer, names);
+  // Attention shares feed the heatmap and the inspector; they cost little next to a step.
+  const native = buildNativeRunConfig(config, tokenizer, model.config, { kvBudgetBytes: (config.kvBudgetMB ?? 0) * 1e6, attentionShares: config.attentionShares ?? true });
+  const live = new LiveRun(runId, config, tokenizer, send, log, native);
   runs.set(runId, live);
-  live.push({ type: 'run-state', state: 'loading' });
-  for (let w = 0; w < config.workers; w++) live.push({ type: 'worker', info: { worker: w, name: live.name(w), state: 'running', temperature: config.sampling.temperature } });
+  live.start();
   let run: NativeRun;
   try {
-    run = model.startRun(native, (events) => live.onNative(events));
+    run = model.startRun(native, (batch) => live.onNative(batch));
   } catch (e) {
     runs.delete(runId);
     throw e;
@@ -400,7 +160,7 @@ function control(runId: string, c: Control): unknown {
     case 'stop':
       return c.worker === undefined ? run.stop() : run.stop(c.worker);
     case 'inject':
-      return run.inject(c.target === 'all' ? -1 : c.target, r.noteIds(c.target, c.text));
+      return run.inject(c.target === 'all' ? -1 : c.target, r.events.noteIds(c.target, c.text));
     case 'fork':
       return r.fork(c.worker);
     case 'set-temperature':
@@ -416,12 +176,13 @@ function inspect(runId: string, block: number, index: number, attention: boolean
     block: n.block,
     index: n.index,
     token: n.token,
-    text: r.tokenText(n.token),
+    text: r.events.tokenText(n.token),
     author: n.author,
     step: n.step,
     seenAt: n.seenAt.map((s) => ({ worker: s.worker, position: s.position < 0 ? null : s.position, rotation: s.position < 0 ? null : s.rotation })),
   };
-  if (n.attention) out.attention = n.attention.map((share, worker) => ({ worker, share }));
+  // The engine says -1 for a worker that did not see the token; the reply leaves that worker out.
+  if (n.attention) out.attention = n.attention.flatMap((share, worker) => (share >= 0 ? [{ worker, share }] : []));
   return out;
 }
 

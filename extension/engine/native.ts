@@ -49,7 +49,7 @@ export interface GenerateResult {
 /** Policy handed to the Hogwild engine as data (see extension/collab/). */
 export interface NativeRunConfig {
   workers: number;
-  layout: 'contiguous' | 'interleaved' | 'combined';
+  layout: 'contiguous' | 'interleaved' | 'combined' | 'isolated';
   promptIds: Int32Array; // the shared prompt block, prefilled once
   workerFirstIds: Int32Array[]; // per worker: its first input (e.g. its first step header)
   headerPrefixIds: Int32Array[]; // per worker: "**Name [" ; the step number follows
@@ -70,6 +70,10 @@ export interface NativeRunConfig {
   seed: number;
   maxTokens: number; // generated tokens of all workers together
   maxContext: number; // 0 = the model's
+  maxContextSetting?: string; // how the user sets maxContext, named in the engine's refusals
+  prefillChunk?: number; // prompt tokens per forward (default 128): progress and Stop between chunks
+  kvBudgetBytes?: number; // KV memory budget; 0 = 80% of the available memory
+  kvBudgetSetting?: string; // how the user sets the budget, named in messages
   attentionShares: boolean; // report per-step attention shares
   raw: boolean; // raw mode: no headers, moves (unless stepIds), self-check, finisher, eos stop
   rawSteps: number; // raw mode: exactly this many steps
@@ -87,7 +91,8 @@ export type NativeEvent =
   | { type: 'views'; step: number; views: Int32Array[] } // per worker: [block, offset, length]*
   /** shares[w]: one per view segment, mean over heads and layers; layerShares[w]: [layers][segments]. */
   | { type: 'attention'; step: number; shares: Float32Array[]; layerShares: Float32Array[] }
-  | { type: 'stats'; step: number; tokens: number; tokensPerSecond: number; msPerStep: number }
+  | { type: 'stats'; step: number; tokens: number; tokensPerSecond: number; msPerStep: number; kvBytes?: number }
+  | { type: 'progress'; phase: string; done: number; total: number; tokensPerSecond: number }
   | { type: 'note'; target: number; block: number; ids: Int32Array } // target -1 = all
   | { type: 'finisher-tokens'; ids: Int32Array }
   | { type: 'raw-result'; workers: { ids: Int32Array; topIds?: Int32Array; topLogits?: Float32Array }[] }
@@ -126,8 +131,17 @@ export interface NativeModel {
   sequenceLength(seq: number): number;
   /** One batched forward (synchronous): per row, Float32Array of vocab (x new tokens with allLogits). */
   forward(rows: ForwardRow[]): Float32Array[];
-  /** Plain generation on an engine thread; onTokens gets batches of new ids. */
-  generate(req: GenerateRequest, onTokens: (ids: Int32Array) => void): Promise<GenerateResult>;
+  /**
+   * Plain generation on an engine thread; onTokens gets batches of new ids. The prompt is
+   * prefilled in chunks of req.prefillChunk tokens (default 128); onProgress follows them.
+   */
+  generate(
+    req: GenerateRequest & { prefillChunk?: number },
+    onTokens: (ids: Int32Array) => void,
+    onProgress?: (done: number, total: number, tokensPerSecond: number) => void,
+  ): Promise<GenerateResult>;
+  /** The element type of the K/V storage ("f32", "bf16", "f16"): the checkpoint's. */
+  readonly kvDtype?: string;
   /** Starts a Hogwild run on an engine thread; events arrive in batches. */
   startRun(cfg: NativeRunConfig, onEvents: (events: NativeEvent[]) => void): NativeRun;
   /** Bytes of KV cache storage held now. */
@@ -151,9 +165,6 @@ export function loadNativeAddon(root: string): NativeAddon {
   if (!found) {
     throw new Error(`Hogwild native engine not built: none of ${candidates.join(', ')} exists (run "npm run build:native")`);
   }
-  // OpenMP threads that spin while waiting steal the cores VS Code and the other threads need;
-  // libgomp reads this once, when the addon is loaded. A user's own setting wins.
-  process.env.OMP_WAIT_POLICY ??= 'passive';
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   return require(found) as NativeAddon;
 }

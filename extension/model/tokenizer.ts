@@ -38,13 +38,13 @@ function readJson(file: string): Json {
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
-    throw new Error(`${file}: cannot read: ${(err as Error).message}`);
+    throw new Error(`${file}: cannot read: ${(err as Error).message}`, { cause: err });
   }
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (err) {
-    throw new Error(`${file}: not valid JSON: ${(err as Error).message}`);
+    throw new Error(`${file}: not valid JSON: ${(err as Error).message}`, { cause: err });
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new Error(`${file}: expected a JSON object`);
@@ -147,7 +147,7 @@ export class HwTokenizer {
     try {
       tok = new Tokenizer(tokJson, config);
     } catch (err) {
-      throw new Error(`${file}: cannot build the tokenizer: ${(err as Error).message}`);
+      throw new Error(`${file}: cannot build the tokenizer: ${(err as Error).message}`, { cause: err });
     }
     let source: string | null = null;
     const ct = config.chat_template;
@@ -206,7 +206,7 @@ export class HwTokenizer {
       try {
         this.template = new Template(this.chatTemplateSource);
       } catch (err) {
-        throw new Error(`${path.join(this.dir, 'tokenizer_config.json')}: cannot parse chat_template: ${(err as Error).message}`);
+        throw new Error(`${path.join(this.dir, 'tokenizer_config.json')}: cannot parse chat_template: ${(err as Error).message}`, { cause: err });
       }
     }
     const vars: Record<string, unknown> = {
@@ -221,7 +221,7 @@ export class HwTokenizer {
     try {
       return this.template.render(vars);
     } catch (err) {
-      throw new Error(`${path.join(this.dir, 'tokenizer_config.json')}: chat_template failed to render: ${(err as Error).message}`);
+      throw new Error(`${path.join(this.dir, 'tokenizer_config.json')}: chat_template failed to render: ${(err as Error).message}`, { cause: err });
     }
   }
 

@@ -16,6 +16,7 @@ import type { RunManager } from '../runs';
 import type { RunSnapshot } from '../runModel';
 import { readTrace } from '../trace';
 import { webviewHtml, webviewOptions } from './html';
+import { Disposable, toDisposable } from '../disposable';
 
 export const PANEL_VIEW_TYPE = 'hogwild.runPanel';
 const PANEL_INTERVAL_MS = 1000 / 30;
@@ -34,11 +35,9 @@ export interface PanelHost {
   log(level: 'info' | 'warn' | 'error', text: string): void;
 }
 
-export class RunPanel implements vscode.Disposable {
-  private readonly disposables: vscode.Disposable[] = [];
+export class RunPanel extends Disposable {
   private coalescer: Coalescer;
   private ready = false;
-  private disposed = false;
 
   constructor(
     readonly panel: vscode.WebviewPanel,
@@ -46,19 +45,26 @@ export class RunPanel implements vscode.Disposable {
     private readonly host: PanelHost,
     private readonly onDispose: (p: RunPanel) => void,
   ) {
+    super();
     panel.webview.options = webviewOptions(host.extensionUri);
     panel.iconPath = vscode.Uri.joinPath(host.extensionUri, 'media', 'hogwild.svg');
     panel.webview.html = webviewHtml(panel.webview, host.extensionUri, { bundle: 'panel', styles: ['common.css', 'panel.css'], title: 'Hogwild run' });
     // 30 messages a second at most: smooth enough for text, and half the work of 60 for the
     // renderer that every webview shares with the workbench.
     this.coalescer = new Coalescer((events) => this.post({ type: 'events', runId: this.runId, events: packIds(events) }), PANEL_INTERVAL_MS);
-    this.disposables.push(
-      panel.webview.onDidReceiveMessage((raw) => this.onMessage(raw)),
-      panel.onDidDispose(() => this.dispose()),
+    // Disposed newest first: the listeners go before the panel itself.
+    this._register(panel);
+    this._register(toDisposable(() => this.onDispose(this)));
+    this._register(toDisposable(() => this.coalescer.dispose()));
+    this._register(panel.webview.onDidReceiveMessage((raw) => this.onMessage(raw)));
+    this._register(panel.onDidDispose(() => this.dispose()));
+    this._register(
       host.runs.onRunEvents(({ runId, events }) => {
         if (runId === this.runId && this.ready) this.coalescer.push(events);
       }),
-      host.onDidChangeEngineState((s) => this.post({ type: 'engine', state: s.state, message: s.message })),
+    );
+    this._register(host.onDidChangeEngineState((s) => this.post({ type: 'engine', state: s.state, message: s.message })));
+    this._register(
       panel.onDidChangeViewState((e) => {
         if (e.webviewPanel.active) host.runs.setActive(this.runId);
       }),
@@ -72,7 +78,7 @@ export class RunPanel implements vscode.Disposable {
   }
 
   private post(msg: ToWebview): void {
-    if (this.disposed) return;
+    if (this.isDisposed) return;
     void this.panel.webview.postMessage(msg);
   }
 
@@ -89,7 +95,7 @@ export class RunPanel implements vscode.Disposable {
     if (!rec) return;
     this.coalescer.dispose();
     const m = rec.model;
-    this.post({ type: 'init', runId: m.runId, title: m.title, config: m.config, source: m.source, events: packIds(m.events) });
+    this.post({ type: 'init', runId: m.runId, title: m.title, config: m.config, source: m.source, events: packIds(rec.trace.events()) });
     const es = this.host.engineState();
     this.post({ type: 'engine', state: es.state, message: es.message });
   }
@@ -139,20 +145,15 @@ export class RunPanel implements vscode.Disposable {
     this.panel.reveal(undefined, false);
   }
 
-  dispose(): void {
-    if (this.disposed) return;
-    this.disposed = true;
-    this.coalescer.dispose();
-    for (const d of this.disposables) d.dispose();
-    this.onDispose(this);
-    this.panel.dispose();
-  }
 }
 
-export class RunPanels implements vscode.WebviewPanelSerializer, vscode.Disposable {
+export class RunPanels extends Disposable implements vscode.WebviewPanelSerializer {
   private readonly panels = new Set<RunPanel>();
 
-  constructor(private readonly host: PanelHost) {}
+  constructor(private readonly host: PanelHost) {
+    super();
+    this._register(toDisposable(() => [...this.panels].forEach((p) => p.dispose())));
+  }
 
   /** All open panels (the e2e tests look at them). */
   get open(): RunPanel[] {
@@ -200,9 +201,5 @@ export class RunPanels implements vscode.WebviewPanelSerializer, vscode.Disposab
     }
     // Nothing to re-send: the webview shows its saved snapshot.
     this.adopt(panel, runId || 'none');
-  }
-
-  dispose(): void {
-    for (const p of [...this.panels]) p.dispose();
   }
 }

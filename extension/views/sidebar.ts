@@ -8,27 +8,27 @@ import { validateFromWebview } from '../../protocol/validate';
 import { replyTo } from '../../protocol/requests';
 import type { PanelHost } from './panel';
 import { webviewHtml, webviewOptions } from './html';
+import { Disposable, toDisposable } from '../disposable';
 
 export const SIDEBAR_VIEW_ID = 'hogwild.workers';
 const INTERVAL_MS = 1000 / 15;
 
-export class SidebarProvider implements vscode.WebviewViewProvider, vscode.Disposable {
+export class SidebarProvider extends Disposable implements vscode.WebviewViewProvider {
   private view: vscode.WebviewView | null = null;
   private viewDisposables: vscode.Disposable[] = [];
-  private readonly disposables: vscode.Disposable[] = [];
   private timer: ReturnType<typeof setTimeout> | null = null;
   private last = 0;
   private ready = false;
 
-  private ticker: ReturnType<typeof setInterval>;
-
   constructor(private readonly host: PanelHost, private readonly openPanel: (runId: string) => void) {
+    super();
     // Rates decay while nothing arrives (a paused run): refresh once a second while one is live.
-    this.ticker = setInterval(() => host.runs.liveRun() && this.schedule(), 1000);
-    this.disposables.push(
-      host.runs.onDidChangeRuns(() => this.schedule()),
-      host.onDidChangeEngineState((s) => this.post({ type: 'engine', state: s.state, message: s.message })),
-    );
+    const ticker = setInterval(() => host.runs.liveRun() && this.schedule(), 1000);
+    this._register(toDisposable(() => clearInterval(ticker)));
+    this._register(toDisposable(() => this.timer && clearTimeout(this.timer)));
+    this._register(toDisposable(() => this.viewDisposables.forEach((d) => d.dispose())));
+    this._register(host.runs.onDidChangeRuns(() => this.schedule()));
+    this._register(host.onDidChangeEngineState((s) => this.post({ type: 'engine', state: s.state, message: s.message })));
   }
 
   /** Is the view resolved and ready (the e2e suite waits for it)? */
@@ -117,9 +117,4 @@ export class SidebarProvider implements vscode.WebviewViewProvider, vscode.Dispo
     );
   }
 
-  dispose(): void {
-    if (this.timer) clearTimeout(this.timer);
-    clearInterval(this.ticker);
-    for (const d of [...this.viewDisposables, ...this.disposables]) d.dispose();
-  }
 }

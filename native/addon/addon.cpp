@@ -13,8 +13,11 @@ namespace {
 class LoadWorker : public Napi::AsyncWorker {
  public:
   LoadWorker(Napi::Env env, std::string dir, BackendOptions opt, int max_context)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), dir_(std::move(dir)),
-        opt_(std::move(opt)), max_context_(max_context) {}
+      : Napi::AsyncWorker(env),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        dir_(std::move(dir)),
+        opt_(std::move(opt)),
+        max_context_(max_context) {}
   Napi::Promise promise() { return deferred_.Promise(); }
 
   void Execute() override {
@@ -42,13 +45,15 @@ class LoadWorker : public Napi::AsyncWorker {
 
 Napi::Value load_model(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "loadModel(dir, options): dir must be a string");
+  if (info.Length() < 1 || !info[0].IsString())
+    throw Napi::TypeError::New(env, "loadModel(dir, options): dir must be a string");
   BackendOptions opt;
   int max_context = 0;
   if (info.Length() > 1 && info[1].IsObject()) {
     Napi::Object o = info[1].As<Napi::Object>();
     opt.device = string(o, "device", "auto");
     opt.threads = int(number(o, "threads", 0));
+    opt.kv_dtype = string(o, "kvDtype", "auto");
     max_context = int(number(o, "maxContext", 0));
   }
   auto* worker = new LoadWorker(env, info[0].As<Napi::String>().Utf8Value(), opt, max_context);
@@ -83,6 +88,8 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
 
 }  // namespace hw::js
 
-static Napi::Object init_module(Napi::Env env, Napi::Object exports) { return hw::js::init(env, exports); }
+static Napi::Object init_module(Napi::Env env, Napi::Object exports) {
+  return hw::js::init(env, exports);
+}
 
 NODE_API_MODULE(hogwild_native, init_module)

@@ -15,7 +15,8 @@ std::vector<int32_t> ids(const Napi::Value& v, const std::string& field) {
       Napi::Value x = a.Get(i);
       if (!x.IsNumber()) throw Napi::TypeError::New(v.Env(), field + "[" + std::to_string(i) + "] is not a number");
       const double d = x.As<Napi::Number>().DoubleValue();
-      if (d != double(int32_t(d))) throw Napi::TypeError::New(v.Env(), field + "[" + std::to_string(i) + "] is not an integer id");
+      if (d != double(int32_t(d)))
+        throw Napi::TypeError::New(v.Env(), field + "[" + std::to_string(i) + "] is not an integer id");
       out.push_back(int32_t(d));
     }
   } else {
@@ -32,7 +33,8 @@ double number(const Napi::Object& o, const char* key, double fallback) {
 }
 
 double required_number(const Napi::Object& o, const char* key) {
-  if (!o.Has(key) || !o.Get(key).IsNumber()) throw Napi::TypeError::New(o.Env(), std::string(key) + " must be a number");
+  if (!o.Has(key) || !o.Get(key).IsNumber())
+    throw Napi::TypeError::New(o.Env(), std::string(key) + " must be a number");
   return o.Get(key).As<Napi::Number>().DoubleValue();
 }
 
@@ -97,7 +99,8 @@ static std::vector<std::vector<int32_t>> id_lists(const Napi::Object& o, const c
   if (v.IsUndefined()) return out;
   if (!v.IsArray()) throw Napi::TypeError::New(o.Env(), std::string(key) + " must be an array of id lists");
   Napi::Array a = v.As<Napi::Array>();
-  for (uint32_t i = 0; i < a.Length(); i++) out.push_back(ids(a.Get(i), std::string(key) + "[" + std::to_string(i) + "]"));
+  for (uint32_t i = 0; i < a.Length(); i++)
+    out.push_back(ids(a.Get(i), std::string(key) + "[" + std::to_string(i) + "]"));
   return out;
 }
 
@@ -131,6 +134,10 @@ HogwildConfig run_config(const Napi::Object& o, int vocab) {
   c.seed = uint64_t(number(o, "seed", 0));
   c.max_tokens = int(number(o, "maxTokens", 1024));
   c.max_context = int(number(o, "maxContext", 0));
+  c.max_context_setting = string(o, "maxContextSetting", "maxContext");
+  c.prefill_chunk = int(number(o, "prefillChunk", 128));
+  c.kv_budget_bytes = number(o, "kvBudgetBytes", 0);
+  c.kv_budget_setting = string(o, "kvBudgetSetting", "kvBudgetBytes");
   c.attention_shares = boolean(o, "attentionShares", false);
   c.raw = boolean(o, "raw", false);
   c.raw_steps = int(number(o, "rawSteps", 0));
@@ -160,6 +167,14 @@ Napi::Object event(Napi::Env env, const Event& e) {
     case Event::Type::RunState:
       o.Set("type", "run-state");
       o.Set("state", e.text);
+      if (!e.message.empty()) o.Set("message", e.message);
+      break;
+    case Event::Type::Progress:
+      o.Set("type", "progress");
+      o.Set("phase", e.text);
+      o.Set("done", e.done);
+      o.Set("total", e.total);
+      o.Set("tokensPerSecond", e.value);
       break;
     case Event::Type::Error:
       o.Set("type", "error");
@@ -221,6 +236,7 @@ Napi::Object event(Napi::Env env, const Event& e) {
       o.Set("tokens", e.count);
       o.Set("tokensPerSecond", e.value);
       o.Set("msPerStep", e.value2);
+      o.Set("kvBytes", e.kv_bytes);
       break;
     case Event::Type::Note:
       o.Set("type", "note");

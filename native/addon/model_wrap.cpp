@@ -1,10 +1,10 @@
 #include "model_wrap.h"
 
-#include <chrono>
-#include <thread>
+#include <array>
 
 #include "convert.h"
 #include "error.h"
+#include "generate.h"
 #include "run_wrap.h"
 #include "sampler.h"
 
@@ -13,17 +13,14 @@ namespace hw::js {
 Napi::FunctionReference ModelWrap::constructor;
 
 Napi::Function ModelWrap::define(Napi::Env env) {
-  Napi::Function f = DefineClass(env, "NativeModel",
-                                 {InstanceAccessor<&ModelWrap::config>("config"),
-                                  InstanceAccessor<&ModelWrap::device>("device"),
-                                  InstanceMethod<&ModelWrap::create_sequence>("createSequence"),
-                                  InstanceMethod<&ModelWrap::release_sequence>("releaseSequence"),
-                                  InstanceMethod<&ModelWrap::sequence_length>("sequenceLength"),
-                                  InstanceMethod<&ModelWrap::forward>("forward"),
-                                  InstanceMethod<&ModelWrap::generate>("generate"),
-                                  InstanceMethod<&ModelWrap::start_run>("startRun"),
-                                  InstanceMethod<&ModelWrap::kv_bytes>("kvBytes"),
-                                  InstanceMethod<&ModelWrap::close>("close")});
+  Napi::Function f = DefineClass(
+      env, "NativeModel",
+      {InstanceAccessor<&ModelWrap::config>("config"), InstanceAccessor<&ModelWrap::device>("device"),
+       InstanceAccessor<&ModelWrap::kv_dtype>("kvDtype"), InstanceMethod<&ModelWrap::create_sequence>("createSequence"),
+       InstanceMethod<&ModelWrap::release_sequence>("releaseSequence"),
+       InstanceMethod<&ModelWrap::sequence_length>("sequenceLength"), InstanceMethod<&ModelWrap::forward>("forward"),
+       InstanceMethod<&ModelWrap::generate>("generate"), InstanceMethod<&ModelWrap::start_run>("startRun"),
+       InstanceMethod<&ModelWrap::kv_bytes>("kvBytes"), InstanceMethod<&ModelWrap::close>("close")});
   constructor = Napi::Persistent(f);
   constructor.SuppressDestruct();
   return f;
@@ -47,10 +44,16 @@ void ModelWrap::acquire(Napi::Env env, const char* what) {
     throw Napi::Error::New(env, std::string(what) + ": the model is busy with a generation or a run");
 }
 
-Napi::Value ModelWrap::config(const Napi::CallbackInfo& info) { return model_config(info.Env(), model().config()); }
+Napi::Value ModelWrap::config(const Napi::CallbackInfo& info) {
+  return model_config(info.Env(), model().config());
+}
 
 Napi::Value ModelWrap::device(const Napi::CallbackInfo& info) {
-  return Napi::String::New(info.Env(), model().backend().name());
+  return Napi::String::New(info.Env(), model().device());
+}
+
+Napi::Value ModelWrap::kv_dtype(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), model().backend().kv_dtype());
 }
 
 Napi::Value ModelWrap::create_sequence(const Napi::CallbackInfo& info) {
@@ -80,7 +83,8 @@ Napi::Value ModelWrap::forward(const Napi::CallbackInfo& info) {
   Batch batch;
   Napi::Array rows = info[0].As<Napi::Array>();
   for (uint32_t i = 0; i < rows.Length(); i++) {
-    if (!rows.Get(i).IsObject()) throw Napi::TypeError::New(env, "forward: row " + std::to_string(i) + " is not an object");
+    if (!rows.Get(i).IsObject())
+      throw Napi::TypeError::New(env, "forward: row " + std::to_string(i) + " is not an object");
     Napi::Object r = rows.Get(i).As<Napi::Object>();
     BatchRow row;
     row.block = int(required_number(r, "seq"));
@@ -108,33 +112,35 @@ Napi::Value ModelWrap::forward(const Napi::CallbackInfo& info) {
 
 namespace {
 
+// What the JavaScript side keeps of a generation until its promise settles.
 struct GenerateJob {
-  std::vector<int32_t> prompt, stop;
-  int max_tokens = 0;
-  SamplingParams sampling;
-  uint64_t seed = 0;
-  // Results, read by the finaliser on the JavaScript thread.
-  std::vector<int32_t> ids;
-  double prompt_ms = 0, decode_ms = 0;
-  std::string error;
+  Napi::FunctionReference on_progress;  // optional: (done, total, tokensPerSecond) during the prefill
+  GenerateResult result;                // written on the engine thread before the last call
 };
 
 }  // namespace
 
-// generate(req, onTokens): plain generation on its own thread, ids delivered in batches.
+// generate(req, onTokens, onProgress?): plain generation (native/src/generate.cpp) on an engine
+// thread, ids delivered in batches; the prompt is prefilled in chunks of req.prefillChunk tokens
+// (default 128), with onProgress(done, total, tokensPerSecond) after each.
 Napi::Value ModelWrap::generate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction())
     throw Napi::TypeError::New(env, "generate(request, onTokens)");
   Napi::Object req = info[0].As<Napi::Object>();
+  GenerateRequest request;
+  request.prompt = ids(req.Get("promptIds"), "promptIds");
+  request.stop = req.Has("stopIds") ? ids(req.Get("stopIds"), "stopIds") : std::vector<int32_t>{};
+  request.max_tokens = int(required_number(req, "maxTokens"));
+  request.sampling =
+      req.Get("sampling").IsObject() ? sampling(req.Get("sampling").As<Napi::Object>()) : SamplingParams{};
+  request.seed = uint64_t(number(req, "seed", 0));
+  request.prefill_chunk = int(number(req, "prefillChunk", 128));
+  if (request.prefill_chunk < 1) throw Napi::RangeError::New(env, "generate: prefillChunk must be at least 1");
+  if (request.prompt.empty()) throw Napi::RangeError::New(env, "generate: the prompt is empty");
+  if (request.max_tokens < 1) throw Napi::RangeError::New(env, "generate: maxTokens must be at least 1");
   auto job = std::make_shared<GenerateJob>();
-  job->prompt = ids(req.Get("promptIds"), "promptIds");
-  job->stop = req.Has("stopIds") ? ids(req.Get("stopIds"), "stopIds") : std::vector<int32_t>{};
-  job->max_tokens = int(required_number(req, "maxTokens"));
-  job->sampling = req.Get("sampling").IsObject() ? sampling(req.Get("sampling").As<Napi::Object>()) : SamplingParams{};
-  job->seed = uint64_t(number(req, "seed", 0));
-  if (job->prompt.empty()) throw Napi::RangeError::New(env, "generate: the prompt is empty");
-  if (job->max_tokens < 1) throw Napi::RangeError::New(env, "generate: maxTokens must be at least 1");
+  if (info.Length() > 2 && info[2].IsFunction()) job->on_progress = Napi::Persistent(info[2].As<Napi::Function>());
   acquire(env, "generate");
 
   auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
@@ -143,64 +149,49 @@ Napi::Value ModelWrap::generate(const Napi::CallbackInfo& info) {
       env, info[1].As<Napi::Function>(), "hogwild-generate", 0, 1, [this, job, deferred](Napi::Env env) {
         release();
         Unref();
-        if (!job->error.empty()) {
-          deferred->Reject(Napi::Error::New(env, job->error).Value());
+        job->on_progress.Reset();  // on the JavaScript thread, before the job may die elsewhere
+        const GenerateResult& res = job->result;
+        if (!res.error.empty()) {
+          deferred->Reject(Napi::Error::New(env, res.error).Value());
           return;
         }
         Napi::Object r = Napi::Object::New(env);
-        Napi::Array ids = Napi::Array::New(env, job->ids.size());
-        for (size_t i = 0; i < job->ids.size(); i++) ids.Set(uint32_t(i), job->ids[i]);
+        Napi::Array ids = Napi::Array::New(env, res.ids.size());
+        for (size_t i = 0; i < res.ids.size(); i++) ids.Set(uint32_t(i), res.ids[i]);
         r.Set("ids", ids);
-        r.Set("promptMs", job->prompt_ms);
-        r.Set("decodeMs", job->decode_ms);
+        r.Set("promptMs", res.prompt_ms);
+        r.Set("decodeMs", res.decode_ms);
         deferred->Resolve(r);
       });
 
-  Model* model = model_.get();
-  std::thread([model, job, tsfn]() mutable {
-    using clock = std::chrono::steady_clock;
-    auto send = [&](std::vector<int32_t> batch) {
-      auto* data = new std::vector<int32_t>(std::move(batch));
-      tsfn.BlockingCall(data, [](Napi::Env env, Napi::Function cb, std::vector<int32_t>* d) {
-        cb.Call({int32_array(env, *d)});
+  GenerateSink sink;
+  sink.tokens = [tsfn](std::vector<int32_t> batch) mutable {
+    auto* data = new std::vector<int32_t>(std::move(batch));
+    tsfn.BlockingCall(data, [](Napi::Env env, Napi::Function cb, std::vector<int32_t>* d) {
+      cb.Call({int32_array(env, *d)});
+      delete d;
+    });
+  };
+  if (!job->on_progress.IsEmpty()) {
+    sink.progress = [tsfn, job](int done, int total, double tps) mutable {
+      auto* data = new std::array<double, 3>{double(done), double(total), tps};
+      tsfn.BlockingCall(data, [job](Napi::Env env, Napi::Function, std::array<double, 3>* d) {
+        job->on_progress.Call(
+            {Napi::Number::New(env, (*d)[0]), Napi::Number::New(env, (*d)[1]), Napi::Number::New(env, (*d)[2])});
         delete d;
       });
     };
-    int block = -1;
-    try {
-      block = model->cache().create_block();
-      Rng rng(job->seed);
-      std::vector<int32_t> input = job->prompt, pending;
-      auto last_send = clock::now();
-      const auto t0 = clock::now();
-      auto t_first = t0;
-      for (int i = 0; i < job->max_tokens; i++) {
-        Batch batch;
-        batch.rows.push_back({input, block, {{block, 0}}, true});
-        ForwardOutput out;
-        model->forward(batch, out);
-        const int32_t next = sample_token(out.row_logits(0), out.vocab, job->sampling, rng);
-        if (i == 0) t_first = clock::now();
-        job->ids.push_back(next);
-        pending.push_back(next);
-        const bool stop = std::find(job->stop.begin(), job->stop.end(), next) != job->stop.end();
-        if (stop || clock::now() - last_send > std::chrono::milliseconds(30)) {
-          send(std::move(pending));
-          pending.clear();
-          last_send = clock::now();
-        }
-        if (stop) break;
-        input = {next};
-      }
-      if (!pending.empty()) send(std::move(pending));
-      job->prompt_ms = std::chrono::duration<double, std::milli>(t_first - t0).count();
-      job->decode_ms = std::chrono::duration<double, std::milli>(clock::now() - t_first).count();
-    } catch (const std::exception& e) {
-      job->error = e.what();
-    }
-    if (block >= 0) model->cache().release_block(block);
+  }
+  sink.done = [tsfn, job](GenerateResult res) mutable {
+    job->result = std::move(res);
+    tsfn.Release();  // the finaliser settles the promise
+  };
+  try {
+    start_generation(model(), std::move(request), std::move(sink));
+  } catch (const std::exception& e) {
     tsfn.Release();
-  }).detach();
+    throw Napi::Error::New(env, e.what());
+  }
   return deferred->Promise();
 }
 

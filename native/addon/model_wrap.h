@@ -23,6 +23,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
  private:
   Napi::Value config(const Napi::CallbackInfo& info);
   Napi::Value device(const Napi::CallbackInfo& info);
+  Napi::Value kv_dtype(const Napi::CallbackInfo& info);
   Napi::Value create_sequence(const Napi::CallbackInfo& info);
   Napi::Value release_sequence(const Napi::CallbackInfo& info);
   Napi::Value sequence_length(const Napi::CallbackInfo& info);

@@ -8,12 +8,13 @@ namespace hw::js {
 Napi::FunctionReference RunWrap::constructor;
 
 Napi::Function RunWrap::define(Napi::Env env) {
-  Napi::Function f = DefineClass(env, "NativeRun",
-                                 {InstanceMethod<&RunWrap::pause>("pause"), InstanceMethod<&RunWrap::resume>("resume"),
-                                  InstanceMethod<&RunWrap::step>("step"), InstanceMethod<&RunWrap::stop>("stop"),
-                                  InstanceMethod<&RunWrap::inject>("inject"), InstanceMethod<&RunWrap::fork>("fork"),
-                                  InstanceMethod<&RunWrap::set_temperature>("setTemperature"),
-                                  InstanceMethod<&RunWrap::inspect>("inspect"), InstanceMethod<&RunWrap::done>("done")});
+  Napi::Function f =
+      DefineClass(env, "NativeRun",
+                  {InstanceMethod<&RunWrap::pause>("pause"), InstanceMethod<&RunWrap::resume>("resume"),
+                   InstanceMethod<&RunWrap::step>("step"), InstanceMethod<&RunWrap::stop>("stop"),
+                   InstanceMethod<&RunWrap::inject>("inject"), InstanceMethod<&RunWrap::fork>("fork"),
+                   InstanceMethod<&RunWrap::set_temperature>("setTemperature"),
+                   InstanceMethod<&RunWrap::inspect>("inspect"), InstanceMethod<&RunWrap::done>("done")});
   constructor = Napi::Persistent(f);
   constructor.SuppressDestruct();
   return f;
@@ -85,16 +86,28 @@ static Napi::Value guarded(Napi::Env env, F&& f) {
 }
 
 Napi::Value RunWrap::pause(const Napi::CallbackInfo& info) {
-  return guarded(info.Env(), [&] { run_->pause(optional_worker(info)); return info.Env().Undefined(); });
+  return guarded(info.Env(), [&] {
+    run_->pause(optional_worker(info));
+    return info.Env().Undefined();
+  });
 }
 Napi::Value RunWrap::resume(const Napi::CallbackInfo& info) {
-  return guarded(info.Env(), [&] { run_->resume(optional_worker(info)); return info.Env().Undefined(); });
+  return guarded(info.Env(), [&] {
+    run_->resume(optional_worker(info));
+    return info.Env().Undefined();
+  });
 }
 Napi::Value RunWrap::step(const Napi::CallbackInfo& info) {
-  return guarded(info.Env(), [&] { run_->single_step(); return info.Env().Undefined(); });
+  return guarded(info.Env(), [&] {
+    run_->single_step();
+    return info.Env().Undefined();
+  });
 }
 Napi::Value RunWrap::stop(const Napi::CallbackInfo& info) {
-  return guarded(info.Env(), [&] { run_->stop(optional_worker(info)); return info.Env().Undefined(); });
+  return guarded(info.Env(), [&] {
+    run_->stop(optional_worker(info));
+    return info.Env().Undefined();
+  });
 }
 Napi::Value RunWrap::inject(const Napi::CallbackInfo& info) {
   return guarded(info.Env(), [&] {
@@ -105,7 +118,8 @@ Napi::Value RunWrap::inject(const Napi::CallbackInfo& info) {
 }
 Napi::Value RunWrap::fork(const Napi::CallbackInfo& info) {
   return guarded(info.Env(), [&] {
-    if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "fork(worker, headerPrefixIds?)");
+    if (info.Length() < 1 || !info[0].IsNumber())
+      throw Napi::TypeError::New(info.Env(), "fork(worker, headerPrefixIds?)");
     Ids prefix = info.Length() > 1 && !info[1].IsUndefined() ? ids(info[1], "headerPrefixIds") : Ids{};
     return Napi::Number::New(info.Env(), run_->fork(info[0].As<Napi::Number>().Int32Value(), std::move(prefix)));
   });
@@ -123,10 +137,12 @@ Napi::Value RunWrap::inspect(const Napi::CallbackInfo& info) {
     if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber())
       throw Napi::TypeError::New(info.Env(), "inspect(block, index, attention)");
     const bool attention = info.Length() > 2 && info[2].ToBoolean();
-    return inspect_result(info.Env(),
-                          run_->inspect(info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Int32Value(), attention));
+    return inspect_result(info.Env(), run_->inspect(info[0].As<Napi::Number>().Int32Value(),
+                                                    info[1].As<Napi::Number>().Int32Value(), attention));
   });
 }
-Napi::Value RunWrap::done(const Napi::CallbackInfo& info) { return done_promise_.Value(); }
+Napi::Value RunWrap::done(const Napi::CallbackInfo& info) {
+  return done_promise_.Value();
+}
 
 }  // namespace hw::js

@@ -47,9 +47,10 @@ static void bench_bookkeeping(const std::string& dir, int workers, int tokens_pe
   const HogwildRun::Timings t = run.timings();
   const double step = t.loop_ms / t.steps, fwd = t.forward_ms / t.steps, smp = t.sampling_ms / t.steps;
   const double book = step - fwd - smp;
-  std::printf("  W=%d: %d steps, %.1f ms/step: forward %.1f ms, sampling %.2f ms (%.1f%%), Hogwild bookkeeping "
-              "%.3f ms = %.2f%% of a step (%d events, %d step moves, attention shares on)\n",
-              workers, t.steps, step, fwd, smp, 100.0 * smp / step, book, 100.0 * book / step, events, moves);
+  std::printf(
+      "  W=%d: %d steps, %.1f ms/step: forward %.1f ms, sampling %.2f ms (%.1f%%), Hogwild bookkeeping "
+      "%.3f ms = %.2f%% of a step (%d events, %d step moves, attention shares on)\n",
+      workers, t.steps, step, fwd, smp, 100.0 * smp / step, book, 100.0 * book / step, events, moves);
 }
 
 static double attention_ms(Model& m, const Batch& batch, int reps) {

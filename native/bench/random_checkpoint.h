@@ -21,10 +21,16 @@ struct BenchShape {
   int max_context = 32768;
 };
 
-inline BenchShape qwen25_05b() { return BenchShape{}; }
+inline BenchShape qwen25_05b() {
+  return BenchShape{};
+}
 
 inline void write_random_checkpoint(const BenchShape& s, const std::string& dir, uint64_t seed = 1) {
-  struct T { std::string name; std::vector<int64_t> shape; bool ones; };
+  struct T {
+    std::string name;
+    std::vector<int64_t> shape;
+    bool ones;
+  };
   std::vector<T> ts;
   const int64_t H = s.hidden, Q = int64_t(s.heads) * s.head_dim, KV = int64_t(s.kv_heads) * s.head_dim;
   ts.push_back({"model.embed_tokens.weight", {s.vocab, H}, false});
@@ -81,9 +87,10 @@ inline void write_random_checkpoint(const BenchShape& s, const std::string& dir,
     }
   });
   std::ofstream c(dir + "/config.json");
-  c << "{\"architectures\":[\"" << s.arch << "\"],\"hidden_size\":" << s.hidden << ",\"intermediate_size\":"
-    << s.intermediate << ",\"num_hidden_layers\":" << s.layers << ",\"num_attention_heads\":" << s.heads
-    << ",\"num_key_value_heads\":" << s.kv_heads << ",\"head_dim\":" << s.head_dim << ",\"vocab_size\":" << s.vocab
+  c << "{\"architectures\":[\"" << s.arch << "\"],\"hidden_size\":" << s.hidden
+    << ",\"intermediate_size\":" << s.intermediate << ",\"num_hidden_layers\":" << s.layers
+    << ",\"num_attention_heads\":" << s.heads << ",\"num_key_value_heads\":" << s.kv_heads
+    << ",\"head_dim\":" << s.head_dim << ",\"vocab_size\":" << s.vocab
     << ",\"max_position_embeddings\":" << s.max_context << ",\"rms_norm_eps\":1e-6,\"rope_theta\":1000000.0"
     << ",\"tie_word_embeddings\":" << (s.tied ? "true" : "false") << ",\"torch_dtype\":\"bfloat16\"}";
 }

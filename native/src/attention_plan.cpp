@@ -34,8 +34,8 @@ AttnPlan plan_attention(const Batch& batch, const std::vector<RowPlan>& plans, c
     const BatchRow& row = batch.rows[r];
     plan_add_row(p, int(row.tokens.size()), plans[r].first_position);
     for (size_t s = 0; s < row.view.size(); s++)
-      plan_add_segment(p, cache.pages(row.view[s].block).data(), cache.page_tokens(),
-                       plans[r].segment_lengths[s], row.view[s].offset);
+      plan_add_segment(p, cache.pages(row.view[s].block).data(), cache.page_tokens(), plans[r].segment_lengths[s],
+                       row.view[s].offset);
   }
   return p;
 }

@@ -14,7 +14,9 @@ namespace hw {
 
 // Element type of the K/V page storage.
 enum class KvDType : uint8_t { F32, F16, BF16 };
-inline size_t kv_dtype_bytes(KvDType t) { return t == KvDType::F32 ? 4 : 2; }
+inline size_t kv_dtype_bytes(KvDType t) {
+  return t == KvDType::F32 ? 4 : 2;
+}
 inline const char* kv_dtype_name(KvDType t) {
   return t == KvDType::F32 ? "f32" : t == KvDType::F16 ? "f16" : "bf16";
 }
@@ -39,9 +41,7 @@ struct PagedKv {
     return keys_token_major ? k_offset + (size_t(h) * page_tokens + index) * head_dim + d
                             : k_offset + (size_t(h) * head_dim + d) * page_tokens + index;
   }
-  size_t value_index(int h, int index) const {
-    return v_offset + (size_t(h) * page_tokens + index) * head_dim;
-  }
+  size_t value_index(int h, int index) const { return v_offset + (size_t(h) * page_tokens + index) * head_dim; }
 };
 
 // A block placed in a row's view.
@@ -53,11 +53,11 @@ struct AttnSegment {
 
 // One batch row: `tokens` queries at consecutive view positions from first_position.
 struct AttnRow {
-  int q_begin = 0;         // first query token in the q / out arrays
+  int q_begin = 0;  // first query token in the q / out arrays
   int tokens = 0;
   int first_position = 0;
   int seg_begin = 0, seg_count = 0;  // its view: segments[seg_begin, seg_begin + seg_count)
-  int key_begin = 0;       // first entry of its last token's visible keys in the key output
+  int key_begin = 0;                 // first entry of its last token's visible keys in the key output
 };
 
 struct AttnPlan {

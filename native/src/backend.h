@@ -2,6 +2,7 @@
 // runs the whole forward pass; the CPU backend is the reference every other one is
 // checked against.
 #pragma once
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -15,9 +16,9 @@ namespace hw {
 
 // What a forward needs to know about each row after the cache has made room for it.
 struct RowPlan {
-  int first_position = 0;              // view position of the row's first new token
-  std::vector<Slot> write_slots;       // where each new token's K/V goes
-  std::vector<int> segment_lengths;    // visible length of each view segment, after this step's writes
+  int first_position = 0;            // view position of the row's first new token
+  std::vector<Slot> write_slots;     // where each new token's K/V goes
+  std::vector<int> segment_lengths;  // visible length of each view segment, after this step's writes
 };
 
 class Backend {
@@ -35,14 +36,36 @@ class Backend {
                        ForwardOutput& out) = 0;
   // Bytes of KV page storage held now.
   virtual size_t kv_bytes() const = 0;
+  // True when forward() samples rows that ask for it (BatchRow::sample) on the device.
+  virtual bool samples() const { return false; }
+  // One line for the model summary: device, GPU name, weight and KV memory.
+  virtual std::string describe() const { return name(); }
+  // Bytes free for more KV pages where the backend keeps them in its own memory (a GPU's);
+  // -1 = host memory (the run's default KV budget then reads the system's).
+  virtual double kv_memory_free() const { return -1; }
+  // Bytes one token's K/V takes (all layers); 16-bit where the checkpoint is 16-bit.
+  virtual size_t kv_bytes_per_token() const = 0;
+  // "f32", "bf16" or "f16": the element type of the K/V storage.
+  virtual std::string kv_dtype() const = 0;
 };
 
 struct BackendOptions {
   std::string device = "cpu";  // "cpu", "cuda" or "auto"
   int threads = 0;             // CPU threads; 0 = all cores
+  // Benchmarks: weights are not read but generated on the device from this seed (CUDA only;
+  // the ModelWeights passed then carry shapes and no data).
+  uint64_t random_weights_seed = 0;
+  // K/V element type: "auto" = the checkpoint's (bf16 / f16 weights give 16-bit K/V, as
+  // transformers does; fp32 stays fp32), or "f32", "bf16", "f16".
+  std::string kv_dtype = "auto";
 };
 
-std::unique_ptr<Backend> make_cpu_backend(const ModelConfig& cfg, const ModelWeights& w,
-                                          const BackendOptions& opt);
+std::unique_ptr<Backend> make_cpu_backend(const ModelConfig& cfg, const ModelWeights& w, const BackendOptions& opt);
+// Benchmarks: random K/V in every page a CUDA backend holds (a long context without its prefill).
+void cuda_fill_kv_random(Backend& backend, uint64_t seed);
+// Tests: how many forwards a CUDA backend ran as a replayed CUDA graph.
+int64_t cuda_graph_launches(const Backend& backend);
+// Throws EngineError when no usable GPU, driver or cuBLAS is found (or the build has no CUDA).
+std::unique_ptr<Backend> make_cuda_backend(const ModelConfig& cfg, const ModelWeights& w, const BackendOptions& opt);
 
 }  // namespace hw

@@ -1,5 +1,6 @@
 // One call of the forward entry: rows of new tokens, each with the view it attends to.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <vector>
 
@@ -18,18 +19,29 @@ struct BatchRow {
   std::vector<ViewSegment> view;  // ordered blocks this row attends to; must contain `block`
   bool logits = true;             // return the logits of the last new token
   bool all_logits = false;        // return the logits of every new token
+  // Device sampling (backends whose samples() is true): the last token's next id is drawn by
+  // the backend with these settings and this uniform draw from the row's generator.
+  bool sample = false;
+  float temperature = 0.0f, top_p = 1.0f;
+  int top_k = 0;
+  double uniform = 0.0;
 };
 
 struct Batch {
   std::vector<BatchRow> rows;     // no two rows write the same block
   bool attention_shares = false;  // also report each row's attention share per view segment
+  bool sampled_ids_only = false;  // with device sampling: logits need not reach the host
+  // When set and true, the forward stops between layers and throws Cancelled (the cache is
+  // left as it was): a long prefill chunk can be stopped within a layer's time.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 struct ForwardOutput {
   int vocab = 0;
-  std::vector<float> logits;            // [logit rows, vocab], rows in batch order
-  std::vector<int> logit_row;           // per batch row: its first logit row, -1 if none
-  std::vector<int> logit_count;         // per batch row: how many logit rows it has
+  std::vector<float> logits;     // [logit rows, vocab], rows in batch order
+  std::vector<int> logit_row;    // per batch row: its first logit row, -1 if none
+  std::vector<int> logit_count;  // per batch row: how many logit rows it has
+  std::vector<int32_t> sampled;  // per batch row: the id the backend drew (-1 if none)
   // With attention_shares: per batch row, [layers][view segments] fractions of the last new
   // token's attention mass that fell on each segment, averaged over query heads.
   std::vector<std::vector<float>> shares;

@@ -79,18 +79,21 @@ void read_arch(const Json& j, const std::string& where, ModelConfig& c) {
   } else {
     const Json* type = j.get("model_type");
     if (!type || !type->is_string())
-      fail(where, "missing field 'architectures' (or 'model_type'); supported: " +
-                      std::string(kSupported));
+      fail(where, "missing field 'architectures' (or 'model_type'); supported: " + std::string(kSupported));
     const std::string& t = type->as_string();
-    name = t == "qwen2" ? "Qwen2ForCausalLM"
-         : t == "qwen3" ? "Qwen3ForCausalLM"
-         : t == "llama" ? "LlamaForCausalLM"
-                        : t;
+    name = t == "qwen2"   ? "Qwen2ForCausalLM"
+           : t == "qwen3" ? "Qwen3ForCausalLM"
+           : t == "llama" ? "LlamaForCausalLM"
+                          : t;
   }
-  if (name == "Qwen2ForCausalLM") c.arch = Arch::Qwen2;
-  else if (name == "Qwen3ForCausalLM") c.arch = Arch::Qwen3;
-  else if (name == "LlamaForCausalLM") c.arch = Arch::Llama;
-  else fail(where, "unknown architecture '" + name + "' (supported: " + kSupported + ")");
+  if (name == "Qwen2ForCausalLM")
+    c.arch = Arch::Qwen2;
+  else if (name == "Qwen3ForCausalLM")
+    c.arch = Arch::Qwen3;
+  else if (name == "LlamaForCausalLM")
+    c.arch = Arch::Llama;
+  else
+    fail(where, "unknown architecture '" + name + "' (supported: " + kSupported + ")");
   c.arch_name = name;
 }
 
@@ -125,8 +128,7 @@ void read_rope(const Json& j, const std::string& where, ModelConfig& c) {
       if (!(s.high_freq_factor > s.low_freq_factor))
         fail(where, spec_name + ": high_freq_factor must be greater than low_freq_factor");
     } else if (type != "default") {
-      fail(where, spec_name + ": rope type '" + type +
-                      "' is not supported (supported: default, llama3)");
+      fail(where, spec_name + ": rope type '" + type + "' is not supported (supported: default, llama3)");
     }
   }
   c.rope_theta = float(theta);
@@ -161,8 +163,8 @@ ModelConfig config_from_json(const Json& j, const std::string& where) {
   c.vocab = f.positive("vocab_size", 0, true);
   c.kv_heads = f.positive("num_key_value_heads", c.heads);  // absent: plain multi-head attention
   if (c.heads % c.kv_heads != 0)
-    fail(where, "num_attention_heads (" + std::to_string(c.heads) +
-                    ") is not a multiple of num_key_value_heads (" + std::to_string(c.kv_heads) + ")");
+    fail(where, "num_attention_heads (" + std::to_string(c.heads) + ") is not a multiple of num_key_value_heads (" +
+                    std::to_string(c.kv_heads) + ")");
 
   // Defaults below are those of the transformers config classes, used when a field is absent.
   if (c.arch == Arch::Qwen3) {
@@ -171,8 +173,8 @@ ModelConfig config_from_json(const Json& j, const std::string& where) {
     c.head_dim = f.positive("head_dim", 0);
   } else {
     if (c.hidden % c.heads != 0)
-      fail(where, "hidden_size (" + std::to_string(c.hidden) + ") is not a multiple of " +
-                      "num_attention_heads (" + std::to_string(c.heads) + ") and head_dim is absent");
+      fail(where, "hidden_size (" + std::to_string(c.hidden) + ") is not a multiple of " + "num_attention_heads (" +
+                      std::to_string(c.heads) + ") and head_dim is absent");
     c.head_dim = c.hidden / c.heads;
   }
   c.max_context = f.positive("max_position_embeddings", c.arch == Arch::Llama ? 2048 : 32768);

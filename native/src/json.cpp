@@ -62,8 +62,10 @@ class JsonParser {
     if (at_end()) error("unexpected end of input");
     Json v;
     switch (peek()) {
-      case '{': return object(depth);
-      case '[': return array(depth);
+      case '{':
+        return object(depth);
+      case '[':
+        return array(depth);
       case '"':
         v.type_ = Json::Type::String;
         v.str_ = string();
@@ -128,13 +130,11 @@ class JsonParser {
     size_t first_offset = key_offsets_.size() - n;
     std::vector<size_t> order(n);
     for (size_t i = 0; i < n; ++i) order[i] = i;
-    std::sort(order.begin(), order.end(),
-              [&](size_t a, size_t b) { return members[a].first < members[b].first; });
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return members[a].first < members[b].first; });
     for (size_t i = 1; i < n; ++i) {
       if (members[order[i]].first == members[order[i - 1]].first) {
         size_t later = std::max(order[i], order[i - 1]);
-        error_at(key_offsets_[first_offset + later],
-                 "duplicate key '" + members[later].first + "'");
+        error_at(key_offsets_[first_offset + later], "duplicate key '" + members[later].first + "'");
       }
     }
     key_offsets_.resize(first_offset);
@@ -214,10 +214,14 @@ class JsonParser {
     for (int i = 0; i < 4; ++i) {
       char c = s_[pos_++];
       u <<= 4;
-      if (c >= '0' && c <= '9') u |= unsigned(c - '0');
-      else if (c >= 'a' && c <= 'f') u |= unsigned(c - 'a' + 10);
-      else if (c >= 'A' && c <= 'F') u |= unsigned(c - 'A' + 10);
-      else error_at(pos_ - 1, "invalid hex digit in a \\u escape");
+      if (c >= '0' && c <= '9')
+        u |= unsigned(c - '0');
+      else if (c >= 'a' && c <= 'f')
+        u |= unsigned(c - 'a' + 10);
+      else if (c >= 'A' && c <= 'F')
+        u |= unsigned(c - 'A' + 10);
+      else
+        error_at(pos_ - 1, "invalid hex digit in a \\u escape");
     }
     return u;
   }
@@ -287,14 +291,30 @@ class JsonParser {
       if (at_end()) error("unterminated string");
       char e = s_[pos_++];
       switch (e) {
-        case '"': out += '"'; break;
-        case '\\': out += '\\'; break;
-        case '/': out += '/'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
+        case '"':
+          out += '"';
+          break;
+        case '\\':
+          out += '\\';
+          break;
+        case '/':
+          out += '/';
+          break;
+        case 'b':
+          out += '\b';
+          break;
+        case 'f':
+          out += '\f';
+          break;
+        case 'n':
+          out += '\n';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case 't':
+          out += '\t';
+          break;
         case 'u': {
           unsigned cp = hex4();
           if (cp >= 0xDC00 && cp <= 0xDFFF) error_at(esc_at, "unpaired low surrogate");
@@ -309,7 +329,8 @@ class JsonParser {
           put_utf8(out, cp);
           break;
         }
-        default: error_at(esc_at, "invalid escape sequence");
+        default:
+          error_at(esc_at, "invalid escape sequence");
       }
     }
   }
@@ -349,12 +370,18 @@ Json Json::parse_file(const std::string& path) {
 
 const char* Json::type_name() const {
   switch (type_) {
-    case Type::Null: return "null";
-    case Type::Bool: return "boolean";
-    case Type::Number: return "number";
-    case Type::String: return "string";
-    case Type::Array: return "array";
-    case Type::Object: return "object";
+    case Type::Null:
+      return "null";
+    case Type::Bool:
+      return "boolean";
+    case Type::Number:
+      return "number";
+    case Type::String:
+      return "string";
+    case Type::Array:
+      return "array";
+    case Type::Object:
+      return "object";
   }
   return "?";
 }

@@ -9,8 +9,8 @@ namespace hw {
 
 // Where one token of a block lives.
 struct Slot {
-  int page;  // page index in the backend's storage
-  int index; // token index inside that page
+  int page;   // page index in the backend's storage
+  int index;  // token index inside that page
 };
 
 // One token moved between two slots, its key rotated `delta` positions further on the way.
@@ -24,12 +24,12 @@ class KvCache {
 
   int page_tokens() const { return page_tokens_; }
 
-  int create_block();                  // a new, empty block
-  int fork_block(int src);             // a block sharing all of src's pages (nothing copied)
-  void release_block(int block);       // frees pages no other block uses
+  int create_block();             // a new, empty block
+  int fork_block(int src);        // a block sharing all of src's pages (nothing copied)
+  void release_block(int block);  // frees pages no other block uses
   bool valid(int block) const;
   int length(int block) const;
-  Slot slot(int block, int index) const;   // where token `index` of a block lives
+  Slot slot(int block, int index) const;  // where token `index` of a block lives
   const std::vector<int>& pages(int block) const;
 
   // Makes room for n more tokens at the end of `block`. A shared last page is first
@@ -40,7 +40,7 @@ class KvCache {
   // Drops the tokens past `length` (for undoing a reserve that was never written).
   void truncate(int block, int length);
 
-  int pages_in_use() const;            // distinct pages referenced by live blocks
+  int pages_in_use() const;                                       // distinct pages referenced by live blocks
   int pages_allocated() const { return int(page_refs_.size()); }  // storage the backend must hold
 
  private:

@@ -1,8 +1,11 @@
 #include "model.h"
 
+#include <cstdio>
+#include <algorithm>
 #include <map>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "error.h"
 
@@ -12,13 +15,46 @@ std::unique_ptr<Model> Model::load(const std::string& dir, const BackendOptions&
   std::unique_ptr<Model> m(new Model());
   m->cfg_ = load_config(dir);
   m->weights_ = load_weights(dir, m->cfg_);
-  if (opt.device == "cpu" || opt.device == "auto") {
-    m->backend_ = make_cpu_backend(m->cfg_, m->weights_, opt);
-  } else {
-    fail(dir, "device '" + opt.device + "' is not available in this build (use cpu or auto)");
-  }
-  m->max_context_ = m->cfg_.max_context;
+  const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
+  m->pool_ = std::make_unique<par::Pool>(opt.threads > 0 ? opt.threads : cores);
+  m->make_backend(opt);
   return m;
+}
+
+std::unique_ptr<Model> Model::random(const ModelConfig& cfg, const BackendOptions& opt) {
+  if (opt.device != "cuda") fail("random model", "weights generated on the device need --device cuda");
+  if (opt.random_weights_seed == 0) fail("random model", "a nonzero random_weights_seed is needed");
+  std::unique_ptr<Model> m(new Model());
+  m->cfg_ = cfg;
+  m->make_backend(opt);
+  return m;
+}
+
+void Model::make_backend(const BackendOptions& opt) {
+  if (opt.device == "cpu") {
+    backend_ = make_cpu_backend(cfg_, weights_, opt);
+  } else if (opt.device == "cuda") {
+    backend_ = make_cuda_backend(cfg_, weights_, opt);
+  } else if (opt.device == "auto") {
+    try {
+      backend_ = make_cuda_backend(cfg_, weights_, opt);
+    } catch (const EngineError& e) {
+      // One line, and the reason stays visible in the model's device description.
+      std::fprintf(stderr, "hogwild: device auto: %s; running on the CPU\n", e.what());
+      backend_ = make_cpu_backend(cfg_, weights_, opt);
+      // The summary's device field is short (protocol limit 200 characters); stderr has it all.
+      std::string why = e.what();
+      if (why.size() > 150) why = why.substr(0, 147) + "...";
+      device_note_ = "cpu (auto: " + why + ")";
+    }
+  } else {
+    fail("device", "'" + opt.device + "' is not a device (use cpu, cuda or auto)");
+  }
+  max_context_ = cfg_.max_context;
+}
+
+std::string Model::device() const {
+  return device_note_.empty() ? backend_->describe() : device_note_;
 }
 
 void Model::set_max_context(int n) {
@@ -36,10 +72,12 @@ void Model::forward(const Batch& batch, ForwardOutput& out) {
     const std::string where = "forward row " + std::to_string(r);
     if (row.tokens.empty()) fail(where, "no tokens");
     if (!cache_.valid(row.block)) fail(where, "no block " + std::to_string(row.block));
-    if (!written.insert(row.block).second) fail(where, "block " + std::to_string(row.block) + " is written by two rows");
+    if (!written.insert(row.block).second)
+      fail(where, "block " + std::to_string(row.block) + " is written by two rows");
     for (int32_t id : row.tokens)
       if (id < 0 || id >= cfg_.vocab)
-        fail(where, "token id " + std::to_string(id) + " is outside the vocabulary (0.." + std::to_string(cfg_.vocab - 1) + ")");
+        fail(where, "token id " + std::to_string(id) + " is outside the vocabulary (0.." +
+                        std::to_string(cfg_.vocab - 1) + ")");
     int own = -1;
     std::set<int> in_view;
     for (const ViewSegment& s : row.view) {
@@ -75,12 +113,36 @@ void Model::forward(const Batch& batch, ForwardOutput& out) {
   }
 
   try {
+    par::Use use(pool_.get());  // the CPU kernels below run on this model's threads
     backend_->forward(batch, plans, cache_, out);
   } catch (...) {
     for (const BatchRow& row : batch.rows) cache_.truncate(row.block, cache_.length(row.block));
     throw;
   }
   for (const BatchRow& row : batch.rows) cache_.commit(row.block, int(row.tokens.size()));
+}
+
+void Model::forward_chunked(const BatchRow& row, int chunk, ForwardOutput& out,
+                            const std::function<void(int, int)>& after_chunk, const std::atomic<bool>* cancel) {
+  if (chunk < 1) fail("forward", "the prefill chunk must be at least 1 token, got " + std::to_string(chunk));
+  const int total = int(row.tokens.size());
+  if (total == 0) fail("forward", "no tokens");
+  for (int done = 0; done < total;) {
+    const int n = std::min(chunk, total - done);
+    Batch b;
+    b.cancel = cancel;
+    BatchRow part;
+    part.tokens.assign(row.tokens.begin() + done, row.tokens.begin() + done + n);
+    part.block = row.block;
+    part.view = row.view;
+    const bool last = done + n == total;
+    part.logits = last && row.logits;
+    part.all_logits = last && row.all_logits;
+    b.rows.push_back(std::move(part));
+    forward(b, out);
+    done += n;
+    if (after_chunk) after_chunk(done, total);
+  }
 }
 
 void Model::append_block(int dst, int src) {

@@ -38,10 +38,14 @@ std::string range_str(uint64_t a, uint64_t b) {
 }
 
 bool parse_dtype(const std::string& s, DType& out) {
-  if (s == "F32") out = DType::F32;
-  else if (s == "F16") out = DType::F16;
-  else if (s == "BF16") out = DType::BF16;
-  else return false;
+  if (s == "F32")
+    out = DType::F32;
+  else if (s == "F16")
+    out = DType::F16;
+  else if (s == "BF16")
+    out = DType::BF16;
+  else
+    return false;
   return true;
 }
 
@@ -69,7 +73,7 @@ SafeTensorsFile::SafeTensorsFile(const std::string& path) : path_(path) {
   map_ = p;
   map_size_ = size;
   try {
-    parse_header();
+    tensors_ = parse_header(static_cast<const uint8_t*>(map_), map_size_, path_);
   } catch (...) {
     // The destructor does not run for a half-built object: release the mapping here.
     ::munmap(map_, map_size_);
@@ -82,19 +86,23 @@ SafeTensorsFile::~SafeTensorsFile() {
   if (map_) ::munmap(map_, map_size_);
 }
 
-void SafeTensorsFile::parse_header() {
-  const auto* bytes = static_cast<const uint8_t*>(map_);
+std::map<std::string, Tensor> SafeTensorsFile::parse_header(const uint8_t* bytes, size_t size,
+                                                            const std::string& path) {
+  if (size < 8)
+    fail(path, "file is " + std::to_string(size) +
+                   " bytes, too short for a safetensors file (the header length alone takes 8)");
+  std::map<std::string, Tensor> tensors;
   uint64_t header_len = 0;
   for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | bytes[i];  // little-endian u64
-  uint64_t after_len = map_size_ - 8;
+  uint64_t after_len = size - 8;
   if (header_len > after_len)
-    fail(path_, "header claims " + std::to_string(header_len) + " bytes but the file holds " +
-                    std::to_string(after_len) +
-                    " after its 8-byte length field (truncated, or not a safetensors file?)");
+    fail(path, "header claims " + std::to_string(header_len) + " bytes but the file holds " +
+                   std::to_string(after_len) +
+                   " after its 8-byte length field (truncated, or not a safetensors file?)");
 
   std::string text(reinterpret_cast<const char*>(bytes + 8), size_t(header_len));
-  Json header = Json::parse(text, path_ + " (header)");
-  if (!header.is_object()) fail(path_, "the header is not a JSON object");
+  Json header = Json::parse(text, path + " (header)");
+  if (!header.is_object()) fail(path, "the header is not a JSON object");
 
   const uint8_t* data = bytes + 8 + header_len;
   uint64_t data_size = after_len - header_len;
@@ -109,62 +117,60 @@ void SafeTensorsFile::parse_header() {
     if (name == "__metadata__") continue;  // free-form string map, nothing we need
     const Json& e = m.second;
     std::string what = "tensor '" + name + "'";
-    if (!e.is_object()) fail(path_, what + ": header entry is not an object");
+    if (!e.is_object()) fail(path, what + ": header entry is not an object");
 
     const Json* dt = e.get("dtype");
-    if (!dt || !dt->is_string()) fail(path_, what + ": missing dtype");
+    if (!dt || !dt->is_string()) fail(path, what + ": missing dtype");
     DType dtype;
     if (!parse_dtype(dt->as_string(), dtype))
-      fail(path_, what + " has dtype " + dt->as_string() + "; supported: F32, F16, BF16");
+      fail(path, what + " has dtype " + dt->as_string() + "; supported: F32, F16, BF16");
 
     const Json* sh = e.get("shape");
-    if (!sh || !sh->is_array()) fail(path_, what + ": missing shape");
+    if (!sh || !sh->is_array()) fail(path, what + ": missing shape");
     std::vector<int64_t> shape;
     uint64_t numel = 1;
     bool overflow = false;
     for (const Json& d : sh->as_array()) {
-      if (!d.is_int() || d.as_int() < 0) fail(path_, what + ": shape must list non-negative integers");
+      if (!d.is_int() || d.as_int() < 0) fail(path, what + ": shape must list non-negative integers");
       shape.push_back(d.as_int());
       overflow |= __builtin_mul_overflow(numel, uint64_t(d.as_int()), &numel);
     }
 
     const Json* off = e.get("data_offsets");
-    if (!off || !off->is_array() || off->size() != 2 || !off->as_array()[0].is_int() ||
-        !off->as_array()[1].is_int() || off->as_array()[0].as_int() < 0 ||
-        off->as_array()[1].as_int() < off->as_array()[0].as_int())
-      fail(path_, what + ": data_offsets must be [begin, end] with 0 <= begin <= end");
+    if (!off || !off->is_array() || off->size() != 2 || !off->as_array()[0].is_int() || !off->as_array()[1].is_int() ||
+        off->as_array()[0].as_int() < 0 || off->as_array()[1].as_int() < off->as_array()[0].as_int())
+      fail(path, what + ": data_offsets must be [begin, end] with 0 <= begin <= end");
     uint64_t begin = uint64_t(off->as_array()[0].as_int());
     uint64_t end = uint64_t(off->as_array()[1].as_int());
     if (end > data_size)
-      fail(path_, what + " needs bytes " + range_str(begin, end) + " but the data section holds only " +
-                      std::to_string(data_size) + " bytes (truncated file?)");
+      fail(path, what + " needs bytes " + range_str(begin, end) + " but the data section holds only " +
+                     std::to_string(data_size) + " bytes (truncated file?)");
     uint64_t nbytes = 0;
     overflow |= __builtin_mul_overflow(numel, uint64_t(dtype_size(dtype)), &nbytes);
     if (overflow || nbytes != end - begin)
-      fail(path_, what + " has dtype " + dtype_name(dtype) + " and shape " + shape_str(shape) + " (" +
-                      (overflow ? std::string("too many") : std::to_string(nbytes)) +
-                      " bytes) but its data_offsets " + range_str(begin, end) + " span " +
-                      std::to_string(end - begin) + " bytes");
+      fail(path, what + " has dtype " + dtype_name(dtype) + " and shape " + shape_str(shape) + " (" +
+                     (overflow ? std::string("too many") : std::to_string(nbytes)) + " bytes) but its data_offsets " +
+                     range_str(begin, end) + " span " + std::to_string(end - begin) + " bytes");
 
     Tensor t;
     t.name = name;
     t.dtype = dtype;
     t.shape = std::move(shape);
     t.data = data + begin;
-    auto it = tensors_.emplace(name, std::move(t)).first;
+    auto it = tensors.emplace(name, std::move(t)).first;
     ranges.push_back({begin, end, &it->first});
   }
 
   // Two tensors sharing bytes means a corrupt header (the format forbids it).
-  std::sort(ranges.begin(), ranges.end(), [](const Range& a, const Range& b) {
-    return a.begin < b.begin || (a.begin == b.begin && a.end < b.end);
-  });
+  std::sort(ranges.begin(), ranges.end(),
+            [](const Range& a, const Range& b) { return a.begin < b.begin || (a.begin == b.begin && a.end < b.end); });
   for (size_t i = 1; i < ranges.size(); ++i) {
     const Range& a = ranges[i - 1];
     const Range& b = ranges[i];
     if (a.end > b.begin && a.begin < a.end && b.begin < b.end)
-      fail(path_, "tensors '" + *a.name + "' and '" + *b.name + "' overlap in the data section");
+      fail(path, "tensors '" + *a.name + "' and '" + *b.name + "' overlap in the data section");
   }
+  return tensors;
 }
 
 // ---- CheckpointFiles ----
@@ -193,8 +199,7 @@ CheckpointFiles::CheckpointFiles(const std::string& dir) : dir_(dir) {
       if (seen.insert(m.second.as_string()).second) shards.push_back(m.second.as_string());
     }
     for (const std::string& shard : shards) {
-      if (!is_file(join(dir, shard)))
-        fail(index, "names shard '" + shard + "', which is missing from " + dir);
+      if (!is_file(join(dir, shard))) fail(index, "names shard '" + shard + "', which is missing from " + dir);
       add_file(join(dir, shard));
     }
     for (const Json::Member& m : map->items()) {
@@ -224,8 +229,7 @@ CheckpointFiles::CheckpointFiles(const std::string& dir) : dir_(dir) {
     return;
   }
   std::string msg = "no model.safetensors or model.safetensors.index.json";
-  if (found.size() > 1)
-    msg += " (and " + std::to_string(found.size()) + " other .safetensors files without an index)";
+  if (found.size() > 1) msg += " (and " + std::to_string(found.size()) + " other .safetensors files without an index)";
   fail(dir, msg);
 }
 
@@ -243,14 +247,13 @@ const Tensor* CheckpointFiles::find(const std::string& name) const {
   return it == index_.end() ? nullptr : it->second.first;
 }
 
-const Tensor& CheckpointFiles::require(const std::string& name,
-                                       const std::vector<int64_t>& shape) const {
+const Tensor& CheckpointFiles::require(const std::string& name, const std::vector<int64_t>& shape) const {
   auto it = index_.find(name);
   if (it == index_.end()) fail(dir_, "missing tensor '" + name + "' (not in " + source_ + ")");
   const Tensor& t = *it->second.first;
   if (t.shape != shape)
-    fail(it->second.second->path(), "tensor '" + name + "' has shape " + shape_str(t.shape) +
-                                        ", expected " + shape_str(shape));
+    fail(it->second.second->path(),
+         "tensor '" + name + "' has shape " + shape_str(t.shape) + ", expected " + shape_str(shape));
   return t;
 }
 

@@ -1,5 +1,6 @@
 // Memory-mapped safetensors files: one file, or the shards named by model.safetensors.index.json.
 #pragma once
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -22,13 +23,15 @@ class SafeTensorsFile {
   const std::map<std::string, Tensor>& tensors() const { return tensors_; }
   size_t mapped_bytes() const { return map_size_; }
 
+  // Checks the header of `size` bytes of a safetensors file in full and returns its tensors
+  // (pointing into `bytes`). Throws EngineError naming `path`. Public for the fuzzer.
+  static std::map<std::string, Tensor> parse_header(const uint8_t* bytes, size_t size, const std::string& path);
+
  private:
   std::string path_;
   void* map_ = nullptr;
   size_t map_size_ = 0;
   std::map<std::string, Tensor> tensors_;
-
-  void parse_header();
 };
 
 // Every tensor of a model folder, from model.safetensors or a sharded index.

@@ -18,7 +18,9 @@ Rng::Rng(uint64_t seed) {
   for (auto& s : s_) s = splitmix64(seed);
 }
 
-static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+static inline uint64_t rotl(uint64_t x, int k) {
+  return (x << k) | (x >> (64 - k));
+}
 
 uint64_t Rng::next() {
   const uint64_t result = rotl(s_[1] * 5, 7) * 9;
@@ -32,7 +34,9 @@ uint64_t Rng::next() {
   return result;
 }
 
-double Rng::uniform() { return double(next() >> 11) * 0x1.0p-53; }
+double Rng::uniform() {
+  return double(next() >> 11) * 0x1.0p-53;
+}
 
 int sample_token(const float* logits, int vocab, const SamplingParams& p, Rng& rng) {
   if (p.temperature <= 0.0f) return int(std::max_element(logits, logits + vocab) - logits);

@@ -8,18 +8,24 @@ namespace hw {
 
 size_t dtype_size(DType t) {
   switch (t) {
-    case DType::F32: return 4;
-    case DType::F16: return 2;
-    case DType::BF16: return 2;
+    case DType::F32:
+      return 4;
+    case DType::F16:
+      return 2;
+    case DType::BF16:
+      return 2;
   }
   return 0;
 }
 
 const char* dtype_name(DType t) {
   switch (t) {
-    case DType::F32: return "F32";
-    case DType::F16: return "F16";
-    case DType::BF16: return "BF16";
+    case DType::F32:
+      return "F32";
+    case DType::F16:
+      return "F16";
+    case DType::BF16:
+      return "BF16";
   }
   return "?";
 }
@@ -50,7 +56,9 @@ uint16_t load_u16(const void* base, int64_t i) {
 }
 }  // namespace
 
-float bf16_to_f32(uint16_t v) { return bits_f32(uint32_t(v) << 16); }
+float bf16_to_f32(uint16_t v) {
+  return bits_f32(uint32_t(v) << 16);
+}
 
 uint16_t f32_to_bf16(float v) {
   uint32_t u = f32_bits(v);
@@ -78,7 +86,7 @@ uint16_t f32_to_f16(float v) {
   uint16_t sign = uint16_t((u >> 16) & 0x8000u);
   uint32_t a = u & 0x7FFFFFFFu;
   if (a > 0x7F800000u) return uint16_t(sign | 0x7E00u | ((a >> 13) & 0x3FFu));  // NaN (quiet)
-  if (a >= 0x477FF000u) return uint16_t(sign | 0x7C00u);  // >= 65520 rounds past 65504: inf
+  if (a >= 0x477FF000u) return uint16_t(sign | 0x7C00u);                        // >= 65520 rounds past 65504: inf
   if (a >= 0x38800000u) {
     // Normal: rebias the exponent (127 -> 15), then round the 13 dropped bits to nearest even.
     uint32_t r = a - 0x38000000u;
@@ -104,8 +112,10 @@ float tensor_get(const Tensor& t, int64_t i) {
       std::memcpy(&f, static_cast<const char*>(t.data) + i * 4, 4);
       return f;
     }
-    case DType::F16: return f16_to_f32(load_u16(t.data, i));
-    case DType::BF16: return bf16_to_f32(load_u16(t.data, i));
+    case DType::F16:
+      return f16_to_f32(load_u16(t.data, i));
+    case DType::BF16:
+      return bf16_to_f32(load_u16(t.data, i));
   }
   return 0.0f;
 }

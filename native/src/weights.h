@@ -10,20 +10,20 @@
 namespace hw {
 
 struct LayerWeights {
-  Tensor attn_norm;                  // [hidden]
-  Tensor wq, wk, wv, wo;             // [q_dim, hidden], [kv_dim, hidden] x2, [hidden, q_dim]
-  Tensor bq, bk, bv;                 // biases (Qwen2), empty otherwise
-  Tensor q_norm, k_norm;             // [head_dim] per-head RMSNorm (Qwen3), empty otherwise
-  Tensor mlp_norm;                   // [hidden]
-  Tensor w_gate, w_up, w_down;       // [intermediate, hidden] x2, [hidden, intermediate]
+  Tensor attn_norm;             // [hidden]
+  Tensor wq, wk, wv, wo;        // [q_dim, hidden], [kv_dim, hidden] x2, [hidden, q_dim]
+  Tensor bq, bk, bv;            // biases (Qwen2), empty otherwise
+  Tensor q_norm, k_norm;        // [head_dim] per-head RMSNorm (Qwen3), empty otherwise
+  Tensor mlp_norm;              // [hidden]
+  Tensor w_gate, w_up, w_down;  // [intermediate, hidden] x2, [hidden, intermediate]
 };
 
 struct ModelWeights {
   std::unique_ptr<CheckpointFiles> files;  // owns the mappings every Tensor points into
   Tensor embed;                            // [vocab, hidden]
   std::vector<LayerWeights> layers;
-  Tensor final_norm;                       // [hidden]
-  Tensor lm_head;                          // [vocab, hidden]; the embedding when tied
+  Tensor final_norm;  // [hidden]
+  Tensor lm_head;     // [vocab, hidden]; the embedding when tied
 };
 
 // Maps <dir>'s safetensors and binds every tensor the config needs. Throws EngineError

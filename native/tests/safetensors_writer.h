@@ -9,7 +9,7 @@
 
 struct TensorSpec {
   std::string name;
-  std::string dtype;             // "F32", "BF16", ...
+  std::string dtype;  // "F32", "BF16", ...
   std::vector<int64_t> shape;
   size_t element_size;
 };
@@ -25,7 +25,8 @@ inline void write_safetensors(const std::string& path, const std::vector<TensorS
     if (header.size() > 1) header += ",";
     header += "\"" + t.name + "\":{\"dtype\":\"" + t.dtype + "\",\"shape\":[";
     for (size_t i = 0; i < t.shape.size(); i++) header += (i ? "," : "") + std::to_string(t.shape[i]);
-    header += "],\"data_offsets\":[" + std::to_string(offset) + "," + std::to_string(offset + n * t.element_size) + "]}";
+    header +=
+        "],\"data_offsets\":[" + std::to_string(offset) + "," + std::to_string(offset + n * t.element_size) + "]}";
     offset += n * t.element_size;
   }
   header += "}";

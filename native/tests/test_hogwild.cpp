@@ -31,7 +31,8 @@ class Reference : public RunObserver {
       float f = float(1.0 / std::pow(s_.theta, double(2 * i) / s_.head_dim));
       if (s_.llama3) {  // factor 8, low 1, high 4, original 64 (testing.h)
         const double wavelen = 2 * M_PI / f, low_wl = 64.0 / 1.0, high_wl = 64.0 / 4.0;
-        if (wavelen > low_wl) f = float(f / 8.0);
+        if (wavelen > low_wl)
+          f = float(f / 8.0);
         else if (wavelen >= high_wl) {
           const double smooth = (64.0 / wavelen - 1.0) / (4.0 - 1.0);
           f = float((1 - smooth) * f / 8.0 + smooth * f);
@@ -133,7 +134,9 @@ class Reference : public RunObserver {
     const int H = s_.hidden, HD = s_.head_dim, QD = s_.heads * HD, KD = kvd(), I = s_.intermediate;
     std::map<int, int> added;
     for (const BatchRow& r : batch.rows) added[r.block] = int(r.tokens.size());
-    struct Tok { int row, i, pos; };
+    struct Tok {
+      int row, i, pos;
+    };
     std::vector<Tok> toks;
     std::vector<std::vector<int>> offsets;
     for (size_t r = 0; r < batch.rows.size(); r++) {
@@ -163,11 +166,14 @@ class Reference : public RunObserver {
         matvec(W(p + "self_attn.v_proj.weight"), h.data(), KD, H, v.data());
         if (s_.bias) {
           for (int j = 0; j < QD; j++) q[t][j] += W(p + "self_attn.q_proj.bias")[j];
-          for (int j = 0; j < KD; j++) k[j] += W(p + "self_attn.k_proj.bias")[j], v[j] += W(p + "self_attn.v_proj.bias")[j];
+          for (int j = 0; j < KD; j++)
+            k[j] += W(p + "self_attn.k_proj.bias")[j], v[j] += W(p + "self_attn.v_proj.bias")[j];
         }
         if (s_.qk_norm) {
-          for (int hh = 0; hh < s_.heads; hh++) rmsnorm(&q[t][hh * HD], W(p + "self_attn.q_norm.weight"), HD, &q[t][hh * HD]);
-          for (int hh = 0; hh < s_.kv_heads; hh++) rmsnorm(&k[hh * HD], W(p + "self_attn.k_norm.weight"), HD, &k[hh * HD]);
+          for (int hh = 0; hh < s_.heads; hh++)
+            rmsnorm(&q[t][hh * HD], W(p + "self_attn.q_norm.weight"), HD, &q[t][hh * HD]);
+          for (int hh = 0; hh < s_.kv_heads; hh++)
+            rmsnorm(&k[hh * HD], W(p + "self_attn.k_norm.weight"), HD, &k[hh * HD]);
         }
         const int block = batch.rows[toks[t].row].block;
         auto& kb = K_[block];
@@ -195,7 +201,8 @@ class Reference : public RunObserver {
             for (int j = 0; j < n; j++) {
               const int pk = off[s] + j;
               if (pk > pq) continue;
-              std::vector<double> kr(K_[b][l].begin() + size_t(j) * KD + g * HD, K_[b][l].begin() + size_t(j) * KD + (g + 1) * HD);
+              std::vector<double> kr(K_[b][l].begin() + size_t(j) * KD + g * HD,
+                                     K_[b][l].begin() + size_t(j) * KD + (g + 1) * HD);
               rope(kr.data(), pk);
               double sc = 0;
               for (int d = 0; d < HD; d++) sc += qr[d] * kr[d];
@@ -314,7 +321,7 @@ static void test_equivalence(const TinyModel& tm, const std::string& label) {
   for (Layout layout : {Layout::Contiguous, Layout::Interleaved, Layout::Combined}) {
     for (int W : {1, 2, 3, 4, 8}) {
       for (bool raw : {true, false}) {
-        auto model = Model::load(tm.dir, {});
+        auto model = Model::load(tm.dir, test_backend());
         HogwildConfig c = raw_config(W, layout, 9, tm.spec.vocab);
         for (int id = 0; id < tm.spec.vocab; id += 2) c.raw_step_ids.push_back(id);  // frequent raw moves
         if (!raw) add_protocol(c, tm.spec.vocab);
@@ -326,15 +333,16 @@ static void test_equivalence(const TinyModel& tm, const std::string& label) {
         run.run();
         int moves = 0;
         for (const Event& e : col.events) moves += e.type == Event::Type::StepFinished;
-        CHECK(col.final_state() == "finished", "%s %s W=%d raw=%d ended '%s'", label.c_str(), layout_name(layout), W, raw,
-              col.final_state().c_str());
+        CHECK(col.final_state() == "finished", "%s %s W=%d raw=%d ended '%s'", label.c_str(), layout_name(layout), W,
+              raw, col.final_state().c_str());
         CHECK(ref.max_diff < kLogitBound, "%s %s W=%d raw=%d: max |logit diff| %.3g over %d rows", label.c_str(),
               layout_name(layout), W, raw, ref.max_diff, ref.rows_checked);
         CHECK(ref.offset_errors == 0, "%s %s W=%d: %d view offsets differ from the reference", label.c_str(),
               layout_name(layout), W, ref.offset_errors);
-        CHECK(ref.rows_checked >= 6 * W, "%s %s W=%d raw=%d: only %d rows checked", label.c_str(), layout_name(layout), W, raw,
-              ref.rows_checked);
-        if (layout != Layout::Contiguous) CHECK(moves > 0, "%s %s W=%d raw=%d: no step moved", label.c_str(), layout_name(layout), W, raw);
+        CHECK(ref.rows_checked >= 6 * W, "%s %s W=%d raw=%d: only %d rows checked", label.c_str(), layout_name(layout),
+              W, raw, ref.rows_checked);
+        if (layout != Layout::Contiguous)
+          CHECK(moves > 0, "%s %s W=%d raw=%d: no step moved", label.c_str(), layout_name(layout), W, raw);
         std::printf("  %-8s %-11s W=%d %-3s max|diff| %.2e rows %4d moves %d\n", label.c_str(), layout_name(layout), W,
                     raw ? "raw" : "run", ref.max_diff, ref.rows_checked, moves);
       }
@@ -345,7 +353,7 @@ static void test_equivalence(const TinyModel& tm, const std::string& label) {
 // Each worker's view, block by block, as DESIGN.md defines the layouts.
 static void test_view_shapes(const TinyModel& tm) {
   for (Layout layout : {Layout::Contiguous, Layout::Interleaved, Layout::Combined}) {
-    auto model = Model::load(tm.dir, {});
+    auto model = Model::load(tm.dir, test_backend());
     HogwildConfig c = raw_config(3, layout, 3, tm.spec.vocab);
     add_protocol(c, tm.spec.vocab);
     Collected col;
@@ -391,7 +399,7 @@ static std::vector<std::vector<int32_t>> raw_ids(const Collected& col) {
 
 // The ids a raw run generates when nothing interrupts it, on a model of its own.
 static std::vector<std::vector<int32_t>> uninterrupted(const TinyModel& tm, const HogwildConfig& c) {
-  auto model = Model::load(tm.dir, {});
+  auto model = Model::load(tm.dir, test_backend());
   Collected col;
   HogwildRun run(*model, c, col.sink());
   run.run();
@@ -400,13 +408,13 @@ static std::vector<std::vector<int32_t>> uninterrupted(const TinyModel& tm, cons
 
 // W = 1, contiguous, raw: plain greedy generation of prompt + first input.
 static void test_single_worker_is_plain(const TinyModel& tm) {
-  auto model = Model::load(tm.dir, {});
+  auto model = Model::load(tm.dir, test_backend());
   HogwildConfig c = raw_config(1, Layout::Contiguous, 12, tm.spec.vocab);
   c.sampling.temperature = 0.0f;
   Collected col;
   HogwildRun run(*model, c, col.sink());
   run.run();
-  auto plain = Model::load(tm.dir, {});
+  auto plain = Model::load(tm.dir, test_backend());
   const int b = plain->cache().create_block();
   Ids input = c.prompt;
   input.insert(input.end(), c.first_input[0].begin(), c.first_input[0].end());
@@ -426,7 +434,7 @@ static void test_single_worker_is_plain(const TinyModel& tm) {
 
 // Fork: the copy continues from the same state; the cache is shared, not copied.
 static void test_fork(const TinyModel& tm) {
-  auto model = Model::load(tm.dir, {});
+  auto model = Model::load(tm.dir, test_backend());
   HogwildConfig c = raw_config(2, Layout::Interleaved, 12, tm.spec.vocab);
   c.first_input[0].assign(100, 9);  // 4 pages, so a full copy would show
   c.sampling.temperature = 0.8f;
@@ -467,7 +475,7 @@ static void test_pause_resume(const TinyModel& tm) {
   c.raw_step_ids = {0, 3, 6, 9};
   const auto plain = uninterrupted(tm, c);
 
-  auto m2 = Model::load(tm.dir, {});
+  auto m2 = Model::load(tm.dir, test_backend());
   Collected col;
   std::atomic<int> steps{0};
   struct Obs : RunObserver {
@@ -500,7 +508,7 @@ static void test_bad_controls(const TinyModel& tm) {
   c.max_workers = 3;
   const auto plain = uninterrupted(tm, c);
 
-  auto m2 = Model::load(tm.dir, {});
+  auto m2 = Model::load(tm.dir, test_backend());
   Collected col;
   HogwildRun run(*m2, c, col.sink());
   auto expect_error = [&](const char* what, const std::string& needle, auto f) {
@@ -542,7 +550,7 @@ static void test_bad_controls(const TinyModel& tm) {
 
 // Moves, headers, self-checks, inspect.
 static void test_protocol(const TinyModel& tm) {
-  auto model = Model::load(tm.dir, {});
+  auto model = Model::load(tm.dir, test_backend());
   HogwildConfig c = raw_config(3, Layout::Combined, 0, tm.spec.vocab);
   add_protocol(c, tm.spec.vocab);
   c.max_tokens = 90;
@@ -560,8 +568,8 @@ static void test_protocol(const TinyModel& tm) {
       expected.insert(expected.end(), e.ids.begin(), e.ids.end());
       moves++;
       // A finished step starts with its header and ends with the paragraph break.
-      CHECK(e.ids.size() >= 4 && e.ids[0] == 20 && c.token_bytes[e.ids.back()] == ".\n\n", "step %d of worker %d malformed",
-            e.step, e.worker);
+      CHECK(e.ids.size() >= 4 && e.ids[0] == 20 && c.token_bytes[e.ids.back()] == ".\n\n",
+            "step %d of worker %d malformed", e.step, e.worker);
     }
   CHECK(moves >= 3, "only %d steps finished", moves);
   CHECK(run.block_tokens(run.history_block()) == expected, "history differs from the finished steps");
@@ -626,7 +634,7 @@ static void test_protocol(const TinyModel& tm) {
 
 // A run that fills its context ends normally (finisher included) instead of failing.
 static void test_context_limit(const TinyModel& tm) {
-  auto model = Model::load(tm.dir, {});
+  auto model = Model::load(tm.dir, test_backend());
   HogwildConfig c = raw_config(2, Layout::Combined, 0, tm.spec.vocab);
   add_protocol(c, tm.spec.vocab);
   c.max_tokens = 1000;
@@ -643,7 +651,10 @@ static void test_context_limit(const TinyModel& tm) {
 }
 
 static void test_step_rules() {
-  struct Case { std::vector<std::string> tokens; int ends_at; };
+  struct Case {
+    std::vector<std::string> tokens;
+    int ends_at;
+  };
   const std::vector<Case> cases = {
       {{"Done", ".", "\n\n"}, 2},
       {{"Done.\n\n"}, 0},

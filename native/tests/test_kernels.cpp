@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "cpu/kernels.h"
+#include "cpu/parallel.h"
 #include "cpu/rope.h"
 #include "error.h"
 #include "tensor.h"
@@ -25,7 +26,6 @@ namespace hw::cpu {
 const char* matmul_isa();
 bool set_matmul_isa(const char* name);
 }  // namespace hw::cpu
-
 
 namespace {
 
@@ -67,14 +67,21 @@ uint16_t to_f16(float f) {  // via the table of all halves: exact nearest, test-
   int lo = 0, hi = 0x7BFF;
   while (lo < hi) {
     int mid = (lo + hi) / 2;
-    if (table[mid] < a) lo = mid + 1; else hi = mid;
+    if (table[mid] < a)
+      lo = mid + 1;
+    else
+      hi = mid;
   }
   if (lo > 0 && (a - table[lo - 1]) <= (table[lo] - a)) --lo;
   return uint16_t(lo | (f < 0 ? 0x8000 : 0));
 }
 
-size_t esz(DType t) { return t == DType::F32 ? 4 : 2; }
-const char* dname(DType t) { return t == DType::F32 ? "f32" : t == DType::F16 ? "f16" : "bf16"; }
+size_t esz(DType t) {
+  return t == DType::F32 ? 4 : 2;
+}
+const char* dname(DType t) {
+  return t == DType::F32 ? "f32" : t == DType::F16 ? "f16" : "bf16";
+}
 
 // Weight storage that ends exactly at a PROT_NONE guard page: any read past the last
 // element faults, so tails must stay inside the tensor.
@@ -87,7 +94,10 @@ struct GuardedBuffer {
     const size_t body = (bytes + page - 1) / page * page;
     map_bytes = body + page;
     void* p = mmap(nullptr, map_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) { std::perror("mmap"); std::exit(2); }
+    if (p == MAP_FAILED) {
+      std::perror("mmap");
+      std::exit(2);
+    }
     base = static_cast<uint8_t*>(p);
     mprotect(base + body, page, PROT_NONE);
     data = base + body - bytes;
@@ -159,11 +169,13 @@ void test_matmul_case(DType dt, int64_t out, int64_t in, int n, std::mt19937& rn
 void test_matmul(std::mt19937& rng) {
   const DType dts[] = {DType::F32, DType::F16, DType::BF16};
   const int ns[] = {1, 2, 3, 4, 5, 8, 33};
-  struct Shape { int64_t out, in; };
+  struct Shape {
+    int64_t out, in;
+  };
   // tiny, odd, vector-multiple, parallel (>= 64K MACs), k-blocked (in > 512); row counts
   // leave every remainder modulo the micro-kernels' 3 (AVX2) and 4 (AVX-512) rows
-  const Shape shapes[] = {{13, 67}, {1, 1}, {3, 5}, {5, 67}, {7, 16}, {9, 33}, {14, 130}, {64, 128},
-                          {37, 896}, {65, 896}, {301, 515}, {130, 1100}};
+  const Shape shapes[] = {{13, 67},  {1, 1},    {3, 5},    {5, 67},   {7, 16},    {9, 33},
+                          {14, 130}, {64, 128}, {37, 896}, {65, 896}, {301, 515}, {130, 1100}};
   for (DType dt : dts)
     for (const Shape& s : shapes)
       for (int n : ns) test_matmul_case(dt, s.out, s.in, n, rng);
@@ -179,7 +191,11 @@ void test_matmul_errors() {
   float data[4] = {1, 2, 3, 4}, x[4] = {1, 1, 1, 1}, y[4];
   v.data = data;
   bool threw = false;
-  try { hw::cpu::matmul(v, x, 1, y); } catch (const hw::EngineError&) { threw = true; }
+  try {
+    hw::cpu::matmul(v, x, 1, y);
+  } catch (const hw::EngineError&) {
+    threw = true;
+  }
   CHECK(threw, "matmul of a 1-D tensor must throw");
   v.shape = {2, 2};
   y[0] = 42.0f;
@@ -193,10 +209,17 @@ void test_vector_ops(std::mt19937& rng) {
   const int sizes[] = {0, 1, 7, 8, 9, 31, 32, 33, 67, 896, 4864, 40000};
   for (int n : sizes) {
     std::vector<float> a(n), b(n), y(n), w(n);
-    for (int i = 0; i < n; ++i) { a[i] = nd(rng); b[i] = nd(rng); w[i] = 1.0f + 0.1f * nd(rng); }
+    for (int i = 0; i < n; ++i) {
+      a[i] = nd(rng);
+      b[i] = nd(rng);
+      w[i] = 1.0f + 0.1f * nd(rng);
+    }
     // dot
     double s = 0, sabs = 0;
-    for (int i = 0; i < n; ++i) { s += double(a[i]) * b[i]; sabs += std::fabs(double(a[i]) * b[i]); }
+    for (int i = 0; i < n; ++i) {
+      s += double(a[i]) * b[i];
+      sabs += std::fabs(double(a[i]) * b[i]);
+    }
     const float d = hw::cpu::dot(a.data(), b.data(), n);
     CHECK(std::fabs(d - s) <= 1e-6 * sabs + 1e-30, "dot n=%d: %.9g vs %.9g", n, d, s);
     // axpy
@@ -261,10 +284,18 @@ void test_embed_row(std::mt19937& rng) {
       }
       CHECK(same, "embed_row %s cols=%ld differs from the reference", dname(dt), long(cols));
       bool threw = false;
-      try { hw::cpu::embed_row(w.t, rows, out.data()); } catch (const hw::EngineError&) { threw = true; }
+      try {
+        hw::cpu::embed_row(w.t, rows, out.data());
+      } catch (const hw::EngineError&) {
+        threw = true;
+      }
       CHECK(threw, "embed_row %s: row == rows must throw", dname(dt));
       threw = false;
-      try { hw::cpu::embed_row(w.t, -1, out.data()); } catch (const hw::EngineError&) { threw = true; }
+      try {
+        hw::cpu::embed_row(w.t, -1, out.data());
+      } catch (const hw::EngineError&) {
+        threw = true;
+      }
       CHECK(threw, "embed_row %s: row -1 must throw", dname(dt));
     }
   }
@@ -300,8 +331,12 @@ std::vector<double> ref_inv_freq(const hw::ModelConfig& c) {
     for (double& v : f) {
       const double wl = 2 * M_PI / v;
       if (wl < high_wl) continue;
-      if (wl > low_wl) { v = v / s.factor; continue; }
-      const double smooth = (s.original_max_position / wl - s.low_freq_factor) / (s.high_freq_factor - s.low_freq_factor);
+      if (wl > low_wl) {
+        v = v / s.factor;
+        continue;
+      }
+      const double smooth =
+          (s.original_max_position / wl - s.low_freq_factor) / (s.high_freq_factor - s.low_freq_factor);
       v = (1 - smooth) * v / s.factor + smooth * v;
     }
   }
@@ -323,14 +358,21 @@ std::vector<float> ref_rotate(const std::vector<float>& x, const std::vector<flo
 
 double rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
   double e = 0, n = 0;
-  for (size_t i = 0; i < a.size(); ++i) { e += (double(a[i]) - b[i]) * (double(a[i]) - b[i]); n += double(b[i]) * b[i]; }
+  for (size_t i = 0; i < a.size(); ++i) {
+    e += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
+    n += double(b[i]) * b[i];
+  }
   return std::sqrt(e / (n + 1e-300));
 }
 
 void test_rope(std::mt19937& rng) {
-  struct Case { int head_dim; float theta; bool llama3; };
+  struct Case {
+    int head_dim;
+    float theta;
+    bool llama3;
+  };
   const Case cases[] = {{64, 1000000.0f, false}, {128, 1000000.0f, false}, {128, 500000.0f, true},
-                        {80, 10000.0f, false}, {6, 10000.0f, false}, {96, 500000.0f, true}};
+                        {80, 10000.0f, false},   {6, 10000.0f, false},     {96, 500000.0f, true}};
   std::normal_distribution<float> nd(0.0f, 1.0f);
   for (const Case& cs : cases) {
     const hw::ModelConfig cfg = rope_cfg(cs.head_dim, cs.theta, cs.llama3);
@@ -377,8 +419,16 @@ void test_rope(std::mt19937& rng) {
       // exact inverse
       rope.rotate(y.data(), z.data(), -p);
       CHECK(rel_diff(z, x) < 1e-6, "rope d=%d pos=%d: rotate(rotate(x,p),-p) != x (rel %.3g)", d, p, rel_diff(z, x));
-      const double norm_ratio = std::sqrt([&] { double a = 0; for (float v : y) a += double(v) * v; return a; }() /
-                                          [&] { double a = 0; for (float v : x) a += double(v) * v; return a; }());
+      const double norm_ratio = std::sqrt([&] {
+        double a = 0;
+        for (float v : y) a += double(v) * v;
+        return a;
+      }() /
+                                          [&] {
+                                            double a = 0;
+                                            for (float v : x) a += double(v) * v;
+                                            return a;
+                                          }());
       CHECK(std::fabs(norm_ratio - 1) < 1e-6, "rope d=%d pos=%d: norm changed by %.3g", d, p, norm_ratio - 1);
     }
     // composition: rotate(rotate(x,a),b) == rotate(x,a+b)
@@ -388,11 +438,16 @@ void test_rope(std::mt19937& rng) {
       rope.rotate(y.data(), pr[1]);
       rope.rotate(x.data(), z.data(), pr[0] + pr[1]);
       const double r = rel_diff(y, z);
-      CHECK(r < 1e-5, "rope d=%d: rotate(rotate(x,%d),%d) vs rotate(x,%d): rel %.3g", d, pr[0], pr[1], pr[0] + pr[1], r);
+      CHECK(r < 1e-5, "rope d=%d: rotate(rotate(x,%d),%d) vs rotate(x,%d): rel %.3g", d, pr[0], pr[1], pr[0] + pr[1],
+            r);
     }
   }
   bool threw = false;
-  try { hw::Rope bad(rope_cfg(7, 10000.0f, false)); } catch (const hw::EngineError&) { threw = true; }
+  try {
+    hw::Rope bad(rope_cfg(7, 10000.0f, false));
+  } catch (const hw::EngineError&) {
+    threw = true;
+  }
   CHECK(threw, "odd head_dim must throw");
 }
 
@@ -400,6 +455,9 @@ void test_rope(std::mt19937& rng) {
 
 int main() {
   std::mt19937 rng(1234);
+  // The matmuls below run on 3 threads, as in the engine (parallel.h); odd on purpose.
+  hw::par::Pool pool(3);
+  hw::par::Use use(&pool);
   const char* initial = hw::cpu::matmul_isa();
   std::string tested;
   for (const char* isa : {"avx2", "avx512"}) {

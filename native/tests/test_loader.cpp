@@ -24,18 +24,17 @@ using namespace hw;
 static int g_failures = 0;
 static int g_checks = 0;
 
-#define CHECK(cond)                                                    \
-  do {                                                                 \
-    ++g_checks;                                                        \
-    if (!(cond)) {                                                     \
-      ++g_failures;                                                    \
+#define CHECK(cond)                                                                 \
+  do {                                                                              \
+    ++g_checks;                                                                     \
+    if (!(cond)) {                                                                  \
+      ++g_failures;                                                                 \
       std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-    }                                                                  \
+    }                                                                               \
   } while (0)
 
 // Runs fn, expects an EngineError whose message contains every one of `parts`.
-static void expect_error(const char* label, const std::function<void()>& fn,
-                         const std::vector<std::string>& parts) {
+static void expect_error(const char* label, const std::function<void()>& fn, const std::vector<std::string>& parts) {
   ++g_checks;
   try {
     fn();
@@ -100,8 +99,8 @@ static void write_safetensors(const std::string& path, const std::map<std::strin
   for (const auto& [name, t] : ts) {
     std::vector<uint8_t> bytes = encode(t);
     header += ",\"" + name + "\":{\"dtype\":\"" + t.dtype + "\",\"shape\":" + shape_json(t.shape) +
-              ",\"data_offsets\":[" + std::to_string(data.size()) + "," +
-              std::to_string(data.size() + bytes.size()) + "]}";
+              ",\"data_offsets\":[" + std::to_string(data.size()) + "," + std::to_string(data.size() + bytes.size()) +
+              "]}";
     data.insert(data.end(), bytes.begin(), bytes.end());
   }
   header += "}";
@@ -209,17 +208,16 @@ static const char* kLlama5x = R"({
 })";
 
 static bool same_config(const ModelConfig& a, const ModelConfig& b) {
-  return a.arch == b.arch && a.arch_name == b.arch_name && a.hidden == b.hidden &&
-         a.intermediate == b.intermediate && a.layers == b.layers && a.heads == b.heads &&
-         a.kv_heads == b.kv_heads && a.head_dim == b.head_dim && a.vocab == b.vocab &&
-         a.max_context == b.max_context && a.rms_eps == b.rms_eps && a.rope_theta == b.rope_theta &&
-         a.rope_scaling.llama3 == b.rope_scaling.llama3 &&
+  return a.arch == b.arch && a.arch_name == b.arch_name && a.hidden == b.hidden && a.intermediate == b.intermediate &&
+         a.layers == b.layers && a.heads == b.heads && a.kv_heads == b.kv_heads && a.head_dim == b.head_dim &&
+         a.vocab == b.vocab && a.max_context == b.max_context && a.rms_eps == b.rms_eps &&
+         a.rope_theta == b.rope_theta && a.rope_scaling.llama3 == b.rope_scaling.llama3 &&
          a.rope_scaling.factor == b.rope_scaling.factor &&
          a.rope_scaling.low_freq_factor == b.rope_scaling.low_freq_factor &&
          a.rope_scaling.high_freq_factor == b.rope_scaling.high_freq_factor &&
          a.rope_scaling.original_max_position == b.rope_scaling.original_max_position &&
-         a.tied_embeddings == b.tied_embeddings && a.tie_explicit == b.tie_explicit &&
-         a.qkv_bias == b.qkv_bias && a.qk_norm == b.qk_norm && a.eos_ids == b.eos_ids;
+         a.tied_embeddings == b.tied_embeddings && a.tie_explicit == b.tie_explicit && a.qkv_bias == b.qkv_bias &&
+         a.qk_norm == b.qk_norm && a.eos_ids == b.eos_ids;
 }
 
 // Replaces the first occurrence of `from` in a config text.
@@ -248,7 +246,8 @@ static int mappings_under(const std::string& dir) {
 static void test_json() {
   std::printf("json\n");
   Json j = Json::parse(R"( {"a": [1, -2.5e3, true, false, null], "s": "x\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00",
-                             "big": 12345678901234567890, "o": {}, "e": [] } )", "t");
+                             "big": 12345678901234567890, "o": {}, "e": [] } )",
+                       "t");
   CHECK(j.is_object() && j.size() == 5);
   const Json* a = j.get("a");
   CHECK(a && a->is_array() && a->size() == 5);
@@ -267,10 +266,8 @@ static void test_json() {
   expect_error("json unterminated", [] { Json::parse("{\"a\": \"b", "x"); },
                {"x: invalid JSON at byte 8: unterminated string"});
   expect_error("json leading zero", [] { Json::parse("01", "x"); }, {"byte 1", "leading zeros"});
-  expect_error("json lone surrogate", [] { Json::parse("\"\\ud83d\"", "x"); },
-               {"byte 1", "unpaired high surrogate"});
-  expect_error("json low surrogate", [] { Json::parse("\"\\ude00\"", "x"); },
-               {"unpaired low surrogate"});
+  expect_error("json lone surrogate", [] { Json::parse("\"\\ud83d\"", "x"); }, {"byte 1", "unpaired high surrogate"});
+  expect_error("json low surrogate", [] { Json::parse("\"\\ude00\"", "x"); }, {"unpaired low surrogate"});
   expect_error("json bad escape", [] { Json::parse("\"\\x\"", "x"); }, {"invalid escape"});
   expect_error("json raw newline", [] { Json::parse("\"a\nb\"", "x"); }, {"control character"});
   expect_error("json bad utf8", [] { Json::parse("\"\xC0\xAF\"", "x"); }, {"invalid UTF-8"});
@@ -315,11 +312,11 @@ static void test_conversions() {
   CHECK(f16_to_f32(0x7BFF) == 65504.0f);
   CHECK(f32_to_f16(65519.0f) == 0x7BFF && f32_to_f16(65520.0f) == 0x7C00);
   CHECK(f32_to_f16(1e10f) == 0x7C00 && f32_to_f16(-1e10f) == 0xFC00);
-  CHECK(f32_to_f16(std::ldexp(1.0f, -25)) == 0x0000);           // tie to even: zero
-  CHECK(f32_to_f16(std::ldexp(1.5f, -25)) == 0x0001);           // above the tie
-  CHECK(f32_to_f16(std::ldexp(3.0f, -25)) == 0x0002);           // 1.5 units: tie to even 2
-  CHECK(f32_to_f16(1.0f + std::ldexp(1.0f, -11)) == 0x3C00);    // tie to even
-  CHECK(f32_to_f16(1.0f + std::ldexp(3.0f, -11)) == 0x3C02);    // tie to even (up)
+  CHECK(f32_to_f16(std::ldexp(1.0f, -25)) == 0x0000);         // tie to even: zero
+  CHECK(f32_to_f16(std::ldexp(1.5f, -25)) == 0x0001);         // above the tie
+  CHECK(f32_to_f16(std::ldexp(3.0f, -25)) == 0x0002);         // 1.5 units: tie to even 2
+  CHECK(f32_to_f16(1.0f + std::ldexp(1.0f, -11)) == 0x3C00);  // tie to even
+  CHECK(f32_to_f16(1.0f + std::ldexp(3.0f, -11)) == 0x3C02);  // tie to even (up)
   CHECK(std::isnan(f16_to_f32(f32_to_f16(NAN))) && std::isinf(f16_to_f32(0x7C00)));
   CHECK(std::signbit(f16_to_f32(0x8000)));
   CHECK(dtype_size(DType::BF16) == 2 && std::string(dtype_name(DType::F16)) == "F16");
@@ -355,7 +352,8 @@ static void test_configs(const std::string& tmp) {
   CHECK(same_config(l4, parse_config(edit(kLlama4x, "\"rope_type\": \"llama3\"", "\"type\": \"llama3\""), "l4")));
   // model_type alone names the family; absent optional fields take the class defaults.
   ModelConfig minimal = parse_config(R"({"model_type": "llama", "hidden_size": 64, "intermediate_size": 128,
-      "num_hidden_layers": 1, "num_attention_heads": 4, "vocab_size": 100})", "m");
+      "num_hidden_layers": 1, "num_attention_heads": 4, "vocab_size": 100})",
+                                     "m");
   CHECK(minimal.arch == Arch::Llama && minimal.arch_name == "LlamaForCausalLM");
   CHECK(minimal.kv_heads == 4 && minimal.head_dim == 16 && minimal.max_context == 2048);
   CHECK(minimal.rope_theta == 10000.0f && minimal.eos_ids.empty() && !minimal.tie_explicit);
@@ -369,35 +367,35 @@ static void test_configs(const std::string& tmp) {
                {dir + "/config.json: unknown architecture 'GPT2LMHeadModel' (supported: "
                       "Qwen2ForCausalLM, Qwen3ForCausalLM, LlamaForCausalLM)"});
   write_text(dir + "/config.json", edit(kQwen3Config, "\"hidden_size\": 8,", ""));
-  expect_error("missing field", [&] { load_config(dir); },
-               {dir + "/config.json: field 'hidden_size' is missing"});
+  expect_error("missing field", [&] { load_config(dir); }, {dir + "/config.json: field 'hidden_size' is missing"});
   write_text(dir + "/config.json", edit(kQwen3Config, "{", "{,"));
   expect_error("config not JSON", [&] { load_config(dir); },
                {dir + "/config.json: invalid JSON at byte 1: expected a string key"});
-  expect_error("heads % kv_heads", [] {
-    parse_config(edit(kQwen3Config, "\"num_key_value_heads\": 2", "\"num_key_value_heads\": 3"), "c.json");
-  }, {"c.json: num_attention_heads (4) is not a multiple of num_key_value_heads (3)"});
-  expect_error("non-positive size", [] {
-    parse_config(edit(kQwen3Config, "\"num_hidden_layers\": 2", "\"num_hidden_layers\": 0"), "c.json");
-  }, {"c.json: field 'num_hidden_layers' must be a positive integer, got 0"});
-  expect_error("wrong field type", [] {
-    parse_config(edit(kQwen3Config, "\"vocab_size\": 12", "\"vocab_size\": \"12\""), "c.json");
-  }, {"c.json: field 'vocab_size' must be an integer, got string"});
-  expect_error("rope yarn", [] {
-    parse_config(edit(kLlama5x, "\"rope_type\": \"llama3\"", "\"rope_type\": \"yarn\""), "c.json");
-  }, {"c.json: rope_parameters: rope type 'yarn' is not supported (supported: default, llama3)"});
-  expect_error("rope dynamic (4.x)", [] {
-    parse_config(edit(kLlama4x, "\"rope_type\": \"llama3\"", "\"type\": \"dynamic\""), "c.json");
-  }, {"c.json: rope_scaling: rope type 'dynamic' is not supported"});
-  expect_error("llama3 rope incomplete", [] {
-    parse_config(edit(kLlama4x, "\"factor\": 8.0,", ""), "c.json");
-  }, {"c.json: field 'rope_scaling.factor' is missing"});
-  expect_error("attention_bias", [] {
-    parse_config(edit(kLlama4x, "\"attention_bias\": false", "\"attention_bias\": true"), "c.json");
-  }, {"c.json: attention_bias true", "not supported"});
-  expect_error("eos type", [] {
-    parse_config(edit(kQwen3Config, "\"eos_token_id\": 11", "\"eos_token_id\": \"</s>\""), "c.json");
-  }, {"c.json: field 'eos_token_id'"});
+  expect_error(
+      "heads % kv_heads",
+      [] { parse_config(edit(kQwen3Config, "\"num_key_value_heads\": 2", "\"num_key_value_heads\": 3"), "c.json"); },
+      {"c.json: num_attention_heads (4) is not a multiple of num_key_value_heads (3)"});
+  expect_error(
+      "non-positive size",
+      [] { parse_config(edit(kQwen3Config, "\"num_hidden_layers\": 2", "\"num_hidden_layers\": 0"), "c.json"); },
+      {"c.json: field 'num_hidden_layers' must be a positive integer, got 0"});
+  expect_error("wrong field type",
+               [] { parse_config(edit(kQwen3Config, "\"vocab_size\": 12", "\"vocab_size\": \"12\""), "c.json"); },
+               {"c.json: field 'vocab_size' must be an integer, got string"});
+  expect_error("rope yarn",
+               [] { parse_config(edit(kLlama5x, "\"rope_type\": \"llama3\"", "\"rope_type\": \"yarn\""), "c.json"); },
+               {"c.json: rope_parameters: rope type 'yarn' is not supported (supported: default, llama3)"});
+  expect_error("rope dynamic (4.x)",
+               [] { parse_config(edit(kLlama4x, "\"rope_type\": \"llama3\"", "\"type\": \"dynamic\""), "c.json"); },
+               {"c.json: rope_scaling: rope type 'dynamic' is not supported"});
+  expect_error("llama3 rope incomplete", [] { parse_config(edit(kLlama4x, "\"factor\": 8.0,", ""), "c.json"); },
+               {"c.json: field 'rope_scaling.factor' is missing"});
+  expect_error("attention_bias",
+               [] { parse_config(edit(kLlama4x, "\"attention_bias\": false", "\"attention_bias\": true"), "c.json"); },
+               {"c.json: attention_bias true", "not supported"});
+  expect_error("eos type",
+               [] { parse_config(edit(kQwen3Config, "\"eos_token_id\": 11", "\"eos_token_id\": \"</s>\""), "c.json"); },
+               {"c.json: field 'eos_token_id'"});
 }
 
 static void test_model(const std::string& tmp) {
@@ -468,15 +466,17 @@ static void test_model(const std::string& tmp) {
   write_text(dir + "/model.safetensors.index.json",
              edit(index, "model-00002-of-00002.safetensors", "model-00003-of-00002.safetensors"));
   expect_error("index names missing shard", [&] { load_weights(dir, load_config(dir)); },
-               {dir + "/model.safetensors.index.json: names shard 'model-00003-of-00002.safetensors', "
-                      "which is missing from " + dir});
+               {dir +
+                "/model.safetensors.index.json: names shard 'model-00003-of-00002.safetensors', "
+                "which is missing from " +
+                dir});
   // A shard that breaks after another one mapped fine: nothing stays mapped.
   write_text(dir + "/model.safetensors.index.json", index);
   write_safetensors(dir + "/model-00002-of-00002.safetensors", b, 0, 5);
   int before = mappings_under(dir);
-  expect_error("truncated second shard", [&] { load_weights(dir, load_config(dir)); },
-               {dir + "/model-00002-of-00002.safetensors: tensor '", "but the data section holds only",
-                "(truncated file?)"});
+  expect_error(
+      "truncated second shard", [&] { load_weights(dir, load_config(dir)); },
+      {dir + "/model-00002-of-00002.safetensors: tensor '", "but the data section holds only", "(truncated file?)"});
   CHECK(before == 0 && mappings_under(dir) == 0);
   // Untied by config, lm_head absent.
   write_safetensors(dir + "/model-00002-of-00002.safetensors", b);
@@ -518,8 +518,7 @@ static void test_bad_inputs(const std::string& tmp) {
   std::string dir = tmp + "/noweights";
   fs::create_directories(dir);
   write_text(dir + "/config.json", kQwen3Config);
-  expect_error("missing weights", load(dir),
-               {dir + ": no model.safetensors or model.safetensors.index.json"});
+  expect_error("missing weights", load(dir), {dir + ": no model.safetensors or model.safetensors.index.json"});
   expect_error("missing folder", [&] { CheckpointFiles(tmp + "/nowhere"); },
                {tmp + "/nowhere: model folder does not exist"});
 
@@ -570,19 +569,20 @@ static void test_bad_inputs(const std::string& tmp) {
   dir = model(ts);
   expect_error("offsets vs shape", load(dir),
                {dir + "/model.safetensors: tensor 'model.norm.weight' has dtype F32 and shape [8] (32 bytes) "
-                      "but its data_offsets [", ") span 28 bytes"});
+                      "but its data_offsets [",
+                ") span 28 bytes"});
 
   // Wrong vocab in the checkpoint compared to config.
   ts = good();
   ts["model.embed_tokens.weight"] = make("BF16", {13, 8}, 0.0f);
   dir = model(ts);
-  expect_error("embedding rows", load(dir),
-               {"tensor 'model.embed_tokens.weight' has shape [13, 8], expected [12, 8]"});
+  expect_error("embedding rows", load(dir), {"tensor 'model.embed_tokens.weight' has shape [13, 8], expected [12, 8]"});
 
   // Overlapping tensors: hand-written header.
   dir = tmp + "/overlap";
   fs::create_directories(dir);
-  std::string h = R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})";
+  std::string h =
+      R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})";
   std::string file;
   for (int i = 0; i < 8; ++i) file += char((h.size() >> (8 * i)) & 0xFF);
   file += h + std::string(12, '\0');

@@ -4,32 +4,43 @@
 #pragma once
 #include <cmath>
 #include <cstdio>
+#include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "backend.h"
 #include "safetensors_writer.h"
 
 inline int g_failures = 0;
 inline int g_checks = 0;
 
-#define CHECK(cond, ...)                                                    \
-  do {                                                                      \
-    ++g_checks;                                                             \
-    if (!(cond)) {                                                          \
-      ++g_failures;                                                         \
-      std::fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);  \
-      std::fprintf(stderr, __VA_ARGS__);                                    \
-      std::fprintf(stderr, "\n");                                           \
-    }                                                                       \
+#define CHECK(cond, ...)                                                   \
+  do {                                                                     \
+    ++g_checks;                                                            \
+    if (!(cond)) {                                                         \
+      ++g_failures;                                                        \
+      std::fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
+      std::fprintf(stderr, __VA_ARGS__);                                   \
+      std::fprintf(stderr, "\n");                                          \
+    }                                                                      \
   } while (0)
 
 inline int test_summary(const char* name) {
   std::printf("%s: %d checks, %d failures\n", name, g_checks, g_failures);
   return g_failures == 0 ? 0 : 1;
+}
+
+// The device the engine tests run on: HW_TEST_DEVICE (cpu unless set; the GPU test script
+// runs the same tests again with cuda).
+inline hw::BackendOptions test_backend() {
+  hw::BackendOptions o;
+  if (const char* d = std::getenv("HW_TEST_DEVICE")) o.device = d;
+  return o;
 }
 
 struct TinySpec {
@@ -38,6 +49,7 @@ struct TinySpec {
   bool bias = false, qk_norm = true, tied = true, llama3 = false;
   double theta = 10000.0;
   int max_context = 4096;
+  bool bf16 = false;  // store the weights as bf16 (the kept fp32 copy is then the rounded value)
 };
 
 struct TinyModel {
@@ -87,15 +99,26 @@ inline TinyModel write_tiny_model(const TinySpec& s, const std::string& dir, uns
   if (!s.tied) add("lm_head.weight", {s.vocab, H}, 0.5f);
 
   std::vector<TensorSpec> specs;
-  std::vector<const std::vector<float>*> data;
+  std::vector<std::vector<float>*> data;
   for (auto& [name, v] : m.w) {
     std::vector<int64_t> shape(shapes[name].begin(), shapes[name].end());
-    specs.push_back({name, "F32", shape, 4});
+    specs.push_back({name, s.bf16 ? "BF16" : "F32", shape, size_t(s.bf16 ? 2 : 4)});
     data.push_back(&v);
   }
   std::system(("mkdir -p '" + dir + "'").c_str());
   write_safetensors(dir + "/model.safetensors", specs, [&](size_t i, std::ofstream& f) {
-    f.write(reinterpret_cast<const char*>(data[i]->data()), std::streamsize(data[i]->size() * 4));
+    if (!s.bf16) {
+      f.write(reinterpret_cast<const char*>(data[i]->data()), std::streamsize(data[i]->size() * 4));
+      return;
+    }
+    for (float& x : *data[i]) {  // round to nearest even, and keep the rounded value
+      uint32_t u;
+      std::memcpy(&u, &x, 4);
+      u = (u + 0x7FFFu + ((u >> 16) & 1u)) & 0xFFFF0000u;
+      std::memcpy(&x, &u, 4);
+      const uint16_t h = uint16_t(u >> 16);
+      f.write(reinterpret_cast<const char*>(&h), 2);
+    }
   });
 
   std::ofstream c(dir + "/config.json");
@@ -103,8 +126,8 @@ inline TinyModel write_tiny_model(const TinySpec& s, const std::string& dir, uns
     << ",\"num_hidden_layers\":" << s.layers << ",\"num_attention_heads\":" << s.heads
     << ",\"num_key_value_heads\":" << s.kv_heads << ",\"head_dim\":" << s.head_dim << ",\"vocab_size\":" << s.vocab
     << ",\"max_position_embeddings\":" << s.max_context << ",\"rms_norm_eps\":1e-6,\"rope_theta\":" << s.theta
-    << ",\"tie_word_embeddings\":" << (s.tied ? "true" : "false") << ",\"hidden_act\":\"silu\",\"eos_token_id\":"
-    << (s.vocab - 1);
+    << ",\"tie_word_embeddings\":" << (s.tied ? "true" : "false")
+    << ",\"hidden_act\":\"silu\",\"eos_token_id\":" << (s.vocab - 1);
   if (s.llama3)
     c << ",\"rope_scaling\":{\"rope_type\":\"llama3\",\"factor\":8.0,\"low_freq_factor\":1.0,\"high_freq_factor\":4.0,"
          "\"original_max_position_embeddings\":64}";

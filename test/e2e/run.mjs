@@ -66,8 +66,16 @@ const CHROMIUM_ARGS = [
   '--disable-dev-shm-usage',
 ];
 
+/** What the suite needs from the system, checked before minutes of installing: each names its fix. */
+function checkSystem() {
+  const fix = 'run `npm run setup` (it installs what is missing), or `sudo apt-get install -y chromium libkrb5-dev pkg-config`';
+  if (!fs.existsSync(CHROMIUM)) throw new Error(`the browser ${CHROMIUM} is missing: ${fix} (or point HOGWILD_CHROMIUM at a Chromium)`);
+  const pc = spawnSync('pkg-config', ['--exists', 'krb5-gssapi'], { stdio: 'ignore' });
+  if (pc.error || pc.status !== 0) throw new Error(`pkg-config or libkrb5-dev is missing (code-server's kerberos module builds against them): ${fix}`);
+}
+
 async function launchBrowser() {
-  if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: install Debian's chromium (apt-get install chromium)`);
+  if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: run \`npm run setup\`, or \`sudo apt-get install -y chromium\``);
   return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
 }
 
@@ -171,6 +179,7 @@ function writeWorkspace(sandbox, model, extra) {
 }
 
 async function main() {
+  checkSystem();
   fs.rmSync(artifacts, { recursive: true, force: true });
   fs.mkdirSync(artifacts, { recursive: true });
   const cs = await stage('install code-server (cached in .codeserver/)', () => ensureCodeServer(cacheDir));

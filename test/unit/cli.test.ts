@@ -4,7 +4,7 @@
  * the raw runs of issue 5. Skipped, loudly, when the native addon has not been built.
  */
 import { beforeAll, afterAll, describe, expect, it } from 'vitest';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -26,13 +26,21 @@ const TINY: Qwen3Shape = {
 let tok: HwTokenizer;
 
 interface Res { status: number | null; stdout: string; stderr: string }
-function cli(name: 'generate' | 'solve' | 'make-default-model', args: string[]): Res {
-  const r = spawnSync(process.execPath, [path.join(root, 'dist/cli', `${name}.js`), ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, NO_COLOR: '1' },
-    timeout: 120_000,
+// Asynchronous on purpose: a run of synchronous child processes would block vitest's worker
+// past its 60 s RPC timeout ("Timeout calling onTaskUpdate").
+function cli(name: 'generate' | 'solve' | 'make-default-model', args: string[]): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(root, 'dist/cli', `${name}.js`), ...args], {
+      env: { ...process.env, NO_COLOR: '1' },
+      timeout: 120_000,
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
   });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 function json<T = Record<string, unknown>>(r: Res): T {
   expect(r.stderr.split('\n').filter((l) => l.startsWith('hogwild: ') && /error|failed/i.test(l))).toEqual([]);
@@ -60,9 +68,9 @@ beforeAll(async () => {
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 describe.skipIf(!addonBuilt)('npm run generate', () => {
-  it('prints ids, text, prompt ids and tokens/s as JSON', () => {
+  it('prints ids, text, prompt ids and tokens/s as JSON', async () => {
     const r = json<{ promptIds: number[]; ids: number[]; text: string; stopped: string; tokensPerSecond: number; prefillTokensPerSecond: number }>(
-      cli('generate', ['--model', MODEL, '--prompt', 'Hello there', '--max-tokens', '12', '--seed', '4', '--json']),
+      await cli('generate', ['--model', MODEL, '--prompt', 'Hello there', '--max-tokens', '12', '--seed', '4', '--json']),
     );
     expect(r.promptIds).toEqual(tok.applyChatTemplate([{ role: 'user', content: 'Hello there' }]));
     expect(r.ids.length).toBeGreaterThan(0);
@@ -72,22 +80,22 @@ describe.skipIf(!addonBuilt)('npm run generate', () => {
     expect(r.prefillTokensPerSecond).toBeGreaterThan(0);
   });
 
-  it('is reproducible for a seed, and streams the same text it reports', () => {
+  it('is reproducible for a seed, and streams the same text it reports', async () => {
     const args = ['--model', MODEL, '--prompt', 'Count to ten', '--max-tokens', '16', '--seed', '9', '--temperature', '1', '--top-k', '0', '--top-p', '1'];
-    const a = json<{ ids: number[]; text: string }>(cli('generate', [...args, '--json']));
-    const b = json<{ ids: number[]; text: string }>(cli('generate', [...args, '--json']));
+    const a = json<{ ids: number[]; text: string }>(await cli('generate', [...args, '--json']));
+    const b = json<{ ids: number[]; text: string }>(await cli('generate', [...args, '--json']));
     expect(a.ids).toEqual(b.ids);
-    const streamed = cli('generate', args);
+    const streamed = await cli('generate', args);
     expect(streamed.status).toBe(0);
     expect(streamed.stdout).toBe(a.text + '\n');
     expect(streamed.stderr).toMatch(/prefill \d+ tokens in \d+ ms \([\d.]+ tok\/s\), decode \d+ tokens in \d+ ms \([\d.]+ tok\/s\)/);
-    const other = json<{ ids: number[] }>(cli('generate', [...args.map((a) => (a === '9' ? '10' : a)), '--json']));
+    const other = json<{ ids: number[] }>(await cli('generate', [...args.map((a) => (a === '9' ? '10' : a)), '--json']));
     expect(other.ids).not.toEqual(a.ids);
   });
 
   it('greedy decoding follows the model\'s argmax', async () => {
     const ids = [9707, 11, 1879, 0, 42];
-    const r = json<{ ids: number[] }>(cli('generate', ['--model', MODEL, '--prompt-ids', ids.join(','), '--max-tokens', '3', '--temperature', '0', '--ignore-eos', '--json']));
+    const r = json<{ ids: number[] }>(await cli('generate', ['--model', MODEL, '--prompt-ids', ids.join(','), '--max-tokens', '3', '--temperature', '0', '--ignore-eos', '--json']));
     const model = await loadNativeAddon(root).loadModel(MODEL, { device: 'cpu', threads: 1 });
     try {
       const seq = model.createSequence();
@@ -100,30 +108,30 @@ describe.skipIf(!addonBuilt)('npm run generate', () => {
     }
   });
 
-  it('runs a model folder without a tokenizer on ids', () => {
-    const r = cli('generate', ['--model', NOTOK, '--prompt-ids', '1,2,3', '--max-tokens', '5', '--temperature', '0']);
+  it('runs a model folder without a tokenizer on ids', async () => {
+    const r = await cli('generate', ['--model', NOTOK, '--prompt-ids', '1,2,3', '--max-tokens', '5', '--temperature', '0']);
     expect(r.status).toBe(0);
     expect(r.stderr).toMatch(/no tokenizer/);
     expect(r.stdout.trim()).toMatch(/^\d+( \d+){4}$/);
-    const j = json<{ ids: number[]; text: null }>(cli('generate', ['--model', NOTOK, '--prompt-ids', '1,2,3', '--max-tokens', '5', '--temperature', '0', '--json']));
+    const j = json<{ ids: number[]; text: null }>(await cli('generate', ['--model', NOTOK, '--prompt-ids', '1,2,3', '--max-tokens', '5', '--temperature', '0', '--json']));
     expect(j.text).toBeNull();
     expect(j.ids.join(' ')).toBe(r.stdout.trim());
-    expectError(cli('generate', ['--model', NOTOK, '--prompt', 'hi']), /no tokenizer.*--prompt-ids/);
+    expectError(await cli('generate', ['--model', NOTOK, '--prompt', 'hi']), /no tokenizer.*--prompt-ids/);
   });
 
-  it('rejects bad input with one clear line', () => {
-    expectError(cli('generate', ['--prompt', 'x', '--nope']), /unknown option --nope/);
-    expectError(cli('generate', ['--model', MODEL]), /exactly one of --prompt or --prompt-ids/);
-    expectError(cli('generate', ['--model', MODEL, '--prompt', 'x', '--prompt-ids', '1']), /exactly one of --prompt or --prompt-ids/);
-    expectError(cli('generate', ['--model', MODEL, '--prompt', 'x', '--max-tokens', '0']), /--max-tokens must be at least 1/);
-    expectError(cli('generate', ['--model', MODEL, '--prompt', 'x', '--temperature', 'hot']), /--temperature takes a number, got "hot"/);
-    expectError(cli('generate', ['--model', MODEL, '--prompt', 'x', '--max-tokens']), /--max-tokens needs a value/);
-    expectError(cli('generate', ['--model', MODEL, '--prompt-ids', '1,x,3']), /--prompt-ids: "x" is not a token id/);
-    expectError(cli('generate', ['--model', MODEL, '--prompt-ids', '1,151936']), /id 151936 is outside the vocabulary \(0\.\.151935\)/);
-    expectError(cli('generate', ['--model', path.join(tmp, 'missing'), '--prompt', 'x']), /model folder .*missing does not exist/);
-    expectError(cli('generate', ['--model', tmp, '--prompt', 'x']), /config\.json: missing/);
-    expectError(cli('generate', ['--model', MODEL, '--prompt', 'x', '--device', 'tpu']), /--device takes auto, cpu or cuda/);
-    expectError(cli('generate', ['--model', MODEL, 'stray']), /unexpected argument "stray"/);
+  it('rejects bad input with one clear line', async () => {
+    expectError(await cli('generate', ['--prompt', 'x', '--nope']), /unknown option --nope/);
+    expectError(await cli('generate', ['--model', MODEL]), /exactly one of --prompt or --prompt-ids/);
+    expectError(await cli('generate', ['--model', MODEL, '--prompt', 'x', '--prompt-ids', '1']), /exactly one of --prompt or --prompt-ids/);
+    expectError(await cli('generate', ['--model', MODEL, '--prompt', 'x', '--max-tokens', '0']), /--max-tokens must be at least 1/);
+    expectError(await cli('generate', ['--model', MODEL, '--prompt', 'x', '--temperature', 'hot']), /--temperature takes a number, got "hot"/);
+    expectError(await cli('generate', ['--model', MODEL, '--prompt', 'x', '--max-tokens']), /--max-tokens needs a value/);
+    expectError(await cli('generate', ['--model', MODEL, '--prompt-ids', '1,x,3']), /--prompt-ids: "x" is not a token id/);
+    expectError(await cli('generate', ['--model', MODEL, '--prompt-ids', '1,151936']), /id 151936 is outside the vocabulary \(0\.\.151935\)/);
+    expectError(await cli('generate', ['--model', path.join(tmp, 'missing'), '--prompt', 'x']), /model folder .*missing does not exist/);
+    expectError(await cli('generate', ['--model', tmp, '--prompt', 'x']), /config\.json: missing/);
+    expectError(await cli('generate', ['--model', MODEL, '--prompt', 'x', '--device', 'tpu']), /--device takes auto, cpu or cuda/);
+    expectError(await cli('generate', ['--model', MODEL, 'stray']), /unexpected argument "stray"/);
   });
 });
 
@@ -138,8 +146,8 @@ interface SolveJson {
 
 describe.skipIf(!addonBuilt)('npm run solve', () => {
   for (const layout of ['combined', 'interleaved', 'contiguous']) {
-    it(`runs two workers in the ${layout} layout`, () => {
-      const r = json<SolveJson>(cli('solve', ['What is 17 * 23?', '--model', MODEL, '--workers', '2', '--layout', layout, '--max-tokens', '40', '--json']));
+    it(`runs two workers in the ${layout} layout`, async () => {
+      const r = json<SolveJson>(await cli('solve', ['What is 17 * 23?', '--model', MODEL, '--workers', '2', '--layout', layout, '--max-tokens', '40', '--json']));
       expect(r.stats.state).toBe('finished');
       expect(r.workers.map((w) => w.name)).toEqual(['Alice', 'Bob']);
       expect(r.workers[0].text.startsWith('**Alice [1]:** ')).toBe(true);
@@ -158,8 +166,8 @@ describe.skipIf(!addonBuilt)('npm run solve', () => {
     });
   }
 
-  it('streams labelled lanes and prints the answer and the cache layout', () => {
-    const r = cli('solve', ['What is 2+2?', '--model', MODEL, '--workers', '3', '--max-tokens', '30', '--names', 'Ann,Ben']);
+  it('streams labelled lanes and prints the answer and the cache layout', async () => {
+    const r = await cli('solve', ['What is 2+2?', '--model', MODEL, '--workers', '3', '--max-tokens', '30', '--names', 'Ann,Ben']);
     expect(r.status).toBe(0);
     const lanes = r.stdout.split('\n').filter((l) => / │ /.test(l));
     expect(lanes.some((l) => l.startsWith('Ann   │ **Ann [1]:** '))).toBe(true);
@@ -168,16 +176,45 @@ describe.skipIf(!addonBuilt)('npm run solve', () => {
     expect(r.stdout).toMatch(/\nFinal answer: /);
     expect(r.stdout).toMatch(/\nCache layout \(\d+ blocks, \d+ tokens\)/);
     expect(r.stdout).toMatch(/\n {2}Ann +prompt#0\[0\.\.\d+\)/);
+    // eslint-disable-next-line no-control-regex -- an ANSI escape is what must be absent
     expect(r.stdout).not.toMatch(/\x1b\[/); // NO_COLOR
   });
 
-  it('rejects bad input with one clear line', () => {
-    expectError(cli('solve', ['--model', MODEL]), /no problem given/);
-    expectError(cli('solve', ['x', '--model', MODEL, '--workers', '17']), /--workers must be at most 16/);
-    expectError(cli('solve', ['x', '--model', MODEL, '--layout', 'diagonal']), /--layout takes contiguous, interleaved or combined/);
-    expectError(cli('solve', ['x', '--model', MODEL, '--steps', '3']), /--steps needs --raw/);
-    expectError(cli('solve', ['x', 'y', '--model', MODEL]), /too many arguments/);
-    expectError(cli('solve', ['x', '--model', NOTOK]), /no tokenizer/);
+  it('rejects bad input with one clear line', async () => {
+    expectError(await cli('solve', ['--model', MODEL]), /no problem given/);
+    expectError(await cli('solve', ['x', '--model', MODEL, '--workers', '17']), /--workers must be at most 16/);
+    expectError(await cli('solve', ['x', '--model', MODEL, '--layout', 'diagonal']), /--layout takes contiguous, interleaved or combined/);
+    expectError(await cli('solve', ['x', '--model', MODEL, '--steps', '3']), /--steps needs --raw/);
+    expectError(await cli('solve', ['x', 'y', '--model', MODEL]), /too many arguments/);
+    expectError(await cli('solve', ['x', '--model', NOTOK]), /no tokenizer/);
+  });
+});
+
+describe.skipIf(!addonBuilt)('long inputs (issue 13)', () => {
+  const long = 'The quick brown fox jumps over the lazy dog. '.repeat(120); // about 1,200 tokens
+
+  it('refuses a problem over the context before any compute, naming the numbers and the flag', async () => {
+    const r = await cli('solve', [long, '--model', MODEL, '--max-context', '512', '--max-tokens', '4']);
+    expectError(r, /^hogwild: the problem is [\d,]+ tokens; the context is 512 \(--max-context, or the model's 2,048\)$/);
+    expect(r.stderr).not.toMatch(/prefill/);
+    expectError(await cli('generate', ['--prompt', long, '--model', MODEL, '--max-context', '512']), /the prompt is [\d,]+ tokens; the context is 512 \(--max-context, or the model's 2,048\)/);
+  });
+
+  it('refuses a run whose K/V cannot fit the KV budget, naming the flag', async () => {
+    expectError(await cli('solve', ['x', '--model', MODEL, '--kv-budget-mb', '0.1', '--max-tokens', '4000']), /needs about [\d.]+ [KMG]B of KV memory .*; the KV budget is 100 KB \(--kv-budget-mb\)/);
+  });
+
+  it('shows the prefill progress on stderr (plain lines when it is not a terminal)', async () => {
+    const r = await cli('solve', [long, '--model', MODEL, '--max-tokens', '6', '--temperature', '0']);
+    expect(r.status).toBe(0);
+    const lines = r.stderr.split('\n').filter((l) => l.includes('prefill '));
+    expect(lines.length).toBeGreaterThanOrEqual(2);
+    expect(lines[0]).toMatch(/^hogwild: prefill 0 \/ [\d,]+$/);
+    expect(lines[lines.length - 1]).toMatch(/^hogwild: prefill ([\d,]+) \/ \1 · \d+ tok\/s$/);
+    expect(r.stderr).not.toMatch(/\r/);
+    const g = await cli('generate', ['--prompt', long, '--model', MODEL, '--max-tokens', '2']);
+    expect(g.status).toBe(0);
+    expect(g.stderr).toMatch(/hogwild: prefill ([\d,]+) \/ \1 · \d+ tok\/s/);
   });
 });
 
@@ -187,14 +224,18 @@ interface RawJson {
   promptIds: number[];
   workers: { worker: number; firstIds: number[]; ids: number[]; text: string | null; topLogits?: { id: number; logit: number }[] }[];
   views: { block: number; kind: string; owner: number; offset: number; length: number }[][];
+  stats: { msPerStepMedian: number; msPerStep: number[] };
 }
 
 describe.skipIf(!addonBuilt)('raw runs (issue 5)', () => {
-  const raw = (args: string[]) => json<RawJson>(cli('solve', ['--raw', '--model', MODEL, '--json', ...args]));
+  const raw = async (args: string[]) => json<RawJson>(await cli('solve', ['--raw', '--model', MODEL, '--json', ...args]));
 
-  it('has a stable JSON shape', () => {
-    const r = raw(['--prompt-ids', '1,2,3', '--worker-ids', '5,6;7;8', '--steps', '4', '--top-logits', '3']);
-    expect(Object.keys(r)).toEqual(['layout', 'steps', 'promptIds', 'workers', 'views']);
+  it('has a stable JSON shape', async () => {
+    const r = await raw(['--prompt-ids', '1,2,3', '--worker-ids', '5,6;7;8', '--steps', '4', '--top-logits', '3']);
+    expect(Object.keys(r)).toEqual(['layout', 'steps', 'promptIds', 'workers', 'views', 'stats']);
+    expect(r.stats.msPerStep.length).toBe(4);
+    expect(r.stats.msPerStep.every((ms) => ms > 0)).toBe(true);
+    expect(r.stats.msPerStepMedian).toBe([...r.stats.msPerStep].sort((a, b) => a - b)[2]);
     expect(r.layout).toBe('contiguous');
     expect(r.steps).toBe(4);
     expect(r.promptIds).toEqual([1, 2, 3]);
@@ -213,43 +254,41 @@ describe.skipIf(!addonBuilt)('raw runs (issue 5)', () => {
     for (const w of r.workers) expect(w.ids[w.ids.length - 1]).toBe(w.topLogits![0].id);
   });
 
-  it('W = 1 equals plain greedy generation of prompt + first input', () => {
-    const r = raw(['--prompt-ids', '100,200,300,400', '--worker-ids', '500,600', '--steps', '10']);
-    const g = json<{ ids: number[] }>(cli('generate', ['--model', MODEL, '--prompt-ids', '100,200,300,400,500,600', '--max-tokens', '10', '--temperature', '0', '--ignore-eos', '--json']));
+  it('W = 1 equals plain greedy generation of prompt + first input', async () => {
+    const r = await raw(['--prompt-ids', '100,200,300,400', '--worker-ids', '500,600', '--steps', '10']);
+    const g = json<{ ids: number[] }>(await cli('generate', ['--model', MODEL, '--prompt-ids', '100,200,300,400,500,600', '--max-tokens', '10', '--temperature', '0', '--ignore-eos', '--json']));
     expect(r.workers[0].ids).toEqual(g.ids);
   });
 
-  // One test per layout: each runs three CLIs synchronously, and vitest's worker must get
-  // its event loop back between tests.
-  it.each(['contiguous', 'interleaved', 'combined'])('%s: identical first inputs give identical streams; swapping inputs swaps streams', (layout) => {
-    const same = raw(['--layout', layout, '--prompt-ids', '1,2,3', '--worker-ids', '9,10;9,10', '--steps', '8']);
+  it.each(['contiguous', 'interleaved', 'combined'])('%s: identical first inputs give identical streams; swapping inputs swaps streams', async (layout) => {
+    const same = await raw(['--layout', layout, '--prompt-ids', '1,2,3', '--worker-ids', '9,10;9,10', '--steps', '8']);
     expect(same.workers[0].ids).toEqual(same.workers[1].ids);
-    const a = raw(['--layout', layout, '--prompt-ids', '1,2,3', '--worker-ids', '40,41;70', '--steps', '8']);
-    const b = raw(['--layout', layout, '--prompt-ids', '1,2,3', '--worker-ids', '70;40,41', '--steps', '8']);
+    const a = await raw(['--layout', layout, '--prompt-ids', '1,2,3', '--worker-ids', '40,41;70', '--steps', '8']);
+    const b = await raw(['--layout', layout, '--prompt-ids', '1,2,3', '--worker-ids', '70;40,41', '--steps', '8']);
     expect(b.workers[0].ids).toEqual(a.workers[1].ids);
     expect(b.workers[1].ids).toEqual(a.workers[0].ids);
     expect(a.workers[0].ids).not.toEqual(a.workers[1].ids);
   });
 
-  it('works on a model folder with no tokenizer', () => {
-    const r = json<RawJson>(cli('solve', ['--raw', '--model', NOTOK, '--json', '--prompt-ids', '1,2', '--worker-ids', '3;4', '--steps', '3']));
+  it('works on a model folder with no tokenizer', async () => {
+    const r = json<RawJson>(await cli('solve', ['--raw', '--model', NOTOK, '--json', '--prompt-ids', '1,2', '--worker-ids', '3;4', '--steps', '3']));
     expect(r.workers.map((w) => w.ids.length)).toEqual([3, 3]);
     expect(r.workers[0].text).toBeNull();
-    const human = cli('solve', ['--raw', '--model', NOTOK, '--prompt-ids', '1,2', '--worker-ids', '3;4', '--steps', '3']);
+    const human = await cli('solve', ['--raw', '--model', NOTOK, '--prompt-ids', '1,2', '--worker-ids', '3;4', '--steps', '3']);
     expect(human.status).toBe(0);
     expect(human.stdout).toMatch(/ids: \d+,\d+,\d+/);
   });
 
-  it('rejects bad input clearly', () => {
+  it('rejects bad input clearly', async () => {
     const base = ['--raw', '--model', MODEL];
-    expectError(cli('solve', [...base, '--prompt-ids', '', '--worker-ids', '1', '--steps', '2']), /--prompt-ids needs a value/);
-    expectError(cli('solve', [...base, '--prompt-ids', ' ', '--worker-ids', '1', '--steps', '2']), /--prompt-ids is empty/);
-    expectError(cli('solve', [...base, '--prompt-ids', '1', '--worker-ids', '5;;7', '--steps', '2']), /worker 1 has no ids/);
-    expectError(cli('solve', [...base, '--prompt-ids', '1', '--worker-ids', '5;999999', '--steps', '2']), /worker 1 ids: id 999999 is outside the vocabulary/);
-    expectError(cli('solve', [...base, '--prompt-ids', '1', '--worker-ids', Array.from({ length: 17 }, () => '1').join(';'), '--steps', '2']), /17 workers is more than the limit of 16/);
-    expectError(cli('solve', [...base, '--prompt-ids', '1', '--worker-ids', '1', '--steps', '0']), /--steps must be at least 1/);
-    expectError(cli('solve', [...base, '--prompt-ids', '1', '--worker-ids', '1']), /--raw needs --steps/);
-    expectError(cli('solve', [...base, '--worker-ids', '1', '--steps', '2']), /--raw needs --prompt-ids/);
-    expectError(cli('solve', [...base, '--prompt-ids', '1', '--worker-ids', '1', '--steps', '2', '--names', 'A']), /--names has no meaning in a raw run/);
+    expectError(await cli('solve', [...base, '--prompt-ids', '', '--worker-ids', '1', '--steps', '2']), /--prompt-ids needs a value/);
+    expectError(await cli('solve', [...base, '--prompt-ids', ' ', '--worker-ids', '1', '--steps', '2']), /--prompt-ids is empty/);
+    expectError(await cli('solve', [...base, '--prompt-ids', '1', '--worker-ids', '5;;7', '--steps', '2']), /worker 1 has no ids/);
+    expectError(await cli('solve', [...base, '--prompt-ids', '1', '--worker-ids', '5;999999', '--steps', '2']), /worker 1 ids: id 999999 is outside the vocabulary/);
+    expectError(await cli('solve', [...base, '--prompt-ids', '1', '--worker-ids', Array.from({ length: 17 }, () => '1').join(';'), '--steps', '2']), /17 workers is more than the limit of 16/);
+    expectError(await cli('solve', [...base, '--prompt-ids', '1', '--worker-ids', '1', '--steps', '0']), /--steps must be at least 1/);
+    expectError(await cli('solve', [...base, '--prompt-ids', '1', '--worker-ids', '1']), /--raw needs --steps/);
+    expectError(await cli('solve', [...base, '--worker-ids', '1', '--steps', '2']), /--raw needs --prompt-ids/);
+    expectError(await cli('solve', [...base, '--prompt-ids', '1', '--worker-ids', '1', '--steps', '2', '--names', 'A']), /--names has no meaning in a raw run/);
   });
 });

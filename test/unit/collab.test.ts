@@ -15,6 +15,8 @@ import {
   DEFAULT_PROMPTS,
   DEFAULT_WORKER_NAMES,
   extractAnswer,
+  AnswerPatternTimeout,
+  ANSWER_SCAN_CHARS,
   forkName,
   headerParts,
   headerIds,
@@ -157,7 +159,14 @@ describe('buildNativeRunConfig', () => {
     expect(() => buildNativeRunConfig(runConfig({ sampling: { temperature: -1, topP: 1, topK: 0, seed: 0 } }), tok, MODEL)).toThrow(/temperature/);
     expect(() => buildNativeRunConfig(runConfig({ sampling: { temperature: 1, topP: 0, topK: 0, seed: 0 } }), tok, MODEL)).toThrow(/top-p/);
     expect(() => buildNativeRunConfig(runConfig({ maxTokens: 0 }), tok, MODEL)).toThrow(/token budget/);
-    expect(() => buildNativeRunConfig(runConfig({ problem: 'x '.repeat(300) }), tok, { ...MODEL, maxContext: 256 })).toThrow(/more than the context of 256/);
+    expect(() => buildNativeRunConfig(runConfig({ problem: 'x '.repeat(300) }), tok, { ...MODEL, maxContext: 256 })).toThrow(/^the problem is [\d,]+ tokens; the context is 256 \(the model's\)$/);
+    // A user limit is named with the setting that set it, and the model's own figure.
+    expect(() => buildNativeRunConfig(runConfig({ problem: 'x '.repeat(3000), maxContext: 2048 }), tok, MODEL)).toThrow(
+      /the problem is [\d,]+ tokens; the context is 2,048 \(hogwild\.maxContext, or the model's 40,960\)/,
+    );
+    expect(() => buildNativeRunConfig(runConfig({ problem: 'x '.repeat(3000), maxContext: 2048 }), tok, MODEL, { contextSetting: '--max-context' })).toThrow(
+      /\(--max-context, or the model's 40,960\)/,
+    );
     // A tokenizer bigger than the model: ids outside the model's vocabulary.
     expect(() => buildNativeRunConfig(runConfig(), tok, { ...MODEL, vocab: 1000 })).toThrow(/outside the vocabulary/);
   });
@@ -199,7 +208,7 @@ describe('raw mode', () => {
     expect(() => buildNativeRunConfig(raw({ workerIds: Array.from({ length: 17 }, () => [1]) }), null, MODEL)).toThrow(/17 workers is more than the limit of 16/);
     expect(() => buildNativeRunConfig(raw({ steps: 0 }), null, MODEL)).toThrow(/steps must be a whole number >= 1, got 0/);
     expect(() => buildNativeRunConfig(raw({ stepIds: [200000] }), null, MODEL)).toThrow(/step ids/);
-    expect(() => buildNativeRunConfig(raw({ steps: 100 }), null, { ...MODEL, maxContext: 200 })).toThrow(/more than the context of 200/);
+    expect(() => buildNativeRunConfig(raw({ steps: 100 }), null, { ...MODEL, maxContext: 200 })).toThrow(/needs up to 307 positions .*; the context is 200 \(the model's\)/);
   });
 
   it('tokenises text exactly as written (no template, no special tokens) where ids are not given', () => {
@@ -242,6 +251,13 @@ describe('extractAnswer', () => {
     expect(extractAnswer('Answer: 42\nAnswer: 43', 'Answer: (\\d+)')).toBe('43');
     expect(extractAnswer('\\fbox{x^{2}}', '\\\\fbox\\{(.*?)\\}')).toBe('x^{2}');
     expect(() => extractAnswer('x', '[')).toThrow(/not a valid regular expression/);
+  });
+
+  it('a pattern that backtracks for ever is stopped, and the text it sees is bounded', () => {
+    expect(() => extractAnswer('a'.repeat(5000) + 'c', '(a+)+b', 100)).toThrow(AnswerPatternTimeout);
+    // Only the end of a long text is read (the answer is at the end).
+    expect(extractAnswer('\\boxed{1}' + ' '.repeat(ANSWER_SCAN_CHARS) + '\\boxed{2}')).toBe('2');
+    expect(extractAnswer('\\boxed{1}' + ' '.repeat(ANSWER_SCAN_CHARS))).toBeNull();
   });
 
   it('matches braces, skipping escaped ones', () => {

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { readSettings, toRunConfig, SELF_CHECK_OFF, SETTING_KEYS } from '../../extension/settings';
+import { readSettings, settingsGetter, toRunConfig, RESTRICTED_SETTINGS, SELF_CHECK_OFF, SETTING_KEYS } from '../../extension/settings';
 import { validateRunConfig } from '../../protocol/validate';
 import { DEFAULT_PROMPTS, DEFAULT_WORKER_NAMES } from '../../extension/collab/prompts';
 import { buildNativeRunConfig } from '../../extension/collab';
@@ -151,5 +151,34 @@ describe('toRunConfig', () => {
       expect(tok!.decode(native.workerFirstIds[1]!)).toBe('**Bob [1]:** ');
       expect(tok!.decode(native.promptIds)).toContain('What is 2 + 2?');
     }
+  });
+});
+
+describe('Workspace Trust', () => {
+  it('the manifest restricts exactly the settings the getter guards', () => {
+    const caps = pkg.capabilities.untrustedWorkspaces;
+    expect(caps.supported).toBe('limited');
+    expect([...caps.restrictedConfigurations].sort()).toEqual(RESTRICTED_SETTINGS.map((k) => `hogwild.${k}`).sort());
+    expect(typeof pkg.capabilities.virtualWorkspaces.description).toBe('string');
+  });
+
+  it('in an untrusted workspace, workspace values of restricted settings are ignored', () => {
+    // What VS Code merged (workspace wins), and what each level holds.
+    const merged: Record<string, unknown> = { modelFolder: '/workspace/evil', 'prompts.answerPattern': '(a+)+b', saveTraces: false, workers: 4 };
+    const levels: Record<string, { defaultValue?: unknown; globalValue?: unknown }> = {
+      modelFolder: { defaultValue: '', globalValue: '/home/me/model' },
+      'prompts.answerPattern': { defaultValue: '\\\\boxed\\{(.*?)\\}' },
+      saveTraces: { defaultValue: true },
+      workers: { defaultValue: 2 },
+    };
+    const cfg = { get: (k: string) => merged[k], inspect: (k: string) => levels[k] };
+    const untrusted = settingsGetter(cfg, false);
+    expect(untrusted('modelFolder')).toBe('/home/me/model');
+    expect(untrusted('prompts.answerPattern')).toBe('\\\\boxed\\{(.*?)\\}');
+    expect(untrusted('saveTraces')).toBe(true);
+    expect(untrusted('workers')).toBe(4); // not restricted: the workspace value applies
+    const trusted = settingsGetter(cfg, true);
+    expect(trusted('modelFolder')).toBe('/workspace/evil');
+    expect(trusted('saveTraces')).toBe(false);
   });
 });

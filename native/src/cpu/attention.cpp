@@ -43,7 +43,9 @@ void check(bool ok, const std::string& what) {
 
 }  // namespace
 
-const char* attention_isa() { return use_avx512() ? "avx512" : "avx2"; }
+const char* attention_isa() {
+  return use_avx512() ? "avx512" : "avx2";
+}
 
 bool set_attention_isa(const char* name) {
   const std::string s = name ? name : "";
@@ -52,12 +54,13 @@ bool set_attention_isa(const char* name) {
   return false;
 }
 
-void attention(const AttnPlan& plan, const PagedKv& kv, const RopeTable& rope, int heads, float scale,
-               const float* q, float* out, const AttnShares* shares) {
+void attention(const AttnPlan& plan, const PagedKv& kv, const RopeTable& rope, int heads, float scale, const float* q,
+               float* out, const AttnShares* shares) {
   check(kv.kv_heads > 0 && heads > 0 && heads % kv.kv_heads == 0,
         std::to_string(heads) + " query heads do not split over " + std::to_string(kv.kv_heads) + " KV heads");
-  check(kv.head_dim > 0 && kv.head_dim == 2 * rope.half,
-        "head_dim " + std::to_string(kv.head_dim) + " does not match the RoPE table (" + std::to_string(2 * rope.half) + ")");
+  check(kv.head_dim > 0 && kv.head_dim == 2 * rope.half, "head_dim " + std::to_string(kv.head_dim) +
+                                                             " does not match the RoPE table (" +
+                                                             std::to_string(2 * rope.half) + ")");
   check(kv.page_tokens > 0, "page_tokens must be positive");
   check(plan.rows.empty() || plan.max_position < rope.positions(),
         "the RoPE table covers " + std::to_string(rope.positions()) + " positions, the plan reaches position " +
@@ -72,7 +75,8 @@ void attention(const AttnPlan& plan, const PagedKv& kv, const RopeTable& rope, i
   const int tile = std::max(1, kItemRows / group);
   for (size_t r = 0; r < plan.rows.size(); r++) {
     const AttnRow& row = plan.rows[r];
-    check(row.tokens > 0 && row.first_position >= 0, "row " + std::to_string(r) + " has no tokens or a negative position");
+    check(row.tokens > 0 && row.first_position >= 0,
+          "row " + std::to_string(r) + " has no tokens or a negative position");
     for (int t0 = 0; t0 < row.tokens; t0 += tile)
       for (int h = 0; h < kv.kv_heads; h++) {
         const int nt = std::min(tile, row.tokens - t0);
@@ -85,8 +89,10 @@ void attention(const AttnPlan& plan, const PagedKv& kv, const RopeTable& rope, i
   std::stable_sort(job.items.begin(), job.items.end(),
                    [&](const AttnItem& a, const AttnItem& b) { return cost(a) > cost(b); });
   if (job.items.empty()) return;
-  if (use_avx512()) attention_run_avx512(job);
-  else attention_run_avx2(job);
+  if (use_avx512())
+    attention_run_avx512(job);
+  else
+    attention_run_avx2(job);
 }
 
 }  // namespace hw::cpu

@@ -25,8 +25,8 @@ struct AttnShares {
 // The RoPE table must cover plan.max_position. shares (optional) is overwritten.
 // Throws EngineError on shapes that do not fit together. Parallel over (row, KV head,
 // query tile) with OpenMP.
-void attention(const AttnPlan& plan, const PagedKv& kv, const RopeTable& rope, int heads,
-               float scale, const float* q, float* out, const AttnShares* shares = nullptr);
+void attention(const AttnPlan& plan, const PagedKv& kv, const RopeTable& rope, int heads, float scale, const float* q,
+               float* out, const AttnShares* shares = nullptr);
 
 // Which instruction set the op runs with ("avx2" or "avx512"); set_attention_isa picks one
 // for tests and benchmarks (false when this CPU cannot run it).

@@ -26,8 +26,20 @@ struct Vec {
   static void store(float* p, R v) { _mm256_storeu_ps(p, v); }
   static R add(R a, R b) { return _mm256_add_ps(a, b); }
   static R sub(R a, R b) { return _mm256_sub_ps(a, b); }
+  static R mul(R a, R b) { return _mm256_mul_ps(a, b); }
+  static R max(R a, R b) { return _mm256_max_ps(a, b); }
   static R fma(R a, R b, R c) { return _mm256_fmadd_ps(a, b, c); }
   static R exp(R x) { return exp256(x); }
+  static float reduce_add(R v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+  }
+  static float reduce_max(R v) {
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_max_ss(s, _mm_movehdup_ps(s)));
+  }
   template <KvDType DT>
   static R load_kv(const void* base, size_t i) {
     if constexpr (DT == KvDType::F32) {
@@ -44,6 +56,8 @@ struct Vec {
 
 }  // namespace
 
-void attention_run_avx2(const AttnJob& job) { run_job(job); }
+void attention_run_avx2(const AttnJob& job) {
+  run_job(job);
+}
 
 }  // namespace hw::cpu

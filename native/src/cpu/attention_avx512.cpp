@@ -55,8 +55,12 @@ struct Vec {
   static void store(float* p, R v) { _mm512_storeu_ps(p, v); }
   static R add(R a, R b) { return _mm512_add_ps(a, b); }
   static R sub(R a, R b) { return _mm512_sub_ps(a, b); }
+  static R mul(R a, R b) { return _mm512_mul_ps(a, b); }
+  static R max(R a, R b) { return _mm512_max_ps(a, b); }
   static R fma(R a, R b, R c) { return _mm512_fmadd_ps(a, b, c); }
   static R exp(R x) { return exp512(x); }
+  static float reduce_add(R v) { return _mm512_reduce_add_ps(v); }
+  static float reduce_max(R v) { return _mm512_reduce_max_ps(v); }
   template <KvDType DT>
   static R load_kv(const void* base, size_t i) {
     if constexpr (DT == KvDType::F32) {
@@ -73,7 +77,9 @@ struct Vec {
 
 }  // namespace
 
-void attention_run_avx512(const AttnJob& job) { run_job(job); }
+void attention_run_avx512(const AttnJob& job) {
+  run_job(job);
+}
 
 }  // namespace hw::cpu
 
@@ -86,6 +92,8 @@ void attention_run_avx512(const AttnJob& job) { run_job(job); }
 
 #else
 namespace hw::cpu {
-void attention_run_avx512(const AttnJob& job) { attention_run_avx2(job); }
+void attention_run_avx512(const AttnJob& job) {
+  attention_run_avx2(job);
+}
 }  // namespace hw::cpu
 #endif

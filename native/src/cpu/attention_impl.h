@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "attention.h"
+#include "parallel.h"
 
 namespace hw::cpu {
 

@@ -1,7 +1,5 @@
 // The reference backend: the whole forward pass on the CPU in fp32 activations, weights read
 // straight from the mapping. Every other backend is checked against this one.
-#include <omp.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -13,6 +11,7 @@
 #include "../attention_plan.h"
 #include "attention.h"
 #include "kernels.h"
+#include "parallel.h"
 #include "rope.h"
 
 namespace hw {
@@ -20,6 +19,18 @@ namespace {
 
 // Per-token loops (norms, activations) are cheap: a parallel region only pays off for many tokens.
 constexpr int kParallelTokens = 16;
+
+// Calls fn(t) for t in [0, n): on the model's threads for many tokens, else on this one.
+template <class F>
+void for_tokens(int n, F&& fn) {
+  auto body = [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; t++) fn(int(t));
+  };
+  if (n >= kParallelTokens)
+    par::parallel_for(n, 1, body);
+  else
+    body(0, n);
+}
 
 std::vector<float> widen(const Tensor& t) {
   std::vector<float> v;
@@ -34,15 +45,22 @@ struct LayerVectors {
   std::vector<float> attn_norm, mlp_norm, q_norm, k_norm, bq, bk, bv;
 };
 
+KvDType choose_kv_dtype(const std::string& want, DType weights) {
+  if (want == "f32") return KvDType::F32;
+  if (want == "bf16") return KvDType::BF16;
+  if (want == "f16") return KvDType::F16;
+  if (want != "auto" && !want.empty()) fail("cpu backend", "unknown KV dtype '" + want + "' (auto, f32, bf16 or f16)");
+  return weights == DType::BF16 ? KvDType::BF16 : weights == DType::F16 ? KvDType::F16 : KvDType::F32;
+}
+
 class CpuBackend final : public Backend {
  public:
-  CpuBackend(const ModelConfig& cfg, const ModelWeights& w, const BackendOptions& opt)
-      : cfg_(cfg), w_(w), rope_(cfg) {
+  CpuBackend(const ModelConfig& cfg, const ModelWeights& w, const BackendOptions& opt) : cfg_(cfg), w_(w), rope_(cfg) {
     if (cfg.head_dim > 512) fail("cpu backend", "head_dim " + std::to_string(cfg.head_dim) + " is over 512");
-    if (opt.threads > 0) omp_set_num_threads(opt.threads);
+    kv_dtype_ = choose_kv_dtype(opt.kv_dtype, w.layers.empty() ? w.embed.dtype : w.layers[0].wk.dtype);
     for (const LayerWeights& l : w.layers) {
-      layer_vectors_.push_back({widen(l.attn_norm), widen(l.mlp_norm), widen(l.q_norm), widen(l.k_norm),
-                                widen(l.bq), widen(l.bk), widen(l.bv)});
+      layer_vectors_.push_back({widen(l.attn_norm), widen(l.mlp_norm), widen(l.q_norm), widen(l.k_norm), widen(l.bq),
+                                widen(l.bk), widen(l.bv)});
     }
     final_norm_ = widen(w.final_norm);
   }
@@ -57,6 +75,10 @@ class CpuBackend final : public Backend {
   }
 
   size_t kv_bytes() const override { return pages_.size() * page_bytes(); }
+  size_t kv_bytes_per_token() const override {
+    return size_t(cfg_.layers) * 2 * cfg_.kv_heads * cfg_.head_dim * kv_dtype_bytes(kv_dtype_);
+  }
+  std::string kv_dtype() const override { return kv_dtype_name(kv_dtype_); }
 
   void move_tokens(const std::vector<TokenMove>& moves, int delta) override {
     std::vector<float> k(cfg_.head_dim), kr(cfg_.head_dim), v(cfg_.head_dim);
@@ -111,7 +133,6 @@ class CpuBackend final : public Backend {
     for (int d = 0; d < cfg_.head_dim; d++) store(page, base + d, v[d]);
   }
 
-
   const ModelConfig& cfg_;
   const ModelWeights& w_;
   Rope rope_;
@@ -139,8 +160,8 @@ void CpuBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans, 
   for (size_t r = 0; r < batch.rows.size(); r++)
     for (int t = row_start[r]; t < row_start[r + 1]; t++) row_of[t] = int(r);
 
-  std::vector<float> x(size_t(T) * H), h(size_t(T) * H), q(size_t(T) * QD), k(size_t(T) * KD),
-      v(size_t(T) * KD), att(size_t(T) * QD), gate(size_t(T) * I), up(size_t(T) * I);
+  std::vector<float> x(size_t(T) * H), h(size_t(T) * H), q(size_t(T) * QD), k(size_t(T) * KD), v(size_t(T) * KD),
+      att(size_t(T) * QD), gate(size_t(T) * I), up(size_t(T) * I);
   for (int t = 0; t < T; t++) {
     const BatchRow& row = batch.rows[row_of[t]];
     cpu::embed_row(w_.embed, row.tokens[t - row_start[row_of[t]]], x.data() + size_t(t) * H);
@@ -173,18 +194,18 @@ void CpuBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans, 
   }
 
   for (int l = 0; l < cfg_.layers; l++) {
+    if (batch.cancel && batch.cancel->load(std::memory_order_relaxed)) throw Cancelled();
     const LayerWeights& lw = w_.layers[l];
     const LayerVectors& lv = layer_vectors_[l];
-#pragma omp parallel for if (T >= kParallelTokens)
-    for (int t = 0; t < T; t++)
+    for_tokens(T, [&](int t) {
       cpu::rmsnorm(x.data() + size_t(t) * H, lv.attn_norm.data(), H, cfg_.rms_eps, h.data() + size_t(t) * H);
+    });
     cpu::matmul(lw.wq, h.data(), T, q.data());
     cpu::matmul(lw.wk, h.data(), T, k.data());
     cpu::matmul(lw.wv, h.data(), T, v.data());
 
     // Biases, per-head q/k norms, then keys rotated at their block-local index and written.
-#pragma omp parallel for if (T >= kParallelTokens)
-    for (int t = 0; t < T; t++) {
+    for_tokens(T, [&](int t) {
       const int r = row_of[t], i = t - row_start[r];
       float* qt = q.data() + size_t(t) * QD;
       float* kt = k.data() + size_t(t) * KD;
@@ -194,8 +215,10 @@ void CpuBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans, 
         for (int j = 0; j < KD; j++) kt[j] += lv.bk[j], vt[j] += lv.bv[j];
       }
       if (cfg_.qk_norm) {
-        for (int hh = 0; hh < cfg_.heads; hh++) cpu::rmsnorm(qt + hh * HD, lv.q_norm.data(), HD, cfg_.rms_eps, qt + hh * HD);
-        for (int hh = 0; hh < cfg_.kv_heads; hh++) cpu::rmsnorm(kt + hh * HD, lv.k_norm.data(), HD, cfg_.rms_eps, kt + hh * HD);
+        for (int hh = 0; hh < cfg_.heads; hh++)
+          cpu::rmsnorm(qt + hh * HD, lv.q_norm.data(), HD, cfg_.rms_eps, qt + hh * HD);
+        for (int hh = 0; hh < cfg_.kv_heads; hh++)
+          cpu::rmsnorm(kt + hh * HD, lv.k_norm.data(), HD, cfg_.rms_eps, kt + hh * HD);
       }
       const RowPlan& plan = plans[r];
       const Slot s = plan.write_slots[i];
@@ -206,7 +229,7 @@ void CpuBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans, 
         write_key(s.page, l, hh, s.index, kr);
         write_value(s.page, l, hh, s.index, vt + hh * HD);
       }
-    }
+    });
 
     // Every row's K/V of this layer is in place: now attention (instant visibility).
     const auto t_att = std::chrono::steady_clock::now();
@@ -215,7 +238,8 @@ void CpuBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans, 
       cpu::attention(plan, layer_kv(l), rope_table_, cfg_.heads, scale, q.data(), att.data(), &sh);
       for (size_t r = 0; r < plan.rows.size(); r++) {
         const AttnRow& ar = plan.rows[r];
-        for (int s = 0; s < ar.seg_count; s++) out.shares[r][size_t(l) * ar.seg_count + s] = seg_shares[ar.seg_begin + s];
+        for (int s = 0; s < ar.seg_count; s++)
+          out.shares[r][size_t(l) * ar.seg_count + s] = seg_shares[ar.seg_begin + s];
         for (size_t k = 0; k < out.key_attention[r].size(); k++)
           out.key_attention[r][k] += key_shares[ar.key_begin + k] / float(cfg_.layers);
       }
@@ -227,14 +251,14 @@ void CpuBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans, 
     cpu::matmul(lw.wo, att.data(), T, h.data());
     for (size_t j = 0; j < size_t(T) * H; j++) x[j] += h[j];
 
-#pragma omp parallel for if (T >= kParallelTokens)
-    for (int t = 0; t < T; t++)
+    for_tokens(T, [&](int t) {
       cpu::rmsnorm(x.data() + size_t(t) * H, lv.mlp_norm.data(), H, cfg_.rms_eps, h.data() + size_t(t) * H);
+    });
     cpu::matmul(lw.w_gate, h.data(), T, gate.data());
     cpu::matmul(lw.w_up, h.data(), T, up.data());
-#pragma omp parallel for if (T >= kParallelTokens)
-    for (int t = 0; t < T; t++)
+    for_tokens(T, [&](int t) {
       cpu::swiglu(gate.data() + size_t(t) * I, up.data() + size_t(t) * I, I, gate.data() + size_t(t) * I);
+    });
     cpu::matmul(lw.w_down, gate.data(), T, h.data());
     for (size_t j = 0; j < size_t(T) * H; j++) x[j] += h[j];
   }
@@ -252,9 +276,9 @@ void CpuBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans, 
   }
   const int P = int(picked.size());
   std::vector<float> hp(size_t(P) * H);
-#pragma omp parallel for if (P >= kParallelTokens)
-  for (int i = 0; i < P; i++)
+  for_tokens(P, [&](int i) {
     cpu::rmsnorm(x.data() + size_t(picked[i]) * H, final_norm_.data(), H, cfg_.rms_eps, hp.data() + size_t(i) * H);
+  });
   out.vocab = cfg_.vocab;
   out.logits.assign(size_t(P) * cfg_.vocab, 0.0f);
   if (P > 0) cpu::matmul(w_.lm_head, hp.data(), P, out.logits.data());
@@ -284,8 +308,7 @@ void CpuBackend::store(int page, size_t i, float x) {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cpu_backend(const ModelConfig& cfg, const ModelWeights& w,
-                                          const BackendOptions& opt) {
+std::unique_ptr<Backend> make_cpu_backend(const ModelConfig& cfg, const ModelWeights& w, const BackendOptions& opt) {
   return std::make_unique<CpuBackend>(cfg, w, opt);
 }
 

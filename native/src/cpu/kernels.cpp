@@ -5,7 +5,7 @@
 // chosen at run time when the CPU supports it (override: HW_CPU_ISA=avx2|avx512).
 //
 // matmul is built for decode, which is memory-bound: each thread owns a contiguous range
-// of output rows (static split) and streams it once, with a software prefetch a few KiB
+// of output rows (parallel.h: static split, then the leftovers shared) and streams it once, with a software prefetch a few KiB
 // ahead; every weight vector it loads is widened to fp32 (bf16: zero-extend + shift;
 // f16: F16C) and applied to all n inputs before the next load, 3 (AVX2) or 4 (AVX-512)
 // rows x up to 4 inputs per micro-kernel. For prefill (n > 8) the same micro-kernel runs
@@ -14,7 +14,6 @@
 #include "kernels.h"
 
 #include <immintrin.h>
-#include <omp.h>
 
 #include <algorithm>
 #include <atomic>
@@ -24,6 +23,7 @@
 #include <string>
 
 #include "../error.h"
+#include "parallel.h"
 #include "simd_exp.h"
 
 namespace hw::cpu {
@@ -43,9 +43,13 @@ inline float bf16_bits_f32(uint16_t v) {
   std::memcpy(&f, &u, 4);
   return f;
 }
-inline float f16_bits_f32(uint16_t v) { return _cvtsh_ss(v); }
+inline float f16_bits_f32(uint16_t v) {
+  return _cvtsh_ss(v);
+}
 
-inline size_t elem_bytes(DType t) { return t == DType::F32 ? 4 : 2; }
+inline size_t elem_bytes(DType t) {
+  return t == DType::F32 ? 4 : 2;
+}
 
 template <DType DT>
 constexpr size_t esize() {
@@ -71,20 +75,22 @@ inline float load1(const uint8_t* row, int64_t k) {
 
 // One micro-kernel call: y[j*ldy + r] (=|+=) sum_{k<len} W[r][k] * x[j][k] for r < R,
 // j < N. W rows are `wstride` bytes apart, x rows `xstride` floats apart.
-using MicroFn = void (*)(const uint8_t* w, size_t wstride, int64_t len, const float* x,
-                         int64_t xstride, float* y, int64_t ldy, bool accumulate);
+using MicroFn = void (*)(const uint8_t* w, size_t wstride, int64_t len, const float* x, int64_t xstride, float* y,
+                         int64_t ldy, bool accumulate);
 
 constexpr int kMaxR = 4;
 constexpr int kMaxN = 4;
 
 struct MatmulIsa {
   const char* name;
-  int rmax;        // rows per micro-kernel call
-  int nmax;        // inputs per micro-kernel call
+  int rmax;                     // rows per micro-kernel call
+  int nmax;                     // inputs per micro-kernel call
   MicroFn fn[3][kMaxR][kMaxN];  // [dtype][rows-1][inputs-1]
 };
 
-inline int dtype_index(DType t) { return t == DType::F32 ? 0 : t == DType::F16 ? 1 : 2; }
+inline int dtype_index(DType t) {
+  return t == DType::F32 ? 0 : t == DType::F16 ? 1 : 2;
+}
 
 // Software prefetch distance along a thread's weight stream. The rows of a thread are
 // contiguous, so each row's prefetch front covers the rows after it and the stream is
@@ -92,12 +98,17 @@ inline int dtype_index(DType t) { return t == DType::F32 ? 0 : t == DType::F16 ?
 // none 50-57% of the best read bandwidth, 4 KiB ~75%, 8-16 KiB 80-92%; into L2 (T1)
 // was as good as or better than into L1.
 constexpr int kPrefetchBytes = 8192;
+// Weights per work chunk of a parallel matmul: ~10-20 us of streaming per chunk, so handing
+// out chunks costs nothing measurable and a descheduled thread holds up little work.
+constexpr int64_t kChunkBytes = 256 * 1024;
 inline void prefetch_weights(const uint8_t* p) {
   _mm_prefetch(reinterpret_cast<const char*>(p) + kPrefetchBytes, _MM_HINT_T1);
 }
 
 // Enough independent accumulators to hide FMA latency (4 cycles x 2 ports).
-constexpr int unroll_for(int acc) { return acc >= 8 ? 1 : acc >= 4 ? 2 : 4; }
+constexpr int unroll_for(int acc) {
+  return acc >= 8 ? 1 : acc >= 4 ? 2 : 4;
+}
 
 // ---------------------------------------------------------------------------------------
 // AVX2 + FMA + F16C (the baseline of the build).
@@ -123,8 +134,8 @@ inline __m256 load8(const uint8_t* row, int64_t k) {
 }
 
 template <DType DT, int R, int N>
-void micro(const uint8_t* w, size_t wstride, int64_t len, const float* x, int64_t xstride,
-           float* y, int64_t ldy, bool accumulate) {
+void micro(const uint8_t* w, size_t wstride, int64_t len, const float* x, int64_t xstride, float* y, int64_t ldy,
+           bool accumulate) {
   constexpr int U = unroll_for(R * N);
   constexpr size_t ES = esize<DT>();
   // Main step: whole cache lines of every row (one prefetch per line), >= U vectors.
@@ -136,8 +147,7 @@ void micro(const uint8_t* w, size_t wstride, int64_t len, const float* x, int64_
   int64_t k = 0;
   for (; k + kStep <= len; k += kStep) {
     for (int r = 0; r < R; ++r)
-      for (int b = 0; b < kStep * int(ES); b += 64)
-        prefetch_weights(w + r * wstride + k * ES + b);
+      for (int b = 0; b < kStep * int(ES); b += 64) prefetch_weights(w + r * wstride + k * ES + b);
     for (int v = 0; v < kStep / 8; ++v) {
       const int u = v % U;
       __m256 wv[R];
@@ -176,8 +186,7 @@ void micro(const uint8_t* w, size_t wstride, int64_t len, const float* x, int64_
 #if defined(__x86_64__) && defined(__GNUC__)
 #define HW_HAVE_AVX512_PATH 1
 #if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))), \
-                             apply_to = function)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))), apply_to = function)
 #else
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq")
@@ -214,8 +223,8 @@ inline __m512 load16_masked(const uint8_t* row, int64_t k, __mmask16 m) {
 }
 
 template <DType DT, int R, int N>
-void micro(const uint8_t* w, size_t wstride, int64_t len, const float* x, int64_t xstride,
-           float* y, int64_t ldy, bool accumulate) {
+void micro(const uint8_t* w, size_t wstride, int64_t len, const float* x, int64_t xstride, float* y, int64_t ldy,
+           bool accumulate) {
   constexpr int U = unroll_for(R * N);
   constexpr size_t ES = esize<DT>();
   constexpr int kStep = 16 * U > int(64 / ES) ? 16 * U : int(64 / ES);
@@ -226,8 +235,7 @@ void micro(const uint8_t* w, size_t wstride, int64_t len, const float* x, int64_
   int64_t k = 0;
   for (; k + kStep <= len; k += kStep) {
     for (int r = 0; r < R; ++r)
-      for (int b = 0; b < kStep * int(ES); b += 64)
-        prefetch_weights(w + r * wstride + k * ES + b);
+      for (int b = 0; b < kStep * int(ES); b += 64) prefetch_weights(w + r * wstride + k * ES + b);
     for (int v = 0; v < kStep / 16; ++v) {
       const int u = v % U;
       __m512 wv[R];
@@ -272,22 +280,21 @@ void micro(const uint8_t* w, size_t wstride, int64_t len, const float* x, int64_
 
 #define HW_ROW(NS, DT, R) \
   { NS::micro<DT, R, 1>, NS::micro<DT, R, 2>, NS::micro<DT, R, 3>, NS::micro<DT, R, 4> }
-#define HW_DT3(NS, DT) \
-  { HW_ROW(NS, DT, 1), HW_ROW(NS, DT, 2), HW_ROW(NS, DT, 3), {} }
+#define HW_DT3(NS, DT)                                          \
+  {                                                             \
+    HW_ROW(NS, DT, 1), HW_ROW(NS, DT, 2), HW_ROW(NS, DT, 3), {} \
+  }
 #define HW_DT4(NS, DT) \
   { HW_ROW(NS, DT, 1), HW_ROW(NS, DT, 2), HW_ROW(NS, DT, 3), HW_ROW(NS, DT, 4) }
 
 // AVX2 has 16 vector registers: 3 rows x 4 inputs = 12 accumulators + 3 weights + 1 input
 // (no spills). Against 2 rows, measured on the decode step: n=1 equal, n=4 -11%, n=8
 // -18%, prefill n=64 -26% time.
-const MatmulIsa kAvx2 = {"avx2", 3, 4,
-                         {HW_DT3(avx2, DType::F32), HW_DT3(avx2, DType::F16),
-                          HW_DT3(avx2, DType::BF16)}};
+const MatmulIsa kAvx2 = {"avx2", 3, 4, {HW_DT3(avx2, DType::F32), HW_DT3(avx2, DType::F16), HW_DT3(avx2, DType::BF16)}};
 #ifdef HW_HAVE_AVX512_PATH
 // 32 registers: 4 rows x 4 inputs = 16 accumulators (6 rows spill and measured slower).
-const MatmulIsa kAvx512 = {"avx512", 4, 4,
-                           {HW_DT4(avx512, DType::F32), HW_DT4(avx512, DType::F16),
-                            HW_DT4(avx512, DType::BF16)}};
+const MatmulIsa kAvx512 = {
+    "avx512", 4, 4, {HW_DT4(avx512, DType::F32), HW_DT4(avx512, DType::F16), HW_DT4(avx512, DType::BF16)}};
 #endif
 #undef HW_ROW
 #undef HW_DT3
@@ -328,9 +335,8 @@ std::atomic<const MatmulIsa*>& current_isa() {
 
 // Rows [r0, r1) of y for all n inputs. Decode (n <= 8): one pass over the rows, each
 // weight row read from memory exactly once. Prefill: tiles of rows x k x inputs.
-void matmul_rows(const MatmulIsa& isa, MicroFn const (*fns)[kMaxN], const uint8_t* w,
-                 size_t es, int64_t in, int64_t out, const float* x, int n, float* y,
-                 int64_t r0, int64_t r1) {
+void matmul_rows(const MatmulIsa& isa, MicroFn const (*fns)[kMaxN], const uint8_t* w, size_t es, int64_t in,
+                 int64_t out, const float* x, int n, float* y, int64_t r0, int64_t r1) {
   const int R = isa.rmax, N = isa.nmax;
   const size_t wstride = size_t(in) * es;
   int64_t tile_rows, kb, nb;
@@ -339,8 +345,8 @@ void matmul_rows(const MatmulIsa& isa, MicroFn const (*fns)[kMaxN], const uint8_
     kb = in;
     nb = n;
   } else {
-    kb = std::min<int64_t>(in, 512);                                  // k block
-    nb = std::max<int64_t>(N, (96 * 1024 / (kb * 4)) / N * N);        // x block <= 96 KiB
+    kb = std::min<int64_t>(in, 512);                                           // k block
+    nb = std::max<int64_t>(N, (96 * 1024 / (kb * 4)) / N * N);                 // x block <= 96 KiB
     tile_rows = std::max<int64_t>(R, (24 * 1024 / int64_t(kb * es)) / R * R);  // W tile <= 24 KiB
   }
   for (int64_t t0 = r0; t0 < r1; t0 += tile_rows) {
@@ -354,8 +360,7 @@ void matmul_rows(const MatmulIsa& isa, MicroFn const (*fns)[kMaxN], const uint8_
           const uint8_t* wr = w + size_t(r) * wstride + size_t(k0) * es;
           for (int64_t j = j0; j < j1; j += N) {
             const int nx = int(std::min<int64_t>(N, j1 - j));
-            fns[nr - 1][nx - 1](wr, wstride, len, x + j * in + k0, in, y + j * out + r, out,
-                                k0 > 0);
+            fns[nr - 1][nx - 1](wr, wstride, len, x + j * in + k0, in, y + j * out + r, out, k0 > 0);
           }
         }
       }
@@ -364,11 +369,15 @@ void matmul_rows(const MatmulIsa& isa, MicroFn const (*fns)[kMaxN], const uint8_
 }
 
 // ---------------------------------------------------------------------------------------
-inline float silu1(float g) { return g / (1.0f + std::exp(-g)); }
+inline float silu1(float g) {
+  return g / (1.0f + std::exp(-g));
+}
 
 }  // namespace
 
-const char* matmul_isa() { return current_isa().load()->name; }
+const char* matmul_isa() {
+  return current_isa().load()->name;
+}
 
 bool set_matmul_isa(const char* name) {
   const MatmulIsa* isa = isa_by_name(name);
@@ -378,8 +387,7 @@ bool set_matmul_isa(const char* name) {
 }
 
 void matmul(const Tensor& W, const float* x, int n, float* y) {
-  if (W.shape.size() != 2 || W.data == nullptr)
-    throw EngineError("matmul: " + W.name + ": expected a 2-D weight");
+  if (W.shape.size() != 2 || W.data == nullptr) throw EngineError("matmul: " + W.name + ": expected a 2-D weight");
   if (n <= 0) return;
   const int64_t out = W.shape[0], in = W.shape[1];
   if (out <= 0 || in <= 0) {
@@ -392,20 +400,19 @@ void matmul(const Tensor& W, const float* x, int n, float* y) {
   const size_t es = elem_bytes(W.dtype);
 
   const int64_t work = out * in * std::min(n, 8);
-  if (work < (int64_t(1) << 16) || omp_in_parallel() || omp_get_max_threads() == 1) {
+  if (work < (int64_t(1) << 16) || par::threads() == 1) {
     matmul_rows(isa, fns, w, es, in, out, x, n, y, 0, out);
     return;
   }
-#pragma omp parallel
-  {
-    // Static, contiguous, R-aligned row ranges: every thread streams its own slice once.
-    const int nt = omp_get_num_threads(), id = omp_get_thread_num();
-    const int64_t R = isa.rmax;
-    const int64_t groups = (out + R - 1) / R;
-    const int64_t g0 = groups * id / nt, g1 = groups * (id + 1) / nt;
+  // Contiguous, R-aligned row ranges, one per thread, each streamed front to back in chunks of
+  // about kChunkBytes of weights; a thread that finishes early takes the others' last chunks.
+  const int64_t R = isa.rmax;
+  const int64_t groups = (out + R - 1) / R;
+  const int64_t grain = std::max<int64_t>(1, kChunkBytes / (R * in * int64_t(es)));
+  par::parallel_for(groups, grain, [&](int64_t g0, int64_t g1) {
     const int64_t r0 = std::min(out, g0 * R), r1 = std::min(out, g1 * R);
     if (r0 < r1) matmul_rows(isa, fns, w, es, in, out, x, n, y, r0, r1);
-  }
+  });
 }
 
 void rmsnorm(const float* x, const float* w, int dim, float eps, float* y) {
@@ -429,8 +436,7 @@ void rmsnorm(const float* x, const float* w, int dim, float eps, float* y) {
   const __m256 sv = _mm256_set1_ps(scale);
   i = 0;
   for (; i + 8 <= dim; i += 8)
-    _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_loadu_ps(w + i),
-                                          _mm256_mul_ps(_mm256_loadu_ps(x + i), sv)));
+    _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_loadu_ps(w + i), _mm256_mul_ps(_mm256_loadu_ps(x + i), sv)));
   for (; i < dim; ++i) y[i] = w[i] * (x[i] * scale);
 }
 
@@ -447,16 +453,12 @@ void swiglu(const float* gate, const float* up, int n, float* y) {
     }
     for (; i < e; ++i) y[i] = silu1(gate[i]) * up[i];
   };
-  if (n < (1 << 15) || omp_in_parallel() || omp_get_max_threads() == 1) {
+  if (n < (1 << 15) || par::threads() == 1) {
     run(0, n);
     return;
   }
-#pragma omp parallel
-  {
-    const int nt = omp_get_num_threads(), id = omp_get_thread_num();
-    const int64_t chunks = (int64_t(n) + 7) / 8;
-    run(std::min<int64_t>(n, chunks * id / nt * 8), std::min<int64_t>(n, chunks * (id + 1) / nt * 8));
-  }
+  par::parallel_for((int64_t(n) + 7) / 8, 1024,
+                    [&](int64_t c0, int64_t c1) { run(std::min<int64_t>(n, c0 * 8), std::min<int64_t>(n, c1 * 8)); });
 }
 
 float dot(const float* a, const float* b, int n) {
@@ -483,13 +485,12 @@ void axpy(float a, const float* x, int n, float* y) {
 }
 
 void embed_row(const Tensor& table, int64_t row, float* out) {
-  if (table.data == nullptr || table.shape.empty())
-    throw EngineError("embed_row: " + table.name + ": empty table");
+  if (table.data == nullptr || table.shape.empty()) throw EngineError("embed_row: " + table.name + ": empty table");
   const int64_t rows = table.shape[0];
   const int64_t cols = table.shape.size() < 2 ? 1 : table.shape[1];
   if (row < 0 || row >= rows)
-    throw EngineError("embed_row: " + table.name + ": row " + std::to_string(row) +
-                      " out of range [0, " + std::to_string(rows) + ")");
+    throw EngineError("embed_row: " + table.name + ": row " + std::to_string(row) + " out of range [0, " +
+                      std::to_string(rows) + ")");
   const uint8_t* p = static_cast<const uint8_t*>(table.data) + size_t(row) * size_t(cols) * elem_bytes(table.dtype);
   int64_t i = 0;
   switch (table.dtype) {

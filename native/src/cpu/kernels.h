@@ -10,7 +10,7 @@ namespace hw::cpu {
 
 // y[t][o] = sum_i W[o][i] * x[t][i] for t < n, o < W.rows(). Each weight row is read
 // once per call whatever n is, so n rows cost about as much memory traffic as one.
-// Parallel over output rows (OpenMP).
+// Parallel over output rows on the current par::Pool (parallel.h).
 void matmul(const Tensor& W, const float* x, int n, float* y);
 
 // y = x / rms(x) * w over `dim` elements; w is fp32.

@@ -23,8 +23,8 @@ namespace {
 // Cephes' minimax polynomials on [-pi/4, pi/4]. Error ~1e-16, far below fp32 rounding.
 inline void sincos4(__m256d x, __m256d* s_out, __m256d* c_out) {
   const __m256d two_over_pi = _mm256_set1_pd(0.63661977236758134308);
-  const __m256d pio2_hi = _mm256_set1_pd(1.5707963267948966);      // nearest double to pi/2
-  const __m256d pio2_lo = _mm256_set1_pd(6.123233995736766e-17);   // pi/2 - pio2_hi
+  const __m256d pio2_hi = _mm256_set1_pd(1.5707963267948966);     // nearest double to pi/2
+  const __m256d pio2_lo = _mm256_set1_pd(6.123233995736766e-17);  // pi/2 - pio2_hi
   __m256d q = _mm256_round_pd(_mm256_mul_pd(x, two_over_pi), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m256d r = _mm256_fnmadd_pd(q, pio2_hi, x);
   r = _mm256_fnmadd_pd(q, pio2_lo, r);
@@ -44,16 +44,15 @@ inline void sincos4(__m256d x, __m256d* s_out, __m256d* c_out) {
   pc = _mm256_fmadd_pd(pc, z, _mm256_set1_pd(2.48015872888517045348e-5));
   pc = _mm256_fmadd_pd(pc, z, _mm256_set1_pd(-1.38888888888730564116e-3));
   pc = _mm256_fmadd_pd(pc, z, _mm256_set1_pd(4.16666666666665929218e-2));
-  const __m256d cs = _mm256_fmadd_pd(_mm256_mul_pd(z, z), pc,
-                                     _mm256_fnmadd_pd(_mm256_set1_pd(0.5), z, _mm256_set1_pd(1.0)));
+  const __m256d cs =
+      _mm256_fmadd_pd(_mm256_mul_pd(z, z), pc, _mm256_fnmadd_pd(_mm256_set1_pd(0.5), z, _mm256_set1_pd(1.0)));
 
   // Quadrant k = q mod 4: sin = [s, c, -s, -c][k], cos = [c, -s, -c, s][k].
   const __m256i k = _mm256_cvtepi32_epi64(_mm256_cvtpd_epi32(q));
   const __m256i one = _mm256_set1_epi64x(1), two = _mm256_set1_epi64x(2);
   const __m256d swap = _mm256_castsi256_pd(_mm256_cmpeq_epi64(_mm256_and_si256(k, one), one));
   const __m256d ssign = _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_and_si256(k, two), 62));
-  const __m256d csign =
-      _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_and_si256(_mm256_add_epi64(k, one), two), 62));
+  const __m256d csign = _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_and_si256(_mm256_add_epi64(k, one), two), 62));
   *s_out = _mm256_xor_pd(_mm256_blendv_pd(sn, cs, swap), ssign);
   *c_out = _mm256_xor_pd(_mm256_blendv_pd(cs, sn, swap), csign);
 }
@@ -63,8 +62,7 @@ inline void sincos4(__m256d x, __m256d* s_out, __m256d* c_out) {
 Rope::Rope(const ModelConfig& cfg) {
   head_dim_ = cfg.head_dim > 0 ? cfg.head_dim : (cfg.heads > 0 ? cfg.hidden / cfg.heads : 0);
   if (head_dim_ <= 0 || head_dim_ % 2 != 0)
-    throw EngineError("rope: head_dim must be a positive even number, got " +
-                      std::to_string(head_dim_));
+    throw EngineError("rope: head_dim must be a positive even number, got " + std::to_string(head_dim_));
   if (!(cfg.rope_theta > 0.0f))
     throw EngineError("rope: rope_theta must be positive, got " + std::to_string(cfg.rope_theta));
   const int half = head_dim_ / 2;
@@ -76,12 +74,11 @@ Rope::Rope(const ModelConfig& cfg) {
   }
   const RopeScaling& rs = cfg.rope_scaling;
   if (rs.llama3) {
-    if (!(rs.factor > 0.0f) || !(rs.high_freq_factor > rs.low_freq_factor) ||
-        !(rs.low_freq_factor > 0.0f) || rs.original_max_position <= 0)
+    if (!(rs.factor > 0.0f) || !(rs.high_freq_factor > rs.low_freq_factor) || !(rs.low_freq_factor > 0.0f) ||
+        rs.original_max_position <= 0)
       throw EngineError("rope: invalid llama3 rope_scaling (factor " + std::to_string(rs.factor) +
-                        ", low_freq_factor " + std::to_string(rs.low_freq_factor) +
-                        ", high_freq_factor " + std::to_string(rs.high_freq_factor) +
-                        ", original_max_position_embeddings " +
+                        ", low_freq_factor " + std::to_string(rs.low_freq_factor) + ", high_freq_factor " +
+                        std::to_string(rs.high_freq_factor) + ", original_max_position_embeddings " +
                         std::to_string(rs.original_max_position) + ")");
     // transformers' _compute_llama3_parameters, elementwise in fp32 (python scalars are
     // combined in double first, as Python does, then meet the fp32 tensor).
@@ -105,7 +102,9 @@ Rope::Rope(const ModelConfig& cfg) {
   }
 }
 
-void Rope::rotate(float* x, int position) const { rotate(x, x, position); }
+void Rope::rotate(float* x, int position) const {
+  rotate(x, x, position);
+}
 
 // cos and sin of the 8 angles position * inv[0..8), fp32 angles, evaluated in double.
 static inline void cos_sin8(__m256 pv, const float* inv, __m256* c, __m256* s) {
@@ -119,7 +118,9 @@ static inline void cos_sin8(__m256 pv, const float* inv, __m256* c, __m256* s) {
 
 // |angle| <= |position| * max inv_freq; inv_freq <= 1 without scaling, so positions up to
 // 2^30 stay in the vector path's reduction range.
-static inline bool vector_range(float pos, const float* inv) { return std::fabs(pos) * inv[0] < 1.0e9f; }
+static inline bool vector_range(float pos, const float* inv) {
+  return std::fabs(pos) * inv[0] < 1.0e9f;
+}
 
 void Rope::rotate(const float* src, float* dst, int position) const {
   const int half = head_dim_ / 2;

@@ -27,7 +27,9 @@ namespace {
 
 constexpr int kMT = 2;  // 16-row m-tiles per warp group
 
-__host__ __device__ constexpr size_t cmax(size_t a, size_t b) { return a > b ? a : b; }
+__host__ __device__ constexpr size_t cmax(size_t a, size_t b) {
+  return a > b ? a : b;
+}
 
 // STAGES K/V tiles in shared memory: 4 (3 in flight, 96 KB per SM) where the device allows
 // (sm_90: 227 KB per block), else 3 (sm_80: 163 KB).
@@ -62,9 +64,9 @@ struct ChunkArgs {
   const float* inv_freq;
   float scale_log2;
   int shares;
-  float* part_o;    // [chunk][kv_head][rows_padded][HD]
-  float2* part_ml;  // [chunk][kv_head][rows_padded]
-  float2* piece_ml; // [piece][kv_head][rows_padded]
+  float* part_o;     // [chunk][kv_head][rows_padded][HD]
+  float2* part_ml;   // [chunk][kv_head][rows_padded]
+  float2* piece_ml;  // [piece][kv_head][rows_padded]
 };
 
 __device__ __forceinline__ unsigned smem_addr(const void* p) {
@@ -74,9 +76,13 @@ __device__ __forceinline__ unsigned smem_addr(const void* p) {
 __device__ __forceinline__ void cp_async16(void* dst, const void* src, int src_bytes) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src), "r"(src_bytes));
 }
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+__device__ __forceinline__ void cp_async_commit() {
+  asm volatile("cp.async.commit_group;\n" ::);
+}
 template <int N>
-__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
 
 __device__ __forceinline__ void ldmatrix_x4(unsigned (&r)[4], const void* p) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
@@ -255,7 +261,7 @@ __global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a
   for (int s = 0; s < STAGES - 1; s++) {
     if (prod < n_tiles) {
       load_tile<HD, STAGES, 128 * GROUPS>(a, tab[prod], kv_s + (2 * s) * Smem<HD, STAGES>::kTileElems,
-                                  kv_s + (2 * s + 1) * Smem<HD, STAGES>::kTileElems);
+                                          kv_s + (2 * s + 1) * Smem<HD, STAGES>::kTileElems);
       prod = visible_from(prod + 1);
     }
     cp_async_commit();
@@ -269,7 +275,7 @@ __global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a
       const int s = (k + STAGES - 1) % STAGES;
       if (prod < n_tiles) {
         load_tile<HD, STAGES, 128 * GROUPS>(a, tab[prod], kv_s + (2 * s) * Smem<HD, STAGES>::kTileElems,
-                                    kv_s + (2 * s + 1) * Smem<HD, STAGES>::kTileElems);
+                                            kv_s + (2 * s + 1) * Smem<HD, STAGES>::kTileElems);
         prod = visible_from(prod + 1);
       }
       cp_async_commit();
@@ -369,7 +375,7 @@ __global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a
   __syncthreads();
   if (a.shares && cur_piece >= 0) flush_piece(cur_piece);
 
-  // Merge the 4 warps of each group: warps 1..3 park (m, l, o) in shared memory, warp 0 combines.
+    // Merge the 4 warps of each group: warps 1..3 park (m, l, o) in shared memory, warp 0 combines.
 #pragma unroll
   for (int mt = 0; mt < kMT; mt++)
 #pragma unroll
@@ -530,8 +536,9 @@ int prepare_chunk_kernel() {  // raises the shared-memory limit; returns CTAs pe
                                   int(bytes)),
              "cudaFuncSetAttribute(attn_chunk_kernel)");
   int n = 0;
-  check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, attn_chunk_kernel<HD, GROUPS, STAGES>, 128 * GROUPS, bytes),
-             "cudaOccupancyMaxActiveBlocksPerMultiprocessor(attn_chunk_kernel)");
+  check_cuda(
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, attn_chunk_kernel<HD, GROUPS, STAGES>, 128 * GROUPS, bytes),
+      "cudaOccupancyMaxActiveBlocksPerMultiprocessor(attn_chunk_kernel)");
   return n > 0 ? n : 1;
 }
 
@@ -585,7 +592,8 @@ HogwildAttention::HogwildAttention(const AttnDims& dims, int device) : impl_(new
   m.device = device;
   check_cuda(cudaDeviceGetAttribute(&m.sms, cudaDevAttrMultiProcessorCount, device), "cudaDeviceGetAttribute");
   int smem_optin = 0;
-  check_cuda(cudaDeviceGetAttribute(&smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device), "cudaDeviceGetAttribute");
+  check_cuda(cudaDeviceGetAttribute(&smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
+             "cudaDeviceGetAttribute");
   const size_t need4 = dims.head_dim == 64 ? Smem<64, 4>::bytes(2) : Smem<128, 4>::bytes(2);
   const size_t need3 = dims.head_dim == 64 ? Smem<64, 3>::bytes(2) : Smem<128, 3>::bytes(2);
   if (size_t(smem_optin) < need3)
@@ -595,16 +603,22 @@ HogwildAttention::HogwildAttention(const AttnDims& dims, int device) : impl_(new
   if (const char* env = std::getenv("HW_ATTN_STAGES"))  // for benchmarks: force 3 stages
     if (std::string(env) == "3") m.stages = 3;
   int c1, c2;
-  if (dims.head_dim == 64 && m.stages == 4) c1 = prepare_chunk_kernel<64, 1, 4>(), c2 = prepare_chunk_kernel<64, 2, 4>();
-  else if (dims.head_dim == 64) c1 = prepare_chunk_kernel<64, 1, 3>(), c2 = prepare_chunk_kernel<64, 2, 3>();
-  else if (m.stages == 4) c1 = prepare_chunk_kernel<128, 1, 4>(), c2 = prepare_chunk_kernel<128, 2, 4>();
-  else c1 = prepare_chunk_kernel<128, 1, 3>(), c2 = prepare_chunk_kernel<128, 2, 3>();
+  if (dims.head_dim == 64 && m.stages == 4)
+    c1 = prepare_chunk_kernel<64, 1, 4>(), c2 = prepare_chunk_kernel<64, 2, 4>();
+  else if (dims.head_dim == 64)
+    c1 = prepare_chunk_kernel<64, 1, 3>(), c2 = prepare_chunk_kernel<64, 2, 3>();
+  else if (m.stages == 4)
+    c1 = prepare_chunk_kernel<128, 1, 4>(), c2 = prepare_chunk_kernel<128, 2, 4>();
+  else
+    c1 = prepare_chunk_kernel<128, 1, 3>(), c2 = prepare_chunk_kernel<128, 2, 3>();
   m.wave_g1 = m.sms * c1, m.wave_g2 = m.sms * c2;
   check_cuda(cudaEventCreateWithFlags(&m.copied, cudaEventDisableTiming), "cudaEventCreate");
   guard.release();
 }
 
-HogwildAttention::~HogwildAttention() { delete impl_; }
+HogwildAttention::~HogwildAttention() {
+  delete impl_;
+}
 
 bool HogwildAttention::plan(const AttnProblem& problem) {
   Impl& m = *impl_;
@@ -648,8 +662,9 @@ bool HogwildAttention::plan(const AttnProblem& problem) {
 void HogwildAttention::upload(cudaStream_t stream) {
   Impl& m = *impl_;
   if (!m.planned) fail("cuda attention", "upload() before plan()");
-  check_cuda(cudaMemcpyAsync(m.plan_dev, m.staging, size_t(m.layout.total) * sizeof(int32_t), cudaMemcpyHostToDevice, stream),
-             "cudaMemcpyAsync(attention plan)");
+  check_cuda(
+      cudaMemcpyAsync(m.plan_dev, m.staging, size_t(m.layout.total) * sizeof(int32_t), cudaMemcpyHostToDevice, stream),
+      "cudaMemcpyAsync(attention plan)");
   check_cuda(cudaEventRecord(m.copied, stream), "cudaEventRecord");
   m.copy_pending = true;
 }
@@ -658,7 +673,8 @@ void HogwildAttention::run(int layer, const AttnLayerArgs& args, cudaStream_t st
   Impl& m = *impl_;
   if (!m.planned) fail("cuda attention", "run() before plan()");
   if (layer < 0 || layer >= m.dims.layers)
-    fail("cuda attention", "layer " + std::to_string(layer) + " out of range (0.." + std::to_string(m.dims.layers - 1) + ")");
+    fail("cuda attention",
+         "layer " + std::to_string(layer) + " out of range (0.." + std::to_string(m.dims.layers - 1) + ")");
   const AttnShape& s = m.host.shape;
   if (args.shares && s.segments > 0)
     check_cuda(cudaMemsetAsync(args.shares, 0, size_t(s.segments) * sizeof(float), stream), "cudaMemsetAsync(shares)");
@@ -667,8 +683,9 @@ void HogwildAttention::run(int layer, const AttnLayerArgs& args, cudaStream_t st
   const int HD = m.dims.head_dim, group = m.dims.heads / m.dims.kv_heads;
   const int rows_padded = s.qtiles * 32 * s.groups;
   if (args.shares && s.pieces > 0)
-    check_cuda(cudaMemsetAsync(m.piece_ml, 0, size_t(s.pieces) * m.dims.kv_heads * rows_padded * sizeof(float2), stream),
-               "cudaMemsetAsync(attention shares workspace)");
+    check_cuda(
+        cudaMemsetAsync(m.piece_ml, 0, size_t(s.pieces) * m.dims.kv_heads * rows_padded * sizeof(float2), stream),
+        "cudaMemsetAsync(attention shares workspace)");
 
   ChunkArgs ca;
   ca.plan = PlanPtrs{m.plan_dev, m.layout};
@@ -683,11 +700,15 @@ void HogwildAttention::run(int layer, const AttnLayerArgs& args, cudaStream_t st
   ca.part_o = m.part_o, ca.part_ml = m.part_ml, ca.piece_ml = m.piece_ml;
   const dim3 grid(s.chunks, m.dims.kv_heads, s.qtiles);
   if (HD == 64) {
-    if (m.stages == 4) launch_chunk<64, 4>(s.groups, grid, stream, ca);
-    else launch_chunk<64, 3>(s.groups, grid, stream, ca);
+    if (m.stages == 4)
+      launch_chunk<64, 4>(s.groups, grid, stream, ca);
+    else
+      launch_chunk<64, 3>(s.groups, grid, stream, ca);
   } else {
-    if (m.stages == 4) launch_chunk<128, 4>(s.groups, grid, stream, ca);
-    else launch_chunk<128, 3>(s.groups, grid, stream, ca);
+    if (m.stages == 4)
+      launch_chunk<128, 4>(s.groups, grid, stream, ca);
+    else
+      launch_chunk<128, 3>(s.groups, grid, stream, ca);
   }
   check_cuda(cudaGetLastError(), "launch of attn_chunk_kernel");
 
@@ -699,13 +720,19 @@ void HogwildAttention::run(int layer, const AttnLayerArgs& args, cudaStream_t st
   ma.out = args.out, ma.out_bf16 = args.out_type == AttnDType::BF16;
   ma.shares = args.shares;
   const int items = s.tokens * m.dims.heads;
-  if (HD == 64) attn_merge_kernel<64><<<(items + 3) / 4, 128, 0, stream>>>(ma);
-  else attn_merge_kernel<128><<<(items + 3) / 4, 128, 0, stream>>>(ma);
+  if (HD == 64)
+    attn_merge_kernel<64><<<(items + 3) / 4, 128, 0, stream>>>(ma);
+  else
+    attn_merge_kernel<128><<<(items + 3) / 4, 128, 0, stream>>>(ma);
   check_cuda(cudaGetLastError(), "launch of attn_merge_kernel");
 }
 
-int HogwildAttention::tokens() const { return impl_->host.shape.tokens; }
-int HogwildAttention::total_segments() const { return impl_->host.shape.segments; }
+int HogwildAttention::tokens() const {
+  return impl_->host.shape.tokens;
+}
+int HogwildAttention::total_segments() const {
+  return impl_->host.shape.segments;
+}
 int HogwildAttention::segment_index(int row, int segment) const {
   const std::vector<int>& b = impl_->host.seg_begin;
   if (row < 0 || row + 1 >= int(b.size()) || segment < 0 || segment >= b[row + 1] - b[row])
@@ -715,8 +742,8 @@ int HogwildAttention::segment_index(int row, int segment) const {
 std::string HogwildAttention::launch_summary() const {
   const AttnShape& s = impl_->host.shape;
   return std::to_string(s.chunks) + "x" + std::to_string(impl_->dims.kv_heads) + "x" + std::to_string(s.qtiles) +
-         "_CTAs_of_" + std::to_string(128 * s.groups) + "_threads,_" + std::to_string(impl_->stages) + "_stages,_" + std::to_string(s.pieces) + "_pieces,_wave_" +
-         std::to_string(s.groups == 1 ? impl_->wave_g1 : impl_->wave_g2);
+         "_CTAs_of_" + std::to_string(128 * s.groups) + "_threads,_" + std::to_string(impl_->stages) + "_stages,_" +
+         std::to_string(s.pieces) + "_pieces,_wave_" + std::to_string(s.groups == 1 ? impl_->wave_g1 : impl_->wave_g2);
 }
 
 size_t HogwildAttention::device_bytes() const {

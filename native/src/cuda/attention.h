@@ -44,11 +44,11 @@ namespace cuda {
 enum class AttnDType : int { F32 = 0, BF16 = 1 };
 
 struct AttnDims {
-  int layers = 0;       // decoder layers held by every page
-  int heads = 0;        // query heads
-  int kv_heads = 0;     // KV heads; divides heads (GQA ratio heads / kv_heads, any >= 1)
-  int head_dim = 0;     // 64 or 128 (others are refused with a clear error)
-  int page_tokens = 32; // tokens per KV page: KvCache::page_tokens()
+  int layers = 0;        // decoder layers held by every page
+  int heads = 0;         // query heads
+  int kv_heads = 0;      // KV heads; divides heads (GQA ratio heads / kv_heads, any >= 1)
+  int head_dim = 0;      // 64 or 128 (others are refused with a clear error)
+  int page_tokens = 32;  // tokens per KV page: KvCache::page_tokens()
 };
 
 // Device KV page layout, the CPU backend's, in bf16: one page holds page_tokens tokens of
@@ -59,16 +59,15 @@ inline size_t kv_page_elems(const AttnDims& d) {
 }
 // Element offset of (layer, which = 0 for K / 1 for V, kv_head, token index) inside a page.
 inline size_t kv_elem_offset(const AttnDims& d, int layer, int which, int kv_head, int index) {
-  return ((size_t(layer) * 2 + which) * d.kv_heads + kv_head) * d.page_tokens * d.head_dim +
-         size_t(index) * d.head_dim;
+  return ((size_t(layer) * 2 + which) * d.kv_heads + kv_head) * d.page_tokens * d.head_dim + size_t(index) * d.head_dim;
 }
 
 // One block placed in a row's view: key j of the block sits at view position offset + j and
 // is visible to a query at view position p iff j < length and offset + j <= p.
 struct AttnSegment {
-  int block = -1;   // block id: index into AttnProblem::block_pages
-  int offset = 0;   // view offset of the block's first key (>= 0)
-  int length = 0;   // keys of the block this row may see (after this step's writes)
+  int block = -1;  // block id: index into AttnProblem::block_pages
+  int offset = 0;  // view offset of the block's first key (>= 0)
+  int length = 0;  // keys of the block this row may see (after this step's writes)
 };
 
 // One batch row: `tokens` consecutive query tokens at view positions first_position, +1, ...
@@ -84,24 +83,23 @@ struct AttnProblem {
 };
 
 // The problem of one forward: rows, views and segment lengths from the plans, pages from the cache.
-AttnProblem attn_problem_from_batch(const Batch& batch, const std::vector<RowPlan>& plans,
-                                    const KvCache& cache);
+AttnProblem attn_problem_from_batch(const Batch& batch, const std::vector<RowPlan>& plans, const KvCache& cache);
 
 // Device pointers for one layer's launch.
 struct AttnLayerArgs {
-  const void* q = nullptr;               // [T][heads][head_dim], q_type; q/k-norm and biases applied, NOT rotated
+  const void* q = nullptr;  // [T][heads][head_dim], q_type; q/k-norm and biases applied, NOT rotated
   AttnDType q_type = AttnDType::F32;
-  void* out = nullptr;                   // [T][heads][head_dim], out_type; every element written
+  void* out = nullptr;  // [T][heads][head_dim], out_type; every element written
   AttnDType out_type = AttnDType::F32;
-  const void* const* pages = nullptr;    // device array: pages[page id] -> that page's first bf16 element
-  const float* inv_freq = nullptr;       // device, head_dim/2 RoPE frequencies with llama3 scaling
-                                         // folded in, exactly as hw::Rope computes them; the angle is
-                                         // float(delta) * inv_freq[i] in fp32, as on the CPU
-  float* shares = nullptr;               // device [total_segments()] for this layer, or nullptr: the
-                                         // last token's attention mass per view segment, averaged over
-                                         // heads (zeroed and filled by run); segments numbered row by
-                                         // row in view order (segment_index())
-  float scale = 0.0f;                    // softmax scale; 0 = 1/sqrt(head_dim)
+  const void* const* pages = nullptr;  // device array: pages[page id] -> that page's first bf16 element
+  const float* inv_freq = nullptr;     // device, head_dim/2 RoPE frequencies with llama3 scaling
+                                       // folded in, exactly as hw::Rope computes them; the angle is
+                                       // float(delta) * inv_freq[i] in fp32, as on the CPU
+  float* shares = nullptr;             // device [total_segments()] for this layer, or nullptr: the
+                                       // last token's attention mass per view segment, averaged over
+                                       // heads (zeroed and filled by run); segments numbered row by
+                                       // row in view order (segment_index())
+  float scale = 0.0f;                  // softmax scale; 0 = 1/sqrt(head_dim)
 };
 
 class HogwildAttention {
@@ -122,11 +120,11 @@ class HogwildAttention {
   // name and the kernel's name if a launch fails.
   void run(int layer, const AttnLayerArgs& args, cudaStream_t stream);
 
-  int tokens() const;          // T: query tokens of the planned problem
-  int total_segments() const;  // view segments of all rows
+  int tokens() const;                             // T: query tokens of the planned problem
+  int total_segments() const;                     // view segments of all rows
   int segment_index(int row, int segment) const;  // index into AttnLayerArgs::shares
-  size_t device_bytes() const; // plan + split-K workspace held on the device
-  std::string launch_summary() const;  // "chunks x kv_heads x qtiles CTAs of N threads, pieces", for logs
+  size_t device_bytes() const;                    // plan + split-K workspace held on the device
+  std::string launch_summary() const;             // "chunks x kv_heads x qtiles CTAs of N threads, pieces", for logs
 
   struct Impl;
 

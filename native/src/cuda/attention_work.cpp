@@ -15,15 +15,15 @@ namespace cuda {
 
 void check_attn_dims(const AttnDims& d) {
   if (d.layers <= 0 || d.heads <= 0 || d.kv_heads <= 0 || d.page_tokens <= 0)
-    fail("cuda attention", "layers, heads, kv_heads and page_tokens must be positive (got " +
-                               std::to_string(d.layers) + ", " + std::to_string(d.heads) + ", " +
-                               std::to_string(d.kv_heads) + ", " + std::to_string(d.page_tokens) + ")");
+    fail("cuda attention", "layers, heads, kv_heads and page_tokens must be positive (got " + std::to_string(d.layers) +
+                               ", " + std::to_string(d.heads) + ", " + std::to_string(d.kv_heads) + ", " +
+                               std::to_string(d.page_tokens) + ")");
   if (d.page_tokens < kAttnMinPageTokens)
     fail("cuda attention", "page_tokens " + std::to_string(d.page_tokens) + " is below the supported minimum " +
                                std::to_string(kAttnMinPageTokens));
   if (d.heads % d.kv_heads != 0)
-    fail("cuda attention", "heads (" + std::to_string(d.heads) + ") must be a multiple of kv_heads (" +
-                               std::to_string(d.kv_heads) + ")");
+    fail("cuda attention",
+         "heads (" + std::to_string(d.heads) + ") must be a multiple of kv_heads (" + std::to_string(d.kv_heads) + ")");
   if (d.head_dim != 64 && d.head_dim != 128)
     fail("cuda attention", "head_dim " + std::to_string(d.head_dim) + " is not supported (64 or 128)");
 }
@@ -31,7 +31,11 @@ void check_attn_dims(const AttnDims& d) {
 AttnPlanLayout attn_plan_layout(const AttnCaps& c) {
   AttnPlanLayout l;
   int at = 0;
-  auto take = [&](int n) { int o = at; at += (n + 3) & ~3; return o; };  // 16-byte aligned arrays
+  auto take = [&](int n) {
+    int o = at;
+    at += (n + 3) & ~3;
+    return o;
+  };  // 16-byte aligned arrays
   l.hdr = take(kHdrCount);
   l.tok_row = take(c.tokens);
   l.tok_pos = take(c.tokens);
@@ -179,8 +183,7 @@ AttnPlanHost build_attn_plan(const AttnDims& dims, const AttnProblem& p, int wav
       h.view_off[size_t(u) * s.rows + r] = row.view[k].offset;
       h.view_len[size_t(u) * s.rows + r] = row.view[k].length;
       h.view_seg[size_t(u) * s.rows + r] = h.seg_begin[r] + int(k);
-      if (row.tokens > 0)
-        h.blk_len[u] = std::max(h.blk_len[u], visible(u, r, row.first_position + row.tokens - 1));
+      if (row.tokens > 0) h.blk_len[u] = std::max(h.blk_len[u], visible(u, r, row.first_position + row.tokens - 1));
     }
   }
   for (int u = 0; u < s.blocks; u++) {
@@ -257,20 +260,19 @@ AttnPlanHost build_attn_plan(const AttnDims& dims, const AttnProblem& p, int wav
   return h;
 }
 
-AttnProblem attn_problem_from_batch(const Batch& batch, const std::vector<RowPlan>& plans,
-                                    const KvCache& cache) {
+AttnProblem attn_problem_from_batch(const Batch& batch, const std::vector<RowPlan>& plans, const KvCache& cache) {
   if (plans.size() != batch.rows.size())
-    fail("cuda attention", std::to_string(plans.size()) + " row plans for " +
-                               std::to_string(batch.rows.size()) + " batch rows");
+    fail("cuda attention",
+         std::to_string(plans.size()) + " row plans for " + std::to_string(batch.rows.size()) + " batch rows");
   AttnProblem p;
   int max_block = -1;
   for (size_t r = 0; r < batch.rows.size(); r++) {
     const BatchRow& row = batch.rows[r];
     const RowPlan& plan = plans[r];
     if (plan.segment_lengths.size() != row.view.size())
-      fail("cuda attention: row " + std::to_string(r),
-           std::to_string(plan.segment_lengths.size()) + " segment lengths for " +
-               std::to_string(row.view.size()) + " view segments");
+      fail("cuda attention: row " + std::to_string(r), std::to_string(plan.segment_lengths.size()) +
+                                                           " segment lengths for " + std::to_string(row.view.size()) +
+                                                           " view segments");
     AttnRow ar;
     ar.first_position = plan.first_position;
     ar.tokens = int(row.tokens.size());

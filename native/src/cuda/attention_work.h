@@ -19,33 +19,33 @@
 namespace hw {
 namespace cuda {
 
-constexpr int kAttnTileKeys = 64;       // keys per K/V tile: 4 warps x 16 keys each
-constexpr int kAttnMaxChunkTiles = 128; // tiles per chunk: a CTA holds its chunk's tile table in shared memory
-constexpr int kAttnMaxTilePages = 5;    // pages one 64-key tile can touch with page_tokens >= 16
+constexpr int kAttnTileKeys = 64;        // keys per K/V tile: 4 warps x 16 keys each
+constexpr int kAttnMaxChunkTiles = 128;  // tiles per chunk: a CTA holds its chunk's tile table in shared memory
+constexpr int kAttnMaxTilePages = 5;     // pages one 64-key tile can touch with page_tokens >= 16
 constexpr int kAttnMinPageTokens = 16;
 
 // Offsets (in int32 elements) of the plan's arrays inside the device buffer. Fixed while the
 // capacities do not change, so kernels captured in a CUDA graph keep valid addresses.
 struct AttnPlanLayout {
   // header: counts the kernels read from device memory (they change from step to step)
-  int hdr = 0;          // [kHdrCount]
-  int tok_row = 0;      // [cap_tokens]  batch row of each query token
-  int tok_pos = 0;      // [cap_tokens]  view position of each query token
-  int row_last = 0;     // [cap_rows]    last token of each row (-1: row without tokens)
-  int blk_page0 = 0;    // [cap_blocks]  first entry of the block's pages in page_ids
-  int blk_len = 0;      // [cap_blocks]  keys of the block any query may see
-  int page_ids = 0;     // [cap_pages]
-  int piece_blk = 0;    // [cap_pieces]  pieces: a run of tiles of one block inside one chunk
-  int tile_piece = 0;   // [cap_tiles]   tiles, chunk after chunk: piece,
-  int tile_key0 = 0;    // [cap_tiles]   first block-local key,
-  int tile_n = 0;       // [cap_tiles]   keys (1..64),
-  int tile_pidx = 0;    // [cap_tiles]   index in page_ids of the page holding tile_key0
-  int chunk_tile = 0;   // [cap_chunks + 1]
-  int view_off = 0;     // [cap_blocks * cap_rows]  block u in row r's view: offset,
-  int view_len = 0;     //                          visible length (-1: not in the view),
-  int view_seg = 0;     //                          global segment index (for shares)
-  int qt_lim = 0;       // [cap_qtiles * cap_blocks] most keys of block u any row of the q-tile sees
-  int total = 0;        // ints in the buffer
+  int hdr = 0;         // [kHdrCount]
+  int tok_row = 0;     // [cap_tokens]  batch row of each query token
+  int tok_pos = 0;     // [cap_tokens]  view position of each query token
+  int row_last = 0;    // [cap_rows]    last token of each row (-1: row without tokens)
+  int blk_page0 = 0;   // [cap_blocks]  first entry of the block's pages in page_ids
+  int blk_len = 0;     // [cap_blocks]  keys of the block any query may see
+  int page_ids = 0;    // [cap_pages]
+  int piece_blk = 0;   // [cap_pieces]  pieces: a run of tiles of one block inside one chunk
+  int tile_piece = 0;  // [cap_tiles]   tiles, chunk after chunk: piece,
+  int tile_key0 = 0;   // [cap_tiles]   first block-local key,
+  int tile_n = 0;      // [cap_tiles]   keys (1..64),
+  int tile_pidx = 0;   // [cap_tiles]   index in page_ids of the page holding tile_key0
+  int chunk_tile = 0;  // [cap_chunks + 1]
+  int view_off = 0;    // [cap_blocks * cap_rows]  block u in row r's view: offset,
+  int view_len = 0;    //                          visible length (-1: not in the view),
+  int view_seg = 0;    //                          global segment index (for shares)
+  int qt_lim = 0;      // [cap_qtiles * cap_blocks] most keys of block u any row of the q-tile sees
+  int total = 0;       // ints in the buffer
 };
 
 enum AttnHdr { kHdrTokens, kHdrRows, kHdrBlocks, kHdrPieces, kHdrCount };
@@ -63,8 +63,8 @@ AttnCaps attn_caps_grow(const AttnCaps& have, const AttnCaps& need);
 
 // One tile of a CTA's chunk as the kernel resolves it once, at the CTA's start.
 struct TileEntry {
-  int piece, block, key0, n;                   // n = 0: no row of this q-tile sees the tile
-  const uint16_t* page[kAttnMaxTilePages];     // bf16 K of (layer, kv head) in each page touched
+  int piece, block, key0, n;                // n = 0: no row of this q-tile sees the tile
+  const uint16_t* page[kAttnMaxTilePages];  // bf16 K of (layer, kv head) in each page touched
 };
 
 // The entry of plan tile `gt` for q-tile `qt`: its keys clipped to those some row of the q-tile
@@ -105,15 +105,15 @@ HW_HOST_DEVICE int attn_row_limit(const int* base, const AttnPlanLayout& l, int 
 
 // The launch shape: grid (chunks, kv_heads, qtiles) of CTAs holding `groups` x 32 query rows.
 struct AttnShape {
-  int tokens = 0;   // T
-  int rows_q = 0;   // R = T * group: query rows (token, head of the group) per KV head
-  int groups = 1;   // 32-row warp groups per CTA (1 or 2)
-  int qtiles = 0;   // ceil(R / (32 * groups))
-  int chunks = 0;   // split-K factor over the tile sequence
-  int pieces = 0;   // pieces over all chunks
-  int blocks = 0;   // distinct blocks viewed
-  int rows = 0;     // batch rows
-  int segments = 0; // view segments of all rows
+  int tokens = 0;    // T
+  int rows_q = 0;    // R = T * group: query rows (token, head of the group) per KV head
+  int groups = 1;    // 32-row warp groups per CTA (1 or 2)
+  int qtiles = 0;    // ceil(R / (32 * groups))
+  int chunks = 0;    // split-K factor over the tile sequence
+  int pieces = 0;    // pieces over all chunks
+  int blocks = 0;    // distinct blocks viewed
+  int rows = 0;      // batch rows
+  int segments = 0;  // view segments of all rows
   bool operator==(const AttnShape& o) const {
     return tokens == o.tokens && groups == o.groups && qtiles == o.qtiles && chunks == o.chunks;
   }

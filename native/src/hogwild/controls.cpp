@@ -52,6 +52,7 @@ void HogwildRun::stop(int worker) {
   }
   std::lock_guard<std::mutex> lock(control_mu_);  // ending the run is always allowed
   stopping_ = true;
+  cancel_ = true;  // a prefill chunk in flight ends at its next layer
   control_cv_.notify_all();
 }
 
@@ -63,7 +64,8 @@ void HogwildRun::inject(int target, Ids ids) {
     if (int(n) > kMaxNoteTokens)
       fail("inject", "the note has " + std::to_string(n) + " tokens; at most " + std::to_string(kMaxNoteTokens));
     for (int32_t id : ids)
-      if (id < 0 || id >= model_.config().vocab) fail("inject", "token id " + std::to_string(id) + " is outside the vocabulary");
+      if (id < 0 || id >= model_.config().vocab)
+        fail("inject", "token id " + std::to_string(id) + " is outside the vocabulary");
   });
 }
 
@@ -77,7 +79,8 @@ int HogwildRun::fork(int worker, Ids header_prefix) {
     if (worker < int(worker_finished_.size()) && worker_finished_[worker])
       fail("fork", "worker " + std::to_string(worker) + " has finished");
     for (int32_t t : header_prefix)
-      if (t < 0 || t >= model_.config().vocab) fail("fork", "header token id " + std::to_string(t) + " is outside the vocabulary");
+      if (t < 0 || t >= model_.config().vocab)
+        fail("fork", "header token id " + std::to_string(t) + " is outside the vocabulary");
     id = worker_count_++;
   });
   return id;

@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <fstream>
+#include <limits>
 #include <string>
 
 #include "../error.h"
@@ -12,12 +15,18 @@ namespace hw {
 
 const char* block_kind_name(BlockKind k) {
   switch (k) {
-    case BlockKind::Prompt: return "prompt";
-    case BlockKind::Worker: return "worker";
-    case BlockKind::History: return "history";
-    case BlockKind::Header: return "header";
-    case BlockKind::Note: return "note";
-    case BlockKind::Finisher: return "finisher";
+    case BlockKind::Prompt:
+      return "prompt";
+    case BlockKind::Worker:
+      return "worker";
+    case BlockKind::History:
+      return "history";
+    case BlockKind::Header:
+      return "header";
+    case BlockKind::Note:
+      return "note";
+    case BlockKind::Finisher:
+      return "finisher";
   }
   return "?";
 }
@@ -26,9 +35,41 @@ Layout parse_layout(const std::string& name) {
   if (name == "contiguous") return Layout::Contiguous;
   if (name == "interleaved") return Layout::Interleaved;
   if (name == "combined") return Layout::Combined;
-  fail("layout", "unknown layout '" + name + "' (contiguous, interleaved or combined)");
+  if (name == "isolated") return Layout::Isolated;
+  fail("layout", "unknown layout '" + name + "' (contiguous, interleaved, combined or isolated)");
 }
 
+static std::string grouped(long long n) {
+  std::string s = std::to_string(n < 0 ? -n : n);
+  for (int i = int(s.size()) - 3; i > 0; i -= 3) s.insert(size_t(i), ",");
+  return n < 0 ? "-" + s : s;
+}
+
+static std::string bytes_text(double b) {
+  char buf[32];
+  if (b >= 1e9)
+    std::snprintf(buf, sizeof buf, "%.2f GB", b / 1e9);
+  else if (b >= 1e6)
+    std::snprintf(buf, sizeof buf, "%.0f MB", b / 1e6);
+  else
+    std::snprintf(buf, sizeof buf, "%.0f KB", b / 1e3);
+  return buf;
+}
+
+// 80% of the memory the kernel says is available (for a GPU backend: the free device memory),
+// plus the KV storage the model already holds (it is reused first). Unknown: no limit.
+static double default_kv_budget(Model& model) {
+  const double device_free = model.backend().kv_memory_free();
+  if (device_free >= 0) return 0.8 * device_free + double(model.backend().kv_bytes());
+  std::ifstream f("/proc/meminfo");
+  std::string key;
+  double kb = 0;
+  while (f >> key >> kb) {
+    if (key == "MemAvailable:") return 0.8 * kb * 1024.0 + double(model.backend().kv_bytes());
+    f.ignore(std::numeric_limits<std::streamsize>::max(), '\n');
+  }
+  return std::numeric_limits<double>::infinity();
+}
 
 HogwildRun::HogwildRun(Model& model, HogwildConfig cfg, EventSink sink)
     : model_(model), cfg_(std::move(cfg)), sink_(std::move(sink)) {
@@ -40,7 +81,8 @@ HogwildRun::HogwildRun(Model& model, HogwildConfig cfg, EventSink sink)
                                std::to_string(vocab - 1) + ")");
   };
   if (cfg_.workers < 1 || cfg_.workers > cfg_.max_workers)
-    fail("run config", "workers must be 1.." + std::to_string(cfg_.max_workers) + ", got " + std::to_string(cfg_.workers));
+    fail("run config",
+         "workers must be 1.." + std::to_string(cfg_.max_workers) + ", got " + std::to_string(cfg_.workers));
   if (cfg_.prompt.empty()) fail("run config", "the prompt is empty");
   check_ids(cfg_.prompt, "prompt");
   if (int(cfg_.first_input.size()) != cfg_.workers)
@@ -65,9 +107,87 @@ HogwildRun::HogwildRun(Model& model, HogwildConfig cfg, EventSink sink)
     check_ids(cfg_.finisher, "finisher");
   }
   if (cfg_.self_check_interval < 1) cfg_.self_check_interval = 1;
+  if (cfg_.prefill_chunk < 1)
+    fail("run config", "the prefill chunk must be at least 1 token, got " + std::to_string(cfg_.prefill_chunk));
   next_self_check_ = cfg_.self_check_interval;
   worker_count_ = cfg_.workers;
   worker_finished_.assign(cfg_.workers, false);
+  kv_budget_ = cfg_.kv_budget_bytes > 0 ? cfg_.kv_budget_bytes : default_kv_budget(model_);
+  check_fits();
+}
+
+// ------------------------------------------------------------------ fitting the run
+
+int HogwildRun::context_limit() const {
+  return cfg_.max_context > 0 ? std::min(cfg_.max_context, model_.max_context()) : model_.max_context();
+}
+
+// Before any compute: the prompt, first inputs, headers and finisher must fit in the context
+// with room to generate, and the run's K/V (those plus the token budget) in the KV budget.
+void HogwildRun::check_fits() const {
+  const int ctx = context_limit();
+  const int model_ctx = model_.config().max_context;
+  const std::string source = cfg_.max_context > 0 && cfg_.max_context < model_ctx
+                                 ? " (" + cfg_.max_context_setting + ", or the model's " + grouped(model_ctx) + ")"
+                                 : " (the model's)";
+  long long first = 0;
+  for (const Ids& f : cfg_.first_input) first += (long long)f.size();
+  const long long prompt = (long long)cfg_.prompt.size();
+  const long long headers = cfg_.layout == Layout::Combined && !cfg_.raw
+                                ? (long long)(cfg_.header_others.size() + cfg_.header_own.size())
+                                : 0;
+  const long long finisher = cfg_.raw ? 0 : (long long)cfg_.finisher.size();
+  const long long problem = prompt + first + headers + finisher;
+  const std::string parts = "prompt " + grouped(prompt) + ", first inputs " + grouped(first) +
+                            (headers ? ", headers " + grouped(headers) : "") +
+                            (finisher ? ", finisher " + grouped(finisher) : "");
+  if (problem > ctx)
+    fail("run",
+         "the problem is " + grouped(problem) + " tokens (" + parts + "); the context is " + grouped(ctx) + source);
+  const long long generate = cfg_.raw ? (long long)cfg_.workers * cfg_.raw_steps : (long long)cfg_.max_tokens;
+  if (cfg_.raw && problem + generate > ctx)
+    fail("run", "the run needs " + grouped(problem + generate) + " positions (" + parts + ", " + grouped(generate) +
+                    " steps of all workers); the context is " + grouped(ctx) + source);
+  if (!cfg_.raw && ctx - problem < cfg_.workers)
+    fail("run", "the problem is " + grouped(problem) + " tokens (" + parts +
+                    "), which leaves no room to generate in a context of " + grouped(ctx) + source);
+
+  // K/V: every block known now rounded up to whole pages, plus the tokens still to come (no
+  // more than the context leaves). An explicit budget must hold all of it; the default one
+  // (from the free memory) must hold what the run needs to start, and a run that reaches it
+  // later ends cleanly (kv_budget_reached).
+  const int pt = model_.cache().page_tokens();
+  auto paged = [&](long long n) { return (n + pt - 1) / pt * pt; };
+  long long tokens = paged(prompt) + paged((long long)cfg_.header_others.size()) * (headers > 0) +
+                     paged((long long)cfg_.header_own.size()) * (headers > 0);
+  for (const Ids& f : cfg_.first_input) tokens += paged((long long)f.size());
+  if (cfg_.kv_budget_bytes > 0)
+    tokens += std::min(generate, (long long)ctx - problem) + (cfg_.raw ? 0 : finisher + cfg_.finisher_max_tokens);
+  const double per_token = double(model_.backend().kv_bytes_per_token());
+  if (double(tokens) * per_token > kv_budget_)
+    fail("run",
+         "the run needs about " + bytes_text(double(tokens) * per_token) + " of KV memory (" + grouped(tokens) +
+             " tokens x " + bytes_text(per_token) +
+             (cfg_.kv_budget_bytes > 0 ? ": prompt, first inputs and token budget" : ": prompt and first inputs") +
+             "); the KV budget is " + bytes_text(kv_budget_) + " (" + cfg_.kv_budget_setting + ")");
+}
+
+// Before a step: would its new pages take the cache's storage past the budget?
+bool HogwildRun::kv_budget_reached(const std::map<int, int>& added) {
+  const KvCache& c = model_.cache();
+  const int pt = c.page_tokens();
+  int new_pages = 0;
+  for (const auto& [block, n] : added) {
+    const int len = c.length(block);
+    new_pages += (len + n + pt - 1) / pt - (len + pt - 1) / pt;
+  }
+  const int reused = c.pages_allocated() - c.pages_in_use();
+  const double page_bytes = double(model_.backend().kv_bytes_per_token()) * pt;
+  const double after = double(c.pages_allocated() + std::max(0, new_pages - reused)) * page_bytes;
+  if (after <= kv_budget_) return false;
+  end_message_ = "the run reached its KV memory budget of " + bytes_text(kv_budget_) + " (" + cfg_.kv_budget_setting +
+                 "): " + bytes_text(double(c.pages_allocated()) * page_bytes) + " in use";
+  return true;
 }
 
 HogwildRun::~HogwildRun() {
@@ -81,7 +201,9 @@ void HogwildRun::start() {
   thread_ = std::thread([this] { loop(); });
 }
 
-void HogwildRun::run() { loop(); }
+void HogwildRun::run() {
+  loop();
+}
 
 void HogwildRun::wait() {
   std::unique_lock<std::mutex> lock(done_mu_);
@@ -96,7 +218,9 @@ void HogwildRun::forward(const Batch& batch, ForwardOutput& out) {
   if (observer_) observer_->on_forward(batch, out);
 }
 
-void HogwildRun::emit(Event e) { outbox_.push_back(std::move(e)); }
+void HogwildRun::emit(Event e) {
+  outbox_.push_back(std::move(e));
+}
 
 void HogwildRun::flush(bool force) {
   const auto now = std::chrono::steady_clock::now();
@@ -113,7 +237,7 @@ void HogwildRun::loop() {
   try {
     emit({Event::Type::RunState, "prefill"});
     prefill_shared();
-    emit({Event::Type::RunState, "running"});
+    emit({Event::Type::RunState, paused_ ? "paused" : "running"});
     flush(true);
     timings_ = Timings{};  // the loop proper, without the shared prefill
     const auto loop_start = std::chrono::steady_clock::now();
@@ -133,7 +257,8 @@ void HogwildRun::loop() {
       if (result == StepResult::Ran) {
         flush(false);
         timings_.steps++;
-        timings_.loop_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - loop_start).count();
+        timings_.loop_ms =
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - loop_start).count();
         continue;
       }
       // Paused (the run, or every worker still going): wait for the next control.
@@ -151,8 +276,12 @@ void HogwildRun::loop() {
     } else {
       std::lock_guard<std::mutex> step_lock(step_mu_);
       finish();
-      emit({Event::Type::RunState, "finished"});
+      Event fin{Event::Type::RunState, "finished"};
+      fin.message = end_message_;
+      emit(std::move(fin));
     }
+  } catch (const Cancelled&) {
+    emit({Event::Type::RunState, "stopped"});  // Stop during the prefill: the engine stays usable
   } catch (const std::exception& e) {
     Event err{Event::Type::Error, e.what()};
     emit(std::move(err));
@@ -173,15 +302,37 @@ void HogwildRun::loop() {
 // The prompt (and the combined layout's headers) are written once, before any worker runs.
 void HogwildRun::prefill_shared() {
   prompt_ = new_block(BlockKind::Prompt, -1);
-  Batch batch;
-  batch.rows.push_back({cfg_.prompt, prompt_, {{prompt_, 0}}, false});
   if (cfg_.layout != Layout::Contiguous) history_ = new_block(BlockKind::History, -1);
   if (cfg_.layout == Layout::Combined && !cfg_.raw) {
     header_others_ = new_block(BlockKind::Header, -1);
     header_own_ = new_block(BlockKind::Header, -1);
   }
+  // The prompt in chunks: memory stays bounded, progress is reported, and Stop and Pause
+  // take effect between chunks (Stop also between the layers of a chunk).
   ForwardOutput out;
-  forward(batch, out);
+  const auto t0 = std::chrono::steady_clock::now();
+  const int total = int(cfg_.prompt.size());
+  auto progress = [&](int done) {
+    Event p{Event::Type::Progress, "prefill"};
+    p.done = done;
+    p.total = total;
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    p.value = s > 0 && done > 0 ? float(done / s) : 0.0f;
+    emit(std::move(p));
+    flush(true);
+  };
+  progress(0);
+  for (int done = 0; done < total;) {
+    const int n = std::min(cfg_.prefill_chunk, total - done);
+    Batch chunk;
+    chunk.cancel = &cancel_;
+    chunk.rows.push_back(
+        {Ids(cfg_.prompt.begin() + done, cfg_.prompt.begin() + done + n), prompt_, {{prompt_, 0}}, false});
+    forward(chunk, out);
+    done += n;
+    progress(done);
+    if (done < total) hold_between_chunks();
+  }
   record(prompt_, cfg_.prompt, -1, 0);
   if (cfg_.layout == Layout::Combined) {
     if (cfg_.raw) {
@@ -212,6 +363,45 @@ void HogwildRun::prefill_shared() {
   }
 }
 
+// Between prefill chunks: run-level pause and resume take effect (other controls wait for
+// the first step); Stop ends the run. A single step while paused lets one more chunk run.
+void HogwildRun::hold_between_chunks() {
+  for (;;) {
+    bool hold;
+    {
+      std::lock_guard<std::mutex> lock(control_mu_);
+      if (stopping_) throw Cancelled();
+      for (auto it = controls_.begin(); it != controls_.end();) {
+        const bool run_level =
+            it->worker == -1 && (it->type == Control::Type::Pause || it->type == Control::Type::Resume);
+        if (run_level) {
+          const bool pause = it->type == Control::Type::Pause;
+          if (paused_ != pause) emit({Event::Type::RunState, pause ? "paused" : "prefill"});
+          paused_ = pause;
+          it = controls_.erase(it);
+        } else if (it->type == Control::Type::Step && paused_) {
+          steps_allowed_++;
+          it = controls_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      hold = paused_ && steps_allowed_ == 0;
+      if (!hold && paused_) steps_allowed_--;
+    }
+    if (!hold) return;
+    flush(true);
+    std::unique_lock<std::mutex> lock(control_mu_);
+    // Worker-level controls stay queued: poll rather than wake on every queue change.
+    control_cv_.wait_for(lock, std::chrono::milliseconds(50), [this] {
+      if (stopping_) return true;
+      for (const Control& c : controls_)
+        if (c.worker == -1 && c.type != Control::Type::Inject) return true;
+      return false;
+    });
+  }
+}
+
 HogwildRun::StepResult HogwildRun::step_once() {
   const auto t0 = std::chrono::steady_clock::now();
   const bool budget_spent = !cfg_.raw && generated_ >= cfg_.max_tokens;
@@ -229,6 +419,7 @@ HogwildRun::StepResult HogwildRun::step_once() {
   std::map<int, int> added;
   for (const Worker& wk : workers_)
     if (active(wk)) added[wk.block] = int(wk.pending.size());
+  if (kv_budget_reached(added)) return StepResult::Done;  // ends cleanly: the finisher still runs
   std::vector<Note*> new_notes;
   for (Note& n : notes_)
     if (!n.written) {
@@ -255,7 +446,10 @@ HogwildRun::StepResult HogwildRun::step_once() {
     if (!active(workers_[w])) continue;
     int total = 0;
     for (int len : view_lengths_[w]) total += len;
-    if (total > limit) return StepResult::Done;
+    if (total > limit) {
+      end_message_ = "the views reached the context of " + grouped(limit) + " tokens";
+      return StepResult::Done;
+    }
   }
 
   Batch batch;
@@ -275,6 +469,23 @@ HogwildRun::StepResult HogwildRun::step_once() {
     v.push_back({n->block, off});
     batch.rows.push_back({n->text, n->block, v, false});
     row_worker.push_back(-1);
+  }
+
+  // Device sampling: each worker's uniform is drawn here, once per sampled token as on the
+  // CPU path, so a seed gives one stream of draws whichever backend runs.
+  if (model_.backend().samples()) {
+    for (size_t r = 0; r < batch.rows.size(); r++) {
+      const int w = row_worker[r];
+      BatchRow& row = batch.rows[r];
+      if (w < 0 || !row.logits) continue;
+      Worker& wk = workers_[w];
+      row.sample = true;
+      row.temperature = wk.temperature;
+      row.top_k = cfg_.sampling.top_k;
+      row.top_p = cfg_.sampling.top_p;
+      row.uniform = wk.temperature > 0.0f ? wk.rng.uniform() : 0.0;
+    }
+    batch.sampled_ids_only = observer_ == nullptr && cfg_.top_logits <= 0;
   }
 
   ForwardOutput out;
@@ -312,19 +523,26 @@ HogwildRun::StepResult HogwildRun::step_once() {
 
   // Sampling over a large vocabulary is the costly part of a step outside the model: one
   // worker per thread (each draws from its own generator, so the order does not matter).
+  // A backend that samples on the device already drew them (sampled_on_device).
   const int vocab = model_.config().vocab;
   std::vector<int32_t> sampled(batch.rows.size(), -1);
   const auto t_sample = std::chrono::steady_clock::now();
-#pragma omp parallel for schedule(dynamic, 1)
-  for (int r = 0; r < int(batch.rows.size()); r++) {
-    const int w = row_worker[r];
-    if (w < 0 || !batch.rows[r].logits) continue;
-    Worker& wk = workers_[w];
-    SamplingParams sp = cfg_.sampling;
-    sp.temperature = wk.temperature;
-    sampled[r] = sample_token(out.row_logits(r), vocab, sp, wk.rng);
-  }
-  timings_.sampling_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_sample).count();
+  model_.pool().parallel_for(int64_t(batch.rows.size()), 1, [&](int64_t r0, int64_t r1) {
+    for (int r = int(r0); r < int(r1); r++) {
+      const int w = row_worker[r];
+      if (w < 0 || !batch.rows[r].logits) continue;
+      if (batch.rows[r].sample) {
+        sampled[r] = out.sampled[r];
+        continue;
+      }
+      Worker& wk = workers_[w];
+      SamplingParams sp = cfg_.sampling;
+      sp.temperature = wk.temperature;
+      sampled[r] = sample_token(out.row_logits(r), vocab, sp, wk.rng);
+    }
+  });
+  timings_.sampling_ms +=
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_sample).count();
 
   for (size_t r = 0; r < batch.rows.size(); r++) {
     const int w = row_worker[r];
@@ -341,7 +559,8 @@ HogwildRun::StepResult HogwildRun::step_once() {
       const size_t nseg = views_[w].size();
       std::vector<float> mean(nseg, 0.0f);
       for (int l = 0; l < model_.config().layers; l++)
-        for (size_t s = 0; s < nseg; s++) mean[s] += out.shares[r][size_t(l) * nseg + s] / float(model_.config().layers);
+        for (size_t s = 0; s < nseg; s++)
+          mean[s] += out.shares[r][size_t(l) * nseg + s] / float(model_.config().layers);
       att.shares[w] = std::move(mean);
       att.layer_shares[w] = out.shares[r];
       key_attention_[w] = std::move(out.key_attention[r]);
@@ -411,6 +630,7 @@ HogwildRun::StepResult HogwildRun::step_once() {
   stats.count = generated_;
   stats.value = total_s > 0 ? float(generated_ / total_s) : 0.0f;
   stats.value2 = float(ms);
+  stats.kv_bytes = double(model_.backend().kv_bytes());
   emit(std::move(stats));
 
   // Raw runs report the top logits of their last step.

@@ -5,6 +5,8 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <map>
+#include <string>
 #include <functional>
 #include <mutex>
 #include <optional>
@@ -21,12 +23,12 @@ namespace hw {
 struct InspectResult {
   int block = -1, index = 0;
   int32_t token = 0;
-  int author = -1;          // worker that wrote it, -1 for shared text
-  int step = 0;             // the author's step number
+  int author = -1;  // worker that wrote it, -1 for shared text
+  int step = 0;     // the author's step number
   struct Seen {
     int worker;
-    int position;           // view position of the token for this worker, -1 if not in its view
-    int rotation;           // rotation this worker's next query applies to the block, 0 if not in view
+    int position;  // view position of the token for this worker, -1 if not in its view
+    int rotation;  // rotation this worker's next query applies to the block, 0 if not in view
   };
   std::vector<Seen> seen;
   std::vector<float> attention;  // per worker: attention on this token in the last step (-1: not seen)
@@ -50,16 +52,16 @@ class HogwildRun {
   HogwildRun(Model& model, HogwildConfig cfg, EventSink sink);
   ~HogwildRun();  // stops the run and joins its thread
 
-  void start();   // runs the loop on the engine thread
-  void run();     // runs the loop on the calling thread (tests, CLI)
-  void wait();    // blocks until the loop has ended
+  void start();  // runs the loop on the engine thread
+  void run();    // runs the loop on the calling thread (tests, CLI)
+  void wait();   // blocks until the loop has ended
   bool done() const { return done_; }
 
   // Controls: thread-safe, validated at once (EngineError on bad input), applied between steps.
-  void pause(int worker = -1);   // -1 = the whole run
+  void pause(int worker = -1);  // -1 = the whole run
   void resume(int worker = -1);
-  void single_step();            // one step while the run is paused
-  void stop(int worker = -1);    // -1 = end the run; else that worker finishes
+  void single_step();                // one step while the run is paused
+  void stop(int worker = -1);        // -1 = end the run; else that worker finishes
   void inject(int target, Ids ids);  // target -1 = every worker
   // The new worker's id. Its step headers use `header_prefix` (its own name), or the origin's.
   int fork(int worker, Ids header_prefix = {});
@@ -87,9 +89,9 @@ class HogwildRun {
 
  private:
   struct Worker {
-    int block = -1;              // its current (unfinished) step block
-    int step = 1;                // current step number
-    Ids pending;                 // input to feed at the next forward
+    int block = -1;                // its current (unfinished) step block
+    int step = 1;                  // current step number
+    Ids pending;                   // input to feed at the next forward
     bool move_after_feed = false;  // the pending input closes the step: move it to history after
     bool finished = false;
     bool paused = false;
@@ -107,8 +109,8 @@ class HogwildRun {
   };
   struct Note {
     int block;
-    int target;      // -1 = all
-    Ids text;        // written into the block with the next forward
+    int target;  // -1 = all
+    Ids text;    // written into the block with the next forward
     bool written = false;
   };
   struct Control {
@@ -121,6 +123,10 @@ class HogwildRun {
   void loop();
   void forward(const Batch& batch, ForwardOutput& out);
   void prefill_shared();
+  void check_fits() const;     // the context and the KV budget, before any compute
+  void hold_between_chunks();  // prefill: run-level pause / stop between chunks
+  bool kv_budget_reached(const std::map<int, int>& added);
+  int context_limit() const;
   void apply_controls();
   enum class StepResult { Ran, Idle, Done };
   StepResult step_once();
@@ -149,13 +155,13 @@ class HogwildRun {
   std::vector<Worker> workers_;
   std::vector<Note> notes_;
   std::map<int, BlockMeta> meta_;
-  std::vector<std::vector<ViewSegment>> views_;   // per worker, this step
-  std::vector<std::vector<int>> view_lengths_;    // per worker, segment lengths after this step
-  std::vector<std::vector<float>> key_attention_; // per worker, last step
-  std::vector<int> key_attention_rows_;           // per worker: batch row in the last step, -1 none
-  int step_ = 0;                 // forwards run so far
-  int generated_ = 0;            // tokens sampled by all workers
-  int next_self_check_ = 0;      // generated-token count at which the next self-check is due
+  std::vector<std::vector<ViewSegment>> views_;    // per worker, this step
+  std::vector<std::vector<int>> view_lengths_;     // per worker, segment lengths after this step
+  std::vector<std::vector<float>> key_attention_;  // per worker, last step
+  std::vector<int> key_attention_rows_;            // per worker: batch row in the last step, -1 none
+  int step_ = 0;                                   // forwards run so far
+  int generated_ = 0;                              // tokens sampled by all workers
+  int next_self_check_ = 0;                        // generated-token count at which the next self-check is due
   bool self_check_due_ = false;
 
   // Control queue and run state shared with other threads.
@@ -163,11 +169,14 @@ class HogwildRun {
   std::condition_variable control_cv_;
   std::deque<Control> controls_;
   bool paused_ = false, stopping_ = false;
-  int steps_allowed_ = 0;        // single steps granted while paused
-  int worker_count_ = 0;         // workers including queued forks (validation)
+  std::atomic<bool> cancel_{false};    // set by stop(): a prefill chunk ends between layers
+  double kv_budget_ = 0;               // bytes; fixed when the run starts
+  std::string end_message_;            // why the run ended early (KV budget), for the final run-state
+  int steps_allowed_ = 0;              // single steps granted while paused
+  int worker_count_ = 0;               // workers including queued forks (validation)
   std::vector<bool> worker_finished_;  // snapshot for validation
 
-  std::mutex step_mu_;           // held while a step runs (inspect waits for it)
+  std::mutex step_mu_;  // held while a step runs (inspect waits for it)
   std::vector<Event> outbox_;
   std::chrono::steady_clock::time_point last_flush_;
   std::chrono::steady_clock::time_point started_;

@@ -1,4 +1,4 @@
-// Inspecting one cache position, and the finisher that writes the final answer.
+// Inspecting one cache position: which block holds it, who wrote it, where each worker sees it.
 #include "engine.h"
 
 #include <algorithm>
@@ -9,58 +9,14 @@
 
 namespace hw {
 
-void HogwildRun::finish() {
-  if (cfg_.raw || cfg_.finisher.empty()) return;
-  emit({Event::Type::RunState, "finishing"});
-  std::vector<int> blocks{prompt_};
-  if (history_ >= 0) blocks.push_back(history_);
-  for (const Note& n : notes_)
-    if (n.written && n.target == -1) blocks.push_back(n.block);
-  for (const Worker& wk : workers_) blocks.push_back(wk.block);
-  const int fin = new_block(BlockKind::Finisher, -1);
-  blocks.push_back(fin);
-  std::vector<ViewSegment> view;
-  int offset = 0;
-  for (int b : blocks) {
-    view.push_back({b, offset});
-    offset += model_.cache().length(b);
-  }
-  Ids input = cfg_.finisher;
-  SamplingParams greedy;
-  Event answer{Event::Type::FinisherTokens};
-  for (int i = 0; i < cfg_.finisher_max_tokens; i++) {
-    if (view.back().offset + model_.cache().length(fin) + int(input.size()) > model_.max_context()) break;
-    Batch batch;
-    batch.rows.push_back({input, fin, view, true});
-    ForwardOutput out;
-    forward(batch, out);
-    record(fin, input, -1, 0);
-    Event grown{Event::Type::Block, "grown"};
-    grown.block = fin;
-    grown.kind = BlockKind::Finisher;
-    grown.length = model_.cache().length(fin);
-    emit(std::move(grown));
-    Rng rng(0);
-    const int32_t next = sample_token(out.row_logits(0), model_.config().vocab, greedy, rng);
-    if (std::find(cfg_.eos.begin(), cfg_.eos.end(), next) != cfg_.eos.end()) break;
-    answer.ids.push_back(next);
-    input = {next};
-    {
-      std::lock_guard<std::mutex> lock(control_mu_);
-      if (stopping_) break;
-    }
-  }
-  emit(std::move(answer));
-}
-
 InspectResult HogwildRun::inspect(int block, int index, bool attention) {
   std::lock_guard<std::mutex> step_lock(step_mu_);
   auto it = meta_.find(block);
   if (it == meta_.end()) fail("inspect", "no block " + std::to_string(block) + " in this run");
   const BlockMeta& m = it->second;
   if (index < 0 || index >= int(m.authors.size()))
-    fail("inspect", "block " + std::to_string(block) + " has " + std::to_string(m.authors.size()) + " tokens; no index " +
-                        std::to_string(index));
+    fail("inspect", "block " + std::to_string(block) + " has " + std::to_string(m.authors.size()) +
+                        " tokens; no index " + std::to_string(index));
   if (attention && key_attention_.empty())
     fail("inspect", "attention is recorded only when the run reports attention shares (attentionShares)");
   InspectResult r;

@@ -11,8 +11,10 @@ bool StepDetector::feed(const std::string& bytes) {
 void StepDetector::close_run() {
   if (run_char_ == '$' && run_len_ >= 2 && fence_ == 0) math_ = !math_;
   if ((run_char_ == '`' || run_char_ == '~') && run_len_ >= 3 && run_at_line_start_ && !math_) {
-    if (fence_ == 0) fence_ = run_char_;
-    else if (fence_ == run_char_) fence_ = 0;
+    if (fence_ == 0)
+      fence_ = run_char_;
+    else if (fence_ == run_char_)
+      fence_ = 0;
   }
   run_char_ = 0;
   run_len_ = 0;

@@ -19,13 +19,13 @@ class StepDetector {
   void close_run();
   bool sentence_end() const;
 
-  std::string tail_;           // the last few non-whitespace bytes of the text
-  char prev_ = 0;              // the previous byte
-  char fence_ = 0;             // '`' or '~' while a fence is open
-  bool math_ = false;          // inside $$ ... $$
-  char run_char_ = 0;          // byte of the current run of ` ~ or $
-  int run_len_ = 0;            // its length so far
-  bool line_blank_ = true;     // only whitespace so far on this line
+  std::string tail_;        // the last few non-whitespace bytes of the text
+  char prev_ = 0;           // the previous byte
+  char fence_ = 0;          // '`' or '~' while a fence is open
+  bool math_ = false;       // inside $$ ... $$
+  char run_char_ = 0;       // byte of the current run of ` ~ or $
+  int run_len_ = 0;         // its length so far
+  bool line_blank_ = true;  // only whitespace so far on this line
   bool run_at_line_start_ = false;
 };
 

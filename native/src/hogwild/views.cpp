@@ -30,7 +30,8 @@ void HogwildRun::record(int block, const Ids& ids, int author, int step) {
 
 std::vector<ViewSegment> HogwildRun::view_of(int w) const {
   std::vector<int> blocks{prompt_};
-  if (cfg_.layout != Layout::Contiguous) blocks.push_back(history_);
+  // Isolated (the no-sharing control): finished steps still move to the history, unseen.
+  if (cfg_.layout != Layout::Contiguous && cfg_.layout != Layout::Isolated) blocks.push_back(history_);
   for (const Note& n : notes_)
     if (n.written && (n.target == -1 || n.target == w)) blocks.push_back(n.block);
   if (cfg_.layout == Layout::Contiguous || cfg_.layout == Layout::Combined) {

@@ -27,10 +27,14 @@ using hw::RopeScaling;
 enum class Layout { Contiguous, Interleaved, Combined, Prefill };
 inline const char* layout_name(Layout l) {
   switch (l) {
-    case Layout::Contiguous: return "contiguous";
-    case Layout::Interleaved: return "interleaved";
-    case Layout::Combined: return "combined";
-    default: return "prefill";
+    case Layout::Contiguous:
+      return "contiguous";
+    case Layout::Interleaved:
+      return "interleaved";
+    case Layout::Combined:
+      return "combined";
+    default:
+      return "prefill";
   }
 }
 
@@ -154,8 +158,8 @@ struct CaseData {
   std::vector<uint16_t> pages;  // bf16, [page][layer][K,V][kv_head][token][head_dim]
   std::vector<float> q;         // [T][heads][head_dim]
   int T = 0, layer = 0, segments = 0;
-  std::vector<double> ref;      // [T][heads][head_dim]
-  std::vector<double> ref_sh;   // [segments]: the last token's share per view segment
+  std::vector<double> ref;     // [T][heads][head_dim]
+  std::vector<double> ref_sh;  // [segments]: the last token's share per view segment
 };
 
 inline CaseData make_case(const Case& cs) {
@@ -215,7 +219,7 @@ inline CaseData make_case(const Case& cs) {
           const uint16_t* kst = pages.data() + size_t(page) * page_elems + kv_elem_offset(d, layer, 0, kvh, j % pt);
           const uint16_t* vst = pages.data() + size_t(page) * page_elems + kv_elem_offset(d, layer, 1, kvh, j % pt);
           for (int e = 0; e < HD; e++) kd[e] = bf16_to_float(kst[e]);
-          rotate_d(kd.data(), ku.data(), -double(j), inv, HD);       // unrotated key
+          rotate_d(kd.data(), ku.data(), -double(j), inv, HD);             // unrotated key
           rotate_d(ku.data(), kd.data(), double(sg.offset + j), inv, HD);  // at its view position
           keys.insert(keys.end(), kd.begin(), kd.end());
           for (int e = 0; e < HD; e++) vals.push_back(bf16_to_float(vst[e]));

@@ -36,13 +36,13 @@ using hw::Rope;
 using hw::RopeScaling;
 using namespace hw::cuda;
 
-#define CUDA_OK(x)                                                                                  \
-  do {                                                                                              \
-    cudaError_t e_ = (x);                                                                           \
-    if (e_ != cudaSuccess) {                                                                        \
-      std::fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_));      \
-      std::exit(2);                                                                                 \
-    }                                                                                               \
+#define CUDA_OK(x)                                                                             \
+  do {                                                                                         \
+    cudaError_t e_ = (x);                                                                      \
+    if (e_ != cudaSuccess) {                                                                   \
+      std::fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
+      std::exit(2);                                                                            \
+    }                                                                                          \
   } while (0)
 
 namespace {
@@ -118,7 +118,7 @@ void run_case(const Case& cs) {
   // The CPU op on the same pages (keys token-major, as this kernel keeps them).
   std::vector<float> cpu_out(q.size(), NAN), cpu_sh(segments + 1, NAN);
   {
-    hw::AttnPlan cp;  // the op takes rows with tokens only: rows without any are left out
+    hw::AttnPlan cp;              // the op takes rows with tokens only: rows without any are left out
     std::vector<int> cpu_seg_of;  // CPU op segment -> this test's segment index
     int s_all = 0;
     for (const AttnRow& r : p.rows) {
@@ -134,14 +134,19 @@ void run_case(const Case& cs) {
     std::vector<float> op_sh(cpu_seg_of.size() + 1, NAN);
     std::vector<const void*> host_ptrs(b.pages);
     for (int i = 0; i < b.pages; i++) host_ptrs[i] = pages.data() + size_t(i) * page_elems;
-    hw::PagedKv kv{hw::KvDType::BF16, pt, d.kv_heads, HD, host_ptrs.data(), kv_elem_offset(d, layer, 0, 0, 0),
-                   kv_elem_offset(d, layer, 1, 0, 0), true};
+    hw::PagedKv kv{hw::KvDType::BF16,
+                   pt,
+                   d.kv_heads,
+                   HD,
+                   host_ptrs.data(),
+                   kv_elem_offset(d, layer, 0, 0, 0),
+                   kv_elem_offset(d, layer, 1, 0, 0),
+                   true};
     hw::RopeTable table;
     Rope(mc).extend(table, cp.max_position + 1);
     hw::cpu::AttnShares cs_sh;
     cs_sh.segments = op_sh.data();
-    hw::cpu::attention(cp, kv, table, d.heads, float(1.0 / std::sqrt(double(HD))), q.data(), cpu_out.data(),
-                       &cs_sh);
+    hw::cpu::attention(cp, kv, table, d.heads, float(1.0 / std::sqrt(double(HD))), q.data(), cpu_out.data(), &cs_sh);
     std::fill(cpu_sh.begin(), cpu_sh.end(), 0.0f);  // rows without tokens: no shares (zeros, as the kernel)
     for (size_t k = 0; k < cpu_seg_of.size(); k++) cpu_sh[cpu_seg_of[k]] = op_sh[k];
   }
@@ -169,11 +174,12 @@ void run_case(const Case& cs) {
       csh_err = std::max(csh_err, double(std::fabs(sh[s] - cpu_sh[s])));
     }
   const double out_tol = cs.out_bf16 ? 2e-2 : 1e-2;
-  std::printf("%-11s hd %3d heads %2d/%d pt %2d W %2d T %4d segs %3d | vs double: rel %.2e max %.2e shares %.2e"
-              " | vs CPU op: rel %.2e max %.2e shares %.2e%s\n",
-              layout_name(cs.layout), HD, d.heads, d.kv_heads, pt, cs.workers, T, segments, rel,
-              max_ref > 0 ? max_err / max_ref : max_err, sh_err, crel, cmax > 0 ? cmax_err / cmax : cmax_err,
-              csh_err, bad ? "  NON-FINITE" : "");
+  std::printf(
+      "%-11s hd %3d heads %2d/%d pt %2d W %2d T %4d segs %3d | vs double: rel %.2e max %.2e shares %.2e"
+      " | vs CPU op: rel %.2e max %.2e shares %.2e%s\n",
+      layout_name(cs.layout), HD, d.heads, d.kv_heads, pt, cs.workers, T, segments, rel,
+      max_ref > 0 ? max_err / max_ref : max_err, sh_err, crel, cmax > 0 ? cmax_err / cmax : cmax_err, csh_err,
+      bad ? "  NON-FINITE" : "");
   CHECK(bad == 0, "%zu outputs or shares left unwritten or non-finite", bad);
   CHECK(rel <= out_tol, "relative L2 error %.3e > %.1e", rel, out_tol);
   CHECK(max_err <= 2e-2 * std::max(max_ref, 1e-3), "max error %.3e > 2e-2 * max |ref| %.3e", max_err, max_ref);

@@ -112,7 +112,8 @@ Emulated emulate(const Case& cs, const CaseData& cd, int wave1, int wave2, AttnC
               m[i] = m_new;
               lsum[i] = lsum[i] * alpha + p;
               lp[i] = lp[i] * alpha + p;
-              for (int x = 0; x < HD; x++) o[size_t(i) * HD + x] = o[size_t(i) * HD + x] * alpha + p * bf16_to_float(vs[x]);
+              for (int x = 0; x < HD; x++)
+                o[size_t(i) * HD + x] = o[size_t(i) * HD + x] * alpha + p * bf16_to_float(vs[x]);
             }
           }
         }
@@ -191,9 +192,10 @@ int main() {
       }
       for (int k = 0; k < cd.segments; k++) sh_err = std::max(sh_err, std::fabs(em.shares[k] - cd.ref_sh[k]));
       const double rel = den > 0 ? std::sqrt(num / den) : std::sqrt(num);
-      std::printf("%-11s hd %3d heads %2d/%d pt %2d W %2d T %4d | %3d chunks x %d q-tiles, %3d pieces | rel %.2e shares %.2e\n",
-                  layout_name(lay), cs.dims.head_dim, cs.dims.heads, cs.dims.kv_heads, cs.dims.page_tokens, W, cd.T,
-                  em.shape.chunks, em.shape.qtiles, em.shape.pieces, rel, sh_err);
+      std::printf(
+          "%-11s hd %3d heads %2d/%d pt %2d W %2d T %4d | %3d chunks x %d q-tiles, %3d pieces | rel %.2e shares %.2e\n",
+          layout_name(lay), cs.dims.head_dim, cs.dims.heads, cs.dims.kv_heads, cs.dims.page_tokens, W, cd.T,
+          em.shape.chunks, em.shape.qtiles, em.shape.pieces, rel, sh_err);
       CHECK(bad == 0, "%zu outputs not finite", bad);
       CHECK(rel <= 1e-4, "relative L2 error %.3e > 1e-4", rel);
       CHECK(sh_err <= 1e-5, "share error %.3e > 1e-5", sh_err);

@@ -169,6 +169,31 @@ describe('Hogwild extension (real VS Code, real engine)', function () {
     }
   });
 
+  it('shows the prefill of a long problem and stops during it, leaving the engine usable', async () => {
+    // About 20k tokens: long enough that the prefill is still going when Stop arrives.
+    const runId = await vscode.commands.executeCommand<string>('hogwild.solveSelection', 'word '.repeat(20_000));
+    const rec = api.runs.get(runId)!;
+    await waitFor('prefill progress', () => (rec.model.summary().prefill?.done ?? 0) > 0, 60_000);
+    const p = rec.model.summary().prefill!;
+    assert.ok(p.total >= 20_000 && p.done < p.total, `progress ${p.done} / ${p.total}`);
+    assert.equal(rec.model.totalTokens, 0, 'no tokens before the prefill is done');
+    const t0 = Date.now();
+    await vscode.commands.executeCommand('hogwild.stop');
+    await waitFor('the run to stop', () => !rec.model.isActive, 30_000);
+    assert.equal(rec.model.state, 'stopped');
+    assert.equal(rec.model.totalTokens, 0, 'stopped before any token');
+    console.log(`[e2e] stop during the prefill: ended ${Date.now() - t0} ms after the command`);
+    // The engine is usable right after.
+    await setSetting('maxTokens', 8);
+    try {
+      const next = await vscode.commands.executeCommand<string>('hogwild.solveSelection', 'What is 2 + 2?');
+      await waitFor('the next run to finish', () => !api.runs.get(next)!.model.isActive, 120_000);
+      assert.equal(api.runs.get(next)!.model.state, 'finished');
+    } finally {
+      await setSetting('maxTokens', undefined);
+    }
+  });
+
   it('keeps up with 8 workers at full engine speed', async () => {
     await setSetting('workers', 8);
     await setSetting('maxTokens', 800);
@@ -246,21 +271,21 @@ describe('Hogwild extension (real VS Code, real engine)', function () {
     await assert.rejects(api.runs.control(replayId, { type: 'pause' }), /cannot be controlled/);
   });
 
-  it('runs the built-in model (Qwen3-0.6B shapes, random weights) when no model folder is set', async () => {
-    await withSettings({ modelFolder: '', maxTokens: 100_000 }, async () => {
+  it('runs the built-in trained model when no model folder is set: steps end, the history fills, the answer is a number', async () => {
+    await withSettings({ modelFolder: '', maxTokens: 1200, layout: 'interleaved', 'sampling.temperature': 0 }, async () => {
       const t0 = Date.now();
-      const runId = await vscode.commands.executeCommand<string>('hogwild.solveSelection', 'What is 6 * 7?');
+      const runId = await vscode.commands.executeCommand<string>('hogwild.solveSelection', 'Mia has 3 boxes of 4 apples and 2 bags of 5 pears. How many fruits does Mia have in total?');
       assert.ok(runId, 'the run started');
       const model = api.engine.model!;
-      assert.equal(model.builtIn, true);
-      assert.equal(model.layers, 28);
-      assert.equal(model.hidden, 1024);
+      assert.equal(model.builtIn, false, 'the default is the trained model, not the random one');
+      assert.equal(model.layers, 8);
       const rec = api.runs.get(runId)!;
-      await waitFor('tokens from both workers', () => [...rec.model.workers.values()].every((w) => w.tokens > 1), 180_000);
-      console.log(`      built-in model: written, loaded and both workers writing in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-      await vscode.commands.executeCommand('hogwild.stop');
-      await waitFor('the run to stop', () => !rec.model.isActive, 60_000);
-      assert.equal(rec.model.state, 'stopped');
+      await waitFor('the run to end', () => !rec.model.isActive, 180_000);
+      assert.equal(rec.model.state, 'finished', `state ${rec.model.state} ${rec.model.message ?? ''}`);
+      assert.ok(rec.model.history.length >= 2, `finished steps moved into the shared history (${rec.model.history.length})`);
+      assert.equal(new Set(rec.model.history.map((h) => h.worker)).size, 2, 'both workers finished steps');
+      assert.match(rec.model.answer?.answer ?? '', /^\d+$/, `the answer is a number (${rec.model.answer?.answer})`);
+      console.log(`      built-in model: loaded and solved in ${((Date.now() - t0) / 1000).toFixed(1)} s, answer ${rec.model.answer?.answer}`);
     });
   });
 });

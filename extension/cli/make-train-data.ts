@@ -1,0 +1,133 @@
+/**
+ * node dist/cli/make-train-data.js --corpus FILE [--count N]
+ *   Plain text of simulated runs (prompts, headers, steps), for training the BPE tokenizer.
+ * node dist/cli/make-train-data.js --tokenizer DIR --out DIR --from SEED --count N
+ *   Training sequences of N simulated runs (problem seeds SEED..SEED+N-1) in the engine's
+ *   format: DIR/ids.u16, vis.i16, loss.u8 (concatenated) and offsets.u32 (N+1 entries per
+ *   sequence start). See extension/tasks/trainViews.ts. The trainer is scripts/train/train.py.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { loadTokenizer } from '../model/tokenizer';
+import { DEFAULT_PROMPTS, completeWorkerNames, renderSystemPrompt, stepHeader } from '../collab/prompts';
+import { digitIds, headerIds } from '../collab/runConfig';
+import { makeProblem, rng32 } from '../tasks/wordProblems';
+import { Sim, type SimLayout, type SimTokens } from '../tasks/collabSim';
+import { runSequences, type ViewTexts } from '../tasks/trainViews';
+import { CliError, parseArgs, runCli, type FlagSpec } from './args';
+
+const SPEC: Record<string, FlagSpec> = {
+  corpus: { type: 'string', arg: 'FILE', help: 'write a text corpus for the tokenizer' },
+  tokenizer: { type: 'string', arg: 'DIR', help: 'folder with tokenizer.json + tokenizer_config.json' },
+  out: { type: 'string', arg: 'DIR', help: 'output folder of the binary shard' },
+  from: { type: 'int', arg: 'SEED', min: 0, help: 'first problem seed (default 0)' },
+  count: { type: 'int', arg: 'N', min: 1, help: 'simulated runs (default 1000)' },
+  help: { type: 'boolean', help: 'show this help' },
+};
+
+/** The run settings of simulation i: workers, layout, self-check interval. */
+export function simSettings(seed: number): { workers: number; layout: SimLayout; selfCheckInterval: number } {
+  const r = rng32(seed * 7 + 13);
+  const x = r();
+  const workers = x < 0.25 ? 1 : x < 0.6 ? 2 : x < 0.7 ? 3 : 4;
+  const layout: SimLayout = r() < 0.7 ? 'combined' : 'interleaved';
+  const selfCheckInterval = r() < 0.2 ? 20 + Math.floor(r() * 200) : 1000;
+  return { workers, layout, selfCheckInterval };
+}
+
+function charTokens(names: string[]): SimTokens {
+  const chunk = (s: string) => Array.from({ length: Math.ceil(s.length / 3) }, (_, i) => i);
+  return { header: (w, k) => chunk(stepHeader(names[w], k)), selfCheck: chunk(DEFAULT_PROMPTS.selfCheck), encode: chunk, eos: -1 };
+}
+
+async function main(): Promise<void> {
+  const { flags } = parseArgs(process.argv.slice(2), SPEC);
+  const from = (flags.from as number | undefined) ?? 0;
+  const count = (flags.count as number | undefined) ?? 1000;
+  if (flags.corpus) {
+    const lines: string[] = [];
+    for (let w = 1; w <= 4; w++) lines.push(renderSystemPrompt(DEFAULT_PROMPTS.system, completeWorkerNames([], w)));
+    lines.push(DEFAULT_PROMPTS.selfCheck, DEFAULT_PROMPTS.finisher, DEFAULT_PROMPTS.headerOthers, DEFAULT_PROMPTS.headerOwn);
+    for (let i = 0; i < count; i++) {
+      const seed = from + i;
+      const p = makeProblem(seed);
+      const s = simSettings(seed);
+      const names = completeWorkerNames([], s.workers);
+      const res = new Sim(p, { ...s, names, maxTokens: 100000 }, charTokens(names)).run();
+      // Pieces as the engine encodes them: the template's parts, each header and each step alone.
+      lines.push(`system\n${renderSystemPrompt(DEFAULT_PROMPTS.system, names)}`, `\nuser\n${p.text}`, '\nassistant\n');
+      for (const st of res.steps) lines.push(stepHeader(names[st.worker], st.k), st.text);
+      lines.push(`${p.answer}}`);
+    }
+    fs.writeFileSync(String(flags.corpus), lines.join('\u0000'));
+    return;
+  }
+  if (!flags.tokenizer || !flags.out) throw new CliError('give --corpus FILE, or --tokenizer DIR and --out DIR');
+  const tok = await loadTokenizer(path.resolve(String(flags.tokenizer)));
+  if (!tok) throw new CliError(`${flags.tokenizer}: no tokenizer.json`);
+  const eos = tok.eosIds().find((id) => tok.decode([id]) === '<|im_end|>') ?? tok.eosIds()[0];
+  const digits = digitIds(tok);
+  const memo = new Map<string, number[]>();
+  const encode = (t: string) => {
+    let ids = memo.get(t);
+    if (!ids) memo.set(t, (ids = tok.encode(t)));
+    return ids;
+  };
+  const nl2 = new Set<number>();
+  for (let id = 0; id < tok.size; id++) if (tok.decode([id]).includes('\n\n')) nl2.add(id);
+  const outDir = path.resolve(String(flags.out));
+  fs.mkdirSync(outDir, { recursive: true });
+  const ids: number[] = [];
+  const vis: number[] = [];
+  const loss: number[] = [];
+  const offsets: number[] = [0];
+  let answered = 0;
+  for (let i = 0; i < count; i++) {
+    const seed = from + i;
+    const p = makeProblem(seed);
+    const s = simSettings(seed);
+    const names = completeWorkerNames([], s.workers);
+    const headers = names.map(() => new Map<number, number[]>());
+    const simTok: SimTokens = {
+      header: (w, k) => {
+        let h = headers[w].get(k);
+        if (!h) headers[w].set(k, (h = headerIds(tok, names[w], k, digits)));
+        return h;
+      },
+      selfCheck: encode(DEFAULT_PROMPTS.selfCheck),
+      encode,
+      eos,
+    };
+    const res = new Sim(p, { ...s, names, maxTokens: 100000 }, simTok).run();
+    if (res.answerStep !== null) answered++;
+    // The step rule must end each step at its last token and nowhere else.
+    for (const st of res.steps) {
+      const content = st.ids.slice(st.prefix);
+      const hits = content.map((id, j) => (nl2.has(id) ? j : -1)).filter((j) => j >= 0);
+      if (st.movedAt !== null && (hits.length !== 1 || hits[0] !== content.length - 1)) throw new Error(`seed ${seed}: step ${JSON.stringify(st.text)} does not end at its last token (${JSON.stringify(content.map((id) => tok.decode([id])))})`);
+    }
+    const system = renderSystemPrompt(DEFAULT_PROMPTS.system, names);
+    const prompt = tok.applyChatTemplate([{ role: 'system', content: system }, { role: 'user', content: p.text }]);
+    const v: ViewTexts = {
+      prompt,
+      headerOthers: encode(DEFAULT_PROMPTS.headerOthers),
+      headerOwn: encode(DEFAULT_PROMPTS.headerOwn),
+      finisher: encode(DEFAULT_PROMPTS.finisher),
+      encode,
+      eos,
+    };
+    for (const seq of runSequences(res, s.layout, s.workers, p.answer, v)) {
+      ids.push(...seq.ids);
+      vis.push(...seq.vis);
+      loss.push(...seq.loss);
+      offsets.push(ids.length);
+    }
+  }
+  fs.writeFileSync(path.join(outDir, 'ids.u16'), Uint16Array.from(ids));
+  fs.writeFileSync(path.join(outDir, 'vis.i16'), Int16Array.from(vis));
+  fs.writeFileSync(path.join(outDir, 'loss.u8'), Uint8Array.from(loss));
+  fs.writeFileSync(path.join(outDir, 'offsets.u32'), Uint32Array.from(offsets));
+  process.stderr.write(`${count} runs (${answered} answered), ${offsets.length - 1} sequences, ${ids.length} tokens -> ${outDir}\n`);
+}
+
+runCli(main);

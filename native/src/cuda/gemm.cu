@@ -1,0 +1,184 @@
+#include "gemm.h"
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <mutex>
+#include <string>
+
+#include "cublas_loader.h"
+#include "cuda_check.h"
+
+namespace hw::cuda {
+
+namespace {
+
+bool g_force_cublas = false;
+
+template <typename T16>
+__device__ __forceinline__ void mma16816(float* c, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0,
+                                         uint32_t b1) {
+  if constexpr (std::is_same_v<T16, __nv_bfloat16>) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+  } else {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+  }
+}
+
+constexpr int kWarps = 8;   // warps per block; they split K and are summed in shared memory
+constexpr int kUnroll = 4;  // 32-wide K chunks in flight per warp
+
+// Block: TILES x 8 output columns (weight rows). Lane (g = lane/4, q = lane%4) loads 8
+// consecutive k of weight row g of each tile (16 bytes) and the same 8 k of x rows g and
+// g + 8. The MMA sums over its 16 k slots in any order, so A and B only need the same
+// k-to-slot mapping: slots (2q, 2q+1 | 2q+8, 2q+9) take k (0,1 | 2,3) of the piece in the
+// first MMA and (4,5 | 6,7) in the second. Requires K % 8 == 0 (16-byte pieces).
+template <typename T16, int TILES>
+__global__ void __launch_bounds__(kWarps * 32)
+    gemm_decode_kernel(const T16* __restrict__ W, const T16* __restrict__ X, float* __restrict__ Y, int M, int N, int K,
+                       int accumulate) {
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
+  const int n0 = blockIdx.x * 8 * TILES;
+  float acc[TILES][4];
+#pragma unroll
+  for (int t = 0; t < TILES; t++) acc[t][0] = acc[t][1] = acc[t][2] = acc[t][3] = 0.0f;
+  const uint4* wrow[TILES];
+  bool wok[TILES];
+#pragma unroll
+  for (int t = 0; t < TILES; t++) {
+    const int n = n0 + t * 8 + g;
+    wok[t] = n < N;
+    wrow[t] = reinterpret_cast<const uint4*>(W + size_t(wok[t] ? n : 0) * K);
+  }
+  const uint4* x0 = reinterpret_cast<const uint4*>(X + size_t(g) * K);
+  const uint4* x1 = reinterpret_cast<const uint4*>(X + size_t(g + 8) * K);
+  const int pieces = K / 8;  // 16-byte pieces per row
+  const uint4 zero = make_uint4(0, 0, 0, 0);
+
+  for (int c0 = warp * kUnroll; c0 * 4 < pieces; c0 += kWarps * kUnroll) {
+    uint4 a_lo[kUnroll], a_hi[kUnroll], b[kUnroll][TILES];
+#pragma unroll
+    for (int u = 0; u < kUnroll; u++) {
+      const int piece = (c0 + u) * 4 + q;
+      const bool ok = piece < pieces;
+      a_lo[u] = ok ? __ldg(x0 + piece) : zero;
+      a_hi[u] = ok ? __ldg(x1 + piece) : zero;
+#pragma unroll
+      for (int t = 0; t < TILES; t++) b[u][t] = ok && wok[t] ? __ldg(wrow[t] + piece) : zero;
+    }
+#pragma unroll
+    for (int u = 0; u < kUnroll; u++) {
+#pragma unroll
+      for (int t = 0; t < TILES; t++) {
+        mma16816<T16>(acc[t], a_lo[u].x, a_hi[u].x, a_lo[u].y, a_hi[u].y, b[u][t].x, b[u][t].y);
+        mma16816<T16>(acc[t], a_lo[u].z, a_hi[u].z, a_lo[u].w, a_hi[u].w, b[u][t].z, b[u][t].w);
+      }
+    }
+  }
+
+  // Sum the warps' partial products; C fragment: c0,c1 row g, c2,c3 row g + 8, columns 2q, 2q+1.
+  __shared__ float red[kWarps][TILES * 4 * 32];
+#pragma unroll
+  for (int t = 0; t < TILES; t++)
+#pragma unroll
+    for (int i = 0; i < 4; i++) red[warp][(t * 4 + i) * 32 + lane] = acc[t][i];
+  __syncthreads();
+  for (int e = threadIdx.x; e < TILES * 4 * 32; e += blockDim.x) {
+    float sum = 0.0f;
+#pragma unroll
+    for (int w = 0; w < kWarps; w++) sum += red[w][e];
+    const int t = e / 128, i = (e / 32) % 4, ln = e % 32;
+    const int m = (ln >> 2) + (i >= 2 ? 8 : 0), n = n0 + t * 8 + (ln & 3) * 2 + (i & 1);
+    if (m < M && n < N) {
+      float* y = Y + size_t(m) * N + n;
+      *y = accumulate ? *y + sum : sum;
+    }
+  }
+}
+
+template <typename T16>
+void launch_decode(const DeviceMatrix& W, const void* x, int M, float* y, bool accumulate, cudaStream_t s) {
+  static int sms = [] {
+    int dev = 0, n = 0;
+    cudaGetDevice(&dev);
+    cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev);
+    return n > 0 ? n : 100;
+  }();
+  const T16* w = static_cast<const T16*>(W.data);
+  const T16* xx = static_cast<const T16*>(x);
+  // Two tiles per block halve the x reloads; one tile when that would leave SMs idle.
+  if ((W.rows + 15) / 16 >= 2 * sms) {
+    gemm_decode_kernel<T16, 2><<<(W.rows + 15) / 16, kWarps * 32, 0, s>>>(w, xx, y, M, W.rows, W.cols, accumulate);
+  } else {
+    gemm_decode_kernel<T16, 1><<<(W.rows + 7) / 8, kWarps * 32, 0, s>>>(w, xx, y, M, W.rows, W.cols, accumulate);
+  }
+  check_launch("gemm_decode (tensor-core GEMM, M <= 16)");
+}
+
+cudaDataType cuda_type(DType t) {
+  switch (t) {
+    case DType::BF16:
+      return CUDA_R_16BF;
+    case DType::F16:
+      return CUDA_R_16F;
+    default:
+      return CUDA_R_32F;
+  }
+}
+
+// One cuBLAS handle per device thread of the engine (created on first use).
+cublasHandle_t handle_for(cudaStream_t s) {
+  thread_local cublasHandle_t h = nullptr;
+  const Cublas& lib = cublas();
+  if (!h) {
+    if (lib.create(&h) != 0) throw EngineError("cuBLAS: cublasCreate failed (" + lib.path + ")");
+    int v = 0;
+    lib.get_version(h, &v);
+    if (v < kMinCublasVersion) {
+      lib.destroy(h);
+      h = nullptr;
+      throw EngineError("cuBLAS " + lib.path + " is version " + std::to_string(v) +
+                        "; version >= " + std::to_string(kMinCublasVersion) + " (12.0) is needed");
+    }
+  }
+  lib.set_stream(h, s);
+  return h;
+}
+
+}  // namespace
+
+void gemm_force_cublas(bool on) {
+  g_force_cublas = on;
+}
+
+void gemm(const DeviceMatrix& W, const void* x, int M, float* y, bool accumulate, cudaStream_t s) {
+  if (M <= 0) return;
+  const bool decode = !g_force_cublas && M <= kDecodeRows && W.dtype != DType::F32 && W.cols % 8 == 0;
+  if (decode) {
+    if (W.dtype == DType::BF16)
+      launch_decode<__nv_bfloat16>(W, x, M, y, accumulate, s);
+    else
+      launch_decode<__half>(W, x, M, y, accumulate, s);
+    return;
+  }
+  // Column-major view: y^T [N, M] = W^T [N, K] · x^T [K, M], W stored as col-major [K, N].
+  const float one = 1.0f, beta = accumulate ? 1.0f : 0.0f;
+  const cudaDataType t = cuda_type(W.dtype);
+  note_launch("cublasGemmEx");
+  const int st = cublas().gemm_ex(handle_for(s), kOpT, kOpN, W.rows, M, W.cols, &one, W.data, t, W.cols, x, t, W.cols,
+                                  &beta, y, CUDA_R_32F, W.rows, kCompute32F, kGemmDefault);
+  if (st != 0)
+    throw EngineError("cuBLAS error " + std::to_string(st) + " in cublasGemmEx (M " + std::to_string(M) + ", N " +
+                      std::to_string(W.rows) + ", K " + std::to_string(W.cols) + ")");
+  check_launch("cublasGemmEx");
+}
+
+}  // namespace hw::cuda

@@ -1,0 +1,36 @@
+// y[M, N] (+)= x[M, K] · W[N, K]^T for a weight matrix on the device.
+//
+// Decode (M <= 16 rows, 16-bit weights): the project's kernel. It is memory-bound, so it reads
+// each weight exactly once for all M rows: every warp streams 16-byte pieces of W rows
+// straight into the B operand of m16n8k16 tensor-core MMAs (the rows of x, at most 16, are
+// the A operand), with fp32 accumulation. Prefill (M > 16) and fp32 weights go to cuBLAS
+// (see cublas_loader.h for why it is loaded at run time).
+#pragma once
+#include <cuda_runtime.h>
+
+#include "../tensor.h"
+
+namespace hw::cuda {
+
+struct DeviceMatrix {
+  const void* data = nullptr;  // row-major [rows, cols]
+  DType dtype = DType::BF16;
+  int rows = 0, cols = 0;  // N, K
+};
+
+// The element type a GEMM with these weights reads its input in (the weights' own).
+inline DType gemm_input_type(const DeviceMatrix& W) {
+  return W.dtype;
+}
+
+// Rows of input buffer the GEMM may read: the decode kernel reads 16 rows whatever M is.
+constexpr int kDecodeRows = 16;
+
+// x: [max(M, 16), K] in gemm_input_type(W) (rows past M are read by the decode kernel but
+// never reach y). y: [M, N] fp32; accumulate adds to y (residual connections).
+void gemm(const DeviceMatrix& W, const void* x, int M, float* y, bool accumulate, cudaStream_t s);
+
+// Forces the cuBLAS path for every M (tests compare the two paths).
+void gemm_force_cublas(bool on);
+
+}  // namespace hw::cuda

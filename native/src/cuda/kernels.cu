@@ -1,0 +1,174 @@
+#include "kernels.h"
+
+#include "cuda_check.h"
+#include "dtype.cuh"
+
+namespace hw::cuda {
+
+namespace {
+
+__global__ void embed_kernel(const void* table, DType dt, const int* ids, int H, float* x) {
+  const int t = blockIdx.x;
+  const size_t row = size_t(ids[t]) * H;
+  for (int i = threadIdx.x; i < H; i += blockDim.x) x[size_t(t) * H + i] = load_f(table, dt, row + i);
+}
+
+__global__ void rmsnorm_kernel(const float* x, const int* rows, int H, const float* w, float eps, void* out,
+                               DType act) {
+  const int i = blockIdx.x;
+  const float* xr = x + size_t(rows ? rows[i] : i) * H;
+  float ss = 0.0f;
+  for (int j = threadIdx.x; j < H; j += blockDim.x) ss += xr[j] * xr[j];
+  const float inv = rsqrtf(block_sum(ss) / float(H) + eps);
+  for (int j = threadIdx.x; j < H; j += blockDim.x) store_f(out, act, size_t(i) * H + j, xr[j] * inv * w[j]);
+}
+
+// One block per token; warp w handles heads w, w + warps, ...
+__global__ void qkv_post_kernel(QkvPost p, KvLayout kv) {
+  const int t = blockIdx.x, lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+  const int HD = p.head_dim, QD = p.heads * HD, KD = p.kv_heads * HD, half = HD / 2;
+  float* row = p.qkv + size_t(t) * (QD + 2 * KD);
+  if (p.bias)
+    for (int j = threadIdx.x; j < QD + 2 * KD; j += blockDim.x) row[j] += p.bias[j];
+  __syncthreads();
+  // Heads 0..heads-1 are queries, then kv_heads keys; values need only the copy below.
+  for (int h = warp; h < p.heads + p.kv_heads; h += nw) {
+    const bool is_k = h >= p.heads;
+    float* v = row + (is_k ? QD + (h - p.heads) * HD : h * HD);
+    const float* nw8 = is_k ? p.k_norm : p.q_norm;
+    if (nw8) {
+      float ss = 0.0f;
+      for (int d = lane; d < HD; d += 32) ss += v[d] * v[d];
+      const float inv = rsqrtf(warp_sum(ss) / float(HD) + p.eps);
+      for (int d = lane; d < HD; d += 32) v[d] = v[d] * inv * nw8[d];
+      __syncwarp();
+    }
+    if (!is_k) {
+      float* qo = p.q_out + size_t(t) * QD + size_t(h) * HD;
+      for (int d = lane; d < HD; d += 32) qo[d] = v[d];
+      continue;
+    }
+    const int kh = h - p.heads;
+    char* page = static_cast<char*>(kv.pages[p.slot_page[t]]);
+    const size_t esz = kv.kv == DType::F32 ? 4 : 2;
+    void* kdst = page + esz * kv_offset(p.layer, 0, kh, p.slot_index[t], kv.kv_heads, kv.page_tokens, HD);
+    void* vdst = page + esz * kv_offset(p.layer, 1, kh, p.slot_index[t], kv.kv_heads, kv.page_tokens, HD);
+    const float pos = float(p.local[t]);
+    for (int i = lane; i < half; i += 32) {
+      float sn, cs;
+      sincosf(pos * p.inv_freq[i], &sn, &cs);  // fp32 angle, as transformers and the CPU
+      const float a = v[i], b = v[i + half];
+      store_f(kdst, kv.kv, i, a * cs - b * sn);
+      store_f(kdst, kv.kv, i + half, b * cs + a * sn);
+    }
+    const float* vs = row + QD + KD + kh * HD;
+    for (int d = lane; d < HD; d += 32) store_f(vdst, kv.kv, d, vs[d]);
+  }
+}
+
+__global__ void swiglu_kernel(const float* gu, int I, void* out, DType act) {
+  const int t = blockIdx.y;
+  const float* g = gu + size_t(t) * 2 * I;
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < I; i += gridDim.x * blockDim.x) {
+    const float x = g[i];
+    store_f(out, act, size_t(t) * I + i, x / (1.0f + expf(-x)) * g[I + i]);
+  }
+}
+
+__global__ void convert_kernel(const float* x, size_t n, void* out, DType act) {
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x)
+    store_f(out, act, i, x[i]);
+}
+
+// One block per (move, layer, kv head).
+__global__ void move_kernel(const int4* moves, int delta, const float* inv_freq, KvLayout kv) {
+  const int m = blockIdx.x, l = blockIdx.y, h = blockIdx.z, HD = kv.head_dim, half = HD / 2;
+  const int4 mv = moves[m];
+  const size_t esz = kv.kv == DType::F32 ? 4 : 2;
+  const char* sp = static_cast<const char*>(kv.pages[mv.x]);
+  char* dp = static_cast<char*>(kv.pages[mv.z]);
+  const void* ks = sp + esz * kv_offset(l, 0, h, mv.y, kv.kv_heads, kv.page_tokens, HD);
+  const void* vs = sp + esz * kv_offset(l, 1, h, mv.y, kv.kv_heads, kv.page_tokens, HD);
+  void* kd = dp + esz * kv_offset(l, 0, h, mv.w, kv.kv_heads, kv.page_tokens, HD);
+  void* vd = dp + esz * kv_offset(l, 1, h, mv.w, kv.kv_heads, kv.page_tokens, HD);
+  for (int i = threadIdx.x; i < half; i += blockDim.x) {
+    const float a = load_f(ks, kv.kv, i), b = load_f(ks, kv.kv, i + half);
+    if (delta == 0) {
+      store_f(kd, kv.kv, i, a);
+      store_f(kd, kv.kv, i + half, b);
+    } else {
+      float sn, cs;
+      sincosf(float(delta) * inv_freq[i], &sn, &cs);
+      store_f(kd, kv.kv, i, a * cs - b * sn);
+      store_f(kd, kv.kv, i + half, b * cs + a * sn);
+    }
+  }
+  for (int d = threadIdx.x; d < HD; d += blockDim.x) store_f(vd, kv.kv, d, load_f(vs, kv.kv, d));
+}
+
+__device__ __forceinline__ uint64_t mix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+__global__ void fill_kernel(void* data, DType dt, size_t n, uint64_t seed, float scale, float shift) {
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) {
+    const uint64_t r = mix64(seed * 0x9E3779B97F4A7C15ull + i);
+    const float u = float(r >> 40) * (1.0f / 16777216.0f);  // [0, 1)
+    store_f(data, dt, i, shift + scale * (2.0f * u - 1.0f));
+  }
+}
+
+int grid_for(size_t n, int threads) {
+  const size_t b = (n + threads - 1) / threads;
+  return int(b < 65535 * 16 ? (b == 0 ? 1 : b) : 65535 * 16);
+}
+
+}  // namespace
+
+void embed(const void* table, DType dt, const int* ids, int T, int H, float* x, cudaStream_t s) {
+  if (T == 0) return;
+  embed_kernel<<<T, 256, 0, s>>>(table, dt, ids, H, x);
+  check_launch("embed");
+}
+
+void rmsnorm(const float* x, const int* rows, int n, int H, const float* w, float eps, void* out, DType act,
+             cudaStream_t s) {
+  if (n == 0) return;
+  rmsnorm_kernel<<<n, 256, 0, s>>>(x, rows, H, w, eps, out, act);
+  check_launch("rmsnorm");
+}
+
+void qkv_post(const QkvPost& p, const KvLayout& kv, cudaStream_t s) {
+  if (p.T == 0) return;
+  qkv_post_kernel<<<p.T, 256, 0, s>>>(p, kv);
+  check_launch("qkv_post (bias, q/k norm, RoPE, KV write)");
+}
+
+void swiglu(const float* gu, int T, int I, void* out, DType act, cudaStream_t s) {
+  if (T == 0) return;
+  dim3 grid((I + 255) / 256 < 64 ? (I + 255) / 256 : 64, T);
+  swiglu_kernel<<<grid, 256, 0, s>>>(gu, I, out, act);
+  check_launch("swiglu");
+}
+
+void convert(const float* x, size_t n, void* out, DType act, cudaStream_t s) {
+  if (n == 0) return;
+  convert_kernel<<<grid_for(n, 256), 256, 0, s>>>(x, n, out, act);
+  check_launch("convert");
+}
+
+void move_tokens(const int4* moves, int n, int delta, const float* inv_freq, const KvLayout& kv, cudaStream_t s) {
+  if (n == 0) return;
+  move_kernel<<<dim3(n, kv.layers, kv.kv_heads), 64, 0, s>>>(moves, delta, inv_freq, kv);
+  check_launch("move_tokens");
+}
+
+void fill_random(void* data, DType dt, size_t n, uint64_t seed, float scale, float shift, cudaStream_t s) {
+  if (n == 0) return;
+  fill_kernel<<<grid_for(n, 256), 256, 0, s>>>(data, dt, n, seed, scale, shift);
+  check_launch("fill_random");
+}
+
+}  // namespace hw::cuda

@@ -1,0 +1,21 @@
+// Builds without CUDA (HW_CUDA=OFF, or no nvcc found): `cuda` fails with the reason and
+// `auto` falls back to the CPU.
+#include "../backend.h"
+#include "../error.h"
+
+namespace hw {
+
+std::unique_ptr<Backend> make_cuda_backend(const ModelConfig&, const ModelWeights&, const BackendOptions&) {
+  throw EngineError(
+      "CUDA unavailable: this build of the engine has no CUDA backend (built with HW_CUDA=OFF or without nvcc)");
+}
+
+void cuda_fill_kv_random(Backend&, uint64_t) {
+  throw EngineError("cuda_fill_kv_random: this build has no CUDA backend");
+}
+
+int64_t cuda_graph_launches(const Backend&) {
+  return 0;
+}
+
+}  // namespace hw

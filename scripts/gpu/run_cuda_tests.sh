@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The CUDA backend's tests, on a machine with an NVIDIA GPU (the project's GPU machine: CUDA
+# toolkit with cuBLAS, CMake, ninja). Run from the repository root:
+#   scripts/gpu/run_cuda_tests.sh [build-dir]
+# Builds the native tests with nvcc (sm_90 only, to build fast; the normal build also has
+# sm_80 and PTX), runs every CUDA test, the Hogwild engine tests on the CUDA backend and
+# compute-sanitizer on one full Hogwild run, then prints one table. Logs go to $OUT (or
+# /tmp/hw-gpu-tests). Exit status 0 only when every row passed.
+set -u
+ROOT=$(pwd)
+BUILD=${1:-native/build-gpu}
+LOGS=${OUT:-/tmp/hw-gpu-tests}
+mkdir -p "$LOGS"
+export HW_REPO_ROOT=$ROOT
+rows=()
+fails=0
+
+row() {  # name, status, seconds, detail
+  rows+=("| $1 | $2 | $3 | $4 |")
+  [ "$2" = PASS ] || fails=$((fails + 1))
+}
+
+run() {  # name, log, command...
+  local name=$1 log=$2
+  shift 2
+  local t0=$SECONDS
+  "$@" >"$LOGS/$log" 2>&1
+  local rc=$?
+  local detail
+  detail=$(grep -E "checks, [0-9]+ failures|ERROR SUMMARY" "$LOGS/$log" | tail -1)
+  [ -n "$detail" ] || detail=$(tail -1 "$LOGS/$log")
+  row "$name" "$([ $rc = 0 ] && echo PASS || echo "FAIL (rc $rc)")" $((SECONDS - t0)) "$detail"
+  [ $rc = 0 ] || { echo "---- $name failed, last lines of $log:"; tail -30 "$LOGS/$log"; }
+}
+
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$LOGS/gpu.txt"
+t0=$SECONDS
+if cmake -S native -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DHW_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
+    >"$LOGS/build.log" 2>&1 &&
+  cmake --build "$BUILD" --target test_cuda_ops test_cuda_fixtures test_hogwild test_attention_cuda bench_cuda -j 16 >>"$LOGS/build.log" 2>&1; then
+  row "build (cmake + nvcc, sm_90)" PASS $((SECONDS - t0)) "$(grep -o 'CUDA backend ON.*' "$LOGS/build.log" | head -1)"
+else
+  row "build (cmake + nvcc, sm_90)" FAIL $((SECONDS - t0)) "see build.log"
+  tail -40 "$LOGS/build.log"
+fi
+
+run "CUDA ops vs CPU (NMSE), Hogwild run" ops.log "$BUILD/test_cuda_ops"
+run "transformers fixtures, greedy, OOM" fixtures.log "$BUILD/test_cuda_fixtures"
+run "shared-KV attention kernel vs CPU op" attention.log "$BUILD/test_attention_cuda"
+run "test_hogwild on the CUDA backend" hogwild.log env HW_TEST_DEVICE=cuda "$BUILD/test_hogwild"
+if command -v compute-sanitizer >/dev/null; then
+  run "compute-sanitizer memcheck, one Hogwild run" sanitizer.log timeout 400 \
+    compute-sanitizer --tool memcheck --error-exitcode 3 "$BUILD/test_cuda_ops" --hogwild-run
+else
+  row "compute-sanitizer" "NOT RUN" 0 "compute-sanitizer is not installed here"
+fi
+
+grep -hE "^  " "$LOGS/ops.log" "$LOGS/fixtures.log" 2>/dev/null
+echo
+echo "| test | result | s | detail |"
+echo "| --- | --- | ---: | --- |"
+printf '%s\n' "${rows[@]}"
+exit $((fails > 0))

@@ -1,0 +1,320 @@
+#!/usr/bin/env python3
+"""Trains the built-in model (a small Qwen3-architecture checkpoint) on simulated Hogwild runs.
+
+Data: shards written by `node dist/cli/make-train-data.js` (ids.u16, vis.i16, loss.u8,
+offsets.u32). Each sequence is one worker's view; `vis` is the engine step from which each
+token was in the cache for that worker. A query may attend to a key when the key comes
+earlier in the view AND vis[key] <= vis[query]: so every token of the own step is trained on
+what the worker saw when it wrote it (see extension/tasks/trainViews.ts).
+
+Seeded, time-boxed (--minutes), logs the loss curve, prints a held-out evaluation at the end,
+exports an ordinary Hugging Face folder (config.json, model.safetensors) and checks that
+transformers' Qwen3ForCausalLM gives the same logits as this script's model.
+
+usage: train.py --data SHARD [SHARD...] --heldout SHARD --tokenizer DIR --out DIR [--minutes 4.5]
+"""
+import argparse
+import json
+import math
+import os
+import random
+import shutil
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+CFG = dict(hidden=256, layers=8, heads=4, kv_heads=2, head_dim=64, inter=768, rope_theta=10000.0, eps=1e-6, max_pos=2048)
+
+
+def load_shards(dirs):
+    seqs = []
+    for d in dirs:
+        ids = np.fromfile(os.path.join(d, "ids.u16"), dtype=np.uint16)
+        vis = np.fromfile(os.path.join(d, "vis.i16"), dtype=np.int16)
+        loss = np.fromfile(os.path.join(d, "loss.u8"), dtype=np.uint8)
+        off = np.fromfile(os.path.join(d, "offsets.u32"), dtype=np.uint32)
+        for a, b in zip(off[:-1], off[1:]):
+            seqs.append((ids[a:b], vis[a:b], loss[a:b]))
+    return seqs
+
+
+def batches(seqs, max_tokens, rng, max_len):
+    order = sorted(range(len(seqs)), key=lambda i: (len(seqs[i][0]), rng.random()))
+    out, cur, cur_len = [], [], 0
+    for i in order:
+        n = min(len(seqs[i][0]), max_len)
+        L = max(cur_len, n)
+        if cur and L * (len(cur) + 1) > max_tokens:
+            out.append(cur)
+            cur, L = [], n
+        cur.append(i)
+        cur_len = L
+    if cur:
+        out.append(cur)
+    rng.shuffle(out)
+    return out
+
+
+def collate(seqs, idx, device, max_len):
+    L = min(max(len(seqs[i][0]) for i in idx), max_len)
+    B = len(idx)
+    ids = np.zeros((B, L), np.int64)
+    vis = np.full((B, L), 32767, np.int64)
+    loss = np.zeros((B, L), np.float32)
+    valid = np.zeros((B, L), bool)
+    for r, i in enumerate(idx):
+        a, v, l = seqs[i]
+        a, v, l = a[-L:], v[-L:], l[-L:]  # an over-long view keeps its end (the own step)
+        n = len(a)
+        ids[r, :n], vis[r, :n], loss[r, :n], valid[r, :n] = a, v, l, True
+    t = lambda x: torch.from_numpy(x).to(device)
+    return t(ids), t(vis), t(loss), t(valid)
+
+
+def attention_mask(vis, valid):
+    L = vis.shape[1]
+    causal = torch.ones(L, L, dtype=torch.bool, device=vis.device).tril()
+    m = causal[None] & (vis[:, None, :] <= vis[:, :, None]) & valid[:, None, :]
+    m |= torch.eye(L, dtype=torch.bool, device=vis.device)[None]  # no empty rows (padding)
+    return m[:, None]
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, n, eps):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(n))
+        self.eps = eps
+
+    def forward(self, x):
+        xf = x.float()
+        return (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)).to(x.dtype) * self.weight.to(x.dtype)
+
+
+def rope(x, cos, sin):
+    h = x.shape[-1] // 2
+    rot = torch.cat([-x[..., h:], x[..., :h]], -1)
+    return x * cos + rot * sin
+
+
+class Layer(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        H, hd = c["hidden"], c["head_dim"]
+        self.nh, self.nkv, self.hd = c["heads"], c["kv_heads"], hd
+        self.input_layernorm = RMSNorm(H, c["eps"])
+        self.q_proj = nn.Linear(H, self.nh * hd, bias=False)
+        self.k_proj = nn.Linear(H, self.nkv * hd, bias=False)
+        self.v_proj = nn.Linear(H, self.nkv * hd, bias=False)
+        self.o_proj = nn.Linear(self.nh * hd, H, bias=False)
+        self.q_norm = RMSNorm(hd, c["eps"])
+        self.k_norm = RMSNorm(hd, c["eps"])
+        self.post_attention_layernorm = RMSNorm(H, c["eps"])
+        self.gate_proj = nn.Linear(H, c["inter"], bias=False)
+        self.up_proj = nn.Linear(H, c["inter"], bias=False)
+        self.down_proj = nn.Linear(c["inter"], H, bias=False)
+
+    def forward(self, x, cos, sin, mask):
+        B, L, _ = x.shape
+        h = self.input_layernorm(x)
+        q = self.q_norm(self.q_proj(h).view(B, L, self.nh, self.hd)).transpose(1, 2)
+        k = self.k_norm(self.k_proj(h).view(B, L, self.nkv, self.hd)).transpose(1, 2)
+        v = self.v_proj(h).view(B, L, self.nkv, self.hd).transpose(1, 2)
+        q, k = rope(q, cos, sin), rope(k, cos, sin)
+        rep = self.nh // self.nkv
+        k, v = k.repeat_interleave(rep, 1), v.repeat_interleave(rep, 1)
+        a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        x = x + self.o_proj(a.transpose(1, 2).reshape(B, L, -1))
+        h = self.post_attention_layernorm(x)
+        return x + self.down_proj(F.silu(self.gate_proj(h)) * self.up_proj(h))
+
+
+class Model(nn.Module):
+    def __init__(self, c, vocab):
+        super().__init__()
+        self.c = c
+        self.embed_tokens = nn.Embedding(vocab, c["hidden"])
+        self.layers = nn.ModuleList([Layer(c) for _ in range(c["layers"])])
+        self.norm = RMSNorm(c["hidden"], c["eps"])
+        hd = c["head_dim"]
+        inv = 1.0 / (c["rope_theta"] ** (torch.arange(0, hd, 2).float() / hd))
+        self.register_buffer("inv_freq", inv, persistent=False)
+        for m in self.modules():
+            if isinstance(m, (nn.Linear, nn.Embedding)):
+                nn.init.normal_(m.weight, std=0.02)
+
+    def forward(self, ids, mask):
+        L = ids.shape[1]
+        pos = torch.arange(L, device=ids.device).float()
+        f = torch.outer(pos, self.inv_freq)
+        emb = torch.cat([f, f], -1)
+        cos, sin = emb.cos()[None, None], emb.sin()[None, None]
+        x = self.embed_tokens(ids)
+        for layer in self.layers:
+            x = layer(x, cos.to(x.dtype), sin.to(x.dtype), mask)
+        return self.norm(x) @ self.embed_tokens.weight.t().to(x.dtype)
+
+
+def hf_state_dict(model):
+    sd = {"model.embed_tokens.weight": model.embed_tokens.weight, "model.norm.weight": model.norm.weight}
+    for i, l in enumerate(model.layers):
+        p = f"model.layers.{i}."
+        for n in ["q_proj", "k_proj", "v_proj", "o_proj", "q_norm", "k_norm"]:
+            sd[p + f"self_attn.{n}.weight"] = getattr(l, n).weight
+        for n in ["gate_proj", "up_proj", "down_proj"]:
+            sd[p + f"mlp.{n}.weight"] = getattr(l, n).weight
+        sd[p + "input_layernorm.weight"] = l.input_layernorm.weight
+        sd[p + "post_attention_layernorm.weight"] = l.post_attention_layernorm.weight
+    return {k: v.detach().to(torch.bfloat16).cpu().contiguous() for k, v in sd.items()}
+
+
+def config_json(c, vocab, eos, pad):
+    return {
+        "architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3", "attention_bias": False, "attention_dropout": 0.0,
+        "bos_token_id": pad, "eos_token_id": eos, "pad_token_id": pad, "head_dim": c["head_dim"], "hidden_act": "silu",
+        "hidden_size": c["hidden"], "initializer_range": 0.02, "intermediate_size": c["inter"],
+        "max_position_embeddings": c["max_pos"], "max_window_layers": c["layers"], "num_attention_heads": c["heads"],
+        "num_hidden_layers": c["layers"], "num_key_value_heads": c["kv_heads"], "rms_norm_eps": c["eps"],
+        "rope_scaling": None, "rope_theta": c["rope_theta"], "sliding_window": None, "tie_word_embeddings": True,
+        "torch_dtype": "bfloat16", "use_cache": True, "use_sliding_window": False, "vocab_size": vocab,
+    }
+
+
+@torch.no_grad()
+def evaluate(model, seqs, device, max_len, max_tokens=65536):
+    model.eval()
+    tot_loss = tot_n = tot_ok = seq_ok = dec_n = dec_ok = 0
+    for idx in batches(seqs, max_tokens, random.Random(0), max_len):
+        ids, vis, loss, valid = collate(seqs, idx, device, max_len)
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            logits = model(ids, attention_mask(vis, valid)).float()
+        tgt, w = ids[:, 1:], loss[:, 1:]
+        lp = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), tgt.reshape(-1), reduction="none").view_as(w)
+        ok = (logits[:, :-1].argmax(-1) == tgt).float()
+        tot_loss += (lp * w).sum().item()
+        tot_n += w.sum().item()
+        tot_ok += (ok * w).sum().item()
+        first = ((loss[:, 1:] > 0) & (loss[:, :-1] == 0)).float()
+        dec_n += first.sum().item()
+        dec_ok += (ok * first).sum().item()
+        seq_ok += ((ok * w).sum(1) == w.sum(1)).sum().item()
+    model.train()
+    return tot_loss / max(tot_n, 1), tot_ok / max(tot_n, 1), seq_ok / max(len(seqs), 1), dec_ok / max(dec_n, 1)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", nargs="+", required=True)
+    ap.add_argument("--heldout", required=True)
+    ap.add_argument("--tokenizer", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--log", default=None)
+    ap.add_argument("--minutes", type=float, default=4.5)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--batch-tokens", type=int, default=65536)
+    ap.add_argument("--max-len", type=int, default=1024)
+    ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--init", default=None, help="start from this model.safetensors (a previous run's export)")
+    ap.add_argument("--decision-weight", type=float, default=10.0, help="loss weight of each step's first written token (the claim)")
+    ap.add_argument("--warmup", type=int, default=200)
+    ap.add_argument("--dry-run", action="store_true", help="a few steps only (checks the pipeline)")
+    a = ap.parse_args()
+    random.seed(a.seed)
+    np.random.seed(a.seed)
+    torch.manual_seed(a.seed)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    tok = json.load(open(os.path.join(a.tokenizer, "tokenizer.json")))
+    ntok = max(max(tok["model"]["vocab"].values()), max(t["id"] for t in tok["added_tokens"])) + 1
+    vocab = (ntok + 63) // 64 * 64
+    special = {t["content"]: t["id"] for t in tok["added_tokens"]}
+    train = load_shards(a.data)
+    held = load_shards([a.heldout])
+    ntrain = sum(len(s[0]) for s in train)
+    log = open(a.log, "w") if a.log else sys.stdout
+    def say(msg):
+        print(msg, flush=True)
+        if log is not sys.stdout:
+            log.write(msg + "\n")
+            log.flush()
+    say(f"device {device}; vocab {ntok} (padded {vocab}); {len(train)} training sequences ({ntrain} tokens), {len(held)} held out")
+    model = Model(CFG, vocab).to(device)
+    say(f"parameters {sum(p.numel() for p in model.parameters())}")
+    if a.init:
+        from safetensors.torch import load_file
+        sd = {k.replace("model.", "", 1).replace("self_attn.", "").replace("mlp.", ""): v.float() for k, v in load_file(a.init).items()}
+        model.load_state_dict(sd)
+        say(f"initialised from {a.init}")
+    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.95), weight_decay=0.1)
+    rng = random.Random(a.seed)
+    t0 = time.time()
+    budget = a.minutes * 60
+    step, epoch, done = 0, 0, False
+    ema = None
+    while not done:
+        epoch += 1
+        for idx in batches(train, a.batch_tokens, rng, a.max_len):
+            frac = (time.time() - t0) / budget
+            if frac >= 1:
+                done = True
+                break
+            lr = a.lr * min(1.0, (step + 1) / a.warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+            for g in opt.param_groups:
+                g["lr"] = lr
+            ids, vis, loss, valid = collate(train, idx, device, a.max_len)
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device == "cuda"):
+                logits = model(ids, attention_mask(vis, valid))
+            w = loss[:, 1:]
+            # A step's first written token decides what the worker does (which part it claims): weigh it up.
+            first = (loss[:, 1:] > 0) & (loss[:, :-1] == 0)
+            w = w * (1 + (a.decision_weight - 1) * first.float())
+            lp = F.cross_entropy(logits[:, :-1].float().reshape(-1, vocab), ids[:, 1:].reshape(-1), reduction="none").view_as(w)
+            l = (lp * w).sum() / w.sum().clamp(min=1)
+            opt.zero_grad(set_to_none=True)
+            l.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            step += 1
+            ema = l.item() if ema is None else 0.98 * ema + 0.02 * l.item()
+            if step % 100 == 0:
+                say(f"step {step} epoch {epoch} t {time.time() - t0:.0f}s lr {lr:.2e} loss {ema:.4f}")
+            if a.dry_run and step >= 3:
+                done = True
+                break
+    hl, hacc, hseq, hdec = evaluate(model, held, device, a.max_len)
+    say(f"held-out: loss {hl:.4f}, target-token accuracy {hacc:.4f}, first-token (claim) accuracy {hdec:.4f}, sequences with every target right {hseq:.4f} ({len(held)} sequences)")
+    os.makedirs(a.out, exist_ok=True)
+    from safetensors.torch import save_file
+    sd = hf_state_dict(model)
+    save_file(sd, os.path.join(a.out, "model.safetensors"), metadata={"format": "pt"})
+    cfg = config_json(CFG, vocab, special["<|im_end|>"], special["<|endoftext|>"])
+    json.dump(cfg, open(os.path.join(a.out, "config.json"), "w"), indent=2)
+    json.dump({"eos_token_id": [special["<|im_end|>"], special["<|endoftext|>"]], "do_sample": False}, open(os.path.join(a.out, "generation_config.json"), "w"), indent=2)
+    for f in ["tokenizer.json", "tokenizer_config.json"]:
+        shutil.copy(os.path.join(a.tokenizer, f), os.path.join(a.out, f))
+    # The exported folder must mean the same model to transformers (the engine's reference).
+    try:
+        from transformers import Qwen3Config, Qwen3ForCausalLM
+        ref = Qwen3ForCausalLM(Qwen3Config(**{k: v for k, v in cfg.items() if k not in ("architectures", "torch_dtype")})).float().eval()
+        missing = ref.load_state_dict({k: v.float() for k, v in sd.items()}, strict=False)
+        ids = torch.tensor([list(held[0][0][:200].astype(np.int64))])
+        mine = Model(CFG, vocab).float().eval()
+        mine.load_state_dict({k: v.float() for k, v in model.state_dict().items()})
+        with torch.no_grad():
+            causal = torch.ones(1, 1, ids.shape[1], ids.shape[1], dtype=torch.bool).tril()
+            for k, v in mine.state_dict().items():
+                pass
+            # Same bf16-rounded weights on both sides.
+            for name, p in mine.named_parameters():
+                p.copy_(p.to(torch.bfloat16).float())
+            d = (ref(ids).logits - mine(ids, causal)).abs().max().item()
+        say(f"transformers check: missing {missing.missing_keys}, max |logit difference| {d:.2e}")
+    except Exception as e:  # noqa: BLE001 - the check reports, it does not stop the export
+        say(f"transformers check failed: {e!r}")
+    say(f"exported to {a.out}; {step} steps, {epoch} epochs, {time.time() - t0:.0f}s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+/**
+ * The built-in trained model (models/hogwild-tiny): its checksums are checked at load (a
+ * corrupted copy gets a clear error), and it solves held-out problems through the real engine on
+ * the CPU, alone and as two workers that split the parts. Skipped, loudly, when the native addon
+ * has not been built.
+ */
+import { describe, expect, it } from 'vitest';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { loadNativeAddon } from '../../extension/engine/native';
+import { loadTokenizer } from '../../extension/model/tokenizer';
+import { trainedModelDir } from '../../extension/model/builtinModels';
+import { CHECKSUM_FILE, sha256File, verifyChecksums } from '../../extension/model/checksums';
+import { heldOutProblems } from '../../extension/tasks/wordProblems';
+import { runProblem } from '../../extension/eval/runProblem';
+
+const root = path.resolve(__dirname, '../..');
+const dir = trainedModelDir(root);
+const addonBuilt = ['dist/native/hogwild_native.node', 'native/build/Release/hogwild_native.node'].some((p) => fs.existsSync(path.join(root, p)));
+if (!addonBuilt) console.warn('builtinModel.test.ts: the native addon is not built (npm run build:native): engine runs skipped');
+
+describe('built-in model files', () => {
+  it('list a sha256 for every weight and tokenizer file, and match them', () => {
+    const listed = JSON.parse(fs.readFileSync(path.join(dir, CHECKSUM_FILE), 'utf8')).files;
+    expect(Object.keys(listed).sort()).toEqual(['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']);
+    for (const [f, h] of Object.entries(listed)) expect(sha256File(path.join(dir, f))).toBe(h);
+    expect(verifyChecksums(dir)).toBe(4);
+    const size = fs.statSync(path.join(dir, 'model.safetensors')).size;
+    expect(size).toBeLessThan(25e6);
+  });
+
+  it('a corrupted or missing file gets a clear error naming it', () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'hw-sum-'));
+    try {
+      for (const f of fs.readdirSync(dir)) fs.copyFileSync(path.join(dir, f), path.join(tmp, f));
+      const st = path.join(tmp, 'model.safetensors');
+      fs.chmodSync(st, 0o644);
+      const fd = fs.openSync(st, 'r+');
+      const b = Buffer.alloc(1);
+      fs.readSync(fd, b, 0, 1, 5000);
+      b[0] ^= 0x40;
+      fs.writeSync(fd, b, 0, 1, 5000);
+      fs.closeSync(fd);
+      expect(() => verifyChecksums(tmp)).toThrow(/model\.safetensors: checksum mismatch .*corrupted/);
+      fs.rmSync(path.join(tmp, 'tokenizer.json'));
+      fs.copyFileSync(path.join(dir, 'model.safetensors'), st);
+      expect(() => verifyChecksums(tmp)).toThrow(/tokenizer\.json: missing/);
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+});
+
+describe.skipIf(!addonBuilt)('built-in model on the engine (CPU)', () => {
+  // What this model achieves on the first 20 held-out problems (greedy, through the real engine),
+  // with a margin. Issue 11 asks for 16 of 20 right with W = 2 in the combined layout; this model
+  // does not reach that (its claims name the wrong part: see README, "The built-in model").
+  it('one worker solves 20 held-out problems; two workers (interleaved) split every problem and box an answer', async () => {
+    const addon = loadNativeAddon(root);
+    const t0 = Date.now();
+    const model = await addon.loadModel(dir, { device: 'cpu', threads: 2 });
+    const loadMs = Date.now() - t0;
+    const tok = (await loadTokenizer(dir))!;
+    const problems = heldOutProblems(20).map((p) => ({ id: p.id, problem: p.text, answer: String(p.answer), parts: p.parts.map((x) => x.item), partExprs: p.parts.map((x) => `${x.groups}*${x.size}`) }));
+    const solo = { right: 0 };
+    const pair = { right: 0, duplicated: 0, split: 0, boxed: 0 };
+    try {
+      for (const p of problems) {
+        const one = await runProblem(model, tok, p, 1, 'combined', 600);
+        if (one.correct) solo.right++;
+        const two = await runProblem(model, tok, p, 2, 'interleaved', 600);
+        if (two.correct) pair.right++;
+        if (two.duplicated) pair.duplicated++;
+        if (!two.fromFinisher) pair.boxed++;
+        // Each worker computed a part of the problem (its own "a*b=").
+        if (two.texts.every((t) => p.partExprs.some((e) => t.includes(`${e}=`)))) pair.split++;
+      }
+    } finally {
+      model.close();
+    }
+    console.log(`      built-in model: loaded in ${loadMs} ms; 20 held-out problems: W=1 ${solo.right} right; W=2 interleaved ${pair.right} right, ${pair.split} split, ${pair.boxed} boxed by a worker, ${pair.duplicated} with a part computed twice`);
+    expect(solo.right).toBeGreaterThanOrEqual(15);
+    expect(pair.split).toBeGreaterThanOrEqual(18);
+    expect(pair.boxed).toBeGreaterThanOrEqual(18);
+    expect(pair.right).toBeGreaterThanOrEqual(8);
+    expect(pair.duplicated).toBeLessThanOrEqual(7);
+  });
+});
