@@ -14,7 +14,7 @@ import { StatusBar } from './statusBar';
 import { expandHome, readSettings, settingsGetter, toRunConfig, type HogwildSettings } from './settings';
 import { MAX_TRACE_BYTES, parseTrace, readTrace, type ParsedTrace } from './trace';
 import { markdownOfRun } from './insights/markdown';
-import type { Control, EngineState, FromWebview, ModelSummary, RawRunConfig, RunConfig } from '../protocol/messages';
+import type { Control, EngineStatus, FromWebview, ModelSummary, RawRunConfig, RunConfig } from '../protocol/messages';
 import { validateRunConfig } from '../protocol/validate';
 import { MAX_NOTE_CHARS } from '../protocol/limits';
 import { openEvalReport } from './views/evalReport';
@@ -47,17 +47,20 @@ export function activate(context: vscode.ExtensionContext): HogwildApi {
   });
   const runs = new RunManager(engine, path.join(storage, 'traces'), log);
   let engineMessage: string | undefined;
-  const engineStateEmitter = new vscode.EventEmitter<{ state: EngineState; message?: string }>();
+  const engineStateEmitter = new vscode.EventEmitter<EngineStatus>();
+  const engineStatus = (): EngineStatus => ({ state: engine.state, message: engineMessage, ...(engine.loadProgress ? { progress: engine.loadProgress.message } : {}) });
   const engineSub = engine.onDidChangeState.event((s) => {
     engineMessage = s.message;
-    engineStateEmitter.fire(s);
+    engineStateEmitter.fire(engineStatus());
   });
-  context.subscriptions.push(engineStateEmitter, { dispose: () => engineSub.dispose() }, runs, { dispose: () => void engine.dispose() });
+  // A model load's progress reaches the views as part of the engine's status.
+  const loadSub = engine.onLoadProgress.event(() => engineStateEmitter.fire(engineStatus()));
+  context.subscriptions.push(engineStateEmitter, { dispose: () => engineSub.dispose() }, { dispose: () => loadSub.dispose() }, runs, engine);
 
   const host: PanelHost = {
     runs,
     extensionUri: context.extensionUri,
-    engineState: () => ({ state: engine.state, message: engineMessage }),
+    engineState: engineStatus,
     onDidChangeEngineState: engineStateEmitter.event,
     command: (msg) => runWebviewCommand(msg),
     control: (runId, c) => runControl(runId, c),
@@ -566,6 +569,6 @@ export function activate(context: vscode.ExtensionContext): HogwildApi {
 }
 
 export async function deactivate(): Promise<void> {
-  await api?.engine.dispose();
+  await api?.engine.shutdown();
   api = undefined;
 }

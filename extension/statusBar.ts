@@ -3,7 +3,7 @@ import * as vscode from 'vscode';
 import type { EngineClient } from './engine/client';
 import type { RunManager } from './runs';
 import { Disposable, toDisposable } from './disposable';
-import { formatBytes, prefillText } from '../protocol/progress';
+import { formatBytes, loadText, prefillText } from '../protocol/progress';
 
 export class StatusBar extends Disposable {
   private readonly item: vscode.StatusBarItem;
@@ -15,6 +15,7 @@ export class StatusBar extends Disposable {
     this.item.name = 'Hogwild';
     this._register(runs.onDidChangeRuns(() => this.schedule()));
     this._register(engine.onDidChangeState.event(() => this.schedule()));
+    this._register(engine.onLoadProgress.event(() => this.schedule()));
     // Rates decay while a run is paused; refresh now and then.
     const ticker = setInterval(() => this.runs.liveRun() && this.schedule(), 1000);
     this._register(toDisposable(() => clearInterval(ticker)));
@@ -43,8 +44,9 @@ export class StatusBar extends Disposable {
     }
     this.item.backgroundColor = undefined;
     if (es === 'loading' && !rec?.model.isActive) {
-      this.item.text = '$(sync~spin) Hogwild: loading model';
-      this.item.tooltip = 'Loading the model';
+      const load = this.engine.loadProgress;
+      this.item.text = `$(sync~spin) Hogwild: ${load?.load ? `loading model · ${loadText(load.load)}` : 'loading model'}`;
+      this.item.tooltip = load?.message ?? 'Loading the model';
       this.item.command = undefined;
       this.item.show();
       return;

@@ -245,8 +245,17 @@ export const EngineMessage = union('message type', [
   replyOf(),
   obj({ type: lit('ready'), pid: int(0, 2 ** 31) }),
   obj({ type: lit('loaded'), model: ModelSummary }),
-  /** Progress of a long request (model load): a line for the progress notification. */
-  obj({ type: lit('progress'), inReplyTo: RequestId, message: str(1000), fraction: opt(num(0, 1)) }),
+  /**
+   * Progress of a long request (model load): a line for the progress notification; `load`
+   * while the engine reads the weights (bytes done of the files' total).
+   */
+  obj({
+    type: lit('progress'),
+    inReplyTo: RequestId,
+    message: str(1000),
+    fraction: opt(num(0, 1)),
+    load: opt(obj({ phase: str(20), done: num(0, 1e15), total: num(0, 1e15) })),
+  }),
   /** A run's events; the last batch of a run ends with a run-state in FINAL_RUN_STATES. */
   obj({ type: lit('events'), runId: RunId, events: EngineEvents }),
   obj({ type: lit('log'), level: oneOf(LOG_LEVELS), text: str(1_000_000) }),
@@ -255,6 +264,13 @@ export type EngineMessage = v.InferOutput<typeof EngineMessage>;
 
 /** The engine process's lifecycle as the extension's client sees it. */
 export type EngineState = 'idle' | 'starting' | 'ready' | 'loading' | 'loaded' | 'stopping' | 'crashed';
+
+/** The engine as the views show it: its state, why it is there, and a model load's progress line. */
+export interface EngineStatus {
+  state: EngineState;
+  message?: string;
+  progress?: string;
+}
 
 // ---------------------------------------------------------------- run traces (JSON Lines)
 // Line 1 is a TraceHeader, then one TraceBatch per engine batch, then (normally) a TraceEnd.
@@ -306,7 +322,8 @@ export type ToWebview =
   | { type: 'init'; runId: string; title: string; config: RunConfig; source: RunSource; events: EngineEvent[] }
   | { type: 'events'; runId: string; events: EngineEvent[] }
   | { type: 'runs'; runs: RunSummary[]; activeRunId: string | null }
-  | { type: 'engine'; state: EngineState; message?: string }
+  /** progress: while the model loads, what it is doing ("Loading X: reading the weights 620 MB / 1.20 GB (52%)"). */
+  | ({ type: 'engine' } & EngineStatus)
   /** The answer to a request of the webview (inspect, control, command). */
   | Reply
   /** Something the user should know that answers no request (a rejected message). */

@@ -6,13 +6,14 @@
  */
 import type { GenericSchema } from 'valibot';
 import type { Reply } from './messages';
+import type { LoadProgress } from './progress';
 import { parse } from './schema-kit';
 
 interface Pending {
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
   schema?: GenericSchema;
-  onProgress?: (message: string, fraction?: number) => void;
+  onProgress?: (message: string, fraction?: number, load?: LoadProgress) => void;
 }
 
 /** A request as its sender writes it: the tracker adds the id (distributes over unions). */
@@ -68,8 +69,8 @@ export class RequestTracker<Req extends { id: number }> {
   }
 
   /** Progress of a request still in flight. */
-  progress(inReplyTo: number, message: string, fraction?: number): void {
-    this.pending.get(inReplyTo)?.onProgress?.(message, fraction);
+  progress(inReplyTo: number, message: string, fraction?: number, load?: LoadProgress): void {
+    this.pending.get(inReplyTo)?.onProgress?.(message, fraction, load);
   }
 
   /** Rejects one request (its message could not be sent). */

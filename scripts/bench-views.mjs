@@ -40,7 +40,7 @@ const vars = {
   '--vscode-font-family': 'sans-serif', '--vscode-font-size': '13px', '--vscode-editor-font-family': 'monospace', '--vscode-editor-font-size': '13px',
 };
 const html = `<!DOCTYPE html><html><head><meta charset="UTF-8">
-${['common.css', 'panel.css'].map((f) => `<link rel="stylesheet" href="file://${path.join(root, 'media', f)}">`).join('\n')}
+${['common.css', 'cache-map.css', 'panel.css'].map((f) => `<link rel="stylesheet" href="file://${path.join(root, 'media', f)}">`).join('\n')}
 <style>html { ${Object.entries(vars).map(([k, v]) => `${k}: ${v};`).join(' ')} }</style>
 <script>window.__posted = []; let st; window.acquireVsCodeApi = () => ({ postMessage: (m) => window.__posted.push(m), getState: () => st, setState: (s) => { st = s; } });</script>
 </head><body class="vscode-dark"><script src="file://${bundle}"></script></body></html>`;

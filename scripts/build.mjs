@@ -2,7 +2,7 @@
 // The one build script of the project: every esbuild bundle, plus the assets that ship
 // beside them. Type checking is separate (`npm run typecheck`, tsc --noEmit).
 //
-//   node scripts/build.mjs [--watch] [--production] [--quiet]
+//   node scripts/build.mjs [--watch] [--production] [--quiet] [--only cli/solve ...]
 //
 // Bundles (each built only when its entry file exists, so that the build works while
 // parts of the tree are still being written):
@@ -24,6 +24,10 @@ const args = new Set(process.argv.slice(2));
 const watch = args.has('--watch');
 const production = args.has('--production');
 const quiet = args.has('--quiet');
+// --only NAME (repeatable): just dist/NAME.js, e.g. `--only cli/solve` before `npm run solve`,
+// so that a command does not wait for every bundle of the project.
+const argv = process.argv.slice(2);
+const only = argv.flatMap((a, i) => (a === '--only' && argv[i + 1] ? [argv[i + 1]] : []));
 const r = (...p) => path.join(root, ...p);
 
 const common = {
@@ -54,7 +58,7 @@ function nodeBundle(entry, outfile, extra = {}) {
 
 nodeBundle('extension/extension.ts', 'dist/extension.js');
 nodeBundle('extension/engine/host.ts', 'dist/engine-host.js');
-for (const name of ['generate', 'solve', 'make-default-model', 'make-train-data', 'eval', 'record-trace']) {
+for (const name of ['generate', 'solve', 'make-default-model', 'make-train-data', 'eval', 'record-trace', 'oracle']) {
   nodeBundle(`extension/cli/${name}.ts`, `dist/cli/${name}.js`, {
     banner: { js: '#!/usr/bin/env node' },
   });
@@ -107,6 +111,11 @@ function copyAssets() {
 }
 
 async function main() {
+  if (only.length > 0) {
+    const wanted = builds.filter((b) => only.some((n) => path.relative(r('dist'), b.outfile) === `${n}.js`));
+    if (wanted.length !== only.length) throw new Error(`--only ${only.join(', ')}: no such bundle (dist/NAME.js, e.g. cli/solve)`);
+    builds.splice(0, builds.length, ...wanted);
+  }
   fs.mkdirSync(r('dist'), { recursive: true });
   copyAssets();
   if (watch) {

@@ -6,6 +6,8 @@
 //   1. native    each native/tests/*.cpp is an executable target of native/CMakeLists.txt;
 //                configured and built in native/build-tests, then run one by one
 //   2. unit      vitest run (test/unit/**/*.test.ts, see vitest.config.ts)
+//   2b. webview  the run panel's and the sidebar's bundles in headless Chromium against recorded
+//                traces (test/webview, vitest.webview.config.ts; Debian's /usr/bin/chromium)
 //   3. lint      ESLint (eslint.config.mjs) and the clang-format check (scripts/lint.mjs)
 //   4. fuzz      libFuzzer on the native parsers and the message schemas, bounded
 //                (scripts/fuzz.mjs; HOGWILD_FUZZ_SECONDS per target, default 60)
@@ -13,9 +15,10 @@
 //
 // Options:
 //   --no-build        skip stage 0
-//   --skip-STAGE      skip a stage (native, unit, lint, fuzz, e2e)
+//   --skip-STAGE      skip a stage (native, unit, webview, lint, fuzz, e2e)
 //   --only STAGE      run only that stage (after the build)
-//   -- ARGS           passed on to vitest (e.g. `npm test -- --only unit -- tokenizer`)
+//   -- ARGS           passed on to vitest (e.g. `npm test -- --only unit -- tokenizer`,
+//                     `npm test -- --only webview -- sidebar`)
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -32,7 +35,7 @@ const vitestArgs = dd >= 0 ? argv.slice(dd + 1) : [];
 const flag = (f) => own.includes(f);
 const onlyIdx = own.indexOf('--only');
 const only = onlyIdx >= 0 ? own[onlyIdx + 1] : null;
-const STAGES = ['native', 'unit', 'lint', 'fuzz', 'e2e'];
+const STAGES = ['native', 'unit', 'webview', 'lint', 'fuzz', 'e2e'];
 if (only !== null && !STAGES.includes(only)) {
   fail(`--only takes ${STAGES.join(', ')} (got ${only ?? 'nothing'})`);
 }
@@ -95,6 +98,12 @@ if (want('native')) {
 if (want('unit')) {
   const vitest = r('node_modules/vitest/vitest.mjs');
   run('unit (vitest)', process.execPath, [vitest, 'run', ...vitestArgs]);
+}
+
+// ---------------------------------------------------------------- 2b. webviews in Chromium
+if (want('webview')) {
+  const vitest = r('node_modules/vitest/vitest.mjs');
+  run('webview (vitest, headless Chromium)', process.execPath, [vitest, 'run', '--config', r('vitest.webview.config.ts'), ...vitestArgs]);
 }
 
 // ---------------------------------------------------------------- 3. lint

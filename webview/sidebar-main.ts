@@ -1,6 +1,8 @@
 /**
  * The sidebar view: the runs and, for the selected one, its workers (name, state, step,
- * tokens, tok/s, latest line) with pause / resume / stop / fork per worker. The extension
+ * tokens, tok/s, latest line) with pause / resume / stop / fork per worker, and a compact
+ * cache map of its workers' views (the run panel's CacheMap, fed the map's share of the
+ * run's events: `init` and `events` for the run the extension shows here). The extension
  * sends coalesced `runs` summaries; rendering happens at most once per frame.
  */
 import '@vscode-elements/elements/dist/vscode-button/index.js';
@@ -13,6 +15,9 @@ import { FrameScheduler, RenderCounter } from './frame';
 import { ce, fmtRate, h, setDisabled, setText } from './dom';
 import { formatBytes, prefillText } from '../protocol/progress';
 import { onMessage, post, request, vscodeApi } from './vscode';
+import { CacheState } from '../extension/insights/cacheState';
+import { CacheMap } from './insights/cacheMap';
+import { DrawPacer } from './insights/drawPacer';
 
 interface SidebarState {
   selected: string | null;
@@ -24,6 +29,7 @@ let activeRunId: string | null = null;
 let selected: string | null = api.getState()?.selected ?? null;
 let engineState: EngineState = 'idle';
 let engineMessage = '';
+let engineProgress = '';
 const counter = new RenderCounter();
 
 const btn = (label: string, cls: string, title: string, secondary = true) => {
@@ -36,6 +42,8 @@ const engineEl = h('div', { class: 'engine', role: 'status', 'aria-live': 'polit
 const restartBtn = btn('Restart Engine', 'engine-restart', 'Restart the engine process', false);
 const logBtn = btn('Open Log', 'engine-log', 'Show the Hogwild output channel');
 const engineBox = h('div', { class: 'engine-box', hidden: true }, engineEl, h('div', { class: 'row' }, restartBtn, logBtn));
+// A model load's progress ("Loading X: reading the weights 620 MB / 1.20 GB (52%)").
+const loadEl = h('div', { class: 'engine-load', role: 'status', 'aria-live': 'polite', hidden: true });
 const runSelect = ce('vscode-single-select', { class: 'run-select', 'aria-label': 'Run' }) as HTMLElement & { value: string };
 const runTitle = h('div', { class: 'run-title' });
 const runState = ce('vscode-badge', { class: 'run-state' });
@@ -47,9 +55,19 @@ const panelBtn = btn('Open Panel', 'run-panel', 'Open the run panel');
 const runControls = h('div', { class: 'row run-controls', role: 'toolbar', 'aria-label': 'Run controls' }, pauseBtn, resumeBtn, stopBtn, panelBtn);
 const runBox = h('section', { class: 'run', hidden: true }, runSelect, h('div', { class: 'row' }, runTitle, runState), runStats, runControls);
 const workersEl = h('ul', { class: 'workers', 'aria-label': 'Workers' });
+
+// The compact cache map of the shown run (a click opens the run panel, whose inspector
+// tells the tokens); its run is the one the extension last sent an `init` for.
+let cache = new CacheState();
+let cacheRunId: string | null = null;
+const nameOf = (w: number) => current()?.workers.find((x) => x.worker === w)?.name ?? `Worker ${w}`;
+// Redrawn at most 4 times a second while the run streams (drawPacer.ts says why).
+const mapPacer = new DrawPacer(250, () => scheduler.schedule());
+const cacheMap = new CacheMap(cache, nameOf, () => current() && command('open-panel', current()!.runId), () => mapPacer.drawSoon(), true);
+const cacheBox = h('section', { class: 'cache', 'aria-label': 'Cache map', hidden: true }, h('h2', { class: 'cache-title' }, 'Cache'), cacheMap.root);
 const solveBtn = btn('Solve Selection', 'solve', 'Start a run on the editor selection', false);
 const emptyEl = h('div', { class: 'empty' }, h('p', {}, 'No runs yet. Select a problem in an editor and run "Hogwild: Solve Selection".'), solveBtn);
-document.body.append(engineBox, emptyEl, runBox, workersEl);
+document.body.append(engineBox, loadEl, emptyEl, runBox, cacheBox, workersEl);
 
 const scheduler = new FrameScheduler(render);
 
@@ -102,10 +120,14 @@ function render(): void {
   engineBox.hidden = engineState !== 'crashed';
   setText(engineEl, engineState === 'crashed' ? `Engine stopped: ${engineMessage}` : '');
   document.body.dataset.engine = engineState;
+  loadEl.hidden = engineState !== 'loading' || engineProgress === '';
+  setText(loadEl, engineState === 'loading' ? engineProgress : '');
   const r = current();
   emptyEl.hidden = !!r;
   runBox.hidden = !r;
   workersEl.hidden = !r;
+  cacheBox.hidden = !r || cacheRunId !== r.runId || cache.views.length === 0;
+  if (!cacheBox.hidden && (!r || mapPacer.due(r.source === 'live' && r.state === 'running'))) cacheMap.draw();
   if (!r) return;
   document.body.dataset.state = r.state;
   // Run picker (only when there is a choice).
@@ -181,9 +203,22 @@ onMessage((msg: ToWebview) => {
       }
       scheduler.schedule();
       break;
+    case 'init':
+      cache = new CacheState();
+      cache.apply(msg.events);
+      cacheRunId = msg.runId;
+      cacheMap.cache = cache;
+      cacheMap.invalidate();
+      break;
+    case 'events':
+      if (msg.runId !== cacheRunId) break;
+      cache.apply(msg.events);
+      scheduler.schedule();
+      break;
     case 'engine':
       engineState = msg.state;
       engineMessage = msg.message ?? '';
+      engineProgress = msg.progress ?? '';
       scheduler.schedule();
       break;
     default:
@@ -191,5 +226,7 @@ onMessage((msg: ToWebview) => {
   }
 });
 
+// Tests reach the map through this (read-only use).
+(window as unknown as { hogwildSidebar: unknown }).hogwildSidebar = { cacheMap, cache: () => cache };
 scheduler.schedule();
 post({ type: 'ready' });

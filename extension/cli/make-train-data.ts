@@ -1,18 +1,21 @@
 /**
- * node dist/cli/make-train-data.js --corpus FILE [--count N]
+ * node dist/cli/make-train-data.js --corpus FILE [--count N] [--convention v2]
  *   Plain text of simulated runs (prompts, headers, steps), for training the BPE tokenizer.
- * node dist/cli/make-train-data.js --tokenizer DIR --out DIR --from SEED --count N
+ * node dist/cli/make-train-data.js --tokenizer DIR --out DIR --from SEED --count N [--convention v2]
  *   Training sequences of N simulated runs (problem seeds SEED..SEED+N-1) in the engine's
  *   format: DIR/ids.u16, vis.i16, loss.u8 (concatenated) and offsets.u32 (N+1 entries per
  *   sequence start). See extension/tasks/trainViews.ts. The trainer is scripts/train/train.py.
+ * --convention: the step texts the simulated workers write (extension/tasks/collabSim.ts):
+ *   v2 (default, the faster one) or v1 (the one models/hogwild-tiny was trained on).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadTokenizer } from '../model/tokenizer';
 import { DEFAULT_PROMPTS, completeWorkerNames, renderSystemPrompt, stepHeader } from '../collab/prompts';
-import { digitIds, headerIds } from '../collab/runConfig';
+import { digitIds } from '../collab/runConfig';
 import { makeProblem, rng32 } from '../tasks/wordProblems';
-import { Sim, type SimLayout, type SimTokens } from '../tasks/collabSim';
+import { Sim, type SimConvention, type SimLayout, type SimTokens } from '../tasks/collabSim';
+import { endOfTurn, memoEncoder, simTokensFor } from '../tasks/simTokens';
 import { runSequences, type ViewTexts } from '../tasks/trainViews';
 import { CliError, parseArgs, runCli, type FlagSpec } from './args';
 
@@ -22,6 +25,7 @@ const SPEC: Record<string, FlagSpec> = {
   out: { type: 'string', arg: 'DIR', help: 'output folder of the binary shard' },
   from: { type: 'int', arg: 'SEED', min: 0, help: 'first problem seed (default 0)' },
   count: { type: 'int', arg: 'N', min: 1, help: 'simulated runs (default 1000)' },
+  convention: { type: 'string', arg: 'C', help: 'step texts: v2 (default) or v1 (the shipped model\'s)' },
   help: { type: 'boolean', help: 'show this help' },
 };
 
@@ -44,6 +48,8 @@ async function main(): Promise<void> {
   const { flags } = parseArgs(process.argv.slice(2), SPEC);
   const from = (flags.from as number | undefined) ?? 0;
   const count = (flags.count as number | undefined) ?? 1000;
+  const convention = String(flags.convention ?? 'v2') as SimConvention;
+  if (convention !== 'v1' && convention !== 'v2') throw new CliError(`--convention: "${convention}" is not v1 or v2`);
   if (flags.corpus) {
     const lines: string[] = [];
     for (let w = 1; w <= 4; w++) lines.push(renderSystemPrompt(DEFAULT_PROMPTS.system, completeWorkerNames([], w)));
@@ -53,7 +59,7 @@ async function main(): Promise<void> {
       const p = makeProblem(seed);
       const s = simSettings(seed);
       const names = completeWorkerNames([], s.workers);
-      const res = new Sim(p, { ...s, names, maxTokens: 100000 }, charTokens(names)).run();
+      const res = new Sim(p, { ...s, names, maxTokens: 100000, convention }, charTokens(names)).run();
       // Pieces as the engine encodes them: the template's parts, each header and each step alone.
       lines.push(`system\n${renderSystemPrompt(DEFAULT_PROMPTS.system, names)}`, `\nuser\n${p.text}`, '\nassistant\n');
       for (const st of res.steps) lines.push(stepHeader(names[st.worker], st.k), st.text);
@@ -65,14 +71,9 @@ async function main(): Promise<void> {
   if (!flags.tokenizer || !flags.out) throw new CliError('give --corpus FILE, or --tokenizer DIR and --out DIR');
   const tok = await loadTokenizer(path.resolve(String(flags.tokenizer)));
   if (!tok) throw new CliError(`${flags.tokenizer}: no tokenizer.json`);
-  const eos = tok.eosIds().find((id) => tok.decode([id]) === '<|im_end|>') ?? tok.eosIds()[0];
+  const eos = endOfTurn(tok);
   const digits = digitIds(tok);
-  const memo = new Map<string, number[]>();
-  const encode = (t: string) => {
-    let ids = memo.get(t);
-    if (!ids) memo.set(t, (ids = tok.encode(t)));
-    return ids;
-  };
+  const encode = memoEncoder(tok);
   const nl2 = new Set<number>();
   for (let id = 0; id < tok.size; id++) if (tok.decode([id]).includes('\n\n')) nl2.add(id);
   const outDir = path.resolve(String(flags.out));
@@ -87,18 +88,8 @@ async function main(): Promise<void> {
     const p = makeProblem(seed);
     const s = simSettings(seed);
     const names = completeWorkerNames([], s.workers);
-    const headers = names.map(() => new Map<number, number[]>());
-    const simTok: SimTokens = {
-      header: (w, k) => {
-        let h = headers[w].get(k);
-        if (!h) headers[w].set(k, (h = headerIds(tok, names[w], k, digits)));
-        return h;
-      },
-      selfCheck: encode(DEFAULT_PROMPTS.selfCheck),
-      encode,
-      eos,
-    };
-    const res = new Sim(p, { ...s, names, maxTokens: 100000 }, simTok).run();
+    const simTok: SimTokens = simTokensFor(tok, names, encode, digits);
+    const res = new Sim(p, { ...s, names, maxTokens: 100000, convention }, simTok).run();
     if (res.answerStep !== null) answered++;
     // The step rule must end each step at its last token and nowhere else.
     for (const st of res.steps) {

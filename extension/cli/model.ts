@@ -10,6 +10,8 @@ import { defaultModelDir, ensureDefaultModel, isBuiltInModel } from '../model/de
 import { isRandomModelName, isTrainedModelName, TRAINED_MODEL_NAME, trainedModelDir } from '../model/builtinModels';
 import { verifyChecksums } from '../model/checksums';
 import { CliError, type FlagSpec } from './args';
+import { ProgressBar } from './progress';
+import { mark } from './timings';
 
 export const MODEL_FLAGS: Record<string, FlagSpec> = {
   model: { type: 'string', arg: 'DIR', help: `a local Hugging Face model folder, or a built-in model's name: ${TRAINED_MODEL_NAME} (the default, trained here on one synthetic task family) or qwen3-0.6b-random (random weights, for speed tests)` },
@@ -28,7 +30,8 @@ export interface LoadedModel {
   loadMs: number;
 }
 
-export async function loadForCli(root: string, flags: Record<string, unknown>, log: (line: string) => void): Promise<LoadedModel> {
+/** Loads the model for a CLI; `progress` (default true) draws the load's progress on stderr. */
+export async function loadForCli(root: string, flags: Record<string, unknown>, log: (line: string) => void, opts: { progress?: boolean } = {}): Promise<LoadedModel> {
   const device = (flags.device as string | undefined) ?? 'auto';
   if (!['auto', 'cpu', 'cuda'].includes(device)) throw new CliError(`--device takes auto, cpu or cuda, got "${device}"`);
   let dir: string;
@@ -58,29 +61,43 @@ export async function loadForCli(root: string, flags: Record<string, unknown>, l
   } catch (err) {
     throw new CliError((err as Error).message);
   }
-  let tok: HwTokenizer | null;
-  try {
-    tok = await loadTokenizer(dir);
-  } catch (err) {
-    throw new CliError((err as Error).message);
-  }
+  mark('checksums verified');
   let addon;
   try {
     addon = loadNativeAddon(root);
   } catch (err) {
     throw new CliError((err as Error).message);
   }
+  mark('addon loaded');
+  // The engine reads the weights on a thread of its own while this one loads the tokenizer.
   const t0 = Date.now();
-  let model: NativeModel;
-  try {
-    model = await addon.loadModel(dir, {
+  const bar = opts.progress === false ? null : new ProgressBar(process.stderr);
+  const loading = addon.loadModel(
+    dir,
+    {
       device,
       threads: (flags.threads as number | undefined) ?? 0,
       maxContext: (flags['max-context'] as number | undefined) ?? 0,
-    });
+    },
+    (phase, done, total) => bar?.load({ phase, done, total }),
+  );
+  let tok: HwTokenizer | null;
+  try {
+    tok = await loadTokenizer(dir);
   } catch (err) {
+    loading.then((m) => m.close(), () => undefined);
     throw new CliError((err as Error).message);
   }
+  mark('tokenizer loaded');
+  let model: NativeModel;
+  try {
+    model = await loading;
+  } catch (err) {
+    throw new CliError((err as Error).message);
+  } finally {
+    bar?.end();
+  }
+  mark('model loaded');
   const loadMs = Date.now() - t0;
   const c = model.config;
   log(

@@ -128,6 +128,6 @@ runCli(async () => {
     rec.dispose();
     process.stdout.write(`${out}: ${layout}, ${workers} workers, ${end.state}\n`);
   } finally {
-    await engine.dispose();
+    await engine.shutdown();
   }
 });

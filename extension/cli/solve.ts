@@ -18,6 +18,8 @@ import { CliError, helpText, parseArgs, parseIdList, repoRoot, runCli, type Flag
 import { loadForCli, MODEL_FLAGS, out } from './model';
 import { Lanes, paint, sanitize, useColor } from './terminal';
 import { ProgressBar } from './progress';
+import { formatBytes } from '../../protocol/progress';
+import { mark } from './timings';
 
 const SPEC: Record<string, FlagSpec> = {
   'kv-budget-mb': { type: 'number', arg: 'MB', min: 0, help: 'KV memory budget of the run in MB (default 0 = 80% of the available memory)' },
@@ -124,7 +126,8 @@ runCli(async () => {
   };
 
   const root = repoRoot();
-  const { model, tok, dir, builtIn } = await loadForCli(root, flags, json ? () => undefined : log);
+  mark('arguments read');
+  const { model, tok, dir, builtIn } = await loadForCli(root, flags, json ? () => undefined : log, { progress: !json });
   let run: NativeRun;
   try {
     let native;
@@ -134,6 +137,7 @@ runCli(async () => {
         contextSetting: '--max-context',
         kvBudgetBytes: ((flags['kv-budget-mb'] as number | undefined) ?? 0) * 1e6,
         kvBudgetSetting: '--kv-budget-mb',
+        mark,
       });
     } catch (err) {
       if (err instanceof RunConfigError) throw new CliError(err.message);
@@ -146,13 +150,22 @@ runCli(async () => {
     const t0 = Date.now();
     const laneStep = new Map<number, number>();
     const bar = new ProgressBar(process.stderr);
+    let sawProgress = false;
+    let sawWork = false;
     const cli = new CliRun(cfg, tok, (events, errors) => {
       for (const m of errors) {
         bar.end();
         if (streaming) lanes.flushAll();
         log(`engine: ${m}`);
       }
-      for (const e of events) if (e.type === 'progress' && !json) bar.update(e);
+      for (const e of events) {
+        if (e.type !== 'progress') continue;
+        if (!sawProgress) mark(`first progress event (${e.done} / ${e.total})`);
+        if (e.done > 0 && !sawWork) mark(`first progress with tokens done (${e.done} / ${e.total})`);
+        sawProgress = true;
+        sawWork ||= e.done > 0;
+        if (!json) bar.update(e);
+      }
       if (!streaming) return;
       for (const e of events) {
         if (e.type === 'worker' && e.info.forkedFrom !== undefined && !lanes.has(e.info.worker)) {
@@ -172,7 +185,9 @@ runCli(async () => {
     }
     let finished: Promise<void>;
     try {
+      mark('run config built');
       run = model.startRun(native, (batch) => cli.onNative(batch));
+      mark('run started');
       // Asked for at once: see the note on NativeRun.done() in the report (the promise must
       // not be fetched after other JavaScript has run).
       finished = run.done();
@@ -259,9 +274,11 @@ runCli(async () => {
       out(`  ${nameOf(w).padEnd(8)} ${v.map((s) => `${s.kind}#${s.block}[${s.offset}..${s.offset + s.length})`).join(' ')}\n`);
     });
     const s = m.stats;
+    const kv = m.kvBytes !== undefined ? `, KV cache ${formatBytes(m.kvBytes)}${model.kvDtype ? ` (${model.kvDtype})` : ''}` : '';
     out(
-      `\n${m.state}: ${s.tokens} tokens in ${s.step} steps, ${s.tokensPerSecond.toFixed(1)} tok/s (all workers), ${(ms / 1000).toFixed(1)} s\n`,
+      `\n${m.state}: ${s.tokens} tokens in ${s.step} steps, ${s.tokensPerSecond.toFixed(1)} tok/s (all workers), ${(ms / 1000).toFixed(1)} s${kv}\n`,
     );
+    if (m.message) out(`${m.message}\n`);
   } finally {
     model.close();
   }

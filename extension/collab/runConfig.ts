@@ -34,6 +34,8 @@ export interface BuildOptions {
   kvBudgetBytes?: number;
   /** How the user sets the KV budget, named in refusals (default "hogwild.kvBudgetMB"). */
   kvBudgetSetting?: string;
+  /** Called as the long parts are done (benchmarks time them). */
+  mark?: (what: string) => void;
 }
 
 /** "the context is 2,048 (hogwild.maxContext, or the model's 40,960)" */
@@ -121,6 +123,7 @@ export function buildNativeRunConfig(cfg: RunConfig, tok: HwTokenizer | null, mo
   if (system.trim() !== '') messages.push({ role: 'system', content: system });
   messages.push({ role: 'user', content: cfg.problem });
   const promptIds = tok.applyChatTemplate(messages, { addGenerationPrompt: true, variables: opts.templateVariables });
+  opts.mark?.(`prompt encoded (${promptIds.length} tokens)`);
 
   const digits = digitIds(tok);
   const parts = names.map((n) => headerParts(tok, n));
@@ -130,6 +133,7 @@ export function buildNativeRunConfig(cfg: RunConfig, tok: HwTokenizer | null, mo
 
   const { bytes, offsets } = tok.vocabBytes(model.vocab);
   const tokenOffsets = offsets.length > model.vocab + 1 ? offsets.slice(0, model.vocab + 1) : offsets;
+  opts.mark?.('vocabulary bytes');
   const eos = [...new Set([...tok.eosIds(), ...model.eosIds])].filter((id) => id >= 0 && id < model.vocab).sort((a, b) => a - b);
 
   const native: NativeRunConfig = {

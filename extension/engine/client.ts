@@ -24,13 +24,14 @@ import {
   type EngineMessage,
   type EngineRequest,
   type EngineState,
+  type LogLevel,
   type RunConfig,
   type RunState,
 } from '../../protocol/messages';
 import { validateEngineMessage } from '../../protocol/validate';
 import { RequestTracker, type WithoutId } from '../../protocol/requests';
-
-export type LogLevel = 'info' | 'warn' | 'error';
+import type { LoadProgress } from '../../protocol/progress';
+import { Disposable, toDisposable } from '../disposable';
 
 export interface EngineClientOptions {
   /** The engine host script (dist/engine-host.js). */
@@ -44,6 +45,13 @@ export interface EngineClientOptions {
   log: (level: LogLevel, text: string) => void;
   /** How long the process may take to say `ready` (default 20 s). */
   startTimeoutMs?: number;
+}
+
+/** A model load's progress: the line the engine wrote, its fraction, and the bytes when it reads weights. */
+export interface LoadStatus {
+  message: string;
+  fraction?: number;
+  load?: LoadProgress;
 }
 
 export interface EngineCrash {
@@ -97,7 +105,7 @@ export class Emitter<T> {
 
 const STDERR_TAIL = 4000;
 
-export class EngineClient {
+export class EngineClient extends Disposable {
   private child: ChildProcess | null = null;
   private _state: EngineState = 'idle';
   /** Requests in flight, paired with their replies; sends go to the current process. */
@@ -108,20 +116,38 @@ export class EngineClient {
   private loadKey = '';
   private stderrTail = '';
   private intentionalExit = false;
-  private disposed = false;
+  private stopping: Promise<void> | null = null;
   private _model: ModelSummary | null = null;
   private _pid: number | null = null;
 
-  readonly onDidChangeState = new Emitter<{ state: EngineState; message?: string }>();
-  readonly onEvents = new Emitter<{ runId: string; events: EngineEvent[] }>();
+  readonly onDidChangeState = this._register(new Emitter<{ state: EngineState; message?: string }>());
+  readonly onEvents = this._register(new Emitter<{ runId: string; events: EngineEvent[] }>());
   /** A run's last event batch ended with a final run-state (the one end-of-run signal). */
-  readonly onRunEnded = new Emitter<{ runId: string; state: RunState; message?: string }>();
-  readonly onCrash = new Emitter<EngineCrash>();
+  readonly onRunEnded = this._register(new Emitter<{ runId: string; state: RunState; message?: string }>());
+  readonly onCrash = this._register(new Emitter<EngineCrash>());
+  /** What a model load in flight is doing (null when none is): the status bar and the sidebar show it. */
+  readonly onLoadProgress = this._register(new Emitter<LoadStatus | null>());
+  private _loadProgress: LoadStatus | null = null;
 
-  constructor(private readonly opts: EngineClientOptions) {}
+  constructor(private readonly opts: EngineClientOptions) {
+    super();
+    // Disposed first (newest first): the process is asked to stop while listeners still hear it.
+    this._register(toDisposable(() => void this.stopProcess(1000)));
+  }
 
   get state(): EngineState {
     return this._state;
+  }
+
+  /** The latest progress of the model load in flight, or null. */
+  get loadProgress(): LoadStatus | null {
+    return this._loadProgress;
+  }
+
+  private setLoadProgress(p: LoadStatus | null): void {
+    if (p === null && this._loadProgress === null) return;
+    this._loadProgress = p;
+    this.onLoadProgress.fire(p);
   }
   get model(): ModelSummary | null {
     return this._model;
@@ -142,7 +168,7 @@ export class EngineClient {
 
   /** Starts the engine process unless one runs; resolves once it says `ready`. */
   start(): Promise<void> {
-    if (this.disposed) return Promise.reject(new Error('The Hogwild engine client is disposed'));
+    if (this.isDisposed) return Promise.reject(new Error('The Hogwild engine client is disposed'));
     if (this.child && this.startPromise) return this.startPromise;
     this.startPromise = this.spawn();
     return this.startPromise;
@@ -266,7 +292,7 @@ export class EngineClient {
         this.requests.settle(msg);
         return;
       case 'progress':
-        this.requests.progress(msg.inReplyTo, msg.message, msg.fraction);
+        this.requests.progress(msg.inReplyTo, msg.message, msg.fraction, msg.load);
         return;
       case 'loaded':
         this._model = msg.model;
@@ -309,7 +335,7 @@ export class EngineClient {
    * Loads a model (once: the same folder, device and threads reuse the loaded one).
    * `modelDir` '' is the built-in model. Cancel with `cancelLoad()`.
    */
-  load(modelDir: string, device: Device, threads: number, onProgress?: (message: string, fraction?: number) => void): Promise<ModelSummary> {
+  load(modelDir: string, device: Device, threads: number, onProgress?: (message: string, fraction?: number, load?: LoadProgress) => void): Promise<ModelSummary> {
     const key = JSON.stringify([modelDir, device, threads]);
     if (this.loadPromise && this.loadKey === key) return this.loadPromise;
     if (this._model && this.loadKey === key && (this._state === 'loaded' || this._state === 'ready')) return Promise.resolve(this._model);
@@ -322,11 +348,22 @@ export class EngineClient {
       await this.start();
       this.setState('loading');
       try {
-        const model = await this.request<ModelSummary>({ type: 'load', modelDir, device, threads }, { schema: ModelSummary, onProgress });
+        const model = await this.request<ModelSummary>(
+          { type: 'load', modelDir, device, threads },
+          {
+            schema: ModelSummary,
+            onProgress: (message, fraction, load) => {
+              this.setLoadProgress({ message, fraction, load });
+              onProgress?.(message, fraction, load);
+            },
+          },
+        );
         this._model = model;
+        this.setLoadProgress(null);
         this.setState('loaded');
         return model;
       } catch (e) {
+        this.setLoadProgress(null);
         if (this._state === 'loading') this.setState('ready', (e as Error).message);
         if (this.loadKey === key) this.loadKey = '';
         throw e;
@@ -371,8 +408,13 @@ export class EngineClient {
     await this.start();
   }
 
-  /** Asks the engine to shut down; kills it if it does not exit within `graceMs`. */
-  async stopProcess(graceMs = 3000): Promise<void> {
+  /** Asks the engine to shut down; kills it if it does not exit within `graceMs`. Idempotent while it stops. */
+  stopProcess(graceMs = 3000): Promise<void> {
+    this.stopping ??= this.stopChild(graceMs).finally(() => (this.stopping = null));
+    return this.stopping;
+  }
+
+  private async stopChild(graceMs: number): Promise<void> {
     const child = this.child;
     if (!child) {
       if (this._state === 'crashed') this.setState('idle');
@@ -407,13 +449,10 @@ export class EngineClient {
     this.child?.kill(signal);
   }
 
-  async dispose(): Promise<void> {
-    if (this.disposed) return;
-    await this.stopProcess(1000);
-    this.disposed = true;
-    this.onDidChangeState.dispose();
-    this.onEvents.dispose();
-    this.onRunEnded.dispose();
-    this.onCrash.dispose();
+  /** dispose() that resolves once the engine process has gone (deactivate, CLIs, tests). */
+  async shutdown(): Promise<void> {
+    const stopped = this.stopProcess(1000);
+    this.dispose();
+    await stopped;
   }
 }

@@ -25,6 +25,7 @@ import { isRandomModelName, isTrainedModelName, trainedModelDir } from '../model
 import { verifyChecksums } from '../model/checksums';
 import { buildNativeRunConfig } from '../collab';
 import { LiveRun } from './liveRun';
+import { loadText, type LoadProgress } from '../../protocol/progress';
 
 
 
@@ -48,8 +49,23 @@ const runs = new Map<string, LiveRun>();
 
 // ---------------------------------------------------------------- requests
 
-function progress(id: number, message: string, fraction?: number): void {
-  send(fraction !== undefined ? { type: 'progress', inReplyTo: id, message, fraction } : { type: 'progress', inReplyTo: id, message });
+function progress(id: number, message: string, fraction?: number, load?: LoadProgress): void {
+  send({ type: 'progress', inReplyTo: id, message, ...(fraction !== undefined ? { fraction } : {}), ...(load ? { load } : {}) });
+}
+
+/**
+ * The engine's load progress as progress messages: the first and last report of a phase, and
+ * in between at most one per percent, mapped into [from, 1) of the request's fraction.
+ */
+function loadReporter(id: number, name: string, from: number): (phase: string, done: number, total: number) => void {
+  let last = { phase: '', pct: -1 };
+  return (phase, done, total) => {
+    const pct = total > 0 ? Math.floor((100 * done) / total) : 100;
+    if (phase === last.phase && pct === last.pct && done < total) return;
+    last = { phase, pct };
+    const load = { phase, done, total };
+    progress(id, `Loading ${name}: ${loadText(load)}`, from + (1 - from) * 0.99 * Math.min(1, pct / 100), load);
+  };
 }
 
 async function load(id: number, dir: string, device: string, threads: number): Promise<ModelSummary> {
@@ -97,7 +113,7 @@ async function load(id: number, dir: string, device: string, threads: number): P
   // on a small machine an engine on every core makes the editor stutter.
   const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
   const useThreads = threads > 0 ? threads : Math.max(1, cores - 1);
-  model = await addon.loadModel(dir, { device, threads: useThreads });
+  model = await addon.loadModel(dir, { device, threads: useThreads }, loadReporter(id, path.basename(dir), builtIn ? 0.6 : 0.3));
   const c = model.config;
   summary = {
     dir,
@@ -120,6 +136,14 @@ async function load(id: number, dir: string, device: string, threads: number): P
 function start(runId: string, config: RunConfig): void {
   if (!model || !summary) throw new Error('no model is loaded');
   for (const r of runs.values()) if (!r.ended) throw new Error(`run ${r.runId} is still going; stop it first`);
+  // The ended runs' K/V blocks go back to the cache: their pages serve this run.
+  for (const r of runs.values()) {
+    try {
+      r.run?.release();
+    } catch (e) {
+      log('warn', `run ${r.runId}: its KV cache was not released: ${(e as Error).message}`);
+    }
+  }
   runs.clear();
   // Attention shares feed the heatmap and the inspector; they cost little next to a step.
   const native = buildNativeRunConfig(config, tokenizer, model.config, { kvBudgetBytes: (config.kvBudgetMB ?? 0) * 1e6, attentionShares: config.attentionShares ?? true });

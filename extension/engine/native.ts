@@ -1,159 +1,25 @@
 /**
- * The shape of the native addon (native/addon), as TypeScript sees it, and the loader that
- * finds the built .node file. Only the engine process and the CLIs load it: a crash in
- * native code must never take the extension host down.
+ * Finds and loads the native addon. Only the engine process and the CLIs load it: a crash in
+ * native code must never take the extension host down. Its types are declared beside the
+ * binding (native/addon/hogwild_native.d.ts).
  */
 import * as path from 'node:path';
 import * as fs from 'node:fs';
+import type { NativeAddon } from '../../native/addon/hogwild_native';
 
-export interface NativeModelConfig {
-  arch: string; // "Qwen3ForCausalLM", ...
-  hidden: number;
-  intermediate: number;
-  layers: number;
-  heads: number;
-  kvHeads: number;
-  headDim: number;
-  vocab: number;
-  maxContext: number;
-  eosIds: number[];
-  tied: boolean;
-}
-
-export interface ForwardRow {
-  seq: number; // a sequence made by createSequence()
-  tokens: Int32Array; // new tokens appended to it
-  allLogits?: boolean; // logits of every new token instead of only the last
-}
-
-export interface SamplingParams {
-  temperature: number; // 0 = greedy
-  topK: number; // 0 = off
-  topP: number; // 1 = off
-}
-
-export interface GenerateRequest {
-  promptIds: Int32Array;
-  maxTokens: number;
-  sampling: SamplingParams;
-  seed: number;
-  stopIds: Int32Array; // generation ends after any of these
-}
-
-export interface GenerateResult {
-  ids: number[];
-  promptMs: number; // prefill time
-  decodeMs: number; // time of the generated tokens after the first
-}
-
-/** Policy handed to the Hogwild engine as data (see extension/collab/). */
-export interface NativeRunConfig {
-  workers: number;
-  layout: 'contiguous' | 'interleaved' | 'combined' | 'isolated';
-  promptIds: Int32Array; // the shared prompt block, prefilled once
-  workerFirstIds: Int32Array[]; // per worker: its first input (e.g. its first step header)
-  headerPrefixIds: Int32Array[]; // per worker: "**Name [" ; the step number follows
-  digitIds: Int32Array; // ids of "0".."9" (10 entries)
-  headerSuffixIds: Int32Array; // "]:** "
-  headerOthersIds: Int32Array; // combined layout: before the others' unfinished steps
-  headerOwnIds: Int32Array; // combined layout: before the own unfinished step
-  selfCheckIds: Int32Array; // prepended to the next step after every selfCheckInterval tokens
-  selfCheckInterval: number;
-  finisherIds: Int32Array; // appended to the linearised view when the budget ends
-  finisherMaxTokens: number;
-  tokenBytes: Uint8Array; // every vocabulary entry's bytes, concatenated
-  tokenOffsets: Int32Array; // vocab + 1 offsets into tokenBytes
-  eosIds: Int32Array;
-  temperature: number;
-  topK: number;
-  topP: number;
-  seed: number;
-  maxTokens: number; // generated tokens of all workers together
-  maxContext: number; // 0 = the model's
-  maxContextSetting?: string; // how the user sets maxContext, named in the engine's refusals
-  prefillChunk?: number; // prompt tokens per forward (default 128): progress and Stop between chunks
-  kvBudgetBytes?: number; // KV memory budget; 0 = 80% of the available memory
-  kvBudgetSetting?: string; // how the user sets the budget, named in messages
-  attentionShares: boolean; // report per-step attention shares
-  raw: boolean; // raw mode: no headers, moves (unless stepIds), self-check, finisher, eos stop
-  rawSteps: number; // raw mode: exactly this many steps
-  rawStepIds: Int32Array; // raw mode: tokens that end a step
-  topLogits: number; // raw mode: top-K logits of the last step
-}
-
-export type NativeEvent =
-  | { type: 'run-state'; state: string; message?: string }
-  | { type: 'worker'; worker: number; state: string; forkedFrom: number; temperature: number }
-  /** Tokens written into the worker's block this step (headers included), in order. */
-  | { type: 'tokens'; worker: number; step: number; ids: Int32Array }
-  | { type: 'step-finished'; worker: number; step: number; historyBlock: number; ids: Int32Array }
-  | { type: 'block'; op: 'created' | 'grown' | 'merged' | 'freed'; block: number; kind: string; owner: number; length: number; step: number }
-  | { type: 'views'; step: number; views: Int32Array[] } // per worker: [block, offset, length]*
-  /** shares[w]: one per view segment, mean over heads and layers; layerShares[w]: [layers][segments]. */
-  | { type: 'attention'; step: number; shares: Float32Array[]; layerShares: Float32Array[] }
-  | { type: 'stats'; step: number; tokens: number; tokensPerSecond: number; msPerStep: number; kvBytes?: number }
-  | { type: 'progress'; phase: string; done: number; total: number; tokensPerSecond: number }
-  | { type: 'note'; target: number; block: number; ids: Int32Array } // target -1 = all
-  | { type: 'finisher-tokens'; ids: Int32Array }
-  | { type: 'raw-result'; workers: { ids: Int32Array; topIds?: Int32Array; topLogits?: Float32Array }[] }
-  | { type: 'error'; message: string };
-
-export interface NativeInspect {
-  block: number;
-  index: number;
-  token: number;
-  author: number;
-  step: number;
-  seenAt: { worker: number; position: number; rotation: number }[]; // position -1: not in view
-  attention?: number[]; // per worker
-}
-
-export interface NativeRun {
-  /** Queues a control; throws Error with a clear message on bad input (the run is unharmed). */
-  pause(worker?: number): void; // no worker: the whole run
-  resume(worker?: number): void;
-  step(): void;
-  stop(worker?: number): void; // no worker: end the run; else that worker finishes
-  inject(target: number, ids: Int32Array): void; // target -1 = all workers
-  /** The new worker's id; its step headers use headerPrefixIds ("**Name [") or the origin's. */
-  fork(worker: number, headerPrefixIds?: Int32Array): number;
-  setTemperature(worker: number, temperature: number): void;
-  inspect(block: number, index: number, attention: boolean): NativeInspect;
-  /** Resolves when the run loop has ended (finished, stopped or failed). */
-  done(): Promise<void>;
-}
-
-export interface NativeModel {
-  readonly config: NativeModelConfig;
-  readonly device: string;
-  createSequence(): number;
-  releaseSequence(seq: number): void;
-  sequenceLength(seq: number): number;
-  /** One batched forward (synchronous): per row, Float32Array of vocab (x new tokens with allLogits). */
-  forward(rows: ForwardRow[]): Float32Array[];
-  /**
-   * Plain generation on an engine thread; onTokens gets batches of new ids. The prompt is
-   * prefilled in chunks of req.prefillChunk tokens (default 128); onProgress follows them.
-   */
-  generate(
-    req: GenerateRequest & { prefillChunk?: number },
-    onTokens: (ids: Int32Array) => void,
-    onProgress?: (done: number, total: number, tokensPerSecond: number) => void,
-  ): Promise<GenerateResult>;
-  /** The element type of the K/V storage ("f32", "bf16", "f16"): the checkpoint's. */
-  readonly kvDtype?: string;
-  /** Starts a Hogwild run on an engine thread; events arrive in batches. */
-  startRun(cfg: NativeRunConfig, onEvents: (events: NativeEvent[]) => void): NativeRun;
-  /** Bytes of KV cache storage held now. */
-  kvBytes(): number;
-  close(): void;
-}
-
-export interface NativeAddon {
-  loadModel(dir: string, opts: { device: string; threads: number; maxContext?: number }): Promise<NativeModel>;
-  /** Draws `count` samples from `logits` with one seeded generator (for tests and tools). */
-  sample(logits: Float32Array, params: SamplingParams, seed: number, count: number): Int32Array;
-}
+export type {
+  NativeModelConfig,
+  ForwardRow,
+  SamplingParams,
+  GenerateRequest,
+  GenerateResult,
+  NativeRunConfig,
+  NativeEvent,
+  NativeInspect,
+  NativeRun,
+  NativeModel,
+  NativeAddon,
+} from '../../native/addon/hogwild_native';
 
 /** Finds the built addon: the fresh build in a checkout, else the copy packaged next to the bundle. */
 export function loadNativeAddon(root: string): NativeAddon {

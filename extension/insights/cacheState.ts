@@ -45,6 +45,13 @@ export interface SeenAt {
 
 const stepKey = (worker: number, step: number) => `${worker}:${step}`;
 
+/**
+ * The events that change the cache map (blocks, forks, ids with their authors, finished steps,
+ * notes, views): what the sidebar's compact map is sent (cacheMapEvents.ts). The others
+ * (attention, stats, block texts) feed only the panel's other views.
+ */
+export const CACHE_MAP_EVENT_TYPES: ReadonlySet<EngineEvent['type']> = new Set<EngineEvent['type']>(['block', 'worker', 'tokens', 'step-finished', 'note', 'views']);
+
 export class CacheState {
   readonly blocks = new Map<number, BlockState>();
   /** Each worker's latest view (per worker, in view order), and the step it is from. */

@@ -116,6 +116,7 @@ export class HwTokenizer {
   private readonly addedById = new Map<number, { content: string; special: boolean }>();
   private table: VocabBytes | null = null;
   private template: Template | null = null;
+  private readonly idToTokenText: readonly (string | undefined)[] | null;
 
   private constructor(
     readonly dir: string,
@@ -126,8 +127,11 @@ export class HwTokenizer {
     private readonly generationConfig: Json | null,
   ) {
     this.byteLevel = isByteLevel(tokJson);
-    let max = -1;
-    for (const id of tok.get_vocab(true).values()) if (id > max) max = id;
+    // The model's id -> token array, read in place: get_vocab() copies it into a Map, and
+    // iterating the file's vocabulary object is slower still (seconds on a slow machine).
+    this.idToTokenText = Array.isArray(tok.model?.vocab) ? tok.model.vocab : null;
+    let max = this.idToTokenText ? this.idToTokenText.length - 1 : -1;
+    if (!this.idToTokenText) for (const id of tok.get_vocab(true).values()) if (id > max) max = id;
     const added = tokJson.added_tokens;
     if (Array.isArray(added)) {
       for (const a of added as Json[]) {
@@ -291,40 +295,62 @@ export class HwTokenizer {
 
   private buildTable(): VocabBytes {
     if (this.table) return this.table;
-    const pieces: (Uint8Array | undefined)[] = new Array(this.size);
-    const u2b = this.byteLevel ? unicodeToByte() : null;
-    for (const [token, id] of this.tok.get_vocab(false)) {
-      if (id < 0 || id >= this.size) continue;
-      pieces[id] = u2b ? byteLevelBytes(token, u2b) : sentencePieceBytes(token);
+    // Every id's text (added tokens over the model's), then one pass writing bytes in place:
+    // built before the first run, so it is on the way to the first progress report.
+    const texts: (string | undefined)[] = new Array(this.size);
+    if (this.idToTokenText) for (let id = 0; id < this.idToTokenText.length && id < this.size; id++) texts[id] = this.idToTokenText[id];
+    else for (const [token, id] of this.tok.get_vocab(false)) if (id >= 0 && id < this.size) texts[id] = token;
+    const added = new Set<number>();
+    for (const [id, a] of this.addedById) {
+      texts[id] = a.content;
+      added.add(id);
     }
-    for (const [id, a] of this.addedById) pieces[id] = utf8.encode(a.content);
-    let total = 0;
-    for (const p of pieces) total += p?.length ?? 0;
-    const bytes = new Uint8Array(total);
+    let room = 0;
+    for (const t of texts) room += t ? 3 * t.length : 0; // a UTF-16 unit is at most 3 bytes of UTF-8
+    const out = new Uint8Array(room);
     const offsets = new Int32Array(this.size + 1);
+    const u2b = this.byteLevel ? unicodeToByteTable() : null;
     let at = 0;
     for (let id = 0; id < this.size; id++) {
       offsets[id] = at;
-      const p = pieces[id];
-      if (p) {
-        bytes.set(p, at);
-        at += p.length;
+      const t = texts[id];
+      if (t === undefined) continue;
+      if (added.has(id)) at += utf8.encodeInto(t, out.subarray(at)).written;
+      else if (u2b) at = writeByteLevel(t, u2b, out, at);
+      else {
+        const b = sentencePieceBytes(t);
+        out.set(b, at);
+        at += b.length;
       }
     }
     offsets[this.size] = at;
-    this.table = { bytes, offsets };
+    this.table = { bytes: out.slice(0, at), offsets };
     return this.table;
   }
 }
 
-function byteLevelBytes(token: string, u2b: Map<number, number>): Uint8Array {
-  const out: number[] = [];
-  for (const ch of token) {
-    const b = u2b.get(ch.codePointAt(0)!);
-    if (b !== undefined) out.push(b);
-    else for (const x of utf8.encode(ch)) out.push(x); // not a byte-level symbol: as it is
+/** unicodeToByte() as a table over the code points it uses (all below 512); -1: none. */
+function unicodeToByteTable(): Int16Array {
+  const table = new Int16Array(512).fill(-1);
+  for (const [cp, b] of unicodeToByte()) table[cp] = b;
+  return table;
+}
+
+/** A byte-level token's bytes written at out[at..]; returns the end. */
+function writeByteLevel(token: string, u2b: Int16Array, out: Uint8Array, at: number): number {
+  for (let i = 0; i < token.length; i++) {
+    const c = token.charCodeAt(i);
+    const b = c < 512 ? u2b[c] : -1;
+    if (b >= 0) {
+      out[at++] = b;
+      continue;
+    }
+    // Not a byte-level symbol: its UTF-8 as it is (a surrogate pair as one character).
+    const pair = c >= 0xd800 && c <= 0xdbff && i + 1 < token.length;
+    at += utf8.encodeInto(token.slice(i, pair ? i + 2 : i + 1), out.subarray(at)).written;
+    if (pair) i++;
   }
-  return Uint8Array.from(out);
+  return at;
 }
 
 /** SentencePiece-style vocabularies: "▁" is a space and "<0xNN>" is a raw byte. */

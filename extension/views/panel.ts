@@ -8,7 +8,7 @@
  */
 import * as vscode from 'vscode';
 import * as fs from 'node:fs';
-import type { EngineState, FromWebview, InspectResult, ToWebview } from '../../protocol/messages';
+import type { EngineStatus, FromWebview, InspectResult, ToWebview } from '../../protocol/messages';
 import { validateFromWebview } from '../../protocol/validate';
 import { replyTo } from '../../protocol/requests';
 import { Coalescer, packIds } from '../coalesce';
@@ -24,8 +24,8 @@ const PANEL_INTERVAL_MS = 1000 / 30;
 export interface PanelHost {
   runs: RunManager;
   extensionUri: vscode.Uri;
-  engineState(): { state: EngineState; message?: string };
-  onDidChangeEngineState: vscode.Event<{ state: EngineState; message?: string }>;
+  engineState(): EngineStatus;
+  onDidChangeEngineState: vscode.Event<EngineStatus>;
   /** Runs a command a webview asked for (already validated). */
   command(msg: Extract<FromWebview, { type: 'command' }>): void;
   /** Applies a control a webview asked for; errors come back as notices. */
@@ -48,7 +48,7 @@ export class RunPanel extends Disposable {
     super();
     panel.webview.options = webviewOptions(host.extensionUri);
     panel.iconPath = vscode.Uri.joinPath(host.extensionUri, 'media', 'hogwild.svg');
-    panel.webview.html = webviewHtml(panel.webview, host.extensionUri, { bundle: 'panel', styles: ['common.css', 'panel.css'], title: 'Hogwild run' });
+    panel.webview.html = webviewHtml(panel.webview, host.extensionUri, { bundle: 'panel', styles: ['common.css', 'cache-map.css', 'panel.css'], title: 'Hogwild run' });
     // 30 messages a second at most: smooth enough for text, and half the work of 60 for the
     // renderer that every webview shares with the workbench.
     this.coalescer = new Coalescer((events) => this.post({ type: 'events', runId: this.runId, events: packIds(events) }), PANEL_INTERVAL_MS);
@@ -63,7 +63,7 @@ export class RunPanel extends Disposable {
         if (runId === this.runId && this.ready) this.coalescer.push(events);
       }),
     );
-    this._register(host.onDidChangeEngineState((s) => this.post({ type: 'engine', state: s.state, message: s.message })));
+    this._register(host.onDidChangeEngineState((s) => this.post({ type: 'engine', ...s })));
     this._register(
       panel.onDidChangeViewState((e) => {
         if (e.webviewPanel.active) host.runs.setActive(this.runId);
@@ -97,7 +97,7 @@ export class RunPanel extends Disposable {
     const m = rec.model;
     this.post({ type: 'init', runId: m.runId, title: m.title, config: m.config, source: m.source, events: packIds(rec.trace.events()) });
     const es = this.host.engineState();
-    this.post({ type: 'engine', state: es.state, message: es.message });
+    this.post({ type: 'engine', ...es });
   }
 
   private onMessage(raw: unknown): void {

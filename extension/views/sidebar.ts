@@ -1,11 +1,15 @@
 /**
- * The sidebar view (activity-bar container "Hogwild"): the runs and their workers. Run
- * summaries are pushed at most 15 times a second, and only while the view is visible.
+ * The sidebar view (activity-bar container "Hogwild"): the runs and their workers, and a
+ * compact cache map of the shown run (the active one, else the newest). Run summaries, and
+ * the shown run's cache-map events (cacheMapEvents: no texts), are pushed at most 15 times a
+ * second, and only while the view is visible; a (re)loaded view gets the whole run first.
  */
 import * as vscode from 'vscode';
 import type { ToWebview } from '../../protocol/messages';
 import { validateFromWebview } from '../../protocol/validate';
 import { replyTo } from '../../protocol/requests';
+import { Coalescer, packIds } from '../coalesce';
+import { cacheMapEvents } from '../insights/cacheMapEvents';
 import type { PanelHost } from './panel';
 import { webviewHtml, webviewOptions } from './html';
 import { Disposable, toDisposable } from '../disposable';
@@ -19,16 +23,27 @@ export class SidebarProvider extends Disposable implements vscode.WebviewViewPro
   private timer: ReturnType<typeof setTimeout> | null = null;
   private last = 0;
   private ready = false;
+  /** The run whose cache map the view has (sent with `init`). */
+  private cacheRunId: string | null = null;
+  private readonly cacheEvents = new Coalescer((events) => this.cacheRunId && this.post({ type: 'events', runId: this.cacheRunId, events: packIds(events) }), INTERVAL_MS);
 
   constructor(private readonly host: PanelHost, private readonly openPanel: (runId: string) => void) {
     super();
+    this._register(toDisposable(() => this.cacheEvents.dispose()));
+    this._register(
+      host.runs.onRunEvents(({ runId, events }) => {
+        if (runId !== this.cacheRunId || !this.ready || !this.view?.visible) return;
+        const mine = cacheMapEvents(events);
+        if (mine.length > 0) this.cacheEvents.push(mine);
+      }),
+    );
     // Rates decay while nothing arrives (a paused run): refresh once a second while one is live.
     const ticker = setInterval(() => host.runs.liveRun() && this.schedule(), 1000);
     this._register(toDisposable(() => clearInterval(ticker)));
     this._register(toDisposable(() => this.timer && clearTimeout(this.timer)));
     this._register(toDisposable(() => this.viewDisposables.forEach((d) => d.dispose())));
     this._register(host.runs.onDidChangeRuns(() => this.schedule()));
-    this._register(host.onDidChangeEngineState((s) => this.post({ type: 'engine', state: s.state, message: s.message })));
+    this._register(host.onDidChangeEngineState((s) => this.post({ type: 'engine', ...s })));
   }
 
   /** Is the view resolved and ready (the e2e suite waits for it)? */
@@ -41,10 +56,14 @@ export class SidebarProvider extends Disposable implements vscode.WebviewViewPro
     this.view = view;
     this.ready = false;
     view.webview.options = webviewOptions(this.host.extensionUri);
-    view.webview.html = webviewHtml(view.webview, this.host.extensionUri, { bundle: 'sidebar', styles: ['common.css', 'sidebar.css'], title: 'Hogwild workers' });
+    view.webview.html = webviewHtml(view.webview, this.host.extensionUri, { bundle: 'sidebar', styles: ['common.css', 'cache-map.css', 'sidebar.css'], title: 'Hogwild workers' });
     this.viewDisposables = [
       view.webview.onDidReceiveMessage((raw) => this.onMessage(raw)),
-      view.onDidChangeVisibility(() => view.visible && this.schedule()),
+      view.onDidChangeVisibility(() => {
+        // Events are not sent while hidden: the map starts over when the view is shown.
+        if (!view.visible) this.cacheRunId = null;
+        else this.schedule();
+      }),
       view.onDidDispose(() => {
         this.view = null;
         this.ready = false;
@@ -68,6 +87,24 @@ export class SidebarProvider extends Disposable implements vscode.WebviewViewPro
 
   private sendRuns(): void {
     this.post({ type: 'runs', runs: this.host.runs.summaries(), activeRunId: this.host.runs.activeRunId });
+    const shown = this.shownRunId();
+    if (shown !== this.cacheRunId) this.sendCacheInit(shown);
+  }
+
+  /** The run the view shows: the active one, else the newest (as the webview picks it). */
+  private shownRunId(): string | null {
+    const all = this.host.runs.all();
+    return this.host.runs.activeRunId ?? all[all.length - 1]?.model.runId ?? null;
+  }
+
+  /** Everything the shown run's cache map needs so far; `events` follow. */
+  private sendCacheInit(runId: string | null): void {
+    this.cacheEvents.dispose();
+    this.cacheRunId = runId;
+    const rec = runId ? this.host.runs.get(runId) : undefined;
+    if (!rec) return;
+    const m = rec.model;
+    this.post({ type: 'init', runId: m.runId, title: m.title, config: m.config, source: m.source, events: packIds(cacheMapEvents(rec.trace.events())) });
   }
 
   private onMessage(raw: unknown): void {
@@ -80,8 +117,9 @@ export class SidebarProvider extends Disposable implements vscode.WebviewViewPro
     switch (msg.type) {
       case 'ready': {
         this.ready = true;
+        this.cacheRunId = null; // a fresh document: the whole run again
         const es = this.host.engineState();
-        this.post({ type: 'engine', state: es.state, message: es.message });
+        this.post({ type: 'engine', ...es });
         this.sendRuns();
         return;
       }

@@ -1,5 +1,7 @@
-// The N-API module: loadModel() (asynchronous) and sample() (for tests and tools).
+// The N-API module: loadModel() (asynchronous, with progress) and sample() (for tests and tools).
 #include <napi.h>
+
+#include <cstdio>
 
 #include "convert.h"
 #include "model_wrap.h"
@@ -9,44 +11,76 @@
 namespace hw::js {
 namespace {
 
+// One load progress report, copied across threads (the worker keeps only the latest).
+struct LoadStep {
+  char phase[16];
+  double done, total;
+};
+
 // Loads a model off the JavaScript thread; the promise rejects with the loader's message.
-class LoadWorker : public Napi::AsyncWorker {
+// onProgress(phase, done, total), when given, follows the load (Model::load's LoadProgress);
+// every report reaches JavaScript before the promise settles.
+class LoadWorker : public Napi::AsyncProgressWorker<LoadStep> {
  public:
-  LoadWorker(Napi::Env env, std::string dir, BackendOptions opt, int max_context)
-      : Napi::AsyncWorker(env),
+  LoadWorker(Napi::Env env, std::string dir, BackendOptions opt, int max_context, Napi::Value on_progress)
+      : Napi::AsyncProgressWorker<LoadStep>(env),
         deferred_(Napi::Promise::Deferred::New(env)),
         dir_(std::move(dir)),
         opt_(std::move(opt)),
-        max_context_(max_context) {}
+        max_context_(max_context) {
+    if (on_progress.IsFunction()) on_progress_ = Napi::Persistent(on_progress.As<Napi::Function>());
+  }
   Napi::Promise promise() { return deferred_.Promise(); }
 
-  void Execute() override {
+  void Execute(const ExecutionProgress& progress) override {
     try {
-      model_ = Model::load(dir_, opt_);
+      model_ = Model::load(dir_, opt_, [&progress](const char* phase, double done, double total) {
+        LoadStep step{};
+        std::snprintf(step.phase, sizeof step.phase, "%s", phase);
+        step.done = done;
+        step.total = total;
+        progress.Send(&step, 1);
+      });
       if (max_context_ > 0) model_->set_max_context(max_context_);
     } catch (const std::exception& e) {
       SetError(e.what());
     }
   }
+  void OnProgress(const LoadStep* step, size_t count) override {
+    if (!step || count == 0 || on_progress_.IsEmpty()) return;
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    try {
+      on_progress_.Call({Napi::String::New(env, step->phase), Napi::Number::New(env, step->done),
+                         Napi::Number::New(env, step->total)});
+    } catch (const Napi::Error&) {
+      // A throwing progress callback does not end the load.
+    }
+  }
   void OnOK() override {
     Napi::Env env = Env();
+    on_progress_.Reset();
     Napi::Object wrap = ModelWrap::constructor.New({Napi::External<Model>::New(env, model_.release())});
     deferred_.Resolve(wrap);
   }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+  void OnError(const Napi::Error& e) override {
+    on_progress_.Reset();
+    deferred_.Reject(e.Value());
+  }
 
  private:
   Napi::Promise::Deferred deferred_;
   std::string dir_;
   BackendOptions opt_;
   int max_context_;
+  Napi::FunctionReference on_progress_;
   std::unique_ptr<Model> model_;
 };
 
 Napi::Value load_model(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString())
-    throw Napi::TypeError::New(env, "loadModel(dir, options): dir must be a string");
+    throw Napi::TypeError::New(env, "loadModel(dir, options, onProgress): dir must be a string");
   BackendOptions opt;
   int max_context = 0;
   if (info.Length() > 1 && info[1].IsObject()) {
@@ -56,7 +90,10 @@ Napi::Value load_model(const Napi::CallbackInfo& info) {
     opt.kv_dtype = string(o, "kvDtype", "auto");
     max_context = int(number(o, "maxContext", 0));
   }
-  auto* worker = new LoadWorker(env, info[0].As<Napi::String>().Utf8Value(), opt, max_context);
+  if (info.Length() > 2 && !info[2].IsFunction() && !info[2].IsUndefined())
+    throw Napi::TypeError::New(env, "loadModel(dir, options, onProgress): onProgress must be a function");
+  auto* worker = new LoadWorker(env, info[0].As<Napi::String>().Utf8Value(), opt, max_context,
+                                info.Length() > 2 ? info[2] : env.Undefined());
   Napi::Promise p = worker->promise();
   worker->Queue();
   return p;

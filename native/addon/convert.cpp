@@ -136,6 +136,7 @@ HogwildConfig run_config(const Napi::Object& o, int vocab) {
   c.max_context = int(number(o, "maxContext", 0));
   c.max_context_setting = string(o, "maxContextSetting", "maxContext");
   c.prefill_chunk = int(number(o, "prefillChunk", 128));
+  c.prefill_report_s = number(o, "prefillReportSeconds", 1.0);
   c.kv_budget_bytes = number(o, "kvBudgetBytes", 0);
   c.kv_budget_setting = string(o, "kvBudgetSetting", "kvBudgetBytes");
   c.attention_shares = boolean(o, "attentionShares", false);
@@ -161,108 +162,136 @@ HogwildConfig run_config(const Napi::Object& o, int vocab) {
   return c;
 }
 
-Napi::Object event(Napi::Env env, const Event& e) {
-  Napi::Object o = Napi::Object::New(env);
-  switch (e.type) {
-    case Event::Type::RunState:
-      o.Set("type", "run-state");
-      o.Set("state", e.text);
-      if (!e.message.empty()) o.Set("message", e.message);
-      break;
-    case Event::Type::Progress:
-      o.Set("type", "progress");
-      o.Set("phase", e.text);
-      o.Set("done", e.done);
-      o.Set("total", e.total);
-      o.Set("tokensPerSecond", e.value);
-      break;
-    case Event::Type::Error:
-      o.Set("type", "error");
-      o.Set("message", e.text);
-      break;
-    case Event::Type::Worker:
-      o.Set("type", "worker");
-      o.Set("worker", e.worker);
-      o.Set("state", e.text);
-      o.Set("forkedFrom", e.owner);
-      o.Set("temperature", e.value);
-      break;
-    case Event::Type::Tokens:
-      o.Set("type", "tokens");
-      o.Set("worker", e.worker);
-      o.Set("step", e.step);
-      o.Set("ids", int32_array(env, e.ids));
-      break;
-    case Event::Type::StepFinished:
-      o.Set("type", "step-finished");
-      o.Set("worker", e.worker);
-      o.Set("step", e.step);
-      o.Set("historyBlock", e.block);
-      o.Set("ids", int32_array(env, e.ids));
-      break;
-    case Event::Type::Block:
-      o.Set("type", "block");
-      o.Set("op", e.text);
-      o.Set("block", e.block);
-      o.Set("kind", block_kind_name(e.kind));
-      o.Set("owner", e.owner);
-      o.Set("length", e.length);
-      o.Set("step", e.step);
-      break;
-    case Event::Type::Views: {
-      o.Set("type", "views");
-      o.Set("step", e.step);
-      Napi::Array views = Napi::Array::New(env, e.views.size());
-      for (size_t w = 0; w < e.views.size(); w++) views.Set(uint32_t(w), int32_array(env, e.views[w]));
-      o.Set("views", views);
-      break;
-    }
-    case Event::Type::Attention: {
-      o.Set("type", "attention");
-      o.Set("step", e.step);
-      Napi::Array shares = Napi::Array::New(env, e.shares.size());
-      for (size_t w = 0; w < e.shares.size(); w++)
-        shares.Set(uint32_t(w), float32_array(env, e.shares[w].data(), e.shares[w].size()));
-      o.Set("shares", shares);
-      Napi::Array layers = Napi::Array::New(env, e.layer_shares.size());
-      for (size_t w = 0; w < e.layer_shares.size(); w++)
-        layers.Set(uint32_t(w), float32_array(env, e.layer_shares[w].data(), e.layer_shares[w].size()));
-      o.Set("layerShares", layers);
-      break;
-    }
-    case Event::Type::Stats:
-      o.Set("type", "stats");
-      o.Set("step", e.step);
-      o.Set("tokens", e.count);
-      o.Set("tokensPerSecond", e.value);
-      o.Set("msPerStep", e.value2);
-      o.Set("kvBytes", e.kv_bytes);
-      break;
-    case Event::Type::Note:
-      o.Set("type", "note");
-      o.Set("target", e.worker);
-      o.Set("block", e.block);
-      o.Set("ids", int32_array(env, e.ids));
-      break;
-    case Event::Type::FinisherTokens:
-      o.Set("type", "finisher-tokens");
-      o.Set("ids", int32_array(env, e.ids));
-      break;
-    case Event::Type::RawResult: {
-      o.Set("type", "raw-result");
-      Napi::Array workers = Napi::Array::New(env, e.raw_ids.size());
-      for (size_t w = 0; w < e.raw_ids.size(); w++) {
-        Napi::Object r = Napi::Object::New(env);
-        r.Set("ids", int32_array(env, e.raw_ids[w]));
-        r.Set("topIds", int32_array(env, e.raw_top_ids[w]));
-        r.Set("topLogits", float32_array(env, e.raw_top_logits[w].data(), e.raw_top_logits[w].size()));
-        workers.Set(uint32_t(w), r);
-      }
-      o.Set("workers", workers);
-      break;
-    }
+// One JavaScript object per event type; the keys are those of hogwild_native.d.ts.
+namespace {
+
+Napi::Array int32_arrays(Napi::Env env, const std::vector<std::vector<int32_t>>& v) {
+  Napi::Array a = Napi::Array::New(env, v.size());
+  for (size_t i = 0; i < v.size(); i++) a.Set(uint32_t(i), int32_array(env, v[i]));
+  return a;
+}
+
+Napi::Array float32_arrays(Napi::Env env, const std::vector<std::vector<float>>& v) {
+  Napi::Array a = Napi::Array::New(env, v.size());
+  for (size_t i = 0; i < v.size(); i++) a.Set(uint32_t(i), float32_array(env, v[i].data(), v[i].size()));
+  return a;
+}
+
+struct EventToJs {
+  Napi::Env env;
+
+  Napi::Object typed(const char* type) const {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("type", type);
+    return o;
   }
-  return o;
+
+  Napi::Object operator()(const RunStateEvent& e) const {
+    Napi::Object o = typed("run-state");
+    o.Set("state", run_phase_name(e.state));
+    if (!e.message.empty()) o.Set("message", e.message);
+    return o;
+  }
+  Napi::Object operator()(const ProgressEvent& e) const {
+    Napi::Object o = typed("progress");
+    o.Set("phase", "prefill");  // the one phase that reports progress
+    o.Set("done", e.done);
+    o.Set("total", e.total);
+    o.Set("tokensPerSecond", e.tokens_per_second);
+    return o;
+  }
+  Napi::Object operator()(const ErrorEvent& e) const {
+    Napi::Object o = typed("error");
+    o.Set("message", e.message);
+    return o;
+  }
+  Napi::Object operator()(const WorkerEvent& e) const {
+    Napi::Object o = typed("worker");
+    o.Set("worker", e.worker);
+    o.Set("state", worker_phase_name(e.state));
+    o.Set("forkedFrom", e.forked_from);
+    o.Set("temperature", e.temperature);
+    return o;
+  }
+  Napi::Object operator()(const TokensEvent& e) const {
+    Napi::Object o = typed("tokens");
+    o.Set("worker", e.worker);
+    o.Set("step", e.step);
+    o.Set("ids", int32_array(env, e.ids));
+    return o;
+  }
+  Napi::Object operator()(const StepFinishedEvent& e) const {
+    Napi::Object o = typed("step-finished");
+    o.Set("worker", e.worker);
+    o.Set("step", e.step);
+    o.Set("historyBlock", e.history_block);
+    o.Set("ids", int32_array(env, e.ids));
+    return o;
+  }
+  Napi::Object operator()(const BlockEvent& e) const {
+    Napi::Object o = typed("block");
+    o.Set("op", block_op_name(e.op));
+    o.Set("block", e.block);
+    o.Set("kind", block_kind_name(e.kind));
+    o.Set("owner", e.owner);
+    o.Set("length", e.length);
+    o.Set("step", e.step);
+    return o;
+  }
+  Napi::Object operator()(const ViewsEvent& e) const {
+    Napi::Object o = typed("views");
+    o.Set("step", e.step);
+    o.Set("views", int32_arrays(env, e.views));
+    return o;
+  }
+  Napi::Object operator()(const AttentionEvent& e) const {
+    Napi::Object o = typed("attention");
+    o.Set("step", e.step);
+    o.Set("shares", float32_arrays(env, e.shares));
+    o.Set("layerShares", float32_arrays(env, e.layer_shares));
+    return o;
+  }
+  Napi::Object operator()(const StatsEvent& e) const {
+    Napi::Object o = typed("stats");
+    o.Set("step", e.step);
+    o.Set("tokens", e.tokens);
+    o.Set("tokensPerSecond", e.tokens_per_second);
+    o.Set("msPerStep", e.ms_per_step);
+    o.Set("kvBytes", e.kv_bytes);
+    return o;
+  }
+  Napi::Object operator()(const NoteEvent& e) const {
+    Napi::Object o = typed("note");
+    o.Set("target", e.target);
+    o.Set("block", e.block);
+    o.Set("ids", int32_array(env, e.ids));
+    return o;
+  }
+  Napi::Object operator()(const FinisherTokensEvent& e) const {
+    Napi::Object o = typed("finisher-tokens");
+    o.Set("ids", int32_array(env, e.ids));
+    return o;
+  }
+  Napi::Object operator()(const RawResultEvent& e) const {
+    Napi::Object o = typed("raw-result");
+    Napi::Array workers = Napi::Array::New(env, e.workers.size());
+    for (size_t w = 0; w < e.workers.size(); w++) {
+      const RawResultEvent::Worker& rw = e.workers[w];
+      Napi::Object r = Napi::Object::New(env);
+      r.Set("ids", int32_array(env, rw.ids));
+      r.Set("topIds", int32_array(env, rw.top_ids));
+      r.Set("topLogits", float32_array(env, rw.top_logits.data(), rw.top_logits.size()));
+      workers.Set(uint32_t(w), r);
+    }
+    o.Set("workers", workers);
+    return o;
+  }
+};
+
+}  // namespace
+
+Napi::Object event(Napi::Env env, const Event& e) {
+  return std::visit(EventToJs{env}, e);
 }
 
 Napi::Object inspect_result(Napi::Env env, const InspectResult& r) {

@@ -136,6 +136,7 @@ Napi::Value ModelWrap::generate(const Napi::CallbackInfo& info) {
       req.Get("sampling").IsObject() ? sampling(req.Get("sampling").As<Napi::Object>()) : SamplingParams{};
   request.seed = uint64_t(number(req, "seed", 0));
   request.prefill_chunk = int(number(req, "prefillChunk", 128));
+  request.prefill_report_s = number(req, "prefillReportSeconds", 1.0);
   if (request.prefill_chunk < 1) throw Napi::RangeError::New(env, "generate: prefillChunk must be at least 1");
   if (request.prompt.empty()) throw Napi::RangeError::New(env, "generate: the prompt is empty");
   if (request.max_tokens < 1) throw Napi::RangeError::New(env, "generate: maxTokens must be at least 1");

@@ -19,6 +19,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   // One user at a time: a synchronous forward, a generation or a run.
   void acquire(Napi::Env env, const char* what);
   void release() { busy_ = false; }
+  // True once close() has freed the model.
+  bool closed() const { return !model_; }
 
  private:
   Napi::Value config(const Napi::CallbackInfo& info);

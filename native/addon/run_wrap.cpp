@@ -8,13 +8,13 @@ namespace hw::js {
 Napi::FunctionReference RunWrap::constructor;
 
 Napi::Function RunWrap::define(Napi::Env env) {
-  Napi::Function f =
-      DefineClass(env, "NativeRun",
-                  {InstanceMethod<&RunWrap::pause>("pause"), InstanceMethod<&RunWrap::resume>("resume"),
-                   InstanceMethod<&RunWrap::step>("step"), InstanceMethod<&RunWrap::stop>("stop"),
-                   InstanceMethod<&RunWrap::inject>("inject"), InstanceMethod<&RunWrap::fork>("fork"),
-                   InstanceMethod<&RunWrap::set_temperature>("setTemperature"),
-                   InstanceMethod<&RunWrap::inspect>("inspect"), InstanceMethod<&RunWrap::done>("done")});
+  Napi::Function f = DefineClass(
+      env, "NativeRun",
+      {InstanceMethod<&RunWrap::pause>("pause"), InstanceMethod<&RunWrap::resume>("resume"),
+       InstanceMethod<&RunWrap::step>("step"), InstanceMethod<&RunWrap::stop>("stop"),
+       InstanceMethod<&RunWrap::inject>("inject"), InstanceMethod<&RunWrap::fork>("fork"),
+       InstanceMethod<&RunWrap::set_temperature>("setTemperature"), InstanceMethod<&RunWrap::inspect>("inspect"),
+       InstanceMethod<&RunWrap::done>("done"), InstanceMethod<&RunWrap::release_cache>("release")});
   constructor = Napi::Persistent(f);
   constructor.SuppressDestruct();
   return f;
@@ -50,13 +50,13 @@ Napi::Value RunWrap::start(Napi::Env env, ModelWrap* model, Napi::Object model_o
   }
   model->acquire(env, "startRun");
   run->model_ref_ = Napi::Persistent(model_object);
+  run->model_ = model;
   run->done_ = std::make_shared<Napi::Promise::Deferred>(env);
   run->done_promise_ = Napi::Persistent(run->done_->Promise().As<Napi::Object>());
   run->Ref();  // alive until its loop has ended
   *tsfn = Napi::ThreadSafeFunction::New(env, on_events, "hogwild-events", 0, 1, [run, model](Napi::Env) {
     model->release();
     run->done_->Resolve(run->Env().Undefined());
-    run->model_ref_.Reset();
     run->Unref();
   });
   HogwildRun* loop = run->run_.get();
@@ -143,6 +143,23 @@ Napi::Value RunWrap::inspect(const Napi::CallbackInfo& info) {
 }
 Napi::Value RunWrap::done(const Napi::CallbackInfo& info) {
   return done_promise_.Value();
+}
+// release(): the ended run's blocks back to the model's cache. Nothing to do once the model is
+// closed (its cache went with it); refused while the model runs something else (the cache is
+// the engine thread's then).
+Napi::Value RunWrap::release_cache(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!model_ || model_->closed()) return env.Undefined();
+  if (!run_->done()) throw Napi::Error::New(env, "release: the run is still going (stop it first)");
+  model_->acquire(env, "release");
+  try {
+    run_->release_cache();
+  } catch (const std::exception& e) {
+    model_->release();
+    throw Napi::Error::New(env, e.what());
+  }
+  model_->release();
+  return env.Undefined();
 }
 
 }  // namespace hw::js

@@ -33,12 +33,15 @@ class RunWrap : public Napi::ObjectWrap<RunWrap> {
   Napi::Value set_temperature(const Napi::CallbackInfo& info);
   Napi::Value inspect(const Napi::CallbackInfo& info);
   Napi::Value done(const Napi::CallbackInfo& info);
+  Napi::Value release_cache(const Napi::CallbackInfo& info);
 
   std::unique_ptr<HogwildRun> run_;
   std::thread thread_;
   std::shared_ptr<Napi::Promise::Deferred> done_;
   Napi::ObjectReference done_promise_;  // persistent: done() may be called from any later scope
+  // The model's JavaScript object stays alive with the run (release() checks it is still open).
   Napi::ObjectReference model_ref_;
+  ModelWrap* model_ = nullptr;
 };
 
 }  // namespace hw::js

@@ -41,7 +41,7 @@ static void bench_bookkeeping(const std::string& dir, int workers, int tokens_pe
   c.attention_shares = true;
   int events = 0, moves = 0;
   HogwildRun run(*model, c, [&](std::vector<Event>&& batch) {
-    for (const Event& e : batch) events++, moves += e.type == Event::Type::StepFinished;
+    for (const Event& e : batch) events++, moves += std::holds_alternative<StepFinishedEvent>(e);
   });
   run.run();
   const HogwildRun::Timings t = run.timings();

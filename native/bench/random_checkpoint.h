@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "../tests/safetensors_writer.h"
+#include "weight_names.h"
 
 struct BenchShape {
   std::string arch = "Qwen2ForCausalLM";
@@ -26,45 +27,19 @@ inline BenchShape qwen25_05b() {
 }
 
 inline void write_random_checkpoint(const BenchShape& s, const std::string& dir, uint64_t seed = 1) {
-  struct T {
-    std::string name;
-    std::vector<int64_t> shape;
-    bool ones;
-  };
-  std::vector<T> ts;
-  const int64_t H = s.hidden, Q = int64_t(s.heads) * s.head_dim, KV = int64_t(s.kv_heads) * s.head_dim;
-  ts.push_back({"model.embed_tokens.weight", {s.vocab, H}, false});
-  for (int l = 0; l < s.layers; l++) {
-    const std::string p = "model.layers." + std::to_string(l) + ".";
-    ts.push_back({p + "input_layernorm.weight", {H}, true});
-    ts.push_back({p + "post_attention_layernorm.weight", {H}, true});
-    ts.push_back({p + "self_attn.q_proj.weight", {Q, H}, false});
-    ts.push_back({p + "self_attn.k_proj.weight", {KV, H}, false});
-    ts.push_back({p + "self_attn.v_proj.weight", {KV, H}, false});
-    ts.push_back({p + "self_attn.o_proj.weight", {H, Q}, false});
-    if (s.bias) {
-      ts.push_back({p + "self_attn.q_proj.bias", {Q}, false});
-      ts.push_back({p + "self_attn.k_proj.bias", {KV}, false});
-      ts.push_back({p + "self_attn.v_proj.bias", {KV}, false});
-    }
-    if (s.qk_norm) {
-      ts.push_back({p + "self_attn.q_norm.weight", {s.head_dim}, true});
-      ts.push_back({p + "self_attn.k_norm.weight", {s.head_dim}, true});
-    }
-    ts.push_back({p + "mlp.gate_proj.weight", {s.intermediate, H}, false});
-    ts.push_back({p + "mlp.up_proj.weight", {s.intermediate, H}, false});
-    ts.push_back({p + "mlp.down_proj.weight", {H, s.intermediate}, false});
-  }
-  ts.push_back({"model.norm.weight", {H}, true});
-  if (!s.tied) ts.push_back({"lm_head.weight", {s.vocab, H}, false});
+  hw::ModelConfig cfg;
+  cfg.hidden = s.hidden, cfg.intermediate = s.intermediate, cfg.layers = s.layers, cfg.heads = s.heads;
+  cfg.kv_heads = s.kv_heads, cfg.head_dim = s.head_dim, cfg.vocab = s.vocab;
+  cfg.qkv_bias = s.bias, cfg.qk_norm = s.qk_norm;
+  const std::vector<hw::WeightSpec> ts = hw::weight_specs(cfg, !s.tied);
 
   std::vector<TensorSpec> specs;
-  for (const T& t : ts) specs.push_back({t.name, "BF16", t.shape, 2});
+  for (const hw::WeightSpec& t : ts) specs.push_back({t.name, "BF16", t.shape, 2});
   std::system(("mkdir -p '" + dir + "'").c_str());
   uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
   std::vector<uint16_t> buf(1 << 20);
   write_safetensors(dir + "/model.safetensors", specs, [&](size_t ti, std::ofstream& f) {
-    const T& t = ts[ti];
+    const hw::WeightSpec& t = ts[ti];
     int64_t n = 1;
     for (int64_t d : t.shape) n *= d;
     // 1/sqrt(fan_in) keeps activations in range through the layers.
@@ -72,7 +47,7 @@ inline void write_random_checkpoint(const BenchShape& s, const std::string& dir,
     while (n > 0) {
       const int64_t m = std::min<int64_t>(n, int64_t(buf.size()));
       for (int64_t i = 0; i < m; i++) {
-        if (t.ones) {
+        if (t.is_norm) {
           buf[i] = 0x3F80;  // 1.0
           continue;
         }

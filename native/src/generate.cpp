@@ -30,10 +30,13 @@ GenerateResult generate(Model& model, const GenerateRequest& req, const Generate
       ForwardOutput out;
       if (i == 0) {
         progress(0, int(input.size()), 0.0);
-        model.forward_chunked({input, block, {{block, 0}}, true}, req.prefill_chunk, out, [&](int done, int total) {
-          const double s = std::chrono::duration<double>(Clock::now() - t0).count();
-          progress(done, total, s > 0 ? done / s : 0.0);
-        });
+        model.forward_chunked(
+            {input, block, {{block, 0}}, true}, req.prefill_chunk, out,
+            [&](int done, int total) {
+              const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+              progress(done, total, s > 0 ? done / s : 0.0);
+            },
+            nullptr, req.prefill_report_s);
       } else {
         Batch batch;
         batch.rows.push_back({input, block, {{block, 0}}, true});

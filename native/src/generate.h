@@ -13,12 +13,13 @@
 namespace hw {
 
 struct GenerateRequest {
-  std::vector<int32_t> prompt;  // prefilled in chunks of prefill_chunk tokens
+  std::vector<int32_t> prompt;  // prefilled in chunks of at most prefill_chunk tokens
   std::vector<int32_t> stop;    // generation ends after any of these (it is kept)
   int max_tokens = 0;
   SamplingParams sampling;
   uint64_t seed = 0;
-  int prefill_chunk = 128;
+  int prefill_chunk = 128;        // the largest chunk
+  double prefill_report_s = 1.0;  // paced chunks (PrefillPacer); 0 = every chunk prefill_chunk
 };
 
 struct GenerateResult {

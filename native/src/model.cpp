@@ -1,20 +1,54 @@
 #include "model.h"
 
+#include <chrono>
 #include <cstdio>
 #include <algorithm>
+#include <fstream>
+#include <limits>
 #include <map>
 #include <set>
 #include <string>
 #include <thread>
 
 #include "error.h"
+#include "prefill_pacer.h"
 
 namespace hw {
 
-std::unique_ptr<Model> Model::load(const std::string& dir, const BackendOptions& opt) {
+namespace {
+
+// The kernel's MemAvailable in bytes; infinity when unknown.
+double memory_available() {
+  std::ifstream f("/proc/meminfo");
+  std::string key;
+  double kb = 0;
+  while (f >> key >> kb) {
+    if (key == "MemAvailable:") return kb * 1024.0;
+    f.ignore(std::numeric_limits<std::streamsize>::max(), '\n');
+  }
+  return std::numeric_limits<double>::infinity();
+}
+
+// Reads the mapped weight files into memory in slices, reporting each: the disk reads of a
+// large model happen here, visibly, instead of inside the first forward. Files that would
+// not fit in the available memory are left to be read on use (reading them all would evict
+// their own first part again).
+void read_weight_files(const CheckpointFiles& files, const LoadProgress& progress) {
+  const double total = double(files.mapped_bytes());
+  if (total > 0.8 * memory_available()) return;
+  if (progress) progress("read", 0, total);
+  files.read_into_memory([&](size_t done) {
+    if (progress) progress("read", double(done), total);
+  });
+}
+
+}  // namespace
+
+std::unique_ptr<Model> Model::load(const std::string& dir, const BackendOptions& opt, const LoadProgress& progress) {
   std::unique_ptr<Model> m(new Model());
   m->cfg_ = load_config(dir);
   m->weights_ = load_weights(dir, m->cfg_);
+  read_weight_files(*m->weights_.files, progress);
   const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
   m->pool_ = std::make_unique<par::Pool>(opt.threads > 0 ? opt.threads : cores);
   m->make_backend(opt);
@@ -123,12 +157,15 @@ void Model::forward(const Batch& batch, ForwardOutput& out) {
 }
 
 void Model::forward_chunked(const BatchRow& row, int chunk, ForwardOutput& out,
-                            const std::function<void(int, int)>& after_chunk, const std::atomic<bool>* cancel) {
+                            const std::function<void(int, int)>& after_chunk, const std::atomic<bool>* cancel,
+                            double report_s) {
   if (chunk < 1) fail("forward", "the prefill chunk must be at least 1 token, got " + std::to_string(chunk));
   const int total = int(row.tokens.size());
   if (total == 0) fail("forward", "no tokens");
+  PrefillPacer pacer(chunk, report_s);
   for (int done = 0; done < total;) {
-    const int n = std::min(chunk, total - done);
+    const int n = pacer.next(total - done);
+    const auto t0 = std::chrono::steady_clock::now();
     Batch b;
     b.cancel = cancel;
     BatchRow part;
@@ -140,6 +177,7 @@ void Model::forward_chunked(const BatchRow& row, int chunk, ForwardOutput& out,
     part.all_logits = last && row.all_logits;
     b.rows.push_back(std::move(part));
     forward(b, out);
+    pacer.done(n, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     done += n;
     if (after_chunk) after_chunk(done, total);
   }

@@ -14,10 +14,17 @@
 
 namespace hw {
 
+// Progress of a model load: `phase` ("read": the weight files brought into memory), bytes
+// done of `total` (for "read", the files' bytes). Called on the loading thread.
+using LoadProgress = std::function<void(const char* phase, double done, double total)>;
+
 class Model {
  public:
   // Loads <dir> (config.json + safetensors). Throws EngineError naming the file and problem.
-  static std::unique_ptr<Model> load(const std::string& dir, const BackendOptions& opt);
+  // The weight files are read into memory here, with progress (unless they would not fit in
+  // the memory available: then they are read as the first forwards touch them).
+  static std::unique_ptr<Model> load(const std::string& dir, const BackendOptions& opt,
+                                     const LoadProgress& progress = {});
   // A model of this shape with seeded random weights generated on the GPU (benchmarks).
   static std::unique_ptr<Model> random(const ModelConfig& cfg, const BackendOptions& opt);
 
@@ -40,10 +47,11 @@ class Model {
   // the caller gets control back between chunks: `after_chunk(done, total)` runs after each
   // (it may throw to end early; what was written stays written). Only the last chunk asks
   // for logits (as the row does). With `cancel` set, a chunk stops between layers and
-  // Cancelled is thrown. Same results as one forward of the whole row.
+  // Cancelled is thrown. With `report_s` > 0 the chunks are paced (PrefillPacer): small at
+  // first, then as large as fits in report_s seconds. Same results as one forward of the row.
   void forward_chunked(const BatchRow& row, int chunk, ForwardOutput& out,
                        const std::function<void(int done, int total)>& after_chunk = {},
-                       const std::atomic<bool>* cancel = nullptr);
+                       const std::atomic<bool>* cancel = nullptr, double report_s = 0);
 
   // Appends every token of `src` to the end of `dst`, keys rotated by dst's old length
   // (moves a finished step into a shared history once, O(step)).

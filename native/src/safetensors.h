@@ -1,6 +1,7 @@
 // Memory-mapped safetensors files: one file, or the shards named by model.safetensors.index.json.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -22,6 +23,9 @@ class SafeTensorsFile {
   const std::string& path() const { return path_; }
   const std::map<std::string, Tensor>& tensors() const { return tensors_; }
   size_t mapped_bytes() const { return map_size_; }
+  // Brings bytes [begin, end) of the mapping into memory (page cache or disk), page tables
+  // included, so that later reads do not fault.
+  void read_into_memory(size_t begin, size_t end) const;
 
   // Checks the header of `size` bytes of a safetensors file in full and returns its tensors
   // (pointing into `bytes`). Throws EngineError naming `path`. Public for the fuzzer.
@@ -45,6 +49,8 @@ class CheckpointFiles {
   // The file that holds a tensor (for error messages).
   std::string file_of(const std::string& name) const;
   size_t mapped_bytes() const;
+  // Every file read into memory in slices; `progress(bytes done)` after each slice.
+  void read_into_memory(const std::function<void(size_t done)>& progress) const;
 
  private:
   void add_file(const std::string& path);

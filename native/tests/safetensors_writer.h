@@ -1,5 +1,6 @@
-// Writes a safetensors file (8-byte little-endian header length, JSON header, 8-byte
-// aligned data) for the tests and benchmarks that make their own checkpoints.
+// Writes a safetensors file (8-byte little-endian header length, JSON header with the
+// "__metadata__" that PyTorch checkpoints carry, 8-byte aligned data): the one writer of the
+// tests and benchmarks that make their own checkpoints.
 #pragma once
 #include <cstdint>
 #include <fstream>
@@ -12,22 +13,22 @@ struct TensorSpec {
   std::string dtype;  // "F32", "BF16", ...
   std::vector<int64_t> shape;
   size_t element_size;
+  uint64_t bytes = 0;  // the data's size when it is not shape x element_size (tests of bad files)
 };
 
 // write_data(i, out) streams the bytes of tensor i, in the order given.
 inline void write_safetensors(const std::string& path, const std::vector<TensorSpec>& tensors,
                               const std::function<void(size_t, std::ofstream&)>& write_data) {
-  std::string header = "{";
+  std::string header = "{\"__metadata__\":{\"format\":\"pt\"}";
   uint64_t offset = 0;
   for (const TensorSpec& t : tensors) {
     uint64_t n = 1;
     for (int64_t d : t.shape) n *= uint64_t(d);
-    if (header.size() > 1) header += ",";
-    header += "\"" + t.name + "\":{\"dtype\":\"" + t.dtype + "\",\"shape\":[";
+    const uint64_t bytes = t.bytes ? t.bytes : n * t.element_size;
+    header += ",\"" + t.name + "\":{\"dtype\":\"" + t.dtype + "\",\"shape\":[";
     for (size_t i = 0; i < t.shape.size(); i++) header += (i ? "," : "") + std::to_string(t.shape[i]);
-    header +=
-        "],\"data_offsets\":[" + std::to_string(offset) + "," + std::to_string(offset + n * t.element_size) + "]}";
-    offset += n * t.element_size;
+    header += "],\"data_offsets\":[" + std::to_string(offset) + "," + std::to_string(offset + bytes) + "]}";
+    offset += bytes;
   }
   header += "}";
   while (header.size() % 8) header += ' ';

@@ -17,6 +17,7 @@
 #include "hogwild/engine.h"
 #include "hogwild/step_rules.h"
 #include "model.h"
+#include "event_log.h"
 #include "testing.h"
 
 using namespace hw;
@@ -104,7 +105,7 @@ class Reference : public RunObserver {
 
  private:
   int kvd() const { return s_.kv_heads * s_.head_dim; }
-  const std::vector<float>& W(const std::string& n) const { return m_.at(n); }
+  const std::vector<float>& W(WeightRole r, int layer = -1) const { return m_.at(weight_name(r, layer)); }
 
   void rope(double* x, int pos) const {
     const int half = s_.head_dim / 2;
@@ -153,27 +154,23 @@ class Reference : public RunObserver {
     std::vector<std::vector<double>> x(T, std::vector<double>(H));
     for (int t = 0; t < T; t++) {
       const int id = batch.rows[toks[t].row].tokens[toks[t].i];
-      for (int j = 0; j < H; j++) x[t][j] = W("model.embed_tokens.weight")[size_t(id) * H + j];
+      for (int j = 0; j < H; j++) x[t][j] = W(WeightRole::Embed)[size_t(id) * H + j];
     }
     for (int l = 0; l < s_.layers; l++) {
-      const std::string p = "model.layers." + std::to_string(l) + ".";
       std::vector<std::vector<double>> q(T, std::vector<double>(QD));
       std::vector<double> h(H), k(KD), v(KD);
       for (int t = 0; t < T; t++) {
-        rmsnorm(x[t].data(), W(p + "input_layernorm.weight"), H, h.data());
-        matvec(W(p + "self_attn.q_proj.weight"), h.data(), QD, H, q[t].data());
-        matvec(W(p + "self_attn.k_proj.weight"), h.data(), KD, H, k.data());
-        matvec(W(p + "self_attn.v_proj.weight"), h.data(), KD, H, v.data());
+        rmsnorm(x[t].data(), W(WeightRole::AttnNorm, l), H, h.data());
+        matvec(W(WeightRole::Wq, l), h.data(), QD, H, q[t].data());
+        matvec(W(WeightRole::Wk, l), h.data(), KD, H, k.data());
+        matvec(W(WeightRole::Wv, l), h.data(), KD, H, v.data());
         if (s_.bias) {
-          for (int j = 0; j < QD; j++) q[t][j] += W(p + "self_attn.q_proj.bias")[j];
-          for (int j = 0; j < KD; j++)
-            k[j] += W(p + "self_attn.k_proj.bias")[j], v[j] += W(p + "self_attn.v_proj.bias")[j];
+          for (int j = 0; j < QD; j++) q[t][j] += W(WeightRole::Bq, l)[j];
+          for (int j = 0; j < KD; j++) k[j] += W(WeightRole::Bk, l)[j], v[j] += W(WeightRole::Bv, l)[j];
         }
         if (s_.qk_norm) {
-          for (int hh = 0; hh < s_.heads; hh++)
-            rmsnorm(&q[t][hh * HD], W(p + "self_attn.q_norm.weight"), HD, &q[t][hh * HD]);
-          for (int hh = 0; hh < s_.kv_heads; hh++)
-            rmsnorm(&k[hh * HD], W(p + "self_attn.k_norm.weight"), HD, &k[hh * HD]);
+          for (int hh = 0; hh < s_.heads; hh++) rmsnorm(&q[t][hh * HD], W(WeightRole::QNorm, l), HD, &q[t][hh * HD]);
+          for (int hh = 0; hh < s_.kv_heads; hh++) rmsnorm(&k[hh * HD], W(WeightRole::KNorm, l), HD, &k[hh * HD]);
         }
         const int block = batch.rows[toks[t].row].block;
         auto& kb = K_[block];
@@ -219,25 +216,25 @@ class Reference : public RunObserver {
       }
       std::vector<double> o(H), gate(I), up(I), down(H);
       for (int t = 0; t < T; t++) {
-        matvec(W(p + "self_attn.o_proj.weight"), att[t].data(), H, QD, o.data());
+        matvec(W(WeightRole::Wo, l), att[t].data(), H, QD, o.data());
         for (int j = 0; j < H; j++) x[t][j] += o[j];
-        rmsnorm(x[t].data(), W(p + "post_attention_layernorm.weight"), H, h.data());
-        matvec(W(p + "mlp.gate_proj.weight"), h.data(), I, H, gate.data());
-        matvec(W(p + "mlp.up_proj.weight"), h.data(), I, H, up.data());
+        rmsnorm(x[t].data(), W(WeightRole::MlpNorm, l), H, h.data());
+        matvec(W(WeightRole::Gate, l), h.data(), I, H, gate.data());
+        matvec(W(WeightRole::Up, l), h.data(), I, H, up.data());
         for (int j = 0; j < I; j++) gate[j] = gate[j] / (1 + std::exp(-gate[j])) * up[j];
-        matvec(W(p + "mlp.down_proj.weight"), gate.data(), H, I, down.data());
+        matvec(W(WeightRole::Down, l), gate.data(), H, I, down.data());
         for (int j = 0; j < H; j++) x[t][j] += down[j];
       }
     }
     // Logits of the tokens the engine returns logits for, in the same order.
     std::vector<std::vector<double>> logits;
-    const std::vector<float>& head = s_.tied ? W("model.embed_tokens.weight") : W("lm_head.weight");
+    const std::vector<float>& head = s_.tied ? W(WeightRole::Embed) : W(WeightRole::LmHead);
     std::vector<double> h(H);
     for (int t = 0; t < T; t++) {
       const BatchRow& row = batch.rows[toks[t].row];
       const bool last = toks[t].i == int(row.tokens.size()) - 1;
       if (!(row.all_logits || (row.logits && last))) continue;
-      rmsnorm(x[t].data(), W("model.norm.weight"), H, h.data());
+      rmsnorm(x[t].data(), W(WeightRole::FinalNorm), H, h.data());
       std::vector<double> lg(s_.vocab);
       matvec(head, h.data(), s_.vocab, H, lg.data());
       logits.push_back(lg);
@@ -254,26 +251,6 @@ class Reference : public RunObserver {
 // ------------------------------------------------------------------ helpers
 
 static const double kLogitBound = 2e-3;
-
-struct Collected {
-  std::vector<Event> events;
-  HogwildRun::EventSink sink() {
-    return [this](std::vector<Event>&& batch) {
-      for (Event& e : batch) events.push_back(std::move(e));
-    };
-  }
-  const Event* find(Event::Type t) const {
-    for (const Event& e : events)
-      if (e.type == t) return &e;
-    return nullptr;
-  }
-  std::string final_state() const {
-    std::string s;
-    for (const Event& e : events)
-      if (e.type == Event::Type::RunState) s = e.text;
-    return s;
-  }
-};
 
 static HogwildConfig raw_config(int workers, Layout layout, int steps, int vocab) {
   HogwildConfig c;
@@ -325,14 +302,13 @@ static void test_equivalence(const TinyModel& tm, const std::string& label) {
         HogwildConfig c = raw_config(W, layout, 9, tm.spec.vocab);
         for (int id = 0; id < tm.spec.vocab; id += 2) c.raw_step_ids.push_back(id);  // frequent raw moves
         if (!raw) add_protocol(c, tm.spec.vocab);
-        Collected col;
+        EventLog col;
         HogwildRun run(*model, c, col.sink());
         Reference ref(tm);
         run.set_observer(&ref);
         if (!raw && W >= 2) run.inject(1, {60, 61});  // a note for one worker, written in step 1
         run.run();
-        int moves = 0;
-        for (const Event& e : col.events) moves += e.type == Event::Type::StepFinished;
+        const int moves = int(col.all<StepFinishedEvent>().size());
         CHECK(col.final_state() == "finished", "%s %s W=%d raw=%d ended '%s'", label.c_str(), layout_name(layout), W,
               raw, col.final_state().c_str());
         CHECK(ref.max_diff < kLogitBound, "%s %s W=%d raw=%d: max |logit diff| %.3g over %d rows", label.c_str(),
@@ -356,7 +332,7 @@ static void test_view_shapes(const TinyModel& tm) {
     auto model = Model::load(tm.dir, test_backend());
     HogwildConfig c = raw_config(3, layout, 3, tm.spec.vocab);
     add_protocol(c, tm.spec.vocab);
-    Collected col;
+    EventLog col;
     HogwildRun run(*model, c, col.sink());
     Reference ref(tm);
     run.set_observer(&ref);
@@ -364,8 +340,8 @@ static void test_view_shapes(const TinyModel& tm) {
     run.run();
     std::map<int, BlockKind> kind;
     std::map<int, int> owner;
-    for (const Event& e : col.events)
-      if (e.type == Event::Type::Block && e.text == "created") kind[e.block] = e.kind, owner[e.block] = e.owner;
+    for (const BlockEvent* e : col.all<BlockEvent>())
+      if (e->op == BlockOp::Created) kind[e->block] = e->kind, owner[e->block] = e->owner;
     // Step 1 of the loop is forward #2 (prompt) or #3 (prompt, headers).
     const auto& rows = ref.views_seen.at(layout == Layout::Combined ? 2 : 1);
     for (int w = 0; w < 3; w++) {
@@ -392,18 +368,13 @@ static void test_view_shapes(const TinyModel& tm) {
   }
 }
 
-static std::vector<std::vector<int32_t>> raw_ids(const Collected& col) {
-  const Event* r = col.find(Event::Type::RawResult);
-  return r ? r->raw_ids : std::vector<std::vector<int32_t>>{};
-}
-
 // The ids a raw run generates when nothing interrupts it, on a model of its own.
 static std::vector<std::vector<int32_t>> uninterrupted(const TinyModel& tm, const HogwildConfig& c) {
   auto model = Model::load(tm.dir, test_backend());
-  Collected col;
+  EventLog col;
   HogwildRun run(*model, c, col.sink());
   run.run();
-  return raw_ids(col);
+  return col.raw_ids();
 }
 
 // W = 1, contiguous, raw: plain greedy generation of prompt + first input.
@@ -411,7 +382,7 @@ static void test_single_worker_is_plain(const TinyModel& tm) {
   auto model = Model::load(tm.dir, test_backend());
   HogwildConfig c = raw_config(1, Layout::Contiguous, 12, tm.spec.vocab);
   c.sampling.temperature = 0.0f;
-  Collected col;
+  EventLog col;
   HogwildRun run(*model, c, col.sink());
   run.run();
   auto plain = Model::load(tm.dir, test_backend());
@@ -428,7 +399,7 @@ static void test_single_worker_is_plain(const TinyModel& tm) {
     input = {int32_t(std::max_element(lg, lg + tm.spec.vocab) - lg)};
     greedy.push_back(input[0]);
   }
-  auto got = raw_ids(col);
+  auto got = col.raw_ids();
   CHECK(!got.empty() && got[0] == greedy, "W=1 raw run differs from plain greedy generation");
 }
 
@@ -438,7 +409,7 @@ static void test_fork(const TinyModel& tm) {
   HogwildConfig c = raw_config(2, Layout::Interleaved, 12, tm.spec.vocab);
   c.first_input[0].assign(100, 9);  // 4 pages, so a full copy would show
   c.sampling.temperature = 0.8f;
-  Collected col;
+  EventLog col;
   HogwildRun run(*model, c, col.sink());
   int pages_before = -1, pages_after = -1, forward_no = 0;
   struct Obs : RunObserver {
@@ -456,8 +427,8 @@ static void test_fork(const TinyModel& tm) {
   run.set_observer(&obs);
   run.run();
   CHECK(col.final_state() == "finished", "fork run ended '%s'", col.final_state().c_str());
-  if (const Event* e = col.find(Event::Type::Error)) std::printf("fork run error: %s\n", e->text.c_str());
-  auto ids = raw_ids(col);
+  if (const ErrorEvent* e = col.first<ErrorEvent>()) std::printf("fork run error: %s\n", e->message.c_str());
+  auto ids = col.raw_ids();
   CHECK(ids.size() == 3, "expected 3 workers after the fork, got %zu", ids.size());
   if (ids.size() == 3) {
     // The fork has the origin's history up to the fork, then the same continuation.
@@ -476,7 +447,7 @@ static void test_pause_resume(const TinyModel& tm) {
   const auto plain = uninterrupted(tm, c);
 
   auto m2 = Model::load(tm.dir, test_backend());
-  Collected col;
+  EventLog col;
   std::atomic<int> steps{0};
   struct Obs : RunObserver {
     std::atomic<int>* n;
@@ -499,7 +470,7 @@ static void test_pause_resume(const TinyModel& tm) {
   CHECK(steps == at_pause + 2, "two single steps ran %d steps", steps - at_pause);
   r2.resume();
   r2.wait();
-  CHECK(raw_ids(col) == plain, "pause / step / resume changed the generated tokens");
+  CHECK(col.raw_ids() == plain, "pause / step / resume changed the generated tokens");
 }
 
 // Bad controls are refused with a clear error and leave the run as it was.
@@ -509,7 +480,7 @@ static void test_bad_controls(const TinyModel& tm) {
   const auto plain = uninterrupted(tm, c);
 
   auto m2 = Model::load(tm.dir, test_backend());
-  Collected col;
+  EventLog col;
   HogwildRun run(*m2, c, col.sink());
   auto expect_error = [&](const char* what, const std::string& needle, auto f) {
     try {
@@ -528,7 +499,7 @@ static void test_bad_controls(const TinyModel& tm) {
   expect_error("note with a bad id", "outside the vocabulary", [&] { run.inject(0, {999999}); });
   expect_error("bad temperature", "between 0 and 10", [&] { run.set_temperature(0, -1.0f); });
   run.run();
-  CHECK(raw_ids(col) == plain, "refused controls changed the run");
+  CHECK(col.raw_ids() == plain, "refused controls changed the run");
   expect_error("control after the end", "already ended", [&] { run.pause(); });
   expect_error("fork after the end", "already ended", [&] { run.fork(0); });
 
@@ -555,7 +526,7 @@ static void test_protocol(const TinyModel& tm) {
   add_protocol(c, tm.spec.vocab);
   c.max_tokens = 90;
   c.attention_shares = true;
-  Collected col;
+  EventLog col;
   HogwildRun run(*model, c, col.sink());
   Reference ref(tm);
   run.set_observer(&ref);
@@ -563,14 +534,13 @@ static void test_protocol(const TinyModel& tm) {
   // The history holds exactly the finished steps, in completion order.
   Ids expected;
   int moves = 0;
-  for (const Event& e : col.events)
-    if (e.type == Event::Type::StepFinished) {
-      expected.insert(expected.end(), e.ids.begin(), e.ids.end());
-      moves++;
-      // A finished step starts with its header and ends with the paragraph break.
-      CHECK(e.ids.size() >= 4 && e.ids[0] == 20 && c.token_bytes[e.ids.back()] == ".\n\n",
-            "step %d of worker %d malformed", e.step, e.worker);
-    }
+  for (const StepFinishedEvent* e : col.all<StepFinishedEvent>()) {
+    expected.insert(expected.end(), e->ids.begin(), e->ids.end());
+    moves++;
+    // A finished step starts with its header and ends with the paragraph break.
+    CHECK(e->ids.size() >= 4 && e->ids[0] == 20 && c.token_bytes[e->ids.back()] == ".\n\n",
+          "step %d of worker %d malformed", e->step, e->worker);
+  }
   CHECK(moves >= 3, "only %d steps finished", moves);
   CHECK(run.block_tokens(run.history_block()) == expected, "history differs from the finished steps");
 
@@ -583,11 +553,11 @@ static void test_protocol(const TinyModel& tm) {
       CHECK(i >= 2 && hist[i - 1] == 41 && hist[i - 2] == 40, "self-check not right after a header");
     }
   CHECK(self_checks >= 1 && self_checks <= 90 / 9, "self-checks: %d", self_checks);
-  CHECK(col.find(Event::Type::FinisherTokens) != nullptr, "no finisher");
+  CHECK(col.first<FinisherTokensEvent>() != nullptr, "no finisher");
   // Attention shares: a distribution over the view's segments, per layer and on average.
   int attention_events = 0;
-  for (const Event& e : col.events) {
-    if (e.type != Event::Type::Attention) continue;
+  for (const AttentionEvent* a : col.all<AttentionEvent>()) {
+    const AttentionEvent& e = *a;
     attention_events++;
     for (size_t w = 0; w < e.shares.size(); w++) {
       if (e.shares[w].empty()) continue;  // the worker fed no row this step
@@ -639,14 +609,13 @@ static void test_context_limit(const TinyModel& tm) {
   add_protocol(c, tm.spec.vocab);
   c.max_tokens = 1000;
   c.max_context = 48;
-  Collected col;
+  EventLog col;
   HogwildRun run(*model, c, col.sink());
   run.run();
   CHECK(col.final_state() == "finished", "a full context ended the run as '%s'", col.final_state().c_str());
-  CHECK(col.find(Event::Type::Error) == nullptr, "a full context raised an error");
+  CHECK(col.first<ErrorEvent>() == nullptr, "a full context raised an error");
   int generated = 0;
-  for (const Event& e : col.events)
-    if (e.type == Event::Type::Stats) generated = e.count;
+  if (const StatsEvent* s = col.last<StatsEvent>()) generated = s->tokens;
   CHECK(generated > 0 && generated < 48, "generated %d tokens within a 48-token context", generated);
 }
 

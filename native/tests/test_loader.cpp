@@ -9,6 +9,7 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "config.h"
@@ -17,6 +18,8 @@
 #include "safetensors.h"
 #include "tensor.h"
 #include "weights.h"
+#include "safetensors_writer.h"
+#include "weight_names.h"
 
 namespace fs = std::filesystem;
 using namespace hw;
@@ -58,15 +61,15 @@ static void expect_error(const char* label, const std::function<void()>& fn, con
   std::fprintf(stderr, "[%s] did not throw\n", label);
 }
 
-// ---- a tiny safetensors writer ----
+// ---- checkpoints: the shared safetensors writer, then optional damage ----
 
-struct TensorSpec {
+struct TestTensor {
   std::string dtype = "F32";
   std::vector<int64_t> shape;
   std::vector<float> values;  // encoded per dtype when written
 };
 
-static std::vector<uint8_t> encode(const TensorSpec& t) {
+static std::vector<uint8_t> encode(const TestTensor& t) {
   std::vector<uint8_t> out;
   for (float v : t.values) {
     if (t.dtype == "F32") {
@@ -84,34 +87,29 @@ static std::vector<uint8_t> encode(const TensorSpec& t) {
   return out;
 }
 
-static std::string shape_json(const std::vector<int64_t>& s) {
-  std::string r = "[";
-  for (size_t i = 0; i < s.size(); ++i) r += (i ? "," : "") + std::to_string(s[i]);
-  return r + "]";
-}
-
-// Writes a safetensors file; `header_len_delta` lies about the header length,
-// `truncate_by` drops bytes from the end.
-static void write_safetensors(const std::string& path, const std::map<std::string, TensorSpec>& ts,
-                              int64_t header_len_delta = 0, size_t truncate_by = 0) {
-  std::string header = "{\"__metadata__\":{\"format\":\"pt\"}";
-  std::vector<uint8_t> data;
+// Writes a safetensors file whose data_offsets follow the values given; `header_len_delta`
+// then lies about the header length, `truncate_by` drops bytes from the end.
+static void write_checkpoint(const std::string& path, const std::map<std::string, TestTensor>& ts,
+                             int64_t header_len_delta = 0, size_t truncate_by = 0) {
+  std::vector<TensorSpec> specs;
+  std::vector<std::vector<uint8_t>> data;
   for (const auto& [name, t] : ts) {
-    std::vector<uint8_t> bytes = encode(t);
-    header += ",\"" + name + "\":{\"dtype\":\"" + t.dtype + "\",\"shape\":" + shape_json(t.shape) +
-              ",\"data_offsets\":[" + std::to_string(data.size()) + "," + std::to_string(data.size() + bytes.size()) +
-              "]}";
-    data.insert(data.end(), bytes.begin(), bytes.end());
+    data.push_back(encode(t));
+    const size_t element = t.dtype == "F32" ? 4 : t.dtype == "I8" ? 1 : 2;
+    specs.push_back({name, t.dtype, t.shape, element, data.back().size()});
   }
-  header += "}";
-  while (header.size() % 8) header += ' ';  // the reference writer pads with spaces
-  std::string file;
-  uint64_t n = uint64_t(int64_t(header.size()) + header_len_delta);
-  for (int i = 0; i < 8; ++i) file += char((n >> (8 * i)) & 0xFF);
-  file += header;
-  file.append(reinterpret_cast<const char*>(data.data()), data.size());
-  file.resize(file.size() - truncate_by);
-  std::ofstream(path, std::ios::binary) << file;
+  write_safetensors(path, specs, [&](size_t i, std::ofstream& f) {
+    f.write(reinterpret_cast<const char*>(data[i].data()), std::streamsize(data[i].size()));
+  });
+  if (header_len_delta != 0) {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    uint64_t n = 0;
+    f.read(reinterpret_cast<char*>(&n), 8);
+    n = uint64_t(int64_t(n) + header_len_delta);
+    f.seekp(0);
+    f.write(reinterpret_cast<const char*>(&n), 8);
+  }
+  if (truncate_by) fs::resize_file(path, fs::file_size(path) - truncate_by);
 }
 
 static void write_text(const std::string& path, const std::string& text) {
@@ -120,8 +118,8 @@ static void write_text(const std::string& path, const std::string& text) {
 
 // ---- a tiny model ----
 
-static TensorSpec make(const std::string& dtype, std::vector<int64_t> shape, float seed) {
-  TensorSpec t;
+static TestTensor make(const std::string& dtype, std::vector<int64_t> shape, float seed) {
+  TestTensor t;
   t.dtype = dtype;
   t.shape = shape;
   int64_t n = 1;
@@ -131,35 +129,53 @@ static TensorSpec make(const std::string& dtype, std::vector<int64_t> shape, flo
   return t;
 }
 
-// hidden 8, intermediate 16, 2 layers, 4 heads, 2 KV heads, head_dim 4 (Qwen3: 2 * 8 = 16 q rows),
-// vocab 12. Dtypes vary by tensor on purpose.
-static std::map<std::string, TensorSpec> tiny_tensors(Arch arch, int head_dim, bool lm_head) {
-  const int64_t H = 8, I = 16, V = 12, Q = 4 * head_dim, KV = 2 * head_dim;
-  std::map<std::string, TensorSpec> ts;
-  ts["model.embed_tokens.weight"] = make("BF16", {V, H}, 0.5f);
-  for (int l = 0; l < 2; ++l) {
-    std::string p = "model.layers." + std::to_string(l) + ".";
-    ts[p + "input_layernorm.weight"] = make("F32", {H}, 1.0f);
-    ts[p + "self_attn.q_proj.weight"] = make("F16", {Q, H}, 0.25f);
-    ts[p + "self_attn.k_proj.weight"] = make("BF16", {KV, H}, 0.0f);
-    ts[p + "self_attn.v_proj.weight"] = make("F32", {KV, H}, 0.125f);
-    ts[p + "self_attn.o_proj.weight"] = make("BF16", {H, Q}, 0.0f);
-    if (arch == Arch::Qwen2) {
-      ts[p + "self_attn.q_proj.bias"] = make("F32", {Q}, 0.0f);
-      ts[p + "self_attn.k_proj.bias"] = make("F16", {KV}, 0.0f);
-      ts[p + "self_attn.v_proj.bias"] = make("BF16", {KV}, 0.0f);
-    }
-    if (arch == Arch::Qwen3) {
-      ts[p + "self_attn.q_norm.weight"] = make("BF16", {head_dim}, 1.0f);
-      ts[p + "self_attn.k_norm.weight"] = make("BF16", {head_dim}, 1.0f);
-    }
-    ts[p + "post_attention_layernorm.weight"] = make("F32", {H}, 1.0f);
-    ts[p + "mlp.gate_proj.weight"] = make("BF16", {I, H}, 0.0f);
-    ts[p + "mlp.up_proj.weight"] = make("F16", {I, H}, 0.0f);
-    ts[p + "mlp.down_proj.weight"] = make("BF16", {H, I}, 0.0f);
+// Dtypes vary by kind of tensor on purpose, so that every conversion is read: the dtype and
+// the first value of each.
+static std::pair<const char*, float> tiny_dtype(WeightRole r) {
+  switch (r) {
+    case WeightRole::Embed:
+      return {"BF16", 0.5f};
+    case WeightRole::Wq:
+      return {"F16", 0.25f};
+    case WeightRole::Wv:
+      return {"F32", 0.125f};
+    case WeightRole::Bq:
+      return {"F32", 0.0f};
+    case WeightRole::AttnNorm:
+    case WeightRole::MlpNorm:
+    case WeightRole::FinalNorm:
+      return {"F32", 1.0f};
+    case WeightRole::Bk:
+    case WeightRole::Up:
+      return {"F16", 0.0f};
+    case WeightRole::QNorm:
+    case WeightRole::KNorm:
+      return {"BF16", 1.0f};
+    case WeightRole::LmHead:
+      return {"F16", -0.5f};
+    default:
+      return {"BF16", 0.0f};  // k_proj, o_proj, v bias, gate, down
   }
-  ts["model.norm.weight"] = make("F32", {H}, 1.0f);
-  if (lm_head) ts["lm_head.weight"] = make("F16", {V, H}, -0.5f);
+}
+
+// hidden 8, intermediate 16, 2 layers, 4 heads, 2 KV heads, vocab 12 (Qwen3: head_dim 4, so
+// 2 * 8 = 16 q rows).
+static ModelConfig tiny_config(Arch arch, int head_dim) {
+  ModelConfig c;
+  c.arch = arch;
+  c.hidden = 8, c.intermediate = 16, c.layers = 2, c.heads = 4, c.kv_heads = 2, c.head_dim = head_dim, c.vocab = 12;
+  c.qkv_bias = arch == Arch::Qwen2, c.qk_norm = arch == Arch::Qwen3;
+  return c;
+}
+
+// Every tensor of the engine's list (weight_names.h) with made-up values. That the list names
+// what transformers writes is checked by loading its checkpoints (test/fixtures, parity tests).
+static std::map<std::string, TestTensor> tiny_tensors(Arch arch, int head_dim, bool lm_head) {
+  std::map<std::string, TestTensor> ts;
+  for (const WeightSpec& s : weight_specs(tiny_config(arch, head_dim), lm_head)) {
+    const auto [dtype, seed] = tiny_dtype(s.role);
+    ts[s.name] = make(dtype, s.shape, seed);
+  }
   return ts;
 }
 
@@ -405,7 +421,7 @@ static void test_model(const std::string& tmp) {
   fs::create_directories(dir);
   write_text(dir + "/config.json", kQwen3Config);
   auto ts = tiny_tensors(Arch::Qwen3, 4, false);
-  write_safetensors(dir + "/model.safetensors", ts);
+  write_checkpoint(dir + "/model.safetensors", ts);
   {
     ModelConfig cfg = load_config(dir);
     ModelWeights w = load_weights(dir, cfg);
@@ -414,26 +430,26 @@ static void test_model(const std::string& tmp) {
     CHECK(w.layers[1].wq.dtype == DType::F16 && w.layers[1].wv.dtype == DType::F32);
     CHECK(!w.layers[0].q_norm.empty() && w.layers[0].bq.empty());
     bool exact = true;
-    auto same = [&](const Tensor& t, const TensorSpec& s) {
+    auto same = [&](const Tensor& t, const TestTensor& s) {
       std::vector<float> all(size_t(t.numel()));
       tensor_to_f32(t, 0, t.rows(), all.data());
       for (size_t i = 0; i < all.size(); ++i)
         if (all[i] != s.values[i] || tensor_get(t, int64_t(i)) != s.values[i]) exact = false;
     };
-    same(w.embed, ts["model.embed_tokens.weight"]);
-    same(w.layers[1].wq, ts["model.layers.1.self_attn.q_proj.weight"]);
-    same(w.layers[1].wv, ts["model.layers.1.self_attn.v_proj.weight"]);
-    same(w.layers[0].k_norm, ts["model.layers.0.self_attn.k_norm.weight"]);
-    same(w.final_norm, ts["model.norm.weight"]);
+    same(w.embed, ts[weight_name(WeightRole::Embed)]);
+    same(w.layers[1].wq, ts[weight_name(WeightRole::Wq, 1)]);
+    same(w.layers[1].wv, ts[weight_name(WeightRole::Wv, 1)]);
+    same(w.layers[0].k_norm, ts[weight_name(WeightRole::KNorm, 0)]);
+    same(w.final_norm, ts[weight_name(WeightRole::FinalNorm)]);
     CHECK(exact);
     std::vector<float> rows(2 * 8);  // a slice of rows
     tensor_to_f32(w.embed, 3, 2, rows.data());
-    CHECK(rows[0] == ts["model.embed_tokens.weight"].values[24]);
+    CHECK(rows[0] == ts[weight_name(WeightRole::Embed)].values[24]);
     CHECK(w.files->mapped_bytes() == fs::file_size(dir + "/model.safetensors"));
-    CHECK(w.files->file_of("model.norm.weight") == dir + "/model.safetensors");
+    CHECK(w.files->file_of(weight_name(WeightRole::FinalNorm)) == dir + "/model.safetensors");
     CHECK(w.files->find("nope") == nullptr);
     expect_error("tensor_to_f32 range", [&] { tensor_to_f32(w.embed, 11, 2, rows.data()); },
-                 {"model.embed_tokens.weight", "outside"});
+                 {weight_name(WeightRole::Embed), "outside"});
   }
   CHECK(mappings_under(dir) == 0);  // ModelWeights owned the only mapping
 
@@ -442,25 +458,25 @@ static void test_model(const std::string& tmp) {
   fs::create_directories(dir);
   write_text(dir + "/config.json", kQwen2Config);
   ts = tiny_tensors(Arch::Qwen2, 2, true);
-  std::map<std::string, TensorSpec> a, b;
+  std::map<std::string, TestTensor> a, b;
   std::string wm;
-  for (auto& [name, t] : ts) {
-    bool first = name.rfind("model.layers.1.", 0) != 0 && name != "lm_head.weight";
-    (first ? a : b)[name] = t;
-    wm += std::string(wm.empty() ? "" : ",") + "\"" + name + "\":\"" +
+  for (const WeightSpec& s : weight_specs(tiny_config(Arch::Qwen2, 2), true)) {
+    const bool first = s.layer != 1 && s.role != WeightRole::LmHead;
+    (first ? a : b)[s.name] = ts[s.name];
+    wm += std::string(wm.empty() ? "" : ",") + "\"" + s.name + "\":\"" +
           (first ? "model-00001-of-00002.safetensors" : "model-00002-of-00002.safetensors") + "\"";
   }
-  write_safetensors(dir + "/model-00001-of-00002.safetensors", a);
-  write_safetensors(dir + "/model-00002-of-00002.safetensors", b);
+  write_checkpoint(dir + "/model-00001-of-00002.safetensors", a);
+  write_checkpoint(dir + "/model-00002-of-00002.safetensors", b);
   std::string index = "{\"metadata\":{\"total_size\":1},\"weight_map\":{" + wm + "}}";
   write_text(dir + "/model.safetensors.index.json", index);
   {
     ModelConfig cfg = load_config(dir);
     ModelWeights w = load_weights(dir, cfg);
     CHECK(w.lm_head.data != w.embed.data && w.lm_head.dtype == DType::F16);
-    CHECK(tensor_get(w.lm_head, 1) == ts["lm_head.weight"].values[1]);
+    CHECK(tensor_get(w.lm_head, 1) == ts[weight_name(WeightRole::LmHead)].values[1]);
     CHECK(!w.layers[1].bv.empty() && w.layers[1].bv.dtype == DType::BF16 && w.layers[1].q_norm.empty());
-    CHECK(w.files->file_of("lm_head.weight") == dir + "/model-00002-of-00002.safetensors");
+    CHECK(w.files->file_of(weight_name(WeightRole::LmHead)) == dir + "/model-00002-of-00002.safetensors");
   }
   // The index names a shard that is not there.
   write_text(dir + "/model.safetensors.index.json",
@@ -472,29 +488,30 @@ static void test_model(const std::string& tmp) {
                 dir});
   // A shard that breaks after another one mapped fine: nothing stays mapped.
   write_text(dir + "/model.safetensors.index.json", index);
-  write_safetensors(dir + "/model-00002-of-00002.safetensors", b, 0, 5);
+  write_checkpoint(dir + "/model-00002-of-00002.safetensors", b, 0, 5);
   int before = mappings_under(dir);
   expect_error(
       "truncated second shard", [&] { load_weights(dir, load_config(dir)); },
       {dir + "/model-00002-of-00002.safetensors: tensor '", "but the data section holds only", "(truncated file?)"});
   CHECK(before == 0 && mappings_under(dir) == 0);
   // Untied by config, lm_head absent.
-  write_safetensors(dir + "/model-00002-of-00002.safetensors", b);
+  write_checkpoint(dir + "/model-00002-of-00002.safetensors", b);
   {
-    std::map<std::string, TensorSpec> one = ts;
-    one.erase("lm_head.weight");
+    std::map<std::string, TestTensor> one = ts;
+    one.erase(weight_name(WeightRole::LmHead));
     std::string d1 = tmp + "/qwen2-nohead";
     fs::create_directories(d1);
     write_text(d1 + "/config.json", kQwen2Config);
-    write_safetensors(d1 + "/model.safetensors", one);
+    write_checkpoint(d1 + "/model.safetensors", one);
     expect_error("untied, no lm_head", [&] { load_weights(d1, load_config(d1)); },
-                 {d1 + ": missing tensor 'lm_head.weight' (config.json sets tie_word_embeddings to false)"});
+                 {d1 + ": missing tensor '" + weight_name(WeightRole::LmHead) +
+                  "' (config.json sets tie_word_embeddings to false)"});
   }
   // Llama with a lone, oddly named file; tie absent and lm_head present: untied.
   dir = tmp + "/llama";
   fs::create_directories(dir);
   write_text(dir + "/config.json", edit(kLlama5x, "\"tie_word_embeddings\": false,", ""));
-  write_safetensors(dir + "/weights.safetensors", tiny_tensors(Arch::Llama, 2, true));
+  write_checkpoint(dir + "/weights.safetensors", tiny_tensors(Arch::Llama, 2, true));
   {
     ModelWeights w = load_weights(dir, load_config(dir));
     CHECK(w.lm_head.data != w.embed.data && w.layers[0].bq.empty() && w.layers[0].q_norm.empty());
@@ -505,11 +522,11 @@ static void test_model(const std::string& tmp) {
 static void test_bad_inputs(const std::string& tmp) {
   std::printf("bad inputs\n");
   int n = 0;
-  auto model = [&](std::map<std::string, TensorSpec> ts, int64_t header_delta = 0, size_t cut = 0) {
+  auto model = [&](std::map<std::string, TestTensor> ts, int64_t header_delta = 0, size_t cut = 0) {
     std::string dir = tmp + "/bad" + std::to_string(n++);
     fs::create_directories(dir);
     write_text(dir + "/config.json", kQwen3Config);
-    write_safetensors(dir + "/model.safetensors", ts, header_delta, cut);
+    write_checkpoint(dir + "/model.safetensors", ts, header_delta, cut);
     return dir;
   };
   auto load = [](const std::string& dir) { return [dir] { load_weights(dir, load_config(dir)); }; };
@@ -544,39 +561,40 @@ static void test_bad_inputs(const std::string& tmp) {
                {dir + "/model.safetensors (header): invalid JSON at byte 4: "});
 
   auto ts = good();
-  ts["model.layers.0.self_attn.q_proj.weight"] = make("F16", {16, 4}, 0.0f);
+  ts[weight_name(WeightRole::Wq, 0)] = make("F16", {16, 4}, 0.0f);
   dir = model(ts);
   expect_error("wrong shape", load(dir),
-               {dir + "/model.safetensors: tensor 'model.layers.0.self_attn.q_proj.weight' has shape "
-                      "[16, 4], expected [16, 8]"});
+               {dir + "/model.safetensors: tensor '" + weight_name(WeightRole::Wq, 0) +
+                "' has shape [16, 4], expected [16, 8]"});
 
   ts = good();
-  ts["model.layers.0.mlp.up_proj.weight"].dtype = "I8";
-  ts["model.layers.0.mlp.up_proj.weight"].values.assign(16 * 8, 1.0f);
+  ts[weight_name(WeightRole::Up, 0)].dtype = "I8";
+  ts[weight_name(WeightRole::Up, 0)].values.assign(16 * 8, 1.0f);
   dir = model(ts);
   expect_error("unsupported dtype", load(dir),
-               {dir + "/model.safetensors: tensor 'model.layers.0.mlp.up_proj.weight' has dtype I8; "
-                      "supported: F32, F16, BF16"});
+               {dir + "/model.safetensors: tensor '" + weight_name(WeightRole::Up, 0) +
+                "' has dtype I8; supported: F32, F16, BF16"});
 
   ts = good();
-  ts.erase("model.layers.1.self_attn.k_norm.weight");
+  ts.erase(weight_name(WeightRole::KNorm, 1));
   dir = model(ts);
   expect_error("missing tensor", load(dir),
-               {dir + ": missing tensor 'model.layers.1.self_attn.k_norm.weight' (not in model.safetensors)"});
+               {dir + ": missing tensor '" + weight_name(WeightRole::KNorm, 1) + "' (not in model.safetensors)"});
 
   ts = good();
-  ts["model.norm.weight"].values.resize(7);  // 28 bytes for a shape of 8 floats
+  ts[weight_name(WeightRole::FinalNorm)].values.resize(7);  // 28 bytes for a shape of 8 floats
   dir = model(ts);
   expect_error("offsets vs shape", load(dir),
-               {dir + "/model.safetensors: tensor 'model.norm.weight' has dtype F32 and shape [8] (32 bytes) "
-                      "but its data_offsets [",
+               {dir + "/model.safetensors: tensor '" + weight_name(WeightRole::FinalNorm) +
+                    "' has dtype F32 and shape [8] (32 bytes) but its data_offsets [",
                 ") span 28 bytes"});
 
   // Wrong vocab in the checkpoint compared to config.
   ts = good();
-  ts["model.embed_tokens.weight"] = make("BF16", {13, 8}, 0.0f);
+  ts[weight_name(WeightRole::Embed)] = make("BF16", {13, 8}, 0.0f);
   dir = model(ts);
-  expect_error("embedding rows", load(dir), {"tensor 'model.embed_tokens.weight' has shape [13, 8], expected [12, 8]"});
+  expect_error("embedding rows", load(dir),
+               {"tensor '" + weight_name(WeightRole::Embed) + "' has shape [13, 8], expected [12, 8]"});
 
   // Overlapping tensors: hand-written header.
   dir = tmp + "/overlap";

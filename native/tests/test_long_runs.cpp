@@ -1,7 +1,8 @@
-// Long inputs and long runs (issue 13): chunked prefill gives the same ids as one forward,
-// progress arrives before the first token, Stop and Pause work during the prefill, runs that
-// cannot fit are refused before any compute, the KV budget ends a run cleanly, and the K/V
-// storage takes the checkpoint's dtype.
+// Long inputs and long runs (issue 13): chunked and paced prefill give the same ids as one
+// forward, the load reports its progress, progress arrives before the first token, Stop and
+// Pause work during the prefill, runs that cannot fit are refused before any compute, the KV
+// budget ends a run cleanly, and the K/V storage takes the checkpoint's dtype.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -9,50 +10,20 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <vector>
 
 #include "error.h"
 #include "hogwild/engine.h"
 #include "model.h"
+#include "event_log.h"
+#include "prefill_pacer.h"
 #include "testing.h"
 
 using namespace hw;
 
 namespace {
-
-struct Collected {
-  std::mutex mu;
-  std::vector<Event> events;
-  std::function<void(const Event&)> on_event;  // runs on the engine thread, in order
-  HogwildRun::EventSink sink() {
-    return [this](std::vector<Event>&& batch) {
-      for (Event& e : batch) {
-        if (on_event) on_event(e);
-        std::lock_guard<std::mutex> lock(mu);
-        events.push_back(std::move(e));
-      }
-    };
-  }
-  std::string final_state() {
-    std::lock_guard<std::mutex> lock(mu);
-    std::string s;
-    for (const Event& e : events)
-      if (e.type == Event::Type::RunState) s = e.text;
-    return s;
-  }
-  const Event* last(Event::Type t) {
-    const Event* found = nullptr;
-    for (const Event& e : events)
-      if (e.type == t) found = &e;
-    return found;
-  }
-  int index_of(Event::Type t) {
-    for (size_t i = 0; i < events.size(); i++)
-      if (events[i].type == t) return int(i);
-    return -1;
-  }
-};
 
 Ids long_prompt(int n, int vocab) {
   Ids p;
@@ -97,39 +68,114 @@ HogwildConfig raw_greedy(int workers, int prompt_tokens, int steps, int vocab) {
   return c;
 }
 
-std::vector<std::vector<int32_t>> raw_ids(Collected& col) {
-  const Event* r = col.last(Event::Type::RawResult);
-  return r ? r->raw_ids : std::vector<std::vector<int32_t>>{};
-}
-
 void test_chunked_same_ids(const TinyModel& tm) {
   std::vector<std::vector<int32_t>> ref;
   for (int chunk : {100000, 1, 7, 64}) {
     auto model = Model::load(tm.dir, {});
     HogwildConfig c = raw_greedy(3, 301, 12, tm.spec.vocab);
     c.prefill_chunk = chunk;
-    Collected col;
+    c.prefill_report_s = 0;  // fixed chunks
+    EventLog col;
     HogwildRun run(*model, c, col.sink());
     run.run();
     CHECK(col.final_state() == "finished", "chunk %d: run ended '%s'", chunk, col.final_state().c_str());
-    const auto ids = raw_ids(col);
+    const auto ids = col.raw_ids();
     if (ref.empty()) ref = ids;
     CHECK(!ids.empty() && ids == ref, "chunk %d: greedy ids differ from the unchunked prefill", chunk);
     int progress = 0, last_done = -1;
     bool increasing = true;
-    for (const Event& e : col.events)
-      if (e.type == Event::Type::Progress) {
-        progress++;
-        increasing &= e.done > last_done && e.total == 301;
-        last_done = e.done;
-      }
+    for (const ProgressEvent* e : col.all<ProgressEvent>()) {
+      progress++;
+      increasing &= e->done > last_done && e->total == 301;
+      last_done = e->done;
+    }
     const int chunks = (301 + chunk - 1) / chunk;
     CHECK(progress == chunks + 1, "chunk %d: %d progress events for %d chunks", chunk, progress, chunks);
     CHECK(increasing && last_done == 301, "chunk %d: progress ends at %d of 301", chunk, last_done);
-    const int first_progress = col.index_of(Event::Type::Progress), first_tokens = col.index_of(Event::Type::Tokens);
+    const int first_progress = col.index_of<ProgressEvent>(), first_tokens = col.index_of<TokensEvent>();
     CHECK(first_progress >= 0 && first_progress < first_tokens,
           "chunk %d: progress (event %d) before the first token (event %d)", chunk, first_progress, first_tokens);
   }
+}
+
+// The pacer's arithmetic: a small first chunk, then what fits in report_s at the last chunk's
+// rate (in steps of kStep, between kStep and the largest chunk); fixed chunks when report_s is 0.
+void test_pacer() {
+  PrefillPacer p(128, 1.0);
+  CHECK(p.next(1000) == PrefillPacer::kStep, "first paced chunk %d", p.next(1000));
+  p.done(16, 0.5);  // 32 tok/s: 32 fit in a second
+  CHECK(p.next(1000) == 32, "after 16 tokens in 0.5 s: %d", p.next(1000));
+  p.done(32, 0.1);  // 320 tok/s: more than the largest chunk
+  CHECK(p.next(1000) == 128, "after 32 tokens in 0.1 s: %d", p.next(1000));
+  p.done(128, 4.0);  // 32 tok/s again
+  CHECK(p.next(1000) == 32, "after 128 tokens in 4 s: %d", p.next(1000));
+  p.done(32, 100.0);  // slower than one token a second: the smallest chunk
+  CHECK(p.next(1000) == PrefillPacer::kStep && p.next(5) == 5, "slow machine: %d, tail %d", p.next(1000), p.next(5));
+  PrefillPacer fixed(100, 0);
+  fixed.done(100, 1e-9);
+  CHECK(fixed.next(1000) == 100 && fixed.next(7) == 7, "fixed chunks: %d", fixed.next(1000));
+  PrefillPacer tiny(8, 1.0);
+  CHECK(tiny.next(1000) == 8, "a largest chunk under kStep: %d", tiny.next(1000));
+}
+
+// The run's paced prefill: chunk sizes follow the pacer (smallest when nothing fits in the
+// time, the largest after the first when everything does), the first progress with tokens
+// done comes after kStep tokens, and the greedy ids are those of fixed chunks.
+void test_paced_prefill(const TinyModel& tm) {
+  std::vector<std::vector<int32_t>> ref;
+  for (double report_s : {0.0, 1e-12, 1e12}) {
+    auto model = Model::load(tm.dir, {});
+    HogwildConfig c = raw_greedy(2, 301, 6, tm.spec.vocab);
+    c.prefill_chunk = 64;
+    c.prefill_report_s = report_s;
+    EventLog col;
+    HogwildRun run(*model, c, col.sink());
+    run.run();
+    const auto ids = col.raw_ids();
+    if (ref.empty()) ref = ids;
+    CHECK(!ids.empty() && ids == ref, "report_s %g: greedy ids differ from fixed chunks", report_s);
+    std::vector<int> sizes;
+    int last = 0;
+    for (const ProgressEvent* e : col.all<ProgressEvent>())
+      if (e->done > 0) sizes.push_back(e->done - last), last = e->done;
+    std::vector<int> want;
+    if (report_s == 0)
+      want = {64, 64, 64, 64, 45};
+    else if (report_s < 1)
+      want.assign(18, 16), want.push_back(13);
+    else
+      want = {16, 64, 64, 64, 64, 29};
+    CHECK(sizes == want, "report_s %g: %zu chunks, the first %d", report_s, sizes.size(),
+          sizes.empty() ? -1 : sizes[0]);
+    const HogwildRun::Timings t = run.timings();
+    CHECK(t.prefill_first_chunk == want[0] && t.prefill_largest_chunk == *std::max_element(want.begin(), want.end()),
+          "report_s %g: timings say chunks of %d..%d", report_s, t.prefill_first_chunk, t.prefill_largest_chunk);
+    CHECK(t.prefill_ms > 0 && t.prefill_attention_ms > 0 && t.prefill_attention_ms <= t.prefill_ms,
+          "report_s %g: prefill %.3f ms, attention %.3f ms", report_s, t.prefill_ms, t.prefill_attention_ms);
+  }
+}
+
+// The load reads the weight files with progress: from 0 to the files' bytes, never backwards.
+void test_load_progress(const TinyModel& tm) {
+  std::vector<std::pair<double, double>> reports;
+  std::string phase;
+  auto model = Model::load(tm.dir, {}, [&](const char* p, double done, double total) {
+    phase = p;
+    reports.push_back({done, total});
+  });
+  struct stat st {};
+  ::stat((tm.dir + "/model.safetensors").c_str(), &st);
+  const double bytes = double(st.st_size);
+  CHECK(reports.size() >= 2 && reports.front().first == 0, "%zu load reports", reports.size());
+  bool ordered = true;
+  for (size_t i = 0; i < reports.size(); i++) {
+    ordered &= reports[i].second == bytes;
+    if (i > 0) ordered &= reports[i].first >= reports[i - 1].first;
+  }
+  CHECK(ordered && phase == "read", "load reports out of order or with a total other than the file's %.0f bytes",
+        bytes);
+  CHECK(!reports.empty() && reports.back().first == bytes, "the load reported %.0f of %.0f bytes at the end",
+        reports.empty() ? -1.0 : reports.back().first, bytes);
 }
 
 // Model::forward_chunked: the last token's logits equal one forward's (within rounding).
@@ -163,22 +209,23 @@ void test_stop_during_prefill(const TinyModel& tm) {
   auto model = Model::load(tm.dir, {});
   HogwildConfig c = protocol_config(2, 900, tm.spec.vocab);
   c.prefill_chunk = 64;
-  Collected col;
+  EventLog col;
   HogwildRun* self = nullptr;
   col.on_event = [&](const Event& e) {
-    if (e.type == Event::Type::Progress && e.done > 0 && self) self->stop();
+    const auto* p = std::get_if<ProgressEvent>(&e);
+    if (p && p->done > 0 && self) self->stop();
   };
   HogwildRun run(*model, c, col.sink());
   self = &run;
   run.start();
   run.wait();
   CHECK(col.final_state() == "stopped", "stop during the prefill ended the run as '%s'", col.final_state().c_str());
-  const Event* p = col.last(Event::Type::Progress);
+  const ProgressEvent* p = col.last<ProgressEvent>();
   CHECK(p && p->done < p->total, "the prefill went on to %d of %d after Stop", p ? p->done : -1, p ? p->total : -1);
-  CHECK(col.last(Event::Type::Tokens) == nullptr, "tokens were generated after a stop during the prefill");
-  CHECK(col.last(Event::Type::Error) == nullptr, "stop during the prefill raised an error");
+  CHECK(col.last<TokensEvent>() == nullptr, "tokens were generated after a stop during the prefill");
+  CHECK(col.last<ErrorEvent>() == nullptr, "stop during the prefill raised an error");
 
-  Collected again;
+  EventLog again;
   HogwildConfig c2 = protocol_config(2, 40, tm.spec.vocab);
   c2.max_tokens = 20;
   HogwildRun run2(*model, c2, again.sink());
@@ -213,17 +260,19 @@ void test_pause_during_prefill(const TinyModel& tm) {
   HogwildConfig c = protocol_config(2, 500, tm.spec.vocab);
   c.prefill_chunk = 50;
   c.max_tokens = 10;
-  Collected col;
+  EventLog col;
   HogwildRun* self = nullptr;
   std::mutex mu;
   std::condition_variable cv;
   bool paused_seen = false, asked = false;
   col.on_event = [&](const Event& e) {
-    if (e.type == Event::Type::Progress && e.done > 0 && !asked) {
+    const auto* p = std::get_if<ProgressEvent>(&e);
+    if (p && p->done > 0 && !asked) {
       asked = true;
       self->pause();
     }
-    if (e.type == Event::Type::RunState && e.text == "paused") {
+    const auto* s = std::get_if<RunStateEvent>(&e);
+    if (s && s->state == RunPhase::Paused) {
       std::lock_guard<std::mutex> lock(mu);
       paused_seen = true;
       cv.notify_all();
@@ -241,7 +290,7 @@ void test_pause_during_prefill(const TinyModel& tm) {
   int done_at_pause;
   {
     std::lock_guard<std::mutex> lock(col.mu);
-    done_at_pause = col.last(Event::Type::Progress)->done;
+    done_at_pause = col.last<ProgressEvent>()->done;
   }
   run.resume();
   run.wait();
@@ -249,8 +298,8 @@ void test_pause_during_prefill(const TinyModel& tm) {
   // Between "paused" and the next "prefill" state no chunk ran.
   bool in_pause = false, progressed = false;
   for (const Event& e : col.events) {
-    if (e.type == Event::Type::RunState) in_pause = e.text == "paused";
-    if (in_pause && e.type == Event::Type::Progress) progressed = true;
+    if (const auto* s = std::get_if<RunStateEvent>(&e)) in_pause = s->state == RunPhase::Paused;
+    if (in_pause && std::holds_alternative<ProgressEvent>(e)) progressed = true;
   }
   CHECK(!progressed, "the prefill went on while paused");
   CHECK(done_at_pause > 0 && done_at_pause < 500, "paused at %d of 500", done_at_pause);
@@ -317,22 +366,19 @@ void test_kv_budget_reached(const TinyModel& tm) {
   auto paged = [&](int n) { return (n + pt - 1) / pt * pt; };
   long long tokens = paged(40) + paged(3) + paged(2) + 3 * paged(5) + 600 + 3 + 4;
   c.kv_budget_bytes = double(tokens) * double(model->backend().kv_bytes_per_token());
-  Collected col;
+  EventLog col;
   HogwildRun run(*model, c, col.sink());
   run.run();
-  const Event* fin = nullptr;
-  for (const Event& e : col.events)
-    if (e.type == Event::Type::RunState && e.text == "finished") fin = &e;
-  int steps = 0, blocks = 0;
-  for (const Event& e : col.events)
-    steps += e.type == Event::Type::StepFinished, blocks += e.type == Event::Type::Block;
+  const RunStateEvent* fin = nullptr;
+  for (const RunStateEvent* e : col.all<RunStateEvent>())
+    if (e->state == RunPhase::Finished) fin = e;
   CHECK(fin && fin->message.find("KV memory budget") != std::string::npos, "final state '%s', message '%s'",
         col.final_state().c_str(), fin ? fin->message.c_str() : "");
-  const Event* stats = col.last(Event::Type::Stats);
-  CHECK(stats && stats->count > 0 && stats->count < 600, "generated %d of 600 tokens", stats ? stats->count : -1);
+  const StatsEvent* stats = col.last<StatsEvent>();
+  CHECK(stats && stats->tokens > 0 && stats->tokens < 600, "generated %d of 600 tokens", stats ? stats->tokens : -1);
   CHECK(stats && stats->kv_bytes > 0 && stats->kv_bytes <= c.kv_budget_bytes * 1.05, "KV in use %.0f, budget %.0f",
         stats ? stats->kv_bytes : -1.0, c.kv_budget_bytes);
-  CHECK(col.last(Event::Type::FinisherTokens) != nullptr, "the finisher did not run after the budget ended the run");
+  CHECK(col.last<FinisherTokensEvent>() != nullptr, "the finisher did not run after the budget ended the run");
 }
 
 void test_kv_dtype(const TinyModel& f32, const TinyModel& bf16) {
@@ -358,10 +404,10 @@ void test_kv_dtype(const TinyModel& f32, const TinyModel& bf16) {
   CHECK(threw, "an unknown KV dtype is refused by name");
   // A run on 16-bit K/V works end to end.
   HogwildConfig r = raw_greedy(2, 50, 8, bf16.spec.vocab);
-  Collected x;
+  EventLog x;
   HogwildRun(*b, r, x.sink()).run();
-  CHECK(x.final_state() == "finished" && raw_ids(x).size() == 2 && raw_ids(x)[0].size() == 8, "bf16-KV run ended '%s'",
-        x.final_state().c_str());
+  CHECK(x.final_state() == "finished" && x.raw_ids().size() == 2 && x.raw_ids()[0].size() == 8,
+        "bf16-KV run ended '%s'", x.final_state().c_str());
   CHECK(b->backend().kv_bytes() > 0 && b->backend().kv_bytes() % (b->backend().kv_bytes_per_token() * 32) == 0,
         "bf16 pages hold %zu bytes", b->backend().kv_bytes());
 }
@@ -375,8 +421,11 @@ int main() {
   TinySpec hs = spec;
   hs.bf16 = true;
   const TinyModel th = write_tiny_model(hs, base + "/bf16", 12);
+  test_pacer();
+  test_load_progress(tm);
   test_forward_chunked(tm);
   test_chunked_same_ids(tm);
+  test_paced_prefill(tm);
   test_cancel_between_layers(tm);
   test_stop_during_prefill(tm);
   test_pause_during_prefill(tm);

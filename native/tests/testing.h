@@ -11,10 +11,12 @@
 #include <map>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "backend.h"
 #include "safetensors_writer.h"
+#include "weight_names.h"
 
 inline int g_failures = 0;
 inline int g_checks = 0;
@@ -59,50 +61,57 @@ struct TinyModel {
   const std::vector<float>& at(const std::string& n) const { return w.at(n); }
 };
 
+// The shape of a TinySpec as the engine's config (what decides the checkpoint's tensors).
+inline hw::ModelConfig tiny_config(const TinySpec& s) {
+  hw::ModelConfig c;
+  c.hidden = s.hidden, c.intermediate = s.intermediate, c.layers = s.layers, c.heads = s.heads;
+  c.kv_heads = s.kv_heads, c.head_dim = s.head_dim, c.vocab = s.vocab;
+  c.qkv_bias = s.bias, c.qk_norm = s.qk_norm, c.tied_embeddings = s.tied;
+  return c;
+}
+
+// Random weights: scale * N(0, 1) + shift, per kind of tensor (norms near 1).
+inline std::pair<float, float> tiny_init(hw::WeightRole r) {
+  switch (r) {
+    case hw::WeightRole::Embed:
+      return {1.0f, 0.0f};
+    case hw::WeightRole::AttnNorm:
+    case hw::WeightRole::MlpNorm:
+    case hw::WeightRole::FinalNorm:
+      return {0.1f, 1.0f};
+    case hw::WeightRole::QNorm:
+    case hw::WeightRole::KNorm:
+      return {0.2f, 1.0f};
+    case hw::WeightRole::Wq:
+    case hw::WeightRole::Wk:
+    case hw::WeightRole::Wv:
+      return {0.35f, 0.0f};
+    case hw::WeightRole::LmHead:
+      return {0.5f, 0.0f};
+    default:
+      return {0.3f, 0.0f};  // o_proj, biases, MLP
+  }
+}
+
 inline TinyModel write_tiny_model(const TinySpec& s, const std::string& dir, unsigned seed) {
   TinyModel m{s, dir, {}};
   std::mt19937 rng(seed);
   std::normal_distribution<float> nd(0.0f, 1.0f);
-  std::map<std::string, std::vector<int>> shapes;
-  auto add = [&](const std::string& name, std::vector<int> shape, float scale, float shift = 0.0f) {
+  std::map<std::string, std::vector<int64_t>> shapes;
+  for (const hw::WeightSpec& t : hw::weight_specs(tiny_config(s), !s.tied)) {
+    const auto [scale, shift] = tiny_init(t.role);
     size_t n = 1;
-    for (int d : shape) n *= size_t(d);
+    for (int64_t d : t.shape) n *= size_t(d);
     std::vector<float> v(n);
     for (float& x : v) x = shift + scale * nd(rng);
-    m.w[name] = v;
-    shapes[name] = shape;
-  };
-  const int H = s.hidden, Q = s.heads * s.head_dim, KV = s.kv_heads * s.head_dim;
-  add("model.embed_tokens.weight", {s.vocab, H}, 1.0f);
-  for (int l = 0; l < s.layers; l++) {
-    const std::string p = "model.layers." + std::to_string(l) + ".";
-    add(p + "input_layernorm.weight", {H}, 0.1f, 1.0f);
-    add(p + "post_attention_layernorm.weight", {H}, 0.1f, 1.0f);
-    add(p + "self_attn.q_proj.weight", {Q, H}, 0.35f);
-    add(p + "self_attn.k_proj.weight", {KV, H}, 0.35f);
-    add(p + "self_attn.v_proj.weight", {KV, H}, 0.35f);
-    add(p + "self_attn.o_proj.weight", {H, Q}, 0.3f);
-    if (s.bias) {
-      add(p + "self_attn.q_proj.bias", {Q}, 0.3f);
-      add(p + "self_attn.k_proj.bias", {KV}, 0.3f);
-      add(p + "self_attn.v_proj.bias", {KV}, 0.3f);
-    }
-    if (s.qk_norm) {
-      add(p + "self_attn.q_norm.weight", {s.head_dim}, 0.2f, 1.0f);
-      add(p + "self_attn.k_norm.weight", {s.head_dim}, 0.2f, 1.0f);
-    }
-    add(p + "mlp.gate_proj.weight", {s.intermediate, H}, 0.3f);
-    add(p + "mlp.up_proj.weight", {s.intermediate, H}, 0.3f);
-    add(p + "mlp.down_proj.weight", {H, s.intermediate}, 0.3f);
+    m.w[t.name] = std::move(v);
+    shapes[t.name] = t.shape;
   }
-  add("model.norm.weight", {H}, 0.1f, 1.0f);
-  if (!s.tied) add("lm_head.weight", {s.vocab, H}, 0.5f);
 
   std::vector<TensorSpec> specs;
   std::vector<std::vector<float>*> data;
   for (auto& [name, v] : m.w) {
-    std::vector<int64_t> shape(shapes[name].begin(), shapes[name].end());
-    specs.push_back({name, s.bf16 ? "BF16" : "F32", shape, size_t(s.bf16 ? 2 : 4)});
+    specs.push_back({name, s.bf16 ? "BF16" : "F32", shapes[name], size_t(s.bf16 ? 2 : 4)});
     data.push_back(&v);
   }
   std::system(("mkdir -p '" + dir + "'").c_str());
@@ -122,9 +131,10 @@ inline TinyModel write_tiny_model(const TinySpec& s, const std::string& dir, uns
   });
 
   std::ofstream c(dir + "/config.json");
-  c << "{\"architectures\":[\"" << s.arch << "\"],\"hidden_size\":" << H << ",\"intermediate_size\":" << s.intermediate
-    << ",\"num_hidden_layers\":" << s.layers << ",\"num_attention_heads\":" << s.heads
-    << ",\"num_key_value_heads\":" << s.kv_heads << ",\"head_dim\":" << s.head_dim << ",\"vocab_size\":" << s.vocab
+  c << "{\"architectures\":[\"" << s.arch << "\"],\"hidden_size\":" << s.hidden
+    << ",\"intermediate_size\":" << s.intermediate << ",\"num_hidden_layers\":" << s.layers
+    << ",\"num_attention_heads\":" << s.heads << ",\"num_key_value_heads\":" << s.kv_heads
+    << ",\"head_dim\":" << s.head_dim << ",\"vocab_size\":" << s.vocab
     << ",\"max_position_embeddings\":" << s.max_context << ",\"rms_norm_eps\":1e-6,\"rope_theta\":" << s.theta
     << ",\"tie_word_embeddings\":" << (s.tied ? "true" : "false")
     << ",\"hidden_act\":\"silu\",\"eos_token_id\":" << (s.vocab - 1);

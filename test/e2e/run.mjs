@@ -24,6 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { ensureCodeServer, freePort, installVsix, makeSandbox, startCodeServer, writeUserSettings } from './lib/codeserver.mjs';
 import { prepareSuite } from './lib/suite.mjs';
+import { DRIVER_FLAG, DRIVER_PREFIX, serveDriverLine } from './lib/driver.mjs';
 import { runUiScenario } from './ui.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -82,6 +83,9 @@ async function launchBrowser() {
 /** Phase 1: the mocha suite inside the extension host (the extensionTestsPath route). */
 async function runHostSuite(cs, sandbox, extDir, suiteIndex) {
   const port = await freePort();
+  // Tells the suite that this side clicks in webviews for it (lib/driver.mjs).
+  const driverFlag = path.join(sandbox.workspace, DRIVER_FLAG);
+  fs.writeFileSync(driverFlag, JSON.stringify({ replyDir: fs.mkdtempSync(path.join(sandbox.root, 'driver-')) }));
   const server = await startCodeServer(cs, sandbox, { port, folder: sandbox.workspace, smokeTestDriver: true, logFile: path.join(artifacts, 'code-server-host.log') });
   const browser = await launchBrowser();
   try {
@@ -92,6 +96,7 @@ async function runHostSuite(cs, sandbox, extDir, suiteIndex) {
     await page.exposeFunction('codeAutomationLog', (type, logArgs) => {
       const text = Array.isArray(logArgs) ? format(...logArgs) : String(logArgs);
       if (/ENOTFOUND open-vsx|open-vsx\.org/.test(text)) return;
+      if (text.includes(DRIVER_PREFIX)) void serveDriverLine(page, text, artifacts);
       logLines.push(text);
       console.log(`  [host] ${text}`);
     });
@@ -113,6 +118,7 @@ async function runHostSuite(cs, sandbox, extDir, suiteIndex) {
   } finally {
     await browser.close().catch(() => undefined);
     await server.stop();
+    fs.rmSync(driverFlag, { force: true });
   }
 }
 

@@ -2,16 +2,26 @@
 // opens a file, selects the problem, runs "Hogwild: Solve Selection" from the palette, watches
 // two lanes and the sidebar fill, pauses, injects a note, forks a worker, resumes and stops.
 // Assertions read the text from inside the webviews (two nested iframes each).
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { webviewFrame } from './lib/driver.mjs';
 
 const STEP_TIMEOUT = 60_000;
+// While a run streams, a 2-core machine has shown the Workers view loading and a Pause showing
+// 40-55 s late (the webviews share the workbench's renderer; issue 10 tracks making that fast).
+// The steps still fail when the view or the pause never comes; the times are logged.
+const SLOW_WHILE_STREAMING = 150_000;
 
 function log(msg) {
   console.log(`  [ui] ${msg}`);
 }
 
-/** Runs a palette command by its label. */
+/**
+ * Runs a palette command by its label. The quick input must then close or change to the
+ * command's own input; if it still shows our filter, the pick was not taken (seen on a loaded
+ * machine: the list re-rendered under the click), so the row is picked again with Enter.
+ */
 async function palette(page, label) {
   await page.keyboard.press('F1');
   const input = page.locator('.quick-input-widget .quick-input-box input');
@@ -20,32 +30,21 @@ async function palette(page, label) {
   const row = page.locator('.quick-input-list .monaco-list-row', { hasText: label }).first();
   await row.waitFor({ state: 'visible', timeout: STEP_TIMEOUT });
   await row.click();
-  // Commands that open a quick input of their own (a file dialog) keep it visible.
-  await input.waitFor({ state: 'hidden', timeout: 3000 }).catch(() => undefined);
-}
-
-/** The inner frame of the webview whose document has `selector`. */
-async function webviewFrame(page, selector, timeout = STEP_TIMEOUT) {
+  const taken = async () => !(await input.isVisible().catch(() => false)) || (await input.inputValue().catch(() => '')) !== `>${label}`;
   const t0 = Date.now();
-  for (;;) {
-    for (const f of page.frames()) {
-      if (f === page.mainFrame()) continue;
-      try {
-        if (await f.$(selector)) return f;
-      } catch {
-        /* detached while looking */
-      }
-    }
-    if (Date.now() - t0 > timeout) throw new Error(`no webview with ${selector} within ${timeout} ms`);
-    await page.waitForTimeout(200);
+  while (Date.now() - t0 < 5000 && !(await taken())) await page.waitForTimeout(100);
+  if (!(await taken())) {
+    log(`palette: "${label}" was not taken by the click; choosing it with the keyboard`);
+    await row.hover();
+    await page.keyboard.press('Enter');
   }
 }
 
 /**
- * Opens the Workers view from the palette and returns its webview frame. On a loaded machine
- * the palette's command has been seen to leave the sidebar closed (CI, once): then the step
- * logs what the sidebar shows, keeps a screenshot, and opens the view from the activity bar,
- * so a view that really fails to appear still fails the scenario.
+ * Opens the Workers view from the palette and returns its webview frame. The view has been
+ * slow to load while a run streams (CI: over 60 s, when the panel starved the workbench's
+ * renderer; see webview/frame.ts): after 20 s the step logs what the sidebar shows, keeps a
+ * screenshot, and opens the view from the activity bar if the sidebar shows something else.
  */
 async function openWorkersView(page, shot) {
   await palette(page, 'Hogwild: Focus on Workers View');
@@ -60,7 +59,7 @@ async function openWorkersView(page, shot) {
     await shot('workers-view-not-open');
     // Clicking the activity bar item of the container already shown would close it.
     if (!showsHogwild) await page.locator('.part.activitybar .action-item a[aria-label^="Hogwild"]').first().click();
-    return webviewFrame(page, '.workers');
+    return webviewFrame(page, '.workers', SLOW_WHILE_STREAMING);
   }
 }
 
@@ -125,6 +124,16 @@ export async function runUiScenario({ browser, url, artifacts, extensionsDir, wo
     const panel = await webviewFrame(page, '.lanes', 120_000);
     await until(panel, 'tokens in two lanes', () => [...document.querySelectorAll('.lane .lane-scroll')].filter((l) => (l.textContent ?? '').length > 40).length >= 2, undefined, 120_000);
     lap('tokens streaming in two lanes of the panel');
+    if (process.env.HOGWILD_E2E_PROFILE) {
+      // A CPU profile of the workbench's renderer (the webviews share its main thread) while streaming.
+      const cdp = await page.context().newCDPSession(page);
+      await cdp.send('Profiler.enable');
+      await cdp.send('Profiler.start');
+      await page.waitForTimeout(6000);
+      const { profile } = await cdp.send('Profiler.stop');
+      fs.writeFileSync(path.join(artifacts, 'streaming.cpuprofile'), JSON.stringify(profile));
+      log('profile written');
+    }
     const title = await panel.locator('.run-title').textContent();
     assert(title.includes('positive divisors'), `the panel's title is the selected text ("${title}")`);
 
@@ -159,7 +168,13 @@ export async function runUiScenario({ browser, url, artifacts, extensionsDir, wo
 
     // Pause from the palette.
     await palette(page, 'Hogwild: Pause');
-    await until(panel, 'the run to pause', () => document.body.dataset.state === 'paused');
+    lap('palette: Hogwild: Pause');
+    // Which side saw the pause first says where a slow pause waits (the extension's summaries
+    // reach the sidebar, the run's events reach the panel).
+    const sidebarPaused = until(sidebar, 'the sidebar to show the pause', () => document.body.dataset.state === 'paused', undefined, SLOW_WHILE_STREAMING).then(() => log(`sidebar shows the pause (${((Date.now() - t) / 1000).toFixed(1)} s)`));
+    await until(panel, 'the run to pause', () => document.body.dataset.state === 'paused', undefined, SLOW_WHILE_STREAMING);
+    log(`panel shows the pause (${((Date.now() - t) / 1000).toFixed(1)} s)`);
+    await sidebarPaused;
     const laneCounts = () => panel.evaluate(() => [...document.querySelectorAll('.lane .lane-stats')].map((l) => (l.textContent ?? '').replace(/ · [\d.]+ tok\/s/, '')));
     const pausedTokens = await laneCounts();
     lap('paused');
@@ -224,7 +239,7 @@ export async function runUiScenario({ browser, url, artifacts, extensionsDir, wo
     for (const [i, l] of lanes.entries()) log(`lane ${l.worker} ${l.name}: ${l.stats}; starts ${JSON.stringify(heads[i])}`);
     assert(lanes.length === 3, 'three lanes (Alice, Bob and the fork)');
     assert(lanes.every((l) => l.chars > 10), 'every lane has text');
-    assert(heads[0].startsWith('**Alice [1]:**') && heads[1].startsWith('**Bob [1]:**') && heads[2].startsWith('Alice′ [1]'), 'lanes start with the step headers "**Alice [1]:**", "**Bob [1]:**" (the fork with its label)');
+    assert(heads[0].startsWith('**Alice [1]:**') && heads[1].startsWith('**Bob [1]:**') && /^Alice′ \[\d+\]/.test(heads[2]), 'lanes start with the step headers "**Alice [1]:**", "**Bob [1]:**" (the fork with its label and the step it was forked in)');
     const notes = await panel.locator('.notes-list li').allTextContents();
     assert(notes.some((n) => n.includes(note)), 'the panel lists the note');
     const state = await sidebar.evaluate(() => document.body.dataset.state);
@@ -232,6 +247,9 @@ export async function runUiScenario({ browser, url, artifacts, extensionsDir, wo
     const renders = await panel.evaluate(() => Number(document.body.dataset.renders));
     assert(renders <= 61, `panel renders stay within 60 per second (last second: ${renders})`);
     const idle = await panel.evaluate(async () => {
+      // After the tail of the run: the last history moves flash for 1.5 s, and renders are
+      // spaced by their cost (frame.ts). A render loop would go on after that.
+      await new Promise((r) => setTimeout(r, 2000));
       const before = Number(document.body.dataset.rendersTotal);
       await new Promise((r) => setTimeout(r, 1000));
       return Number(document.body.dataset.rendersTotal) - before;
@@ -334,6 +352,11 @@ export async function runUiScenario({ browser, url, artifacts, extensionsDir, wo
     assert(consoleProblems.length === 0, `no CSP violations or uncaught errors in the webviews${consoleProblems.length ? `: ${consoleProblems.join(' | ')}` : ''}`);
   } catch (e) {
     await shot('failure').catch(() => undefined);
+    // What the workbench showed: an open quick input and notifications explain most failures.
+    const input = page.locator('.quick-input-widget .quick-input-box input');
+    if (await input.isVisible().catch(() => false)) log(`at the failure a quick input was open with "${await input.inputValue().catch(() => '?')}"`);
+    for (const toast of await page.locator('.notification-toast .notification-list-item-message').allTextContents().catch(() => [])) log(`notification: ${toast}`);
+    if (consoleProblems.length) log(`webview console problems: ${consoleProblems.join(' | ')}`);
     throw e;
   } finally {
     await page.close().catch(() => undefined);

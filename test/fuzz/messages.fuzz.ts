@@ -13,6 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as V from '../../protocol/validate';
 import type { Result } from '../../protocol/schema-kit';
+import { fromTypedJson, toTypedJson } from '../unit/typedJson';
 
 type Validator = (v: unknown) => Result<unknown>;
 const VALIDATORS: Record<string, Validator> = {
@@ -89,18 +90,8 @@ function mutate(v: unknown, depth = 0): unknown {
   return randomValue(2);
 }
 
-function revive(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(revive);
-  if (v && typeof v === 'object') {
-    const o = v as Record<string, unknown>;
-    if (Array.isArray(o.$i32)) return Int32Array.from(o.$i32 as number[]);
-    return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, revive(x)]));
-  }
-  return v;
-}
-
 function canonical(v: unknown): string {
-  return JSON.stringify(v, (_k, x: unknown) => (x instanceof Int32Array ? { $i32: Array.from(x) } : x));
+  return JSON.stringify(toTypedJson(v));
 }
 
 interface Finding {
@@ -134,7 +125,7 @@ function main(): void {
   const seeds: Record<string, unknown[]> = {};
   for (const name of Object.keys(VALIDATORS)) {
     const file = path.join(corpusDir, `${name}.json`);
-    seeds[name] = fs.existsSync(file) ? (revive(JSON.parse(fs.readFileSync(file, 'utf8'))) as unknown[]) : [];
+    seeds[name] = fs.existsSync(file) ? (fromTypedJson(JSON.parse(fs.readFileSync(file, 'utf8'))) as unknown[]) : [];
     for (const s of seeds[name]!) {
       const r = VALIDATORS[name]!(s);
       if (!r.ok) throw new Error(`seed of ${name} is not valid: ${r.error}`);

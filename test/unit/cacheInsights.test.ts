@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { CacheState } from '../../extension/insights/cacheState';
 import { sourceOf } from '../../extension/insights/attentionSeries';
 import { findInRun } from '../../extension/insights/find';
+import { cacheMapEvents } from '../../extension/insights/cacheMapEvents';
 import { runToMarkdown } from '../../extension/insights/markdown';
 import { RunModel } from '../../extension/runModel';
 import { parseTrace } from '../../extension/trace';
@@ -132,6 +133,25 @@ describe.each(TRACES)('trace %s', (name) => {
     expect(md.split('\n').filter((l) => /^\| \d+ \|/.test(l)).length).toBe(cache.views.reduce((n, v) => n + v.length, 0));
   });
 
+  test('the sidebar\'s share of the events (no texts) gives the same map: views, blocks, authors', () => {
+    const slim = cacheMapEvents(events);
+    expect(slim.length).toBeLessThan(events.length);
+    expect(slim.every((e) => !('text' in e) || e.text === '')).toBe(true);
+    // Fed in several batches, as the sidebar gets them.
+    const c = new CacheState();
+    for (let i = 0; i < slim.length; i += 17) c.apply(slim.slice(i, i + 17));
+    expect(c.views).toEqual(cache.views);
+    for (const [id, b] of cache.blocks) {
+      const got = c.blocks.get(id);
+      if (b.kind === 'prompt' || b.kind === 'header') {
+        // Drawn grey whatever their tokens: their texts are not sent.
+        expect(got ? { kind: got.kind, owner: got.owner } : null).toEqual({ kind: b.kind, owner: b.owner });
+        continue;
+      }
+      expect({ id, kind: got!.kind, owner: got!.owner, forkedFrom: got!.forkedFrom, authors: Array.from(got!.authors.view()) }).toEqual({ id, kind: b.kind, owner: b.owner, forkedFrom: b.forkedFrom, authors: Array.from(b.authors.view()) });
+    }
+  });
+
   test('find reaches text in lanes, history and notes', () => {
     const w = [...model.workers.values()].find((x) => x.segments.some((s) => s.text.trim().length > 4))!;
     const seg = w.segments.find((s) => s.text.trim().length > 4)!;
@@ -160,7 +180,7 @@ describe('live run: the cache state answers like the engine', () => {
     await engine.load(modelDir, 'cpu', 2);
   });
   afterAll(async () => {
-    await engine?.dispose();
+    await engine?.shutdown();
   });
 
   test.each([

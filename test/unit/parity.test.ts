@@ -22,6 +22,8 @@ describe.each(MODELS)('%s against transformers', (name) => {
 
   it('gives the same logits at every position of every prompt', async () => {
     const model = await loadFixtureModel(name);
+    // K/V in the checkpoint's dtype, as transformers keeps them: the parity holds for both.
+    expect(model.kvDtype).toBe(ref.dtype === 'bfloat16' ? 'bf16' : 'f32');
     for (const prompt of ref.prompts) {
       const seq = model.createSequence();
       const [logits] = model.forward([{ seq, tokens: Int32Array.from(prompt), allLogits: true }]);

@@ -14,23 +14,13 @@ import { RunModel } from '../../extension/runModel';
 import { extractAnswer } from '../../extension/collab';
 import { findQwen3TokenizerDir } from '../../extension/model/defaultModel';
 import { loadTokenizer, type HwTokenizer } from '../../extension/model/tokenizer';
+import { fromTypedJson } from './typedJson';
 
 const root = path.resolve(__dirname, '..', '..');
 
-function revive(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(revive);
-  if (v && typeof v === 'object') {
-    const o = v as Record<string, unknown>;
-    if (Array.isArray(o.i32)) return Int32Array.from(o.i32 as number[]);
-    if (Array.isArray(o.f32)) return Float32Array.from(o.f32 as number[]);
-    return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, revive(x)]));
-  }
-  return v;
-}
-
 function recorded(name: string): { config: RunConfig; batches: NativeEvent[][] } {
   const j = JSON.parse(fs.readFileSync(path.join(root, 'test', 'fixtures', 'native-events', `${name}.json`), 'utf8'));
-  return { config: j.config, batches: revive(j.batches) as NativeEvent[][] };
+  return { config: j.config, batches: fromTypedJson(j.batches) as NativeEvent[][] };
 }
 
 /** The engine process's side: every IPC message LiveRun sends, validated as the client does. */

@@ -5,8 +5,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { WORKER_COLORS, SHARED_GREY } from '../../webview/insights/palette';
-import { allEvents, hex, launch, openPanel, pageErrors, readFixtureTrace, screenshot, settle, showTrace, type Theme } from './harness';
-import { traceReference, type TraceReference } from './traceReference';
+import { allEvents, at, canvasPixels, hex, launch, openPanel, pageErrors, postToPage, readFixtureTrace, screenshot, settle, showTrace, type Theme } from './harness';
+import { authorOf, pieceAt, sourceIndex, traceReference, type TraceReference } from './traceReference';
 
 const LAYOUT_TRACES = ['contiguous', 'interleaved', 'combined', 'combined-moves'];
 const ROW_H = 22;
@@ -35,37 +35,6 @@ interface Seg {
 
 async function layoutRows(page: Page): Promise<Seg[][]> {
   return page.evaluate(() => (window as unknown as { hogwildPanel: { insights: { map: { layoutRows: Seg[][] } } } }).hogwildPanel.insights.map.layoutRows.map((r) => r.map((s) => ({ worker: s.worker, seg: { ...s.seg }, x0: s.x0, x1: s.x1 }))));
-}
-
-/** Every pixel of a canvas, as [r, g, b] rows (one evaluate, not one per pixel). */
-async function canvasPixels(page: Page, selector: string): Promise<{ width: number; height: number; data: number[] }> {
-  return page.evaluate((sel) => {
-    const c = document.querySelector(sel) as HTMLCanvasElement;
-    const copy = document.createElement('canvas');
-    copy.width = c.width;
-    copy.height = c.height;
-    const ctx = copy.getContext('2d')!;
-    ctx.drawImage(c, 0, 0);
-    return { width: c.width, height: c.height, data: Array.from(ctx.getImageData(0, 0, c.width, c.height).data) };
-  }, selector);
-}
-
-const at = (img: { width: number; data: number[] }, x: number, y: number): Rgb => {
-  const i = (y * img.width + x) * 4;
-  return [img.data[i]!, img.data[i + 1]!, img.data[i + 2]!];
-};
-
-/** The author of token `index` of a block, from the trace alone. */
-function authorOf(ref: TraceReference, block: number, index: number): number | null {
-  const b = ref.blocks.get(block)!;
-  if (b.kind === 'history') {
-    const r = ref.historyRanges.get(block)?.find(([s, e]) => index >= s && index < e);
-    // A fork's first move carries its origin's copied tokens at the front: only the end is sure.
-    return r && index === r[1] - 1 ? r[2] : null;
-  }
-  if (b.kind !== 'worker') return -1;
-  if (b.createdLength > 0) return index < b.createdLength ? (ref.forkOrigin.get(b.owner) ?? null) : b.owner;
-  return b.owner;
 }
 
 describe.each(LAYOUT_TRACES)('%s trace', (name) => {
@@ -118,6 +87,32 @@ describe.each(LAYOUT_TRACES)('%s trace', (name) => {
     expect(checked).toBeGreaterThan(20);
   });
 
+  test('kinds are told apart by bands: headers, notes, the history; a fork\'s shared pages in its origin\'s colour', async () => {
+    const rows = await layoutRows(page);
+    const img = await canvasPixels(page, MAP);
+    const seen = new Set<string>();
+    rows.forEach((r, w) => {
+      const y = w * ROW_STEP;
+      for (const s of r) {
+        const b = ref.blocks.get(s.seg.block)!;
+        if (b.recreatedAfterViews || s.x1 - s.x0 < 4 || s.x0 < 0 || s.x1 > img.width) continue;
+        const x = Math.floor((s.x0 + s.x1) / 2);
+        const top = hex(at(img, x, y + 3));
+        const bottom = hex(at(img, x, y + ROW_H - 3));
+        const where = `worker ${w}, block ${s.seg.block} (${b.kind})`;
+        if (b.kind === 'header') expect(top, where).toBe('#d4d4d4');
+        else if (b.kind === 'note') expect(top, where).toBe('#007fd4');
+        else if (b.kind === 'history') expect(bottom, where).toBe(SHARED_GREY.dark.toLowerCase());
+        else if (b.kind === 'worker' && b.createdLength > 0) expect(top, where).toBe(WORKER_COLORS.dark[ref.forkOrigin.get(b.owner)! % 8]!.toLowerCase());
+        else continue;
+        seen.add(b.kind === 'worker' ? 'fork' : b.kind);
+      }
+    });
+    expect([...seen].sort()).toEqual(
+      { contiguous: ['fork', 'note'], interleaved: ['history', 'note'], combined: ['fork', 'header', 'note'], 'combined-moves': ['fork', 'history', 'note'] }[name]!,
+    );
+  });
+
   test('hover tells block, author, kind, length, offset and query rotation', async () => {
     const rows = await layoutRows(page);
     await page.locator(MAP).scrollIntoViewIfNeeded();
@@ -132,6 +127,7 @@ describe.each(LAYOUT_TRACES)('%s trace', (name) => {
       const text = await tip.innerText();
       const b = ref.blocks.get(s.seg.block)!;
       expect(text).toContain(`block ${s.seg.block}`);
+      expect(text).toContain(`author ${b.owner >= 0 ? ref.names[b.owner] : b.kind === 'note' ? 'the user' : 'shared'}`);
       expect(text).toContain(b.kind);
       expect(text).toContain(`${s.seg.length} tokens`);
       expect(text).toContain(`offset ${s.seg.offset} in`);
@@ -225,15 +221,7 @@ describe.each(LAYOUT_TRACES)('%s trace', (name) => {
     const body = page.locator('.prompt-body .prompt-text');
     await body.waitFor();
     const k = 5;
-    const point = await body.evaluate((el, k) => {
-      const n = el.firstChild as Text;
-      const r = document.createRange();
-      r.setStart(n, k);
-      r.setEnd(n, k + 1);
-      const b = r.getBoundingClientRect();
-      return { x: b.left + b.width / 2, y: b.top + b.height / 2 };
-    }, k);
-    await page.mouse.click(point.x, point.y);
+    await clickChar(page, '.prompt-body .prompt-text', k);
     await page.waitForFunction(() => document.querySelector('.inspector')?.getAttribute('data-state') === 'done');
     let acc = 0;
     let want = -1;
@@ -245,6 +233,73 @@ describe.each(LAYOUT_TRACES)('%s trace', (name) => {
     expect(Number(await page.locator('.inspector').getAttribute('data-index'))).toBe(want);
     await checkInspectorRows(page, ref, ref.promptBlock, want);
     await page.locator('details.prompt summary').click();
+  });
+
+  test('a click on a token of the shared history and of a note inspects it', async () => {
+    // A note: a character inside its text.
+    const note = ref.notes[0]!;
+    const noteText = note.pieces.join('');
+    const k = noteText.indexOf('multiplication') + 3;
+    await clickChar(page, '.note-item .note-text', k);
+    await page.waitForFunction((b) => document.querySelector('.inspector')?.getAttribute('data-state') === 'done' && document.querySelector('.inspector')?.getAttribute('data-block') === String(b), note.block);
+    expect(Number(await page.locator('.inspector').getAttribute('data-index'))).toBe(pieceAt(note.pieces, k));
+    expect(await page.locator('.inspector .tok-text').innerText()).toBe(JSON.stringify(note.pieces[pieceAt(note.pieces, k)]));
+    await checkInspectorRows(page, ref, note.block, pieceAt(note.pieces, k));
+
+    if (name === 'contiguous' || name === 'combined') {
+      expect(ref.finished).toEqual([]); // these layouts' traces finish no step
+      return;
+    }
+    // The history: an entry of a worker that is not a fork (a fork's first move also carries
+    // its origin's copied tokens) with a few characters shown. Move k of the history block is
+    // finished step k.
+    const histBlock = [...ref.historyRanges.keys()][0]!;
+    const moves = ref.historyRanges.get(histBlock)!;
+    expect(moves.map((m) => m[2])).toEqual(ref.finished.map((f) => f.worker));
+    const shown = await page.locator('.hist-item .hist-text').evaluateAll((els) => els.map((e) => ({ entry: Number(e.closest<HTMLElement>('.hist-item')!.dataset.entry), length: e.textContent!.length })));
+    const entry = shown.find((x) => x.length >= 3 && !ref.forkOrigin.has(ref.finished[x.entry]!.worker))!.entry;
+    const f = ref.finished[entry]!;
+    const item = page.locator(`.hist-item[data-entry="${entry}"]`);
+    await item.scrollIntoViewIfNeeded();
+    const shownFrom = Number(await item.getAttribute('data-offset')); // the step header is not shown
+    await clickChar(page, `.hist-item[data-entry="${entry}"] .hist-text`, 2);
+    await page.waitForFunction((b) => document.querySelector('.inspector')?.getAttribute('data-state') === 'done' && document.querySelector('.inspector')?.getAttribute('data-block') === String(b), histBlock);
+    const move = moves[entry]!;
+    const j = pieceAt(f.pieces, shownFrom + 2);
+    expect(Number(await page.locator('.inspector').getAttribute('data-index'))).toBe(move[0] + j);
+    expect(await page.locator('.inspector .tok-text').innerText()).toBe(JSON.stringify(f.pieces[j]));
+    expect(await page.locator('.inspector .f-author').innerText()).toBe(ref.names[f.worker]);
+    expect(await page.locator('.inspector .f-step').innerText()).toBe(String(f.step));
+    await checkInspectorRows(page, ref, histBlock, move[0] + j);
+  });
+
+  test('who reads whom now (the latest step) and over the run: each cell has the trace\'s share', async () => {
+    const readers = ref.workers;
+    const sources = 4 + readers;
+    const latest = ref.attentionSteps[ref.attentionSteps.length - 1]!;
+    const bg = rgbOf('#1e1e1e');
+    const fg = rgbOf('#d4d4d4');
+    const shade = (v: number) => bg.map((c, i) => Math.round(c + (fg[i]! - c) * Math.min(1, v)));
+    for (const [sel, value] of [
+      ['.matrix-now canvas', (r: number, src: number) => ref.share(latest, r, src)],
+      ['.matrix-run canvas', (r: number, src: number) => {
+        const vs = ref.attentionSteps.map((st) => ref.share(st, r, src)).filter((v) => !Number.isNaN(v));
+        return vs.length > 0 ? vs.reduce((a, b) => a + b, 0) / vs.length : NaN;
+      }],
+    ] as const) {
+      const img = await canvasPixels(page, sel);
+      let checked = 0;
+      for (let r = 0; r < readers; r++)
+        for (let src = 0; src < sources; src++) {
+          const v = value(r, src);
+          if (Number.isNaN(v)) continue;
+          const x = Math.floor(((src + 0.5) * img.width) / sources);
+          const y = Math.floor(((r + 0.5) * img.height) / readers);
+          expect(near(at(img, x, y), shade(v), 2), `${sel}: reader ${r} source ${src}: ${at(img, x, y)} vs ${shade(v)} (share ${v})`).toBe(true);
+          checked++;
+        }
+      expect(checked).toBeGreaterThanOrEqual(readers * 4);
+    }
   });
 
   test('keyboard: a lane moves token by token and Enter inspects; the cache map moves block by block', async () => {
@@ -259,12 +314,33 @@ describe.each(LAYOUT_TRACES)('%s trace', (name) => {
     expect(await page.locator('.inspector .tok-text').innerText()).toBe(JSON.stringify(lastTokens.pieces[lastTokens.pieces.length - 1]));
     expect(await page.evaluate(() => document.body.dataset.findCurrent)).toBe('0');
 
+    // Worker 1's strip, its first block after the prompt that has tokens (an empty block,
+    // like a history with no step yet, has nothing to inspect).
+    const target = ref.views[1]!.findIndex((seg, i) => i > 0 && seg.length > 0);
     await page.locator(MAP).focus();
     await page.keyboard.press('ArrowDown');
-    await page.keyboard.press('ArrowRight');
+    for (let i = 0; i < target; i++) await page.keyboard.press('ArrowRight');
     await page.keyboard.press('Enter');
-    await page.waitForFunction((b) => document.querySelector('.inspector')?.getAttribute('data-block') === String(b), ref.views[1]![1]!.block);
+    await page.waitForFunction((b) => document.querySelector('.inspector')?.getAttribute('data-block') === String(b), ref.views[1]![target]!.block);
     expect(Number(await page.locator('.inspector').getAttribute('data-index'))).toBe(0);
+  });
+
+  test('zoom: + doubles every block\'s width, 0 fits the longest view again', async () => {
+    const before = await layoutRows(page);
+    await page.locator(MAP).focus();
+    await page.keyboard.press('+');
+    await settle(page);
+    const after = await layoutRows(page);
+    expect(await page.locator('.cache-map-zoom').innerText()).toBe('2×');
+    before.forEach((r, w) =>
+      r.forEach((s, i) => {
+        const a = after[w]![i]!;
+        if (s.seg.length > 0) expect(Math.abs(a.x1 - a.x0 - 2 * (s.x1 - s.x0)), `worker ${w} segment ${i}`).toBeLessThanOrEqual(2);
+      }),
+    );
+    await page.keyboard.press('0');
+    await settle(page);
+    expect((await layoutRows(page)).map((r) => r.map((s) => [s.x0, s.x1]))).toEqual(before.map((r) => r.map((s) => [s.x0, s.x1])));
   });
 
   test('screenshots of each view', async () => {
@@ -276,24 +352,50 @@ describe.each(LAYOUT_TRACES)('%s trace', (name) => {
   });
 });
 
-/** The inspector's table, row by row, against positions and rotations from the trace's last views. */
+/**
+ * The inspector's table, row by row, against the trace: positions and rotations from its
+ * last views, and (a replay has no per-token attention) the block's share at the last step
+ * with attention; the note under the table says what the trace lacks.
+ */
 async function checkInspectorRows(page: Page, ref: TraceReference, block: number, index: number): Promise<void> {
-  const rows = await page.locator('.inspector-table tbody tr').evaluateAll((trs) => trs.map((tr) => ({ w: Number(tr.getAttribute('data-worker')), pos: tr.querySelector('.pos')!.textContent, rot: tr.querySelector('.rot')!.textContent })));
+  const rows = await page.locator('.inspector-table tbody tr').evaluateAll((trs) => trs.map((tr) => ({ w: Number(tr.getAttribute('data-worker')), pos: tr.querySelector('.pos')!.textContent, rot: tr.querySelector('.rot')!.textContent, att: tr.querySelector('.att')!.textContent! })));
   expect(rows.length).toBe(ref.views.length);
-  for (const r of rows) {
+  const b = ref.blocks.get(block)!;
+  const latest = ref.attentionSteps[ref.attentionSteps.length - 1]!;
+  for (const { att, ...r } of rows) {
     const v = ref.views[r.w]!;
     const s = v.find((x) => x.block === block);
     const end = v[v.length - 1]!.offset + v[v.length - 1]!.length;
-    if (s && index < s.length) expect(r).toEqual({ w: r.w, pos: String(s.offset + index), rot: String(end - s.offset) });
+    const seen = !!s && index < s.length;
+    if (seen) expect(r).toEqual({ w: r.w, pos: String(s.offset + index), rot: String(end - s.offset) });
     else expect(r).toEqual({ w: r.w, pos: 'not in view', rot: '—' });
+    const share = seen ? ref.share(latest, r.w, sourceIndex(b.kind, b.owner)) : NaN;
+    if (Number.isNaN(share)) expect(att, `worker ${r.w}'s attention`).toBe('not recorded');
+    else expect(Math.abs(parseFloat(att) - share * 100), `worker ${r.w}'s attention: ${att} vs ${share}`).toBeLessThanOrEqual(0.0051);
   }
+  expect(await page.locator('.inspector-source').innerText()).toMatch(/^From the trace \(replay\)\. Not in the trace: per-token attention/);
+}
+
+/** Clicks character k of the first element matching `selector` (a text node inside it). */
+async function clickChar(page: Page, selector: string, k: number): Promise<void> {
+  const el = page.locator(selector).first();
+  await el.scrollIntoViewIfNeeded();
+  const point = await el.evaluate((e, k) => {
+    const n = e.firstChild as Text;
+    const r = document.createRange();
+    r.setStart(n, k);
+    r.setEnd(n, k + 1);
+    const b = r.getBoundingClientRect();
+    return { x: b.left + b.width / 2, y: b.top + b.height / 2 };
+  }, k);
+  await page.mouse.click(point.x, point.y);
 }
 
 describe('renderers', () => {
   const trace = readFixtureTrace('combined-moves');
 
-  async function gridPixels(page: Page): Promise<number[][]> {
-    const out: number[][] = [];
+  async function gridPixels(page: Page): Promise<Uint8Array[]> {
+    const out: Uint8Array[] = [];
     for (const sel of ['.heatmap-time-host canvas', '.matrix-now canvas', '.matrix-run canvas']) out.push((await canvasPixels(page, sel)).data);
     return out;
   }
@@ -377,7 +479,7 @@ describe('find', () => {
       events.push({ type: 'tokens', worker: 0, step: 1, ids: [100 + i], text: piece, pieces: [piece] });
     }
     events.push({ type: 'views', step: 4000, views: [[{ block: 0, offset: 0, length: 2 }, { block: 1, offset: 2, length: 4000 }]] });
-    await page.evaluate((ev) => window.postMessage({ type: 'init', runId: 'long', title: 'long', config: { problem: 'p', workers: 1, workerNames: ['Alice'], layout: 'contiguous', sampling: { temperature: 0, topP: 1, topK: 0, seed: 0 }, maxTokens: 9999, selfCheckInterval: 1000, maxContext: 0, prompts: { system: '', selfCheck: '', finisher: '', headerOthers: '', headerOwn: '', answerPattern: '' } }, source: 'replay', events: ev }, '*'), events);
+    await postToPage(page, { type: 'init', runId: 'long', title: 'long', config: { problem: 'p', workers: 1, workerNames: ['Alice'], layout: 'contiguous', sampling: { temperature: 0, topP: 1, topK: 0, seed: 0 }, maxTokens: 9999, selfCheckInterval: 1000, maxContext: 0, prompts: { system: '', selfCheck: '', finisher: '', headerOthers: '', headerOwn: '', answerPattern: '' } }, source: 'replay', events });
     await settle(page);
     const lane = page.locator('.lane[data-worker="0"] .lane-scroll');
     // Virtualised: the start of the lane is not in the DOM (the lane follows its end).

@@ -1,5 +1,5 @@
 /**
- * The run panel's real bundle (dist/webview/panel.js) in headless Chromium (playwright-core
+ * The run panel's and the sidebar's real bundles (dist/webview/panel.js, sidebar.js) in headless Chromium (playwright-core
  * with Debian's /usr/bin/chromium; never a browser download), fed like the extension feeds
  * it: a stub acquireVsCodeApi records what the panel posts, and window.postMessage brings it
  * the extension's messages. Theme variables as VS Code sets them, per theme.
@@ -66,24 +66,30 @@ const THEMES: Record<Theme, { cls: string; vars: Record<string, string> }> = {
   },
 };
 
-export function harnessHtml(theme: Theme, opts: { noWebGL2?: boolean } = {}): string {
+export type Bundle = 'panel' | 'sidebar';
+
+/** The style sheets each webview loads (extension/views/panel.ts and sidebar.ts). */
+const STYLES: Record<Bundle, string[]> = { panel: ['common.css', 'cache-map.css', 'panel.css'], sidebar: ['common.css', 'cache-map.css', 'sidebar.css'] };
+
+export function harnessHtml(theme: Theme, opts: { noWebGL2?: boolean; bundle?: Bundle } = {}): string {
+  const bundle = opts.bundle ?? 'panel';
   const t = THEMES[theme];
   const vars = Object.entries({ ...t.vars, '--vscode-font-family': 'sans-serif', '--vscode-font-size': '13px', '--vscode-editor-font-family': 'monospace', '--vscode-editor-font-size': '13px' })
     .map(([k, v]) => `${k}: ${v};`)
     .join(' ');
-  const css = ['common.css', 'panel.css'].map((f) => `<link rel="stylesheet" href="file://${path.join(repoRoot, 'media', f)}">`).join('\n');
+  const css = STYLES[bundle].map((f) => `<link rel="stylesheet" href="file://${path.join(repoRoot, 'media', f)}">`).join('\n');
   // WebGL2 "missing": getContext('webgl2') answers null, as on a machine without it.
   const noGl = opts.noWebGL2
     ? `<script>const orig = HTMLCanvasElement.prototype.getContext; HTMLCanvasElement.prototype.getContext = function (kind, ...a) { return kind === 'webgl2' ? null : orig.call(this, kind, ...a); };</script>`
     : '';
   return `<!DOCTYPE html><html lang="en"><head><meta charset="UTF-8">${css}
-<style>html { ${vars} }</style>${noGl}
+<style>html { ${vars} background: var(--vscode-editor-background); }</style>${noGl}
 <script>
   window.__posted = [];
   let state;
   window.acquireVsCodeApi = () => ({ postMessage: (m) => window.__posted.push(m), getState: () => state, setState: (s) => { state = s; } });
 </script></head>
-<body class="${t.cls}"><script src="file://${path.join(repoRoot, 'dist', 'webview', 'panel.js')}"></script></body></html>`;
+<body class="${t.cls}"><script src="file://${path.join(repoRoot, 'dist', 'webview', `${bundle}.js`)}"></script></body></html>`;
 }
 
 export async function launch(): Promise<Browser> {
@@ -94,13 +100,13 @@ export async function launch(): Promise<Browser> {
   });
 }
 
-/** A fresh page with the panel loaded (nothing posted yet but 'ready'). */
-export async function openPanel(browser: Browser, theme: Theme = 'dark', opts: { noWebGL2?: boolean; width?: number; height?: number } = {}): Promise<Page> {
+/** A fresh page with the panel (or the sidebar) loaded (nothing posted yet but 'ready'). */
+export async function openPanel(browser: Browser, theme: Theme = 'dark', opts: { noWebGL2?: boolean; width?: number; height?: number; bundle?: Bundle } = {}): Promise<Page> {
   const page = await browser.newPage({ viewport: { width: opts.width ?? 1200, height: opts.height ?? 900 }, deviceScaleFactor: 1 });
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(String(e)));
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hw-panel-'));
-  const file = path.join(dir, 'panel.html');
+  const file = path.join(dir, `${opts.bundle ?? 'panel'}.html`);
   fs.writeFileSync(file, harnessHtml(theme, opts));
   await page.goto(`file://${file}`);
   await page.waitForFunction(() => (window as unknown as { __posted: { type: string }[] }).__posted.some((m) => m.type === 'ready'));
@@ -121,15 +127,28 @@ export function allEvents(t: ParsedTrace): EngineEvent[] {
   return t.batches.flatMap((b) => b.events);
 }
 
-/** JSON-safe events (typed arrays as plain arrays: what structured clone would carry anyway). */
+/** JSON with typed arrays as plain arrays (what structured clone would carry anyway). */
+const toJson = (x: unknown) => JSON.stringify(x, (_k, v) => (ArrayBuffer.isView(v) ? Array.from(v as unknown as ArrayLike<number>) : v));
+
+/** JSON-safe events (typed arrays as plain arrays). */
 export function plain(events: EngineEvent[]): unknown[] {
-  return JSON.parse(JSON.stringify(events, (_k, v) => (ArrayBuffer.isView(v) ? Array.from(v as unknown as ArrayLike<number>) : v)));
+  return JSON.parse(toJson(events));
+}
+
+/**
+ * Posts a message to the page as the extension would. It crosses into the page as ONE JSON
+ * string: Playwright serialises an object argument value by value, which for a whole trace
+ * costs seconds on a loaded machine.
+ */
+export async function postToPage(page: Page, ...messages: unknown[]): Promise<void> {
+  await page.evaluate((json) => {
+    for (const m of JSON.parse(json) as unknown[]) window.postMessage(m, '*');
+  }, toJson(messages));
 }
 
 /** Posts an 'init' for a whole trace, as the extension does for a replay; waits for the render. */
 export async function showTrace(page: Page, t: ParsedTrace, source: 'replay' | 'live' = 'replay'): Promise<void> {
-  const msg = { type: 'init', runId: t.header.runId, title: t.header.title, config: t.header.config, source, events: plain(allEvents(t)) };
-  await page.evaluate((m) => window.postMessage(m, '*'), msg);
+  await postToPage(page, { type: 'init', runId: t.header.runId, title: t.header.title, config: t.header.config, source, events: allEvents(t) });
   await settle(page);
 }
 
@@ -164,3 +183,35 @@ export async function pixel(page: Page, selector: string, x: number, y: number):
 export function hex(c: readonly number[]): string {
   return '#' + c.map((x) => x.toString(16).padStart(2, '0')).join('');
 }
+
+export interface Pixels {
+  width: number;
+  height: number;
+  data: Uint8Array; // RGBA, row by row
+}
+
+/**
+ * Every pixel of a canvas (one evaluate, not one per pixel). The RGBA bytes come back as one
+ * base64 string: as an array, Playwright would serialise each number as an object, megabytes
+ * of protocol traffic per canvas that took minutes on a loaded 2-core machine.
+ */
+export async function canvasPixels(page: Page, selector: string): Promise<Pixels> {
+  const r = await page.evaluate((sel) => {
+    const c = document.querySelector(sel) as HTMLCanvasElement;
+    const copy = document.createElement('canvas');
+    copy.width = c.width;
+    copy.height = c.height;
+    const ctx = copy.getContext('2d')!;
+    ctx.drawImage(c, 0, 0);
+    const bytes = ctx.getImageData(0, 0, c.width, c.height).data;
+    let bin = '';
+    for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+    return { width: c.width, height: c.height, b64: btoa(bin) };
+  }, selector);
+  return { width: r.width, height: r.height, data: new Uint8Array(Buffer.from(r.b64, 'base64')) };
+}
+
+export const at = (img: Pixels, x: number, y: number): [number, number, number] => {
+  const i = (y * img.width + x) * 4;
+  return [img.data[i]!, img.data[i + 1]!, img.data[i + 2]!];
+};

@@ -24,6 +24,14 @@ export interface TraceReference {
   share(step: number, reader: number, source: number, layer?: number): number;
   promptPieces: string[];
   promptBlock: number;
+  /** The steps with an attention event, in order. */
+  attentionSteps: number[];
+  /** Worker names, by id. */
+  names: string[];
+  /** Each note: its block and its token pieces. */
+  notes: { block: number; pieces: string[] }[];
+  /** Each finished step in order (the shared history's entries): worker, step, and its token pieces. */
+  finished: { worker: number; step: number; pieces: string[] }[];
 }
 
 export function sourceIndex(kind: string, owner: number): number {
@@ -44,6 +52,10 @@ export function traceReference(events: readonly EngineEvent[]): TraceReference {
   let pendingMove: number | null = null;
   let promptPieces: string[] = [];
   let promptBlock = -1;
+  const names: string[] = [];
+  const notes: { block: number; pieces: string[] }[] = [];
+  const finished: { worker: number; step: number; pieces: string[] }[] = [];
+  const stepPieces = new Map<string, string[]>();
   const lastViewsAt = events.map((e) => e.type).lastIndexOf('views');
   events.forEach((e, i) => {
     if (e.type === 'block') {
@@ -61,8 +73,16 @@ export function traceReference(events: readonly EngineEvent[]): TraceReference {
         historyRanges.set(e.info.block, list);
         pendingMove = null;
       }
-    } else if (e.type === 'step-finished') pendingMove = e.worker;
-    else if (e.type === 'worker') {
+    } else if (e.type === 'step-finished') {
+      pendingMove = e.worker;
+      finished.push({ worker: e.worker, step: e.step, pieces: stepPieces.get(`${e.worker}:${e.step}`) ?? [] });
+    } else if (e.type === 'tokens') {
+      const k = `${e.worker}:${e.step}`;
+      stepPieces.set(k, [...(stepPieces.get(k) ?? []), ...(e.pieces ?? [])]);
+    } else if (e.type === 'note') {
+      if (e.pieces) notes.push({ block: e.block, pieces: e.pieces });
+    } else if (e.type === 'worker') {
+      names[e.info.worker] = e.info.name;
       workers = Math.max(workers, e.info.worker + 1);
       if (e.info.forkedFrom !== undefined) forkOrigin.set(e.info.worker, e.info.forkedFrom);
     } else if (e.type === 'block-text' && blocks.get(e.block)?.kind === 'prompt') {
@@ -96,6 +116,10 @@ export function traceReference(events: readonly EngineEvent[]): TraceReference {
     historyRanges,
     promptPieces,
     promptBlock,
+    attentionSteps: [...readersAt.keys()].sort((a, b) => a - b),
+    names,
+    notes,
+    finished,
     // A source absent from a recorded reader's view got nothing: 0. Unrecorded: NaN.
     share: (step, reader, source, layer = -1) => {
       const at = readersAt.get(step);
@@ -103,4 +127,27 @@ export function traceReference(events: readonly EngineEvent[]): TraceReference {
       return shares.get(`${step}:${reader}:${source}:${layer}`) ?? 0;
     },
   };
+}
+
+/** The author of token `index` of a block, from the trace alone. */
+export function authorOf(ref: TraceReference, block: number, index: number): number | null {
+  const b = ref.blocks.get(block)!;
+  if (b.kind === 'history') {
+    const r = ref.historyRanges.get(block)?.find(([s, e]) => index >= s && index < e);
+    // A fork's first move carries its origin's copied tokens at the front: only the end is sure.
+    return r && index === r[1] - 1 ? r[2] : null;
+  }
+  if (b.kind !== 'worker') return -1;
+  if (b.createdLength > 0) return index < b.createdLength ? (ref.forkOrigin.get(b.owner) ?? null) : b.owner;
+  return b.owner;
+}
+
+/** The index of the piece that covers character `char` of the pieces joined (-1: past the end). */
+export function pieceAt(pieces: readonly string[], char: number): number {
+  let acc = 0;
+  for (let i = 0; i < pieces.length; i++) {
+    if (char < acc + pieces[i]!.length) return i;
+    acc += pieces[i]!.length;
+  }
+  return -1;
 }

@@ -11,8 +11,8 @@ import type { BlockKind, ViewSegmentInfo } from '../../protocol/messages';
 import { h, setText } from '../dom';
 import { SHARED_GREY, isHighContrast, paletteOf, parseColor, readTheme, workerColor, workerStriped, type ThemeColors } from './palette';
 
-const ROW_H = 22;
-const ROW_GAP = 6;
+/** Row height and gap of the panel's map, and of the sidebar's compact one. */
+const ROWS = { full: { h: 22, gap: 6 }, compact: { h: 12, gap: 4 } };
 const PROMPT_SHARE = 0.12; // a compressed prompt takes at most this part of the width
 const FLASH_MS = 1500;
 
@@ -45,8 +45,11 @@ export class CacheMap {
   private flashes: { block: number; from: number; to: number; until: number }[] = [];
   private historyLen = new Map<number, number>();
   private theme: ThemeColors | null = null;
-  private summaryAt = 0;
+  private summaryAt = -Infinity;
+  private summaryTimer: ReturnType<typeof setTimeout> | null = null;
   private dirty = true;
+  private readonly rowH: number;
+  private readonly rowGap: number;
 
   constructor(
     /** Replaced when a new run starts. */
@@ -56,6 +59,8 @@ export class CacheMap {
     private readonly requestDraw: () => void,
     compact = false,
   ) {
+    this.rowH = compact ? ROWS.compact.h : ROWS.full.h;
+    this.rowGap = compact ? ROWS.compact.gap : ROWS.full.gap;
     this.canvas = h('canvas', { class: 'cache-map-canvas', tabindex: '0', role: 'img', 'aria-label': 'Cache map: each worker\'s view as blocks, to scale' });
     this.names = h('div', { class: 'cache-map-names', 'aria-hidden': 'true' });
     this.spacer = h('div', { class: 'cache-map-spacer' });
@@ -63,8 +68,8 @@ export class CacheMap {
     this.tooltip = h('div', { class: 'cache-map-tip', role: 'tooltip', hidden: true });
     this.summary = h('div', { class: 'sr-only cache-map-summary' });
     this.status = h('div', { class: 'sr-only', 'aria-live': 'polite' });
-    this.canvas.setAttribute('aria-describedby', 'cache-map-summary');
     this.summary.id = compact ? 'cache-map-summary-compact' : 'cache-map-summary';
+    this.canvas.setAttribute('aria-describedby', this.summary.id);
     this.zoomLabel = h('span', { class: 'cache-map-zoom' }, '1×');
     this.compressBox = h('input', { type: 'checkbox', class: 'cache-map-compress', checked: true }) as HTMLInputElement;
     const zoomOut = h('button', { class: 'icon-btn zoom-out', title: 'Zoom out (-)', 'aria-label': 'Zoom out' }, '−');
@@ -201,7 +206,7 @@ export class CacheMap {
     const stage = this.canvas.parentElement!;
     const width = Math.max(50, Math.floor(stage.clientWidth || 300));
     const nrows = this.cache.views.length;
-    const height = Math.max(ROW_H, nrows * (ROW_H + ROW_GAP));
+    const height = Math.max(this.rowH, nrows * (this.rowH + this.rowGap));
     if (this.canvas.width !== width) this.canvas.width = width;
     if (this.canvas.height !== height) this.canvas.height = height;
     this.canvas.style.height = `${height}px`;
@@ -212,7 +217,7 @@ export class CacheMap {
     ctx.fillStyle = rgb(t.background);
     ctx.fillRect(0, 0, width, height);
     this.rows.forEach((row, r) => {
-      const y = r * (ROW_H + ROW_GAP);
+      const y = r * (this.rowH + this.rowGap);
       for (let i = 0; i < row.length; i++) this.drawSegment(ctx, row[i]!, y, i === row.length - 1, width, hc);
     });
     for (const f of this.flashes) this.drawFlash(ctx, f, width);
@@ -220,9 +225,23 @@ export class CacheMap {
     if (this.hover) this.outline(ctx, this.hover.row, this.hover.seg, t.foreground, 1);
     this.renderNames();
     this.canvas.dataset.rows = String(nrows);
-    if (now - this.summaryAt > 1000) {
+    this.updateSummary(now);
+  }
+
+  /**
+   * The screen-reader summary, rewritten at most once a second while the map changes; a
+   * change inside that second is written when the second is over (never left stale).
+   */
+  private updateSummary(now: number): void {
+    const wait = 1000 - (now - this.summaryAt);
+    if (wait <= 0) {
       this.summaryAt = now;
       setText(this.summary, this.describe());
+    } else if (!this.summaryTimer) {
+      this.summaryTimer = setTimeout(() => {
+        this.summaryTimer = null;
+        this.updateSummary(performance.now());
+      }, wait);
     }
   }
 
@@ -247,16 +266,16 @@ export class CacheMap {
         const rx1 = Math.min(x1, Math.max(rx0 + 1, Math.round(s.x0 + (j / s.seg.length) * span)));
         if (rx1 > rx0) {
           ctx.fillStyle = rgb(a >= 0 ? this.colorOfAuthor(a, kind) : grey);
-          ctx.fillRect(rx0, y, rx1 - rx0, ROW_H);
+          ctx.fillRect(rx0, y, rx1 - rx0, this.rowH);
           if (a >= 0 && workerStriped(a)) {
             ctx.fillStyle = rgb(t.background);
-            for (let x = rx0 + 3; x < rx1; x += 6) ctx.fillRect(x, y, 1, ROW_H);
+            for (let x = rx0 + 3; x < rx1; x += 6) ctx.fillRect(x, y, 1, this.rowH);
           }
         }
       }
       if (kind === 'history') {
         ctx.fillStyle = rgb(grey);
-        ctx.fillRect(x0, y + ROW_H - 4, x1 - x0, 4);
+        ctx.fillRect(x0, y + this.rowH - 4, x1 - x0, 4);
       }
       if (b && b.forkedFrom !== null && b.forkedFrom >= 0) {
         // Shared pages of a fork: a band in the origin's colour.
@@ -266,7 +285,7 @@ export class CacheMap {
       }
     } else {
       ctx.fillStyle = rgb(grey);
-      ctx.fillRect(x0, y, x1 - x0, ROW_H);
+      ctx.fillRect(x0, y, x1 - x0, this.rowH);
       const band: Rgb | null = kind === 'header' ? t.foreground : kind === 'note' ? t.focus : kind === 'finisher' ? t.missing : null;
       if (band) {
         ctx.fillStyle = rgb(band);
@@ -276,15 +295,15 @@ export class CacheMap {
         // A break mark: the prompt is not to scale.
         ctx.fillStyle = rgb(t.background);
         const mx = Math.round((x0 + x1) / 2);
-        ctx.fillRect(mx - 2, y, 1, ROW_H);
-        ctx.fillRect(mx + 1, y, 1, ROW_H);
+        ctx.fillRect(mx - 2, y, 1, this.rowH);
+        ctx.fillRect(mx + 1, y, 1, this.rowH);
       }
     }
-    if (own) this.frame(ctx, x0, y, x1 - x0, ROW_H, t.foreground, 2);
-    if (hc) this.frame(ctx, x0, y, x1 - x0, ROW_H, t.border, 1);
+    if (own) this.frame(ctx, x0, y, x1 - x0, this.rowH, t.foreground, 2);
+    if (hc) this.frame(ctx, x0, y, x1 - x0, this.rowH, t.border, 1);
     else if (x1 - x0 >= 4) {
       ctx.fillStyle = rgb(t.background);
-      ctx.fillRect(x0, y, 1, ROW_H); // a gap between neighbours
+      ctx.fillRect(x0, y, 1, this.rowH); // a gap between neighbours
     }
   }
 
@@ -301,7 +320,7 @@ export class CacheMap {
     if (!s) return;
     const x0 = Math.max(0, s.x0);
     const x1 = Math.max(x0 + 2, Math.min(this.canvas.width, s.x1));
-    this.frame(ctx, x0, row * (ROW_H + ROW_GAP), x1 - x0, ROW_H, c, lw);
+    this.frame(ctx, x0, row * (this.rowH + this.rowGap), x1 - x0, this.rowH, c, lw);
   }
 
   /** A finished step just moved into the history: outline where it landed for a moment. */
@@ -323,7 +342,7 @@ export class CacheMap {
         const span = s.x1 - s.x0;
         const a = Math.max(0, Math.round(s.x0 + (f.from / s.seg.length) * span));
         const z = Math.min(width, Math.round(s.x0 + (Math.min(f.to, s.seg.length) / s.seg.length) * span));
-        if (z > a) this.frame(ctx, a, r * (ROW_H + ROW_GAP), Math.max(2, z - a), ROW_H, this.theme!.focus, 2);
+        if (z > a) this.frame(ctx, a, r * (this.rowH + this.rowGap), Math.max(2, z - a), this.rowH, this.theme!.focus, 2);
       }
     });
   }
@@ -336,7 +355,11 @@ export class CacheMap {
       ...want.map((n, w) => {
         const sw = h('span', { class: 'name-swatch' });
         sw.style.background = workerColor(this.theme?.kind ?? 'dark', w);
-        return h('div', { class: 'cache-map-name', style: `height:${ROW_H}px;margin-bottom:${ROW_GAP}px` }, sw, n);
+        // Through the CSSOM: the webview's CSP blocks style attributes.
+        const el = h('div', { class: 'cache-map-name' }, sw, n);
+        el.style.height = `${this.rowH}px`;
+        el.style.marginBottom = `${this.rowGap}px`;
+        return el;
       }),
     );
   }
@@ -345,8 +368,8 @@ export class CacheMap {
     const rect = this.canvas.getBoundingClientRect();
     const x = e.clientX - rect.left;
     const y = e.clientY - rect.top;
-    const row = Math.floor(y / (ROW_H + ROW_GAP));
-    if (y - row * (ROW_H + ROW_GAP) > ROW_H) return null;
+    const row = Math.floor(y / (this.rowH + this.rowGap));
+    if (y - row * (this.rowH + this.rowGap) > this.rowH) return null;
     return this.hitAt(row, x);
   }
 
@@ -386,11 +409,12 @@ export class CacheMap {
     const s = this.rows[hit.row]![hit.seg]!;
     const b = this.cache.blocks.get(s.seg.block);
     const lines = this.describeSegment(hit.row, s.seg).split(', ');
-    const tok = hit.index !== null && b && hit.index < b.ids.length ? `token ${hit.index}: ${JSON.stringify(b.pieces[hit.index] ?? '')}` : null;
+    // The sidebar's compact map gets no token texts: no token line there.
+    const tok = hit.index !== null && b && hit.index < b.ids.length && b.pieces[hit.index] ? `token ${hit.index}: ${JSON.stringify(b.pieces[hit.index] ?? '')}` : null;
     this.tooltip.replaceChildren(...[...lines, ...(tok ? [tok] : [])].map((l) => h('div', {}, l)));
     this.tooltip.hidden = false;
     const rect = this.canvas.getBoundingClientRect();
-    this.tooltip.style.left = `${Math.min(rect.width - 260, Math.max(0, e.clientX - rect.left + 12))}px`;
+    this.tooltip.style.left = `${Math.max(0, Math.min(rect.width - 260, e.clientX - rect.left + 12))}px`;
     this.tooltip.style.top = `${e.clientY - rect.top + 14}px`;
     this.tooltip.dataset.block = String(s.seg.block);
     this.invalidate();

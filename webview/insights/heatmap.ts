@@ -157,8 +157,11 @@ export class Heatmap {
     this.rowLabels.dataset.key = key;
     const rows: HTMLElement[] = [];
     for (let r = 0; r < readers; r++)
-      for (let s = 0; s < sources; s++)
-        rows.push(h('div', { class: `heatmap-row${s === 0 ? ' first' : ''}`, style: `height:${ROW_PX}px` }, s === 0 ? `${this.nameOf(r)} → ` : '', this.sourceName(s)));
+      for (let s = 0; s < sources; s++) {
+        const row = h('div', { class: `heatmap-row${s === 0 ? ' first' : ''}` }, s === 0 ? `${this.nameOf(r)} → ` : '', this.sourceName(s));
+        row.style.height = `${ROW_PX}px`; // the CSSOM: the webview's CSP blocks style attributes
+        rows.push(row);
+      }
     this.rowLabels.replaceChildren(...rows);
     const cols = () => [...Array(sources).keys()].map((s) => h('span', { class: 'matrix-col', title: this.sourceName(s) }, s < FIRST_WORKER_SOURCE ? SHARED_SOURCES[s]!.slice(0, 4) : this.nameOf(s - FIRST_WORKER_SOURCE).slice(0, 5)));
     this.colLabelsNow.replaceChildren(...cols());

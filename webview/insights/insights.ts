@@ -13,6 +13,7 @@ import { chunkBounds } from '../chunks';
 import { h, setText } from '../dom';
 import type { VirtualList } from '../virtualList';
 import { CacheMap } from './cacheMap';
+import { DrawPacer } from './drawPacer';
 import { Heatmap } from './heatmap';
 import { Inspector } from './inspector';
 import { sourceOfElement, stepRefOf, textNodeOf, tokenUnderPoint } from './textTokens';
@@ -60,14 +61,17 @@ export class Insights {
   private query = '';
   private cursor: Cursor | null = null;
   private promptShown = -1;
+  /** The map and the heatmap redraw at most 4 times a second while the run streams. */
+  private readonly pacer: DrawPacer;
 
   constructor(
     private readonly access: LaneAccess,
     opts: { preferWebGL?: boolean } = {},
   ) {
     const nameOf = (w: number) => this.model?.workers.get(w)?.info.name ?? `Worker ${w}`;
-    this.map = new CacheMap(this.cache, nameOf, (ref) => this.inspect(ref), () => access.schedule());
-    this.heatmap = new Heatmap(this.cache, nameOf, () => access.schedule(), opts.preferWebGL ?? true);
+    this.pacer = new DrawPacer(250, () => access.schedule());
+    this.map = new CacheMap(this.cache, nameOf, (ref) => this.inspect(ref), () => this.pacer.drawSoon());
+    this.heatmap = new Heatmap(this.cache, nameOf, () => this.pacer.drawSoon(), opts.preferWebGL ?? true);
     this.inspector = new Inspector(this.cache, nameOf);
     this.promptSummary = h('summary', {}, 'Prompt');
     this.promptBody = h('div', { class: 'prompt-body', tabindex: '0' }, h('span', { class: 'prompt-text' }));
@@ -119,6 +123,7 @@ export class Insights {
     this.matches = [];
     this.matchAt = -1;
     this.map.invalidate();
+    this.pacer.drawSoon();
   }
 
   apply(events: readonly EngineEvent[]): void {
@@ -136,8 +141,10 @@ export class Insights {
   /** Once per frame, after the lanes rendered. */
   render(model: RunModel): void {
     this.model = model;
-    this.map.draw();
-    this.heatmap.draw();
+    if (this.pacer.due(model.source === 'live' && model.isActive && model.state !== 'paused')) {
+      this.map.draw();
+      this.heatmap.draw();
+    }
     this.renderPrompt();
     if (this.query && this.matchesStale) this.refreshMatches();
     this.paintHighlights();

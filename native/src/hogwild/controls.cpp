@@ -106,7 +106,7 @@ void HogwildRun::apply_controls() {
       case Control::Type::Resume: {
         const bool pause = c.type == Control::Type::Pause;
         if (c.worker == -1) {
-          if (paused_ != pause) emit({Event::Type::RunState, pause ? "paused" : "running"});
+          if (paused_ != pause) emit(RunStateEvent{pause ? RunPhase::Paused : RunPhase::Running});
           paused_ = pause;
         } else if (!workers_[c.worker].finished) {
           workers_[c.worker].paused = pause;
@@ -127,11 +127,7 @@ void HogwildRun::apply_controls() {
       case Control::Type::Inject: {
         // The note's text is written with the next step, in the view [prompt, history, note].
         Note n{new_block(BlockKind::Note, -1), c.worker, c.ids};
-        Event e{Event::Type::Note};
-        e.worker = c.worker;
-        e.block = n.block;
-        e.ids = c.ids;
-        emit(std::move(e));
+        emit(NoteEvent{c.worker, n.block, c.ids});
         notes_.push_back(std::move(n));
         break;
       }
@@ -147,12 +143,8 @@ void HogwildRun::apply_controls() {
         // The fork writes its headers under its origin's name until told otherwise.
         if (!cfg_.raw) cfg_.header_prefix.push_back(c.ids.empty() ? cfg_.header_prefix.at(c.worker) : c.ids);
         const int id = int(workers_.size()) - 1;
-        Event b{Event::Type::Block, "created"};
-        b.block = workers_[id].block;
-        b.kind = BlockKind::Worker;
-        b.owner = id;
-        b.length = model_.cache().length(b.block);
-        emit(std::move(b));
+        const int block = workers_[id].block;
+        emit(BlockEvent{BlockOp::Created, block, BlockKind::Worker, id, model_.cache().length(block)});
         emit(worker_event(id));
         std::lock_guard<std::mutex> lock(control_mu_);
         worker_finished_.push_back(false);
@@ -162,13 +154,12 @@ void HogwildRun::apply_controls() {
   }
 }
 
-Event HogwildRun::worker_event(int w) const {
+WorkerEvent HogwildRun::worker_event(int w) const {
   const Worker& wk = workers_[w];
-  Event e{Event::Type::Worker, wk.finished ? "finished" : wk.paused ? "paused" : "running"};
-  e.worker = w;
-  e.owner = wk.forked_from;
-  e.value = wk.temperature;
-  return e;
+  const WorkerPhase state = wk.finished ? WorkerPhase::Finished
+                            : wk.paused ? WorkerPhase::Paused
+                                        : WorkerPhase::Running;
+  return {w, state, wk.forked_from, wk.temperature};
 }
 
 void HogwildRun::finish_worker(int w) {

@@ -10,26 +10,9 @@
 #include <string>
 
 #include "../error.h"
+#include "../prefill_pacer.h"
 
 namespace hw {
-
-const char* block_kind_name(BlockKind k) {
-  switch (k) {
-    case BlockKind::Prompt:
-      return "prompt";
-    case BlockKind::Worker:
-      return "worker";
-    case BlockKind::History:
-      return "history";
-    case BlockKind::Header:
-      return "header";
-    case BlockKind::Note:
-      return "note";
-    case BlockKind::Finisher:
-      return "finisher";
-  }
-  return "?";
-}
 
 Layout parse_layout(const std::string& name) {
   if (name == "contiguous") return Layout::Contiguous;
@@ -190,6 +173,14 @@ bool HogwildRun::kv_budget_reached(const std::map<int, int>& added) {
   return true;
 }
 
+void HogwildRun::release_cache() {
+  if (!done_) fail("release", "the run is still going (stop it first)");
+  std::lock_guard<std::mutex> step_lock(step_mu_);
+  if (released_) return;
+  for (const auto& entry : meta_) model_.cache().release_block(entry.first);
+  released_ = true;
+}
+
 HogwildRun::~HogwildRun() {
   stop();
   if (thread_.joinable()) thread_.join();
@@ -235,11 +226,18 @@ void HogwildRun::flush(bool force) {
 void HogwildRun::loop() {
   started_ = last_flush_ = std::chrono::steady_clock::now();
   try {
-    emit({Event::Type::RunState, "prefill"});
+    emit(RunStateEvent{RunPhase::Prefill});
     prefill_shared();
-    emit({Event::Type::RunState, paused_ ? "paused" : "running"});
+    emit(RunStateEvent{paused_ ? RunPhase::Paused : RunPhase::Running});
     flush(true);
-    timings_ = Timings{};  // the loop proper, without the shared prefill
+    {
+      Timings loop_only;  // the loop proper; the shared prefill's figures are kept
+      loop_only.prefill_ms = timings_.prefill_ms;
+      loop_only.prefill_attention_ms = timings_.prefill_attention_ms;
+      loop_only.prefill_first_chunk = timings_.prefill_first_chunk;
+      loop_only.prefill_largest_chunk = timings_.prefill_largest_chunk;
+      timings_ = loop_only;
+    }
     const auto loop_start = std::chrono::steady_clock::now();
     for (;;) {
       apply_controls();
@@ -272,20 +270,17 @@ void HogwildRun::loop() {
       stopped = stopping_;
     }
     if (stopped) {
-      emit({Event::Type::RunState, "stopped"});
+      emit(RunStateEvent{RunPhase::Stopped});
     } else {
       std::lock_guard<std::mutex> step_lock(step_mu_);
       finish();
-      Event fin{Event::Type::RunState, "finished"};
-      fin.message = end_message_;
-      emit(std::move(fin));
+      emit(RunStateEvent{RunPhase::Finished, end_message_});
     }
   } catch (const Cancelled&) {
-    emit({Event::Type::RunState, "stopped"});  // Stop during the prefill: the engine stays usable
+    emit(RunStateEvent{RunPhase::Stopped});  // Stop during the prefill: the engine stays usable
   } catch (const std::exception& e) {
-    Event err{Event::Type::Error, e.what()};
-    emit(std::move(err));
-    emit({Event::Type::RunState, "failed"});
+    emit(ErrorEvent{e.what()});
+    emit(RunStateEvent{RunPhase::Failed});
   }
   flush(true);
   {
@@ -313,26 +308,30 @@ void HogwildRun::prefill_shared() {
   const auto t0 = std::chrono::steady_clock::now();
   const int total = int(cfg_.prompt.size());
   auto progress = [&](int done) {
-    Event p{Event::Type::Progress, "prefill"};
-    p.done = done;
-    p.total = total;
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    p.value = s > 0 && done > 0 ? float(done / s) : 0.0f;
-    emit(std::move(p));
+    emit(ProgressEvent{done, total, s > 0 && done > 0 ? float(done / s) : 0.0f});
     flush(true);
   };
-  progress(0);
+  progress(0);  // the work is known: tokens done and total, before any compute
+  PrefillPacer pacer(cfg_.prefill_chunk, cfg_.prefill_report_s);
+  const double attention_before = timings_.attention_ms;
   for (int done = 0; done < total;) {
-    const int n = std::min(cfg_.prefill_chunk, total - done);
+    const int n = pacer.next(total - done);
     Batch chunk;
     chunk.cancel = &cancel_;
     chunk.rows.push_back(
         {Ids(cfg_.prompt.begin() + done, cfg_.prompt.begin() + done + n), prompt_, {{prompt_, 0}}, false});
+    const auto tc = std::chrono::steady_clock::now();
     forward(chunk, out);
+    pacer.done(n, std::chrono::duration<double>(std::chrono::steady_clock::now() - tc).count());
+    if (done == 0) timings_.prefill_first_chunk = n;
+    timings_.prefill_largest_chunk = std::max(timings_.prefill_largest_chunk, n);
     done += n;
     progress(done);
     if (done < total) hold_between_chunks();
   }
+  timings_.prefill_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  timings_.prefill_attention_ms = timings_.attention_ms - attention_before;
   record(prompt_, cfg_.prompt, -1, 0);
   if (cfg_.layout == Layout::Combined) {
     if (cfg_.raw) {
@@ -356,10 +355,7 @@ void HogwildRun::prefill_shared() {
     wk.temperature = cfg_.sampling.temperature;
     wk.rng = Rng(cfg_.seed + uint64_t(w));
     workers_.push_back(std::move(wk));
-    Event e{Event::Type::Worker, "running"};
-    e.worker = w;
-    e.value = workers_[w].temperature;
-    emit(std::move(e));
+    emit(WorkerEvent{w, WorkerPhase::Running, -1, workers_[w].temperature});
   }
 }
 
@@ -376,7 +372,7 @@ void HogwildRun::hold_between_chunks() {
             it->worker == -1 && (it->type == Control::Type::Pause || it->type == Control::Type::Resume);
         if (run_level) {
           const bool pause = it->type == Control::Type::Pause;
-          if (paused_ != pause) emit({Event::Type::RunState, pause ? "paused" : "prefill"});
+          if (paused_ != pause) emit(RunStateEvent{pause ? RunPhase::Paused : RunPhase::Prefill});
           paused_ = pause;
           it = controls_.erase(it);
         } else if (it->type == Control::Type::Step && paused_) {
@@ -493,20 +489,13 @@ HogwildRun::StepResult HogwildRun::step_once() {
   step_++;
   for (const Note* n : new_notes) record(n->block, n->text, -1, 0);
   for (const BatchRow& row : batch.rows) {
-    Event grown{Event::Type::Block, "grown"};
-    grown.block = row.block;
-    grown.kind = meta_[row.block].kind;
-    grown.owner = meta_[row.block].owner;
-    grown.length = model_.cache().length(row.block);
-    grown.step = step_;
-    emit(std::move(grown));
+    const BlockMeta& m = meta_[row.block];
+    emit(BlockEvent{BlockOp::Grown, row.block, m.kind, m.owner, model_.cache().length(row.block), step_});
   }
 
   key_attention_.assign(workers_.size(), {});
-  Event views{Event::Type::Views};
-  views.step = step_;
-  Event att{Event::Type::Attention};
-  att.step = step_;
+  ViewsEvent views{step_, {}};
+  AttentionEvent att{step_, {}, {}};
   for (int w = 0; w < int(workers_.size()); w++) {
     std::vector<int32_t> v;
     for (size_t s = 0; s < views_[w].size(); s++) {
@@ -549,10 +538,7 @@ HogwildRun::StepResult HogwildRun::step_once() {
     if (w < 0) continue;
     Worker& wk = workers_[w];
     record(wk.block, wk.pending, w, wk.step);
-    Event tokens{Event::Type::Tokens};
-    tokens.worker = w;
-    tokens.step = wk.step;
-    tokens.ids = wk.pending;
+    TokensEvent tokens{w, wk.step, std::move(wk.pending)};
     wk.pending.clear();
 
     if (cfg_.attention_shares) {
@@ -625,21 +611,14 @@ HogwildRun::StepResult HogwildRun::step_once() {
 
   const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   const double total_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
-  Event stats{Event::Type::Stats};
-  stats.step = step_;
-  stats.count = generated_;
-  stats.value = total_s > 0 ? float(generated_ / total_s) : 0.0f;
-  stats.value2 = float(ms);
-  stats.kv_bytes = double(model_.backend().kv_bytes());
-  emit(std::move(stats));
+  emit(StatsEvent{step_, generated_, total_s > 0 ? float(generated_ / total_s) : 0.0f, float(ms),
+                  double(model_.backend().kv_bytes())});
 
   // Raw runs report the top logits of their last step.
   if (cfg_.raw && step_ == cfg_.raw_steps) {
-    Event res{Event::Type::RawResult};
+    RawResultEvent res;
     for (int w = 0; w < int(workers_.size()); w++) {
-      res.raw_ids.push_back(workers_[w].generated);
-      std::vector<int32_t> top;
-      std::vector<float> vals;
+      RawResultEvent::Worker rw{workers_[w].generated, {}, {}};
       for (size_t r = 0; r < batch.rows.size() && cfg_.top_logits > 0; r++) {
         if (row_worker[r] != w) continue;
         const float* lg = out.row_logits(int(r));
@@ -648,10 +627,9 @@ HogwildRun::StepResult HogwildRun::step_once() {
         const int k = std::min(cfg_.top_logits, vocab);
         std::partial_sort(idx.begin(), idx.begin() + k, idx.end(),
                           [&](int a, int b) { return lg[a] > lg[b] || (lg[a] == lg[b] && a < b); });
-        for (int i = 0; i < k; i++) top.push_back(idx[i]), vals.push_back(lg[idx[i]]);
+        for (int i = 0; i < k; i++) rw.top_ids.push_back(idx[i]), rw.top_logits.push_back(lg[idx[i]]);
       }
-      res.raw_top_ids.push_back(std::move(top));
-      res.raw_top_logits.push_back(std::move(vals));
+      res.workers.push_back(std::move(rw));
     }
     emit(std::move(res));
   }

@@ -68,6 +68,10 @@ class HogwildRun {
   void set_temperature(int worker, float temperature);
 
   InspectResult inspect(int block, int index, bool attention);
+  // After the run has ended: its blocks go back to the model's cache, so that their pages
+  // serve the next run (a run never frees them by itself: it stays inspectable, and inspect
+  // keeps working from the run's own records). Throws while the run is going.
+  void release_cache();
   void set_observer(RunObserver* observer) { observer_ = observer; }
 
   // Where the time of the run loop went (benchmarks): the model's forwards and the rest.
@@ -77,6 +81,10 @@ class HogwildRun {
     double attention_ms = 0;  // of which attention
     double sampling_ms = 0;   // drawing the next tokens (outside the forward, not Hogwild bookkeeping)
     int steps = 0;
+    // The shared prefill (kept when the loop's figures start): its time, of which attention,
+    // and the sizes of its first and largest chunks.
+    double prefill_ms = 0, prefill_attention_ms = 0;
+    int prefill_first_chunk = 0, prefill_largest_chunk = 0;
   };
   Timings timings() const { return timings_; }
 
@@ -142,7 +150,7 @@ class HogwildRun {
   void check_worker(int w, const char* what) const;
   template <typename Check>
   void enqueue(const char* what, Control c, Check&& check);
-  Event worker_event(int w) const;
+  WorkerEvent worker_event(int w) const;
   void finish_worker(int w);
 
   Model& model_;
@@ -176,7 +184,8 @@ class HogwildRun {
   int worker_count_ = 0;               // workers including queued forks (validation)
   std::vector<bool> worker_finished_;  // snapshot for validation
 
-  std::mutex step_mu_;  // held while a step runs (inspect waits for it)
+  bool released_ = false;  // release_cache() has run
+  std::mutex step_mu_;     // held while a step runs (inspect waits for it)
   std::vector<Event> outbox_;
   std::chrono::steady_clock::time_point last_flush_;
   std::chrono::steady_clock::time_point started_;

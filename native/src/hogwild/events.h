@@ -1,51 +1,113 @@
-// What a run reports, in batches. The addon turns these into JavaScript objects.
+// What a run reports, in batches: one type per event, and an Event is one of them. The addon
+// turns each type into its JavaScript object with a visitor (native/addon/convert.cpp); the
+// TypeScript side of the same shapes is native/addon/hogwild_native.d.ts.
 #pragma once
 #include <cstdint>
 #include <string>
+#include <variant>
 #include <vector>
 
 namespace hw {
 
 enum class BlockKind { Prompt, Worker, History, Header, Note, Finisher };
-const char* block_kind_name(BlockKind k);
+enum class BlockOp { Created, Grown, Merged, Freed };
+enum class RunPhase { Prefill, Running, Paused, Finishing, Finished, Stopped, Failed };
+enum class WorkerPhase { Running, Paused, Finished };
 
-struct Event {
-  enum class Type {
-    RunState,
-    Worker,
-    Tokens,
-    StepFinished,
-    Block,
-    Views,
-    Attention,
-    Stats,
-    Note,
-    FinisherTokens,
-    RawResult,
-    Error,
-    Progress
-  };
-  Type type;
-  std::string text;     // RunState: state; Block: op; Worker: state; Error: message; Progress: phase ("prefill")
-  std::string message;  // RunState: why the run ended, when not by its budget (e.g. the KV budget)
-  int worker = -1;      // Worker, Tokens, StepFinished; Note: target (-1 = all)
-  int step = 0;         // the run's step counter (or the worker's step for StepFinished/Tokens)
-  int block = -1;       // Block, StepFinished (the history block), Note
-  int length = 0;       // Block: length now
-  int owner = -1;       // Block: owner worker (-1 shared); Worker: forked from (-1 none)
-  BlockKind kind = BlockKind::Prompt;
-  float value = 0.0f;        // Worker: temperature; Stats: tokens per second; Progress: tokens per second
-  int done = 0, total = 0;   // Progress: tokens done and total
-  double kv_bytes = 0;       // Stats: KV storage held now
-  float value2 = 0.0f;       // Stats: ms per step
-  int count = 0;             // Stats: generated tokens so far
-  std::vector<int32_t> ids;  // Tokens, StepFinished, Note, FinisherTokens
-  std::vector<std::vector<int32_t>> views;       // Views: per worker [block, offset, length]*
-  std::vector<std::vector<float>> shares;        // Attention: per worker, one per view segment (mean over layers)
-  std::vector<std::vector<float>> layer_shares;  // Attention: per worker, [layers][view segments]
-  // RawResult: per worker generated ids, top ids and their logits.
-  std::vector<std::vector<int32_t>> raw_ids, raw_top_ids;
-  std::vector<std::vector<float>> raw_top_logits;
+// The names the events carry to JavaScript ("prompt", "created", "prefill", ...).
+const char* block_kind_name(BlockKind k);
+const char* block_op_name(BlockOp op);
+const char* run_phase_name(RunPhase p);
+const char* worker_phase_name(WorkerPhase p);
+
+struct RunStateEvent {
+  RunPhase state;
+  std::string message;  // why the run ended, when not by its budget (e.g. the KV budget)
 };
+
+// The shared prompt's prefill, after each chunk.
+struct ProgressEvent {
+  int done = 0, total = 0;  // prompt tokens
+  float tokens_per_second = 0.0f;
+};
+
+struct ErrorEvent {
+  std::string message;
+};
+
+struct WorkerEvent {
+  int worker;
+  WorkerPhase state;
+  int forked_from = -1;  // -1: not a fork
+  float temperature = 0.0f;
+};
+
+// Tokens written into the worker's block this step (headers included), in order.
+struct TokensEvent {
+  int worker;
+  int step;  // the worker's step
+  std::vector<int32_t> ids;
+};
+
+// The worker's step moved, whole, to the end of the shared history.
+struct StepFinishedEvent {
+  int worker;
+  int step;
+  int history_block;
+  std::vector<int32_t> ids;
+};
+
+struct BlockEvent {
+  BlockOp op;
+  int block;
+  BlockKind kind;
+  int owner = -1;  // worker, -1 shared
+  int length = 0;  // length now
+  int step = 0;    // the run's step counter (grown blocks)
+};
+
+// Every worker's view this step: per worker [block, offset, length]*.
+struct ViewsEvent {
+  int step;
+  std::vector<std::vector<int32_t>> views;
+};
+
+struct AttentionEvent {
+  int step;
+  std::vector<std::vector<float>> shares;        // per worker, one per view segment (mean over layers)
+  std::vector<std::vector<float>> layer_shares;  // per worker, [layers][view segments]
+};
+
+struct StatsEvent {
+  int step;
+  int tokens;  // generated so far, all workers
+  float tokens_per_second;
+  float ms_per_step;
+  double kv_bytes;  // KV storage held now
+};
+
+struct NoteEvent {
+  int target;  // -1: every worker
+  int block;
+  std::vector<int32_t> ids;
+};
+
+// The final answer's ids, after the finisher prompt.
+struct FinisherTokensEvent {
+  std::vector<int32_t> ids;
+};
+
+// A raw run's end: per worker the generated ids and the top logits of the last step.
+struct RawResultEvent {
+  struct Worker {
+    std::vector<int32_t> ids, top_ids;
+    std::vector<float> top_logits;
+  };
+  std::vector<Worker> workers;
+};
+
+using Event =
+    std::variant<RunStateEvent, ProgressEvent, ErrorEvent, WorkerEvent, TokensEvent, StepFinishedEvent, BlockEvent,
+                 ViewsEvent, AttentionEvent, StatsEvent, NoteEvent, FinisherTokensEvent, RawResultEvent>;
 
 }  // namespace hw

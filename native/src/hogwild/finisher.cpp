@@ -10,7 +10,7 @@ namespace hw {
 
 void HogwildRun::finish() {
   if (cfg_.raw || cfg_.finisher.empty()) return;
-  emit({Event::Type::RunState, "finishing"});
+  emit(RunStateEvent{RunPhase::Finishing});
   std::vector<int> blocks{prompt_};
   if (history_ >= 0) blocks.push_back(history_);
   for (const Note& n : notes_)
@@ -26,7 +26,7 @@ void HogwildRun::finish() {
   }
   Ids input = cfg_.finisher;
   SamplingParams greedy;
-  Event answer{Event::Type::FinisherTokens};
+  FinisherTokensEvent answer;
   for (int i = 0; i < cfg_.finisher_max_tokens; i++) {
     if (view.back().offset + model_.cache().length(fin) + int(input.size()) > model_.max_context()) break;
     Batch batch;
@@ -34,11 +34,7 @@ void HogwildRun::finish() {
     ForwardOutput out;
     forward(batch, out);
     record(fin, input, -1, 0);
-    Event grown{Event::Type::Block, "grown"};
-    grown.block = fin;
-    grown.kind = BlockKind::Finisher;
-    grown.length = model_.cache().length(fin);
-    emit(std::move(grown));
+    emit(BlockEvent{BlockOp::Grown, fin, BlockKind::Finisher, -1, model_.cache().length(fin)});
     Rng rng(0);
     const int32_t next = sample_token(out.row_logits(0), model_.config().vocab, greedy, rng);
     if (std::find(cfg_.eos.begin(), cfg_.eos.end(), next) != cfg_.eos.end()) break;

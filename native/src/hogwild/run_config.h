@@ -40,7 +40,10 @@ struct HogwildConfig {
   int max_tokens = 1024;                 // generated tokens of all workers together
   int max_context = 0;                   // longest view a worker may reach (0 = the model's); the run ends there
   std::string max_context_setting = "max_context";  // how the user sets max_context (for messages)
-  int prefill_chunk = 128;  // prompt tokens per forward: memory bound, progress and Stop between chunks
+  int prefill_chunk = 128;  // most prompt tokens per forward: memory bound, progress and Stop between chunks
+  // Paced prefill (PrefillPacer): the first chunk is small and later ones take about this many
+  // seconds at most (never more than prefill_chunk tokens); 0 = every chunk is prefill_chunk.
+  double prefill_report_s = 1.0;
   // KV memory budget in bytes: checked before the run (prompt, first inputs and the token
   // budget) and before every step; a run that reaches it ends cleanly. 0 = 80% of the memory
   // available when the run starts (MemAvailable) plus what the cache already holds.

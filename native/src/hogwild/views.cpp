@@ -13,11 +13,7 @@ namespace hw {
 int HogwildRun::new_block(BlockKind kind, int owner) {
   const int b = model_.cache().create_block();
   meta_[b] = BlockMeta{kind, owner, {}, {}, {}};
-  Event e{Event::Type::Block, "created"};
-  e.block = b;
-  e.kind = kind;
-  e.owner = owner;
-  emit(std::move(e));
+  emit(BlockEvent{BlockOp::Created, b, kind, owner});
   return b;
 }
 
@@ -65,22 +61,9 @@ void HogwildRun::move_to_history(int w) {
   dst.authors.insert(dst.authors.end(), src.authors.begin(), src.authors.end());
   dst.steps.insert(dst.steps.end(), src.steps.begin(), src.steps.end());
 
-  Event done{Event::Type::StepFinished};
-  done.worker = w;
-  done.step = wk.step;
-  done.block = history_;
-  done.ids = src.tokens;
-  emit(std::move(done));
-  Event merged{Event::Type::Block, "merged"};
-  merged.block = history_;
-  merged.kind = BlockKind::History;
-  merged.length = model_.cache().length(history_);
-  emit(std::move(merged));
-  Event freed{Event::Type::Block, "freed"};
-  freed.block = finished;
-  freed.kind = BlockKind::Worker;
-  freed.owner = w;
-  emit(std::move(freed));
+  emit(StepFinishedEvent{w, wk.step, history_, src.tokens});
+  emit(BlockEvent{BlockOp::Merged, history_, BlockKind::History, -1, model_.cache().length(history_)});
+  emit(BlockEvent{BlockOp::Freed, finished, BlockKind::Worker, w});
 
   model_.cache().release_block(finished);
   if (observer_) observer_->on_release(finished);

@@ -20,6 +20,7 @@
 #include <random>
 #include <string>
 
+#include "../event_log.h"
 #include "../testing.h"
 #include "cpu/kernels.h"
 #include "cuda/gemm.h"
@@ -355,19 +356,15 @@ static void test_hogwild_run() {
     for (int id = 0; id < spec.vocab; id += 5) c.raw_step_ids.push_back(id);
     c.sampling.temperature = 0.0f;
     c.attention_shares = true;
-    std::vector<Event> events;
-    HogwildRun run(*model, c, [&](std::vector<Event>&& es) {
-      for (Event& e : es) events.push_back(std::move(e));
-    });
+    EventLog col;
+    HogwildRun run(*model, c, col.sink());
     run.run();
-    int moves = 0;
-    for (const Event& e : events) {
-      if (e.type == Event::Type::RawResult) ids[dev] = e.raw_ids;
-      if (e.type == Event::Type::StepFinished) moves++;
-      if (e.type == Event::Type::Attention)
-        for (const auto& w : e.shares) shares[dev].insert(shares[dev].end(), w.begin(), w.end());
-      if (e.type == Event::Type::Error) CHECK(false, "run error on %s: %s", o.device.c_str(), e.text.c_str());
-    }
+    ids[dev] = col.raw_ids();
+    const int moves = int(col.all<StepFinishedEvent>().size());
+    for (const AttentionEvent* e : col.all<AttentionEvent>())
+      for (const auto& w : e->shares) shares[dev].insert(shares[dev].end(), w.begin(), w.end());
+    for (const ErrorEvent* e : col.all<ErrorEvent>())
+      CHECK(false, "run error on %s: %s", o.device.c_str(), e->message.c_str());
     CHECK(moves >= 3, "only %d steps moved on %s", moves, o.device.c_str());
   }
   CHECK(!ids[0].empty() && ids[0] == ids[1], "Hogwild run: CPU and CUDA generated different ids");
@@ -402,11 +399,10 @@ static void test_hogwild_run() {
     c.sampling.temperature = 0.8f;
     c.sampling.top_k = 20;
     c.seed = 3;
-    HogwildRun run(*model, c, [&](std::vector<Event>&& es) {
-      for (Event& e : es)
-        if (e.type == Event::Type::RawResult) gids[graph] = e.raw_ids;
-    });
+    EventLog col;
+    HogwildRun run(*model, c, col.sink());
     run.run();
+    gids[graph] = col.raw_ids();
     replays[graph] = cuda_graph_launches(model->backend());
   }
   unsetenv("HW_CUDA_GRAPH");

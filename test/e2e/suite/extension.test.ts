@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { HogwildApi } from '../../../extension/extension';
 import { parseTrace } from '../../../extension/trace';
+import type { EngineEvent } from '../../../protocol/messages';
 
 const EXT_ID = 'hogwild-dev.hogwild-vscode';
 
@@ -20,6 +21,40 @@ async function waitFor<T>(what: string, f: () => T | undefined | false | null, t
     if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+/**
+ * The webview driver (test/e2e/lib/driver.mjs): run.mjs holds the browser page and clicks in
+ * webviews for the suite. Its flag file in the workspace says it listens; null without one
+ * (the suite under @vscode/test-electron, run-electron.mjs, has no page to click in).
+ */
+function driverDir(): string | null {
+  const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+  const flag = folder ? path.join(folder, '.hogwild-e2e-driver') : '';
+  return flag && fs.existsSync(flag) ? (JSON.parse(fs.readFileSync(flag, 'utf8')) as { replyDir: string }).replyDir : null;
+}
+
+let driverRequests = 0;
+/** Asks the driver to act in the webviews (through the automation log); resolves with its answer. */
+async function askDriver<T>(dir: string, request: Record<string, unknown>, timeoutMs = 90_000): Promise<T> {
+  const reply = path.join(dir, `reply-${process.pid}-${++driverRequests}.json`);
+  console.log(`[e2e-driver] ${JSON.stringify({ ...request, reply })}`);
+  const text = await waitFor(`the driver's answer to ${String(request.kind)}`, () => fs.existsSync(reply) && fs.readFileSync(reply, 'utf8'), timeoutMs, 100);
+  const answer = JSON.parse(text) as T & { error?: string };
+  if (answer.error) throw new Error(`the driver could not ${String(request.kind)}: ${answer.error}`);
+  return answer;
+}
+
+/** What the run panel's inspector shows, as the driver read it from the webview's DOM. */
+interface InspectorText {
+  source: string;
+  block: number;
+  index: number;
+  tokenText: string;
+  tokenId: string;
+  author: string;
+  step: string;
+  rows: { worker: number; name: string; position: string; rotation: string; attention: string }[];
 }
 
 async function setSetting(key: string, value: unknown): Promise<void> {
@@ -164,6 +199,72 @@ describe('Hogwild extension (real VS Code, real engine)', function () {
       await vscode.commands.executeCommand('hogwild.stop');
       await waitFor('the run to end', () => !rec.model.isActive, 60_000);
       assert.ok(['stopped', 'finished'].includes(rec.model.state), `state ${rec.model.state}`);
+    } finally {
+      await setSetting('maxTokens', undefined);
+    }
+  });
+
+  it('the run panel\'s inspector shows the engine\'s answer for a clicked token; the sidebar draws the cache map', async function () {
+    const dir = driverDir();
+    if (!dir) {
+      console.log('      (no webview driver: this launcher cannot click in webviews)');
+      this.skip();
+    }
+    await setSetting('maxTokens', 100_000);
+    try {
+      const runId = await vscode.commands.executeCommand<string>('hogwild.solveSelection', 'Name three prime numbers and add them.');
+      const rec = api.runs.get(runId)!;
+      await waitFor('tokens from both workers', () => [...rec.model.workers.values()].every((w) => w.tokens > 6), 60_000);
+      await vscode.commands.executeCommand('hogwild.pause');
+      await waitFor('paused', () => rec.model.state === 'paused', 20_000);
+      await vscode.commands.executeCommand('hogwild.workers.focus');
+
+      // Click a token of Alice's lane in the panel; read the inspector.
+      const shown = await askDriver<InspectorText>(dir!, { kind: 'inspect-token', worker: 0, char: 2 });
+      assert.equal(shown.source, 'engine', 'a live run asks the engine');
+      // The engine's own answer for that cache position, asked directly.
+      const engine = await api.engine.inspect(runId, shown.block, shown.index, true);
+      assert.equal(shown.tokenText, JSON.stringify(engine.text), 'the token text');
+      assert.equal(shown.tokenId.trim(), `id ${engine.token}`, 'the token id');
+      assert.equal(engine.author, 0, 'a token of Alice\'s lane was written by Alice');
+      assert.equal(shown.author, 'Alice');
+      assert.equal(shown.step, String(engine.step), 'the step');
+      const att = new Map((engine.attention ?? []).map((a) => [a.worker, a.share]));
+      assert.equal(shown.rows.length, engine.seenAt.length, 'one row per worker');
+      for (const s of engine.seenAt) {
+        const row = shown.rows.find((r) => r.worker === s.worker);
+        assert.ok(row, `a row for worker ${s.worker}`);
+        assert.deepEqual(
+          { position: row.position, rotation: row.rotation, attention: row.attention },
+          {
+            position: s.position === null ? 'not in view' : String(s.position),
+            rotation: s.rotation === null ? '—' : String(s.rotation),
+            attention: att.has(s.worker) ? `${(att.get(s.worker)! * 100).toFixed(2)}%` : 'not recorded',
+          },
+          `worker ${s.worker}'s row`,
+        );
+      }
+      // And apart from the engine: the run's last views (its trace) place the token the same.
+      const events = parseTrace(rec.trace!.text()).batches.flatMap((b) => b.events);
+      const views = ([...events].reverse().find((e) => e.type === 'views') as Extract<EngineEvent, { type: 'views' }>).views;
+      for (const row of shown.rows) {
+        const v = views[row.worker]!;
+        const seg = v.find((x) => x.block === shown.block);
+        const end = v[v.length - 1]!.offset + v[v.length - 1]!.length;
+        assert.equal(row.position, seg && shown.index < seg.length ? String(seg.offset + shown.index) : 'not in view', `worker ${row.worker}'s position, from the views`);
+        if (seg) assert.equal(row.rotation, String(end - seg.offset), `worker ${row.worker}'s query rotation, from the views`);
+      }
+      console.log(`      inspector: block ${shown.block} index ${shown.index} ${shown.tokenText}: ${shown.rows.map((r) => `${r.name} ${r.position}/${r.rotation}/${r.attention}`).join(', ')}`);
+
+      // The sidebar's compact cache map: its text summary names every worker's view.
+      const side = await askDriver<{ summary: string; rows: number }>(dir!, { kind: 'sidebar-map' });
+      assert.equal(side.rows, views.length, 'a strip per worker');
+      views.forEach((v, w) => {
+        const want = `${rec.model.workers.get(w)!.info.name} sees ${v.length} blocks, ${v[v.length - 1]!.offset + v[v.length - 1]!.length} tokens`;
+        assert.ok(side.summary.includes(want), `the sidebar's summary says "${want}" (${side.summary.slice(0, 200)})`);
+      });
+      await vscode.commands.executeCommand('hogwild.stop');
+      await waitFor('the run to end', () => !rec.model.isActive, 60_000);
     } finally {
       await setSetting('maxTokens', undefined);
     }
