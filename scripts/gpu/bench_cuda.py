@@ -27,6 +27,7 @@ p.add_argument("--baseline", default="qwen2.5-0.5b:1,qwen2.5-0.5b:4,qwen2.5-7b:4
                help="transformers runs as shape:W (each compiles once)")
 args = p.parse_args()
 out_dir = os.environ.get("OUT", "/tmp")
+os.makedirs(out_dir, exist_ok=True)
 
 SHAPES = {
     "qwen2.5-0.5b": dict(arch="qwen2", hidden=896, inter=4864, layers=24, heads=14, kv=2, hd=64, vocab=151936, tied=True),

@@ -13,18 +13,18 @@ src=$root/native/src
 arch="-gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader | tee "$out/gpu.txt"
 # Host sources, each to its own object (cpu/attention.cpp and cuda/attention.cu share a stem).
-host="cpu/rope.cpp error.cpp cuda/attention_work.cpp kv_cache.cpp attention_plan.cpp cpu/attention.cpp cpu/attention_avx2.cpp cpu/attention_avx512.cpp"
+host="cpu/rope.cpp cpu/parallel.cpp error.cpp cuda/attention_work.cpp kv_cache.cpp attention_plan.cpp cpu/attention.cpp cpu/attention_avx2.cpp cpu/attention_avx512.cpp"
 for f in $host; do
   g++ -std=c++17 -O2 -march=x86-64-v3 -fopenmp -c "$src/$f" -o "$b/host_$(echo "$f" | tr / _ | sed 's/\.cpp$//').o" &
 done
 nvcc -std=c++17 -O3 $arch -Xptxas -v -c "$src/cuda/attention.cu" -o "$b/attention_cuda.o" 2> "$out/ptxas.txt" &
-nvcc -std=c++17 -O2 $arch -c "$root/native/tests/cuda/test_attention_cuda.cpp" -o "$b/test.o" &
-nvcc -std=c++17 -O2 $arch -c "$root/native/bench/cuda/bench_attention_cuda.cpp" -o "$b/bench.o" &
+nvcc -std=c++17 -O2 $arch -I"$src" -c "$root/native/tests/cuda/test_attention_cuda.cpp" -o "$b/test.o" &
+nvcc -std=c++17 -O2 $arch -I"$src" -c "$root/native/bench/cuda/bench_attention_cuda.cpp" -o "$b/bench.o" &
 wait
 objs="$b/attention_cuda.o $b/host_*.o -lgomp"
 nvcc -o "$b/test_attention_cuda" "$b/test.o" $objs
 nvcc -o "$b/bench_attention_cuda" "$b/bench.o" $objs
-g++ -std=c++17 -O2 -march=x86-64-v3 -I"$(dirname "$(command -v nvcc)")/../include" \
+g++ -std=c++17 -O2 -march=x86-64-v3 -I"$src" -I"$(dirname "$(command -v nvcc)")/../include" \
   "$root/native/tests/cuda/test_attention_cuda_plan.cpp" $b/host_*.o -fopenmp -o "$b/test_attention_cuda_plan"
 "$b/test_attention_cuda_plan" 2>&1 | tail -3 | tee "$out/test_plan.log" || echo "test_attention_cuda_plan FAILED"
 cuobjdump -sass -arch sm_90 "$b/attention_cuda.o" > "$b/sass90.txt"
