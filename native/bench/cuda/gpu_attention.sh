@@ -3,7 +3,7 @@
 # sm_90), checks the SASS (tensor-core HMMA, no local-memory spills in the main kernel), runs the
 # test against its double reference, compute-sanitizer on a few cases, then the benchmark against
 # torch SDPA. Logs and the results table go to OUTDIR.
-# Usage: native/bench/cuda/gpu_attention.sh OUTDIR [--no-sanitizer] [--ncu]
+# Usage: native/bench/cuda/gpu_attention.sh OUTDIR [--no-sanitizer] [--no-racecheck] [--ncu] [--stages3]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../../.." && pwd)
 out=${1:?usage: native/bench/cuda/gpu_attention.sh OUTDIR}
@@ -13,17 +13,20 @@ src=$root/native/src
 arch="-gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader | tee "$out/gpu.txt"
 # Host sources, each to its own object (cpu/attention.cpp and cuda/attention.cu share a stem).
-host="cpu/rope.cpp error.cpp cuda/attention_work.cpp kv_cache.cpp attention_plan.cpp cpu/attention.cpp cpu/attention_avx2.cpp cpu/attention_avx512.cpp"
+host="cpu/rope.cpp cpu/parallel.cpp error.cpp cuda/attention_work.cpp kv_cache.cpp attention_plan.cpp cpu/attention.cpp cpu/attention_avx2.cpp cpu/attention_avx512.cpp"
 for f in $host; do
   g++ -std=c++17 -O2 -march=x86-64-v3 -fopenmp -c "$src/$f" -o "$b/host_$(echo "$f" | tr / _ | sed 's/\.cpp$//').o" &
 done
 nvcc -std=c++17 -O3 $arch -Xptxas -v -c "$src/cuda/attention.cu" -o "$b/attention_cuda.o" 2> "$out/ptxas.txt" &
-nvcc -std=c++17 -O2 $arch -c "$root/native/tests/cuda/test_attention_cuda.cpp" -o "$b/test.o" &
-nvcc -std=c++17 -O2 $arch -c "$root/native/bench/cuda/bench_attention_cuda.cpp" -o "$b/bench.o" &
+nvcc -std=c++17 -O2 $arch -I"$src" -c "$root/native/tests/cuda/test_attention_cuda.cpp" -o "$b/test.o" &
+nvcc -std=c++17 -O2 $arch -I"$src" -c "$root/native/bench/cuda/bench_attention_cuda.cpp" -o "$b/bench.o" &
 wait
 objs="$b/attention_cuda.o $b/host_*.o -lgomp"
 nvcc -o "$b/test_attention_cuda" "$b/test.o" $objs
 nvcc -o "$b/bench_attention_cuda" "$b/bench.o" $objs
+g++ -std=c++17 -O2 -march=x86-64-v3 -I"$src" -I"$(dirname "$(command -v nvcc)")/../include" \
+  "$root/native/tests/cuda/test_attention_cuda_plan.cpp" $b/host_*.o -fopenmp -o "$b/test_attention_cuda_plan"
+"$b/test_attention_cuda_plan" 2>&1 | tail -3 | tee "$out/test_plan.log" || echo "test_attention_cuda_plan FAILED"
 cuobjdump -sass -arch sm_90 "$b/attention_cuda.o" > "$b/sass90.txt"
 echo "sm_90 SASS: $(grep -c HMMA "$b/sass90.txt") HMMA, $(grep -c LDSM "$b/sass90.txt") LDSM, $(grep -c LDGSTS "$b/sass90.txt") LDGSTS, $(grep -cE '\b(LDL|STL)\b' "$b/sass90.txt") LDL/STL" | tee "$out/sass.txt"
 grep -E "registers|spill" "$out/ptxas.txt" | sort | uniq -c | tee -a "$out/sass.txt"
@@ -33,6 +36,9 @@ if [[ "$opts" != *" --no-sanitizer "* ]]; then
   compute-sanitizer --tool memcheck "$b/test_attention_cuda" --quick 2>&1 | tail -5 | tee "$out/sanitizer.log" || true
   [[ "$opts" == *" --no-racecheck "* ]] ||
     compute-sanitizer --tool racecheck "$b/test_attention_cuda" --quick 2>&1 | tail -5 | tee -a "$out/sanitizer.log" || true
+fi
+if [[ "$opts" == *" --stages3 "* ]]; then  # the 3-stage variant sm_80 gets, timed on this GPU
+  HW_ATTN_STAGES=3 "$b/bench_attention_cuda" 16384 2>&1 | tee "$out/bench_stages3.log"
 fi
 PYTHONUNBUFFERED=1 python3 "$root/native/bench/cuda/attention_cuda_compare.py" "$b/bench_attention_cuda" "$out/attention_results.md" 2>&1 | tee "$out/bench.log"
 if [[ "$opts" == *" --ncu "* ]]; then

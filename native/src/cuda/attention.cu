@@ -15,6 +15,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <type_traits>
 
 #include "../error.h"
 #include "attention.h"
@@ -24,25 +25,27 @@ namespace hw {
 namespace cuda {
 namespace {
 
-constexpr int kStages = 3;
 constexpr int kMT = 2;  // 16-row m-tiles per warp group
 
 __host__ __device__ constexpr size_t cmax(size_t a, size_t b) {
   return a > b ? a : b;
 }
 
-template <int HD>
+// STAGES K/V tiles in shared memory: 4 (3 in flight, 96 KB per SM) where the device allows
+// (sm_90: 227 KB per block), else 3 (sm_80: 163 KB).
+template <int HD, int STAGES>
 struct Smem {
   static constexpr int kStride = HD + 8;  // bf16 elements per smem row: +16 B breaks ldmatrix bank conflicts
   static constexpr int kTileElems = kAttnTileKeys * kStride;
   // The K/V stages; after the loop the same bytes hold the warps' partials for the merge.
   __host__ __device__ static constexpr size_t big(int groups) {
-    return cmax(size_t(kStages) * 2 * kTileElems * 2,
+    return cmax(size_t(STAGES) * 2 * kTileElems * 2,
                 size_t(groups) * 3 * kMT * (HD / 8) * 4 * 32 * 4 + size_t(groups) * 3 * kMT * 2 * 32 * 2 * 4);
   }
   __host__ __device__ static constexpr size_t bytes(int groups) {
     return big(groups) + size_t(groups) * 32 * kStride * 2 /* q */ + size_t(groups) * 32 * 4 /* limits */ +
-           size_t(groups) * 4 * 32 * 8 /* piece masses */;
+           size_t(groups) * 4 * 32 * 8 /* piece masses */ + size_t(groups) * 32 * 16 /* row info */ +
+           size_t(kAttnMaxChunkTiles) * sizeof(TileEntry);
   }
 };
 
@@ -104,81 +107,40 @@ __device__ __forceinline__ unsigned pack_bf16(float lo, float hi) {
   return *reinterpret_cast<unsigned*>(&v);
 }
 
-// Walks the visible tiles of one chunk: piece p, tile t of that piece's block.
-struct TileIter {
-  int p, p_end, t, t_end;
-  __device__ void settle(const PlanPtrs& pl, int qt, int n_blocks) {
-    while (p < p_end) {
-      const int u = pl.base[pl.l.piece_blk + p];
-      const int lim = pl.base[pl.l.qt_lim + qt * n_blocks + u];
-      t_end = min(pl.base[pl.l.piece_t1 + p], (lim + kAttnTileKeys - 1) / kAttnTileKeys);
-      if (t < t_end) return;
-      ++p;
-      if (p < p_end) t = pl.base[pl.l.piece_t0 + p];
-    }
-  }
-  __device__ void start(const PlanPtrs& pl, int chunk, int qt, int n_blocks) {
-    p = pl.base[pl.l.chunk_piece + chunk];
-    p_end = pl.base[pl.l.chunk_piece + chunk + 1];
-    t = p < p_end ? pl.base[pl.l.piece_t0 + p] : 0;
-    settle(pl, qt, n_blocks);
-  }
-  __device__ void next(const PlanPtrs& pl, int qt, int n_blocks) {
-    ++t;
-    settle(pl, qt, n_blocks);
-  }
-  __device__ bool valid() const { return p < p_end; }
-};
-
-// Issues the cp.async copies of one tile's K and V (64 keys). Every address is computed first,
-// with all page-table loads independent, so the issue costs one round trip, not one per key row.
-template <int HD, int THREADS>
-__device__ void load_tile(const ChunkArgs& a, int kvh, const TileIter& it, __nv_bfloat16* ks, __nv_bfloat16* vs) {
-  const PlanPtrs& pl = a.plan;
-  const int u = pl.base[pl.l.piece_blk + it.p];
-  const int len = pl.base[pl.l.blk_len + u];
-  const int page0 = pl.base[pl.l.blk_page0 + u];
-  const int key0 = it.t * kAttnTileKeys;
-  const int n = min(kAttnTileKeys, len - key0);
+// Issues the cp.async copies of one tile's K and V (64 keys; rows past n are zero-filled).
+template <int HD, int STAGES, int THREADS>
+__device__ __forceinline__ void load_tile(const ChunkArgs& a, const TileEntry& e, __nv_bfloat16* ks,
+                                          __nv_bfloat16* vs) {
   constexpr int kParts = HD / 8;  // 16-byte pieces per key row
   constexpr int kIters = kAttnTileKeys * kParts / THREADS;
   static_assert(kIters * THREADS == kAttnTileKeys * kParts, "threads must divide the tile");
-  const size_t head_off = (size_t(a.layer) * 2 * a.kv_heads + kvh) * a.page_tokens * HD;
   const size_t v_off = size_t(a.kv_heads) * a.page_tokens * HD;
   const int part = threadIdx.x % kParts;
-  int page_id[kIters];
 #pragma unroll
   for (int i = 0; i < kIters; i++) {
     const int key = (i * THREADS + threadIdx.x) / kParts;
-    const int j = key0 + (key < n ? key : 0);  // rows past the block's end are zero-filled
-    page_id[i] = pl.base[pl.l.page_ids + page0 + j / a.page_tokens];
-  }
-  const __nv_bfloat16* page[kIters];
-#pragma unroll
-  for (int i = 0; i < kIters; i++) page[i] = a.pages[page_id[i]];
-#pragma unroll
-  for (int i = 0; i < kIters; i++) {
-    const int key = (i * THREADS + threadIdx.x) / kParts;
-    const int j = key0 + (key < n ? key : 0);
-    const __nv_bfloat16* src = page[i] + head_off + size_t(j % a.page_tokens) * HD + part * 8;
-    const int bytes = key < n ? 16 : 0;
-    cp_async16(ks + key * Smem<HD>::kStride + part * 8, src, bytes);
-    cp_async16(vs + key * Smem<HD>::kStride + part * 8, src + v_off, bytes);
+    // Rows past n are zero-filled (the source is then never read; key 0's address stands in).
+    const uint16_t* src = attn_key_src(e, key < e.n ? key : 0, a.page_tokens, HD) + part * 8;
+    const int bytes = key < e.n ? 16 : 0;
+    cp_async16(ks + key * Smem<HD, STAGES>::kStride + part * 8, src, bytes);  // K
+    cp_async16(vs + key * Smem<HD, STAGES>::kStride + part * 8, src + v_off, bytes);
   }
 }
 
-template <int HD, int GROUPS>
+template <int HD, int GROUPS, int STAGES>
 __global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a) {
   constexpr int kRows = 32 * GROUPS;
-  constexpr int kStride = Smem<HD>::kStride;
+  constexpr int kStride = Smem<HD, STAGES>::kStride;
   constexpr int kNT = HD / 8;  // 8-wide n-tiles of the output
   extern __shared__ __align__(16) unsigned char smem[];
   __nv_bfloat16* kv_s = reinterpret_cast<__nv_bfloat16*>(smem);
   float* merge_s = reinterpret_cast<float*>(smem);  // aliases the K/V stages after the loop
-  constexpr size_t big = Smem<HD>::big(GROUPS);
+  constexpr size_t big = Smem<HD, STAGES>::big(GROUPS);
   __nv_bfloat16* q_s = reinterpret_cast<__nv_bfloat16*>(smem + big);
   int* lim_s = reinterpret_cast<int*>(q_s + kRows * kStride);
   float2* pm_s = reinterpret_cast<float2*>(lim_s + kRows);
+  int4* row_s = reinterpret_cast<int4*>(pm_s + GROUPS * 4 * 32);  // per CTA row: token, head, batch row, position
+  TileEntry* tab = reinterpret_cast<TileEntry*>(row_s + kRows);
 
   const PlanPtrs& pl = a.plan;
   const int chunk = blockIdx.x, kvh = blockIdx.y, qt = blockIdx.z;
@@ -243,27 +205,23 @@ __global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a
       float x0 = 0.f, x1 = 0.f;
       int li = 0;
       if (i < cta_rows) {
-        const int qrow = row0 + i, t = qrow / a.group, head = kvh * a.group + qrow % a.group;
-        const int r = pl.base[pl.l.tok_row + t];
-        const int vlen = pl.base[pl.l.view_len + u * n_rows + r];
-        if (vlen > 0) {
-          const int delta = pl.base[pl.l.tok_pos + t] - pl.base[pl.l.view_off + u * n_rows + r];
-          li = max(0, min(vlen, delta + 1));
-          if (li > 0) {
-            const size_t qi = (size_t(t) * a.heads + head) * HD + pr;
-            float y0, y1;
-            if (a.q_bf16) {
-              const __nv_bfloat16* q = static_cast<const __nv_bfloat16*>(a.q);
-              y0 = __bfloat162float(q[qi]), y1 = __bfloat162float(q[qi + kHalf]);
-            } else {
-              const float* q = static_cast<const float*>(a.q);
-              y0 = q[qi], y1 = q[qi + kHalf];
-            }
-            float sn, cs;
-            sincosf(__fmul_rn(float(delta), a.inv_freq[pr]), &sn, &cs);  // fp32 angle, as on the CPU
-            x0 = y0 * cs - y1 * sn;
-            x1 = y1 * cs + y0 * sn;
-          }
+        const int4 ri = row_s[i];  // token, head, batch row, position
+        const size_t qi = (size_t(ri.x) * a.heads + ri.y) * HD + pr;
+        float y0, y1;  // loaded before the view lookups so that both are in flight together
+        if (a.q_bf16) {
+          const __nv_bfloat16* q = static_cast<const __nv_bfloat16*>(a.q);
+          y0 = __bfloat162float(q[qi]), y1 = __bfloat162float(q[qi + kHalf]);
+        } else {
+          const float* q = static_cast<const float*>(a.q);
+          y0 = q[qi], y1 = q[qi + kHalf];
+        }
+        int delta;
+        li = attn_row_limit(pl.base, pl.l, u, n_rows, ri.z, ri.w, &delta);
+        if (li > 0) {
+          float sn, cs;
+          sincosf(__fmul_rn(float(delta), a.inv_freq[pr]), &sn, &cs);  // fp32 angle, as on the CPU
+          x0 = y0 * cs - y1 * sn;
+          x1 = y1 * cs + y0 * sn;
         }
       }
       q_s[i * kStride + pr] = __float2bfloat16_rn(x0);
@@ -277,41 +235,61 @@ __global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a
       for (int h = 0; h < 2; h++) lim[mt][h] = lim_s[gi * 32 + mt * 16 + h * 8 + g];
   };
 
-  TileIter prod, cons;
-  prod.start(pl, chunk, qt, n_blocks);
-  cons = prod;
+  // The chunk's tiles, resolved once: visibility for this q-tile and the K address in each page.
+  const int tile0 = pl.base[pl.l.chunk_tile + chunk];
+  const int n_tiles = pl.base[pl.l.chunk_tile + chunk + 1] - tile0;
+  {
+    const size_t head_off = (size_t(a.layer) * 2 * a.kv_heads + kvh) * a.page_tokens * HD;
+    for (int i = threadIdx.x; i < n_tiles; i += blockDim.x)
+      tab[i] = attn_tile_entry(pl.base, pl.l, tile0 + i, qt, n_blocks, a.page_tokens, head_off,
+                               reinterpret_cast<const uint16_t* const*>(a.pages));
+    for (int i = threadIdx.x; i < kRows; i += blockDim.x) {
+      const int qrow = row0 + i;
+      if (i < cta_rows) {
+        const int t = qrow / a.group;
+        row_s[i] = make_int4(t, kvh * a.group + qrow % a.group, pl.base[pl.l.tok_row + t], pl.base[pl.l.tok_pos + t]);
+      }
+    }
+    __syncthreads();
+  }
+  auto visible_from = [&](int k) {
+    while (k < n_tiles && tab[k].n == 0) k++;
+    return k;
+  };
+  int prod = visible_from(0), cons = prod;
 #pragma unroll
-  for (int s = 0; s < kStages - 1; s++) {
-    if (prod.valid()) {
-      load_tile<HD, 128 * GROUPS>(a, kvh, prod, kv_s + (2 * s) * Smem<HD>::kTileElems,
-                                  kv_s + (2 * s + 1) * Smem<HD>::kTileElems);
-      prod.next(pl, qt, n_blocks);
+  for (int s = 0; s < STAGES - 1; s++) {
+    if (prod < n_tiles) {
+      load_tile<HD, STAGES, 128 * GROUPS>(a, tab[prod], kv_s + (2 * s) * Smem<HD, STAGES>::kTileElems,
+                                          kv_s + (2 * s + 1) * Smem<HD, STAGES>::kTileElems);
+      prod = visible_from(prod + 1);
     }
     cp_async_commit();
   }
 
   int cur_piece = -1;
-  for (int k = 0; cons.valid(); k++) {
-    cp_async_wait<kStages - 2>();
+  for (int k = 0; cons < n_tiles; k++) {
+    cp_async_wait<STAGES - 2>();
     __syncthreads();
     {
-      const int s = (k + kStages - 1) % kStages;
-      if (prod.valid()) {
-        load_tile<HD, 128 * GROUPS>(a, kvh, prod, kv_s + (2 * s) * Smem<HD>::kTileElems,
-                                    kv_s + (2 * s + 1) * Smem<HD>::kTileElems);
-        prod.next(pl, qt, n_blocks);
+      const int s = (k + STAGES - 1) % STAGES;
+      if (prod < n_tiles) {
+        load_tile<HD, STAGES, 128 * GROUPS>(a, tab[prod], kv_s + (2 * s) * Smem<HD, STAGES>::kTileElems,
+                                            kv_s + (2 * s + 1) * Smem<HD, STAGES>::kTileElems);
+        prod = visible_from(prod + 1);
       }
       cp_async_commit();
     }
-    if (cons.p != cur_piece) {
+    const TileEntry& cur = tab[cons];
+    if (cur.piece != cur_piece) {
       if (a.shares && cur_piece >= 0) flush_piece(cur_piece);
-      cur_piece = cons.p;
-      rotate_queries(pl.base[pl.l.piece_blk + cur_piece]);
+      cur_piece = cur.piece;
+      rotate_queries(cur.block);
     }
-    const int stage = k % kStages;
-    const __nv_bfloat16* ks = kv_s + (2 * stage) * Smem<HD>::kTileElems;
-    const __nv_bfloat16* vs = kv_s + (2 * stage + 1) * Smem<HD>::kTileElems;
-    const int key0 = cons.t * kAttnTileKeys + kw * 16;  // block-local index of this warp's first key
+    const int stage = k % STAGES;
+    const __nv_bfloat16* ks = kv_s + (2 * stage) * Smem<HD, STAGES>::kTileElems;
+    const __nv_bfloat16* vs = kv_s + (2 * stage + 1) * Smem<HD, STAGES>::kTileElems;
+    const int key0 = cur.key0 + kw * 16;  // block-local index of this warp's first key
 
     // S = Q K^T for this warp's 16 keys.
     float sc[kMT][2][4];
@@ -367,8 +345,10 @@ __global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a
           }
         l[mt][h] = l[mt][h] * alpha + sum;
         lp[mt][h] = lp[mt][h] * alpha + sum;
+        if (alpha != 1.f) {  // the running max rarely moves after the first tiles
 #pragma unroll
-        for (int nt = 0; nt < kNT; nt++) o[mt][nt][h * 2] *= alpha, o[mt][nt][h * 2 + 1] *= alpha;
+          for (int nt = 0; nt < kNT; nt++) o[mt][nt][h * 2] *= alpha, o[mt][nt][h * 2 + 1] *= alpha;
+        }
       }
       // The S accumulator layout of two 8-key n-tiles is the A layout of one 16-key k-step.
       pa[mt][0] = pack_bf16(sc[mt][0][0], sc[mt][0][1]);
@@ -389,7 +369,7 @@ __global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a
         mma_bf16(o[mt][2 * dp + 1], pa[mt], vb[2], vb[3]);
       }
     }
-    cons.next(pl, qt, n_blocks);
+    cons = visible_from(cons + 1);
   }
   cp_async_wait<0>();
   __syncthreads();
@@ -492,19 +472,30 @@ __global__ void __launch_bounds__(128) attn_merge_kernel(MergeArgs a) {
 #pragma unroll
   for (int e = 0; e < kPer; e++) acc[e] = 0.f;
   float total = 0.f;
-  // Unrolled and branch-free so that several chunks' loads are in flight at once.
-#pragma unroll 8
-  for (int ch = 0; ch < a.chunks; ch++) {
-    const float2 ml = a.part_ml[base + ch * stride];
-    const float f = ml.y > 0.f ? exp2f(ml.x - ref) : 0.f;
-    total += ml.y * f;
-    const float* src = a.part_o + (base + ch * stride) * HD + lane * kPer;
-    if constexpr (kPer == 4) {
-      const float4 v = *reinterpret_cast<const float4*>(src);
-      acc[0] += v.x * f, acc[1] += v.y * f, acc[2] += v.z * f, acc[3] += v.w * f;
-    } else {
-      const float2 v = *reinterpret_cast<const float2*>(src);
-      acc[0] += v.x * f, acc[1] += v.y * f;
+  // Batches of 8 chunks whose loads are all issued before any is used (one round trip a batch).
+  constexpr int kBatch = 8;
+  using Vec = typename std::conditional<kPer == 4, float4, float2>::type;
+  for (int c0 = 0; c0 < a.chunks; c0 += kBatch) {
+    float2 ml[kBatch];
+    Vec v[kBatch];
+#pragma unroll
+    for (int i = 0; i < kBatch; i++) {
+      const int ch = c0 + i;
+      if (ch < a.chunks) {
+        ml[i] = a.part_ml[base + ch * stride];
+        v[i] = *reinterpret_cast<const Vec*>(a.part_o + (base + ch * stride) * HD + lane * kPer);
+      } else {
+        ml[i] = make_float2(0.f, 0.f);
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < kBatch; i++) {
+      if (c0 + i >= a.chunks) break;
+      const float f = ml[i].y > 0.f ? exp2f(ml[i].x - ref) : 0.f;
+      total += ml[i].y * f;
+      const float* x = reinterpret_cast<const float*>(&v[i]);
+#pragma unroll
+      for (int e = 0; e < kPer; e++) acc[e] += x[e] * f;
     }
   }
   const float inv = total > 0.f ? 1.f / total : 0.f;  // no visible key: zeros, as on the CPU
@@ -538,27 +529,32 @@ void check_cuda(cudaError_t e, const char* what) {
     fail("cuda attention", std::string(what) + ": " + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) + ")");
 }
 
-template <int HD, int GROUPS>
-void set_smem_limit() {
-  check_cuda(cudaFuncSetAttribute(attn_chunk_kernel<HD, GROUPS>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                  int(Smem<HD>::bytes(GROUPS))),
+template <int HD, int GROUPS, int STAGES>
+int prepare_chunk_kernel() {  // raises the shared-memory limit; returns CTAs per SM
+  const size_t bytes = Smem<HD, STAGES>::bytes(GROUPS);
+  check_cuda(cudaFuncSetAttribute(attn_chunk_kernel<HD, GROUPS, STAGES>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                  int(bytes)),
              "cudaFuncSetAttribute(attn_chunk_kernel)");
+  int n = 0;
+  check_cuda(
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, attn_chunk_kernel<HD, GROUPS, STAGES>, 128 * GROUPS, bytes),
+      "cudaOccupancyMaxActiveBlocksPerMultiprocessor(attn_chunk_kernel)");
+  return n > 0 ? n : 1;
 }
 
-template <int HD, int GROUPS>
-int ctas_per_sm() {
-  int n = 0;
-  check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, attn_chunk_kernel<HD, GROUPS>, 128 * GROUPS,
-                                                           Smem<HD>::bytes(GROUPS)),
-             "cudaOccupancyMaxActiveBlocksPerMultiprocessor(attn_chunk_kernel)");
-  return n > 0 ? n : 1;
+template <int HD, int STAGES>
+void launch_chunk(int groups, dim3 grid, cudaStream_t stream, const ChunkArgs& ca) {
+  if (groups == 1)
+    attn_chunk_kernel<HD, 1, STAGES><<<grid, 128, Smem<HD, STAGES>::bytes(1), stream>>>(ca);
+  else
+    attn_chunk_kernel<HD, 2, STAGES><<<grid, 256, Smem<HD, STAGES>::bytes(2), stream>>>(ca);
 }
 
 }  // namespace
 
 struct HogwildAttention::Impl {
   AttnDims dims;
-  int device = 0, sms = 0, wave_g1 = 0, wave_g2 = 0;
+  int device = 0, sms = 0, wave_g1 = 0, wave_g2 = 0, stages = 4;
   AttnPlanHost host;
   AttnCaps caps;
   AttnPlanLayout layout;
@@ -595,13 +591,27 @@ HogwildAttention::HogwildAttention(const AttnDims& dims, int device) : impl_(new
   if (device < 0) check_cuda(cudaGetDevice(&device), "cudaGetDevice");
   m.device = device;
   check_cuda(cudaDeviceGetAttribute(&m.sms, cudaDevAttrMultiProcessorCount, device), "cudaDeviceGetAttribute");
-  if (dims.head_dim == 64) {
-    set_smem_limit<64, 1>(), set_smem_limit<64, 2>();
-    m.wave_g1 = m.sms * ctas_per_sm<64, 1>(), m.wave_g2 = m.sms * ctas_per_sm<64, 2>();
-  } else {
-    set_smem_limit<128, 1>(), set_smem_limit<128, 2>();
-    m.wave_g1 = m.sms * ctas_per_sm<128, 1>(), m.wave_g2 = m.sms * ctas_per_sm<128, 2>();
-  }
+  int smem_optin = 0;
+  check_cuda(cudaDeviceGetAttribute(&smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
+             "cudaDeviceGetAttribute");
+  const size_t need4 = dims.head_dim == 64 ? Smem<64, 4>::bytes(2) : Smem<128, 4>::bytes(2);
+  const size_t need3 = dims.head_dim == 64 ? Smem<64, 3>::bytes(2) : Smem<128, 3>::bytes(2);
+  if (size_t(smem_optin) < need3)
+    fail("cuda attention", "the device allows " + std::to_string(smem_optin) + " bytes of shared memory per block; " +
+                               std::to_string(need3) + " are needed");
+  m.stages = size_t(smem_optin) >= need4 ? 4 : 3;
+  if (const char* env = std::getenv("HW_ATTN_STAGES"))  // for benchmarks: force 3 stages
+    if (std::string(env) == "3") m.stages = 3;
+  int c1, c2;
+  if (dims.head_dim == 64 && m.stages == 4)
+    c1 = prepare_chunk_kernel<64, 1, 4>(), c2 = prepare_chunk_kernel<64, 2, 4>();
+  else if (dims.head_dim == 64)
+    c1 = prepare_chunk_kernel<64, 1, 3>(), c2 = prepare_chunk_kernel<64, 2, 3>();
+  else if (m.stages == 4)
+    c1 = prepare_chunk_kernel<128, 1, 4>(), c2 = prepare_chunk_kernel<128, 2, 4>();
+  else
+    c1 = prepare_chunk_kernel<128, 1, 3>(), c2 = prepare_chunk_kernel<128, 2, 3>();
+  m.wave_g1 = m.sms * c1, m.wave_g2 = m.sms * c2;
   check_cuda(cudaEventCreateWithFlags(&m.copied, cudaEventDisableTiming), "cudaEventCreate");
   guard.release();
 }
@@ -616,13 +626,8 @@ bool HogwildAttention::plan(const AttnProblem& problem) {
   const AttnCaps need = h.needs();
   bool changed = !m.planned || !(h.shape == m.last_shape);
   const AttnCaps& c = m.caps;
-  if (!m.plan_dev || need.tokens > c.tokens || need.rows > c.rows || need.blocks > c.blocks || need.pages > c.pages ||
-      need.pieces > c.pieces || need.chunks > c.chunks || need.qtiles > c.qtiles) {
-    // Grow with headroom so that a growing cache does not reallocate every step.
-    auto grow = [](int have, int want) { return want <= have ? have : std::max(want + want / 2, 16); };
-    AttnCaps n{grow(c.tokens, need.tokens), grow(c.rows, need.rows),     grow(c.blocks, need.blocks),
-               grow(c.pages, need.pages),   grow(c.pieces, need.pieces), grow(c.chunks, need.chunks),
-               grow(c.qtiles, need.qtiles)};
+  if (!m.plan_dev || !attn_caps_cover(c, need)) {
+    const AttnCaps n = attn_caps_grow(c, need);
     m.release_plan();
     m.caps = n;
     m.layout = attn_plan_layout(n);
@@ -694,17 +699,16 @@ void HogwildAttention::run(int layer, const AttnLayerArgs& args, cudaStream_t st
   ca.shares = args.shares != nullptr;
   ca.part_o = m.part_o, ca.part_ml = m.part_ml, ca.piece_ml = m.piece_ml;
   const dim3 grid(s.chunks, m.dims.kv_heads, s.qtiles);
-  const int threads = 128 * s.groups;
   if (HD == 64) {
-    if (s.groups == 1)
-      attn_chunk_kernel<64, 1><<<grid, threads, Smem<64>::bytes(1), stream>>>(ca);
+    if (m.stages == 4)
+      launch_chunk<64, 4>(s.groups, grid, stream, ca);
     else
-      attn_chunk_kernel<64, 2><<<grid, threads, Smem<64>::bytes(2), stream>>>(ca);
+      launch_chunk<64, 3>(s.groups, grid, stream, ca);
   } else {
-    if (s.groups == 1)
-      attn_chunk_kernel<128, 1><<<grid, threads, Smem<128>::bytes(1), stream>>>(ca);
+    if (m.stages == 4)
+      launch_chunk<128, 4>(s.groups, grid, stream, ca);
     else
-      attn_chunk_kernel<128, 2><<<grid, threads, Smem<128>::bytes(2), stream>>>(ca);
+      launch_chunk<128, 3>(s.groups, grid, stream, ca);
   }
   check_cuda(cudaGetLastError(), "launch of attn_chunk_kernel");
 
@@ -738,8 +742,8 @@ int HogwildAttention::segment_index(int row, int segment) const {
 std::string HogwildAttention::launch_summary() const {
   const AttnShape& s = impl_->host.shape;
   return std::to_string(s.chunks) + "x" + std::to_string(impl_->dims.kv_heads) + "x" + std::to_string(s.qtiles) +
-         "_CTAs_of_" + std::to_string(128 * s.groups) + "_threads,_" + std::to_string(s.pieces) + "_pieces,_wave_" +
-         std::to_string(s.groups == 1 ? impl_->wave_g1 : impl_->wave_g2);
+         "_CTAs_of_" + std::to_string(128 * s.groups) + "_threads,_" + std::to_string(impl_->stages) + "_stages,_" +
+         std::to_string(s.pieces) + "_pieces,_wave_" + std::to_string(s.groups == 1 ? impl_->wave_g1 : impl_->wave_g2);
 }
 
 size_t HogwildAttention::device_bytes() const {

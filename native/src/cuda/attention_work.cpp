@@ -18,6 +18,9 @@ void check_attn_dims(const AttnDims& d) {
     fail("cuda attention", "layers, heads, kv_heads and page_tokens must be positive (got " + std::to_string(d.layers) +
                                ", " + std::to_string(d.heads) + ", " + std::to_string(d.kv_heads) + ", " +
                                std::to_string(d.page_tokens) + ")");
+  if (d.page_tokens < kAttnMinPageTokens)
+    fail("cuda attention", "page_tokens " + std::to_string(d.page_tokens) + " is below the supported minimum " +
+                               std::to_string(kAttnMinPageTokens));
   if (d.heads % d.kv_heads != 0)
     fail("cuda attention",
          "heads (" + std::to_string(d.heads) + ") must be a multiple of kv_heads (" + std::to_string(d.kv_heads) + ")");
@@ -41,15 +44,36 @@ AttnPlanLayout attn_plan_layout(const AttnCaps& c) {
   l.blk_len = take(c.blocks);
   l.page_ids = take(c.pages);
   l.piece_blk = take(c.pieces);
-  l.piece_t0 = take(c.pieces);
-  l.piece_t1 = take(c.pieces);
-  l.chunk_piece = take(c.chunks + 1);
+  l.tile_piece = take(c.tiles);
+  l.tile_key0 = take(c.tiles);
+  l.tile_n = take(c.tiles);
+  l.tile_pidx = take(c.tiles);
+  l.chunk_tile = take(c.chunks + 1);
   l.view_off = take(c.blocks * c.rows);
   l.view_len = take(c.blocks * c.rows);
   l.view_seg = take(c.blocks * c.rows);
   l.qt_lim = take(c.qtiles * c.blocks);
   l.total = at;
   return l;
+}
+
+bool attn_caps_cover(const AttnCaps& h, const AttnCaps& n) {
+  return n.tokens <= h.tokens && n.rows <= h.rows && n.blocks <= h.blocks && n.pages <= h.pages &&
+         n.pieces <= h.pieces && n.tiles <= h.tiles && n.chunks <= h.chunks && n.qtiles <= h.qtiles;
+}
+
+AttnCaps attn_caps_grow(const AttnCaps& h, const AttnCaps& n) {
+  auto grow = [](int have, int want) { return want <= have ? have : std::max(want + want / 2, 16); };
+  AttnCaps c;  // by name: a positional list silently shifts when a field is added
+  c.tokens = grow(h.tokens, n.tokens);
+  c.rows = grow(h.rows, n.rows);
+  c.blocks = grow(h.blocks, n.blocks);
+  c.pages = grow(h.pages, n.pages);
+  c.pieces = grow(h.pieces, n.pieces);
+  c.tiles = grow(h.tiles, n.tiles);
+  c.chunks = grow(h.chunks, n.chunks);
+  c.qtiles = grow(h.qtiles, n.qtiles);
+  return c;
 }
 
 AttnCaps AttnPlanHost::needs() const {
@@ -59,6 +83,7 @@ AttnCaps AttnPlanHost::needs() const {
   c.blocks = shape.blocks;
   c.pages = int(page_ids.size());
   c.pieces = shape.pieces;
+  c.tiles = int(tile_piece.size());
   c.chunks = shape.chunks;
   c.qtiles = shape.qtiles;
   return c;
@@ -78,9 +103,11 @@ void AttnPlanHost::pack(const AttnPlanLayout& l, int32_t* dst) const {
   put(l.blk_len, blk_len);
   put(l.page_ids, page_ids);
   put(l.piece_blk, piece_blk);
-  put(l.piece_t0, piece_t0);
-  put(l.piece_t1, piece_t1);
-  put(l.chunk_piece, chunk_piece);
+  put(l.tile_piece, tile_piece);
+  put(l.tile_key0, tile_key0);
+  put(l.tile_n, tile_n);
+  put(l.tile_pidx, tile_pidx);
+  put(l.chunk_tile, chunk_tile);
   put(l.view_off, view_off);
   put(l.view_len, view_len);
   put(l.view_seg, view_seg);
@@ -200,25 +227,35 @@ AttnPlanHost build_attn_plan(const AttnDims& dims, const AttnProblem& p, int wav
       total_cost += tile_cost.back();
     }
   const int tiles = int(tile_blk.size());
+  // Enough chunks that no chunk holds more tiles than a CTA's table.
+  s.chunks = std::max(s.chunks, (tiles + kAttnMaxChunkTiles - 1) / kAttnMaxChunkTiles);
   s.chunks = std::min(s.chunks, std::max(1, tiles));
-  long long acc = 0;
-  int next = 0;  // first tile not yet in a chunk
-  for (int c = 0; c < s.chunks; c++) {
-    h.chunk_piece.push_back(int(h.piece_blk.size()));
-    const long long goal = total_cost * (c + 1) / s.chunks;
-    while (next < tiles && (acc + tile_cost[next] / 2 <= goal || c == s.chunks - 1)) {
-      const int u = tile_blk[next];
-      if (h.piece_blk.empty() || int(h.piece_blk.size()) == h.chunk_piece.back() || h.piece_blk.back() != u) {
-        h.piece_blk.push_back(u);
-        h.piece_t0.push_back(tile_idx[next]);
-        h.piece_t1.push_back(tile_idx[next]);
+  for (;;) {  // one more chunk whenever a chunk would overflow its tile table
+    h.chunk_tile.clear(), h.piece_blk.clear(), h.tile_piece.clear(), h.tile_key0.clear();
+    h.tile_n.clear(), h.tile_pidx.clear();
+    long long acc = 0;
+    int next = 0;  // first tile not yet in a chunk
+    for (int c = 0; c < s.chunks; c++) {
+      h.chunk_tile.push_back(int(h.tile_piece.size()));
+      const long long goal = total_cost * (c + 1) / s.chunks;
+      const int first = next;
+      while (next < tiles && next - first < kAttnMaxChunkTiles &&
+             (acc + tile_cost[next] / 2 <= goal || c == s.chunks - 1)) {
+        const int u = tile_blk[next];
+        if (next == first || h.piece_blk.back() != u) h.piece_blk.push_back(u);
+        const int key0 = tile_idx[next] * kAttnTileKeys;
+        h.tile_piece.push_back(int(h.piece_blk.size()) - 1);
+        h.tile_key0.push_back(key0);
+        h.tile_n.push_back(std::min(kAttnTileKeys, h.blk_len[u] - key0));
+        h.tile_pidx.push_back(h.blk_page0[u] + key0 / pt);
+        acc += tile_cost[next];
+        next++;
       }
-      h.piece_t1.back() = tile_idx[next] + 1;
-      acc += tile_cost[next];
-      next++;
     }
+    if (next == tiles) break;
+    s.chunks++;
   }
-  h.chunk_piece.push_back(int(h.piece_blk.size()));
+  h.chunk_tile.push_back(int(h.tile_piece.size()));
   s.pieces = int(h.piece_blk.size());
   return h;
 }

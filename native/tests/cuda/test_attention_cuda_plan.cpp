@@ -1,0 +1,204 @@
+// The CUDA attention kernel's plan and index arithmetic, checked without a GPU.
+//
+// Emulates attn_chunk_kernel and attn_merge_kernel on the CPU in fp32: one CTA at a time, reading
+// nothing but the packed plan buffer (at the layout of capacities grown across cases, as
+// HogwildAttention::plan grows them), with the kernel's own index functions from attention_work.h
+// (tile entries, key addresses, row limits) and the kernel's split-K bookkeeping (per-chunk
+// (m, l, o) partials, per-piece masses for the shares, the log-sum-exp merge). The tensor-core
+// arithmetic itself is checked on the GPU by test_attention_cuda.
+// Bounds against the double reference (fp32 emulation, no bf16 rounding of queries): relative
+// L2 error <= 1e-4, shares within 1e-5.
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "../../src/cuda/attention_work.h"
+#include "../testing.h"
+#include "attention_cases.h"
+
+using namespace attn_cases;
+
+namespace {
+
+struct Emulated {
+  std::vector<float> out, shares;
+  AttnShape shape;
+};
+
+Emulated emulate(const Case& cs, const CaseData& cd, int wave1, int wave2, AttnCaps& caps) {
+  const AttnDims& d = cs.dims;
+  const int HD = d.head_dim, KVH = d.kv_heads, group = d.heads / d.kv_heads, pt = d.page_tokens;
+  const AttnPlanHost h = build_attn_plan(d, cd.b.problem, wave1, wave2);
+  if (!attn_caps_cover(caps, h.needs())) caps = attn_caps_grow(caps, h.needs());
+  CHECK(attn_caps_cover(caps, h.needs()), "grown capacities do not cover the plan");
+  const AttnPlanLayout l = attn_plan_layout(caps);
+  std::vector<int32_t> buf(size_t(l.total), 0x5a5a5a5a);
+  h.pack(l, buf.data());
+  const int* base = buf.data();
+
+  const AttnShape& s = h.shape;
+  const int n_tokens = base[l.hdr + kHdrTokens], n_rows = base[l.hdr + kHdrRows];
+  const int n_blocks = base[l.hdr + kHdrBlocks], n_pieces = base[l.hdr + kHdrPieces];
+  CHECK(n_tokens == s.tokens && n_rows == s.rows && n_blocks == s.blocks && n_pieces == s.pieces,
+        "header counts differ from the plan");
+  const int rows_q = n_tokens * group, cta_rows_max = 32 * s.groups;
+  const int rows_padded = s.qtiles * cta_rows_max;
+  const size_t page_elems = kv_page_elems(d);
+  std::vector<const uint16_t*> page_ptr(size_t(cd.b.pages));
+  for (int i = 0; i < cd.b.pages; i++) page_ptr[i] = cd.pages.data() + size_t(i) * page_elems;
+  const size_t v_off = size_t(KVH) * pt * HD;
+  const float scale_log2 = float(1.0 / std::sqrt(double(HD)) * 1.4426950408889634);
+
+  std::vector<float> part_o(size_t(s.chunks) * KVH * rows_padded * HD, NAN);
+  std::vector<float> part_m(size_t(s.chunks) * KVH * rows_padded, NAN), part_l(part_m.size(), NAN);
+  std::vector<float> piece_m(size_t(std::max(1, n_pieces)) * KVH * rows_padded, 0.f), piece_d(piece_m.size(), 0.f);
+
+  for (int qt = 0; qt < s.qtiles; qt++)
+    for (int kvh = 0; kvh < KVH; kvh++)
+      for (int chunk = 0; chunk < s.chunks; chunk++) {
+        const int row0 = qt * cta_rows_max, cta_rows = std::min(cta_rows_max, rows_q - row0);
+        const int tile0 = base[l.chunk_tile + chunk], n_tiles = base[l.chunk_tile + chunk + 1] - tile0;
+        CHECK(n_tiles >= 0 && n_tiles <= kAttnMaxChunkTiles, "chunk %d holds %d tiles", chunk, n_tiles);
+        const size_t head_off = (size_t(cd.layer) * 2 * KVH + kvh) * pt * HD;
+        std::vector<TileEntry> tab(size_t(std::max(0, n_tiles)));
+        for (int i = 0; i < n_tiles; i++)
+          tab[i] = attn_tile_entry(base, l, tile0 + i, qt, n_blocks, pt, head_off, page_ptr.data());
+        // Per CTA row: token, head, batch row, position; softmax state; the rotated query.
+        std::vector<int> rt(cta_rows), rh(cta_rows), rr(cta_rows), rp(cta_rows), lim(cta_rows);
+        for (int i = 0; i < cta_rows; i++) {
+          const int qrow = row0 + i, t = qrow / group;
+          rt[i] = t, rh[i] = kvh * group + qrow % group;
+          rr[i] = base[l.tok_row + t], rp[i] = base[l.tok_pos + t];
+        }
+        std::vector<float> m(cta_rows, -INFINITY), lsum(cta_rows, 0.f), lp(cta_rows, 0.f);
+        std::vector<float> o(size_t(cta_rows) * HD, 0.f), qr(size_t(cta_rows) * HD, 0.f);
+        auto flush = [&](int piece) {
+          for (int i = 0; i < cta_rows; i++) {
+            const size_t at = (size_t(piece) * KVH + kvh) * rows_padded + row0 + i;
+            piece_m[at] = m[i], piece_d[at] = lp[i];
+            lp[i] = 0.f;
+          }
+        };
+        int cur_piece = -1;
+        for (int k = 0; k < n_tiles; k++) {
+          const TileEntry& e = tab[k];
+          if (e.n == 0) continue;
+          if (e.piece != cur_piece) {
+            if (cs.shares && cur_piece >= 0) flush(cur_piece);
+            cur_piece = e.piece;
+            for (int i = 0; i < cta_rows; i++) {
+              int delta;
+              lim[i] = attn_row_limit(base, l, e.block, n_rows, rr[i], rp[i], &delta);
+              const float* q = cd.q.data() + (size_t(rt[i]) * d.heads + rh[i]) * HD;
+              for (int pr = 0; pr < HD / 2; pr++) {
+                const float ang = float(delta) * cd.inv[pr];
+                const float c = float(std::cos(double(ang))), sn = float(std::sin(double(ang)));
+                qr[size_t(i) * HD + pr] = lim[i] > 0 ? q[pr] * c - q[pr + HD / 2] * sn : 0.f;
+                qr[size_t(i) * HD + pr + HD / 2] = lim[i] > 0 ? q[pr + HD / 2] * c + q[pr] * sn : 0.f;
+              }
+            }
+          }
+          for (int key = 0; key < kAttnTileKeys && key < e.n; key++) {
+            const uint16_t* ks = attn_key_src(e, key, pt, HD);
+            const uint16_t* vs = ks + v_off;
+            const int j = e.key0 + key;
+            for (int i = 0; i < cta_rows; i++) {
+              if (j >= lim[i]) continue;
+              float dot = 0.f;
+              for (int x = 0; x < HD; x++) dot += qr[size_t(i) * HD + x] * bf16_to_float(ks[x]);
+              const float sc = dot * scale_log2, m_new = std::max(m[i], sc);
+              const float alpha = std::exp2(m[i] - m_new), p = std::exp2(sc - m_new);
+              m[i] = m_new;
+              lsum[i] = lsum[i] * alpha + p;
+              lp[i] = lp[i] * alpha + p;
+              for (int x = 0; x < HD; x++)
+                o[size_t(i) * HD + x] = o[size_t(i) * HD + x] * alpha + p * bf16_to_float(vs[x]);
+            }
+          }
+        }
+        if (cs.shares && cur_piece >= 0) flush(cur_piece);
+        for (int i = 0; i < cta_rows; i++) {
+          const size_t at = (size_t(chunk) * KVH + kvh) * rows_padded + row0 + i;
+          part_m[at] = m[i], part_l[at] = lsum[i];
+          for (int x = 0; x < HD; x++) part_o[at * HD + x] = o[size_t(i) * HD + x];
+        }
+      }
+
+  // The merge kernel: one (token, head) at a time.
+  Emulated em;
+  em.shape = s;
+  em.out.assign(size_t(n_tokens) * d.heads * HD, NAN);
+  em.shares.assign(size_t(s.segments), 0.f);
+  const size_t stride = size_t(KVH) * rows_padded;
+  for (int t = 0; t < n_tokens; t++)
+    for (int head = 0; head < d.heads; head++) {
+      const int kvh = head / group, qrow = t * group + head % group;
+      const size_t b0 = size_t(kvh) * rows_padded + qrow;
+      float mx = -INFINITY;
+      for (int ch = 0; ch < s.chunks; ch++) mx = std::max(mx, part_m[b0 + ch * stride]);
+      const float ref = mx == -INFINITY ? 0.f : mx;
+      float total = 0.f;
+      std::vector<float> acc(HD, 0.f);
+      for (int ch = 0; ch < s.chunks; ch++) {
+        const float lc = part_l[b0 + ch * stride];
+        if (!(lc > 0.f)) continue;
+        const float f = std::exp2(part_m[b0 + ch * stride] - ref);
+        total += lc * f;
+        for (int x = 0; x < HD; x++) acc[x] += part_o[(b0 + ch * stride) * HD + x] * f;
+      }
+      const float inv = total > 0.f ? 1.f / total : 0.f;
+      for (int x = 0; x < HD; x++) em.out[(size_t(t) * d.heads + head) * HD + x] = acc[x] * inv;
+      const int r = base[l.tok_row + t];
+      if (!cs.shares || total <= 0.f || base[l.row_last + r] != t) continue;
+      for (int p = 0; p < n_pieces; p++) {
+        const int u = base[l.piece_blk + p];
+        if (base[l.view_len + u * n_rows + r] <= 0) continue;
+        const size_t at = b0 + size_t(p) * stride;
+        if (piece_d[at] > 0.f)
+          em.shares[base[l.view_seg + u * n_rows + r]] += piece_d[at] * std::exp2(piece_m[at] - ref) * inv / d.heads;
+      }
+    }
+  return em;
+}
+
+}  // namespace
+
+int main() {
+  std::mt19937 pick(99);
+  unsigned seed = 777;
+  AttnCaps caps;  // grown across cases, as one HogwildAttention grows them step after step
+  const int waves[][2] = {{132, 132}, {264, 132}, {8, 8}, {1000, 600}, {1, 1}};
+  int n = 0;
+  for (Layout lay : {Layout::Contiguous, Layout::Interleaved, Layout::Combined, Layout::Prefill})
+    for (int W = 1; W <= 16; W += (lay == Layout::Prefill ? 16 : 3)) {
+      Case cs;
+      cs.layout = lay;
+      cs.workers = W;
+      const int g = 1 + int(pick() % 8), kvh = 1 + int(pick() % 3);
+      cs.dims = AttnDims{2, g * kvh, kvh, (pick() % 2) ? 128 : 64, (pick() % 3 == 0) ? 16 : 32};
+      cs.max_new = (pick() % 3 == 0) ? (W > 8 ? 8 : 40) : 1;
+      cs.q_bf16 = false, cs.out_bf16 = false, cs.llama3 = pick() % 4 == 0, cs.shares = true;
+      cs.seed = seed++;
+      const CaseData cd = make_case(cs);
+      const int* wv = waves[n++ % 5];
+      const Emulated em = emulate(cs, cd, wv[0], wv[1], caps);
+      double num = 0, den = 0, sh_err = 0;
+      size_t bad = 0;
+      for (size_t i = 0; i < em.out.size(); i++) {
+        if (!std::isfinite(em.out[i])) bad++;
+        num += (em.out[i] - cd.ref[i]) * (em.out[i] - cd.ref[i]);
+        den += cd.ref[i] * cd.ref[i];
+      }
+      for (int k = 0; k < cd.segments; k++) sh_err = std::max(sh_err, std::fabs(em.shares[k] - cd.ref_sh[k]));
+      const double rel = den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+      std::printf(
+          "%-11s hd %3d heads %2d/%d pt %2d W %2d T %4d | %3d chunks x %d q-tiles, %3d pieces | rel %.2e shares %.2e\n",
+          layout_name(lay), cs.dims.head_dim, cs.dims.heads, cs.dims.kv_heads, cs.dims.page_tokens, W, cd.T,
+          em.shape.chunks, em.shape.qtiles, em.shape.pieces, rel, sh_err);
+      CHECK(bad == 0, "%zu outputs not finite", bad);
+      CHECK(rel <= 1e-4, "relative L2 error %.3e > 1e-4", rel);
+      CHECK(sh_err <= 1e-5, "share error %.3e > 1e-5", sh_err);
+    }
+  return test_summary("test_attention_cuda_plan");
+}
