@@ -12,6 +12,7 @@
 
 #include <cmath>
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -31,12 +32,14 @@ __host__ __device__ constexpr size_t cmax(size_t a, size_t b) {
   return a > b ? a : b;
 }
 
-// STAGES K/V tiles in shared memory: 4 (3 in flight, 96 KB per SM) where the device allows
-// (sm_90: 227 KB per block), else 3 (sm_80: 163 KB).
+// STAGES K/V tiles in shared memory. A tile row is stored unpadded, its 16-byte chunks permuted
+// (chunk ^ (key & 7)) so that the 8 rows an ldmatrix reads fall in 8 different bank groups:
+// without padding, 3 stages (96 KB) and the rest of a 1-group CTA fit twice in an sm_90 SM's
+// 228 KB, so two CTAs (8 warps, 6 tiles in flight) share each SM.
 template <int HD, int STAGES>
 struct Smem {
-  static constexpr int kStride = HD + 8;  // bf16 elements per smem row: +16 B breaks ldmatrix bank conflicts
-  static constexpr int kTileElems = kAttnTileKeys * kStride;
+  static constexpr int kStride = HD + 8;  // bf16 elements per q_s row: +16 B breaks ldmatrix bank conflicts
+  static constexpr int kTileElems = kAttnTileKeys * HD;
   // The K/V stages; after the loop the same bytes hold the warps' partials for the merge.
   __host__ __device__ static constexpr size_t big(int groups) {
     return cmax(size_t(STAGES) * 2 * kTileElems * 2,
@@ -44,10 +47,15 @@ struct Smem {
   }
   __host__ __device__ static constexpr size_t bytes(int groups) {
     return big(groups) + size_t(groups) * 32 * kStride * 2 /* q */ + size_t(groups) * 32 * 4 /* limits */ +
-           size_t(groups) * 4 * 32 * 8 /* piece masses */ + size_t(groups) * 32 * 16 /* row info */ +
-           size_t(kAttnMaxChunkTiles) * sizeof(TileEntry);
+           size_t(groups) * 32 * 4 /* rotation distances */ + size_t(groups) * 4 * 32 * 8 /* piece masses */ +
+           size_t(groups) * 32 * 16 /* row info */ + size_t(kAttnMaxChunkTiles) * sizeof(TileEntry);
   }
 };
+
+template <int HD>
+__device__ __forceinline__ int kv_swz(int key, int chunk) {
+  return attn_kv_swz(key, chunk, HD);
+}
 
 struct PlanPtrs {
   const int* base;
@@ -57,6 +65,7 @@ struct PlanPtrs {
 struct ChunkArgs {
   PlanPtrs plan;
   int layer, heads, kv_heads, group, page_tokens, rows_padded;
+  int pt_shift;  // log2(page_tokens) when it is a power of two (shifts, not divisions, per key), else -1
   size_t page_elems;
   const void* q;
   int q_bf16;
@@ -116,14 +125,23 @@ __device__ __forceinline__ void load_tile(const ChunkArgs& a, const TileEntry& e
   static_assert(kIters * THREADS == kAttnTileKeys * kParts, "threads must divide the tile");
   const size_t v_off = size_t(a.kv_heads) * a.page_tokens * HD;
   const int part = threadIdx.x % kParts;
+  const int n = e.n, sh = a.pt_shift;
 #pragma unroll
   for (int i = 0; i < kIters; i++) {
     const int key = (i * THREADS + threadIdx.x) / kParts;
     // Rows past n are zero-filled (the source is then never read; key 0's address stands in).
-    const uint16_t* src = attn_key_src(e, key < e.n ? key : 0, a.page_tokens, HD) + part * 8;
-    const int bytes = key < e.n ? 16 : 0;
-    cp_async16(ks + key * Smem<HD, STAGES>::kStride + part * 8, src, bytes);  // K
-    cp_async16(vs + key * Smem<HD, STAGES>::kStride + part * 8, src + v_off, bytes);
+    const int kk = key < n ? key : 0;
+    const uint16_t* src;
+    if (sh >= 0) {  // the usual case: page_tokens a power of two
+      src = attn_key_src_pow2(e, kk, sh, HD);
+    } else {
+      src = attn_key_src(e, kk, a.page_tokens, HD);
+    }
+    src += part * 8;
+    const int bytes = key < n ? 16 : 0;
+    const int at = kv_swz<HD>(key, part);
+    cp_async16(ks + at, src, bytes);  // K
+    cp_async16(vs + at, src + v_off, bytes);
   }
 }
 
@@ -138,7 +156,8 @@ __global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a
   constexpr size_t big = Smem<HD, STAGES>::big(GROUPS);
   __nv_bfloat16* q_s = reinterpret_cast<__nv_bfloat16*>(smem + big);
   int* lim_s = reinterpret_cast<int*>(q_s + kRows * kStride);
-  float2* pm_s = reinterpret_cast<float2*>(lim_s + kRows);
+  int* dlt_s = lim_s + kRows;  // per CTA row: p - offset for the current block
+  float2* pm_s = reinterpret_cast<float2*>(dlt_s + kRows);
   int4* row_s = reinterpret_cast<int4*>(pm_s + GROUPS * 4 * 32);  // per CTA row: token, head, batch row, position
   TileEntry* tab = reinterpret_cast<TileEntry*>(row_s + kRows);
 
@@ -197,36 +216,39 @@ __global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a
     __syncthreads();
   };
 
-  // Rotates every query row of the CTA for block u (by p - offset) into q_s, with its key limit.
+  // Rotates the CTA's query rows for block u (by p - offset) into q_s, with their key limits.
+  // Rows past cta_rows stay as zeroed at the start (limit 0: every key masked).
   auto rotate_queries = [&](int u) {
     constexpr int kHalf = HD / 2;
-    for (int idx = threadIdx.x; idx < kRows * kHalf; idx += blockDim.x) {
+    if (int(threadIdx.x) < cta_rows) {  // one thread per row: the view lookups, once
+      const int4 ri = row_s[threadIdx.x];
+      int delta;
+      lim_s[threadIdx.x] = attn_row_limit(pl.base, pl.l, u, n_rows, ri.z, ri.w, &delta);
+      dlt_s[threadIdx.x] = delta;
+    }
+    __syncthreads();
+#pragma unroll 4
+    for (int idx = threadIdx.x; idx < cta_rows * kHalf; idx += blockDim.x) {
       const int i = idx / kHalf, pr = idx % kHalf;
+      const int4 ri = row_s[i];  // token, head, batch row, position
+      const size_t qi = (size_t(ri.x) * a.heads + ri.y) * HD + pr;
+      float y0, y1;
+      if (a.q_bf16) {
+        const __nv_bfloat16* q = static_cast<const __nv_bfloat16*>(a.q);
+        y0 = __bfloat162float(q[qi]), y1 = __bfloat162float(q[qi + kHalf]);
+      } else {
+        const float* q = static_cast<const float*>(a.q);
+        y0 = q[qi], y1 = q[qi + kHalf];
+      }
       float x0 = 0.f, x1 = 0.f;
-      int li = 0;
-      if (i < cta_rows) {
-        const int4 ri = row_s[i];  // token, head, batch row, position
-        const size_t qi = (size_t(ri.x) * a.heads + ri.y) * HD + pr;
-        float y0, y1;  // loaded before the view lookups so that both are in flight together
-        if (a.q_bf16) {
-          const __nv_bfloat16* q = static_cast<const __nv_bfloat16*>(a.q);
-          y0 = __bfloat162float(q[qi]), y1 = __bfloat162float(q[qi + kHalf]);
-        } else {
-          const float* q = static_cast<const float*>(a.q);
-          y0 = q[qi], y1 = q[qi + kHalf];
-        }
-        int delta;
-        li = attn_row_limit(pl.base, pl.l, u, n_rows, ri.z, ri.w, &delta);
-        if (li > 0) {
-          float sn, cs;
-          sincosf(__fmul_rn(float(delta), a.inv_freq[pr]), &sn, &cs);  // fp32 angle, as on the CPU
-          x0 = y0 * cs - y1 * sn;
-          x1 = y1 * cs + y0 * sn;
-        }
+      if (lim_s[i] > 0) {
+        float sn, cs;
+        sincosf(__fmul_rn(float(dlt_s[i]), a.inv_freq[pr]), &sn, &cs);  // fp32 angle, as on the CPU
+        x0 = y0 * cs - y1 * sn;
+        x1 = y1 * cs + y0 * sn;
       }
       q_s[i * kStride + pr] = __float2bfloat16_rn(x0);
       q_s[i * kStride + pr + kHalf] = __float2bfloat16_rn(x1);
-      if (pr == 0) lim_s[i] = li;
     }
     __syncthreads();
 #pragma unroll
@@ -248,6 +270,9 @@ __global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a
       if (i < cta_rows) {
         const int t = qrow / a.group;
         row_s[i] = make_int4(t, kvh * a.group + qrow % a.group, pl.base[pl.l.tok_row + t], pl.base[pl.l.tok_pos + t]);
+      } else {  // padding rows: zero queries that see no key, for good
+        lim_s[i] = 0;
+        for (int e = 0; e < HD; e++) q_s[i * kStride + e] = __float2bfloat16_rn(0.f);
       }
     }
     __syncthreads();
@@ -300,7 +325,7 @@ __global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a
 #pragma unroll
     for (int kk = 0; kk < HD / 16; kk++) {
       unsigned kb[4];
-      ldmatrix_x4(kb, ks + (kw * 16 + (lane >> 4) * 8 + (lane & 7)) * kStride + kk * 16 + ((lane >> 3) & 1) * 8);
+      ldmatrix_x4(kb, ks + kv_swz<HD>(kw * 16 + (lane >> 4) * 8 + (lane & 7), kk * 2 + ((lane >> 3) & 1)));
 #pragma unroll
       for (int mt = 0; mt < kMT; mt++) {
         if (!mt_on[mt]) continue;
@@ -361,7 +386,7 @@ __global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a
 #pragma unroll
     for (int dp = 0; dp < HD / 16; dp++) {
       unsigned vb[4];
-      ldmatrix_x4_trans(vb, vs + (kw * 16 + (lane & 15)) * kStride + dp * 16 + (lane >> 4) * 8);
+      ldmatrix_x4_trans(vb, vs + kv_swz<HD>(kw * 16 + (lane & 15), dp * 2 + (lane >> 4)));
 #pragma unroll
       for (int mt = 0; mt < kMT; mt++) {
         if (!mt_on[mt]) continue;
@@ -472,8 +497,8 @@ __global__ void __launch_bounds__(128) attn_merge_kernel(MergeArgs a) {
 #pragma unroll
   for (int e = 0; e < kPer; e++) acc[e] = 0.f;
   float total = 0.f;
-  // Batches of 8 chunks whose loads are all issued before any is used (one round trip a batch).
-  constexpr int kBatch = 8;
+  // Batches of 16 chunks whose loads are all issued before any is used (one round trip a batch).
+  constexpr int kBatch = 16;
   using Vec = typename std::conditional<kPer == 4, float4, float2>::type;
   for (int c0 = 0; c0 < a.chunks; c0 += kBatch) {
     float2 ml[kBatch];
@@ -542,19 +567,25 @@ int prepare_chunk_kernel() {  // raises the shared-memory limit; returns CTAs pe
   return n > 0 ? n : 1;
 }
 
-template <int HD, int STAGES>
-void launch_chunk(int groups, dim3 grid, cudaStream_t stream, const ChunkArgs& ca) {
-  if (groups == 1)
-    attn_chunk_kernel<HD, 1, STAGES><<<grid, 128, Smem<HD, STAGES>::bytes(1), stream>>>(ca);
+template <int HD, int GROUPS>
+void launch_chunk(int stages, dim3 grid, cudaStream_t stream, const ChunkArgs& ca) {
+  if (stages == 4)
+    attn_chunk_kernel<HD, GROUPS, 4><<<grid, 128 * GROUPS, Smem<HD, 4>::bytes(GROUPS), stream>>>(ca);
   else
-    attn_chunk_kernel<HD, 2, STAGES><<<grid, 256, Smem<HD, STAGES>::bytes(2), stream>>>(ca);
+    attn_chunk_kernel<HD, GROUPS, 3><<<grid, 128 * GROUPS, Smem<HD, 3>::bytes(GROUPS), stream>>>(ca);
+}
+
+template <int HD, int GROUPS>
+int prepare_chunk(int stages) {
+  return stages == 4 ? prepare_chunk_kernel<HD, GROUPS, 4>() : prepare_chunk_kernel<HD, GROUPS, 3>();
 }
 
 }  // namespace
 
 struct HogwildAttention::Impl {
   AttnDims dims;
-  int device = 0, sms = 0, wave_g1 = 0, wave_g2 = 0, stages = 4;
+  int device = 0, sms = 0, wave_g1 = 0, wave_g2 = 0;
+  int stages1 = 3, stages2 = 4;  // K/V stages of the 1-group and 2-group kernels
   AttnPlanHost host;
   AttnCaps caps;
   AttnPlanLayout layout;
@@ -594,23 +625,25 @@ HogwildAttention::HogwildAttention(const AttnDims& dims, int device) : impl_(new
   int smem_optin = 0;
   check_cuda(cudaDeviceGetAttribute(&smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
              "cudaDeviceGetAttribute");
+  // 1 group: 3 stages, so that two CTAs fit per SM on sm_90 (more warps and tiles in flight);
+  // 2 groups (one CTA per SM either way): 4 stages where the device allows.
   const size_t need4 = dims.head_dim == 64 ? Smem<64, 4>::bytes(2) : Smem<128, 4>::bytes(2);
   const size_t need3 = dims.head_dim == 64 ? Smem<64, 3>::bytes(2) : Smem<128, 3>::bytes(2);
   if (size_t(smem_optin) < need3)
     fail("cuda attention", "the device allows " + std::to_string(smem_optin) + " bytes of shared memory per block; " +
                                std::to_string(need3) + " are needed");
-  m.stages = size_t(smem_optin) >= need4 ? 4 : 3;
-  if (const char* env = std::getenv("HW_ATTN_STAGES"))  // for benchmarks: force 3 stages
-    if (std::string(env) == "3") m.stages = 3;
+  m.stages1 = 3;
+  m.stages2 = size_t(smem_optin) >= need4 ? 4 : 3;
+  // For benchmarks: HW_ATTN_STAGES=3 forces 3 stages everywhere, =4 four where they fit.
+  if (const char* env = std::getenv("HW_ATTN_STAGES")) {
+    if (std::string(env) == "3") m.stages1 = m.stages2 = 3;
+    if (std::string(env) == "4") m.stages1 = m.stages2;
+  }
   int c1, c2;
-  if (dims.head_dim == 64 && m.stages == 4)
-    c1 = prepare_chunk_kernel<64, 1, 4>(), c2 = prepare_chunk_kernel<64, 2, 4>();
-  else if (dims.head_dim == 64)
-    c1 = prepare_chunk_kernel<64, 1, 3>(), c2 = prepare_chunk_kernel<64, 2, 3>();
-  else if (m.stages == 4)
-    c1 = prepare_chunk_kernel<128, 1, 4>(), c2 = prepare_chunk_kernel<128, 2, 4>();
+  if (dims.head_dim == 64)
+    c1 = prepare_chunk<64, 1>(m.stages1), c2 = prepare_chunk<64, 2>(m.stages2);
   else
-    c1 = prepare_chunk_kernel<128, 1, 3>(), c2 = prepare_chunk_kernel<128, 2, 3>();
+    c1 = prepare_chunk<128, 1>(m.stages1), c2 = prepare_chunk<128, 2>(m.stages2);
   m.wave_g1 = m.sms * c1, m.wave_g2 = m.sms * c2;
   check_cuda(cudaEventCreateWithFlags(&m.copied, cudaEventDisableTiming), "cudaEventCreate");
   guard.release();
@@ -691,6 +724,7 @@ void HogwildAttention::run(int layer, const AttnLayerArgs& args, cudaStream_t st
   ca.plan = PlanPtrs{m.plan_dev, m.layout};
   ca.layer = layer, ca.heads = m.dims.heads, ca.kv_heads = m.dims.kv_heads, ca.group = group;
   ca.page_tokens = m.dims.page_tokens, ca.rows_padded = rows_padded, ca.page_elems = kv_page_elems(m.dims);
+  ca.pt_shift = attn_pt_shift(m.dims.page_tokens);
   ca.q = args.q, ca.q_bf16 = args.q_type == AttnDType::BF16;
   ca.pages = reinterpret_cast<const __nv_bfloat16* const*>(args.pages);
   ca.inv_freq = args.inv_freq;
@@ -699,17 +733,14 @@ void HogwildAttention::run(int layer, const AttnLayerArgs& args, cudaStream_t st
   ca.shares = args.shares != nullptr;
   ca.part_o = m.part_o, ca.part_ml = m.part_ml, ca.piece_ml = m.piece_ml;
   const dim3 grid(s.chunks, m.dims.kv_heads, s.qtiles);
-  if (HD == 64) {
-    if (m.stages == 4)
-      launch_chunk<64, 4>(s.groups, grid, stream, ca);
-    else
-      launch_chunk<64, 3>(s.groups, grid, stream, ca);
-  } else {
-    if (m.stages == 4)
-      launch_chunk<128, 4>(s.groups, grid, stream, ca);
-    else
-      launch_chunk<128, 3>(s.groups, grid, stream, ca);
-  }
+  if (HD == 64 && s.groups == 1)
+    launch_chunk<64, 1>(m.stages1, grid, stream, ca);
+  else if (HD == 64)
+    launch_chunk<64, 2>(m.stages2, grid, stream, ca);
+  else if (s.groups == 1)
+    launch_chunk<128, 1>(m.stages1, grid, stream, ca);
+  else
+    launch_chunk<128, 2>(m.stages2, grid, stream, ca);
   check_cuda(cudaGetLastError(), "launch of attn_chunk_kernel");
 
   MergeArgs ma;
@@ -742,7 +773,8 @@ int HogwildAttention::segment_index(int row, int segment) const {
 std::string HogwildAttention::launch_summary() const {
   const AttnShape& s = impl_->host.shape;
   return std::to_string(s.chunks) + "x" + std::to_string(impl_->dims.kv_heads) + "x" + std::to_string(s.qtiles) +
-         "_CTAs_of_" + std::to_string(128 * s.groups) + "_threads,_" + std::to_string(impl_->stages) + "_stages,_" +
+         "_CTAs_of_" + std::to_string(128 * s.groups) + "_threads,_" +
+         std::to_string(s.groups == 1 ? impl_->stages1 : impl_->stages2) + "_stages,_" +
          std::to_string(s.pieces) + "_pieces,_wave_" + std::to_string(s.groups == 1 ? impl_->wave_g1 : impl_->wave_g2);
 }
 

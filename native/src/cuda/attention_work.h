@@ -20,7 +20,7 @@ namespace hw {
 namespace cuda {
 
 constexpr int kAttnTileKeys = 64;        // keys per K/V tile: 4 warps x 16 keys each
-constexpr int kAttnMaxChunkTiles = 128;  // tiles per chunk: a CTA holds its chunk's tile table in shared memory
+constexpr int kAttnMaxChunkTiles = 64;  // tiles per chunk: a CTA holds its chunk's tile table in shared memory (64: two CTAs per SM fit)
 constexpr int kAttnMaxTilePages = 5;     // pages one 64-key tile can touch with page_tokens >= 16
 constexpr int kAttnMinPageTokens = 16;
 
@@ -90,6 +90,27 @@ HW_HOST_DEVICE TileEntry attn_tile_entry(const int* base, const AttnPlanLayout& 
 HW_HOST_DEVICE const uint16_t* attn_key_src(const TileEntry& e, int key, int page_tokens, int head_dim) {
   const int j = e.key0 + key;
   return e.page[j / page_tokens - e.key0 / page_tokens] + size_t(j % page_tokens) * head_dim;
+}
+
+// The same address with page_tokens = 1 << pt_shift: shifts and masks instead of divisions
+// (the kernel's per-key path when page_tokens is a power of two).
+HW_HOST_DEVICE const uint16_t* attn_key_src_pow2(const TileEntry& e, int key, int pt_shift, int head_dim) {
+  const int j = e.key0 + key;
+  return e.page[(j >> pt_shift) - (e.key0 >> pt_shift)] + size_t(j & ((1 << pt_shift) - 1)) * head_dim;
+}
+
+// Element offset of 16-byte chunk `chunk` (8 bf16) of key row `key` inside a K or V tile in shared
+// memory: rows unpadded, chunks permuted by key & 7 so that the 8 rows one ldmatrix reads (8
+// consecutive keys, one chunk column) fall in 8 different 16-byte bank groups.
+HW_HOST_DEVICE int attn_kv_swz(int key, int chunk, int head_dim) {
+  return key * head_dim + ((chunk ^ (key & 7)) << 3);
+}
+
+// log2(page_tokens) when it is a power of two, else -1.
+inline int attn_pt_shift(int page_tokens) {
+  for (int s = 0; s < 30; s++)
+    if ((1 << s) == page_tokens) return s;
+  return -1;
 }
 
 // Keys of block u a query of batch row r at view position pos sees (0: none), and the distance

@@ -48,6 +48,7 @@ Emulated emulate(const Case& cs, const CaseData& cd, int wave1, int wave2, AttnC
   std::vector<const uint16_t*> page_ptr(size_t(cd.b.pages));
   for (int i = 0; i < cd.b.pages; i++) page_ptr[i] = cd.pages.data() + size_t(i) * page_elems;
   const size_t v_off = size_t(KVH) * pt * HD;
+  const int pt_shift = attn_pt_shift(pt);
   const float scale_log2 = float(1.0 / std::sqrt(double(HD)) * 1.4426950408889634);
 
   std::vector<float> part_o(size_t(s.chunks) * KVH * rows_padded * HD, NAN);
@@ -101,6 +102,8 @@ Emulated emulate(const Case& cs, const CaseData& cd, int wave1, int wave2, AttnC
           }
           for (int key = 0; key < kAttnTileKeys && key < e.n; key++) {
             const uint16_t* ks = attn_key_src(e, key, pt, HD);
+            if (pt_shift >= 0)  // the kernel's path for power-of-two pages
+              CHECK(attn_key_src_pow2(e, key, pt_shift, HD) == ks, "shifted key address differs (key %d)", key);
             const uint16_t* vs = ks + v_off;
             const int j = e.key0 + key;
             for (int i = 0; i < cta_rows; i++) {
@@ -164,7 +167,30 @@ Emulated emulate(const Case& cs, const CaseData& cd, int wave1, int wave2, AttnC
 
 }  // namespace
 
+// The shared-memory tile layout: a bijection onto [0, 64 * HD), and each 8-row ldmatrix read
+// (8 consecutive keys from a multiple of 8, one chunk column) free of bank conflicts.
+void check_tile_swizzle() {
+  for (int hd : {64, 128}) {
+    std::vector<int> seen(size_t(kAttnTileKeys) * hd, 0);
+    for (int key = 0; key < kAttnTileKeys; key++)
+      for (int ch = 0; ch < hd / 8; ch++) {
+        const int at = attn_kv_swz(key, ch, hd);
+        CHECK(at >= 0 && at + 8 <= kAttnTileKeys * hd && at % 8 == 0, "hd %d key %d chunk %d -> %d", hd, key, ch, at);
+        if (at >= 0 && at + 8 <= kAttnTileKeys * hd)
+          for (int e = 0; e < 8; e++) seen[size_t(at) + e]++;
+      }
+    for (size_t i = 0; i < seen.size(); i++) CHECK(seen[i] == 1, "hd %d: element %zu covered %d times", hd, i, seen[i]);
+    for (int key0 = 0; key0 < kAttnTileKeys; key0 += 8)
+      for (int ch = 0; ch < hd / 8; ch++) {
+        int groups = 0;  // 16-byte bank groups (of 8 in 128 bytes) hit by the 8 rows
+        for (int r = 0; r < 8; r++) groups |= 1 << ((attn_kv_swz(key0 + r, ch, hd) * 2 / 16) % 8);
+        CHECK(groups == 0xff, "hd %d keys %d.. chunk %d: bank groups %x", hd, key0, ch, groups);
+      }
+  }
+}
+
 int main() {
+  check_tile_swizzle();
   std::mt19937 pick(99);
   unsigned seed = 777;
   AttnCaps caps;  // grown across cases, as one HogwildAttention grows them step after step
