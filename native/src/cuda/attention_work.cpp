@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <string>
-#include <unordered_map>
 
 #include "../backend.h"
 #include "../batch.h"
@@ -125,9 +124,9 @@ AttnPlanHost build_attn_plan(const AttnDims& dims, const AttnProblem& p, int wav
   h.seg_begin.push_back(0);
   for (int r = 0; r < s.rows; r++) {
     const AttnRow& row = p.rows[r];
-    const std::string where = "cuda attention: row " + std::to_string(r);
-    if (row.tokens < 0) fail(where, "negative token count " + std::to_string(row.tokens));
-    if (row.first_position < 0) fail(where, "negative first position " + std::to_string(row.first_position));
+    auto where = [&] { return "cuda attention: row " + std::to_string(r); };
+    if (row.tokens < 0) fail(where(), "negative token count " + std::to_string(row.tokens));
+    if (row.first_position < 0) fail(where(), "negative first position " + std::to_string(row.first_position));
     for (int i = 0; i < row.tokens; i++) {
       h.tok_row.push_back(r);
       h.tok_pos.push_back(row.first_position + i);
@@ -140,26 +139,28 @@ AttnPlanHost build_attn_plan(const AttnDims& dims, const AttnProblem& p, int wav
   s.rows_q = s.tokens * group;
 
   // Distinct blocks, in order of first appearance, each with the most keys any query sees.
-  std::unordered_map<int, int> index_of;
+  // Messages are built only on failure: this runs once per step, for up to W x (W + 6) segments.
+  std::vector<int> index_of(p.block_pages.size(), -1);  // block id -> distinct index
+  std::vector<int> seen_in_row(p.block_pages.size(), -1);
   std::vector<int> block_id;
   for (int r = 0; r < s.rows; r++) {
     const AttnRow& row = p.rows[r];
     for (size_t k = 0; k < row.view.size(); k++) {
       const AttnSegment& seg = row.view[k];
-      const std::string where = "cuda attention: row " + std::to_string(r) + ", view segment " + std::to_string(k);
+      auto where = [&] { return "cuda attention: row " + std::to_string(r) + ", view segment " + std::to_string(k); };
       if (seg.block < 0 || seg.block >= int(p.block_pages.size()))
-        fail(where, "block " + std::to_string(seg.block) + " has no page list (" +
-                        std::to_string(p.block_pages.size()) + " given)");
-      if (seg.offset < 0) fail(where, "negative offset " + std::to_string(seg.offset));
-      if (seg.length < 0) fail(where, "negative length " + std::to_string(seg.length));
+        fail(where(), "block " + std::to_string(seg.block) + " has no page list (" +
+                          std::to_string(p.block_pages.size()) + " given)");
+      if (seg.offset < 0) fail(where(), "negative offset " + std::to_string(seg.offset));
+      if (seg.length < 0) fail(where(), "negative length " + std::to_string(seg.length));
       if (size_t(seg.length) > p.block_pages[seg.block].size() * size_t(pt))
-        fail(where, "length " + std::to_string(seg.length) + " exceeds the " +
-                        std::to_string(p.block_pages[seg.block].size()) + " pages of block " +
-                        std::to_string(seg.block));
-      for (size_t k2 = 0; k2 < k; k2++)
-        if (row.view[k2].block == seg.block)
-          fail(where, "block " + std::to_string(seg.block) + " appears twice in the view");
-      if (!index_of.count(seg.block)) {
+        fail(where(), "length " + std::to_string(seg.length) + " exceeds the " +
+                          std::to_string(p.block_pages[seg.block].size()) + " pages of block " +
+                          std::to_string(seg.block));
+      if (seen_in_row[seg.block] == r)
+        fail(where(), "block " + std::to_string(seg.block) + " appears twice in the view");
+      seen_in_row[seg.block] = r;
+      if (index_of[seg.block] < 0) {
         index_of[seg.block] = int(block_id.size());
         block_id.push_back(seg.block);
       }

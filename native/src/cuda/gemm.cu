@@ -36,13 +36,31 @@ __device__ __forceinline__ void mma16816(float* c, uint32_t a0, uint32_t a1, uin
 constexpr int kWarps = 8;   // warps per block; they split K and are summed in shared memory
 constexpr int kUnroll = 4;  // 32-wide K chunks in flight per warp
 
+// 16-byte loads as volatile asm: the MMAs are volatile asm too, so the compiler keeps the source
+// order (every load of an unrolled step issued before its first MMA). With plain __ldg it sank
+// each load next to its MMA (seen in the SASS: 3 loads in flight, then load/MMA pairs), which
+// left a warp about one 16-byte load in flight and the decode GEMM latency-bound.
+__device__ __forceinline__ uint4 ldg16(const uint4* p) {
+  uint4 r;
+  asm volatile("ld.global.nc.v4.u32 {%0,%1,%2,%3}, [%4];\n" : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w) : "l"(p));
+  return r;
+}
+// Weights are read once per step: keep them out of L1 (the activations, read by every warp, stay).
+__device__ __forceinline__ uint4 ldg16_stream(const uint4* p) {
+  uint4 r;
+  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
+               : "l"(p));
+  return r;
+}
+
 // Block: TILES x 8 output columns (weight rows). Lane (g = lane/4, q = lane%4) loads 8
 // consecutive k of weight row g of each tile (16 bytes) and the same 8 k of x rows g and
 // g + 8. The MMA sums over its 16 k slots in any order, so A and B only need the same
 // k-to-slot mapping: slots (2q, 2q+1 | 2q+8, 2q+9) take k (0,1 | 2,3) of the piece in the
 // first MMA and (4,5 | 6,7) in the second. Requires K % 8 == 0 (16-byte pieces).
 template <typename T16, int TILES>
-__global__ void __launch_bounds__(kWarps * 32)
+__global__ void __launch_bounds__(kWarps * 32, 2)
     gemm_decode_kernel(const T16* __restrict__ W, const T16* __restrict__ X, float* __restrict__ Y, int M, int N, int K,
                        int accumulate) {
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
@@ -65,14 +83,20 @@ __global__ void __launch_bounds__(kWarps * 32)
 
   for (int c0 = warp * kUnroll; c0 * 4 < pieces; c0 += kWarps * kUnroll) {
     uint4 a_lo[kUnroll], a_hi[kUnroll], b[kUnroll][TILES];
+    // Past the row's end a lane reads piece 0 (valid memory) and zeroes its activations after
+    // the load; weight rows past N (wok false) read row 0 and feed outputs that are not stored.
 #pragma unroll
     for (int u = 0; u < kUnroll; u++) {
       const int piece = (c0 + u) * 4 + q;
-      const bool ok = piece < pieces;
-      a_lo[u] = ok ? __ldg(x0 + piece) : zero;
-      a_hi[u] = ok ? __ldg(x1 + piece) : zero;
+      const int pc = piece < pieces ? piece : 0;
+      a_lo[u] = ldg16(x0 + pc);
+      a_hi[u] = ldg16(x1 + pc);
 #pragma unroll
-      for (int t = 0; t < TILES; t++) b[u][t] = ok && wok[t] ? __ldg(wrow[t] + piece) : zero;
+      for (int t = 0; t < TILES; t++) b[u][t] = ldg16_stream(wrow[t] + pc);
+    }
+#pragma unroll
+    for (int u = 0; u < kUnroll; u++) {
+      if ((c0 + u) * 4 + q >= pieces) a_lo[u] = zero, a_hi[u] = zero;
     }
 #pragma unroll
     for (int u = 0; u < kUnroll; u++) {
