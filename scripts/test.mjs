@@ -4,7 +4,8 @@
 //   0. build     the esbuild bundles (scripts/build.mjs) and, when its sources exist, the
 //                native addon (npm run build:native; incremental, seconds when up to date)
 //   1. native    each native/tests/*.cpp is an executable target of native/CMakeLists.txt;
-//                configured and built in native/build-tests, then run one by one
+//                configured and built in native/build-tests, then run one by one (with the
+//                CUDA backend built, also its GPU-free tests: build-tests/gpu_free_cuda_tests.txt)
 //   2. unit      vitest run (test/unit/**/*.test.ts, see vitest.config.ts)
 //   2b. webview  the run panel's and the sidebar's bundles in headless Chromium against recorded
 //                traces (test/webview, vitest.webview.config.ts; Debian's /usr/bin/chromium)
@@ -83,6 +84,12 @@ if (want('native')) {
     // The build folder ignores itself, whatever the top-level .gitignore says.
     fs.writeFileSync(path.join(buildDir, '.gitignore'), '*\n');
     run('native configure', 'cmake', ['-S', r('native'), '-B', buildDir, '-DCMAKE_BUILD_TYPE=Release']);
+    // With the CUDA backend built (nvcc found), its GPU-free tests too (the list comes from CMake).
+    const gpuFreeList = path.join(buildDir, 'gpu_free_cuda_tests.txt');
+    const gpuFree = fs.existsSync(gpuFreeList)
+      ? fs.readFileSync(gpuFreeList, 'utf8').split('\n').map((s) => s.trim()).filter(Boolean)
+      : [];
+    tests.push(...gpuFree.filter((t) => !tests.includes(t)));
     run('native build', 'cmake', [
       '--build', buildDir, '--parallel', String(Math.max(1, os.cpus().length)), '--target', ...tests,
     ]);

@@ -2,9 +2,11 @@
 //
 // attn_chunk_kernel: one CTA per (chunk of tiles, KV head, q-tile). Warp group g (4 warps) owns
 // query rows [32g, 32g + 32) of the q-tile as two 16-row m-tiles; warp k of a group takes keys
-// [16k, 16k + 16) of each 64-key tile, so a K/V tile in shared memory (cp.async, 3 stages) is read
-// once from memory for every row. Each warp keeps an online softmax (base 2) per row; at the end
-// the 4 warps of a group merge and write one (m, l, o) partial per row and chunk.
+// [16k, 16k + 16) of each 64-key tile, so a K/V tile in shared memory (cp.async; 3 stages for one
+// group, two CTAs per SM on sm_90; 4 for two groups) is read once from memory for every row. Each
+// warp keeps an online softmax (base 2) per row; at the end the 4 warps of a group merge and write
+// one (m, l, o) partial per row and chunk. The chunk kernels' 32-byte stack frame (and LDL/STL in
+// the SASS) is sincosf's slow path for |angle| > 105615, never taken at positions below that.
 // attn_merge_kernel: one warp per (token, head) merges the chunks' partials by log-sum-exp,
 // writes the output, and adds the last token's per-segment shares.
 #include <cuda_bf16.h>

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# One GPU-machine call that checks and times this tree's CUDA backend against a base tree:
+#   scripts/gpu/ab_cuda.sh BASE_DIR [seconds]      (run from this tree's root; logs under $OUT)
+# 1. builds this tree (tests + benchmarks) and BASE_DIR (benchmarks only) side by side, sm_90;
+# 2. scripts/gpu/run_cuda_tests.sh (every CUDA test, compute-sanitizer memcheck) and the GPU-free
+#    plan test; the SASS of the new attention kernels (HMMA, LDGSTS, local memory per kernel);
+# 3. shared-KV attention at 16k context against torch SDPA (attention_cuda_compare.py, new tree),
+#    the base tree's kernel and the new kernel with 4 stages (one CTA per SM) in the same call;
+# 4. decode steps through the engine (bench_cuda, 0.5B and 7B shapes, W = 1, 4, 8 at 1k; 7B W=4
+#    at 16k), new and base, and 0.5B W=4 without CUDA graphs;
+# 5. a per-kernel profile of one 0.5B and one 7B decode configuration (nsys if present, else
+#    ncu with only the kernel durations, summed per kernel by scripts/gpu/kernel_times.py);
+# 6. if the time budget allows, scripts/gpu/bench_cuda.py --quick with the transformers +
+#    torch.compile baseline for 0.5B W=4 and 7B W=4.
+# Prints a short summary; everything else is in $OUT/logs.tgz (only a few files come back).
+set -u
+NEW=$(pwd)
+BASE=${1:?usage: scripts/gpu/ab_cuda.sh BASE_DIR [seconds]}
+BUDGET=${2:-400}
+O=${OUT:-/tmp/ab-cuda}
+L=$O/logs
+mkdir -p "$L"
+S=$O/summary.txt
+T0=$SECONDS
+say() { echo "[$((SECONDS - T0))s] $*" | tee -a "$S"; }
+left() { echo $((BUDGET - (SECONDS - T0))); }
+export PYTHONUNBUFFERED=1 HW_REPO_ROOT=$NEW
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader | tee -a "$S"
+say "new: $NEW, base: $BASE"
+
+# 1. Builds, side by side.
+cfg="-G Ninja -DCMAKE_BUILD_TYPE=Release -DHW_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90"
+(cmake -S native -B native/build-gpu $cfg && cmake --build native/build-gpu -j 10 --target test_cuda_ops \
+  test_cuda_fixtures test_hogwild test_attention_cuda test_attention_cuda_plan bench_cuda bench_attention_cuda) \
+  >"$L/build_new.log" 2>&1 &
+pn=$!
+(cd "$BASE" && cmake -S native -B native/build-gpu $cfg && cmake --build native/build-gpu -j 6 --target bench_cuda \
+  bench_attention_cuda) >"$L/build_base.log" 2>&1 &
+pb=$!
+wait $pn && say "build new: ok" || { say "build new: FAILED"; tail -30 "$L/build_new.log"; }
+wait $pb && say "build base: ok" || { say "build base: FAILED"; tail -30 "$L/build_base.log"; }
+B=native/build-gpu
+BB=$BASE/native/build-gpu
+
+# 2. Tests.
+OUT=$L/tests scripts/gpu/run_cuda_tests.sh $B >"$L/tests.txt" 2>&1
+say "run_cuda_tests.sh rc $?"
+grep -E "^\| " "$L/tests.txt" | tee -a "$S"
+$B/test_attention_cuda_plan >"$L/plan_test.log" 2>&1
+say "test_attention_cuda_plan rc $?: $(tail -1 "$L/plan_test.log")"
+obj=$(find $B -name 'attention.cu.o' | head -1)
+if [ -n "$obj" ] && command -v cuobjdump >/dev/null; then
+  cuobjdump -sass "$obj" >"$L/attention_sass.txt" 2>&1
+  awk '/Function :/{f=$3} /HMMA/{h[f]++} /LDGSTS/{g[f]++} /LDL|STL/{l[f]++} END{for (k in h) print "  " h[k] " HMMA, " g[k] " LDGSTS, " l[k]+0 " LDL/STL: " k}' \
+    "$L/attention_sass.txt" | tee -a "$S"
+fi
+
+# 3. Attention: new vs SDPA, base, new with 4 stages.
+say "attention: new vs SDPA"
+python3 native/bench/cuda/attention_cuda_compare.py $B/bench_attention_cuda "$L/attention_results.md" >"$L/attention_new.log" 2>&1
+grep -E "^\| (QwQ|Qwen3)" "$L/attention_results.md" | tee -a "$S"
+grep -E "^RESULT" "$L/attention_new.log" | sed 's/^/new  /' >"$L/attention_ab.txt"
+$BB/bench_attention_cuda 16384 >"$L/attention_base.log" 2>&1
+grep -E "^RESULT" "$L/attention_base.log" | sed 's/^/base /' >>"$L/attention_ab.txt"
+HW_ATTN_STAGES=4 $B/bench_attention_cuda 16384 >"$L/attention_new_s4.log" 2>&1
+grep -E "^RESULT" "$L/attention_new_s4.log" | sed 's/^/new4 /' >>"$L/attention_ab.txt"
+awk '{for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } print $1, v["model"], "W=" v["W"], v["us"] " us", "plan " v["plan_us"] " us", v["launch"]}' \
+  "$L/attention_ab.txt" | tee -a "$S"
+
+# 4. Engine decode steps, new and base.
+eng="--shapes qwen2.5-0.5b,qwen2.5-7b --workers 1,4,8 --contexts 1024 --prefill 0"
+for t in new base; do
+  bin=$B/bench_cuda
+  [ $t = base ] && bin=$BB/bench_cuda
+  timeout 120 $bin $eng >"$L/engine_$t.jsonl" 2>"$L/engine_$t.err"
+  timeout 60 $bin --shapes qwen2.5-7b --workers 4 --contexts 16384 --prefill 0 >>"$L/engine_$t.jsonl" 2>>"$L/engine_$t.err"
+  grep '"decode"' "$L/engine_$t.jsonl" | sed "s/^/$t /" | tee -a "$S"
+done
+HW_CUDA_GRAPH=0 timeout 60 $B/bench_cuda --shapes qwen2.5-0.5b --workers 4 --contexts 1024 --prefill 0 2>&1 |
+  grep '"decode"' | sed 's/^/new, no graph /' | tee -a "$S"
+
+# 5. Per-kernel profile of one step configuration (4 steps: 3 warm-up + 1).
+NSYS=$(command -v nsys || ls /usr/local/cuda*/bin/nsys /opt/nvidia/nsight-systems*/bin/nsys 2>/dev/null | head -1)
+for shape in qwen2.5-0.5b qwen2.5-7b; do
+  args="--shapes $shape --workers 4 --contexts 1024 --prefill 0 --steps 1"
+  if [ -n "$NSYS" ]; then
+    timeout 90 "$NSYS" profile --stats=true -o "$L/nsys_$shape" $B/bench_cuda $args >"$L/nsys_$shape.txt" 2>&1
+    say "nsys $shape rc $?"
+  fi
+  timeout 120 ncu --clock-control none --cache-control none --metrics gpu__time_duration.sum --csv --page raw \
+    $B/bench_cuda $args >"$L/ncu_$shape.csv" 2>"$L/ncu_$shape.err"
+  say "ncu $shape rc $?"
+done
+python3 scripts/gpu/kernel_times.py "$L/ncu_qwen2.5-0.5b.csv" "$L/ncu_qwen2.5-7b.csv" 2>&1 | tee -a "$S"
+
+# 6. The transformers baseline, if the budget allows (about 160 s).
+if [ "$(left)" -gt 170 ]; then
+  say "bench_cuda.py --quick with the transformers baseline ($(left) s left)"
+  OUT=$L/bench timeout $(($(left) - 10)) python3 scripts/gpu/bench_cuda.py --build $B --quick \
+    --baseline "qwen2.5-0.5b:4,qwen2.5-7b:4" >"$L/bench_cuda_py.txt" 2>&1
+  say "bench_cuda.py rc $?"
+  grep -E "transformers|^- |copy" "$L/bench_cuda_py.txt" | tee -a "$S"
+else
+  say "bench_cuda.py skipped: $(left) s left"
+fi
+tar -czf "$O/logs.tgz" -C "$O" logs
+say "done"
