@@ -1,6 +1,6 @@
 // The Hogwild attention kernels (method in attention.h) and their launcher.
 //
-// attn_chunk_kernel: one CTA per (chunk of tiles, KV head, q-tile). Warp group g (4 warps) owns
+// attn_chunk_kernel: one CTA per (q-tile, chunk of tiles, KV head). Warp group g (4 warps) owns
 // query rows [32g, 32g + 32) of the q-tile as two 16-row m-tiles; warp k of a group takes keys
 // [16k, 16k + 16) of each 64-key tile, so a K/V tile in shared memory (cp.async; 3 stages for one
 // group, two CTAs per SM on sm_90; 4 for two groups) is read once from memory for every row. Each
@@ -164,7 +164,9 @@ __global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a
   TileEntry* tab = reinterpret_cast<TileEntry*>(row_s + kRows);
 
   const PlanPtrs& pl = a.plan;
-  const int chunk = blockIdx.x, kvh = blockIdx.y, qt = blockIdx.z;
+  // q-tiles fastest: the CTAs that read the same K/V tiles (one per q-tile) start side by side,
+  // so all but the first find them in L2 (W >= 16 decode, prefill).
+  const int qt = blockIdx.x, chunk = blockIdx.y, kvh = blockIdx.z;
   const int n_tokens = pl.base[pl.l.hdr + kHdrTokens];
   const int n_rows = pl.base[pl.l.hdr + kHdrRows];
   const int n_blocks = pl.base[pl.l.hdr + kHdrBlocks];
@@ -734,7 +736,7 @@ void HogwildAttention::run(int layer, const AttnLayerArgs& args, cudaStream_t st
   ca.scale_log2 = scale * 1.4426950408889634f;
   ca.shares = args.shares != nullptr;
   ca.part_o = m.part_o, ca.part_ml = m.part_ml, ca.piece_ml = m.piece_ml;
-  const dim3 grid(s.chunks, m.dims.kv_heads, s.qtiles);
+  const dim3 grid(s.qtiles, s.chunks, m.dims.kv_heads);
   if (HD == 64 && s.groups == 1)
     launch_chunk<64, 1>(m.stages1, grid, stream, ca);
   else if (HD == 64)
