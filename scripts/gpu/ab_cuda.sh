@@ -7,7 +7,8 @@
 # 3. shared-KV attention at 16k context against torch SDPA (attention_cuda_compare.py, new tree),
 #    the base tree's kernel and the new kernel with 4 stages (one CTA per SM) in the same call;
 # 4. decode steps through the engine (bench_cuda, 0.5B and 7B shapes, W = 1, 4, 8 at 1k; 7B W=4
-#    at 16k), new and base, and 0.5B W=4 without CUDA graphs;
+#    at 16k), new and base, new with programmatic dependent launch (HW_CUDA_PDL=1; its tests
+#    run in step 2 too), and 0.5B W=4 without CUDA graphs;
 # 5. a per-kernel profile of one 0.5B and one 7B decode configuration (nsys if present, else
 #    ncu with only the kernel durations, summed per kernel by scripts/gpu/kernel_times.py);
 # 6. if the time budget allows, scripts/gpu/bench_cuda.py --quick with the transformers +
@@ -46,6 +47,13 @@ BB=$BASE/native/build-gpu
 OUT=$L/tests scripts/gpu/run_cuda_tests.sh $B >"$L/tests.txt" 2>&1
 say "run_cuda_tests.sh rc $?"
 grep -E "^\| " "$L/tests.txt" | tee -a "$S"
+# The same tests with programmatic dependent launch (HW_CUDA_PDL=1, off by default).
+for t in test_cuda_ops test_attention_cuda test_hogwild test_cuda_fixtures; do
+  e=""
+  [ $t = test_hogwild ] && e="HW_TEST_DEVICE=cuda"
+  env HW_CUDA_PDL=1 $e $B/$t >"$L/pdl_$t.log" 2>&1
+  say "PDL $t rc $?: $(grep -E 'checks, [0-9]+ failures' "$L/pdl_$t.log" | tail -1)"
+done
 $B/test_attention_cuda_plan >"$L/plan_test.log" 2>&1
 say "test_attention_cuda_plan rc $?: $(tail -1 "$L/plan_test.log")"
 obj=$(find $B -name 'attention.cu.o' | head -1)
@@ -64,6 +72,8 @@ $BB/bench_attention_cuda 16384 >"$L/attention_base.log" 2>&1
 grep -E "^RESULT" "$L/attention_base.log" | sed 's/^/base /' >>"$L/attention_ab.txt"
 HW_ATTN_STAGES=4 $B/bench_attention_cuda 16384 >"$L/attention_new_s4.log" 2>&1
 grep -E "^RESULT" "$L/attention_new_s4.log" | sed 's/^/new4 /' >>"$L/attention_ab.txt"
+HW_CUDA_PDL=1 $B/bench_attention_cuda 16384 >"$L/attention_new_pdl.log" 2>&1
+grep -E "^RESULT" "$L/attention_new_pdl.log" | sed 's/^/pdl  /' >>"$L/attention_ab.txt"
 awk '{for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } print $1, v["model"], "W=" v["W"], v["us"] " us", "plan " v["plan_us"] " us", v["launch"]}' \
   "$L/attention_ab.txt" | tee -a "$S"
 
@@ -76,6 +86,8 @@ for t in new base; do
   timeout 60 $bin --shapes qwen2.5-7b --workers 4 --contexts 16384 --prefill 0 >>"$L/engine_$t.jsonl" 2>>"$L/engine_$t.err"
   grep '"decode"' "$L/engine_$t.jsonl" | sed "s/^/$t /" | tee -a "$S"
 done
+HW_CUDA_PDL=1 timeout 120 $B/bench_cuda $eng 2>"$L/engine_pdl.err" | tee "$L/engine_pdl.jsonl" | grep '"decode"' |
+  sed 's/^/new, PDL /' | tee -a "$S"
 HW_CUDA_GRAPH=0 timeout 60 $B/bench_cuda --shapes qwen2.5-0.5b --workers 4 --contexts 1024 --prefill 0 2>&1 |
   grep '"decode"' | sed 's/^/new, no graph /' | tee -a "$S"
 

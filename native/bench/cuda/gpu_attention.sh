@@ -18,10 +18,11 @@ for f in $host; do
   g++ -std=c++17 -O2 -march=x86-64-v3 -fopenmp -c "$src/$f" -o "$b/host_$(echo "$f" | tr / _ | sed 's/\.cpp$//').o" &
 done
 nvcc -std=c++17 -O3 $arch -Xptxas -v -c "$src/cuda/attention.cu" -o "$b/attention_cuda.o" 2> "$out/ptxas.txt" &
+nvcc -std=c++17 -O2 -c "$src/cuda/cuda_check.cpp" -o "$b/cuda_check.o" &  # launch helpers (PDL switch)
 nvcc -std=c++17 -O2 $arch -I"$src" -c "$root/native/tests/cuda/test_attention_cuda.cpp" -o "$b/test.o" &
 nvcc -std=c++17 -O2 $arch -I"$src" -c "$root/native/bench/cuda/bench_attention_cuda.cpp" -o "$b/bench.o" &
 wait
-objs="$b/attention_cuda.o $b/host_*.o -lgomp"
+objs="$b/attention_cuda.o $b/cuda_check.o $b/host_*.o -lgomp"
 nvcc -o "$b/test_attention_cuda" "$b/test.o" $objs
 nvcc -o "$b/bench_attention_cuda" "$b/bench.o" $objs
 g++ -std=c++17 -O2 -march=x86-64-v3 -I"$src" -I"$(dirname "$(command -v nvcc)")/../include" \

@@ -23,6 +23,7 @@
 #include "../error.h"
 #include "attention.h"
 #include "attention_work.h"
+#include "launch.cuh"
 
 namespace hw {
 namespace cuda {
@@ -149,6 +150,7 @@ __device__ __forceinline__ void load_tile(const ChunkArgs& a, const TileEntry& e
 
 template <int HD, int GROUPS, int STAGES>
 __global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a) {
+  pdl_begin();
   constexpr int kRows = 32 * GROUPS;
   constexpr int kStride = Smem<HD, STAGES>::kStride;
   constexpr int kNT = HD / 8;  // 8-wide n-tiles of the output
@@ -482,6 +484,7 @@ struct MergeArgs {
 
 template <int HD>
 __global__ void __launch_bounds__(128) attn_merge_kernel(MergeArgs a) {
+  pdl_begin();
   constexpr int kPer = HD / 32;  // output elements per lane
   const PlanPtrs& pl = a.plan;
   const int n_tokens = pl.base[pl.l.hdr + kHdrTokens];
@@ -574,9 +577,9 @@ int prepare_chunk_kernel() {  // raises the shared-memory limit; returns CTAs pe
 template <int HD, int GROUPS>
 void launch_chunk(int stages, dim3 grid, cudaStream_t stream, const ChunkArgs& ca) {
   if (stages == 4)
-    attn_chunk_kernel<HD, GROUPS, 4><<<grid, 128 * GROUPS, Smem<HD, 4>::bytes(GROUPS), stream>>>(ca);
+    launch_kernel(attn_chunk_kernel<HD, GROUPS, 4>, grid, 128 * GROUPS, Smem<HD, 4>::bytes(GROUPS), stream, ca);
   else
-    attn_chunk_kernel<HD, GROUPS, 3><<<grid, 128 * GROUPS, Smem<HD, 3>::bytes(GROUPS), stream>>>(ca);
+    launch_kernel(attn_chunk_kernel<HD, GROUPS, 3>, grid, 128 * GROUPS, Smem<HD, 3>::bytes(GROUPS), stream, ca);
 }
 
 template <int HD, int GROUPS>
@@ -756,9 +759,9 @@ void HogwildAttention::run(int layer, const AttnLayerArgs& args, cudaStream_t st
   ma.shares = args.shares;
   const int items = s.tokens * m.dims.heads;
   if (HD == 64)
-    attn_merge_kernel<64><<<(items + 3) / 4, 128, 0, stream>>>(ma);
+    launch_kernel(attn_merge_kernel<64>, (items + 3) / 4, 128, 0, stream, ma);
   else
-    attn_merge_kernel<128><<<(items + 3) / 4, 128, 0, stream>>>(ma);
+    launch_kernel(attn_merge_kernel<128>, (items + 3) / 4, 128, 0, stream, ma);
   check_cuda(cudaGetLastError(), "launch of attn_merge_kernel");
 }
 

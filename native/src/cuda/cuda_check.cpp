@@ -20,6 +20,21 @@ const char* last_launch() {
   return g_last;
 }
 
+bool pdl_enabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("HW_CUDA_PDL");
+    if (!(v && *v && *v != '0')) return false;
+    int dev = 0, major = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess) {
+      cudaGetLastError();
+      return false;
+    }
+    return major >= 9;
+  }();
+  return on;
+}
+
 bool sync_each_launch() {
   static const bool on = [] {
     const char* v = std::getenv("HW_CUDA_SYNC");

@@ -8,6 +8,7 @@
 
 #include "cublas_loader.h"
 #include "cuda_check.h"
+#include "launch.cuh"
 
 namespace hw::cuda {
 
@@ -63,6 +64,7 @@ template <typename T16, int TILES>
 __global__ void __launch_bounds__(kWarps * 32, 2)
     gemm_decode_kernel(const T16* __restrict__ W, const T16* __restrict__ X, float* __restrict__ Y, int M, int N, int K,
                        int accumulate) {
+  pdl_begin();
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
   const int n0 = blockIdx.x * 8 * TILES;
   float acc[TILES][4];
@@ -140,9 +142,11 @@ void launch_decode(const DeviceMatrix& W, const void* x, int M, float* y, bool a
   const T16* xx = static_cast<const T16*>(x);
   // Two tiles per block halve the x reloads; one tile when that would leave SMs idle.
   if ((W.rows + 15) / 16 >= 2 * sms) {
-    gemm_decode_kernel<T16, 2><<<(W.rows + 15) / 16, kWarps * 32, 0, s>>>(w, xx, y, M, W.rows, W.cols, accumulate);
+    launch_kernel(gemm_decode_kernel<T16, 2>, (W.rows + 15) / 16, kWarps * 32, 0, s, w, xx, y, M, W.rows, W.cols,
+                  int(accumulate));
   } else {
-    gemm_decode_kernel<T16, 1><<<(W.rows + 7) / 8, kWarps * 32, 0, s>>>(w, xx, y, M, W.rows, W.cols, accumulate);
+    launch_kernel(gemm_decode_kernel<T16, 1>, (W.rows + 7) / 8, kWarps * 32, 0, s, w, xx, y, M, W.rows, W.cols,
+                  int(accumulate));
   }
   check_launch("gemm_decode (tensor-core GEMM, M <= 16)");
 }

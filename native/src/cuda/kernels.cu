@@ -1,6 +1,7 @@
 #include "kernels.h"
 
 #include "cuda_check.h"
+#include "launch.cuh"
 #include "dtype.cuh"
 
 namespace hw::cuda {
@@ -8,6 +9,7 @@ namespace hw::cuda {
 namespace {
 
 __global__ void embed_kernel(const void* table, DType dt, const int* ids, int H, float* x) {
+  pdl_begin();
   const int t = blockIdx.x;
   const size_t row = size_t(ids[t]) * H;
   for (int i = threadIdx.x; i < H; i += blockDim.x) x[size_t(t) * H + i] = load_f(table, dt, row + i);
@@ -15,6 +17,7 @@ __global__ void embed_kernel(const void* table, DType dt, const int* ids, int H,
 
 __global__ void rmsnorm_kernel(const float* x, const int* rows, int H, const float* w, float eps, void* out,
                                DType act) {
+  pdl_begin();
   const int i = blockIdx.x;
   const float* xr = x + size_t(rows ? rows[i] : i) * H;
   float ss = 0.0f;
@@ -25,6 +28,7 @@ __global__ void rmsnorm_kernel(const float* x, const int* rows, int H, const flo
 
 // One block per token; warp w handles heads w, w + warps, ...
 __global__ void qkv_post_kernel(QkvPost p, KvLayout kv) {
+  pdl_begin();
   const int t = blockIdx.x, lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
   const int HD = p.head_dim, QD = p.heads * HD, KD = p.kv_heads * HD, half = HD / 2;
   float* row = p.qkv + size_t(t) * (QD + 2 * KD);
@@ -67,6 +71,7 @@ __global__ void qkv_post_kernel(QkvPost p, KvLayout kv) {
 }
 
 __global__ void swiglu_kernel(const float* gu, int I, void* out, DType act) {
+  pdl_begin();
   const int t = blockIdx.y;
   const float* g = gu + size_t(t) * 2 * I;
   for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < I; i += gridDim.x * blockDim.x) {
@@ -76,12 +81,14 @@ __global__ void swiglu_kernel(const float* gu, int I, void* out, DType act) {
 }
 
 __global__ void convert_kernel(const float* x, size_t n, void* out, DType act) {
+  pdl_begin();
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x)
     store_f(out, act, i, x[i]);
 }
 
 // One block per (move, layer, kv head).
 __global__ void move_kernel(const int4* moves, int delta, const float* inv_freq, KvLayout kv) {
+  pdl_begin();
   const int m = blockIdx.x, l = blockIdx.y, h = blockIdx.z, HD = kv.head_dim, half = HD / 2;
   const int4 mv = moves[m];
   const size_t esz = kv.kv == DType::F32 ? 4 : 2;
@@ -113,6 +120,7 @@ __device__ __forceinline__ uint64_t mix64(uint64_t z) {
 }
 
 __global__ void fill_kernel(void* data, DType dt, size_t n, uint64_t seed, float scale, float shift) {
+  pdl_begin();
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) {
     const uint64_t r = mix64(seed * 0x9E3779B97F4A7C15ull + i);
     const float u = float(r >> 40) * (1.0f / 16777216.0f);  // [0, 1)
@@ -129,33 +137,33 @@ int grid_for(size_t n, int threads) {
 
 void embed(const void* table, DType dt, const int* ids, int T, int H, float* x, cudaStream_t s) {
   if (T == 0) return;
-  embed_kernel<<<T, 256, 0, s>>>(table, dt, ids, H, x);
+  launch_kernel(embed_kernel, T, 256, 0, s, table, dt, ids, H, x);
   check_launch("embed");
 }
 
 void rmsnorm(const float* x, const int* rows, int n, int H, const float* w, float eps, void* out, DType act,
              cudaStream_t s) {
   if (n == 0) return;
-  rmsnorm_kernel<<<n, 256, 0, s>>>(x, rows, H, w, eps, out, act);
+  launch_kernel(rmsnorm_kernel, n, 256, 0, s, x, rows, H, w, eps, out, act);
   check_launch("rmsnorm");
 }
 
 void qkv_post(const QkvPost& p, const KvLayout& kv, cudaStream_t s) {
   if (p.T == 0) return;
-  qkv_post_kernel<<<p.T, 256, 0, s>>>(p, kv);
+  launch_kernel(qkv_post_kernel, p.T, 256, 0, s, p, kv);
   check_launch("qkv_post (bias, q/k norm, RoPE, KV write)");
 }
 
 void swiglu(const float* gu, int T, int I, void* out, DType act, cudaStream_t s) {
   if (T == 0) return;
   dim3 grid((I + 255) / 256 < 64 ? (I + 255) / 256 : 64, T);
-  swiglu_kernel<<<grid, 256, 0, s>>>(gu, I, out, act);
+  launch_kernel(swiglu_kernel, grid, 256, 0, s, gu, I, out, act);
   check_launch("swiglu");
 }
 
 void convert(const float* x, size_t n, void* out, DType act, cudaStream_t s) {
   if (n == 0) return;
-  convert_kernel<<<grid_for(n, 256), 256, 0, s>>>(x, n, out, act);
+  launch_kernel(convert_kernel, grid_for(n, 256), 256, 0, s, x, n, out, act);
   check_launch("convert");
 }
 

@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "cuda_check.h"
+#include "launch.cuh"
 
 namespace hw::cuda {
 
@@ -70,6 +71,7 @@ __device__ void select_cut(const float* l, int vocab, float m, float inv_t, uint
 }
 
 __global__ void sample_kernel(const float* logits, int vocab, const RowSampling* params, int* out) {
+  pdl_begin();
   const RowSampling p = params[blockIdx.x];
   const float* l = logits + size_t(p.row) * vocab;
   __shared__ float fred[32];
@@ -210,7 +212,7 @@ __global__ void sample_kernel(const float* logits, int vocab, const RowSampling*
 
 void sample_rows(const float* logits, int n, int vocab, const RowSampling* params, int* out, cudaStream_t s) {
   if (n == 0) return;
-  sample_kernel<<<n, kThreads, 0, s>>>(logits, vocab, params, out);
+  launch_kernel(sample_kernel, n, kThreads, 0, s, logits, vocab, params, out);
   check_launch("sample_rows");
 }
 

@@ -3,6 +3,7 @@
 #include <cfloat>
 
 #include "cuda_check.h"
+#include "launch.cuh"
 #include "dtype.cuh"
 
 namespace hw::cuda {
@@ -19,6 +20,7 @@ constexpr int kPer = kMaxHD / 32;  // dims per lane
 __global__ void __launch_bounds__(kWarps * 32)
     view_attention_kernel(const float* q, int ld_q, int heads, ViewArrays v, const float* inv_freq, KvLayout kv,
                           int layer, float* out, int layers) {
+  pdl_begin();
   const int t = blockIdx.x / heads, h = blockIdx.x % heads;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int HD = kv.head_dim, half = HD / 2, kvh = h / (heads / kv.kv_heads);
@@ -125,7 +127,7 @@ void view_attention(const float* q, int ld_q, int heads, const ViewArrays& v, co
                     int layer, float* out, cudaStream_t s) {
   if (v.T == 0) return;
   if (kv.head_dim > kMaxHD) throw EngineError("CUDA attention: head_dim " + std::to_string(kv.head_dim) + " > 256");
-  view_attention_kernel<<<v.T * heads, kWarps * 32, 0, s>>>(q, ld_q, heads, v, inv_freq, kv, layer, out, kv.layers);
+  launch_kernel(view_attention_kernel, v.T * heads, kWarps * 32, 0, s, q, ld_q, heads, v, inv_freq, kv, layer, out, kv.layers);
   check_launch("view_attention");
 }
 

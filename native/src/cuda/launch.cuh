@@ -1,0 +1,50 @@
+// Kernel launches with programmatic dependent launch (PDL) where it is turned on.
+//
+// A decode step is ~10 small kernels per layer; between two of them the GPU idles for the launch
+// of the second (about a microsecond, even inside a CUDA graph). With PDL (sm_90, opt-in with
+// HW_CUDA_PDL=1 while it is being measured) each kernel lets its successor launch as soon as all
+// of its own blocks are resident (griddepcontrol.launch_dependents), and every kernel waits for
+// its predecessor to finish and flush (griddepcontrol.wait) before it touches memory, so the
+// order of effects is that of a plain stream. Both instructions are no-ops for a kernel launched
+// without the attribute, so every kernel starts with pdl_begin() whichever way it is launched.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <utility>
+
+#include "cuda_check.h"
+
+namespace hw::cuda {
+
+__device__ __forceinline__ void pdl_begin() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+  asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
+}
+
+// Whether launches use PDL: HW_CUDA_PDL=1 and a device of compute capability 9.0 or newer.
+bool pdl_enabled();
+
+// kernel<<<grid, block, smem, s>>>(args...), with the PDL attribute when pdl_enabled().
+template <typename... P, typename... A>
+void launch_kernel(void (*kernel)(P...), dim3 grid, dim3 block, size_t smem, cudaStream_t s, A&&... args) {
+  if (pdl_enabled()) {
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = grid;
+    cfg.blockDim = block;
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = s;
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[0].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = attr;
+    cfg.numAttrs = 1;
+    const cudaError_t e = cudaLaunchKernelEx(&cfg, kernel, std::forward<A>(args)...);
+    if (e != cudaSuccess) throw_cuda(e, "cudaLaunchKernelEx (programmatic dependent launch)");
+  } else {
+    kernel<<<grid, block, smem, s>>>(std::forward<A>(args)...);
+  }
+}
+
+}  // namespace hw::cuda
