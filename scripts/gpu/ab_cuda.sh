@@ -91,10 +91,10 @@ HW_CUDA_PDL=1 timeout 120 $B/bench_cuda $eng 2>"$L/engine_pdl.err" | tee "$L/eng
 HW_CUDA_GRAPH=0 timeout 60 $B/bench_cuda --shapes qwen2.5-0.5b --workers 4 --contexts 1024 --prefill 0 2>&1 |
   grep '"decode"' | sed 's/^/new, no graph /' | tee -a "$S"
 
-# 5. Per-kernel profile of one step configuration (4 steps: 3 warm-up + 1).
+# 5. Per-kernel profile of one step configuration (2 steps: the second is a CUDA graph replay).
 NSYS=$(command -v nsys || ls /usr/local/cuda*/bin/nsys /opt/nvidia/nsight-systems*/bin/nsys 2>/dev/null | head -1)
 for shape in qwen2.5-0.5b qwen2.5-7b; do
-  args="--shapes $shape --workers 4 --contexts 1024 --prefill 0 --steps 1"
+  args="--shapes $shape --workers 4 --contexts 1024 --prefill 0 --warmup 1 --steps 1"
   if [ -n "$NSYS" ]; then
     timeout 90 "$NSYS" profile --stats=true -o "$L/nsys_$shape" $B/bench_cuda $args >"$L/nsys_$shape.txt" 2>&1
     say "nsys $shape rc $?"

@@ -2,10 +2,10 @@
 """Per-kernel time of one decode step from an ncu CSV (one row per launch).
 
     ncu --clock-control none --cache-control none --metrics gpu__time_duration.sum --csv --page raw \\
-        native/build-gpu/bench_cuda --shapes SHAPE --workers 4 --contexts 1024 --prefill 0 --steps 1 > prof.csv
+        native/build-gpu/bench_cuda --shapes SHAPE --workers 4 --contexts 1024 --prefill 0 --warmup 1 --steps 1 > prof.csv
     python3 scripts/gpu/kernel_times.py prof.csv [more.csv]
 
-bench_cuda runs 3 warm-up steps and --steps timed ones; the last step's launches are the ones
+bench_cuda runs --warmup untimed steps and --steps timed ones; the last step's launches are the ones
 after the last launch of the step's first kernel (the embedding). Weight and K/V fills are before.
 Prints, for that step, each kernel's launches, total and mean time, and the step's kernel total.
 """

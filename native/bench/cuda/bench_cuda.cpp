@@ -6,7 +6,7 @@
 // measurement on stdout (scripts/gpu/bench_cuda.py turns them into the table).
 //
 //   bench_cuda [--shapes qwen2.5-0.5b,qwen2.5-7b,qwen3-8b,qwq-32b] [--workers 1,2,4,8]
-//              [--contexts 1024,16384] [--steps 12] [--prefill 2048]
+//              [--contexts 1024,16384] [--steps 12] [--warmup 3] [--prefill 2048]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -54,7 +54,7 @@ static double median(std::vector<double> v) {
 
 int main(int argc, char** argv) {
   std::string shapes = "qwen2.5-0.5b,qwen2.5-7b,qwen3-8b,qwq-32b", workers = "1,2,4,8", contexts = "1024,16384";
-  int steps = 12, prefill = 2048;
+  int steps = 12, warmup = 3, prefill = 2048;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i], v = argv[i + 1];
     if (a == "--shapes")
@@ -65,6 +65,8 @@ int main(int argc, char** argv) {
       contexts = v;
     else if (a == "--steps")
       steps = std::stoi(v);
+    else if (a == "--warmup")  // profiling: fewer untimed steps (the second one captures the CUDA graph)
+      warmup = std::stoi(v);
     else if (a == "--prefill")
       prefill = std::stoi(v);
     else {
@@ -123,7 +125,7 @@ int main(int argc, char** argv) {
           model->backend().ensure_pages(cache.pages_allocated());
           cuda_fill_kv_random(model->backend(), 99);
           std::vector<double> times;
-          for (int s = 0; s < steps + 3; s++) {
+          for (int s = 0; s < steps + warmup; s++) {
             Batch b;
             for (int w = 0; w < W; w++) {
               BatchRow r;
@@ -142,7 +144,7 @@ int main(int argc, char** argv) {
             ForwardOutput out;
             const auto t0 = std::chrono::steady_clock::now();
             model->forward(b, out);
-            if (s >= 3) times.push_back(ms_since(t0));
+            if (s >= warmup) times.push_back(ms_since(t0));
           }
           const double ms = median(times);
           std::printf("{\"kind\":\"decode\",\"shape\":\"%s\",\"W\":%d,\"ctx\":%d,\"step_ms\":%.4f,\"tok_s\":%.1f}\n",
