@@ -5,7 +5,8 @@
 # 2. scripts/gpu/run_cuda_tests.sh (every CUDA test, compute-sanitizer memcheck) and the GPU-free
 #    plan test; the SASS of the new attention kernels (HMMA, LDGSTS, local memory per kernel);
 # 3. shared-KV attention at 16k context against torch SDPA (attention_cuda_compare.py, new tree),
-#    the base tree's kernel and the new kernel with 4 stages (one CTA per SM) in the same call;
+#    the base tree's kernel, the new kernel with 4 stages (one CTA per SM), with 1-group CTAs only
+#    (HW_ATTN_GROUPS=1) and with PDL, in the same call;
 # 4. decode steps through the engine (bench_cuda, 0.5B and 7B shapes, W = 1, 4, 8 at 1k; 7B W=4
 #    at 16k), new and base, new with programmatic dependent launch (HW_CUDA_PDL=1; its tests
 #    run in step 2 too), and 0.5B W=4 without CUDA graphs;
@@ -72,6 +73,8 @@ $BB/bench_attention_cuda 16384 >"$L/attention_base.log" 2>&1
 grep -E "^RESULT" "$L/attention_base.log" | sed 's/^/base /' >>"$L/attention_ab.txt"
 HW_ATTN_STAGES=4 $B/bench_attention_cuda 16384 >"$L/attention_new_s4.log" 2>&1
 grep -E "^RESULT" "$L/attention_new_s4.log" | sed 's/^/new4 /' >>"$L/attention_ab.txt"
+HW_ATTN_GROUPS=1 $B/bench_attention_cuda 16384 >"$L/attention_new_g1.log" 2>&1
+grep -E "^RESULT" "$L/attention_new_g1.log" | sed 's/^/g1   /' >>"$L/attention_ab.txt"
 HW_CUDA_PDL=1 $B/bench_attention_cuda 16384 >"$L/attention_new_pdl.log" 2>&1
 grep -E "^RESULT" "$L/attention_new_pdl.log" | sed 's/^/pdl  /' >>"$L/attention_ab.txt"
 awk '{for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } print $1, v["model"], "W=" v["W"], v["us"] " us", "plan " v["plan_us"] " us", v["launch"]}' \

@@ -593,6 +593,7 @@ struct HogwildAttention::Impl {
   AttnDims dims;
   int device = 0, sms = 0, wave_g1 = 0, wave_g2 = 0;
   int stages1 = 3, stages2 = 4;  // K/V stages of the 1-group and 2-group kernels
+  bool one_group = false;        // HW_ATTN_GROUPS=1 (benchmarks): 32-row q-tiles at every W
   AttnPlanHost host;
   AttnCaps caps;
   AttnPlanLayout layout;
@@ -646,6 +647,7 @@ HogwildAttention::HogwildAttention(const AttnDims& dims, int device) : impl_(new
     if (std::string(env) == "3") m.stages1 = m.stages2 = 3;
     if (std::string(env) == "4") m.stages1 = m.stages2;
   }
+  if (const char* env = std::getenv("HW_ATTN_GROUPS")) m.one_group = std::string(env) == "1";
   int c1, c2;
   if (dims.head_dim == 64)
     c1 = prepare_chunk<64, 1>(m.stages1), c2 = prepare_chunk<64, 2>(m.stages2);
@@ -662,7 +664,7 @@ HogwildAttention::~HogwildAttention() {
 
 bool HogwildAttention::plan(const AttnProblem& problem) {
   Impl& m = *impl_;
-  AttnPlanHost h = build_attn_plan(m.dims, problem, m.wave_g1, m.wave_g2);
+  AttnPlanHost h = build_attn_plan(m.dims, problem, m.wave_g1, m.one_group ? 0 : m.wave_g2);
   const AttnCaps need = h.needs();
   bool changed = !m.planned || !(h.shape == m.last_shape);
   const AttnCaps& c = m.caps;

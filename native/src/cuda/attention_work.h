@@ -156,7 +156,8 @@ struct AttnPlanHost {
 };
 
 // Checks the problem and builds the plan. wave_g1 / wave_g2: SMs x CTAs per SM of the kernel
-// with 1 / 2 warp groups; the chunk count fills one wave for all q-tiles and KV heads.
+// with 1 / 2 warp groups (wave_g2 <= 0: 1-group CTAs only); the chunk count fills one wave for
+// all q-tiles and KV heads.
 AttnPlanHost build_attn_plan(const AttnDims& dims, const AttnProblem& p, int wave_g1, int wave_g2);
 
 // Checks dims (heads divisible, head_dim supported); throws EngineError otherwise.
