@@ -45,17 +45,17 @@ B=native/build-gpu
 BB=$BASE/native/build-gpu
 
 # 2. Tests.
-OUT=$L/tests scripts/gpu/run_cuda_tests.sh $B >"$L/tests.txt" 2>&1
+OUT=$L/tests timeout 200 scripts/gpu/run_cuda_tests.sh $B >"$L/tests.txt" 2>&1
 say "run_cuda_tests.sh rc $?"
 grep -E "^\| " "$L/tests.txt" | tee -a "$S"
 # The same tests with programmatic dependent launch (HW_CUDA_PDL=1, off by default).
 for t in test_cuda_ops test_attention_cuda test_hogwild test_cuda_fixtures; do
   e=""
   [ $t = test_hogwild ] && e="HW_TEST_DEVICE=cuda"
-  env HW_CUDA_PDL=1 $e $B/$t >"$L/pdl_$t.log" 2>&1
+  timeout 60 env HW_CUDA_PDL=1 $e $B/$t >"$L/pdl_$t.log" 2>&1
   say "PDL $t rc $?: $(grep -E 'checks, [0-9]+ failures' "$L/pdl_$t.log" | tail -1)"
 done
-$B/test_attention_cuda_plan >"$L/plan_test.log" 2>&1
+timeout 60 $B/test_attention_cuda_plan >"$L/plan_test.log" 2>&1
 say "test_attention_cuda_plan rc $?: $(tail -1 "$L/plan_test.log")"
 obj=$(find $B -name 'attention.cu.o' | head -1)
 if [ -n "$obj" ] && command -v cuobjdump >/dev/null; then
@@ -66,16 +66,16 @@ fi
 
 # 3. Attention: new vs SDPA, base, new with 4 stages.
 say "attention: new vs SDPA"
-python3 native/bench/cuda/attention_cuda_compare.py $B/bench_attention_cuda "$L/attention_results.md" >"$L/attention_new.log" 2>&1
+timeout 120 python3 native/bench/cuda/attention_cuda_compare.py $B/bench_attention_cuda "$L/attention_results.md" >"$L/attention_new.log" 2>&1
 grep -E "^\| (QwQ|Qwen3)" "$L/attention_results.md" | tee -a "$S"
 grep -E "^RESULT" "$L/attention_new.log" | sed 's/^/new  /' >"$L/attention_ab.txt"
-$BB/bench_attention_cuda 16384 >"$L/attention_base.log" 2>&1
+timeout 40 $BB/bench_attention_cuda 16384 >"$L/attention_base.log" 2>&1
 grep -E "^RESULT" "$L/attention_base.log" | sed 's/^/base /' >>"$L/attention_ab.txt"
-HW_ATTN_STAGES=4 $B/bench_attention_cuda 16384 >"$L/attention_new_s4.log" 2>&1
+HW_ATTN_STAGES=4 timeout 40 $B/bench_attention_cuda 16384 >"$L/attention_new_s4.log" 2>&1
 grep -E "^RESULT" "$L/attention_new_s4.log" | sed 's/^/new4 /' >>"$L/attention_ab.txt"
-HW_ATTN_GROUPS=1 $B/bench_attention_cuda 16384 >"$L/attention_new_g1.log" 2>&1
+HW_ATTN_GROUPS=1 timeout 40 $B/bench_attention_cuda 16384 >"$L/attention_new_g1.log" 2>&1
 grep -E "^RESULT" "$L/attention_new_g1.log" | sed 's/^/g1   /' >>"$L/attention_ab.txt"
-HW_CUDA_PDL=1 $B/bench_attention_cuda 16384 >"$L/attention_new_pdl.log" 2>&1
+HW_CUDA_PDL=1 timeout 40 $B/bench_attention_cuda 16384 >"$L/attention_new_pdl.log" 2>&1
 grep -E "^RESULT" "$L/attention_new_pdl.log" | sed 's/^/pdl  /' >>"$L/attention_ab.txt"
 awk '{for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } print $1, v["model"], "W=" v["W"], v["us"] " us", "plan " v["plan_us"] " us", v["launch"]}' \
   "$L/attention_ab.txt" | tee -a "$S"
@@ -94,9 +94,12 @@ HW_CUDA_PDL=1 timeout 120 $B/bench_cuda $eng 2>"$L/engine_pdl.err" | tee "$L/eng
 HW_CUDA_GRAPH=0 timeout 60 $B/bench_cuda --shapes qwen2.5-0.5b --workers 4 --contexts 1024 --prefill 0 2>&1 |
   grep '"decode"' | sed 's/^/new, no graph /' | tee -a "$S"
 
+tar -czf "$O/logs.tgz" -C "$O" logs  # a first copy, in case the call runs out of time later
+
 # 5. Per-kernel profile of one step configuration (2 steps: the second is a CUDA graph replay).
 NSYS=$(command -v nsys || ls /usr/local/cuda*/bin/nsys /opt/nvidia/nsight-systems*/bin/nsys 2>/dev/null | head -1)
 for shape in qwen2.5-0.5b qwen2.5-7b; do
+  [ "$(left)" -gt 60 ] || { say "profile of $shape skipped: $(left) s left"; continue; }
   args="--shapes $shape --workers 4 --contexts 1024 --prefill 0 --warmup 1 --steps 1"
   if [ -n "$NSYS" ]; then
     timeout 90 "$NSYS" profile --stats=true -o "$L/nsys_$shape" $B/bench_cuda $args >"$L/nsys_$shape.txt" 2>&1
