@@ -105,7 +105,7 @@ for shape in qwen2.5-0.5b qwen2.5-7b; do
     timeout 90 "$NSYS" profile --stats=true -o "$L/nsys_$shape" $B/bench_cuda $args >"$L/nsys_$shape.txt" 2>&1
     say "nsys $shape rc $?"
   fi
-  timeout 120 ncu --clock-control none --cache-control none --metrics gpu__time_duration.sum --csv --page raw \
+  timeout 90 ncu --clock-control none --cache-control none --metrics gpu__time_duration.sum --csv --page raw \
     $B/bench_cuda $args >"$L/ncu_$shape.csv" 2>"$L/ncu_$shape.err"
   say "ncu $shape rc $?"
 done
