@@ -58,7 +58,18 @@ function currentStep(sim: SimResult, w: number, T: number): StepRecord | null {
   return cur;
 }
 
-/** The sequence that trains worker `own.worker` on step `own`. */
+/**
+ * How a step's view is cut into sequences. 'legacy' (the data of models/hogwild-tiny): one
+ * sequence per step, built at the step's end; a step that moved into the history while the
+ * own step was being written already sits in the history for the own step's first tokens, and
+ * the others' later tokens hide between keys. 'exact': one sequence per stretch of the own
+ * step over which the view keeps its shape (the same history, the same current step of each
+ * other worker), built as the engine builds that view; the step's first written token (its
+ * claim) is trained on exactly the engine's view, positions included.
+ */
+export type TrainViewsMode = 'exact' | 'legacy';
+
+/** The sequence that trains worker `own.worker` on step `own`, as one view built at the step's end ('legacy'). */
 export function stepSequence(sim: SimResult, layout: Sim['opts']['layout'], workers: number, own: StepRecord, v: ViewTexts): TrainSequence {
   const T = own.fed[own.fed.length - 1];
   const seq: TrainSequence = { ids: [], vis: [], loss: [] };
@@ -84,6 +95,69 @@ export function stepSequence(sim: SimResult, layout: Sim['opts']['layout'], work
   return seq;
 }
 
+/** The others' steps in worker w's combined view at engine step s (the engine's block order: worker order). */
+function othersAt(sim: SimResult, workers: number, w: number, s: number): StepRecord[] {
+  const out: StepRecord[] = [];
+  for (let v = 0; v < workers; v++) {
+    if (v === w) continue;
+    const cur = currentStep(sim, v, s);
+    if (cur && (cur.movedAt === null || cur.movedAt >= s)) out.push(cur);
+  }
+  return out;
+}
+
+/** The view's shape at engine step s: the history's length and the others' current steps. */
+function shapeAt(sim: SimResult, layout: Sim['opts']['layout'], workers: number, w: number, s: number): string {
+  const history = sim.history.filter((h) => h.movedAt! < s).length;
+  if (layout !== 'combined') return `${history}`;
+  return `${history}|${othersAt(sim, workers, w, s).map((x) => `${x.worker}/${x.k}`).join(',')}`;
+}
+
+/**
+ * The sequence for the own step's targets whose queries run at engine steps a..b (one view
+ * shape): the view at step b, as the engine builds it (prompt | history | headerOthers | the
+ * others' current steps | headerOwn | own step), the others' tokens stamped with their write
+ * step so that a query at step s sees them as they stood at s.
+ */
+function stretchSequence(sim: SimResult, layout: Sim['opts']['layout'], workers: number, own: StepRecord, v: ViewTexts, a: number, b: number): TrainSequence {
+  const seq: TrainSequence = { ids: [], vis: [], loss: [] };
+  push(seq, v.prompt, -1);
+  for (const h of sim.history) if (h.movedAt! < a) push(seq, h.ids, -1);
+  if (layout === 'combined') {
+    push(seq, v.headerOthers, -1);
+    for (const o of othersAt(sim, workers, own.worker, a)) {
+      const t = stepTokens(o, b, false);
+      push(seq, t.ids, t.vis);
+    }
+    push(seq, v.headerOwn, -1);
+  }
+  for (let i = 0; i < own.ids.length && own.fed[i] <= b + 1; i++) {
+    const q = i > 0 ? own.fed[i - 1] : -1; // the engine step whose forward sampled token i
+    push(seq, [own.ids[i]], own.fed[i], i >= own.prefix && q >= a && q <= b ? 1 : 0);
+  }
+  if (own.eosAt !== null && own.eosAt >= a && own.eosAt <= b) push(seq, [v.eos], own.eosAt, 1);
+  return seq;
+}
+
+/** The sequences that train step `own` in the views the engine really fed ('exact'). */
+export function exactStepSequences(sim: SimResult, layout: Sim['opts']['layout'], workers: number, own: StepRecord, v: ViewTexts): TrainSequence[] {
+  if (own.ids.length <= own.prefix) return [];
+  const first = own.fed[own.prefix - 1];
+  const last = own.eosAt ?? own.fed[own.fed.length - 2] ?? first;
+  const out: TrainSequence[] = [];
+  let a = first;
+  while (a <= last) {
+    const shape = shapeAt(sim, layout, workers, own.worker, a);
+    let b = a;
+    while (b < last && shapeAt(sim, layout, workers, own.worker, b + 1) === shape) b++;
+    // The claim is trained on the engine's view exactly: no later token of the others may sit between its keys.
+    if (a === first && b > a && layout === 'combined' && othersAt(sim, workers, own.worker, a).some((o) => o.fed.some((f) => f > a && f <= b))) b = a;
+    out.push(stretchSequence(sim, layout, workers, own, v, a, b));
+    a = b + 1;
+  }
+  return out;
+}
+
 /** The finisher's sequence at the end of a run: the linearised view, the finisher, the answer. */
 export function finisherSequence(sim: SimResult, answer: number, v: ViewTexts): TrainSequence {
   const seq: TrainSequence = { ids: [], vis: [], loss: [] };
@@ -96,9 +170,13 @@ export function finisherSequence(sim: SimResult, answer: number, v: ViewTexts): 
 }
 
 /** Every training sequence of one simulated run. */
-export function runSequences(sim: SimResult, layout: Sim['opts']['layout'], workers: number, answer: number, v: ViewTexts): TrainSequence[] {
+export function runSequences(sim: SimResult, layout: Sim['opts']['layout'], workers: number, answer: number, v: ViewTexts, mode: TrainViewsMode = 'legacy'): TrainSequence[] {
   const out: TrainSequence[] = [];
-  for (const s of sim.steps) if (s.ids.length > s.prefix) out.push(stepSequence(sim, layout, workers, s, v));
+  for (const s of sim.steps) {
+    if (s.ids.length <= s.prefix) continue;
+    if (mode === 'legacy') out.push(stepSequence(sim, layout, workers, s, v));
+    else out.push(...exactStepSequences(sim, layout, workers, s, v));
+  }
   if (sim.answerStep !== null) out.push(finisherSequence(sim, answer, v));
   return out;
 }
