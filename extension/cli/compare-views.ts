@@ -17,7 +17,9 @@ import { EngineViewRecorder, compareTraceViews } from '../tasks/engineViews';
 import { trainViewTexts } from '../tasks/simTokens';
 import type { TrainViewsMode } from '../tasks/trainViews';
 import { CliError, helpText, parseArgs, repoRoot, runCli, type FlagSpec } from './args';
-import { loadForCli, MODEL_FLAGS, out } from './model';
+import { loadForCli, MODEL_FLAGS, out as print } from './model';
+
+const out = (line: string) => print(`${line}\n`);
 
 const SPEC: Record<string, FlagSpec> = {
   problem: { type: 'int', arg: 'I', min: 0, help: 'held-out problem index (default 0)' },

@@ -21,6 +21,8 @@ export interface EngineTrace {
 /** Collects a run's events (pass onEvents to startRun) and rebuilds the views and the step record. */
 export class EngineViewRecorder {
   private readonly blocks = new Map<number, number[]>();
+  /** The engine reuses a freed block's id: what the id held before it was created again during step createdAt. */
+  private readonly before = new Map<number, { createdAt: number; ids: number[] }>();
   private readonly workerBlock = new Map<number, number>();
   private headersSeen = 0;
   private historyBlock = -1;
@@ -45,6 +47,8 @@ export class EngineViewRecorder {
       else if (e.kind === 'history') this.historyBlock = e.block;
       else if (e.kind === 'worker') this.workerBlock.set(e.owner, e.block);
       else if (e.kind !== 'finisher' && e.kind !== 'note') throw new Error(`engine views: a block of kind "${e.kind}" is not known here`);
+      const old = this.blocks.get(e.block);
+      if (old) this.before.set(e.block, { createdAt: this.step + 1, ids: old });
       this.blocks.set(e.block, ids);
     } else if (e.type === 'tokens') {
       const t = this.step + 1; // tokens are reported before the views of their own step
@@ -74,7 +78,12 @@ export class EngineViewRecorder {
       this.views[e.step] = e.views.map((segs) => {
         if (segs.length === 0) return null;
         const ids: number[] = [];
-        for (let i = 0; i < segs.length; i += 3) ids.push(...this.blocks.get(segs[i])!.slice(0, segs[i + 2]));
+        for (let i = 0; i < segs.length; i += 3) {
+          // A block created again during this step (after its forward) was still the old one in the forward.
+          const prev = this.before.get(segs[i]);
+          const content = prev && prev.createdAt === e.step ? prev.ids : this.blocks.get(segs[i])!;
+          ids.push(...content.slice(0, segs[i + 2]));
+        }
         return ids;
       });
     }
