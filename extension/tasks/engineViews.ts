@@ -136,7 +136,7 @@ export function compareTraceViews(trace: EngineTrace, layout: SimLayout, workers
     const seqs = mode === 'legacy' ? [stepSequence(sim, layout, workers, own, v)] : exactStepSequences(sim, layout, workers, own, v);
     for (const seq of seqs) {
       for (let i = 1; i < seq.ids.length; i++) {
-        if (seq.loss[i] !== 1) continue;
+        if (seq.loss[i] === 0) continue;
         const seen = visibleToQuery(seq, i - 1);
         const step = seq.vis[i - 1];
         const engine = trace.views[step]?.[own.worker] ?? [];

@@ -17,7 +17,7 @@ import type { Sim, SimResult, StepRecord } from './collabSim';
 export interface TrainSequence {
   ids: number[];
   vis: number[];
-  /** 1 where the token is a training target (predicted from the token before it). */
+  /** 1 where the token is a training target (predicted from the token before it); 2 ('exact' views): the target is a step's first written token (its claim, the decision train.py weighs up). */
   loss: number[];
 }
 
@@ -133,7 +133,7 @@ function stretchSequence(sim: SimResult, layout: Sim['opts']['layout'], workers:
   }
   for (let i = 0; i < own.ids.length && own.fed[i] <= b + 1; i++) {
     const q = i > 0 ? own.fed[i - 1] : -1; // the engine step whose forward sampled token i
-    push(seq, [own.ids[i]], own.fed[i], i >= own.prefix && q >= a && q <= b ? 1 : 0);
+    push(seq, [own.ids[i]], own.fed[i], i >= own.prefix && q >= a && q <= b ? (i === own.prefix ? 2 : 1) : 0);
   }
   if (own.eosAt !== null && own.eosAt >= a && own.eosAt <= b) push(seq, [v.eos], own.eosAt, 1);
   return seq;

@@ -51,14 +51,17 @@ function engineView(res: SimResult, layout: SimLayout, workers: number, w: numbe
 }
 
 /** Per trained token of a step's sequences: [same ids as the engine, contiguous positions, is the claim]. */
-function check(res: SimResult, layout: SimLayout, workers: number, own: StepRecord, seqs: TrainSequence[]) {
+function check(res: SimResult, layout: SimLayout, workers: number, own: StepRecord, seqs: TrainSequence[], marksClaim: boolean) {
   const out: { same: boolean; contiguous: boolean; claim: boolean }[] = [];
   for (const seq of seqs) {
     for (let i = 1; i < seq.ids.length; i++) {
-      if (seq.loss[i] !== 1) continue;
+      if (seq.loss[i] === 0) continue;
       const seen = visibleToQuery(seq, i - 1);
       const engine = engineView(res, layout, workers, own.worker, seq.vis[i - 1]);
-      out.push({ same: seen.ids.join() === engine.join(), contiguous: seen.contiguous, claim: seq.vis[i] === own.fed[own.prefix] && seq.ids[i] === own.ids[own.prefix] });
+      const claim = seq.vis[i] === own.fed[own.prefix] && seq.ids[i] === own.ids[own.prefix];
+      // 'exact' marks the claim (2) for train.py's decision weight; 'legacy' marks every target 1.
+      expect(seq.loss[i]).toBe(marksClaim && claim ? 2 : 1);
+      out.push({ same: seen.ids.join() === engine.join(), contiguous: seen.contiguous, claim });
     }
   }
   return out;
@@ -76,7 +79,7 @@ describe('training views against the engine\'s view rule (simulated runs)', () =
         const res = new Sim(p, { workers, layout, names: NAMES, selfCheckInterval: seed % 3 ? 1000 : 30, maxTokens: 100000, convention: 'v2' }, tokens).run();
         for (const own of res.steps) {
           if (own.ids.length <= own.prefix) continue;
-          const exact = check(res, layout, workers, own, exactStepSequences(res, layout, workers, own, V));
+          const exact = check(res, layout, workers, own, exactStepSequences(res, layout, workers, own, V), true);
           // Every written token (and the end of turn) is trained exactly once.
           expect(exact.length).toBe(own.ids.length - own.prefix + (own.eosAt !== null ? 1 : 0));
           expect(exact.filter((x) => x.claim).length).toBe(1);
@@ -85,7 +88,7 @@ describe('training views against the engine\'s view rule (simulated runs)', () =
             if (x.claim) expect(x.contiguous).toBe(true);
           }
           exactTargets += exact.length;
-          const legacy = check(res, layout, workers, own, [stepSequence(res, layout, workers, own, V)]);
+          const legacy = check(res, layout, workers, own, [stepSequence(res, layout, workers, own, V)], false);
           legacyWrong += legacy.filter((x) => !x.same || !x.contiguous).length;
           legacyClaimsWrong += legacy.filter((x) => x.claim && (!x.same || !x.contiguous)).length;
         }
@@ -101,7 +104,7 @@ describe('training views against the engine\'s view rule (simulated runs)', () =
   it('one worker: exact and legacy views train the same tokens on the same views', () => {
     const p = makeProblem(3);
     const res = new Sim(p, { workers: 1, layout: 'combined', names: NAMES, selfCheckInterval: 1000, maxTokens: 100000, convention: 'v2' }, tokens).run();
-    const targets = (seqs: TrainSequence[]) => seqs.flatMap((s) => s.ids.filter((_, i) => s.loss[i] === 1));
+    const targets = (seqs: TrainSequence[]) => seqs.flatMap((s) => s.ids.filter((_, i) => s.loss[i] > 0));
     expect(targets(runSequences(res, 'combined', 1, p.answer, V, 'exact'))).toEqual(targets(runSequences(res, 'combined', 1, p.answer, V, 'legacy')));
   });
 });
