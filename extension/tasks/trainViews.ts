@@ -1,16 +1,24 @@
 /**
  * Training sequences in the engine's own format: one worker's view (native/src/hogwild/
- * views.cpp) at the moment its step ends, built from a simulated run (collabSim.ts).
+ * views.cpp), built from a simulated run (collabSim.ts).
  *
  *   combined     prompt | history | headerOthers | the others' current steps | headerOwn | own step
  *   interleaved  prompt | history | own step
  *   finisher     prompt | history | every worker's current step | finisher + answer
  *
  * Every token carries `vis`, the engine step from which it was in the cache for this worker
- * (-1: the prompt and headers; an interleaved history step becomes visible only when it
- * moves). The trainer lets a query at engine step s attend to keys with vis <= s (plus the
- * causal rule), so each token of the own step is trained on exactly what the worker saw
- * when it wrote it: the others' partial steps as they stood then (instant visibility).
+ * (-1: always). The trainer lets a query at engine step s attend to keys with vis <= s (plus
+ * the causal rule), so each token of the own step sees the others' partial steps as they
+ * stood when it was written (instant visibility).
+ *
+ * Views ('exact', TrainViewsMode): the engine's view changes shape while a step is written (a
+ * step of another worker moves into the history, that worker starts its next step), so one
+ * sequence per step cannot be the engine's view for all its tokens. 'exact' cuts the own step
+ * where the shape changes and builds each stretch's view as the engine does; the claim (the
+ * step's first written token) gets the engine's view at its exact positions. 'legacy' (the
+ * shipped model's data) built one view at the step's end: a step that moved meanwhile sat in
+ * the history from the own step's first token, where the engine still showed it (or its bare
+ * header) among the others' unfinished steps (test/unit/trainViews.test.ts, npm run compare-views).
  */
 import type { Sim, SimResult, StepRecord } from './collabSim';
 
