@@ -30,6 +30,7 @@ const SPEC: Record<string, FlagSpec> = {
   count: { type: 'int', arg: 'N', min: 1, help: 'simulated runs (default 1000)' },
   convention: { type: 'string', arg: 'C', help: 'step texts: v2 (default) or v1 (the shipped model\'s)' },
   views: { type: 'string', arg: 'V', help: 'exact (default with v2: the engine\'s views, stretch by stretch) or legacy (default with v1: one view per step, as the shipped model was trained)' },
+  'max-stretch': { type: 'int', arg: 'N', min: 0, help: 'exact views: at most N trained tokens per sequence (default 0: no cap; 1: every token at the engine\'s exact positions)' },
   help: { type: 'boolean', help: 'show this help' },
 };
 
@@ -103,7 +104,7 @@ async function main(): Promise<void> {
       if (st.movedAt !== null && (hits.length !== 1 || hits[0] !== content.length - 1)) throw new Error(`seed ${seed}: step ${JSON.stringify(st.text)} does not end at its last token (${JSON.stringify(content.map((id) => tok.decode([id])))})`);
     }
     const v = trainViewTexts(tok, names, p.text, encode);
-    for (const seq of runSequences(res, s.layout, s.workers, p.answer, v, views)) {
+    for (const seq of runSequences(res, s.layout, s.workers, p.answer, v, views, (flags['max-stretch'] as number | undefined) ?? 0)) {
       ids.push(...seq.ids);
       vis.push(...seq.vis);
       loss.push(...seq.loss);

@@ -147,8 +147,13 @@ function stretchSequence(sim: SimResult, layout: Sim['opts']['layout'], workers:
   return seq;
 }
 
-/** The sequences that train step `own` in the views the engine really fed ('exact'). */
-export function exactStepSequences(sim: SimResult, layout: Sim['opts']['layout'], workers: number, own: StepRecord, v: ViewTexts): TrainSequence[] {
+/**
+ * The sequences that train step `own` in the views the engine really fed ('exact'). Within a
+ * stretch the others' later tokens sit hidden between a query's keys (RoPE distances a few
+ * tokens off); maxStretch > 0 caps a stretch at that many queries (1: every token at the
+ * engine's exact positions, at about one sequence per written token).
+ */
+export function exactStepSequences(sim: SimResult, layout: Sim['opts']['layout'], workers: number, own: StepRecord, v: ViewTexts, maxStretch = 0): TrainSequence[] {
   if (own.ids.length <= own.prefix) return [];
   const first = own.fed[own.prefix - 1];
   const last = own.eosAt ?? own.fed[own.fed.length - 2] ?? first;
@@ -157,7 +162,7 @@ export function exactStepSequences(sim: SimResult, layout: Sim['opts']['layout']
   while (a <= last) {
     const shape = shapeAt(sim, layout, workers, own.worker, a);
     let b = a;
-    while (b < last && shapeAt(sim, layout, workers, own.worker, b + 1) === shape) b++;
+    while (b < last && (maxStretch <= 0 || b - a + 1 < maxStretch) && shapeAt(sim, layout, workers, own.worker, b + 1) === shape) b++;
     // The claim is trained on the engine's view exactly: no later token of the others may sit between its keys.
     if (a === first && b > a && layout === 'combined' && othersAt(sim, workers, own.worker, a).some((o) => o.fed.some((f) => f > a && f <= b))) b = a;
     out.push(stretchSequence(sim, layout, workers, own, v, a, b));
@@ -178,12 +183,12 @@ export function finisherSequence(sim: SimResult, answer: number, v: ViewTexts): 
 }
 
 /** Every training sequence of one simulated run. */
-export function runSequences(sim: SimResult, layout: Sim['opts']['layout'], workers: number, answer: number, v: ViewTexts, mode: TrainViewsMode = 'legacy'): TrainSequence[] {
+export function runSequences(sim: SimResult, layout: Sim['opts']['layout'], workers: number, answer: number, v: ViewTexts, mode: TrainViewsMode = 'legacy', maxStretch = 0): TrainSequence[] {
   const out: TrainSequence[] = [];
   for (const s of sim.steps) {
     if (s.ids.length <= s.prefix) continue;
     if (mode === 'legacy') out.push(stepSequence(sim, layout, workers, s, v));
-    else out.push(...exactStepSequences(sim, layout, workers, s, v));
+    else out.push(...exactStepSequences(sim, layout, workers, s, v, maxStretch));
   }
   if (sim.answerStep !== null) out.push(finisherSequence(sim, answer, v));
   return out;

@@ -7,6 +7,7 @@
 # train.py, write-checksums.mjs; .gpu/node.xz is an xz'd node binary (the GPU machine has none).
 # Everything lands in $OUT: model/ (the Hugging Face folder, checksums.json included), the logs.
 #   CONVENTION=v2|v1 (default v2)  VIEWS=exact|legacy (default: exact with v2, legacy with v1)
+#   STRETCH=N: exact views cut at most N trained tokens per sequence (default 0: only where the view changes shape)
 #   MINUTES=training minutes of this call (default 6)
 #   MODEL_ARGS: train.py's model shape (default "--layers 12": 9.7M parameters, 19.3 MB in bf16)
 #   PROCS, RUNS_PER_PROC: data processes and simulated runs each (default 16 x 5000); HELD_RUNS (300)
@@ -42,11 +43,11 @@ else
 fi
 pids=()
 for i in $(seq 0 $((PROCS - 1))); do
-  "$T/node" "$S/make-train-data.js" --tokenizer "$TOK" --out $T/data/s$i --from $((i * RUNS)) --count "$RUNS" --convention "$CONVENTION" --views "$VIEWS" 2>>"$OUT/data_log.txt" &
+  "$T/node" "$S/make-train-data.js" --tokenizer "$TOK" --out $T/data/s$i --from $((i * RUNS)) --count "$RUNS" --convention "$CONVENTION" --views "$VIEWS" --max-stretch "${STRETCH:-0}" 2>>"$OUT/data_log.txt" &
   pids+=($!)
 done
 # Held-out seeds (1,000,000,000 up) for train.py's evaluation only: never trained on.
-"$T/node" "$S/make-train-data.js" --tokenizer "$TOK" --out $T/data/held --from 1000000000 --count "${HELD_RUNS:-300}" --convention "$CONVENTION" --views "$VIEWS" 2>>"$OUT/data_log.txt" &
+"$T/node" "$S/make-train-data.js" --tokenizer "$TOK" --out $T/data/held --from 1000000000 --count "${HELD_RUNS:-300}" --convention "$CONVENTION" --views "$VIEWS" --max-stretch "${STRETCH:-0}" 2>>"$OUT/data_log.txt" &
 pids+=($!)
 for p in "${pids[@]}"; do wait "$p"; done  # a failed data process stops the run (set -e)
 echo "tokenizer + data: $(( $(date +%s) - t0 )) s"; tail -3 "$OUT/data_log.txt"

@@ -101,6 +101,19 @@ describe('training views against the engine\'s view rule (simulated runs)', () =
     });
   }
 
+  it('with stretches of one query (maxStretch 1) every trained token sees the engine\'s view at its exact positions', () => {
+    for (let seed = 0; seed < 12; seed++) {
+      const workers = 2 + (seed % 3);
+      const res = new Sim(makeProblem(seed), { workers, layout: 'combined', names: NAMES, selfCheckInterval: 1000, maxTokens: 100000, convention: 'v2' }, tokens).run();
+      for (const own of res.steps) {
+        if (own.ids.length <= own.prefix) continue;
+        const all = check(res, 'combined', workers, own, exactStepSequences(res, 'combined', workers, own, V, 1), true);
+        expect(all.length).toBe(own.ids.length - own.prefix + (own.eosAt !== null ? 1 : 0));
+        for (const x of all) expect(x.same && x.contiguous).toBe(true);
+      }
+    }
+  });
+
   it('one worker: exact and legacy views train the same tokens on the same views', () => {
     const p = makeProblem(3);
     const res = new Sim(p, { workers: 1, layout: 'combined', names: NAMES, selfCheckInterval: 1000, maxTokens: 100000, convention: 'v2' }, tokens).run();
