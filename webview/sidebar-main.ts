@@ -12,7 +12,7 @@ import '@vscode-elements/elements/dist/vscode-badge/index.js';
 
 import type { Control, EngineState, RunSummary, ToWebview, WebviewCommand } from '../protocol/messages';
 import { FrameScheduler, RenderCounter } from './frame';
-import { ce, fmtRate, h, setDisabled, setText } from './dom';
+import { ce, fmtRate, h, setData, setDisabled, setText } from './dom';
 import { formatBytes, prefillText } from '../protocol/progress';
 import { onMessage, post, request, vscodeApi } from './vscode';
 import { CacheState } from '../extension/insights/cacheState';
@@ -119,7 +119,7 @@ function render(): void {
   document.body.dataset.renders = String(counter.perSecond);
   engineBox.hidden = engineState !== 'crashed';
   setText(engineEl, engineState === 'crashed' ? `Engine stopped: ${engineMessage}` : '');
-  document.body.dataset.engine = engineState;
+  setData(document.body, 'engine', engineState);
   loadEl.hidden = engineState !== 'loading' || engineProgress === '';
   setText(loadEl, engineState === 'loading' ? engineProgress : '');
   const r = current();
@@ -129,7 +129,7 @@ function render(): void {
   cacheBox.hidden = !r || cacheRunId !== r.runId || cache.views.length === 0;
   if (!cacheBox.hidden && (!r || mapPacer.due(r.source === 'live' && r.state === 'running'))) cacheMap.draw();
   if (!r) return;
-  document.body.dataset.state = r.state;
+  setData(document.body, 'state', r.state);
   // Run picker (only when there is a choice).
   runSelect.hidden = runs.length < 2;
   const want = runs.map((x) => x.runId).join(',');
@@ -139,7 +139,7 @@ function render(): void {
   }
   setText(runTitle, r.title);
   setText(runState, r.source === 'replay' ? `${r.state} (replay)` : r.prefill ? prefillText(r.prefill) : r.state);
-  runState.dataset.state = r.state;
+  setData(runState, 'state', r.state);
   const kv = r.kvBytes !== undefined ? ` · KV ${formatBytes(r.kvBytes)}` : '';
   setText(runStats, `${r.tokens} tokens · ${fmtRate(r.tokensPerSecond)} tok/s${kv}${r.message ? ` · ${r.message}` : ''}`);
   const isLive = live(r);
@@ -163,10 +163,10 @@ function render(): void {
     setText(row.name, w.name);
     const st = r.state === 'failed' ? 'failed' : !isLive ? (r.state === 'stopped' && w.state !== 'finished' ? 'stopped' : 'finished') : r.state === 'paused' && w.state === 'running' ? 'paused' : w.state;
     setText(row.state, w.forkedFrom !== undefined ? `${st} · forked from ${byName.get(w.forkedFrom) ?? w.forkedFrom}` : st);
-    row.root.dataset.state = st;
+    setData(row.root, 'state', st);
     setText(row.numbers, `step ${w.step} · ${w.tokens} tok · ${fmtRate(w.tokensPerSecond)} tok/s`);
     setText(row.line, w.lastLine);
-    row.line.title = w.lastLine;
+    if (row.line.title !== w.lastLine) row.line.title = w.lastLine;
     const wl = isLive && w.state !== 'finished';
     setDisabled(row.pause, !wl || w.state === 'paused' || r.state === 'paused');
     setDisabled(row.resume, !wl || (w.state !== 'paused' && r.state !== 'paused'));

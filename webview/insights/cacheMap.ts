@@ -8,8 +8,9 @@
  */
 import type { CacheState, TokenRef } from '../../extension/insights/cacheState';
 import type { BlockKind, ViewSegmentInfo } from '../../protocol/messages';
-import { h, setText } from '../dom';
-import { SHARED_GREY, isHighContrast, paletteOf, parseColor, readTheme, workerColor, workerStriped, type ThemeColors } from './palette';
+import { h, setData, setStyle, setText } from '../dom';
+import { cachedWidth } from '../layoutCache';
+import { SHARED_GREY, isHighContrast, paletteOf, parseColor, cachedTheme, workerColor, workerStriped, type ThemeColors } from './palette';
 
 /** Row height and gap of the panel's map, and of the sidebar's compact one. */
 const ROWS = { full: { h: 22, gap: 6 }, compact: { h: 12, gap: 4 } };
@@ -38,6 +39,8 @@ export class CacheMap {
   private readonly zoomLabel: HTMLElement;
   private readonly compressBox: HTMLInputElement;
   private zoom = 1;
+  /** The strip's horizontal scroll, as of its last scroll event (drawing reads no layout). */
+  private scrollLeft = 0;
   private rows: MapSegment[][] = [];
   private drawnVersion = -1;
   private focus: { row: number; seg: number } | null = null;
@@ -90,7 +93,10 @@ export class CacheMap {
       this.summary,
       this.status,
     );
-    this.scroller.addEventListener('scroll', () => this.invalidate());
+    this.scroller.addEventListener('scroll', () => {
+      this.scrollLeft = this.scroller.scrollLeft;
+      this.invalidate();
+    });
     this.canvas.addEventListener('mousemove', (e) => this.onHover(e));
     this.canvas.addEventListener('mouseleave', () => {
       this.hover = null;
@@ -144,8 +150,8 @@ export class CacheMap {
       promptW = Math.round(full * PROMPT_SHARE);
       scale = (full - promptW) / Math.max(1, longest - promptLen);
     }
-    this.spacer.style.width = `${Math.ceil(full)}px`;
-    const sx = this.scroller.scrollLeft;
+    setStyle(this.spacer, 'width', `${Math.ceil(full)}px`);
+    const sx = this.scrollLeft;
     this.rows = views.map((v, worker) =>
       v.map((seg, i) => {
         const isPrompt = i === 0 && promptW > 0 && seg.length === promptLen;
@@ -201,15 +207,15 @@ export class CacheMap {
     if (!this.dirty && version === this.drawnVersion && this.flashes.length === 0) return;
     this.dirty = false;
     this.drawnVersion = version;
-    this.theme = readTheme();
+    this.theme = cachedTheme();
     this.trackMoves(now);
     const stage = this.canvas.parentElement!;
-    const width = Math.max(50, Math.floor(stage.clientWidth || 300));
+    const width = Math.max(50, Math.floor(cachedWidth(stage) || 300));
     const nrows = this.cache.views.length;
     const height = Math.max(this.rowH, nrows * (this.rowH + this.rowGap));
     if (this.canvas.width !== width) this.canvas.width = width;
     if (this.canvas.height !== height) this.canvas.height = height;
-    this.canvas.style.height = `${height}px`;
+    setStyle(this.canvas, 'height', `${height}px`);
     this.layout(width);
     const ctx = this.canvas.getContext('2d')!;
     const t = this.theme;
@@ -224,7 +230,7 @@ export class CacheMap {
     if (this.focus) this.outline(ctx, this.focus.row, this.focus.seg, t.focus, 2);
     if (this.hover) this.outline(ctx, this.hover.row, this.hover.seg, t.foreground, 1);
     this.renderNames();
-    this.canvas.dataset.rows = String(nrows);
+    setData(this.canvas, 'rows', String(nrows));
     this.updateSummary(now);
   }
 

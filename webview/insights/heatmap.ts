@@ -10,7 +10,8 @@ import type { CacheState } from '../../extension/insights/cacheState';
 import { FIRST_WORKER_SOURCE, SHARED_SOURCES } from '../../extension/insights/attentionSeries';
 import { ce, h, setText } from '../dom';
 import { GridView, type Grid, type GridColors } from './grid';
-import { isHighContrast, readTheme } from './palette';
+import { cachedTheme, isHighContrast } from './palette';
+import { cachedWidth } from '../layoutCache';
 
 const ROW_PX = 12;
 const RECOMPUTE_MS = 250;
@@ -95,7 +96,7 @@ export class Heatmap {
   }
 
   private colors(): GridColors {
-    const t = readTheme();
+    const t = cachedTheme();
     return { lo: t.background, hi: t.foreground, missA: t.background, missB: t.missing, steps: isHighContrast(t.kind) ? 5 : 0 };
   }
 
@@ -115,7 +116,7 @@ export class Heatmap {
     const readers = Math.max(a.readers, this.cache.views.length);
     const sources = FIRST_WORKER_SOURCE + readers;
     const host = this.overTime.canvas.parentElement!;
-    const width = Math.max(1, Math.floor(host.clientWidth || 300));
+    const width = Math.max(1, Math.floor(cachedWidth(host) || 300));
     const bins = Math.max(1, Math.min(a.lastStep, Math.floor(width / 2)));
     const key = `${a.recordedSteps}:${a.lastStep}:${this.layer}:${bins}:${readers}`;
     const now = performance.now();

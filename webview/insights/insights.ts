@@ -10,7 +10,7 @@ import { CacheState, type StepRef, type TokenRef } from '../../extension/insight
 import { findInRun, type FindMatch } from '../../extension/insights/find';
 import { runToMarkdown } from '../../extension/insights/markdown';
 import { chunkBounds } from '../chunks';
-import { h, setText } from '../dom';
+import { h, setData, setText } from '../dom';
 import type { VirtualList } from '../virtualList';
 import { CacheMap } from './cacheMap';
 import { DrawPacer } from './drawPacer';
@@ -147,7 +147,7 @@ export class Insights {
     }
     this.renderPrompt();
     if (this.query && this.matchesStale) this.refreshMatches();
-    this.paintHighlights();
+    this.paintHighlights(false);
   }
 
   // ------------------------------------------------------------ the prompt
@@ -316,10 +316,28 @@ export class Insights {
     else document.querySelector(`.note-item[data-note="${m.note}"]`)?.scrollIntoView({ block: 'nearest' });
   }
 
-  /** Find matches, the current match and the token cursor, as CSS highlights (no DOM change). */
-  paintHighlights(): void {
+  private painted = '';
+
+  /** What the highlights depend on: the same key twice means nothing to repaint. */
+  private highlightKey(): string {
+    if (!this.query && !this.cursor) return '';
+    let dom = this.access.history.mutations;
+    for (const w of this.model?.workers.keys() ?? []) dom += this.access.lane(w)?.list.mutations ?? 0;
+    const c = this.cursor;
+    return `${this.query}|${this.matchAt}|${this.matches.length}|${c ? `${c.worker},${c.step},${c.k}` : ''}|${dom}|${document.querySelectorAll('.note-item').length}`;
+  }
+
+  /**
+   * Find matches, the current match and the token cursor, as CSS highlights (no DOM change).
+   * Per frame (`force` false) only when something they depend on changed: registering
+   * highlights invalidates the whole document's paint.
+   */
+  paintHighlights(force = true): void {
     const reg = highlights();
     if (!reg || !this.model) return;
+    const key = this.highlightKey();
+    if (!force && key === this.painted) return;
+    this.painted = key;
     const all: Range[] = [];
     const current: Range[] = [];
     const cursor: Range[] = [];
@@ -355,7 +373,7 @@ export class Insights {
     reg.set('hw-find', new Highlight(...all));
     reg.set('hw-find-current', new Highlight(...current));
     reg.set('hw-token', new Highlight(...cursor));
-    document.body.dataset.findCurrent = String(current.length);
+    setData(document.body, 'findCurrent', String(current.length));
   }
 
   // ------------------------------------------------------------ export
