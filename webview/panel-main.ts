@@ -358,18 +358,20 @@ function render(): void {
   if (ch.workers.size > 0 || ch.history || ch.notes) insights.textChanged();
   insights.render(m);
   for (const v of views) v.update(m, full ? { ...ch, workerList: true, history: true, answer: true, notes: true, stats: true, views: true, attention: true, state: true } : ch);
-  saveState();
+  // Renders for a scroll or a hover change nothing worth saving.
+  if (full || ch.state || ch.workerList || ch.workers.size > 0 || ch.history || ch.notes || ch.answer) saveState();
 }
 
 // ---------------------------------------------------------------- state
 
 let saveTimer: ReturnType<typeof setTimeout> | null = null;
+/** The snapshot holds every lane's text: built and posted at most once a second. */
 function saveState(): void {
   if (saveTimer) return;
   saveTimer = setTimeout(() => {
     saveTimer = null;
     api.setState({ snapshot: model ? snapshotOf(model) : null, noteTarget: noteTarget.value || 'all' });
-  }, 500);
+  }, 1000);
 }
 
 function control(c: Control): void {
@@ -442,6 +444,10 @@ onMessage((msg: ToWebview) => {
       break;
     case 'notice':
       showNotice(msg.level, msg.message);
+      break;
+    case 'inspect-token':
+      // The sidebar's compact map was clicked on this position.
+      if (model && msg.runId === model.runId) insights.inspect({ block: msg.block, index: msg.index });
       break;
     default:
       for (const v of views) v.onMessage?.(msg);

@@ -57,13 +57,14 @@ const runBox = h('section', { class: 'run', hidden: true }, runSelect, h('div', 
 const workersEl = h('ul', { class: 'workers', 'aria-label': 'Workers' });
 
 // The compact cache map of the shown run (a click opens the run panel, whose inspector
-// tells the tokens); its run is the one the extension last sent an `init` for.
+// tells the token clicked); its run is the one the extension last sent an `init` for.
 let cache = new CacheState();
 let cacheRunId: string | null = null;
 const nameOf = (w: number) => current()?.workers.find((x) => x.worker === w)?.name ?? `Worker ${w}`;
 // Redrawn at most 4 times a second while the run streams (drawPacer.ts says why).
 const mapPacer = new DrawPacer(250, () => scheduler.schedule());
-const cacheMap = new CacheMap(cache, nameOf, () => current() && command('open-panel', current()!.runId), () => mapPacer.drawSoon(), true);
+// A click on a block opens the run panel with its inspector on the token clicked.
+const cacheMap = new CacheMap(cache, nameOf, (token) => cacheRunId && request({ type: 'command', command: 'open-panel', runId: cacheRunId, token }).catch(() => undefined), () => mapPacer.drawSoon(), true);
 const cacheBox = h('section', { class: 'cache', 'aria-label': 'Cache map', hidden: true }, h('h2', { class: 'cache-title' }, 'Cache'), cacheMap.root);
 const solveBtn = btn('Solve Selection', 'solve', 'Start a run on the editor selection', false);
 const emptyEl = h('div', { class: 'empty' }, h('p', {}, 'No runs yet. Select a problem in an editor and run "Hogwild: Solve Selection".'), solveBtn);
@@ -127,7 +128,7 @@ function render(): void {
   runBox.hidden = !r;
   workersEl.hidden = !r;
   cacheBox.hidden = !r || cacheRunId !== r.runId || cache.views.length === 0;
-  if (!cacheBox.hidden && (!r || mapPacer.due(r.source === 'live' && r.state === 'running'))) cacheMap.draw();
+  if (!cacheBox.hidden && (!r || mapPacer.due(r.state === 'running'))) cacheMap.draw();
   if (!r) return;
   setData(document.body, 'state', r.state);
   // Run picker (only when there is a choice).

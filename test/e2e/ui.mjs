@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { webviewFrame } from './lib/driver.mjs';
+import { summarizeProfile } from './lib/profileSummary.mjs';
 
 const STEP_TIMEOUT = 60_000;
 // While a run streams, a 2-core machine has shown the Workers view loading and a Pause showing
@@ -133,6 +134,7 @@ export async function runUiScenario({ browser, url, artifacts, extensionsDir, wo
       const { profile } = await cdp.send('Profiler.stop');
       fs.writeFileSync(path.join(artifacts, 'streaming.cpuprofile'), JSON.stringify(profile));
       log('profile written');
+      for (const line of summarizeProfile(profile)) log(line);
     }
     const title = await panel.locator('.run-title').textContent();
     assert(title.includes('positive divisors'), `the panel's title is the selected text ("${title}")`);

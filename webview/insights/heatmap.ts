@@ -8,7 +8,7 @@ import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import '@vscode-elements/elements/dist/vscode-option/index.js';
 import type { CacheState } from '../../extension/insights/cacheState';
 import { FIRST_WORKER_SOURCE, SHARED_SOURCES } from '../../extension/insights/attentionSeries';
-import { ce, h, setText } from '../dom';
+import { ce, h, setData, setText } from '../dom';
 import { GridView, type Grid, type GridColors } from './grid';
 import { cachedTheme, isHighContrast } from './palette';
 import { cachedWidth } from '../layoutCache';
@@ -148,8 +148,8 @@ export class Heatmap {
     setText(this.nowCaption, latest > 0 ? `Now (step ${latest})` : 'Now (not recorded)');
     this.renderLabels(readers, sources);
     setText(this.summary, this.describe(latest, readers, sources, nowVals, runVals));
-    this.root.dataset.layer = String(this.layer);
-    this.root.dataset.bins = String(bins);
+    setData(this.root, 'layer', String(this.layer));
+    setData(this.root, 'bins', String(bins));
   }
 
   private renderLabels(readers: number, sources: number): void {

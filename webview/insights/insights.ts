@@ -61,8 +61,10 @@ export class Insights {
   private query = '';
   private cursor: Cursor | null = null;
   private promptShown = -1;
-  /** The map and the heatmap redraw at most 4 times a second while the run streams. */
+  /** The map and the heatmap redraw at most 4 times a second while the run streams (live or a replay). */
   private readonly pacer: DrawPacer;
+  /** The canvas views in or near the viewport (all of them until the observer says). */
+  private readonly onScreen = new Set<Element>();
 
   constructor(
     private readonly access: LaneAccess,
@@ -107,6 +109,20 @@ export class Insights {
       section('insight-attention', 'Cross-worker attention', this.heatmap.root),
       section('insight-inspector', 'Token inspector', this.inspector.root),
     );
+    this.onScreen.add(this.map.root).add(this.heatmap.root);
+    const io = new IntersectionObserver(
+      (entries) => {
+        for (const e of entries) {
+          if (e.isIntersecting) {
+            if (!this.onScreen.has(e.target)) this.pacer.drawSoon();
+            this.onScreen.add(e.target);
+          } else this.onScreen.delete(e.target);
+        }
+      },
+      { rootMargin: '200px' },
+    );
+    io.observe(this.map.root);
+    io.observe(this.heatmap.root);
   }
 
   /** A new run (or a restored one): everything starts over. */
@@ -141,9 +157,11 @@ export class Insights {
   /** Once per frame, after the lanes rendered. */
   render(model: RunModel): void {
     this.model = model;
-    if (this.pacer.due(model.source === 'live' && model.isActive && model.state !== 'paused')) {
-      this.map.draw();
-      this.heatmap.draw();
+    const streaming = model.isActive && model.state !== 'paused';
+    if (this.pacer.due(streaming)) {
+      // While the run streams, a view scrolled out of sight waits until it comes back.
+      if (!streaming || this.onScreen.has(this.map.root)) this.map.draw();
+      if (!streaming || this.onScreen.has(this.heatmap.root)) this.heatmap.draw();
     }
     this.renderPrompt();
     if (this.query && this.matchesStale) this.refreshMatches();
