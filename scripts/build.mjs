@@ -58,7 +58,7 @@ function nodeBundle(entry, outfile, extra = {}) {
 
 nodeBundle('extension/extension.ts', 'dist/extension.js');
 nodeBundle('extension/engine/host.ts', 'dist/engine-host.js');
-for (const name of ['generate', 'solve', 'make-default-model', 'make-train-data', 'eval', 'record-trace', 'oracle']) {
+for (const name of ['generate', 'solve', 'make-default-model', 'make-train-data', 'eval', 'record-trace', 'oracle', 'compare-views']) {
   nodeBundle(`extension/cli/${name}.ts`, `dist/cli/${name}.js`, {
     banner: { js: '#!/usr/bin/env node' },
   });

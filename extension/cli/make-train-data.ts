@@ -7,6 +7,9 @@
  *   sequence start). See extension/tasks/trainViews.ts. The trainer is scripts/train/train.py.
  * --convention: the step texts the simulated workers write (extension/tasks/collabSim.ts):
  *   v2 (default, the faster one) or v1 (the one models/hogwild-tiny was trained on).
+ * --views: exact (default with v2) cuts each step's view where the engine's changes shape, so
+ *   every token is trained on the engine's view (trainViews.ts); legacy (default with v1) is
+ *   the one-view-per-step data the shipped model was trained on.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -15,8 +18,8 @@ import { DEFAULT_PROMPTS, completeWorkerNames, renderSystemPrompt, stepHeader } 
 import { digitIds } from '../collab/runConfig';
 import { makeProblem, rng32 } from '../tasks/wordProblems';
 import { Sim, type SimConvention, type SimLayout, type SimTokens } from '../tasks/collabSim';
-import { endOfTurn, memoEncoder, simTokensFor } from '../tasks/simTokens';
-import { runSequences, type ViewTexts } from '../tasks/trainViews';
+import { memoEncoder, simTokensFor, trainViewTexts } from '../tasks/simTokens';
+import { runSequences, type TrainViewsMode } from '../tasks/trainViews';
 import { CliError, parseArgs, runCli, type FlagSpec } from './args';
 
 const SPEC: Record<string, FlagSpec> = {
@@ -26,6 +29,8 @@ const SPEC: Record<string, FlagSpec> = {
   from: { type: 'int', arg: 'SEED', min: 0, help: 'first problem seed (default 0)' },
   count: { type: 'int', arg: 'N', min: 1, help: 'simulated runs (default 1000)' },
   convention: { type: 'string', arg: 'C', help: 'step texts: v2 (default) or v1 (the shipped model\'s)' },
+  views: { type: 'string', arg: 'V', help: 'exact (default with v2: the engine\'s views, stretch by stretch) or legacy (default with v1: one view per step, as the shipped model was trained)' },
+  'max-stretch': { type: 'int', arg: 'N', min: 0, help: 'exact views: at most N trained tokens per sequence (default 0: no cap; 1: every token at the engine\'s exact positions)' },
   help: { type: 'boolean', help: 'show this help' },
 };
 
@@ -50,6 +55,8 @@ async function main(): Promise<void> {
   const count = (flags.count as number | undefined) ?? 1000;
   const convention = String(flags.convention ?? 'v2') as SimConvention;
   if (convention !== 'v1' && convention !== 'v2') throw new CliError(`--convention: "${convention}" is not v1 or v2`);
+  const views = String(flags.views ?? (convention === 'v1' ? 'legacy' : 'exact')) as TrainViewsMode;
+  if (views !== 'exact' && views !== 'legacy') throw new CliError(`--views: "${views}" is not exact or legacy`);
   if (flags.corpus) {
     const lines: string[] = [];
     for (let w = 1; w <= 4; w++) lines.push(renderSystemPrompt(DEFAULT_PROMPTS.system, completeWorkerNames([], w)));
@@ -71,7 +78,6 @@ async function main(): Promise<void> {
   if (!flags.tokenizer || !flags.out) throw new CliError('give --corpus FILE, or --tokenizer DIR and --out DIR');
   const tok = await loadTokenizer(path.resolve(String(flags.tokenizer)));
   if (!tok) throw new CliError(`${flags.tokenizer}: no tokenizer.json`);
-  const eos = endOfTurn(tok);
   const digits = digitIds(tok);
   const encode = memoEncoder(tok);
   const nl2 = new Set<number>();
@@ -97,17 +103,8 @@ async function main(): Promise<void> {
       const hits = content.map((id, j) => (nl2.has(id) ? j : -1)).filter((j) => j >= 0);
       if (st.movedAt !== null && (hits.length !== 1 || hits[0] !== content.length - 1)) throw new Error(`seed ${seed}: step ${JSON.stringify(st.text)} does not end at its last token (${JSON.stringify(content.map((id) => tok.decode([id])))})`);
     }
-    const system = renderSystemPrompt(DEFAULT_PROMPTS.system, names);
-    const prompt = tok.applyChatTemplate([{ role: 'system', content: system }, { role: 'user', content: p.text }]);
-    const v: ViewTexts = {
-      prompt,
-      headerOthers: encode(DEFAULT_PROMPTS.headerOthers),
-      headerOwn: encode(DEFAULT_PROMPTS.headerOwn),
-      finisher: encode(DEFAULT_PROMPTS.finisher),
-      encode,
-      eos,
-    };
-    for (const seq of runSequences(res, s.layout, s.workers, p.answer, v)) {
+    const v = trainViewTexts(tok, names, p.text, encode);
+    for (const seq of runSequences(res, s.layout, s.workers, p.answer, v, views, (flags['max-stretch'] as number | undefined) ?? 0)) {
       ids.push(...seq.ids);
       vis.push(...seq.vis);
       loss.push(...seq.loss);

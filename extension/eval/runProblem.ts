@@ -5,7 +5,7 @@
  * answer at the end of the budget counts. Parts claimed by more than one step are duplicates.
  */
 import { DEFAULT_PROMPTS, buildNativeRunConfig, completeWorkerNames, extractAnswer } from '../collab';
-import type { NativeEvent, NativeModel } from '../engine/native';
+import type { NativeEvent, NativeModel, NativeRunConfig } from '../engine/native';
 import type { Layout, RunConfig } from '../../protocol/messages';
 import type { HwTokenizer } from '../model/tokenizer';
 
@@ -65,7 +65,8 @@ export function sameAnswer(a: string | null, gold: string): boolean {
   return norm(a) === norm(gold);
 }
 
-export async function runProblem(model: NativeModel, tok: HwTokenizer, p: EvalProblem, workers: number, layout: Layout, maxTokens: number): Promise<EvalRun> {
+/** tap: sees the engine's run config and gets every event batch too (e.g. EngineViewRecorder, to rebuild the views). */
+export async function runProblem(model: NativeModel, tok: HwTokenizer, p: EvalProblem, workers: number, layout: Layout, maxTokens: number, tap?: (native: NativeRunConfig) => (events: NativeEvent[]) => void): Promise<EvalRun> {
   const cfg: RunConfig = {
     problem: p.problem,
     workers,
@@ -78,6 +79,7 @@ export async function runProblem(model: NativeModel, tok: HwTokenizer, p: EvalPr
     prompts: { ...DEFAULT_PROMPTS },
   };
   const native = buildNativeRunConfig(cfg, tok, model.config, { finisherMaxTokens: 16 });
+  const tapped = tap?.(native);
   const steps = new Map<string, number[]>(); // "w/k" -> ids of that step
   const order: string[] = [];
   let lastStats = 0;
@@ -88,6 +90,7 @@ export async function runProblem(model: NativeModel, tok: HwTokenizer, p: EvalPr
   const errors: string[] = [];
   const t0 = Date.now();
   const onEvents = (events: NativeEvent[]) => {
+    tapped?.(events);
     for (const e of events) {
       if (e.type === 'stats') {
         lastStats = e.step;

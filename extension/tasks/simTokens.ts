@@ -3,10 +3,11 @@
  * (buildNativeRunConfig): each header spelled from its parts with one id per digit, the
  * self-check question and each step's text encoded alone, end of turn = <|im_end|>.
  */
-import { DEFAULT_PROMPTS } from '../collab/prompts';
+import { DEFAULT_PROMPTS, renderSystemPrompt } from '../collab/prompts';
 import { digitIds, headerIds } from '../collab/runConfig';
 import type { HwTokenizer } from '../model/tokenizer';
 import type { SimTokens } from './collabSim';
+import type { ViewTexts } from './trainViews';
 
 /** Encodes with a cache: the same texts (prompts, headers, step texts) come back again and again. */
 export function memoEncoder(tok: HwTokenizer): (text: string) => number[] {
@@ -34,6 +35,19 @@ export function simTokensFor(tok: HwTokenizer, names: readonly string[], encode 
     selfCheck: encode(DEFAULT_PROMPTS.selfCheck),
     encode,
     decode: (ids) => tok.decode(ids, { skipSpecial: true }),
+    eos: endOfTurn(tok),
+  };
+}
+
+/** The fixed pieces of a training view for one problem, as make-train-data builds them (the engine's are buildNativeRunConfig's). */
+export function trainViewTexts(tok: HwTokenizer, names: readonly string[], problem: string, encode = memoEncoder(tok)): ViewTexts {
+  const system = renderSystemPrompt(DEFAULT_PROMPTS.system, names);
+  return {
+    prompt: tok.applyChatTemplate([{ role: 'system', content: system }, { role: 'user', content: problem }]),
+    headerOthers: encode(DEFAULT_PROMPTS.headerOthers),
+    headerOwn: encode(DEFAULT_PROMPTS.headerOwn),
+    finisher: encode(DEFAULT_PROMPTS.finisher),
+    encode,
     eos: endOfTurn(tok),
   };
 }

@@ -6,20 +6,34 @@
 # make-train-data.js (the bundle of extension/cli/make-train-data.ts), make_tokenizer.py,
 # train.py, write-checksums.mjs; .gpu/node.xz is an xz'd node binary (the GPU machine has none).
 # Everything lands in $OUT: model/ (the Hugging Face folder, checksums.json included), the logs.
-#   CONVENTION=v2|v1 (default v2)  MINUTES=training minutes (default 6)
+#   CONVENTION=v2|v1 (default v2)  VIEWS=exact|legacy (default: exact with v2, legacy with v1)
+#   STRETCH=N: exact views cut at most N trained tokens per sequence (default 0: only where the view changes shape)
+#   MINUTES=training minutes of this call (default 6)
+#   MODEL_ARGS: train.py's model shape (default "--layers 12": 9.7M parameters, 19.3 MB in bf16)
 #   PROCS, RUNS_PER_PROC: data processes and simulated runs each (default 16 x 5000); HELD_RUNS (300)
 #   TOKENIZER=DIR: use this tokenizer instead of training one (e.g. the shipped model's, with v1)
 #   TRAIN_ARGS: more train.py flags; WORK: scratch folder (default /tmp/hw-train)
+# A training run longer than one device call (10 minutes): SCHEDULE_MINUTES=total training
+# minutes; the first call makes the data and trains MINUTES; each next call with RESUME=1 (on
+# the still-warm machine: the data and $WORK/state.pt must still be there) trains MINUTES more
+# from the saved state. Every call exports the model trained so far.
 set -eo pipefail
 S=${S:-.gpu/model-train}
 OUT=${OUT:-/tmp/out}
 CONVENTION=${CONVENTION:-v2}
 PROCS=${PROCS:-16}
 RUNS=${RUNS_PER_PROC:-5000}
-T=${WORK:-/tmp/hw-train}  # scratch: node, corpus, tokenizer, data
-rm -rf "$T/data" && mkdir -p "$T/data" "$OUT"
-xz -dc .gpu/node.xz > "$T/node" && chmod +x "$T/node"
+T=${WORK:-/tmp/hw-train}  # scratch: node, corpus, tokenizer, data, training state
+VIEWS=${VIEWS:-$([ "$CONVENTION" = v1 ] && echo legacy || echo exact)}
+SCHEDULE=${SCHEDULE_MINUTES:-${MINUTES:-6}}
 t0=$(date +%s)
+mkdir -p "$OUT"
+if [ -n "$RESUME" ]; then
+  [ -f "$T/state.pt" ] && [ -d "$T/data/held" ] || { echo "RESUME=1: no $T/state.pt or data (the machine went cold): start again without RESUME" >&2; exit 2; }
+  TOK=${TOKENIZER:-$T/tok}
+else
+rm -rf "$T/data" "$T/state.pt" && mkdir -p "$T/data"
+xz -dc .gpu/node.xz > "$T/node" && chmod +x "$T/node"
 if [ -n "$TOKENIZER" ]; then
   TOK=$TOKENIZER
 else
@@ -29,17 +43,22 @@ else
 fi
 pids=()
 for i in $(seq 0 $((PROCS - 1))); do
-  "$T/node" "$S/make-train-data.js" --tokenizer "$TOK" --out $T/data/s$i --from $((i * RUNS)) --count "$RUNS" --convention "$CONVENTION" 2>>"$OUT/data_log.txt" &
+  "$T/node" "$S/make-train-data.js" --tokenizer "$TOK" --out $T/data/s$i --from $((i * RUNS)) --count "$RUNS" --convention "$CONVENTION" --views "$VIEWS" --max-stretch "${STRETCH:-0}" 2>>"$OUT/data_log.txt" &
   pids+=($!)
 done
 # Held-out seeds (1,000,000,000 up) for train.py's evaluation only: never trained on.
-"$T/node" "$S/make-train-data.js" --tokenizer "$TOK" --out $T/data/held --from 1000000000 --count "${HELD_RUNS:-300}" --convention "$CONVENTION" 2>>"$OUT/data_log.txt" &
+"$T/node" "$S/make-train-data.js" --tokenizer "$TOK" --out $T/data/held --from 1000000000 --count "${HELD_RUNS:-300}" --convention "$CONVENTION" --views "$VIEWS" --max-stretch "${STRETCH:-0}" 2>>"$OUT/data_log.txt" &
 pids+=($!)
 for p in "${pids[@]}"; do wait "$p"; done  # a failed data process stops the run (set -e)
 echo "tokenizer + data: $(( $(date +%s) - t0 )) s"; tail -3 "$OUT/data_log.txt"
+fi
 PYTHONUNBUFFERED=1 python3 "$S/train.py" --data $T/data/s* --heldout $T/data/held --tokenizer "$TOK" \
-  --out "$OUT/model" --log "$OUT/train_log.txt" --minutes "${MINUTES:-6}" ${TRAIN_ARGS:-}
-cp "$OUT/train_log.txt" "$OUT/model/train_log_$CONVENTION.txt"
+  --out "$OUT/model" --log "$OUT/train_log.txt" --minutes "${MINUTES:-6}" --schedule-minutes "$SCHEDULE" \
+  --state "$T/state.pt" ${MODEL_ARGS:---layers 12} ${TRAIN_ARGS:-}
+# The log of every call of this run, in order (a resumed call appends).
+cat "$OUT/train_log.txt" >> "$T/train_log_all.txt" 2>/dev/null || true
+[ -n "$RESUME" ] || cp "$OUT/train_log.txt" "$T/train_log_all.txt"
+cp "$T/train_log_all.txt" "$OUT/model/train_log_$CONVENTION.txt"
 "$T/node" "$S/write-checksums.mjs" "$OUT/model"
 (cd "$OUT/model" && sha256sum config.json model.safetensors tokenizer.json tokenizer_config.json && ls -l)
 echo "total: $(( $(date +%s) - t0 )) s"

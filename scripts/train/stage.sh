@@ -13,4 +13,5 @@ NODE_XZ="$(dirname "$DEST")/node.xz"
 [ -f "$NODE_XZ" ] || xz -9 -T2 -c "$(command -v node)" > "$NODE_XZ"
 # The bundle must run on its own: a short corpus proves it before a device call is spent.
 node "$DEST/make-train-data.js" --corpus /tmp/stage-check.txt --count 5
+node "$DEST/make-train-data.js" --tokenizer models/hogwild-tiny --out /tmp/stage-check-data --count 5 --views exact
 ls -l "$DEST" "$NODE_XZ"

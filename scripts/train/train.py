@@ -7,11 +7,21 @@ token was in the cache for that worker. A query may attend to a key when the key
 earlier in the view AND vis[key] <= vis[query]: so every token of the own step is trained on
 what the worker saw when it wrote it (see extension/tasks/trainViews.ts).
 
+`loss` is 1 for a target, 2 for a target that is a step's first written token (its claim,
+weighed up by --decision-weight); shards with 1s only (the 'legacy' views) get the 2 on each
+run of targets' first token, as before.
+
 Seeded, time-boxed (--minutes), logs the loss curve, prints a held-out evaluation at the end,
 exports an ordinary Hugging Face folder (config.json, model.safetensors) and checks that
 transformers' Qwen3ForCausalLM gives the same logits as this script's model.
 
+A run longer than one device call (10 minutes) is split over calls with --state FILE: each call
+trains --minutes, saves model, optimiser and clock to FILE and exports; the next call with the
+same FILE resumes; the learning rate follows one schedule of --schedule-minutes over them all.
+
 usage: train.py --data SHARD [SHARD...] --heldout SHARD --tokenizer DIR --out DIR [--minutes 4.5]
+                [--layers 8 --hidden 256 --heads 4 --kv-heads 2 --inter 768]
+                [--schedule-minutes M --state FILE]
 """
 import argparse
 import json
@@ -28,6 +38,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 CFG = dict(hidden=256, layers=8, heads=4, kv_heads=2, head_dim=64, inter=768, rope_theta=10000.0, eps=1e-6, max_pos=2048)
+MAX_EXPORT_BYTES = 25_000_000  # committed model files: 25 MB at most (issue 11), bf16 weights
+
+
+def export_bytes(c, vocab):
+    """model.safetensors' size in bf16 (tied embeddings), header aside."""
+    attn = c["hidden"] * c["head_dim"] * (2 * c["heads"] + 2 * c["kv_heads"]) + 2 * c["head_dim"]
+    layer = attn + 3 * c["hidden"] * c["inter"] + 2 * c["hidden"]
+    return 2 * (c["layers"] * layer + vocab * c["hidden"] + c["hidden"])
 
 
 def load_shards(dirs):
@@ -37,6 +55,11 @@ def load_shards(dirs):
         vis = np.fromfile(os.path.join(d, "vis.i16"), dtype=np.int16)
         loss = np.fromfile(os.path.join(d, "loss.u8"), dtype=np.uint8)
         off = np.fromfile(os.path.join(d, "offsets.u32"), dtype=np.uint32)
+        if loss.max(initial=0) < 2:
+            # 'legacy' views: the first target of each run of targets is the step's claim.
+            loss = loss.copy()
+            first = np.flatnonzero((loss[1:] > 0) & (loss[:-1] == 0)) + 1
+            loss[first] = 2
         for a, b in zip(off[:-1], off[1:]):
             seqs.append((ids[a:b], vis[a:b], loss[a:b]))
     return seqs
@@ -191,13 +214,13 @@ def evaluate(model, seqs, device, max_len, max_tokens=65536):
         ids, vis, loss, valid = collate(seqs, idx, device, max_len)
         with torch.autocast("cuda", dtype=torch.bfloat16):
             logits = model(ids, attention_mask(vis, valid)).float()
-        tgt, w = ids[:, 1:], loss[:, 1:]
+        tgt, w = ids[:, 1:], (loss[:, 1:] > 0).float()
         lp = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), tgt.reshape(-1), reduction="none").view_as(w)
         ok = (logits[:, :-1].argmax(-1) == tgt).float()
         tot_loss += (lp * w).sum().item()
         tot_n += w.sum().item()
         tot_ok += (ok * w).sum().item()
-        first = ((loss[:, 1:] > 0) & (loss[:, :-1] == 0)).float()
+        first = (loss[:, 1:] == 2).float()
         dec_n += first.sum().item()
         dec_ok += (ok * first).sum().item()
         seq_ok += ((ok * w).sum(1) == w.sum(1)).sum().item()
@@ -221,7 +244,13 @@ def main():
     ap.add_argument("--decision-weight", type=float, default=10.0, help="loss weight of each step's first written token (the claim)")
     ap.add_argument("--warmup", type=int, default=200)
     ap.add_argument("--dry-run", action="store_true", help="a few steps only (checks the pipeline)")
+    for k in ("layers", "hidden", "heads", "kv_heads", "head_dim", "inter"):
+        ap.add_argument("--" + k.replace("_", "-"), type=int, default=CFG[k], help=f"model shape (default {CFG[k]})")
+    ap.add_argument("--schedule-minutes", type=float, default=None, help="the learning-rate schedule's length over all calls (default --minutes)")
+    ap.add_argument("--state", default=None, help="resume from FILE when it exists; save model, optimiser and clock to it at the end")
     a = ap.parse_args()
+    for k in ("layers", "hidden", "heads", "kv_heads", "head_dim", "inter"):
+        CFG[k] = getattr(a, k)
     random.seed(a.seed)
     np.random.seed(a.seed)
     torch.manual_seed(a.seed)
@@ -240,8 +269,11 @@ def main():
             log.write(msg + "\n")
             log.flush()
     say(f"device {device}; vocab {ntok} (padded {vocab}); {len(train)} training sequences ({ntrain} tokens), {len(held)} held out")
+    size = export_bytes(CFG, vocab)
+    if size > MAX_EXPORT_BYTES:
+        sys.exit(f"train.py: --layers {CFG['layers']} --hidden {CFG['hidden']} --inter {CFG['inter']}: model.safetensors would be {size / 1e6:.1f} MB, over the {MAX_EXPORT_BYTES / 1e6:.0f} MB the repository takes")
     model = Model(CFG, vocab).to(device)
-    say(f"parameters {sum(p.numel() for p in model.parameters())}")
+    say(f"parameters {sum(p.numel() for p in model.parameters())} (layers {CFG['layers']}, hidden {CFG['hidden']}, heads {CFG['heads']}/{CFG['kv_heads']}, inter {CFG['inter']}; export {size / 1e6:.1f} MB)")
     if a.init:
         from safetensors.torch import load_file
         sd = {k.replace("model.", "", 1).replace("self_attn.", "").replace("mlp.", ""): v.float() for k, v in load_file(a.init).items()}
@@ -250,14 +282,24 @@ def main():
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.95), weight_decay=0.1)
     rng = random.Random(a.seed)
     t0 = time.time()
-    budget = a.minutes * 60
-    step, epoch, done = 0, 0, False
+    schedule = (a.schedule_minutes or a.minutes) * 60
+    step, epoch, done, before = 0, 0, False, 0.0  # before: seconds trained in earlier calls
+    if a.state and os.path.exists(a.state):
+        st = torch.load(a.state, map_location=device, weights_only=False)
+        if st["cfg"] != CFG:
+            sys.exit(f"train.py: --state {a.state} holds a model of shape {st['cfg']}, not {CFG}")
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["opt"])
+        step, epoch, before = st["step"], st["epoch"], st["seconds"]
+        rng.setstate(st["rng"])
+        torch.set_rng_state(st["torch_rng"])
+        say(f"resumed from {a.state}: step {step}, {before:.0f}s trained of a {schedule:.0f}s schedule")
     ema = None
     while not done:
         epoch += 1
         for idx in batches(train, a.batch_tokens, rng, a.max_len):
-            frac = (time.time() - t0) / budget
-            if frac >= 1:
+            frac = (before + time.time() - t0) / schedule
+            if frac >= 1 or time.time() - t0 >= a.minutes * 60:
                 done = True
                 break
             lr = a.lr * min(1.0, (step + 1) / a.warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
@@ -266,10 +308,9 @@ def main():
             ids, vis, loss, valid = collate(train, idx, device, a.max_len)
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device == "cuda"):
                 logits = model(ids, attention_mask(vis, valid))
-            w = loss[:, 1:]
             # A step's first written token decides what the worker does (which part it claims): weigh it up.
-            first = (loss[:, 1:] > 0) & (loss[:, :-1] == 0)
-            w = w * (1 + (a.decision_weight - 1) * first.float())
+            first = loss[:, 1:] == 2
+            w = (loss[:, 1:] > 0).float() * (1 + (a.decision_weight - 1) * first.float())
             lp = F.cross_entropy(logits[:, :-1].float().reshape(-1, vocab), ids[:, 1:].reshape(-1), reduction="none").view_as(w)
             l = (lp * w).sum() / w.sum().clamp(min=1)
             opt.zero_grad(set_to_none=True)
@@ -283,6 +324,11 @@ def main():
             if a.dry_run and step >= 3:
                 done = True
                 break
+    trained = before + time.time() - t0
+    if a.state:
+        torch.save({"cfg": CFG, "model": model.state_dict(), "opt": opt.state_dict(), "step": step, "epoch": epoch, "seconds": trained,
+                    "rng": rng.getstate(), "torch_rng": torch.get_rng_state()}, a.state)
+        say(f"state saved to {a.state}: step {step}, {trained:.0f}s of the {schedule:.0f}s schedule")
     hl, hacc, hseq, hdec = evaluate(model, held, device, a.max_len)
     say(f"held-out: loss {hl:.4f}, target-token accuracy {hacc:.4f}, first-token (claim) accuracy {hdec:.4f}, sequences with every target right {hseq:.4f} ({len(held)} sequences)")
     os.makedirs(a.out, exist_ok=True)
