@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { Template } from '@huggingface/jinja';
+import { tokenizerWithFastBpe } from './fastBpe';
 
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant' | string;
@@ -149,7 +150,8 @@ export class HwTokenizer {
     const file = path.join(dir, 'tokenizer.json');
     let tok: Tokenizer;
     try {
-      tok = new Tokenizer(tokJson, config);
+      // BPE vocabularies get a model that is quick to build (see fastBpe.ts); others the library's.
+      tok = tokenizerWithFastBpe(tokJson, config) ?? new Tokenizer(tokJson, config);
     } catch (err) {
       throw new Error(`${file}: cannot build the tokenizer: ${(err as Error).message}`, { cause: err });
     }

@@ -3,6 +3,7 @@
 // checked against.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -60,12 +61,18 @@ struct BackendOptions {
   std::string kv_dtype = "auto";
 };
 
+// Progress of a model load: `phase` ("read": the weight files brought into memory; "upload":
+// the weights copied to the GPU), bytes done of `total`. Called on the loading thread.
+using LoadProgress = std::function<void(const char* phase, double done, double total)>;
+
 std::unique_ptr<Backend> make_cpu_backend(const ModelConfig& cfg, const ModelWeights& w, const BackendOptions& opt);
 // Benchmarks: random K/V in every page a CUDA backend holds (a long context without its prefill).
 void cuda_fill_kv_random(Backend& backend, uint64_t seed);
 // Tests: how many forwards a CUDA backend ran as a replayed CUDA graph.
 int64_t cuda_graph_launches(const Backend& backend);
 // Throws EngineError when no usable GPU, driver or cuBLAS is found (or the build has no CUDA).
-std::unique_ptr<Backend> make_cuda_backend(const ModelConfig& cfg, const ModelWeights& w, const BackendOptions& opt);
+// `progress` follows the weights' copy to the GPU (phase "upload", bytes of the device weights).
+std::unique_ptr<Backend> make_cuda_backend(const ModelConfig& cfg, const ModelWeights& w, const BackendOptions& opt,
+                                           const LoadProgress& progress = {});
 
 }  // namespace hw

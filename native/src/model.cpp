@@ -51,7 +51,7 @@ std::unique_ptr<Model> Model::load(const std::string& dir, const BackendOptions&
   read_weight_files(*m->weights_.files, progress);
   const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
   m->pool_ = std::make_unique<par::Pool>(opt.threads > 0 ? opt.threads : cores);
-  m->make_backend(opt);
+  m->make_backend(opt, progress);
   return m;
 }
 
@@ -64,14 +64,14 @@ std::unique_ptr<Model> Model::random(const ModelConfig& cfg, const BackendOption
   return m;
 }
 
-void Model::make_backend(const BackendOptions& opt) {
+void Model::make_backend(const BackendOptions& opt, const LoadProgress& progress) {
   if (opt.device == "cpu") {
     backend_ = make_cpu_backend(cfg_, weights_, opt);
   } else if (opt.device == "cuda") {
-    backend_ = make_cuda_backend(cfg_, weights_, opt);
+    backend_ = make_cuda_backend(cfg_, weights_, opt, progress);
   } else if (opt.device == "auto") {
     try {
-      backend_ = make_cuda_backend(cfg_, weights_, opt);
+      backend_ = make_cuda_backend(cfg_, weights_, opt, progress);
     } catch (const EngineError& e) {
       // One line, and the reason stays visible in the model's device description.
       std::fprintf(stderr, "hogwild: device auto: %s; running on the CPU\n", e.what());

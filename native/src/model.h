@@ -14,10 +14,6 @@
 
 namespace hw {
 
-// Progress of a model load: `phase` ("read": the weight files brought into memory), bytes
-// done of `total` (for "read", the files' bytes). Called on the loading thread.
-using LoadProgress = std::function<void(const char* phase, double done, double total)>;
-
 class Model {
  public:
   // Loads <dir> (config.json + safetensors). Throws EngineError naming the file and problem.
@@ -65,7 +61,7 @@ class Model {
 
  private:
   Model() = default;
-  void make_backend(const BackendOptions& opt);
+  void make_backend(const BackendOptions& opt, const LoadProgress& progress = {});
   ModelConfig cfg_;
   ModelWeights weights_;
   KvCache cache_;

@@ -11,6 +11,8 @@
 #include <thread>
 #include <unistd.h>
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <functional>
 
 #include "error.h"
@@ -440,7 +442,9 @@ static void test_fork(const TinyModel& tm) {
   CHECK(pages_after - pages_before <= 4, "fork copied the cache: pages %d -> %d", pages_before, pages_after);
 }
 
-// Pause, single steps and resume change nothing in what is generated.
+// Pause, single steps and resume change nothing in what is generated. Every wait is on what
+// the engine reports (its forwards, its events), never on a fixed sleep: the engine flushes its
+// events just before it holds, so an event seen here means the hold has been decided.
 static void test_pause_resume(const TinyModel& tm) {
   HogwildConfig c = raw_config(3, Layout::Combined, 20, tm.spec.vocab);
   c.raw_step_ids = {0, 3, 6, 9};
@@ -448,26 +452,59 @@ static void test_pause_resume(const TinyModel& tm) {
 
   auto m2 = Model::load(tm.dir, test_backend());
   EventLog col;
-  std::atomic<int> steps{0};
+  std::mutex mu;
+  std::condition_variable cv;
+  int steps = 0;          // forwards so far (under mu)
+  bool paused = false;    // a "paused" run state has been flushed
+  int worker_events = 0;  // worker events flushed
   struct Obs : RunObserver {
-    std::atomic<int>* n;
-    void on_forward(const Batch&, const ForwardOutput&) override { (*n)++; }
+    std::function<void()> f;
+    void on_forward(const Batch&, const ForwardOutput&) override { f(); }
   } obs;
-  obs.n = &steps;
+  obs.f = [&] {
+    std::lock_guard<std::mutex> lock(mu);
+    steps++;
+    cv.notify_all();
+  };
+  col.on_event = [&](const Event& e) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (const auto* s = std::get_if<RunStateEvent>(&e)) paused = s->state == RunPhase::Paused;
+    if (std::holds_alternative<WorkerEvent>(e)) worker_events++;
+    cv.notify_all();
+  };
+  // A generous bound, so that a broken engine fails the test instead of hanging it.
+  auto wait = [&](const char* what, const std::function<bool()>& ready) {
+    std::unique_lock<std::mutex> lock(mu);
+    const bool ok = cv.wait_for(lock, std::chrono::seconds(120), ready);
+    CHECK(ok, "pause test: timed out waiting for %s", what);
+    return ok;
+  };
   HogwildRun r2(*m2, c, col.sink());
   r2.set_observer(&obs);
   r2.pause();
   r2.start();
-  auto wait_for = [&](int n) {
-    for (int i = 0; i < 500 && steps < n; i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  };
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  const int at_pause = steps;
+  if (!wait("the run to hold", [&] { return paused; })) {
+    r2.stop();
+    r2.wait();
+    return;
+  }
+  int at_pause, events_before;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    at_pause = steps;
+    events_before = worker_events;
+  }
   r2.single_step();
   r2.single_step();
-  wait_for(at_pause + 2);
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  CHECK(steps == at_pause + 2, "two single steps ran %d steps", steps - at_pause);
+  wait("two single steps", [&] { return steps >= at_pause + 2; });
+  // A control that runs no forward: once its event is out, the engine has applied it and held
+  // again, so any step beyond the two granted would have been counted by now.
+  r2.set_temperature(0, c.sampling.temperature);
+  wait("the run to hold again", [&] { return worker_events > events_before; });
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    CHECK(steps == at_pause + 2, "two single steps ran %d steps", steps - at_pause);
+  }
   r2.resume();
   r2.wait();
   CHECK(col.raw_ids() == plain, "pause / step / resume changed the generated tokens");

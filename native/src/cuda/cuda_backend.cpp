@@ -135,7 +135,8 @@ struct DeviceLayer {
 
 class CudaBackend final : public Backend {
  public:
-  CudaBackend(const ModelConfig& cfg, const ModelWeights& w, const BackendOptions& opt) : cfg_(cfg) {
+  CudaBackend(const ModelConfig& cfg, const ModelWeights& w, const BackendOptions& opt, const LoadProgress& progress)
+      : cfg_(cfg), progress_(progress) {
     dev_ = pick_device(prop_);
     cublas();  // fails here, naming the library, when cuBLAS is missing or too old
     check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
@@ -282,6 +283,12 @@ class CudaBackend final : public Backend {
   const float* vector_cat(const std::vector<const Tensor*>& parts);
 
   const ModelConfig& cfg_;
+  // The load's progress while the weights go to the GPU (only during the constructor).
+  LoadProgress progress_;
+  size_t uploaded_ = 0;  // weight bytes on the device so far
+  void report_upload() {
+    if (progress_) progress_("upload", double(uploaded_), double(weight_bytes_));
+  }
   cudaDeviceProp prop_{};
   int dev_ = 0;
   cudaStream_t stream_ = nullptr;
@@ -349,6 +356,8 @@ void CudaBackend::upload(const ModelWeights& w, const BackendOptions& opt) {
                       " (plus " + gb(reserve) + " of working memory), " + bytes_text(free) + " free of " + gb(total) +
                       " on " + prop_.name);
 
+  report_upload();  // 0 of the total: the bar appears before the first (largest) copy
+
   const Rope rope(cfg_);
   const std::vector<float>& inv = rope.inv_freq();
   inv_freq_ = static_cast<float*>(heap_.alloc(inv.size() * 4, "RoPE table"));
@@ -375,6 +384,9 @@ void CudaBackend::upload(const ModelWeights& w, const BackendOptions& opt) {
   }
   final_norm_ = vector(w.final_norm, int(H), 1.0f);
   check_sync(cudaStreamSynchronize(stream_), "weight upload");
+  uploaded_ = weight_bytes_;
+  report_upload();
+  progress_ = nullptr;  // the loader's callback does not outlive the load
 }
 
 // Rows of several tensors stacked into one device matrix in the compute dtype. In random
@@ -402,6 +414,8 @@ DeviceMatrix CudaBackend::matrix(const std::vector<const Tensor*>& parts, int co
   if (random_) {
     fill_random(d, wt_, rows * cols, seed_ + std::hash<std::string>()(what), 1.0f / std::sqrt(float(cols)) * 1.7f, 0.0f,
                 stream_);
+    uploaded_ += bytes;  // generated on the device: counted as it is queued
+    report_upload();
   } else {
     size_t off = 0;
     std::vector<float> f32;
@@ -422,6 +436,8 @@ DeviceMatrix CudaBackend::matrix(const std::vector<const Tensor*>& parts, int co
         }
       }
       off += n * esz(wt_);
+      uploaded_ += n * esz(wt_);
+      report_upload();
     }
   }
   DeviceMatrix m;
@@ -743,8 +759,9 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cuda_backend(const ModelConfig& cfg, const ModelWeights& w, const BackendOptions& opt) {
-  return std::make_unique<CudaBackend>(cfg, w, opt);
+std::unique_ptr<Backend> make_cuda_backend(const ModelConfig& cfg, const ModelWeights& w, const BackendOptions& opt,
+                                           const LoadProgress& progress) {
+  return std::make_unique<CudaBackend>(cfg, w, opt, progress);
 }
 
 // Benchmarks only: random K/V in every page the backend holds.

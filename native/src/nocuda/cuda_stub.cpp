@@ -5,7 +5,8 @@
 
 namespace hw {
 
-std::unique_ptr<Backend> make_cuda_backend(const ModelConfig&, const ModelWeights&, const BackendOptions&) {
+std::unique_ptr<Backend> make_cuda_backend(const ModelConfig&, const ModelWeights&, const BackendOptions&,
+                                           const LoadProgress&) {
   throw EngineError(
       "CUDA unavailable: this build of the engine has no CUDA backend (built with HW_CUDA=OFF or without nvcc)");
 }

@@ -62,7 +62,21 @@ static void test_fixture(const std::string& name) {
   const bool bf16 = ref.get("dtype")->as_string() == "bfloat16";
   BackendOptions go;
   go.device = "cuda";
-  auto gpu = Model::load(dir, go);
+  // The load reports the copy to the GPU as the CPU path reports its read: phase "upload",
+  // from 0, never backwards, ending at its total (the device weights' bytes).
+  double up_first = -1, up_last = -1, up_total = -1;
+  bool up_monotonic = true;
+  auto gpu = Model::load(dir, go, [&](const char* phase, double done, double total) {
+    if (std::string(phase) != "upload") return;
+    if (up_first < 0) up_first = done;
+    if (done < up_last) up_monotonic = false;
+    up_last = done;
+    up_total = total;
+  });
+  CHECK(up_first == 0 && up_total > 0, "%s: no upload progress from 0 (first %.0f, total %.0f)", name.c_str(), up_first,
+        up_total);
+  CHECK(up_monotonic && up_last == up_total, "%s: upload progress went backwards or ended at %.0f of %.0f",
+        name.c_str(), up_last, up_total);
   auto cpu = Model::load(dir, BackendOptions{});
   const auto& prompts = ref.get("prompts")->as_array();
   double worst = 0, worst_rel = 0;
