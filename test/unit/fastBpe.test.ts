@@ -2,9 +2,9 @@
  * FastBpe (extension/model/fastBpe.ts) against the library's own BPE: the same tokenizer.json
  * built both ways must give the same ids and the same text on a corpus (the repository's own
  * sources and docs, the chat format with special tokens, hard Unicode, long words, random
- * strings), for the real Qwen3 tokenizer, the built-in trained model's own, and small synthetic ones that reach the rare
- * paths (old merge format, ignore_merges, merges whose result is missing or shared, a pair
- * listed twice, an unknown token).
+ * strings), for the real Qwen3 tokenizer, the built-in trained model's own, and small
+ * synthetic ones that reach the rare paths (old merge format, ignore_merges, merges whose
+ * result is missing or shared, a pair listed twice, an unknown token).
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
