@@ -72,7 +72,10 @@ export function activate(context: vscode.ExtensionContext): HogwildApi {
     log,
   };
   const panels = new RunPanels(host);
-  const sidebar = new SidebarProvider(host, (runId) => panels.show(runId));
+  const sidebar = new SidebarProvider(host, (runId, token) => {
+    const p = panels.show(runId);
+    if (token) p.inspectToken(token.block, token.index);
+  });
   context.subscriptions.push(
     panels,
     sidebar,

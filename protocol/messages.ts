@@ -327,7 +327,9 @@ export type ToWebview =
   /** The answer to a request of the webview (inspect, control, command). */
   | Reply
   /** Something the user should know that answers no request (a rejected message). */
-  | { type: 'notice'; level: LogLevel; message: string };
+  | { type: 'notice'; level: LogLevel; message: string }
+  /** Open the token inspector on a cache position (the sidebar's compact map was clicked). */
+  | { type: 'inspect-token'; runId: string; block: number; index: number };
 
 /** Webview -> extension: untrusted. Requests (with an id) get a reply naming it. */
 export const FromWebview = union('message type', [
@@ -335,7 +337,8 @@ export const FromWebview = union('message type', [
   obj({ type: lit('control'), id: RequestId, runId: RunId, control: Control }),
   obj({ type: lit('inspect'), id: RequestId, runId: RunId, block: BlockId, index: int(0, L.MAX_BLOCK) }),
   obj({ type: lit('select-run'), runId: RunId }),
-  obj({ type: lit('command'), id: RequestId, command: oneOf(WEBVIEW_COMMANDS), runId: opt(RunId) }),
+  /** `token` (open-panel only): the panel opens its inspector on that cache position. */
+  obj({ type: lit('command'), id: RequestId, command: oneOf(WEBVIEW_COMMANDS), runId: opt(RunId), token: opt(obj({ block: BlockId, index: int(0, L.MAX_BLOCK) })) }),
 ]);
 export type FromWebview = v.InferOutput<typeof FromWebview>;
 /** Webview messages that expect a reply. */

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench:views [-- --workers 8 --tokens 32768 --layers 8 --frames 120]
+// npm run bench:views [-- --workers 8 --tokens 32768 --layers 8 --frames 120 --profile]
 //
 // The run panel on a long run: replays a synthetic combined-layout trace (W workers x N
 // tokens each, steps of ~60 tokens moving into the shared history, attention shares with
@@ -9,6 +9,9 @@
 // tokens. Prints the median and 95th-percentile frame time of each, and the JS heap.
 // Targets (issue 10): median < 16 ms, p95 < 33 ms, heap < 250 MB.
 //
+// --profile: a CPU profile of the replay (the live path: messages in, renders out), summed up
+// by function, written to .test-artifacts/bench-views-replay.cpuprofile.
+//
 // Frame time = the action (its event handlers) + the frame it causes: from the first
 // animation-frame callback of that frame to the end of its rendering (a message posted from
 // that callback runs once the frame is painted).
@@ -17,6 +20,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { summarizeProfile } from '../test/e2e/lib/profileSummary.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
@@ -59,6 +63,12 @@ try {
   await page.waitForFunction(() => window.__posted.some((m) => m.type === 'ready'));
 
   // ------------------------------------------------------------ the synthetic replay
+  const profiling = args.includes('--profile');
+  const cdp = await page.context().newCDPSession(page);
+  if (profiling) {
+    await cdp.send('Profiler.enable');
+    await cdp.send('Profiler.start');
+  }
   const t0 = Date.now();
   const loaded = await page.evaluate(
     async ({ W, N, L }) => {
@@ -146,6 +156,13 @@ try {
     { W, N, L },
   );
   const loadMs = Date.now() - t0;
+  if (profiling) {
+    const { profile } = await cdp.send('Profiler.stop');
+    const out = path.join(root, '.test-artifacts', 'bench-views-replay.cpuprofile');
+    fs.mkdirSync(path.dirname(out), { recursive: true });
+    fs.writeFileSync(out, JSON.stringify(profile));
+    for (const line of summarizeProfile(profile, 25)) console.log(`[bench:views] ${line}`);
+  }
 
   // ------------------------------------------------------------ frames
   const measure = (kind) =>
@@ -211,7 +228,6 @@ try {
     const s = stats(r.times);
     console.log(`  ${kind.padEnd(14)} median ${s.median.toFixed(2).padStart(7)}   p95 ${s.p95.toFixed(2).padStart(7)}   max ${s.max.toFixed(2).padStart(7)}${r.inspected ? `   (inspector: ${r.inspected})` : ''}`);
   }
-  const cdp = await page.context().newCDPSession(page);
   await cdp.send('HeapProfiler.collectGarbage');
   const heap = await cdp.send('Runtime.getHeapUsage');
   console.log(`[bench:views] JS heap after GC: ${(heap.usedSize / 1e6).toFixed(1)} MB used of ${(heap.totalSize / 1e6).toFixed(1)} MB (target < 250 MB)`);

@@ -33,7 +33,21 @@ export function fmtRate(x: number): string {
   return x >= 100 ? x.toFixed(0) : x.toFixed(1);
 }
 
+/**
+ * Attribute writes only when the value changes: a custom element's attributeChangedCallback
+ * (the vscode-elements controls) runs on every setAttribute, and these run every frame.
+ */
 export function setDisabled(el: HTMLElement, disabled: boolean): void {
+  if (disabled === el.hasAttribute('disabled')) return;
   if (disabled) el.setAttribute('disabled', '');
   else el.removeAttribute('disabled');
+}
+
+export function setData(el: HTMLElement, key: string, value: string): void {
+  if (el.dataset[key] !== value) el.dataset[key] = value;
+}
+
+/** An inline style property, written only when it changes (through the CSSOM: the CSP blocks style attributes). */
+export function setStyle(el: HTMLElement, prop: 'width' | 'height' | 'left' | 'top', value: string): void {
+  if (el.style[prop] !== value) el.style[prop] = value;
 }

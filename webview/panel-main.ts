@@ -11,9 +11,9 @@ import '@vscode-elements/elements/dist/vscode-option/index.js';
 import '@vscode-elements/elements/dist/vscode-badge/index.js';
 
 import type { Control, EngineState, InspectResult, ToWebview, WebviewCommand } from '../protocol/messages';
-import { RunModel, emptyChanges, modelFromSnapshot, snapshotOf, type RunChanges, type RunSnapshot, type WorkerModel } from '../extension/runModel';
+import { RunModel, emptyChanges, modelFromSnapshot, snapshotOf, type LaneSegment, type RunChanges, type RunSnapshot, type WorkerModel } from '../extension/runModel';
 import { FrameScheduler, RenderCounter } from './frame';
-import { ce, fmtRate, h, setDisabled, setText } from './dom';
+import { ce, fmtRate, h, setData, setDisabled, setText } from './dom';
 import { formatBytes, prefillText } from '../protocol/progress';
 import { VirtualList, type ListItem } from './virtualList';
 import { onMessage, post, request, vscodeApi } from './vscode';
@@ -151,31 +151,56 @@ function makeLane(w: WorkerModel): Lane {
   return lane;
 }
 
+/** A step's list items, kept while the step's text and state stay the same. */
+const segItems = new WeakMap<LaneSegment, { length: number; finished: boolean; items: ListItem[] }>();
+
 function laneItems(w: WorkerModel): ListItem[] {
   const items: ListItem[] = [];
   w.segments.forEach((s, i) => {
-    const cuts = chunkBounds(s.text);
-    for (let c = 0; c + 1 < cuts.length; c++) {
-      const text = s.text.slice(cuts[c], cuts[c + 1]);
-      const first = c === 0;
-      items.push({
-        key: `s${i}c${c}`,
-        // A chunk changes when its text grows or its step finishes.
-        version: text.length * 2 + (s.finished ? 1 : 0),
-        chars: text.length + (first ? 12 : 0),
-        render: (el: HTMLElement) => {
-          el.classList.toggle('finished', s.finished);
-          el.classList.toggle('cont', !first);
-          el.dataset.step = String(s.step);
-          el.dataset.seg = String(i);
-          el.dataset.start = String(cuts[c]);
-          // The stream carries the step header ("**Alice [2]:** ") itself; a label only where it does not.
-          if (first && !s.text.trimStart().startsWith(`**${w.info.name} [`)) el.append(h('span', { class: 'seg-label' }, `${w.info.name} [${s.step}]`));
-          el.append(h('span', { class: 'seg-text' }, text));
-        },
-      });
+    let cached = segItems.get(s);
+    if (!cached || cached.length !== s.text.length || cached.finished !== s.finished) {
+      cached = { length: s.text.length, finished: s.finished, items: segmentItems(w, s, i) };
+      segItems.set(s, cached);
     }
+    for (const it of cached.items) items.push(it);
   });
+  return items;
+}
+
+function segmentItems(w: WorkerModel, s: LaneSegment, i: number): ListItem[] {
+  const items: ListItem[] = [];
+  const cuts = chunkBounds(s.text);
+  // The stream carries the step header ("**Alice [2]:** ") itself; a label only where it does not.
+  const labelled = !s.text.trimStart().startsWith(`**${w.info.name} [`);
+  for (let c = 0; c + 1 < cuts.length; c++) {
+    const a = cuts[c]!;
+    const b = cuts[c + 1]!;
+    const first = c === 0;
+    items.push({
+      key: `s${i}c${c}`,
+      // A chunk changes when its text grows or its step finishes.
+      version: (b - a) * 2 + (s.finished ? 1 : 0),
+      chars: b - a + (first ? 12 : 0),
+      render: (el: HTMLElement) => {
+        el.classList.toggle('finished', s.finished);
+        el.classList.toggle('cont', !first);
+        el.dataset.step = String(s.step);
+        el.dataset.seg = String(i);
+        el.dataset.start = String(a);
+        if (first && labelled) el.append(h('span', { class: 'seg-label' }, `${w.info.name} [${s.step}]`));
+        el.append(h('span', { class: 'seg-text' }, s.text.slice(a, b)));
+      },
+      // Streaming: append the new tail to the text node already there (no new nodes).
+      update: (el: HTMLElement) => {
+        if ((first && labelled) !== (el.firstElementChild?.className === 'seg-label')) return false;
+        const node = el.lastElementChild?.firstChild;
+        if (!(node instanceof Text) || node.length > b - a || !s.text.startsWith(node.data, a)) return false;
+        if (a + node.length < b) node.appendData(s.text.slice(a + node.length, b));
+        el.classList.toggle('finished', s.finished);
+        return true;
+      },
+    });
+  }
   return items;
 }
 
@@ -204,7 +229,7 @@ function renderToolbar(m: RunModel): void {
   setText(titleEl, m.title);
   const s = m.summary();
   setText(stateBadge, m.source === 'replay' ? `${m.state} (replay)` : s.prefill ? prefillText(s.prefill) : m.state);
-  stateBadge.dataset.state = m.state;
+  setData(stateBadge, 'state', m.state);
   const kv = s.kvBytes !== undefined ? ` · KV ${formatBytes(s.kvBytes)}` : '';
   setText(statsEl, `${s.tokens} tokens · ${fmtRate(s.tokensPerSecond)} tok/s${m.stats.msPerStep ? ` · ${m.stats.msPerStep.toFixed(0)} ms/step` : ''}${kv}`);
   const live = isLive();
@@ -256,8 +281,8 @@ function render(): void {
   if (!m) return;
   m.tick(Date.now());
   renderToolbar(m);
-  document.body.dataset.state = m.state;
-  document.body.dataset.source = m.source;
+  setData(document.body, 'state', m.state);
+  setData(document.body, 'source', m.source);
 
   // Lanes: one per worker, forks appended.
   const workers = [...m.workers.values()].sort((a, b) => a.info.worker - b.info.worker);
@@ -282,7 +307,7 @@ function render(): void {
     setText(lane.name, w.info.name);
     const st = workerDisplayState(m, w);
     setText(lane.state, st);
-    lane.root.dataset.state = st;
+    setData(lane.root, 'state', st);
     setText(lane.origin, w.info.forkedFrom !== undefined ? `forked from ${m.workers.get(w.info.forkedFrom)?.info.name ?? w.info.forkedFrom}` : '');
     setText(lane.stats, `step ${w.step} · ${w.tokens} tok · ${fmtRate(w.tokensPerSecond)} tok/s`);
     setDisabled(lane.fork, !isLive() || w.info.state === 'finished');
@@ -333,18 +358,20 @@ function render(): void {
   if (ch.workers.size > 0 || ch.history || ch.notes) insights.textChanged();
   insights.render(m);
   for (const v of views) v.update(m, full ? { ...ch, workerList: true, history: true, answer: true, notes: true, stats: true, views: true, attention: true, state: true } : ch);
-  saveState();
+  // Renders for a scroll or a hover change nothing worth saving.
+  if (full || ch.state || ch.workerList || ch.workers.size > 0 || ch.history || ch.notes || ch.answer) saveState();
 }
 
 // ---------------------------------------------------------------- state
 
 let saveTimer: ReturnType<typeof setTimeout> | null = null;
+/** The snapshot holds every lane's text: built and posted at most once a second. */
 function saveState(): void {
   if (saveTimer) return;
   saveTimer = setTimeout(() => {
     saveTimer = null;
     api.setState({ snapshot: model ? snapshotOf(model) : null, noteTarget: noteTarget.value || 'all' });
-  }, 500);
+  }, 1000);
 }
 
 function control(c: Control): void {
@@ -417,6 +444,10 @@ onMessage((msg: ToWebview) => {
       break;
     case 'notice':
       showNotice(msg.level, msg.message);
+      break;
+    case 'inspect-token':
+      // The sidebar's compact map was clicked on this position.
+      if (model && msg.runId === model.runId) insights.inspect({ block: msg.block, index: msg.index });
       break;
     default:
       for (const v of views) v.onMessage?.(msg);

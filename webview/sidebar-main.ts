@@ -12,7 +12,7 @@ import '@vscode-elements/elements/dist/vscode-badge/index.js';
 
 import type { Control, EngineState, RunSummary, ToWebview, WebviewCommand } from '../protocol/messages';
 import { FrameScheduler, RenderCounter } from './frame';
-import { ce, fmtRate, h, setDisabled, setText } from './dom';
+import { ce, fmtRate, h, setData, setDisabled, setText } from './dom';
 import { formatBytes, prefillText } from '../protocol/progress';
 import { onMessage, post, request, vscodeApi } from './vscode';
 import { CacheState } from '../extension/insights/cacheState';
@@ -57,13 +57,14 @@ const runBox = h('section', { class: 'run', hidden: true }, runSelect, h('div', 
 const workersEl = h('ul', { class: 'workers', 'aria-label': 'Workers' });
 
 // The compact cache map of the shown run (a click opens the run panel, whose inspector
-// tells the tokens); its run is the one the extension last sent an `init` for.
+// tells the token clicked); its run is the one the extension last sent an `init` for.
 let cache = new CacheState();
 let cacheRunId: string | null = null;
 const nameOf = (w: number) => current()?.workers.find((x) => x.worker === w)?.name ?? `Worker ${w}`;
 // Redrawn at most 4 times a second while the run streams (drawPacer.ts says why).
 const mapPacer = new DrawPacer(250, () => scheduler.schedule());
-const cacheMap = new CacheMap(cache, nameOf, () => current() && command('open-panel', current()!.runId), () => mapPacer.drawSoon(), true);
+// A click on a block opens the run panel with its inspector on the token clicked.
+const cacheMap = new CacheMap(cache, nameOf, (token) => cacheRunId && request({ type: 'command', command: 'open-panel', runId: cacheRunId, token }).catch(() => undefined), () => mapPacer.drawSoon(), true);
 const cacheBox = h('section', { class: 'cache', 'aria-label': 'Cache map', hidden: true }, h('h2', { class: 'cache-title' }, 'Cache'), cacheMap.root);
 const solveBtn = btn('Solve Selection', 'solve', 'Start a run on the editor selection', false);
 const emptyEl = h('div', { class: 'empty' }, h('p', {}, 'No runs yet. Select a problem in an editor and run "Hogwild: Solve Selection".'), solveBtn);
@@ -119,7 +120,7 @@ function render(): void {
   document.body.dataset.renders = String(counter.perSecond);
   engineBox.hidden = engineState !== 'crashed';
   setText(engineEl, engineState === 'crashed' ? `Engine stopped: ${engineMessage}` : '');
-  document.body.dataset.engine = engineState;
+  setData(document.body, 'engine', engineState);
   loadEl.hidden = engineState !== 'loading' || engineProgress === '';
   setText(loadEl, engineState === 'loading' ? engineProgress : '');
   const r = current();
@@ -127,9 +128,9 @@ function render(): void {
   runBox.hidden = !r;
   workersEl.hidden = !r;
   cacheBox.hidden = !r || cacheRunId !== r.runId || cache.views.length === 0;
-  if (!cacheBox.hidden && (!r || mapPacer.due(r.source === 'live' && r.state === 'running'))) cacheMap.draw();
+  if (!cacheBox.hidden && (!r || mapPacer.due(r.state === 'running'))) cacheMap.draw();
   if (!r) return;
-  document.body.dataset.state = r.state;
+  setData(document.body, 'state', r.state);
   // Run picker (only when there is a choice).
   runSelect.hidden = runs.length < 2;
   const want = runs.map((x) => x.runId).join(',');
@@ -139,7 +140,7 @@ function render(): void {
   }
   setText(runTitle, r.title);
   setText(runState, r.source === 'replay' ? `${r.state} (replay)` : r.prefill ? prefillText(r.prefill) : r.state);
-  runState.dataset.state = r.state;
+  setData(runState, 'state', r.state);
   const kv = r.kvBytes !== undefined ? ` · KV ${formatBytes(r.kvBytes)}` : '';
   setText(runStats, `${r.tokens} tokens · ${fmtRate(r.tokensPerSecond)} tok/s${kv}${r.message ? ` · ${r.message}` : ''}`);
   const isLive = live(r);
@@ -163,10 +164,10 @@ function render(): void {
     setText(row.name, w.name);
     const st = r.state === 'failed' ? 'failed' : !isLive ? (r.state === 'stopped' && w.state !== 'finished' ? 'stopped' : 'finished') : r.state === 'paused' && w.state === 'running' ? 'paused' : w.state;
     setText(row.state, w.forkedFrom !== undefined ? `${st} · forked from ${byName.get(w.forkedFrom) ?? w.forkedFrom}` : st);
-    row.root.dataset.state = st;
+    setData(row.root, 'state', st);
     setText(row.numbers, `step ${w.step} · ${w.tokens} tok · ${fmtRate(w.tokensPerSecond)} tok/s`);
     setText(row.line, w.lastLine);
-    row.line.title = w.lastLine;
+    if (row.line.title !== w.lastLine) row.line.title = w.lastLine;
     const wl = isLive && w.state !== 'finished';
     setDisabled(row.pause, !wl || w.state === 'paused' || r.state === 'paused');
     setDisabled(row.resume, !wl || (w.state !== 'paused' && r.state !== 'paused'));

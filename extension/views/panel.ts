@@ -38,6 +38,8 @@ export interface PanelHost {
 export class RunPanel extends Disposable {
   private coalescer: Coalescer;
   private ready = false;
+  /** A position to inspect once the webview is ready (a new panel is not yet). */
+  private pendingInspect: { block: number; index: number } | null = null;
 
   constructor(
     readonly panel: vscode.WebviewPanel,
@@ -98,6 +100,20 @@ export class RunPanel extends Disposable {
     this.post({ type: 'init', runId: m.runId, title: m.title, config: m.config, source: m.source, events: packIds(rec.trace.events()) });
     const es = this.host.engineState();
     this.post({ type: 'engine', ...es });
+    this.flushInspect();
+  }
+
+  /** Opens the panel's token inspector on a cache position of its run (now, or once it is ready). */
+  inspectToken(block: number, index: number): void {
+    this.pendingInspect = { block, index };
+    if (this.ready) this.flushInspect();
+  }
+
+  private flushInspect(): void {
+    const t = this.pendingInspect;
+    if (!t || !this.host.runs.get(this.runId)) return;
+    this.pendingInspect = null;
+    this.post({ type: 'inspect-token', runId: this.runId, block: t.block, index: t.index });
   }
 
   private onMessage(raw: unknown): void {

@@ -27,7 +27,7 @@ export class SidebarProvider extends Disposable implements vscode.WebviewViewPro
   private cacheRunId: string | null = null;
   private readonly cacheEvents = new Coalescer((events) => this.cacheRunId && this.post({ type: 'events', runId: this.cacheRunId, events: packIds(events) }), INTERVAL_MS);
 
-  constructor(private readonly host: PanelHost, private readonly openPanel: (runId: string) => void) {
+  constructor(private readonly host: PanelHost, private readonly openPanel: (runId: string, token?: { block: number; index: number }) => void) {
     super();
     this._register(toDisposable(() => this.cacheEvents.dispose()));
     this._register(
@@ -138,7 +138,7 @@ export class SidebarProvider extends Disposable implements vscode.WebviewViewPro
       case 'command':
         this.answer(
           msg.id,
-          Promise.resolve().then(() => (msg.command === 'open-panel' && msg.runId ? this.openPanel(msg.runId) : this.host.command(msg))),
+          Promise.resolve().then(() => (msg.command === 'open-panel' && msg.runId ? this.openPanel(msg.runId, msg.token) : this.host.command(msg))),
         );
         return;
       case 'inspect':

@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { webviewFrame } from './lib/driver.mjs';
+import { summarizeProfile, summarizeTrace } from './lib/profileSummary.mjs';
 
 const STEP_TIMEOUT = 60_000;
 // While a run streams, a 2-core machine has shown the Workers view loading and a Pause showing
@@ -133,6 +134,17 @@ export async function runUiScenario({ browser, url, artifacts, extensionsDir, wo
       const { profile } = await cdp.send('Profiler.stop');
       fs.writeFileSync(path.join(artifacts, 'streaming.cpuprofile'), JSON.stringify(profile));
       log('profile written');
+      for (const line of summarizeProfile(profile)) log(line);
+      // Then a timeline trace: what "(program)" was (style, layout, paint), and for which document.
+      const trace = [];
+      cdp.on('Tracing.dataCollected', (d) => trace.push(...d.value));
+      const done = new Promise((r) => cdp.once('Tracing.tracingComplete', r));
+      await cdp.send('Tracing.start', { categories: 'devtools.timeline,disabled-by-default-devtools.timeline,v8', transferMode: 'ReportEvents' });
+      await page.waitForTimeout(4000);
+      await cdp.send('Tracing.end');
+      await done;
+      fs.writeFileSync(path.join(artifacts, 'streaming.trace.json'), JSON.stringify(trace));
+      for (const line of summarizeTrace(trace)) log(line);
     }
     const title = await panel.locator('.run-title').textContent();
     assert(title.includes('positive divisors'), `the panel's title is the selected text ("${title}")`);

@@ -2,9 +2,9 @@
  * FastBpe (extension/model/fastBpe.ts) against the library's own BPE: the same tokenizer.json
  * built both ways must give the same ids and the same text on a corpus (the repository's own
  * sources and docs, the chat format with special tokens, hard Unicode, long words, random
- * strings), for the real Qwen3 tokenizer and for small synthetic ones that reach the rare
- * paths (old merge format, ignore_merges, merges whose result is missing or shared, a pair
- * listed twice, an unknown token).
+ * strings), for the real Qwen3 tokenizer, the built-in trained model's own, and small
+ * synthetic ones that reach the rare paths (old merge format, ignore_merges, merges whose
+ * result is missing or shared, a pair listed twice, an unknown token).
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
@@ -125,6 +125,22 @@ describe('FastBpe on the Qwen3 tokenizer', () => {
     for (const t of ['<|im_end|>', 'Ġthe', 'hello', 'ĊĊ', 'no-such-token-here']) expect(fast.token_to_id(t)).toBe(library.token_to_id(t));
     for (const id of [0, 1, 220, 151643, 151668, 151669, 999999]) expect(fast.id_to_token(id)).toBe(library.id_to_token(id));
     expect(fast.get_vocab(true)).toEqual(library.get_vocab(true));
+  });
+});
+
+describe("FastBpe on the built-in trained model's tokenizer (models/hogwild-tiny)", () => {
+  it('gives the library ids and text on hard strings and the repository corpus', () => {
+    const dir = path.join(ROOT, 'models/hogwild-tiny');
+    const tj = JSON.parse(fs.readFileSync(path.join(dir, 'tokenizer.json'), 'utf8')) as Json;
+    const tc = JSON.parse(fs.readFileSync(path.join(dir, 'tokenizer_config.json'), 'utf8')) as Json;
+    const lib = new Tokenizer(tj, tc);
+    const ours = tokenizerWithFastBpe(tj, tc);
+    expect(ours?.model).toBeInstanceOf(FastBpe);
+    for (const s of [...hardStrings(), ...repositoryCorpus().slice(0, 8)]) {
+      const want = lib.encode(s, { add_special_tokens: false }).ids;
+      expect(ours!.encode(s, { add_special_tokens: false }).ids, JSON.stringify(s.slice(0, 60))).toEqual(want);
+      if (want.length > 0) expect(ours!.decode(want)).toBe(lib.decode(want));
+    }
   });
 });
 

@@ -52,6 +52,8 @@ describe('validateFromWebview: good messages', () => {
     expect(ok(validateFromWebview({ type: 'command', id: 9, command: 'restart-engine' }))).toEqual({ type: 'command', id: 9, command: 'restart-engine' });
     expect(ok(validateFromWebview({ type: 'command', id: 10, command: 'save-trace', runId: 'r' }))).toEqual({ type: 'command', id: 10, command: 'save-trace', runId: 'r' });
     expect(bad(validateFromWebview({ type: 'command', command: 'open-log' }))).toMatch(/id: expected a finite number/);
+    expect(ok(validateFromWebview({ type: 'command', id: 11, command: 'open-panel', runId: 'r', token: { block: 3, index: 7 } }))).toEqual({ type: 'command', id: 11, command: 'open-panel', runId: 'r', token: { block: 3, index: 7 } });
+    expect(bad(validateFromWebview({ type: 'command', id: 12, command: 'open-panel', runId: 'r', token: { block: 3, index: -1 } }))).toMatch(/index/);
   });
 
   it('returns a fresh object, never the input', () => {

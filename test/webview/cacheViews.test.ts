@@ -215,6 +215,21 @@ describe.each(LAYOUT_TRACES)('%s trace', (name) => {
     await screenshot(page, `${name}-inspector`, '.insight-inspector');
   });
 
+  test('an inspect-token message (a click on the sidebar\'s compact map) opens the inspector on that token', async () => {
+    // Worker 1's last view: the middle token of its longest block other than the prompt.
+    const v = ref.views[1]!;
+    const seg = [...v].filter((s) => ref.blocks.get(s.block)!.kind !== 'prompt').sort((a, b) => b.length - a.length)[0]!;
+    const index = Math.floor(seg.length / 2);
+    // Another run's position changes nothing.
+    await postToPage(page, { type: 'inspect-token', runId: 'another-run', block: seg.block, index });
+    await postToPage(page, { type: 'inspect-token', runId: trace.header.runId, block: seg.block, index });
+    await page.waitForFunction(({ b, i }) => {
+      const el = document.querySelector('.inspector');
+      return el?.getAttribute('data-state') === 'done' && el.getAttribute('data-block') === String(b) && el.getAttribute('data-index') === String(i);
+    }, { b: seg.block, i: index });
+    await checkInspectorRows(page, ref, seg.block, index);
+  });
+
   test('prompt tokens: the prompt (collapsed at first) opens, and a click inspects its token', async () => {
     expect(await page.locator('details.prompt').getAttribute('open')).toBeNull();
     await page.locator('details.prompt summary').click();

@@ -125,7 +125,7 @@ describe.each(['contiguous', 'interleaved', 'combined', 'combined-moves'])('side
 });
 
 describe('sidebar, live', () => {
-  test('the compact map follows a run as its events come, and a click opens the run panel', async () => {
+  test('the compact map follows a run as its events come, and a click opens the run panel on the token clicked', async () => {
     const trace = readFixtureTrace('combined-moves');
     const events = allEvents(trace);
     const ref = traceReference(events);
@@ -151,10 +151,15 @@ describe('sidebar, live', () => {
     const heads = summaryHeads(ref, workerNames(events));
     await page.waitForFunction((want) => want.every((h) => document.querySelector('.cache .cache-map-summary')?.textContent?.includes(h)), heads, { timeout: 10_000 });
 
+    // A click 2 px into worker 0's own step: the panel opens on that block's token there.
     const box = (await page.locator(MAP).boundingBox())!;
-    await page.mouse.click(box.x + rows[0]![rows[0]!.length - 1]!.x0 + 2, box.y + ROW_H / 2);
-    const posted = await page.evaluate(() => (window as unknown as { __posted: { type: string; command?: string; runId?: string }[] }).__posted.filter((m) => m.type === 'command'));
+    const own = rows[0]![rows[0]!.length - 1]!;
+    expect(own.seg).toEqual(ref.views[0]![ref.views[0]!.length - 1]);
+    await page.mouse.click(box.x + own.x0 + 2, box.y + ROW_H / 2);
+    const posted = await page.evaluate(() => (window as unknown as { __posted: { type: string; command?: string; runId?: string; token?: unknown }[] }).__posted.filter((m) => m.type === 'command'));
     expect(posted.map((m) => [m.command, m.runId])).toEqual([['open-panel', trace.header.runId]]);
+    const wantIndex = Math.min(own.seg.length - 1, Math.floor((2 / Math.max(1, own.x1 - own.x0)) * own.seg.length));
+    expect(posted[0]!.token).toEqual({ block: own.seg.block, index: wantIndex });
     expect(pageErrors(page)).toEqual([]);
     await page.close();
   });

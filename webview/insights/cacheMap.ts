@@ -8,8 +8,9 @@
  */
 import type { CacheState, TokenRef } from '../../extension/insights/cacheState';
 import type { BlockKind, ViewSegmentInfo } from '../../protocol/messages';
-import { h, setText } from '../dom';
-import { SHARED_GREY, isHighContrast, paletteOf, parseColor, readTheme, workerColor, workerStriped, type ThemeColors } from './palette';
+import { h, setData, setStyle, setText } from '../dom';
+import { cachedWidth } from '../layoutCache';
+import { SHARED_GREY, isHighContrast, paletteOf, parseColor, cachedTheme, workerColor, workerStriped, type ThemeColors } from './palette';
 
 /** Row height and gap of the panel's map, and of the sidebar's compact one. */
 const ROWS = { full: { h: 22, gap: 6 }, compact: { h: 12, gap: 4 } };
@@ -38,6 +39,8 @@ export class CacheMap {
   private readonly zoomLabel: HTMLElement;
   private readonly compressBox: HTMLInputElement;
   private zoom = 1;
+  /** The strip's horizontal scroll, as of its last scroll event (drawing reads no layout). */
+  private scrollLeft = 0;
   private rows: MapSegment[][] = [];
   private drawnVersion = -1;
   private focus: { row: number; seg: number } | null = null;
@@ -48,6 +51,9 @@ export class CacheMap {
   private summaryAt = -Infinity;
   private summaryTimer: ReturnType<typeof setTimeout> | null = null;
   private dirty = true;
+  private overlayDirty = false;
+  /** The blocks as last drawn, without the hover and focus outlines. */
+  private base: HTMLCanvasElement | null = null;
   private readonly rowH: number;
   private readonly rowGap: number;
 
@@ -90,12 +96,15 @@ export class CacheMap {
       this.summary,
       this.status,
     );
-    this.scroller.addEventListener('scroll', () => this.invalidate());
+    this.scroller.addEventListener('scroll', () => {
+      this.scrollLeft = this.scroller.scrollLeft;
+      this.invalidate();
+    });
     this.canvas.addEventListener('mousemove', (e) => this.onHover(e));
     this.canvas.addEventListener('mouseleave', () => {
       this.hover = null;
       this.tooltip.hidden = true;
-      this.invalidate();
+      this.invalidateOverlay();
     });
     this.canvas.addEventListener('click', (e) => {
       const hit = this.hit(e);
@@ -117,6 +126,12 @@ export class CacheMap {
 
   invalidate(): void {
     this.dirty = true;
+    this.requestDraw();
+  }
+
+  /** Only the hover or focus outline changed: the next draw copies the blocks drawn last time. */
+  private invalidateOverlay(): void {
+    this.overlayDirty = true;
     this.requestDraw();
   }
 
@@ -144,8 +159,8 @@ export class CacheMap {
       promptW = Math.round(full * PROMPT_SHARE);
       scale = (full - promptW) / Math.max(1, longest - promptLen);
     }
-    this.spacer.style.width = `${Math.ceil(full)}px`;
-    const sx = this.scroller.scrollLeft;
+    setStyle(this.spacer, 'width', `${Math.ceil(full)}px`);
+    const sx = this.scrollLeft;
     this.rows = views.map((v, worker) =>
       v.map((seg, i) => {
         const isPrompt = i === 0 && promptW > 0 && seg.length === promptLen;
@@ -186,11 +201,22 @@ export class CacheMap {
     return runs;
   }
 
+  private authorColors = new Map<number, Rgb>();
+  private authorColorsTheme: ThemeColors | null = null;
+
   private colorOfAuthor(author: number, kind: BlockKind): Rgb {
     const t = this.theme!;
-    if (author >= 0) return parseColor(workerColor(t.kind, author), [128, 128, 128]);
     void kind;
-    return parseColor(SHARED_GREY[paletteOf(t.kind)], [128, 128, 128]);
+    if (this.authorColorsTheme !== t) {
+      this.authorColors.clear();
+      this.authorColorsTheme = t;
+    }
+    let c = this.authorColors.get(author);
+    if (!c) {
+      c = parseColor(author >= 0 ? workerColor(t.kind, author) : SHARED_GREY[paletteOf(t.kind)], [128, 128, 128]);
+      this.authorColors.set(author, c);
+    }
+    return c;
   }
 
   /** Draws now if anything changed (called at most once per frame by the panel). */
@@ -198,18 +224,26 @@ export class CacheMap {
     const version = this.cache.version * 1000003 + this.cache.layoutVersion;
     const now = performance.now();
     this.flashes = this.flashes.filter((f) => f.until > now);
-    if (!this.dirty && version === this.drawnVersion && this.flashes.length === 0) return;
+    const same = !this.dirty && version === this.drawnVersion && this.flashes.length === 0;
+    if (same && !this.overlayDirty) return;
+    this.overlayDirty = false;
+    if (same && this.base && this.base.width === this.canvas.width && this.base.height === this.canvas.height) {
+      const ctx = this.canvas.getContext('2d')!;
+      ctx.drawImage(this.base, 0, 0);
+      this.drawOutlines(ctx);
+      return;
+    }
     this.dirty = false;
     this.drawnVersion = version;
-    this.theme = readTheme();
+    this.theme = cachedTheme();
     this.trackMoves(now);
     const stage = this.canvas.parentElement!;
-    const width = Math.max(50, Math.floor(stage.clientWidth || 300));
+    const width = Math.max(50, Math.floor(cachedWidth(stage) || 300));
     const nrows = this.cache.views.length;
     const height = Math.max(this.rowH, nrows * (this.rowH + this.rowGap));
     if (this.canvas.width !== width) this.canvas.width = width;
     if (this.canvas.height !== height) this.canvas.height = height;
-    this.canvas.style.height = `${height}px`;
+    setStyle(this.canvas, 'height', `${height}px`);
     this.layout(width);
     const ctx = this.canvas.getContext('2d')!;
     const t = this.theme;
@@ -221,10 +255,13 @@ export class CacheMap {
       for (let i = 0; i < row.length; i++) this.drawSegment(ctx, row[i]!, y, i === row.length - 1, width, hc);
     });
     for (const f of this.flashes) this.drawFlash(ctx, f, width);
-    if (this.focus) this.outline(ctx, this.focus.row, this.focus.seg, t.focus, 2);
-    if (this.hover) this.outline(ctx, this.hover.row, this.hover.seg, t.foreground, 1);
+    this.base ??= document.createElement('canvas');
+    if (this.base.width !== width) this.base.width = width;
+    if (this.base.height !== height) this.base.height = height;
+    this.base.getContext('2d')!.drawImage(this.canvas, 0, 0);
+    this.drawOutlines(ctx);
     this.renderNames();
-    this.canvas.dataset.rows = String(nrows);
+    setData(this.canvas, 'rows', String(nrows));
     this.updateSummary(now);
   }
 
@@ -253,18 +290,22 @@ export class CacheMap {
     if (x1 <= x0) x0 = x1 - 1; // a non-empty block is at least one pixel wide
     const b = this.cache.blocks.get(s.seg.block);
     const kind = b?.kind ?? 'header';
-    const grey = parseColor(SHARED_GREY[paletteOf(t.kind)], [128, 128, 128]);
+    const grey = this.colorOfAuthor(-1, kind);
     if (kind === 'worker' || kind === 'history') {
       // Author runs (cached per block and length: a long history has many tokens).
       const runs = this.runsOf(s.seg.block, s.seg.length);
       const span = s.x1 - s.x0;
+      // A long history has many runs per pixel: a pixel already filled is not filled again.
+      let filled = -Infinity;
       for (let r = 0; r < runs.length; r += 3) {
         const i = runs[r]!;
         const j = runs[r + 1]!;
         const a = runs[r + 2]!;
-        const rx0 = Math.max(x0, Math.round(s.x0 + (i / s.seg.length) * span));
+        if (Math.round(s.x0 + (j / s.seg.length) * span) <= filled) continue;
+        const rx0 = Math.max(x0, filled, Math.round(s.x0 + (i / s.seg.length) * span));
         const rx1 = Math.min(x1, Math.max(rx0 + 1, Math.round(s.x0 + (j / s.seg.length) * span)));
         if (rx1 > rx0) {
+          filled = rx1;
           ctx.fillStyle = rgb(a >= 0 ? this.colorOfAuthor(a, kind) : grey);
           ctx.fillRect(rx0, y, rx1 - rx0, this.rowH);
           if (a >= 0 && workerStriped(a)) {
@@ -305,6 +346,12 @@ export class CacheMap {
       ctx.fillStyle = rgb(t.background);
       ctx.fillRect(x0, y, 1, this.rowH); // a gap between neighbours
     }
+  }
+
+  private drawOutlines(ctx: CanvasRenderingContext2D): void {
+    const t = this.theme!;
+    if (this.focus) this.outline(ctx, this.focus.row, this.focus.seg, t.focus, 2);
+    if (this.hover) this.outline(ctx, this.hover.row, this.hover.seg, t.foreground, 1);
   }
 
   private frame(ctx: CanvasRenderingContext2D, x: number, y: number, w: number, hgt: number, c: Rgb, lw: number): void {
@@ -403,7 +450,7 @@ export class CacheMap {
     this.hover = hit;
     if (!hit) {
       this.tooltip.hidden = true;
-      this.invalidate();
+      this.invalidateOverlay();
       return;
     }
     const s = this.rows[hit.row]![hit.seg]!;
@@ -417,7 +464,7 @@ export class CacheMap {
     this.tooltip.style.left = `${Math.max(0, Math.min(rect.width - 260, e.clientX - rect.left + 12))}px`;
     this.tooltip.style.top = `${e.clientY - rect.top + 14}px`;
     this.tooltip.dataset.block = String(s.seg.block);
-    this.invalidate();
+    this.invalidateOverlay();
   }
 
   private inspectAt(row: number, seg: number, index: number): void {
@@ -449,7 +496,7 @@ export class CacheMap {
     this.focus = f;
     const s = rows[f.row]?.[f.seg];
     if (s) setText(this.status, this.describeSegment(f.row, s.seg));
-    this.invalidate();
+    this.invalidateOverlay();
   }
 
   /** The screen-reader summary: every view, block by block. */

@@ -5,6 +5,9 @@
  * arithmetic (shadeOf, cellOf), so that both draw the same picture. Values below 0 (or NaN)
  * are "not recorded": a diagonal stripe, never the colour of zero.
  */
+import { setData, setStyle } from '../dom';
+import { cachedHeight, cachedWidth } from '../layoutCache';
+
 export interface Grid {
   cols: number;
   rows: number;
@@ -256,15 +259,15 @@ export class GridView {
   /** Draws at the canvas's CSS size (one canvas pixel per CSS pixel, so cells are crisp). */
   draw(grid: Grid, colors: GridColors, cssHeight?: number): void {
     this.last = { grid, colors };
-    const width = Math.max(1, Math.floor(this.host.clientWidth || 300));
-    const height = Math.max(1, Math.floor(cssHeight ?? (this.canvas.clientHeight || 100)));
+    const width = Math.max(1, Math.floor(cachedWidth(this.host) || 300));
+    const height = Math.max(1, Math.floor(cssHeight ?? (cachedHeight(this.canvas) || 100)));
     if (this.canvas.width !== width) this.canvas.width = width;
     if (this.canvas.height !== height) this.canvas.height = height;
-    this.canvas.style.width = `${width}px`;
-    this.canvas.style.height = `${height}px`;
-    this.canvas.dataset.backend = this.backend.kind;
-    this.canvas.dataset.cols = String(grid.cols);
-    this.canvas.dataset.rows = String(grid.rows);
+    setStyle(this.canvas, 'width', `${width}px`);
+    setStyle(this.canvas, 'height', `${height}px`);
+    setData(this.canvas, 'backend', this.backend.kind);
+    setData(this.canvas, 'cols', String(grid.cols));
+    setData(this.canvas, 'rows', String(grid.rows));
     if (grid.cols === 0 || grid.rows === 0) return;
     this.backend.draw(grid, colors, width, height);
   }

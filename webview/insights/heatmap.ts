@@ -8,9 +8,10 @@ import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import '@vscode-elements/elements/dist/vscode-option/index.js';
 import type { CacheState } from '../../extension/insights/cacheState';
 import { FIRST_WORKER_SOURCE, SHARED_SOURCES } from '../../extension/insights/attentionSeries';
-import { ce, h, setText } from '../dom';
+import { ce, h, setData, setText } from '../dom';
 import { GridView, type Grid, type GridColors } from './grid';
-import { isHighContrast, readTheme } from './palette';
+import { cachedTheme, isHighContrast } from './palette';
+import { cachedWidth } from '../layoutCache';
 
 const ROW_PX = 12;
 const RECOMPUTE_MS = 250;
@@ -95,7 +96,7 @@ export class Heatmap {
   }
 
   private colors(): GridColors {
-    const t = readTheme();
+    const t = cachedTheme();
     return { lo: t.background, hi: t.foreground, missA: t.background, missB: t.missing, steps: isHighContrast(t.kind) ? 5 : 0 };
   }
 
@@ -115,7 +116,7 @@ export class Heatmap {
     const readers = Math.max(a.readers, this.cache.views.length);
     const sources = FIRST_WORKER_SOURCE + readers;
     const host = this.overTime.canvas.parentElement!;
-    const width = Math.max(1, Math.floor(host.clientWidth || 300));
+    const width = Math.max(1, Math.floor(cachedWidth(host) || 300));
     const bins = Math.max(1, Math.min(a.lastStep, Math.floor(width / 2)));
     const key = `${a.recordedSteps}:${a.lastStep}:${this.layer}:${bins}:${readers}`;
     const now = performance.now();
@@ -147,8 +148,8 @@ export class Heatmap {
     setText(this.nowCaption, latest > 0 ? `Now (step ${latest})` : 'Now (not recorded)');
     this.renderLabels(readers, sources);
     setText(this.summary, this.describe(latest, readers, sources, nowVals, runVals));
-    this.root.dataset.layer = String(this.layer);
-    this.root.dataset.bins = String(bins);
+    setData(this.root, 'layer', String(this.layer));
+    setData(this.root, 'bins', String(bins));
   }
 
   private renderLabels(readers: number, sources: number): void {

@@ -10,7 +10,7 @@ import { CacheState, type StepRef, type TokenRef } from '../../extension/insight
 import { findInRun, type FindMatch } from '../../extension/insights/find';
 import { runToMarkdown } from '../../extension/insights/markdown';
 import { chunkBounds } from '../chunks';
-import { h, setText } from '../dom';
+import { h, setData, setText } from '../dom';
 import type { VirtualList } from '../virtualList';
 import { CacheMap } from './cacheMap';
 import { DrawPacer } from './drawPacer';
@@ -61,8 +61,10 @@ export class Insights {
   private query = '';
   private cursor: Cursor | null = null;
   private promptShown = -1;
-  /** The map and the heatmap redraw at most 4 times a second while the run streams. */
+  /** The map and the heatmap redraw at most 4 times a second while the run streams (live or a replay). */
   private readonly pacer: DrawPacer;
+  /** The canvas views in or near the viewport (all of them until the observer says). */
+  private readonly onScreen = new Set<Element>();
 
   constructor(
     private readonly access: LaneAccess,
@@ -107,6 +109,20 @@ export class Insights {
       section('insight-attention', 'Cross-worker attention', this.heatmap.root),
       section('insight-inspector', 'Token inspector', this.inspector.root),
     );
+    this.onScreen.add(this.map.root).add(this.heatmap.root);
+    const io = new IntersectionObserver(
+      (entries) => {
+        for (const e of entries) {
+          if (e.isIntersecting) {
+            if (!this.onScreen.has(e.target)) this.pacer.drawSoon();
+            this.onScreen.add(e.target);
+          } else this.onScreen.delete(e.target);
+        }
+      },
+      { rootMargin: '200px' },
+    );
+    io.observe(this.map.root);
+    io.observe(this.heatmap.root);
   }
 
   /** A new run (or a restored one): everything starts over. */
@@ -141,13 +157,15 @@ export class Insights {
   /** Once per frame, after the lanes rendered. */
   render(model: RunModel): void {
     this.model = model;
-    if (this.pacer.due(model.source === 'live' && model.isActive && model.state !== 'paused')) {
-      this.map.draw();
-      this.heatmap.draw();
+    const streaming = model.isActive && model.state !== 'paused';
+    if (this.pacer.due(streaming)) {
+      // While the run streams, a view scrolled out of sight waits until it comes back.
+      if (!streaming || this.onScreen.has(this.map.root)) this.map.draw();
+      if (!streaming || this.onScreen.has(this.heatmap.root)) this.heatmap.draw();
     }
     this.renderPrompt();
     if (this.query && this.matchesStale) this.refreshMatches();
-    this.paintHighlights();
+    this.paintHighlights(false);
   }
 
   // ------------------------------------------------------------ the prompt
@@ -316,10 +334,28 @@ export class Insights {
     else document.querySelector(`.note-item[data-note="${m.note}"]`)?.scrollIntoView({ block: 'nearest' });
   }
 
-  /** Find matches, the current match and the token cursor, as CSS highlights (no DOM change). */
-  paintHighlights(): void {
+  private painted = '';
+
+  /** What the highlights depend on: the same key twice means nothing to repaint. */
+  private highlightKey(): string {
+    if (!this.query && !this.cursor) return '';
+    let dom = this.access.history.mutations;
+    for (const w of this.model?.workers.keys() ?? []) dom += this.access.lane(w)?.list.mutations ?? 0;
+    const c = this.cursor;
+    return `${this.query}|${this.matchAt}|${this.matches.length}|${c ? `${c.worker},${c.step},${c.k}` : ''}|${dom}|${document.querySelectorAll('.note-item').length}`;
+  }
+
+  /**
+   * Find matches, the current match and the token cursor, as CSS highlights (no DOM change).
+   * Per frame (`force` false) only when something they depend on changed: registering
+   * highlights invalidates the whole document's paint.
+   */
+  paintHighlights(force = true): void {
     const reg = highlights();
     if (!reg || !this.model) return;
+    const key = this.highlightKey();
+    if (!force && key === this.painted) return;
+    this.painted = key;
     const all: Range[] = [];
     const current: Range[] = [];
     const cursor: Range[] = [];
@@ -355,7 +391,7 @@ export class Insights {
     reg.set('hw-find', new Highlight(...all));
     reg.set('hw-find-current', new Highlight(...current));
     reg.set('hw-token', new Highlight(...cursor));
-    document.body.dataset.findCurrent = String(current.length);
+    setData(document.body, 'findCurrent', String(current.length));
   }
 
   // ------------------------------------------------------------ export

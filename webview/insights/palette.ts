@@ -85,3 +85,21 @@ export function readTheme(el: HTMLElement = document.body): ThemeColors {
   const missing = parseColor(v('--vscode-editorWarning-foreground'), dark ? [204, 167, 0] : [191, 136, 3]);
   return { kind, background, foreground, border, focus, missing };
 }
+
+let themeCache: ThemeColors | null = null;
+let themeWatch: MutationObserver | null = null;
+
+/**
+ * readTheme() of the body, kept until VS Code changes the theme (it rewrites the body's class
+ * and the root's style variables). Reading computed styles while drawing forces a style
+ * recalculation of the whole document whenever the DOM changed since the last one.
+ */
+export function cachedTheme(): ThemeColors {
+  if (!themeWatch) {
+    themeWatch = new MutationObserver(() => (themeCache = null));
+    themeWatch.observe(document.documentElement, { attributes: true, attributeFilter: ['style', 'class'] });
+    themeWatch.observe(document.body, { attributes: true, attributeFilter: ['class', 'style'] });
+  }
+  themeCache ??= readTheme();
+  return themeCache;
+}
