@@ -783,8 +783,8 @@ std::string HogwildAttention::launch_summary() const {
   const AttnShape& s = impl_->host.shape;
   return std::to_string(s.chunks) + "x" + std::to_string(impl_->dims.kv_heads) + "x" + std::to_string(s.qtiles) +
          "_CTAs_of_" + std::to_string(128 * s.groups) + "_threads,_" +
-         std::to_string(s.groups == 1 ? impl_->stages1 : impl_->stages2) + "_stages,_" +
-         std::to_string(s.pieces) + "_pieces,_wave_" + std::to_string(s.groups == 1 ? impl_->wave_g1 : impl_->wave_g2);
+         std::to_string(s.groups == 1 ? impl_->stages1 : impl_->stages2) + "_stages,_" + std::to_string(s.pieces) +
+         "_pieces,_wave_" + std::to_string(s.groups == 1 ? impl_->wave_g1 : impl_->wave_g2);
 }
 
 size_t HogwildAttention::device_bytes() const {

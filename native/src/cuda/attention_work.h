@@ -19,9 +19,10 @@
 namespace hw {
 namespace cuda {
 
-constexpr int kAttnTileKeys = 64;        // keys per K/V tile: 4 warps x 16 keys each
-constexpr int kAttnMaxChunkTiles = 64;  // tiles per chunk: a CTA holds its chunk's tile table in shared memory (64: two CTAs per SM fit)
-constexpr int kAttnMaxTilePages = 5;     // pages one 64-key tile can touch with page_tokens >= 16
+constexpr int kAttnTileKeys = 64;  // keys per K/V tile: 4 warps x 16 keys each
+// Tiles per chunk: a CTA holds its chunk's tile table in shared memory (64: two CTAs fit per SM).
+constexpr int kAttnMaxChunkTiles = 64;
+constexpr int kAttnMaxTilePages = 5;  // pages one 64-key tile can touch with page_tokens >= 16
 constexpr int kAttnMinPageTokens = 16;
 
 // Offsets (in int32 elements) of the plan's arrays inside the device buffer. Fixed while the

@@ -127,7 +127,8 @@ void view_attention(const float* q, int ld_q, int heads, const ViewArrays& v, co
                     int layer, float* out, cudaStream_t s) {
   if (v.T == 0) return;
   if (kv.head_dim > kMaxHD) throw EngineError("CUDA attention: head_dim " + std::to_string(kv.head_dim) + " > 256");
-  launch_kernel(view_attention_kernel, v.T * heads, kWarps * 32, 0, s, q, ld_q, heads, v, inv_freq, kv, layer, out, kv.layers);
+  launch_kernel(view_attention_kernel, v.T * heads, kWarps * 32, 0, s, q, ld_q, heads, v, inv_freq, kv, layer, out,
+                kv.layers);
   check_launch("view_attention");
 }
 
