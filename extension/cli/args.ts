@@ -102,6 +102,22 @@ function suggest(name: string, known: string[]): string {
   return close.length > 0 ? ` (did you mean ${close.map((k) => `--${k}`).join(' or ')}?)` : '';
 }
 
+/** "a, b,c" -> [parse("a"), parse("b"), parse("c")]; empty entries dropped; an Error thrown by
+ * parse becomes the CLI's error for the flag (what: "--workers"). */
+export function parseList<T>(raw: unknown, what: string, parse: (s: string) => T): T[] {
+  return String(raw)
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+    .map((s) => {
+      try {
+        return parse(s);
+      } catch (err) {
+        throw new CliError(`${what}: ${(err as Error).message}`);
+      }
+    });
+}
+
 /** "1,2, 3" -> [1, 2, 3]; every entry a whole number >= 0. */
 export function parseIdList(raw: string, what: string): number[] {
   const parts = raw.split(',').map((p) => p.trim());

@@ -14,7 +14,7 @@ import type { Layout } from '../../protocol/messages';
 import { heldOutProblems } from '../tasks/wordProblems';
 import { runProblem, type EvalProblem, type EvalRun } from '../eval/runProblem';
 import { layoutName, markdownTable, summarize, svgPlot } from '../eval/report';
-import { CliError, helpText, parseArgs, repoRoot, runCli, type FlagSpec } from './args';
+import { CliError, helpText, parseArgs, parseList, repoRoot, runCli, type FlagSpec } from './args';
 import { loadForCli, MODEL_FLAGS, out } from './model';
 
 const SPEC: Record<string, FlagSpec> = {
@@ -63,20 +63,6 @@ export function defaultProblems(count: number): EvalProblem[] {
   return heldOutProblems(count).map((p) => ({ id: p.id, problem: p.text, answer: String(p.answer), parts: p.parts.map((x) => x.item), partExprs: p.parts.map((x) => `${x.groups}*${x.size}`) }));
 }
 
-function list<T>(raw: unknown, what: string, parse: (s: string) => T): T[] {
-  return String(raw)
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s !== '')
-    .map((s) => {
-      try {
-        return parse(s);
-      } catch (err) {
-        throw new CliError(`${what}: ${(err as Error).message}`);
-      }
-    });
-}
-
 runCli(async () => {
   const { flags } = parseArgs(process.argv.slice(2), SPEC);
   if (flags.help) {
@@ -85,12 +71,12 @@ runCli(async () => {
   }
   const count = (flags.count as number | undefined) ?? 50;
   const problems = flags.problems !== undefined ? readProblems(String(flags.problems)).slice(0, count) : defaultProblems(count);
-  const workers = list(flags.workers ?? '1,2,4', '--workers', (s) => {
+  const workers = parseList(flags.workers ?? '1,2,4', '--workers', (s) => {
     const n = Number(s);
     if (!Number.isInteger(n) || n < 1 || n > 16) throw new Error(`"${s}" is not a worker count from 1 to 16`);
     return n;
   });
-  const layouts = list(flags.layouts ?? 'combined,interleaved', '--layouts', (s) => {
+  const layouts = parseList(flags.layouts ?? 'combined,interleaved', '--layouts', (s) => {
     if (!['combined', 'interleaved', 'contiguous'].includes(s)) throw new Error(`"${s}" is not combined, interleaved or contiguous`);
     return s as Layout;
   });

@@ -18,7 +18,7 @@ import { meanStepRatios, oracleRuns } from '../tasks/oracle';
 import { memoEncoder, simTokensFor } from '../tasks/simTokens';
 import { layoutName, summarize } from '../eval/report';
 import { digitIds } from '../collab/runConfig';
-import { CliError, helpText, parseArgs, repoRoot, runCli, type FlagSpec } from './args';
+import { CliError, helpText, parseArgs, parseList, repoRoot, runCli, type FlagSpec } from './args';
 import { out } from './model';
 
 const SPEC: Record<string, FlagSpec> = {
@@ -34,14 +34,15 @@ const SPEC: Record<string, FlagSpec> = {
 
 const USAGE = 'Usage: npm run oracle -- [--count N] [--workers 1,2,4] [--layouts combined,interleaved] [--conventions v1,v2] [--budget N] [--tokenizer DIR]';
 
+/** A comma list of which every entry must be one of `allowed` (ok returns null otherwise). */
 function list<T>(raw: unknown, what: string, allowed: string, ok: (s: string) => T | null): T[] {
-  const items = String(raw).split(',').map((s) => s.trim()).filter((s) => s !== '');
-  if (!items.length) throw new CliError(`${what} is empty (allowed: ${allowed})`);
-  return items.map((s) => {
+  const items = parseList(raw, what, (s) => {
     const v = ok(s);
-    if (v === null) throw new CliError(`${what}: "${s}" is not one of ${allowed}`);
+    if (v === null) throw new Error(`"${s}" is not one of ${allowed}`);
     return v;
   });
+  if (!items.length) throw new CliError(`${what} is empty (allowed: ${allowed})`);
+  return items;
 }
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
