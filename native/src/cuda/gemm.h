@@ -33,4 +33,8 @@ void gemm(const DeviceMatrix& W, const void* x, int M, float* y, bool accumulate
 // Forces the cuBLAS path for every M (tests compare the two paths).
 void gemm_force_cublas(bool on);
 
+// Tests: the decode kernel's variant, tiles per block (1 or 2) and K chunks in flight per warp
+// (4 or 8; 8 only applies to M <= 8); 0 keeps the default choice.
+void gemm_force_shape(int tiles, int unroll);
+
 }  // namespace hw::cuda
