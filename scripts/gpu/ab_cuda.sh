@@ -15,10 +15,12 @@
 # 6. if the time budget allows, scripts/gpu/bench_cuda.py --quick with the transformers +
 #    torch.compile baseline for 0.5B W=4 and 7B W=4.
 # Prints a short summary; everything else is in $OUT/logs.tgz (only a few files come back).
-# Switches (environment): AB_ATTENTION=0 skips step 3 (attention kernels unchanged), AB_PDL=0 the
+# Switches (environment): AB_ATTENTION=0 skips step 3 (attention kernels unchanged), =1 runs only
+# new vs SDPA and base (no stage/group/PDL variants), AB_PDL=0 the
 # PDL reruns, AB_VARIANTS="A=1 B=2" adds one engine run of the new tree per setting (benchmark
-# switches such as HW_GEMM_UNROLL=4), AB_ORDER=baseline-first runs step 6 before the profile
-# and compute-sanitizer after the engine runs (so a short call keeps the decode numbers).
+# switches such as HW_GEMM_UNROLL=4), AB_TEST_VARIANTS="A=1" reruns test_attention_cuda per
+# setting, AB_ORDER=baseline-first runs compute-sanitizer after the engine runs, then step 6,
+# then step 3 and the profile as time allows (so a short call keeps the decode numbers).
 set -u
 NEW=$(pwd)
 BASE=${1:?usage: scripts/gpu/ab_cuda.sh BASE_DIR [seconds]}
@@ -34,11 +36,11 @@ export PYTHONUNBUFFERED=1 HW_REPO_ROOT=$NEW
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader | tee -a "$S"
 say "new: $NEW, base: $BASE"
 
-AB_ATTENTION=${AB_ATTENTION:-1}
+AB_ATTENTION=${AB_ATTENTION:-full}
 AB_PDL=${AB_PDL:-1}
 AB_ORDER=${AB_ORDER:-}
 at=""
-[ "$AB_ATTENTION" = 1 ] && at=bench_attention_cuda
+[ "$AB_ATTENTION" != 0 ] && at=bench_attention_cuda
 
 # 1. Builds, side by side.
 cfg="-G Ninja -DCMAKE_BUILD_TYPE=Release -DHW_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90"
@@ -61,6 +63,11 @@ OUT=$L/tests HW_SKIP_SANITIZER=$skip timeout 200 scripts/gpu/run_cuda_tests.sh $
 say "run_cuda_tests.sh rc $?"
 grep -E "^\| " "$L/tests.txt" | tee -a "$S"
 grep -E "^  " "$L/tests.txt" | tee -a "$S"
+# Switch-selected kernel paths that the default run does not take, each against the CPU op again.
+for v in ${AB_TEST_VARIANTS:-}; do
+  timeout 60 env "$v" $B/test_attention_cuda >"$L/test_attention_$v.log" 2>&1
+  say "$v test_attention_cuda rc $?: $(grep -E 'checks, [0-9]+ failures' "$L/test_attention_$v.log" | tail -1)"
+done
 sanitize() {
   timeout "$1" compute-sanitizer --tool memcheck --error-exitcode 3 $B/test_cuda_ops --hogwild-run >"$L/sanitizer.log" 2>&1
   say "compute-sanitizer memcheck, one Hogwild run: rc $? $(grep 'ERROR SUMMARY' "$L/sanitizer.log" | tail -1)"
@@ -89,16 +96,18 @@ grep -E "^\| (QwQ|Qwen3)" "$L/attention_results.md" | tee -a "$S"
 grep -E "^RESULT" "$L/attention_new.log" | sed 's/^/new  /' >"$L/attention_ab.txt"
 timeout 40 $BB/bench_attention_cuda 16384 >"$L/attention_base.log" 2>&1
 grep -E "^RESULT" "$L/attention_base.log" | sed 's/^/base /' >>"$L/attention_ab.txt"
+if [ "$AB_ATTENTION" = full ]; then
 HW_ATTN_STAGES=4 timeout 40 $B/bench_attention_cuda 16384 >"$L/attention_new_s4.log" 2>&1
 grep -E "^RESULT" "$L/attention_new_s4.log" | sed 's/^/new4 /' >>"$L/attention_ab.txt"
 HW_ATTN_GROUPS=1 timeout 40 $B/bench_attention_cuda 16384 >"$L/attention_new_g1.log" 2>&1
 grep -E "^RESULT" "$L/attention_new_g1.log" | sed 's/^/g1   /' >>"$L/attention_ab.txt"
 HW_CUDA_PDL=1 timeout 40 $B/bench_attention_cuda 16384 >"$L/attention_new_pdl.log" 2>&1
 grep -E "^RESULT" "$L/attention_new_pdl.log" | sed 's/^/pdl  /' >>"$L/attention_ab.txt"
+fi
 awk '{for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } print $1, v["model"], "W=" v["W"], v["us"] " us", "plan " v["plan_us"] " us", v["launch"]}' \
   "$L/attention_ab.txt" | tee -a "$S"
 }
-[ "$AB_ATTENTION" = 1 ] && attention
+[ "$AB_ATTENTION" != 0 ] && [ "$AB_ORDER" != baseline-first ] && attention
 
 # 4. Engine decode steps, new and base.
 eng="--shapes qwen2.5-0.5b,qwen2.5-7b --workers 1,4,8 --contexts 1024 --prefill 0"
@@ -155,6 +164,8 @@ if [ "$AB_ORDER" = baseline-first ]; then
   sanitize 120
   tar -czf "$O/logs.tgz" -C "$O" logs
   baseline
+  tar -czf "$O/logs.tgz" -C "$O" logs
+  if [ "$AB_ATTENTION" != 0 ] && [ "$(left)" -gt 60 ]; then attention; else say "attention skipped: $(left) s left"; fi
   tar -czf "$O/logs.tgz" -C "$O" logs
   profile
 else
