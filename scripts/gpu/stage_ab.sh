@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Stages one device A/B call (scripts/gpu/ab_cuda.sh) from a helper's worktree:
 #   scripts/gpu/stage_ab.sh NAME [MAIN_DIR]
-# copies this tree (sources, scripts, test fixtures; no builds, no node_modules) to
+# copies this tree (the files git sees: sources, scripts, test fixtures; no builds) to
 # MAIN_DIR/.gpu/NAME/src and main's committed native/ (HEAD of MAIN_DIR) to MAIN_DIR/.gpu/NAME-base,
 # then prints the device command. The `run` call carries .gpu/NAME and .gpu/NAME-base.
 set -eu
@@ -9,8 +9,9 @@ NAME=${1:?usage: scripts/gpu/stage_ab.sh NAME [MAIN_DIR]}
 MAIN=${2:-/work/main}
 G=$MAIN/.gpu
 mkdir -p "$G/$NAME/src" "$G/$NAME-base"
-rsync -a --delete --exclude node_modules --exclude .git --exclude 'build*' --exclude 'native/build*' \
-  --exclude dist --exclude out --exclude '.vscode-test' ./ "$G/$NAME/src/"
+rm -rf "${G:?}/$NAME/src" && mkdir -p "$G/$NAME/src"
+# What git sees (tracked and untracked, not ignored) of what the GPU run needs: no builds.
+git ls-files -z -co --exclude-standard -- native scripts bench test/fixtures | tar --null -T - -cf - | tar -x -C "$G/$NAME/src"
 rm -rf "${G:?}/$NAME-base/native"
 git -C "$MAIN" archive HEAD native | tar -x -C "$G/$NAME-base"
 echo "new: $(git rev-parse --short HEAD) ($(git status --porcelain | wc -l) uncommitted), base: main $(git -C "$MAIN" rev-parse --short HEAD)"
