@@ -18,9 +18,9 @@
 # Switches (environment): AB_ATTENTION=0 skips step 3 (attention kernels unchanged), =1 runs only
 # new vs SDPA and base (no stage/group/PDL variants), AB_PDL=0 the
 # PDL reruns, AB_VARIANTS="A=1 B=2" adds one engine run of the new tree per setting (benchmark
-# switches such as HW_GEMM_UNROLL=4), AB_TEST_VARIANTS="A=1" reruns test_attention_cuda per
+# switches such as HW_GEMM_UNROLL=4; W = 4), AB_TEST_VARIANTS="A=1" reruns test_attention_cuda per
 # setting, AB_ORDER=baseline-first runs compute-sanitizer after the engine runs, then step 6,
-# then step 3 and the profile as time allows (so a short call keeps the decode numbers).
+# then the AB_VARIANTS runs, step 3 and the profile as time allows (so a short call keeps the decode numbers).
 set -u
 NEW=$(pwd)
 BASE=${1:?usage: scripts/gpu/ab_cuda.sh BASE_DIR [seconds]}
@@ -120,10 +120,14 @@ for t in new base; do
 done
 [ "$AB_PDL" = 1 ] && HW_CUDA_PDL=1 timeout 120 $B/bench_cuda $eng 2>"$L/engine_pdl.err" | tee "$L/engine_pdl.jsonl" |
   grep '"decode"' | sed 's/^/new, PDL /' | tee -a "$S"
-for v in ${AB_VARIANTS:-}; do
-  env "$v" timeout 90 $B/bench_cuda --shapes qwen2.5-0.5b,qwen2.5-7b --workers 1,4,8 --contexts 1024 --prefill 0 \
-    2>"$L/engine_$v.err" | tee "$L/engine_$v.jsonl" | grep '"decode"' | sed "s/^/new, $v /" | tee -a "$S"
-done
+variants() {  # W = 4 only, both shapes: enough to pick a benchmark switch's default
+  for v in ${AB_VARIANTS:-}; do
+    [ "$(left)" -gt 40 ] || { say "engine variant $v skipped: $(left) s left"; continue; }
+    env "$v" timeout 60 $B/bench_cuda --shapes qwen2.5-0.5b,qwen2.5-7b --workers 4 --contexts 1024 --prefill 0 \
+      2>"$L/engine_$v.err" | tee "$L/engine_$v.jsonl" | grep '"decode"' | sed "s/^/new, $v /" | tee -a "$S"
+  done
+}
+[ "$AB_ORDER" != baseline-first ] && variants
 HW_CUDA_GRAPH=0 timeout 60 $B/bench_cuda --shapes qwen2.5-0.5b --workers 4 --contexts 1024 --prefill 0 2>&1 |
   grep '"decode"' | sed 's/^/new, no graph /' | tee -a "$S"
 
@@ -165,6 +169,7 @@ if [ "$AB_ORDER" = baseline-first ]; then
   tar -czf "$O/logs.tgz" -C "$O" logs
   baseline
   tar -czf "$O/logs.tgz" -C "$O" logs
+  variants
   if [ "$AB_ATTENTION" != 0 ] && [ "$(left)" -gt 60 ]; then attention; else say "attention skipped: $(left) s left"; fi
   tar -czf "$O/logs.tgz" -C "$O" logs
   profile

@@ -37,8 +37,9 @@ __device__ __forceinline__ void mma16816(float* c, uint32_t a0, uint32_t a1, uin
 
 constexpr int kWarps = 8;  // warps per block; they split K and are summed in shared memory
 
-int g_force_tiles = 0;   // tests: 1 or 2 tiles per block whatever N (0: the size heuristic)
-int g_force_unroll = 0;  // tests and A/B runs: 4 or 8 K chunks in flight per warp (0: by M)
+int g_force_tiles = 0;      // tests: 1 or 2 tiles per block whatever N (0: the size heuristic)
+int g_force_unroll = 0;     // tests and A/B runs: 4 or 8 K chunks in flight per warp (0: by M)
+int g_force_prefetch = -1;  // tests: 1/0 = with/without the L2 256-byte prefetch hint (-1: default)
 
 // 16-byte loads as volatile asm: the MMAs are volatile asm too, so the compiler keeps the source
 // order (every load of an unrolled step issued before its first MMA). With plain __ldg it sank
@@ -50,11 +51,20 @@ __device__ __forceinline__ uint4 ldg16(const uint4* p) {
   return r;
 }
 // Weights are read once per step: keep them out of L1 (the activations, read by every warp, stay).
+// PF: also ask L2 to fetch the 256-byte span around each piece (.L2::256B), so a warp's next
+// pieces of the same rows are in L2 when their own loads arrive (a benchmark switch until measured).
+template <bool PF>
 __device__ __forceinline__ uint4 ldg16_stream(const uint4* p) {
   uint4 r;
-  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
-               : "l"(p));
+  if constexpr (PF) {
+    asm volatile("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
+                 : "l"(p));
+  } else {
+    asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
+                 : "l"(p));
+  }
   return r;
 }
 
@@ -64,7 +74,7 @@ __device__ __forceinline__ uint4 ldg16_stream(const uint4* p) {
 // the registers for UNROLL = 8 chunks in flight, twice the weight bytes per warp). The MMA sums over its 16 k slots in any order, so A and B only need the same
 // k-to-slot mapping: slots (2q, 2q+1 | 2q+8, 2q+9) take k (0,1 | 2,3) of the piece in the
 // first MMA and (4,5 | 6,7) in the second. Requires K % 8 == 0 (16-byte pieces).
-template <typename T16, int TILES, int UNROLL, bool HI>
+template <typename T16, int TILES, int UNROLL, bool HI, bool PF>
 __global__ void __launch_bounds__(kWarps * 32, 2)
     gemm_decode_kernel(const T16* __restrict__ W, const T16* __restrict__ X, float* __restrict__ Y, int M, int N, int K,
                        int accumulate) {
@@ -98,7 +108,7 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
       a_lo[u] = ldg16(x0 + pc);
       a_hi[u] = HI ? ldg16(x1 + pc) : zero;
 #pragma unroll
-      for (int t = 0; t < TILES; t++) b[u][t] = ldg16_stream(wrow[t] + pc);
+      for (int t = 0; t < TILES; t++) b[u][t] = ldg16_stream<PF>(wrow[t] + pc);
     }
 #pragma unroll
     for (int u = 0; u < UNROLL; u++) {
@@ -135,15 +145,21 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
 }
 
 template <typename T16, int TILES>
-void launch_tiles(const T16* w, const T16* x, int M, float* y, int N, int K, bool accumulate, int unroll,
+void launch_tiles(const T16* w, const T16* x, int M, float* y, int N, int K, bool accumulate, int unroll, bool pf,
                   cudaStream_t s) {
   const int grid = (N + 8 * TILES - 1) / (8 * TILES);
   if (M > 8)
-    launch_kernel(gemm_decode_kernel<T16, TILES, 4, true>, grid, kWarps * 32, 0, s, w, x, y, M, N, K, int(accumulate));
+    launch_kernel(gemm_decode_kernel<T16, TILES, 4, true, false>, grid, kWarps * 32, 0, s, w, x, y, M, N, K,
+                  int(accumulate));
   else if (unroll == 4)
-    launch_kernel(gemm_decode_kernel<T16, TILES, 4, false>, grid, kWarps * 32, 0, s, w, x, y, M, N, K, int(accumulate));
+    launch_kernel(gemm_decode_kernel<T16, TILES, 4, false, false>, grid, kWarps * 32, 0, s, w, x, y, M, N, K,
+                  int(accumulate));
+  else if (pf)
+    launch_kernel(gemm_decode_kernel<T16, TILES, 8, false, true>, grid, kWarps * 32, 0, s, w, x, y, M, N, K,
+                  int(accumulate));
   else
-    launch_kernel(gemm_decode_kernel<T16, TILES, 8, false>, grid, kWarps * 32, 0, s, w, x, y, M, N, K, int(accumulate));
+    launch_kernel(gemm_decode_kernel<T16, TILES, 8, false, false>, grid, kWarps * 32, 0, s, w, x, y, M, N, K,
+                  int(accumulate));
 }
 
 int env_int(const char* name) {
@@ -159,8 +175,9 @@ void launch_decode(const DeviceMatrix& W, const void* x, int M, float* y, bool a
     cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev);
     return n > 0 ? n : 100;
   }();
-  // HW_GEMM_TILES / HW_GEMM_UNROLL (1|2, 4|8): benchmark switches, read once.
-  static const int env_tiles = env_int("HW_GEMM_TILES"), env_unroll = env_int("HW_GEMM_UNROLL");
+  // HW_GEMM_TILES / HW_GEMM_UNROLL / HW_GEMM_PREFETCH (1|2, 4|8, 1): benchmark switches, read once.
+  static const int env_tiles = env_int("HW_GEMM_TILES"), env_unroll = env_int("HW_GEMM_UNROLL"),
+                   env_pf = env_int("HW_GEMM_PREFETCH");
   const T16* w = static_cast<const T16*>(W.data);
   const T16* xx = static_cast<const T16*>(x);
   // Two tiles per block halve the x reloads; one tile when that would leave SMs idle.
@@ -168,10 +185,11 @@ void launch_decode(const DeviceMatrix& W, const void* x, int M, float* y, bool a
   if (const int f = g_force_tiles ? g_force_tiles : env_tiles) tiles = f == 2 ? 2 : 1;
   const int f = g_force_unroll ? g_force_unroll : env_unroll;
   const int unroll = f == 4 ? 4 : 8;
+  const bool pf = g_force_prefetch >= 0 ? g_force_prefetch == 1 : env_pf == 1;
   if (tiles == 2)
-    launch_tiles<T16, 2>(w, xx, M, y, W.rows, W.cols, accumulate, unroll, s);
+    launch_tiles<T16, 2>(w, xx, M, y, W.rows, W.cols, accumulate, unroll, pf, s);
   else
-    launch_tiles<T16, 1>(w, xx, M, y, W.rows, W.cols, accumulate, unroll, s);
+    launch_tiles<T16, 1>(w, xx, M, y, W.rows, W.cols, accumulate, unroll, pf, s);
   check_launch("gemm_decode (tensor-core GEMM, M <= 16)");
 }
 
@@ -211,9 +229,10 @@ void gemm_force_cublas(bool on) {
   g_force_cublas = on;
 }
 
-void gemm_force_shape(int tiles, int unroll) {
+void gemm_force_shape(int tiles, int unroll, int prefetch) {
   g_force_tiles = tiles;
   g_force_unroll = unroll;
+  g_force_prefetch = prefetch;
 }
 
 void gemm(const DeviceMatrix& W, const void* x, int M, float* y, bool accumulate, cudaStream_t s) {

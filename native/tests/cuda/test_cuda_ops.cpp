@@ -16,6 +16,7 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <random>
 #include <string>
@@ -83,13 +84,13 @@ static void test_gemm() {
               }
             void* dx = dt == DType::F32 ? static_cast<void*>(to_device(x)) : static_cast<void*>(to_device(x16));
             // The decode kernel's variants (tiles per block, K chunks in flight) on its own path.
-            std::vector<std::pair<int, int>> shapes = {{0, 0}};
+            std::vector<std::array<int, 3>> shapes = {{0, 0, -1}};
             if (!force_cublas && dt != DType::F32 && M <= cuda::kDecodeRows)
-              shapes = {{0, 0}, {1, 4}, {1, 8}, {2, 4}, {2, 8}};
-            for (auto [tiles, unroll] : shapes) {
+              shapes = {{0, 0, -1}, {1, 4, 0}, {1, 8, 0}, {2, 4, 0}, {2, 8, 0}, {1, 8, 1}, {2, 8, 1}};
+            for (auto [tiles, unroll, prefetch] : shapes) {
               float* dy = to_device(acc ? y0 : std::vector<float>(y0.size(), NAN));
               cuda::gemm_force_cublas(force_cublas);
-              cuda::gemm_force_shape(tiles, unroll);
+              cuda::gemm_force_shape(tiles, unroll, prefetch);
               cuda::gemm(W, dx, M, dy, acc, nullptr);
               CUDA_OK(cudaDeviceSynchronize());
               std::vector<float> y = to_host(dy, y0.size());
@@ -108,9 +109,9 @@ static void test_gemm() {
     }
   }
   cuda::gemm_force_cublas(false);
-  cuda::gemm_force_shape(0, 0);
+  cuda::gemm_force_shape(0, 0, -1);
   std::printf(
-      "  gemm: %d cases (bf16/f16/f32, M 1..40, decode kernel (1/2 tiles, 4/8 chunks) and cuBLAS), worst NMSE %.3g "
+      "  gemm: %d cases (bf16/f16/f32, M 1..40, decode kernel (1/2 tiles, 4/8 chunks, L2 prefetch) and cuBLAS), worst NMSE %.3g "
       "(bound 1e-9)\n",
       cases, worst);
 }
