@@ -7,9 +7,8 @@
 // warp keeps an online softmax (base 2) per row; at the end the 4 warps of a group merge and write
 // one (m, l, o) partial per row and chunk. The chunk kernels' 32-byte stack frame (and LDL/STL in
 // the SASS) is sincosf's slow path for |angle| > 105615, never taken at positions below that.
-// The merge: one warp per (token, head) merges the chunks' partials by log-sum-exp, writes the
-// output, and adds the last token's per-segment shares; done by the last chunk CTA of each
-// (KV head, q-tile) to finish (a counter per pair), or by attn_merge_kernel (HW_ATTN_MERGE_KERNEL=1).
+// attn_merge_kernel: one warp per (token, head) merges the chunks' partials by log-sum-exp,
+// writes the output, and adds the last token's per-segment shares.
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -66,17 +65,6 @@ struct PlanPtrs {
   AttnPlanLayout l;
 };
 
-struct MergeArgs {
-  PlanPtrs plan;
-  int heads, kv_heads, group, rows_padded, chunks;
-  const float* part_o;
-  const float2* part_ml;
-  const float2* piece_ml;
-  void* out;
-  int out_bf16;
-  float* shares;  // nullptr: none
-};
-
 struct ChunkArgs {
   PlanPtrs plan;
   int layer, heads, kv_heads, group, page_tokens, rows_padded;
@@ -91,10 +79,6 @@ struct ChunkArgs {
   float* part_o;     // [chunk][kv_head][rows_padded][HD]
   float2* part_ml;   // [chunk][kv_head][rows_padded]
   float2* piece_ml;  // [piece][kv_head][rows_padded]
-  // Merge in the chunk kernel: the last CTA of each (KV head, q-tile) to finish merges its rows
-  // (counters: [kv_head][q-tile], zero between launches). nullptr: attn_merge_kernel does it.
-  int* counters;
-  MergeArgs merge;
 };
 
 __device__ __forceinline__ unsigned smem_addr(const void* p) {
@@ -161,77 +145,6 @@ __device__ __forceinline__ void load_tile(const ChunkArgs& a, const TileEntry& e
     const int at = kv_swz<HD>(key, part);
     cp_async16(ks + at, src, bytes);  // K
     cp_async16(vs + at, src + v_off, bytes);
-  }
-}
-
-// Merges the chunks' partials of query (token t, head) by log-sum-exp; one warp. Loads bypass L1
-// (__ldcg): inside the chunk kernel other CTAs wrote the partials during this launch.
-template <int HD>
-__device__ __forceinline__ void merge_row(const MergeArgs& a, int t, int head, int lane) {
-  constexpr int kPer = HD / 32;  // output elements per lane
-  const PlanPtrs& pl = a.plan;
-  const int kvh = head / a.group, qrow = t * a.group + head % a.group;
-  const size_t stride = size_t(a.kv_heads) * a.rows_padded;
-  const size_t base = size_t(kvh) * a.rows_padded + qrow;
-
-  float mx = -INFINITY;
-  for (int ch = lane; ch < a.chunks; ch += 32) mx = fmaxf(mx, __ldcg(&a.part_ml[base + ch * stride]).x);
-#pragma unroll
-  for (int s = 16; s > 0; s >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, s));
-  const float ref = mx == -INFINITY ? 0.f : mx;
-  float acc[kPer];
-#pragma unroll
-  for (int e = 0; e < kPer; e++) acc[e] = 0.f;
-  float total = 0.f;
-  // Batches of 16 chunks whose loads are all issued before any is used (one round trip a batch).
-  constexpr int kBatch = 16;
-  using Vec = typename std::conditional<kPer == 4, float4, float2>::type;
-  for (int c0 = 0; c0 < a.chunks; c0 += kBatch) {
-    float2 ml[kBatch];
-    Vec v[kBatch];
-#pragma unroll
-    for (int i = 0; i < kBatch; i++) {
-      const int ch = c0 + i;
-      if (ch < a.chunks) {
-        ml[i] = __ldcg(&a.part_ml[base + ch * stride]);
-        v[i] = __ldcg(reinterpret_cast<const Vec*>(a.part_o + (base + ch * stride) * HD + lane * kPer));
-      } else {
-        ml[i] = make_float2(0.f, 0.f);
-      }
-    }
-#pragma unroll
-    for (int i = 0; i < kBatch; i++) {
-      if (c0 + i >= a.chunks) break;
-      const float f = ml[i].y > 0.f ? exp2f(ml[i].x - ref) : 0.f;
-      total += ml[i].y * f;
-      const float* x = reinterpret_cast<const float*>(&v[i]);
-#pragma unroll
-      for (int e = 0; e < kPer; e++) acc[e] += x[e] * f;
-    }
-  }
-  const float inv = total > 0.f ? 1.f / total : 0.f;  // no visible key: zeros, as on the CPU
-  const size_t o = (size_t(t) * a.heads + head) * HD + lane * kPer;
-  if (a.out_bf16) {
-    __nv_bfloat16* out = static_cast<__nv_bfloat16*>(a.out);
-#pragma unroll
-    for (int e = 0; e < kPer; e++) out[o + e] = __float2bfloat16_rn(acc[e] * inv);
-  } else {
-    float* out = static_cast<float*>(a.out);
-#pragma unroll
-    for (int e = 0; e < kPer; e++) out[o + e] = acc[e] * inv;
-  }
-
-  if (!a.shares || total <= 0.f) return;
-  const int r = pl.base[pl.l.tok_row + t];
-  if (pl.base[pl.l.row_last + r] != t) return;
-  const int n_rows = pl.base[pl.l.hdr + kHdrRows];
-  const int n_pieces = pl.base[pl.l.hdr + kHdrPieces];
-  const float w = inv / float(a.heads);
-  for (int p = lane; p < n_pieces; p += 32) {
-    const int u = pl.base[pl.l.piece_blk + p];
-    if (pl.base[pl.l.view_len + u * n_rows + r] <= 0) continue;
-    const float2 pm = __ldcg(&a.piece_ml[base + size_t(p) * stride]);
-    if (pm.y > 0.f) atomicAdd(a.shares + pl.base[pl.l.view_seg + u * n_rows + r], pm.y * exp2f(pm.x - ref) * w);
   }
 }
 
@@ -519,10 +432,11 @@ __global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a
     }
   }
   __syncthreads();
+  if (kw != 0) return;
   const size_t part_base = (size_t(chunk) * a.kv_heads + kvh) * a.rows_padded + row0 + gi * 32;
 #pragma unroll
   for (int mt = 0; mt < kMT; mt++) {
-    if (kw != 0 || gi * 32 + mt * 16 >= cta_rows) continue;
+    if (gi * 32 + mt * 16 >= cta_rows) continue;
 #pragma unroll
     for (int h = 0; h < 2; h++) {
       float mx = m[mt][h];
@@ -555,33 +469,91 @@ __global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a
       if (c == 0) a.part_ml[part_base + r] = make_float2(mx, lsum);
     }
   }
-  if (!a.counters) return;
-  // Last CTA of this (KV head, q-tile) merges its rows: every writer fences its partials before
-  // the count (the pattern of the CUDA guide's threadFenceReduction), the last one resets it.
-  __threadfence();
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    int* count = a.counters + size_t(kvh) * gridDim.x + qt;
-    const bool last = atomicAdd(count, 1) == int(gridDim.y) - 1;
-    if (last) *count = 0;
-    lim_s[0] = last;  // the key limits are no longer needed
-  }
-  __syncthreads();
-  if (!lim_s[0]) return;
-  __threadfence();
-  for (int r = warp; r < cta_rows; r += 4 * GROUPS) {
-    const int qrow = row0 + r;
-    merge_row<HD>(a.merge, qrow / a.group, kvh * a.group + qrow % a.group, lane);
-  }
 }
+
+struct MergeArgs {
+  PlanPtrs plan;
+  int heads, kv_heads, group, rows_padded, chunks;
+  const float* part_o;
+  const float2* part_ml;
+  const float2* piece_ml;
+  void* out;
+  int out_bf16;
+  float* shares;  // nullptr: none
+};
 
 template <int HD>
 __global__ void __launch_bounds__(128) attn_merge_kernel(MergeArgs a) {
   pdl_begin();
-  const int n_tokens = a.plan.base[a.plan.l.hdr + kHdrTokens];
+  constexpr int kPer = HD / 32;  // output elements per lane
+  const PlanPtrs& pl = a.plan;
+  const int n_tokens = pl.base[pl.l.hdr + kHdrTokens];
   const int item = blockIdx.x * 4 + (threadIdx.x >> 5), lane = threadIdx.x & 31;
   if (item >= n_tokens * a.heads) return;
-  merge_row<HD>(a, item / a.heads, item % a.heads, lane);
+  const int t = item / a.heads, head = item % a.heads;
+  const int kvh = head / a.group, qrow = t * a.group + head % a.group;
+  const size_t stride = size_t(a.kv_heads) * a.rows_padded;
+  const size_t base = size_t(kvh) * a.rows_padded + qrow;
+
+  float mx = -INFINITY;
+  for (int ch = lane; ch < a.chunks; ch += 32) mx = fmaxf(mx, a.part_ml[base + ch * stride].x);
+#pragma unroll
+  for (int s = 16; s > 0; s >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, s));
+  const float ref = mx == -INFINITY ? 0.f : mx;
+  float acc[kPer];
+#pragma unroll
+  for (int e = 0; e < kPer; e++) acc[e] = 0.f;
+  float total = 0.f;
+  // Batches of 16 chunks whose loads are all issued before any is used (one round trip a batch).
+  constexpr int kBatch = 16;
+  using Vec = typename std::conditional<kPer == 4, float4, float2>::type;
+  for (int c0 = 0; c0 < a.chunks; c0 += kBatch) {
+    float2 ml[kBatch];
+    Vec v[kBatch];
+#pragma unroll
+    for (int i = 0; i < kBatch; i++) {
+      const int ch = c0 + i;
+      if (ch < a.chunks) {
+        ml[i] = a.part_ml[base + ch * stride];
+        v[i] = *reinterpret_cast<const Vec*>(a.part_o + (base + ch * stride) * HD + lane * kPer);
+      } else {
+        ml[i] = make_float2(0.f, 0.f);
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < kBatch; i++) {
+      if (c0 + i >= a.chunks) break;
+      const float f = ml[i].y > 0.f ? exp2f(ml[i].x - ref) : 0.f;
+      total += ml[i].y * f;
+      const float* x = reinterpret_cast<const float*>(&v[i]);
+#pragma unroll
+      for (int e = 0; e < kPer; e++) acc[e] += x[e] * f;
+    }
+  }
+  const float inv = total > 0.f ? 1.f / total : 0.f;  // no visible key: zeros, as on the CPU
+  const size_t o = (size_t(t) * a.heads + head) * HD + lane * kPer;
+  if (a.out_bf16) {
+    __nv_bfloat16* out = static_cast<__nv_bfloat16*>(a.out);
+#pragma unroll
+    for (int e = 0; e < kPer; e++) out[o + e] = __float2bfloat16_rn(acc[e] * inv);
+  } else {
+    float* out = static_cast<float*>(a.out);
+#pragma unroll
+    for (int e = 0; e < kPer; e++) out[o + e] = acc[e] * inv;
+  }
+
+  if (!a.shares || total <= 0.f) return;
+  const int r = pl.base[pl.l.tok_row + t];
+  if (pl.base[pl.l.row_last + r] != t) return;
+  const int n_rows = pl.base[pl.l.hdr + kHdrRows];
+  const int n_pieces = pl.base[pl.l.hdr + kHdrPieces];
+  const float w = inv / float(a.heads);
+  for (int p = lane; p < n_pieces; p += 32) {
+    const int u = pl.base[pl.l.piece_blk + p];
+    if (pl.base[pl.l.view_len + u * n_rows + r] <= 0) continue;
+    const float2 pm = a.piece_ml[base + size_t(p) * stride];
+    if (pm.y > 0.f) atomicAdd(a.shares + pl.base[pl.l.view_seg + u * n_rows + r], pm.y * exp2f(pm.x - ref) * w);
+  }
 }
 
 void check_cuda(cudaError_t e, const char* what) {
@@ -634,10 +606,6 @@ struct HogwildAttention::Impl {
   float2* part_ml = nullptr;
   float2* piece_ml = nullptr;
   size_t part_rows = 0, piece_rows = 0;  // capacities in (chunk|piece) x kv_head x row entries
-  int* counters = nullptr;               // [kv_head][q-tile] CTAs done, for the merge in the chunk kernel
-  size_t counter_cap = 0;
-  bool counters_dirty = false;  // freshly allocated: zeroed by the next upload()
-  bool merge_kernel = false;    // HW_ATTN_MERGE_KERNEL=1 (benchmarks): the separate merge kernel
   AttnShape last_shape;
 
   void release_plan() {
@@ -650,7 +618,6 @@ struct HogwildAttention::Impl {
     cudaFree(part_o);
     cudaFree(part_ml);
     cudaFree(piece_ml);
-    cudaFree(counters);
     if (copied) cudaEventDestroy(copied);
   }
 };
@@ -681,7 +648,6 @@ HogwildAttention::HogwildAttention(const AttnDims& dims, int device) : impl_(new
     if (std::string(env) == "4") m.stages1 = m.stages2;
   }
   if (const char* env = std::getenv("HW_ATTN_GROUPS")) m.one_group = std::string(env) == "1";
-  if (const char* env = std::getenv("HW_ATTN_MERGE_KERNEL")) m.merge_kernel = std::string(env) == "1";
   int c1, c2;
   if (dims.head_dim == 64)
     c1 = prepare_chunk<64, 1>(m.stages1), c2 = prepare_chunk<64, 2>(m.stages2);
@@ -727,14 +693,6 @@ bool HogwildAttention::plan(const AttnProblem& problem) {
     check_cuda(cudaMalloc(&m.piece_ml, m.piece_rows * sizeof(float2)), "cudaMalloc(attention shares workspace)");
     changed = true;
   }
-  const size_t counter_need = size_t(m.dims.kv_heads) * h.shape.qtiles;
-  if (counter_need > m.counter_cap) {
-    cudaFree(m.counters), m.counters = nullptr;
-    m.counter_cap = counter_need + counter_need / 2;
-    check_cuda(cudaMalloc(&m.counters, m.counter_cap * sizeof(int)), "cudaMalloc(attention merge counters)");
-    m.counters_dirty = true;
-    changed = true;
-  }
   if (m.copy_pending) check_cuda(cudaEventSynchronize(m.copied), "cudaEventSynchronize"), m.copy_pending = false;
   h.pack(m.layout, m.staging);
   m.host = std::move(h);
@@ -751,10 +709,6 @@ void HogwildAttention::upload(cudaStream_t stream) {
       "cudaMemcpyAsync(attention plan)");
   check_cuda(cudaEventRecord(m.copied, stream), "cudaEventRecord");
   m.copy_pending = true;
-  if (m.counters_dirty) {  // on the stream: a legacy-stream memset would not be ordered with it
-    check_cuda(cudaMemsetAsync(m.counters, 0, m.counter_cap * sizeof(int), stream), "cudaMemsetAsync(counters)");
-    m.counters_dirty = false;
-  }
 }
 
 void HogwildAttention::run(int layer, const AttnLayerArgs& args, cudaStream_t stream) {
@@ -787,16 +741,6 @@ void HogwildAttention::run(int layer, const AttnLayerArgs& args, cudaStream_t st
   ca.scale_log2 = scale * 1.4426950408889634f;
   ca.shares = args.shares != nullptr;
   ca.part_o = m.part_o, ca.part_ml = m.part_ml, ca.piece_ml = m.piece_ml;
-  MergeArgs& ma = ca.merge;
-  ma.plan = ca.plan;
-  ma.heads = m.dims.heads, ma.kv_heads = m.dims.kv_heads, ma.group = group, ma.rows_padded = rows_padded;
-  ma.chunks = s.chunks;
-  ma.part_o = m.part_o, ma.part_ml = m.part_ml, ma.piece_ml = m.piece_ml;
-  ma.out = args.out, ma.out_bf16 = args.out_type == AttnDType::BF16;
-  ma.shares = args.shares;
-  // The merge runs in the chunk kernel (its last CTA per KV head and q-tile): one launch less
-  // per layer, ~5 us at short contexts where the chunk kernel is one tile per CTA.
-  ca.counters = m.merge_kernel ? nullptr : m.counters;
   const dim3 grid(s.qtiles, s.chunks, m.dims.kv_heads);
   if (HD == 64 && s.groups == 1)
     launch_chunk<64, 1>(m.stages1, grid, stream, ca);
@@ -807,8 +751,14 @@ void HogwildAttention::run(int layer, const AttnLayerArgs& args, cudaStream_t st
   else
     launch_chunk<128, 2>(m.stages2, grid, stream, ca);
   check_cuda(cudaGetLastError(), "launch of attn_chunk_kernel");
-  if (ca.counters) return;
 
+  MergeArgs ma;
+  ma.plan = ca.plan;
+  ma.heads = m.dims.heads, ma.kv_heads = m.dims.kv_heads, ma.group = group, ma.rows_padded = rows_padded;
+  ma.chunks = s.chunks;
+  ma.part_o = m.part_o, ma.part_ml = m.part_ml, ma.piece_ml = m.piece_ml;
+  ma.out = args.out, ma.out_bf16 = args.out_type == AttnDType::BF16;
+  ma.shares = args.shares;
   const int items = s.tokens * m.dims.heads;
   if (HD == 64)
     launch_kernel(attn_merge_kernel<64>, (items + 3) / 4, 128, 0, stream, ma);
@@ -840,7 +790,7 @@ std::string HogwildAttention::launch_summary() const {
 size_t HogwildAttention::device_bytes() const {
   const Impl& m = *impl_;
   return size_t(m.layout.total) * sizeof(int32_t) + m.part_rows * (m.dims.head_dim * sizeof(float) + sizeof(float2)) +
-         m.piece_rows * sizeof(float2) + m.counter_cap * sizeof(int);
+         m.piece_rows * sizeof(float2);
 }
 
 }  // namespace cuda

@@ -38,7 +38,7 @@ __device__ __forceinline__ void mma16816(float* c, uint32_t a0, uint32_t a1, uin
 constexpr int kWarps = 8;  // warps per block; they split K and are summed in shared memory
 
 int g_force_tiles = 0;      // tests: 1 or 2 tiles per block whatever N (0: the size heuristic)
-int g_force_unroll = 0;     // tests and A/B runs: 4 or 8 K chunks in flight per warp (0: by M)
+int g_force_unroll = 0;     // tests: 4 or 8 K chunks in flight per warp for M <= 8 (0: the default, 4)
 int g_force_prefetch = -1;  // tests: 1/0 = with/without the L2 256-byte prefetch hint (-1: default)
 
 // 16-byte loads as volatile asm: the MMAs are volatile asm too, so the compiler keeps the source
@@ -52,7 +52,8 @@ __device__ __forceinline__ uint4 ldg16(const uint4* p) {
 }
 // Weights are read once per step: keep them out of L1 (the activations, read by every warp, stay).
 // PF: also ask L2 to fetch the 256-byte span around each piece (.L2::256B), so a warp's next
-// pieces of the same rows are in L2 when their own loads arrive (a benchmark switch until measured).
+// pieces of the same rows are in L2 when their own loads arrive (benchmark switch, 8 chunks only:
+// measured 1-2% faster than 8 chunks without it, still slower than the default 4 chunks).
 template <bool PF>
 __device__ __forceinline__ uint4 ldg16_stream(const uint4* p) {
   uint4 r;
@@ -70,8 +71,8 @@ __device__ __forceinline__ uint4 ldg16_stream(const uint4* p) {
 
 // Block: TILES x 8 output columns (weight rows). Lane (g = lane/4, q = lane%4) loads 8
 // consecutive k of weight row g of each tile (16 bytes) and the same 8 k of x rows g and
-// g + 8 (row g + 8 only when HI: with M <= 8 the MMA's upper 8 rows are zeros, which frees
-// the registers for UNROLL = 8 chunks in flight, twice the weight bytes per warp). The MMA sums over its 16 k slots in any order, so A and B only need the same
+// g + 8 (row g + 8 only when HI: with M <= 8 the MMA's upper 8 rows are zeros, half the
+// activation loads and registers; UNROLL = 8 chunks in flight is a benchmark switch). The MMA sums over its 16 k slots in any order, so A and B only need the same
 // k-to-slot mapping: slots (2q, 2q+1 | 2q+8, 2q+9) take k (0,1 | 2,3) of the piece in the
 // first MMA and (4,5 | 6,7) in the second. Requires K % 8 == 0 (16-byte pieces).
 template <typename T16, int TILES, int UNROLL, bool HI, bool PF>
@@ -183,8 +184,10 @@ void launch_decode(const DeviceMatrix& W, const void* x, int M, float* y, bool a
   // Two tiles per block halve the x reloads; one tile when that would leave SMs idle.
   int tiles = (W.rows + 15) / 16 >= 2 * sms ? 2 : 1;
   if (const int f = g_force_tiles ? g_force_tiles : env_tiles) tiles = f == 2 ? 2 : 1;
+  // 8 chunks in flight (HW_GEMM_UNROLL=8) measured slower than 4 on the H200 (07:12 UTC call:
+  // 7B W=4 5.78 vs 5.70 ms, 0.5B W=4 1.61 vs 1.51 ms), so 4 stays the default.
   const int f = g_force_unroll ? g_force_unroll : env_unroll;
-  const int unroll = f == 4 ? 4 : 8;
+  const int unroll = f == 8 ? 8 : 4;
   const bool pf = g_force_prefetch >= 0 ? g_force_prefetch == 1 : env_pf == 1;
   if (tiles == 2)
     launch_tiles<T16, 2>(w, xx, M, y, W.rows, W.cols, accumulate, unroll, pf, s);

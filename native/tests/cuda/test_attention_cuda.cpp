@@ -116,7 +116,7 @@ void run_case(const Case& cs) {
   CUDA_OK(cudaMemcpy(sh.data(), sh_dev, sh.size() * 4, cudaMemcpyDeviceToHost));
   {
     // A second launch over the same plan (the next layer of a step does this) gives the same
-    // bytes: the merge counters of the first launch were left at zero by its last CTAs.
+    // bytes: nothing a launch leaves behind (workspace, shares) changes the next one.
     std::vector<unsigned char> first(qn * 4), again(qn * 4);
     CUDA_OK(cudaMemcpy(first.data(), out_dev, first.size(), cudaMemcpyDeviceToHost));
     CUDA_OK(cudaMemset(out_dev, 0xff, qn * 4));
