@@ -292,7 +292,7 @@ def main():
         opt.load_state_dict(st["opt"])
         step, epoch, before = st["step"], st["epoch"], st["seconds"]
         rng.setstate(st["rng"])
-        torch.set_rng_state(st["torch_rng"])
+        torch.set_rng_state(st["torch_rng"].cpu())  # map_location moved it to the device
         say(f"resumed from {a.state}: step {step}, {before:.0f}s trained of a {schedule:.0f}s schedule")
     ema = None
     while not done:
