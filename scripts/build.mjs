@@ -14,7 +14,12 @@
 //   dist/native/hogwild_native.node      the built addon (native/build/Release), if built
 //   dist/assets/qwen3-tokenizer/*.json   the Qwen3 tokenizer of the built-in random model
 //   dist/assets/models/hogwild-tiny/*    the built-in trained model (models/hogwild-tiny)
-import * as esbuild from 'esbuild';
+//
+// With --only, a bundle whose inputs are all as they were at its last build is not built
+// again: every build writes dist/NAME.js.inputs.json (each input's size and mtime, from
+// esbuild's metafile, plus this script, package.json and tsconfig.json), and the check
+// stats those files without loading esbuild. `npm run solve` then starts in a few tens of
+// milliseconds instead of most of a second.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -79,6 +84,53 @@ if (fs.existsSync(r('webview'))) {
   }
 }
 
+/** The files whose change makes `outfile` stale, besides the inputs esbuild reports. */
+const BUILD_INPUTS = ['scripts/build.mjs', 'package.json', 'tsconfig.json'];
+const stampOf = (outfile) => `${outfile}.inputs.json`;
+
+/** size:mtime of a file relative to the root; null when it is gone. */
+function fileStamp(rel) {
+  try {
+    const st = fs.statSync(r(rel));
+    return `${st.size}:${st.mtimeMs}`;
+  } catch {
+    return null;
+  }
+}
+
+/** Is `b`'s bundle there, built from exactly the files (sizes and mtimes) its stamp lists? */
+function upToDate(b) {
+  let stamp;
+  try {
+    stamp = JSON.parse(fs.readFileSync(stampOf(b.outfile), 'utf8'));
+  } catch {
+    return false;
+  }
+  if (!stamp || typeof stamp.files !== 'object' || stamp.out == null || fileStamp(path.relative(root, b.outfile)) !== stamp.out) return false;
+  const files = Object.entries(stamp.files);
+  return files.length > 0 && files.every(([rel, was]) => fileStamp(rel) === was);
+}
+
+/**
+ * Writes `b`'s stamp for the inputs its metafile names. A file modified after the build
+ * began (less a second, for coarse clocks) is stamped as unknown, so the next run builds again.
+ */
+function writeStamp(b, metafile, startedMs) {
+  const files = {};
+  for (const rel of [...Object.keys(metafile.inputs), ...BUILD_INPUTS]) {
+    const key = path.relative(root, path.resolve(root, rel));
+    let st = null;
+    try {
+      st = fs.statSync(r(key));
+    } catch {
+      // gone already: unknown
+    }
+    files[key] = st && st.mtimeMs < startedMs - 1000 ? `${st.size}:${st.mtimeMs}` : null;
+  }
+  // The bundle's own stat too: a bundle written by anything else is built again.
+  fs.writeFileSync(stampOf(b.outfile), JSON.stringify({ out: fileStamp(path.relative(root, b.outfile)), files }));
+}
+
 function copyIfNewer(from, to) {
   if (!fs.existsSync(from)) return false;
   const st = fs.statSync(from);
@@ -118,6 +170,9 @@ async function main() {
   }
   fs.mkdirSync(r('dist'), { recursive: true });
   copyAssets();
+  if (only.length > 0 && !watch && !production && builds.every(upToDate)) return;
+  // Loaded only when something is built: the check above runs without it.
+  const esbuild = await import('esbuild');
   if (watch) {
     for (const b of builds) {
       const ctx = await esbuild.context(b);
@@ -127,7 +182,14 @@ async function main() {
     return;
   }
   const t0 = Date.now();
-  const results = await Promise.allSettled(builds.map((b) => esbuild.build(b)));
+  const results = await Promise.allSettled(
+    builds.map(async (b) => {
+      const res = await esbuild.build({ ...b, metafile: true });
+      if (!production) writeStamp(b, res.metafile, t0);
+      else fs.rmSync(stampOf(b.outfile), { force: true }); // a production bundle is not what --only would build
+      return res;
+    }),
+  );
   const failed = results.filter((x) => x.status === 'rejected');
   const names = builds.map((b) => path.relative(root, b.outfile));
   if (!quiet || failed.length > 0) console.error(`[build] ${names.length - failed.length}/${names.length} bundles in ${Date.now() - t0} ms: ${names.join(', ')}`);

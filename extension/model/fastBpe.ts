@@ -14,7 +14,7 @@ import { BPE, Tokenizer } from '@huggingface/tokenizers';
 type Json = Record<string, unknown>;
 
 /** The parts of tokenizer.json's "model" section this model reads. */
-interface BpeJson extends Json {
+export interface BpeJson extends Json {
   type?: string;
   vocab: Record<string, number>;
   merges: (string | [string, string])[];
@@ -34,21 +34,40 @@ export function fastBpeApplies(model: unknown): model is BpeJson {
 
 const has = Object.prototype.hasOwnProperty;
 
+/** token -> id: the parsed file's vocabulary object read in place, or a Map (from the cache). */
+export interface TokenIds {
+  get(token: string): number | undefined;
+  /** How many tokens it holds. */
+  readonly size: number;
+}
+
+/** The parsed file's vocabulary object as TokenIds, without a copy. */
+export function tokenIdsOfObject(vocab: Record<string, number>): TokenIds {
+  let size = -1;
+  return {
+    get: (token) => (has.call(vocab, token) ? vocab[token] : undefined),
+    get size() {
+      if (size < 0) size = Object.keys(vocab).length;
+      return size;
+    },
+  };
+}
+
 /**
- * token -> id over tokenizer.json's vocabulary object, read in place (no copy), plus the
- * added tokens the Tokenizer registers through set(). The library only calls get, has and set.
+ * token -> id over the vocabulary (see TokenIds), plus the added tokens the Tokenizer
+ * registers through set(). The library only calls get, has and set.
  */
 class VocabView extends Map<string, number> {
   private readonly added = new Map<string, number>();
 
-  constructor(private readonly vocab: Record<string, number>) {
+  constructor(private readonly vocab: TokenIds) {
     super();
   }
 
   override get(token: string): number | undefined {
     const a = this.added.get(token);
     if (a !== undefined) return a;
-    return has.call(this.vocab, token) ? this.vocab[token] : undefined;
+    return this.vocab.get(token);
   }
 
   override has(token: string): boolean {
@@ -120,8 +139,36 @@ class MergeHeap {
   lastRank = -1;
 }
 
+/**
+ * What FastBpe is built from: token -> id (the parsed file's own object, or one built from a
+ * cache; own properties only), id -> token (dense: every id from 0 up has its token) and the
+ * merges as pairs, in rank order. The tokenizer cache (tokenizerCache.ts) stores these.
+ */
+export interface BpeTables {
+  vocab: TokenIds;
+  byId: string[];
+  pairs: [string, string][];
+}
+
+/** The tables of a parsed "model" section. */
+export function bpeTablesFromJson(config: BpeJson): BpeTables {
+  // id -> token; the ids of a vocabulary are dense in practice, holes stay undefined.
+  const keys = Object.keys(config.vocab);
+  let max = -1;
+  for (const k of keys) {
+    const id = config.vocab[k];
+    if (id > max) max = id;
+  }
+  const byId: string[] = new Array<string>(max + 1);
+  for (const k of keys) byId[config.vocab[k]] = k;
+  // Merges in the new ([a, b]) or the old ("a b", split as the library splits it) format.
+  const raw = config.merges;
+  const pairs = raw.length > 0 && Array.isArray(raw[0]) ? (raw as [string, string][]) : (raw as string[]).map((x) => x.split(' ', 2) as [string, string]);
+  return { vocab: tokenIdsOfObject(config.vocab), byId, pairs };
+}
+
 export class FastBpe extends BPE {
-  private readonly json: Record<string, number>;
+  private readonly ids: TokenIds;
   /** pairs[r] = [a, b]: merge r. */
   private readonly pairs: [string, string][];
   /** >= 0: merge r makes token rankOffset + r, for every r (no table needed). */
@@ -131,33 +178,28 @@ export class FastBpe extends BPE {
   /** Merges the table above cannot hold: their result is no vocabulary entry, or shares one. */
   private readonly otherRanks = new Map<string, number>();
   private readonly wordCache = new Map<string, string[]>();
+  /** The tables it was built from (vocab keeps the file's ids; added tokens go elsewhere). */
+  readonly tables: BpeTables;
 
-  constructor(config: BpeJson) {
+  /** `config`: the "model" section, for its settings; `tables` default to its vocab and merges. */
+  constructor(config: BpeJson | Omit<BpeJson, 'vocab' | 'merges'>, tables: BpeTables = bpeTablesFromJson(config as BpeJson)) {
     // The base class builds its tables from an empty vocabulary (cheap); its settings
     // (unk token, byte fallback, ignore_merges, fuse_unk, suffixes) come from `config`.
     super({ ...config, vocab: {}, merges: [] } as unknown as ConstructorParameters<typeof BPE>[0]);
     this.config = config as unknown as typeof this.config;
-    this.json = config.vocab;
-    this.tokens_to_ids = new VocabView(config.vocab);
+    this.tables = tables;
+    this.ids = tables.vocab;
+    this.tokens_to_ids = new VocabView(tables.vocab);
     this.unk_token_id = this.tokens_to_ids.get(config.unk_token as string);
-    // id -> token; the ids of a vocabulary are dense in practice, holes stay undefined.
-    const keys = Object.keys(config.vocab);
-    let max = -1;
-    for (const k of keys) {
-      const id = config.vocab[k];
-      if (id > max) max = id;
-    }
-    const byId: string[] = new Array<string>(max + 1);
-    for (const k of keys) byId[config.vocab[k]] = k;
+    // A copy: the Tokenizer writes its added tokens into the model's id -> token array.
+    const byId = tables.byId.slice();
     this.vocab = byId;
-    // Merges in the new ([a, b]) or the old ("a b", split as the library splits it) format.
-    const raw = config.merges;
-    this.pairs = raw.length > 0 && Array.isArray(raw[0]) ? (raw as [string, string][]) : (raw as string[]).map((x) => x.split(' ', 2) as [string, string]);
+    this.pairs = tables.pairs;
     this.merges = this.pairs;
     // Vocabularies trained by BPE list merge r's result at id offset + r (Qwen, GPT-2, Llama 3):
     // then the id of a + b is its rank, and checking that takes no hashing. Otherwise a table.
     this.rankOffset = this.mergesFollowIds(byId);
-    this.rankById = this.rankOffset >= 0 ? new Int32Array(0) : this.rankTable(max);
+    this.rankById = this.rankOffset >= 0 ? new Int32Array(0) : this.rankTable(byId.length - 1);
   }
 
   /** The offset when merge r makes token offset + r for every r (-1: not so). */
@@ -165,7 +207,7 @@ export class FastBpe extends BPE {
     const pairs = this.pairs;
     if (pairs.length === 0) return -1;
     const first = pairs[0][0] + pairs[0][1];
-    const offset = has.call(this.json, first) ? this.json[first] : -1;
+    const offset = this.ids.get(first) ?? -1;
     if (!Number.isInteger(offset) || offset < 0) return -1;
     for (let r = 0; r < pairs.length; r++) {
       const t = byId[offset + r];
@@ -181,7 +223,7 @@ export class FastBpe extends BPE {
     for (let r = 0; r < this.pairs.length; r++) {
       const [a, b] = this.pairs[r];
       const merged = a + b;
-      const id = has.call(this.json, merged) ? this.json[merged] : -1;
+      const id = this.ids.get(merged) ?? -1;
       if (!(Number.isInteger(id) && id >= 0 && id <= max)) {
         this.otherRanks.set(JSON.stringify([a, b]), r);
         continue;
@@ -204,8 +246,8 @@ export class FastBpe extends BPE {
   /** The rank of merging a with b; undefined when they do not merge. */
   private rankOf(a: string, b: string): number | undefined {
     const merged = a + b;
-    if (has.call(this.json, merged)) {
-      const id = this.json[merged];
+    const id = this.ids.get(merged);
+    if (id !== undefined) {
       const r = this.rankOffset >= 0 ? id - this.rankOffset : id >= 0 && id < this.rankById.length ? this.rankById[id] : -1;
       if (r >= 0 && r < this.pairs.length && this.pairs[r][0] === a && this.pairs[r][1] === b) return r;
     }
@@ -277,12 +319,16 @@ export class FastBpe extends BPE {
  * A Tokenizer for tokenizer.json whose BPE model is FastBpe: the library is built on the
  * file with an empty vocabulary, then its model is replaced and the added tokens registered
  * again as the library's constructor registers them. null when FastBpe does not apply.
+ * `tables` (from the tokenizer cache) stand in for the model's vocab and merges, which
+ * `tokJson` may then leave out.
  */
-export function tokenizerWithFastBpe(tokJson: Json, config: Json): Tokenizer | null {
-  if (!fastBpeApplies(tokJson.model)) return null;
-  const light = { ...tokJson, model: { ...tokJson.model, vocab: {}, merges: [] } };
+export function tokenizerWithFastBpe(tokJson: Json, config: Json, tables?: BpeTables): Tokenizer | null {
+  const section = tokJson.model as Json | undefined;
+  if (tables === undefined && !fastBpeApplies(section)) return null;
+  if (!section || section.type !== 'BPE') return null;
+  const light = { ...tokJson, model: { ...section, vocab: {}, merges: [] } };
   const tok = new Tokenizer(light, config);
-  const model = new FastBpe(tokJson.model);
+  const model = new FastBpe(section as BpeJson, tables);
   const added = Array.isArray(tokJson.added_tokens) ? (tokJson.added_tokens as Json[]) : [];
   for (const a of added) {
     if (typeof a.content !== 'string' || typeof a.id !== 'number') continue;

@@ -8,7 +8,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { Template } from '@huggingface/jinja';
-import { tokenizerWithFastBpe } from './fastBpe';
+import { FastBpe, tokenizerWithFastBpe } from './fastBpe';
+import { cacheFileFor, readTokenizerCache, tokenizerCacheDir, writeTokenizerCache, type CachedTokenizer } from './tokenizerCache';
 
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant' | string;
@@ -34,13 +35,16 @@ const KNOWN_END_TOKENS = ['<|im_end|>', '<|endoftext|>', '<|eot_id|>', '<|end_of
 
 type Json = Record<string, unknown>;
 
-function readJson(file: string): Json {
-  let text: string;
+function readBytes(file: string): Buffer {
   try {
-    text = fs.readFileSync(file, 'utf8');
+    return fs.readFileSync(file);
   } catch (err) {
     throw new Error(`${file}: cannot read: ${(err as Error).message}`, { cause: err });
   }
+}
+
+function readJson(file: string, bytes: Buffer = readBytes(file)): Json {
+  const text = bytes.toString('utf8');
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -145,13 +149,25 @@ export class HwTokenizer {
     this.size = max + 1;
   }
 
-  /** Builds a tokenizer from parsed files (loadTokenizer reads them from a folder). */
-  static fromJson(dir: string, tokJson: Json, config: Json, chatTemplateFile: string | null = null, generationConfig: Json | null = null): HwTokenizer {
+  /**
+   * Builds a tokenizer from parsed files (loadTokenizer reads them from a folder). `cached`:
+   * an entry of the tokenizer cache, whose `rest` is then `tokJson` (no vocab or merges).
+   */
+  static fromJson(
+    dir: string,
+    tokJson: Json,
+    config: Json,
+    chatTemplateFile: string | null = null,
+    generationConfig: Json | null = null,
+    cached: Omit<CachedTokenizer, 'rest'> | null = null,
+  ): HwTokenizer {
     const file = path.join(dir, 'tokenizer.json');
     let tok: Tokenizer;
     try {
       // BPE vocabularies get a model that is quick to build (see fastBpe.ts); others the library's.
-      tok = tokenizerWithFastBpe(tokJson, config) ?? new Tokenizer(tokJson, config);
+      const fast = cached ? tokenizerWithFastBpe(tokJson, config, cached.tables) : tokenizerWithFastBpe(tokJson, config);
+      if (cached && !fast) throw new Error('the cached tables are not for a BPE model');
+      tok = fast ?? new Tokenizer(tokJson, config);
     } catch (err) {
       throw new Error(`${file}: cannot build the tokenizer: ${(err as Error).message}`, { cause: err });
     }
@@ -164,7 +180,17 @@ export class HwTokenizer {
       source = (named.find((t) => t.name === 'default') ?? named[0])?.template ?? null;
     }
     if (source === null && chatTemplateFile !== null) source = chatTemplateFile;
-    return new HwTokenizer(dir, tok, tokJson, config, source, generationConfig);
+    const hw = new HwTokenizer(dir, tok, tokJson, config, source, generationConfig);
+    if (cached) {
+      if (cached.table.offsets.length !== hw.size + 1) throw new Error(`${file}: the cached vocabulary bytes are for ${cached.table.offsets.length - 1} ids, not ${hw.size}`);
+      hw.table = cached.table;
+    }
+    return hw;
+  }
+
+  /** The FastBpe tables, when the model is one (what the tokenizer cache stores). */
+  get bpeTables(): FastBpe['tables'] | null {
+    return this.tok.model instanceof FastBpe ? this.tok.model.tables : null;
   }
 
   // ---------------------------------------------------------------- text <-> ids
@@ -403,10 +429,14 @@ export class StreamDecoder {
  * Loads the tokenizer of a model folder. null when the folder has no tokenizer.json (the
  * engine then runs on ids only); a broken file is an Error that names it.
  */
-export async function loadTokenizer(dir: string): Promise<HwTokenizer | null> {
+export async function loadTokenizer(dir: string, opts: { cacheDir?: string | null } = {}): Promise<HwTokenizer | null> {
   const tokFile = path.join(dir, 'tokenizer.json');
   if (!fs.existsSync(tokFile)) return null;
-  const tokJson = readJson(tokFile);
+  const bytes = readBytes(tokFile);
+  const cacheDir = opts.cacheDir !== undefined ? opts.cacheDir : tokenizerCacheDir();
+  const cacheFile = cacheDir !== null ? cacheFileFor(cacheDir, bytes) : null;
+  const cached = cacheFile !== null ? readTokenizerCache(cacheFile) : null;
+  const tokJson = cached ? cached.rest : readJson(tokFile, bytes);
   if (!tokJson.model || typeof tokJson.model !== 'object') {
     throw new Error(`${tokFile}: has no "model" section (not a Hugging Face tokenizer.json)`);
   }
@@ -423,5 +453,17 @@ export async function loadTokenizer(dir: string): Promise<HwTokenizer | null> {
       gen = null; // optional file; a broken one only loses its eos ids
     }
   }
-  return HwTokenizer.fromJson(dir, tokJson, config, chatTemplate, gen);
+  if (cached) {
+    try {
+      return HwTokenizer.fromJson(dir, tokJson, config, chatTemplate, gen, cached);
+    } catch {
+      // An entry that does not fit after all: the file itself, below.
+      return loadTokenizer(dir, { cacheDir: null });
+    }
+  }
+  const tok = HwTokenizer.fromJson(dir, tokJson, config, chatTemplate, gen);
+  // Stored for the next load (best effort); the byte table is built now, as every run needs it.
+  const tables = tok.bpeTables;
+  if (cacheFile !== null && tables) writeTokenizerCache(cacheFile, tokJson, tables, tok.vocabBytes());
+  return tok;
 }
