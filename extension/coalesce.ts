@@ -2,8 +2,8 @@
  * Coalescing of engine events: a stream of small batches becomes fewer, larger ones.
  * `mergeEvents` joins consecutive token events of the same worker and step (ids and text
  * concatenated) and keeps only the newest snapshot of `stats`; `Coalescer` flushes what
- * accumulated at most once per interval (default 1000/60 ms). Pure: used by the engine
- * process (before IPC) and by the extension (before each webview).
+ * accumulated at most once per interval (default 1000/60 ms), one delivery at a time. Pure:
+ * the extension uses it before each webview.
  */
 import type { EngineEvent } from '../protocol/messages';
 
@@ -62,24 +62,39 @@ export function mergeEvents(events: readonly EngineEvent[]): EngineEvent[] {
   return out;
 }
 
+/**
+ * Flushes what accumulated at most once per interval, and never while the previous flush is
+ * still being delivered: when `flushTo` returns a promise (a webview's postMessage resolves
+ * once the workbench has taken the message), events wait here, merged, until it settles.
+ * A busy renderer then gets fewer, larger messages instead of a queue of small ones, and a
+ * state change (a pause) waits behind at most one message, not seconds of stream.
+ */
 export class Coalescer {
   private buf: EngineEvent[] = [];
   private timer: ReturnType<typeof setTimeout> | null = null;
   private last = 0;
+  private inFlight = false;
+  private generation = 0;
 
   constructor(
-    private readonly flushTo: (events: EngineEvent[]) => void,
+    private readonly flushTo: (events: EngineEvent[]) => unknown,
     private readonly intervalMs = 1000 / 60,
+    /** A delivery that has not settled after this long no longer holds the next one back. */
+    private readonly deliveryTimeoutMs = 2000,
   ) {}
 
   push(events: readonly EngineEvent[]): void {
     for (const e of events) this.buf.push(e);
-    if (this.timer) return;
+    this.arm();
+  }
+
+  private arm(): void {
+    if (this.timer || this.inFlight || this.buf.length === 0) return;
     const wait = Math.max(0, this.intervalMs - (Date.now() - this.last));
     this.timer = setTimeout(() => this.flush(), wait);
   }
 
-  /** Sends what is buffered now. */
+  /** Sends what is buffered now (even while a delivery is in flight). */
   flush(): void {
     if (this.timer) {
       clearTimeout(this.timer);
@@ -89,13 +104,29 @@ export class Coalescer {
     const events = mergeEvents(this.buf);
     this.buf = [];
     this.last = Date.now();
-    this.flushTo(events);
+    const sent = this.flushTo(events);
+    if (sent && typeof (sent as PromiseLike<unknown>).then === 'function') this.await(sent as PromiseLike<unknown>);
+  }
+
+  private await(sent: PromiseLike<unknown>): void {
+    const gen = ++this.generation;
+    this.inFlight = true;
+    const settled = () => {
+      clearTimeout(timeout);
+      if (gen !== this.generation) return; // a later flush or a dispose took over
+      this.inFlight = false;
+      this.arm();
+    };
+    const timeout = setTimeout(settled, this.deliveryTimeoutMs);
+    sent.then(settled, settled);
   }
 
   dispose(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.buf = [];
+    this.inFlight = false;
+    this.generation++;
   }
 }
 

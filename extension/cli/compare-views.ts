@@ -9,6 +9,7 @@
  * what its query sees in training (train.py's mask) with the engine's view at that step.
  * Prints the mismatch counts and, for worker N's first --show differing targets, both views.
  */
+import * as fs from 'node:fs';
 import { completeWorkerNames } from '../collab';
 import { DEFAULT_PROMPTS } from '../collab/prompts';
 import { runProblem } from '../eval/runProblem';
@@ -25,6 +26,7 @@ const SPEC: Record<string, FlagSpec> = {
   problem: { type: 'int', arg: 'I', min: 0, help: 'held-out problem index (default 0)' },
   workers: { type: 'int', arg: 'W', min: 1, help: 'workers (default 2)' },
   layout: { type: 'string', arg: 'L', help: 'combined (default) or interleaved' },
+  dump: { type: 'string', arg: 'FILE', help: 'also write the run\'s cache trace (every entry once, every forward\'s view) as JSON, for scripts/train/cache_forward.py' },
   views: { type: 'string', arg: 'V', help: 'training views to check: exact (default) or legacy (before issue 11\'s fix)' },
   worker: { type: 'int', arg: 'N', min: 0, help: 'worker whose differing views are printed (default 1, Bob)' },
   show: { type: 'int', arg: 'N', min: 0, help: 'differing targets to print (default 3)' },
@@ -61,6 +63,7 @@ runCli(async () => {
     return rec.onEvents;
   });
   model.close();
+  if (flags.dump) fs.writeFileSync(String(flags.dump), JSON.stringify({ problem: p.id, workers, layout, texts: run.texts, ...rec!.cacheTrace() }));
   const v = trainViewTexts(tok, names, p.text);
   const text = (ids: readonly number[]) => JSON.stringify(tok.decode([...ids]));
   out(`problem ${p.id}: ${p.text}\nanswer ${p.answer}; the run: ${run.correct ? 'right' : 'wrong'} (${run.answer}), ${run.engineSteps} engine steps`);

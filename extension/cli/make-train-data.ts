@@ -9,7 +9,10 @@
  *   v2 (default, the faster one) or v1 (the one models/hogwild-tiny was trained on).
  * --views: exact (default with v2) cuts each step's view where the engine's changes shape, so
  *   every token is trained on the engine's view (trainViews.ts); legacy (default with v1) is
- *   the one-view-per-step data the shipped model was trained on.
+ *   the one-view-per-step data the shipped model was trained on; cache writes each run as the
+ *   engine's cache (every entry computed once, in the view it was written in: cacheRuns.ts,
+ *   the shard format in cacheShard.ts), the only format whose model behaves in the engine as
+ *   in training.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -20,6 +23,8 @@ import { makeProblem, rng32 } from '../tasks/wordProblems';
 import { Sim, type SimConvention, type SimLayout, type SimTokens } from '../tasks/collabSim';
 import { memoEncoder, simTokensFor, trainViewTexts } from '../tasks/simTokens';
 import { runSequences, type TrainViewsMode } from '../tasks/trainViews';
+import { cacheRun } from '../tasks/cacheRuns';
+import { CacheShardWriter } from '../tasks/cacheShard';
 import { CliError, parseArgs, runCli, type FlagSpec } from './args';
 
 const SPEC: Record<string, FlagSpec> = {
@@ -29,7 +34,7 @@ const SPEC: Record<string, FlagSpec> = {
   from: { type: 'int', arg: 'SEED', min: 0, help: 'first problem seed (default 0)' },
   count: { type: 'int', arg: 'N', min: 1, help: 'simulated runs (default 1000)' },
   convention: { type: 'string', arg: 'C', help: 'step texts: v2 (default) or v1 (the shipped model\'s)' },
-  views: { type: 'string', arg: 'V', help: 'exact (default with v2: the engine\'s views, stretch by stretch) or legacy (default with v1: one view per step, as the shipped model was trained)' },
+  views: { type: 'string', arg: 'V', help: 'cache (the engine\'s cache: each entry computed once, in its writer\'s view), exact (default with v2: the engine\'s views, stretch by stretch, recomputed) or legacy (default with v1: one view per step, as the shipped model was trained)' },
   'max-stretch': { type: 'int', arg: 'N', min: 0, help: 'exact views: at most N trained tokens per sequence (default 0: no cap; 1: every token at the engine\'s exact positions)' },
   help: { type: 'boolean', help: 'show this help' },
 };
@@ -55,8 +60,8 @@ async function main(): Promise<void> {
   const count = (flags.count as number | undefined) ?? 1000;
   const convention = String(flags.convention ?? 'v2') as SimConvention;
   if (convention !== 'v1' && convention !== 'v2') throw new CliError(`--convention: "${convention}" is not v1 or v2`);
-  const views = String(flags.views ?? (convention === 'v1' ? 'legacy' : 'exact')) as TrainViewsMode;
-  if (views !== 'exact' && views !== 'legacy') throw new CliError(`--views: "${views}" is not exact or legacy`);
+  const views = String(flags.views ?? (convention === 'v1' ? 'legacy' : 'exact')) as TrainViewsMode | 'cache';
+  if (views !== 'exact' && views !== 'legacy' && views !== 'cache') throw new CliError(`--views: "${views}" is not cache, exact or legacy`);
   if (flags.corpus) {
     const lines: string[] = [];
     for (let w = 1; w <= 4; w++) lines.push(renderSystemPrompt(DEFAULT_PROMPTS.system, completeWorkerNames([], w)));
@@ -84,6 +89,7 @@ async function main(): Promise<void> {
   for (let id = 0; id < tok.size; id++) if (tok.decode([id]).includes('\n\n')) nl2.add(id);
   const outDir = path.resolve(String(flags.out));
   fs.mkdirSync(outDir, { recursive: true });
+  const shard = new CacheShardWriter();
   const ids: number[] = [];
   const vis: number[] = [];
   const loss: number[] = [];
@@ -104,12 +110,21 @@ async function main(): Promise<void> {
       if (st.movedAt !== null && (hits.length !== 1 || hits[0] !== content.length - 1)) throw new Error(`seed ${seed}: step ${JSON.stringify(st.text)} does not end at its last token (${JSON.stringify(content.map((id) => tok.decode([id])))})`);
     }
     const v = trainViewTexts(tok, names, p.text, encode);
+    if (views === 'cache') {
+      shard.add(cacheRun(res, s.layout, s.workers, p.answer, v));
+      continue;
+    }
     for (const seq of runSequences(res, s.layout, s.workers, p.answer, v, views, (flags['max-stretch'] as number | undefined) ?? 0)) {
       ids.push(...seq.ids);
       vis.push(...seq.vis);
       loss.push(...seq.loss);
       offsets.push(ids.length);
     }
+  }
+  if (views === 'cache') {
+    shard.write(outDir);
+    process.stderr.write(`${count} runs (${answered} answered) in the cache format, ${shard.tokens} tokens -> ${outDir}\n`);
+    return;
   }
   fs.writeFileSync(path.join(outDir, 'ids.u16'), Uint16Array.from(ids));
   fs.writeFileSync(path.join(outDir, 'vis.i16'), Int16Array.from(vis));

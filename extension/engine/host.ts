@@ -26,6 +26,7 @@ import { verifyChecksums } from '../model/checksums';
 import { buildNativeRunConfig } from '../collab';
 import { LiveRun } from './liveRun';
 import { loadText, type LoadProgress } from '../../protocol/progress';
+import { applyEnginePriority } from './priority';
 
 
 
@@ -35,6 +36,14 @@ function send(msg: EngineMessage): void {
 
 function log(level: 'info' | 'warn' | 'error', text: string): void {
   send({ type: 'log', level, text });
+}
+
+// First, before this thread makes any other (priority.ts says why).
+let priorityNote: string;
+try {
+  priorityNote = applyEnginePriority(process.env);
+} catch (e) {
+  priorityNote = `engine priority unchanged: ${(e as Error).message}`;
 }
 
 const root = process.env.HOGWILD_EXTENSION_DIR || path.resolve(__dirname, '..');
@@ -286,3 +295,4 @@ if (!process.send) {
   process.exit(2);
 }
 send({ type: 'ready', pid: process.pid });
+log('info', priorityNote);

@@ -11,6 +11,22 @@ import type { NativeEvent, NativeRunConfig } from '../engine/native';
 import type { SimLayout, SimResult, StepRecord } from './collabSim';
 import { exactStepSequences, stepSequence, type TrainSequence, type TrainViewsMode, type ViewTexts } from './trainViews';
 
+/**
+ * The run's cache as the engine computed it: every cache entry once (a uid), and for every
+ * forward the view it ran in, as uids. A moved step keeps its uids (its K/V are moved, not
+ * recomputed), so a token's hidden state is the one of the view it was written in: what
+ * scripts/train/cache_forward.py recomputes to check a training format against the engine.
+ */
+export interface CacheTrace {
+  /** ids[u]: the token id of cache entry u. */
+  ids: number[];
+  /** The prompt's uids (computed causally), then each header's uids (computed after the prompt). */
+  prompt: number[];
+  headers: number[][];
+  /** forwards[i]: worker w's view at engine step step (uids), and the uids it wrote then. */
+  forwards: { step: number; worker: number; view: number[]; written: number[] }[];
+}
+
 export interface EngineTrace {
   /** views[s][w]: worker w's view in the forward of engine step s (1-based; the writes of step s included), or null when it did not run then. */
   views: (number[] | null)[][];
@@ -32,6 +48,13 @@ export class EngineViewRecorder {
   private readonly history: StepRecord[] = [];
   private readonly current: StepRecord[] = [];
   private readonly views: (number[] | null)[][] = [[]];
+  // The same blocks as cache uids (CacheTrace): a moved step keeps its uids.
+  private readonly uidIds: number[] = [];
+  private readonly blockUids = new Map<number, number[]>();
+  private readonly beforeUids = new Map<number, { createdAt: number; uids: number[] }>();
+  private readonly stepUids = new Map<string, number[]>();
+  private readonly writtenAt = new Map<string, number[]>(); // "step/worker" -> uids written
+  private readonly cache: CacheTrace = { ids: this.uidIds, prompt: [], headers: [], forwards: [] };
 
   constructor(private readonly cfg: Pick<NativeRunConfig, 'promptIds' | 'headerOthersIds' | 'headerOwnIds' | 'workers'>) {}
 
@@ -50,10 +73,21 @@ export class EngineViewRecorder {
       const old = this.blocks.get(e.block);
       if (old) this.before.set(e.block, { createdAt: this.step + 1, ids: old });
       this.blocks.set(e.block, ids);
+      const uids = this.newUids(ids);
+      if (e.kind === 'prompt') this.cache.prompt = uids;
+      else if (e.kind === 'header') this.cache.headers.push(uids);
+      const oldUids = this.blockUids.get(e.block);
+      if (oldUids) this.beforeUids.set(e.block, { createdAt: this.step + 1, uids: oldUids });
+      this.blockUids.set(e.block, uids);
     } else if (e.type === 'tokens') {
       const t = this.step + 1; // tokens are reported before the views of their own step
       this.blocks.get(this.workerBlock.get(e.worker)!)!.push(...e.ids);
+      const uids = this.newUids(e.ids);
+      this.blockUids.get(this.workerBlock.get(e.worker)!)!.push(...uids);
+      const wkey = `${t}/${e.worker}`;
+      this.writtenAt.set(wkey, [...(this.writtenAt.get(wkey) ?? []), ...uids]);
       const key = `${e.worker}/${e.step}`;
+      this.stepUids.set(key, [...(this.stepUids.get(key) ?? []), ...uids]);
       let s = this.stepOf.get(key);
       if (!s) {
         // The first write of a step is its header (and the self-check question when one is due).
@@ -66,6 +100,9 @@ export class EngineViewRecorder {
       s.fed.push(...Array.from(e.ids, () => t));
     } else if (e.type === 'step-finished') {
       this.blocks.get(this.historyBlock)!.push(...e.ids);
+      const moved = this.stepUids.get(`${e.worker}/${e.step}`)!;
+      if (moved.length !== e.ids.length || moved.some((u, i) => this.uidIds[u] !== e.ids[i])) throw new Error(`engine views: step ${e.worker}/${e.step} moved other tokens than it wrote`);
+      this.blockUids.get(this.historyBlock)!.push(...moved);
       const s = this.stepOf.get(`${e.worker}/${e.step}`)!;
       s.movedAt = this.step + 1;
       this.history.push(s);
@@ -86,7 +123,26 @@ export class EngineViewRecorder {
         }
         return ids;
       });
+      e.views.forEach((segs, w) => {
+        const written = this.writtenAt.get(`${e.step}/${w}`);
+        if (!written || segs.length === 0) return;
+        const view: number[] = [];
+        for (let i = 0; i < segs.length; i += 3) {
+          const prev = this.beforeUids.get(segs[i]);
+          const content = prev && prev.createdAt === e.step ? prev.uids : this.blockUids.get(segs[i])!;
+          view.push(...content.slice(0, segs[i + 2]));
+        }
+        this.cache.forwards.push({ step: e.step, worker: w, view, written });
+      });
     }
+  }
+
+  private newUids(ids: ArrayLike<number>): number[] {
+    return Array.from(ids, (id) => this.uidIds.push(id) - 1);
+  }
+
+  cacheTrace(): CacheTrace {
+    return this.cache;
   }
 
   trace(): EngineTrace {

@@ -53,6 +53,7 @@ export class RunPanel extends Disposable {
     panel.webview.html = webviewHtml(panel.webview, host.extensionUri, { bundle: 'panel', styles: ['common.css', 'cache-map.css', 'panel.css'], title: 'Hogwild run' });
     // 30 messages a second at most: smooth enough for text, and half the work of 60 for the
     // renderer that every webview shares with the workbench.
+    // One message in flight at a time: a busy renderer gets fewer, larger ones (coalesce.ts).
     this.coalescer = new Coalescer((events) => this.post({ type: 'events', runId: this.runId, events: packIds(events) }), PANEL_INTERVAL_MS);
     // Disposed newest first: the listeners go before the panel itself.
     this._register(panel);
@@ -79,9 +80,12 @@ export class RunPanel extends Disposable {
     this.panel.title = rec ? `Hogwild: ${rec.model.title}` : 'Hogwild run';
   }
 
-  private post(msg: ToWebview): void {
-    if (this.isDisposed) return;
-    void this.panel.webview.postMessage(msg);
+  /** Posts a message; resolves once the workbench has taken it. */
+  private post(msg: ToWebview): Thenable<boolean> | undefined {
+    if (this.isDisposed) return undefined;
+    const sent = this.panel.webview.postMessage(msg);
+    sent.then(undefined, () => undefined);
+    return sent;
   }
 
   /** Shows another run in this panel. */

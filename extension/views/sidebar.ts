@@ -23,6 +23,9 @@ export class SidebarProvider extends Disposable implements vscode.WebviewViewPro
   private timer: ReturnType<typeof setTimeout> | null = null;
   private last = 0;
   private ready = false;
+  /** A `runs` message is on its way; a change meanwhile sends the newest once it is taken. */
+  private runsInFlight = false;
+  private runsPending = false;
   /** The run whose cache map the view has (sent with `init`). */
   private cacheRunId: string | null = null;
   private readonly cacheEvents = new Coalescer((events) => this.cacheRunId && this.post({ type: 'events', runId: this.cacheRunId, events: packIds(events) }), INTERVAL_MS);
@@ -55,6 +58,8 @@ export class SidebarProvider extends Disposable implements vscode.WebviewViewPro
     for (const d of this.viewDisposables) d.dispose();
     this.view = view;
     this.ready = false;
+    this.runsInFlight = false;
+    this.runsPending = false;
     view.webview.options = webviewOptions(this.host.extensionUri);
     view.webview.html = webviewHtml(view.webview, this.host.extensionUri, { bundle: 'sidebar', styles: ['common.css', 'cache-map.css', 'sidebar.css'], title: 'Hogwild workers' });
     this.viewDisposables = [
@@ -71,12 +76,20 @@ export class SidebarProvider extends Disposable implements vscode.WebviewViewPro
     ];
   }
 
-  private post(msg: ToWebview): void {
-    if (this.view && this.ready) void this.view.webview.postMessage(msg);
+  /** Posts a message; resolves once the workbench has taken it. */
+  private post(msg: ToWebview): Thenable<boolean> | undefined {
+    if (!this.view || !this.ready) return undefined;
+    const sent = this.view.webview.postMessage(msg);
+    sent.then(undefined, () => undefined);
+    return sent;
   }
 
   private schedule(): void {
     if (this.timer || !this.view || !this.ready) return;
+    if (this.runsInFlight) {
+      this.runsPending = true;
+      return;
+    }
     const wait = Math.max(0, INTERVAL_MS - (Date.now() - this.last));
     this.timer = setTimeout(() => {
       this.timer = null;
@@ -86,7 +99,22 @@ export class SidebarProvider extends Disposable implements vscode.WebviewViewPro
   }
 
   private sendRuns(): void {
-    this.post({ type: 'runs', runs: this.host.runs.summaries(), activeRunId: this.host.runs.activeRunId });
+    // One summary in flight at a time (a busy renderer gets the newest, not a queue of old ones).
+    const sent = this.post({ type: 'runs', runs: this.host.runs.summaries(), activeRunId: this.host.runs.activeRunId });
+    if (sent) {
+      this.runsInFlight = true;
+      const done = () => {
+        if (!this.runsInFlight) return;
+        this.runsInFlight = false;
+        clearTimeout(timeout);
+        if (this.runsPending) {
+          this.runsPending = false;
+          this.schedule();
+        }
+      };
+      const timeout = setTimeout(done, 2000);
+      sent.then(done, done);
+    }
     const shown = this.shownRunId();
     if (shown !== this.cacheRunId) this.sendCacheInit(shown);
   }

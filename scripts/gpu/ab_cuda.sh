@@ -15,6 +15,12 @@
 # 6. if the time budget allows, scripts/gpu/bench_cuda.py --quick with the transformers +
 #    torch.compile baseline for 0.5B W=4 and 7B W=4.
 # Prints a short summary; everything else is in $OUT/logs.tgz (only a few files come back).
+# Switches (environment): AB_ATTENTION=0 skips step 3 (attention kernels unchanged), =1 runs only
+# new vs SDPA and base (no stage/group/PDL variants), AB_PDL=0 the
+# PDL reruns, AB_VARIANTS="A=1 B=2" adds one engine run of the new tree per setting (benchmark
+# switches such as HW_GEMM_UNROLL=4; W = 4), AB_TEST_VARIANTS="A=1" reruns test_attention_cuda per
+# setting, AB_ORDER=baseline-first runs compute-sanitizer after the engine runs, then step 6,
+# then the AB_VARIANTS runs, step 3 and the profile as time allows (so a short call keeps the decode numbers).
 set -u
 NEW=$(pwd)
 BASE=${1:?usage: scripts/gpu/ab_cuda.sh BASE_DIR [seconds]}
@@ -30,26 +36,44 @@ export PYTHONUNBUFFERED=1 HW_REPO_ROOT=$NEW
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader | tee -a "$S"
 say "new: $NEW, base: $BASE"
 
+AB_ATTENTION=${AB_ATTENTION:-full}
+AB_PDL=${AB_PDL:-1}
+AB_ORDER=${AB_ORDER:-}
+at=""
+[ "$AB_ATTENTION" != 0 ] && at=bench_attention_cuda
+
 # 1. Builds, side by side.
 cfg="-G Ninja -DCMAKE_BUILD_TYPE=Release -DHW_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90"
-(cmake -S native -B native/build-gpu $cfg && cmake --build native/build-gpu -j 10 --target test_cuda_ops \
-  test_cuda_fixtures test_hogwild test_attention_cuda test_attention_cuda_plan bench_cuda bench_attention_cuda) \
+(cmake -S native -B native/build-gpu $cfg && cmake --build native/build-gpu -j 16 --target test_cuda_ops \
+  test_cuda_fixtures test_hogwild test_attention_cuda test_attention_cuda_plan bench_cuda $at) \
   >"$L/build_new.log" 2>&1 &
 pn=$!
-(cd "$BASE" && cmake -S native -B native/build-gpu $cfg && cmake --build native/build-gpu -j 6 --target bench_cuda \
-  bench_attention_cuda) >"$L/build_base.log" 2>&1 &
+(cd "$BASE" && cmake -S native -B native/build-gpu $cfg && cmake --build native/build-gpu -j 8 --target bench_cuda \
+  $at) >"$L/build_base.log" 2>&1 &
 pb=$!
 wait $pn && say "build new: ok" || { say "build new: FAILED"; tail -30 "$L/build_new.log"; }
 wait $pb && say "build base: ok" || { say "build base: FAILED"; tail -30 "$L/build_base.log"; }
 B=native/build-gpu
 BB=$BASE/native/build-gpu
 
-# 2. Tests.
-OUT=$L/tests timeout 200 scripts/gpu/run_cuda_tests.sh $B >"$L/tests.txt" 2>&1
+# 2. Tests (compute-sanitizer after the engine runs with AB_ORDER=baseline-first).
+skip=""
+[ "$AB_ORDER" = baseline-first ] && skip=1
+OUT=$L/tests HW_SKIP_SANITIZER=$skip timeout 200 scripts/gpu/run_cuda_tests.sh $B >"$L/tests.txt" 2>&1
 say "run_cuda_tests.sh rc $?"
 grep -E "^\| " "$L/tests.txt" | tee -a "$S"
+grep -E "^  " "$L/tests.txt" | tee -a "$S"
+# Switch-selected kernel paths that the default run does not take, each against the CPU op again.
+for v in ${AB_TEST_VARIANTS:-}; do
+  timeout 60 env "$v" $B/test_attention_cuda >"$L/test_attention_$v.log" 2>&1
+  say "$v test_attention_cuda rc $?: $(grep -E 'checks, [0-9]+ failures' "$L/test_attention_$v.log" | tail -1)"
+done
+sanitize() {
+  timeout "$1" compute-sanitizer --tool memcheck --error-exitcode 3 $B/test_cuda_ops --hogwild-run >"$L/sanitizer.log" 2>&1
+  say "compute-sanitizer memcheck, one Hogwild run: rc $? $(grep 'ERROR SUMMARY' "$L/sanitizer.log" | tail -1)"
+}
 # The same tests with programmatic dependent launch (HW_CUDA_PDL=1, off by default).
-for t in test_cuda_ops test_attention_cuda test_hogwild test_cuda_fixtures; do
+[ "$AB_PDL" = 1 ] && for t in test_cuda_ops test_attention_cuda test_hogwild test_cuda_fixtures; do
   e=""
   [ $t = test_hogwild ] && e="HW_TEST_DEVICE=cuda"
   timeout 60 env HW_CUDA_PDL=1 $e $B/$t >"$L/pdl_$t.log" 2>&1
@@ -65,20 +89,25 @@ if [ -n "$obj" ] && command -v cuobjdump >/dev/null; then
 fi
 
 # 3. Attention: new vs SDPA, base, new with 4 stages.
+attention() {
 say "attention: new vs SDPA"
 timeout 120 python3 native/bench/cuda/attention_cuda_compare.py $B/bench_attention_cuda "$L/attention_results.md" >"$L/attention_new.log" 2>&1
 grep -E "^\| (QwQ|Qwen3)" "$L/attention_results.md" | tee -a "$S"
 grep -E "^RESULT" "$L/attention_new.log" | sed 's/^/new  /' >"$L/attention_ab.txt"
 timeout 40 $BB/bench_attention_cuda 16384 >"$L/attention_base.log" 2>&1
 grep -E "^RESULT" "$L/attention_base.log" | sed 's/^/base /' >>"$L/attention_ab.txt"
+if [ "$AB_ATTENTION" = full ]; then
 HW_ATTN_STAGES=4 timeout 40 $B/bench_attention_cuda 16384 >"$L/attention_new_s4.log" 2>&1
 grep -E "^RESULT" "$L/attention_new_s4.log" | sed 's/^/new4 /' >>"$L/attention_ab.txt"
 HW_ATTN_GROUPS=1 timeout 40 $B/bench_attention_cuda 16384 >"$L/attention_new_g1.log" 2>&1
 grep -E "^RESULT" "$L/attention_new_g1.log" | sed 's/^/g1   /' >>"$L/attention_ab.txt"
 HW_CUDA_PDL=1 timeout 40 $B/bench_attention_cuda 16384 >"$L/attention_new_pdl.log" 2>&1
 grep -E "^RESULT" "$L/attention_new_pdl.log" | sed 's/^/pdl  /' >>"$L/attention_ab.txt"
+fi
 awk '{for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } print $1, v["model"], "W=" v["W"], v["us"] " us", "plan " v["plan_us"] " us", v["launch"]}' \
   "$L/attention_ab.txt" | tee -a "$S"
+}
+[ "$AB_ATTENTION" != 0 ] && [ "$AB_ORDER" != baseline-first ] && attention
 
 # 4. Engine decode steps, new and base.
 eng="--shapes qwen2.5-0.5b,qwen2.5-7b --workers 1,4,8 --contexts 1024 --prefill 0"
@@ -89,14 +118,23 @@ for t in new base; do
   timeout 60 $bin --shapes qwen2.5-7b --workers 4 --contexts 16384 --prefill 0 >>"$L/engine_$t.jsonl" 2>>"$L/engine_$t.err"
   grep '"decode"' "$L/engine_$t.jsonl" | sed "s/^/$t /" | tee -a "$S"
 done
-HW_CUDA_PDL=1 timeout 120 $B/bench_cuda $eng 2>"$L/engine_pdl.err" | tee "$L/engine_pdl.jsonl" | grep '"decode"' |
-  sed 's/^/new, PDL /' | tee -a "$S"
+[ "$AB_PDL" = 1 ] && HW_CUDA_PDL=1 timeout 120 $B/bench_cuda $eng 2>"$L/engine_pdl.err" | tee "$L/engine_pdl.jsonl" |
+  grep '"decode"' | sed 's/^/new, PDL /' | tee -a "$S"
+variants() {  # W = 4 only, both shapes: enough to pick a benchmark switch's default
+  for v in ${AB_VARIANTS:-}; do
+    [ "$(left)" -gt 40 ] || { say "engine variant $v skipped: $(left) s left"; continue; }
+    env "$v" timeout 60 $B/bench_cuda --shapes qwen2.5-0.5b,qwen2.5-7b --workers 4 --contexts 1024 --prefill 0 \
+      2>"$L/engine_$v.err" | tee "$L/engine_$v.jsonl" | grep '"decode"' | sed "s/^/new, $v /" | tee -a "$S"
+  done
+}
+[ "$AB_ORDER" != baseline-first ] && variants
 HW_CUDA_GRAPH=0 timeout 60 $B/bench_cuda --shapes qwen2.5-0.5b --workers 4 --contexts 1024 --prefill 0 2>&1 |
   grep '"decode"' | sed 's/^/new, no graph /' | tee -a "$S"
 
 tar -czf "$O/logs.tgz" -C "$O" logs  # a first copy, in case the call runs out of time later
 
 # 5. Per-kernel profile of one step configuration (2 steps: the second is a CUDA graph replay).
+profile() {
 NSYS=$(command -v nsys || ls /usr/local/cuda*/bin/nsys /opt/nvidia/nsight-systems*/bin/nsys 2>/dev/null | head -1)
 for shape in qwen2.5-0.5b qwen2.5-7b; do
   [ "$(left)" -gt 60 ] || { say "profile of $shape skipped: $(left) s left"; continue; }
@@ -111,8 +149,11 @@ for shape in qwen2.5-0.5b qwen2.5-7b; do
 done
 python3 scripts/gpu/kernel_times.py "$L/ncu_qwen2.5-0.5b.csv" "$L/ncu_qwen2.5-7b.csv" 2>&1 | tee -a "$S"
 
+}
+
 # 6. The transformers baseline, if the budget allows (about 160 s).
-if [ "$(left)" -gt 170 ]; then
+baseline() {
+if [ "$(left)" -gt ${AB_BASELINE_MIN:-170} ]; then
   say "bench_cuda.py --quick with the transformers baseline ($(left) s left)"
   OUT=$L/bench timeout $(($(left) - 10)) python3 scripts/gpu/bench_cuda.py --build $B --quick \
     --baseline "qwen2.5-0.5b:4,qwen2.5-7b:4" >"$L/bench_cuda_py.txt" 2>&1
@@ -120,6 +161,21 @@ if [ "$(left)" -gt 170 ]; then
   grep -E "transformers|^- |copy" "$L/bench_cuda_py.txt" | tee -a "$S"
 else
   say "bench_cuda.py skipped: $(left) s left"
+fi
+}
+
+if [ "$AB_ORDER" = baseline-first ]; then
+  sanitize 120
+  tar -czf "$O/logs.tgz" -C "$O" logs
+  baseline
+  tar -czf "$O/logs.tgz" -C "$O" logs
+  variants
+  if [ "$AB_ATTENTION" != 0 ] && [ "$(left)" -gt 60 ]; then attention; else say "attention skipped: $(left) s left"; fi
+  tar -czf "$O/logs.tgz" -C "$O" logs
+  profile
+else
+  profile
+  baseline
 fi
 tar -czf "$O/logs.tgz" -C "$O" logs
 say "done"

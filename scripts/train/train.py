@@ -106,6 +106,94 @@ def attention_mask(vis, valid):
     return m[:, None]
 
 
+# ---- The cache format (extension/tasks/cacheRuns.ts, cacheShard.ts): one record per run, every
+# cache entry once. A token's hidden state is computed in the view of the forward that wrote
+# it (its own block causal); a key sits at offB[query, block] + its index in its block, so a
+# query is rotated once per block (the engine's own trick) and meets each key's in-block
+# rotation: the query of token u against block b is rotated by qpos[u] - offB[u, b].
+
+def load_cache_shards(dirs):
+    runs = []
+    for d in dirs:
+        rd = lambda n, t: np.fromfile(os.path.join(d, n), dtype=t)
+        ids, blk, bidx, fwd, tgt, wt = rd("ids.u16", np.uint16), rd("blk.u16", np.uint16), rd("bidx.u16", np.uint16), rd("fwd.u16", np.uint16), rd("tgt.u16", np.uint16), rd("wt.u8", np.uint8)
+        off, foff, soff, seg = rd("offsets.u32", np.uint32), rd("foff.u32", np.uint32), rd("soff.u32", np.uint32), rd("seg.u16", np.uint16).reshape(-1, 3)
+        # Per forward: each block's offset and visible length in its view (0: not in it), all forwards at once.
+        nf = len(soff) - 1
+        fidx = np.repeat(np.arange(nf), np.diff(soff.astype(np.int64)))
+        width = int(seg[:, 0].max()) + 1 if len(seg) else 1
+        offA = np.zeros((nf, width), np.int32)
+        lenA = np.zeros((nf, width), np.int32)
+        offA[fidx, seg[:, 0]] = seg[:, 1]
+        lenA[fidx, seg[:, 0]] = seg[:, 2]
+        for r in range(len(off) - 1):
+            a, b, fa, fb = int(off[r]), int(off[r + 1]), int(foff[r]), int(foff[r + 1])
+            nb = int(blk[a:b].max()) + 1
+            runs.append(dict(ids=ids[a:b], blk=blk[a:b], bidx=bidx[a:b], fwd=fwd[a:b], tgt=tgt[a:b], wt=wt[a:b], offB=offA[fa:fb, :nb], lenB=lenA[fa:fb, :nb]))
+    return runs
+
+
+def cache_batches(runs, max_tokens, rng, max_len, max_blocks):
+    ok = [i for i, r in enumerate(runs) if len(r["ids"]) <= max_len and r["offB"].shape[1] <= max_blocks]
+    order = sorted(ok, key=lambda i: (len(runs[i]["ids"]), rng.random()))
+    out, cur, cur_len = [], [], 0
+    for i in order:
+        n = len(runs[i]["ids"])
+        L = max(cur_len, n)
+        if cur and L * (len(cur) + 1) > max_tokens:
+            out.append(cur)
+            cur, L = [], n
+        cur.append(i)
+        cur_len = L
+    if cur:
+        out.append(cur)
+    rng.shuffle(out)
+    return out
+
+
+def cache_collate(runs, idx, device):
+    U = max(len(runs[i]["ids"]) for i in idx)
+    B = max(runs[i]["offB"].shape[1] for i in idx)
+    R = len(idx)
+    ids = np.zeros((R, U), np.int64)
+    blk = np.zeros((R, U), np.int64)
+    bidx = np.zeros((R, U), np.int64)
+    tgt = np.zeros((R, U), np.int64)
+    wt = np.zeros((R, U), np.float32)
+    valid = np.zeros((R, U), bool)
+    offB = np.zeros((R, U, B), np.int64)
+    lenB = np.zeros((R, U, B), np.int64)
+    for k, i in enumerate(idx):
+        r = runs[i]
+        n, nb = len(r["ids"]), r["offB"].shape[1]
+        ids[k, :n], blk[k, :n], bidx[k, :n], valid[k, :n] = r["ids"], r["blk"], r["bidx"], True
+        t = r["tgt"].astype(np.int64)
+        tgt[k, :n] = np.where(t == 65535, 0, t)
+        wt[k, :n] = r["wt"]
+        f = r["fwd"].astype(np.int64)
+        offB[k, :n, :nb] = r["offB"][f]
+        lenB[k, :n, :nb] = r["lenB"][f]
+    T = lambda x: torch.from_numpy(x).to(device)
+    return dict(ids=T(ids), blk=T(blk), bidx=T(bidx), tgt=T(tgt), wt=T(wt), valid=T(valid), offB=T(offB), lenB=T(lenB))
+
+
+def cache_mask(b):
+    """[R, 1, U, U]: key j visible to query u (its block in u's view, within the visible length, causal in u's own block)."""
+    R, U = b["ids"].shape
+    blk_j = b["blk"][:, None, :].expand(R, U, U)
+    vis_len = torch.gather(b["lenB"], 2, blk_j)
+    bj, bu = b["bidx"][:, None, :], b["bidx"][:, :, None]
+    m = (bj < vis_len) & ((blk_j != b["blk"][:, :, None]) | (bj <= bu)) & b["valid"][:, None, :]
+    m |= torch.eye(U, dtype=torch.bool, device=m.device)[None]
+    return m[:, None]
+
+
+def rope_angles(inv_freq, pos):
+    f = pos.float()[..., None] * inv_freq
+    emb = torch.cat([f, f], -1)
+    return emb.cos(), emb.sin()
+
+
 class RMSNorm(nn.Module):
     def __init__(self, n, eps):
         super().__init__()
@@ -155,6 +243,32 @@ class Layer(nn.Module):
         return x + self.down_proj(F.silu(self.gate_proj(h)) * self.up_proj(h))
 
 
+    def forward_cache(self, x, b, inv_freq, mask):
+        """Every cache entry in its writer's view (cache_mask); see load_cache_shards."""
+        R, U, _ = x.shape
+        B, d = b["offB"].shape[2], self.hd
+        h = self.input_layernorm(x)
+        q = self.q_norm(self.q_proj(h).view(R, U, self.nh, d))
+        k = self.k_norm(self.k_proj(h).view(R, U, self.nkv, d))
+        v = self.v_proj(h).view(R, U, self.nkv, d).transpose(1, 2)
+        cos, sin = rope_angles(inv_freq, b["bidx"])  # keys: their index in their block
+        k = rope(k, cos[:, :, None].to(k.dtype), sin[:, :, None].to(k.dtype))
+        qpos = torch.gather(b["offB"], 2, b["blk"][:, :, None])[..., 0] + b["bidx"]
+        cos, sin = rope_angles(inv_freq, qpos[:, :, None] - b["offB"])  # [R, U, B, d]
+        qb = rope(q[:, :, None], cos[:, :, :, None].to(q.dtype), sin[:, :, :, None].to(q.dtype))  # [R, U, B, H, d]
+        qx = qb.permute(0, 3, 1, 2, 4).reshape(R, self.nh, U, B * d)
+        onehot = F.one_hot(b["blk"], B).to(k.dtype)  # each key in its block's slot
+        kx = (onehot[:, :, :, None, None] * k[:, :, None]).permute(0, 3, 1, 2, 4).reshape(R, self.nkv, U, B * d)
+        rep = self.nh // self.nkv
+        kx, v = kx.repeat_interleave(rep, 1), v.repeat_interleave(rep, 1)
+        s = (qx @ kx.transpose(-1, -2)).float() / math.sqrt(d)
+        s = s.masked_fill(~mask, float("-inf"))
+        a = torch.softmax(s, -1).to(v.dtype) @ v
+        x = x + self.o_proj(a.transpose(1, 2).reshape(R, U, -1))
+        h = self.post_attention_layernorm(x)
+        return x + self.down_proj(F.silu(self.gate_proj(h)) * self.up_proj(h))
+
+
 class Model(nn.Module):
     def __init__(self, c, vocab):
         super().__init__()
@@ -179,6 +293,38 @@ class Model(nn.Module):
         for layer in self.layers:
             x = layer(x, cos.to(x.dtype), sin.to(x.dtype), mask)
         return self.norm(x) @ self.embed_tokens.weight.t().to(x.dtype)
+
+
+def forward_cache(model, b):
+    x = model.embed_tokens(b["ids"])
+    mask = cache_mask(b)
+    for layer in model.layers:
+        x = layer.forward_cache(x, b, model.inv_freq, mask)
+    return model.norm(x) @ model.embed_tokens.weight.t().to(x.dtype)
+
+
+@torch.no_grad()
+def evaluate_cache(model, runs, device, max_len, max_blocks, max_tokens=32768):
+    """Held-out runs in the cache format: target-token and claim accuracy, and runs with every target right."""
+    model.eval()
+    tot_loss = tot_n = tot_ok = dec_n = dec_ok = runs_ok = 0
+    for idx in cache_batches(runs, max_tokens, random.Random(0), max_len, max_blocks):
+        b = cache_collate(runs, idx, device)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device == "cuda"):
+            logits = forward_cache(model, b).float()
+        w = (b["wt"] > 0).float()
+        lp = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), b["tgt"].reshape(-1), reduction="none").view_as(w)
+        ok = (logits.argmax(-1) == b["tgt"]).float()
+        tot_loss += (lp * w).sum().item()
+        tot_n += w.sum().item()
+        tot_ok += (ok * w).sum().item()
+        first = (b["wt"] == 2).float()
+        dec_n += first.sum().item()
+        dec_ok += (ok * first).sum().item()
+        runs_ok += ((ok * w).sum(1) == w.sum(1)).sum().item()
+    model.train()
+    n_runs = len(cache_batches(runs, 1 << 30, random.Random(0), max_len, max_blocks)[0]) if runs else 1
+    return tot_loss / max(tot_n, 1), tot_ok / max(tot_n, 1), runs_ok / max(n_runs, 1), dec_ok / max(dec_n, 1)
 
 
 def hf_state_dict(model):
@@ -238,7 +384,8 @@ def main():
     ap.add_argument("--minutes", type=float, default=4.5)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--batch-tokens", type=int, default=65536)
-    ap.add_argument("--max-len", type=int, default=1024)
+    ap.add_argument("--max-len", type=int, default=1024, help="longest sequence (cache format: longest run, in cache entries)")
+    ap.add_argument("--max-blocks", type=int, default=48, help="cache format: runs with more blocks are left out (memory: queries are rotated once per block)")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--init", default=None, help="start from this model.safetensors (a previous run's export)")
     ap.add_argument("--decision-weight", type=float, default=10.0, help="loss weight of each step's first written token (the claim)")
@@ -259,16 +406,18 @@ def main():
     ntok = max(max(tok["model"]["vocab"].values()), max(t["id"] for t in tok["added_tokens"])) + 1
     vocab = (ntok + 63) // 64 * 64
     special = {t["content"]: t["id"] for t in tok["added_tokens"]}
-    train = load_shards(a.data)
-    held = load_shards([a.heldout])
-    ntrain = sum(len(s[0]) for s in train)
+    # Shards from make-train-data --views cache hold whole runs in the engine's cache format.
+    cache = os.path.exists(os.path.join(a.data[0], "seg.u16"))
+    train = load_cache_shards(a.data) if cache else load_shards(a.data)
+    held = load_cache_shards([a.heldout]) if cache else load_shards([a.heldout])
+    ntrain = sum(len(r["ids"]) for r in train) if cache else sum(len(s[0]) for s in train)
     log = open(a.log, "w") if a.log else sys.stdout
     def say(msg):
         print(msg, flush=True)
         if log is not sys.stdout:
             log.write(msg + "\n")
             log.flush()
-    say(f"device {device}; vocab {ntok} (padded {vocab}); {len(train)} training sequences ({ntrain} tokens), {len(held)} held out")
+    say(f"device {device}; vocab {ntok} (padded {vocab}); {len(train)} training {'runs (cache format)' if cache else 'sequences'} ({ntrain} tokens), {len(held)} held out")
     size = export_bytes(CFG, vocab)
     if size > MAX_EXPORT_BYTES:
         sys.exit(f"train.py: --layers {CFG['layers']} --hidden {CFG['hidden']} --inter {CFG['inter']}: model.safetensors would be {size / 1e6:.1f} MB, over the {MAX_EXPORT_BYTES / 1e6:.0f} MB the repository takes")
@@ -292,12 +441,12 @@ def main():
         opt.load_state_dict(st["opt"])
         step, epoch, before = st["step"], st["epoch"], st["seconds"]
         rng.setstate(st["rng"])
-        torch.set_rng_state(st["torch_rng"])
+        torch.set_rng_state(st["torch_rng"].cpu())  # map_location moved it to the device
         say(f"resumed from {a.state}: step {step}, {before:.0f}s trained of a {schedule:.0f}s schedule")
     ema = None
     while not done:
         epoch += 1
-        for idx in batches(train, a.batch_tokens, rng, a.max_len):
+        for idx in (cache_batches(train, a.batch_tokens, rng, a.max_len, a.max_blocks) if cache else batches(train, a.batch_tokens, rng, a.max_len)):
             frac = (before + time.time() - t0) / schedule
             if frac >= 1 or time.time() - t0 >= a.minutes * 60:
                 done = True
@@ -305,13 +454,21 @@ def main():
             lr = a.lr * min(1.0, (step + 1) / a.warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
             for g in opt.param_groups:
                 g["lr"] = lr
-            ids, vis, loss, valid = collate(train, idx, device, a.max_len)
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device == "cuda"):
-                logits = model(ids, attention_mask(vis, valid))
-            # A step's first written token decides what the worker does (which part it claims): weigh it up.
-            first = loss[:, 1:] == 2
-            w = (loss[:, 1:] > 0).float() * (1 + (a.decision_weight - 1) * first.float())
-            lp = F.cross_entropy(logits[:, :-1].float().reshape(-1, vocab), ids[:, 1:].reshape(-1), reduction="none").view_as(w)
+            if cache:
+                b = cache_collate(train, idx, device)
+                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device == "cuda"):
+                    logits = forward_cache(model, b)
+                # A step's first written token decides what the worker does (which part it claims): weigh it up.
+                w = (b["wt"] > 0).float() * (1 + (a.decision_weight - 1) * (b["wt"] == 2).float())
+                lp = F.cross_entropy(logits.float().reshape(-1, vocab), b["tgt"].reshape(-1), reduction="none").view_as(w)
+            else:
+                ids, vis, loss, valid = collate(train, idx, device, a.max_len)
+                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device == "cuda"):
+                    logits = model(ids, attention_mask(vis, valid))
+                # A step's first written token decides what the worker does (which part it claims): weigh it up.
+                first = loss[:, 1:] == 2
+                w = (loss[:, 1:] > 0).float() * (1 + (a.decision_weight - 1) * first.float())
+                lp = F.cross_entropy(logits[:, :-1].float().reshape(-1, vocab), ids[:, 1:].reshape(-1), reduction="none").view_as(w)
             l = (lp * w).sum() / w.sum().clamp(min=1)
             opt.zero_grad(set_to_none=True)
             l.backward()
@@ -329,8 +486,11 @@ def main():
         torch.save({"cfg": CFG, "model": model.state_dict(), "opt": opt.state_dict(), "step": step, "epoch": epoch, "seconds": trained,
                     "rng": rng.getstate(), "torch_rng": torch.get_rng_state()}, a.state)
         say(f"state saved to {a.state}: step {step}, {trained:.0f}s of the {schedule:.0f}s schedule")
-    hl, hacc, hseq, hdec = evaluate(model, held, device, a.max_len)
-    say(f"held-out: loss {hl:.4f}, target-token accuracy {hacc:.4f}, first-token (claim) accuracy {hdec:.4f}, sequences with every target right {hseq:.4f} ({len(held)} sequences)")
+    if cache:
+        hl, hacc, hseq, hdec = evaluate_cache(model, held, device, a.max_len, a.max_blocks)
+    else:
+        hl, hacc, hseq, hdec = evaluate(model, held, device, a.max_len)
+    say(f"held-out: loss {hl:.4f}, target-token accuracy {hacc:.4f}, first-token (claim) accuracy {hdec:.4f}, {'runs' if cache else 'sequences'} with every target right {hseq:.4f} ({len(held)} {'runs' if cache else 'sequences'})")
     os.makedirs(a.out, exist_ok=True)
     from safetensors.torch import save_file
     sd = hf_state_dict(model)
@@ -345,7 +505,7 @@ def main():
         from transformers import Qwen3Config, Qwen3ForCausalLM
         ref = Qwen3ForCausalLM(Qwen3Config(**{k: v for k, v in cfg.items() if k not in ("architectures", "torch_dtype")})).float().eval()
         missing = ref.load_state_dict({k: v.float() for k, v in sd.items()}, strict=False)
-        ids = torch.tensor([list(held[0][0][:200].astype(np.int64))])
+        ids = torch.tensor([list((held[0]["ids"] if cache else held[0][0])[:200].astype(np.int64))])
         mine = Model(CFG, vocab).float().eval()
         mine.load_state_dict({k: v.float() for k, v in model.state_dict().items()})
         with torch.no_grad():

@@ -263,6 +263,51 @@ describe('coalescing', () => {
     expect(total).toBeGreaterThan(20);
     c.dispose();
   });
+
+  it('holds the next flush until the previous delivery settles, then sends everything merged', async () => {
+    const flushes: EngineEvent[][] = [];
+    const deliveries: (() => void)[] = [];
+    const c = new Coalescer((e) => {
+      flushes.push(e);
+      return new Promise<void>((r) => deliveries.push(r));
+    }, 5);
+    const tok = (text: string): EngineEvent => ({ type: 'tokens', worker: 0, step: 1, ids: new Int32Array([text.charCodeAt(0)]), text });
+    const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    c.push([tok('a')]);
+    await wait(30);
+    expect(flushes.length).toBe(1);
+    // The first is not yet taken: nothing more goes out, however long.
+    for (const ch of 'bcdef') {
+      c.push([tok(ch)]);
+      await wait(10);
+    }
+    c.push([{ type: 'run-state', state: 'paused' }]);
+    await wait(30);
+    expect(flushes.length).toBe(1);
+    deliveries[0]!();
+    await wait(30);
+    // One message with all that waited, merged, the pause last.
+    expect(flushes.length).toBe(2);
+    expect(flushes[1]!.map((e) => e.type)).toEqual(['tokens', 'run-state']);
+    expect((flushes[1]![0] as Extract<EngineEvent, { type: 'tokens' }>).text).toBe('bcdef');
+    c.dispose();
+  });
+
+  it('a delivery that never settles holds the next back only for the timeout', async () => {
+    const flushes: EngineEvent[][] = [];
+    const c = new Coalescer((e) => {
+      flushes.push(e);
+      return new Promise<void>(() => undefined);
+    }, 5, 60);
+    c.push([{ type: 'run-state', state: 'running' }]);
+    await new Promise((r) => setTimeout(r, 20));
+    c.push([{ type: 'run-state', state: 'paused' }]);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(flushes.length).toBe(1);
+    await new Promise((r) => setTimeout(r, 120));
+    expect(flushes.length).toBe(2);
+    c.dispose();
+  });
 });
 
 describe('run model', () => {

@@ -149,6 +149,13 @@ describe.skipIf(!addonBuilt)('training views against the real engine (CPU, the s
         expect(exact.different).toBe(0);
         expect(exact.claimsGapped).toBe(0);
         if (layout === 'combined') expect(compareTraceViews(trace, layout, workers, v, 'legacy').different).toBeGreaterThan(0);
+        // The cache trace (uids) is the same run: each forward's view spells the engine's view, each uid is written once.
+        const cache = rec!.cacheTrace();
+        expect(cache.forwards.length).toBeGreaterThan(20);
+        for (const f of cache.forwards) expect(f.view.map((u) => cache.ids[u])).toEqual(trace.views[f.step][f.worker]);
+        const writes = cache.forwards.flatMap((f) => f.written);
+        expect(new Set(writes).size).toBe(writes.length);
+        expect(writes.length + cache.prompt.length + cache.headers.flat().length).toBe(cache.ids.length);
       }
     } finally {
       model.close();

@@ -3,6 +3,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <cstdlib>
 #include <mutex>
 #include <string>
 
@@ -34,8 +35,11 @@ __device__ __forceinline__ void mma16816(float* c, uint32_t a0, uint32_t a1, uin
   }
 }
 
-constexpr int kWarps = 8;   // warps per block; they split K and are summed in shared memory
-constexpr int kUnroll = 4;  // 32-wide K chunks in flight per warp
+constexpr int kWarps = 8;  // warps per block; they split K and are summed in shared memory
+
+int g_force_tiles = 0;      // tests: 1 or 2 tiles per block whatever N (0: the size heuristic)
+int g_force_unroll = 0;     // tests: 4 or 8 K chunks in flight per warp for M <= 8 (0: the default, 4)
+int g_force_prefetch = -1;  // tests: 1/0 = with/without the L2 256-byte prefetch hint (-1: default)
 
 // 16-byte loads as volatile asm: the MMAs are volatile asm too, so the compiler keeps the source
 // order (every load of an unrolled step issued before its first MMA). With plain __ldg it sank
@@ -47,20 +51,31 @@ __device__ __forceinline__ uint4 ldg16(const uint4* p) {
   return r;
 }
 // Weights are read once per step: keep them out of L1 (the activations, read by every warp, stay).
+// PF: also ask L2 to fetch the 256-byte span around each piece (.L2::256B), so a warp's next
+// pieces of the same rows are in L2 when their own loads arrive (benchmark switch, 8 chunks only:
+// measured 1-2% faster than 8 chunks without it, still slower than the default 4 chunks).
+template <bool PF>
 __device__ __forceinline__ uint4 ldg16_stream(const uint4* p) {
   uint4 r;
-  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
-               : "l"(p));
+  if constexpr (PF) {
+    asm volatile("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
+                 : "l"(p));
+  } else {
+    asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
+                 : "l"(p));
+  }
   return r;
 }
 
 // Block: TILES x 8 output columns (weight rows). Lane (g = lane/4, q = lane%4) loads 8
 // consecutive k of weight row g of each tile (16 bytes) and the same 8 k of x rows g and
-// g + 8. The MMA sums over its 16 k slots in any order, so A and B only need the same
+// g + 8 (row g + 8 only when HI: with M <= 8 the MMA's upper 8 rows are zeros, half the
+// activation loads and registers; UNROLL = 8 chunks in flight is a benchmark switch). The MMA sums over its 16 k slots in any order, so A and B only need the same
 // k-to-slot mapping: slots (2q, 2q+1 | 2q+8, 2q+9) take k (0,1 | 2,3) of the piece in the
 // first MMA and (4,5 | 6,7) in the second. Requires K % 8 == 0 (16-byte pieces).
-template <typename T16, int TILES>
+template <typename T16, int TILES, int UNROLL, bool HI, bool PF>
 __global__ void __launch_bounds__(kWarps * 32, 2)
     gemm_decode_kernel(const T16* __restrict__ W, const T16* __restrict__ X, float* __restrict__ Y, int M, int N, int K,
                        int accumulate) {
@@ -83,25 +98,25 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
   const int pieces = K / 8;  // 16-byte pieces per row
   const uint4 zero = make_uint4(0, 0, 0, 0);
 
-  for (int c0 = warp * kUnroll; c0 * 4 < pieces; c0 += kWarps * kUnroll) {
-    uint4 a_lo[kUnroll], a_hi[kUnroll], b[kUnroll][TILES];
+  for (int c0 = warp * UNROLL; c0 * 4 < pieces; c0 += kWarps * UNROLL) {
+    uint4 a_lo[UNROLL], a_hi[UNROLL], b[UNROLL][TILES];
     // Past the row's end a lane reads piece 0 (valid memory) and zeroes its activations after
     // the load; weight rows past N (wok false) read row 0 and feed outputs that are not stored.
 #pragma unroll
-    for (int u = 0; u < kUnroll; u++) {
+    for (int u = 0; u < UNROLL; u++) {
       const int piece = (c0 + u) * 4 + q;
       const int pc = piece < pieces ? piece : 0;
       a_lo[u] = ldg16(x0 + pc);
-      a_hi[u] = ldg16(x1 + pc);
+      a_hi[u] = HI ? ldg16(x1 + pc) : zero;
 #pragma unroll
-      for (int t = 0; t < TILES; t++) b[u][t] = ldg16_stream(wrow[t] + pc);
+      for (int t = 0; t < TILES; t++) b[u][t] = ldg16_stream<PF>(wrow[t] + pc);
     }
 #pragma unroll
-    for (int u = 0; u < kUnroll; u++) {
+    for (int u = 0; u < UNROLL; u++) {
       if ((c0 + u) * 4 + q >= pieces) a_lo[u] = zero, a_hi[u] = zero;
     }
 #pragma unroll
-    for (int u = 0; u < kUnroll; u++) {
+    for (int u = 0; u < UNROLL; u++) {
 #pragma unroll
       for (int t = 0; t < TILES; t++) {
         mma16816<T16>(acc[t], a_lo[u].x, a_hi[u].x, a_lo[u].y, a_hi[u].y, b[u][t].x, b[u][t].y);
@@ -130,6 +145,29 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
   }
 }
 
+template <typename T16, int TILES>
+void launch_tiles(const T16* w, const T16* x, int M, float* y, int N, int K, bool accumulate, int unroll, bool pf,
+                  cudaStream_t s) {
+  const int grid = (N + 8 * TILES - 1) / (8 * TILES);
+  if (M > 8)
+    launch_kernel(gemm_decode_kernel<T16, TILES, 4, true, false>, grid, kWarps * 32, 0, s, w, x, y, M, N, K,
+                  int(accumulate));
+  else if (unroll == 4)
+    launch_kernel(gemm_decode_kernel<T16, TILES, 4, false, false>, grid, kWarps * 32, 0, s, w, x, y, M, N, K,
+                  int(accumulate));
+  else if (pf)
+    launch_kernel(gemm_decode_kernel<T16, TILES, 8, false, true>, grid, kWarps * 32, 0, s, w, x, y, M, N, K,
+                  int(accumulate));
+  else
+    launch_kernel(gemm_decode_kernel<T16, TILES, 8, false, false>, grid, kWarps * 32, 0, s, w, x, y, M, N, K,
+                  int(accumulate));
+}
+
+int env_int(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? std::atoi(v) : 0;
+}
+
 template <typename T16>
 void launch_decode(const DeviceMatrix& W, const void* x, int M, float* y, bool accumulate, cudaStream_t s) {
   static int sms = [] {
@@ -138,16 +176,23 @@ void launch_decode(const DeviceMatrix& W, const void* x, int M, float* y, bool a
     cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev);
     return n > 0 ? n : 100;
   }();
+  // HW_GEMM_TILES / HW_GEMM_UNROLL / HW_GEMM_PREFETCH (1|2, 4|8, 1): benchmark switches, read once.
+  static const int env_tiles = env_int("HW_GEMM_TILES"), env_unroll = env_int("HW_GEMM_UNROLL"),
+                   env_pf = env_int("HW_GEMM_PREFETCH");
   const T16* w = static_cast<const T16*>(W.data);
   const T16* xx = static_cast<const T16*>(x);
   // Two tiles per block halve the x reloads; one tile when that would leave SMs idle.
-  if ((W.rows + 15) / 16 >= 2 * sms) {
-    launch_kernel(gemm_decode_kernel<T16, 2>, (W.rows + 15) / 16, kWarps * 32, 0, s, w, xx, y, M, W.rows, W.cols,
-                  int(accumulate));
-  } else {
-    launch_kernel(gemm_decode_kernel<T16, 1>, (W.rows + 7) / 8, kWarps * 32, 0, s, w, xx, y, M, W.rows, W.cols,
-                  int(accumulate));
-  }
+  int tiles = (W.rows + 15) / 16 >= 2 * sms ? 2 : 1;
+  if (const int f = g_force_tiles ? g_force_tiles : env_tiles) tiles = f == 2 ? 2 : 1;
+  // 8 chunks in flight (HW_GEMM_UNROLL=8) measured slower than 4 on the H200 (07:12 UTC call:
+  // 7B W=4 5.78 vs 5.70 ms, 0.5B W=4 1.61 vs 1.51 ms), so 4 stays the default.
+  const int f = g_force_unroll ? g_force_unroll : env_unroll;
+  const int unroll = f == 8 ? 8 : 4;
+  const bool pf = g_force_prefetch >= 0 ? g_force_prefetch == 1 : env_pf == 1;
+  if (tiles == 2)
+    launch_tiles<T16, 2>(w, xx, M, y, W.rows, W.cols, accumulate, unroll, pf, s);
+  else
+    launch_tiles<T16, 1>(w, xx, M, y, W.rows, W.cols, accumulate, unroll, pf, s);
   check_launch("gemm_decode (tensor-core GEMM, M <= 16)");
 }
 
@@ -185,6 +230,12 @@ cublasHandle_t handle_for(cudaStream_t s) {
 
 void gemm_force_cublas(bool on) {
   g_force_cublas = on;
+}
+
+void gemm_force_shape(int tiles, int unroll, int prefetch) {
+  g_force_tiles = tiles;
+  g_force_unroll = unroll;
+  g_force_prefetch = prefetch;
 }
 
 void gemm(const DeviceMatrix& W, const void* x, int M, float* y, bool accumulate, cudaStream_t s) {

@@ -33,4 +33,10 @@ void gemm(const DeviceMatrix& W, const void* x, int M, float* y, bool accumulate
 // Forces the cuBLAS path for every M (tests compare the two paths).
 void gemm_force_cublas(bool on);
 
+// Tests: the decode kernel's variant, tiles per block (1 or 2), K chunks in flight per warp
+// (4, the default, or 8; 8 only applies to M <= 8) and the L2 prefetch hint with 8 chunks
+// (1 on, 0 off); 0 (prefetch: -1) keeps the default choice. Benchmarks: HW_GEMM_TILES,
+// HW_GEMM_UNROLL, HW_GEMM_PREFETCH.
+void gemm_force_shape(int tiles, int unroll, int prefetch = -1);
+
 }  // namespace hw::cuda

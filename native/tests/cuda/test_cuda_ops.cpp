@@ -16,6 +16,7 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <random>
 #include <string>
@@ -52,8 +53,8 @@ static float from16(uint16_t x, DType t) {
 
 // y = x W^T (+ y0) on the device against a double reference on the same rounded inputs.
 static void test_gemm() {
-  const int Ms[] = {1, 2, 3, 5, 8, 13, 16, 17, 40};
-  const int NKs[][2] = {{8, 32}, {24, 64}, {136, 200}, {1000, 96}, {72, 1032}, {520, 4096}};
+  const int Ms[] = {1, 2, 3, 5, 8, 9, 13, 16, 17, 40};
+  const int NKs[][2] = {{8, 32}, {24, 64}, {136, 200}, {1000, 96}, {72, 1032}, {520, 4096}, {264, 2056}};
   double worst = 0;
   int cases = 0;
   for (DType dt : {DType::BF16, DType::F16, DType::F32}) {
@@ -82,18 +83,25 @@ static void test_gemm() {
                 ref[size_t(m) * N + n] = s;
               }
             void* dx = dt == DType::F32 ? static_cast<void*>(to_device(x)) : static_cast<void*>(to_device(x16));
-            float* dy = to_device(acc ? y0 : std::vector<float>(y0.size(), NAN));
-            cuda::gemm_force_cublas(force_cublas);
-            cuda::gemm(W, dx, M, dy, acc, nullptr);
-            CUDA_OK(cudaDeviceSynchronize());
-            std::vector<float> y = to_host(dy, y0.size());
-            const double e = nmse(y.data(), ref.data(), y.size());
-            worst = std::max(worst, e);
-            cases++;
-            CHECK(e <= 1e-9, "gemm %s M=%d N=%d K=%d cublas=%d acc=%d: NMSE %.3g", dtype_name(dt), M, N, K,
-                  force_cublas, acc, e);
+            // The decode kernel's variants (tiles per block, K chunks in flight) on its own path.
+            std::vector<std::array<int, 3>> shapes = {{0, 0, -1}};
+            if (!force_cublas && dt != DType::F32 && M <= cuda::kDecodeRows)
+              shapes = {{0, 0, -1}, {1, 4, 0}, {1, 8, 0}, {2, 4, 0}, {2, 8, 0}, {1, 8, 1}, {2, 8, 1}};
+            for (auto [tiles, unroll, prefetch] : shapes) {
+              float* dy = to_device(acc ? y0 : std::vector<float>(y0.size(), NAN));
+              cuda::gemm_force_cublas(force_cublas);
+              cuda::gemm_force_shape(tiles, unroll, prefetch);
+              cuda::gemm(W, dx, M, dy, acc, nullptr);
+              CUDA_OK(cudaDeviceSynchronize());
+              std::vector<float> y = to_host(dy, y0.size());
+              const double e = nmse(y.data(), ref.data(), y.size());
+              worst = std::max(worst, e);
+              cases++;
+              CHECK(e <= 1e-9, "gemm %s M=%d N=%d K=%d cublas=%d acc=%d tiles=%d unroll=%d: NMSE %.3g", dtype_name(dt),
+                    M, N, K, force_cublas, acc, tiles, unroll, e);
+              cudaFree(dy);
+            }
             cudaFree(dx);
-            cudaFree(dy);
           }
         }
       }
@@ -101,13 +109,17 @@ static void test_gemm() {
     }
   }
   cuda::gemm_force_cublas(false);
-  std::printf("  gemm: %d cases (bf16/f16/f32, M 1..40, decode kernel and cuBLAS), worst NMSE %.3g (bound 1e-9)\n",
-              cases, worst);
+  cuda::gemm_force_shape(0, 0, -1);
+  std::printf(
+      "  gemm: %d cases (bf16/f16/f32, M 1..40, decode kernel (1/2 tiles, 4/8 chunks, L2 prefetch) and cuBLAS), worst NMSE %.3g "
+      "(bound 1e-9)\n",
+      cases, worst);
 }
 
 static void test_norm_swiglu() {
   double worst_n = 0, worst_s = 0;
-  for (int H : {8, 64, 896, 3584, 5120}) {
+  // H % 4 != 0 (902: scalar loads), H not a multiple of the kernel's 256-wide slices (1000).
+  for (int H : {8, 64, 896, 902, 1000, 3584, 5120}) {
     const int T = 5;
     std::vector<float> x = randn(size_t(T) * H, 3.0f), w = randn(H, 0.3f);
     for (float& v : w) v += 1.0f;
@@ -119,6 +131,22 @@ static void test_norm_swiglu() {
     const double e = nmse(to_host(dy, x.size()), ref);
     worst_n = std::max(worst_n, e);
     CHECK(e <= 1e-12, "rmsnorm H=%d: NMSE %.3g", H, e);
+    // Picked rows (the final norm of the rows whose logits are needed), written in bf16.
+    const std::vector<int> pick = {4, 0, 2};
+    int* dp = to_device(pick);
+    uint16_t* db = to_device(std::vector<uint16_t>(pick.size() * H, 0xFFFF));
+    cuda::rmsnorm(dx, dp, int(pick.size()), H, dw, 1e-6f, db, DType::BF16, nullptr);
+    CUDA_OK(cudaDeviceSynchronize());
+    std::vector<uint16_t> b = to_host(db, pick.size() * H);
+    std::vector<float> got(b.size()), want(b.size());
+    for (size_t i = 0; i < pick.size(); i++)
+      for (int j = 0; j < H; j++) {
+        got[i * H + j] = bf16_to_f32(b[i * H + j]);
+        want[i * H + j] = ref[size_t(pick[i]) * H + j];
+      }
+    const double eb = nmse(got, want);
+    CHECK(eb <= 1e-5, "rmsnorm H=%d picked rows, bf16 output: NMSE %.3g (bound 1e-5: bf16 rounding)", H, eb);
+    cudaFree(dp), cudaFree(db);
     cudaFree(dx), cudaFree(dw), cudaFree(dy);
 
     std::vector<float> gu = randn(size_t(T) * 2 * H, 2.0f), sref(size_t(T) * H);
@@ -133,6 +161,128 @@ static void test_norm_swiglu() {
     cudaFree(dg), cudaFree(ds);
   }
   std::printf("  rmsnorm worst NMSE %.3g, swiglu worst NMSE %.3g (bound 1e-12)\n", worst_n, worst_s);
+}
+
+// qkv_post (bias, per-head q/k RMSNorm, RoPE of K at the token's block-local index, K/V written
+// to their page slot, q copied out) against a double reference, fp32 and bf16 pages.
+static void test_qkv_post() {
+  struct Shape {
+    int heads, kv_heads, hd;
+    bool bias, norm;
+  };
+  const Shape shapes[] = {{7, 1, 64, true, false},   {8, 2, 128, false, true}, {4, 4, 64, true, true},
+                          {28, 4, 128, true, false}, {5, 1, 96, false, true},  {3, 3, 32, true, true}};
+  const int T = 5, layers = 2, layer = 1, page_tokens = 16, npages = 3;
+  double worst = 0;
+  for (const Shape& sh : shapes) {
+    for (DType kvt : {DType::F32, DType::BF16}) {
+      const int HD = sh.hd, QD = sh.heads * HD, KD = sh.kv_heads * HD, RW = QD + 2 * KD, half = HD / 2;
+      std::vector<float> qkv = randn(size_t(T) * RW, 2.0f), bias = randn(RW, 0.5f), qn = randn(HD, 0.2f),
+                         kn = randn(HD, 0.2f), inv(half);
+      for (float& v : qn) v += 1.0f;
+      for (float& v : kn) v += 1.0f;
+      for (int i = 0; i < half; i++) inv[i] = float(std::pow(10000.0, -2.0 * i / HD));
+      const std::vector<int> local = {0, 7, 31, 1000, 12345}, spage = {0, 2, 1, 2, 0}, sidx = {3, 0, 15, 9, 4};
+      // Reference.
+      std::vector<double> qref(size_t(T) * QD);
+      const size_t page_elems = size_t(layers) * 2 * sh.kv_heads * page_tokens * HD;
+      std::vector<double> kvref(npages * page_elems, 0.0);
+      std::vector<char> written(npages * page_elems, 0);
+      for (int t = 0; t < T; t++) {
+        std::vector<double> r(RW);
+        for (int j = 0; j < RW; j++) r[j] = double(qkv[size_t(t) * RW + j]) + (sh.bias ? bias[j] : 0.0);
+        auto norm = [&](double* v, const std::vector<float>& w) {
+          double ss = 0;
+          for (int d = 0; d < HD; d++) ss += v[d] * v[d];
+          const double s = 1.0 / std::sqrt(ss / HD + 1e-6);
+          for (int d = 0; d < HD; d++) v[d] *= s * w[d];
+        };
+        for (int h = 0; h < sh.heads; h++) {
+          if (sh.norm) norm(&r[h * HD], qn);
+          for (int d = 0; d < HD; d++) qref[size_t(t) * QD + h * HD + d] = r[h * HD + d];
+        }
+        for (int kh = 0; kh < sh.kv_heads; kh++) {
+          double* k = &r[QD + kh * HD];
+          if (sh.norm) norm(k, kn);
+          const size_t kb = spage[t] * page_elems + ((size_t(layer) * 2 + 0) * sh.kv_heads + kh) * page_tokens * HD +
+                            size_t(sidx[t]) * HD;
+          const size_t vb = spage[t] * page_elems + ((size_t(layer) * 2 + 1) * sh.kv_heads + kh) * page_tokens * HD +
+                            size_t(sidx[t]) * HD;
+          for (int i = 0; i < half; i++) {
+            const double ang = double(float(local[t]) * inv[i]);  // the fp32 angle, as the kernels
+            kvref[kb + i] = k[i] * std::cos(ang) - k[i + half] * std::sin(ang);
+            kvref[kb + i + half] = k[i + half] * std::cos(ang) + k[i] * std::sin(ang);
+          }
+          for (int d = 0; d < HD; d++) kvref[vb + d] = r[QD + KD + kh * HD + d];
+          for (int d = 0; d < HD; d++) written[kb + d] = written[vb + d] = 1;
+        }
+      }
+      // Device.
+      const size_t esz = kvt == DType::F32 ? 4 : 2;
+      std::vector<void*> pages(npages);
+      for (auto& p : pages) {
+        CUDA_OK(cudaMalloc(&p, page_elems * esz));
+        CUDA_OK(cudaMemset(p, 0, page_elems * esz));
+      }
+      void** dpages = to_device(pages);
+      float *dqkv = to_device(qkv), *dbias = to_device(bias), *dqn = to_device(qn), *dkn = to_device(kn),
+            *dinv = to_device(inv), *dq = to_device(std::vector<float>(size_t(T) * QD, NAN));
+      int *dl = to_device(local), *dsp = to_device(spage), *dsi = to_device(sidx);
+      cuda::QkvPost p;
+      p.qkv = dqkv;
+      p.q_out = dq;
+      p.T = T;
+      p.heads = sh.heads;
+      p.kv_heads = sh.kv_heads;
+      p.head_dim = HD;
+      p.bias = sh.bias ? dbias : nullptr;
+      p.q_norm = sh.norm ? dqn : nullptr;
+      p.k_norm = sh.norm ? dkn : nullptr;
+      p.eps = 1e-6f;
+      p.local = dl;
+      p.slot_page = dsp;
+      p.slot_index = dsi;
+      p.inv_freq = dinv;
+      p.layer = layer;
+      cuda::KvLayout kv;
+      kv.pages = dpages;
+      kv.kv = kvt;
+      kv.layers = layers;
+      kv.kv_heads = sh.kv_heads;
+      kv.page_tokens = page_tokens;
+      kv.head_dim = HD;
+      cuda::qkv_post(p, kv, nullptr);
+      CUDA_OK(cudaDeviceSynchronize());
+      const double eq = nmse(to_host(dq, qref.size()).data(), qref.data(), qref.size());
+      std::vector<float> got(npages * page_elems);
+      for (int pg = 0; pg < npages; pg++) {
+        if (kvt == DType::F32) {
+          std::vector<float> h = to_host(static_cast<float*>(pages[pg]), page_elems);
+          std::copy(h.begin(), h.end(), got.begin() + pg * page_elems);
+        } else {
+          std::vector<uint16_t> h = to_host(static_cast<uint16_t*>(pages[pg]), page_elems);
+          for (size_t i = 0; i < page_elems; i++) got[pg * page_elems + i] = bf16_to_f32(h[i]);
+        }
+      }
+      // Every slot written as the reference says, and nothing else touched (zeros stay zeros).
+      int stray = 0;
+      for (size_t i = 0; i < got.size(); i++)
+        if (!written[i] && got[i] != 0.0f) stray++;
+      const double ek = nmse(got.data(), kvref.data(), got.size());
+      const double bound = kvt == DType::F32 ? 1e-10 : 1e-5;
+      worst = std::max({worst, eq, kvt == DType::F32 ? ek : 0.0});
+      CHECK(eq <= 1e-10, "qkv_post heads %d/%d hd %d: q NMSE %.3g", sh.heads, sh.kv_heads, HD, eq);
+      CHECK(ek <= bound, "qkv_post heads %d/%d hd %d kv %s: K/V NMSE %.3g (bound %.1g)", sh.heads, sh.kv_heads, HD,
+            dtype_name(kvt), ek, bound);
+      CHECK(stray == 0, "qkv_post heads %d/%d hd %d: %d page elements written outside the slots", sh.heads, sh.kv_heads,
+            HD, stray);
+      for (void* pg : pages) cudaFree(pg);
+      cudaFree(dpages), cudaFree(dqkv), cudaFree(dbias), cudaFree(dqn), cudaFree(dkn), cudaFree(dinv), cudaFree(dq);
+      cudaFree(dl), cudaFree(dsp), cudaFree(dsi);
+    }
+  }
+  std::printf("  qkv_post (%zu shapes, fp32 and bf16 pages): worst fp32 NMSE %.3g (bound 1e-10)\n",
+              sizeof shapes / sizeof shapes[0], worst);
 }
 
 // GPU sampling against the CPU sampler's rules (temperature, then top-k, then top-p over the
@@ -429,6 +579,7 @@ int main(int argc, char** argv) {
     test_sampling();
     test_gemm();
     test_norm_swiglu();
+    test_qkv_post();
     test_models();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "FAIL: %s\n", e.what());

@@ -48,6 +48,11 @@ async function inspectToken(page, req, artifacts) {
     return i?.getAttribute('data-state') === 'done' && i.getAttribute('data-source') === 'engine';
   }, undefined, { timeout: 30_000, polling: 100 });
   await page.screenshot({ path: path.join(artifacts, 'inspector.png') });
+  return readInspector(panel, point.ch);
+}
+
+/** What the panel's inspector shows, read from its DOM. */
+function readInspector(panel, clicked) {
   return panel.evaluate((ch) => {
     const i = document.querySelector('.inspector');
     const text = (sel) => i.querySelector(sel)?.textContent ?? null;
@@ -69,7 +74,30 @@ async function inspectToken(page, req, artifacts) {
       })),
       note: text('.inspector-source'),
     };
-  }, point.ch);
+  }, clicked);
+}
+
+/**
+ * Clicks the middle of a worker's own block (the last of its strip) in the sidebar's compact
+ * cache map, then reads the run panel's inspector once it shows a token of that block: the
+ * sidebar -> extension -> panel relay, through the real workbench.
+ */
+async function sidebarMapClick(page, req, artifacts) {
+  const side = await webviewFrame(page, '.cache:not([hidden]) .cache-map-canvas');
+  const target = await side.evaluate((w) => {
+    const map = window.hogwildSidebar.cacheMap;
+    const row = map.layoutRows[w];
+    const s = row?.[row.length - 1];
+    if (!s) return null;
+    const c = document.querySelector('.cache .cache-map-canvas');
+    const rowStep = c.clientHeight / map.layoutRows.length;
+    return { block: s.seg.block, length: s.seg.length, x: Math.round((Math.max(0, s.x0) + Math.min(c.width, s.x1)) / 2), y: Math.round(w * rowStep + 4) };
+  }, req.worker);
+  if (!target) throw new Error(`the sidebar's map has no strip for worker ${req.worker}`);
+  await side.locator('.cache .cache-map-canvas').click({ position: { x: target.x, y: target.y } });
+  const panel = await webviewFrame(page, `.inspector[data-state="done"][data-block="${target.block}"]`, 30_000);
+  await page.screenshot({ path: path.join(artifacts, 'sidebar-map-click.png') });
+  return { target, inspector: await readInspector(panel, null) };
 }
 
 /** The sidebar's compact cache map: its text summary once it has one. */
@@ -83,7 +111,7 @@ async function sidebarMap(page, _req, artifacts) {
   }));
 }
 
-const HANDLERS = { 'inspect-token': inspectToken, 'sidebar-map': sidebarMap };
+const HANDLERS = { 'inspect-token': inspectToken, 'sidebar-map': sidebarMap, 'sidebar-map-click': sidebarMapClick };
 const served = new Set();
 
 /** Serves one request line of the log (not awaited by the log's handler). */

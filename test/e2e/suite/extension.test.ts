@@ -263,6 +263,25 @@ describe('Hogwild extension (real VS Code, real engine)', function () {
         const want = `${rec.model.workers.get(w)!.info.name} sees ${v.length} blocks, ${v[v.length - 1]!.offset + v[v.length - 1]!.length} tokens`;
         assert.ok(side.summary.includes(want), `the sidebar's summary says "${want}" (${side.summary.slice(0, 200)})`);
       });
+
+      // A click on Bob's own block in the sidebar's map opens the panel's inspector on a token
+      // of that block (the sidebar -> extension -> panel relay), with the engine's numbers.
+      const relayed = await askDriver<{ target: { block: number; length: number }; inspector: InspectorText }>(dir!, { kind: 'sidebar-map-click', worker: 1 });
+      const bobOwn = views[1]![views[1]!.length - 1]!;
+      assert.equal(relayed.target.block, bobOwn.block, 'the click landed on Bob\'s own block (the last of his view in the trace)');
+      const ins = relayed.inspector;
+      assert.equal(ins.block, bobOwn.block, 'the panel inspects the block clicked in the sidebar');
+      assert.ok(ins.index >= 0 && ins.index < bobOwn.length, `a token inside it (${ins.index} of ${bobOwn.length})`);
+      assert.equal(ins.source, 'engine', 'a live run asks the engine');
+      const bobTok = await api.engine.inspect(runId, ins.block, ins.index, true);
+      assert.equal(bobTok.author, 1, 'the engine says Bob wrote it');
+      assert.equal(ins.author, rec.model.workers.get(1)!.info.name);
+      assert.equal(ins.tokenText, JSON.stringify(bobTok.text), 'the token text is the engine\'s');
+      for (const s of bobTok.seenAt) {
+        const row = ins.rows.find((r) => r.worker === s.worker);
+        assert.equal(row?.position, s.position === null ? 'not in view' : String(s.position), `worker ${s.worker}'s position of the relayed token`);
+      }
+      console.log(`      relayed from the sidebar: block ${ins.block} index ${ins.index} ${ins.tokenText}`);
       await vscode.commands.executeCommand('hogwild.stop');
       await waitFor('the run to end', () => !rec.model.isActive, 60_000);
     } finally {
