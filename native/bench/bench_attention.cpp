@@ -62,8 +62,8 @@ int main(int argc, char** argv) {
         if (*p == ',') p++;
       }
     } else {
-      std::fprintf(stderr,
-                   "usage: bench_attention [--tokens N] [--chunk C] [--threads T] [--rounds R] [--item-rows A,B,...]\n");
+      std::fprintf(
+          stderr, "usage: bench_attention [--tokens N] [--chunk C] [--threads T] [--rounds R] [--item-rows A,B,...]\n");
       return 2;
     }
   }
@@ -140,7 +140,8 @@ int main(int argc, char** argv) {
       const auto [s, c] = layer();
       times[v].push_back(s);
       cpus[v].push_back(c);
-      std::printf("  round %d, item rows %d: %.3f s (%.1f GFLOP/s), CPU %.3f s\n", r, item_rows[v], s, flops / s / 1e9, c);
+      std::printf("  round %d, item rows %d: %.3f s (%.1f GFLOP/s), CPU %.3f s\n", r, item_rows[v], s, flops / s / 1e9,
+                  c);
       std::fflush(stdout);
     }
   }
