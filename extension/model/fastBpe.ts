@@ -337,5 +337,42 @@ export function tokenizerWithFastBpe(tokJson: Json, config: Json, tables?: BpeTa
   }
   tok.model = model;
   if (tok.decoder) (tok.decoder as { end_of_word_suffix?: string }).end_of_word_suffix = model.end_of_word_suffix;
+  memoizeByteLevel(tok.pre_tokenizer);
   return tok;
+}
+
+/** The parts of the library's ByteLevel pre-tokenizer (and of a Sequence of them) read here. */
+interface PreTokenizerNode {
+  tokenizers?: unknown[]; // a Sequence's pre-tokenizers
+  byte_encoder?: unknown;
+  use_regex?: boolean;
+  add_prefix_space?: boolean;
+  pre_tokenize_text?: (text: string, options: unknown) => string[];
+}
+
+/**
+ * Remembers the ByteLevel pre-tokenizer's output per word. After the split stage (Qwen's
+ * pre-tokenizer is Split, then ByteLevel without its own regex) it maps each word's UTF-8
+ * bytes to symbols one by one, through Array.from and join: about half of encode()'s time on
+ * prose, where most words recur. Without a regex or a prefix space its output is a function
+ * of the word alone, so a memo returns the same; other settings are left as they are.
+ */
+function memoizeByteLevel(node: unknown): void {
+  // The library's pre-tokenizers are callable objects: typeof "function".
+  if (!node || (typeof node !== 'object' && typeof node !== 'function')) return;
+  const n = node as PreTokenizerNode;
+  if (Array.isArray(n.tokenizers)) for (const child of n.tokenizers) memoizeByteLevel(child);
+  const inner = n.pre_tokenize_text;
+  if (!n.byte_encoder || typeof inner !== 'function' || n.use_regex !== false || n.add_prefix_space) return;
+  const memo = new Map<string, string[]>();
+  n.pre_tokenize_text = (text, options) => {
+    const hit = memo.get(text);
+    if (hit !== undefined) return hit.slice(); // a copy: callers own the array they get
+    const out = inner.call(n, text, options);
+    if (text.length < 256) {
+      if (memo.size >= 20_000) memo.clear();
+      memo.set(text, out.slice());
+    }
+    return out;
+  };
 }

@@ -190,7 +190,8 @@ export function writeTokenizerCache(file: string, tokJson: Json, tables: BpeTabl
   out.writeUInt32LE(header.length, 8);
   header.copy(out, 12);
 
-  const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
+  // Unique per writer (worker threads share a pid); a reader never sees a half-written entry.
+  const tmp = `${file}.tmp-${process.pid}-${crypto.randomBytes(6).toString('hex')}`;
   try {
     fs.mkdirSync(path.dirname(file), { recursive: true });
     fs.writeFileSync(tmp, out);

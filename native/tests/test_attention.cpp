@@ -437,8 +437,14 @@ void test_prefill(const char* isa) {
   for (float& x : r.q) x = nd(rng);
   P.rows.push_back(r);
   Worst w;
-  run_case(P, KvDType::F32, rng, std::string(isa) + " prefill 300 tokens f32", w);
-  run_case(P, KvDType::BF16, rng, std::string(isa) + " prefill 300 tokens bf16", w);
+  // Work items of every size: the op's own choice (0), one token, odd sizes, the largest.
+  for (int rows : {0, 1, 6, 32, 100, 256, 1200}) {
+    hw::cpu::set_attention_item_rows(rows);
+    const std::string what = std::string(isa) + " prefill 300 tokens, item rows " + std::to_string(rows);
+    run_case(P, KvDType::F32, rng, what + " f32", w);
+    run_case(P, KvDType::BF16, rng, what + " bf16", w);
+  }
+  hw::cpu::set_attention_item_rows(0);
 }
 
 void test_errors() {

@@ -38,6 +38,9 @@ describe('FastBpe on the Qwen3 tokenizer', () => {
     expect((t as unknown as { tok: Tokenizer }).tok.model).toBeInstanceOf(FastBpe);
     expect(fast.model).toBeInstanceOf(FastBpe);
     expect((fast.model as FastBpe).ranksFollowIds).toBe(true); // Qwen's merge r makes token 256 + r
+    // Split, then ByteLevel: the latter's output is remembered per word (the tests below compare it).
+    const seq = (fast as unknown as { pre_tokenizer: { tokenizers: object[] } }).pre_tokenizer;
+    expect(Object.prototype.hasOwnProperty.call(seq.tokenizers[1], 'pre_tokenize_text')).toBe(true);
   });
 
   it('gives the library ids on hard strings, with and without special tokens', () => {

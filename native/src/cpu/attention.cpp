@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <cstdlib>
 #include <string>
 
@@ -14,9 +15,30 @@
 namespace hw::cpu {
 namespace {
 
-// Query rows (tokens x query heads of one KV head) per work item: enough to reuse each key
-// tile many times from cache, few enough that a prefill splits into many items.
-constexpr int kItemRows = 32;
+// Query rows (tokens x query heads of one KV head) per work item. Larger items widen each
+// 16-bit K/V tile and pay the per-item costs once for more rows: on the 2-core VM
+// (bench_attention, 4k tokens in chunks of 80, interleaved rounds) 256 rows ran 1.25x the
+// rate of 32. So a prefill's items are as large as kMaxItemRows allows while every thread
+// still gets kItemsPerThread of them (balance); never below kMinItemRows.
+constexpr int kMinItemRows = 32, kMaxItemRows = 256, kItemsPerThread = 4;
+
+// 0: the size above; otherwise fixed (set_attention_item_rows, for benchmarks).
+std::atomic<int>& fixed_item_rows() {
+  static std::atomic<int> v{0};
+  return v;
+}
+
+// Query tokens per item for rows of `group` query heads per KV head.
+int item_tokens(const AttnPlan& plan, int group, int kv_heads) {
+  const int fixed = fixed_item_rows();
+  if (fixed > 0) return std::max(1, fixed / group);
+  const par::Pool* pool = par::current();
+  const int threads = pool ? pool->size() : 1;
+  const int64_t rows = int64_t(plan.tokens) * group * kv_heads;
+  const int64_t per_item = rows / (int64_t(kItemsPerThread) * threads);
+  const int target = int(std::clamp<int64_t>(per_item, kMinItemRows, kMaxItemRows));
+  return std::max(1, target / group);
+}
 
 bool has_avx512() {
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -54,6 +76,14 @@ bool set_attention_isa(const char* name) {
   return false;
 }
 
+int attention_item_rows() {
+  return fixed_item_rows();
+}
+
+void set_attention_item_rows(int rows) {
+  fixed_item_rows() = std::max(0, rows);
+}
+
 void attention(const AttnPlan& plan, const PagedKv& kv, const RopeTable& rope, int heads, float scale, const float* q,
                float* out, const AttnShares* shares) {
   check(kv.kv_heads > 0 && heads > 0 && heads % kv.kv_heads == 0,
@@ -72,7 +102,7 @@ void attention(const AttnPlan& plan, const PagedKv& kv, const RopeTable& rope, i
   }
 
   AttnJob job{&plan, &kv, &rope, heads, scale, q, out, shares, {}, 0};
-  const int tile = std::max(1, kItemRows / group);
+  const int tile = item_tokens(plan, group, kv.kv_heads);
   for (size_t r = 0; r < plan.rows.size(); r++) {
     const AttnRow& row = plan.rows[r];
     check(row.tokens > 0 && row.first_position >= 0,

@@ -33,4 +33,10 @@ void attention(const AttnPlan& plan, const PagedKv& kv, const RopeTable& rope, i
 const char* attention_isa();
 bool set_attention_isa(const char* name);
 
+// Query rows (tokens x the query heads of one KV head) per work item: 0 (the default) sizes
+// them from the work and the threads; a fixed size is for benchmarks (bench_attention
+// compares sizes in one run).
+int attention_item_rows();
+void set_attention_item_rows(int rows);
+
 }  // namespace hw::cpu
