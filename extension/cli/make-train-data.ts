@@ -6,10 +6,10 @@
  *   format: DIR/ids.u16, vis.i16, loss.u8 (concatenated) and offsets.u32 (N+1 entries per
  *   sequence start). See extension/tasks/trainViews.ts. The trainer is scripts/train/train.py.
  * --convention: the step texts the simulated workers write (extension/tasks/collabSim.ts):
- *   v2 (default, the faster one) or v1 (the one models/hogwild-tiny was trained on).
+ *   v2 (default, the faster one) or v1 (the one the first built-in model was trained on).
  * --views: exact (default with v2) cuts each step's view where the engine's changes shape, so
  *   every token is trained on the engine's view (trainViews.ts); legacy (default with v1) is
- *   the one-view-per-step data the shipped model was trained on; cache writes each run as the
+ *   the one-view-per-step data the first model was trained on; cache writes each run as the
  *   engine's cache (every entry computed once, in the view it was written in: cacheRuns.ts,
  *   the shard format in cacheShard.ts), the only format whose model behaves in the engine as
  *   in training.
@@ -33,8 +33,8 @@ const SPEC: Record<string, FlagSpec> = {
   out: { type: 'string', arg: 'DIR', help: 'output folder of the binary shard' },
   from: { type: 'int', arg: 'SEED', min: 0, help: 'first problem seed (default 0)' },
   count: { type: 'int', arg: 'N', min: 1, help: 'simulated runs (default 1000)' },
-  convention: { type: 'string', arg: 'C', help: 'step texts: v2 (default) or v1 (the shipped model\'s)' },
-  views: { type: 'string', arg: 'V', help: 'cache (the engine\'s cache: each entry computed once, in its writer\'s view), exact (default with v2: the engine\'s views, stretch by stretch, recomputed) or legacy (default with v1: one view per step, as the shipped model was trained)' },
+  convention: { type: 'string', arg: 'C', help: 'step texts: v2 (default) or v1 (the first model\'s)' },
+  views: { type: 'string', arg: 'V', help: 'cache (the engine\'s cache: each entry computed once, in its writer\'s view), exact (default with v2: the engine\'s views, stretch by stretch, recomputed) or legacy (default with v1: one view per step, as the first model was trained)' },
   'max-stretch': { type: 'int', arg: 'N', min: 0, help: 'exact views: at most N trained tokens per sequence (default 0: no cap; 1: every token at the engine\'s exact positions)' },
   help: { type: 'boolean', help: 'show this help' },
 };

@@ -25,7 +25,7 @@ const SPEC: Record<string, FlagSpec> = {
   count: { type: 'int', arg: 'N', min: 1, help: 'held-out problems (default 50, as npm run eval)' },
   workers: { type: 'string', arg: 'W,W', help: 'worker counts (default 1,2,4)' },
   layouts: { type: 'string', arg: 'L,L', help: 'shared layouts (default combined,interleaved)' },
-  conventions: { type: 'string', arg: 'C,C', help: 'conventions: v1 (the shipped model\'s), v2 (default v1,v2)' },
+  conventions: { type: 'string', arg: 'C,C', help: 'conventions: v1 (the first model\'s), v2 (default v1,v2)' },
   control: { type: 'boolean', help: 'also the no-sharing control (--no-control: off; default on)' },
   budget: { type: 'int', arg: 'N', min: 1, help: 'token budget per worker (default 300, as npm run eval)' },
   tokenizer: { type: 'string', arg: 'DIR', help: 'folder with tokenizer.json (default: the built-in model\'s)' },

@@ -8,7 +8,7 @@
  * step that starts once the budget passes each interval.
  *
  * What the workers write is a collaboration convention (SimOptions.convention). v1, the one
- * models/hogwild-tiny was trained on:
+ * the first built-in model was trained on:
  *  - A step is one part, claimed by its first token ("Plums, as Bob has the pears: 5*9=45,
  *    my total 96+45=141."), or the final combination, or "I stop here." (then end of turn).
  *  - Combined layout: the workers that start a step in the same engine step (they see each
@@ -29,7 +29,7 @@ export type SimLayout = 'combined' | 'interleaved' | 'isolated';
 
 /**
  * Which step texts the workers write (see the file comment and contentTextV2). 'v1' is
- * the convention models/hogwild-tiny was trained on; 'v2' the faster one for the next training run.
+ * the convention the first built-in model was trained on; 'v2' the faster one models/hogwild-tiny learned.
  */
 export type SimConvention = 'v1' | 'v2';
 

@@ -16,7 +16,7 @@
  * sequence per step cannot be the engine's view for all its tokens. 'exact' cuts the own step
  * where the shape changes and builds each stretch's view as the engine does; the claim (the
  * step's first written token) gets the engine's view at its exact positions. 'legacy' (the
- * shipped model's data) built one view at the step's end: a step that moved meanwhile sat in
+ * first model's data) built one view at the step's end: a step that moved meanwhile sat in
  * the history from the own step's first token, where the engine still showed it (or its bare
  * header) among the others' unfinished steps (test/unit/trainViews.test.ts, npm run compare-views).
  */

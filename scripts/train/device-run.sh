@@ -11,7 +11,7 @@
 #   MINUTES=training minutes of this call (default 6)
 #   MODEL_ARGS: train.py's model shape (default "--layers 12": 9.7M parameters, 19.3 MB in bf16)
 #   PROCS, RUNS_PER_PROC: data processes and simulated runs each (default 16 x 5000); HELD_RUNS (300)
-#   TOKENIZER=DIR: use this tokenizer instead of training one (e.g. the shipped model's, with v1)
+#   TOKENIZER=DIR: use this tokenizer instead of training one (e.g. models/hogwild-tiny's)
 #   TRAIN_ARGS: more train.py flags; WORK: scratch folder (default /tmp/hw-train)
 # A training run longer than one device call (10 minutes): SCHEDULE_MINUTES=total training
 # minutes; the first call makes the data and trains MINUTES; each next call with RESUME=1 (on

@@ -54,9 +54,10 @@ describe('built-in model files', () => {
 
 describe.skipIf(!addonBuilt)('built-in model on the engine (CPU)', () => {
   // What this model achieves on the first 20 held-out problems (greedy, through the real engine),
-  // with a margin. Issue 11 asks for 16 of 20 right with W = 2 in the combined layout; this model
-  // does not reach that (its claims name the wrong part: see README, "The built-in model").
-  it('one worker solves 20 held-out problems; two workers (interleaved) split every problem and box an answer', async () => {
+  // with a margin. Measured when it shipped: 19 right alone; two workers 17 right in either layout
+  // (issue 11 asks for 16 of 20 with W = 2 combined), all 20 split and boxed by a worker, 7
+  // (combined) and 5 (interleaved) with a part computed twice.
+  it('one worker solves 20 held-out problems; two workers (combined and interleaved) split them and box the answer', async () => {
     const addon = loadNativeAddon(root);
     const t0 = Date.now();
     const model = await addon.loadModel(dir, { device: 'cpu', threads: 2 });
@@ -64,26 +65,32 @@ describe.skipIf(!addonBuilt)('built-in model on the engine (CPU)', () => {
     const tok = (await loadTokenizer(dir))!;
     const problems = heldOutProblems(20).map((p) => ({ id: p.id, problem: p.text, answer: String(p.answer), parts: p.parts.map((x) => x.item), partExprs: p.parts.map((x) => `${x.groups}*${x.size}`) }));
     const solo = { right: 0 };
-    const pair = { right: 0, duplicated: 0, split: 0, boxed: 0 };
+    const pairs = { combined: { right: 0, duplicated: 0, split: 0, boxed: 0 }, interleaved: { right: 0, duplicated: 0, split: 0, boxed: 0 } };
     try {
       for (const p of problems) {
         const one = await runProblem(model, tok, p, 1, 'combined', 600);
         if (one.correct) solo.right++;
-        const two = await runProblem(model, tok, p, 2, 'interleaved', 600);
-        if (two.correct) pair.right++;
-        if (two.duplicated) pair.duplicated++;
-        if (!two.fromFinisher) pair.boxed++;
-        // Each worker computed a part of the problem (its own "a*b=").
-        if (two.texts.every((t) => p.partExprs.some((e) => t.includes(`${e}=`)))) pair.split++;
+        for (const layout of ['combined', 'interleaved'] as const) {
+          const two = await runProblem(model, tok, p, 2, layout, 600);
+          const pair = pairs[layout];
+          if (two.correct) pair.right++;
+          if (two.duplicated) pair.duplicated++;
+          if (!two.fromFinisher) pair.boxed++;
+          // Each worker computed a part of the problem (its own "a*b=").
+          if (two.texts.every((t) => p.partExprs.some((e) => t.includes(`${e}=`)))) pair.split++;
+        }
       }
     } finally {
       model.close();
     }
-    console.log(`      built-in model: loaded in ${loadMs} ms; 20 held-out problems: W=1 ${solo.right} right; W=2 interleaved ${pair.right} right, ${pair.split} split, ${pair.boxed} boxed by a worker, ${pair.duplicated} with a part computed twice`);
-    expect(solo.right).toBeGreaterThanOrEqual(15);
-    expect(pair.split).toBeGreaterThanOrEqual(18);
-    expect(pair.boxed).toBeGreaterThanOrEqual(18);
-    expect(pair.right).toBeGreaterThanOrEqual(8);
-    expect(pair.duplicated).toBeLessThanOrEqual(7);
+    const line = (l: keyof typeof pairs) => `W=2 ${l} ${pairs[l].right} right, ${pairs[l].split} split, ${pairs[l].boxed} boxed by a worker, ${pairs[l].duplicated} with a part computed twice`;
+    console.log(`      built-in model: loaded in ${loadMs} ms; 20 held-out problems: W=1 ${solo.right} right; ${line('combined')}; ${line('interleaved')}`);
+    expect(solo.right).toBeGreaterThanOrEqual(18);
+    for (const l of ['combined', 'interleaved'] as const) {
+      expect(pairs[l].split).toBeGreaterThanOrEqual(19);
+      expect(pairs[l].boxed).toBeGreaterThanOrEqual(19);
+      expect(pairs[l].right).toBeGreaterThanOrEqual(16);
+      expect(pairs[l].duplicated).toBeLessThanOrEqual(8);
+    }
   });
 });

@@ -209,7 +209,7 @@ describe('oracle (a perfect model of the convention, the shipped tokenizer, npm 
     }
   });
 
-  it('v1 (the shipped model\'s convention) cannot reach the targets even when followed perfectly', async () => {
+  it('v1 (the first model\'s convention) cannot reach the targets even when followed perfectly', async () => {
     const { at } = await groups('v1');
     expect(at('combined', 1).accuracy).toBe(1);
     expect(at('combined', 2).ratio).toBeGreaterThan(0.6);

@@ -8,7 +8,7 @@
  *  - against the real engine: a held-out problem through the native engine with the shipped
  *    model, its views rebuilt from the run's events, the training sequences built from the same
  *    trajectory (skipped, loudly, without the native addon).
- * The 'legacy' views (the shipped model's data) fail both: a step that moved into the history
+ * The 'legacy' views (the first model's data) fail both: a step that moved into the history
  * while the own step was written sat in the history from the own step's first token on.
  */
 import { describe, expect, it } from 'vitest';
@@ -94,7 +94,7 @@ describe('training views against the engine\'s view rule (simulated runs)', () =
         }
       }
       expect(exactTargets).toBeGreaterThan(1000);
-      // The bug this guards against: the shipped data showed many claims another view than the
+      // The bug this guards against: the first model's data showed many claims another view than the
       // engine's (combined), or the right tokens at shifted positions (interleaved).
       expect(legacyWrong).toBeGreaterThan(50);
       expect(legacyClaimsWrong).toBeGreaterThan(10);
