@@ -398,7 +398,7 @@ describe('Hogwild extension (real VS Code, real engine)', function () {
       assert.ok(runId, 'the run started');
       const model = api.engine.model!;
       assert.equal(model.builtIn, false, 'the default is the trained model, not the random one');
-      assert.equal(model.layers, 8);
+      assert.equal(model.layers, 12, 'the shipped 12-layer model');
       const rec = api.runs.get(runId)!;
       await waitFor('the run to end', () => !rec.model.isActive, 180_000);
       assert.equal(rec.model.state, 'finished', `state ${rec.model.state} ${rec.model.message ?? ''}`);
