@@ -65,11 +65,12 @@ def load_shards(dirs):
     return seqs
 
 
-def batches(seqs, max_tokens, rng, max_len):
-    order = sorted(range(len(seqs)), key=lambda i: (len(seqs[i][0]), rng.random()))
+def pack_by_length(lengths, max_tokens, rng):
+    """Batches of indices into `lengths` (a dict: index -> length) of similar lengths, each padded to at most max_tokens, shuffled."""
+    order = sorted(lengths, key=lambda i: (lengths[i], rng.random()))
     out, cur, cur_len = [], [], 0
     for i in order:
-        n = min(len(seqs[i][0]), max_len)
+        n = lengths[i]
         L = max(cur_len, n)
         if cur and L * (len(cur) + 1) > max_tokens:
             out.append(cur)
@@ -80,6 +81,10 @@ def batches(seqs, max_tokens, rng, max_len):
         out.append(cur)
     rng.shuffle(out)
     return out
+
+
+def batches(seqs, max_tokens, rng, max_len):
+    return pack_by_length({i: min(len(q[0]), max_len) for i, q in enumerate(seqs)}, max_tokens, rng)
 
 
 def collate(seqs, idx, device, max_len):
@@ -134,21 +139,8 @@ def load_cache_shards(dirs):
 
 
 def cache_batches(runs, max_tokens, rng, max_len, max_blocks):
-    ok = [i for i, r in enumerate(runs) if len(r["ids"]) <= max_len and r["offB"].shape[1] <= max_blocks]
-    order = sorted(ok, key=lambda i: (len(runs[i]["ids"]), rng.random()))
-    out, cur, cur_len = [], [], 0
-    for i in order:
-        n = len(runs[i]["ids"])
-        L = max(cur_len, n)
-        if cur and L * (len(cur) + 1) > max_tokens:
-            out.append(cur)
-            cur, L = [], n
-        cur.append(i)
-        cur_len = L
-    if cur:
-        out.append(cur)
-    rng.shuffle(out)
-    return out
+    ok = {i: len(r["ids"]) for i, r in enumerate(runs) if len(r["ids"]) <= max_len and r["offB"].shape[1] <= max_blocks}
+    return pack_by_length(ok, max_tokens, rng)
 
 
 def cache_collate(runs, idx, device):
@@ -510,8 +502,6 @@ def main():
         mine.load_state_dict({k: v.float() for k, v in model.state_dict().items()})
         with torch.no_grad():
             causal = torch.ones(1, 1, ids.shape[1], ids.shape[1], dtype=torch.bool).tril()
-            for k, v in mine.state_dict().items():
-                pass
             # Same bf16-rounded weights on both sides.
             for name, p in mine.named_parameters():
                 p.copy_(p.to(torch.bfloat16).float())
