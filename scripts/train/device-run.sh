@@ -6,7 +6,8 @@
 # make-train-data.js (the bundle of extension/cli/make-train-data.ts), make_tokenizer.py,
 # train.py, write-checksums.mjs; .gpu/node.xz is an xz'd node binary (the GPU machine has none).
 # Everything lands in $OUT: model/ (the Hugging Face folder, checksums.json included), the logs.
-#   CONVENTION=v2|v1 (default v2)  VIEWS=exact|legacy (default: exact with v2, legacy with v1)
+#   CONVENTION=v2|v1 (default v2)  VIEWS=cache|exact|legacy (default: exact with v2, legacy with v1;
+#   cache is the engine's own cache format, the one that trains a model that works in the engine)
 #   STRETCH=N: exact views cut at most N trained tokens per sequence (default 0: only where the view changes shape)
 #   MINUTES=training minutes of this call (default 6)
 #   MODEL_ARGS: train.py's model shape (default "--layers 12": 9.7M parameters, 19.3 MB in bf16)

@@ -7,6 +7,12 @@ token was in the cache for that worker. A query may attend to a key when the key
 earlier in the view AND vis[key] <= vis[query]: so every token of the own step is trained on
 what the worker saw when it wrote it (see extension/tasks/trainViews.ts).
 
+Shards from `make-train-data --views cache` (a seg.u16 file present) hold whole runs in the
+engine's cache format instead (extension/tasks/cacheRuns.ts): every cache entry once, computed
+in the view of the forward that wrote it, which is what the engine computes; a model trained
+on views laid out as one text recomputes the history in a context the engine never used, and
+fails in the engine (scripts/train/cache_forward.py). See load_cache_shards.
+
 `loss` is 1 for a target, 2 for a target that is a step's first written token (its claim,
 weighed up by --decision-weight); shards with 1s only (the 'legacy' views) get the 2 on each
 run of targets' first token, as before.
