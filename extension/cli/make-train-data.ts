@@ -7,12 +7,12 @@
  *   sequence start). See extension/tasks/trainViews.ts. The trainer is scripts/train/train.py.
  * --convention: the step texts the simulated workers write (extension/tasks/collabSim.ts):
  *   v2 (default, the faster one) or v1 (the one the first built-in model was trained on).
- * --views: exact (default with v2) cuts each step's view where the engine's changes shape, so
- *   every token is trained on the engine's view (trainViews.ts); legacy (default with v1) is
- *   the one-view-per-step data the first model was trained on; cache writes each run as the
- *   engine's cache (every entry computed once, in the view it was written in: cacheRuns.ts,
- *   the shard format in cacheShard.ts), the only format whose model behaves in the engine as
- *   in training.
+ * --views: cache (default with v2) writes each run as the engine's cache (every entry
+ *   computed once, in the view it was written in: cacheRuns.ts, the shard format in
+ *   cacheShard.ts), the only format whose model behaves in the engine as in training; exact
+ *   cuts each step's view where the engine's changes shape and recomputes it as one sequence
+ *   (trainViews.ts); legacy (default with v1) is the one-view-per-step data the first model
+ *   was trained on.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -34,7 +34,7 @@ const SPEC: Record<string, FlagSpec> = {
   from: { type: 'int', arg: 'SEED', min: 0, help: 'first problem seed (default 0)' },
   count: { type: 'int', arg: 'N', min: 1, help: 'simulated runs (default 1000)' },
   convention: { type: 'string', arg: 'C', help: 'step texts: v2 (default) or v1 (the first model\'s)' },
-  views: { type: 'string', arg: 'V', help: 'cache (the engine\'s cache: each entry computed once, in its writer\'s view), exact (default with v2: the engine\'s views, stretch by stretch, recomputed) or legacy (default with v1: one view per step, as the first model was trained)' },
+  views: { type: 'string', arg: 'V', help: 'cache (default with v2: the engine\'s cache, each entry computed once, in its writer\'s view), exact (the engine\'s views, stretch by stretch, recomputed as one sequence) or legacy (default with v1: one view per step, as the first model was trained)' },
   'max-stretch': { type: 'int', arg: 'N', min: 0, help: 'exact views: at most N trained tokens per sequence (default 0: no cap; 1: every token at the engine\'s exact positions)' },
   help: { type: 'boolean', help: 'show this help' },
 };
@@ -60,7 +60,7 @@ async function main(): Promise<void> {
   const count = (flags.count as number | undefined) ?? 1000;
   const convention = String(flags.convention ?? 'v2') as SimConvention;
   if (convention !== 'v1' && convention !== 'v2') throw new CliError(`--convention: "${convention}" is not v1 or v2`);
-  const views = String(flags.views ?? (convention === 'v1' ? 'legacy' : 'exact')) as TrainViewsMode | 'cache';
+  const views = String(flags.views ?? (convention === 'v1' ? 'legacy' : 'cache')) as TrainViewsMode | 'cache';
   if (views !== 'exact' && views !== 'legacy' && views !== 'cache') throw new CliError(`--views: "${views}" is not cache, exact or legacy`);
   if (flags.corpus) {
     const lines: string[] = [];

@@ -6,7 +6,7 @@
 # make-train-data.js (the bundle of extension/cli/make-train-data.ts), make_tokenizer.py,
 # train.py, write-checksums.mjs; .gpu/node.xz is an xz'd node binary (the GPU machine has none).
 # Everything lands in $OUT: model/ (the Hugging Face folder, checksums.json included), the logs.
-#   CONVENTION=v2|v1 (default v2)  VIEWS=cache|exact|legacy (default: exact with v2, legacy with v1;
+#   CONVENTION=v2|v1 (default v2)  VIEWS=cache|exact|legacy (default: cache with v2, legacy with v1;
 #   cache is the engine's own cache format, the one that trains a model that works in the engine)
 #   STRETCH=N: exact views cut at most N trained tokens per sequence (default 0: only where the view changes shape)
 #   MINUTES=training minutes of this call (default 6)
@@ -25,7 +25,7 @@ CONVENTION=${CONVENTION:-v2}
 PROCS=${PROCS:-16}
 RUNS=${RUNS_PER_PROC:-5000}
 T=${WORK:-/tmp/hw-train}  # scratch: node, corpus, tokenizer, data, training state
-VIEWS=${VIEWS:-$([ "$CONVENTION" = v1 ] && echo legacy || echo exact)}
+VIEWS=${VIEWS:-$([ "$CONVENTION" = v1 ] && echo legacy || echo cache)}
 SCHEDULE=${SCHEDULE_MINUTES:-${MINUTES:-6}}
 t0=$(date +%s)
 mkdir -p "$OUT"
