@@ -53,10 +53,17 @@ export function claimedPart(stepText: string, parts: readonly string[], selfChec
   return parts.includes(w) ? w : null;
 }
 
-/** The part whose calculation ("7*8=") a step writes, named by parts[i] when given. */
+/**
+ * The part whose calculation ("7*8=") a step writes, named by parts[i] when given. Two parts
+ * can share a calculation ("5 boxes of 4 stamps and 5 bags of 4 pens"): then the step's own
+ * claim word decides among them, else the first such part.
+ */
 export function computedPart(stepText: string, exprs: readonly string[], names?: readonly string[]): string | null {
-  const i = exprs.findIndex((e) => stepText.includes(`${e}=`));
-  return i < 0 ? null : (names?.[i] ?? exprs[i]);
+  const matching = exprs.map((e, i) => (stepText.includes(`${e}=`) ? i : -1)).filter((i) => i >= 0);
+  if (!matching.length) return null;
+  const claimed = names && matching.length > 1 ? claimedPart(stepText, matching.map((i) => names[i])) : null;
+  const i = claimed !== null ? matching[matching.map((j) => names![j]).indexOf(claimed)] : matching[0];
+  return names?.[i] ?? exprs[i];
 }
 
 export function sameAnswer(a: string | null, gold: string): boolean {

@@ -54,9 +54,10 @@ describe('built-in model files', () => {
 
 describe.skipIf(!addonBuilt)('built-in model on the engine (CPU)', () => {
   // What this model achieves on the first 20 held-out problems (greedy, through the real engine),
-  // with a margin. Measured when it shipped: 19 right alone; two workers 17 right in either layout
-  // (issue 11 asks for 16 of 20 with W = 2 combined), all 20 split and boxed by a worker, 7
-  // (combined) and 5 (interleaved) with a part computed twice.
+  // with a margin. Measured when it shipped: 20 right alone; two workers 19 right in either
+  // layout (issue 11 asks for at least 16 of 20 with W = 2 combined and at most 4 runs that
+  // compute a part twice), all 20 split and boxed by a worker, 1 (combined) and 0 (interleaved)
+  // with a part computed twice.
   it('one worker solves 20 held-out problems; two workers (combined and interleaved) split them and box the answer', async () => {
     const addon = loadNativeAddon(root);
     const t0 = Date.now();
@@ -85,12 +86,12 @@ describe.skipIf(!addonBuilt)('built-in model on the engine (CPU)', () => {
     }
     const line = (l: keyof typeof pairs) => `W=2 ${l} ${pairs[l].right} right, ${pairs[l].split} split, ${pairs[l].boxed} boxed by a worker, ${pairs[l].duplicated} with a part computed twice`;
     console.log(`      built-in model: loaded in ${loadMs} ms; 20 held-out problems: W=1 ${solo.right} right; ${line('combined')}; ${line('interleaved')}`);
-    expect(solo.right).toBeGreaterThanOrEqual(18);
+    expect(solo.right).toBeGreaterThanOrEqual(19);
     for (const l of ['combined', 'interleaved'] as const) {
       expect(pairs[l].split).toBeGreaterThanOrEqual(19);
       expect(pairs[l].boxed).toBeGreaterThanOrEqual(19);
-      expect(pairs[l].right).toBeGreaterThanOrEqual(16);
-      expect(pairs[l].duplicated).toBeLessThanOrEqual(8);
+      expect(pairs[l].right).toBeGreaterThanOrEqual(17);
+      expect(pairs[l].duplicated).toBeLessThanOrEqual(4);
     }
   });
 });
