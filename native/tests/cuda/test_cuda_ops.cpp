@@ -52,7 +52,16 @@ static float from16(uint16_t x, DType t) {
 }
 
 // y = x W^T (+ y0) on the device against a double reference on the same rounded inputs.
+// Split-K launches (forced split counts, K not a multiple of the split among them) run twice
+// and must give the same bytes; afterwards every arrival counter must be back at zero.
 static void test_gemm() {
+  cuda::GemmWorkspace ws;
+  ws.partial_floats = cuda::kGemmWorkspaceFloats;
+  ws.counter_count = cuda::kGemmWorkspaceCounters;
+  CUDA_OK(cudaMalloc(&ws.partials, ws.partial_floats * sizeof(float)));
+  CUDA_OK(cudaMalloc(&ws.counters, size_t(ws.counter_count) * sizeof(int)));
+  CUDA_OK(cudaMemset(ws.counters, 0, size_t(ws.counter_count) * sizeof(int)));
+  int split_cases = 0, repeat_diff = 0;
   const int Ms[] = {1, 2, 3, 5, 8, 9, 13, 16, 17, 40};
   const int NKs[][2] = {{8, 32}, {24, 64}, {136, 200}, {1000, 96}, {72, 1032}, {520, 4096}, {264, 2056}};
   double worst = 0;
@@ -84,21 +93,36 @@ static void test_gemm() {
               }
             void* dx = dt == DType::F32 ? static_cast<void*>(to_device(x)) : static_cast<void*>(to_device(x16));
             // The decode kernel's variants (tiles per block, K chunks in flight) on its own path.
-            std::vector<std::array<int, 3>> shapes = {{0, 0, -1}};
+            // Split-K (last field: splits asked for; 0 = the default choice) needs the workspace.
+            std::vector<std::array<int, 4>> shapes = {{0, 0, -1, 0}};
             if (!force_cublas && dt != DType::F32 && M <= cuda::kDecodeRows)
-              shapes = {{0, 0, -1}, {1, 4, 0}, {1, 8, 0}, {2, 4, 0}, {2, 8, 0}, {1, 8, 1}, {2, 8, 1}};
-            for (auto [tiles, unroll, prefetch] : shapes) {
+              shapes = {{0, 0, -1, 0}, {1, 4, 0, 1},  {1, 8, 0, 1}, {2, 4, 0, 1}, {2, 8, 0, 1}, {1, 8, 1, 1},
+                        {2, 8, 1, 1},  {0, 0, -1, 2}, {1, 4, 0, 3}, {2, 4, 0, 5}, {1, 8, 0, 2}, {2, 8, 1, 3}};
+            for (auto [tiles, unroll, prefetch, split] : shapes) {
               float* dy = to_device(acc ? y0 : std::vector<float>(y0.size(), NAN));
               cuda::gemm_force_cublas(force_cublas);
               cuda::gemm_force_shape(tiles, unroll, prefetch);
-              cuda::gemm(W, dx, M, dy, acc, nullptr);
+              cuda::gemm_force_split(split);
+              cuda::gemm(W, dx, M, dy, acc, nullptr, &ws);
               CUDA_OK(cudaDeviceSynchronize());
               std::vector<float> y = to_host(dy, y0.size());
+              if (split != 1 && !force_cublas) {  // the same launch again: the same bytes
+                CUDA_OK(cudaMemcpy(dy, (acc ? y0 : std::vector<float>(y0.size(), NAN)).data(), y0.size() * 4,
+                                   cudaMemcpyHostToDevice));
+                cuda::gemm(W, dx, M, dy, acc, nullptr, &ws);
+                CUDA_OK(cudaDeviceSynchronize());
+                const std::vector<float> again = to_host(dy, y0.size());
+                const bool same = std::memcmp(again.data(), y.data(), y.size() * 4) == 0;
+                repeat_diff += !same;
+                CHECK(same, "gemm %s M=%d N=%d K=%d split=%d: a second launch gave other bytes", dtype_name(dt), M, N,
+                      K, split);
+                split_cases += split > 1;
+              }
               const double e = nmse(y.data(), ref.data(), y.size());
               worst = std::max(worst, e);
               cases++;
-              CHECK(e <= 1e-9, "gemm %s M=%d N=%d K=%d cublas=%d acc=%d tiles=%d unroll=%d: NMSE %.3g", dtype_name(dt),
-                    M, N, K, force_cublas, acc, tiles, unroll, e);
+              CHECK(e <= 1e-9, "gemm %s M=%d N=%d K=%d cublas=%d acc=%d tiles=%d unroll=%d split=%d: NMSE %.3g",
+                    dtype_name(dt), M, N, K, force_cublas, acc, tiles, unroll, split, e);
               cudaFree(dy);
             }
             cudaFree(dx);
@@ -110,10 +134,17 @@ static void test_gemm() {
   }
   cuda::gemm_force_cublas(false);
   cuda::gemm_force_shape(0, 0, -1);
+  cuda::gemm_force_split(0);
+  const std::vector<int> counters = to_host(ws.counters, size_t(ws.counter_count));
+  int dirty = 0;
+  for (int c : counters) dirty += c != 0;
+  CHECK(dirty == 0, "%d split-K counters left non-zero", dirty);
+  cudaFree(ws.partials);
+  cudaFree(ws.counters);
   std::printf(
-      "  gemm: %d cases (bf16/f16/f32, M 1..40, decode kernel (1/2 tiles, 4/8 chunks, L2 prefetch) and cuBLAS), worst NMSE %.3g "
-      "(bound 1e-9)\n",
-      cases, worst);
+      "  gemm: %d cases (bf16/f16/f32, M 1..40, decode kernel (1/2 tiles, 4/8 chunks, L2 prefetch, split-K 2/3/5 "
+      "(%d cases, repeated: %d differ)) and cuBLAS), worst NMSE %.3g (bound 1e-9)\n",
+      cases, split_cases, repeat_diff, worst);
 }
 
 static void test_norm_swiglu() {
