@@ -616,7 +616,8 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
       // A stop request ends a long prefill between layers (the cache is left as it was).
       if (!capturing && batch.cancel && batch.cancel->load(std::memory_order_relaxed)) throw Cancelled();
       const DeviceLayer& L = layers_[l];
-      rmsnorm(x, nullptr, T, H, L.attn_norm, cfg_.rms_eps, a, act, stream_);
+      // Layers after the first get their input norm from the previous down_proj (below).
+      if (l == 0) rmsnorm(x, nullptr, T, H, L.attn_norm, cfg_.rms_eps, a, act, stream_);
       gemm(L.wqkv, a, T, qkv, false, stream_, &gws);
       QkvPost qp;
       qp.qkv = qkv;
@@ -652,11 +653,18 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
         if (act != DType::BF16) convert(att, size_t(T) * QD, a, act, stream_);
 #endif
       }
-      gemm(L.wo, a, T, x, true, stream_, &gws);
-      rmsnorm(x, nullptr, T, H, L.mlp_norm, cfg_.rms_eps, a, act, stream_);
+      // The residual GEMMs also write the next norm's output (fused into their last block where
+      // the kernel can, else a separate rmsnorm launch; gemm.h).
+      GemmNorm mlp_in{L.mlp_norm, cfg_.rms_eps, a, act};
+      gemm(L.wo, a, T, x, true, stream_, &gws, &mlp_in);
       gemm(L.wgu, a, T, gu, false, stream_, &gws);
       swiglu(gu, T, I, a, act, stream_);
-      gemm(L.wdown, a, T, x, true, stream_, &gws);
+      if (l + 1 < cfg_.layers) {
+        GemmNorm next_in{layers_[l + 1].attn_norm, cfg_.rms_eps, a, act};
+        gemm(L.wdown, a, T, x, true, stream_, &gws, &next_in);
+      } else {
+        gemm(L.wdown, a, T, x, true, stream_, &gws);
+      }
     }
     if (P > 0) {
       rmsnorm(x, dm + o_pick, P, H, final_norm_, cfg_.rms_eps, a, act, stream_);

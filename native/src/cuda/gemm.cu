@@ -9,7 +9,9 @@
 
 #include "cublas_loader.h"
 #include "cuda_check.h"
+#include "dtype.cuh"
 #include "gemm_split.h"
+#include "kernels.h"
 #include "launch.cuh"
 
 namespace hw::cuda {
@@ -43,6 +45,7 @@ int g_force_tiles = 0;      // tests: 1 or 2 tiles per block whatever N (0: the 
 int g_force_unroll = 0;     // tests: 4 or 8 K chunks in flight per warp for M <= 8 (0: the default, 4)
 int g_force_prefetch = -1;  // tests: 1/0 = with/without the L2 256-byte prefetch hint (-1: default)
 int g_force_split = 0;      // tests: splits of K asked for (1: none; 0: HW_GEMM_SPLIT, else the cost model)
+int g_force_norm = -1;      // tests: 1/0 = fused RMSNorm epilogue on/off (-1: HW_GEMM_NORM=1 turns it on)
 
 // 16-byte loads as volatile asm: the MMAs are volatile asm too, so the compiler keeps the source
 // order (every load of an unrolled step issued before its first MMA). With plain __ldg it sank
@@ -72,10 +75,64 @@ __device__ __forceinline__ uint4 ldg16_stream(const uint4* p) {
   return r;
 }
 
+// The fused RMSNorm epilogue of a residual GEMM (w null: none).
+struct NormArgs {
+  const float* w;  // [N]
+  float eps;
+  void* out;  // [M, N] in act
+  DType act;
+  int* done;  // blocks that wrote their tile (zero between launches)
+};
+
+// out[m] = y[m] * rsqrt(mean(y[m]^2) + eps) * w for the M rows, by one block of kWarps * 32
+// threads: 256 / M' threads per row (M' = M rounded up to a power of two), each summing a fixed
+// strided set of float4s, then the row's threads reduced in a fixed order (bit-identical runs).
+// N % 4 == 0 (the launcher checks).
+__device__ __forceinline__ void norm_rows(const float* Y, int M, int N, const NormArgs& a) {
+  __shared__ float row_part[kWarps];
+  int mp = 1;
+  while (mp < M) mp *= 2;
+  const int tpr = kWarps * 32 / mp;  // threads per row: 256 .. 16
+  const int r = threadIdx.x / tpr, j0 = threadIdx.x % tpr, n4 = N / 4;
+  const bool on = r < M;
+  const float4* y4 = reinterpret_cast<const float4*>(Y + size_t(on ? r : 0) * N);
+  float ss = 0.0f;
+  if (on) {
+#pragma unroll 4
+    for (int j = j0; j < n4; j += tpr) {
+      const float4 v = __ldcg(y4 + j);
+      ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+    }
+  }
+  for (int o = (tpr < 32 ? tpr : 32) / 2; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  __syncthreads();
+  if (lane == 0) row_part[warp] = ss;
+  __syncthreads();
+  if (tpr > 32) {  // the row's warps, in order
+    ss = 0.0f;
+    const int w0 = r * (tpr / 32);
+    for (int w = 0; w < tpr / 32; w++) ss += row_part[w0 + w];
+  }
+  if (!on) return;
+  const float inv = rsqrtf(ss / float(N) + a.eps);
+  for (int j = j0; j < n4; j += tpr) {
+    const float4 v = __ldcg(y4 + j);
+    const float4 w = reinterpret_cast<const float4*>(a.w)[j];
+    const size_t o = size_t(r) * N + size_t(j) * 4;
+    store_f(a.out, a.act, o, v.x * inv * w.x);
+    store_f(a.out, a.act, o + 1, v.y * inv * w.y);
+    store_f(a.out, a.act, o + 2, v.z * inv * w.z);
+    store_f(a.out, a.act, o + 3, v.w * inv * w.w);
+  }
+}
+
 // The default one-tile variant is held to 64 registers (4 resident blocks per SM, not 3): with
 // 3, the 448 blocks of a 7B o_proj / down_proj ran as one full wave plus a nearly empty one.
+// The default two-tile variant is held to 80 (3 blocks per SM, as before the split-K fixup and
+// the norm epilogue added their registers).
 template <int TILES, int UNROLL, bool HI>
-constexpr int kMinBlocks = TILES == 1 && UNROLL == 4 && !HI ? 4 : 2;
+constexpr int kMinBlocks = UNROLL == 4 && !HI ? (TILES == 1 ? 4 : 3) : 2;
 
 // Block: TILES x 8 output columns (weight rows) over the pieces [split_range) of K of split
 // blockIdx.y. Lane (g = lane/4, q = lane%4) loads 8 consecutive k of weight row g of each tile
@@ -91,7 +148,8 @@ constexpr int kMinBlocks = TILES == 1 && UNROLL == 4 && !HI ? 4 : 2;
 template <typename T16, int TILES, int UNROLL, bool HI, bool PF>
 __global__ void __launch_bounds__(kWarps * 32, (kMinBlocks<TILES, UNROLL, HI>))
     gemm_decode_kernel(const T16* __restrict__ W, const T16* __restrict__ X, float* __restrict__ Y, int M, int N, int K,
-                       int accumulate, int split_len, float* __restrict__ partials, int* __restrict__ counters) {
+                       int accumulate, int split_len, float* __restrict__ partials, int* __restrict__ counters,
+                       NormArgs norm) {
   pdl_begin();
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
   const int n0 = blockIdx.x * 8 * TILES;
@@ -181,6 +239,18 @@ __global__ void __launch_bounds__(kWarps * 32, (kMinBlocks<TILES, UNROLL, HI>))
       *y = accumulate ? *y + sum : sum;
     }
   }
+  if (norm.w) {
+    // Every tile is written by exactly one block (the only one, or its split's last): the last
+    // of those to finish normalises the rows (each has all N columns final by then).
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) last_block = atomicAdd(norm.done, 1) == int(gridDim.x) - 1;
+    __syncthreads();
+    if (!last_block) return;
+    __threadfence();
+    norm_rows(Y, M, N, norm);
+    if (threadIdx.x == 0) *norm.done = 0;
+  }
 }
 
 // Resident blocks per SM of one kernel variant (its registers decide), asked once.
@@ -197,32 +267,32 @@ int blocks_per_sm(Kernel k) {
 // One launch of a decode kernel variant: picks the split of K from its occupancy.
 template <typename T16, int TILES, int UNROLL, bool HI, bool PF>
 void launch_variant(const T16* w, const T16* x, int M, float* y, int N, int K, bool accumulate, int sms,
-                    const GemmWorkspace* ws, int force_split, cudaStream_t s) {
+                    const GemmWorkspace* ws, int force_split, const NormArgs& norm, cudaStream_t s) {
   auto kernel = gemm_decode_kernel<T16, TILES, UNROLL, HI, PF>;
   static const int per_sm = blocks_per_sm(kernel);
   const int tiles = (N + 8 * TILES - 1) / (8 * TILES);
   const int kTile = TILES * 128;
   const GemmSplit sp = ws && ws->partials && ws->counters
                            ? choose_split(tiles, K / 8, UNROLL, per_sm * sms, force_split, kMaxSplits,
-                                          ws->partial_floats, ws->counter_count, kTile)
+                                          ws->partial_floats, ws->counter_count - 1, kTile)
                            : make_split(K / 8, 1, UNROLL);
   float* partials = sp.splits > 1 ? ws->partials : nullptr;
   int* counters = sp.splits > 1 ? ws->counters : nullptr;
   launch_kernel(kernel, dim3(tiles, sp.splits), kWarps * 32, 0, s, w, x, y, M, N, K, int(accumulate), sp.len, partials,
-                counters);
+                counters, norm);
 }
 
 template <typename T16, int TILES>
 void launch_tiles(const T16* w, const T16* x, int M, float* y, int N, int K, bool accumulate, int unroll, bool pf,
-                  int sms, const GemmWorkspace* ws, int force_split, cudaStream_t s) {
+                  int sms, const GemmWorkspace* ws, int force_split, const NormArgs& nm, cudaStream_t s) {
   if (M > 8)
-    launch_variant<T16, TILES, 4, true, false>(w, x, M, y, N, K, accumulate, sms, ws, force_split, s);
+    launch_variant<T16, TILES, 4, true, false>(w, x, M, y, N, K, accumulate, sms, ws, force_split, nm, s);
   else if (unroll == 4)
-    launch_variant<T16, TILES, 4, false, false>(w, x, M, y, N, K, accumulate, sms, ws, force_split, s);
+    launch_variant<T16, TILES, 4, false, false>(w, x, M, y, N, K, accumulate, sms, ws, force_split, nm, s);
   else if (pf)
-    launch_variant<T16, TILES, 8, false, true>(w, x, M, y, N, K, accumulate, sms, ws, force_split, s);
+    launch_variant<T16, TILES, 8, false, true>(w, x, M, y, N, K, accumulate, sms, ws, force_split, nm, s);
   else
-    launch_variant<T16, TILES, 8, false, false>(w, x, M, y, N, K, accumulate, sms, ws, force_split, s);
+    launch_variant<T16, TILES, 8, false, false>(w, x, M, y, N, K, accumulate, sms, ws, force_split, nm, s);
 }
 
 int env_int(const char* name) {
@@ -232,7 +302,7 @@ int env_int(const char* name) {
 
 template <typename T16>
 void launch_decode(const DeviceMatrix& W, const void* x, int M, float* y, bool accumulate, const GemmWorkspace* ws,
-                   cudaStream_t s) {
+                   const NormArgs& nm, cudaStream_t s) {
   static int sms = [] {
     int dev = 0, n = 0;
     cudaGetDevice(&dev);
@@ -255,9 +325,9 @@ void launch_decode(const DeviceMatrix& W, const void* x, int M, float* y, bool a
   const bool pf = g_force_prefetch >= 0 ? g_force_prefetch == 1 : env_pf == 1;
   const int split = g_force_split ? g_force_split : env_split;
   if (tiles == 2)
-    launch_tiles<T16, 2>(w, xx, M, y, W.rows, W.cols, accumulate, unroll, pf, sms, ws, split, s);
+    launch_tiles<T16, 2>(w, xx, M, y, W.rows, W.cols, accumulate, unroll, pf, sms, ws, split, nm, s);
   else
-    launch_tiles<T16, 1>(w, xx, M, y, W.rows, W.cols, accumulate, unroll, pf, sms, ws, split, s);
+    launch_tiles<T16, 1>(w, xx, M, y, W.rows, W.cols, accumulate, unroll, pf, sms, ws, split, nm, s);
   check_launch("gemm_decode (tensor-core GEMM, M <= 16)");
 }
 
@@ -307,15 +377,25 @@ void gemm_force_split(int splits) {
   g_force_split = splits;
 }
 
+void gemm_force_norm(int on) {
+  g_force_norm = on;
+}
+
 void gemm(const DeviceMatrix& W, const void* x, int M, float* y, bool accumulate, cudaStream_t s,
-          const GemmWorkspace* ws) {
+          const GemmWorkspace* ws, const GemmNorm* norm) {
   if (M <= 0) return;
   const bool decode = !g_force_cublas && M <= kDecodeRows && W.dtype != DType::F32 && W.cols % 8 == 0;
+  static const bool env_norm = env_int("HW_GEMM_NORM") == 1;
+  const bool fuse_norm = norm && decode && ws && ws->counters && ws->counter_count > 1 && W.rows % 4 == 0 &&
+                         (g_force_norm >= 0 ? g_force_norm == 1 : env_norm);
+  NormArgs nm{nullptr, 0.0f, nullptr, DType::F32, nullptr};
+  if (fuse_norm) nm = NormArgs{norm->w, norm->eps, norm->out, norm->act, ws->counters + ws->counter_count - 1};
   if (decode) {
     if (W.dtype == DType::BF16)
-      launch_decode<__nv_bfloat16>(W, x, M, y, accumulate, ws, s);
+      launch_decode<__nv_bfloat16>(W, x, M, y, accumulate, ws, nm, s);
     else
-      launch_decode<__half>(W, x, M, y, accumulate, ws, s);
+      launch_decode<__half>(W, x, M, y, accumulate, ws, nm, s);
+    if (norm && !fuse_norm) rmsnorm(y, nullptr, M, W.rows, norm->w, norm->eps, norm->out, norm->act, s);
     return;
   }
   // Column-major view: y^T [N, M] = W^T [N, K] · x^T [K, M], W stored as col-major [K, N].
@@ -328,6 +408,7 @@ void gemm(const DeviceMatrix& W, const void* x, int M, float* y, bool accumulate
     throw EngineError("cuBLAS error " + std::to_string(st) + " in cublasGemmEx (M " + std::to_string(M) + ", N " +
                       std::to_string(W.rows) + ", K " + std::to_string(W.cols) + ")");
   check_launch("cublasGemmEx");
+  if (norm) rmsnorm(y, nullptr, M, W.rows, norm->w, norm->eps, norm->out, norm->act, s);
 }
 
 }  // namespace hw::cuda

@@ -147,6 +147,90 @@ static void test_gemm() {
       cases, split_cases, repeat_diff, worst);
 }
 
+// A residual GEMM with its follow-up RMSNorm (gemm.h's GemmNorm): y = y0 + x W^T, then
+// out = rmsnorm(y) * w in bf16/f16, fused into the decode kernel's last block (with and without
+// split-K) and unfused, against a double reference; the fused launch twice (same bytes), its
+// output written over its own input x (as the engine does), and the counters left at zero.
+static void test_gemm_norm() {
+  cuda::GemmWorkspace ws;
+  ws.partial_floats = cuda::kGemmWorkspaceFloats;
+  ws.counter_count = cuda::kGemmWorkspaceCounters;
+  CUDA_OK(cudaMalloc(&ws.partials, ws.partial_floats * sizeof(float)));
+  CUDA_OK(cudaMalloc(&ws.counters, size_t(ws.counter_count) * sizeof(int)));
+  CUDA_OK(cudaMemset(ws.counters, 0, size_t(ws.counter_count) * sizeof(int)));
+  double worst = 0;
+  int cases = 0;
+  const int NKs[][2] = {{8, 64}, {96, 200}, {896, 896}, {1000, 4864}, {3584, 1032}};
+  for (DType dt : {DType::BF16, DType::F16})
+    for (auto nk : NKs)
+      for (int M : {1, 4, 9, 16}) {
+        const int N = nk[0], K = nk[1];
+        const int rows = std::max(M, cuda::kDecodeRows);
+        std::vector<float> w = randn(size_t(N) * K, 0.3f), x = randn(size_t(rows) * K), y0 = randn(size_t(M) * N, 2.0f);
+        std::vector<float> g = randn(N, 0.3f);
+        for (float& v : g) v += 1.0f;
+        std::vector<uint16_t> w16(w.size()), x16(x.size());
+        for (size_t i = 0; i < w.size(); i++) w16[i] = to16(w[i], dt), w[i] = from16(w16[i], dt);
+        for (size_t i = 0; i < x.size(); i++) x16[i] = to16(x[i], dt), x[i] = from16(x16[i], dt);
+        std::vector<double> ref(size_t(M) * N);
+        for (int m = 0; m < M; m++) {
+          double ss = 0;
+          for (int n = 0; n < N; n++) {
+            double v = y0[size_t(m) * N + n];
+            for (int k = 0; k < K; k++) v += double(x[size_t(m) * K + k]) * w[size_t(n) * K + k];
+            ref[size_t(m) * N + n] = v;
+            ss += v * v;
+          }
+          const double inv = 1.0 / std::sqrt(ss / N + 1e-6);
+          for (int n = 0; n < N; n++) ref[size_t(m) * N + n] *= inv * g[n];
+        }
+        uint16_t* dw = to_device(w16);
+        float* dg = to_device(g);
+        cuda::DeviceMatrix W{dw, dt, N, K};
+        for (int mode : {0, 1, 2}) {  // 0: unfused, 1: fused, 2: fused with 3 splits of K
+          // The input buffer holds x and then receives the norm's output (K >= N here or not).
+          const size_t in_elems = std::max(x16.size(), size_t(rows) * N);
+          std::vector<uint16_t> in(in_elems, 0);
+          std::copy(x16.begin(), x16.end(), in.begin());
+          std::vector<uint16_t> first;
+          for (int rep = 0; rep < (mode ? 2 : 1); rep++) {
+            uint16_t* din = to_device(in);
+            float* dy = to_device(y0);
+            cuda::gemm_force_norm(mode ? 1 : 0);
+            cuda::gemm_force_split(mode == 2 ? 3 : 1);
+            cuda::GemmNorm nm{dg, 1e-6f, din, dt};
+            cuda::gemm(W, din, M, dy, true, nullptr, &ws, &nm);
+            CUDA_OK(cudaDeviceSynchronize());
+            std::vector<uint16_t> out = to_host(din, size_t(M) * N);
+            if (rep == 0) {
+              std::vector<float> got(out.size());
+              for (size_t i = 0; i < out.size(); i++) got[i] = from16(out[i], dt);
+              const double e = nmse(got.data(), ref.data(), got.size());
+              worst = std::max(worst, e);
+              cases++;
+              CHECK(e <= 1e-5, "gemm+rmsnorm %s M=%d N=%d K=%d mode=%d: NMSE %.3g (bound 1e-5: 16-bit output)",
+                    dtype_name(dt), M, N, K, mode, e);
+              first = out;
+            } else {
+              CHECK(out == first, "gemm+rmsnorm %s M=%d N=%d K=%d mode=%d: a second launch gave other bytes",
+                    dtype_name(dt), M, N, K, mode);
+            }
+            cudaFree(din), cudaFree(dy);
+          }
+        }
+        cudaFree(dw), cudaFree(dg);
+      }
+  cuda::gemm_force_norm(-1);
+  cuda::gemm_force_split(0);
+  const std::vector<int> counters = to_host(ws.counters, size_t(ws.counter_count));
+  int dirty = 0;
+  for (int c : counters) dirty += c != 0;
+  CHECK(dirty == 0, "%d counters left non-zero after the fused norms", dirty);
+  cudaFree(ws.partials), cudaFree(ws.counters);
+  std::printf("  gemm + rmsnorm (fused, fused with split-K, unfused): %d cases, worst NMSE %.3g (bound 1e-5)\n", cases,
+              worst);
+}
+
 static void test_norm_swiglu() {
   double worst_n = 0, worst_s = 0;
   // H % 4 != 0 (902: scalar loads), H not a multiple of the kernel's 256-wide slices (1000).
@@ -609,6 +693,7 @@ int main(int argc, char** argv) {
     test_hogwild_run();
     test_sampling();
     test_gemm();
+    test_gemm_norm();
     test_norm_swiglu();
     test_qkv_post();
     test_models();
