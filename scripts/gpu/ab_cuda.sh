@@ -19,6 +19,7 @@
 # new vs SDPA and base (no stage/group/PDL variants), AB_PDL=0 the
 # PDL reruns, AB_VARIANTS="A=1 B=2" adds one engine run of the new tree per setting (benchmark
 # switches such as HW_GEMM_UNROLL=4; W = 4), AB_TEST_VARIANTS="A=1" reruns test_attention_cuda per
+# setting, AB_OPS_VARIANTS="A=1" reruns test_cuda_ops (every op and the CPU-vs-CUDA models) per
 # setting, AB_ORDER=baseline-first runs compute-sanitizer after the engine runs, then step 6,
 # then the AB_VARIANTS runs, step 3 and the profile as time allows (so a short call keeps the decode numbers).
 set -u
@@ -67,6 +68,10 @@ grep -E "^  " "$L/tests.txt" | tee -a "$S"
 for v in ${AB_TEST_VARIANTS:-}; do
   timeout 60 env "$v" $B/test_attention_cuda >"$L/test_attention_$v.log" 2>&1
   say "$v test_attention_cuda rc $?: $(grep -E 'checks, [0-9]+ failures' "$L/test_attention_$v.log" | tail -1)"
+done
+for v in ${AB_OPS_VARIANTS:-}; do
+  timeout 120 env "$v" $B/test_cuda_ops >"$L/test_cuda_ops_$v.log" 2>&1
+  say "$v test_cuda_ops rc $?: $(grep -E 'checks, [0-9]+ failures' "$L/test_cuda_ops_$v.log" | tail -1)"
 done
 sanitize() {
   timeout "$1" compute-sanitizer --tool memcheck --error-exitcode 3 $B/test_cuda_ops --hogwild-run >"$L/sanitizer.log" 2>&1
