@@ -98,7 +98,7 @@ __device__ __forceinline__ void norm_rows(const float* Y, int M, int N, const No
   const float4* y4 = reinterpret_cast<const float4*>(Y + size_t(on ? r : 0) * N);
   float ss = 0.0f;
   if (on) {
-#pragma unroll 4
+#pragma unroll 8
     for (int j = j0; j < n4; j += tpr) {
       const float4 v = __ldcg(y4 + j);
       ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
@@ -116,6 +116,7 @@ __device__ __forceinline__ void norm_rows(const float* Y, int M, int N, const No
   }
   if (!on) return;
   const float inv = rsqrtf(ss / float(N) + a.eps);
+#pragma unroll 4
   for (int j = j0; j < n4; j += tpr) {
     const float4 v = __ldcg(y4 + j);
     const float4 w = reinterpret_cast<const float4*>(a.w)[j];
