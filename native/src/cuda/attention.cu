@@ -678,7 +678,9 @@ HogwildAttention::HogwildAttention(const AttnDims& dims, int device) : impl_(new
   }
   if (const char* env = std::getenv("HW_ATTN_GROUPS")) m.one_group = std::string(env) == "1";
   // Short contexts: one CTA per (KV head, q-tile) over all tiles and no merge launch, in place of
-  // one-tile chunks and a merge kernel (benchmark switch until measured; 0 = never).
+  // one-tile chunks and a merge kernel. Benchmark switch (0 = never): measured much slower at 1k
+  // (H200, 2026-12-02 14:30 UTC, =64: 7B W=4 6.60 vs 5.01 ms a step, 0.5B 1.93 vs 1.13): a CTA's
+  // walk over ~20 tiles and their blocks' query rotations costs more than the merge launch.
   if (const char* env = std::getenv("HW_ATTN_SINGLE_CHUNK_TILES")) m.single_chunk_tiles = std::atoi(env);
   int c1, c2;
   if (dims.head_dim == 64)
