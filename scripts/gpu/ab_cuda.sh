@@ -19,8 +19,11 @@
 # new vs SDPA and base (no stage/group/PDL variants), AB_PDL=0 the
 # PDL reruns, AB_VARIANTS="A=1 B=2" adds one engine run of the new tree per setting (benchmark
 # switches such as HW_GEMM_UNROLL=4; W = 4), AB_TEST_VARIANTS="A=1" reruns test_attention_cuda per
+# setting, AB_OPS_VARIANTS="A=1" reruns test_cuda_ops (every op and the CPU-vs-CUDA models) per
 # setting, AB_ORDER=baseline-first runs compute-sanitizer after the engine runs, then step 6,
-# then the AB_VARIANTS runs, step 3 and the profile as time allows (so a short call keeps the decode numbers).
+# then the AB_VARIANTS runs, step 3 and the profile as time allows (so a short call keeps the decode numbers);
+# AB_ORDER=variants-first runs the AB_VARIANTS right after the engine runs, then compute-sanitizer, the
+# profile and step 6 as time allows (step 3 not at all).
 set -u
 NEW=$(pwd)
 BASE=${1:?usage: scripts/gpu/ab_cuda.sh BASE_DIR [seconds]}
@@ -58,7 +61,7 @@ BB=$BASE/native/build-gpu
 
 # 2. Tests (compute-sanitizer after the engine runs with AB_ORDER=baseline-first).
 skip=""
-[ "$AB_ORDER" = baseline-first ] && skip=1
+[ "$AB_ORDER" = baseline-first ] || [ "$AB_ORDER" = variants-first ] && skip=1
 OUT=$L/tests HW_SKIP_SANITIZER=$skip timeout 200 scripts/gpu/run_cuda_tests.sh $B >"$L/tests.txt" 2>&1
 say "run_cuda_tests.sh rc $?"
 grep -E "^\| " "$L/tests.txt" | tee -a "$S"
@@ -67,6 +70,10 @@ grep -E "^  " "$L/tests.txt" | tee -a "$S"
 for v in ${AB_TEST_VARIANTS:-}; do
   timeout 60 env "$v" $B/test_attention_cuda >"$L/test_attention_$v.log" 2>&1
   say "$v test_attention_cuda rc $?: $(grep -E 'checks, [0-9]+ failures' "$L/test_attention_$v.log" | tail -1)"
+done
+for v in ${AB_OPS_VARIANTS:-}; do
+  timeout 120 env "$v" $B/test_cuda_ops >"$L/test_cuda_ops_$v.log" 2>&1
+  say "$v test_cuda_ops rc $?: $(grep -E 'checks, [0-9]+ failures' "$L/test_cuda_ops_$v.log" | tail -1)"
 done
 sanitize() {
   timeout "$1" compute-sanitizer --tool memcheck --error-exitcode 3 $B/test_cuda_ops --hogwild-run >"$L/sanitizer.log" 2>&1
@@ -107,7 +114,7 @@ fi
 awk '{for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } print $1, v["model"], "W=" v["W"], v["us"] " us", "plan " v["plan_us"] " us", v["launch"]}' \
   "$L/attention_ab.txt" | tee -a "$S"
 }
-[ "$AB_ATTENTION" != 0 ] && [ "$AB_ORDER" != baseline-first ] && attention
+[ "$AB_ATTENTION" != 0 ] && [ -z "$AB_ORDER" ] && attention
 
 # 4. Engine decode steps, new and base.
 eng="--shapes qwen2.5-0.5b,qwen2.5-7b --workers 1,4,8 --contexts 1024 --prefill 0"
@@ -127,7 +134,7 @@ variants() {  # W = 4 only, both shapes: enough to pick a benchmark switch's def
       2>"$L/engine_$v.err" | tee "$L/engine_$v.jsonl" | grep '"decode"' | sed "s/^/new, $v /" | tee -a "$S"
   done
 }
-[ "$AB_ORDER" != baseline-first ] && variants
+[ -z "$AB_ORDER" ] && variants
 HW_CUDA_GRAPH=0 timeout 60 $B/bench_cuda --shapes qwen2.5-0.5b --workers 4 --contexts 1024 --prefill 0 2>&1 |
   grep '"decode"' | sed 's/^/new, no graph /' | tee -a "$S"
 
@@ -164,7 +171,14 @@ else
 fi
 }
 
-if [ "$AB_ORDER" = baseline-first ]; then
+if [ "$AB_ORDER" = variants-first ]; then  # engine variants, then memcheck and the profile as time allows
+  variants
+  tar -czf "$O/logs.tgz" -C "$O" logs
+  if [ "$(left)" -gt 70 ]; then sanitize 90; else say "compute-sanitizer skipped: $(left) s left"; fi
+  tar -czf "$O/logs.tgz" -C "$O" logs
+  profile
+  baseline
+elif [ "$AB_ORDER" = baseline-first ]; then
   sanitize 120
   tar -czf "$O/logs.tgz" -C "$O" logs
   baseline

@@ -8,7 +8,8 @@
 // one (m, l, o) partial per row and chunk. The chunk kernels' 32-byte stack frame (and LDL/STL in
 // the SASS) is sincosf's slow path for |angle| > 105615, never taken at positions below that.
 // attn_merge_kernel: one warp per (token, head) merges the chunks' partials by log-sum-exp,
-// writes the output, and adds the last token's per-segment shares.
+// writes the output, and adds the last token's per-segment shares. With one chunk and no shares
+// the chunk kernel writes the output itself and the merge kernel is not launched.
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -79,6 +80,10 @@ struct ChunkArgs {
   float* part_o;     // [chunk][kv_head][rows_padded][HD]
   float2* part_ml;   // [chunk][kv_head][rows_padded]
   float2* piece_ml;  // [piece][kv_head][rows_padded]
+  // One chunk and no shares: the CTA writes the finished rows here ([T][heads][HD]) and no merge
+  // kernel runs (null: partials for the merge kernel).
+  void* direct_out;
+  int out_bf16;
 };
 
 __device__ __forceinline__ unsigned smem_addr(const void* p) {
@@ -454,6 +459,29 @@ __global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a
       }
       const int r = mt * 16 + h * 8 + g;  // row within the group
       if (gi * 32 + r >= cta_rows) continue;
+      if (a.direct_out) {  // the only chunk: normalise as the merge kernel would (1 / l, zeros for l = 0)
+        const int qrow = row0 + gi * 32 + r;
+        const int t = qrow / a.group, head = kvh * a.group + qrow % a.group;
+        const float inv = lsum > 0.f ? 1.f / lsum : 0.f;
+        const size_t ob = (size_t(t) * a.heads + head) * HD + 2 * c;
+#pragma unroll
+        for (int nt = 0; nt < kNT; nt++) {
+          float v0 = o[mt][nt][h * 2] * f[0], v1 = o[mt][nt][h * 2 + 1] * f[0];
+#pragma unroll
+          for (int w = 0; w < 3; w++) {
+            const int b = ((((gi * 3 + w) * kMT + mt) * kNT + nt) * 4 + h * 2) * 32 + lane;
+            v0 += mo[b] * f[w + 1];
+            v1 += mo[b + 32] * f[w + 1];
+          }
+          if (a.out_bf16)
+            *reinterpret_cast<__nv_bfloat162*>(static_cast<__nv_bfloat16*>(a.direct_out) + ob + nt * 8) =
+                __floats2bfloat162_rn(v0 * inv, v1 * inv);
+          else
+            *reinterpret_cast<float2*>(static_cast<float*>(a.direct_out) + ob + nt * 8) =
+                make_float2(v0 * inv, v1 * inv);
+        }
+        continue;
+      }
       float* dst = a.part_o + (part_base + r) * HD;
 #pragma unroll
       for (int nt = 0; nt < kNT; nt++) {
@@ -594,6 +622,7 @@ struct HogwildAttention::Impl {
   int device = 0, sms = 0, wave_g1 = 0, wave_g2 = 0;
   int stages1 = 3, stages2 = 4;  // K/V stages of the 1-group and 2-group kernels
   bool one_group = false;        // HW_ATTN_GROUPS=1 (benchmarks): 32-row q-tiles at every W
+  int single_chunk_tiles = 0;    // HW_ATTN_SINGLE_CHUNK_TILES=N: one chunk (no merge) up to N tiles
   AttnPlanHost host;
   AttnCaps caps;
   AttnPlanLayout layout;
@@ -648,6 +677,11 @@ HogwildAttention::HogwildAttention(const AttnDims& dims, int device) : impl_(new
     if (std::string(env) == "4") m.stages1 = m.stages2;
   }
   if (const char* env = std::getenv("HW_ATTN_GROUPS")) m.one_group = std::string(env) == "1";
+  // Short contexts: one CTA per (KV head, q-tile) over all tiles and no merge launch, in place of
+  // one-tile chunks and a merge kernel. Benchmark switch (0 = never): measured much slower at 1k
+  // (H200, 2026-12-02 14:30 UTC, =64: 7B W=4 6.60 vs 5.01 ms a step, 0.5B 1.93 vs 1.13): a CTA's
+  // walk over ~20 tiles and their blocks' query rotations costs more than the merge launch.
+  if (const char* env = std::getenv("HW_ATTN_SINGLE_CHUNK_TILES")) m.single_chunk_tiles = std::atoi(env);
   int c1, c2;
   if (dims.head_dim == 64)
     c1 = prepare_chunk<64, 1>(m.stages1), c2 = prepare_chunk<64, 2>(m.stages2);
@@ -664,7 +698,7 @@ HogwildAttention::~HogwildAttention() {
 
 bool HogwildAttention::plan(const AttnProblem& problem) {
   Impl& m = *impl_;
-  AttnPlanHost h = build_attn_plan(m.dims, problem, m.wave_g1, m.one_group ? 0 : m.wave_g2);
+  AttnPlanHost h = build_attn_plan(m.dims, problem, m.wave_g1, m.one_group ? 0 : m.wave_g2, m.single_chunk_tiles);
   const AttnCaps need = h.needs();
   bool changed = !m.planned || !(h.shape == m.last_shape);
   const AttnCaps& c = m.caps;
@@ -741,6 +775,10 @@ void HogwildAttention::run(int layer, const AttnLayerArgs& args, cudaStream_t st
   ca.scale_log2 = scale * 1.4426950408889634f;
   ca.shares = args.shares != nullptr;
   ca.part_o = m.part_o, ca.part_ml = m.part_ml, ca.piece_ml = m.piece_ml;
+  // A single chunk needs no merge unless the shares are asked for (the merge kernel adds them).
+  const bool direct = s.chunks == 1 && !args.shares;
+  ca.direct_out = direct ? args.out : nullptr;
+  ca.out_bf16 = args.out_type == AttnDType::BF16;
   const dim3 grid(s.qtiles, s.chunks, m.dims.kv_heads);
   if (HD == 64 && s.groups == 1)
     launch_chunk<64, 1>(m.stages1, grid, stream, ca);
@@ -751,6 +789,7 @@ void HogwildAttention::run(int layer, const AttnLayerArgs& args, cudaStream_t st
   else
     launch_chunk<128, 2>(m.stages2, grid, stream, ca);
   check_cuda(cudaGetLastError(), "launch of attn_chunk_kernel");
+  if (direct) return;
 
   MergeArgs ma;
   ma.plan = ca.plan;

@@ -113,7 +113,8 @@ void AttnPlanHost::pack(const AttnPlanLayout& l, int32_t* dst) const {
   put(l.qt_lim, qt_lim);
 }
 
-AttnPlanHost build_attn_plan(const AttnDims& dims, const AttnProblem& p, int wave_g1, int wave_g2) {
+AttnPlanHost build_attn_plan(const AttnDims& dims, const AttnProblem& p, int wave_g1, int wave_g2,
+                             int single_chunk_tiles) {
   check_attn_dims(dims);
   const int group = dims.heads / dims.kv_heads, pt = dims.page_tokens;
   AttnPlanHost h;
@@ -228,6 +229,7 @@ AttnPlanHost build_attn_plan(const AttnDims& dims, const AttnProblem& p, int wav
       total_cost += tile_cost.back();
     }
   const int tiles = int(tile_blk.size());
+  if (tiles <= single_chunk_tiles) s.chunks = 1;
   // Enough chunks that no chunk holds more tiles than a CTA's table.
   s.chunks = std::max(s.chunks, (tiles + kAttnMaxChunkTiles - 1) / kAttnMaxChunkTiles);
   s.chunks = std::min(s.chunks, std::max(1, tiles));

@@ -158,8 +158,10 @@ struct AttnPlanHost {
 
 // Checks the problem and builds the plan. wave_g1 / wave_g2: SMs x CTAs per SM of the kernel
 // with 1 / 2 warp groups (wave_g2 <= 0: 1-group CTAs only); the chunk count fills one wave for
-// all q-tiles and KV heads.
-AttnPlanHost build_attn_plan(const AttnDims& dims, const AttnProblem& p, int wave_g1, int wave_g2);
+// all q-tiles and KV heads. single_chunk_tiles > 0: a problem of at most that many tiles gets
+// one chunk (each CTA walks every tile; no merge launch when no shares are asked for).
+AttnPlanHost build_attn_plan(const AttnDims& dims, const AttnProblem& p, int wave_g1, int wave_g2,
+                             int single_chunk_tiles = 0);
 
 // Checks dims (heads divisible, head_dim supported); throws EngineError otherwise.
 void check_attn_dims(const AttnDims& dims);

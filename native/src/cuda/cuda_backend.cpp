@@ -319,6 +319,7 @@ class CudaBackend final : public Backend {
  private:
   std::vector<const void*> graph_key_, last_key_;
   Buf x_, act_, qkv_, att_, gu_, logits_, meta_, shares_, key_att_;
+  Buf gemm_partials_, gemm_counters_;  // the decode GEMM's split-K workspace (gemm.h)
 };
 
 // ------------------------------------------------------------------ weights
@@ -562,6 +563,12 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
   float* qbuf = q_.need<float>(heap_, size_t(T) * QD, "activations", stream_);
   float* gu = gu_.need<float>(heap_, size_t(T) * 2 * I, "MLP activations", stream_);
   float* logits = logits_.need<float>(heap_, size_t(std::max(P, 1)) * V, "logits", stream_);
+  // The decode GEMM's split-K scratch: a fixed size, so allocated (and its counters zeroed) once.
+  GemmWorkspace gws;
+  gws.partials = gemm_partials_.need<float>(heap_, kGemmWorkspaceFloats, "GEMM split-K partials", stream_);
+  gws.partial_floats = kGemmWorkspaceFloats;
+  gws.counters = gemm_counters_.need<int>(heap_, kGemmWorkspaceCounters, "GEMM split-K counters", stream_);
+  gws.counter_count = kGemmWorkspaceCounters;
   RowSampling* dq = nullptr;
   int* did = nullptr;
   if (!rs.empty()) {
@@ -609,8 +616,9 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
       // A stop request ends a long prefill between layers (the cache is left as it was).
       if (!capturing && batch.cancel && batch.cancel->load(std::memory_order_relaxed)) throw Cancelled();
       const DeviceLayer& L = layers_[l];
-      rmsnorm(x, nullptr, T, H, L.attn_norm, cfg_.rms_eps, a, act, stream_);
-      gemm(L.wqkv, a, T, qkv, false, stream_);
+      // Layers after the first get their input norm from the previous down_proj (below).
+      if (l == 0) rmsnorm(x, nullptr, T, H, L.attn_norm, cfg_.rms_eps, a, act, stream_);
+      gemm(L.wqkv, a, T, qkv, false, stream_, &gws);
       QkvPost qp;
       qp.qkv = qkv;
       qp.q_out = qbuf;
@@ -645,15 +653,22 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
         if (act != DType::BF16) convert(att, size_t(T) * QD, a, act, stream_);
 #endif
       }
-      gemm(L.wo, a, T, x, true, stream_);
-      rmsnorm(x, nullptr, T, H, L.mlp_norm, cfg_.rms_eps, a, act, stream_);
-      gemm(L.wgu, a, T, gu, false, stream_);
+      // The residual GEMMs also write the next norm's output (fused into their last block where
+      // the kernel can, else a separate rmsnorm launch; gemm.h).
+      GemmNorm mlp_in{L.mlp_norm, cfg_.rms_eps, a, act};
+      gemm(L.wo, a, T, x, true, stream_, &gws, &mlp_in);
+      gemm(L.wgu, a, T, gu, false, stream_, &gws);
       swiglu(gu, T, I, a, act, stream_);
-      gemm(L.wdown, a, T, x, true, stream_);
+      if (l + 1 < cfg_.layers) {
+        GemmNorm next_in{layers_[l + 1].attn_norm, cfg_.rms_eps, a, act};
+        gemm(L.wdown, a, T, x, true, stream_, &gws, &next_in);
+      } else {
+        gemm(L.wdown, a, T, x, true, stream_, &gws);
+      }
     }
     if (P > 0) {
       rmsnorm(x, dm + o_pick, P, H, final_norm_, cfg_.rms_eps, a, act, stream_);
-      gemm(lm_head_, a, P, logits, false, stream_);
+      gemm(lm_head_, a, P, logits, false, stream_, &gws);
       if (!rs.empty()) sample_rows(logits, int(rs.size()), V, dq, did, stream_);
     }
   };
@@ -676,7 +691,9 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
                                         logits,
                                         dq,
                                         did,
-                                        page_table_.p};
+                                        page_table_.p,
+                                        gws.partials,
+                                        gws.counters};
   const bool graphable =
       graphs_ && fast && sampled_only && T <= kDecodeRows && act != DType::F32 && !sync_each_launch();
   bool launched = false;

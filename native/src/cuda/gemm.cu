@@ -9,6 +9,9 @@
 
 #include "cublas_loader.h"
 #include "cuda_check.h"
+#include "dtype.cuh"
+#include "gemm_split.h"
+#include "kernels.h"
 #include "launch.cuh"
 
 namespace hw::cuda {
@@ -35,11 +38,14 @@ __device__ __forceinline__ void mma16816(float* c, uint32_t a0, uint32_t a1, uin
   }
 }
 
-constexpr int kWarps = 8;  // warps per block; they split K and are summed in shared memory
+constexpr int kWarps = kGemmWarps;  // warps per block; they split K and are summed in shared memory
+constexpr int kMaxSplits = 8;
 
 int g_force_tiles = 0;      // tests: 1 or 2 tiles per block whatever N (0: the size heuristic)
 int g_force_unroll = 0;     // tests: 4 or 8 K chunks in flight per warp for M <= 8 (0: the default, 4)
 int g_force_prefetch = -1;  // tests: 1/0 = with/without the L2 256-byte prefetch hint (-1: default)
+int g_force_split = 0;      // tests: splits of K asked for (1: none; 0: HW_GEMM_SPLIT, else the cost model)
+int g_force_norm = -1;      // tests: 1/0 = fused RMSNorm epilogue on/off (-1: HW_GEMM_NORM=1 turns it on)
 
 // 16-byte loads as volatile asm: the MMAs are volatile asm too, so the compiler keeps the source
 // order (every load of an unrolled step issued before its first MMA). With plain __ldg it sank
@@ -69,16 +75,83 @@ __device__ __forceinline__ uint4 ldg16_stream(const uint4* p) {
   return r;
 }
 
-// Block: TILES x 8 output columns (weight rows). Lane (g = lane/4, q = lane%4) loads 8
-// consecutive k of weight row g of each tile (16 bytes) and the same 8 k of x rows g and
-// g + 8 (row g + 8 only when HI: with M <= 8 the MMA's upper 8 rows are zeros, half the
-// activation loads and registers; UNROLL = 8 chunks in flight is a benchmark switch). The MMA sums over its 16 k slots in any order, so A and B only need the same
-// k-to-slot mapping: slots (2q, 2q+1 | 2q+8, 2q+9) take k (0,1 | 2,3) of the piece in the
-// first MMA and (4,5 | 6,7) in the second. Requires K % 8 == 0 (16-byte pieces).
+// The fused RMSNorm epilogue of a residual GEMM (w null: none).
+struct NormArgs {
+  const float* w;  // [N]
+  float eps;
+  void* out;  // [M, N] in act
+  DType act;
+  int* done;  // blocks that wrote their tile (zero between launches)
+};
+
+// out[m] = y[m] * rsqrt(mean(y[m]^2) + eps) * w for the M rows, by one block of kWarps * 32
+// threads: 256 / M' threads per row (M' = M rounded up to a power of two), each summing a fixed
+// strided set of float4s, then the row's threads reduced in a fixed order (bit-identical runs).
+// N % 4 == 0 (the launcher checks).
+__device__ __forceinline__ void norm_rows(const float* Y, int M, int N, const NormArgs& a) {
+  __shared__ float row_part[kWarps];
+  int mp = 1;
+  while (mp < M) mp *= 2;
+  const int tpr = kWarps * 32 / mp;  // threads per row: 256 .. 16
+  const int r = threadIdx.x / tpr, j0 = threadIdx.x % tpr, n4 = N / 4;
+  const bool on = r < M;
+  const float4* y4 = reinterpret_cast<const float4*>(Y + size_t(on ? r : 0) * N);
+  float ss = 0.0f;
+  if (on) {
+#pragma unroll 8
+    for (int j = j0; j < n4; j += tpr) {
+      const float4 v = __ldcg(y4 + j);
+      ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+    }
+  }
+  for (int o = (tpr < 32 ? tpr : 32) / 2; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  __syncthreads();
+  if (lane == 0) row_part[warp] = ss;
+  __syncthreads();
+  if (tpr > 32) {  // the row's warps, in order
+    ss = 0.0f;
+    const int w0 = r * (tpr / 32);
+    for (int w = 0; w < tpr / 32; w++) ss += row_part[w0 + w];
+  }
+  if (!on) return;
+  const float inv = rsqrtf(ss / float(N) + a.eps);
+#pragma unroll 4
+  for (int j = j0; j < n4; j += tpr) {
+    const float4 v = __ldcg(y4 + j);
+    const float4 w = reinterpret_cast<const float4*>(a.w)[j];
+    const size_t o = size_t(r) * N + size_t(j) * 4;
+    store_f(a.out, a.act, o, v.x * inv * w.x);
+    store_f(a.out, a.act, o + 1, v.y * inv * w.y);
+    store_f(a.out, a.act, o + 2, v.z * inv * w.z);
+    store_f(a.out, a.act, o + 3, v.w * inv * w.w);
+  }
+}
+
+// The default one-tile variant is held to 64 registers (4 resident blocks per SM, not 3): with
+// 3, the 448 blocks of a 7B o_proj / down_proj ran as one full wave plus a nearly empty one
+// (H200, ncu, 2026-12-02 14:30 UTC: o + down 49.0 us a layer, was 58.8; down 3.5 TB/s).
+// The default two-tile variant is held to 80 (3 blocks per SM, as before the split-K fixup and
+// the norm epilogue added their registers).
+template <int TILES, int UNROLL, bool HI>
+constexpr int kMinBlocks = UNROLL == 4 && !HI ? (TILES == 1 ? 4 : 3) : 2;
+
+// Block: TILES x 8 output columns (weight rows) over the pieces [split_range) of K of split
+// blockIdx.y. Lane (g = lane/4, q = lane%4) loads 8 consecutive k of weight row g of each tile
+// (16 bytes) and the same 8 k of x rows g and g + 8 (row g + 8 only when HI: with M <= 8 the
+// MMA's upper 8 rows are zeros, half the activation loads and registers; UNROLL = 8 chunks in
+// flight is a benchmark switch). Rows g >= M get zeros instead of loads (they reach no output).
+// The MMA sums over its 16 k slots in any order, so A and B only need the same k-to-slot
+// mapping: slots (2q, 2q+1 | 2q+8, 2q+9) take k (0,1 | 2,3) of the piece in the first MMA and
+// (4,5 | 6,7) in the second. Requires K % 8 == 0 (16-byte pieces).
+// Split-K (gridDim.y > 1): each block stores its partial tile in `partials`; the last block of a
+// column tile to arrive (counted in `counters`, which it sets back to 0) adds the partials in
+// split order and writes y, so the result does not depend on which block came last.
 template <typename T16, int TILES, int UNROLL, bool HI, bool PF>
-__global__ void __launch_bounds__(kWarps * 32, 2)
+__global__ void __launch_bounds__(kWarps * 32, (kMinBlocks<TILES, UNROLL, HI>))
     gemm_decode_kernel(const T16* __restrict__ W, const T16* __restrict__ X, float* __restrict__ Y, int M, int N, int K,
-                       int accumulate) {
+                       int accumulate, int split_len, float* __restrict__ partials, int* __restrict__ counters,
+                       NormArgs norm) {
   pdl_begin();
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
   const int n0 = blockIdx.x * 8 * TILES;
@@ -95,25 +168,27 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
   }
   const uint4* x0 = reinterpret_cast<const uint4*>(X + size_t(g) * K);
   const uint4* x1 = reinterpret_cast<const uint4*>(X + size_t(g + 8) * K);
-  const int pieces = K / 8;  // 16-byte pieces per row
+  const bool lo_row = g < M, hi_row = g + 8 < M;
+  const PieceRange range = split_range(K / 8, split_len, blockIdx.y);
   const uint4 zero = make_uint4(0, 0, 0, 0);
 
-  for (int c0 = warp * UNROLL; c0 * 4 < pieces; c0 += kWarps * UNROLL) {
+  for (int step = 0; warp_piece(range.begin, warp, UNROLL, step, 0, 0) < range.end; step++) {
     uint4 a_lo[UNROLL], a_hi[UNROLL], b[UNROLL][TILES];
-    // Past the row's end a lane reads piece 0 (valid memory) and zeroes its activations after
-    // the load; weight rows past N (wok false) read row 0 and feed outputs that are not stored.
+    // Past the range's end a lane reads the range's first piece (valid memory) and zeroes its
+    // activations after the load; weight rows past N (wok false) read row 0 and feed outputs
+    // that are not stored.
 #pragma unroll
     for (int u = 0; u < UNROLL; u++) {
-      const int piece = (c0 + u) * 4 + q;
-      const int pc = piece < pieces ? piece : 0;
-      a_lo[u] = ldg16(x0 + pc);
-      a_hi[u] = HI ? ldg16(x1 + pc) : zero;
+      const int piece = warp_piece(range.begin, warp, UNROLL, step, u, q);
+      const int pc = piece < range.end ? piece : range.begin;
+      a_lo[u] = lo_row ? ldg16(x0 + pc) : zero;
+      a_hi[u] = HI && hi_row ? ldg16(x1 + pc) : zero;
 #pragma unroll
       for (int t = 0; t < TILES; t++) b[u][t] = ldg16_stream<PF>(wrow[t] + pc);
     }
 #pragma unroll
     for (int u = 0; u < UNROLL; u++) {
-      if ((c0 + u) * 4 + q >= pieces) a_lo[u] = zero, a_hi[u] = zero;
+      if (warp_piece(range.begin, warp, UNROLL, step, u, q) >= range.end) a_lo[u] = zero, a_hi[u] = zero;
     }
 #pragma unroll
     for (int u = 0; u < UNROLL; u++) {
@@ -126,16 +201,39 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
   }
 
   // Sum the warps' partial products; C fragment: c0,c1 row g, c2,c3 row g + 8, columns 2q, 2q+1.
-  __shared__ float red[kWarps][TILES * 4 * 32];
+  // Thread e (< TILES * 128) then holds element e of the block's tile.
+  constexpr int kTile = TILES * 4 * 32;
+  static_assert(kTile <= kWarps * 32, "one tile element per thread");
+  __shared__ float red[kWarps][kTile];
+  __shared__ int last_block;
 #pragma unroll
   for (int t = 0; t < TILES; t++)
 #pragma unroll
     for (int i = 0; i < 4; i++) red[warp][(t * 4 + i) * 32 + lane] = acc[t][i];
   __syncthreads();
-  for (int e = threadIdx.x; e < TILES * 4 * 32; e += blockDim.x) {
-    float sum = 0.0f;
+  const int e = threadIdx.x;
+  float sum = 0.0f;
+  if (e < kTile) {
 #pragma unroll
     for (int w = 0; w < kWarps; w++) sum += red[w][e];
+  }
+  if (gridDim.y > 1) {
+    // Partials of split s for tile x at [(s * tiles + x) * kTile]; L2 only (other SMs read them).
+    if (e < kTile) __stcg(partials + (size_t(blockIdx.y) * gridDim.x + blockIdx.x) * kTile + e, sum);
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) last_block = atomicAdd(counters + blockIdx.x, 1) == int(gridDim.y) - 1;
+    __syncthreads();
+    if (!last_block) return;
+    __threadfence();
+    if (e < kTile) {
+      sum = 0.0f;
+      for (int s = 0; s < int(gridDim.y); s++)
+        sum += __ldcg(partials + (size_t(s) * gridDim.x + blockIdx.x) * kTile + e);
+    }
+    if (threadIdx.x == 0) counters[blockIdx.x] = 0;  // every split has arrived: ready for the next launch
+  }
+  if (e < kTile) {
     const int t = e / 128, i = (e / 32) % 4, ln = e % 32;
     const int m = (ln >> 2) + (i >= 2 ? 8 : 0), n = n0 + t * 8 + (ln & 3) * 2 + (i & 1);
     if (m < M && n < N) {
@@ -143,24 +241,60 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
       *y = accumulate ? *y + sum : sum;
     }
   }
+  if (norm.w) {
+    // Every tile is written by exactly one block (the only one, or its split's last): the last
+    // of those to finish normalises the rows (each has all N columns final by then).
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) last_block = atomicAdd(norm.done, 1) == int(gridDim.x) - 1;
+    __syncthreads();
+    if (!last_block) return;
+    __threadfence();
+    norm_rows(Y, M, N, norm);
+    if (threadIdx.x == 0) *norm.done = 0;
+  }
+}
+
+// Resident blocks per SM of one kernel variant (its registers decide), asked once.
+template <typename Kernel>
+int blocks_per_sm(Kernel k) {
+  int n = 0;
+  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, k, kWarps * 32, 0) != cudaSuccess) {
+    cudaGetLastError();
+    n = 2;
+  }
+  return n > 0 ? n : 1;
+}
+
+// One launch of a decode kernel variant: picks the split of K from its occupancy.
+template <typename T16, int TILES, int UNROLL, bool HI, bool PF>
+void launch_variant(const T16* w, const T16* x, int M, float* y, int N, int K, bool accumulate, int sms,
+                    const GemmWorkspace* ws, int force_split, const NormArgs& norm, cudaStream_t s) {
+  auto kernel = gemm_decode_kernel<T16, TILES, UNROLL, HI, PF>;
+  static const int per_sm = blocks_per_sm(kernel);
+  const int tiles = (N + 8 * TILES - 1) / (8 * TILES);
+  const int kTile = TILES * 128;
+  const GemmSplit sp = ws && ws->partials && ws->counters
+                           ? choose_split(tiles, K / 8, UNROLL, per_sm * sms, force_split, kMaxSplits,
+                                          ws->partial_floats, ws->counter_count - 1, kTile)
+                           : make_split(K / 8, 1, UNROLL);
+  float* partials = sp.splits > 1 ? ws->partials : nullptr;
+  int* counters = sp.splits > 1 ? ws->counters : nullptr;
+  launch_kernel(kernel, dim3(tiles, sp.splits), kWarps * 32, 0, s, w, x, y, M, N, K, int(accumulate), sp.len, partials,
+                counters, norm);
 }
 
 template <typename T16, int TILES>
 void launch_tiles(const T16* w, const T16* x, int M, float* y, int N, int K, bool accumulate, int unroll, bool pf,
-                  cudaStream_t s) {
-  const int grid = (N + 8 * TILES - 1) / (8 * TILES);
+                  int sms, const GemmWorkspace* ws, int force_split, const NormArgs& nm, cudaStream_t s) {
   if (M > 8)
-    launch_kernel(gemm_decode_kernel<T16, TILES, 4, true, false>, grid, kWarps * 32, 0, s, w, x, y, M, N, K,
-                  int(accumulate));
+    launch_variant<T16, TILES, 4, true, false>(w, x, M, y, N, K, accumulate, sms, ws, force_split, nm, s);
   else if (unroll == 4)
-    launch_kernel(gemm_decode_kernel<T16, TILES, 4, false, false>, grid, kWarps * 32, 0, s, w, x, y, M, N, K,
-                  int(accumulate));
+    launch_variant<T16, TILES, 4, false, false>(w, x, M, y, N, K, accumulate, sms, ws, force_split, nm, s);
   else if (pf)
-    launch_kernel(gemm_decode_kernel<T16, TILES, 8, false, true>, grid, kWarps * 32, 0, s, w, x, y, M, N, K,
-                  int(accumulate));
+    launch_variant<T16, TILES, 8, false, true>(w, x, M, y, N, K, accumulate, sms, ws, force_split, nm, s);
   else
-    launch_kernel(gemm_decode_kernel<T16, TILES, 8, false, false>, grid, kWarps * 32, 0, s, w, x, y, M, N, K,
-                  int(accumulate));
+    launch_variant<T16, TILES, 8, false, false>(w, x, M, y, N, K, accumulate, sms, ws, force_split, nm, s);
 }
 
 int env_int(const char* name) {
@@ -169,16 +303,18 @@ int env_int(const char* name) {
 }
 
 template <typename T16>
-void launch_decode(const DeviceMatrix& W, const void* x, int M, float* y, bool accumulate, cudaStream_t s) {
+void launch_decode(const DeviceMatrix& W, const void* x, int M, float* y, bool accumulate, const GemmWorkspace* ws,
+                   const NormArgs& nm, cudaStream_t s) {
   static int sms = [] {
     int dev = 0, n = 0;
     cudaGetDevice(&dev);
     cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev);
     return n > 0 ? n : 100;
   }();
-  // HW_GEMM_TILES / HW_GEMM_UNROLL / HW_GEMM_PREFETCH (1|2, 4|8, 1): benchmark switches, read once.
+  // HW_GEMM_TILES / HW_GEMM_UNROLL / HW_GEMM_PREFETCH / HW_GEMM_SPLIT (1|2, 4|8, 1, splits of K:
+  // 1 = none): benchmark switches, read once.
   static const int env_tiles = env_int("HW_GEMM_TILES"), env_unroll = env_int("HW_GEMM_UNROLL"),
-                   env_pf = env_int("HW_GEMM_PREFETCH");
+                   env_pf = env_int("HW_GEMM_PREFETCH"), env_split = env_int("HW_GEMM_SPLIT");
   const T16* w = static_cast<const T16*>(W.data);
   const T16* xx = static_cast<const T16*>(x);
   // Two tiles per block halve the x reloads; one tile when that would leave SMs idle.
@@ -189,10 +325,11 @@ void launch_decode(const DeviceMatrix& W, const void* x, int M, float* y, bool a
   const int f = g_force_unroll ? g_force_unroll : env_unroll;
   const int unroll = f == 8 ? 8 : 4;
   const bool pf = g_force_prefetch >= 0 ? g_force_prefetch == 1 : env_pf == 1;
+  const int split = g_force_split ? g_force_split : env_split;
   if (tiles == 2)
-    launch_tiles<T16, 2>(w, xx, M, y, W.rows, W.cols, accumulate, unroll, pf, s);
+    launch_tiles<T16, 2>(w, xx, M, y, W.rows, W.cols, accumulate, unroll, pf, sms, ws, split, nm, s);
   else
-    launch_tiles<T16, 1>(w, xx, M, y, W.rows, W.cols, accumulate, unroll, pf, s);
+    launch_tiles<T16, 1>(w, xx, M, y, W.rows, W.cols, accumulate, unroll, pf, sms, ws, split, nm, s);
   check_launch("gemm_decode (tensor-core GEMM, M <= 16)");
 }
 
@@ -238,14 +375,29 @@ void gemm_force_shape(int tiles, int unroll, int prefetch) {
   g_force_prefetch = prefetch;
 }
 
-void gemm(const DeviceMatrix& W, const void* x, int M, float* y, bool accumulate, cudaStream_t s) {
+void gemm_force_split(int splits) {
+  g_force_split = splits;
+}
+
+void gemm_force_norm(int on) {
+  g_force_norm = on;
+}
+
+void gemm(const DeviceMatrix& W, const void* x, int M, float* y, bool accumulate, cudaStream_t s,
+          const GemmWorkspace* ws, const GemmNorm* norm) {
   if (M <= 0) return;
   const bool decode = !g_force_cublas && M <= kDecodeRows && W.dtype != DType::F32 && W.cols % 8 == 0;
+  static const bool env_norm = env_int("HW_GEMM_NORM") == 1;
+  const bool fuse_norm = norm && decode && ws && ws->counters && ws->counter_count > 1 && W.rows % 4 == 0 &&
+                         (g_force_norm >= 0 ? g_force_norm == 1 : env_norm);
+  NormArgs nm{nullptr, 0.0f, nullptr, DType::F32, nullptr};
+  if (fuse_norm) nm = NormArgs{norm->w, norm->eps, norm->out, norm->act, ws->counters + ws->counter_count - 1};
   if (decode) {
     if (W.dtype == DType::BF16)
-      launch_decode<__nv_bfloat16>(W, x, M, y, accumulate, s);
+      launch_decode<__nv_bfloat16>(W, x, M, y, accumulate, ws, nm, s);
     else
-      launch_decode<__half>(W, x, M, y, accumulate, s);
+      launch_decode<__half>(W, x, M, y, accumulate, ws, nm, s);
+    if (norm && !fuse_norm) rmsnorm(y, nullptr, M, W.rows, norm->w, norm->eps, norm->out, norm->act, s);
     return;
   }
   // Column-major view: y^T [N, M] = W^T [N, K] · x^T [K, M], W stored as col-major [K, N].
@@ -258,6 +410,7 @@ void gemm(const DeviceMatrix& W, const void* x, int M, float* y, bool accumulate
     throw EngineError("cuBLAS error " + std::to_string(st) + " in cublasGemmEx (M " + std::to_string(M) + ", N " +
                       std::to_string(W.rows) + ", K " + std::to_string(W.cols) + ")");
   check_launch("cublasGemmEx");
+  if (norm) rmsnorm(y, nullptr, M, W.rows, norm->w, norm->eps, norm->out, norm->act, s);
 }
 
 }  // namespace hw::cuda

@@ -26,9 +26,38 @@ inline DType gemm_input_type(const DeviceMatrix& W) {
 // Rows of input buffer the GEMM may read: the decode kernel reads 16 rows whatever M is.
 constexpr int kDecodeRows = 16;
 
-// x: [max(M, 16), K] in gemm_input_type(W) (rows past M are read by the decode kernel but
-// never reach y). y: [M, N] fp32; accumulate adds to y (residual connections).
-void gemm(const DeviceMatrix& W, const void* x, int M, float* y, bool accumulate, cudaStream_t s);
+// Scratch of the decode kernel's split-K (see gemm_split.h): fp32 partial tiles and one
+// arrival counter per column tile (the last counter counts the blocks of a fused RMSNorm
+// epilogue). The counters must be zero when the workspace is first used
+// (a launch leaves them zero again). One workspace per stream: launches on one stream may share
+// it, launches that can run at the same time may not.
+struct GemmWorkspace {
+  float* partials = nullptr;
+  size_t partial_floats = 0;
+  int* counters = nullptr;
+  int counter_count = 0;
+};
+// Sizes a backend allocates: enough for the splits of an o_proj / down_proj sized launch.
+constexpr size_t kGemmWorkspaceFloats = size_t(1) << 20;
+constexpr int kGemmWorkspaceCounters = 8192;
+
+// A residual GEMM's follow-up RMSNorm: out[m] = rmsnorm(y[m]) * w, the next GEMM's input.
+// With the switch on (HW_GEMM_NORM=1) and a workspace, the decode kernel's last block writes it
+// (one launch fewer); otherwise gemm() launches rmsnorm() after the product. out may be x.
+// The fused form measured slower on the H200 (2026-12-02 14:30 UTC: 7B W=4 5.61 vs 5.01 ms a step,
+// 0.5B W=4 1.28 vs 1.13: one block's serial tail costs more than the launch it saves), so it is off.
+struct GemmNorm {
+  const float* w = nullptr;  // [N]
+  float eps = 1e-6f;
+  void* out = nullptr;  // [M, N] in act
+  DType act = DType::BF16;
+};
+
+// x: [max(M, 16), K] in gemm_input_type(W) (rows past M may be read by the decode kernel but
+// never reach y). y: [M, N] fp32; accumulate adds to y (residual connections). With a workspace
+// the decode kernel may split K over more blocks when N gives too few (without: never).
+void gemm(const DeviceMatrix& W, const void* x, int M, float* y, bool accumulate, cudaStream_t s,
+          const GemmWorkspace* ws = nullptr, const GemmNorm* norm = nullptr);
 
 // Forces the cuBLAS path for every M (tests compare the two paths).
 void gemm_force_cublas(bool on);
@@ -38,5 +67,12 @@ void gemm_force_cublas(bool on);
 // (1 on, 0 off); 0 (prefetch: -1) keeps the default choice. Benchmarks: HW_GEMM_TILES,
 // HW_GEMM_UNROLL, HW_GEMM_PREFETCH.
 void gemm_force_shape(int tiles, int unroll, int prefetch = -1);
+
+// Tests: splits of K for the decode kernel (1: none; 0: the default choice, HW_GEMM_SPLIT or the
+// cost model of gemm_split.h). Applies only to launches given a workspace that holds them.
+void gemm_force_split(int splits);
+
+// Tests: the fused RMSNorm epilogue on (1) or off (0); -1 = HW_GEMM_NORM.
+void gemm_force_norm(int on);
 
 }  // namespace hw::cuda

@@ -52,7 +52,16 @@ static float from16(uint16_t x, DType t) {
 }
 
 // y = x W^T (+ y0) on the device against a double reference on the same rounded inputs.
+// Split-K launches (forced split counts, K not a multiple of the split among them) run twice
+// and must give the same bytes; afterwards every arrival counter must be back at zero.
 static void test_gemm() {
+  cuda::GemmWorkspace ws;
+  ws.partial_floats = cuda::kGemmWorkspaceFloats;
+  ws.counter_count = cuda::kGemmWorkspaceCounters;
+  CUDA_OK(cudaMalloc(&ws.partials, ws.partial_floats * sizeof(float)));
+  CUDA_OK(cudaMalloc(&ws.counters, size_t(ws.counter_count) * sizeof(int)));
+  CUDA_OK(cudaMemset(ws.counters, 0, size_t(ws.counter_count) * sizeof(int)));
+  int split_cases = 0, repeat_diff = 0;
   const int Ms[] = {1, 2, 3, 5, 8, 9, 13, 16, 17, 40};
   const int NKs[][2] = {{8, 32}, {24, 64}, {136, 200}, {1000, 96}, {72, 1032}, {520, 4096}, {264, 2056}};
   double worst = 0;
@@ -84,21 +93,37 @@ static void test_gemm() {
               }
             void* dx = dt == DType::F32 ? static_cast<void*>(to_device(x)) : static_cast<void*>(to_device(x16));
             // The decode kernel's variants (tiles per block, K chunks in flight) on its own path.
-            std::vector<std::array<int, 3>> shapes = {{0, 0, -1}};
+            // Split-K (last field: splits asked for; 0 = the default choice) needs the workspace.
+            std::vector<std::array<int, 4>> shapes = {{0, 0, -1, 0}};
             if (!force_cublas && dt != DType::F32 && M <= cuda::kDecodeRows)
-              shapes = {{0, 0, -1}, {1, 4, 0}, {1, 8, 0}, {2, 4, 0}, {2, 8, 0}, {1, 8, 1}, {2, 8, 1}};
-            for (auto [tiles, unroll, prefetch] : shapes) {
+              shapes = {{0, 0, -1, 0}, {1, 4, 0, 1},  {1, 8, 0, 1}, {2, 4, 0, 1}, {2, 8, 0, 1}, {1, 8, 1, 1},
+                        {2, 8, 1, 1},  {0, 0, -1, 2}, {1, 4, 0, 3}, {2, 4, 0, 5}, {1, 8, 0, 2}, {2, 8, 1, 3}};
+            for (auto [tiles, unroll, prefetch, split] : shapes) {
               float* dy = to_device(acc ? y0 : std::vector<float>(y0.size(), NAN));
               cuda::gemm_force_cublas(force_cublas);
               cuda::gemm_force_shape(tiles, unroll, prefetch);
-              cuda::gemm(W, dx, M, dy, acc, nullptr);
+              cuda::gemm_force_split(split);
+              cuda::gemm(W, dx, M, dy, acc, nullptr, &ws);
               CUDA_OK(cudaDeviceSynchronize());
               std::vector<float> y = to_host(dy, y0.size());
+              const bool decode_path = !force_cublas && dt != DType::F32 && M <= cuda::kDecodeRows;
+              if (split != 1 && decode_path) {  // the decode kernel again: the same bytes
+                CUDA_OK(cudaMemcpy(dy, (acc ? y0 : std::vector<float>(y0.size(), NAN)).data(), y0.size() * 4,
+                                   cudaMemcpyHostToDevice));
+                cuda::gemm(W, dx, M, dy, acc, nullptr, &ws);
+                CUDA_OK(cudaDeviceSynchronize());
+                const std::vector<float> again = to_host(dy, y0.size());
+                const bool same = std::memcmp(again.data(), y.data(), y.size() * 4) == 0;
+                repeat_diff += !same;
+                CHECK(same, "gemm %s M=%d N=%d K=%d split=%d: a second launch gave other bytes", dtype_name(dt), M, N,
+                      K, split);
+                split_cases += split > 1;
+              }
               const double e = nmse(y.data(), ref.data(), y.size());
               worst = std::max(worst, e);
               cases++;
-              CHECK(e <= 1e-9, "gemm %s M=%d N=%d K=%d cublas=%d acc=%d tiles=%d unroll=%d: NMSE %.3g", dtype_name(dt),
-                    M, N, K, force_cublas, acc, tiles, unroll, e);
+              CHECK(e <= 1e-9, "gemm %s M=%d N=%d K=%d cublas=%d acc=%d tiles=%d unroll=%d split=%d: NMSE %.3g",
+                    dtype_name(dt), M, N, K, force_cublas, acc, tiles, unroll, split, e);
               cudaFree(dy);
             }
             cudaFree(dx);
@@ -110,10 +135,101 @@ static void test_gemm() {
   }
   cuda::gemm_force_cublas(false);
   cuda::gemm_force_shape(0, 0, -1);
+  cuda::gemm_force_split(0);
+  const std::vector<int> counters = to_host(ws.counters, size_t(ws.counter_count));
+  int dirty = 0;
+  for (int c : counters) dirty += c != 0;
+  CHECK(dirty == 0, "%d split-K counters left non-zero", dirty);
+  cudaFree(ws.partials);
+  cudaFree(ws.counters);
   std::printf(
-      "  gemm: %d cases (bf16/f16/f32, M 1..40, decode kernel (1/2 tiles, 4/8 chunks, L2 prefetch) and cuBLAS), worst NMSE %.3g "
-      "(bound 1e-9)\n",
-      cases, worst);
+      "  gemm: %d cases (bf16/f16/f32, M 1..40, decode kernel (1/2 tiles, 4/8 chunks, L2 prefetch, split-K 2/3/5 "
+      "(%d cases, repeated: %d differ)) and cuBLAS), worst NMSE %.3g (bound 1e-9)\n",
+      cases, split_cases, repeat_diff, worst);
+}
+
+// A residual GEMM with its follow-up RMSNorm (gemm.h's GemmNorm): y = y0 + x W^T, then
+// out = rmsnorm(y) * w in bf16/f16, fused into the decode kernel's last block (with and without
+// split-K) and unfused, against a double reference; the fused launch twice (same bytes), its
+// output written over its own input x (as the engine does), and the counters left at zero.
+static void test_gemm_norm() {
+  cuda::GemmWorkspace ws;
+  ws.partial_floats = cuda::kGemmWorkspaceFloats;
+  ws.counter_count = cuda::kGemmWorkspaceCounters;
+  CUDA_OK(cudaMalloc(&ws.partials, ws.partial_floats * sizeof(float)));
+  CUDA_OK(cudaMalloc(&ws.counters, size_t(ws.counter_count) * sizeof(int)));
+  CUDA_OK(cudaMemset(ws.counters, 0, size_t(ws.counter_count) * sizeof(int)));
+  double worst = 0;
+  int cases = 0;
+  const int NKs[][2] = {{8, 64}, {96, 200}, {896, 896}, {1000, 4864}, {3584, 1032}};
+  for (DType dt : {DType::BF16, DType::F16})
+    for (auto nk : NKs)
+      for (int M : {1, 4, 9, 16}) {
+        const int N = nk[0], K = nk[1];
+        const int rows = std::max(M, cuda::kDecodeRows);
+        std::vector<float> w = randn(size_t(N) * K, 0.3f), x = randn(size_t(rows) * K), y0 = randn(size_t(M) * N, 2.0f);
+        std::vector<float> g = randn(N, 0.3f);
+        for (float& v : g) v += 1.0f;
+        std::vector<uint16_t> w16(w.size()), x16(x.size());
+        for (size_t i = 0; i < w.size(); i++) w16[i] = to16(w[i], dt), w[i] = from16(w16[i], dt);
+        for (size_t i = 0; i < x.size(); i++) x16[i] = to16(x[i], dt), x[i] = from16(x16[i], dt);
+        std::vector<double> ref(size_t(M) * N);
+        for (int m = 0; m < M; m++) {
+          double ss = 0;
+          for (int n = 0; n < N; n++) {
+            double v = y0[size_t(m) * N + n];
+            for (int k = 0; k < K; k++) v += double(x[size_t(m) * K + k]) * w[size_t(n) * K + k];
+            ref[size_t(m) * N + n] = v;
+            ss += v * v;
+          }
+          const double inv = 1.0 / std::sqrt(ss / N + 1e-6);
+          for (int n = 0; n < N; n++) ref[size_t(m) * N + n] *= inv * g[n];
+        }
+        uint16_t* dw = to_device(w16);
+        float* dg = to_device(g);
+        cuda::DeviceMatrix W{dw, dt, N, K};
+        for (int mode : {0, 1, 2}) {  // 0: unfused, 1: fused, 2: fused with 3 splits of K
+          // The input buffer holds x and then receives the norm's output (K >= N here or not).
+          const size_t in_elems = std::max(x16.size(), size_t(rows) * N);
+          std::vector<uint16_t> in(in_elems, 0);
+          std::copy(x16.begin(), x16.end(), in.begin());
+          std::vector<uint16_t> first;
+          for (int rep = 0; rep < (mode ? 2 : 1); rep++) {
+            uint16_t* din = to_device(in);
+            float* dy = to_device(y0);
+            cuda::gemm_force_norm(mode ? 1 : 0);
+            cuda::gemm_force_split(mode == 2 ? 3 : 1);
+            cuda::GemmNorm nm{dg, 1e-6f, din, dt};
+            cuda::gemm(W, din, M, dy, true, nullptr, &ws, &nm);
+            CUDA_OK(cudaDeviceSynchronize());
+            std::vector<uint16_t> out = to_host(din, size_t(M) * N);
+            if (rep == 0) {
+              std::vector<float> got(out.size());
+              for (size_t i = 0; i < out.size(); i++) got[i] = from16(out[i], dt);
+              const double e = nmse(got.data(), ref.data(), got.size());
+              worst = std::max(worst, e);
+              cases++;
+              CHECK(e <= 1e-5, "gemm+rmsnorm %s M=%d N=%d K=%d mode=%d: NMSE %.3g (bound 1e-5: 16-bit output)",
+                    dtype_name(dt), M, N, K, mode, e);
+              first = out;
+            } else {
+              CHECK(out == first, "gemm+rmsnorm %s M=%d N=%d K=%d mode=%d: a second launch gave other bytes",
+                    dtype_name(dt), M, N, K, mode);
+            }
+            cudaFree(din), cudaFree(dy);
+          }
+        }
+        cudaFree(dw), cudaFree(dg);
+      }
+  cuda::gemm_force_norm(-1);
+  cuda::gemm_force_split(0);
+  const std::vector<int> counters = to_host(ws.counters, size_t(ws.counter_count));
+  int dirty = 0;
+  for (int c : counters) dirty += c != 0;
+  CHECK(dirty == 0, "%d counters left non-zero after the fused norms", dirty);
+  cudaFree(ws.partials), cudaFree(ws.counters);
+  std::printf("  gemm + rmsnorm (fused, fused with split-K, unfused): %d cases, worst NMSE %.3g (bound 1e-5)\n", cases,
+              worst);
 }
 
 static void test_norm_swiglu() {
@@ -578,6 +694,7 @@ int main(int argc, char** argv) {
     test_hogwild_run();
     test_sampling();
     test_gemm();
+    test_gemm_norm();
     test_norm_swiglu();
     test_qkv_post();
     test_models();
