@@ -96,7 +96,15 @@ export async function runProblem(model: NativeModel, tok: HwTokenizer, p: EvalPr
   let tokens = 0;
   const errors: string[] = [];
   const t0 = Date.now();
+  // An exception must not leave this callback: the addon would drop it (and the rest of the batch).
   const onEvents = (events: NativeEvent[]) => {
+    try {
+      readEvents(events);
+    } catch (e) {
+      errors.push(`reading the events: ${(e as Error).message}`);
+    }
+  };
+  const readEvents = (events: NativeEvent[]) => {
     tapped?.(events);
     for (const e of events) {
       if (e.type === 'stats') {
@@ -126,6 +134,9 @@ export async function runProblem(model: NativeModel, tok: HwTokenizer, p: EvalPr
   };
   const run = model.startRun(native, onEvents);
   await run.done();
+  // The run's blocks go back to the model's cache now, not when the garbage collector finds the
+  // run: an evaluation of hundreds of runs would otherwise hold gigabytes of K/V.
+  run.release();
   if (errors.length) throw new Error(`problem ${p.id}: the engine failed: ${errors.join('; ')}`);
   let fromFinisher = false;
   if (answer === null) {

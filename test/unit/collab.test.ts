@@ -253,6 +253,14 @@ describe('extractAnswer', () => {
     expect(() => extractAnswer('x', '[')).toThrow(/not a valid regular expression/);
   });
 
+  it('the default pattern is read without the time limit: a slow machine never loses an answer', () => {
+    // The worst text for it (an unclosed \\boxed{ again and again) takes milliseconds, far over a
+    // 1 ms limit; the wall-clock limit is for users' patterns only.
+    const worst = '\\boxed{'.repeat(Math.floor(ANSWER_SCAN_CHARS / 7));
+    expect(extractAnswer(worst, DEFAULT_ANSWER_PATTERN, 1)).toBeNull();
+    expect(extractAnswer('x '.repeat(5000) + '\\boxed{7}.', DEFAULT_ANSWER_PATTERN, 1)).toBe('7');
+  });
+
   it('a pattern that backtracks for ever is stopped, and the text it sees is bounded', () => {
     expect(() => extractAnswer('a'.repeat(5000) + 'c', '(a+)+b', 100)).toThrow(AnswerPatternTimeout);
     // Only the end of a long text is read (the answer is at the end).
