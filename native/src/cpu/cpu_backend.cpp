@@ -11,6 +11,7 @@
 #include "../attention_plan.h"
 #include "attention.h"
 #include "kernels.h"
+#include "kv_pages.h"
 #include "parallel.h"
 #include "rope.h"
 
@@ -63,15 +64,13 @@ class CpuBackend final : public Backend {
                                 widen(l.bk), widen(l.bv)});
     }
     final_norm_ = widen(w.final_norm);
+    pages_.set_page_bytes(page_bytes());
   }
 
   std::string name() const override { return "cpu"; }
 
   void ensure_pages(int pages) override {
-    while (int(pages_.size()) < pages) {
-      pages_.emplace_back(new uint8_t[page_bytes()]);
-      page_ptrs_.push_back(pages_.back().get());
-    }
+    while (int(pages_.size()) < pages) pages_.add();
   }
 
   size_t kv_bytes() const override { return pages_.size() * page_bytes(); }
@@ -109,7 +108,7 @@ class CpuBackend final : public Backend {
     kv.page_tokens = page_tokens_;
     kv.kv_heads = cfg_.kv_heads;
     kv.head_dim = cfg_.head_dim;
-    kv.pages = page_ptrs_.data();
+    kv.pages = pages_.data();
     kv.k_offset = size_t(layer) * layer_elems();
     kv.v_offset = kv.k_offset + layer_elems() / 2;
     return kv;
@@ -138,8 +137,7 @@ class CpuBackend final : public Backend {
   Rope rope_;
   std::vector<LayerVectors> layer_vectors_;
   std::vector<float> final_norm_;
-  std::vector<std::unique_ptr<uint8_t[]>> pages_;
-  std::vector<const void*> page_ptrs_;  // pages_[i].get(), in the form the attention op reads
+  cpu::KvPages pages_;
   KvDType kv_dtype_ = KvDType::F32;
   RopeTable rope_table_;  // query rotations by relative distance, grown as views grow
   int page_tokens_ = 32;  // taken from the cache at each forward
@@ -285,7 +283,7 @@ void CpuBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans, 
 }
 
 float CpuBackend::load(int page, size_t i) const {
-  const uint8_t* p = pages_[page].get();
+  const uint8_t* p = pages_[size_t(page)];
   if (kv_dtype_ == KvDType::F32) {
     float f;
     std::memcpy(&f, p + i * 4, 4);
@@ -297,7 +295,7 @@ float CpuBackend::load(int page, size_t i) const {
 }
 
 void CpuBackend::store(int page, size_t i, float x) {
-  uint8_t* p = pages_[page].get();
+  uint8_t* p = pages_[size_t(page)];
   if (kv_dtype_ == KvDType::F32) {
     std::memcpy(p + i * 4, &x, 4);
     return;
