@@ -15,7 +15,6 @@
 
 #include "config.h"
 #include "cpu/kernels.h"
-#include "cpu/kv_pages.h"
 #include "cpu/parallel.h"
 #include "cpu/rope.h"
 #include "error.h"
@@ -454,32 +453,6 @@ void test_rope(std::mt19937& rng) {
 
 }  // namespace
 
-// The CPU backend's KV pages: zero until written, each starting at an OS page boundary (its
-// own mapping, no allocator header in front), and writes to one page never reach another.
-void test_kv_pages() {
-  const size_t os_page = size_t(sysconf(_SC_PAGESIZE));
-  for (size_t bytes : {size_t(3670016), size_t(4096 * 3 + 5), size_t(1)}) {
-    hw::cpu::KvPages pages;
-    pages.set_page_bytes(bytes);
-    for (int i = 0; i < 3; i++) pages.add();
-    CHECK(pages.size() == 3, "%zu pages", pages.size());
-    bool zero = true, aligned = true;
-    for (size_t i = 0; i < 3; i++) {
-      aligned = aligned && reinterpret_cast<uintptr_t>(pages[i]) % os_page == 0;
-      for (size_t b = 0; b < bytes; b += 997) zero = zero && pages[i][b] == 0;
-      zero = zero && pages[i][bytes - 1] == 0;
-      CHECK(pages.data()[i] == pages[i], "page %zu: the attention op's pointer differs", i);
-    }
-    CHECK(zero, "%zu-byte pages: not zero before the first write", bytes);
-    CHECK(aligned, "%zu-byte pages: not at an OS page boundary", bytes);
-    for (size_t i = 0; i < 3; i++) std::memset(pages[i], int(i + 1), bytes);
-    bool kept = true;
-    for (size_t i = 0; i < 3; i++)
-      kept = kept && pages[i][0] == uint8_t(i + 1) && pages[i][bytes - 1] == uint8_t(i + 1);
-    CHECK(kept, "%zu-byte pages: a write reached another page", bytes);
-  }
-}
-
 int main() {
   std::mt19937 rng(1234);
   // The matmuls below run on 3 threads, as in the engine (parallel.h); odd on purpose.
@@ -503,7 +476,6 @@ int main() {
   test_vector_ops(rng);
   test_embed_row(rng);
   test_rope(rng);
-  test_kv_pages();
   std::printf("%d checks, %d failures\n", g_checks, g_failures);
   return g_failures == 0 ? 0 : 1;
 }

@@ -11,7 +11,6 @@
 #include "../attention_plan.h"
 #include "attention.h"
 #include "kernels.h"
-#include "kv_pages.h"
 #include "parallel.h"
 #include "rope.h"
 
@@ -64,13 +63,15 @@ class CpuBackend final : public Backend {
                                 widen(l.bk), widen(l.bv)});
     }
     final_norm_ = widen(w.final_norm);
-    pages_.set_page_bytes(page_bytes());
   }
 
   std::string name() const override { return "cpu"; }
 
   void ensure_pages(int pages) override {
-    while (int(pages_.size()) < pages) pages_.add();
+    while (int(pages_.size()) < pages) {
+      pages_.emplace_back(new uint8_t[page_bytes()]);
+      page_ptrs_.push_back(pages_.back().get());
+    }
   }
 
   size_t kv_bytes() const override { return pages_.size() * page_bytes(); }
@@ -108,7 +109,7 @@ class CpuBackend final : public Backend {
     kv.page_tokens = page_tokens_;
     kv.kv_heads = cfg_.kv_heads;
     kv.head_dim = cfg_.head_dim;
-    kv.pages = pages_.data();
+    kv.pages = page_ptrs_.data();
     kv.k_offset = size_t(layer) * layer_elems();
     kv.v_offset = kv.k_offset + layer_elems() / 2;
     return kv;
@@ -137,7 +138,8 @@ class CpuBackend final : public Backend {
   Rope rope_;
   std::vector<LayerVectors> layer_vectors_;
   std::vector<float> final_norm_;
-  cpu::KvPages pages_;
+  std::vector<std::unique_ptr<uint8_t[]>> pages_;
+  std::vector<const void*> page_ptrs_;  // pages_[i].get(), in the form the attention op reads
   KvDType kv_dtype_ = KvDType::F32;
   RopeTable rope_table_;  // query rotations by relative distance, grown as views grow
   int page_tokens_ = 32;  // taken from the cache at each forward
@@ -283,7 +285,7 @@ void CpuBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans, 
 }
 
 float CpuBackend::load(int page, size_t i) const {
-  const uint8_t* p = pages_[size_t(page)];
+  const uint8_t* p = pages_[page].get();
   if (kv_dtype_ == KvDType::F32) {
     float f;
     std::memcpy(&f, p + i * 4, 4);
@@ -295,7 +297,7 @@ float CpuBackend::load(int page, size_t i) const {
 }
 
 void CpuBackend::store(int page, size_t i, float x) {
-  uint8_t* p = pages_[size_t(page)];
+  uint8_t* p = pages_[page].get();
   if (kv_dtype_ == KvDType::F32) {
     std::memcpy(p + i * 4, &x, 4);
     return;
