@@ -8,13 +8,13 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <cstdlib>
+#include <string>
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <cpuid.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #endif
-#include <cstdlib>
-#include <string>
 
 #include "../error.h"
 #include "attention_impl.h"
@@ -90,7 +90,7 @@ bool has_amx() {
 
 enum class Isa { Avx2, Avx512, Avx512Bf16, Amx };
 
-// The best this CPU runs, or the one a name asks for (nullopt-like: Avx2 with ok = false).
+// The path a name asks for, when this CPU can run it (else false, isa unchanged).
 bool isa_by_name(const std::string& s, Isa& isa) {
   if (s == "avx2") return isa = Isa::Avx2, true;
   if (s == "avx512" && has_avx512()) return isa = Isa::Avx512, true;
@@ -101,7 +101,7 @@ bool isa_by_name(const std::string& s, Isa& isa) {
 
 std::atomic<Isa>& current_isa() {
   static std::atomic<Isa> v{[] {
-    // AMX first: on Sapphire Rapids it ran bf16 K/V at 2.4x the rate of AVX-512 (bench_attention,
+    // AMX first: on Sapphire Rapids it ran bf16 K/V at 2.1-2.4x the rate of AVX-512 (bench_attention,
     // bench/RESULTS.md). The AVX-512 bf16 dot products are opt-in: there they ran at 0.8x the
     // rate of fp32 FMAs on widened K/V (VDPBF16PS issues at half the rate).
     Isa isa = has_amx() ? Isa::Amx : has_avx512() ? Isa::Avx512 : Isa::Avx2;
