@@ -5,9 +5,12 @@
 // attention over the whole prompt is timed; times 28 layers it is the prefill's attention.
 //
 //   bench_attention [--tokens N] [--chunk C] [--threads T] [--rounds R] [--item-rows A,B,...]
+//                   [--isa avx2,avx512,avx512bf16] [--page-layers L]
 //
-// Each --item-rows value (query rows per work item; 0, the default, is the op's own choice) is measured in
-// every round, the order rotating between rounds, so that a shared machine's noise falls on
+// --page-layers 28: each page holds 28 layers' K/V, as the CPU backend's pages do (a layer's
+// page tiles are then 3.7 MB apart); the last layer's is read.
+// Each --item-rows value (query rows per work item; 0, the default, is the op's own choice), with
+// each --isa (the op's instruction set; default: the one it picks), is measured in every round, the order rotating between rounds, so that a shared machine's noise falls on
 // all of them alike; the median per value is printed with GFLOP/s (4 * head_dim FLOPs per
 // query head and visible key), by the wall clock and by the process's CPU time (on a busy
 // machine the threads lose their cores for whole slices: CPU seconds vary less than wall
@@ -35,8 +38,9 @@ using namespace hw;
 using Clock = std::chrono::steady_clock;
 
 int main(int argc, char** argv) {
-  int tokens = 8192, chunk = 128, threads = 2, rounds = 3;
+  int tokens = 8192, chunk = 128, threads = 2, rounds = 3, page_layers = 1;
   std::vector<int> item_rows = {cpu::attention_item_rows()};
+  std::vector<std::string> isas = {cpu::attention_isa()};
   for (int i = 1; i < argc; i++) {
     const std::string a = argv[i];
     auto next = [&]() -> const char* {
@@ -52,6 +56,8 @@ int main(int argc, char** argv) {
       chunk = std::atoi(next());
     else if (a == "--threads")
       threads = std::atoi(next());
+    else if (a == "--page-layers")
+      page_layers = std::atoi(next());
     else if (a == "--rounds")
       rounds = std::atoi(next());
     else if (a == "--item-rows") {
@@ -61,13 +67,26 @@ int main(int argc, char** argv) {
         while (*p && *p != ',') p++;
         if (*p == ',') p++;
       }
+    } else if (a == "--isa") {
+      isas.clear();
+      for (std::string list = next(); !list.empty();) {
+        const size_t comma = list.find(',');
+        const std::string name = list.substr(0, comma);
+        if (!cpu::set_attention_isa(name.c_str())) {
+          std::fprintf(stderr, "bench_attention: this CPU cannot run ISA '%s'\n", name.c_str());
+          return 2;
+        }
+        isas.push_back(name);
+        list = comma == std::string::npos ? "" : list.substr(comma + 1);
+      }
     } else {
-      std::fprintf(
-          stderr, "usage: bench_attention [--tokens N] [--chunk C] [--threads T] [--rounds R] [--item-rows A,B,...]\n");
+      std::fprintf(stderr,
+                   "usage: bench_attention [--tokens N] [--chunk C] [--threads T] [--rounds R] [--item-rows A,B,...] "
+                   "[--isa A,B,...] [--page-layers L]\n");
       return 2;
     }
   }
-  if (tokens < 1 || chunk < 1 || threads < 1 || rounds < 1 || item_rows.empty()) {
+  if (tokens < 1 || chunk < 1 || threads < 1 || rounds < 1 || page_layers < 1 || item_rows.empty()) {
     std::fprintf(stderr, "bench_attention: every value must be positive\n");
     return 2;
   }
@@ -75,7 +94,7 @@ int main(int argc, char** argv) {
 
   // One block of `tokens` keys in bf16 pages (the CPU backend's layout: keys dimension-major).
   const int pages = (tokens + kPage - 1) / kPage;
-  const size_t page_elems = size_t(2) * kKvHeads * kHd * kPage;
+  const size_t layer_elems = size_t(2) * kKvHeads * kHd * kPage, page_elems = layer_elems * size_t(page_layers);
   std::vector<std::vector<uint16_t>> storage(static_cast<size_t>(pages), std::vector<uint16_t>(page_elems, 0));
   std::mt19937 rng(7);
   std::normal_distribution<float> nd(0.0f, 1.0f);
@@ -95,8 +114,8 @@ int main(int argc, char** argv) {
   kv.kv_heads = kKvHeads;
   kv.head_dim = kHd;
   kv.pages = ptrs.data();
-  kv.k_offset = 0;
-  kv.v_offset = size_t(kKvHeads) * kHd * kPage;
+  kv.k_offset = layer_elems * size_t(page_layers - 1);
+  kv.v_offset = kv.k_offset + size_t(kKvHeads) * kHd * kPage;
   std::vector<int> page_ids(static_cast<size_t>(pages), 0);
   for (int p = 0; p < pages; p++) page_ids[size_t(p)] = p;
 
@@ -130,31 +149,39 @@ int main(int argc, char** argv) {
     return std::make_pair(std::chrono::duration<double>(Clock::now() - t0).count(), cpu_s() - c0);
   };
   const double flops = double(kHeads) * kHd * 4.0 * (double(tokens) * (tokens + 1) / 2.0);
-  std::printf("bench_attention: %d tokens in chunks of %d, %d threads, ISA %s, bf16 K/V, %d rounds\n", tokens, chunk,
-              threads, cpu::attention_isa(), rounds);
-  std::vector<std::vector<double>> times(item_rows.size()), cpus(item_rows.size());
+  std::printf("bench_attention: %d tokens in chunks of %d, %d threads, bf16 K/V, %d rounds\n", tokens, chunk, threads,
+              rounds);
+  struct Variant {
+    std::string isa;
+    int rows;
+    std::vector<double> wall, cpu;
+  };
+  std::vector<Variant> vs;
+  for (const std::string& isa : isas)
+    for (int rows : item_rows) vs.push_back({isa, rows, {}, {}});
   for (int r = 0; r < rounds; r++) {
-    for (size_t k = 0; k < item_rows.size(); k++) {
-      const size_t v = (k + size_t(r)) % item_rows.size();  // rotating order
-      cpu::set_attention_item_rows(item_rows[v]);
+    for (size_t k = 0; k < vs.size(); k++) {
+      Variant& v = vs[(k + size_t(r)) % vs.size()];  // rotating order
+      cpu::set_attention_isa(v.isa.c_str());
+      cpu::set_attention_item_rows(v.rows);
       const auto [s, c] = layer();
-      times[v].push_back(s);
-      cpus[v].push_back(c);
-      std::printf("  round %d, item rows %d: %.3f s (%.1f GFLOP/s), CPU %.3f s\n", r, item_rows[v], s, flops / s / 1e9,
-                  c);
+      v.wall.push_back(s);
+      v.cpu.push_back(c);
+      std::printf("  round %d, %s, item rows %d: %.3f s (%.1f GFLOP/s), CPU %.3f s\n", r, v.isa.c_str(), v.rows, s,
+                  flops / s / 1e9, c);
       std::fflush(stdout);
     }
   }
-  for (size_t v = 0; v < item_rows.size(); v++) {
-    auto median = [](std::vector<double> t) {
-      std::sort(t.begin(), t.end());
-      return t[t.size() / 2];
-    };
-    const double med = median(times[v]), cmed = median(cpus[v]);
+  auto median = [](std::vector<double> t) {
+    std::sort(t.begin(), t.end());
+    return t[t.size() / 2];
+  };
+  for (const Variant& v : vs) {
+    const double med = median(v.wall), cmed = median(v.cpu);
     std::printf(
-        "item rows %d: median %.3f s per layer, %.1f GFLOP/s (x28 layers = %.1f s); CPU %.3f s, %.1f GFLOP per "
+        "%s, item rows %d: median %.3f s per layer, %.1f GFLOP/s (x28 layers = %.1f s); CPU %.3f s, %.1f GFLOP per "
         "CPU-second\n",
-        item_rows[v], med, flops / med / 1e9, 28 * med, cmed, flops / cmed / 1e9);
+        v.isa.c_str(), v.rows, med, flops / med / 1e9, 28 * med, cmed, flops / cmed / 1e9);
   }
   cpu::set_attention_item_rows(0);
   return 0;

@@ -265,6 +265,15 @@ int main(int argc, char** argv) {
         "(target < 5 GB; the weights are read into memory at load and count in full)\n",
         since(t_moves), double(m->backend().kv_bytes()) / 1e9, status_mb("VmRSS:") * kMiB / 1e9,
         status_mb("VmHWM:") * kMiB / 1e9);
+    // Where it goes: anonymous memory (the K/V pages, the engine's buffers, the heap) and
+    // file pages (the mapped weights), against the KV storage and the weight files' size.
+    const double anon = status_mb("RssAnon:") * kMiB, file = status_mb("RssFile:") * kMiB;
+    const double kv_b = double(m->backend().kv_bytes()), weights_b = load_bytes;
+    std::printf(
+        "   resident now: anonymous %.3f GB (KV pages %.3f GB + other %.1f MB), file-backed %.3f GB (weight files "
+        "%.3f GB + other %.1f MB); KV + weight files alone: %.3f GB\n",
+        anon / 1e9, kv_b / 1e9, (anon - kv_b) / 1e6, file / 1e9, weights_b / 1e9, (file - weights_b) / 1e6,
+        (kv_b + weights_b) / 1e9);
     const double peak_gb = status_mb("VmHWM:") * kMiB / 1e9;
     target("8 workers x 4k tokens, peak resident", peak_gb, "GB", "< 5", peak_gb < 5.0);
   }

@@ -558,6 +558,17 @@ int main() {
   hw::par::Use use(&pool);
   std::vector<const char*> isas = {"avx2"};
   if (hw::cpu::set_attention_isa("avx512")) isas.push_back("avx512");
+  // bf16 K/V through bf16 dot products (queries and weights rounded to bf16): the same
+  // reference and bounds.
+  if (hw::cpu::set_attention_isa("avx512bf16"))
+    isas.push_back("avx512bf16");
+  else
+    std::printf("  avx512bf16: this CPU has no AVX512-BF16, not tested here\n");
+  // The same packing with AMX tile products (rows and head-dim pairs padded to 16).
+  if (hw::cpu::set_attention_isa("amx"))
+    isas.push_back("amx");
+  else
+    std::printf("  amx: this CPU (or kernel) has no AMX-BF16 tiles, not tested here\n");
   for (const char* isa : isas) {
     hw::cpu::set_attention_isa(isa);
     test_random(isa);

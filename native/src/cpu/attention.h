@@ -28,8 +28,9 @@ struct AttnShares {
 void attention(const AttnPlan& plan, const PagedKv& kv, const RopeTable& rope, int heads, float scale, const float* q,
                float* out, const AttnShares* shares = nullptr);
 
-// Which instruction set the op runs with ("avx2" or "avx512"); set_attention_isa picks one
-// for tests and benchmarks (false when this CPU cannot run it).
+// Which instruction set the op runs with ("avx2", "avx512", "avx512bf16" or "amx"; the last
+// two take bf16 K/V through bf16 products, queries and weights rounded to bf16);
+// set_attention_isa picks one for tests and benchmarks (false when this CPU cannot run it).
 const char* attention_isa();
 bool set_attention_isa(const char* name);
 

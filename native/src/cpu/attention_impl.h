@@ -26,6 +26,8 @@ struct AttnJob {
 };
 
 void attention_run_avx2(const AttnJob& job);
-void attention_run_avx512(const AttnJob& job);  // only on CPUs with AVX-512F/BW/VL/DQ
+void attention_run_avx512(const AttnJob& job);      // only on CPUs with AVX-512F/BW/VL/DQ
+void attention_run_avx512bf16(const AttnJob& job);  // those and AVX512-BF16
+void attention_run_amx(const AttnJob& job);         // those, AMX-TILE and AMX-BF16, tiles permitted
 
 }  // namespace hw::cpu
