@@ -232,6 +232,74 @@ static void test_gemm_norm() {
               worst);
 }
 
+// The input RMSNorm folded into the decode GEMM (gemm.h's gemm_normed): y (+)= W (g * x / rms(x))
+// for fp32 rows x picked by an index list (as the lm_head's rows are), against a double
+// reference on the unrounded x, folded and unfolded (rmsnorm launch + GEMM). Every M from 1 to
+// 16, K not a multiple of a block step's 1024 k (nor of 64), N not a multiple of a tile, rows of
+// tiny norm (eps dominates), unit and large norm; NMSE per row, so a tiny row's error is not
+// hidden by a large one. The bound is the gemm + rmsnorm test's: the GEMM input is rounded to
+// bf16 on both paths (x/rms*g unfolded, x*g folded: the same relative rounding).
+static void test_gemm_fold_norm() {
+  double worst[2] = {0, 0};
+  int cases = 0;
+  const int NKs[][2] = {{8, 64}, {1000, 200}, {96, 1032}, {1152, 896}, {264, 3592}};
+  const float row_scales[] = {1e-4f, 1.0f, 300.0f};
+  for (auto nk : NKs)
+    for (int M = 1; M <= cuda::kDecodeRows; M++) {
+      const int N = nk[0], K = nk[1], X = M + 3;  // x holds X rows; rows[] picks M of them
+      std::vector<float> w = randn(size_t(N) * K, 0.3f), x = randn(size_t(X) * K), g = randn(K, 0.3f);
+      for (float& v : g) v += 1.0f;
+      for (int r = 0; r < X; r++)
+        for (int k = 0; k < K; k++) x[size_t(r) * K + k] *= row_scales[(r + M) % 3];
+      std::vector<int> rows(M);
+      for (int m = 0; m < M; m++) rows[m] = X - 1 - m;  // descending, not from row 0
+      std::vector<uint16_t> w16(w.size());
+      for (size_t i = 0; i < w.size(); i++) w16[i] = to16(w[i], DType::BF16), w[i] = from16(w16[i], DType::BF16);
+      const bool accumulate = M % 2 == 0;
+      std::vector<float> y0 = randn(size_t(M) * N, accumulate ? 0.1f : 0.0f);
+      std::vector<double> ref(size_t(M) * N);
+      for (int m = 0; m < M; m++) {
+        const float* xr = x.data() + size_t(rows[m]) * K;
+        double ss = 0;
+        for (int k = 0; k < K; k++) ss += double(xr[k]) * xr[k];
+        const double inv = 1.0 / std::sqrt(ss / K + 1e-6);
+        for (int n = 0; n < N; n++) {
+          double v = 0;
+          for (int k = 0; k < K; k++) v += double(xr[k]) * inv * g[k] * w[size_t(n) * K + k];
+          ref[size_t(m) * N + n] = (accumulate ? y0[size_t(m) * N + n] : 0.0) + v;
+        }
+      }
+      uint16_t* dw = to_device(w16);
+      float* dx = to_device(x);
+      float* dg = to_device(g);
+      int* drows = to_device(rows);
+      void* dact = nullptr;
+      CUDA_OK(cudaMalloc(&dact, size_t(cuda::kDecodeRows) * K * 2));
+      cuda::DeviceMatrix W{dw, DType::BF16, N, K};
+      for (int fold : {0, 1, 2}) {
+        float* dy = to_device(y0);
+        cuda::gemm_force_fold_norm(fold);
+        cuda::gemm_normed(W, cuda::GemmInputNorm{dx, drows, dg, 1e-6f, dact}, M, dy, accumulate, nullptr);
+        CUDA_OK(cudaDeviceSynchronize());
+        const std::vector<float> got = to_host(dy, size_t(M) * N);
+        for (int m = 0; m < M; m++) {
+          const double e = nmse(got.data() + size_t(m) * N, ref.data() + size_t(m) * N, size_t(N));
+          worst[fold ? 1 : 0] = std::max(worst[fold ? 1 : 0], e);
+          CHECK(e <= 1e-5, "gemm_normed fold=%d M=%d N=%d K=%d acc=%d row %d (scale %g): NMSE %.3g (bound 1e-5)", fold,
+                M, N, K, int(accumulate), m, double(row_scales[(rows[m] + M) % 3]), e);
+        }
+        cases++;
+        cudaFree(dy);
+      }
+      cudaFree(dw), cudaFree(dx), cudaFree(dg), cudaFree(drows), cudaFree(dact);
+    }
+  cuda::gemm_force_fold_norm(-1);
+  std::printf(
+      "  gemm with folded input RMSNorm (%d cases, M 1..16, fp32 rows of norm 1e-4 to 300): worst row NMSE "
+      "unfolded %.3g, folded %.3g (bound 1e-5)\n",
+      cases, worst[0], worst[1]);
+}
+
 static void test_norm_swiglu() {
   double worst_n = 0, worst_s = 0;
   // H % 4 != 0 (902: scalar loads), H not a multiple of the kernel's 256-wide slices (1000).
@@ -695,6 +763,7 @@ int main(int argc, char** argv) {
     test_sampling();
     test_gemm();
     test_gemm_norm();
+    test_gemm_fold_norm();
     test_norm_swiglu();
     test_qkv_post();
     test_models();
