@@ -276,17 +276,20 @@ static void test_gemm_fold_norm() {
       void* dact = nullptr;
       CUDA_OK(cudaMalloc(&dact, size_t(cuda::kDecodeRows) * K * 2));
       cuda::DeviceMatrix W{dw, DType::BF16, N, K};
-      for (int fold : {0, 1, 2}) {
+      for (int mode = 0; mode < 5; mode++) {  // off, then folds 1 and 2 with 1 and 2 tiles per block
+        const int fold = (mode + 1) / 2, tiles = mode == 0 ? 0 : 2 - mode % 2;
         float* dy = to_device(y0);
         cuda::gemm_force_fold_norm(fold);
+        cuda::gemm_force_shape(tiles, 0, -1);
         cuda::gemm_normed(W, cuda::GemmInputNorm{dx, drows, dg, 1e-6f, dact}, M, dy, accumulate, nullptr);
         CUDA_OK(cudaDeviceSynchronize());
         const std::vector<float> got = to_host(dy, size_t(M) * N);
         for (int m = 0; m < M; m++) {
           const double e = nmse(got.data() + size_t(m) * N, ref.data() + size_t(m) * N, size_t(N));
           worst[fold ? 1 : 0] = std::max(worst[fold ? 1 : 0], e);
-          CHECK(e <= 1e-5, "gemm_normed fold=%d M=%d N=%d K=%d acc=%d row %d (scale %g): NMSE %.3g (bound 1e-5)", fold,
-                M, N, K, int(accumulate), m, double(row_scales[(rows[m] + M) % 3]), e);
+          CHECK(e <= 1e-5,
+                "gemm_normed fold=%d tiles=%d M=%d N=%d K=%d acc=%d row %d (scale %g): NMSE %.3g (bound 1e-5)", fold,
+                tiles, M, N, K, int(accumulate), m, double(row_scales[(rows[m] + M) % 3]), e);
         }
         cases++;
         cudaFree(dy);
@@ -294,6 +297,7 @@ static void test_gemm_fold_norm() {
       cudaFree(dw), cudaFree(dx), cudaFree(dg), cudaFree(drows), cudaFree(dact);
     }
   cuda::gemm_force_fold_norm(-1);
+  cuda::gemm_force_shape(0, 0, -1);
   std::printf(
       "  gemm with folded input RMSNorm (%d cases, M 1..16, fp32 rows of norm 1e-4 to 300): worst row NMSE "
       "unfolded %.3g, folded %.3g (bound 1e-5)\n",
