@@ -5,7 +5,9 @@
 # Builds the native tests with nvcc (sm_90 only, to build fast; the normal build also has
 # sm_80 and PTX), runs every CUDA test, the Hogwild engine tests on the CUDA backend and
 # compute-sanitizer on one full Hogwild run, then prints one table. Logs go to $OUT (or
-# /tmp/hw-gpu-tests). Exit status 0 only when every row passed.
+# /tmp/hw-gpu-tests). Exit status 0 only when every row passed. Benchmark switches in the
+# environment reach every test binary, e.g. HW_GEMM_FOLD_NORM=1 scripts/gpu/run_cuda_tests.sh runs
+# the model forwards, the fixtures and the Hogwild tests through the folded input RMSNorm.
 set -u
 ROOT=$(pwd)
 BUILD=${1:-native/build-gpu}

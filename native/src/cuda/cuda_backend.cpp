@@ -610,6 +610,9 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
   // The step's kernels, from the embedding to the sampled ids: launched directly, or
   // captured once into a CUDA graph and replayed (decode steps of an unchanged shape).
   bool capturing = false;
+  // HW_GEMM_FOLD_NORM=1: the GEMMs after input_layernorm, post_attention_layernorm and the final
+  // norm read the fp32 residual stream and apply the norm themselves (gemm.h's gemm_normed).
+  const bool fold = gemm_fold_norm_enabled();
   auto launch_all = [&]() {
     embed(embed_.data, embed_.dtype, dm + o_ids, T, H, x, stream_);
     for (int l = 0; l < cfg_.layers; l++) {
@@ -617,8 +620,12 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
       if (!capturing && batch.cancel && batch.cancel->load(std::memory_order_relaxed)) throw Cancelled();
       const DeviceLayer& L = layers_[l];
       // Layers after the first get their input norm from the previous down_proj (below).
-      if (l == 0) rmsnorm(x, nullptr, T, H, L.attn_norm, cfg_.rms_eps, a, act, stream_);
-      gemm(L.wqkv, a, T, qkv, false, stream_, &gws);
+      if (fold) {
+        gemm_normed(L.wqkv, GemmInputNorm{x, nullptr, L.attn_norm, cfg_.rms_eps, a}, T, qkv, false, stream_, &gws);
+      } else {
+        if (l == 0) rmsnorm(x, nullptr, T, H, L.attn_norm, cfg_.rms_eps, a, act, stream_);
+        gemm(L.wqkv, a, T, qkv, false, stream_, &gws);
+      }
       QkvPost qp;
       qp.qkv = qkv;
       qp.q_out = qbuf;
@@ -656,10 +663,17 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
       // The residual GEMMs also write the next norm's output (fused into their last block where
       // the kernel can, else a separate rmsnorm launch; gemm.h).
       GemmNorm mlp_in{L.mlp_norm, cfg_.rms_eps, a, act};
-      gemm(L.wo, a, T, x, true, stream_, &gws, &mlp_in);
-      gemm(L.wgu, a, T, gu, false, stream_, &gws);
+      if (fold) {
+        gemm(L.wo, a, T, x, true, stream_, &gws);
+        gemm_normed(L.wgu, GemmInputNorm{x, nullptr, L.mlp_norm, cfg_.rms_eps, a}, T, gu, false, stream_, &gws);
+      } else {
+        gemm(L.wo, a, T, x, true, stream_, &gws, &mlp_in);
+        gemm(L.wgu, a, T, gu, false, stream_, &gws);
+      }
       swiglu(gu, T, I, a, act, stream_);
-      if (l + 1 < cfg_.layers) {
+      if (fold) {
+        gemm(L.wdown, a, T, x, true, stream_, &gws);
+      } else if (l + 1 < cfg_.layers) {
         GemmNorm next_in{layers_[l + 1].attn_norm, cfg_.rms_eps, a, act};
         gemm(L.wdown, a, T, x, true, stream_, &gws, &next_in);
       } else {
@@ -667,8 +681,13 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
       }
     }
     if (P > 0) {
-      rmsnorm(x, dm + o_pick, P, H, final_norm_, cfg_.rms_eps, a, act, stream_);
-      gemm(lm_head_, a, P, logits, false, stream_, &gws);
+      if (fold) {
+        gemm_normed(lm_head_, GemmInputNorm{x, dm + o_pick, final_norm_, cfg_.rms_eps, a}, P, logits, false, stream_,
+                    &gws);
+      } else {
+        rmsnorm(x, dm + o_pick, P, H, final_norm_, cfg_.rms_eps, a, act, stream_);
+        gemm(lm_head_, a, P, logits, false, stream_, &gws);
+      }
       if (!rs.empty()) sample_rows(logits, int(rs.size()), V, dq, did, stream_);
     }
   };

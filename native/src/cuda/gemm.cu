@@ -46,6 +46,7 @@ int g_force_unroll = 0;     // tests: 4 or 8 K chunks in flight per warp for M <
 int g_force_prefetch = -1;  // tests: 1/0 = with/without the L2 256-byte prefetch hint (-1: default)
 int g_force_split = 0;      // tests: splits of K asked for (1: none; 0: HW_GEMM_SPLIT, else the cost model)
 int g_force_norm = -1;      // tests: 1/0 = fused RMSNorm epilogue on/off (-1: HW_GEMM_NORM=1 turns it on)
+int g_force_fold = -1;      // tests: 1/0 = input RMSNorm folded into the decode kernel (-1: HW_GEMM_FOLD_NORM=1)
 
 // 16-byte loads as volatile asm: the MMAs are volatile asm too, so the compiler keeps the source
 // order (every load of an unrolled step issued before its first MMA). With plain __ldg it sank
@@ -73,6 +74,30 @@ __device__ __forceinline__ uint4 ldg16_stream(const uint4* p) {
                  : "l"(p));
   }
   return r;
+}
+
+// The input RMSNorm folded into the decode kernel (x null: none): the kernel reads fp32 rows of
+// the residual stream instead of a 16-bit input.
+struct FoldArgs {
+  const float* x;   // [*, K]
+  const int* rows;  // M row indices into x, or null (row m)
+  const float* w;   // [K] the norm's weight
+  float eps;
+};
+
+// 8 k of one fp32 row (piece p) times the norm weight, rounded to bf16 in the MMA's k order
+// (element 2i in the low half of word i, as a 16-byte load of bf16 would give); adds the 8
+// squares of the unscaled values to ss.
+__device__ __forceinline__ uint32_t pack_bf16(float a, float b) {
+  const __nv_bfloat162 h = __floats2bfloat162_rn(a, b);
+  return *reinterpret_cast<const uint32_t*>(&h);
+}
+__device__ __forceinline__ uint4 fold_piece(const float* row, const float4 g0, const float4 g1, int p, float& ss) {
+  const float4 v0 = __ldg(reinterpret_cast<const float4*>(row) + 2 * p);
+  const float4 v1 = __ldg(reinterpret_cast<const float4*>(row) + 2 * p + 1);
+  ss += v0.x * v0.x + v0.y * v0.y + v0.z * v0.z + v0.w * v0.w + v1.x * v1.x + v1.y * v1.y + v1.z * v1.z + v1.w * v1.w;
+  return make_uint4(pack_bf16(v0.x * g0.x, v0.y * g0.y), pack_bf16(v0.z * g0.z, v0.w * g0.w),
+                    pack_bf16(v1.x * g1.x, v1.y * g1.y), pack_bf16(v1.z * g1.z, v1.w * g1.w));
 }
 
 // The fused RMSNorm epilogue of a residual GEMM (w null: none).
@@ -147,11 +172,19 @@ constexpr int kMinBlocks = UNROLL == 4 && !HI ? (TILES == 1 ? 4 : 3) : 2;
 // Split-K (gridDim.y > 1): each block stores its partial tile in `partials`; the last block of a
 // column tile to arrive (counted in `counters`, which it sets back to 0) adds the partials in
 // split order and writes y, so the result does not depend on which block came last.
-template <typename T16, int TILES, int UNROLL, bool HI, bool PF>
+// FOLD (bf16 weights, no split): y = W (g * x) / rms(x) for fp32 rows x (FoldArgs): every lane
+// converts its pieces of x times g to bf16 as it loads them and sums their squares; the block
+// adds the squares per row (the same fixed order in every block) and scales each output by
+// 1/rms(row) before it is stored. The 16-bit input buffer and the rmsnorm launch are not needed.
+// XFIRST: the activations are loaded and converted before the weights' loads are issued (fewer
+// registers live: no spill at 64 registers); else the weights' loads go first, so the
+// conversion overlaps them (a few bytes spilled under the same launch bounds). Both are kept
+// until the GPU says which is faster (HW_GEMM_FOLD_NORM=1: weights first, =2: x first).
+template <typename T16, int TILES, int UNROLL, bool HI, bool PF, bool FOLD = false, bool XFIRST = false>
 __global__ void __launch_bounds__(kWarps * 32, (kMinBlocks<TILES, UNROLL, HI>))
     gemm_decode_kernel(const T16* __restrict__ W, const T16* __restrict__ X, float* __restrict__ Y, int M, int N, int K,
                        int accumulate, int split_len, float* __restrict__ partials, int* __restrict__ counters,
-                       NormArgs norm) {
+                       NormArgs norm, FoldArgs fold) {
   pdl_begin();
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
   const int n0 = blockIdx.x * 8 * TILES;
@@ -169,6 +202,12 @@ __global__ void __launch_bounds__(kWarps * 32, (kMinBlocks<TILES, UNROLL, HI>))
   const uint4* x0 = reinterpret_cast<const uint4*>(X + size_t(g) * K);
   const uint4* x1 = reinterpret_cast<const uint4*>(X + size_t(g + 8) * K);
   const bool lo_row = g < M, hi_row = g + 8 < M;
+  const float *f0 = nullptr, *f1 = nullptr;
+  float ss_lo = 0.0f, ss_hi = 0.0f;
+  if constexpr (FOLD) {
+    f0 = fold.x + size_t(lo_row ? (fold.rows ? fold.rows[g] : g) : 0) * K;
+    f1 = fold.x + size_t(HI && hi_row ? (fold.rows ? fold.rows[g + 8] : g + 8) : 0) * K;
+  }
   const PieceRange range = split_range(K / 8, split_len, blockIdx.y);
   const uint4 zero = make_uint4(0, 0, 0, 0);
 
@@ -177,18 +216,50 @@ __global__ void __launch_bounds__(kWarps * 32, (kMinBlocks<TILES, UNROLL, HI>))
     // Past the range's end a lane reads the range's first piece (valid memory) and zeroes its
     // activations after the load; weight rows past N (wok false) read row 0 and feed outputs
     // that are not stored.
+    if constexpr (FOLD) {
+      if (!XFIRST) {
 #pragma unroll
-    for (int u = 0; u < UNROLL; u++) {
-      const int piece = warp_piece(range.begin, warp, UNROLL, step, u, q);
-      const int pc = piece < range.end ? piece : range.begin;
-      a_lo[u] = lo_row ? ldg16(x0 + pc) : zero;
-      a_hi[u] = HI && hi_row ? ldg16(x1 + pc) : zero;
+        for (int u = 0; u < UNROLL; u++) {
+          const int piece = warp_piece(range.begin, warp, UNROLL, step, u, q);
+          const int pc = piece < range.end ? piece : range.begin;
 #pragma unroll
-      for (int t = 0; t < TILES; t++) b[u][t] = ldg16_stream<PF>(wrow[t] + pc);
-    }
+          for (int t = 0; t < TILES; t++) b[u][t] = ldg16_stream<PF>(wrow[t] + pc);
+        }
+      }
 #pragma unroll
-    for (int u = 0; u < UNROLL; u++) {
-      if (warp_piece(range.begin, warp, UNROLL, step, u, q) >= range.end) a_lo[u] = zero, a_hi[u] = zero;
+      for (int u = 0; u < UNROLL; u++) {
+        const int piece = warp_piece(range.begin, warp, UNROLL, step, u, q);
+        a_lo[u] = zero, a_hi[u] = zero;
+        if (piece < range.end) {
+          const float4 g0 = __ldg(reinterpret_cast<const float4*>(fold.w) + 2 * piece);
+          const float4 g1 = __ldg(reinterpret_cast<const float4*>(fold.w) + 2 * piece + 1);
+          if (lo_row) a_lo[u] = fold_piece(f0, g0, g1, piece, ss_lo);
+          if (HI && hi_row) a_hi[u] = fold_piece(f1, g0, g1, piece, ss_hi);
+        }
+      }
+      if (XFIRST) {
+#pragma unroll
+        for (int u = 0; u < UNROLL; u++) {
+          const int piece = warp_piece(range.begin, warp, UNROLL, step, u, q);
+          const int pc = piece < range.end ? piece : range.begin;
+#pragma unroll
+          for (int t = 0; t < TILES; t++) b[u][t] = ldg16_stream<PF>(wrow[t] + pc);
+        }
+      }
+    } else {
+#pragma unroll
+      for (int u = 0; u < UNROLL; u++) {
+        const int piece = warp_piece(range.begin, warp, UNROLL, step, u, q);
+        const int pc = piece < range.end ? piece : range.begin;
+        a_lo[u] = lo_row ? ldg16(x0 + pc) : zero;
+        a_hi[u] = HI && hi_row ? ldg16(x1 + pc) : zero;
+#pragma unroll
+        for (int t = 0; t < TILES; t++) b[u][t] = ldg16_stream<PF>(wrow[t] + pc);
+      }
+#pragma unroll
+      for (int u = 0; u < UNROLL; u++) {
+        if (warp_piece(range.begin, warp, UNROLL, step, u, q) >= range.end) a_lo[u] = zero, a_hi[u] = zero;
+      }
     }
 #pragma unroll
     for (int u = 0; u < UNROLL; u++) {
@@ -206,6 +277,14 @@ __global__ void __launch_bounds__(kWarps * 32, (kMinBlocks<TILES, UNROLL, HI>))
   static_assert(kTile <= kWarps * 32, "one tile element per thread");
   __shared__ float red[kWarps][kTile];
   __shared__ int last_block;
+  __shared__ float row_ss[FOLD ? kWarps : 1][16];  // FOLD: each warp's sum of squares per row
+  if constexpr (FOLD) {
+    ss_lo += __shfl_xor_sync(0xffffffffu, ss_lo, 1);
+    ss_lo += __shfl_xor_sync(0xffffffffu, ss_lo, 2);
+    ss_hi += __shfl_xor_sync(0xffffffffu, ss_hi, 1);
+    ss_hi += __shfl_xor_sync(0xffffffffu, ss_hi, 2);
+    if (q == 0) row_ss[warp][g] = ss_lo, row_ss[warp][g + 8] = ss_hi;
+  }
 #pragma unroll
   for (int t = 0; t < TILES; t++)
 #pragma unroll
@@ -236,6 +315,12 @@ __global__ void __launch_bounds__(kWarps * 32, (kMinBlocks<TILES, UNROLL, HI>))
   if (e < kTile) {
     const int t = e / 128, i = (e / 32) % 4, ln = e % 32;
     const int m = (ln >> 2) + (i >= 2 ? 8 : 0), n = n0 + t * 8 + (ln & 3) * 2 + (i & 1);
+    if constexpr (FOLD) {
+      float ss = 0.0f;
+#pragma unroll
+      for (int w = 0; w < kWarps; w++) ss += row_ss[w][m];
+      sum *= rsqrtf(ss / float(K) + fold.eps);
+    }
     if (m < M && n < N) {
       float* y = Y + size_t(m) * N + n;
       *y = accumulate ? *y + sum : sum;
@@ -255,6 +340,19 @@ __global__ void __launch_bounds__(kWarps * 32, (kMinBlocks<TILES, UNROLL, HI>))
   }
 }
 
+int env_int(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? std::atoi(v) : 0;
+}
+
+// The fold's mode: 0 off, 1 weights' loads first, 2 activations first (HW_GEMM_FOLD_NORM, read
+// once, or gemm_force_fold_norm).
+int fold_mode() {
+  static const int env = env_int("HW_GEMM_FOLD_NORM");
+  const int m = g_force_fold >= 0 ? g_force_fold : env;
+  return m == 1 || m == 2 ? m : 0;
+}
+
 // Resident blocks per SM of one kernel variant (its registers decide), asked once.
 template <typename Kernel>
 int blocks_per_sm(Kernel k) {
@@ -267,10 +365,11 @@ int blocks_per_sm(Kernel k) {
 }
 
 // One launch of a decode kernel variant: picks the split of K from its occupancy.
-template <typename T16, int TILES, int UNROLL, bool HI, bool PF>
+template <typename T16, int TILES, int UNROLL, bool HI, bool PF, bool FOLD = false, bool XFIRST = false>
 void launch_variant(const T16* w, const T16* x, int M, float* y, int N, int K, bool accumulate, int sms,
-                    const GemmWorkspace* ws, int force_split, const NormArgs& norm, cudaStream_t s) {
-  auto kernel = gemm_decode_kernel<T16, TILES, UNROLL, HI, PF>;
+                    const GemmWorkspace* ws, int force_split, const NormArgs& norm, cudaStream_t s,
+                    const FoldArgs& fold = FoldArgs{nullptr, nullptr, nullptr, 0.0f}) {
+  auto kernel = gemm_decode_kernel<T16, TILES, UNROLL, HI, PF, FOLD, XFIRST>;
   static const int per_sm = blocks_per_sm(kernel);
   const int tiles = (N + 8 * TILES - 1) / (8 * TILES);
   const int kTile = TILES * 128;
@@ -281,12 +380,33 @@ void launch_variant(const T16* w, const T16* x, int M, float* y, int N, int K, b
   float* partials = sp.splits > 1 ? ws->partials : nullptr;
   int* counters = sp.splits > 1 ? ws->counters : nullptr;
   launch_kernel(kernel, dim3(tiles, sp.splits), kWarps * 32, 0, s, w, x, y, M, N, K, int(accumulate), sp.len, partials,
-                counters, norm);
+                counters, norm, fold);
 }
 
 template <typename T16, int TILES>
 void launch_tiles(const T16* w, const T16* x, int M, float* y, int N, int K, bool accumulate, int unroll, bool pf,
-                  int sms, const GemmWorkspace* ws, int force_split, const NormArgs& nm, cudaStream_t s) {
+                  int sms, const GemmWorkspace* ws, int force_split, const NormArgs& nm, cudaStream_t s,
+                  const FoldArgs& fold) {
+  if constexpr (std::is_same_v<T16, __nv_bfloat16>) {
+    // The folded norm: 4 chunks in flight, no split of K (each block needs its rows' whole sum of
+    // squares; the cost model splits none of the GEMMs that follow a norm at the 0.5B-7B shapes).
+    if (fold.x) {
+      if (fold_mode() == 2) {
+        if (M > 8)
+          launch_variant<T16, TILES, 4, true, false, true, true>(w, x, M, y, N, K, accumulate, sms, nullptr, 1, nm, s,
+                                                                 fold);
+        else
+          launch_variant<T16, TILES, 4, false, false, true, true>(w, x, M, y, N, K, accumulate, sms, nullptr, 1, nm, s,
+                                                                  fold);
+      } else {
+        if (M > 8)
+          launch_variant<T16, TILES, 4, true, false, true>(w, x, M, y, N, K, accumulate, sms, nullptr, 1, nm, s, fold);
+        else
+          launch_variant<T16, TILES, 4, false, false, true>(w, x, M, y, N, K, accumulate, sms, nullptr, 1, nm, s, fold);
+      }
+      return;
+    }
+  }
   if (M > 8)
     launch_variant<T16, TILES, 4, true, false>(w, x, M, y, N, K, accumulate, sms, ws, force_split, nm, s);
   else if (unroll == 4)
@@ -297,14 +417,10 @@ void launch_tiles(const T16* w, const T16* x, int M, float* y, int N, int K, boo
     launch_variant<T16, TILES, 8, false, false>(w, x, M, y, N, K, accumulate, sms, ws, force_split, nm, s);
 }
 
-int env_int(const char* name) {
-  const char* v = std::getenv(name);
-  return v ? std::atoi(v) : 0;
-}
-
 template <typename T16>
 void launch_decode(const DeviceMatrix& W, const void* x, int M, float* y, bool accumulate, const GemmWorkspace* ws,
-                   const NormArgs& nm, cudaStream_t s) {
+                   const NormArgs& nm, cudaStream_t s,
+                   const FoldArgs& fold = FoldArgs{nullptr, nullptr, nullptr, 0.0f}) {
   static int sms = [] {
     int dev = 0, n = 0;
     cudaGetDevice(&dev);
@@ -327,10 +443,11 @@ void launch_decode(const DeviceMatrix& W, const void* x, int M, float* y, bool a
   const bool pf = g_force_prefetch >= 0 ? g_force_prefetch == 1 : env_pf == 1;
   const int split = g_force_split ? g_force_split : env_split;
   if (tiles == 2)
-    launch_tiles<T16, 2>(w, xx, M, y, W.rows, W.cols, accumulate, unroll, pf, sms, ws, split, nm, s);
+    launch_tiles<T16, 2>(w, xx, M, y, W.rows, W.cols, accumulate, unroll, pf, sms, ws, split, nm, s, fold);
   else
-    launch_tiles<T16, 1>(w, xx, M, y, W.rows, W.cols, accumulate, unroll, pf, sms, ws, split, nm, s);
-  check_launch("gemm_decode (tensor-core GEMM, M <= 16)");
+    launch_tiles<T16, 1>(w, xx, M, y, W.rows, W.cols, accumulate, unroll, pf, sms, ws, split, nm, s, fold);
+  check_launch(fold.x ? "gemm_decode (tensor-core GEMM, M <= 16, folded RMSNorm)"
+                      : "gemm_decode (tensor-core GEMM, M <= 16)");
 }
 
 cudaDataType cuda_type(DType t) {
@@ -381,6 +498,29 @@ void gemm_force_split(int splits) {
 
 void gemm_force_norm(int on) {
   g_force_norm = on;
+}
+
+void gemm_force_fold_norm(int on) {
+  g_force_fold = on;
+}
+
+bool gemm_fold_norm_enabled() {
+  return fold_mode() != 0;
+}
+
+void gemm_normed(const DeviceMatrix& W, const GemmInputNorm& in, int M, float* y, bool accumulate, cudaStream_t s,
+                 const GemmWorkspace* ws) {
+  if (M <= 0) return;
+  const bool fold =
+      gemm_fold_norm_enabled() && !g_force_cublas && M <= kDecodeRows && W.dtype == DType::BF16 && W.cols % 8 == 0;
+  if (fold) {
+    launch_decode<__nv_bfloat16>(W, nullptr, M, y, accumulate, ws,
+                                 NormArgs{nullptr, 0.0f, nullptr, DType::F32, nullptr}, s,
+                                 FoldArgs{in.x, in.rows, in.w, in.eps});
+    return;
+  }
+  rmsnorm(in.x, in.rows, M, W.cols, in.w, in.eps, in.act, gemm_input_type(W), s);
+  gemm(W, in.act, M, y, accumulate, s, ws);
 }
 
 void gemm(const DeviceMatrix& W, const void* x, int M, float* y, bool accumulate, cudaStream_t s,

@@ -75,4 +75,27 @@ void gemm_force_split(int splits);
 // Tests: the fused RMSNorm epilogue on (1) or off (0); -1 = HW_GEMM_NORM.
 void gemm_force_norm(int on);
 
+// A GEMM whose input is an RMSNorm of the fp32 residual stream: y (+)= W · (rmsnorm(x[row m]) * w).
+// With the fold on (gemm_fold_norm_enabled) and a decode launch with bf16 weights, the decode
+// kernel reads x itself: it multiplies x by w while it loads it, rounds to bf16, sums the
+// squares of x alongside and scales each output by 1/rms(row) at the end, so no rmsnorm launch and
+// no 16-bit input buffer (the rounding point moves from x/rms*w to x*w: the same relative error).
+// Otherwise (fold off, prefill, fp32/fp16 weights: x*w could overflow fp16 before the scaling)
+// rmsnorm() writes `act` and gemm() reads it. No split of K when folded.
+struct GemmInputNorm {
+  const float* x = nullptr;   // [*, K] fp32
+  const int* rows = nullptr;  // device: the M rows of x to use, or null (rows 0..M-1)
+  const float* w = nullptr;   // [K]
+  float eps = 1e-6f;
+  void* act = nullptr;  // [max(M, 16), K] in gemm_input_type(W): the unfolded path's buffer
+};
+void gemm_normed(const DeviceMatrix& W, const GemmInputNorm& in, int M, float* y, bool accumulate, cudaStream_t s,
+                 const GemmWorkspace* ws = nullptr);
+
+// The fold switch: HW_GEMM_FOLD_NORM=1 (the weights' loads issued before the activations' are
+// converted) or =2 (the activations first), read once; or gemm_force_fold_norm(1/2/0) (tests; -1:
+// the environment's). Off by default.
+bool gemm_fold_norm_enabled();
+void gemm_force_fold_norm(int on);
+
 }  // namespace hw::cuda

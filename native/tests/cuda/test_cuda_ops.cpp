@@ -232,6 +232,104 @@ static void test_gemm_norm() {
               worst);
 }
 
+// The input RMSNorm folded into the decode GEMM (gemm.h's gemm_normed): y (+)= W (g * x / rms(x))
+// for fp32 rows x picked by an index list (as the lm_head's rows are), folded (modes 1 and 2, one
+// and two tiles per block) and unfolded (rmsnorm launch + GEMM). Every M from 1 to 16, K not a
+// multiple of a block step's 1024 k (nor of 64), N not a multiple of a tile, rows of tiny norm
+// (eps dominates), unit and large norm, with and without accumulation; NMSE per row, so a tiny
+// row's error is not hidden by a large one. Two references in double:
+// - exact (x unrounded): both paths round the GEMM input to bf16 (x/rms*g unfolded, x*g folded),
+//   a relative error of up to 2^-8 per element, NMSE about 3e-6 expected: bound 1e-4 per row
+//   (rows of 8 outputs scatter);
+// - the folded path's own rounding (bf16(x*g) in fp32, as the kernel rounds), scaled by the
+//   double 1/rms: what is left is fp32 summation order and rsqrtf, bound 1e-8 per row. This one
+//   shows that the fold rounds exactly where it claims and loses nothing else.
+static void test_gemm_fold_norm() {
+  const std::mt19937 saved = rng;  // the later tests keep the random data they were measured on
+  double worst_exact[2] = {0, 0}, worst_rounded = 0;
+  int cases = 0;
+  const int NKs[][2] = {{8, 64}, {1000, 200}, {96, 1032}, {1152, 896}, {264, 3592}};
+  const float row_scales[] = {1e-4f, 1.0f, 300.0f};
+  for (auto nk : NKs)
+    for (int M = 1; M <= cuda::kDecodeRows; M++) {
+      const int N = nk[0], K = nk[1], X = M + 3;  // x holds X rows; rows[] picks M of them
+      std::vector<float> w = randn(size_t(N) * K, 0.3f), x = randn(size_t(X) * K), g = randn(K, 0.3f);
+      for (float& v : g) v += 1.0f;
+      for (int r = 0; r < X; r++)
+        for (int k = 0; k < K; k++) x[size_t(r) * K + k] *= row_scales[r % 3];
+      std::vector<int> rows(M);
+      for (int m = 0; m < M; m++) rows[m] = X - 1 - m;  // descending, not from row 0
+      std::vector<uint16_t> w16(w.size());
+      for (size_t i = 0; i < w.size(); i++) w16[i] = to16(w[i], DType::BF16), w[i] = from16(w16[i], DType::BF16);
+      const bool accumulate = M % 2 == 0;
+      std::vector<float> y0 = randn(size_t(M) * N, accumulate ? 0.1f : 0.0f);
+      std::vector<double> exact(size_t(M) * N), rounded(size_t(M) * N);
+      std::vector<double> xe(K), xg(K);
+      for (int m = 0; m < M; m++) {
+        const float* xr = x.data() + size_t(rows[m]) * K;
+        double ss = 0;
+        for (int k = 0; k < K; k++) ss += double(xr[k]) * xr[k];
+        const double inv = 1.0 / std::sqrt(ss / K + 1e-6);
+        for (int k = 0; k < K; k++) {
+          xe[k] = double(xr[k]) * inv * g[k];
+          const float prod = xr[k] * g[k];  // fp32, as the kernel multiplies
+          xg[k] = from16(to16(prod, DType::BF16), DType::BF16);
+        }
+        for (int n = 0; n < N; n++) {
+          const float* wr = w.data() + size_t(n) * K;
+          double ve = 0, vg = 0;
+          for (int k = 0; k < K; k++) ve += xe[k] * wr[k], vg += xg[k] * wr[k];
+          const double base = accumulate ? y0[size_t(m) * N + n] : 0.0;
+          exact[size_t(m) * N + n] = base + ve;
+          rounded[size_t(m) * N + n] = base + vg * inv;
+        }
+      }
+      uint16_t* dw = to_device(w16);
+      float* dx = to_device(x);
+      float* dg = to_device(g);
+      int* drows = to_device(rows);
+      void* dact = nullptr;
+      CUDA_OK(cudaMalloc(&dact, size_t(cuda::kDecodeRows) * K * 2));
+      cuda::DeviceMatrix W{dw, DType::BF16, N, K};
+      for (int mode = 0; mode < 5; mode++) {  // off, then folds 1 and 2 with 1 and 2 tiles per block
+        const int fold = (mode + 1) / 2, tiles = mode == 0 ? 0 : 2 - mode % 2;
+        float* dy = to_device(y0);
+        cuda::gemm_force_fold_norm(fold);
+        cuda::gemm_force_shape(tiles, 0, -1);
+        cuda::gemm_normed(W, cuda::GemmInputNorm{dx, drows, dg, 1e-6f, dact}, M, dy, accumulate, nullptr);
+        CUDA_OK(cudaDeviceSynchronize());
+        const std::vector<float> got = to_host(dy, size_t(M) * N);
+        for (int m = 0; m < M; m++) {
+          const size_t o = size_t(m) * N;
+          const double e = nmse(got.data() + o, exact.data() + o, size_t(N));
+          worst_exact[fold ? 1 : 0] = std::max(worst_exact[fold ? 1 : 0], e);
+          CHECK(e <= 1e-4,
+                "gemm_normed fold=%d tiles=%d M=%d N=%d K=%d acc=%d row %d (scale %g): NMSE %.3g (bound 1e-4)", fold,
+                tiles, M, N, K, int(accumulate), m, double(row_scales[rows[m] % 3]), e);
+          if (fold) {
+            const double er = nmse(got.data() + o, rounded.data() + o, size_t(N));
+            worst_rounded = std::max(worst_rounded, er);
+            CHECK(er <= 1e-8,
+                  "gemm_normed fold=%d tiles=%d M=%d N=%d K=%d acc=%d row %d (scale %g): NMSE %.3g against bf16(x*g) "
+                  "(bound 1e-8)",
+                  fold, tiles, M, N, K, int(accumulate), m, double(row_scales[rows[m] % 3]), er);
+          }
+        }
+        cases++;
+        cudaFree(dy);
+      }
+      cudaFree(dw), cudaFree(dx), cudaFree(dg), cudaFree(drows), cudaFree(dact);
+    }
+  cuda::gemm_force_fold_norm(-1);
+  cuda::gemm_force_shape(0, 0, -1);
+  rng = saved;
+  std::printf(
+      "  gemm with folded input RMSNorm (%d cases, M 1..16, fp32 rows of norm 1e-4 to 300): worst row NMSE against "
+      "the exact result unfolded %.3g, folded %.3g (bound 1e-4); folded against its own bf16 rounding %.3g (bound "
+      "1e-8)\n",
+      cases, worst_exact[0], worst_exact[1], worst_rounded);
+}
+
 static void test_norm_swiglu() {
   double worst_n = 0, worst_s = 0;
   // H % 4 != 0 (902: scalar loads), H not a multiple of the kernel's 256-wide slices (1000).
@@ -695,6 +793,7 @@ int main(int argc, char** argv) {
     test_sampling();
     test_gemm();
     test_gemm_norm();
+    test_gemm_fold_norm();
     test_norm_swiglu();
     test_qkv_post();
     test_models();
