@@ -409,9 +409,26 @@ async function clickChar(page: Page, selector: string, k: number): Promise<void>
 describe('renderers', () => {
   const trace = readFixtureTrace('combined-moves');
 
+  const GRIDS = ['.heatmap-time-host canvas', '.matrix-now canvas', '.matrix-run canvas'];
+
+  /**
+   * Waits until every grid's canvas is as wide as its host (a busy machine can lay the panel out
+   * after the first draw; the grid redraws at the new width), so that two pages compare cell
+   * for cell. A canvas that never follows its host fails here.
+   */
+  async function gridsFitHosts(page: Page): Promise<void> {
+    await page.waitForFunction(
+      (sels) => sels.every((s) => { const c = document.querySelector(s) as HTMLCanvasElement; return c.width === Math.max(1, c.parentElement!.clientWidth); }),
+      GRIDS,
+      { timeout: 5000 },
+    );
+    await settle(page);
+  }
+
   async function gridPixels(page: Page): Promise<Uint8Array[]> {
+    await gridsFitHosts(page);
     const out: Uint8Array[] = [];
-    for (const sel of ['.heatmap-time-host canvas', '.matrix-now canvas', '.matrix-run canvas']) out.push((await canvasPixels(page, sel)).data);
+    for (const sel of GRIDS) out.push((await canvasPixels(page, sel)).data);
     return out;
   }
 
@@ -426,7 +443,7 @@ describe('renderers', () => {
     expect(await noGl.locator(TIME).getAttribute('data-backend')).toBe('canvas2d');
     const got = await gridPixels(noGl);
     for (let g = 0; g < 3; g++) {
-      expect(got[g]!.length).toBe(want[g]!.length);
+      expect(got[g]!.length, `grid ${g}: ${GRIDS[g]}'s size`).toBe(want[g]!.length);
       let diff = 0;
       for (let i = 0; i < want[g]!.length; i++) diff = Math.max(diff, Math.abs(got[g]![i]! - want[g]![i]!));
       expect(diff, `grid ${g}`).toBeLessThanOrEqual(1);
