@@ -62,7 +62,7 @@ export function computedPart(stepText: string, exprs: readonly string[], names?:
   const matching = exprs.map((e, i) => (stepText.includes(`${e}=`) ? i : -1)).filter((i) => i >= 0);
   if (!matching.length) return null;
   const claimed = names && matching.length > 1 ? claimedPart(stepText, matching.map((i) => names[i])) : null;
-  const i = claimed !== null ? matching[matching.map((j) => names![j]).indexOf(claimed)] : matching[0];
+  const i = matching.find((j) => names?.[j] === claimed) ?? matching[0];
   return names?.[i] ?? exprs[i];
 }
 
@@ -137,7 +137,7 @@ export async function runProblem(model: NativeModel, tok: HwTokenizer, p: EvalPr
   // The run's blocks go back to the model's cache now, not when the garbage collector finds the
   // run: an evaluation of hundreds of runs would otherwise hold gigabytes of K/V.
   run.release();
-  if (errors.length) throw new Error(`problem ${p.id}: the engine failed: ${errors.join('; ')}`);
+  if (errors.length) throw new Error(`problem ${p.id}: the run failed: ${errors.join('; ')}`);
   let fromFinisher = false;
   if (answer === null) {
     answer = extractAnswer(DEFAULT_PROMPTS.finisher + tok.decode(finisherIds, { skipSpecial: true }));
