@@ -217,7 +217,8 @@ __global__ void __launch_bounds__(kWarps * 32, (kMinBlocks<TILES, UNROLL, HI>))
     // activations after the load; weight rows past N (wok false) read row 0 and feed outputs
     // that are not stored.
     if constexpr (FOLD) {
-      if (!XFIRST) {
+      // The weight pieces of this step; issued before or after the activations (XFIRST).
+      auto load_weights = [&]() {
 #pragma unroll
         for (int u = 0; u < UNROLL; u++) {
           const int piece = warp_piece(range.begin, warp, UNROLL, step, u, q);
@@ -225,7 +226,8 @@ __global__ void __launch_bounds__(kWarps * 32, (kMinBlocks<TILES, UNROLL, HI>))
 #pragma unroll
           for (int t = 0; t < TILES; t++) b[u][t] = ldg16_stream<PF>(wrow[t] + pc);
         }
-      }
+      };
+      if (!XFIRST) load_weights();
 #pragma unroll
       for (int u = 0; u < UNROLL; u++) {
         const int piece = warp_piece(range.begin, warp, UNROLL, step, u, q);
@@ -237,15 +239,7 @@ __global__ void __launch_bounds__(kWarps * 32, (kMinBlocks<TILES, UNROLL, HI>))
           if (HI && hi_row) a_hi[u] = fold_piece(f1, g0, g1, piece, ss_hi);
         }
       }
-      if (XFIRST) {
-#pragma unroll
-        for (int u = 0; u < UNROLL; u++) {
-          const int piece = warp_piece(range.begin, warp, UNROLL, step, u, q);
-          const int pc = piece < range.end ? piece : range.begin;
-#pragma unroll
-          for (int t = 0; t < TILES; t++) b[u][t] = ldg16_stream<PF>(wrow[t] + pc);
-        }
-      }
+      if (XFIRST) load_weights();
     } else {
 #pragma unroll
       for (int u = 0; u < UNROLL; u++) {

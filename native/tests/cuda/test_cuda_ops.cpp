@@ -51,16 +51,33 @@ static float from16(uint16_t x, DType t) {
   return t == DType::BF16 ? bf16_to_f32(x) : f16_to_f32(x);
 }
 
-// y = x W^T (+ y0) on the device against a double reference on the same rounded inputs.
-// Split-K launches (forced split counts, K not a multiple of the split among them) run twice
-// and must give the same bytes; afterwards every arrival counter must be back at zero.
-static void test_gemm() {
+// The backend's split-K workspace (partials and arrival counters, counters zeroed), as the
+// backend allocates it.
+static cuda::GemmWorkspace alloc_workspace() {
   cuda::GemmWorkspace ws;
   ws.partial_floats = cuda::kGemmWorkspaceFloats;
   ws.counter_count = cuda::kGemmWorkspaceCounters;
   CUDA_OK(cudaMalloc(&ws.partials, ws.partial_floats * sizeof(float)));
   CUDA_OK(cudaMalloc(&ws.counters, size_t(ws.counter_count) * sizeof(int)));
   CUDA_OK(cudaMemset(ws.counters, 0, size_t(ws.counter_count) * sizeof(int)));
+  return ws;
+}
+
+// Every arrival counter must be back at zero after `what` (the next launch relies on it).
+static void free_workspace(cuda::GemmWorkspace& ws, const char* what) {
+  const std::vector<int> counters = to_host(ws.counters, size_t(ws.counter_count));
+  int dirty = 0;
+  for (int c : counters) dirty += c != 0;
+  CHECK(dirty == 0, "%d split-K counters left non-zero after %s", dirty, what);
+  cudaFree(ws.partials);
+  cudaFree(ws.counters);
+}
+
+// y = x W^T (+ y0) on the device against a double reference on the same rounded inputs.
+// Split-K launches (forced split counts, K not a multiple of the split among them) run twice
+// and must give the same bytes; afterwards every arrival counter must be back at zero.
+static void test_gemm() {
+  cuda::GemmWorkspace ws = alloc_workspace();
   int split_cases = 0, repeat_diff = 0;
   const int Ms[] = {1, 2, 3, 5, 8, 9, 13, 16, 17, 40};
   const int NKs[][2] = {{8, 32}, {24, 64}, {136, 200}, {1000, 96}, {72, 1032}, {520, 4096}, {264, 2056}};
@@ -136,12 +153,7 @@ static void test_gemm() {
   cuda::gemm_force_cublas(false);
   cuda::gemm_force_shape(0, 0, -1);
   cuda::gemm_force_split(0);
-  const std::vector<int> counters = to_host(ws.counters, size_t(ws.counter_count));
-  int dirty = 0;
-  for (int c : counters) dirty += c != 0;
-  CHECK(dirty == 0, "%d split-K counters left non-zero", dirty);
-  cudaFree(ws.partials);
-  cudaFree(ws.counters);
+  free_workspace(ws, "the GEMMs");
   std::printf(
       "  gemm: %d cases (bf16/f16/f32, M 1..40, decode kernel (1/2 tiles, 4/8 chunks, L2 prefetch, split-K 2/3/5 "
       "(%d cases, repeated: %d differ)) and cuBLAS), worst NMSE %.3g (bound 1e-9)\n",
@@ -153,12 +165,7 @@ static void test_gemm() {
 // split-K) and unfused, against a double reference; the fused launch twice (same bytes), its
 // output written over its own input x (as the engine does), and the counters left at zero.
 static void test_gemm_norm() {
-  cuda::GemmWorkspace ws;
-  ws.partial_floats = cuda::kGemmWorkspaceFloats;
-  ws.counter_count = cuda::kGemmWorkspaceCounters;
-  CUDA_OK(cudaMalloc(&ws.partials, ws.partial_floats * sizeof(float)));
-  CUDA_OK(cudaMalloc(&ws.counters, size_t(ws.counter_count) * sizeof(int)));
-  CUDA_OK(cudaMemset(ws.counters, 0, size_t(ws.counter_count) * sizeof(int)));
+  cuda::GemmWorkspace ws = alloc_workspace();
   double worst = 0;
   int cases = 0;
   const int NKs[][2] = {{8, 64}, {96, 200}, {896, 896}, {1000, 4864}, {3584, 1032}};
@@ -223,11 +230,7 @@ static void test_gemm_norm() {
       }
   cuda::gemm_force_norm(-1);
   cuda::gemm_force_split(0);
-  const std::vector<int> counters = to_host(ws.counters, size_t(ws.counter_count));
-  int dirty = 0;
-  for (int c : counters) dirty += c != 0;
-  CHECK(dirty == 0, "%d counters left non-zero after the fused norms", dirty);
-  cudaFree(ws.partials), cudaFree(ws.counters);
+  free_workspace(ws, "the fused norms");
   std::printf("  gemm + rmsnorm (fused, fused with split-K, unfused): %d cases, worst NMSE %.3g (bound 1e-5)\n", cases,
               worst);
 }
