@@ -35,18 +35,31 @@ const SPEC: Record<string, FlagSpec> = {
   count: { type: 'int', arg: 'N', min: 1, help: 'simulated runs (default 1000)' },
   convention: { type: 'string', arg: 'C', help: 'step texts: v2 (default) or v1 (the first model\'s)' },
   views: { type: 'string', arg: 'V', help: 'cache (default with v2: the engine\'s cache, each entry computed once, in its writer\'s view), exact (the engine\'s views, stretch by stretch, recomputed as one sequence) or legacy (default with v1: one view per step, as the first model was trained)' },
+  'workers-mix': { type: 'string', arg: 'A,B,C,D', help: 'relative shares of runs with 1, 2, 3 and 4 workers (default 25,35,10,30)' },
   'max-stretch': { type: 'int', arg: 'N', min: 0, help: 'exact views: at most N trained tokens per sequence (default 0: no cap; 1: every token at the engine\'s exact positions)' },
   help: { type: 'boolean', help: 'show this help' },
 };
 
-/** The run settings of simulation i: workers, layout, self-check interval. */
-export function simSettings(seed: number): { workers: number; layout: SimLayout; selfCheckInterval: number } {
+/** Relative shares of runs with 1, 2, 3 and 4 workers (what the shipped model's first stages were trained on). */
+export const DEFAULT_WORKERS_MIX: readonly number[] = [25, 35, 10, 30];
+
+/** The run settings of simulation i: workers (drawn by `mix`), layout, self-check interval. */
+export function simSettings(seed: number, mix: readonly number[] = DEFAULT_WORKERS_MIX): { workers: number; layout: SimLayout; selfCheckInterval: number } {
   const r = rng32(seed * 7 + 13);
-  const x = r();
-  const workers = x < 0.25 ? 1 : x < 0.6 ? 2 : x < 0.7 ? 3 : 4;
+  const x = r() * mix.reduce((a, b) => a + b, 0);
+  let workers = 1;
+  for (let acc = mix[0]; workers < mix.length && x >= acc; acc += mix[workers++]);
   const layout: SimLayout = r() < 0.7 ? 'combined' : 'interleaved';
   const selfCheckInterval = r() < 0.2 ? 20 + Math.floor(r() * 200) : 1000;
   return { workers, layout, selfCheckInterval };
+}
+
+/** --workers-mix: four non-negative shares, not all zero. */
+function parseWorkersMix(raw: unknown): readonly number[] {
+  if (raw === undefined) return DEFAULT_WORKERS_MIX;
+  const mix = String(raw).split(',').map((x) => Number(x.trim()));
+  if (mix.length !== 4 || mix.some((x) => !Number.isFinite(x) || x < 0) || !mix.some((x) => x > 0)) throw new CliError(`--workers-mix: "${String(raw)}" is not four non-negative shares (W = 1, 2, 3, 4), e.g. 25,35,10,30`);
+  return mix;
 }
 
 function charTokens(names: string[]): SimTokens {
@@ -60,6 +73,7 @@ async function main(): Promise<void> {
   const count = (flags.count as number | undefined) ?? 1000;
   const convention = String(flags.convention ?? 'v2') as SimConvention;
   if (convention !== 'v1' && convention !== 'v2') throw new CliError(`--convention: "${convention}" is not v1 or v2`);
+  const mix = parseWorkersMix(flags['workers-mix']);
   const views = String(flags.views ?? (convention === 'v1' ? 'legacy' : 'cache')) as TrainViewsMode | 'cache';
   if (views !== 'exact' && views !== 'legacy' && views !== 'cache') throw new CliError(`--views: "${views}" is not cache, exact or legacy`);
   if (flags.corpus) {
@@ -98,7 +112,7 @@ async function main(): Promise<void> {
   for (let i = 0; i < count; i++) {
     const seed = from + i;
     const p = makeProblem(seed);
-    const s = simSettings(seed);
+    const s = simSettings(seed, mix);
     const names = completeWorkerNames([], s.workers);
     const simTok: SimTokens = simTokensFor(tok, names, encode, digits);
     const res = new Sim(p, { ...s, names, maxTokens: 100000, convention }, simTok).run();

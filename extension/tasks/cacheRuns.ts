@@ -37,7 +37,11 @@ export interface CacheRun {
   /** Each block's token ids (block 0 the prompt). */
   blocks: number[][];
   forwards: CacheForward[];
-  /** targets[b][i]: what the query of block b's token i is trained to predict, or -1; weight 2 marks a claim. */
+  /**
+   * targets[b][i]: what the query of block b's token i is trained to predict, or -1. weights[b][i]:
+   * 0 not trained, 1 trained, 2 a step's claim (its first written token), 3 a token of the final
+   * sum's step after its first (train.py weighs 2 and 3 up: --decision-weight, --combine-weight).
+   */
   targets: number[][];
   weights: number[][];
 }
@@ -101,7 +105,7 @@ export function cacheRun(sim: Pick<SimResult, 'steps' | 'history' | 'current' | 
     for (const t of new Set(s.fed)) forwards.push({ step: t, worker: s.worker, view: viewAt(s, t), block: b });
     for (let i = Math.max(s.prefix, 1); i < s.ids.length; i++) {
       targets[b][i - 1] = s.ids[i];
-      weights[b][i - 1] = i === s.prefix ? 2 : 1;
+      weights[b][i - 1] = i === s.prefix ? 2 : s.kind === 'combine' ? 3 : 1;
     }
     if (s.eosAt !== null && s.ids.length > 0) {
       targets[b][s.ids.length - 1] = v.eos;

@@ -303,9 +303,9 @@ def forward_cache(model, b):
 
 @torch.no_grad()
 def evaluate_cache(model, runs, device, max_len, max_blocks, max_tokens=32768):
-    """Held-out runs in the cache format: target-token and claim accuracy, and runs with every target right."""
+    """Held-out runs in the cache format: target-token and claim accuracy, runs with every target right, final sums right."""
     model.eval()
-    tot_loss = tot_n = tot_ok = dec_n = dec_ok = runs_ok = 0
+    tot_loss = tot_n = tot_ok = dec_n = dec_ok = runs_ok = sum_n = sum_ok = 0
     for idx in cache_batches(runs, max_tokens, random.Random(0), max_len, max_blocks):
         b = cache_collate(runs, idx, device)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device == "cuda"):
@@ -320,9 +320,14 @@ def evaluate_cache(model, runs, device, max_len, max_blocks, max_tokens=32768):
         dec_n += first.sum().item()
         dec_ok += (ok * first).sum().item()
         runs_ok += ((ok * w).sum(1) == w.sum(1)).sum().item()
+        # A run's final sum (weight-3 tokens) counts as right when every one of its tokens is.
+        s3 = (b["wt"] == 3).float()
+        has = s3.sum(1) > 0
+        sum_n += has.sum().item()
+        sum_ok += (has & ((ok * s3).sum(1) == s3.sum(1))).sum().item()
     model.train()
     n_runs = len(cache_batches(runs, 1 << 30, random.Random(0), max_len, max_blocks)[0]) if runs else 1
-    return tot_loss / max(tot_n, 1), tot_ok / max(tot_n, 1), runs_ok / max(n_runs, 1), dec_ok / max(dec_n, 1)
+    return tot_loss / max(tot_n, 1), tot_ok / max(tot_n, 1), runs_ok / max(n_runs, 1), dec_ok / max(dec_n, 1), (sum_ok / sum_n if sum_n else float("nan"), sum_n)
 
 
 def hf_state_dict(model):
@@ -387,6 +392,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--init", default=None, help="start from this model.safetensors (a previous run's export)")
     ap.add_argument("--decision-weight", type=float, default=10.0, help="loss weight of each step's first written token (the claim)")
+    ap.add_argument("--combine-weight", type=float, default=1.0, help="cache format: loss weight of the final sum's tokens (weight 3 in the data)")
     ap.add_argument("--warmup", type=int, default=200)
     ap.add_argument("--dry-run", action="store_true", help="a few steps only (checks the pipeline)")
     for k in ("layers", "hidden", "heads", "kv_heads", "head_dim", "inter"):
@@ -457,7 +463,8 @@ def main():
                 with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device == "cuda"):
                     logits = forward_cache(model, b)
                 # A step's first written token decides what the worker does (which part it claims): weigh it up.
-                w = (b["wt"] > 0).float() * (1 + (a.decision_weight - 1) * (b["wt"] == 2).float())
+                # So is the final sum of the workers' totals, the one multi-term addition of a run.
+                w = (b["wt"] > 0).float() * (1 + (a.decision_weight - 1) * (b["wt"] == 2).float() + (a.combine_weight - 1) * (b["wt"] == 3).float())
                 lp = F.cross_entropy(logits.float().reshape(-1, vocab), b["tgt"].reshape(-1), reduction="none").view_as(w)
             else:
                 ids, vis, loss, valid = collate(train, idx, device, a.max_len)
@@ -484,11 +491,13 @@ def main():
         torch.save({"cfg": CFG, "model": model.state_dict(), "opt": opt.state_dict(), "step": step, "epoch": epoch, "seconds": trained,
                     "rng": rng.getstate(), "torch_rng": torch.get_rng_state()}, a.state)
         say(f"state saved to {a.state}: step {step}, {trained:.0f}s of the {schedule:.0f}s schedule")
+    sums = ""
     if cache:
-        hl, hacc, hseq, hdec = evaluate_cache(model, held, device, a.max_len, a.max_blocks)
+        hl, hacc, hseq, hdec, (hsum, nsum) = evaluate_cache(model, held, device, a.max_len, a.max_blocks)
+        sums = f", final sums right {hsum:.4f} ({nsum} runs with a sum)"
     else:
         hl, hacc, hseq, hdec = evaluate(model, held, device, a.max_len)
-    say(f"held-out: loss {hl:.4f}, target-token accuracy {hacc:.4f}, first-token (claim) accuracy {hdec:.4f}, {'runs' if cache else 'sequences'} with every target right {hseq:.4f} ({len(held)} {'runs' if cache else 'sequences'})")
+    say(f"held-out: loss {hl:.4f}, target-token accuracy {hacc:.4f}, first-token (claim) accuracy {hdec:.4f}, {'runs' if cache else 'sequences'} with every target right {hseq:.4f} ({len(held)} {'runs' if cache else 'sequences'}){sums}")
     os.makedirs(a.out, exist_ok=True)
     from safetensors.torch import save_file
     sd = hf_state_dict(model)

@@ -38,6 +38,7 @@ function written(run: CacheRun, fi: number): number[] {
 describe('cache format over simulated runs', () => {
   for (const layout of ['combined', 'interleaved'] as SimLayout[]) {
     it(`${layout}, W = 1..4: every token computed once, in a view of distinct contiguous blocks, and trained once`, () => {
+      let sums = 0;
       for (let seed = 0; seed < 40; seed++) {
         const workers = 1 + (seed % 4);
         const p = makeProblem(seed);
@@ -64,9 +65,14 @@ describe('cache format over simulated runs', () => {
           const trained = run.targets[b].filter((t) => t >= 0);
           expect(trained).toEqual([...s.ids.slice(Math.max(s.prefix, 1)), ...(s.eosAt !== null ? [V.eos] : [])]);
           expect(run.weights[b].filter((x) => x === 2).length).toBe(s.ids.length > s.prefix ? 1 : 0);
+          // The final sum's tokens after its claim token carry weight 3 (train.py --combine-weight), nothing else does.
+          const w3 = run.weights[b].filter((x) => x === 3).length;
+          expect(w3).toBe(s.kind === 'combine' ? trained.length - 1 - (s.eosAt !== null ? 1 : 0) : 0);
+          if (s.kind === 'combine') sums++;
         }
         if (res.answerStep !== null) expect(run.targets[run.targets.length - 1].filter((t) => t >= 0)).toEqual([...words(`${p.answer}}`), V.eos]);
       }
+      expect(sums).toBeGreaterThan(10);
     });
   }
 });
