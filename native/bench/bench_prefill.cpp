@@ -30,6 +30,7 @@
 #include <thread>
 #include <vector>
 
+#include "cpu/attention.h"
 #include "cpu/kernels.h"
 #include "error.h"
 #include "hogwild/engine.h"
@@ -210,8 +211,8 @@ int main(int argc, char** argv) {
       "(matmuls %.2f, attention %.2f) at %.1f GFLOP/s = %.0f%% of (1) (target >= 50%%)\n",
       tokens, tm.prefill_first_chunk, tm.prefill_largest_chunk, report_s, total_s, tokens / total_s,
       (attn_flops + lin_flops) / 1e12, lin_flops / 1e12, attn_flops / 1e12, rate, 100.0 * rate / mm_gflops);
-  std::printf("   attention: %.1f s = %.0f%% of the prefill (target <= 40%%), %.1f GFLOP/s\n", attention_s,
-              100.0 * attention_s / total_s, attn_flops / attention_s / 1e9);
+  std::printf("   attention: %.1f s = %.0f%% of the prefill (target <= 40%%), %.1f GFLOP/s, instruction set %s\n",
+              attention_s, 100.0 * attention_s / total_s, attn_flops / attention_s / 1e9, cpu::attention_isa());
   std::printf(
       "3. progress, from the request: the first report (0 / %d, the work known) after %.3f s; the first with tokens "
       "done (%d / %d) after %.2f s (target <= 2 s); %d reports\n",

@@ -1,6 +1,6 @@
 // The attention op's entry: checks the shapes, lists the work items, and runs them with the
-// instruction set this CPU supports (AMX tiles where present and permitted, else AVX-512,
-// else AVX2; override: HW_CPU_ISA=avx2|avx512|avx512bf16|amx, as for matmul, which knows the
+// instruction set this CPU supports (AMX tiles where present and permitted, else AVX512-BF16
+// on AMD, else AVX-512, else AVX2; override: HW_CPU_ISA=avx2|avx512|avx512bf16|amx, as for matmul, which knows the
 // first two). amx and avx512bf16 change only bf16 K/V: queries and softmax weights rounded to
 // bf16, products in AMX tiles or VDPBF16PS, sums in fp32.
 #include "attention.h"
@@ -88,6 +88,18 @@ bool has_amx() {
 #endif
 }
 
+// AMD (Zen 4, Zen 5) issues VDPBF16PS at the rate of an fp32 FMA, so the bf16 products do
+// twice the work per instruction; Sapphire Rapids issued it at half that rate.
+bool is_amd() {
+#if defined(__x86_64__) && defined(__GNUC__)
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (!__get_cpuid(0, &a, &b, &c, &d)) return false;
+  return b == 0x68747541u && d == 0x69746e65u && c == 0x444d4163u;  // "Auth" "enti" "cAMD"
+#else
+  return false;
+#endif
+}
+
 enum class Isa { Avx2, Avx512, Avx512Bf16, Amx };
 
 // The path a name asks for, when this CPU can run it (else false, isa unchanged).
@@ -102,9 +114,13 @@ bool isa_by_name(const std::string& s, Isa& isa) {
 std::atomic<Isa>& current_isa() {
   static std::atomic<Isa> v{[] {
     // AMX first: on Sapphire Rapids it ran bf16 K/V at 2.1-2.4x the rate of AVX-512 (bench_attention,
-    // bench/RESULTS.md). The AVX-512 bf16 dot products are opt-in: there they ran at 0.8x the
-    // rate of fp32 FMAs on widened K/V (VDPBF16PS issues at half the rate).
-    Isa isa = has_amx() ? Isa::Amx : has_avx512() ? Isa::Avx512 : Isa::Avx2;
+    // bench/RESULTS.md). The AVX-512 bf16 dot products next on AMD: on Zen 5 they ran at 1.6x
+    // the rate of fp32 FMAs on widened K/V. On Intel they stay opt-in: 0.8x there (VDPBF16PS
+    // issues at half the rate).
+    Isa isa = has_amx()                      ? Isa::Amx
+              : has_avx512bf16() && is_amd() ? Isa::Avx512Bf16
+              : has_avx512()                 ? Isa::Avx512
+                                             : Isa::Avx2;
     const char* env = std::getenv("HW_CPU_ISA");
     if (env) isa_by_name(env, isa);  // unknown or unsupported: the best
     return isa;
