@@ -1,5 +1,6 @@
 // The attention op's tile loop for AVX-512 (F, BW, VL, DQ), compiled for that target only
-// and entered only after a CPUID check (attention.cpp).
+// and entered only after a CPUID check (attention.cpp). 16-bit K/V take the fused loop
+// (attention_fused.inc, HW_ATTN_FUSED_SOFTMAX) with fp32 FMAs.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -22,6 +23,8 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
+
+#define HW_ATTN_FUSED_SOFTMAX 1
 
 namespace hw::cpu {
 namespace {

@@ -1,6 +1,6 @@
 // The attention op's tile loop for AVX-512 with AVX512-BF16: bf16 K/V go through VDPBF16PS
-// dot products (attention_tiles.inc, HW_ATTN_BF16_DOT), the softmax fused to the scores'
-// registers (HW_ATTN_FUSED_SOFTMAX); fp32 and f16 K/V run as on AVX-512.
+// dot products (HW_ATTN_BF16_DOT) in the fused loop (attention_fused.inc, HW_ATTN_FUSED_SOFTMAX);
+// f16 K/V take that loop with fp32 FMAs, fp32 K/V the plain one, as on AVX-512.
 // Compiled for that target only and entered only after a CPUID check (attention.cpp).
 #include <immintrin.h>
 
