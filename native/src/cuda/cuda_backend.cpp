@@ -130,6 +130,7 @@ struct Scratch {
 
 struct DeviceLayer {
   DeviceMatrix wqkv, wo, wgu, wdown;
+  bool gu_interleaved = false;  // wgu's gate and up rows in alternating runs of 8 (gemm_swiglu)
   const float *attn_norm = nullptr, *mlp_norm = nullptr, *q_norm = nullptr, *k_norm = nullptr, *bqkv = nullptr;
 };
 
@@ -278,7 +279,8 @@ class CudaBackend final : public Backend {
   }
 
   void upload(const ModelWeights& w, const BackendOptions& opt);
-  DeviceMatrix matrix(const std::vector<const Tensor*>& parts, int cols, const std::string& what);
+  DeviceMatrix matrix(const std::vector<const Tensor*>& parts, int cols, const std::string& what,
+                      bool interleave8 = false);
   const float* vector(const Tensor& t, int n, float fill_value);
   const float* vector_cat(const std::vector<const Tensor*>& parts);
 
@@ -295,6 +297,8 @@ class CudaBackend final : public Backend {
   DeviceHeap heap_;
   DType wt_ = DType::BF16, kv_ = DType::BF16;
   bool random_ = false;
+  // HW_GEMM_SWIGLU=1 (read once, at load): gate/up uploaded interleaved, SwiGLU in the GEMM's epilogue.
+  bool swiglu_epilogue_ = std::getenv("HW_GEMM_SWIGLU") && std::string(std::getenv("HW_GEMM_SWIGLU")) == "1";
   uint64_t seed_ = 0;
   size_t weight_bytes_ = 0;
 
@@ -318,7 +322,7 @@ class CudaBackend final : public Backend {
 
  private:
   std::vector<const void*> graph_key_, last_key_;
-  Buf x_, act_, qkv_, att_, gu_, logits_, meta_, shares_, key_att_;
+  Buf x_, act_, mlp_act_, qkv_, att_, gu_, logits_, meta_, shares_, key_att_;
   Buf gemm_partials_, gemm_counters_;  // the decode GEMM's split-K workspace (gemm.h)
 };
 
@@ -373,7 +377,10 @@ void CudaBackend::upload(const ModelWeights& w, const BackendOptions& opt) {
     const std::string at = "layer " + std::to_string(l);
     d.wqkv = matrix({&lw.wq, &lw.wk, &lw.wv}, int(H), at + " q/k/v");
     d.wo = matrix({&lw.wo}, int(QD), at + " o_proj");
-    d.wgu = matrix({&lw.w_gate, &lw.w_up}, int(H), at + " gate/up");
+    // HW_GEMM_SWIGLU=1: gate and up rows interleaved in 8s, so the decode GEMM writes the SwiGLU
+    // itself (gemm.h's gemm_swiglu). 16-bit weights only (fp32 ones never take the decode kernel).
+    d.gu_interleaved = swiglu_epilogue_ && wt_ != DType::F32 && I % 8 == 0;
+    d.wgu = matrix({&lw.w_gate, &lw.w_up}, int(H), at + " gate/up", d.gu_interleaved);
     d.wdown = matrix({&lw.w_down}, int(I), at + " down_proj");
     d.attn_norm = vector(lw.attn_norm, int(H), 1.0f);
     d.mlp_norm = vector(lw.mlp_norm, int(H), 1.0f);
@@ -392,7 +399,8 @@ void CudaBackend::upload(const ModelWeights& w, const BackendOptions& opt) {
 
 // Rows of several tensors stacked into one device matrix in the compute dtype. In random
 // mode the parts are shape-less: rows come from the config.
-DeviceMatrix CudaBackend::matrix(const std::vector<const Tensor*>& parts, int cols, const std::string& what) {
+DeviceMatrix CudaBackend::matrix(const std::vector<const Tensor*>& parts, int cols, const std::string& what,
+                                 bool interleave8) {
   const size_t H = cfg_.hidden, QD = cfg_.q_dim(), KD = cfg_.kv_dim(), I = cfg_.intermediate;
   size_t rows = 0;
   if (random_) {
@@ -418,22 +426,38 @@ DeviceMatrix CudaBackend::matrix(const std::vector<const Tensor*>& parts, int co
     uploaded_ += bytes;  // generated on the device: counted as it is queued
     report_upload();
   } else {
+    if (interleave8 && (parts.size() != 2 || parts[0]->rows() != parts[1]->rows() || parts[0]->rows() % 8 != 0))
+      throw EngineError(what + ": interleaving needs two parts of equal rows, a multiple of 8");
     size_t off = 0;
     std::vector<float> f32;
     std::vector<uint16_t> half;
-    for (const Tensor* t : parts) {
+    const size_t row_bytes = size_t(cols) * esz(wt_);
+    // Part p's rows to the device: contiguous after the previous part, or (interleave8) its
+    // runs of 8 rows into every other 16-row slot, starting at row 8p (one strided copy).
+    auto put = [&](size_t p, const void* src, size_t n) {
+      if (!interleave8) {
+        check(cudaMemcpy(d + off, src, n * esz(wt_), cudaMemcpyHostToDevice), "cudaMemcpy (weights)");
+        return;
+      }
+      const size_t runs = n / size_t(cols) / 8;
+      check(cudaMemcpy2D(d + p * 8 * row_bytes, 16 * row_bytes, src, 8 * row_bytes, 8 * row_bytes, runs,
+                         cudaMemcpyHostToDevice),
+            "cudaMemcpy2D (interleaved weights)");
+    };
+    for (size_t p = 0; p < parts.size(); p++) {
+      const Tensor* t = parts[p];
       const size_t n = size_t(t->numel());
       if (t->dtype == wt_) {
-        check(cudaMemcpy(d + off, t->data, n * esz(wt_), cudaMemcpyHostToDevice), "cudaMemcpy (weights)");
+        put(p, t->data, n);
       } else {  // a tensor stored in another dtype than the embedding: converted once here
         f32.resize(n);
         tensor_to_f32(*t, 0, t->rows(), f32.data());
         if (wt_ == DType::F32) {
-          check(cudaMemcpy(d + off, f32.data(), n * 4, cudaMemcpyHostToDevice), "cudaMemcpy (weights)");
+          put(p, f32.data(), n);
         } else {
           half.resize(n);
           for (size_t i = 0; i < n; i++) half[i] = wt_ == DType::BF16 ? f32_to_bf16(f32[i]) : f32_to_f16(f32[i]);
-          check(cudaMemcpy(d + off, half.data(), n * 2, cudaMemcpyHostToDevice), "cudaMemcpy (weights)");
+          put(p, half.data(), n);
         }
       }
       off += n * esz(wt_);
@@ -562,6 +586,10 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
   float* att = att_.need<float>(heap_, size_t(T) * QD, "activations", stream_);
   float* qbuf = q_.need<float>(heap_, size_t(T) * QD, "activations", stream_);
   float* gu = gu_.need<float>(heap_, size_t(T) * 2 * I, "MLP activations", stream_);
+  // The down_proj's input when the gate/up GEMM writes the SwiGLU itself (it may not write `a`,
+  // which its other blocks still read).
+  const bool swiglu_fused = !layers_.empty() && layers_[0].gu_interleaved;
+  void* mlp_a = swiglu_fused ? mlp_act_.need<char>(heap_, size_t(Tpad) * I * esz(act), "MLP activations", stream_) : a;
   float* logits = logits_.need<float>(heap_, size_t(std::max(P, 1)) * V, "logits", stream_);
   // The decode GEMM's split-K scratch: a fixed size, so allocated (and its counters zeroed) once.
   GemmWorkspace gws;
@@ -663,21 +691,28 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
       // The residual GEMMs also write the next norm's output (fused into their last block where
       // the kernel can, else a separate rmsnorm launch; gemm.h).
       GemmNorm mlp_in{L.mlp_norm, cfg_.rms_eps, a, act};
+      const GemmInputNorm mlp_norm{x, nullptr, L.mlp_norm, cfg_.rms_eps, a};
       if (fold) {
         gemm(L.wo, a, T, x, true, stream_, &gws);
-        gemm_normed(L.wgu, GemmInputNorm{x, nullptr, L.mlp_norm, cfg_.rms_eps, a}, T, gu, false, stream_, &gws);
+        if (L.gu_interleaved)
+          gemm_swiglu(L.wgu, nullptr, &mlp_norm, T, gu, mlp_a, stream_, &gws);
+        else
+          gemm_normed(L.wgu, mlp_norm, T, gu, false, stream_, &gws);
       } else {
         gemm(L.wo, a, T, x, true, stream_, &gws, &mlp_in);
-        gemm(L.wgu, a, T, gu, false, stream_, &gws);
+        if (L.gu_interleaved)
+          gemm_swiglu(L.wgu, a, nullptr, T, gu, mlp_a, stream_, &gws);
+        else
+          gemm(L.wgu, a, T, gu, false, stream_, &gws);
       }
-      swiglu(gu, T, I, a, act, stream_);
+      if (!L.gu_interleaved) swiglu(gu, T, I, a, act, stream_);
       if (fold) {
-        gemm(L.wdown, a, T, x, true, stream_, &gws);
+        gemm(L.wdown, mlp_a, T, x, true, stream_, &gws);
       } else if (l + 1 < cfg_.layers) {
         GemmNorm next_in{layers_[l + 1].attn_norm, cfg_.rms_eps, a, act};
-        gemm(L.wdown, a, T, x, true, stream_, &gws, &next_in);
+        gemm(L.wdown, mlp_a, T, x, true, stream_, &gws, &next_in);
       } else {
-        gemm(L.wdown, a, T, x, true, stream_, &gws);
+        gemm(L.wdown, mlp_a, T, x, true, stream_, &gws);
       }
     }
     if (P > 0) {
@@ -703,6 +738,7 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
                                         dm,
                                         x,
                                         a,
+                                        mlp_a,
                                         qkv,
                                         att,
                                         qbuf,

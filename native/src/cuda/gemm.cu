@@ -7,6 +7,7 @@
 #include <mutex>
 #include <string>
 
+#include "../error.h"
 #include "cublas_loader.h"
 #include "cuda_check.h"
 #include "dtype.cuh"
@@ -109,6 +110,25 @@ struct NormArgs {
   int* done;  // blocks that wrote their tile (zero between launches)
 };
 
+// The SwiGLU epilogue of a gate/up GEMM (out null: none). The weight rows are interleaved in 8s
+// (rows 16j..16j+7 = gate rows 8j..8j+7, rows 16j+8..16j+15 = the same up rows; gemm.h), so a
+// two-tile block holds gate column 8j + c in tile 0 and up column 8j + c in tile 1 and writes
+// out[m][8j + c] = silu(gate) * up itself: no fp32 gate/up output, no swiglu launch.
+struct SwigluArgs {
+  void* out;  // [M, N / 2] in the weights' 16-bit type: the down_proj's input
+};
+
+template <typename T16>
+__device__ __forceinline__ T16 to_t16(float v);
+template <>
+__device__ __forceinline__ __nv_bfloat16 to_t16<__nv_bfloat16>(float v) {
+  return __float2bfloat16_rn(v);
+}
+template <>
+__device__ __forceinline__ __half to_t16<__half>(float v) {
+  return __float2half_rn(v);
+}
+
 // out[m] = y[m] * rsqrt(mean(y[m]^2) + eps) * w for the M rows, by one block of kWarps * 32
 // threads: 256 / M' threads per row (M' = M rounded up to a power of two), each summing a fixed
 // strided set of float4s, then the row's threads reduced in a fixed order (bit-identical runs).
@@ -180,11 +200,16 @@ constexpr int kMinBlocks = UNROLL == 4 && !HI ? (TILES == 1 ? 4 : 3) : 2;
 // registers live: no spill at 64 registers); else the weights' loads go first, so the
 // conversion overlaps them (a few bytes spilled under the same launch bounds). Both are kept
 // until the GPU says which is faster (HW_GEMM_FOLD_NORM=1: weights first, =2: x first).
-template <typename T16, int TILES, int UNROLL, bool HI, bool PF, bool FOLD = false, bool XFIRST = false>
+// SWIGLU (two tiles, weight rows interleaved as SwigluArgs says): Y is not written; the block's
+// final sums (after the split fixup and the fold's scaling) go through shared memory so that the
+// threads of tile 0 hold their gate and up values and write silu(gate) * up in T16.
+template <typename T16, int TILES, int UNROLL, bool HI, bool PF, bool FOLD = false, bool XFIRST = false,
+          bool SWIGLU = false>
 __global__ void __launch_bounds__(kWarps * 32, (kMinBlocks<TILES, UNROLL, HI>))
     gemm_decode_kernel(const T16* __restrict__ W, const T16* __restrict__ X, float* __restrict__ Y, int M, int N, int K,
                        int accumulate, int split_len, float* __restrict__ partials, int* __restrict__ counters,
-                       NormArgs norm, FoldArgs fold) {
+                       NormArgs norm, FoldArgs fold, SwigluArgs sw) {
+  static_assert(!SWIGLU || TILES == 2, "the SwiGLU epilogue pairs tile 0 (gate) with tile 1 (up)");
   pdl_begin();
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
   const int n0 = blockIdx.x * 8 * TILES;
@@ -315,10 +340,24 @@ __global__ void __launch_bounds__(kWarps * 32, (kMinBlocks<TILES, UNROLL, HI>))
       for (int w = 0; w < kWarps; w++) ss += row_ss[w][m];
       sum *= rsqrtf(ss / float(K) + fold.eps);
     }
-    if (m < M && n < N) {
+    if (!SWIGLU && m < M && n < N) {
       float* y = Y + size_t(m) * N + n;
       *y = accumulate ? *y + sum : sum;
     }
+  }
+  if constexpr (SWIGLU) {
+    // kTile == blockDim.x: every thread holds one final sum (rows past M hold zeros).
+    __shared__ float fin[kTile];
+    fin[e] = sum;
+    __syncthreads();
+    if (e < 128) {
+      const int i = (e / 32) % 4, ln = e % 32;
+      const int m = (ln >> 2) + (i >= 2 ? 8 : 0), j = blockIdx.x * 8 + (ln & 3) * 2 + (i & 1);
+      const float gate = fin[e], up = fin[e + 128];
+      if (m < M && j < N / 2)
+        static_cast<T16*>(sw.out)[size_t(m) * (N / 2) + j] = to_t16<T16>(gate / (1.0f + expf(-gate)) * up);
+    }
+    return;
   }
   if (norm.w) {
     // Every tile is written by exactly one block (the only one, or its split's last): the last
@@ -358,12 +397,16 @@ int blocks_per_sm(Kernel k) {
   return n > 0 ? n : 1;
 }
 
+constexpr FoldArgs kNoFold{nullptr, nullptr, nullptr, 0.0f};
+constexpr SwigluArgs kNoSwiglu{nullptr};
+
 // One launch of a decode kernel variant: picks the split of K from its occupancy.
-template <typename T16, int TILES, int UNROLL, bool HI, bool PF, bool FOLD = false, bool XFIRST = false>
+template <typename T16, int TILES, int UNROLL, bool HI, bool PF, bool FOLD = false, bool XFIRST = false,
+          bool SWIGLU = false>
 void launch_variant(const T16* w, const T16* x, int M, float* y, int N, int K, bool accumulate, int sms,
                     const GemmWorkspace* ws, int force_split, const NormArgs& norm, cudaStream_t s,
-                    const FoldArgs& fold = FoldArgs{nullptr, nullptr, nullptr, 0.0f}) {
-  auto kernel = gemm_decode_kernel<T16, TILES, UNROLL, HI, PF, FOLD, XFIRST>;
+                    const FoldArgs& fold = kNoFold, const SwigluArgs& sw = kNoSwiglu) {
+  auto kernel = gemm_decode_kernel<T16, TILES, UNROLL, HI, PF, FOLD, XFIRST, SWIGLU>;
   static const int per_sm = blocks_per_sm(kernel);
   const int tiles = (N + 8 * TILES - 1) / (8 * TILES);
   const int kTile = TILES * 128;
@@ -374,7 +417,32 @@ void launch_variant(const T16* w, const T16* x, int M, float* y, int N, int K, b
   float* partials = sp.splits > 1 ? ws->partials : nullptr;
   int* counters = sp.splits > 1 ? ws->counters : nullptr;
   launch_kernel(kernel, dim3(tiles, sp.splits), kWarps * 32, 0, s, w, x, y, M, N, K, int(accumulate), sp.len, partials,
-                counters, norm, fold);
+                counters, norm, fold, sw);
+}
+
+// The SwiGLU epilogue's variants: two tiles, 4 chunks in flight; folded (bf16) or not. Folded, the
+// activations are converted before the weights' loads whatever the fold's mode (the variant
+// without a spill; modes 1 and 2 compute the same).
+template <typename T16>
+void launch_swiglu(const T16* w, const T16* x, int M, int N, int K, int sms, const GemmWorkspace* ws, int force_split,
+                   const NormArgs& nm, cudaStream_t s, const FoldArgs& fold, const SwigluArgs& sw) {
+  if constexpr (std::is_same_v<T16, __nv_bfloat16>) {
+    if (fold.x) {
+      if (M > 8)
+        launch_variant<T16, 2, 4, true, false, true, true, true>(w, x, M, nullptr, N, K, false, sms, nullptr, 1, nm, s,
+                                                                 fold, sw);
+      else
+        launch_variant<T16, 2, 4, false, false, true, true, true>(w, x, M, nullptr, N, K, false, sms, nullptr, 1, nm, s,
+                                                                  fold, sw);
+      return;
+    }
+  }
+  if (M > 8)
+    launch_variant<T16, 2, 4, true, false, false, false, true>(w, x, M, nullptr, N, K, false, sms, ws, force_split, nm,
+                                                               s, kNoFold, sw);
+  else
+    launch_variant<T16, 2, 4, false, false, false, false, true>(w, x, M, nullptr, N, K, false, sms, ws, force_split, nm,
+                                                                s, kNoFold, sw);
 }
 
 template <typename T16, int TILES>
@@ -413,8 +481,8 @@ void launch_tiles(const T16* w, const T16* x, int M, float* y, int N, int K, boo
 
 template <typename T16>
 void launch_decode(const DeviceMatrix& W, const void* x, int M, float* y, bool accumulate, const GemmWorkspace* ws,
-                   const NormArgs& nm, cudaStream_t s,
-                   const FoldArgs& fold = FoldArgs{nullptr, nullptr, nullptr, 0.0f}) {
+                   const NormArgs& nm, cudaStream_t s, const FoldArgs& fold = kNoFold,
+                   const SwigluArgs& sw = kNoSwiglu) {
   static int sms = [] {
     int dev = 0, n = 0;
     cudaGetDevice(&dev);
@@ -436,6 +504,12 @@ void launch_decode(const DeviceMatrix& W, const void* x, int M, float* y, bool a
   const int unroll = f == 8 ? 8 : 4;
   const bool pf = g_force_prefetch >= 0 ? g_force_prefetch == 1 : env_pf == 1;
   const int split = g_force_split ? g_force_split : env_split;
+  if (sw.out) {  // two tiles whatever the switches say: tile 0 holds the gate rows, tile 1 the up rows
+    launch_swiglu<T16>(w, xx, M, W.rows, W.cols, sms, ws, split, nm, s, fold, sw);
+    check_launch(fold.x ? "gemm_decode (tensor-core GEMM, M <= 16, folded RMSNorm, SwiGLU epilogue)"
+                        : "gemm_decode (tensor-core GEMM, M <= 16, SwiGLU epilogue)");
+    return;
+  }
   if (tiles == 2)
     launch_tiles<T16, 2>(w, xx, M, y, W.rows, W.cols, accumulate, unroll, pf, sms, ws, split, nm, s, fold);
   else
@@ -515,6 +589,33 @@ void gemm_normed(const DeviceMatrix& W, const GemmInputNorm& in, int M, float* y
   }
   rmsnorm(in.x, in.rows, M, W.cols, in.w, in.eps, in.act, gemm_input_type(W), s);
   gemm(W, in.act, M, y, accumulate, s, ws);
+}
+
+void gemm_swiglu(const DeviceMatrix& W, const void* x, const GemmInputNorm* in, int M, float* gu, void* out,
+                 cudaStream_t s, const GemmWorkspace* ws) {
+  if (M <= 0) return;
+  const int I = W.rows / 2;
+  if (W.rows % 16 != 0) throw EngineError("gemm_swiglu: gate/up rows must be a multiple of 16 (8 of each)");
+  const bool decode = !g_force_cublas && M <= kDecodeRows && W.dtype != DType::F32 && W.cols % 8 == 0;
+  const NormArgs no_norm{nullptr, 0.0f, nullptr, DType::F32, nullptr};
+  if (decode && in && gemm_fold_norm_enabled() && W.dtype == DType::BF16) {
+    launch_decode<__nv_bfloat16>(W, nullptr, M, nullptr, false, ws, no_norm, s,
+                                 FoldArgs{in->x, in->rows, in->w, in->eps}, SwigluArgs{out});
+    return;
+  }
+  if (in) {
+    rmsnorm(in->x, in->rows, M, W.cols, in->w, in->eps, in->act, gemm_input_type(W), s);
+    x = in->act;
+  }
+  if (decode) {
+    if (W.dtype == DType::BF16)
+      launch_decode<__nv_bfloat16>(W, x, M, nullptr, false, ws, no_norm, s, kNoFold, SwigluArgs{out});
+    else
+      launch_decode<__half>(W, x, M, nullptr, false, ws, no_norm, s, kNoFold, SwigluArgs{out});
+    return;
+  }
+  gemm(W, x, M, gu, false, s, ws);
+  swiglu(gu, M, I, out, gemm_input_type(W), s, /*interleaved8=*/true);
 }
 
 void gemm(const DeviceMatrix& W, const void* x, int M, float* y, bool accumulate, cudaStream_t s,

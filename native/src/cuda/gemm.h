@@ -92,6 +92,17 @@ struct GemmInputNorm {
 void gemm_normed(const DeviceMatrix& W, const GemmInputNorm& in, int M, float* y, bool accumulate, cudaStream_t s,
                  const GemmWorkspace* ws = nullptr);
 
+// The down_proj's input of a SwiGLU MLP from its gate/up GEMM: out[m][i] = silu(g_i) * u_i with
+// (g, u) = W x[m] (or W rmsnorm(x[m]) with `in`, as gemm_normed), for W's rows interleaved in 8s:
+// rows 16j..16j+7 are gate rows 8j..8j+7 and rows 16j+8..16j+15 the same up rows (W.rows = 2 I,
+// I % 8 == 0; the backend uploads this layout with HW_GEMM_SWIGLU=1). In decode (M <= 16, 16-bit
+// weights) the decode kernel writes `out` from its epilogue (two tiles per block: the gate tile
+// and its up tile), so no fp32 gate/up output and no swiglu launch; otherwise the GEMM writes gu
+// ([M, 2 I] fp32, the interleaved layout) and swiglu(..., interleaved8) reads it. out: [M, I] in
+// gemm_input_type(W); it must not alias x or in->act (other blocks still read them).
+void gemm_swiglu(const DeviceMatrix& W, const void* x, const GemmInputNorm* in, int M, float* gu, void* out,
+                 cudaStream_t s, const GemmWorkspace* ws = nullptr);
+
 // The fold switch: HW_GEMM_FOLD_NORM=1 (the weights' loads issued before the activations' are
 // converted) or =2 (the activations first), read once; or gemm_force_fold_norm(1/2/0) (tests; -1:
 // the environment's). Off by default.

@@ -89,13 +89,14 @@ __global__ void qkv_post_kernel(QkvPost p, KvLayout kv) {
   for (int d = lane; d < HD; d += 32) store_f(vdst, kv.kv, d, vs[d]);
 }
 
-__global__ void swiglu_kernel(const float* gu, int I, void* out, DType act) {
+__global__ void swiglu_kernel(const float* gu, int I, void* out, DType act, int interleaved8) {
   pdl_begin();
   const int t = blockIdx.y;
   const float* g = gu + size_t(t) * 2 * I;
   for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < I; i += gridDim.x * blockDim.x) {
-    const float x = g[i];
-    store_f(out, act, size_t(t) * I + i, x / (1.0f + expf(-x)) * g[I + i]);
+    const int gi = interleaved8 ? (i >> 3) * 16 + (i & 7) : i, ui = interleaved8 ? gi + 8 : I + i;
+    const float x = g[gi];
+    store_f(out, act, size_t(t) * I + i, x / (1.0f + expf(-x)) * g[ui]);
   }
 }
 
@@ -174,10 +175,10 @@ void qkv_post(const QkvPost& p, const KvLayout& kv, cudaStream_t s) {
   check_launch("qkv_post (bias, q/k norm, RoPE, KV write)");
 }
 
-void swiglu(const float* gu, int T, int I, void* out, DType act, cudaStream_t s) {
+void swiglu(const float* gu, int T, int I, void* out, DType act, cudaStream_t s, bool interleaved8) {
   if (T == 0) return;
   dim3 grid((I + 255) / 256 < 64 ? (I + 255) / 256 : 64, T);
-  launch_kernel(swiglu_kernel, grid, 256, 0, s, gu, I, out, act);
+  launch_kernel(swiglu_kernel, grid, 256, 0, s, gu, I, out, act, int(interleaved8));
   check_launch("swiglu");
 }
 

@@ -333,6 +333,119 @@ static void test_gemm_fold_norm() {
       cases, worst_exact[0], worst_exact[1], worst_rounded);
 }
 
+// The gate/up GEMM with the SwiGLU in its epilogue (gemm.h's gemm_swiglu): W's rows interleaved
+// in 8s (built here from separate gate and up matrices, so the layout itself is checked), out =
+// silu(x Wg^T) * (x Wu^T) in the weights' 16-bit type, against a double reference per row: the
+// fused decode kernel (with and without 3 splits of K), the unfused path (cuBLAS, then the swiglu
+// kernel on interleaved columns), and the same with the input RMSNorm (rows of norm 1e-4, 1 and
+// 300 picked through an index list; unfolded, and folded for bf16). Bounds: a 16-bit output rounds
+// by up to 2^-9 (bf16): NMSE 1e-5 per row; with the norm, the input's own rounding at another
+// point (as test_gemm_fold_norm): 1e-4 per row. Every output element must be written (NaN-filled).
+static void test_gemm_swiglu() {
+  const std::mt19937 saved = rng;  // the later tests keep the random data they were measured on
+  cuda::GemmWorkspace ws = alloc_workspace();
+  double worst[2] = {0, 0};  // plain input, normed input
+  int cases = 0;
+  const int IKs[][2] = {{8, 64}, {96, 200}, {1000, 896}, {2432, 1032}, {40, 3592}};
+  const float row_scales[] = {1e-4f, 1.0f, 300.0f};
+  struct Mode {
+    const char* name;
+    bool normed;
+    int fold, split;
+    bool cublas;
+  };
+  const Mode modes[] = {{"fused", false, 0, 1, false},
+                        {"fused, 3 splits of K", false, 0, 3, false},
+                        {"unfused (cuBLAS, swiglu kernel)", false, 0, 1, true},
+                        {"normed, fused", true, 0, 1, false},
+                        {"normed, folded (mode 2)", true, 2, 1, false},
+                        {"normed, folded (mode 1)", true, 1, 1, false},
+                        {"normed, unfused", true, 0, 1, true}};
+  for (DType dt : {DType::BF16, DType::F16})
+    for (auto ik : IKs)
+      for (int M : {1, 3, 8, 9, 16}) {
+        const int I = ik[0], K = ik[1], N = 2 * I, X = M + 2;
+        std::vector<float> wg = randn(size_t(I) * K, 0.3f), wu = randn(size_t(I) * K, 0.3f);
+        std::vector<uint16_t> w16(size_t(N) * K);
+        for (int i = 0; i < I; i++) {
+          const size_t gr = size_t(i / 8) * 16 + i % 8;  // gate row i; up row i is 8 rows further
+          for (int k = 0; k < K; k++) {
+            const size_t o = size_t(i) * K + k;
+            w16[gr * K + k] = to16(wg[o], dt), w16[(gr + 8) * K + k] = to16(wu[o], dt);
+            wg[o] = from16(w16[gr * K + k], dt), wu[o] = from16(w16[(gr + 8) * K + k], dt);
+          }
+        }
+        std::vector<float> x = randn(size_t(cuda::kDecodeRows) * K);
+        std::vector<uint16_t> x16(x.size());
+        for (size_t i = 0; i < x.size(); i++) x16[i] = to16(x[i], dt), x[i] = from16(x16[i], dt);
+        std::vector<float> xn = randn(size_t(X) * K), gn = randn(K, 0.3f);
+        for (float& v : gn) v += 1.0f;
+        for (int r = 0; r < X; r++)
+          for (int k = 0; k < K; k++) xn[size_t(r) * K + k] *= row_scales[r % 3];
+        std::vector<int> rows(M);
+        for (int m = 0; m < M; m++) rows[m] = X - 1 - m;  // descending, not from row 0
+        std::vector<double> ref[2] = {std::vector<double>(size_t(M) * I), std::vector<double>(size_t(M) * I)};
+        std::vector<double> xin(K);
+        auto swiglu_row = [&](double* out) {
+          for (int i = 0; i < I; i++) {
+            double g = 0, u = 0;
+            for (int k = 0; k < K; k++) g += xin[k] * wg[size_t(i) * K + k], u += xin[k] * wu[size_t(i) * K + k];
+            out[i] = g / (1.0 + std::exp(-g)) * u;
+          }
+        };
+        for (int m = 0; m < M; m++) {
+          for (int k = 0; k < K; k++) xin[k] = x[size_t(m) * K + k];
+          swiglu_row(ref[0].data() + size_t(m) * I);
+          const float* xr = xn.data() + size_t(rows[m]) * K;
+          double ss = 0;
+          for (int k = 0; k < K; k++) ss += double(xr[k]) * xr[k];
+          const double inv = 1.0 / std::sqrt(ss / K + 1e-6);
+          for (int k = 0; k < K; k++) xin[k] = double(xr[k]) * inv * gn[k];
+          swiglu_row(ref[1].data() + size_t(m) * I);
+        }
+        uint16_t* dw = to_device(w16);
+        uint16_t* dx = to_device(x16);
+        float* dxn = to_device(xn);
+        float* dgn = to_device(gn);
+        int* drows = to_device(rows);
+        void* dact = nullptr;
+        CUDA_OK(cudaMalloc(&dact, size_t(cuda::kDecodeRows) * K * 2));
+        float* dgu = to_device(std::vector<float>(size_t(M) * N, NAN));
+        const cuda::DeviceMatrix W{dw, dt, N, K};
+        for (const Mode& md : modes) {
+          uint16_t* dout = to_device(std::vector<uint16_t>(size_t(M) * I, 0xFFFF));  // NaN in bf16 and f16
+          cuda::gemm_force_fold_norm(md.fold);
+          cuda::gemm_force_split(md.split);
+          cuda::gemm_force_cublas(md.cublas);
+          const cuda::GemmInputNorm in{dxn, drows, dgn, 1e-6f, dact};
+          cuda::gemm_swiglu(W, md.normed ? nullptr : dx, md.normed ? &in : nullptr, M, dgu, dout, nullptr, &ws);
+          CUDA_OK(cudaDeviceSynchronize());
+          const std::vector<uint16_t> out = to_host(dout, size_t(M) * I);
+          std::vector<float> got(out.size());
+          for (size_t i = 0; i < out.size(); i++) got[i] = from16(out[i], dt);
+          const double bound = md.normed ? 1e-4 : 1e-5;
+          for (int m = 0; m < M; m++) {
+            const double e = nmse(got.data() + size_t(m) * I, ref[md.normed].data() + size_t(m) * I, size_t(I));
+            worst[md.normed] = std::max(worst[md.normed], e);
+            CHECK(e <= bound, "gemm_swiglu %s %s M=%d I=%d K=%d row %d: NMSE %.3g (bound %.0e)", md.name,
+                  dtype_name(dt), M, I, K, m, e, bound);
+          }
+          cases++;
+          cudaFree(dout);
+        }
+        cudaFree(dw), cudaFree(dx), cudaFree(dxn), cudaFree(dgn), cudaFree(drows), cudaFree(dact), cudaFree(dgu);
+      }
+  cuda::gemm_force_fold_norm(-1);
+  cuda::gemm_force_split(0);
+  cuda::gemm_force_cublas(false);
+  free_workspace(ws, "the SwiGLU epilogue");
+  rng = saved;
+  std::printf(
+      "  gemm with the SwiGLU epilogue (%d cases: fused, split-K, unfused, with the input RMSNorm folded and not; "
+      "bf16 and f16): worst row NMSE %.3g (bound 1e-5), with the norm %.3g (bound 1e-4)\n",
+      cases, worst[0], worst[1]);
+}
+
 static void test_norm_swiglu() {
   double worst_n = 0, worst_s = 0;
   // H % 4 != 0 (902: scalar loads), H not a multiple of the kernel's 256-wide slices (1000).
@@ -797,6 +910,7 @@ int main(int argc, char** argv) {
     test_gemm();
     test_gemm_norm();
     test_gemm_fold_norm();
+    test_gemm_swiglu();
     test_norm_swiglu();
     test_qkv_post();
     test_models();
