@@ -128,9 +128,17 @@ struct Scratch {
   }
 };
 
+// How a stacked matrix's rows are stored on the device (see gemm.h's gemm_swiglu and gemm_qkv).
+enum class RowOrder {
+  Plain,    // the parts' rows one after the other
+  GateUp8,  // two parts (gate, up) in alternating runs of 8 rows
+  PairK,    // [q | k | v] with each K head's rows in RoPE pairs (i, i + half)
+};
+
 struct DeviceLayer {
   DeviceMatrix wqkv, wo, wgu, wdown;
   bool gu_interleaved = false;  // wgu's gate and up rows in alternating runs of 8 (gemm_swiglu)
+  bool k_paired = false;        // wqkv's (and bqkv's) K rows in RoPE pairs (gemm_qkv)
   const float *attn_norm = nullptr, *mlp_norm = nullptr, *q_norm = nullptr, *k_norm = nullptr, *bqkv = nullptr;
 };
 
@@ -280,9 +288,9 @@ class CudaBackend final : public Backend {
 
   void upload(const ModelWeights& w, const BackendOptions& opt);
   DeviceMatrix matrix(const std::vector<const Tensor*>& parts, int cols, const std::string& what,
-                      bool interleave8 = false);
+                      RowOrder order = RowOrder::Plain);
   const float* vector(const Tensor& t, int n, float fill_value);
-  const float* vector_cat(const std::vector<const Tensor*>& parts);
+  const float* vector_cat(const std::vector<const Tensor*>& parts, bool k_paired);
 
   const ModelConfig& cfg_;
   // The load's progress while the weights go to the GPU (only during the constructor).
@@ -299,6 +307,8 @@ class CudaBackend final : public Backend {
   bool random_ = false;
   // HW_GEMM_SWIGLU=1 (read once, at load): gate/up uploaded interleaved, SwiGLU in the GEMM's epilogue.
   bool swiglu_epilogue_ = std::getenv("HW_GEMM_SWIGLU") && std::string(std::getenv("HW_GEMM_SWIGLU")) == "1";
+  // HW_GEMM_QKV=1 (read once, at load): K rows in RoPE pairs, qkv_post in the qkv GEMM's epilogue.
+  bool qkv_epilogue_ = std::getenv("HW_GEMM_QKV") && std::string(std::getenv("HW_GEMM_QKV")) == "1";
   uint64_t seed_ = 0;
   size_t weight_bytes_ = 0;
 
@@ -375,12 +385,16 @@ void CudaBackend::upload(const ModelWeights& w, const BackendOptions& opt) {
     const LayerWeights& lw = random_ ? LayerWeights{} : w.layers[l];
     DeviceLayer& d = layers_[l];
     const std::string at = "layer " + std::to_string(l);
-    d.wqkv = matrix({&lw.wq, &lw.wk, &lw.wv}, int(H), at + " q/k/v");
+    // HW_GEMM_QKV=1: K rows in RoPE pairs, so the decode GEMM does qkv_post itself (gemm.h's
+    // gemm_qkv); models with q/k norms keep qkv_post (the norm needs the whole head).
+    d.k_paired = qkv_epilogue_ && wt_ != DType::F32 && !cfg_.qk_norm && cfg_.head_dim % 8 == 0;
+    d.wqkv = matrix({&lw.wq, &lw.wk, &lw.wv}, int(H), at + " q/k/v", d.k_paired ? RowOrder::PairK : RowOrder::Plain);
     d.wo = matrix({&lw.wo}, int(QD), at + " o_proj");
     // HW_GEMM_SWIGLU=1: gate and up rows interleaved in 8s, so the decode GEMM writes the SwiGLU
     // itself (gemm.h's gemm_swiglu). 16-bit weights only (fp32 ones never take the decode kernel).
     d.gu_interleaved = swiglu_epilogue_ && wt_ != DType::F32 && I % 8 == 0;
-    d.wgu = matrix({&lw.w_gate, &lw.w_up}, int(H), at + " gate/up", d.gu_interleaved);
+    d.wgu =
+        matrix({&lw.w_gate, &lw.w_up}, int(H), at + " gate/up", d.gu_interleaved ? RowOrder::GateUp8 : RowOrder::Plain);
     d.wdown = matrix({&lw.w_down}, int(I), at + " down_proj");
     d.attn_norm = vector(lw.attn_norm, int(H), 1.0f);
     d.mlp_norm = vector(lw.mlp_norm, int(H), 1.0f);
@@ -388,7 +402,7 @@ void CudaBackend::upload(const ModelWeights& w, const BackendOptions& opt) {
       d.q_norm = vector(lw.q_norm, cfg_.head_dim, 1.0f);
       d.k_norm = vector(lw.k_norm, cfg_.head_dim, 1.0f);
     }
-    if (cfg_.qkv_bias) d.bqkv = vector_cat({&lw.bq, &lw.bk, &lw.bv});
+    if (cfg_.qkv_bias) d.bqkv = vector_cat({&lw.bq, &lw.bk, &lw.bv}, d.k_paired);
   }
   final_norm_ = vector(w.final_norm, int(H), 1.0f);
   check_sync(cudaStreamSynchronize(stream_), "weight upload");
@@ -400,7 +414,7 @@ void CudaBackend::upload(const ModelWeights& w, const BackendOptions& opt) {
 // Rows of several tensors stacked into one device matrix in the compute dtype. In random
 // mode the parts are shape-less: rows come from the config.
 DeviceMatrix CudaBackend::matrix(const std::vector<const Tensor*>& parts, int cols, const std::string& what,
-                                 bool interleave8) {
+                                 RowOrder order) {
   const size_t H = cfg_.hidden, QD = cfg_.q_dim(), KD = cfg_.kv_dim(), I = cfg_.intermediate;
   size_t rows = 0;
   if (random_) {
@@ -426,23 +440,36 @@ DeviceMatrix CudaBackend::matrix(const std::vector<const Tensor*>& parts, int co
     uploaded_ += bytes;  // generated on the device: counted as it is queued
     report_upload();
   } else {
-    if (interleave8 && (parts.size() != 2 || parts[0]->rows() != parts[1]->rows() || parts[0]->rows() % 8 != 0))
+    if (order == RowOrder::GateUp8 &&
+        (parts.size() != 2 || parts[0]->rows() != parts[1]->rows() || parts[0]->rows() % 8 != 0))
       throw EngineError(what + ": interleaving needs two parts of equal rows, a multiple of 8");
+    const int HD = cfg_.head_dim, half_hd = HD / 2;
+    if (order == RowOrder::PairK && (parts.size() != 3 || parts[1]->rows() != int64_t(KD) || HD % 2 != 0))
+      throw EngineError(what + ": RoPE pairs need [q, k, v] parts and an even head_dim");
     size_t off = 0;
     std::vector<float> f32;
     std::vector<uint16_t> half;
     const size_t row_bytes = size_t(cols) * esz(wt_);
-    // Part p's rows to the device: contiguous after the previous part, or (interleave8) its
-    // runs of 8 rows into every other 16-row slot, starting at row 8p (one strided copy).
+    // Part p's rows to the device: contiguous after the previous part; GateUp8: its runs of 8
+    // rows into every other 16-row slot, from row 8p (one strided copy); PairK's K part: each
+    // head's first half of rows to the head's even rows, its second half to the odd rows.
     auto put = [&](size_t p, const void* src, size_t n) {
-      if (!interleave8) {
-        check(cudaMemcpy(d + off, src, n * esz(wt_), cudaMemcpyHostToDevice), "cudaMemcpy (weights)");
-        return;
+      const char* from = static_cast<const char*>(src);
+      if (order == RowOrder::GateUp8) {
+        const size_t runs = n / size_t(cols) / 8;
+        check(cudaMemcpy2D(d + p * 8 * row_bytes, 16 * row_bytes, from, 8 * row_bytes, 8 * row_bytes, runs,
+                           cudaMemcpyHostToDevice),
+              "cudaMemcpy2D (interleaved weights)");
+      } else if (order == RowOrder::PairK && p == 1) {
+        for (int h = 0; h < cfg_.kv_heads; h++)
+          for (int j = 0; j < 2; j++)
+            check(cudaMemcpy2D(d + off + (size_t(h) * HD + j) * row_bytes, 2 * row_bytes,
+                               from + (size_t(h) * HD + size_t(j) * half_hd) * row_bytes, row_bytes, row_bytes, half_hd,
+                               cudaMemcpyHostToDevice),
+                  "cudaMemcpy2D (K rows in RoPE pairs)");
+      } else {
+        check(cudaMemcpy(d + off, from, n * esz(wt_), cudaMemcpyHostToDevice), "cudaMemcpy (weights)");
       }
-      const size_t runs = n / size_t(cols) / 8;
-      check(cudaMemcpy2D(d + p * 8 * row_bytes, 16 * row_bytes, src, 8 * row_bytes, 8 * row_bytes, runs,
-                         cudaMemcpyHostToDevice),
-            "cudaMemcpy2D (interleaved weights)");
     };
     for (size_t p = 0; p < parts.size(); p++) {
       const Tensor* t = parts[p];
@@ -481,13 +508,22 @@ const float* CudaBackend::vector(const Tensor& t, int n, float fill_value) {
   return d;
 }
 
-const float* CudaBackend::vector_cat(const std::vector<const Tensor*>& parts) {
+const float* CudaBackend::vector_cat(const std::vector<const Tensor*>& parts, bool k_paired) {
   std::vector<float> v;
   const size_t sizes[3] = {size_t(cfg_.q_dim()), size_t(cfg_.kv_dim()), size_t(cfg_.kv_dim())};
   for (size_t i = 0; i < parts.size(); i++) {
     const size_t at = v.size();
     v.resize(at + sizes[i], 0.0f);
     if (!parts[i]->empty()) tensor_to_f32(*parts[i], 0, parts[i]->rows(), v.data() + at);
+    if (i == 1 && k_paired) {  // the K bias in the order of the K rows (RowOrder::PairK)
+      const int HD = cfg_.head_dim, hh = HD / 2;
+      const std::vector<float> k(v.begin() + at, v.end());
+      for (int h = 0; h < cfg_.kv_heads; h++)
+        for (int e = 0; e < hh; e++) {
+          v[at + size_t(h) * HD + 2 * e] = k[size_t(h) * HD + e];
+          v[at + size_t(h) * HD + 2 * e + 1] = k[size_t(h) * HD + hh + e];
+        }
+    }
   }
   float* d = static_cast<float*>(heap_.alloc(v.size() * 4, "biases"));
   check(cudaMemcpy(d, v.data(), v.size() * 4, cudaMemcpyHostToDevice), "cudaMemcpy (biases)");
@@ -648,12 +684,6 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
       if (!capturing && batch.cancel && batch.cancel->load(std::memory_order_relaxed)) throw Cancelled();
       const DeviceLayer& L = layers_[l];
       // Layers after the first get their input norm from the previous down_proj (below).
-      if (fold) {
-        gemm_normed(L.wqkv, GemmInputNorm{x, nullptr, L.attn_norm, cfg_.rms_eps, a}, T, qkv, false, stream_, &gws);
-      } else {
-        if (l == 0) rmsnorm(x, nullptr, T, H, L.attn_norm, cfg_.rms_eps, a, act, stream_);
-        gemm(L.wqkv, a, T, qkv, false, stream_, &gws);
-      }
       QkvPost qp;
       qp.qkv = qkv;
       qp.q_out = qbuf;
@@ -670,7 +700,18 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
       qp.slot_index = dm + o_si;
       qp.inv_freq = inv_freq_;
       qp.layer = l;
-      qkv_post(qp, kvl, stream_);
+      qp.k_paired = L.k_paired;
+      const GemmInputNorm attn_in{x, nullptr, L.attn_norm, cfg_.rms_eps, a};
+      if (!fold && l == 0) rmsnorm(x, nullptr, T, H, L.attn_norm, cfg_.rms_eps, a, act, stream_);
+      if (L.k_paired) {  // bias, RoPE and the K/V write in the GEMM's epilogue (decode)
+        gemm_qkv(L.wqkv, fold ? nullptr : a, fold ? &attn_in : nullptr, T, qp, kvl, stream_, &gws);
+      } else {
+        if (fold)
+          gemm_normed(L.wqkv, attn_in, T, qkv, false, stream_, &gws);
+        else
+          gemm(L.wqkv, a, T, qkv, false, stream_, &gws);
+        qkv_post(qp, kvl, stream_);
+      }
       // Every row's K/V of this layer is written: now attention (instant visibility).
       if (!fast) {
         view_attention(qbuf, QD, cfg_.heads, va, inv_freq_, kvl, l, att, stream_);

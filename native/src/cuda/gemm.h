@@ -9,6 +9,7 @@
 #include <cuda_runtime.h>
 
 #include "../tensor.h"
+#include "kernels.h"
 
 namespace hw::cuda {
 
@@ -102,6 +103,15 @@ void gemm_normed(const DeviceMatrix& W, const GemmInputNorm& in, int M, float* y
 // gemm_input_type(W); it must not alias x or in->act (other blocks still read them).
 void gemm_swiglu(const DeviceMatrix& W, const void* x, const GemmInputNorm* in, int M, float* gu, void* out,
                  cudaStream_t s, const GemmWorkspace* ws = nullptr);
+
+// The qkv GEMM and qkv_post in one (models without q/k norms): for W's rows [q | k | v] with each
+// K head's rows stored in RoPE pairs (row 2i = the head's row i, row 2i + 1 = its row i + half;
+// the backend uploads this layout with HW_GEMM_QKV=1, and the matching bias), does what
+// gemm() into p.qkv and then qkv_post(p) do: in decode (M = p.T <= 16, 16-bit weights) from the
+// decode kernel's epilogue (no fp32 qkv output, no qkv_post launch); otherwise through p.qkv with
+// qkv_post reading the paired layout. x or `in` as for gemm_swiglu. p.k_paired must be set.
+void gemm_qkv(const DeviceMatrix& W, const void* x, const GemmInputNorm* in, int M, const QkvPost& p,
+              const KvLayout& kv, cudaStream_t s, const GemmWorkspace* ws = nullptr);
 
 // The fold switch: HW_GEMM_FOLD_NORM=1 (the weights' loads issued before the activations' are
 // converted) or =2 (the activations first), read once; or gemm_force_fold_norm(1/2/0) (tests; -1:

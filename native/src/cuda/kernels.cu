@@ -82,7 +82,7 @@ __global__ void qkv_post_kernel(QkvPost p, KvLayout kv) {
   for (int i = lane; i < half; i += 32) {
     float sn, cs;
     sincosf(pos * p.inv_freq[i], &sn, &cs);  // fp32 angle, as transformers and the CPU
-    const float a = v[i], b = v[i + half];
+    const float a = v[p.k_paired ? 2 * i : i], b = v[p.k_paired ? 2 * i + 1 : i + half];
     store_f(kdst, kv.kv, i, a * cs - b * sn);
     store_f(kdst, kv.kv, i + half, b * cs + a * sn);
   }
@@ -170,6 +170,7 @@ void rmsnorm(const float* x, const int* rows, int n, int H, const float* w, floa
 
 void qkv_post(const QkvPost& p, const KvLayout& kv, cudaStream_t s) {
   if (p.T == 0) return;
+  if (p.k_paired && (p.q_norm || p.k_norm)) throw EngineError("qkv_post: K in RoPE pairs cannot take a k norm");
   const int heads = p.heads + p.kv_heads;
   launch_kernel(qkv_post_kernel, dim3(p.T, (heads + kQkvWarps - 1) / kQkvWarps), kQkvWarps * 32, 0, s, p, kv);
   check_launch("qkv_post (bias, q/k norm, RoPE, KV write)");

@@ -40,6 +40,9 @@ struct QkvPost {
   const int* slot_index = nullptr;  // [T]
   const float* inv_freq = nullptr;  // [head_dim / 2]
   int layer = 0;
+  // Each K head's elements stored in RoPE pairs (element 2i = i, 2i + 1 = i + half: gemm.h's
+  // gemm_qkv layout); only without q/k norms.
+  bool k_paired = false;
 };
 void qkv_post(const QkvPost& p, const KvLayout& kv, cudaStream_t s);
 
