@@ -20,7 +20,7 @@
 # PDL reruns, AB_VARIANTS="A=1 B=2" adds one engine run of the new tree per setting (benchmark
 # switches such as HW_GEMM_UNROLL=4; W = 4), AB_TEST_VARIANTS="A=1" reruns test_attention_cuda per
 # setting, AB_OPS_VARIANTS="A=1" reruns test_cuda_ops (every op and the CPU-vs-CUDA models) per
-# setting, AB_ORDER=baseline-first runs compute-sanitizer after the engine runs, then step 6,
+# setting (with AB_OPS_ALL=1 also test_cuda_fixtures and test_hogwild on CUDA), AB_ORDER=baseline-first runs compute-sanitizer after the engine runs, then step 6,
 # then the AB_VARIANTS runs, step 3 and the profile as time allows (so a short call keeps the decode numbers);
 # AB_ORDER=variants-first runs the AB_VARIANTS right after the engine runs, then compute-sanitizer, the
 # profile and step 6 as time allows (step 3 not at all).
@@ -28,7 +28,8 @@
 # commas ("A=1,B=2"). AB_ROUNDS=N runs the AB_VARIANTS N times in interleaved rounds, each round
 # starting with the new tree's defaults ("new, default"), so every variant has a default run next
 # to it. AB_WORKERS (default 1,4,8) and AB_LONG=0 (no 7B W=4 16k run) shorten step 4;
-# AB_PROFILE_ENV="A=1,B=2" profiles the new tree with those switches in step 5.
+# AB_PROFILE_ENV="A=1,B=2" profiles the new tree with those switches in step 5, AB_SANITIZE_ENV
+# runs compute-sanitizer's Hogwild run with them (the sanitizer row of run_cuda_tests.sh does not).
 set -u
 NEW=$(pwd)
 BASE=${1:?usage: scripts/gpu/ab_cuda.sh BASE_DIR [seconds]}
@@ -48,6 +49,7 @@ AB_ATTENTION=${AB_ATTENTION:-full}
 AB_PDL=${AB_PDL:-1}
 AB_ORDER=${AB_ORDER:-}
 AB_PROFILE_ENV=${AB_PROFILE_ENV:-}
+AB_SANITIZE_ENV=${AB_SANITIZE_ENV:-}
 at=""
 [ "$AB_ATTENTION" != 0 ] && at=bench_attention_cuda
 
@@ -80,9 +82,15 @@ done
 for v in ${AB_OPS_VARIANTS:-}; do
   timeout 120 env ${v//,/ } $B/test_cuda_ops >"$L/test_cuda_ops_$v.log" 2>&1
   say "$v test_cuda_ops rc $?: $(grep -E 'checks, [0-9]+ failures' "$L/test_cuda_ops_$v.log" | tail -1)"
+  if [ -n "${AB_OPS_ALL:-}" ]; then  # the transformers fixtures and test_hogwild through the switches too
+    timeout 90 env ${v//,/ } $B/test_cuda_fixtures >"$L/test_cuda_fixtures_$v.log" 2>&1
+    say "$v test_cuda_fixtures rc $?: $(grep -E 'checks, [0-9]+ failures' "$L/test_cuda_fixtures_$v.log" | tail -1)"
+    timeout 90 env ${v//,/ } HW_TEST_DEVICE=cuda $B/test_hogwild >"$L/test_hogwild_$v.log" 2>&1
+    say "$v test_hogwild (CUDA) rc $?: $(grep -E 'checks, [0-9]+ failures' "$L/test_hogwild_$v.log" | tail -1)"
+  fi
 done
 sanitize() {
-  timeout "$1" compute-sanitizer --tool memcheck --error-exitcode 3 $B/test_cuda_ops --hogwild-run >"$L/sanitizer.log" 2>&1
+  timeout "$1" env ${AB_SANITIZE_ENV//,/ } compute-sanitizer --tool memcheck --error-exitcode 3 $B/test_cuda_ops --hogwild-run >"$L/sanitizer.log" 2>&1
   say "compute-sanitizer memcheck, one Hogwild run: rc $? $(grep 'ERROR SUMMARY' "$L/sanitizer.log" | tail -1)"
 }
 # The same tests with programmatic dependent launch (HW_CUDA_PDL=1, off by default).
