@@ -3,6 +3,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <mutex>
 #include <string>
@@ -214,6 +215,21 @@ __device__ __forceinline__ void norm_rows(const float* Y, int M, int N, const No
   }
 }
 
+// L2 prefetches of the weight pieces a lane will load in its first `steps` steps (HW_GEMM_EARLY).
+// Not inlined: the main loop's register allocation stays what it is without it.
+template <int TILES, int UNROLL>
+__device__ __noinline__ void early_prefetch(const uint4* w0, const uint4* w1, PieceRange range, int steps) {
+  const int warp = threadIdx.x >> 5, q = threadIdx.x & 3;
+  for (int step = 0; step < steps; step++)
+#pragma unroll
+    for (int u = 0; u < UNROLL; u++) {
+      const int piece = warp_piece(range.begin, warp, UNROLL, step, u, q);
+      if (piece < range.end)
+#pragma unroll
+        for (int t = 0; t < TILES; t++) asm volatile("prefetch.global.L2 [%0];\n" ::"l"((t ? w1 : w0) + piece));
+    }
+}
+
 // The default one-tile variant is held to 64 registers (4 resident blocks per SM, not 3): with
 // 3, the 448 blocks of a 7B o_proj / down_proj ran as one full wave plus a nearly empty one
 // (H200, ncu, 2026-12-02 14:30 UTC: o + down 49.0 us a layer, was 58.8; down 3.5 TB/s).
@@ -250,9 +266,8 @@ template <typename T16, int TILES, int UNROLL, bool HI, bool PF, bool FOLD = fal
 __global__ void __launch_bounds__(kWarps * 32, (kMinBlocks<TILES, UNROLL, HI>))
     gemm_decode_kernel(const T16* __restrict__ W, const T16* __restrict__ X, float* __restrict__ Y, int M, int N, int K,
                        int accumulate, int split_len, float* __restrict__ partials, int* __restrict__ counters,
-                       NormArgs norm, FoldArgs fold, SwigluArgs sw, QkvArgs qa) {
+                       NormArgs norm, FoldArgs fold, SwigluArgs sw, QkvArgs qa, int early_steps) {
   static_assert(EPI != kEpiSwiglu || TILES == 2, "the SwiGLU epilogue pairs tile 0 (gate) with tile 1 (up)");
-  pdl_begin();
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
   const int n0 = blockIdx.x * 8 * TILES;
   float acc[TILES][4];
@@ -266,6 +281,12 @@ __global__ void __launch_bounds__(kWarps * 32, (kMinBlocks<TILES, UNROLL, HI>))
     wok[t] = n < N;
     wrow[t] = reinterpret_cast<const uint4*>(W + size_t(wok[t] ? n : 0) * K);
   }
+  // Weights are written by no kernel of a step: the pieces of the first early_steps steps are asked
+  // into L2 before the wait for the previous kernel (with PDL this block may be resident while
+  // that one finishes, so the fetch overlaps its tail; HW_GEMM_EARLY). Off: no instruction runs.
+  if (early_steps > 0)
+    early_prefetch<TILES, UNROLL>(wrow[0], wrow[TILES - 1], split_range(K / 8, split_len, blockIdx.y), early_steps);
+  pdl_begin();
   const uint4* x0 = reinterpret_cast<const uint4*>(X + size_t(g) * K);
   const uint4* x1 = reinterpret_cast<const uint4*>(X + size_t(g + 8) * K);
   const bool lo_row = g < M, hi_row = g + 8 < M;
@@ -432,6 +453,13 @@ int env_int(const char* name) {
   return v ? std::atoi(v) : 0;
 }
 
+// HW_GEMM_EARLY=N: steps of weight pieces each decode block asks into L2 before it waits for the
+// previous kernel (0, the default: none; meant for PDL, HW_CUDA_PDL=1), read once.
+int early_steps() {
+  static const int n = std::max(0, std::min(env_int("HW_GEMM_EARLY"), 64));
+  return n;
+}
+
 // The fold's mode: 0 off, 1 weights' loads first, 2 activations first (HW_GEMM_FOLD_NORM, read
 // once, or gemm_force_fold_norm).
 int fold_mode() {
@@ -472,7 +500,7 @@ void launch_variant(const T16* w, const T16* x, int M, float* y, int N, int K, b
   float* partials = sp.splits > 1 ? ws->partials : nullptr;
   int* counters = sp.splits > 1 ? ws->counters : nullptr;
   launch_kernel(kernel, dim3(tiles, sp.splits), kWarps * 32, 0, s, w, x, y, M, N, K, int(accumulate), sp.len, partials,
-                counters, norm, fold, sw, qa);
+                counters, norm, fold, sw, qa, early_steps());
 }
 
 // The variants with an epilogue (SwiGLU: two tiles; qkv: either): 4 chunks in flight; folded (bf16)
