@@ -623,6 +623,7 @@ struct HogwildAttention::Impl {
   int stages1 = 3, stages2 = 4;  // K/V stages of the 1-group and 2-group kernels
   bool one_group = false;        // HW_ATTN_GROUPS=1 (benchmarks): 32-row q-tiles at every W
   int single_chunk_tiles = 0;    // HW_ATTN_SINGLE_CHUNK_TILES=N: one chunk (no merge) up to N tiles
+  int min_chunk_tiles = 1;       // HW_ATTN_CHUNK_TILES=N: at least N tiles a chunk (fewer partials to merge)
   AttnPlanHost host;
   AttnCaps caps;
   AttnPlanLayout layout;
@@ -682,6 +683,10 @@ HogwildAttention::HogwildAttention(const AttnDims& dims, int device) : impl_(new
   // (H200, 2026-12-02 14:30 UTC, =64: 7B W=4 6.60 vs 5.01 ms a step, 0.5B 1.93 vs 1.13): a CTA's
   // walk over ~20 tiles and their blocks' query rotations costs more than the merge launch.
   if (const char* env = std::getenv("HW_ATTN_SINGLE_CHUNK_TILES")) m.single_chunk_tiles = std::atoi(env);
+  // Benchmark switch between the two: chunks of at least N tiles (a 1k context's ~20 one-tile
+  // chunks per KV head become ~20 / N), each CTA with its N tiles in flight at once (3 stages: 2
+  // ahead); the merge reads N times fewer partials. Unmeasured; off (1) by default.
+  if (const char* env = std::getenv("HW_ATTN_CHUNK_TILES")) m.min_chunk_tiles = std::max(1, std::atoi(env));
   int c1, c2;
   if (dims.head_dim == 64)
     c1 = prepare_chunk<64, 1>(m.stages1), c2 = prepare_chunk<64, 2>(m.stages2);
@@ -698,7 +703,8 @@ HogwildAttention::~HogwildAttention() {
 
 bool HogwildAttention::plan(const AttnProblem& problem) {
   Impl& m = *impl_;
-  AttnPlanHost h = build_attn_plan(m.dims, problem, m.wave_g1, m.one_group ? 0 : m.wave_g2, m.single_chunk_tiles);
+  AttnPlanHost h =
+      build_attn_plan(m.dims, problem, m.wave_g1, m.one_group ? 0 : m.wave_g2, m.single_chunk_tiles, m.min_chunk_tiles);
   const AttnCaps need = h.needs();
   bool changed = !m.planned || !(h.shape == m.last_shape);
   const AttnCaps& c = m.caps;
