@@ -155,7 +155,6 @@ __device__ __forceinline__ void load_tile(const ChunkArgs& a, const TileEntry& e
 
 template <int HD, int GROUPS, int STAGES>
 __global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a) {
-  pdl_begin();
   constexpr int kRows = 32 * GROUPS;
   constexpr int kStride = Smem<HD, STAGES>::kStride;
   constexpr int kNT = HD / 8;  // 8-wide n-tiles of the output
@@ -292,6 +291,10 @@ __global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a
     while (k < n_tiles && tab[k].n == 0) k++;
     return k;
   };
+  // Everything above read only the plan and the page table, which no kernel of a step writes (they
+  // are copied in before its first kernel): with PDL that part overlaps the previous kernel's tail.
+  // The queries and this layer's new K/V come from the previous kernels: wait for them here.
+  pdl_begin();
   int prod = visible_from(0), cons = prod;
 #pragma unroll
   for (int s = 0; s < STAGES - 1; s++) {
