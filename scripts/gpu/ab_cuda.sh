@@ -20,10 +20,16 @@
 # PDL reruns, AB_VARIANTS="A=1 B=2" adds one engine run of the new tree per setting (benchmark
 # switches such as HW_GEMM_UNROLL=4; W = 4), AB_TEST_VARIANTS="A=1" reruns test_attention_cuda per
 # setting, AB_OPS_VARIANTS="A=1" reruns test_cuda_ops (every op and the CPU-vs-CUDA models) per
-# setting, AB_ORDER=baseline-first runs compute-sanitizer after the engine runs, then step 6,
+# setting (with AB_OPS_ALL=1 also test_cuda_fixtures and test_hogwild on CUDA), AB_ORDER=baseline-first runs compute-sanitizer after the engine runs, then step 6,
 # then the AB_VARIANTS runs, step 3 and the profile as time allows (so a short call keeps the decode numbers);
 # AB_ORDER=variants-first runs the AB_VARIANTS right after the engine runs, then compute-sanitizer, the
 # profile and step 6 as time allows (step 3 not at all).
+# A setting in AB_VARIANTS / AB_TEST_VARIANTS / AB_OPS_VARIANTS may set several switches joined by
+# commas ("A=1,B=2"). AB_ROUNDS=N runs the AB_VARIANTS N times in interleaved rounds, each round
+# starting with the new tree's defaults ("new, default"), so every variant has a default run next
+# to it. AB_WORKERS (default 1,4,8) and AB_LONG=0 (no 7B W=4 16k run) shorten step 4;
+# AB_PROFILE_ENV="A=1,B=2" profiles the new tree with those switches in step 5, AB_SANITIZE_ENV
+# runs compute-sanitizer's Hogwild run with them (the sanitizer row of run_cuda_tests.sh does not).
 set -u
 NEW=$(pwd)
 BASE=${1:?usage: scripts/gpu/ab_cuda.sh BASE_DIR [seconds]}
@@ -42,6 +48,8 @@ say "new: $NEW, base: $BASE"
 AB_ATTENTION=${AB_ATTENTION:-full}
 AB_PDL=${AB_PDL:-1}
 AB_ORDER=${AB_ORDER:-}
+AB_PROFILE_ENV=${AB_PROFILE_ENV:-}
+AB_SANITIZE_ENV=${AB_SANITIZE_ENV:-}
 at=""
 [ "$AB_ATTENTION" != 0 ] && at=bench_attention_cuda
 
@@ -68,15 +76,21 @@ grep -E "^\| " "$L/tests.txt" | tee -a "$S"
 grep -E "^  " "$L/tests.txt" | tee -a "$S"
 # Switch-selected kernel paths that the default run does not take, each against the CPU op again.
 for v in ${AB_TEST_VARIANTS:-}; do
-  timeout 60 env "$v" $B/test_attention_cuda >"$L/test_attention_$v.log" 2>&1
+  timeout 60 env ${v//,/ } $B/test_attention_cuda >"$L/test_attention_$v.log" 2>&1
   say "$v test_attention_cuda rc $?: $(grep -E 'checks, [0-9]+ failures' "$L/test_attention_$v.log" | tail -1)"
 done
 for v in ${AB_OPS_VARIANTS:-}; do
-  timeout 120 env "$v" $B/test_cuda_ops >"$L/test_cuda_ops_$v.log" 2>&1
+  timeout 120 env ${v//,/ } $B/test_cuda_ops >"$L/test_cuda_ops_$v.log" 2>&1
   say "$v test_cuda_ops rc $?: $(grep -E 'checks, [0-9]+ failures' "$L/test_cuda_ops_$v.log" | tail -1)"
+  if [ -n "${AB_OPS_ALL:-}" ]; then  # the transformers fixtures and test_hogwild through the switches too
+    timeout 90 env ${v//,/ } $B/test_cuda_fixtures >"$L/test_cuda_fixtures_$v.log" 2>&1
+    say "$v test_cuda_fixtures rc $?: $(grep -E 'checks, [0-9]+ failures' "$L/test_cuda_fixtures_$v.log" | tail -1)"
+    timeout 90 env ${v//,/ } HW_TEST_DEVICE=cuda $B/test_hogwild >"$L/test_hogwild_$v.log" 2>&1
+    say "$v test_hogwild (CUDA) rc $?: $(grep -E 'checks, [0-9]+ failures' "$L/test_hogwild_$v.log" | tail -1)"
+  fi
 done
 sanitize() {
-  timeout "$1" compute-sanitizer --tool memcheck --error-exitcode 3 $B/test_cuda_ops --hogwild-run >"$L/sanitizer.log" 2>&1
+  timeout "$1" env ${AB_SANITIZE_ENV//,/ } compute-sanitizer --tool memcheck --error-exitcode 3 $B/test_cuda_ops --hogwild-run >"$L/sanitizer.log" 2>&1
   say "compute-sanitizer memcheck, one Hogwild run: rc $? $(grep 'ERROR SUMMARY' "$L/sanitizer.log" | tail -1)"
 }
 # The same tests with programmatic dependent launch (HW_CUDA_PDL=1, off by default).
@@ -117,21 +131,29 @@ awk '{for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } print $
 [ "$AB_ATTENTION" != 0 ] && [ -z "$AB_ORDER" ] && attention
 
 # 4. Engine decode steps, new and base.
-eng="--shapes qwen2.5-0.5b,qwen2.5-7b --workers 1,4,8 --contexts 1024 --prefill 0"
+eng="--shapes qwen2.5-0.5b,qwen2.5-7b --workers ${AB_WORKERS:-1,4,8} --contexts 1024 --prefill 0"
 for t in new base; do
   bin=$B/bench_cuda
   [ $t = base ] && bin=$BB/bench_cuda
   timeout 120 $bin $eng >"$L/engine_$t.jsonl" 2>"$L/engine_$t.err"
-  timeout 60 $bin --shapes qwen2.5-7b --workers 4 --contexts 16384 --prefill 0 >>"$L/engine_$t.jsonl" 2>>"$L/engine_$t.err"
+  [ "${AB_LONG:-1}" = 0 ] ||
+    timeout 60 $bin --shapes qwen2.5-7b --workers 4 --contexts 16384 --prefill 0 >>"$L/engine_$t.jsonl" 2>>"$L/engine_$t.err"
   grep '"decode"' "$L/engine_$t.jsonl" | sed "s/^/$t /" | tee -a "$S"
 done
 [ "$AB_PDL" = 1 ] && HW_CUDA_PDL=1 timeout 120 $B/bench_cuda $eng 2>"$L/engine_pdl.err" | tee "$L/engine_pdl.jsonl" |
   grep '"decode"' | sed 's/^/new, PDL /' | tee -a "$S"
 variants() {  # W = 4 only, both shapes: enough to pick a benchmark switch's default
-  for v in ${AB_VARIANTS:-}; do
-    [ "$(left)" -gt 40 ] || { say "engine variant $v skipped: $(left) s left"; continue; }
-    env "$v" timeout 60 $B/bench_cuda --shapes qwen2.5-0.5b,qwen2.5-7b --workers 4 --contexts 1024 --prefill 0 \
-      2>"$L/engine_$v.err" | tee "$L/engine_$v.jsonl" | grep '"decode"' | sed "s/^/new, $v /" | tee -a "$S"
+  local rounds=${AB_ROUNDS:-1} list=${AB_VARIANTS:-}
+  [ "$rounds" -gt 1 ] && list="default $list"
+  for r in $(seq 1 "$rounds"); do
+    for v in $list; do
+      [ "$(left)" -gt 40 ] || { say "engine variant $v skipped: $(left) s left"; continue; }
+      local sw=${v//,/ } tag="new, $v"
+      [ "$v" = default ] && sw=""
+      [ "$rounds" -gt 1 ] && tag="round $r, $v"
+      env $sw timeout 60 $B/bench_cuda --shapes qwen2.5-0.5b,qwen2.5-7b --workers 4 --contexts 1024 --prefill 0 \
+        2>"$L/engine_${v}_$r.err" | tee "$L/engine_${v}_$r.jsonl" | grep '"decode"' | sed "s/^/$tag /" | tee -a "$S"
+    done
   done
 }
 [ -z "$AB_ORDER" ] && variants
@@ -147,10 +169,10 @@ for shape in qwen2.5-0.5b qwen2.5-7b; do
   [ "$(left)" -gt 60 ] || { say "profile of $shape skipped: $(left) s left"; continue; }
   args="--shapes $shape --workers 4 --contexts 1024 --prefill 0 --warmup 1 --steps 1"
   if [ -n "$NSYS" ]; then
-    timeout 90 "$NSYS" profile --stats=true -o "$L/nsys_$shape" $B/bench_cuda $args >"$L/nsys_$shape.txt" 2>&1
+    timeout 90 env ${AB_PROFILE_ENV//,/ } "$NSYS" profile --stats=true -o "$L/nsys_$shape" $B/bench_cuda $args >"$L/nsys_$shape.txt" 2>&1
     say "nsys $shape rc $?"
   fi
-  timeout 90 ncu --clock-control none --cache-control none --metrics gpu__time_duration.sum --csv --page raw \
+  timeout 90 env ${AB_PROFILE_ENV//,/ } ncu --clock-control none --cache-control none --metrics gpu__time_duration.sum --csv --page raw \
     $B/bench_cuda $args >"$L/ncu_$shape.csv" 2>"$L/ncu_$shape.err"
   say "ncu $shape rc $?"
 done

@@ -155,7 +155,6 @@ __device__ __forceinline__ void load_tile(const ChunkArgs& a, const TileEntry& e
 
 template <int HD, int GROUPS, int STAGES>
 __global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a) {
-  pdl_begin();
   constexpr int kRows = 32 * GROUPS;
   constexpr int kStride = Smem<HD, STAGES>::kStride;
   constexpr int kNT = HD / 8;  // 8-wide n-tiles of the output
@@ -292,6 +291,10 @@ __global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a
     while (k < n_tiles && tab[k].n == 0) k++;
     return k;
   };
+  // Everything above read only the plan and the page table, which no kernel of a step writes (they
+  // are copied in before its first kernel): with PDL that part overlaps the previous kernel's tail.
+  // The queries and this layer's new K/V come from the previous kernels: wait for them here.
+  pdl_begin();
   int prod = visible_from(0), cons = prod;
 #pragma unroll
   for (int s = 0; s < STAGES - 1; s++) {
@@ -508,14 +511,15 @@ struct MergeArgs {
   void* out;
   int out_bf16;
   float* shares;  // nullptr: none
+  int one_pass;   // HW_ATTN_MERGE1=1: up to 32 chunks, the maxima read with the first batch
 };
 
 template <int HD>
 __global__ void __launch_bounds__(128) attn_merge_kernel(MergeArgs a) {
-  pdl_begin();
   constexpr int kPer = HD / 32;  // output elements per lane
   const PlanPtrs& pl = a.plan;
-  const int n_tokens = pl.base[pl.l.hdr + kHdrTokens];
+  const int n_tokens = pl.base[pl.l.hdr + kHdrTokens];  // the plan: written by no kernel of the step
+  pdl_begin();
   const int item = blockIdx.x * 4 + (threadIdx.x >> 5), lane = threadIdx.x & 31;
   if (item >= n_tokens * a.heads) return;
   const int t = item / a.heads, head = item % a.heads;
@@ -523,8 +527,23 @@ __global__ void __launch_bounds__(128) attn_merge_kernel(MergeArgs a) {
   const size_t stride = size_t(a.kv_heads) * a.rows_padded;
   const size_t base = size_t(kvh) * a.rows_padded + qrow;
 
-  float mx = -INFINITY;
-  for (int ch = lane; ch < a.chunks; ch += 32) mx = fmaxf(mx, a.part_ml[base + ch * stride].x);
+  constexpr int kBatch = 16;
+  using Vec = typename std::conditional<kPer == 4, float4, float2>::type;
+  // One pass (HW_ATTN_MERGE1, chunks <= 32): lane c reads chunk c's (m, l) together with the first
+  // batch's outputs, so the maximum costs no round trip of its own; the same sums in the same order
+  // as the two passes below (the same bytes out).
+  const bool one_pass = a.one_pass && a.chunks <= 32;
+  float2 own = make_float2(-INFINITY, 0.f);
+  Vec first[kBatch];
+  if (one_pass) {
+    if (lane < a.chunks) own = a.part_ml[base + lane * stride];
+#pragma unroll
+    for (int i = 0; i < kBatch; i++)
+      if (i < a.chunks) first[i] = *reinterpret_cast<const Vec*>(a.part_o + (base + i * stride) * HD + lane * kPer);
+  }
+  float mx = own.x;
+  if (!one_pass)
+    for (int ch = lane; ch < a.chunks; ch += 32) mx = fmaxf(mx, a.part_ml[base + ch * stride].x);
 #pragma unroll
   for (int s = 16; s > 0; s >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, s));
   const float ref = mx == -INFINITY ? 0.f : mx;
@@ -533,19 +552,31 @@ __global__ void __launch_bounds__(128) attn_merge_kernel(MergeArgs a) {
   for (int e = 0; e < kPer; e++) acc[e] = 0.f;
   float total = 0.f;
   // Batches of 16 chunks whose loads are all issued before any is used (one round trip a batch).
-  constexpr int kBatch = 16;
-  using Vec = typename std::conditional<kPer == 4, float4, float2>::type;
   for (int c0 = 0; c0 < a.chunks; c0 += kBatch) {
     float2 ml[kBatch];
     Vec v[kBatch];
+    if (one_pass) {  // (m, l) from the lanes that read them; the first batch's outputs already here
 #pragma unroll
-    for (int i = 0; i < kBatch; i++) {
-      const int ch = c0 + i;
-      if (ch < a.chunks) {
-        ml[i] = a.part_ml[base + ch * stride];
-        v[i] = *reinterpret_cast<const Vec*>(a.part_o + (base + ch * stride) * HD + lane * kPer);
-      } else {
-        ml[i] = make_float2(0.f, 0.f);
+      for (int i = 0; i < kBatch; i++) {
+        const int ch = c0 + i;
+        ml[i].x = __shfl_sync(0xffffffffu, own.x, ch & 31);
+        ml[i].y = __shfl_sync(0xffffffffu, own.y, ch & 31);
+        if (ch >= a.chunks) ml[i] = make_float2(0.f, 0.f);
+        if (c0 == 0)
+          v[i] = first[i];
+        else if (ch < a.chunks)
+          v[i] = *reinterpret_cast<const Vec*>(a.part_o + (base + ch * stride) * HD + lane * kPer);
+      }
+    } else {
+#pragma unroll
+      for (int i = 0; i < kBatch; i++) {
+        const int ch = c0 + i;
+        if (ch < a.chunks) {
+          ml[i] = a.part_ml[base + ch * stride];
+          v[i] = *reinterpret_cast<const Vec*>(a.part_o + (base + ch * stride) * HD + lane * kPer);
+        } else {
+          ml[i] = make_float2(0.f, 0.f);
+        }
       }
     }
 #pragma unroll
@@ -623,6 +654,8 @@ struct HogwildAttention::Impl {
   int stages1 = 3, stages2 = 4;  // K/V stages of the 1-group and 2-group kernels
   bool one_group = false;        // HW_ATTN_GROUPS=1 (benchmarks): 32-row q-tiles at every W
   int single_chunk_tiles = 0;    // HW_ATTN_SINGLE_CHUNK_TILES=N: one chunk (no merge) up to N tiles
+  int min_chunk_tiles = 1;       // HW_ATTN_CHUNK_TILES=N: at least N tiles a chunk (fewer partials to merge)
+  int merge_one_pass = 0;        // HW_ATTN_MERGE1=1: the merge reads the maxima with its first batch
   AttnPlanHost host;
   AttnCaps caps;
   AttnPlanLayout layout;
@@ -682,6 +715,12 @@ HogwildAttention::HogwildAttention(const AttnDims& dims, int device) : impl_(new
   // (H200, 2026-12-02 14:30 UTC, =64: 7B W=4 6.60 vs 5.01 ms a step, 0.5B 1.93 vs 1.13): a CTA's
   // walk over ~20 tiles and their blocks' query rotations costs more than the merge launch.
   if (const char* env = std::getenv("HW_ATTN_SINGLE_CHUNK_TILES")) m.single_chunk_tiles = std::atoi(env);
+  // Benchmark switch between the two: chunks of at least N tiles (a 1k context's ~20 one-tile
+  // chunks per KV head become ~20 / N), each CTA with its N tiles in flight at once (3 stages: 2
+  // ahead); the merge reads N times fewer partials. Unmeasured; off (1) by default.
+  if (const char* env = std::getenv("HW_ATTN_CHUNK_TILES")) m.min_chunk_tiles = std::max(1, std::atoi(env));
+  // Benchmark switch: the merge kernel in one round trip fewer (same bytes out; unmeasured, off).
+  if (const char* env = std::getenv("HW_ATTN_MERGE1")) m.merge_one_pass = std::string(env) == "1";
   int c1, c2;
   if (dims.head_dim == 64)
     c1 = prepare_chunk<64, 1>(m.stages1), c2 = prepare_chunk<64, 2>(m.stages2);
@@ -698,7 +737,8 @@ HogwildAttention::~HogwildAttention() {
 
 bool HogwildAttention::plan(const AttnProblem& problem) {
   Impl& m = *impl_;
-  AttnPlanHost h = build_attn_plan(m.dims, problem, m.wave_g1, m.one_group ? 0 : m.wave_g2, m.single_chunk_tiles);
+  AttnPlanHost h =
+      build_attn_plan(m.dims, problem, m.wave_g1, m.one_group ? 0 : m.wave_g2, m.single_chunk_tiles, m.min_chunk_tiles);
   const AttnCaps need = h.needs();
   bool changed = !m.planned || !(h.shape == m.last_shape);
   const AttnCaps& c = m.caps;
@@ -798,6 +838,7 @@ void HogwildAttention::run(int layer, const AttnLayerArgs& args, cudaStream_t st
   ma.part_o = m.part_o, ma.part_ml = m.part_ml, ma.piece_ml = m.piece_ml;
   ma.out = args.out, ma.out_bf16 = args.out_type == AttnDType::BF16;
   ma.shares = args.shares;
+  ma.one_pass = m.merge_one_pass;
   const int items = s.tokens * m.dims.heads;
   if (HD == 64)
     launch_kernel(attn_merge_kernel<64>, (items + 3) / 4, 128, 0, stream, ma);

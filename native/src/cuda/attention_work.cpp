@@ -114,7 +114,7 @@ void AttnPlanHost::pack(const AttnPlanLayout& l, int32_t* dst) const {
 }
 
 AttnPlanHost build_attn_plan(const AttnDims& dims, const AttnProblem& p, int wave_g1, int wave_g2,
-                             int single_chunk_tiles) {
+                             int single_chunk_tiles, int min_chunk_tiles) {
   check_attn_dims(dims);
   const int group = dims.heads / dims.kv_heads, pt = dims.page_tokens;
   AttnPlanHost h;
@@ -230,6 +230,7 @@ AttnPlanHost build_attn_plan(const AttnDims& dims, const AttnProblem& p, int wav
     }
   const int tiles = int(tile_blk.size());
   if (tiles <= single_chunk_tiles) s.chunks = 1;
+  if (min_chunk_tiles > 1) s.chunks = std::min(s.chunks, std::max(1, (tiles + min_chunk_tiles - 1) / min_chunk_tiles));
   // Enough chunks that no chunk holds more tiles than a CTA's table.
   s.chunks = std::max(s.chunks, (tiles + kAttnMaxChunkTiles - 1) / kAttnMaxChunkTiles);
   s.chunks = std::min(s.chunks, std::max(1, tiles));

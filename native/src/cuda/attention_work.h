@@ -160,8 +160,10 @@ struct AttnPlanHost {
 // with 1 / 2 warp groups (wave_g2 <= 0: 1-group CTAs only); the chunk count fills one wave for
 // all q-tiles and KV heads. single_chunk_tiles > 0: a problem of at most that many tiles gets
 // one chunk (each CTA walks every tile; no merge launch when no shares are asked for).
+// min_chunk_tiles > 1: at most tiles / min_chunk_tiles chunks (rounded up), so a short context has
+// fewer CTAs with a few tiles each and fewer partials to merge.
 AttnPlanHost build_attn_plan(const AttnDims& dims, const AttnProblem& p, int wave_g1, int wave_g2,
-                             int single_chunk_tiles = 0);
+                             int single_chunk_tiles = 0, int min_chunk_tiles = 1);
 
 // Checks dims (heads divisible, head_dim supported); throws EngineError otherwise.
 void check_attn_dims(const AttnDims& dims);

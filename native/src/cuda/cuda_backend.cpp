@@ -128,8 +128,17 @@ struct Scratch {
   }
 };
 
+// How a stacked matrix's rows are stored on the device (see gemm.h's gemm_swiglu and gemm_qkv).
+enum class RowOrder {
+  Plain,    // the parts' rows one after the other
+  GateUp8,  // two parts (gate, up) in alternating runs of 8 rows
+  PairK,    // [q | k | v] with each K head's rows in RoPE pairs (i, i + half)
+};
+
 struct DeviceLayer {
   DeviceMatrix wqkv, wo, wgu, wdown;
+  bool gu_interleaved = false;  // wgu's gate and up rows in alternating runs of 8 (gemm_swiglu)
+  bool k_paired = false;        // wqkv's (and bqkv's) K rows in RoPE pairs (gemm_qkv)
   const float *attn_norm = nullptr, *mlp_norm = nullptr, *q_norm = nullptr, *k_norm = nullptr, *bqkv = nullptr;
 };
 
@@ -278,9 +287,10 @@ class CudaBackend final : public Backend {
   }
 
   void upload(const ModelWeights& w, const BackendOptions& opt);
-  DeviceMatrix matrix(const std::vector<const Tensor*>& parts, int cols, const std::string& what);
+  DeviceMatrix matrix(const std::vector<const Tensor*>& parts, int cols, const std::string& what,
+                      RowOrder order = RowOrder::Plain);
   const float* vector(const Tensor& t, int n, float fill_value);
-  const float* vector_cat(const std::vector<const Tensor*>& parts);
+  const float* vector_cat(const std::vector<const Tensor*>& parts, bool k_paired);
 
   const ModelConfig& cfg_;
   // The load's progress while the weights go to the GPU (only during the constructor).
@@ -295,6 +305,10 @@ class CudaBackend final : public Backend {
   DeviceHeap heap_;
   DType wt_ = DType::BF16, kv_ = DType::BF16;
   bool random_ = false;
+  // HW_GEMM_SWIGLU=1 (read once, at load): gate/up uploaded interleaved, SwiGLU in the GEMM's epilogue.
+  bool swiglu_epilogue_ = std::getenv("HW_GEMM_SWIGLU") && std::string(std::getenv("HW_GEMM_SWIGLU")) == "1";
+  // HW_GEMM_QKV=1 (read once, at load): K rows in RoPE pairs, qkv_post in the qkv GEMM's epilogue.
+  bool qkv_epilogue_ = std::getenv("HW_GEMM_QKV") && std::string(std::getenv("HW_GEMM_QKV")) == "1";
   uint64_t seed_ = 0;
   size_t weight_bytes_ = 0;
 
@@ -318,7 +332,7 @@ class CudaBackend final : public Backend {
 
  private:
   std::vector<const void*> graph_key_, last_key_;
-  Buf x_, act_, qkv_, att_, gu_, logits_, meta_, shares_, key_att_;
+  Buf x_, act_, mlp_act_, qkv_, att_, gu_, logits_, meta_, shares_, key_att_;
   Buf gemm_partials_, gemm_counters_;  // the decode GEMM's split-K workspace (gemm.h)
 };
 
@@ -371,9 +385,16 @@ void CudaBackend::upload(const ModelWeights& w, const BackendOptions& opt) {
     const LayerWeights& lw = random_ ? LayerWeights{} : w.layers[l];
     DeviceLayer& d = layers_[l];
     const std::string at = "layer " + std::to_string(l);
-    d.wqkv = matrix({&lw.wq, &lw.wk, &lw.wv}, int(H), at + " q/k/v");
+    // HW_GEMM_QKV=1: K rows in RoPE pairs, so the decode GEMM does qkv_post itself (gemm.h's
+    // gemm_qkv); models with q/k norms keep qkv_post (the norm needs the whole head).
+    d.k_paired = qkv_epilogue_ && wt_ != DType::F32 && !cfg_.qk_norm && cfg_.head_dim % 8 == 0;
+    d.wqkv = matrix({&lw.wq, &lw.wk, &lw.wv}, int(H), at + " q/k/v", d.k_paired ? RowOrder::PairK : RowOrder::Plain);
     d.wo = matrix({&lw.wo}, int(QD), at + " o_proj");
-    d.wgu = matrix({&lw.w_gate, &lw.w_up}, int(H), at + " gate/up");
+    // HW_GEMM_SWIGLU=1: gate and up rows interleaved in 8s, so the decode GEMM writes the SwiGLU
+    // itself (gemm.h's gemm_swiglu). 16-bit weights only (fp32 ones never take the decode kernel).
+    d.gu_interleaved = swiglu_epilogue_ && wt_ != DType::F32 && I % 8 == 0;
+    d.wgu =
+        matrix({&lw.w_gate, &lw.w_up}, int(H), at + " gate/up", d.gu_interleaved ? RowOrder::GateUp8 : RowOrder::Plain);
     d.wdown = matrix({&lw.w_down}, int(I), at + " down_proj");
     d.attn_norm = vector(lw.attn_norm, int(H), 1.0f);
     d.mlp_norm = vector(lw.mlp_norm, int(H), 1.0f);
@@ -381,7 +402,7 @@ void CudaBackend::upload(const ModelWeights& w, const BackendOptions& opt) {
       d.q_norm = vector(lw.q_norm, cfg_.head_dim, 1.0f);
       d.k_norm = vector(lw.k_norm, cfg_.head_dim, 1.0f);
     }
-    if (cfg_.qkv_bias) d.bqkv = vector_cat({&lw.bq, &lw.bk, &lw.bv});
+    if (cfg_.qkv_bias) d.bqkv = vector_cat({&lw.bq, &lw.bk, &lw.bv}, d.k_paired);
   }
   final_norm_ = vector(w.final_norm, int(H), 1.0f);
   check_sync(cudaStreamSynchronize(stream_), "weight upload");
@@ -392,7 +413,8 @@ void CudaBackend::upload(const ModelWeights& w, const BackendOptions& opt) {
 
 // Rows of several tensors stacked into one device matrix in the compute dtype. In random
 // mode the parts are shape-less: rows come from the config.
-DeviceMatrix CudaBackend::matrix(const std::vector<const Tensor*>& parts, int cols, const std::string& what) {
+DeviceMatrix CudaBackend::matrix(const std::vector<const Tensor*>& parts, int cols, const std::string& what,
+                                 RowOrder order) {
   const size_t H = cfg_.hidden, QD = cfg_.q_dim(), KD = cfg_.kv_dim(), I = cfg_.intermediate;
   size_t rows = 0;
   if (random_) {
@@ -418,22 +440,51 @@ DeviceMatrix CudaBackend::matrix(const std::vector<const Tensor*>& parts, int co
     uploaded_ += bytes;  // generated on the device: counted as it is queued
     report_upload();
   } else {
+    if (order == RowOrder::GateUp8 &&
+        (parts.size() != 2 || parts[0]->rows() != parts[1]->rows() || parts[0]->rows() % 8 != 0))
+      throw EngineError(what + ": interleaving needs two parts of equal rows, a multiple of 8");
+    const int HD = cfg_.head_dim, half_hd = HD / 2;
+    if (order == RowOrder::PairK && (parts.size() != 3 || parts[1]->rows() != int64_t(KD) || HD % 2 != 0))
+      throw EngineError(what + ": RoPE pairs need [q, k, v] parts and an even head_dim");
     size_t off = 0;
     std::vector<float> f32;
     std::vector<uint16_t> half;
-    for (const Tensor* t : parts) {
+    const size_t row_bytes = size_t(cols) * esz(wt_);
+    // Part p's rows to the device: contiguous after the previous part; GateUp8: its runs of 8
+    // rows into every other 16-row slot, from row 8p (one strided copy); PairK's K part: each
+    // head's first half of rows to the head's even rows, its second half to the odd rows.
+    auto put = [&](size_t p, const void* src, size_t n) {
+      const char* from = static_cast<const char*>(src);
+      if (order == RowOrder::GateUp8) {
+        const size_t runs = n / size_t(cols) / 8;
+        check(cudaMemcpy2D(d + p * 8 * row_bytes, 16 * row_bytes, from, 8 * row_bytes, 8 * row_bytes, runs,
+                           cudaMemcpyHostToDevice),
+              "cudaMemcpy2D (interleaved weights)");
+      } else if (order == RowOrder::PairK && p == 1) {
+        for (int h = 0; h < cfg_.kv_heads; h++)
+          for (int j = 0; j < 2; j++)
+            check(cudaMemcpy2D(d + off + (size_t(h) * HD + j) * row_bytes, 2 * row_bytes,
+                               from + (size_t(h) * HD + size_t(j) * half_hd) * row_bytes, row_bytes, row_bytes, half_hd,
+                               cudaMemcpyHostToDevice),
+                  "cudaMemcpy2D (K rows in RoPE pairs)");
+      } else {
+        check(cudaMemcpy(d + off, from, n * esz(wt_), cudaMemcpyHostToDevice), "cudaMemcpy (weights)");
+      }
+    };
+    for (size_t p = 0; p < parts.size(); p++) {
+      const Tensor* t = parts[p];
       const size_t n = size_t(t->numel());
       if (t->dtype == wt_) {
-        check(cudaMemcpy(d + off, t->data, n * esz(wt_), cudaMemcpyHostToDevice), "cudaMemcpy (weights)");
+        put(p, t->data, n);
       } else {  // a tensor stored in another dtype than the embedding: converted once here
         f32.resize(n);
         tensor_to_f32(*t, 0, t->rows(), f32.data());
         if (wt_ == DType::F32) {
-          check(cudaMemcpy(d + off, f32.data(), n * 4, cudaMemcpyHostToDevice), "cudaMemcpy (weights)");
+          put(p, f32.data(), n);
         } else {
           half.resize(n);
           for (size_t i = 0; i < n; i++) half[i] = wt_ == DType::BF16 ? f32_to_bf16(f32[i]) : f32_to_f16(f32[i]);
-          check(cudaMemcpy(d + off, half.data(), n * 2, cudaMemcpyHostToDevice), "cudaMemcpy (weights)");
+          put(p, half.data(), n);
         }
       }
       off += n * esz(wt_);
@@ -457,13 +508,22 @@ const float* CudaBackend::vector(const Tensor& t, int n, float fill_value) {
   return d;
 }
 
-const float* CudaBackend::vector_cat(const std::vector<const Tensor*>& parts) {
+const float* CudaBackend::vector_cat(const std::vector<const Tensor*>& parts, bool k_paired) {
   std::vector<float> v;
   const size_t sizes[3] = {size_t(cfg_.q_dim()), size_t(cfg_.kv_dim()), size_t(cfg_.kv_dim())};
   for (size_t i = 0; i < parts.size(); i++) {
     const size_t at = v.size();
     v.resize(at + sizes[i], 0.0f);
     if (!parts[i]->empty()) tensor_to_f32(*parts[i], 0, parts[i]->rows(), v.data() + at);
+    if (i == 1 && k_paired) {  // the K bias in the order of the K rows (RowOrder::PairK)
+      const int HD = cfg_.head_dim, hh = HD / 2;
+      const std::vector<float> k(v.begin() + at, v.end());
+      for (int h = 0; h < cfg_.kv_heads; h++)
+        for (int e = 0; e < hh; e++) {
+          v[at + size_t(h) * HD + 2 * e] = k[size_t(h) * HD + e];
+          v[at + size_t(h) * HD + 2 * e + 1] = k[size_t(h) * HD + hh + e];
+        }
+    }
   }
   float* d = static_cast<float*>(heap_.alloc(v.size() * 4, "biases"));
   check(cudaMemcpy(d, v.data(), v.size() * 4, cudaMemcpyHostToDevice), "cudaMemcpy (biases)");
@@ -562,6 +622,10 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
   float* att = att_.need<float>(heap_, size_t(T) * QD, "activations", stream_);
   float* qbuf = q_.need<float>(heap_, size_t(T) * QD, "activations", stream_);
   float* gu = gu_.need<float>(heap_, size_t(T) * 2 * I, "MLP activations", stream_);
+  // The down_proj's input when the gate/up GEMM writes the SwiGLU itself (it may not write `a`,
+  // which its other blocks still read).
+  const bool swiglu_fused = !layers_.empty() && layers_[0].gu_interleaved;
+  void* mlp_a = swiglu_fused ? mlp_act_.need<char>(heap_, size_t(Tpad) * I * esz(act), "MLP activations", stream_) : a;
   float* logits = logits_.need<float>(heap_, size_t(std::max(P, 1)) * V, "logits", stream_);
   // The decode GEMM's split-K scratch: a fixed size, so allocated (and its counters zeroed) once.
   GemmWorkspace gws;
@@ -620,12 +684,6 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
       if (!capturing && batch.cancel && batch.cancel->load(std::memory_order_relaxed)) throw Cancelled();
       const DeviceLayer& L = layers_[l];
       // Layers after the first get their input norm from the previous down_proj (below).
-      if (fold) {
-        gemm_normed(L.wqkv, GemmInputNorm{x, nullptr, L.attn_norm, cfg_.rms_eps, a}, T, qkv, false, stream_, &gws);
-      } else {
-        if (l == 0) rmsnorm(x, nullptr, T, H, L.attn_norm, cfg_.rms_eps, a, act, stream_);
-        gemm(L.wqkv, a, T, qkv, false, stream_, &gws);
-      }
       QkvPost qp;
       qp.qkv = qkv;
       qp.q_out = qbuf;
@@ -642,7 +700,18 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
       qp.slot_index = dm + o_si;
       qp.inv_freq = inv_freq_;
       qp.layer = l;
-      qkv_post(qp, kvl, stream_);
+      qp.k_paired = L.k_paired;
+      const GemmInputNorm attn_in{x, nullptr, L.attn_norm, cfg_.rms_eps, a};
+      if (!fold && l == 0) rmsnorm(x, nullptr, T, H, L.attn_norm, cfg_.rms_eps, a, act, stream_);
+      if (L.k_paired) {  // bias, RoPE and the K/V write in the GEMM's epilogue (decode)
+        gemm_qkv(L.wqkv, fold ? nullptr : a, fold ? &attn_in : nullptr, T, qp, kvl, stream_, &gws);
+      } else {
+        if (fold)
+          gemm_normed(L.wqkv, attn_in, T, qkv, false, stream_, &gws);
+        else
+          gemm(L.wqkv, a, T, qkv, false, stream_, &gws);
+        qkv_post(qp, kvl, stream_);
+      }
       // Every row's K/V of this layer is written: now attention (instant visibility).
       if (!fast) {
         view_attention(qbuf, QD, cfg_.heads, va, inv_freq_, kvl, l, att, stream_);
@@ -663,21 +732,28 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
       // The residual GEMMs also write the next norm's output (fused into their last block where
       // the kernel can, else a separate rmsnorm launch; gemm.h).
       GemmNorm mlp_in{L.mlp_norm, cfg_.rms_eps, a, act};
+      const GemmInputNorm mlp_norm{x, nullptr, L.mlp_norm, cfg_.rms_eps, a};
       if (fold) {
         gemm(L.wo, a, T, x, true, stream_, &gws);
-        gemm_normed(L.wgu, GemmInputNorm{x, nullptr, L.mlp_norm, cfg_.rms_eps, a}, T, gu, false, stream_, &gws);
+        if (L.gu_interleaved)
+          gemm_swiglu(L.wgu, nullptr, &mlp_norm, T, gu, mlp_a, stream_, &gws);
+        else
+          gemm_normed(L.wgu, mlp_norm, T, gu, false, stream_, &gws);
       } else {
         gemm(L.wo, a, T, x, true, stream_, &gws, &mlp_in);
-        gemm(L.wgu, a, T, gu, false, stream_, &gws);
+        if (L.gu_interleaved)
+          gemm_swiglu(L.wgu, a, nullptr, T, gu, mlp_a, stream_, &gws);
+        else
+          gemm(L.wgu, a, T, gu, false, stream_, &gws);
       }
-      swiglu(gu, T, I, a, act, stream_);
+      if (!L.gu_interleaved) swiglu(gu, T, I, a, act, stream_);
       if (fold) {
-        gemm(L.wdown, a, T, x, true, stream_, &gws);
+        gemm(L.wdown, mlp_a, T, x, true, stream_, &gws);
       } else if (l + 1 < cfg_.layers) {
         GemmNorm next_in{layers_[l + 1].attn_norm, cfg_.rms_eps, a, act};
-        gemm(L.wdown, a, T, x, true, stream_, &gws, &next_in);
+        gemm(L.wdown, mlp_a, T, x, true, stream_, &gws, &next_in);
       } else {
-        gemm(L.wdown, a, T, x, true, stream_, &gws);
+        gemm(L.wdown, mlp_a, T, x, true, stream_, &gws);
       }
     }
     if (P > 0) {
@@ -703,6 +779,7 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
                                         dm,
                                         x,
                                         a,
+                                        mlp_a,
                                         qkv,
                                         att,
                                         qbuf,

@@ -3,10 +3,12 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <mutex>
 #include <string>
 
+#include "../error.h"
 #include "cublas_loader.h"
 #include "cuda_check.h"
 #include "dtype.cuh"
@@ -109,6 +111,66 @@ struct NormArgs {
   int* done;  // blocks that wrote their tile (zero between launches)
 };
 
+// The SwiGLU epilogue of a gate/up GEMM (out null: none). The weight rows are interleaved in 8s
+// (rows 16j..16j+7 = gate rows 8j..8j+7, rows 16j+8..16j+15 = the same up rows; gemm.h), so a
+// two-tile block holds gate column 8j + c in tile 0 and up column 8j + c in tile 1 and writes
+// out[m][8j + c] = silu(gate) * up itself: no fp32 gate/up output, no swiglu launch.
+struct SwigluArgs {
+  void* out;  // [M, N / 2] in the weights' 16-bit type: the down_proj's input
+};
+
+// The qkv GEMM's epilogue (gemm.h's gemm_qkv; p.q_out null: none): what qkv_post does for a model
+// without q/k norms, from the GEMM's final sums. K's weight rows are stored in RoPE pairs (row 2i
+// of a head = its row i, row 2i + 1 = its row i + half), so the pair that a rotation mixes sits in
+// adjacent output columns of one tile.
+struct QkvArgs {
+  QkvPost p;  // p.qkv unused; p.k_paired set
+  KvLayout kv;
+};
+
+// Output columns n, n + 1 (n even, one 8-column tile) of token m: biases added; q copied out
+// unrotated; K's pair (i, i + half) rotated at the token's block-local index and written to its
+// page slot; V written. The same arithmetic as qkv_post_kernel.
+__device__ __forceinline__ void qkv_pair(const QkvArgs& a, int m, int n, float y0, float y1) {
+  const QkvPost& p = a.p;
+  const int HD = p.head_dim, QD = p.heads * HD, KD = p.kv_heads * HD;
+  if (p.bias) y0 += p.bias[n], y1 += p.bias[n + 1];
+  if (n < QD) {
+    float* q = p.q_out + size_t(m) * QD + n;
+    q[0] = y0, q[1] = y1;
+    return;
+  }
+  const bool is_k = n < QD + KD;
+  const int col = n - QD - (is_k ? 0 : KD), kh = col / HD, c = col % HD;
+  char* page = static_cast<char*>(a.kv.pages[p.slot_page[m]]);
+  const size_t esz = a.kv.kv == DType::F32 ? 4 : 2;
+  void* dst = page + esz * kv_offset(p.layer, is_k ? 0 : 1, kh, p.slot_index[m], a.kv.kv_heads, a.kv.page_tokens, HD);
+  if (is_k) {
+    const int i = c / 2, half = HD / 2;
+    float sn, cs;
+    sincosf(float(p.local[m]) * p.inv_freq[i], &sn, &cs);  // fp32 angle, as transformers and the CPU
+    store_f(dst, a.kv.kv, i, y0 * cs - y1 * sn);
+    store_f(dst, a.kv.kv, i + half, y1 * cs + y0 * sn);
+  } else {
+    store_f(dst, a.kv.kv, c, y0);
+    store_f(dst, a.kv.kv, c + 1, y1);
+  }
+}
+
+// What a decode kernel does with its final sums: store (or add) them to y, the SwiGLU, the qkv post.
+constexpr int kEpiStore = 0, kEpiSwiglu = 1, kEpiQkv = 2;
+
+template <typename T16>
+__device__ __forceinline__ T16 to_t16(float v);
+template <>
+__device__ __forceinline__ __nv_bfloat16 to_t16<__nv_bfloat16>(float v) {
+  return __float2bfloat16_rn(v);
+}
+template <>
+__device__ __forceinline__ __half to_t16<__half>(float v) {
+  return __float2half_rn(v);
+}
+
 // out[m] = y[m] * rsqrt(mean(y[m]^2) + eps) * w for the M rows, by one block of kWarps * 32
 // threads: 256 / M' threads per row (M' = M rounded up to a power of two), each summing a fixed
 // strided set of float4s, then the row's threads reduced in a fixed order (bit-identical runs).
@@ -153,6 +215,21 @@ __device__ __forceinline__ void norm_rows(const float* Y, int M, int N, const No
   }
 }
 
+// L2 prefetches of the weight pieces a lane will load in its first `steps` steps (HW_GEMM_EARLY).
+// Not inlined: the main loop's register allocation stays what it is without it.
+template <int TILES, int UNROLL>
+__device__ __noinline__ void early_prefetch(const uint4* w0, const uint4* w1, PieceRange range, int steps) {
+  const int warp = threadIdx.x >> 5, q = threadIdx.x & 3;
+  for (int step = 0; step < steps; step++)
+#pragma unroll
+    for (int u = 0; u < UNROLL; u++) {
+      const int piece = warp_piece(range.begin, warp, UNROLL, step, u, q);
+      if (piece < range.end)
+#pragma unroll
+        for (int t = 0; t < TILES; t++) asm volatile("prefetch.global.L2 [%0];\n" ::"l"((t ? w1 : w0) + piece));
+    }
+}
+
 // The default one-tile variant is held to 64 registers (4 resident blocks per SM, not 3): with
 // 3, the 448 blocks of a 7B o_proj / down_proj ran as one full wave plus a nearly empty one
 // (H200, ncu, 2026-12-02 14:30 UTC: o + down 49.0 us a layer, was 58.8; down 3.5 TB/s).
@@ -180,12 +257,17 @@ constexpr int kMinBlocks = UNROLL == 4 && !HI ? (TILES == 1 ? 4 : 3) : 2;
 // registers live: no spill at 64 registers); else the weights' loads go first, so the
 // conversion overlaps them (a few bytes spilled under the same launch bounds). Both are kept
 // until the GPU says which is faster (HW_GEMM_FOLD_NORM=1: weights first, =2: x first).
-template <typename T16, int TILES, int UNROLL, bool HI, bool PF, bool FOLD = false, bool XFIRST = false>
+// EPI kEpiSwiglu (two tiles, weight rows interleaved as SwigluArgs says) and kEpiQkv (K rows in
+// RoPE pairs, QkvArgs): Y is not written; the block's final sums (after the split fixup and the
+// fold's scaling) go through shared memory, so that one thread holds both values it combines
+// (gate and up: tile 0 and tile 1; a RoPE pair: columns 2c and 2c + 1).
+template <typename T16, int TILES, int UNROLL, bool HI, bool PF, bool FOLD = false, bool XFIRST = false,
+          int EPI = kEpiStore>
 __global__ void __launch_bounds__(kWarps * 32, (kMinBlocks<TILES, UNROLL, HI>))
     gemm_decode_kernel(const T16* __restrict__ W, const T16* __restrict__ X, float* __restrict__ Y, int M, int N, int K,
                        int accumulate, int split_len, float* __restrict__ partials, int* __restrict__ counters,
-                       NormArgs norm, FoldArgs fold) {
-  pdl_begin();
+                       NormArgs norm, FoldArgs fold, SwigluArgs sw, QkvArgs qa, int early_steps) {
+  static_assert(EPI != kEpiSwiglu || TILES == 2, "the SwiGLU epilogue pairs tile 0 (gate) with tile 1 (up)");
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
   const int n0 = blockIdx.x * 8 * TILES;
   float acc[TILES][4];
@@ -199,6 +281,12 @@ __global__ void __launch_bounds__(kWarps * 32, (kMinBlocks<TILES, UNROLL, HI>))
     wok[t] = n < N;
     wrow[t] = reinterpret_cast<const uint4*>(W + size_t(wok[t] ? n : 0) * K);
   }
+  // Weights are written by no kernel of a step: the pieces of the first early_steps steps are asked
+  // into L2 before the wait for the previous kernel (with PDL this block may be resident while
+  // that one finishes, so the fetch overlaps its tail; HW_GEMM_EARLY). Off: no instruction runs.
+  if (early_steps > 0)
+    early_prefetch<TILES, UNROLL>(wrow[0], wrow[TILES - 1], split_range(K / 8, split_len, blockIdx.y), early_steps);
+  pdl_begin();
   const uint4* x0 = reinterpret_cast<const uint4*>(X + size_t(g) * K);
   const uint4* x1 = reinterpret_cast<const uint4*>(X + size_t(g + 8) * K);
   const bool lo_row = g < M, hi_row = g + 8 < M;
@@ -315,10 +403,36 @@ __global__ void __launch_bounds__(kWarps * 32, (kMinBlocks<TILES, UNROLL, HI>))
       for (int w = 0; w < kWarps; w++) ss += row_ss[w][m];
       sum *= rsqrtf(ss / float(K) + fold.eps);
     }
-    if (m < M && n < N) {
+    if (EPI == kEpiStore && m < M && n < N) {
       float* y = Y + size_t(m) * N + n;
       *y = accumulate ? *y + sum : sum;
     }
+  }
+  if constexpr (EPI == kEpiQkv) {
+    // Thread e < kTile / 2 takes the pair of elements e0 (column 2c) and e0 + 32 (column 2c + 1).
+    __shared__ float fin[kTile];
+    if (e < kTile) fin[e] = sum;
+    __syncthreads();
+    if (e < kTile / 2) {
+      const int t = e / 64, ih = (e / 32) % 2, ln = e % 32, e0 = t * 128 + ih * 64 + ln;
+      const int m = (ln >> 2) + 8 * ih, n = n0 + t * 8 + (ln & 3) * 2;
+      if (m < M && n < N) qkv_pair(qa, m, n, fin[e0], fin[e0 + 32]);
+    }
+    return;
+  }
+  if constexpr (EPI == kEpiSwiglu) {
+    // kTile == blockDim.x: every thread holds one final sum (rows past M hold zeros).
+    __shared__ float fin[kTile];
+    fin[e] = sum;
+    __syncthreads();
+    if (e < 128) {
+      const int i = (e / 32) % 4, ln = e % 32;
+      const int m = (ln >> 2) + (i >= 2 ? 8 : 0), j = blockIdx.x * 8 + (ln & 3) * 2 + (i & 1);
+      const float gate = fin[e], up = fin[e + 128];
+      if (m < M && j < N / 2)
+        static_cast<T16*>(sw.out)[size_t(m) * (N / 2) + j] = to_t16<T16>(gate / (1.0f + expf(-gate)) * up);
+    }
+    return;
   }
   if (norm.w) {
     // Every tile is written by exactly one block (the only one, or its split's last): the last
@@ -337,6 +451,13 @@ __global__ void __launch_bounds__(kWarps * 32, (kMinBlocks<TILES, UNROLL, HI>))
 int env_int(const char* name) {
   const char* v = std::getenv(name);
   return v ? std::atoi(v) : 0;
+}
+
+// HW_GEMM_EARLY=N: steps of weight pieces each decode block asks into L2 before it waits for the
+// previous kernel (0, the default: none; meant for PDL, HW_CUDA_PDL=1), read once.
+int early_steps() {
+  static const int n = std::max(0, std::min(env_int("HW_GEMM_EARLY"), 64));
+  return n;
 }
 
 // The fold's mode: 0 off, 1 weights' loads first, 2 activations first (HW_GEMM_FOLD_NORM, read
@@ -358,12 +479,17 @@ int blocks_per_sm(Kernel k) {
   return n > 0 ? n : 1;
 }
 
+constexpr FoldArgs kNoFold{nullptr, nullptr, nullptr, 0.0f};
+constexpr SwigluArgs kNoSwiglu{nullptr};
+const QkvArgs kNoQkv{};
+
 // One launch of a decode kernel variant: picks the split of K from its occupancy.
-template <typename T16, int TILES, int UNROLL, bool HI, bool PF, bool FOLD = false, bool XFIRST = false>
+template <typename T16, int TILES, int UNROLL, bool HI, bool PF, bool FOLD = false, bool XFIRST = false,
+          int EPI = kEpiStore>
 void launch_variant(const T16* w, const T16* x, int M, float* y, int N, int K, bool accumulate, int sms,
                     const GemmWorkspace* ws, int force_split, const NormArgs& norm, cudaStream_t s,
-                    const FoldArgs& fold = FoldArgs{nullptr, nullptr, nullptr, 0.0f}) {
-  auto kernel = gemm_decode_kernel<T16, TILES, UNROLL, HI, PF, FOLD, XFIRST>;
+                    const FoldArgs& fold = kNoFold, const SwigluArgs& sw = kNoSwiglu, const QkvArgs& qa = kNoQkv) {
+  auto kernel = gemm_decode_kernel<T16, TILES, UNROLL, HI, PF, FOLD, XFIRST, EPI>;
   static const int per_sm = blocks_per_sm(kernel);
   const int tiles = (N + 8 * TILES - 1) / (8 * TILES);
   const int kTile = TILES * 128;
@@ -374,7 +500,33 @@ void launch_variant(const T16* w, const T16* x, int M, float* y, int N, int K, b
   float* partials = sp.splits > 1 ? ws->partials : nullptr;
   int* counters = sp.splits > 1 ? ws->counters : nullptr;
   launch_kernel(kernel, dim3(tiles, sp.splits), kWarps * 32, 0, s, w, x, y, M, N, K, int(accumulate), sp.len, partials,
-                counters, norm, fold);
+                counters, norm, fold, sw, qa, early_steps());
+}
+
+// The variants with an epilogue (SwiGLU: two tiles; qkv: either): 4 chunks in flight; folded (bf16)
+// or not. Folded, the activations are converted before the weights' loads whatever the fold's mode
+// (the variant without a spill; modes 1 and 2 compute the same).
+template <typename T16, int TILES, int EPI>
+void launch_epilogue(const T16* w, const T16* x, int M, int N, int K, int sms, const GemmWorkspace* ws, int force_split,
+                     const NormArgs& nm, cudaStream_t s, const FoldArgs& fold, const SwigluArgs& sw,
+                     const QkvArgs& qa) {
+  if constexpr (std::is_same_v<T16, __nv_bfloat16>) {
+    if (fold.x) {
+      if (M > 8)
+        launch_variant<T16, TILES, 4, true, false, true, true, EPI>(w, x, M, nullptr, N, K, false, sms, nullptr, 1, nm,
+                                                                    s, fold, sw, qa);
+      else
+        launch_variant<T16, TILES, 4, false, false, true, true, EPI>(w, x, M, nullptr, N, K, false, sms, nullptr, 1, nm,
+                                                                     s, fold, sw, qa);
+      return;
+    }
+  }
+  if (M > 8)
+    launch_variant<T16, TILES, 4, true, false, false, false, EPI>(w, x, M, nullptr, N, K, false, sms, ws, force_split,
+                                                                  nm, s, kNoFold, sw, qa);
+  else
+    launch_variant<T16, TILES, 4, false, false, false, false, EPI>(w, x, M, nullptr, N, K, false, sms, ws, force_split,
+                                                                   nm, s, kNoFold, sw, qa);
 }
 
 template <typename T16, int TILES>
@@ -413,8 +565,8 @@ void launch_tiles(const T16* w, const T16* x, int M, float* y, int N, int K, boo
 
 template <typename T16>
 void launch_decode(const DeviceMatrix& W, const void* x, int M, float* y, bool accumulate, const GemmWorkspace* ws,
-                   const NormArgs& nm, cudaStream_t s,
-                   const FoldArgs& fold = FoldArgs{nullptr, nullptr, nullptr, 0.0f}) {
+                   const NormArgs& nm, cudaStream_t s, const FoldArgs& fold = kNoFold, const SwigluArgs& sw = kNoSwiglu,
+                   const QkvArgs& qa = kNoQkv) {
   static int sms = [] {
     int dev = 0, n = 0;
     cudaGetDevice(&dev);
@@ -436,6 +588,21 @@ void launch_decode(const DeviceMatrix& W, const void* x, int M, float* y, bool a
   const int unroll = f == 8 ? 8 : 4;
   const bool pf = g_force_prefetch >= 0 ? g_force_prefetch == 1 : env_pf == 1;
   const int split = g_force_split ? g_force_split : env_split;
+  if (sw.out) {  // two tiles whatever the switches say: tile 0 holds the gate rows, tile 1 the up rows
+    launch_epilogue<T16, 2, kEpiSwiglu>(w, xx, M, W.rows, W.cols, sms, ws, split, nm, s, fold, sw, kNoQkv);
+    check_launch(fold.x ? "gemm_decode (tensor-core GEMM, M <= 16, folded RMSNorm, SwiGLU epilogue)"
+                        : "gemm_decode (tensor-core GEMM, M <= 16, SwiGLU epilogue)");
+    return;
+  }
+  if (qa.p.q_out) {  // the pairs are inside a tile: one or two tiles per block
+    if (tiles == 2)
+      launch_epilogue<T16, 2, kEpiQkv>(w, xx, M, W.rows, W.cols, sms, ws, split, nm, s, fold, kNoSwiglu, qa);
+    else
+      launch_epilogue<T16, 1, kEpiQkv>(w, xx, M, W.rows, W.cols, sms, ws, split, nm, s, fold, kNoSwiglu, qa);
+    check_launch(fold.x ? "gemm_decode (tensor-core GEMM, M <= 16, folded RMSNorm, qkv epilogue: bias, RoPE, KV write)"
+                        : "gemm_decode (tensor-core GEMM, M <= 16, qkv epilogue: bias, RoPE, KV write)");
+    return;
+  }
   if (tiles == 2)
     launch_tiles<T16, 2>(w, xx, M, y, W.rows, W.cols, accumulate, unroll, pf, sms, ws, split, nm, s, fold);
   else
@@ -515,6 +682,61 @@ void gemm_normed(const DeviceMatrix& W, const GemmInputNorm& in, int M, float* y
   }
   rmsnorm(in.x, in.rows, M, W.cols, in.w, in.eps, in.act, gemm_input_type(W), s);
   gemm(W, in.act, M, y, accumulate, s, ws);
+}
+
+void gemm_swiglu(const DeviceMatrix& W, const void* x, const GemmInputNorm* in, int M, float* gu, void* out,
+                 cudaStream_t s, const GemmWorkspace* ws) {
+  if (M <= 0) return;
+  const int I = W.rows / 2;
+  if (W.rows % 16 != 0) throw EngineError("gemm_swiglu: gate/up rows must be a multiple of 16 (8 of each)");
+  const bool decode = !g_force_cublas && M <= kDecodeRows && W.dtype != DType::F32 && W.cols % 8 == 0;
+  const NormArgs no_norm{nullptr, 0.0f, nullptr, DType::F32, nullptr};
+  if (decode && in && gemm_fold_norm_enabled() && W.dtype == DType::BF16) {
+    launch_decode<__nv_bfloat16>(W, nullptr, M, nullptr, false, ws, no_norm, s,
+                                 FoldArgs{in->x, in->rows, in->w, in->eps}, SwigluArgs{out});
+    return;
+  }
+  if (in) {
+    rmsnorm(in->x, in->rows, M, W.cols, in->w, in->eps, in->act, gemm_input_type(W), s);
+    x = in->act;
+  }
+  if (decode) {
+    if (W.dtype == DType::BF16)
+      launch_decode<__nv_bfloat16>(W, x, M, nullptr, false, ws, no_norm, s, kNoFold, SwigluArgs{out});
+    else
+      launch_decode<__half>(W, x, M, nullptr, false, ws, no_norm, s, kNoFold, SwigluArgs{out});
+    return;
+  }
+  gemm(W, x, M, gu, false, s, ws);
+  swiglu(gu, M, I, out, gemm_input_type(W), s, /*interleaved8=*/true);
+}
+
+void gemm_qkv(const DeviceMatrix& W, const void* x, const GemmInputNorm* in, int M, const QkvPost& p,
+              const KvLayout& kv, cudaStream_t s, const GemmWorkspace* ws) {
+  if (M <= 0) return;
+  if (!p.k_paired || p.q_norm || p.k_norm || p.head_dim % 8 != 0 || p.T != M)
+    throw EngineError("gemm_qkv: needs K rows in RoPE pairs, no q/k norms, head_dim a multiple of 8 and T == M");
+  const bool decode = !g_force_cublas && M <= kDecodeRows && W.dtype != DType::F32 && W.cols % 8 == 0;
+  const NormArgs no_norm{nullptr, 0.0f, nullptr, DType::F32, nullptr};
+  const QkvArgs qa{p, kv};
+  if (decode && in && gemm_fold_norm_enabled() && W.dtype == DType::BF16) {
+    launch_decode<__nv_bfloat16>(W, nullptr, M, nullptr, false, ws, no_norm, s,
+                                 FoldArgs{in->x, in->rows, in->w, in->eps}, kNoSwiglu, qa);
+    return;
+  }
+  if (in) {
+    rmsnorm(in->x, in->rows, M, W.cols, in->w, in->eps, in->act, gemm_input_type(W), s);
+    x = in->act;
+  }
+  if (decode) {
+    if (W.dtype == DType::BF16)
+      launch_decode<__nv_bfloat16>(W, x, M, nullptr, false, ws, no_norm, s, kNoFold, kNoSwiglu, qa);
+    else
+      launch_decode<__half>(W, x, M, nullptr, false, ws, no_norm, s, kNoFold, kNoSwiglu, qa);
+    return;
+  }
+  gemm(W, x, M, p.qkv, false, s, ws);
+  qkv_post(p, kv, s);
 }
 
 void gemm(const DeviceMatrix& W, const void* x, int M, float* y, bool accumulate, cudaStream_t s,

@@ -82,20 +82,21 @@ __global__ void qkv_post_kernel(QkvPost p, KvLayout kv) {
   for (int i = lane; i < half; i += 32) {
     float sn, cs;
     sincosf(pos * p.inv_freq[i], &sn, &cs);  // fp32 angle, as transformers and the CPU
-    const float a = v[i], b = v[i + half];
+    const float a = v[p.k_paired ? 2 * i : i], b = v[p.k_paired ? 2 * i + 1 : i + half];
     store_f(kdst, kv.kv, i, a * cs - b * sn);
     store_f(kdst, kv.kv, i + half, b * cs + a * sn);
   }
   for (int d = lane; d < HD; d += 32) store_f(vdst, kv.kv, d, vs[d]);
 }
 
-__global__ void swiglu_kernel(const float* gu, int I, void* out, DType act) {
+__global__ void swiglu_kernel(const float* gu, int I, void* out, DType act, int interleaved8) {
   pdl_begin();
   const int t = blockIdx.y;
   const float* g = gu + size_t(t) * 2 * I;
   for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < I; i += gridDim.x * blockDim.x) {
-    const float x = g[i];
-    store_f(out, act, size_t(t) * I + i, x / (1.0f + expf(-x)) * g[I + i]);
+    const int gi = interleaved8 ? (i >> 3) * 16 + (i & 7) : i, ui = interleaved8 ? gi + 8 : I + i;
+    const float x = g[gi];
+    store_f(out, act, size_t(t) * I + i, x / (1.0f + expf(-x)) * g[ui]);
   }
 }
 
@@ -169,15 +170,16 @@ void rmsnorm(const float* x, const int* rows, int n, int H, const float* w, floa
 
 void qkv_post(const QkvPost& p, const KvLayout& kv, cudaStream_t s) {
   if (p.T == 0) return;
+  if (p.k_paired && (p.q_norm || p.k_norm)) throw EngineError("qkv_post: K in RoPE pairs cannot take a k norm");
   const int heads = p.heads + p.kv_heads;
   launch_kernel(qkv_post_kernel, dim3(p.T, (heads + kQkvWarps - 1) / kQkvWarps), kQkvWarps * 32, 0, s, p, kv);
   check_launch("qkv_post (bias, q/k norm, RoPE, KV write)");
 }
 
-void swiglu(const float* gu, int T, int I, void* out, DType act, cudaStream_t s) {
+void swiglu(const float* gu, int T, int I, void* out, DType act, cudaStream_t s, bool interleaved8) {
   if (T == 0) return;
   dim3 grid((I + 255) / 256 < 64 ? (I + 255) / 256 : 64, T);
-  launch_kernel(swiglu_kernel, grid, 256, 0, s, gu, I, out, act);
+  launch_kernel(swiglu_kernel, grid, 256, 0, s, gu, I, out, act, int(interleaved8));
   check_launch("swiglu");
 }
 

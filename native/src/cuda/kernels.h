@@ -40,11 +40,15 @@ struct QkvPost {
   const int* slot_index = nullptr;  // [T]
   const float* inv_freq = nullptr;  // [head_dim / 2]
   int layer = 0;
+  // Each K head's elements stored in RoPE pairs (element 2i = i, 2i + 1 = i + half: gemm.h's
+  // gemm_qkv layout); only without q/k norms.
+  bool k_paired = false;
 };
 void qkv_post(const QkvPost& p, const KvLayout& kv, cudaStream_t s);
 
-// out = silu(gu[:, :I]) * gu[:, I:], written in `act`.
-void swiglu(const float* gu, int T, int I, void* out, DType act, cudaStream_t s);
+// out = silu(gu[:, :I]) * gu[:, I:], written in `act`. interleaved8: gu's columns hold gate and
+// up in alternating runs of 8 (16j..16j+7 = gate 8j..8j+7, 16j+8..16j+15 = up; gemm.h's gemm_swiglu).
+void swiglu(const float* gu, int T, int I, void* out, DType act, cudaStream_t s, bool interleaved8 = false);
 
 // out = x converted to `act` (n elements).
 void convert(const float* x, size_t n, void* out, DType act, cudaStream_t s);

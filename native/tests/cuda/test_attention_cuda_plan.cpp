@@ -26,10 +26,10 @@ struct Emulated {
   AttnShape shape;
 };
 
-Emulated emulate(const Case& cs, const CaseData& cd, int wave1, int wave2, AttnCaps& caps) {
+Emulated emulate(const Case& cs, const CaseData& cd, int wave1, int wave2, int min_chunk_tiles, AttnCaps& caps) {
   const AttnDims& d = cs.dims;
   const int HD = d.head_dim, KVH = d.kv_heads, group = d.heads / d.kv_heads, pt = d.page_tokens;
-  const AttnPlanHost h = build_attn_plan(d, cd.b.problem, wave1, wave2);
+  const AttnPlanHost h = build_attn_plan(d, cd.b.problem, wave1, wave2, 0, min_chunk_tiles);
   if (!attn_caps_cover(caps, h.needs())) caps = attn_caps_grow(caps, h.needs());
   CHECK(attn_caps_cover(caps, h.needs()), "grown capacities do not cover the plan");
   const AttnPlanLayout l = attn_plan_layout(caps);
@@ -207,8 +207,10 @@ int main() {
       cs.q_bf16 = false, cs.out_bf16 = false, cs.llama3 = pick() % 4 == 0, cs.shares = true;
       cs.seed = seed++;
       const CaseData cd = make_case(cs);
-      const int* wv = waves[n++ % 6];
-      const Emulated em = emulate(cs, cd, wv[0], wv[1], caps);
+      const int* wv = waves[n % 6];
+      const int min_tiles = 1 + (n / 2) % 4;  // HW_ATTN_CHUNK_TILES: 1 (the default) to 4
+      n++;
+      const Emulated em = emulate(cs, cd, wv[0], wv[1], min_tiles, caps);
       double num = 0, den = 0, sh_err = 0;
       size_t bad = 0;
       for (size_t i = 0; i < em.out.size(); i++) {
@@ -219,9 +221,10 @@ int main() {
       for (int k = 0; k < cd.segments; k++) sh_err = std::max(sh_err, std::fabs(em.shares[k] - cd.ref_sh[k]));
       const double rel = den > 0 ? std::sqrt(num / den) : std::sqrt(num);
       std::printf(
-          "%-11s hd %3d heads %2d/%d pt %2d W %2d T %4d | %3d chunks x %d q-tiles, %3d pieces | rel %.2e shares %.2e\n",
+          "%-11s hd %3d heads %2d/%d pt %2d W %2d T %4d | %3d chunks (>= %d tiles) x %d q-tiles, %3d pieces | rel %.2e "
+          "shares %.2e\n",
           layout_name(lay), cs.dims.head_dim, cs.dims.heads, cs.dims.kv_heads, cs.dims.page_tokens, W, cd.T,
-          em.shape.chunks, em.shape.qtiles, em.shape.pieces, rel, sh_err);
+          em.shape.chunks, min_tiles, em.shape.qtiles, em.shape.pieces, rel, sh_err);
       CHECK(bad == 0, "%zu outputs not finite", bad);
       CHECK(rel <= 1e-4, "relative L2 error %.3e > 1e-4", rel);
       CHECK(sh_err <= 1e-5, "share error %.3e > 1e-5", sh_err);

@@ -333,6 +333,320 @@ static void test_gemm_fold_norm() {
       cases, worst_exact[0], worst_exact[1], worst_rounded);
 }
 
+// The gate/up GEMM with the SwiGLU in its epilogue (gemm.h's gemm_swiglu): W's rows interleaved
+// in 8s (built here from separate gate and up matrices, so the layout itself is checked), out =
+// silu(x Wg^T) * (x Wu^T) in the weights' 16-bit type, against a double reference per row: the
+// fused decode kernel (with and without 3 splits of K), the unfused path (cuBLAS, then the swiglu
+// kernel on interleaved columns), and the same with the input RMSNorm (rows of norm 1e-4, 1 and
+// 300 picked through an index list; unfolded, and folded for bf16). Bounds: a 16-bit output rounds
+// by up to 2^-9 (bf16): NMSE 1e-5 per row; with the norm, the input's own rounding at another
+// point (as test_gemm_fold_norm): 1e-4 per row. Every output element must be written (NaN-filled).
+static void test_gemm_swiglu() {
+  const std::mt19937 saved = rng;  // the later tests keep the random data they were measured on
+  cuda::GemmWorkspace ws = alloc_workspace();
+  double worst[2] = {0, 0};  // plain input, normed input
+  int cases = 0;
+  const int IKs[][2] = {{8, 64}, {96, 200}, {1000, 896}, {2432, 1032}, {40, 3592}};
+  const float row_scales[] = {1e-4f, 1.0f, 300.0f};
+  struct Mode {
+    const char* name;
+    bool normed;
+    int fold, split;
+    bool cublas;
+  };
+  const Mode modes[] = {{"fused", false, 0, 1, false},
+                        {"fused, 3 splits of K", false, 0, 3, false},
+                        {"unfused (cuBLAS, swiglu kernel)", false, 0, 1, true},
+                        {"normed, fused", true, 0, 1, false},
+                        {"normed, folded (mode 2)", true, 2, 1, false},
+                        {"normed, folded (mode 1)", true, 1, 1, false},
+                        {"normed, unfused", true, 0, 1, true}};
+  for (DType dt : {DType::BF16, DType::F16})
+    for (auto ik : IKs)
+      for (int M : {1, 3, 8, 9, 16}) {
+        const int I = ik[0], K = ik[1], N = 2 * I, X = M + 2;
+        std::vector<float> wg = randn(size_t(I) * K, 0.3f), wu = randn(size_t(I) * K, 0.3f);
+        std::vector<uint16_t> w16(size_t(N) * K);
+        for (int i = 0; i < I; i++) {
+          const size_t gr = size_t(i / 8) * 16 + i % 8;  // gate row i; up row i is 8 rows further
+          for (int k = 0; k < K; k++) {
+            const size_t o = size_t(i) * K + k;
+            w16[gr * K + k] = to16(wg[o], dt), w16[(gr + 8) * K + k] = to16(wu[o], dt);
+            wg[o] = from16(w16[gr * K + k], dt), wu[o] = from16(w16[(gr + 8) * K + k], dt);
+          }
+        }
+        std::vector<float> x = randn(size_t(cuda::kDecodeRows) * K);
+        std::vector<uint16_t> x16(x.size());
+        for (size_t i = 0; i < x.size(); i++) x16[i] = to16(x[i], dt), x[i] = from16(x16[i], dt);
+        std::vector<float> xn = randn(size_t(X) * K), gn = randn(K, 0.3f);
+        for (float& v : gn) v += 1.0f;
+        for (int r = 0; r < X; r++)
+          for (int k = 0; k < K; k++) xn[size_t(r) * K + k] *= row_scales[r % 3];
+        std::vector<int> rows(M);
+        for (int m = 0; m < M; m++) rows[m] = X - 1 - m;  // descending, not from row 0
+        std::vector<double> ref[2] = {std::vector<double>(size_t(M) * I), std::vector<double>(size_t(M) * I)};
+        std::vector<double> xin(K);
+        auto swiglu_row = [&](double* out) {
+          for (int i = 0; i < I; i++) {
+            double g = 0, u = 0;
+            for (int k = 0; k < K; k++) g += xin[k] * wg[size_t(i) * K + k], u += xin[k] * wu[size_t(i) * K + k];
+            out[i] = g / (1.0 + std::exp(-g)) * u;
+          }
+        };
+        for (int m = 0; m < M; m++) {
+          for (int k = 0; k < K; k++) xin[k] = x[size_t(m) * K + k];
+          swiglu_row(ref[0].data() + size_t(m) * I);
+          const float* xr = xn.data() + size_t(rows[m]) * K;
+          double ss = 0;
+          for (int k = 0; k < K; k++) ss += double(xr[k]) * xr[k];
+          const double inv = 1.0 / std::sqrt(ss / K + 1e-6);
+          for (int k = 0; k < K; k++) xin[k] = double(xr[k]) * inv * gn[k];
+          swiglu_row(ref[1].data() + size_t(m) * I);
+        }
+        uint16_t* dw = to_device(w16);
+        uint16_t* dx = to_device(x16);
+        float* dxn = to_device(xn);
+        float* dgn = to_device(gn);
+        int* drows = to_device(rows);
+        void* dact = nullptr;
+        CUDA_OK(cudaMalloc(&dact, size_t(cuda::kDecodeRows) * K * 2));
+        float* dgu = to_device(std::vector<float>(size_t(M) * N, NAN));
+        const cuda::DeviceMatrix W{dw, dt, N, K};
+        for (const Mode& md : modes) {
+          uint16_t* dout = to_device(std::vector<uint16_t>(size_t(M) * I, 0xFFFF));  // NaN in bf16 and f16
+          cuda::gemm_force_fold_norm(md.fold);
+          cuda::gemm_force_split(md.split);
+          cuda::gemm_force_cublas(md.cublas);
+          const cuda::GemmInputNorm in{dxn, drows, dgn, 1e-6f, dact};
+          cuda::gemm_swiglu(W, md.normed ? nullptr : dx, md.normed ? &in : nullptr, M, dgu, dout, nullptr, &ws);
+          CUDA_OK(cudaDeviceSynchronize());
+          const std::vector<uint16_t> out = to_host(dout, size_t(M) * I);
+          std::vector<float> got(out.size());
+          for (size_t i = 0; i < out.size(); i++) got[i] = from16(out[i], dt);
+          const double bound = md.normed ? 1e-4 : 1e-5;
+          for (int m = 0; m < M; m++) {
+            const double e = nmse(got.data() + size_t(m) * I, ref[md.normed].data() + size_t(m) * I, size_t(I));
+            worst[md.normed] = std::max(worst[md.normed], e);
+            CHECK(e <= bound, "gemm_swiglu %s %s M=%d I=%d K=%d row %d: NMSE %.3g (bound %.0e)", md.name,
+                  dtype_name(dt), M, I, K, m, e, bound);
+          }
+          cases++;
+          cudaFree(dout);
+        }
+        cudaFree(dw), cudaFree(dx), cudaFree(dxn), cudaFree(dgn), cudaFree(drows), cudaFree(dact), cudaFree(dgu);
+      }
+  cuda::gemm_force_fold_norm(-1);
+  cuda::gemm_force_split(0);
+  cuda::gemm_force_cublas(false);
+  free_workspace(ws, "the SwiGLU epilogue");
+  rng = saved;
+  std::printf(
+      "  gemm with the SwiGLU epilogue (%d cases: fused, split-K, unfused, with the input RMSNorm folded and not; "
+      "bf16 and f16): worst row NMSE %.3g (bound 1e-5), with the norm %.3g (bound 1e-4)\n",
+      cases, worst[0], worst[1]);
+}
+
+// The qkv GEMM with qkv_post in its epilogue (gemm.h's gemm_qkv, models without q/k norms): W's K
+// rows in RoPE pairs and the matching bias (built here from the natural order, so the layout is
+// checked too), against a double reference of gemm + bias + RoPE at write in the natural order:
+// q (fp32), and every K/V page element (fp32 and bf16 pages; nothing outside the slots touched).
+// Paths: the decode kernel's epilogue with one and two tiles per block and with 3 splits of K, the
+// unfused path (cuBLAS, then qkv_post reading the paired layout), and the same with the input
+// RMSNorm (unfolded and, for bf16, folded). Bounds: exact 16-bit inputs, fp32 sums: 1e-9 (bf16
+// pages: their rounding, 1e-5); with the norm the input rounds at another point: 1e-4.
+static void test_gemm_qkv() {
+  const std::mt19937 saved = rng;  // the later tests keep the random data they were measured on
+  cuda::GemmWorkspace ws = alloc_workspace();
+  struct Shape {
+    int heads, kv_heads, hd, K;
+    bool bias;
+  };
+  const Shape shapes[] = {{7, 1, 64, 200, true},
+                          {28, 4, 128, 896, true},
+                          {4, 2, 128, 1032, false},
+                          {3, 3, 32, 64, true},
+                          {6, 2, 96, 136, true}};
+  struct Mode {
+    const char* name;
+    bool normed;
+    int fold, tiles, split;
+    bool cublas;
+  };
+  const Mode modes[] = {{"fused", false, 0, 0, 1, false},
+                        {"fused, 1 tile", false, 0, 1, 1, false},
+                        {"fused, 2 tiles", false, 0, 2, 1, false},
+                        {"fused, 3 splits of K", false, 0, 0, 3, false},
+                        {"unfused (cuBLAS, qkv_post)", false, 0, 0, 1, true},
+                        {"normed, fused", true, 0, 0, 1, false},
+                        {"normed, folded", true, 2, 0, 1, false},
+                        {"normed, unfused", true, 0, 0, 1, true}};
+  const int layers = 2, layer = 1, page_tokens = 16, npages = 3;
+  double worst[2] = {0, 0};
+  int cases = 0;
+  for (const Shape& sh : shapes)
+    for (DType dt : {DType::BF16, DType::F16})
+      for (DType kvt : {DType::F32, DType::BF16})
+        for (int M : {1, 5, 9, 16}) {
+          const int HD = sh.hd, QD = sh.heads * HD, KD = sh.kv_heads * HD, N = QD + 2 * KD, half = HD / 2, K = sh.K;
+          const int X = M + 2;
+          std::vector<float> w = randn(size_t(N) * K, 0.3f), bias = randn(N, 0.5f), inv(half);
+          for (int i = 0; i < half; i++) inv[i] = float(std::pow(10000.0, -2.0 * i / HD));
+          // Device rows: row r of the device matrix holds natural row src(r).
+          auto src = [&](int r) {
+            if (r < QD || r >= QD + KD) return r;
+            const int h = (r - QD) / HD, c = (r - QD) % HD;
+            return QD + h * HD + (c % 2 ? half + c / 2 : c / 2);
+          };
+          std::vector<uint16_t> w16(w.size());
+          std::vector<float> bias_dev(N);
+          for (int r = 0; r < N; r++) {
+            const int from = src(r);
+            bias_dev[r] = bias[from];
+            for (int k = 0; k < K; k++) w16[size_t(r) * K + k] = to16(w[size_t(from) * K + k], dt);
+          }
+          for (int r = 0; r < N; r++)
+            for (int k = 0; k < K; k++) w[size_t(src(r)) * K + k] = from16(w16[size_t(r) * K + k], dt);
+          std::vector<float> x = randn(size_t(cuda::kDecodeRows) * K);
+          std::vector<uint16_t> x16(x.size());
+          for (size_t i = 0; i < x.size(); i++) x16[i] = to16(x[i], dt), x[i] = from16(x16[i], dt);
+          std::vector<float> xn = randn(size_t(X) * K, 3.0f), gn = randn(K, 0.3f);
+          for (float& v : gn) v += 1.0f;
+          std::vector<int> rows(M), local(M), spage(M), sidx(M);
+          for (int m = 0; m < M; m++) {
+            rows[m] = X - 1 - m;
+            local[m] = (m * 7919) % 20000;
+            spage[m] = m % npages;
+            sidx[m] = (5 * m + 3) % page_tokens;  // distinct slots (5 is invertible mod 16)
+          }
+          const size_t page_elems = size_t(layers) * 2 * sh.kv_heads * page_tokens * HD;
+          // References (natural order): 0 plain input, 1 normed input.
+          std::vector<double> qref[2], kvref[2];
+          std::vector<char> written(npages * page_elems, 0);
+          for (int v = 0; v < 2; v++) {
+            qref[v].assign(size_t(M) * QD, 0.0);
+            kvref[v].assign(npages * page_elems, 0.0);
+            for (int m = 0; m < M; m++) {
+              std::vector<double> xin(K), r(N);
+              if (v == 0) {
+                for (int k = 0; k < K; k++) xin[k] = x[size_t(m) * K + k];
+              } else {
+                const float* xr = xn.data() + size_t(rows[m]) * K;
+                double ss = 0;
+                for (int k = 0; k < K; k++) ss += double(xr[k]) * xr[k];
+                const double s = 1.0 / std::sqrt(ss / K + 1e-6);
+                for (int k = 0; k < K; k++) xin[k] = xr[k] * s * gn[k];
+              }
+              for (int n = 0; n < N; n++) {
+                double acc = sh.bias ? bias[n] : 0.0;
+                for (int k = 0; k < K; k++) acc += xin[k] * w[size_t(n) * K + k];
+                r[n] = acc;
+              }
+              for (int j = 0; j < QD; j++) qref[v][size_t(m) * QD + j] = r[j];
+              for (int kh = 0; kh < sh.kv_heads; kh++) {
+                const double* kk = &r[QD + kh * HD];
+                const size_t kb = spage[m] * page_elems +
+                                  ((size_t(layer) * 2 + 0) * sh.kv_heads + kh) * page_tokens * HD +
+                                  size_t(sidx[m]) * HD;
+                const size_t vb = spage[m] * page_elems +
+                                  ((size_t(layer) * 2 + 1) * sh.kv_heads + kh) * page_tokens * HD +
+                                  size_t(sidx[m]) * HD;
+                for (int i = 0; i < half; i++) {
+                  const double ang = double(float(local[m]) * inv[i]);  // the fp32 angle, as the kernels
+                  kvref[v][kb + i] = kk[i] * std::cos(ang) - kk[i + half] * std::sin(ang);
+                  kvref[v][kb + i + half] = kk[i + half] * std::cos(ang) + kk[i] * std::sin(ang);
+                }
+                for (int d = 0; d < HD; d++) kvref[v][vb + d] = r[QD + KD + kh * HD + d];
+                for (int d = 0; d < HD; d++) written[kb + d] = written[vb + d] = 1;
+              }
+            }
+          }
+          const size_t esz = kvt == DType::F32 ? 4 : 2;
+          std::vector<void*> pages(npages);
+          for (auto& pg : pages) CUDA_OK(cudaMalloc(&pg, page_elems * esz));
+          void** dpages = to_device(pages);
+          uint16_t *dw = to_device(w16), *dx = to_device(x16);
+          float *dbias = to_device(bias_dev), *dinv = to_device(inv), *dxn = to_device(xn), *dgn = to_device(gn);
+          float* dqkv = to_device(std::vector<float>(size_t(M) * N, NAN));
+          int *dl = to_device(local), *dsp = to_device(spage), *dsi = to_device(sidx), *drows = to_device(rows);
+          void* dact = nullptr;
+          CUDA_OK(cudaMalloc(&dact, size_t(cuda::kDecodeRows) * K * 2));
+          const cuda::DeviceMatrix W{dw, dt, N, K};
+          for (const Mode& md : modes) {
+            for (void* pg : pages) CUDA_OK(cudaMemset(pg, 0, page_elems * esz));
+            float* dq = to_device(std::vector<float>(size_t(M) * QD, NAN));
+            cuda::QkvPost p;
+            p.qkv = dqkv;
+            p.q_out = dq;
+            p.T = M;
+            p.heads = sh.heads;
+            p.kv_heads = sh.kv_heads;
+            p.head_dim = HD;
+            p.bias = sh.bias ? dbias : nullptr;
+            p.eps = 1e-6f;
+            p.local = dl;
+            p.slot_page = dsp;
+            p.slot_index = dsi;
+            p.inv_freq = dinv;
+            p.layer = layer;
+            p.k_paired = true;
+            cuda::KvLayout kv;
+            kv.pages = dpages;
+            kv.kv = kvt;
+            kv.layers = layers;
+            kv.kv_heads = sh.kv_heads;
+            kv.page_tokens = page_tokens;
+            kv.head_dim = HD;
+            cuda::gemm_force_fold_norm(md.fold);
+            cuda::gemm_force_shape(md.tiles, 0, -1);
+            cuda::gemm_force_split(md.split);
+            cuda::gemm_force_cublas(md.cublas);
+            const cuda::GemmInputNorm in{dxn, drows, dgn, 1e-6f, dact};
+            cuda::gemm_qkv(W, md.normed ? nullptr : dx, md.normed ? &in : nullptr, M, p, kv, nullptr, &ws);
+            CUDA_OK(cudaDeviceSynchronize());
+            const int v = md.normed ? 1 : 0;
+            const double eq = nmse(to_host(dq, size_t(M) * QD).data(), qref[v].data(), qref[v].size());
+            std::vector<float> got(npages * page_elems);
+            for (int pg = 0; pg < npages; pg++) {
+              if (kvt == DType::F32) {
+                std::vector<float> h = to_host(static_cast<float*>(pages[pg]), page_elems);
+                std::copy(h.begin(), h.end(), got.begin() + pg * page_elems);
+              } else {
+                std::vector<uint16_t> h = to_host(static_cast<uint16_t*>(pages[pg]), page_elems);
+                for (size_t i = 0; i < page_elems; i++) got[pg * page_elems + i] = bf16_to_f32(h[i]);
+              }
+            }
+            int stray = 0;
+            for (size_t i = 0; i < got.size(); i++)
+              if (!written[i] && got[i] != 0.0f) stray++;
+            const double ek = nmse(got.data(), kvref[v].data(), got.size());
+            const double bq = md.normed ? 1e-4 : 1e-9, bk = md.normed ? 1e-4 : kvt == DType::F32 ? 1e-9 : 1e-5;
+            worst[v] = std::max({worst[v], eq, kvt == DType::F32 ? ek : 0.0});
+            CHECK(eq <= bq, "gemm_qkv %s %s heads %d/%d hd %d K %d M %d: q NMSE %.3g (bound %.0e)", md.name,
+                  dtype_name(dt), sh.heads, sh.kv_heads, HD, K, M, eq, bq);
+            CHECK(ek <= bk, "gemm_qkv %s %s heads %d/%d hd %d K %d M %d pages %s: K/V NMSE %.3g (bound %.0e)", md.name,
+                  dtype_name(dt), sh.heads, sh.kv_heads, HD, K, M, dtype_name(kvt), ek, bk);
+            CHECK(stray == 0, "gemm_qkv %s heads %d/%d hd %d M %d: %d page elements written outside the slots", md.name,
+                  sh.heads, sh.kv_heads, HD, M, stray);
+            cases++;
+            cudaFree(dq);
+          }
+          for (void* pg : pages) cudaFree(pg);
+          cudaFree(dpages), cudaFree(dw), cudaFree(dx), cudaFree(dbias), cudaFree(dinv), cudaFree(dxn), cudaFree(dgn);
+          cudaFree(dqkv), cudaFree(dl), cudaFree(dsp), cudaFree(dsi), cudaFree(drows), cudaFree(dact);
+        }
+  cuda::gemm_force_fold_norm(-1);
+  cuda::gemm_force_shape(0, 0, -1);
+  cuda::gemm_force_split(0);
+  cuda::gemm_force_cublas(false);
+  free_workspace(ws, "the qkv epilogue");
+  rng = saved;
+  std::printf(
+      "  gemm with the qkv epilogue (%d cases: 1 and 2 tiles, split-K, unfused, with the input RMSNorm folded and "
+      "not; bf16 and f16 weights, fp32 and bf16 pages): worst NMSE %.3g (bound 1e-9, fp32), with the norm %.3g "
+      "(bound 1e-4)\n",
+      cases, worst[0], worst[1]);
+}
+
 static void test_norm_swiglu() {
   double worst_n = 0, worst_s = 0;
   // H % 4 != 0 (902: scalar loads), H not a multiple of the kernel's 256-wide slices (1000).
@@ -797,6 +1111,8 @@ int main(int argc, char** argv) {
     test_gemm();
     test_gemm_norm();
     test_gemm_fold_norm();
+    test_gemm_swiglu();
+    test_gemm_qkv();
     test_norm_swiglu();
     test_qkv_post();
     test_models();
