@@ -684,29 +684,36 @@ void gemm_normed(const DeviceMatrix& W, const GemmInputNorm& in, int M, float* y
   gemm(W, in.act, M, y, accumulate, s, ws);
 }
 
-void gemm_swiglu(const DeviceMatrix& W, const void* x, const GemmInputNorm* in, int M, float* gu, void* out,
-                 cudaStream_t s, const GemmWorkspace* ws) {
-  if (M <= 0) return;
-  const int I = W.rows / 2;
-  if (W.rows % 16 != 0) throw EngineError("gemm_swiglu: gate/up rows must be a multiple of 16 (8 of each)");
+// gemm_swiglu's and gemm_qkv's decode path: the decode GEMM with that epilogue, the input norm
+// folded in where it can be, else run first (x then points at its output). False where the
+// decode kernel does not apply: the caller runs cuBLAS on x and the separate epilogue kernel.
+static bool decode_epilogue(const DeviceMatrix& W, const void*& x, const GemmInputNorm* in, int M, cudaStream_t s,
+                            const GemmWorkspace* ws, const SwigluArgs& sw, const QkvArgs& qa) {
   const bool decode = !g_force_cublas && M <= kDecodeRows && W.dtype != DType::F32 && W.cols % 8 == 0;
   const NormArgs no_norm{nullptr, 0.0f, nullptr, DType::F32, nullptr};
   if (decode && in && gemm_fold_norm_enabled() && W.dtype == DType::BF16) {
     launch_decode<__nv_bfloat16>(W, nullptr, M, nullptr, false, ws, no_norm, s,
-                                 FoldArgs{in->x, in->rows, in->w, in->eps}, SwigluArgs{out});
-    return;
+                                 FoldArgs{in->x, in->rows, in->w, in->eps}, sw, qa);
+    return true;
   }
   if (in) {
     rmsnorm(in->x, in->rows, M, W.cols, in->w, in->eps, in->act, gemm_input_type(W), s);
     x = in->act;
   }
-  if (decode) {
-    if (W.dtype == DType::BF16)
-      launch_decode<__nv_bfloat16>(W, x, M, nullptr, false, ws, no_norm, s, kNoFold, SwigluArgs{out});
-    else
-      launch_decode<__half>(W, x, M, nullptr, false, ws, no_norm, s, kNoFold, SwigluArgs{out});
-    return;
-  }
+  if (!decode) return false;
+  if (W.dtype == DType::BF16)
+    launch_decode<__nv_bfloat16>(W, x, M, nullptr, false, ws, no_norm, s, kNoFold, sw, qa);
+  else
+    launch_decode<__half>(W, x, M, nullptr, false, ws, no_norm, s, kNoFold, sw, qa);
+  return true;
+}
+
+void gemm_swiglu(const DeviceMatrix& W, const void* x, const GemmInputNorm* in, int M, float* gu, void* out,
+                 cudaStream_t s, const GemmWorkspace* ws) {
+  if (M <= 0) return;
+  const int I = W.rows / 2;
+  if (W.rows % 16 != 0) throw EngineError("gemm_swiglu: gate/up rows must be a multiple of 16 (8 of each)");
+  if (decode_epilogue(W, x, in, M, s, ws, SwigluArgs{out}, kNoQkv)) return;
   gemm(W, x, M, gu, false, s, ws);
   swiglu(gu, M, I, out, gemm_input_type(W), s, /*interleaved8=*/true);
 }
@@ -716,25 +723,7 @@ void gemm_qkv(const DeviceMatrix& W, const void* x, const GemmInputNorm* in, int
   if (M <= 0) return;
   if (!p.k_paired || p.q_norm || p.k_norm || p.head_dim % 8 != 0 || p.T != M)
     throw EngineError("gemm_qkv: needs K rows in RoPE pairs, no q/k norms, head_dim a multiple of 8 and T == M");
-  const bool decode = !g_force_cublas && M <= kDecodeRows && W.dtype != DType::F32 && W.cols % 8 == 0;
-  const NormArgs no_norm{nullptr, 0.0f, nullptr, DType::F32, nullptr};
-  const QkvArgs qa{p, kv};
-  if (decode && in && gemm_fold_norm_enabled() && W.dtype == DType::BF16) {
-    launch_decode<__nv_bfloat16>(W, nullptr, M, nullptr, false, ws, no_norm, s,
-                                 FoldArgs{in->x, in->rows, in->w, in->eps}, kNoSwiglu, qa);
-    return;
-  }
-  if (in) {
-    rmsnorm(in->x, in->rows, M, W.cols, in->w, in->eps, in->act, gemm_input_type(W), s);
-    x = in->act;
-  }
-  if (decode) {
-    if (W.dtype == DType::BF16)
-      launch_decode<__nv_bfloat16>(W, x, M, nullptr, false, ws, no_norm, s, kNoFold, kNoSwiglu, qa);
-    else
-      launch_decode<__half>(W, x, M, nullptr, false, ws, no_norm, s, kNoFold, kNoSwiglu, qa);
-    return;
-  }
+  if (decode_epilogue(W, x, in, M, s, ws, kNoSwiglu, QkvArgs{p, kv})) return;
   gemm(W, x, M, p.qkv, false, s, ws);
   qkv_post(p, kv, s);
 }

@@ -454,6 +454,28 @@ static void test_gemm_swiglu() {
 // unfused path (cuBLAS, then qkv_post reading the paired layout), and the same with the input
 // RMSNorm (unfolded and, for bf16, folded). Bounds: exact 16-bit inputs, fp32 sums: 1e-9 (bf16
 // pages: their rounding, 1e-5); with the norm the input rounds at another point: 1e-4.
+// qkv_post's arguments for T rows written through the slot tables, as both qkv tests build them
+// (test_gemm_qkv adds k_paired, test_qkv_post the q/k norms).
+static cuda::QkvPost qkv_args(float* qkv, float* q_out, int T, int heads, int kv_heads, int head_dim, const float* bias,
+                              const int* local, const int* slot_page, const int* slot_index, const float* inv_freq,
+                              int layer) {
+  cuda::QkvPost p;
+  p.qkv = qkv;
+  p.q_out = q_out;
+  p.T = T;
+  p.heads = heads;
+  p.kv_heads = kv_heads;
+  p.head_dim = head_dim;
+  p.bias = bias;
+  p.eps = 1e-6f;
+  p.local = local;
+  p.slot_page = slot_page;
+  p.slot_index = slot_index;
+  p.inv_freq = inv_freq;
+  p.layer = layer;
+  return p;
+}
+
 static void test_gemm_qkv() {
   const std::mt19937 saved = rng;  // the later tests keep the random data they were measured on
   cuda::GemmWorkspace ws = alloc_workspace();
@@ -574,28 +596,10 @@ static void test_gemm_qkv() {
           for (const Mode& md : modes) {
             for (void* pg : pages) CUDA_OK(cudaMemset(pg, 0, page_elems * esz));
             float* dq = to_device(std::vector<float>(size_t(M) * QD, NAN));
-            cuda::QkvPost p;
-            p.qkv = dqkv;
-            p.q_out = dq;
-            p.T = M;
-            p.heads = sh.heads;
-            p.kv_heads = sh.kv_heads;
-            p.head_dim = HD;
-            p.bias = sh.bias ? dbias : nullptr;
-            p.eps = 1e-6f;
-            p.local = dl;
-            p.slot_page = dsp;
-            p.slot_index = dsi;
-            p.inv_freq = dinv;
-            p.layer = layer;
+            cuda::QkvPost p =
+                qkv_args(dqkv, dq, M, sh.heads, sh.kv_heads, HD, sh.bias ? dbias : nullptr, dl, dsp, dsi, dinv, layer);
             p.k_paired = true;
-            cuda::KvLayout kv;
-            kv.pages = dpages;
-            kv.kv = kvt;
-            kv.layers = layers;
-            kv.kv_heads = sh.kv_heads;
-            kv.page_tokens = page_tokens;
-            kv.head_dim = HD;
+            const cuda::KvLayout kv{dpages, kvt, layers, sh.kv_heads, page_tokens, HD};
             cuda::gemm_force_fold_norm(md.fold);
             cuda::gemm_force_shape(md.tiles, 0, -1);
             cuda::gemm_force_split(md.split);
@@ -759,29 +763,11 @@ static void test_qkv_post() {
       float *dqkv = to_device(qkv), *dbias = to_device(bias), *dqn = to_device(qn), *dkn = to_device(kn),
             *dinv = to_device(inv), *dq = to_device(std::vector<float>(size_t(T) * QD, NAN));
       int *dl = to_device(local), *dsp = to_device(spage), *dsi = to_device(sidx);
-      cuda::QkvPost p;
-      p.qkv = dqkv;
-      p.q_out = dq;
-      p.T = T;
-      p.heads = sh.heads;
-      p.kv_heads = sh.kv_heads;
-      p.head_dim = HD;
-      p.bias = sh.bias ? dbias : nullptr;
+      cuda::QkvPost p =
+          qkv_args(dqkv, dq, T, sh.heads, sh.kv_heads, HD, sh.bias ? dbias : nullptr, dl, dsp, dsi, dinv, layer);
       p.q_norm = sh.norm ? dqn : nullptr;
       p.k_norm = sh.norm ? dkn : nullptr;
-      p.eps = 1e-6f;
-      p.local = dl;
-      p.slot_page = dsp;
-      p.slot_index = dsi;
-      p.inv_freq = dinv;
-      p.layer = layer;
-      cuda::KvLayout kv;
-      kv.pages = dpages;
-      kv.kv = kvt;
-      kv.layers = layers;
-      kv.kv_heads = sh.kv_heads;
-      kv.page_tokens = page_tokens;
-      kv.head_dim = HD;
+      const cuda::KvLayout kv{dpages, kvt, layers, sh.kv_heads, page_tokens, HD};
       cuda::qkv_post(p, kv, nullptr);
       CUDA_OK(cudaDeviceSynchronize());
       const double eq = nmse(to_host(dq, qref.size()).data(), qref.data(), qref.size());
