@@ -5,7 +5,8 @@
 # Run from the repository root. The staging folder S holds (scripts/train/stage.sh fills it):
 # make-train-data.js (the bundle of extension/cli/make-train-data.ts), make_tokenizer.py,
 # train.py, write-checksums.mjs; .gpu/node.xz is an xz'd node binary (the GPU machine has none).
-# Everything lands in $OUT: model/ (the Hugging Face folder, checksums.json included), the logs.
+# Everything lands in $OUT: model.tar.part-* (the Hugging Face folder model/, checksums.json
+# included, tarred and split for the trip back), the logs.
 #   CONVENTION=v2|v1 (default v2)  VIEWS=cache|exact|legacy (default: cache with v2, legacy with v1;
 #   cache is the engine's own cache format, the one that trains a model that works in the engine)
 #   STRETCH=N: exact views cut at most N trained tokens per sequence (default 0: only where the view changes shape)
@@ -63,4 +64,8 @@ cat "$OUT/train_log.txt" >> "$T/train_log_all.txt" 2>/dev/null || true
 cp "$T/train_log_all.txt" "$OUT/model/train_log_$CONVENTION.txt"
 "$T/node" "$S/write-checksums.mjs" "$OUT/model"
 (cd "$OUT/model" && sha256sum config.json model.safetensors tokenizer.json tokenizer_config.json && ls -l)
+# The device returns at most 8 files of at most 16 MiB: the model folder travels as one tar in
+# 8 MiB pieces (here: cat model.tar.part-* | tar -x).
+tar -cf "$T/model.tar" -C "$OUT" model && rm -rf "$OUT/model" "$OUT/tokenizer_log.txt"
+split -b 8M "$T/model.tar" "$OUT/model.tar.part-" && ls -l "$OUT"
 echo "total: $(( $(date +%s) - t0 )) s"

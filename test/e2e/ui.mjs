@@ -72,6 +72,19 @@ async function until(frame, what, fn, arg, timeout = STEP_TIMEOUT) {
   }
 }
 
+/** The last 60 characters of every lane, each scrolled to its end first (the lanes are virtualised). */
+async function laneTails(frame) {
+  return frame.evaluate(async () => {
+    const scrollers = [...document.querySelectorAll('.lane .lane-scroll')];
+    for (const sc of scrollers) {
+      sc.scrollTop = sc.scrollHeight;
+      sc.dispatchEvent(new Event('scroll'));
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    return scrollers.map((sc) => (sc.textContent ?? '').slice(-60));
+  });
+}
+
 function assert(cond, msg) {
   if (!cond) throw new Error(`assertion failed: ${msg}`);
   log(`ok - ${msg}`);
@@ -234,7 +247,6 @@ export async function runUiScenario({ browser, url, artifacts, extensionsDir, wo
         name: l.querySelector('.lane-name')?.textContent,
         stats: l.querySelector('.lane-stats')?.textContent,
         chars: (l.querySelector('.lane-scroll')?.textContent ?? '').length,
-        tail: (l.querySelector('.lane-scroll')?.textContent ?? '').slice(-60),
       })),
     );
     // The lanes are virtualised: scroll each to the top to read how it starts.
@@ -271,17 +283,23 @@ export async function runUiScenario({ browser, url, artifacts, extensionsDir, wo
     assert(sidebarRows.length === 3 && sidebarRows.some((r) => r.includes('forked from Alice')), 'the sidebar shows the fork and its origin');
     // The panel comes back after a window reload (serializer + the run's trace / saved state).
     const before = lanes.map((l) => `${l.name} ${l.stats.replace(/ · [\d.]+ tok\/s/, '')}`);
+    const wantTails = await laneTails(panel);
     await palette(page, 'Developer: Reload Window');
     await page.waitForTimeout(1000);
     await page.locator('.part.activitybar').waitFor({ timeout: STEP_TIMEOUT });
     const restored = await webviewFrame(page, '.lanes', 90_000);
     await until(restored, 'the restored panel to show the lanes', (n) => document.querySelectorAll('.lane').length === n && [...document.querySelectorAll('.lane .lane-scroll')].every((l) => (l.textContent ?? '').length > 10), lanes.length);
     const after = await restored.evaluate(() => [...document.querySelectorAll('.lane')].map((l) => `${l.querySelector('.lane-name')?.textContent} ${(l.querySelector('.lane-stats')?.textContent ?? '').replace(/ · [\d.]+ tok\/s/, '')}`));
-    const wantTails = lanes.map((l) => l.tail);
-    await until(restored, 'the restored lanes to end with the same text', (want) => JSON.stringify([...document.querySelectorAll('.lane .lane-scroll')].map((l) => (l.textContent ?? '').slice(-60))) === JSON.stringify(want), wantTails, 15_000).catch(async (e) => {
-      const got = await restored.evaluate(() => [...document.querySelectorAll('.lane .lane-scroll')].map((l) => (l.textContent ?? '').slice(-60)));
-      throw new Error(`${e.message}\n want ${JSON.stringify(wantTails)}\n got  ${JSON.stringify(got)}`);
-    });
+    // The lanes are virtualised: what a lane renders depends on where it is scrolled (the
+    // heads above scrolled every lane to the top), so both sides read their tails at the end.
+    let got = [];
+    for (const deadline = Date.now() + 15_000; Date.now() < deadline; ) {
+      got = await laneTails(restored);
+      if (JSON.stringify(got) === JSON.stringify(wantTails)) break;
+    }
+    if (JSON.stringify(got) !== JSON.stringify(wantTails)) {
+      throw new Error(`the restored lanes do not end with the same text\n want ${JSON.stringify(wantTails)}\n got  ${JSON.stringify(got)}`);
+    }
     log('ok - the restored lanes end with the same text');
     lap('panel restored after a window reload');
     assert(JSON.stringify(after) === JSON.stringify(before), `the restored panel shows the same lanes (${after.join('; ')})`);
