@@ -8,8 +8,8 @@
 #    the base tree's kernel, the new kernel with 4 stages (one CTA per SM), with 1-group CTAs only
 #    (HW_ATTN_GROUPS=1) and with PDL, in the same call;
 # 4. decode steps through the engine (bench_cuda, 0.5B and 7B shapes, W = 1, 4, 8 at 1k; 7B W=4
-#    at 16k), new and base, new with programmatic dependent launch (HW_CUDA_PDL=1; its tests
-#    run in step 2 too), and 0.5B W=4 without CUDA graphs;
+#    at 16k), new and base, new without programmatic dependent launch (HW_CUDA_PDL=0, PDL being the default;
+#    its tests run in step 2 too), and 0.5B W=4 without CUDA graphs;
 # 5. a per-kernel profile of one 0.5B and one 7B decode configuration (nsys if present, else
 #    ncu with only the kernel durations, summed per kernel by scripts/gpu/kernel_times.py);
 # 6. if the time budget allows, scripts/gpu/bench_cuda.py --quick with the transformers +
@@ -93,12 +93,12 @@ sanitize() {
   timeout "$1" env ${AB_SANITIZE_ENV//,/ } compute-sanitizer --tool memcheck --error-exitcode 3 $B/test_cuda_ops --hogwild-run >"$L/sanitizer.log" 2>&1
   say "compute-sanitizer memcheck, one Hogwild run: rc $? $(grep 'ERROR SUMMARY' "$L/sanitizer.log" | tail -1)"
 }
-# The same tests with programmatic dependent launch (HW_CUDA_PDL=1, off by default).
+# The same tests without programmatic dependent launch (HW_CUDA_PDL=0; PDL is the default).
 [ "$AB_PDL" = 1 ] && for t in test_cuda_ops test_attention_cuda test_hogwild test_cuda_fixtures; do
   e=""
   [ $t = test_hogwild ] && e="HW_TEST_DEVICE=cuda"
-  timeout 60 env HW_CUDA_PDL=1 $e $B/$t >"$L/pdl_$t.log" 2>&1
-  say "PDL $t rc $?: $(grep -E 'checks, [0-9]+ failures' "$L/pdl_$t.log" | tail -1)"
+  timeout 60 env HW_CUDA_PDL=0 $e $B/$t >"$L/pdl_$t.log" 2>&1
+  say "no PDL $t rc $?: $(grep -E 'checks, [0-9]+ failures' "$L/pdl_$t.log" | tail -1)"
 done
 timeout 60 $B/test_attention_cuda_plan >"$L/plan_test.log" 2>&1
 say "test_attention_cuda_plan rc $?: $(tail -1 "$L/plan_test.log")"
@@ -122,8 +122,8 @@ HW_ATTN_STAGES=4 timeout 40 $B/bench_attention_cuda 16384 >"$L/attention_new_s4.
 grep -E "^RESULT" "$L/attention_new_s4.log" | sed 's/^/new4 /' >>"$L/attention_ab.txt"
 HW_ATTN_GROUPS=1 timeout 40 $B/bench_attention_cuda 16384 >"$L/attention_new_g1.log" 2>&1
 grep -E "^RESULT" "$L/attention_new_g1.log" | sed 's/^/g1   /' >>"$L/attention_ab.txt"
-HW_CUDA_PDL=1 timeout 40 $B/bench_attention_cuda 16384 >"$L/attention_new_pdl.log" 2>&1
-grep -E "^RESULT" "$L/attention_new_pdl.log" | sed 's/^/pdl  /' >>"$L/attention_ab.txt"
+HW_CUDA_PDL=0 timeout 40 $B/bench_attention_cuda 16384 >"$L/attention_new_pdl.log" 2>&1
+grep -E "^RESULT" "$L/attention_new_pdl.log" | sed 's/^/nopdl  /' >>"$L/attention_ab.txt"
 fi
 awk '{for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } print $1, v["model"], "W=" v["W"], v["us"] " us", "plan " v["plan_us"] " us", v["launch"]}' \
   "$L/attention_ab.txt" | tee -a "$S"
@@ -140,8 +140,8 @@ for t in new base; do
     timeout 60 $bin --shapes qwen2.5-7b --workers 4 --contexts 16384 --prefill 0 >>"$L/engine_$t.jsonl" 2>>"$L/engine_$t.err"
   grep '"decode"' "$L/engine_$t.jsonl" | sed "s/^/$t /" | tee -a "$S"
 done
-[ "$AB_PDL" = 1 ] && HW_CUDA_PDL=1 timeout 120 $B/bench_cuda $eng 2>"$L/engine_pdl.err" | tee "$L/engine_pdl.jsonl" |
-  grep '"decode"' | sed 's/^/new, PDL /' | tee -a "$S"
+[ "$AB_PDL" = 1 ] && HW_CUDA_PDL=0 timeout 120 $B/bench_cuda $eng 2>"$L/engine_pdl.err" | tee "$L/engine_pdl.jsonl" |
+  grep '"decode"' | sed 's/^/new, no PDL /' | tee -a "$S"
 variants() {  # W = 4 only, both shapes: enough to pick a benchmark switch's default
   local rounds=${AB_ROUNDS:-1} list=${AB_VARIANTS:-}
   [ "$rounds" -gt 1 ] && list="default $list"

@@ -20,10 +20,14 @@ const char* last_launch() {
   return g_last;
 }
 
+bool switch_on(const char* name) {
+  const char* v = std::getenv(name);
+  return !(v && std::string(v) == "0");
+}
+
 bool pdl_enabled() {
   static const bool on = [] {
-    const char* v = std::getenv("HW_CUDA_PDL");
-    if (!(v && *v && *v != '0')) return false;
+    if (!switch_on("HW_CUDA_PDL")) return false;
     int dev = 0, major = 0;
     if (cudaGetDevice(&dev) != cudaSuccess ||
         cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess) {

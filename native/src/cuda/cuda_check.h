@@ -23,6 +23,10 @@ void note_launch(const char* kernel);
 const char* last_launch();
 bool sync_each_launch();
 
+// A measured speed switch that is on by default: off only when the variable NAME is "0"
+// (kept so that an A/B run, or a user who meets a fault in a fused path, can turn it off).
+bool switch_on(const char* name);
+
 // After a launch: launch errors now; with HW_CUDA_SYNC=1 also faults inside the kernel.
 inline void check_launch(const char* kernel) {
   note_launch(kernel);

@@ -2,7 +2,8 @@
 //
 // A decode step is ~10 small kernels per layer; between two of them the GPU idles for the launch
 // of the second (about a microsecond, even inside a CUDA graph). With PDL (sm_90, opt-in with
-// HW_CUDA_PDL=1 while it is being measured) every kernel waits for its predecessor to finish and
+// on by default since the H200 A/B of 2026-12-02 late: 0.5B W=4 steps 11% faster, 7B 4%;
+// HW_CUDA_PDL=0 turns it off) every kernel waits for its predecessor to finish and
 // flush (griddepcontrol.wait) before it touches memory, so the order of effects is that of a plain
 // stream, and then lets its successor launch (griddepcontrol.launch_dependents): the successor's
 // blocks become resident while this kernel runs and start the moment it ends. Both instructions
@@ -27,7 +28,7 @@ __device__ __forceinline__ void pdl_begin() {
 #endif
 }
 
-// Whether launches use PDL: HW_CUDA_PDL=1 and a device of compute capability 9.0 or newer.
+// Whether launches use PDL: not HW_CUDA_PDL=0, and a device of compute capability 9.0 or newer.
 bool pdl_enabled();
 
 // kernel<<<grid, block, smem, s>>>(args...), with the PDL attribute when pdl_enabled().

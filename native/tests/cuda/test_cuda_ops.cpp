@@ -338,13 +338,18 @@ static void test_gemm_fold_norm() {
 // silu(x Wg^T) * (x Wu^T) in the weights' 16-bit type, against a double reference per row: the
 // fused decode kernel (with and without 3 splits of K), the unfused path (cuBLAS, then the swiglu
 // kernel on interleaved columns), and the same with the input RMSNorm (rows of norm 1e-4, 1 and
-// 300 picked through an index list; unfolded, and folded for bf16). Bounds: a 16-bit output rounds
-// by up to 2^-9 (bf16): NMSE 1e-5 per row; with the norm, the input's own rounding at another
-// point (as test_gemm_fold_norm): 1e-4 per row. Every output element must be written (NaN-filled).
+// 300 picked through an index list; unfolded, and folded for bf16). Every output element must be
+// written (NaN-filled). References in double, NMSE per row:
+// - each path's own rounding (plain: the 16-bit x; unfolded norm: 16-bit(x * inv * g) as rmsnorm
+//   writes it; folded: bf16(x * g), the sums scaled by inv): what is left is the 16-bit output's
+//   rounding, up to 2^-9 (bf16): bound 1e-5;
+// - with the norm, also the exact result (x unrounded): the input's rounding passes through
+//   silu(g) * u, and rows of 8 outputs scatter (H200: up to 2.1e-4 at K = 64): bound 1e-3.
 static void test_gemm_swiglu() {
   const std::mt19937 saved = rng;  // the later tests keep the random data they were measured on
   cuda::GemmWorkspace ws = alloc_workspace();
-  double worst[2] = {0, 0};  // plain input, normed input
+  double worst[2] = {0, 0};  // against each path's own rounding: plain input, normed input
+  double worst_exact = 0;    // normed input, against the exact result
   int cases = 0;
   const int IKs[][2] = {{8, 64}, {96, 200}, {1000, 896}, {2432, 1032}, {40, 3592}};
   const float row_scales[] = {1e-4f, 1.0f, 300.0f};
@@ -384,24 +389,31 @@ static void test_gemm_swiglu() {
           for (int k = 0; k < K; k++) xn[size_t(r) * K + k] *= row_scales[r % 3];
         std::vector<int> rows(M);
         for (int m = 0; m < M; m++) rows[m] = X - 1 - m;  // descending, not from row 0
-        std::vector<double> ref[2] = {std::vector<double>(size_t(M) * I), std::vector<double>(size_t(M) * I)};
+        // ref[0] plain input; normed input: [1] exact, [2] rounded as rmsnorm writes it, [3] as the fold rounds.
+        std::vector<double> ref[4];
+        for (auto& r : ref) r.resize(size_t(M) * I);
         std::vector<double> xin(K);
-        auto swiglu_row = [&](double* out) {
+        auto swiglu_row = [&](double* out, double scale) {
           for (int i = 0; i < I; i++) {
             double g = 0, u = 0;
             for (int k = 0; k < K; k++) g += xin[k] * wg[size_t(i) * K + k], u += xin[k] * wu[size_t(i) * K + k];
+            g *= scale, u *= scale;
             out[i] = g / (1.0 + std::exp(-g)) * u;
           }
         };
         for (int m = 0; m < M; m++) {
           for (int k = 0; k < K; k++) xin[k] = x[size_t(m) * K + k];
-          swiglu_row(ref[0].data() + size_t(m) * I);
+          swiglu_row(ref[0].data() + size_t(m) * I, 1.0);
           const float* xr = xn.data() + size_t(rows[m]) * K;
           double ss = 0;
           for (int k = 0; k < K; k++) ss += double(xr[k]) * xr[k];
           const double inv = 1.0 / std::sqrt(ss / K + 1e-6);
           for (int k = 0; k < K; k++) xin[k] = double(xr[k]) * inv * gn[k];
-          swiglu_row(ref[1].data() + size_t(m) * I);
+          swiglu_row(ref[1].data() + size_t(m) * I, 1.0);
+          for (int k = 0; k < K; k++) xin[k] = from16(to16(float(xr[k] * float(inv)) * gn[k], dt), dt);
+          swiglu_row(ref[2].data() + size_t(m) * I, 1.0);
+          for (int k = 0; k < K; k++) xin[k] = from16(to16(xr[k] * gn[k], DType::BF16), DType::BF16);
+          swiglu_row(ref[3].data() + size_t(m) * I, inv);
         }
         uint16_t* dw = to_device(w16);
         uint16_t* dx = to_device(x16);
@@ -423,12 +435,20 @@ static void test_gemm_swiglu() {
           const std::vector<uint16_t> out = to_host(dout, size_t(M) * I);
           std::vector<float> got(out.size());
           for (size_t i = 0; i < out.size(); i++) got[i] = from16(out[i], dt);
-          const double bound = md.normed ? 1e-4 : 1e-5;
+          // fp16 weights are never folded (gemm.h): the unfolded rounding holds for them.
+          const std::vector<double>& own = !md.normed ? ref[0] : md.fold && dt == DType::BF16 ? ref[3] : ref[2];
           for (int m = 0; m < M; m++) {
-            const double e = nmse(got.data() + size_t(m) * I, ref[md.normed].data() + size_t(m) * I, size_t(I));
+            const size_t o = size_t(m) * I;
+            const double e = nmse(got.data() + o, own.data() + o, size_t(I));
             worst[md.normed] = std::max(worst[md.normed], e);
-            CHECK(e <= bound, "gemm_swiglu %s %s M=%d I=%d K=%d row %d: NMSE %.3g (bound %.0e)", md.name,
-                  dtype_name(dt), M, I, K, m, e, bound);
+            CHECK(e <= 1e-5, "gemm_swiglu %s %s M=%d I=%d K=%d row %d: NMSE %.3g against its own rounding (bound 1e-5)",
+                  md.name, dtype_name(dt), M, I, K, m, e);
+            if (md.normed) {
+              const double ex = nmse(got.data() + o, ref[1].data() + o, size_t(I));
+              worst_exact = std::max(worst_exact, ex);
+              CHECK(ex <= 1e-3, "gemm_swiglu %s %s M=%d I=%d K=%d row %d: NMSE %.3g against the exact result (bound 1e-3)",
+                    md.name, dtype_name(dt), M, I, K, m, ex);
+            }
           }
           cases++;
           cudaFree(dout);
@@ -442,8 +462,9 @@ static void test_gemm_swiglu() {
   rng = saved;
   std::printf(
       "  gemm with the SwiGLU epilogue (%d cases: fused, split-K, unfused, with the input RMSNorm folded and not; "
-      "bf16 and f16): worst row NMSE %.3g (bound 1e-5), with the norm %.3g (bound 1e-4)\n",
-      cases, worst[0], worst[1]);
+      "bf16 and f16): worst row NMSE against each path's own rounding %.3g, with the norm %.3g (bound 1e-5); with the "
+      "norm against the exact result %.3g (bound 1e-3)\n",
+      cases, worst[0], worst[1], worst_exact);
 }
 
 // The qkv GEMM with qkv_post in its epilogue (gemm.h's gemm_qkv, models without q/k norms): W's K
