@@ -342,7 +342,9 @@ static void test_gemm_fold_norm() {
 // written (NaN-filled). References in double, NMSE per row:
 // - each path's own rounding (plain: the 16-bit x; unfolded norm: 16-bit(x * inv * g) as rmsnorm
 //   writes it; folded: bf16(x * g), the sums scaled by inv): what is left is the 16-bit output's
-//   rounding, up to 2^-9 (bf16): bound 1e-5;
+//   rounding, up to 2^-9 (bf16), and fp32 sums under cancellation (H200: plain rows up to 9.2e-6):
+//   bound 1e-5, with the norm 3e-5 (an input element can round the other way where the kernel's
+//   fp32 rsqrtf and the double 1/rms differ in the last bit; this reference is not yet run on a GPU);
 // - with the norm, also the exact result (x unrounded): the input's rounding passes through
 //   silu(g) * u, and rows of 8 outputs scatter (H200: up to 2.1e-4 at K = 64): bound 1e-3.
 static void test_gemm_swiglu() {
@@ -441,8 +443,9 @@ static void test_gemm_swiglu() {
             const size_t o = size_t(m) * I;
             const double e = nmse(got.data() + o, own.data() + o, size_t(I));
             worst[md.normed] = std::max(worst[md.normed], e);
-            CHECK(e <= 1e-5, "gemm_swiglu %s %s M=%d I=%d K=%d row %d: NMSE %.3g against its own rounding (bound 1e-5)",
-                  md.name, dtype_name(dt), M, I, K, m, e);
+            const double bound = md.normed ? 3e-5 : 1e-5;
+            CHECK(e <= bound, "gemm_swiglu %s %s M=%d I=%d K=%d row %d: NMSE %.3g against its own rounding (bound %.0e)",
+                  md.name, dtype_name(dt), M, I, K, m, e, bound);
             if (md.normed) {
               const double ex = nmse(got.data() + o, ref[1].data() + o, size_t(I));
               worst_exact = std::max(worst_exact, ex);
@@ -462,8 +465,8 @@ static void test_gemm_swiglu() {
   rng = saved;
   std::printf(
       "  gemm with the SwiGLU epilogue (%d cases: fused, split-K, unfused, with the input RMSNorm folded and not; "
-      "bf16 and f16): worst row NMSE against each path's own rounding %.3g, with the norm %.3g (bound 1e-5); with the "
-      "norm against the exact result %.3g (bound 1e-3)\n",
+      "bf16 and f16): worst row NMSE against each path's own rounding %.3g (bound 1e-5), with the norm %.3g (bound 3e-5); "
+      "with the norm against the exact result %.3g (bound 1e-3)\n",
       cases, worst[0], worst[1], worst_exact);
 }
 
