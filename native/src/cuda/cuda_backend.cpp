@@ -306,7 +306,7 @@ class CudaBackend final : public Backend {
   DType wt_ = DType::BF16, kv_ = DType::BF16;
   bool random_ = false;
   // On unless HW_GEMM_SWIGLU=0 (read once, at load): gate/up uploaded interleaved, SwiGLU in the
-  // GEMM's epilogue (H200, 2026-12-02: 0.5B W=4 steps 3-5% faster, 7B 1-2%).
+  // GEMM's epilogue (H200, 2026-12-03: 0.5B W=4 steps 3-5% faster, 7B 1-2%).
   bool swiglu_epilogue_ = cuda::switch_on("HW_GEMM_SWIGLU");
   // On unless HW_GEMM_QKV=0 (read once, at load): K rows in RoPE pairs, qkv_post in the qkv GEMM's
   // epilogue (models without q/k norms; H200: 0.5B W=4 2-3% faster, 7B 2%).
@@ -387,13 +387,14 @@ void CudaBackend::upload(const ModelWeights& w, const BackendOptions& opt) {
     const LayerWeights& lw = random_ ? LayerWeights{} : w.layers[l];
     DeviceLayer& d = layers_[l];
     const std::string at = "layer " + std::to_string(l);
-    // The default (HW_GEMM_QKV=0 turns it off): K rows in RoPE pairs, so the decode GEMM does qkv_post itself (gemm.h's
-    // gemm_qkv); models with q/k norms keep qkv_post (the norm needs the whole head).
+    // By default (HW_GEMM_QKV=0 turns it off) K rows in RoPE pairs, so the decode GEMM does
+    // qkv_post itself (gemm.h's gemm_qkv); models with q/k norms keep qkv_post (the norm needs the whole head).
     d.k_paired = qkv_epilogue_ && wt_ != DType::F32 && !cfg_.qk_norm && cfg_.head_dim % 8 == 0;
     d.wqkv = matrix({&lw.wq, &lw.wk, &lw.wv}, int(H), at + " q/k/v", d.k_paired ? RowOrder::PairK : RowOrder::Plain);
     d.wo = matrix({&lw.wo}, int(QD), at + " o_proj");
-    // The default (HW_GEMM_SWIGLU=0 turns it off): gate and up rows interleaved in 8s, so the decode GEMM writes the SwiGLU
-    // itself (gemm.h's gemm_swiglu). 16-bit weights only (fp32 ones never take the decode kernel).
+    // By default (HW_GEMM_SWIGLU=0 turns it off) gate and up rows interleaved in 8s, so the
+    // decode GEMM writes the SwiGLU itself (gemm.h's gemm_swiglu). 16-bit weights only (fp32
+    // ones never take the decode kernel).
     d.gu_interleaved = swiglu_epilogue_ && wt_ != DType::F32 && I % 8 == 0;
     d.wgu =
         matrix({&lw.w_gate, &lw.w_up}, int(H), at + " gate/up", d.gu_interleaved ? RowOrder::GateUp8 : RowOrder::Plain);

@@ -454,7 +454,7 @@ int env_int(const char* name) {
 }
 
 // HW_GEMM_EARLY=N: steps of weight pieces each decode block asks into L2 before it waits for the
-// previous kernel (0, the default: none; meant for PDL, HW_CUDA_PDL=1), read once.
+// previous kernel (0, the default: none; meant for PDL, the default on sm_90), read once.
 int early_steps() {
   static const int n = std::max(0, std::min(env_int("HW_GEMM_EARLY"), 64));
   return n;

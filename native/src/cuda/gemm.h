@@ -96,7 +96,7 @@ void gemm_normed(const DeviceMatrix& W, const GemmInputNorm& in, int M, float* y
 // The down_proj's input of a SwiGLU MLP from its gate/up GEMM: out[m][i] = silu(g_i) * u_i with
 // (g, u) = W x[m] (or W rmsnorm(x[m]) with `in`, as gemm_normed), for W's rows interleaved in 8s:
 // rows 16j..16j+7 are gate rows 8j..8j+7 and rows 16j+8..16j+15 the same up rows (W.rows = 2 I,
-// I % 8 == 0; the backend uploads this layout with HW_GEMM_SWIGLU=1). In decode (M <= 16, 16-bit
+// I % 8 == 0; the backend uploads this layout unless HW_GEMM_SWIGLU=0). In decode (M <= 16, 16-bit
 // weights) the decode kernel writes `out` from its epilogue (two tiles per block: the gate tile
 // and its up tile), so no fp32 gate/up output and no swiglu launch; otherwise the GEMM writes gu
 // ([M, 2 I] fp32, the interleaved layout) and swiglu(..., interleaved8) reads it. out: [M, I] in
@@ -106,7 +106,7 @@ void gemm_swiglu(const DeviceMatrix& W, const void* x, const GemmInputNorm* in, 
 
 // The qkv GEMM and qkv_post in one (models without q/k norms): for W's rows [q | k | v] with each
 // K head's rows stored in RoPE pairs (row 2i = the head's row i, row 2i + 1 = its row i + half;
-// the backend uploads this layout with HW_GEMM_QKV=1, and the matching bias), does what
+// the backend uploads this layout unless HW_GEMM_QKV=0, and the matching bias), does what
 // gemm() into p.qkv and then qkv_post(p) do: in decode (M = p.T <= 16, 16-bit weights) from the
 // decode kernel's epilogue (no fp32 qkv output, no qkv_post launch); otherwise through p.qkv with
 // qkv_post reading the paired layout. x or `in` as for gemm_swiglu. p.k_paired must be set.

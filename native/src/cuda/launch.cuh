@@ -1,9 +1,9 @@
 // Kernel launches with programmatic dependent launch (PDL) where it is turned on.
 //
 // A decode step is ~10 small kernels per layer; between two of them the GPU idles for the launch
-// of the second (about a microsecond, even inside a CUDA graph). With PDL (sm_90, opt-in with
-// on by default since the H200 A/B of 2026-12-02 late: 0.5B W=4 steps 11% faster, 7B 4%;
-// HW_CUDA_PDL=0 turns it off) every kernel waits for its predecessor to finish and
+// of the second (about a microsecond, even inside a CUDA graph). With PDL (sm_90; on by default
+// since the H200 A/B of 2026-12-03: 0.5B W=4 steps 11% faster, 7B 4%; HW_CUDA_PDL=0 turns it
+// off) every kernel waits for its predecessor to finish and
 // flush (griddepcontrol.wait) before it touches memory, so the order of effects is that of a plain
 // stream, and then lets its successor launch (griddepcontrol.launch_dependents): the successor's
 // blocks become resident while this kernel runs and start the moment it ends. Both instructions

@@ -444,13 +444,15 @@ static void test_gemm_swiglu() {
             const double e = nmse(got.data() + o, own.data() + o, size_t(I));
             worst[md.normed] = std::max(worst[md.normed], e);
             const double bound = md.normed ? 3e-5 : 1e-5;
-            CHECK(e <= bound, "gemm_swiglu %s %s M=%d I=%d K=%d row %d: NMSE %.3g against its own rounding (bound %.0e)",
-                  md.name, dtype_name(dt), M, I, K, m, e, bound);
+            CHECK(e <= bound,
+                  "gemm_swiglu %s %s M=%d I=%d K=%d row %d: NMSE %.3g against its own rounding (bound %.0e)", md.name,
+                  dtype_name(dt), M, I, K, m, e, bound);
             if (md.normed) {
               const double ex = nmse(got.data() + o, ref[1].data() + o, size_t(I));
               worst_exact = std::max(worst_exact, ex);
-              CHECK(ex <= 1e-3, "gemm_swiglu %s %s M=%d I=%d K=%d row %d: NMSE %.3g against the exact result (bound 1e-3)",
-                    md.name, dtype_name(dt), M, I, K, m, ex);
+              CHECK(ex <= 1e-3,
+                    "gemm_swiglu %s %s M=%d I=%d K=%d row %d: NMSE %.3g against the exact result (bound 1e-3)", md.name,
+                    dtype_name(dt), M, I, K, m, ex);
             }
           }
           cases++;
