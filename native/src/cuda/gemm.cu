@@ -669,12 +669,21 @@ bool gemm_fold_norm_enabled() {
   return fold_mode() != 0;
 }
 
+// Whether the project's decode kernel runs this GEMM (else cuBLAS): few rows, 16-bit weights,
+// rows of whole 16-byte loads, and no test forcing cuBLAS.
+static bool takes_decode_kernel(const DeviceMatrix& W, int M) {
+  return !g_force_cublas && M <= kDecodeRows && W.dtype != DType::F32 && W.cols % 8 == 0;
+}
+
+// Whether a decode GEMM reads its input RMSNorm itself (bf16 weights only: see gemm.h).
+static bool folds_norm(const DeviceMatrix& W, int M) {
+  return takes_decode_kernel(W, M) && gemm_fold_norm_enabled() && W.dtype == DType::BF16;
+}
+
 void gemm_normed(const DeviceMatrix& W, const GemmInputNorm& in, int M, float* y, bool accumulate, cudaStream_t s,
                  const GemmWorkspace* ws) {
   if (M <= 0) return;
-  const bool fold =
-      gemm_fold_norm_enabled() && !g_force_cublas && M <= kDecodeRows && W.dtype == DType::BF16 && W.cols % 8 == 0;
-  if (fold) {
+  if (folds_norm(W, M)) {
     launch_decode<__nv_bfloat16>(W, nullptr, M, y, accumulate, ws,
                                  NormArgs{nullptr, 0.0f, nullptr, DType::F32, nullptr}, s,
                                  FoldArgs{in.x, in.rows, in.w, in.eps});
@@ -689,9 +698,8 @@ void gemm_normed(const DeviceMatrix& W, const GemmInputNorm& in, int M, float* y
 // decode kernel does not apply: the caller runs cuBLAS on x and the separate epilogue kernel.
 static bool decode_epilogue(const DeviceMatrix& W, const void*& x, const GemmInputNorm* in, int M, cudaStream_t s,
                             const GemmWorkspace* ws, const SwigluArgs& sw, const QkvArgs& qa) {
-  const bool decode = !g_force_cublas && M <= kDecodeRows && W.dtype != DType::F32 && W.cols % 8 == 0;
   const NormArgs no_norm{nullptr, 0.0f, nullptr, DType::F32, nullptr};
-  if (decode && in && gemm_fold_norm_enabled() && W.dtype == DType::BF16) {
+  if (in && folds_norm(W, M)) {
     launch_decode<__nv_bfloat16>(W, nullptr, M, nullptr, false, ws, no_norm, s,
                                  FoldArgs{in->x, in->rows, in->w, in->eps}, sw, qa);
     return true;
@@ -700,7 +708,7 @@ static bool decode_epilogue(const DeviceMatrix& W, const void*& x, const GemmInp
     rmsnorm(in->x, in->rows, M, W.cols, in->w, in->eps, in->act, gemm_input_type(W), s);
     x = in->act;
   }
-  if (!decode) return false;
+  if (!takes_decode_kernel(W, M)) return false;
   if (W.dtype == DType::BF16)
     launch_decode<__nv_bfloat16>(W, x, M, nullptr, false, ws, no_norm, s, kNoFold, sw, qa);
   else
@@ -731,7 +739,7 @@ void gemm_qkv(const DeviceMatrix& W, const void* x, const GemmInputNorm* in, int
 void gemm(const DeviceMatrix& W, const void* x, int M, float* y, bool accumulate, cudaStream_t s,
           const GemmWorkspace* ws, const GemmNorm* norm) {
   if (M <= 0) return;
-  const bool decode = !g_force_cublas && M <= kDecodeRows && W.dtype != DType::F32 && W.cols % 8 == 0;
+  const bool decode = takes_decode_kernel(W, M);
   static const bool env_norm = env_int("HW_GEMM_NORM") == 1;
   const bool fuse_norm = norm && decode && ws && ws->counters && ws->counter_count > 1 && W.rows % 4 == 0 &&
                          (g_force_norm >= 0 ? g_force_norm == 1 : env_norm);
