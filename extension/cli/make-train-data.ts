@@ -7,6 +7,7 @@
  *   sequence start). See extension/tasks/trainViews.ts. The trainer is scripts/train/train.py.
  * --convention: the step texts the simulated workers write (extension/tasks/collabSim.ts):
  *   v2 (default, the faster one) or v1 (the one the first built-in model was trained on).
+ * --sum-drills N (cache views): N more runs of addition drills (sumDrills.ts), the final sum's skill.
  * --views: cache (default with v2) writes each run as the engine's cache (every entry
  *   computed once, in the view it was written in: cacheRuns.ts, the shard format in
  *   cacheShard.ts), the only format whose model behaves in the engine as in training; exact
@@ -25,6 +26,7 @@ import { memoEncoder, simTokensFor, trainViewTexts } from '../tasks/simTokens';
 import { runSequences, type TrainViewsMode } from '../tasks/trainViews';
 import { cacheRun } from '../tasks/cacheRuns';
 import { CacheShardWriter } from '../tasks/cacheShard';
+import { drillRun } from '../tasks/sumDrills';
 import { CliError, parseArgs, runCli, type FlagSpec } from './args';
 
 const SPEC: Record<string, FlagSpec> = {
@@ -36,6 +38,7 @@ const SPEC: Record<string, FlagSpec> = {
   convention: { type: 'string', arg: 'C', help: 'step texts: v2 (default) or v1 (the first model\'s)' },
   views: { type: 'string', arg: 'V', help: 'cache (default with v2: the engine\'s cache, each entry computed once, in its writer\'s view), exact (the engine\'s views, stretch by stretch, recomputed as one sequence) or legacy (default with v1: one view per step, as the first model was trained)' },
   'workers-mix': { type: 'string', arg: 'A,B,C,D', help: 'relative shares of runs with 1, 2, 3 and 4 workers (default 25,35,10,30)' },
+  'sum-drills': { type: 'int', arg: 'N', min: 0, help: 'cache views: also N runs of addition drills (seeds SEED..SEED+N-1; extension/tasks/sumDrills.ts; default 0)' },
   'max-stretch': { type: 'int', arg: 'N', min: 0, help: 'exact views: at most N trained tokens per sequence (default 0: no cap; 1: every token at the engine\'s exact positions)' },
   help: { type: 'boolean', help: 'show this help' },
 };
@@ -135,9 +138,15 @@ async function main(): Promise<void> {
       offsets.push(ids.length);
     }
   }
+  const drills = (flags['sum-drills'] as number | undefined) ?? 0;
+  if (drills > 0 && views !== 'cache') throw new CliError('--sum-drills: only with --views cache');
   if (views === 'cache') {
+    const runTokens = shard.tokens;
+    const drillTok = simTokensFor(tok, completeWorkerNames([], 4), encode, digits);
+    for (let i = 0; i < drills; i++) shard.add(drillRun(from + i, drillTok, (x) => tok.decode(x, { skipSpecial: true })).run);
     shard.write(outDir);
-    process.stderr.write(`${count} runs (${answered} answered) in the cache format, ${shard.tokens} tokens -> ${outDir}\n`);
+    const extra = drills > 0 ? ` + ${drills} drill runs (${shard.tokens - runTokens} tokens)` : '';
+    process.stderr.write(`${count} runs (${answered} answered) in the cache format${extra}, ${shard.tokens} tokens -> ${outDir}\n`);
     return;
   }
   fs.writeFileSync(path.join(outDir, 'ids.u16'), Uint16Array.from(ids));

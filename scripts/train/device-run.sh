@@ -14,6 +14,7 @@
 #   MODEL_ARGS: train.py's model shape (default "--layers 12": 9.7M parameters, 19.3 MB in bf16)
 #   PROCS, RUNS_PER_PROC: data processes and simulated runs each (default 16 x 5000); HELD_RUNS (300)
 #   TOKENIZER=DIR: use this tokenizer instead of training one (e.g. models/hogwild-tiny's)
+#   SUM_DRILLS=N: N runs of addition drills per data process (make-train-data --sum-drills; default 0)
 #   MIX=A,B,C,D: shares of training runs with 1, 2, 3, 4 workers (make-train-data's --workers-mix; default 25,35,10,30)
 #   TRAIN_ARGS: more train.py flags; WORK: scratch folder (default /tmp/hw-train)
 # A training run longer than one device call (10 minutes): SCHEDULE_MINUTES=total training
@@ -46,7 +47,7 @@ else
 fi
 pids=()
 for i in $(seq 0 $((PROCS - 1))); do
-  "$T/node" "$S/make-train-data.js" --tokenizer "$TOK" --out $T/data/s$i --from $((i * RUNS)) --count "$RUNS" ${MIX:+--workers-mix "$MIX"} --convention "$CONVENTION" --views "$VIEWS" --max-stretch "${STRETCH:-0}" 2>>"$OUT/data_log.txt" &
+  "$T/node" "$S/make-train-data.js" --tokenizer "$TOK" --out $T/data/s$i --from $((i * RUNS)) --count "$RUNS" ${MIX:+--workers-mix "$MIX"} ${SUM_DRILLS:+--sum-drills "$SUM_DRILLS"} --convention "$CONVENTION" --views "$VIEWS" --max-stretch "${STRETCH:-0}" 2>>"$OUT/data_log.txt" &
   pids+=($!)
 done
 # Held-out seeds (1,000,000,000 up) for train.py's evaluation only: never trained on.

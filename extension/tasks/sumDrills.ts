@@ -1,0 +1,80 @@
+/**
+ * Addition drills for the built-in model, in the cache format of cacheRuns.ts.
+ *
+ * With three or four workers the run's answer is one sum of the workers' totals, written in
+ * one go ("138+77+60+45=\boxed{320}."), and that multi-term addition is what the 12-layer model
+ * gets wrong (bench/RESULTS.md, issue 11: every wrong W = 4 run of the shipped model). A real
+ * run holds one such sum; a drill run holds dozens, each exactly as a combining worker writes
+ * it (its step header, then the sum), trained only on the digits of the result and the token
+ * that closes the box. The terms follow the runs' totals: each one or two parts, a part being
+ * a*b (a, b in 2..12) minus 0..9, as wordProblems.ts draws them.
+ */
+import { rng32 } from './wordProblems';
+import type { CacheRun } from './cacheRuns';
+import type { SimTokens } from './collabSim';
+
+/** One drill sum: its terms and the text a combining worker writes. */
+export interface DrillSum {
+  terms: number[];
+  text: string;
+}
+
+function int(rand: () => number, lo: number, hi: number): number {
+  return lo + Math.floor(rand() * (hi - lo + 1));
+}
+
+/** A part's value as wordProblems.ts draws it. */
+function partValue(rand: () => number): number {
+  const ab = int(rand, 2, 12) * int(rand, 2, 12);
+  return rand() < 0.25 ? ab - int(rand, 1, Math.min(9, ab - 1)) : ab;
+}
+
+/** One drill sum: 2 terms (20%), 3 (30%) or 4 (50%), each a worker's total of one or two parts. */
+export function drillSum(rand: () => number): DrillSum {
+  const x = rand();
+  const count = x < 0.2 ? 2 : x < 0.5 ? 3 : 4;
+  const terms = Array.from({ length: count }, () => partValue(rand) + (rand() < 0.35 ? partValue(rand) : 0));
+  const sum = terms.reduce((a, b) => a + b, 0);
+  return { terms, text: `${terms.join('+')}=\\boxed{${sum}}.\n\n` };
+}
+
+/**
+ * A drill run of seed `seed`: one block of about `tokens` tokens, sums after step headers of
+ * workers 1..3 (the combining worker is never the first alone), one forward over the block
+ * (each token sees the block's earlier ones, as a worker's own step does).
+ */
+export function drillRun(seed: number, tok: SimTokens, decode: (ids: number[]) => string, tokens = 900): { run: CacheRun; sums: DrillSum[] } {
+  const rand = rng32(seed ^ 0x5bd1e995);
+  const ids: number[] = [];
+  const targets: number[] = [];
+  const weights: number[] = [];
+  const sums: DrillSum[] = [];
+  while (ids.length < tokens) {
+    const d = drillSum(rand);
+    sums.push(d);
+    const header = tok.header(int(rand, 1, 3), int(rand, 2, 6));
+    const content = tok.encode(d.text); // encoded whole, as the engine's worker writes it
+    const upTo = (ch: string) => content.findIndex((_, j) => decode(content.slice(0, j + 1)).includes(ch));
+    const open = upTo('{');
+    const close = upTo('}');
+    if (open < 0 || close <= open) throw new Error(`sum drill: no \\boxed{...} in the tokens of ${JSON.stringify(d.text)}`);
+    const start = ids.length + header.length;
+    ids.push(...header, ...content);
+    for (let i = targets.length; i < ids.length; i++) {
+      targets.push(-1);
+      weights.push(0);
+    }
+    // Trained: the result's digits and the box's closing token, each predicted by the query before it.
+    for (let j = open + 1; j <= close; j++) {
+      targets[start + j - 1] = ids[start + j];
+      weights[start + j - 1] = 3;
+    }
+  }
+  const run: CacheRun = {
+    blocks: [ids],
+    forwards: [{ step: 0, worker: -1, view: [{ block: 0, off: 0, len: ids.length }], block: 0 }],
+    targets: [targets],
+    weights: [weights],
+  };
+  return { run, sums };
+}
