@@ -247,47 +247,49 @@ __global__ void __launch_bounds__(128 * GROUPS, 1) attn_short_kernel(ShortArgs s
   const int cta_rows = min(kRows, n_tokens * a.group);  // one q-tile: query rows 0 .. cta_rows - 1
 
   // 1. Before the PDL wait: only the plan, the page table and the RoPE frequencies, which no
-  //    kernel of the step writes, and the K/V of keys written before this forward.
+  //    kernel of the step writes, and the K/V of keys written before this forward. Three groups of
+  //    threads walk their chains of dependent loads side by side: the rows, the (piece, token)
+  //    limits and distances, the tile entries (page addresses).
+  static_assert(kThreads % kHalf == 0 && kRows + kAttnShortMaxTiles * kAttnShortMaxTokens <= kThreads - 32,
+                "thread roles of step 1");
+  const float inv_f = a.inv_freq[threadIdx.x % kHalf];  // the one frequency of this thread's RoPE items
   const int tile0 = pl.base[pl.l.chunk_tile + rank];
   const int n_tiles = pl.base[pl.l.chunk_tile + rank + 1] - tile0;
-  {
-    const size_t head_off = (size_t(a.layer) * 2 * a.kv_heads + kvh) * a.page_tokens * HD;
-    for (int i = threadIdx.x; i < n_tiles; i += kThreads) {
-      tab[i] = attn_tile_entry(pl.base, pl.l, tile0 + i, 0, n_blocks, a.page_tokens, head_off,
-                               reinterpret_cast<const uint16_t* const*>(a.pages));
-      fresh_s[i] = pl.base[pl.l.tile_fresh + tile0 + i];
+  const int piece0 = n_tiles > 0 ? pl.base[pl.l.tile_piece + tile0] : 0;
+  const int n_pieces = n_tiles > 0 ? pl.base[pl.l.tile_piece + tile0 + n_tiles - 1] - piece0 + 1 : 0;
+  if (int(threadIdx.x) < kRows) {
+    const int i = threadIdx.x;
+    if (i < cta_rows) {
+      const int t = i / a.group;
+      row_s[i] = make_int4(t, kvh * a.group + i % a.group, pl.base[pl.l.tok_row + t], pl.base[pl.l.tok_pos + t]);
+    } else {  // padding rows: zero queries, never rewritten
+      for (int e = 0; e < HD; e++) q_s[i * kStride + e] = __float2bfloat16_rn(0.f);
     }
-    for (int i = threadIdx.x; i < kRows; i += kThreads) {
-      if (i < cta_rows) {
-        const int t = i / a.group;
-        row_s[i] = make_int4(t, kvh * a.group + i % a.group, pl.base[pl.l.tok_row + t], pl.base[pl.l.tok_pos + t]);
-      } else {  // padding rows: zero queries, never rewritten
-        for (int e = 0; e < HD; e++) q_s[i * kStride + e] = __float2bfloat16_rn(0.f);
-      }
-    }
-  }
-  __syncthreads();
-  const int piece0 = n_tiles > 0 ? tab[0].piece : 0;
-  const int n_pieces = n_tiles > 0 ? tab[n_tiles - 1].piece - piece0 + 1 : 0;
-  for (int i = 0; i < n_tiles; i++)  // the prompt's K/V (and any other settled keys) now
-    if (tab[i].n > 0 && sa.early && !fresh_s[i])
-      load_tile<HD, 1, kThreads>(a, tab[i], kv_s + (2 * i) * kTileElems, kv_s + (2 * i + 1) * kTileElems);
-  cp_async_commit();
-  // Per (piece, token): the keys of the piece's block the token sees and its rotation distance.
-  for (int i = threadIdx.x; i < n_pieces * n_tokens; i += kThreads) {
-    const int pc = i / n_tokens, t = i % n_tokens;
+  } else if (int(threadIdx.x) < kRows + n_pieces * n_tokens) {
+    // Per (piece, token): the keys of the piece's block the token sees and its rotation distance.
+    const int j = threadIdx.x - kRows, pc = j / n_tokens, t = j % n_tokens;
     const int u = pl.base[pl.l.piece_blk + piece0 + pc];
     int delta;
     lim_s[attn_short_pt(pc, t)] =
         attn_row_limit(pl.base, pl.l, u, n_rows, pl.base[pl.l.tok_row + t], pl.base[pl.l.tok_pos + t], &delta);
     dlt_s[attn_short_pt(pc, t)] = delta;
+  } else if (int(threadIdx.x) >= kThreads - 32 && int(threadIdx.x) - (kThreads - 32) < n_tiles) {
+    const int i = threadIdx.x - (kThreads - 32);
+    const size_t head_off = (size_t(a.layer) * 2 * a.kv_heads + kvh) * a.page_tokens * HD;
+    tab[i] = attn_tile_entry(pl.base, pl.l, tile0 + i, 0, n_blocks, a.page_tokens, head_off,
+                             reinterpret_cast<const uint16_t* const*>(a.pages));
+    fresh_s[i] = pl.base[pl.l.tile_fresh + tile0 + i];
   }
   __syncthreads();
+  for (int i = 0; i < n_tiles; i++)  // the prompt's K/V (and any other settled keys) now
+    if (tab[i].n > 0 && sa.early && !fresh_s[i])
+      load_tile<HD, 1, kThreads>(a, tab[i], kv_s + (2 * i) * kTileElems, kv_s + (2 * i + 1) * kTileElems);
+  cp_async_commit();
   for (int i = threadIdx.x; i < n_pieces * n_tokens * kHalf; i += kThreads) {
-    const int pr = i % kHalf, pt = i / kHalf, pc = pt / n_tokens, t = pt % n_tokens;
+    const int pr = i % kHalf, pt = i / kHalf, pc = pt / n_tokens, t = pt % n_tokens;  // pr: threadIdx.x % kHalf
     float sn = 0.f, cs = 1.f;
     if (lim_s[attn_short_pt(pc, t)] > 0)  // fp32 angle, as on the CPU
-      sincosf(__fmul_rn(float(dlt_s[attn_short_pt(pc, t)]), a.inv_freq[pr]), &sn, &cs);
+      sincosf(__fmul_rn(float(dlt_s[attn_short_pt(pc, t)]), inv_f), &sn, &cs);
     rope_s[attn_short_rope(pc, t, pr, n_tokens, HD)] = make_float2(cs, sn);
   }
   __syncthreads();
