@@ -565,7 +565,7 @@ struct HogwildAttention::Impl {
   int min_chunk_tiles = 1;       // HW_ATTN_CHUNK_TILES=N: at least N tiles a chunk (fewer partials to merge)
   int merge_one_pass = 0;        // HW_ATTN_MERGE1=1: the merge reads the maxima with its first batch
   int short_cluster = 0;         // HW_ATTN_SHORT: CTAs per cluster of the short kernel (0: off)
-  bool short_early = true;       // HW_ATTN_SHORT_EARLY=0: the short kernel loads no K/V before its PDL wait
+  int short_early = 1;           // HW_ATTN_SHORT_EARLY: 1 settled tiles before the PDL wait, 0 none (2: test only)
   AttnPlanHost host;
   AttnCaps caps;
   AttnPlanLayout layout;
@@ -633,8 +633,12 @@ HogwildAttention::HogwildAttention(const AttnDims& dims, int device) : impl_(new
   if (const char* env = std::getenv("HW_ATTN_MERGE1")) m.merge_one_pass = std::string(env) == "1";
   // Benchmark switch: short problems (decode at ~1k keys) through the cluster kernel of
   // attention_short.cuh. HW_ATTN_SHORT=1 (or 8): clusters of 8 CTAs; =2..16: that many. Unmeasured; off.
-  // HW_ATTN_SHORT_EARLY=0 (benchmark, or a fallback should a hazard show): every tile after the wait.
-  if (const char* env = std::getenv("HW_ATTN_SHORT_EARLY")) m.short_early = std::string(env) != "0";
+  // HW_ATTN_SHORT_EARLY=0 (benchmark, or a fallback should a hazard show): every tile after the wait;
+  // =2 every tile before it, this forward's keys included: a deliberate hazard for test_attention_pdl.
+  if (const char* env = std::getenv("HW_ATTN_SHORT_EARLY")) {
+    const std::string e(env);
+    m.short_early = e == "0" ? 0 : e == "2" ? 2 : 1;
+  }
   if (const char* env = std::getenv("HW_ATTN_SHORT")) {
     const int v = std::atoi(env);
     const int want = v == 1 ? 8 : v;
@@ -755,7 +759,7 @@ void HogwildAttention::run(int layer, const AttnLayerArgs& args, cudaStream_t st
     ShortArgs sa;
     sa.c = ca;
     sa.c.direct_out = args.out;
-    sa.tiles = s.short_tiles, sa.tokens = s.tokens, sa.early = m.short_early ? 1 : 0;
+    sa.tiles = s.short_tiles, sa.tokens = s.tokens, sa.early = m.short_early;
     if (HD == 64 && s.groups == 1)
       launch_short<64, 1>(sa, s.cluster, m.dims.kv_heads, stream);
     else if (HD == 64)

@@ -33,7 +33,8 @@ struct ShortArgs {
   ChunkArgs c;  // plan, shapes, q, pages, RoPE frequencies, scale; c.direct_out: the output
   int tiles;    // the plan's short_tiles: K/V slots per CTA
   int tokens;   // the plan's query tokens (sizes the RoPE table; the shape fixes it)
-  int early;    // 1: settled tiles (tile_fresh = 0) are loaded before the PDL wait; 0: all after it
+  int early;    // 1: settled tiles (tile_fresh = 0) are loaded before the PDL wait; 0: all after it;
+                // 2: all before it (a deliberate hazard, for test_attention_pdl only)
 };
 
 // Thread-block cluster primitives (sm_90 PTX): this CTA's rank, the cluster's size, a barrier of
@@ -282,7 +283,7 @@ __global__ void __launch_bounds__(128 * GROUPS, 1) attn_short_kernel(ShortArgs s
   }
   __syncthreads();
   for (int i = 0; i < n_tiles; i++)  // the prompt's K/V (and any other settled keys) now
-    if (tab[i].n > 0 && sa.early && !fresh_s[i])
+    if (tab[i].n > 0 && (sa.early == 2 || (sa.early == 1 && !fresh_s[i])))
       load_tile<HD, 1, kThreads>(a, tab[i], kv_s + (2 * i) * kTileElems, kv_s + (2 * i + 1) * kTileElems);
   cp_async_commit();
   for (int i = threadIdx.x; i < n_pieces * n_tokens * kHalf; i += kThreads) {
@@ -297,7 +298,7 @@ __global__ void __launch_bounds__(128 * GROUPS, 1) attn_short_kernel(ShortArgs s
   // 2. After the wait: the queries and the tiles this forward writes into (both in L2).
   pdl_begin();
   for (int i = 0; i < n_tiles; i++)
-    if (tab[i].n > 0 && (!sa.early || fresh_s[i]))
+    if (tab[i].n > 0 && (sa.early == 0 || (sa.early == 1 && fresh_s[i])))
       load_tile<HD, 1, kThreads>(a, tab[i], kv_s + (2 * i) * kTileElems, kv_s + (2 * i + 1) * kTileElems);
   cp_async_commit();
   // Unrotated queries in fp32; each thread keeps the (row, pair) items it rotates below.
