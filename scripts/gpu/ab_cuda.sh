@@ -28,6 +28,7 @@
 # commas ("A=1,B=2"). AB_ROUNDS=N runs the AB_VARIANTS N times in interleaved rounds, each round
 # starting with the new tree's defaults ("new, default"), so every variant has a default run next
 # to it. AB_WORKERS (default 1,4,8) and AB_LONG=0 (no 7B W=4 16k run) shorten step 4;
+# AB_VARIANT_WORKERS (default 4) sets the workers of the AB_VARIANTS runs (e.g. 1,4,8);
 # AB_PROFILE_ENV="A=1,B=2" profiles the new tree with those switches in step 5, AB_SANITIZE_ENV
 # runs compute-sanitizer's Hogwild run with them (the sanitizer row of run_cuda_tests.sh does not).
 set -u
@@ -142,7 +143,7 @@ for t in new base; do
 done
 [ "$AB_PDL" = 1 ] && HW_CUDA_PDL=0 timeout 120 $B/bench_cuda $eng 2>"$L/engine_pdl.err" | tee "$L/engine_pdl.jsonl" |
   grep '"decode"' | sed 's/^/new, no PDL /' | tee -a "$S"
-variants() {  # W = 4 only, both shapes: enough to pick a benchmark switch's default
+variants() {  # W = 4 (AB_VARIANT_WORKERS), both shapes: enough to pick a benchmark switch's default
   local rounds=${AB_ROUNDS:-1} list=${AB_VARIANTS:-}
   [ "$rounds" -gt 1 ] && list="default $list"
   for r in $(seq 1 "$rounds"); do
@@ -151,7 +152,8 @@ variants() {  # W = 4 only, both shapes: enough to pick a benchmark switch's def
       local sw=${v//,/ } tag="new, $v"
       [ "$v" = default ] && sw=""
       [ "$rounds" -gt 1 ] && tag="round $r, $v"
-      env $sw timeout 60 $B/bench_cuda --shapes qwen2.5-0.5b,qwen2.5-7b --workers 4 --contexts 1024 --prefill 0 \
+      env $sw timeout 60 $B/bench_cuda --shapes qwen2.5-0.5b,qwen2.5-7b --workers "${AB_VARIANT_WORKERS:-4}" \
+        --contexts 1024 --prefill 0 \
         2>"$L/engine_${v}_$r.err" | tee "$L/engine_${v}_$r.jsonl" | grep '"decode"' | sed "s/^/$tag /" | tee -a "$S"
     done
   done
