@@ -318,6 +318,8 @@ AttnProblem attn_problem_from_batch(const Batch& batch, const std::vector<RowPla
     p.rows.push_back(std::move(ar));
   }
   p.block_pages.resize(size_t(max_block + 1));
+  // Blocks no row writes this forward are settled from their first key.
+  if (p.block_fresh_from.size() < size_t(max_block + 1)) p.block_fresh_from.resize(size_t(max_block + 1), 1 << 30);
   for (const AttnRow& r : p.rows)
     for (const AttnSegment& s : r.view)
       if (s.block >= 0 && p.block_pages[s.block].empty()) p.block_pages[s.block] = cache.pages(s.block);
