@@ -295,7 +295,10 @@ int main(int argc, char** argv) {
       cs.seed = seed++;
       run_case(cs);
     }
-  if (quick) return test_summary("test_attention_cuda --quick");
+  if (quick) {  // and one engine-benchmark decode (the short kernel's case under HW_ATTN_SHORT)
+    run_case(Case{AttnDims{2, 28, 4, 128, 32}, Layout::Contiguous, 4, 1, false, true, false, false, seed++, 1024});
+    return test_summary("test_attention_cuda --quick");
+  }
   // Prefills: one long row, causal over the prompt it writes.
   for (int hd : head_dims)
     for (int g : {1, 5, 8}) {
