@@ -28,8 +28,10 @@
 # commas ("A=1,B=2"). AB_ROUNDS=N runs the AB_VARIANTS N times in interleaved rounds, each round
 # starting with the new tree's defaults ("new, default"), so every variant has a default run next
 # to it. AB_WORKERS (default 1,4,8) and AB_LONG=0 (no 7B W=4 16k run) shorten step 4;
+# AB_VARIANT_WORKERS (default 4) sets the workers of the AB_VARIANTS runs (e.g. 1,4,8);
 # AB_PROFILE_ENV="A=1,B=2" profiles the new tree with those switches in step 5, AB_SANITIZE_ENV
-# runs compute-sanitizer's Hogwild run with them (the sanitizer row of run_cuda_tests.sh does not).
+# runs compute-sanitizer's Hogwild run with them (the sanitizer row of run_cuda_tests.sh does not);
+# AB_RACECHECK_ENV="A=1" runs compute-sanitizer racecheck on test_attention_cuda --quick with them.
 set -u
 NEW=$(pwd)
 BASE=${1:?usage: scripts/gpu/ab_cuda.sh BASE_DIR [seconds]}
@@ -79,6 +81,11 @@ for v in ${AB_TEST_VARIANTS:-}; do
   timeout 60 env ${v//,/ } $B/test_attention_cuda >"$L/test_attention_$v.log" 2>&1
   say "$v test_attention_cuda rc $?: $(grep -E 'checks, [0-9]+ failures' "$L/test_attention_$v.log" | tail -1)"
 done
+if [ -n "${AB_RACECHECK_ENV:-}" ]; then  # shared-memory races of the attention kernels a switch selects
+  timeout 90 env ${AB_RACECHECK_ENV//,/ } compute-sanitizer --tool racecheck --error-exitcode 3 \
+    $B/test_attention_cuda --quick >"$L/racecheck.log" 2>&1
+  say "$AB_RACECHECK_ENV racecheck test_attention_cuda --quick rc $?: $(grep -E 'RACECHECK SUMMARY|ERROR SUMMARY' "$L/racecheck.log" | tail -1)"
+fi
 for v in ${AB_OPS_VARIANTS:-}; do
   timeout 120 env ${v//,/ } $B/test_cuda_ops >"$L/test_cuda_ops_$v.log" 2>&1
   say "$v test_cuda_ops rc $?: $(grep -E 'checks, [0-9]+ failures' "$L/test_cuda_ops_$v.log" | tail -1)"
@@ -142,7 +149,7 @@ for t in new base; do
 done
 [ "$AB_PDL" = 1 ] && HW_CUDA_PDL=0 timeout 120 $B/bench_cuda $eng 2>"$L/engine_pdl.err" | tee "$L/engine_pdl.jsonl" |
   grep '"decode"' | sed 's/^/new, no PDL /' | tee -a "$S"
-variants() {  # W = 4 only, both shapes: enough to pick a benchmark switch's default
+variants() {  # W = 4 (AB_VARIANT_WORKERS), both shapes: enough to pick a benchmark switch's default
   local rounds=${AB_ROUNDS:-1} list=${AB_VARIANTS:-}
   [ "$rounds" -gt 1 ] && list="default $list"
   for r in $(seq 1 "$rounds"); do
@@ -151,7 +158,8 @@ variants() {  # W = 4 only, both shapes: enough to pick a benchmark switch's def
       local sw=${v//,/ } tag="new, $v"
       [ "$v" = default ] && sw=""
       [ "$rounds" -gt 1 ] && tag="round $r, $v"
-      env $sw timeout 60 $B/bench_cuda --shapes qwen2.5-0.5b,qwen2.5-7b --workers 4 --contexts 1024 --prefill 0 \
+      env $sw timeout 60 $B/bench_cuda --shapes qwen2.5-0.5b,qwen2.5-7b --workers "${AB_VARIANT_WORKERS:-4}" \
+        --contexts 1024 --prefill 0 \
         2>"$L/engine_${v}_$r.err" | tee "$L/engine_${v}_$r.jsonl" | grep '"decode"' | sed "s/^/$tag /" | tee -a "$S"
     done
   done

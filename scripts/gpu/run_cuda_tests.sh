@@ -39,7 +39,8 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | 
 t0=$SECONDS
 if cmake -S native -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DHW_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
     >"$LOGS/build.log" 2>&1 &&
-  cmake --build "$BUILD" --target test_cuda_ops test_cuda_fixtures test_hogwild test_attention_cuda bench_cuda -j 16 >>"$LOGS/build.log" 2>&1; then
+  cmake --build "$BUILD" --target test_cuda_ops test_cuda_fixtures test_hogwild test_attention_cuda test_attention_pdl \
+    bench_cuda -j 16 >>"$LOGS/build.log" 2>&1; then
   row "build (cmake + nvcc, sm_90)" PASS $((SECONDS - t0)) "$(grep -o 'CUDA backend ON.*' "$LOGS/build.log" | head -1)"
 else
   row "build (cmake + nvcc, sm_90)" FAIL $((SECONDS - t0)) "see build.log"
@@ -50,6 +51,7 @@ run "CUDA ops vs CPU (NMSE), Hogwild run" ops.log "$BUILD/test_cuda_ops"
 run "transformers fixtures, greedy, OOM" fixtures.log "$BUILD/test_cuda_fixtures"
 run "shared-KV attention kernel vs CPU op" attention.log "$BUILD/test_attention_cuda"
 run "test_hogwild on the CUDA backend" hogwild.log env HW_TEST_DEVICE=cuda "$BUILD/test_hogwild"
+run "attention reads before its PDL wait (slow writer)" attention_pdl.log "$BUILD/test_attention_pdl"
 if [ -n "${HW_SKIP_SANITIZER:-}" ]; then
   row "compute-sanitizer" "SKIPPED" 0 "HW_SKIP_SANITIZER is set"
 elif command -v compute-sanitizer >/dev/null; then

@@ -10,11 +10,14 @@
 // attn_merge_kernel: one warp per (token, head) merges the chunks' partials by log-sum-exp,
 // writes the output, and adds the last token's per-segment shares. With one chunk and no shares
 // the chunk kernel writes the output itself and the merge kernel is not launched.
+// attn_short_kernel (attention_short.cuh, HW_ATTN_SHORT, sm_90): short decode problems in one
+// launch, one thread-block cluster per KV head merging its CTAs through distributed shared memory.
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <cmath>
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -24,13 +27,15 @@
 #include "../error.h"
 #include "attention.h"
 #include "attention_work.h"
+#include "attention_device.cuh"
+#include "attention_short.cuh"
 #include "launch.cuh"
 
 namespace hw {
 namespace cuda {
 namespace {
 
-constexpr int kMT = 2;  // 16-row m-tiles per warp group
+using namespace attn_dev;
 
 __host__ __device__ constexpr size_t cmax(size_t a, size_t b) {
   return a > b ? a : b;
@@ -55,103 +60,6 @@ struct Smem {
            size_t(groups) * 32 * 16 /* row info */ + size_t(kAttnMaxChunkTiles) * sizeof(TileEntry);
   }
 };
-
-template <int HD>
-__device__ __forceinline__ int kv_swz(int key, int chunk) {
-  return attn_kv_swz(key, chunk, HD);
-}
-
-struct PlanPtrs {
-  const int* base;
-  AttnPlanLayout l;
-};
-
-struct ChunkArgs {
-  PlanPtrs plan;
-  int layer, heads, kv_heads, group, page_tokens, rows_padded;
-  int pt_shift;  // log2(page_tokens) when it is a power of two (shifts, not divisions, per key), else -1
-  size_t page_elems;
-  const void* q;
-  int q_bf16;
-  const __nv_bfloat16* const* pages;
-  const float* inv_freq;
-  float scale_log2;
-  int shares;
-  float* part_o;     // [chunk][kv_head][rows_padded][HD]
-  float2* part_ml;   // [chunk][kv_head][rows_padded]
-  float2* piece_ml;  // [piece][kv_head][rows_padded]
-  // One chunk and no shares: the CTA writes the finished rows here ([T][heads][HD]) and no merge
-  // kernel runs (null: partials for the merge kernel).
-  void* direct_out;
-  int out_bf16;
-};
-
-__device__ __forceinline__ unsigned smem_addr(const void* p) {
-  return unsigned(__cvta_generic_to_shared(p));
-}
-
-__device__ __forceinline__ void cp_async16(void* dst, const void* src, int src_bytes) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src), "r"(src_bytes));
-}
-__device__ __forceinline__ void cp_async_commit() {
-  asm volatile("cp.async.commit_group;\n" ::);
-}
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
-}
-
-__device__ __forceinline__ void ldmatrix_x4(unsigned (&r)[4], const void* p) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(smem_addr(p)));
-}
-__device__ __forceinline__ void ldmatrix_x4_trans(unsigned (&r)[4], const void* p) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(smem_addr(p)));
-}
-// D += A (16x16 bf16, row) * B (16x8 bf16, col), fp32 accumulators.
-__device__ __forceinline__ void mma_bf16(float (&d)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-      "{%0,%1,%2,%3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-__device__ __forceinline__ unsigned pack_bf16(float lo, float hi) {
-  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-  return *reinterpret_cast<unsigned*>(&v);
-}
-
-// Issues the cp.async copies of one tile's K and V (64 keys; rows past n are zero-filled).
-template <int HD, int STAGES, int THREADS>
-__device__ __forceinline__ void load_tile(const ChunkArgs& a, const TileEntry& e, __nv_bfloat16* ks,
-                                          __nv_bfloat16* vs) {
-  constexpr int kParts = HD / 8;  // 16-byte pieces per key row
-  constexpr int kIters = kAttnTileKeys * kParts / THREADS;
-  static_assert(kIters * THREADS == kAttnTileKeys * kParts, "threads must divide the tile");
-  const size_t v_off = size_t(a.kv_heads) * a.page_tokens * HD;
-  const int part = threadIdx.x % kParts;
-  const int n = e.n, sh = a.pt_shift;
-#pragma unroll
-  for (int i = 0; i < kIters; i++) {
-    const int key = (i * THREADS + threadIdx.x) / kParts;
-    // Rows past n are zero-filled (the source is then never read; key 0's address stands in).
-    const int kk = key < n ? key : 0;
-    const uint16_t* src;
-    if (sh >= 0) {  // the usual case: page_tokens a power of two
-      src = attn_key_src_pow2(e, kk, sh, HD);
-    } else {
-      src = attn_key_src(e, kk, a.page_tokens, HD);
-    }
-    src += part * 8;
-    const int bytes = key < n ? 16 : 0;
-    const int at = kv_swz<HD>(key, part);
-    cp_async16(ks + at, src, bytes);  // K
-    cp_async16(vs + at, src + v_off, bytes);
-  }
-}
 
 template <int HD, int GROUPS, int STAGES>
 __global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a) {
@@ -656,6 +564,8 @@ struct HogwildAttention::Impl {
   int single_chunk_tiles = 0;    // HW_ATTN_SINGLE_CHUNK_TILES=N: one chunk (no merge) up to N tiles
   int min_chunk_tiles = 1;       // HW_ATTN_CHUNK_TILES=N: at least N tiles a chunk (fewer partials to merge)
   int merge_one_pass = 0;        // HW_ATTN_MERGE1=1: the merge reads the maxima with its first batch
+  int short_cluster = 0;         // HW_ATTN_SHORT: CTAs per cluster of the short kernel (0: off)
+  int short_early = 1;           // HW_ATTN_SHORT_EARLY: 1 settled tiles before the PDL wait, 0 none (2: test only)
   AttnPlanHost host;
   AttnCaps caps;
   AttnPlanLayout layout;
@@ -721,6 +631,32 @@ HogwildAttention::HogwildAttention(const AttnDims& dims, int device) : impl_(new
   if (const char* env = std::getenv("HW_ATTN_CHUNK_TILES")) m.min_chunk_tiles = std::max(1, std::atoi(env));
   // Benchmark switch: the merge kernel in one round trip fewer (same bytes out; unmeasured, off).
   if (const char* env = std::getenv("HW_ATTN_MERGE1")) m.merge_one_pass = std::string(env) == "1";
+  // Benchmark switch: short problems (decode at ~1k keys) through the cluster kernel of
+  // attention_short.cuh. HW_ATTN_SHORT=1 (or 8): clusters of 8 CTAs; =2..16: that many. Unmeasured; off.
+  // HW_ATTN_SHORT_EARLY=0 (benchmark, or a fallback should a hazard show): every tile after the wait;
+  // =2 every tile before it, this forward's keys included: a deliberate hazard for test_attention_pdl.
+  if (const char* env = std::getenv("HW_ATTN_SHORT_EARLY")) {
+    const std::string e(env);
+    m.short_early = e == "0" ? 0 : e == "2" ? 2 : 1;
+  }
+  if (const char* env = std::getenv("HW_ATTN_SHORT")) {
+    const int v = std::atoi(env);
+    const int want = v == 1 ? 8 : v;
+    if (want >= 2 && want <= kAttnShortMaxCluster) {
+      int major = 0;
+      check_cuda(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device), "cudaDeviceGetAttribute");
+      std::string why = major < 9 ? "needs compute capability 9.0 (thread-block clusters)" : "";
+      if (why.empty())
+        why = dims.head_dim == 64 ? prepare_short_kernel<64, 1>(want) : prepare_short_kernel<128, 1>(want);
+      if (why.empty())
+        why = dims.head_dim == 64 ? prepare_short_kernel<64, 2>(want) : prepare_short_kernel<128, 2>(want);
+      cudaGetLastError();  // a refused attribute above is not a launch error
+      if (why.empty())
+        m.short_cluster = want;
+      else
+        std::fprintf(stderr, "hogwild: HW_ATTN_SHORT=%s ignored: %s\n", env, why.c_str());
+    }
+  }
   int c1, c2;
   if (dims.head_dim == 64)
     c1 = prepare_chunk<64, 1>(m.stages1), c2 = prepare_chunk<64, 2>(m.stages2);
@@ -737,8 +673,8 @@ HogwildAttention::~HogwildAttention() {
 
 bool HogwildAttention::plan(const AttnProblem& problem) {
   Impl& m = *impl_;
-  AttnPlanHost h =
-      build_attn_plan(m.dims, problem, m.wave_g1, m.one_group ? 0 : m.wave_g2, m.single_chunk_tiles, m.min_chunk_tiles);
+  AttnPlanHost h = build_attn_plan(m.dims, problem, m.wave_g1, m.one_group ? 0 : m.wave_g2, m.single_chunk_tiles,
+                                   m.min_chunk_tiles, m.short_cluster);
   const AttnCaps need = h.needs();
   bool changed = !m.planned || !(h.shape == m.last_shape);
   const AttnCaps& c = m.caps;
@@ -819,6 +755,22 @@ void HogwildAttention::run(int layer, const AttnLayerArgs& args, cudaStream_t st
   const bool direct = s.chunks == 1 && !args.shares;
   ca.direct_out = direct ? args.out : nullptr;
   ca.out_bf16 = args.out_type == AttnDType::BF16;
+  if (s.cluster > 0 && !args.shares) {  // short plan: one cluster per KV head, no merge kernel
+    ShortArgs sa;
+    sa.c = ca;
+    sa.c.direct_out = args.out;
+    sa.tiles = s.short_tiles, sa.tokens = s.tokens, sa.early = m.short_early;
+    if (HD == 64 && s.groups == 1)
+      launch_short<64, 1>(sa, s.cluster, m.dims.kv_heads, stream);
+    else if (HD == 64)
+      launch_short<64, 2>(sa, s.cluster, m.dims.kv_heads, stream);
+    else if (s.groups == 1)
+      launch_short<128, 1>(sa, s.cluster, m.dims.kv_heads, stream);
+    else
+      launch_short<128, 2>(sa, s.cluster, m.dims.kv_heads, stream);
+    check_cuda(cudaGetLastError(), "launch of attn_short_kernel");
+    return;
+  }
   const dim3 grid(s.qtiles, s.chunks, m.dims.kv_heads);
   if (HD == 64 && s.groups == 1)
     launch_chunk<64, 1>(m.stages1, grid, stream, ca);
@@ -861,6 +813,10 @@ int HogwildAttention::segment_index(int row, int segment) const {
 }
 std::string HogwildAttention::launch_summary() const {
   const AttnShape& s = impl_->host.shape;
+  if (s.cluster > 0)  // the short kernel (the chunk + merge kernels only when shares are asked for)
+    return "short:_" + std::to_string(s.cluster) + "-CTA_clusters_x" + std::to_string(impl_->dims.kv_heads) + "_of_" +
+           std::to_string(128 * s.groups) + "_threads,_<=" + std::to_string(s.short_tiles) + "_tiles_a_CTA,_" +
+           std::to_string(s.pieces) + "_pieces";
   return std::to_string(s.chunks) + "x" + std::to_string(impl_->dims.kv_heads) + "x" + std::to_string(s.qtiles) +
          "_CTAs_of_" + std::to_string(128 * s.groups) + "_threads,_" +
          std::to_string(s.groups == 1 ? impl_->stages1 : impl_->stages2) + "_stages,_" + std::to_string(s.pieces) +

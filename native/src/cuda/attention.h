@@ -80,6 +80,10 @@ struct AttnRow {
 struct AttnProblem {
   std::vector<AttnRow> rows;                  // query tokens are the rows' tokens, in row order
   std::vector<std::vector<int>> block_pages;  // by block id: page ids of tokens 0, pt, 2pt, ...
+  // By block id (optional; empty or shorter = 0 for the blocks it leaves out): the first key this
+  // forward writes into the block. Keys before it were written by earlier launches, so the short
+  // kernel (HW_ATTN_SHORT) may read them before its programmatic-dependent-launch wait.
+  std::vector<int> block_fresh_from;
 };
 
 // The problem of one forward: rows, views and segment lengths from the plans, pages from the cache.

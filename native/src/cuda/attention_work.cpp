@@ -47,6 +47,7 @@ AttnPlanLayout attn_plan_layout(const AttnCaps& c) {
   l.tile_key0 = take(c.tiles);
   l.tile_n = take(c.tiles);
   l.tile_pidx = take(c.tiles);
+  l.tile_fresh = take(c.tiles);
   l.chunk_tile = take(c.chunks + 1);
   l.view_off = take(c.blocks * c.rows);
   l.view_len = take(c.blocks * c.rows);
@@ -106,6 +107,7 @@ void AttnPlanHost::pack(const AttnPlanLayout& l, int32_t* dst) const {
   put(l.tile_key0, tile_key0);
   put(l.tile_n, tile_n);
   put(l.tile_pidx, tile_pidx);
+  put(l.tile_fresh, tile_fresh);
   put(l.chunk_tile, chunk_tile);
   put(l.view_off, view_off);
   put(l.view_len, view_len);
@@ -114,7 +116,7 @@ void AttnPlanHost::pack(const AttnPlanLayout& l, int32_t* dst) const {
 }
 
 AttnPlanHost build_attn_plan(const AttnDims& dims, const AttnProblem& p, int wave_g1, int wave_g2,
-                             int single_chunk_tiles, int min_chunk_tiles) {
+                             int single_chunk_tiles, int min_chunk_tiles, int short_cluster) {
   check_attn_dims(dims);
   const int group = dims.heads / dims.kv_heads, pt = dims.page_tokens;
   AttnPlanHost h;
@@ -229,6 +231,35 @@ AttnPlanHost build_attn_plan(const AttnDims& dims, const AttnProblem& p, int wav
       total_cost += tile_cost.back();
     }
   const int tiles = int(tile_blk.size());
+  // Keys of each block that were written before this forward (all of it when not told).
+  std::vector<int> fresh_from(s.blocks, 0);
+  for (int u = 0; u < s.blocks; u++)
+    if (size_t(block_id[u]) < p.block_fresh_from.size()) fresh_from[u] = std::max(0, p.block_fresh_from[block_id[u]]);
+  // Appends tile `k` of the sequence to the chunk being filled (a new piece where the block changes).
+  auto add_tile = [&](int k, bool first_of_chunk) {
+    const int u = tile_blk[k];
+    if (first_of_chunk || h.piece_blk.back() != u) h.piece_blk.push_back(u);
+    const int key0 = tile_idx[k] * kAttnTileKeys, n = std::min(kAttnTileKeys, h.blk_len[u] - key0);
+    h.tile_piece.push_back(int(h.piece_blk.size()) - 1);
+    h.tile_key0.push_back(key0);
+    h.tile_n.push_back(n);
+    h.tile_pidx.push_back(h.blk_page0[u] + key0 / pt);
+    h.tile_fresh.push_back(key0 + n > fresh_from[u] ? 1 : 0);
+  };
+  if (short_cluster > 0 && attn_short_fits(s, tiles, short_cluster)) {
+    // Short plan: chunk c holds tiles [c * tiles / C, (c + 1) * tiles / C): at most
+    // ceil(tiles / C) each, since a tile's cost here is mostly its fixed chain of latencies.
+    s.chunks = s.cluster = short_cluster;
+    for (int c = 0; c < s.chunks; c++) {
+      h.chunk_tile.push_back(int(h.tile_piece.size()));
+      const int first = int((long long)tiles * c / s.chunks), end = int((long long)tiles * (c + 1) / s.chunks);
+      for (int k = first; k < end; k++) add_tile(k, k == first);
+      s.short_tiles = std::max(s.short_tiles, end - first);
+    }
+    h.chunk_tile.push_back(int(h.tile_piece.size()));
+    s.pieces = int(h.piece_blk.size());
+    return h;
+  }
   if (tiles <= single_chunk_tiles) s.chunks = 1;
   if (min_chunk_tiles > 1) s.chunks = std::min(s.chunks, std::max(1, (tiles + min_chunk_tiles - 1) / min_chunk_tiles));
   // Enough chunks that no chunk holds more tiles than a CTA's table.
@@ -236,7 +267,7 @@ AttnPlanHost build_attn_plan(const AttnDims& dims, const AttnProblem& p, int wav
   s.chunks = std::min(s.chunks, std::max(1, tiles));
   for (;;) {  // one more chunk whenever a chunk would overflow its tile table
     h.chunk_tile.clear(), h.piece_blk.clear(), h.tile_piece.clear(), h.tile_key0.clear();
-    h.tile_n.clear(), h.tile_pidx.clear();
+    h.tile_n.clear(), h.tile_pidx.clear(), h.tile_fresh.clear();
     long long acc = 0;
     int next = 0;  // first tile not yet in a chunk
     for (int c = 0; c < s.chunks; c++) {
@@ -245,13 +276,7 @@ AttnPlanHost build_attn_plan(const AttnDims& dims, const AttnProblem& p, int wav
       const int first = next;
       while (next < tiles && next - first < kAttnMaxChunkTiles &&
              (acc + tile_cost[next] / 2 <= goal || c == s.chunks - 1)) {
-        const int u = tile_blk[next];
-        if (next == first || h.piece_blk.back() != u) h.piece_blk.push_back(u);
-        const int key0 = tile_idx[next] * kAttnTileKeys;
-        h.tile_piece.push_back(int(h.piece_blk.size()) - 1);
-        h.tile_key0.push_back(key0);
-        h.tile_n.push_back(std::min(kAttnTileKeys, h.blk_len[u] - key0));
-        h.tile_pidx.push_back(h.blk_page0[u] + key0 / pt);
+        add_tile(next, next == first);
         acc += tile_cost[next];
         next++;
       }
@@ -280,6 +305,12 @@ AttnProblem attn_problem_from_batch(const Batch& batch, const std::vector<RowPla
     AttnRow ar;
     ar.first_position = plan.first_position;
     ar.tokens = int(row.tokens.size());
+    // This forward writes the row's tokens at the end of its block: keys before them are final.
+    if (ar.tokens > 0 && row.block >= 0) {
+      if (size_t(row.block) >= p.block_fresh_from.size()) p.block_fresh_from.resize(size_t(row.block) + 1, 1 << 30);
+      int& from = p.block_fresh_from[row.block];
+      from = std::min(from, cache.length(row.block));
+    }
     for (size_t s = 0; s < row.view.size(); s++) {
       ar.view.push_back({row.view[s].block, row.view[s].offset, plan.segment_lengths[s]});
       max_block = std::max(max_block, row.view[s].block);
@@ -287,6 +318,8 @@ AttnProblem attn_problem_from_batch(const Batch& batch, const std::vector<RowPla
     p.rows.push_back(std::move(ar));
   }
   p.block_pages.resize(size_t(max_block + 1));
+  // Blocks no row writes this forward are settled from their first key.
+  if (p.block_fresh_from.size() < size_t(max_block + 1)) p.block_fresh_from.resize(size_t(max_block + 1), 1 << 30);
   for (const AttnRow& r : p.rows)
     for (const AttnSegment& s : r.view)
       if (s.block >= 0 && p.block_pages[s.block].empty()) p.block_pages[s.block] = cache.pages(s.block);

@@ -24,6 +24,12 @@ constexpr int kAttnTileKeys = 64;  // keys per K/V tile: 4 warps x 16 keys each
 constexpr int kAttnMaxChunkTiles = 64;
 constexpr int kAttnMaxTilePages = 5;  // pages one 64-key tile can touch with page_tokens >= 16
 constexpr int kAttnMinPageTokens = 16;
+// The short-context decode path (HW_ATTN_SHORT, sm_90): one thread-block cluster per KV head, each
+// CTA holding all of its (at most kAttnShortMaxTiles) tiles in shared memory at once; the CTAs
+// merge their partials through distributed shared memory, so no merge kernel runs.
+constexpr int kAttnShortMaxTiles = 4;     // tiles per CTA (all loaded together, no stage ring)
+constexpr int kAttnShortMaxTokens = 16;   // query tokens of the problem (its RoPE table per CTA)
+constexpr int kAttnShortMaxCluster = 16;  // CTAs per cluster (above 8: a non-portable size)
 
 // Offsets (in int32 elements) of the plan's arrays inside the device buffer. Fixed while the
 // capacities do not change, so kernels captured in a CUDA graph keep valid addresses.
@@ -40,7 +46,8 @@ struct AttnPlanLayout {
   int tile_piece = 0;  // [cap_tiles]   tiles, chunk after chunk: piece,
   int tile_key0 = 0;   // [cap_tiles]   first block-local key,
   int tile_n = 0;      // [cap_tiles]   keys (1..64),
-  int tile_pidx = 0;   // [cap_tiles]   index in page_ids of the page holding tile_key0
+  int tile_pidx = 0;   // [cap_tiles]   index in page_ids of the page holding tile_key0,
+  int tile_fresh = 0;  // [cap_tiles]   1: holds a key this forward writes (read after the PDL wait)
   int chunk_tile = 0;  // [cap_chunks + 1]
   int view_off = 0;    // [cap_blocks * cap_rows]  block u in row r's view: offset,
   int view_len = 0;    //                          visible length (-1: not in the view),
@@ -126,18 +133,24 @@ HW_HOST_DEVICE int attn_row_limit(const int* base, const AttnPlanLayout& l, int 
 }
 
 // The launch shape: grid (chunks, kv_heads, qtiles) of CTAs holding `groups` x 32 query rows.
+// A short plan (cluster > 0) has one q-tile and chunks == cluster: the short kernel runs one cluster
+// per KV head, CTA rank c over chunk c (and the chunk + merge kernels over the same plan when the
+// shares are asked for).
 struct AttnShape {
-  int tokens = 0;    // T
-  int rows_q = 0;    // R = T * group: query rows (token, head of the group) per KV head
-  int groups = 1;    // 32-row warp groups per CTA (1 or 2)
-  int qtiles = 0;    // ceil(R / (32 * groups))
-  int chunks = 0;    // split-K factor over the tile sequence
-  int pieces = 0;    // pieces over all chunks
-  int blocks = 0;    // distinct blocks viewed
-  int rows = 0;      // batch rows
-  int segments = 0;  // view segments of all rows
+  int tokens = 0;       // T
+  int rows_q = 0;       // R = T * group: query rows (token, head of the group) per KV head
+  int groups = 1;       // 32-row warp groups per CTA (1 or 2)
+  int qtiles = 0;       // ceil(R / (32 * groups))
+  int chunks = 0;       // split-K factor over the tile sequence
+  int pieces = 0;       // pieces over all chunks
+  int blocks = 0;       // distinct blocks viewed
+  int rows = 0;         // batch rows
+  int segments = 0;     // view segments of all rows
+  int cluster = 0;      // short plan: CTAs per cluster (== chunks); 0: chunk + merge kernels
+  int short_tiles = 0;  // short plan: the most tiles of any chunk (sizes the shared memory)
   bool operator==(const AttnShape& o) const {
-    return tokens == o.tokens && groups == o.groups && qtiles == o.qtiles && chunks == o.chunks;
+    return tokens == o.tokens && groups == o.groups && qtiles == o.qtiles && chunks == o.chunks &&
+           cluster == o.cluster && short_tiles == o.short_tiles;
   }
 };
 
@@ -147,7 +160,7 @@ struct AttnPlanHost {
   std::vector<int> seg_begin;  // per row: its first global segment index (size rows + 1)
   // The plan's arrays, unpadded (packed into the device layout by pack()).
   std::vector<int> tok_row, tok_pos, row_last, blk_page0, blk_len, page_ids;
-  std::vector<int> piece_blk, tile_piece, tile_key0, tile_n, tile_pidx, chunk_tile;
+  std::vector<int> piece_blk, tile_piece, tile_key0, tile_n, tile_pidx, tile_fresh, chunk_tile;
   std::vector<int> view_off, view_len, view_seg;  // [blocks][rows]
   std::vector<int> qt_lim;                        // [qtiles][blocks]
 
@@ -162,8 +175,64 @@ struct AttnPlanHost {
 // one chunk (each CTA walks every tile; no merge launch when no shares are asked for).
 // min_chunk_tiles > 1: at most tiles / min_chunk_tiles chunks (rounded up), so a short context has
 // fewer CTAs with a few tiles each and fewer partials to merge.
+// short_cluster > 0 (2..kAttnShortMaxCluster): a problem that fits the short kernel (one q-tile, at
+// most kAttnShortMaxTokens tokens, at most short_cluster x kAttnShortMaxTiles tiles) gets a short
+// plan: short_cluster chunks of equal tile counts (attn_short_fits says when).
 AttnPlanHost build_attn_plan(const AttnDims& dims, const AttnProblem& p, int wave_g1, int wave_g2,
-                             int single_chunk_tiles = 0, int min_chunk_tiles = 1);
+                             int single_chunk_tiles = 0, int min_chunk_tiles = 1, int short_cluster = 0);
+
+// Whether a problem of this shape (qtiles and tokens as planned) and `tiles` tiles fits a cluster of
+// `cluster` CTAs of the short kernel.
+inline bool attn_short_fits(const AttnShape& s, int tiles, int cluster) {
+  return cluster >= 2 && cluster <= kAttnShortMaxCluster && s.qtiles == 1 && s.tokens <= kAttnShortMaxTokens &&
+         tiles <= cluster * kAttnShortMaxTiles;
+}
+
+// Index of (piece pc of the CTA, token t) in the short kernel's per-(piece, token) arrays (the keys of
+// the piece's block the token sees, its rotation distance).
+HW_HOST_DEVICE int attn_short_pt(int pc, int t) {
+  return pc * kAttnShortMaxTokens + t;
+}
+// Index of pair pr (of hd / 2) of (piece pc, token t) in the short kernel's RoPE table.
+HW_HOST_DEVICE int attn_short_rope(int pc, int t, int pr, int tokens, int hd) {
+  return (pc * tokens + t) * (hd / 2) + pr;
+}
+
+// Byte offsets of the short kernel's shared memory (attention.cu's attn_short_kernel), for hd,
+// `groups` 32-row warp groups, `tiles` tiles per CTA and `tokens` query tokens. The K/V tiles and,
+// after the loop, the warps' partials share `kv`; the unrotated fp32 queries and, after the loop,
+// the CTA's merged partial (read by the other CTAs of the cluster) share `part`.
+struct AttnShortSmem {
+  int kv, wml, q, rows, tab, lim, dlt, fresh, rope, cml, part, total;
+};
+HW_HOST_DEVICE int attn_align16(int bytes) {
+  return (bytes + 15) & ~15;
+}
+HW_HOST_DEVICE AttnShortSmem attn_short_smem(int hd, int groups, int tiles, int tokens) {
+  AttnShortSmem s;
+  const int rows = 32 * groups;
+  const int kv_bytes = tiles * 2 * kAttnTileKeys * hd * 2;  // bf16 K and V of every tile
+  const int warp_bytes = groups * 4 * 32 * hd * 4;          // fp32 o of each warp's 32 rows
+  int at = 0;
+  auto take = [&](int bytes) {
+    const int o = at;
+    at += attn_align16(bytes);
+    return o;
+  };
+  s.kv = take(kv_bytes > warp_bytes ? kv_bytes : warp_bytes);
+  s.wml = take(groups * 4 * 32 * 8);  // float2 (m, l) per warp and row
+  s.q = take(rows * (hd + 8) * 2);    // bf16 rotated queries, rows padded by 16 bytes
+  s.rows = take(rows * 16);           // int4 per row: token, head, batch row, position
+  s.tab = take(tiles * int(sizeof(TileEntry)));
+  s.lim = take(tiles * kAttnShortMaxTokens * 4);  // per (piece, token): keys of the block it sees
+  s.dlt = take(tiles * kAttnShortMaxTokens * 4);  // per (piece, token): rotation distance p - offset
+  s.fresh = take(tiles * 4);                      // per tile: read after the PDL wait
+  s.rope = take(tiles * tokens * (hd / 2) * 8);   // float2 (cos, sin) per (piece, token, pair)
+  s.cml = take(rows * 8);                         // float2 (m, l) of the CTA's partial per row
+  s.part = take(rows * hd * 4);                   // fp32 queries, then the CTA's partial o
+  s.total = at;
+  return s;
+}
 
 // Checks dims (heads divisible, head_dim supported); throws EngineError otherwise.
 void check_attn_dims(const AttnDims& dims);

@@ -45,6 +45,7 @@ struct Case {
   int max_new;  // tokens per row drawn from 1..max_new
   bool q_bf16, out_bf16, llama3, shares;
   unsigned seed;
+  int prompt = 0;  // > 0: the prompt block's length (the engine benchmark's 1k context); 0: drawn
 };
 
 inline float bf16_to_float(uint16_t b) {
@@ -96,7 +97,7 @@ inline Built build_problem(const Case& cs, std::mt19937& rng) {
   std::vector<int> tokens(W);
   for (int w = 0; w < W; w++) tokens[w] = cs.layout == Layout::Prefill ? 0 : rnd(1, cs.max_new);
 
-  const int prompt = new_block(cs.layout == Layout::Prefill ? rnd(200, 400) : rnd(1, 300));
+  const int prompt = new_block(cs.layout == Layout::Prefill ? rnd(200, 400) : cs.prompt > 0 ? cs.prompt : rnd(1, 300));
   std::vector<int> history, own(W);
   if (cs.layout != Layout::Contiguous && cs.layout != Layout::Prefill)
     for (int k = rnd(0, 6); k > 0; k--) history.push_back(new_block(any_len(200)));
@@ -147,6 +148,13 @@ inline Built build_problem(const Case& cs, std::mt19937& rng) {
     for (int i = 0; i < n; i++) b.problem.block_pages[k].push_back(ids[next++]);
   }
   b.pages = total_pages;
+  // What the engine tells the kernel: each row's new tokens are the keys this forward writes (the
+  // rest was written before; the short kernel reads those before its PDL wait).
+  b.problem.block_fresh_from = b.block_len;
+  if (cs.layout == Layout::Prefill)
+    b.problem.block_fresh_from[prompt] = 0;
+  else
+    for (int w = 0; w < W; w++) b.problem.block_fresh_from[own[w]] = b.block_len[own[w]] - tokens[w];
   return b;
 }
 

@@ -10,11 +10,15 @@
 //   ||out - ref|| / ||ref|| <= 1e-2, max |out - ref| <= 2e-2 * max |ref|, shares within 5e-3.
 // Against the CPU op (fp32 queries, the same bf16 K/V): the same output and share bounds.
 // Outputs and shares are poisoned (NaN) before each run: every element must be written.
+// With HW_ATTN_SHORT set, problems that fit take the short cluster kernel (attention_short.cuh; with
+// shares, the chunk + merge kernels over its plan); the test counts them and fails if none did. The
+// engine benchmark's 1k-context decode shapes are among the cases.
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
@@ -49,6 +53,8 @@ namespace {
 
 using namespace attn_cases;
 
+int g_short_cases = 0;  // cases planned for the short kernel (HW_ATTN_SHORT)
+
 void run_case(const Case& cs) {
   const CaseData cd = make_case(cs);
   const AttnDims& d = cs.dims;
@@ -67,6 +73,8 @@ void run_case(const Case& cs) {
   // Device.
   HogwildAttention att(d);
   att.plan(p);
+  const bool short_plan = att.launch_summary().rfind("short", 0) == 0;
+  g_short_cases += short_plan;
   CHECK(att.tokens() == T, "tokens %d != %d", att.tokens(), T);
   CHECK(att.total_segments() == segments, "segments %d != %d", att.total_segments(), segments);
   uint16_t* pages_dev = nullptr;
@@ -189,9 +197,10 @@ void run_case(const Case& cs) {
   const double out_tol = cs.out_bf16 ? 2e-2 : 1e-2;
   std::printf(
       "%-11s hd %3d heads %2d/%d pt %2d W %2d T %4d segs %3d | vs double: rel %.2e max %.2e shares %.2e"
-      " | vs CPU op: rel %.2e max %.2e shares %.2e%s\n",
+      " | vs CPU op: rel %.2e max %.2e shares %.2e%s%s\n",
       layout_name(cs.layout), HD, d.heads, d.kv_heads, pt, cs.workers, T, segments, rel,
       max_ref > 0 ? max_err / max_ref : max_err, sh_err, crel, cmax > 0 ? cmax_err / cmax : cmax_err, csh_err,
+      short_plan ? (cs.shares ? "  (short plan, chunk + merge for the shares)" : "  (short kernel)") : "",
       bad ? "  NON-FINITE" : "");
   CHECK(bad == 0, "%zu outputs or shares left unwritten or non-finite", bad);
   CHECK(rel <= out_tol, "relative L2 error %.3e > %.1e", rel, out_tol);
@@ -286,7 +295,10 @@ int main(int argc, char** argv) {
       cs.seed = seed++;
       run_case(cs);
     }
-  if (quick) return test_summary("test_attention_cuda --quick");
+  if (quick) {  // and one engine-benchmark decode (the short kernel's case under HW_ATTN_SHORT)
+    run_case(Case{AttnDims{2, 28, 4, 128, 32}, Layout::Contiguous, 4, 1, false, true, false, false, seed++, 1024});
+    return test_summary("test_attention_cuda --quick");
+  }
   // Prefills: one long row, causal over the prompt it writes.
   for (int hd : head_dims)
     for (int g : {1, 5, 8}) {
@@ -297,6 +309,18 @@ int main(int argc, char** argv) {
   for (int heads : {40, 32}) {
     Case cs{AttnDims{2, heads, 8, 128, 32}, Layout::Combined, 8, 1, false, true, false, true, seed++};
     run_case(cs);
+  }
+  // The engine benchmark's decode at 1k context (bench_cuda: a prompt of 1024 keys, then every
+  // worker's block), Qwen2.5-0.5B and -7B attention shapes, fp32 queries and bf16 outputs as the
+  // engine passes them; one with shares (the chunk + merge kernels over a short plan).
+  for (int W : {1, 4, 8})
+    for (const AttnDims& dm : {AttnDims{2, 14, 2, 64, 32}, AttnDims{2, 28, 4, 128, 32}}) {
+      Case cs{dm, Layout::Contiguous, W, 1, false, true, false, W == 4 && dm.head_dim == 64, seed++, 1024};
+      run_case(cs);
+    }
+  if (const char* env = std::getenv("HW_ATTN_SHORT")) {
+    std::printf("HW_ATTN_SHORT=%s: %d cases planned for the short kernel\n", env, g_short_cases);
+    if (std::string(env) != "0") CHECK(g_short_cases > 0, "HW_ATTN_SHORT=%s but no case took the short kernel", env);
   }
   return test_summary("test_attention_cuda");
 }

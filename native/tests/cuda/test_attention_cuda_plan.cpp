@@ -4,8 +4,11 @@
 // nothing but the packed plan buffer (at the layout of capacities grown across cases, as
 // HogwildAttention::plan grows them), with the kernel's own index functions from attention_work.h
 // (tile entries, key addresses, row limits) and the kernel's split-K bookkeeping (per-chunk
-// (m, l, o) partials, per-piece masses for the shares, the log-sum-exp merge). The tensor-core
-// arithmetic itself is checked on the GPU by test_attention_cuda.
+// (m, l, o) partials, per-piece masses for the shares, the log-sum-exp merge). Short plans
+// (HW_ATTN_SHORT) are emulated as attn_short_kernel computes them: chunk c is cluster rank c, the
+// queries rotated through its per-(piece, token) limits and RoPE table (the kernel's index
+// functions), the same log-sum-exp merge; their shape, tile flags and shared-memory layout are
+// checked too. The tensor-core arithmetic itself is checked on the GPU by test_attention_cuda.
 // Bounds against the double reference (fp32 emulation, no bf16 rounding of queries): relative
 // L2 error <= 1e-4, shares within 1e-5.
 #include <cmath>
@@ -26,10 +29,86 @@ struct Emulated {
   AttnShape shape;
 };
 
-Emulated emulate(const Case& cs, const CaseData& cd, int wave1, int wave2, int min_chunk_tiles, AttnCaps& caps) {
+// The problem's distinct blocks in the plan's order (first appearance over the rows' views).
+std::vector<int> plan_block_ids(const AttnProblem& p) {
+  std::vector<int> ids;
+  for (const AttnRow& r : p.rows)
+    for (const AttnSegment& sg : r.view)
+      if (std::find(ids.begin(), ids.end(), sg.block) == ids.end()) ids.push_back(sg.block);
+  return ids;
+}
+
+// A short plan's shape: one q-tile, `cluster` chunks of at most short_tiles <= kAttnShortMaxTiles
+// tiles, and shared memory that fits an sm_90 CTA (227 KB).
+void check_short_shape(const AttnPlanHost& h, int cluster, int hd) {
+  const AttnShape& s = h.shape;
+  CHECK(s.chunks == cluster && s.cluster == cluster, "short plan: %d chunks, cluster %d (asked %d)", s.chunks,
+        s.cluster, cluster);
+  CHECK(s.qtiles == 1 && s.tokens <= kAttnShortMaxTokens && s.rows_q <= 32 * s.groups,
+        "short plan: %d q-tiles, %d tokens", s.qtiles, s.tokens);
+  CHECK(s.short_tiles <= kAttnShortMaxTiles, "short plan: %d tiles a CTA", s.short_tiles);
+  int most = 0;
+  for (int c = 0; c < s.chunks; c++) most = std::max(most, h.chunk_tile[c + 1] - h.chunk_tile[c]);
+  CHECK(most == s.short_tiles, "short plan: most tiles a chunk %d, short_tiles %d", most, s.short_tiles);
+  const int tiles = int(h.tile_piece.size());
+  CHECK(most <= (tiles + cluster - 1) / cluster, "short plan: %d tiles in a chunk of %d over %d CTAs", most, tiles,
+        cluster);
+  const int bytes = attn_short_smem(hd, s.groups, s.short_tiles, s.tokens).total;
+  CHECK(bytes <= 232448, "short plan: %d bytes of shared memory", bytes);
+}
+
+// The short kernel's shared-memory layout: regions in order, 16-byte aligned, each as large as what
+// the kernel keeps there, the largest within an sm_90 CTA's 227 KB.
+void check_short_smem() {
+  for (int hd : {64, 128})
+    for (int groups : {1, 2})
+      for (int tiles = 0; tiles <= kAttnShortMaxTiles; tiles++)
+        for (int tokens = 1; tokens <= kAttnShortMaxTokens; tokens++) {
+          const AttnShortSmem m = attn_short_smem(hd, groups, tiles, tokens);
+          const int rows = 32 * groups;
+          const int at[] = {m.kv, m.wml, m.q, m.rows, m.tab, m.lim, m.dlt, m.fresh, m.rope, m.cml, m.part, m.total};
+          const int need[] = {std::max(tiles * 2 * kAttnTileKeys * hd * 2, groups * 4 * 32 * hd * 4),
+                              groups * 4 * 32 * 8,
+                              rows * (hd + 8) * 2,
+                              rows * 16,
+                              tiles * int(sizeof(TileEntry)),
+                              tiles * kAttnShortMaxTokens * 4,
+                              tiles * kAttnShortMaxTokens * 4,
+                              tiles * 4,
+                              tiles * tokens * hd / 2 * 8,
+                              rows * 8,
+                              rows * hd * 4};
+          for (int k = 0; k < 11; k++) {
+            CHECK(at[k] % 16 == 0, "hd %d groups %d tiles %d: region %d at %d", hd, groups, tiles, k, at[k]);
+            CHECK(at[k + 1] - at[k] >= need[k], "hd %d groups %d tiles %d tokens %d: region %d holds %d of %d bytes",
+                  hd, groups, tiles, tokens, k, at[k + 1] - at[k], need[k]);
+          }
+          CHECK(m.total <= 232448, "hd %d groups %d tiles %d tokens %d: %d bytes", hd, groups, tiles, tokens, m.total);
+        }
+}
+
+Emulated emulate(const Case& cs, const CaseData& cd, int wave1, int wave2, int min_chunk_tiles, int short_cluster,
+                 AttnCaps& caps) {
   const AttnDims& d = cs.dims;
   const int HD = d.head_dim, KVH = d.kv_heads, group = d.heads / d.kv_heads, pt = d.page_tokens;
-  const AttnPlanHost h = build_attn_plan(d, cd.b.problem, wave1, wave2, 0, min_chunk_tiles);
+  const AttnPlanHost h = build_attn_plan(d, cd.b.problem, wave1, wave2, 0, min_chunk_tiles, short_cluster);
+  const bool short_plan = h.shape.cluster > 0;
+  CHECK(short_plan == (short_cluster > 0 && h.shape.qtiles == 1 && h.shape.tokens <= kAttnShortMaxTokens &&
+                       int(h.tile_piece.size()) <= short_cluster * kAttnShortMaxTiles),
+        "short plan %d for cluster %d, %d q-tiles, %d tokens, %zu tiles", int(short_plan), short_cluster,
+        h.shape.qtiles, h.shape.tokens, h.tile_piece.size());
+  if (short_plan) check_short_shape(h, short_cluster, HD);
+  // Each tile's fresh flag: it holds a key at or after its block's first key written this forward.
+  {
+    const std::vector<int> ids = plan_block_ids(cd.b.problem);
+    const std::vector<int>& ff = cd.b.problem.block_fresh_from;
+    for (size_t k = 0; k < h.tile_piece.size(); k++) {
+      const int id = ids[size_t(h.piece_blk[size_t(h.tile_piece[k])])];
+      const int from = size_t(id) < ff.size() ? ff[size_t(id)] : 0;
+      CHECK(h.tile_fresh[k] == (h.tile_key0[k] + h.tile_n[k] > from ? 1 : 0), "tile %zu of block %d: fresh %d", k, id,
+            h.tile_fresh[k]);
+    }
+  }
   if (!attn_caps_cover(caps, h.needs())) caps = attn_caps_grow(caps, h.needs());
   CHECK(attn_caps_cover(caps, h.needs()), "grown capacities do not cover the plan");
   const AttnPlanLayout l = attn_plan_layout(caps);
@@ -72,6 +151,32 @@ Emulated emulate(const Case& cs, const CaseData& cd, int wave1, int wave2, int m
           rt[i] = t, rh[i] = kvh * group + qrow % group;
           rr[i] = base[l.tok_row + t], rp[i] = base[l.tok_pos + t];
         }
+        // Short plans: the kernel's per-(piece, token) limits, distances and RoPE table of this CTA.
+        const int piece0 = n_tiles > 0 ? tab[0].piece : 0;
+        const int n_pc = n_tiles > 0 ? tab[size_t(n_tiles) - 1].piece - piece0 + 1 : 0;
+        std::vector<int> slim, sdlt;
+        std::vector<float> rope;
+        if (short_plan) {
+          CHECK(n_pc <= s.short_tiles, "chunk %d: %d pieces over %d tile slots", chunk, n_pc, s.short_tiles);
+          slim.assign(size_t(s.short_tiles) * kAttnShortMaxTokens, -7);
+          sdlt.assign(slim.size(), 0);
+          rope.assign(size_t(s.short_tiles) * n_tokens * HD, NAN);  // (cos, sin) per (piece, token, pair)
+          for (int pc = 0; pc < n_pc; pc++)
+            for (int t = 0; t < n_tokens; t++) {
+              const int u = base[l.piece_blk + piece0 + pc];
+              int delta;
+              slim[size_t(attn_short_pt(pc, t))] =
+                  attn_row_limit(base, l, u, n_rows, base[l.tok_row + t], base[l.tok_pos + t], &delta);
+              sdlt[size_t(attn_short_pt(pc, t))] = delta;
+              for (int pr = 0; pr < HD / 2; pr++) {
+                const size_t at = size_t(attn_short_rope(pc, t, pr, n_tokens, HD));
+                CHECK(at * 2 + 1 < rope.size() && std::isnan(rope[at * 2]), "RoPE table slot %zu reused", at);
+                if (at * 2 + 1 >= rope.size()) continue;
+                const float ang = float(delta) * cd.inv[pr];
+                rope[at * 2] = float(std::cos(double(ang))), rope[at * 2 + 1] = float(std::sin(double(ang)));
+              }
+            }
+        }
         std::vector<float> m(cta_rows, -INFINITY), lsum(cta_rows, 0.f), lp(cta_rows, 0.f);
         std::vector<float> o(size_t(cta_rows) * HD, 0.f), qr(size_t(cta_rows) * HD, 0.f);
         auto flush = [&](int piece) {
@@ -91,10 +196,19 @@ Emulated emulate(const Case& cs, const CaseData& cd, int wave1, int wave2, int m
             for (int i = 0; i < cta_rows; i++) {
               int delta;
               lim[i] = attn_row_limit(base, l, e.block, n_rows, rr[i], rp[i], &delta);
+              const int pc = e.piece - piece0;
+              if (short_plan)
+                CHECK(slim[size_t(attn_short_pt(pc, rt[i]))] == lim[i] &&
+                          (lim[i] == 0 || sdlt[size_t(attn_short_pt(pc, rt[i]))] == delta),
+                      "row %d piece %d: the per-token limit or distance differs", i, pc);
               const float* q = cd.q.data() + (size_t(rt[i]) * d.heads + rh[i]) * HD;
               for (int pr = 0; pr < HD / 2; pr++) {
                 const float ang = float(delta) * cd.inv[pr];
-                const float c = float(std::cos(double(ang))), sn = float(std::sin(double(ang)));
+                float c = float(std::cos(double(ang))), sn = float(std::sin(double(ang)));
+                if (short_plan) {  // through the table, as the kernel reads it
+                  const size_t at = size_t(attn_short_rope(pc, rt[i], pr, n_tokens, HD));
+                  c = rope[at * 2], sn = rope[at * 2 + 1];
+                }
                 qr[size_t(i) * HD + pr] = lim[i] > 0 ? q[pr] * c - q[pr + HD / 2] * sn : 0.f;
                 qr[size_t(i) * HD + pr + HD / 2] = lim[i] > 0 ? q[pr + HD / 2] * c + q[pr] * sn : 0.f;
               }
@@ -189,13 +303,40 @@ void check_tile_swizzle() {
   }
 }
 
+// One case through the emulation, against the double reference.
+void check_case(const Case& cs, int wave1, int wave2, int min_tiles, int short_cluster, AttnCaps& caps, int* shorts) {
+  const CaseData cd = make_case(cs);
+  const Emulated em = emulate(cs, cd, wave1, wave2, min_tiles, short_cluster, caps);
+  if (em.shape.cluster > 0) ++*shorts;
+  double num = 0, den = 0, sh_err = 0;
+  size_t bad = 0;
+  for (size_t i = 0; i < em.out.size(); i++) {
+    if (!std::isfinite(em.out[i])) bad++;
+    num += (em.out[i] - cd.ref[i]) * (em.out[i] - cd.ref[i]);
+    den += cd.ref[i] * cd.ref[i];
+  }
+  if (cs.shares)
+    for (int k = 0; k < cd.segments; k++) sh_err = std::max(sh_err, std::fabs(em.shares[k] - cd.ref_sh[k]));
+  const double rel = den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+  std::printf(
+      "%-11s hd %3d heads %2d/%d pt %2d W %2d T %4d | %3d chunks (>= %d tiles) x %d q-tiles, %3d pieces%s | rel %.2e "
+      "shares %.2e\n",
+      layout_name(cs.layout), cs.dims.head_dim, cs.dims.heads, cs.dims.kv_heads, cs.dims.page_tokens, cs.workers, cd.T,
+      em.shape.chunks, min_tiles, em.shape.qtiles, em.shape.pieces, em.shape.cluster > 0 ? ", short" : "", rel, sh_err);
+  CHECK(bad == 0, "%zu outputs not finite", bad);
+  CHECK(rel <= 1e-4, "relative L2 error %.3e > 1e-4", rel);
+  CHECK(sh_err <= 1e-5, "share error %.3e > 1e-5", sh_err);
+}
+
 int main() {
   check_tile_swizzle();
+  check_short_smem();
   std::mt19937 pick(99);
   unsigned seed = 777;
   AttnCaps caps;  // grown across cases, as one HogwildAttention grows them step after step
   const int waves[][2] = {{132, 132}, {264, 132}, {8, 8}, {1000, 600}, {1, 1}, {264, 0}};  // 0: 1-group CTAs only
-  int n = 0;
+  const int clusters[] = {8, 16, 4, 2};  // HW_ATTN_SHORT cluster sizes
+  int n = 0, shorts = 0;
   for (Layout lay : {Layout::Contiguous, Layout::Interleaved, Layout::Combined, Layout::Prefill})
     for (int W = 1; W <= 16; W += (lay == Layout::Prefill ? 16 : 3)) {
       Case cs;
@@ -206,28 +347,22 @@ int main() {
       cs.max_new = (pick() % 3 == 0) ? (W > 8 ? 8 : 40) : 1;
       cs.q_bf16 = false, cs.out_bf16 = false, cs.llama3 = pick() % 4 == 0, cs.shares = true;
       cs.seed = seed++;
-      const CaseData cd = make_case(cs);
       const int* wv = waves[n % 6];
       const int min_tiles = 1 + (n / 2) % 4;  // HW_ATTN_CHUNK_TILES: 1 (the default) to 4
+      check_case(cs, wv[0], wv[1], min_tiles, 0, caps, &shorts);
+      // The same problem under HW_ATTN_SHORT (a short plan where it fits, the usual one otherwise).
+      check_case(cs, wv[0], wv[1], 1, clusters[n % 4], caps, &shorts);
       n++;
-      const Emulated em = emulate(cs, cd, wv[0], wv[1], min_tiles, caps);
-      double num = 0, den = 0, sh_err = 0;
-      size_t bad = 0;
-      for (size_t i = 0; i < em.out.size(); i++) {
-        if (!std::isfinite(em.out[i])) bad++;
-        num += (em.out[i] - cd.ref[i]) * (em.out[i] - cd.ref[i]);
-        den += cd.ref[i] * cd.ref[i];
-      }
-      for (int k = 0; k < cd.segments; k++) sh_err = std::max(sh_err, std::fabs(em.shares[k] - cd.ref_sh[k]));
-      const double rel = den > 0 ? std::sqrt(num / den) : std::sqrt(num);
-      std::printf(
-          "%-11s hd %3d heads %2d/%d pt %2d W %2d T %4d | %3d chunks (>= %d tiles) x %d q-tiles, %3d pieces | rel %.2e "
-          "shares %.2e\n",
-          layout_name(lay), cs.dims.head_dim, cs.dims.heads, cs.dims.kv_heads, cs.dims.page_tokens, W, cd.T,
-          em.shape.chunks, min_tiles, em.shape.qtiles, em.shape.pieces, rel, sh_err);
-      CHECK(bad == 0, "%zu outputs not finite", bad);
-      CHECK(rel <= 1e-4, "relative L2 error %.3e > 1e-4", rel);
-      CHECK(sh_err <= 1e-5, "share error %.3e > 1e-5", sh_err);
     }
+  // The engine benchmark's decode at 1k context (prompt of 1024 keys, then the workers' blocks) in
+  // the Qwen2.5-0.5B and -7B attention shapes: the short kernel's own case.
+  for (int W : {1, 4, 8})
+    for (const AttnDims& d : {AttnDims{2, 14, 2, 64, 32}, AttnDims{2, 28, 4, 128, 32}}) {
+      Case cs{d, Layout::Contiguous, W, 1, false, true, false, false, seed++, 1024};
+      check_case(cs, 264, 132, 1, 0, caps, &shorts);
+      for (int cl : {8, 16}) check_case(cs, 264, 132, 1, cl, caps, &shorts);
+    }
+  CHECK(shorts > 0, "no case took a short plan");
+  std::printf("short plans: %d\n", shorts);
   return test_summary("test_attention_cuda_plan");
 }
