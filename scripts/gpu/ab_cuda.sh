@@ -120,7 +120,7 @@ fi
 attention() {
 say "attention: new vs SDPA"
 timeout 120 python3 native/bench/cuda/attention_cuda_compare.py $B/bench_attention_cuda "$L/attention_results.md" >"$L/attention_new.log" 2>&1
-grep -E "^\| (QwQ|Qwen3)" "$L/attention_results.md" | tee -a "$S"
+grep -E "^\| [^|]+ \| (QwQ|Qwen3)" "$L/attention_results.md" | tee -a "$S"
 grep -E "^RESULT" "$L/attention_new.log" | sed 's/^/new  /' >"$L/attention_ab.txt"
 timeout 40 $BB/bench_attention_cuda 16384 >"$L/attention_base.log" 2>&1
 grep -E "^RESULT" "$L/attention_base.log" | sed 's/^/base /' >>"$L/attention_ab.txt"

@@ -4,6 +4,8 @@
 # test against its double reference, compute-sanitizer on a few cases, then the benchmark against
 # torch SDPA. Logs and the results table go to OUTDIR.
 # Usage: native/bench/cuda/gpu_attention.sh OUTDIR [--no-sanitizer] [--no-racecheck] [--ncu] [--stages3]
+# ATTN_VARIANTS="HW_ATTN_LONG=1 A=1,B=2" (environment): each setting also runs the test, the sanitizers
+# (--quick) and the benchmark (a second table block, beside the default) with those switches set.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../../.." && pwd)
 out=${1:?usage: native/bench/cuda/gpu_attention.sh OUTDIR}
@@ -29,14 +31,25 @@ g++ -std=c++17 -O2 -march=x86-64-v3 -I"$src" -I"$(dirname "$(command -v nvcc)")/
   "$root/native/tests/cuda/test_attention_cuda_plan.cpp" $b/host_*.o -fopenmp -o "$b/test_attention_cuda_plan"
 "$b/test_attention_cuda_plan" 2>&1 | tail -3 | tee "$out/test_plan.log" || echo "test_attention_cuda_plan FAILED"
 cuobjdump -sass -arch sm_90 "$b/attention_cuda.o" > "$b/sass90.txt"
-echo "sm_90 SASS: $(grep -c HMMA "$b/sass90.txt") HMMA, $(grep -c LDSM "$b/sass90.txt") LDSM, $(grep -c LDGSTS "$b/sass90.txt") LDGSTS, $(grep -cE '\b(LDL|STL)\b' "$b/sass90.txt") LDL/STL" | tee "$out/sass.txt"
+echo "sm_90 SASS: $(grep -c HMMA "$b/sass90.txt") HMMA, $(grep -c UBLKCP "$b/sass90.txt") UBLKCP, $(grep -c LDSM "$b/sass90.txt") LDSM, $(grep -c LDGSTS "$b/sass90.txt") LDGSTS, $(grep -cE '\b(LDL|STL)\b' "$b/sass90.txt") LDL/STL" | tee "$out/sass.txt"
 grep -E "registers|spill" "$out/ptxas.txt" | sort | uniq -c | tee -a "$out/sass.txt"
 "$b/test_attention_cuda" 2>&1 | tee "$out/test.log" || echo "test_attention_cuda FAILED (benchmark still run)"
+for v in ${ATTN_VARIANTS:-}; do
+  env ${v//,/ } "$b/test_attention_cuda" >"$out/test_$v.log" 2>&1 || echo "test_attention_cuda with $v FAILED"
+  echo "$v: $(grep -c '(long kernel)' "$out/test_$v.log") long-kernel cases; $(tail -2 "$out/test_$v.log" | tr '\n' ' ')"
+done
 opts=" ${*:2} "
 if [[ "$opts" != *" --no-sanitizer "* ]]; then
-  compute-sanitizer --tool memcheck "$b/test_attention_cuda" --quick 2>&1 | tail -5 | tee "$out/sanitizer.log" || true
-  [[ "$opts" == *" --no-racecheck "* ]] ||
-    compute-sanitizer --tool racecheck "$b/test_attention_cuda" --quick 2>&1 | tail -5 | tee -a "$out/sanitizer.log" || true
+  for v in default ${ATTN_VARIANTS:-}; do
+    e=""
+    [ "$v" = default ] || e=${v//,/ }
+    echo "sanitizers ($v):" | tee -a "$out/sanitizer.log"
+    env $e compute-sanitizer --tool memcheck "$b/test_attention_cuda" --quick 2>&1 | tail -3 | tee -a "$out/sanitizer.log" || true
+    [[ "$opts" == *" --no-racecheck "* ]] ||
+      env $e compute-sanitizer --tool racecheck "$b/test_attention_cuda" --quick 2>&1 | tail -3 | tee -a "$out/sanitizer.log" || true
+    [[ "$opts" == *" --synccheck "* ]] &&
+      { env $e compute-sanitizer --tool synccheck "$b/test_attention_cuda" --quick 2>&1 | tail -3 | tee -a "$out/sanitizer.log" || true; }
+  done
 fi
 if [[ "$opts" == *" --stages3 "* ]]; then  # the 3-stage variant sm_80 gets, timed on this GPU
   HW_ATTN_STAGES=3 "$b/bench_attention_cuda" 16384 2>&1 | tee "$out/bench_stages3.log"
@@ -44,10 +57,15 @@ fi
 PYTHONUNBUFFERED=1 python3 "$root/native/bench/cuda/attention_cuda_compare.py" "$b/bench_attention_cuda" "$out/attention_results.md" 2>&1 | tee "$out/bench.log"
 if [[ "$opts" == *" --ncu "* ]]; then
   for w in 1 8; do
-    ncu --clock-control none --kernel-name regex:attn_ --launch-skip 10 --launch-count 2 \
+    for v in default ${ATTN_VARIANTS:-}; do
+    e=""
+    [ "$v" = default ] || e=${v//,/ }
+    env $e ncu --clock-control none --kernel-name regex:attn_ --launch-skip 10 --launch-count 2 \
       --section SpeedOfLight --section WarpStateStats --section Occupancy --section LaunchStats \
       --section MemoryWorkloadAnalysis --section SchedulerStats \
-      "$b/bench_attention_cuda" 16384 QwQ-32B $w > "$out/ncu_w$w.txt" 2>&1 || true
-    grep -E "attn_|Duration|Memory Throughput|DRAM Throughput|Achieved Occupancy|Registers Per|Stall|Warp Cycles Per Issued|Issued Warp|No Eligible|Theoretical Occ|Block Limit" "$out/ncu_w$w.txt" | head -60
+      "$b/bench_attention_cuda" 16384 QwQ-32B $w > "$out/ncu_w${w}_$v.txt" 2>&1 || true
+    echo "ncu W=$w $v:"
+    grep -E "attn_|Duration|Memory Throughput|DRAM Throughput|Achieved Occupancy|Registers Per|Stall|Warp Cycles Per Issued|Issued Warp|No Eligible|Theoretical Occ|Block Limit" "$out/ncu_w${w}_$v.txt" | head -60
+    done
   done
 fi
