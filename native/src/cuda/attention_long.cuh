@@ -173,7 +173,7 @@ __global__ void __launch_bounds__(128 * GROUPS * SETS, 1) attn_long_kernel(Chunk
     __nv_bfloat16* ks = slots + size_t(2 * s) * L::kTileElems;
     __nv_bfloat16* vs = ks + L::kTileElems;
     for (int key = e.n + lane; key < kAttnTileKeys; key += 32) {
-      uint4* v = reinterpret_cast<uint4*>(vs + key * kStride);
+      uint4* v = reinterpret_cast<uint4*>(vs + attn_long_kv_index(key, 0, HD));
 #pragma unroll
       for (int p = 0; p < HD / 8; p++) v[p] = make_uint4(0, 0, 0, 0);
     }
@@ -183,8 +183,8 @@ __global__ void __launch_bounds__(128 * GROUPS * SETS, 1) attn_long_kernel(Chunk
     for (int key = lane; key < e.n; key += 32) {
       const uint16_t* src =
           a.pt_shift >= 0 ? attn_key_src_pow2(e, key, a.pt_shift, HD) : attn_key_src(e, key, a.page_tokens, HD);
-      bulk_copy(ks + key * kStride, src, HD * 2, &full[s]);
-      bulk_copy(vs + key * kStride, src + v_off, HD * 2, &full[s]);
+      bulk_copy(ks + attn_long_kv_index(key, 0, HD), src, HD * 2, &full[s]);
+      bulk_copy(vs + attn_long_kv_index(key, 0, HD), src + v_off, HD * 2, &full[s]);
     }
   };
   if (warp == 0) {  // the first STAGES visible tiles, slot k for tile k
@@ -261,13 +261,14 @@ __global__ void __launch_bounds__(128 * GROUPS * SETS, 1) attn_long_kernel(Chunk
   for (int i = 0; i < STAGES; i++) ahead = visible_from(ahead + 1);
   int cur_piece = -1;
   for (int k = set; t < n_tiles; k += SETS) {
-    const int s = k % STAGES;
+    const AttnLongStep st = attn_long_step(k, SETS, STAGES);
+    const int s = st.slot;
     const TileEntry& cur = tab[t];
     if (cur.piece != cur_piece) {  // before the wait: the rotation overlaps the tile's copies
       cur_piece = cur.piece;
       rotate_queries(cur.block);
     }
-    mbar_wait(&full[s], (k / STAGES) & 1);
+    mbar_wait(&full[s], st.parity);
     const __nv_bfloat16* ks = slots + size_t(2 * s) * L::kTileElems;
     const __nv_bfloat16* vs = ks + L::kTileElems;
     const int key0 = cur.key0 + kw * 16;
@@ -280,7 +281,7 @@ __global__ void __launch_bounds__(128 * GROUPS * SETS, 1) attn_long_kernel(Chunk
 #pragma unroll
     for (int kk = 0; kk < HD / 16; kk++) {
       unsigned kb[4];
-      ldmatrix_x4(kb, ks + (kw * 16 + (lane >> 4) * 8 + (lane & 7)) * kStride + (kk * 2 + ((lane >> 3) & 1)) * 8);
+      ldmatrix_x4(kb, ks + attn_long_kv_index(kw * 16 + (lane >> 4) * 8 + (lane & 7), kk * 2 + ((lane >> 3) & 1), HD));
 #pragma unroll
       for (int mt = 0; mt < kMT; mt++) {
         if (!mt_on[mt]) continue;
@@ -337,7 +338,7 @@ __global__ void __launch_bounds__(128 * GROUPS * SETS, 1) attn_long_kernel(Chunk
 #pragma unroll
     for (int dp = 0; dp < HD / 16; dp++) {
       unsigned vb[4];
-      ldmatrix_x4_trans(vb, vs + (kw * 16 + (lane & 15)) * kStride + (dp * 2 + (lane >> 4)) * 8);
+      ldmatrix_x4_trans(vb, vs + attn_long_kv_index(kw * 16 + (lane & 15), dp * 2 + (lane >> 4), HD));
 #pragma unroll
       for (int mt = 0; mt < kMT; mt++) {
         if (!mt_on[mt]) continue;
@@ -351,7 +352,7 @@ __global__ void __launch_bounds__(128 * GROUPS * SETS, 1) attn_long_kernel(Chunk
     // The set's first warp refills the slot with visible tile k + STAGES (this set's again) once
     // every warp of the set has released it; the others go on to their next tile.
     if (wg == 0 && ahead < n_tiles) {
-      mbar_wait(&empty[s], (k / STAGES) & 1);
+      mbar_wait(&empty[s], st.parity);
       issue(ahead, s);
     }
     for (int i = 0; i < SETS; i++) ahead = visible_from(ahead + 1);
