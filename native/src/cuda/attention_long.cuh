@@ -46,6 +46,12 @@ __device__ __forceinline__ void mbar_init_fence() {  // the inits visible to the
   asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
 #endif
 }
+// Orders this thread's generic-proxy shared-memory accesses before its later bulk copies (async proxy).
+__device__ __forceinline__ void fence_proxy_async() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+#endif
+}
 __device__ __forceinline__ void mbar_arrive(void* bar) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(smem_addr(bar)) : "memory");
@@ -177,6 +183,8 @@ __global__ void __launch_bounds__(128 * GROUPS * SETS, 1) attn_long_kernel(Chunk
 #pragma unroll
       for (int p = 0; p < HD / 8; p++) v[p] = make_uint4(0, 0, 0, 0);
     }
+    // The zeros (and the zeros of a slot's earlier partial tiles) before the copies land on them.
+    fence_proxy_async();
     __syncwarp();
     if (lane == 0) mbar_arrive_expect_tx(&full[s], e.n * HD * 2 * 2);
     __syncwarp();
