@@ -82,7 +82,11 @@ def run_bench(binary, setting):
         for kv in setting.split(","):
             k, v = kv.split("=", 1)
             env[k] = v
-    run = subprocess.run([binary, str(CONTEXT)], capture_output=True, text=True, env=env)
+    try:
+        run = subprocess.run([binary, str(CONTEXT)], capture_output=True, text=True, env=env, timeout=150)
+    except subprocess.TimeoutExpired as e:
+        print(f"--- {setting}: timed out after 150 s")
+        return e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
     print(f"--- {setting} (rc {run.returncode})")
     print(run.stdout, end="")
     if run.returncode != 0:

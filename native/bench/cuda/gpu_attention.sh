@@ -3,9 +3,11 @@
 # sm_90), checks the SASS (tensor-core HMMA, no local-memory spills in the main kernel), runs the
 # test against its double reference, compute-sanitizer on a few cases, then the benchmark against
 # torch SDPA. Logs and the results table go to OUTDIR.
-# Usage: native/bench/cuda/gpu_attention.sh OUTDIR [--no-sanitizer] [--no-racecheck] [--ncu] [--stages3]
+# Usage: native/bench/cuda/gpu_attention.sh OUTDIR [--no-sanitizer] [--no-racecheck] [--synccheck]
+#        [--variant-sanitizers] [--ncu] [--stages3]
 # ATTN_VARIANTS="HW_ATTN_LONG=1 A=1,B=2" (environment): each setting also runs the test, the sanitizers
-# (--quick) and the benchmark (a second table block, beside the default) with those switches set.
+# (--quick) and the benchmark (a second table block, beside the default) with those switches set;
+# --variant-sanitizers runs the sanitizers for those settings only.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../../.." && pwd)
 out=${1:?usage: native/bench/cuda/gpu_attention.sh OUTDIR}
@@ -36,22 +38,24 @@ g++ -std=c++17 -O2 -I"$src" -I"$(dirname "$(command -v nvcc)")/../include" \
 cuobjdump -sass -arch sm_90 "$b/attention_cuda.o" > "$b/sass90.txt"
 echo "sm_90 SASS: $(grep -c HMMA "$b/sass90.txt") HMMA, $(grep -c UBLKCP "$b/sass90.txt") UBLKCP, $(grep -c LDSM "$b/sass90.txt") LDSM, $(grep -c LDGSTS "$b/sass90.txt") LDGSTS, $(grep -cE '\b(LDL|STL)\b' "$b/sass90.txt") LDL/STL" | tee "$out/sass.txt"
 grep -E "registers|spill" "$out/ptxas.txt" | sort | uniq -c | tee -a "$out/sass.txt"
-"$b/test_attention_cuda" 2>&1 | tee "$out/test.log" || echo "test_attention_cuda FAILED (benchmark still run)"
+timeout 120 "$b/test_attention_cuda" 2>&1 | tee "$out/test.log" || echo "test_attention_cuda FAILED (benchmark still run)"
 for v in ${ATTN_VARIANTS:-}; do
-  env ${v//,/ } "$b/test_attention_cuda" >"$out/test_$v.log" 2>&1 || echo "test_attention_cuda with $v FAILED"
+  env ${v//,/ } timeout 120 "$b/test_attention_cuda" >"$out/test_$v.log" 2>&1 || echo "test_attention_cuda with $v FAILED (rc $?)"
   echo "$v: $(grep -c '(long kernel)' "$out/test_$v.log") long-kernel cases; $(tail -2 "$out/test_$v.log" | tr '\n' ' ')"
 done
 opts=" ${*:2} "
 if [[ "$opts" != *" --no-sanitizer "* ]]; then
-  for v in default ${ATTN_VARIANTS:-}; do
+  sets="default ${ATTN_VARIANTS:-}"
+  [[ "$opts" == *" --variant-sanitizers "* ]] && sets=${ATTN_VARIANTS:-}  # the default kernels' runs skipped
+  for v in $sets; do
     e=""
     [ "$v" = default ] || e=${v//,/ }
     echo "sanitizers ($v):" | tee -a "$out/sanitizer.log"
-    env $e compute-sanitizer --tool memcheck "$b/test_attention_cuda" --quick 2>&1 | tail -3 | tee -a "$out/sanitizer.log" || true
+    env $e timeout 150 compute-sanitizer --tool memcheck "$b/test_attention_cuda" --quick 2>&1 | tail -3 | tee -a "$out/sanitizer.log" || true
     [[ "$opts" == *" --no-racecheck "* ]] ||
-      env $e compute-sanitizer --tool racecheck "$b/test_attention_cuda" --quick 2>&1 | tail -3 | tee -a "$out/sanitizer.log" || true
+      env $e timeout 150 compute-sanitizer --tool racecheck "$b/test_attention_cuda" --quick 2>&1 | tail -3 | tee -a "$out/sanitizer.log" || true
     [[ "$opts" == *" --synccheck "* ]] &&
-      { env $e compute-sanitizer --tool synccheck "$b/test_attention_cuda" --quick 2>&1 | tail -3 | tee -a "$out/sanitizer.log" || true; }
+      { env $e timeout 150 compute-sanitizer --tool synccheck "$b/test_attention_cuda" --quick 2>&1 | tail -3 | tee -a "$out/sanitizer.log" || true; }
   done
 fi
 if [[ "$opts" == *" --stages3 "* ]]; then  # the 3-stage variant sm_80 gets, timed on this GPU
