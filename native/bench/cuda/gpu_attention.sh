@@ -17,7 +17,7 @@ src=$root/native/src
 arch="-gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader | tee "$out/gpu.txt"
 # Host sources, each to its own object (cpu/attention.cpp and cuda/attention.cu share a stem).
-host="cpu/rope.cpp cpu/parallel.cpp error.cpp cuda/attention_work.cpp kv_cache.cpp attention_plan.cpp cpu/attention.cpp cpu/attention_avx2.cpp cpu/attention_avx512.cpp"
+host="cpu/rope.cpp cpu/parallel.cpp error.cpp cuda/attention_work.cpp kv_cache.cpp attention_plan.cpp cpu/attention.cpp cpu/attention_avx2.cpp cpu/attention_avx512.cpp cpu/attention_avx512bf16.cpp cpu/attention_amx.cpp"
 for f in $host; do
   g++ -std=c++17 -O2 -march=x86-64-v3 -fopenmp -c "$src/$f" -o "$b/host_$(echo "$f" | tr / _ | sed 's/\.cpp$//').o" &
 done
