@@ -9,11 +9,14 @@ The baseline is the faster of two ways of giving SDPA's flash backend the GQA de
   folded: q [1, kv_heads, group, d] (a KV head's query heads as query rows, no mask), k/v as above
 Both read every key once. 4 K/V sets are cycled so that L2 (60 MB on an H200) holds none.
 
-Usage: python3 attention_cuda_compare.py BENCH_BINARY [OUT_MARKDOWN]
+Usage: python3 attention_cuda_compare.py BENCH_BINARY [OUT_MARKDOWN] [--variant A=1[,B=2]]...
+Each --variant (and each space-separated setting of the environment variable ATTN_VARIANTS) runs the
+binary once more with those switches set (e.g. HW_ATTN_LONG=1), right after the default run, and adds
+its rows to the table (column "variant"; "default" for the first run).
 ("vs W x SDPA": against running single-sequence attention once per worker, as the paper's kernel does.)
 """
 import datetime
-import re
+import os
 import subprocess
 import sys
 
@@ -59,32 +62,64 @@ def sdpa_baseline(heads, kv_heads, d):
     return out
 
 
+def parse_args(argv):
+    pos, variants = [], []
+    i = 0
+    while i < len(argv):
+        if argv[i] == "--variant" and i + 1 < len(argv):
+            variants.append(argv[i + 1])
+            i += 2
+        else:
+            pos.append(argv[i])
+            i += 1
+    variants += os.environ.get("ATTN_VARIANTS", "").split()
+    return pos, variants
+
+
+def run_bench(binary, setting):
+    env = dict(os.environ)
+    if setting != "default":
+        for kv in setting.split(","):
+            k, v = kv.split("=", 1)
+            env[k] = v
+    try:
+        run = subprocess.run([binary, str(CONTEXT)], capture_output=True, text=True, env=env, timeout=150)
+    except subprocess.TimeoutExpired as e:
+        print(f"--- {setting}: timed out after 150 s")
+        return e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+    print(f"--- {setting} (rc {run.returncode})")
+    print(run.stdout, end="")
+    if run.returncode != 0:
+        print(run.stderr[-2000:], end="", file=sys.stderr)
+    return run.stdout
+
+
 def main():
-    binary = sys.argv[1]
-    md_path = sys.argv[2] if len(sys.argv) > 2 else None
+    (binary, *rest), variants = parse_args(sys.argv[1:])
+    md_path = rest[0] if rest else None
     dev = torch.cuda.get_device_name(0)
     base = {name: sdpa_baseline(h, kv, d) for name, h, kv, d in SHAPES}
-    run = subprocess.run([binary, str(CONTEXT)], capture_output=True, text=True, check=True)
-    print(run.stdout, end="")
+    outs = [(setting, run_bench(binary, setting)) for setting in ["default"] + variants]
     # Baseline again after the kernel runs: the table uses the faster of before and after.
     again = {name: sdpa_baseline(h, kv, d) for name, h, kv, d in SHAPES}
     rows = []
-    for line in run.stdout.splitlines():
-        if not line.startswith("RESULT "):
-            continue
-        f = dict(kv.split("=") for kv in line.split()[1:])
-        name, W = f["model"], int(f["W"])
-        b = min(min(base[name].values()), min(again[name].values()))
-        rows.append((name, W, float(f["us"]), float(f["us_shares"]), b, float(f["kv_GBps"])))
+    for setting, stdout in outs:
+        for line in stdout.splitlines():
+            if not line.startswith("RESULT "):
+                continue
+            f = dict(kv.split("=", 1) for kv in line.split()[1:])
+            name, W = f["model"], int(f["W"])
+            b = min(min(base[name].values()), min(again[name].values()))
+            rows.append((setting, name, W, float(f["us"]), float(f["us_shares"]), b, float(f["kv_GBps"])))
     today = datetime.date.today().isoformat()
     lines = [
         f"GPU: {dev}; date: {today}; torch {torch.__version__}; context {CONTEXT}, combined layout, one decode token per worker.",
         "",
-        "| shape | W | Hogwild attention (us) | with shares (us) | SDPA flash, 1 sequence (us) | ratio | vs W x SDPA | KV read at |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| variant | shape | W | Hogwild attention (us) | with shares (us) | SDPA flash, 1 sequence (us) | ratio | vs W x SDPA | KV read at |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for name, W, us, us_sh, b, gbps in rows:
-        lines.append(f"| {name} | {W} | {us:.1f} | {us_sh:.1f} | {b:.1f} | {us / b:.2f}x | {us / (W * b):.2f}x | {gbps:.0f} GB/s |")
+    for setting, name, W, us, us_sh, b, gbps in rows:
+        lines.append(f"| {setting} | {name} | {W} | {us:.1f} | {us_sh:.1f} | {b:.1f} | {us / b:.2f}x | {us / (W * b):.2f}x | {gbps:.0f} GB/s |")
     lines.append("")
     for name, *_ in SHAPES:
         lines.append(f"SDPA variants for {name} (us, before / after): " +
