@@ -9,7 +9,7 @@
  * that closes the box. The terms follow the runs' totals: each one or two parts, a part being
  * a*b (a, b in 2..12) minus 0..9, as wordProblems.ts draws them.
  */
-import { rng32 } from './wordProblems';
+import { int, rng32 } from './wordProblems';
 import type { CacheRun } from './cacheRuns';
 import type { SimTokens } from './collabSim';
 
@@ -17,10 +17,6 @@ import type { SimTokens } from './collabSim';
 export interface DrillSum {
   terms: number[];
   text: string;
-}
-
-function int(rand: () => number, lo: number, hi: number): number {
-  return lo + Math.floor(rand() * (hi - lo + 1));
 }
 
 /** A part's value as wordProblems.ts draws it. */

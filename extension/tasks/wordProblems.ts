@@ -82,7 +82,8 @@ function pick<T>(rand: () => number, list: readonly T[]): T {
   return list[Math.floor(rand() * list.length)];
 }
 
-function int(rand: () => number, lo: number, hi: number): number {
+/** An integer in lo..hi (both included), drawn uniformly. */
+export function int(rand: () => number, lo: number, hi: number): number {
   return lo + Math.floor(rand() * (hi - lo + 1));
 }
 
