@@ -20,18 +20,10 @@
 #include "../src/cuda/attention.h"
 #include "../src/cuda/launch.cuh"
 #include "cuda/attention_cases.h"
+#include "cuda/cuda_testing.h"
 #include "testing.h"
 
 using namespace attn_cases;
-
-#define CUDA_OK(x)                                                                             \
-  do {                                                                                         \
-    cudaError_t e_ = (x);                                                                      \
-    if (e_ != cudaSuccess) {                                                                   \
-      std::fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
-      std::exit(2);                                                                            \
-    }                                                                                          \
-  } while (0)
 
 namespace {
 
