@@ -25,11 +25,19 @@ function partValue(rand: () => number): number {
   return rand() < 0.25 ? ab - int(rand, 1, Math.min(9, ab - 1)) : ab;
 }
 
-/** One drill sum: 2 terms (20%), 3 (30%) or 4 (50%), each a worker's total of one or two parts. */
+/**
+ * One drill sum, drawn as a run's final sum comes about: a run of W workers (2, 3 or 4: 37.5,
+ * 18.75, 43.75%, the multi-worker shares of the fine-tune's MIX=20,30,15,35) over 2..6 parts, dealt to
+ * the workers in turn, one term per worker holding a part. So two-term sums of three-part
+ * totals are drilled as often as the runs hold them (drills of mostly four single- or two-part
+ * terms taught the four-term sums and unlearned those: bench/RESULTS.md, 2026-12-03).
+ */
 export function drillSum(rand: () => number): DrillSum {
   const x = rand();
-  const count = x < 0.2 ? 2 : x < 0.5 ? 3 : 4;
-  const terms = Array.from({ length: count }, () => partValue(rand) + (rand() < 0.35 ? partValue(rand) : 0));
+  const workers = x < 0.375 ? 2 : x < 0.5625 ? 3 : 4;
+  const parts = int(rand, 2, 6);
+  const terms = new Array<number>(Math.min(workers, parts)).fill(0);
+  for (let p = 0; p < parts; p++) terms[p % workers] += partValue(rand);
   const sum = terms.reduce((a, b) => a + b, 0);
   return { terms, text: `${terms.join('+')}=\\boxed{${sum}}.\n\n` };
 }
