@@ -6,7 +6,8 @@
  *   format: DIR/ids.u16, vis.i16, loss.u8 (concatenated) and offsets.u32 (N+1 entries per
  *   sequence start). See extension/tasks/trainViews.ts. The trainer is scripts/train/train.py.
  * --convention: the step texts the simulated workers write (extension/tasks/collabSim.ts):
- *   v2 (default, the faster one) or v1 (the one the first built-in model was trained on).
+ *   v2 (default, the faster one), v3 (v2 whose sums of three or more totals are written units
+ *   first before the box) or v1 (the one the first built-in model was trained on).
  * --sum-drills N (cache views): N more runs of addition drills (sumDrills.ts), the final sum's skill.
  * --views: cache (default with v2) writes each run as the engine's cache (every entry
  *   computed once, in the view it was written in: cacheRuns.ts, the shard format in
@@ -35,7 +36,7 @@ const SPEC: Record<string, FlagSpec> = {
   out: { type: 'string', arg: 'DIR', help: 'output folder of the binary shard' },
   from: { type: 'int', arg: 'SEED', min: 0, help: 'first problem seed (default 0)' },
   count: { type: 'int', arg: 'N', min: 1, help: 'simulated runs (default 1000)' },
-  convention: { type: 'string', arg: 'C', help: 'step texts: v2 (default) or v1 (the first model\'s)' },
+  convention: { type: 'string', arg: 'C', help: 'step texts: v2 (default), v3 (v2 with sums of 3+ totals units first) or v1 (the first model\'s)' },
   views: { type: 'string', arg: 'V', help: 'cache (default with v2: the engine\'s cache, each entry computed once, in its writer\'s view), exact (the engine\'s views, stretch by stretch, recomputed as one sequence) or legacy (default with v1: one view per step, as the first model was trained)' },
   'workers-mix': { type: 'string', arg: 'A,B,C,D', help: 'relative shares of runs with 1, 2, 3 and 4 workers (default 25,35,10,30)' },
   'sum-drills': { type: 'int', arg: 'N', min: 0, help: 'cache views: also N runs of addition drills (seeds SEED..SEED+N-1; extension/tasks/sumDrills.ts; default 0)' },
@@ -75,7 +76,7 @@ async function main(): Promise<void> {
   const from = (flags.from as number | undefined) ?? 0;
   const count = (flags.count as number | undefined) ?? 1000;
   const convention = String(flags.convention ?? 'v2') as SimConvention;
-  if (convention !== 'v1' && convention !== 'v2') throw new CliError(`--convention: "${convention}" is not v1 or v2`);
+  if (convention !== 'v1' && convention !== 'v2' && convention !== 'v3') throw new CliError(`--convention: "${convention}" is not v1, v2 or v3`);
   const mix = parseWorkersMix(flags['workers-mix']);
   const views = String(flags.views ?? (convention === 'v1' ? 'legacy' : 'cache')) as TrainViewsMode | 'cache';
   if (views !== 'exact' && views !== 'legacy' && views !== 'cache') throw new CliError(`--views: "${views}" is not cache, exact or legacy`);
@@ -143,7 +144,7 @@ async function main(): Promise<void> {
   if (views === 'cache') {
     const runTokens = shard.tokens;
     const drillTok = simTokensFor(tok, completeWorkerNames([], 4), encode, digits);
-    for (let i = 0; i < drills; i++) shard.add(drillRun(from + i, drillTok, (x) => tok.decode(x, { skipSpecial: true })).run);
+    for (let i = 0; i < drills; i++) shard.add(drillRun(from + i, drillTok, (x) => tok.decode(x, { skipSpecial: true }), { unitsFirst: convention === 'v3' }).run);
     shard.write(outDir);
     const extra = drills > 0 ? ` + ${drills} drill runs (${shard.tokens - runTokens} tokens)` : '';
     process.stderr.write(`${count} runs (${answered} answered) in the cache format${extra}, ${shard.tokens} tokens -> ${outDir}\n`);

@@ -25,7 +25,7 @@ const SPEC: Record<string, FlagSpec> = {
   count: { type: 'int', arg: 'N', min: 1, help: 'held-out problems (default 50, as npm run eval)' },
   workers: { type: 'string', arg: 'W,W', help: 'worker counts (default 1,2,4)' },
   layouts: { type: 'string', arg: 'L,L', help: 'shared layouts (default combined,interleaved)' },
-  conventions: { type: 'string', arg: 'C,C', help: 'conventions: v1 (the first model\'s), v2 (default v1,v2)' },
+  conventions: { type: 'string', arg: 'C,C', help: 'conventions: v1 (the first model\'s), v2, v3 (v2 with sums of 3+ totals units first; default v1,v2)' },
   control: { type: 'boolean', help: 'also the no-sharing control (--no-control: off; default on)' },
   budget: { type: 'int', arg: 'N', min: 1, help: 'token budget per worker (default 300, as npm run eval)' },
   tokenizer: { type: 'string', arg: 'DIR', help: 'folder with tokenizer.json (default: the built-in model\'s)' },
@@ -56,7 +56,7 @@ runCli(async () => {
   const count = (flags.count as number | undefined) ?? 50;
   const workers = list(flags.workers ?? '1,2,4', '--workers', 'the worker counts 1 to 16', (s) => (/^\d+$/.test(s) && +s >= 1 && +s <= 16 ? +s : null));
   const layouts = list(flags.layouts ?? 'combined,interleaved', '--layouts', 'combined, interleaved', (s) => (s === 'combined' || s === 'interleaved' ? (s as SimLayout) : null));
-  const conventions = list(flags.conventions ?? 'v1,v2', '--conventions', 'v1, v2', (s) => (s === 'v1' || s === 'v2' ? (s as SimConvention) : null));
+  const conventions = list(flags.conventions ?? 'v1,v2', '--conventions', 'v1, v2, v3', (s) => (s === 'v1' || s === 'v2' || s === 'v3' ? (s as SimConvention) : null));
   const budget = (flags.budget as number | undefined) ?? 300;
   const dir = path.resolve(flags.tokenizer !== undefined ? String(flags.tokenizer) : trainedModelDir(repoRoot()));
   const tok = await loadTokenizer(dir);

@@ -29,9 +29,11 @@ export type SimLayout = 'combined' | 'interleaved' | 'isolated';
 
 /**
  * Which step texts the workers write (see the file comment and contentTextV2). 'v1' is
- * the convention the first built-in model was trained on; 'v2' the faster one models/hogwild-tiny learned.
+ * the convention the first built-in model was trained on; 'v2' the faster one models/hogwild-tiny learned;
+ * 'v3' is v2 with a final sum of three or more totals written units first before the box
+ * (see sumText).
  */
-export type SimConvention = 'v1' | 'v2';
+export type SimConvention = 'v1' | 'v2' | 'v3';
 
 export interface SimTokens {
   /** Worker w's header of step k ("**Alice [k]:** "), as the engine feeds it. */
@@ -170,11 +172,26 @@ function contentTextV2(sim: Sim, w: number, t: number, selfChecked: boolean): St
   const done = history.filter((s) => s.kind === 'part');
   if (new Set(done.map((s) => s.part)).size === p.parts.length && done[done.length - 1].worker === w) {
     const totals = combineOrder(sim);
-    const sum = totals.reduce((a, b) => a + b, 0);
     // One sum of all the totals, whatever W: "211+294+108=613" costs about 4 tokens per total, a chain of pairs 12.
-    return { text: `${prefix}${totals.length > 1 ? `${totals.join('+')}=` : ''}\\boxed{${sum}}.\n\n`, kind: 'combine', part: -1, end: 'step' };
+    return { text: `${prefix}${sumText(totals, sim.opts.convention === 'v3')}.\n\n`, kind: 'combine', part: -1, end: 'step' };
   }
   return { text: `${prefix}Nothing is left for me, I stop here.`, kind: 'stop', part: -1, end: 'eos' };
+}
+
+/**
+ * The final sum of the workers' totals: "138+77=\boxed{215}", one total alone "\boxed{138}".
+ * With `unitsFirst` (convention v3) a sum of three or more totals first writes its digits from
+ * the units up, then the box: "138+77+60+45=023=\boxed{320}". Each digit written that way
+ * depends only on its column and the carry out of the column before, which a small model
+ * learns; the box then copies the digits back in order. Four more tokens (engine steps), and
+ * the sums with most of the carries are those of three and four totals (bench/RESULTS.md,
+ * issue 11: the shipped model's wrong W = 4 runs are all four-term sums written at once).
+ */
+export function sumText(totals: number[], unitsFirst: boolean): string {
+  const sum = totals.reduce((a, b) => a + b, 0);
+  if (totals.length < 2) return `\\boxed{${sum}}`;
+  const reversed = unitsFirst && totals.length >= 3 ? `${[...String(sum)].reverse().join('')}=` : '';
+  return `${totals.join('+')}=${reversed}\\boxed{${sum}}`;
 }
 
 /** The workers' running totals in the order the combination adds them: worker order. */
@@ -195,7 +212,7 @@ interface StepText {
 }
 
 function contentText(sim: Sim, w: number, t: number, selfChecked: boolean): StepText {
-  return (sim.opts.convention ?? 'v1') === 'v2' ? contentTextV2(sim, w, t, selfChecked) : contentTextV1(sim, w, t, selfChecked);
+  return (sim.opts.convention ?? 'v1') === 'v1' ? contentTextV1(sim, w, t, selfChecked) : contentTextV2(sim, w, t, selfChecked);
 }
 
 function contentTextV1(sim: Sim, w: number, t: number, selfChecked: boolean): { text: string; kind: StepKind; part: number; end: 'step' | 'eos' } {

@@ -11,7 +11,7 @@
  */
 import { int, rng32 } from './wordProblems';
 import type { CacheRun } from './cacheRuns';
-import type { SimTokens } from './collabSim';
+import { sumText, type SimTokens } from './collabSim';
 
 /** One drill sum: its terms and the text a combining worker writes. */
 export interface DrillSum {
@@ -32,36 +32,39 @@ function partValue(rand: () => number): number {
  * totals are drilled as often as the runs hold them (drills of mostly four single- or two-part
  * terms taught the four-term sums and unlearned those: bench/RESULTS.md, 2026-12-03).
  */
-export function drillSum(rand: () => number): DrillSum {
+export function drillSum(rand: () => number, unitsFirst = false): DrillSum {
   const x = rand();
   const workers = x < 0.375 ? 2 : x < 0.5625 ? 3 : 4;
   const parts = int(rand, 2, 6);
   const terms = new Array<number>(Math.min(workers, parts)).fill(0);
   for (let p = 0; p < parts; p++) terms[p % workers] += partValue(rand);
-  const sum = terms.reduce((a, b) => a + b, 0);
-  return { terms, text: `${terms.join('+')}=\\boxed{${sum}}.\n\n` };
+  return { terms, text: `${sumText(terms, unitsFirst)}.\n\n` };
 }
 
 /**
  * A drill run of seed `seed`: one block of about `tokens` tokens, sums after step headers of
  * workers 1..3 (the combining worker is never the first alone), one forward over the block
- * (each token sees the block's earlier ones, as a worker's own step does).
+ * (each token sees the block's earlier ones, as a worker's own step does). `unitsFirst`: sums
+ * as convention v3 writes them (collabSim.ts, sumText), trained from the token after the "="
+ * that ends the terms (the digits units first, the box and its digits).
  */
-export function drillRun(seed: number, tok: SimTokens, decode: (ids: number[]) => string, tokens = 900): { run: CacheRun; sums: DrillSum[] } {
+export function drillRun(seed: number, tok: SimTokens, decode: (ids: number[]) => string, opts: { tokens?: number; unitsFirst?: boolean } = {}): { run: CacheRun; sums: DrillSum[] } {
+  const tokens = opts.tokens ?? 900;
   const rand = rng32(seed ^ 0x5bd1e995);
   const ids: number[] = [];
   const targets: number[] = [];
   const weights: number[] = [];
   const sums: DrillSum[] = [];
   while (ids.length < tokens) {
-    const d = drillSum(rand);
+    const d = drillSum(rand, opts.unitsFirst);
     sums.push(d);
     const header = tok.header(int(rand, 1, 3), int(rand, 2, 6));
     const content = tok.encode(d.text); // encoded whole, as the engine's worker writes it
     const upTo = (ch: string) => content.findIndex((_, j) => decode(content.slice(0, j + 1)).includes(ch));
     const open = upTo('{');
     const close = upTo('}');
-    if (open < 0 || close <= open) throw new Error(`sum drill: no \\boxed{...} in the tokens of ${JSON.stringify(d.text)}`);
+    const first = opts.unitsFirst && d.terms.length >= 3 ? upTo('=') : open; // the trained tokens follow it
+    if (open < 0 || close <= open || first < 0) throw new Error(`sum drill: no \\boxed{...} in the tokens of ${JSON.stringify(d.text)}`);
     const start = ids.length + header.length;
     ids.push(...header, ...content);
     for (let i = targets.length; i < ids.length; i++) {
@@ -69,7 +72,7 @@ export function drillRun(seed: number, tok: SimTokens, decode: (ids: number[]) =
       weights.push(0);
     }
     // Trained: the result's digits and the box's closing token, each predicted by the query before it.
-    for (let j = open + 1; j <= close; j++) {
+    for (let j = first + 1; j <= close; j++) {
       targets[start + j - 1] = ids[start + j];
       weights[start + j - 1] = 3;
     }

@@ -14,7 +14,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { HELD_OUT_SEED_BASE, heldOutProblems, makeProblem, rng32, type WordProblem } from '../../extension/tasks/wordProblems';
-import { Sim, type SimLayout, type SimResult, type SimTokens } from '../../extension/tasks/collabSim';
+import { Sim, type SimConvention, type SimLayout, type SimResult, type SimTokens } from '../../extension/tasks/collabSim';
 import { oracleRun, oracleRuns } from '../../extension/tasks/oracle';
 import { runSequences } from '../../extension/tasks/trainViews';
 import { simTokensFor } from '../../extension/tasks/simTokens';
@@ -47,8 +47,8 @@ function toyTokens(): SimTokens & { pieces(text: string): string[] } {
   };
 }
 
-const sim = (p: WordProblem, workers: number, layout: SimLayout, tokens: SimTokens, selfCheckInterval = 1000): SimResult =>
-  new Sim(p, { workers, layout, names: NAMES, selfCheckInterval, maxTokens: 100000, convention: 'v2' }, tokens).run();
+const sim = (p: WordProblem, workers: number, layout: SimLayout, tokens: SimTokens, selfCheckInterval = 1000, convention: SimConvention = 'v2'): SimResult =>
+  new Sim(p, { workers, layout, names: NAMES, selfCheckInterval, maxTokens: 100000, convention }, tokens).run();
 
 /** The v2 text of a part step, written here from the problem's numbers. */
 function partText(p: WordProblem, i: number, prevTotal: number | null): string {
@@ -184,10 +184,43 @@ describe('convention v2: runs', () => {
   });
 });
 
+describe('convention v3: v2 with sums of three or more totals written units first', () => {
+  it('writes the same steps as v2 but the final sum, whose digits read backwards are the sum of its terms', () => {
+    const tok = toyTokens();
+    let long = 0;
+    for (let seed = 0; seed < 150; seed++) {
+      const p = makeProblem(seed);
+      for (const layout of ['combined', 'interleaved'] as SimLayout[]) {
+        for (let W = 1; W <= 4; W++) {
+          const a = sim(p, W, layout, tok, 1000, 'v2');
+          const b = sim(p, W, layout, tok, 1000, 'v3');
+          expect(b.boxed, `${seed} ${layout} W=${W}`).toBe(String(p.answer));
+          const parts = (r: SimResult) => r.steps.filter((s) => s.kind !== 'combine').map((s) => `${s.worker} ${s.text}`);
+          expect(parts(b)).toEqual(parts(a));
+          const c = b.steps.find((s) => s.kind === 'combine')!.text;
+          const m = /^([\d+]+)=(?:(\d+)=)?\\boxed\{(\d+)\}\.\n\n$/.exec(c) ?? /^\\boxed\{(\d+)\}\.\n\n$/.exec(c);
+          expect(m, c).not.toBeNull();
+          if (m!.length === 2) continue; // one worker's total alone
+          const terms = m![1].split('+').map(Number);
+          expect(terms.reduce((x, y) => x + y, 0)).toBe(p.answer);
+          if (terms.length >= 3) {
+            long++;
+            expect(m![2], c).toBe(String(p.answer).split('').reverse().join(''));
+          } else {
+            expect(m![2], c).toBeUndefined();
+            expect(c).toBe(a.steps.find((s) => s.kind === 'combine')!.text);
+          }
+        }
+      }
+    }
+    expect(long).toBeGreaterThan(100);
+  });
+});
+
 describe('oracle (a perfect model of the convention, the shipped tokenizer, npm run eval metric)', () => {
   const problems = heldOutProblems(50);
   const opts = { workers: [1, 2, 4], layouts: ['combined', 'interleaved'] as SimLayout[], control: true, budget: 300 };
-  const groups = async (convention: 'v1' | 'v2') => {
+  const groups = async (convention: SimConvention) => {
     const tok = (await loadTokenizer(path.resolve(__dirname, '../../models/hogwild-tiny')))!;
     const runs = oracleRuns(problems, { ...opts, convention }, (names) => simTokensFor(tok, names));
     const g = summarize(runs);
@@ -207,6 +240,14 @@ describe('oracle (a perfect model of the convention, the shipped tokenizer, npm 
       expect(at('isolated', w).accuracy).toBe(0);
       expect(at('isolated', w).duplicationRate).toBe(1);
     }
+  });
+
+  it('v3: every shared run right; the sums written units first cost W = 4 at most 0.42x the steps of W = 1 (combined)', async () => {
+    const { runs, at } = await groups('v3');
+    for (const r of runs.filter((x) => x.layout !== 'isolated')) expect(r.correct).toBe(true);
+    expect(at('combined', 2).ratio).toBeLessThanOrEqual(0.55);
+    expect(at('combined', 4).ratio).toBeLessThanOrEqual(0.42);
+    expect(at('interleaved', 4).ratio).toBeLessThanOrEqual(0.45);
   });
 
   it('v1 (the first model\'s convention) cannot reach the targets even when followed perfectly', async () => {
@@ -238,9 +279,9 @@ describe('npm run oracle (the bundle)', () => {
     const ok = run(['--count', '4', '--workers', '1,2', '--layouts', 'combined', '--no-control']);
     expect(ok.status, ok.stderr).toBe(0);
     for (const c of ['v1', 'v2']) for (const w of [1, 2]) expect(ok.stdout).toMatch(new RegExp(`\\| ${c} \\| combined \\| ${w} \\| 100\\.0% \\|`));
-    const bad = run(['--conventions', 'v3']);
+    const bad = run(['--conventions', 'v4']);
     expect(bad.status).toBe(1);
-    expect(bad.stderr).toContain('hogwild: --conventions: "v3" is not one of v1, v2');
+    expect(bad.stderr).toContain('hogwild: --conventions: "v4" is not one of v1, v2, v3');
     const noTok = run(['--tokenizer', '/nonexistent-dir']);
     expect(noTok.status).toBe(1);
     expect(noTok.stderr).toMatch(/hogwild: .*nonexistent-dir/);

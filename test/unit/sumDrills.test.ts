@@ -47,4 +47,36 @@ describe('sum drills', () => {
     }
     for (const n of [2, 3, 4]) expect(counts.get(n) ?? 0).toBeGreaterThan(20);
   });
+  it('with unitsFirst (convention v3) write sums of three or more terms units first and train them from there', async () => {
+    const tok = (await loadTokenizer(trainedModelDir(root)))!;
+    const decode = (ids: number[]) => tok.decode(ids, { skipSpecial: true });
+    const simTok = simTokensFor(tok, completeWorkerNames([], 4));
+    let long = 0;
+    for (let seed = 0; seed < 10; seed++) {
+      const { run, sums } = drillRun(seed, simTok, decode, { unitsFirst: true });
+      const ids = run.blocks[0];
+      const found = [...decode(ids).matchAll(/\*\*\w+ \[\d+\]:\*\* ([\d+]+)=(?:(\d+)=)?\\boxed\{(\d+)\}\.\n\n/g)];
+      expect(found.length).toBe(sums.length);
+      const expected: string[] = [];
+      for (const m of found) {
+        const terms = m[1].split('+').map(Number);
+        const sum = terms.reduce((a, b) => a + b, 0);
+        expect(Number(m[3])).toBe(sum);
+        if (terms.length >= 3) {
+          long++;
+          expect(m[2]).toBe([...String(sum)].reverse().join(''));
+          expected.push(`${m[2]}=\\boxed{${sum}}.\n\n`);
+        } else {
+          expect(m[2]).toBeUndefined();
+          expected.push(`${sum}}.\n\n`);
+        }
+      }
+      // The trained tokens, run by run of consecutive positions, spell exactly what follows the terms' "=" (or the box's "{").
+      const trained = run.weights[0].map((w, i) => (w > 0 ? i : -1)).filter((i) => i >= 0);
+      const runs: number[][] = [];
+      for (const i of trained) (runs.length && runs[runs.length - 1].at(-1) === i - 1 ? runs[runs.length - 1] : (runs.push([]), runs[runs.length - 1])).push(i);
+      expect(runs.map((r) => decode(r.map((i) => ids[i + 1])))).toEqual(expected);
+    }
+    expect(long).toBeGreaterThan(100);
+  });
 });
