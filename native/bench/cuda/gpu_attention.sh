@@ -32,9 +32,6 @@ nvcc -o "$b/bench_attention_cuda" "$b/bench.o" $objs
 g++ -std=c++17 -O2 -march=x86-64-v3 -I"$src" -I"$(dirname "$(command -v nvcc)")/../include" \
   "$root/native/tests/cuda/test_attention_cuda_plan.cpp" $b/host_*.o -fopenmp -o "$b/test_attention_cuda_plan"
 "$b/test_attention_cuda_plan" 2>&1 | tail -3 | tee "$out/test_plan.log" || echo "test_attention_cuda_plan FAILED"
-g++ -std=c++17 -O2 -I"$src" -I"$(dirname "$(command -v nvcc)")/../include" \
-  "$root/native/tests/cuda/test_attention_long_schedule.cpp" -o "$b/test_attention_long_schedule"
-"$b/test_attention_long_schedule" 2>&1 | tail -2 | tee -a "$out/test_plan.log" || echo "test_attention_long_schedule FAILED"
 cuobjdump -sass -arch sm_90 "$b/attention_cuda.o" > "$b/sass90.txt"
 echo "sm_90 SASS: $(grep -c HMMA "$b/sass90.txt") HMMA, $(grep -c LDSM "$b/sass90.txt") LDSM, $(grep -c LDGSTS "$b/sass90.txt") LDGSTS, $(grep -cE '\b(LDL|STL)\b' "$b/sass90.txt") LDL/STL" | tee "$out/sass.txt"
 grep -E "registers|spill" "$out/ptxas.txt" | sort | uniq -c | tee -a "$out/sass.txt"
