@@ -11,7 +11,7 @@ Both read every key once. 4 K/V sets are cycled so that L2 (60 MB on an H200) ho
 
 Usage: python3 attention_cuda_compare.py BENCH_BINARY [OUT_MARKDOWN] [--variant A=1[,B=2]]...
 Each --variant (and each space-separated setting of the environment variable ATTN_VARIANTS) runs the
-binary once more with those switches set (e.g. HW_ATTN_LONG=1), right after the default run, and adds
+binary once more with those switches set (e.g. HW_ATTN_STAGES=3), right after the default run, and adds
 its rows to the table (column "variant"; "default" for the first run).
 ("vs W x SDPA": against running single-sequence attention once per worker, as the paper's kernel does.)
 """

@@ -5,7 +5,7 @@
 # torch SDPA. Logs and the results table go to OUTDIR.
 # Usage: native/bench/cuda/gpu_attention.sh OUTDIR [--no-sanitizer] [--no-racecheck] [--synccheck]
 #        [--variant-sanitizers] [--ncu] [--stages3]
-# ATTN_VARIANTS="HW_ATTN_LONG=1 A=1,B=2" (environment): each setting also runs the test, the sanitizers
+# ATTN_VARIANTS="HW_ATTN_SHORT=1 A=1,B=2" (environment): each setting also runs the test, the sanitizers
 # (--quick) and the benchmark (a second table block, beside the default) with those switches set;
 # --variant-sanitizers runs the sanitizers for those settings only.
 set -euo pipefail
@@ -32,16 +32,13 @@ nvcc -o "$b/bench_attention_cuda" "$b/bench.o" $objs
 g++ -std=c++17 -O2 -march=x86-64-v3 -I"$src" -I"$(dirname "$(command -v nvcc)")/../include" \
   "$root/native/tests/cuda/test_attention_cuda_plan.cpp" $b/host_*.o -fopenmp -o "$b/test_attention_cuda_plan"
 "$b/test_attention_cuda_plan" 2>&1 | tail -3 | tee "$out/test_plan.log" || echo "test_attention_cuda_plan FAILED"
-g++ -std=c++17 -O2 -I"$src" -I"$(dirname "$(command -v nvcc)")/../include" \
-  "$root/native/tests/cuda/test_attention_long_schedule.cpp" -o "$b/test_attention_long_schedule"
-"$b/test_attention_long_schedule" 2>&1 | tail -2 | tee -a "$out/test_plan.log" || echo "test_attention_long_schedule FAILED"
 cuobjdump -sass -arch sm_90 "$b/attention_cuda.o" > "$b/sass90.txt"
-echo "sm_90 SASS: $(grep -c HMMA "$b/sass90.txt") HMMA, $(grep -c UBLKCP "$b/sass90.txt") UBLKCP, $(grep -c LDSM "$b/sass90.txt") LDSM, $(grep -c LDGSTS "$b/sass90.txt") LDGSTS, $(grep -cE '\b(LDL|STL)\b' "$b/sass90.txt") LDL/STL" | tee "$out/sass.txt"
+echo "sm_90 SASS: $(grep -c HMMA "$b/sass90.txt") HMMA, $(grep -c LDSM "$b/sass90.txt") LDSM, $(grep -c LDGSTS "$b/sass90.txt") LDGSTS, $(grep -cE '\b(LDL|STL)\b' "$b/sass90.txt") LDL/STL" | tee "$out/sass.txt"
 grep -E "registers|spill" "$out/ptxas.txt" | sort | uniq -c | tee -a "$out/sass.txt"
 timeout 120 "$b/test_attention_cuda" 2>&1 | tee "$out/test.log" || echo "test_attention_cuda FAILED (benchmark still run)"
 for v in ${ATTN_VARIANTS:-}; do
   env ${v//,/ } timeout 120 "$b/test_attention_cuda" >"$out/test_$v.log" 2>&1 || echo "test_attention_cuda with $v FAILED (rc $?)"
-  echo "$v: $(grep -c '(long kernel)' "$out/test_$v.log") long-kernel cases; $(tail -2 "$out/test_$v.log" | tr '\n' ' ')"
+  echo "$v: $(tail -2 "$out/test_$v.log" | tr '\n' ' ')"
 done
 opts=" ${*:2} "
 if [[ "$opts" != *" --no-sanitizer "* ]]; then

@@ -12,8 +12,6 @@
 // the chunk kernel writes the output itself and the merge kernel is not launched.
 // attn_short_kernel (attention_short.cuh, HW_ATTN_SHORT, sm_90): short decode problems in one
 // launch, one thread-block cluster per KV head merging its CTAs through distributed shared memory.
-// attn_long_kernel (attention_long.cuh, HW_ATTN_LONG, sm_90): the chunk kernel's work with a producer
-// warp filling a ring of K/V slots by bulk copies and consumer warps that never meet per tile.
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -30,7 +28,6 @@
 #include "attention.h"
 #include "attention_work.h"
 #include "attention_device.cuh"
-#include "attention_long.cuh"
 #include "attention_short.cuh"
 #include "launch.cuh"
 
@@ -569,8 +566,6 @@ struct HogwildAttention::Impl {
   int merge_one_pass = 0;        // HW_ATTN_MERGE1=1: the merge reads the maxima with its first batch
   int short_cluster = 0;         // HW_ATTN_SHORT: CTAs per cluster of the short kernel (0: off)
   int short_early = 1;           // HW_ATTN_SHORT_EARLY: 1 settled tiles before the PDL wait, 0 none (2: test only)
-  bool long_kernel = false;      // HW_ATTN_LONG=1: attn_long_kernel in place of attn_chunk_kernel (no shares)
-  int wave_long1 = 0, wave_long2 = 0;  // its CTAs per wave (1 and 2 groups)
   AttnPlanHost host;
   AttnCaps caps;
   AttnPlanLayout layout;
@@ -662,24 +657,6 @@ HogwildAttention::HogwildAttention(const AttnDims& dims, int device) : impl_(new
         std::fprintf(stderr, "hogwild: HW_ATTN_SHORT=%s ignored: %s\n", env, why.c_str());
     }
   }
-  // Benchmark switch: long contexts through attention_long.cuh (producer warp, bulk copies, mbarrier
-  // ring; sm_90). HW_ATTN_LONG=1: every plan that is not short, when no shares are asked for (the chunk
-  // kernel then runs over the same plan). Unmeasured; off.
-  if (const char* env = std::getenv("HW_ATTN_LONG")) {
-    if (std::string(env) == "1") {
-      int major = 0;
-      check_cuda(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device), "cudaDeviceGetAttribute");
-      std::string why = major < 9 ? "needs compute capability 9.0 (bulk copies, mbarriers)" : "";
-      int n1 = 0, n2 = 0;
-      if (why.empty()) n1 = dims.head_dim == 64 ? prepare_long_kernel<64, 1>(&why) : prepare_long_kernel<128, 1>(&why);
-      if (why.empty()) n2 = dims.head_dim == 64 ? prepare_long_kernel<64, 2>(&why) : prepare_long_kernel<128, 2>(&why);
-      cudaGetLastError();  // a refused attribute above is not a launch error
-      if (why.empty())
-        m.long_kernel = true, m.wave_long1 = m.sms * n1, m.wave_long2 = m.sms * n2;
-      else
-        std::fprintf(stderr, "hogwild: HW_ATTN_LONG=%s ignored: %s\n", env, why.c_str());
-    }
-  }
   int c1, c2;
   if (dims.head_dim == 64)
     c1 = prepare_chunk<64, 1>(m.stages1), c2 = prepare_chunk<64, 2>(m.stages2);
@@ -696,10 +673,8 @@ HogwildAttention::~HogwildAttention() {
 
 bool HogwildAttention::plan(const AttnProblem& problem) {
   Impl& m = *impl_;
-  // The long kernel's waves where it is on (one CTA per SM): its chunks hold about twice the tiles.
-  const int w1 = m.long_kernel ? m.wave_long1 : m.wave_g1, w2 = m.long_kernel ? m.wave_long2 : m.wave_g2;
-  AttnPlanHost h = build_attn_plan(m.dims, problem, w1, m.one_group ? 0 : w2, m.single_chunk_tiles, m.min_chunk_tiles,
-                                   m.short_cluster);
+  AttnPlanHost h = build_attn_plan(m.dims, problem, m.wave_g1, m.one_group ? 0 : m.wave_g2, m.single_chunk_tiles,
+                                   m.min_chunk_tiles, m.short_cluster);
   const AttnCaps need = h.needs();
   bool changed = !m.planned || !(h.shape == m.last_shape);
   const AttnCaps& c = m.caps;
@@ -797,17 +772,7 @@ void HogwildAttention::run(int layer, const AttnLayerArgs& args, cudaStream_t st
     return;
   }
   const dim3 grid(s.qtiles, s.chunks, m.dims.kv_heads);
-  if (m.long_kernel && !args.shares) {
-    if (HD == 64 && s.groups == 1)
-      launch_long<64, 1>(grid, stream, ca);
-    else if (HD == 64)
-      launch_long<64, 2>(grid, stream, ca);
-    else if (s.groups == 1)
-      launch_long<128, 1>(grid, stream, ca);
-    else
-      launch_long<128, 2>(grid, stream, ca);
-    check_cuda(cudaGetLastError(), "launch of attn_long_kernel");
-  } else if (HD == 64 && s.groups == 1)
+  if (HD == 64 && s.groups == 1)
     launch_chunk<64, 1>(m.stages1, grid, stream, ca);
   else if (HD == 64)
     launch_chunk<64, 2>(m.stages2, grid, stream, ca);
@@ -852,11 +817,6 @@ std::string HogwildAttention::launch_summary() const {
     return "short:_" + std::to_string(s.cluster) + "-CTA_clusters_x" + std::to_string(impl_->dims.kv_heads) + "_of_" +
            std::to_string(128 * s.groups) + "_threads,_<=" + std::to_string(s.short_tiles) + "_tiles_a_CTA,_" +
            std::to_string(s.pieces) + "_pieces";
-  if (impl_->long_kernel)  // the long kernel (the chunk kernel over the same plan when shares are asked for)
-    return "long:_" + std::to_string(s.chunks) + "x" + std::to_string(impl_->dims.kv_heads) + "x" +
-           std::to_string(s.qtiles) + "_CTAs_of_" + std::to_string(32 * (4 * s.groups * (s.groups == 1 ? 2 : 1) + 1)) +
-           "_threads,_" + std::to_string(s.pieces) + "_pieces,_wave_" +
-           std::to_string(s.groups == 1 ? impl_->wave_long1 : impl_->wave_long2);
   return std::to_string(s.chunks) + "x" + std::to_string(impl_->dims.kv_heads) + "x" + std::to_string(s.qtiles) +
          "_CTAs_of_" + std::to_string(128 * s.groups) + "_threads,_" +
          std::to_string(s.groups == 1 ? impl_->stages1 : impl_->stages2) + "_stages,_" + std::to_string(s.pieces) +

@@ -114,25 +114,6 @@ HW_HOST_DEVICE int attn_kv_swz(int key, int chunk, int head_dim) {
   return key * head_dim + ((chunk ^ (key & 7)) << 3);
 }
 
-// The long kernel's (HW_ATTN_LONG, attention_long.cuh) schedule over a CTA's visible tiles, numbered
-// k = 0, 1, ... in chunk order: set k % sets computes tile k from slot k % stages once the slot's
-// "full" mbarrier has completed phase k / stages (try_wait.parity with `parity`); the set's first
-// warp then waits for the same phase of the slot's "empty" mbarrier and refills the slot with tile
-// k + stages. stages % sets == 0, so a slot serves one set only and no waiter can be two phases
-// ahead of its slot (tests/cuda/test_attention_long_schedule.cpp emulates the protocol).
-struct AttnLongStep {
-  int set, slot, parity;
-};
-HW_HOST_DEVICE AttnLongStep attn_long_step(int k, int sets, int stages) {
-  return AttnLongStep{k % sets, k % stages, (k / stages) & 1};
-}
-// Element offset of 16-byte chunk `chunk` of key row `key` in one of the long kernel's K or V slots:
-// rows padded by 8 bf16 (bulk copies land whole rows; the padding spreads 8 consecutive rows over 8
-// bank groups for ldmatrix).
-HW_HOST_DEVICE int attn_long_kv_index(int key, int chunk, int head_dim) {
-  return key * (head_dim + 8) + chunk * 8;
-}
-
 // log2(page_tokens) when it is a power of two, else -1.
 inline int attn_pt_shift(int page_tokens) {
   for (int s = 0; s < 30; s++)

@@ -12,10 +12,8 @@
 // Outputs and shares are poisoned (NaN) before each run: every element must be written.
 // With HW_ATTN_SHORT set, problems that fit take the short cluster kernel (attention_short.cuh; with
 // shares, the chunk + merge kernels over its plan); the test counts them and fails if none did. The
-// engine benchmark's 1k-context decode shapes are among the cases. With HW_ATTN_LONG=1 the cases
-// without shares take the long kernel (attention_long.cuh); shares are then asked for in one case
-// of four only, and the test fails if no case took it. Long-context cases (3k-12k keys, the 16k
-// benchmark's QwQ-32B and Qwen3-8B head shapes) run in every mode.
+// engine benchmark's 1k-context decode shapes are among the cases, and so are long-context cases
+// (3k-12k keys, the 16k benchmark's QwQ-32B and Qwen3-8B head shapes: many tiles per chunk).
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -57,7 +55,6 @@ namespace {
 using namespace attn_cases;
 
 int g_short_cases = 0;  // cases planned for the short kernel (HW_ATTN_SHORT)
-int g_long_cases = 0;   // cases run through the long kernel (HW_ATTN_LONG)
 
 void run_case(const Case& cs) {
   const CaseData cd = make_case(cs);
@@ -79,8 +76,6 @@ void run_case(const Case& cs) {
   att.plan(p);
   const bool short_plan = att.launch_summary().rfind("short", 0) == 0;
   g_short_cases += short_plan;
-  const bool long_run = att.launch_summary().rfind("long", 0) == 0 && !cs.shares;
-  g_long_cases += long_run;
   CHECK(att.tokens() == T, "tokens %d != %d", att.tokens(), T);
   CHECK(att.total_segments() == segments, "segments %d != %d", att.total_segments(), segments);
   uint16_t* pages_dev = nullptr;
@@ -206,9 +201,7 @@ void run_case(const Case& cs) {
       " | vs CPU op: rel %.2e max %.2e shares %.2e%s%s\n",
       layout_name(cs.layout), HD, d.heads, d.kv_heads, pt, cs.workers, T, segments, rel,
       max_ref > 0 ? max_err / max_ref : max_err, sh_err, crel, cmax > 0 ? cmax_err / cmax : cmax_err, csh_err,
-      short_plan ? (cs.shares ? "  (short plan, chunk + merge for the shares)" : "  (short kernel)")
-      : long_run ? "  (long kernel)"
-                 : "",
+      short_plan ? (cs.shares ? "  (short plan, chunk + merge for the shares)" : "  (short kernel)") : "",
       bad ? "  NON-FINITE" : "");
   CHECK(bad == 0, "%zu outputs or shares left unwritten or non-finite", bad);
   CHECK(rel <= out_tol, "relative L2 error %.3e > %.1e", rel, out_tol);
@@ -284,7 +277,6 @@ int main(int argc, char** argv) {
   const unsigned seed0 = argc > 1 && !quick ? unsigned(std::atoi(argv[1])) : 1234u;
   std::mt19937 pick(seed0);
   unsigned seed = seed0;
-  const bool long_on = std::getenv("HW_ATTN_LONG") && std::string(std::getenv("HW_ATTN_LONG")) == "1";
   // Long contexts in the 16k benchmark's head shapes (combined layout, one decode token per worker
   // or a few): many tiles per chunk, 1- and 2-group CTAs (QwQ-32B W = 8: 40 rows), bf16 q / out.
   auto long_cases = [&](bool few) {
@@ -311,11 +303,10 @@ int main(int argc, char** argv) {
       cs.out_bf16 = pick() % 4 == 0;
       cs.llama3 = pick() % 4 == 0;
       cs.shares = pick() % 4 != 0;
-      if (long_on) cs.shares = W % 4 == 0;  // most cases through the long kernel (it computes no shares)
       cs.seed = seed++;
       run_case(cs);
     }
-  if (quick) {  // and one engine-benchmark decode (the short kernel's case under HW_ATTN_SHORT)
+  if (quick) {  // and one engine-benchmark decode (the short kernel's case under HW_ATTN_SHORT), one long context
     run_case(Case{AttnDims{2, 28, 4, 128, 32}, Layout::Contiguous, 4, 1, false, true, false, false, seed++, 1024});
     long_cases(true);
     return test_summary("test_attention_cuda --quick");
@@ -340,10 +331,6 @@ int main(int argc, char** argv) {
       run_case(cs);
     }
   long_cases(false);
-  if (long_on) {
-    std::printf("HW_ATTN_LONG=1: %d cases through the long kernel\n", g_long_cases);
-    CHECK(g_long_cases > 0, "HW_ATTN_LONG=1 but no case took the long kernel");
-  }
   if (const char* env = std::getenv("HW_ATTN_SHORT")) {
     std::printf("HW_ATTN_SHORT=%s: %d cases planned for the short kernel\n", env, g_short_cases);
     if (std::string(env) != "0") CHECK(g_short_cases > 0, "HW_ATTN_SHORT=%s but no case took the short kernel", env);
