@@ -117,7 +117,12 @@ def main():
             row = "".join(f"{cells[c][0]:8.1f} {cells[c][1]:>4}" if c in cells else f"{'':>13}" for c in contexts)
             # A switch that fell back to the default kernel at a context is the default's point again.
             own = [(c, us) for c, (us, k) in cells.items() if variant == "default" or k != base_kinds.get(c)]
-            print(f"{shape:13} {W:2d} {variant:10}{row}   {fit_text(own, shape)}")
+            note = fit_text(own, shape) if len(own) > 1 else ""
+            base = variants.get("default", {})
+            if variant != "default" and own:  # the switch's own points against the default's
+                note += ("; " if note else "") + "vs default: " + ", ".join(
+                    f"{c}: {us - base[c][0]:+.1f} us" for c, us in own if c in base)
+            print(f"{shape:13} {W:2d} {variant:10}{row}   {note or 'the default kernel at every context'}")
     for shape, by_ctx in sdpa.items():
         row = "".join(f"{by_ctx[c]:8.1f} {'':>4}" for c in contexts)
         print(f"{shape:13} {'1':>2} {'SDPA 1 seq':10}{row}   {fit_text(sorted(by_ctx.items()), shape)}")

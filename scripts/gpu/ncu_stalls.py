@@ -166,7 +166,7 @@ def print_source(path, top):
 
 # Metric names of the details page worth one line per launch (the first token of each line).
 DETAIL_KEYS = [
-    "Duration", "Elapsed Cycles", "SM Frequency", "DRAM Throughput", "L2 Cache Throughput", "Memory Throughput",
+    "Duration", "Elapsed Cycles", "SM Active Cycles", "SM Frequency", "Executed Ipc Active", "DRAM Throughput", "L2 Cache Throughput", "Memory Throughput",
     "Compute (SM) Throughput", "Achieved Occupancy", "Theoretical Occupancy", "Registers Per Thread",
     "Dynamic Shared Memory Per Block", "Static Shared Memory Per Block", "Block Size", "Grid Size", "Cluster Size",
     "Waves Per SM", "Warp Cycles Per Issued Instruction", "Issued Warp Per Scheduler", "No Eligible",
