@@ -105,23 +105,30 @@ def loss_and_hits(model, ids, mask, valid):
 
 
 @torch.no_grad()
-def evaluate(model, held, batch):
-    """Per term count: sums with every trained token right (teacher-forced argmax), and token accuracy."""
+def evaluate(model, held, batch, brace):
+    """Per term count: sums with every trained token right (teacher-forced argmax), and token accuracy.
+    Also split at the box's "{": the trained tokens before it (v3's units-first digits and "=\\boxed{";
+    none in v2) and from it on (the boxed digits and the closing token), each all right."""
     model.eval()
     right, count, tok_ok, tok_n = {}, {}, 0, 0
     for b in range(0, len(held), batch):
         idx = list(range(b, min(b + batch, len(held))))
         ids, mask, valid = collate(held, idx)
         _, hit, m = loss_and_hits(model, ids, mask, valid)
-        all_right = ((hit | ~m).all(1)).tolist()
+        # Queries up to the one predicting "{" are the part before the box (the target ids[q + 1]).
+        before = (ids[:, 1:] == brace).long().flip(1).cumsum(1).flip(1) > 0
+        parts = [(hit | ~m).all(1), (hit | ~(m & before)).all(1), (hit | ~(m & ~before)).all(1)]
         tok_ok += (hit & m).sum().item()
         tok_n += m.sum().item()
         for r, i in enumerate(idx):
-            k = min(held[i][2], 4)
-            right[k] = right.get(k, 0) + all_right[r]
+            k = held[i][2]
+            got = right.setdefault(k, [0, 0, 0])
+            for j in range(3):
+                got[j] += bool(parts[j][r])
             count[k] = count.get(k, 0) + 1
     model.train()
-    return {k: (right[k] / count[k], count[k]) for k in sorted(count)}, tok_ok / max(tok_n, 1)
+    return {k: (right[k][0] / count[k], count[k]) for k in sorted(count)}, tok_ok / max(tok_n, 1), \
+        {k: (right[k][1] / count[k], right[k][2] / count[k]) for k in sorted(count)}
 
 
 @torch.no_grad()
@@ -129,7 +136,7 @@ def greedy_boxed(model, held, texts, n):
     """Greedy decoding from the first trained token on: the fraction of sums whose boxed number is right.
     The untrained tokens before it are fed (v2: "=\\boxed{"; v3: the terms' "=")."""
     model.eval()
-    right, count = {}, {}
+    right, count, shown = {}, {}, 0
     for s, m, terms in held[:n]:
         a = int(np.flatnonzero(m)[0])
         seq = list(s[:a + 1])
@@ -141,6 +148,9 @@ def greedy_boxed(model, held, texts, n):
         boxed = lambda t: t.split("{", 1)[1].split("}", 1)[0] if "{" in t and "}" in t.split("{", 1)[1] else None
         k = min(terms, 4)
         right[k] = right.get(k, 0) + (boxed(text) == boxed(want))
+        if boxed(text) != boxed(want) and terms >= 3 and shown < 8:  # a few examples of what goes wrong
+            shown += 1
+            print(f"  greedy wrong: {text!r} (want {want!r})".replace("\u0120", " ").replace("\u010a", "\\n"))
         count[k] = count.get(k, 0) + 1
     model.train()
     return {k: (right[k] / count[k], count[k]) for k in sorted(count)}
@@ -164,6 +174,7 @@ def main():
     ap.add_argument("--eval-every", type=int, default=200, help="steps")
     ap.add_argument("--greedy", type=int, default=400, help="held-out sums decoded greedily at the end")
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--save", default=None, help="write the final model's state dict to FILE")
     for k in ("layers", "hidden", "heads", "kv_heads", "head_dim", "inter"):
         ap.add_argument("--" + k.replace("_", "-"), type=int, default=train.CFG[k])
     a = ap.parse_args()
@@ -175,6 +186,7 @@ def main():
     texts, vocab = token_texts(a.tokenizer)
     sums = drill_sums(a.train, a.sums_per_run, texts)
     held = drill_sums(a.heldout, a.sums_per_run, texts)[:a.heldout_sums]
+    brace = next(i for i, t in texts.items() if t == "{")
     model = train.Model(cfg, vocab)
     print(f"{len(sums)} training sums ({sum(len(s[0]) for s in sums)} tokens), {len(held)} held out; "
           f"parameters {sum(p.numel() for p in model.parameters())} (layers {cfg['layers']}, hidden {cfg['hidden']}, "
@@ -186,9 +198,10 @@ def main():
     for step in range(a.steps + 1):
         if step % a.eval_every == 0 or step == a.steps:
             te = time.time()
-            res, tacc = evaluate(model, held, 256)
+            res, tacc, split = evaluate(model, held, 256, brace)
             print(f"eval step {step} t {te - t0:.0f}s train-tokens {tokens} tok/s {tokens / max(te - t0, 1e-9):.0f} loss {ema if ema is None else round(ema, 4)} "
-                  f"token-acc {tacc:.4f} | all-right {fmt(res)} | eval {time.time() - te:.0f}s", flush=True)
+                  f"token-acc {tacc:.4f} | all-right {fmt(res)} | before-box/box right "
+                  + "  ".join(f"{k}-term {x:.3f}/{y:.3f}" for k, (x, y) in split.items()) + f" | eval {time.time() - te:.0f}s", flush=True)
             t0 += time.time() - te  # the clock (tokens/s) counts training only
         if step == a.steps:
             break
@@ -207,6 +220,8 @@ def main():
         opt.step()
         tokens += int(valid.sum())
         ema = loss.item() if ema is None else 0.95 * ema + 0.05 * loss.item()
+    if a.save:
+        torch.save({"cfg": cfg, "model": model.state_dict()}, a.save)
     if a.greedy:
         te = time.time()
         print(f"greedy boxed number right: {fmt(greedy_boxed(model, held, texts, a.greedy))} ({time.time() - te:.0f}s)", flush=True)
