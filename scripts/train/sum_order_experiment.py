@@ -156,6 +156,27 @@ def greedy_boxed(model, held, texts, n):
     return {k: (right[k] / count[k], count[k]) for k in sorted(count)}
 
 
+@torch.no_grad()
+def position_accuracy(model, held, batch):
+    """Per term count and number of trained tokens (the result's digits): teacher-forced accuracy of
+    the j-th trained token of a sum (v3: the units-first digits come first), to see which digit fails."""
+    model.eval()
+    ok, n = {}, {}
+    for b in range(0, len(held), batch):
+        idx = list(range(b, min(b + batch, len(held))))
+        ids, mask, valid = collate(held, idx)
+        _, hit, m = loss_and_hits(model, ids, mask, valid)
+        for r, i in enumerate(idx):
+            h = hit[r][m[r]].tolist()
+            key = (held[i][2], len(h))
+            ok[key] = [x + y for x, y in zip(ok.get(key, [0] * len(h)), h)]
+            n[key] = n.get(key, 0) + 1
+    model.train()
+    for k, L in sorted(n):
+        if n[k, L] >= 50:
+            print(f"  {k}-term sums with {L} trained tokens (n={n[k, L]}), accuracy of each: " + " ".join(f"{x / n[k, L]:.3f}" for x in ok[k, L]), flush=True)
+
+
 def fmt(res):
     return "  ".join(f"{k}-term {acc:.3f} (n={n})" for k, (acc, n) in res.items())
 
@@ -175,6 +196,7 @@ def main():
     ap.add_argument("--greedy", type=int, default=400, help="held-out sums decoded greedily at the end")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--save", default=None, help="write the final model's state dict to FILE")
+    ap.add_argument("--load", default=None, help="start from a --save FILE (with --steps 0: evaluate it)")
     for k in ("layers", "hidden", "heads", "kv_heads", "head_dim", "inter"):
         ap.add_argument("--" + k.replace("_", "-"), type=int, default=train.CFG[k])
     a = ap.parse_args()
@@ -191,6 +213,8 @@ def main():
     print(f"{len(sums)} training sums ({sum(len(s[0]) for s in sums)} tokens), {len(held)} held out; "
           f"parameters {sum(p.numel() for p in model.parameters())} (layers {cfg['layers']}, hidden {cfg['hidden']}, "
           f"heads {cfg['heads']}/{cfg['kv_heads']} x {cfg['head_dim']}, inter {cfg['inter']}); {a.steps} steps of {a.batch} sums", flush=True)
+    if a.load:
+        model.load_state_dict(torch.load(a.load)["model"])
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.95), weight_decay=0.1)
     rng = random.Random(a.seed)
     order = []
@@ -220,6 +244,7 @@ def main():
         opt.step()
         tokens += int(valid.sum())
         ema = loss.item() if ema is None else 0.95 * ema + 0.05 * loss.item()
+    position_accuracy(model, held, 256)
     if a.save:
         torch.save({"cfg": cfg, "model": model.state_dict()}, a.save)
     if a.greedy:
