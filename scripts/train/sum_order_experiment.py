@@ -3,7 +3,10 @@
 worker's multi-term sums better when they are written units first (convention v3,
 "138+77+60+45=023=\\boxed{320}") than in the normal order (v2, "138+77+60+45=\\boxed{320}")?
 
-Results and the exact commands: scripts/train/sum_order_experiment.md.
+Results and the exact commands: scripts/train/sum_order_experiment.md. In short (4 layers, hidden
+128, 3,500 steps of 128 sums, same sums for both): v2 learns 3-/4-term sums steadily (0.92 / 0.72
+all right); v3 stays at chance on the units digit (the first after "=") for thousands of steps,
+then learns it abruptly and fast (one seed 3-term 0.89 at 3,500, 4-term 0.91 after 2,500 more).
 
 Data: drill shards of `make-train-data --count 1 --sum-drills N --views cache --convention v2|v3`
 (extension/tasks/sumDrills.ts). The shard's first record (the one ordinary run) is dropped;
