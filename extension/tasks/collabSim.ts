@@ -182,10 +182,11 @@ function contentTextV2(sim: Sim, w: number, t: number, selfChecked: boolean): St
  * The final sum of the workers' totals: "138+77=\boxed{215}", one total alone "\boxed{138}".
  * With `unitsFirst` (convention v3) a sum of three or more totals first writes its digits from
  * the units up, then the box: "138+77+60+45=023=\boxed{320}". Each digit written that way
- * depends only on its column and the carry out of the column before, which a small model
- * learns; the box then copies the digits back in order. Four more tokens (engine steps), and
- * the sums with most of the carries are those of three and four totals (bench/RESULTS.md,
- * issue 11: the shipped model's wrong W = 4 runs are all four-term sums written at once).
+ * depends only on its column and the carry out of the column before; the box then copies the
+ * digits back in order. Four more tokens (engine steps). Not yet the shipped model's: a small
+ * model learns the units digit only after a long plateau, then the rest almost at once
+ * (scripts/train/sum_order_experiment.md); the shipped model's wrong W = 4 runs are all
+ * four-term sums written at once (bench/RESULTS.md, issue 11).
  */
 export function sumText(totals: number[], unitsFirst: boolean): string {
   const sum = totals.reduce((a, b) => a + b, 0);
