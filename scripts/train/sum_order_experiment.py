@@ -236,7 +236,7 @@ def main():
             order += rng.sample(range(len(sums)), len(sums))  # epochs of shuffled sums
         idx, order = order[:a.batch], order[a.batch:]
         frac = step / a.steps
-        lr = a.lr * min(1.0, (step + 1) / a.warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))  # train.py's schedule, by steps
+        lr = train.learning_rate(a.lr, step, a.warmup, frac)  # train.py's schedule, by steps
         for g in opt.param_groups:
             g["lr"] = lr
         ids, mask, valid = collate(sums, idx)

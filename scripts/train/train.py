@@ -47,6 +47,12 @@ CFG = dict(hidden=256, layers=8, heads=4, kv_heads=2, head_dim=64, inter=768, ro
 MAX_EXPORT_BYTES = 25_000_000  # committed model files: 25 MB at most (issue 11), bf16 weights
 
 
+def learning_rate(base, step, warmup, frac):
+    """Linear warmup over `warmup` steps, then a cosine from `base` down to 0.1 x `base` as the
+    schedule's fraction `frac` (0..1) runs out."""
+    return base * min(1.0, (step + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+
+
 def export_bytes(c, vocab):
     """model.safetensors' size in bf16 (tied embeddings), header aside."""
     attn = c["hidden"] * c["head_dim"] * (2 * c["heads"] + 2 * c["kv_heads"]) + 2 * c["head_dim"]
@@ -455,7 +461,7 @@ def main():
             if frac >= 1 or time.time() - t0 >= a.minutes * 60:
                 done = True
                 break
-            lr = a.lr * min(1.0, (step + 1) / a.warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+            lr = learning_rate(a.lr, step, a.warmup, frac)
             for g in opt.param_groups:
                 g["lr"] = lr
             if cache:
