@@ -16,6 +16,7 @@
 #   TOKENIZER=DIR: use this tokenizer instead of training one (e.g. models/hogwild-tiny's)
 #   SUM_DRILLS=N: N runs of addition drills per data process (make-train-data --sum-drills; default 0)
 #   MIX=A,B,C,D: shares of training runs with 1, 2, 3, 4 workers (make-train-data's --workers-mix; default 25,35,10,30)
+#   DATA_FROM=N: the first training seed (default 0): a later call gets fresh runs with N past the last one's
 #   TRAIN_ARGS: more train.py flags; WORK: scratch folder (default /tmp/hw-train)
 # A training run longer than one device call (10 minutes): SCHEDULE_MINUTES=total training
 # minutes; the first call makes the data and trains MINUTES; each next call with RESUME=1 (on
@@ -47,7 +48,7 @@ else
 fi
 pids=()
 for i in $(seq 0 $((PROCS - 1))); do
-  "$T/node" "$S/make-train-data.js" --tokenizer "$TOK" --out $T/data/s$i --from $((i * RUNS)) --count "$RUNS" ${MIX:+--workers-mix "$MIX"} ${SUM_DRILLS:+--sum-drills "$SUM_DRILLS"} --convention "$CONVENTION" --views "$VIEWS" --max-stretch "${STRETCH:-0}" 2>>"$OUT/data_log.txt" &
+  "$T/node" "$S/make-train-data.js" --tokenizer "$TOK" --out $T/data/s$i --from $((${DATA_FROM:-0} + i * RUNS)) --count "$RUNS" ${MIX:+--workers-mix "$MIX"} ${SUM_DRILLS:+--sum-drills "$SUM_DRILLS"} --convention "$CONVENTION" --views "$VIEWS" --max-stretch "${STRETCH:-0}" 2>>"$OUT/data_log.txt" &
   pids+=($!)
 done
 # Held-out seeds (1,000,000,000 up) for train.py's evaluation only: never trained on.

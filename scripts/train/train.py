@@ -24,6 +24,8 @@ transformers' Qwen3ForCausalLM gives the same logits as this script's model.
 A run longer than one device call (10 minutes) is split over calls with --state FILE: each call
 trains --minutes, saves model, optimiser and clock to FILE and exports; the next call with the
 same FILE resumes; the learning rate follows one schedule of --schedule-minutes over them all.
+Where the state cannot travel (the machine went cold), the next call starts --init from the last
+export with --schedule-start-minutes (fresh optimiser moments, the same cosine).
 
 usage: train.py --data SHARD [SHARD...] --heldout SHARD --tokenizer DIR --out DIR [--minutes 4.5]
                 [--layers 8 --hidden 256 --heads 4 --kv-heads 2 --inter 768]
@@ -404,6 +406,7 @@ def main():
     for k in ("layers", "hidden", "heads", "kv_heads", "head_dim", "inter"):
         ap.add_argument("--" + k.replace("_", "-"), type=int, default=CFG[k], help=f"model shape (default {CFG[k]})")
     ap.add_argument("--schedule-minutes", type=float, default=None, help="the learning-rate schedule's length over all calls (default --minutes)")
+    ap.add_argument("--schedule-start-minutes", type=float, default=0.0, help="with --init: the minutes of the schedule already trained in an earlier call whose state did not travel (the rate continues the cosine from there)")
     ap.add_argument("--state", default=None, help="resume from FILE when it exists; save model, optimiser and clock to it at the end")
     a = ap.parse_args()
     for k in ("layers", "hidden", "heads", "kv_heads", "head_dim", "inter"):
@@ -442,7 +445,8 @@ def main():
     rng = random.Random(a.seed)
     t0 = time.time()
     schedule = (a.schedule_minutes or a.minutes) * 60
-    step, epoch, done, before = 0, 0, False, 0.0  # before: seconds trained in earlier calls
+    # before: seconds trained in earlier calls (from --state, or given with --init when the state could not travel)
+    step, epoch, done, before = 0, 0, False, a.schedule_start_minutes * 60
     if a.state and os.path.exists(a.state):
         st = torch.load(a.state, map_location=device, weights_only=False)
         if st["cfg"] != CFG:
