@@ -439,22 +439,18 @@ __global__ void __launch_bounds__(128) attn_merge_kernel(MergeArgs a) {
   using Vec = typename std::conditional<kPer == 4, float4, float2>::type;
   // One pass (HW_ATTN_MERGE1, chunks <= 32): lane c reads chunk c's (m, l) together with the first
   // batch's outputs, so the maximum costs no round trip of its own; the same sums in the same order
-  // as the two passes below (the same bytes out).
+  // as the two passes (the same bytes out). The first batch is loaded inside the loop, into the
+  // same v[] as every other batch: a separate first[] array stayed live across the loop and spilled
+  // (184 bytes of stack at HD = 128 on sm_90).
   const bool one_pass = a.one_pass && a.chunks <= 32;
   float2 own = make_float2(-INFINITY, 0.f);
-  Vec first[kBatch];
-  if (one_pass) {
-    if (lane < a.chunks) own = a.part_ml[base + lane * stride];
-#pragma unroll
-    for (int i = 0; i < kBatch; i++)
-      if (i < a.chunks) first[i] = *reinterpret_cast<const Vec*>(a.part_o + (base + i * stride) * HD + lane * kPer);
-  }
-  float mx = own.x;
-  if (!one_pass)
+  float mx = -INFINITY;
+  if (!one_pass) {
     for (int ch = lane; ch < a.chunks; ch += 32) mx = fmaxf(mx, a.part_ml[base + ch * stride].x);
 #pragma unroll
-  for (int s = 16; s > 0; s >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, s));
-  const float ref = mx == -INFINITY ? 0.f : mx;
+    for (int s = 16; s > 0; s >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, s));
+  }
+  float ref = mx == -INFINITY ? 0.f : mx;
   float acc[kPer];
 #pragma unroll
   for (int e = 0; e < kPer; e++) acc[e] = 0.f;
@@ -463,28 +459,30 @@ __global__ void __launch_bounds__(128) attn_merge_kernel(MergeArgs a) {
   for (int c0 = 0; c0 < a.chunks; c0 += kBatch) {
     float2 ml[kBatch];
     Vec v[kBatch];
-    if (one_pass) {  // (m, l) from the lanes that read them; the first batch's outputs already here
+    if (one_pass && c0 == 0 && lane < a.chunks) own = a.part_ml[base + lane * stride];
+#pragma unroll
+    for (int i = 0; i < kBatch; i++) {
+      const int ch = c0 + i;
+      if (ch < a.chunks) {
+        if (!one_pass) ml[i] = a.part_ml[base + ch * stride];
+        v[i] = *reinterpret_cast<const Vec*>(a.part_o + (base + ch * stride) * HD + lane * kPer);
+      } else if (!one_pass) {
+        ml[i] = make_float2(0.f, 0.f);
+      }
+    }
+    if (one_pass) {  // (m, l) from the lanes that read them (the maximum once, with the first batch)
+      if (c0 == 0) {
+        mx = own.x;
+#pragma unroll
+        for (int s = 16; s > 0; s >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, s));
+        ref = mx == -INFINITY ? 0.f : mx;
+      }
 #pragma unroll
       for (int i = 0; i < kBatch; i++) {
         const int ch = c0 + i;
         ml[i].x = __shfl_sync(0xffffffffu, own.x, ch & 31);
         ml[i].y = __shfl_sync(0xffffffffu, own.y, ch & 31);
         if (ch >= a.chunks) ml[i] = make_float2(0.f, 0.f);
-        if (c0 == 0)
-          v[i] = first[i];
-        else if (ch < a.chunks)
-          v[i] = *reinterpret_cast<const Vec*>(a.part_o + (base + ch * stride) * HD + lane * kPer);
-      }
-    } else {
-#pragma unroll
-      for (int i = 0; i < kBatch; i++) {
-        const int ch = c0 + i;
-        if (ch < a.chunks) {
-          ml[i] = a.part_ml[base + ch * stride];
-          v[i] = *reinterpret_cast<const Vec*>(a.part_o + (base + ch * stride) * HD + lane * kPer);
-        } else {
-          ml[i] = make_float2(0.f, 0.f);
-        }
       }
     }
 #pragma unroll
