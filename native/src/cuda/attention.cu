@@ -330,7 +330,7 @@ __global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a
   __syncthreads();
   if (a.shares && cur_piece >= 0) flush_piece(cur_piece);
 
-  // Merge the 4 warps of each group into one (m, l, o) per row.
+    // Merge the 4 warps of each group into one (m, l, o) per row.
 #pragma unroll
   for (int mt = 0; mt < kMT; mt++)
 #pragma unroll
@@ -344,7 +344,7 @@ __global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a
     // warp 0 alone runs below (its loads, FMAs and instructions, ~half the kernel's code) is split 4
     // ways. The same sums in the same order (warps 0, 1, 2, 3).
     constexpr int kQ = kNT / 4;
-    float* so = merge_s;                                    // [group warp][mt][nt][e][lane]
+    float* so = merge_s;                                     // [group warp][mt][nt][e][lane]
     float* sml = merge_s + GROUPS * 4 * kMT * kNT * 4 * 32;  // [group warp][mt][h][m, l][lane]
     const int w4 = gi * 4 + kw;
 #pragma unroll
