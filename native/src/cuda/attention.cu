@@ -189,11 +189,15 @@ __global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a
       if (i < cta_rows) {
         const int t = qrow / a.group;
         row_s[i] = make_int4(t, kvh * a.group + qrow % a.group, pl.base[pl.l.tok_row + t], pl.base[pl.l.tok_pos + t]);
-      } else {  // padding rows: zero queries that see no key, for good
+      } else {  // padding rows: zero queries (below) that see no key, for good
         lim_s[i] = 0;
-        for (int e = 0; e < HD; e++) q_s[i * kStride + e] = __float2bfloat16_rn(0.f);
       }
     }
+    // 16 bytes a thread over all threads: one thread per row zeroing HD elements one by one kept
+    // warp 0 (which holds every padding row of a decode q-tile) ~HD iterations behind the others.
+    for (int idx = threadIdx.x; idx < (kRows - cta_rows) * (HD / 8); idx += blockDim.x)
+      *reinterpret_cast<uint4*>(q_s + (cta_rows + idx / (HD / 8)) * kStride + (idx % (HD / 8)) * 8) =
+          make_uint4(0u, 0u, 0u, 0u);
     __syncthreads();
   }
   auto visible_from = [&](int k) {
