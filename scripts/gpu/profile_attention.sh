@@ -5,7 +5,6 @@
 # 2. the attention op alone (bench_attention_cuda) at 1k, 2k, 4k and 16k keys, W = 1 and 4, shapes
 #    QwQ-32B, Qwen3-8B, Qwen2.5-7B, Qwen2.5-0.5B: the default kernels, and the short kernel at 1k and
 #    2k (HW_ATTN_SHORT=1: clusters of 8 CTAs, =16: of 16; where it does not fit, the default runs),
-#    the chunk kernel with HW_ATTN_SPLIT_TAIL=1 HW_ATTN_EARLY_ROT=1 at 1k and 2k ("tail+rot"),
 #    torch SDPA over one sequence at the same contexts; per row the intercept (fixed cost) and the
 #    slope (cost per key) (scripts/gpu/attention_latency.py);
 # 3. the same op's kernel-only durations (ncu, gpu__time_duration only) at 1k, Qwen2.5-7B W = 4,
@@ -72,11 +71,6 @@ for n in 1 16; do
     sed "s/^/short=$n /" >>"$L"
   say "   HW_ATTN_SHORT=$n rc ${PIPESTATUS[0]}"
 done
-# The chunk kernel's tail split over 4 warps and its first rotation overlapping the first K/V copy
-# (attention.cu; same launch shape as the default, so the table compares every context).
-HW_ATTN_SPLIT_TAIL=1 HW_ATTN_EARLY_ROT=1 timeout "$(cap 45)" $B/bench_attention_cuda --contexts 1024,2048 \
-  --shapes $shapes --workers 1,4 2>&1 | sed "s/^/tail+rot /" >>"$L"
-say "   HW_ATTN_SPLIT_TAIL=1 HW_ATTN_EARLY_ROT=1 rc ${PIPESTATUS[0]}"
 grep -v RESULT "$L" | grep -v "device:" | head -5 | tee -a "$S"  # errors and switch messages, if any
 timeout "$(cap 60)" python3 scripts/gpu/attention_latency.py "$L" --sdpa 2>&1 | tee -a "$S"
 end

@@ -51,9 +51,8 @@ struct Smem {
   static constexpr int kTileElems = kAttnTileKeys * HD;
   // The K/V stages; after the loop the same bytes hold the warps' partials for the merge.
   __host__ __device__ static constexpr size_t big(int groups) {
-    // (4 warps' partials: HW_ATTN_SPLIT_TAIL parks all 4, the default 3 of them)
     return cmax(size_t(STAGES) * 2 * kTileElems * 2,
-                size_t(groups) * 4 * kMT * (HD / 8) * 4 * 32 * 4 + size_t(groups) * 4 * kMT * 2 * 32 * 2 * 4);
+                size_t(groups) * 3 * kMT * (HD / 8) * 4 * 32 * 4 + size_t(groups) * 3 * kMT * 2 * 32 * 2 * 4);
   }
   __host__ __device__ static constexpr size_t bytes(int groups) {
     return big(groups) + size_t(groups) * 32 * kStride * 2 /* q */ + size_t(groups) * 32 * 4 /* limits */ +
@@ -220,13 +219,6 @@ __global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a
   }
 
   int cur_piece = -1;
-  // HW_ATTN_EARLY_ROT=1: the first piece's queries are rotated while its K/V copies are in flight
-  // (q_s, lim_s and dlt_s are not the K/V stages), not after the first cp.async wait: the view
-  // lookups, q loads and sincosf then overlap the tile's memory latency. Same arithmetic.
-  if (a.early_rot && cons < n_tiles) {
-    cur_piece = tab[cons].piece;
-    rotate_queries(tab[cons].block);
-  }
   for (int k = 0; cons < n_tiles; k++) {
     cp_async_wait<STAGES - 2>();
     __syncthreads();
@@ -334,7 +326,7 @@ __global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a
   __syncthreads();
   if (a.shares && cur_piece >= 0) flush_piece(cur_piece);
 
-    // Merge the 4 warps of each group into one (m, l, o) per row.
+    // Merge the 4 warps of each group: warps 1..3 park (m, l, o) in shared memory, warp 0 combines.
 #pragma unroll
   for (int mt = 0; mt < kMT; mt++)
 #pragma unroll
@@ -342,82 +334,6 @@ __global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a
       l[mt][h] += __shfl_xor_sync(0xffffffffu, l[mt][h], 1);
       l[mt][h] += __shfl_xor_sync(0xffffffffu, l[mt][h], 2);
     }
-  if (a.split_tail) {
-    // HW_ATTN_SPLIT_TAIL=1: all 4 warps park (m, l, o) in shared memory, then warp kw of a group
-    // finishes n-tiles [kw * kNT / 4, (kw + 1) * kNT / 4) of every row of the group: the tail that
-    // warp 0 alone runs below (its loads, FMAs and instructions, ~half the kernel's code) is split 4
-    // ways. The same sums in the same order (warps 0, 1, 2, 3).
-    constexpr int kQ = kNT / 4;
-    float* so = merge_s;                                     // [group warp][mt][nt][e][lane]
-    float* sml = merge_s + GROUPS * 4 * kMT * kNT * 4 * 32;  // [group warp][mt][h][m, l][lane]
-    const int w4 = gi * 4 + kw;
-#pragma unroll
-    for (int mt = 0; mt < kMT; mt++) {
-#pragma unroll
-      for (int nt = 0; nt < kNT; nt++)
-#pragma unroll
-        for (int e = 0; e < 4; e++) so[(((w4 * kMT + mt) * kNT + nt) * 4 + e) * 32 + lane] = o[mt][nt][e];
-#pragma unroll
-      for (int h = 0; h < 2; h++) {
-        sml[(((w4 * kMT + mt) * 2 + h) * 2 + 0) * 32 + lane] = m[mt][h];
-        sml[(((w4 * kMT + mt) * 2 + h) * 2 + 1) * 32 + lane] = l[mt][h];
-      }
-    }
-    __syncthreads();
-    const size_t pbase = (size_t(chunk) * a.kv_heads + kvh) * a.rows_padded + row0 + gi * 32;
-#pragma unroll
-    for (int mt = 0; mt < kMT; mt++) {
-      if (gi * 32 + mt * 16 >= cta_rows) continue;
-#pragma unroll
-      for (int h = 0; h < 2; h++) {
-        float mw[4], f[4];
-        float mx = -INFINITY;
-#pragma unroll
-        for (int w = 0; w < 4; w++) {
-          mw[w] = sml[((((gi * 4 + w) * kMT + mt) * 2 + h) * 2) * 32 + lane];
-          mx = fmaxf(mx, mw[w]);
-        }
-        const float ref = mx == -INFINITY ? 0.f : mx;
-        float lsum = 0.f;
-#pragma unroll
-        for (int w = 0; w < 4; w++) {
-          f[w] = exp2f(mw[w] - ref);
-          const float lw = sml[((((gi * 4 + w) * kMT + mt) * 2 + h) * 2 + 1) * 32 + lane];
-          lsum = w == 0 ? lw * f[0] : lsum + lw * f[w];
-        }
-        const int r = mt * 16 + h * 8 + g;  // row within the group
-        if (gi * 32 + r >= cta_rows) continue;
-        const int qrow = row0 + gi * 32 + r;
-        const int t = qrow / a.group, head = kvh * a.group + qrow % a.group;
-        const float inv = lsum > 0.f ? 1.f / lsum : 0.f;
-        const size_t ob = (size_t(t) * a.heads + head) * HD + 2 * c;
-        float* dst = a.part_o + (pbase + r) * HD + 2 * c;
-#pragma unroll
-        for (int j = 0; j < kQ; j++) {
-          const int nt = kw * kQ + j;
-          const int b0 = ((((gi * 4) * kMT + mt) * kNT + nt) * 4 + h * 2) * 32 + lane;
-          float v0 = so[b0] * f[0], v1 = so[b0 + 32] * f[0];
-#pragma unroll
-          for (int w = 1; w < 4; w++) {
-            const int b = ((((gi * 4 + w) * kMT + mt) * kNT + nt) * 4 + h * 2) * 32 + lane;
-            v0 += so[b] * f[w];
-            v1 += so[b + 32] * f[w];
-          }
-          if (!a.direct_out)
-            *reinterpret_cast<float2*>(dst + nt * 8) = make_float2(v0, v1);
-          else if (a.out_bf16)
-            *reinterpret_cast<__nv_bfloat162*>(static_cast<__nv_bfloat16*>(a.direct_out) + ob + nt * 8) =
-                __floats2bfloat162_rn(v0 * inv, v1 * inv);
-          else
-            *reinterpret_cast<float2*>(static_cast<float*>(a.direct_out) + ob + nt * 8) =
-                make_float2(v0 * inv, v1 * inv);
-        }
-        if (!a.direct_out && kw == 0 && c == 0) a.part_ml[pbase + r] = make_float2(mx, lsum);
-      }
-    }
-    return;
-  }
-  // Default: warps 1..3 park (m, l, o) in shared memory, warp 0 combines.
   float* mo = merge_s;
   float* mml = merge_s + GROUPS * 3 * kMT * kNT * 4 * 32;
   if (kw > 0) {
@@ -652,8 +568,6 @@ struct HogwildAttention::Impl {
   int merge_one_pass = 0;        // HW_ATTN_MERGE1=1: the merge reads the maxima with its first batch
   int short_cluster = 0;         // HW_ATTN_SHORT: CTAs per cluster of the short kernel (0: off)
   int short_early = 1;           // HW_ATTN_SHORT_EARLY: 1 settled tiles before the PDL wait, 0 none (2: test only)
-  int split_tail = 0;            // HW_ATTN_SPLIT_TAIL=1: the chunk kernel's warp merge split over 4 warps
-  int early_rot = 0;             // HW_ATTN_EARLY_ROT=1: first rotation overlaps the first K/V copy
   AttnPlanHost host;
   AttnCaps caps;
   AttnPlanLayout layout;
@@ -727,13 +641,6 @@ HogwildAttention::HogwildAttention(const AttnDims& dims, int device) : impl_(new
     const std::string e(env);
     m.short_early = e == "0" ? 0 : e == "2" ? 2 : 1;
   }
-  // Benchmark switches against the chunk kernel's fixed cost per launch (unmeasured; off): at 1k
-  // context a CTA holds one tile, so its time is a chain of latencies and a tail that one warp
-  // runs alone. HW_ATTN_SPLIT_TAIL=1: the 4 warps of a group each finish a quarter of the output
-  // columns (the tail's code and time / 4). HW_ATTN_EARLY_ROT=1: the first piece's query rotation
-  // (view lookups, q loads, sincosf) runs while the first K/V tile is in flight, not after it lands.
-  if (const char* env = std::getenv("HW_ATTN_SPLIT_TAIL")) m.split_tail = std::string(env) == "1";
-  if (const char* env = std::getenv("HW_ATTN_EARLY_ROT")) m.early_rot = std::string(env) == "1";
   if (const char* env = std::getenv("HW_ATTN_SHORT")) {
     const int v = std::atoi(env);
     const int want = v == 1 ? 8 : v;
@@ -850,7 +757,6 @@ void HogwildAttention::run(int layer, const AttnLayerArgs& args, cudaStream_t st
   const bool direct = s.chunks == 1 && !args.shares;
   ca.direct_out = direct ? args.out : nullptr;
   ca.out_bf16 = args.out_type == AttnDType::BF16;
-  ca.split_tail = m.split_tail, ca.early_rot = m.early_rot;
   if (s.cluster > 0 && !args.shares) {  // short plan: one cluster per KV head, no merge kernel
     ShortArgs sa;
     sa.c = ca;
