@@ -530,11 +530,13 @@ void check_cuda(cudaError_t e, const char* what) {
     fail("cuda attention", std::string(what) + ": " + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) + ")");
 }
 
+// Raises the shared-memory limit (to at least `floor`, see HW_ATTN_SPREAD); returns CTAs per SM at
+// the kernel's own size.
 template <int HD, int GROUPS, int STAGES>
-int prepare_chunk_kernel() {  // raises the shared-memory limit; returns CTAs per SM
+int prepare_chunk_kernel(size_t floor) {
   const size_t bytes = Smem<HD, STAGES>::bytes(GROUPS);
   check_cuda(cudaFuncSetAttribute(attn_chunk_kernel<HD, GROUPS, STAGES>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                  int(bytes)),
+                                  int(std::max(bytes, floor))),
              "cudaFuncSetAttribute(attn_chunk_kernel)");
   int n = 0;
   check_cuda(
@@ -543,17 +545,20 @@ int prepare_chunk_kernel() {  // raises the shared-memory limit; returns CTAs pe
   return n > 0 ? n : 1;
 }
 
+// `floor`: dynamic shared memory asked for at least (bytes past the kernel's own are unused).
 template <int HD, int GROUPS>
-void launch_chunk(int stages, dim3 grid, cudaStream_t stream, const ChunkArgs& ca) {
+void launch_chunk(int stages, dim3 grid, cudaStream_t stream, const ChunkArgs& ca, size_t floor) {
   if (stages == 4)
-    launch_kernel(attn_chunk_kernel<HD, GROUPS, 4>, grid, 128 * GROUPS, Smem<HD, 4>::bytes(GROUPS), stream, ca);
+    launch_kernel(attn_chunk_kernel<HD, GROUPS, 4>, grid, 128 * GROUPS, std::max(Smem<HD, 4>::bytes(GROUPS), floor),
+                  stream, ca);
   else
-    launch_kernel(attn_chunk_kernel<HD, GROUPS, 3>, grid, 128 * GROUPS, Smem<HD, 3>::bytes(GROUPS), stream, ca);
+    launch_kernel(attn_chunk_kernel<HD, GROUPS, 3>, grid, 128 * GROUPS, std::max(Smem<HD, 3>::bytes(GROUPS), floor),
+                  stream, ca);
 }
 
 template <int HD, int GROUPS>
-int prepare_chunk(int stages) {
-  return stages == 4 ? prepare_chunk_kernel<HD, GROUPS, 4>() : prepare_chunk_kernel<HD, GROUPS, 3>();
+int prepare_chunk(int stages, size_t floor) {
+  return stages == 4 ? prepare_chunk_kernel<HD, GROUPS, 4>(floor) : prepare_chunk_kernel<HD, GROUPS, 3>(floor);
 }
 
 }  // namespace
@@ -568,6 +573,7 @@ struct HogwildAttention::Impl {
   int merge_one_pass = 0;        // HW_ATTN_MERGE1=1: the merge reads the maxima with its first batch
   int short_cluster = 0;         // HW_ATTN_SHORT: CTAs per cluster of the short kernel (0: off)
   int short_early = 1;           // HW_ATTN_SHORT_EARLY: 1 settled tiles before the PDL wait, 0 none (2: test only)
+  size_t spread_smem = 0;        // HW_ATTN_SPREAD=1: shared memory a chunk CTA asks for when its grid fits the SMs
   AttnPlanHost host;
   AttnCaps caps;
   AttnPlanLayout layout;
@@ -659,11 +665,22 @@ HogwildAttention::HogwildAttention(const AttnDims& dims, int device) : impl_(new
         std::fprintf(stderr, "hogwild: HW_ATTN_SHORT=%s ignored: %s\n", env, why.c_str());
     }
   }
+  // Benchmark switch (unmeasured; off): HW_ATTN_SPREAD=1 launches a chunk grid of at most one CTA
+  // per SM with more than half an SM's shared memory, so that no two of its CTAs share an SM. The
+  // 2026-12-03 12:11 UTC profile (1k decode, 80 CTAs on 132 SMs) found the busiest SM with two
+  // CTAs' tensor work and ~1.5x the average busy SM's active cycles (attention-cuda-notes.md).
+  if (const char* env = std::getenv("HW_ATTN_SPREAD"); env && std::string(env) == "1") {
+    int sm_smem = 0;
+    check_cuda(cudaDeviceGetAttribute(&sm_smem, cudaDevAttrMaxSharedMemoryPerMultiprocessor, device),
+               "cudaDeviceGetAttribute");
+    const size_t half = size_t(sm_smem) / 2 + 1;
+    if (half <= size_t(smem_optin)) m.spread_smem = half;
+  }
   int c1, c2;
   if (dims.head_dim == 64)
-    c1 = prepare_chunk<64, 1>(m.stages1), c2 = prepare_chunk<64, 2>(m.stages2);
+    c1 = prepare_chunk<64, 1>(m.stages1, m.spread_smem), c2 = prepare_chunk<64, 2>(m.stages2, m.spread_smem);
   else
-    c1 = prepare_chunk<128, 1>(m.stages1), c2 = prepare_chunk<128, 2>(m.stages2);
+    c1 = prepare_chunk<128, 1>(m.stages1, m.spread_smem), c2 = prepare_chunk<128, 2>(m.stages2, m.spread_smem);
   m.wave_g1 = m.sms * c1, m.wave_g2 = m.sms * c2;
   check_cuda(cudaEventCreateWithFlags(&m.copied, cudaEventDisableTiming), "cudaEventCreate");
   guard.release();
@@ -774,14 +791,15 @@ void HogwildAttention::run(int layer, const AttnLayerArgs& args, cudaStream_t st
     return;
   }
   const dim3 grid(s.qtiles, s.chunks, m.dims.kv_heads);
+  const size_t floor = size_t(grid.x) * grid.y * grid.z <= size_t(m.sms) ? m.spread_smem : 0;
   if (HD == 64 && s.groups == 1)
-    launch_chunk<64, 1>(m.stages1, grid, stream, ca);
+    launch_chunk<64, 1>(m.stages1, grid, stream, ca, floor);
   else if (HD == 64)
-    launch_chunk<64, 2>(m.stages2, grid, stream, ca);
+    launch_chunk<64, 2>(m.stages2, grid, stream, ca, floor);
   else if (s.groups == 1)
-    launch_chunk<128, 1>(m.stages1, grid, stream, ca);
+    launch_chunk<128, 1>(m.stages1, grid, stream, ca, floor);
   else
-    launch_chunk<128, 2>(m.stages2, grid, stream, ca);
+    launch_chunk<128, 2>(m.stages2, grid, stream, ca, floor);
   check_cuda(cudaGetLastError(), "launch of attn_chunk_kernel");
   if (direct) return;
 
