@@ -5,7 +5,8 @@
 # 2. the attention op alone (bench_attention_cuda) at 1k, 2k, 4k and 16k keys, W = 1 and 4, shapes
 #    QwQ-32B, Qwen3-8B, Qwen2.5-7B, Qwen2.5-0.5B: the default kernels, and the short kernel at 1k and
 #    2k (HW_ATTN_SHORT=1: clusters of 8 CTAs, =16: of 16; where it does not fit, the default runs),
-#    the chunk kernel with HW_ATTN_SPREAD=1 at 1k and 2k ("spread": one CTA per SM),
+#    the chunk kernel with HW_ATTN_SPREAD=1 ("spread": one CTA per SM) and HW_ATTN_ROT_TOKEN=1
+#    ("rot": one sincosf per token and pair) at 1k and 2k,
 #    torch SDPA over one sequence at the same contexts; per row the intercept (fixed cost) and the
 #    slope (cost per key) (scripts/gpu/attention_latency.py);
 # 3. the same op's kernel-only durations (ncu, gpu__time_duration only) at 1k, Qwen2.5-7B W = 4,
@@ -72,11 +73,14 @@ for n in 1 16; do
     sed "s/^/short=$n /" >>"$L"
   say "   HW_ATTN_SHORT=$n rc ${PIPESTATUS[0]}"
 done
-# One chunk CTA per SM when the grid fits the SMs (attention.cu; same launch kind as the default,
-# so the table compares every context).
-HW_ATTN_SPREAD=1 timeout "$(cap 45)" $B/bench_attention_cuda --contexts 1024,2048 \
-  --shapes $shapes --workers 1,4 2>&1 | sed "s/^/spread /" >>"$L"
-say "   HW_ATTN_SPREAD=1 rc ${PIPESTATUS[0]}"
+# One chunk CTA per SM when the grid fits the SMs; the rotation per (token, pair) (attention.cu;
+# same launch kind as the default, so the table compares every context).
+for v in HW_ATTN_SPREAD=1 HW_ATTN_ROT_TOKEN=1; do
+  name=$([ $v = HW_ATTN_SPREAD=1 ] && echo spread || echo rot)
+  env $v timeout "$(cap 30)" $B/bench_attention_cuda --contexts 1024,2048 \
+    --shapes $shapes --workers 1,4 2>&1 | sed "s/^/$name /" >>"$L"
+  say "   $v rc ${PIPESTATUS[0]}"
+done
 grep -v RESULT "$L" | grep -v "device:" | head -5 | tee -a "$S"  # errors and switch messages, if any
 timeout "$(cap 60)" python3 scripts/gpu/attention_latency.py "$L" --sdpa 2>&1 | tee -a "$S"
 end
@@ -85,7 +89,7 @@ end
 sm_metrics=sm__cycles_active.max,sm__cycles_active.sum,sm__ops_path_tensor_op_hmma_src_bf16_dst_fp32_sparsity_off.max,sm__ops_path_tensor_op_hmma_src_bf16_dst_fp32_sparsity_off.sum
 begin "kernel-only durations at 1k, Qwen2.5-7B W=4 (ncu, gpu__time_duration)"
 # With the busiest SM's active cycles and tensor work (HMMA ops of how many CTAs) against the sums.
-for v in default HW_ATTN_SHORT=1 HW_ATTN_SPREAD=1; do
+for v in default HW_ATTN_SHORT=1 HW_ATTN_SPREAD=1 HW_ATTN_ROT_TOKEN=1; do
   e=""
   [ $v = default ] || e=$v
   tag=durations_${v//=/}

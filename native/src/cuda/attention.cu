@@ -61,7 +61,9 @@ struct Smem {
   }
 };
 
-template <int HD, int GROUPS, int STAGES>
+// ROT_TOKEN (HW_ATTN_ROT_TOKEN=1, 1-group kernels only): the query rotation per (token, pair); a
+// template parameter, so that the default kernels' code stays as it was.
+template <int HD, int GROUPS, int STAGES, bool ROT_TOKEN = false>
 __global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a) {
   constexpr int kRows = 32 * GROUPS;
   constexpr int kStride = Smem<HD, STAGES>::kStride;
@@ -145,28 +147,71 @@ __global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a
       dlt_s[threadIdx.x] = delta;
     }
     __syncthreads();
+    if constexpr (ROT_TOKEN) {
+      // HW_ATTN_ROT_TOKEN=1: one sincosf per (token, pair), applied to the token's rows of this CTA
+      // (one limit and distance per token: attn_token_rows), the rows' q loads issued before any
+      // is used; the same angle and products as the per-row loop below.
+      constexpr int kG = 8;  // rows whose loads are in flight together
+      const int n_items = attn_cta_tokens(row0, cta_rows, a.group) * kHalf;
+      for (int idx = threadIdx.x; idx < n_items; idx += blockDim.x) {
+        const int pr = idx % kHalf;
+        int i0, i1;
+        attn_token_rows(row0, cta_rows, a.group, idx / kHalf, &i0, &i1);
+        const bool on = lim_s[i0] > 0;
+        float sn = 0.f, cs = 0.f;
+        if (on) sincosf(__fmul_rn(float(dlt_s[i0]), a.inv_freq[pr]), &sn, &cs);  // fp32 angle, as on the CPU
+        for (int b = i0; b < i1; b += kG) {
+          float y0[kG], y1[kG];
+#pragma unroll
+          for (int j = 0; j < kG; j++) {
+            y0[j] = y1[j] = 0.f;
+            if (b + j < i1) {
+              const int4 ri = row_s[b + j];
+              const size_t qi = (size_t(ri.x) * a.heads + ri.y) * HD + pr;
+              if (a.q_bf16) {
+                const __nv_bfloat16* q = static_cast<const __nv_bfloat16*>(a.q);
+                y0[j] = __bfloat162float(q[qi]), y1[j] = __bfloat162float(q[qi + kHalf]);
+              } else {
+                const float* q = static_cast<const float*>(a.q);
+                y0[j] = q[qi], y1[j] = q[qi + kHalf];
+              }
+            }
+          }
+#pragma unroll
+          for (int j = 0; j < kG; j++) {
+            if (b + j < i1) {
+              const float x0 = on ? y0[j] * cs - y1[j] * sn : 0.f;
+              const float x1 = on ? y1[j] * cs + y0[j] * sn : 0.f;
+              q_s[(b + j) * kStride + pr] = __float2bfloat16_rn(x0);
+              q_s[(b + j) * kStride + pr + kHalf] = __float2bfloat16_rn(x1);
+            }
+          }
+        }
+      }
+    } else {
 #pragma unroll 4
-    for (int idx = threadIdx.x; idx < cta_rows * kHalf; idx += blockDim.x) {
-      const int i = idx / kHalf, pr = idx % kHalf;
-      const int4 ri = row_s[i];  // token, head, batch row, position
-      const size_t qi = (size_t(ri.x) * a.heads + ri.y) * HD + pr;
-      float y0, y1;
-      if (a.q_bf16) {
-        const __nv_bfloat16* q = static_cast<const __nv_bfloat16*>(a.q);
-        y0 = __bfloat162float(q[qi]), y1 = __bfloat162float(q[qi + kHalf]);
-      } else {
-        const float* q = static_cast<const float*>(a.q);
-        y0 = q[qi], y1 = q[qi + kHalf];
+      for (int idx = threadIdx.x; idx < cta_rows * kHalf; idx += blockDim.x) {
+        const int i = idx / kHalf, pr = idx % kHalf;
+        const int4 ri = row_s[i];  // token, head, batch row, position
+        const size_t qi = (size_t(ri.x) * a.heads + ri.y) * HD + pr;
+        float y0, y1;
+        if (a.q_bf16) {
+          const __nv_bfloat16* q = static_cast<const __nv_bfloat16*>(a.q);
+          y0 = __bfloat162float(q[qi]), y1 = __bfloat162float(q[qi + kHalf]);
+        } else {
+          const float* q = static_cast<const float*>(a.q);
+          y0 = q[qi], y1 = q[qi + kHalf];
+        }
+        float x0 = 0.f, x1 = 0.f;
+        if (lim_s[i] > 0) {
+          float sn, cs;
+          sincosf(__fmul_rn(float(dlt_s[i]), a.inv_freq[pr]), &sn, &cs);  // fp32 angle, as on the CPU
+          x0 = y0 * cs - y1 * sn;
+          x1 = y1 * cs + y0 * sn;
+        }
+        q_s[i * kStride + pr] = __float2bfloat16_rn(x0);
+        q_s[i * kStride + pr + kHalf] = __float2bfloat16_rn(x1);
       }
-      float x0 = 0.f, x1 = 0.f;
-      if (lim_s[i] > 0) {
-        float sn, cs;
-        sincosf(__fmul_rn(float(dlt_s[i]), a.inv_freq[pr]), &sn, &cs);  // fp32 angle, as on the CPU
-        x0 = y0 * cs - y1 * sn;
-        x1 = y1 * cs + y0 * sn;
-      }
-      q_s[i * kStride + pr] = __float2bfloat16_rn(x0);
-      q_s[i * kStride + pr + kHalf] = __float2bfloat16_rn(x1);
     }
     __syncthreads();
 #pragma unroll
@@ -538,6 +583,10 @@ int prepare_chunk_kernel(size_t floor) {
   check_cuda(cudaFuncSetAttribute(attn_chunk_kernel<HD, GROUPS, STAGES>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                   int(std::max(bytes, floor))),
              "cudaFuncSetAttribute(attn_chunk_kernel)");
+  if constexpr (GROUPS == 1)
+    check_cuda(cudaFuncSetAttribute(attn_chunk_kernel<HD, GROUPS, STAGES, true>,
+                                    cudaFuncAttributeMaxDynamicSharedMemorySize, int(std::max(bytes, floor))),
+               "cudaFuncSetAttribute(attn_chunk_kernel, rotation per token)");
   int n = 0;
   check_cuda(
       cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, attn_chunk_kernel<HD, GROUPS, STAGES>, 128 * GROUPS, bytes),
@@ -546,8 +595,18 @@ int prepare_chunk_kernel(size_t floor) {
 }
 
 // `floor`: dynamic shared memory asked for at least (bytes past the kernel's own are unused).
+// `rot_token`: the 1-group kernels with the rotation per (token, pair).
 template <int HD, int GROUPS>
-void launch_chunk(int stages, dim3 grid, cudaStream_t stream, const ChunkArgs& ca, size_t floor) {
+void launch_chunk(int stages, dim3 grid, cudaStream_t stream, const ChunkArgs& ca, size_t floor, bool rot_token) {
+  if constexpr (GROUPS == 1) {
+    if (rot_token) {
+      if (stages == 4)
+        launch_kernel(attn_chunk_kernel<HD, 1, 4, true>, grid, 128, std::max(Smem<HD, 4>::bytes(1), floor), stream, ca);
+      else
+        launch_kernel(attn_chunk_kernel<HD, 1, 3, true>, grid, 128, std::max(Smem<HD, 3>::bytes(1), floor), stream, ca);
+      return;
+    }
+  }
   if (stages == 4)
     launch_kernel(attn_chunk_kernel<HD, GROUPS, 4>, grid, 128 * GROUPS, std::max(Smem<HD, 4>::bytes(GROUPS), floor),
                   stream, ca);
@@ -574,6 +633,7 @@ struct HogwildAttention::Impl {
   int short_cluster = 0;         // HW_ATTN_SHORT: CTAs per cluster of the short kernel (0: off)
   int short_early = 1;           // HW_ATTN_SHORT_EARLY: 1 settled tiles before the PDL wait, 0 none (2: test only)
   size_t spread_smem = 0;        // HW_ATTN_SPREAD=1: shared memory a chunk CTA asks for when its grid fits the SMs
+  int rot_token = 0;             // HW_ATTN_ROT_TOKEN=1: the chunk kernel's rotation per (token, pair)
   AttnPlanHost host;
   AttnCaps caps;
   AttnPlanLayout layout;
@@ -676,6 +736,11 @@ HogwildAttention::HogwildAttention(const AttnDims& dims, int device) : impl_(new
     const size_t half = size_t(sm_smem) / 2 + 1;
     if (half <= size_t(smem_optin)) m.spread_smem = half;
   }
+  // Benchmark switch (unmeasured; off): HW_ATTN_ROT_TOKEN=1, the 1-group chunk kernel's query rotation with
+  // one sincosf per (token, pair) instead of one per (row, pair) (a 1k decode q-tile: 4 tokens x 7
+  // heads, 256 instead of 1,792) and each token's q loads together; the rotation was 29% of a CTA
+  // in the 2026-12-03 12:11 UTC profile (attention-cuda-notes.md).
+  if (const char* env = std::getenv("HW_ATTN_ROT_TOKEN")) m.rot_token = std::string(env) == "1";
   int c1, c2;
   if (dims.head_dim == 64)
     c1 = prepare_chunk<64, 1>(m.stages1, m.spread_smem), c2 = prepare_chunk<64, 2>(m.stages2, m.spread_smem);
@@ -793,13 +858,13 @@ void HogwildAttention::run(int layer, const AttnLayerArgs& args, cudaStream_t st
   const dim3 grid(s.qtiles, s.chunks, m.dims.kv_heads);
   const size_t floor = size_t(grid.x) * grid.y * grid.z <= size_t(m.sms) ? m.spread_smem : 0;
   if (HD == 64 && s.groups == 1)
-    launch_chunk<64, 1>(m.stages1, grid, stream, ca, floor);
+    launch_chunk<64, 1>(m.stages1, grid, stream, ca, floor, m.rot_token);
   else if (HD == 64)
-    launch_chunk<64, 2>(m.stages2, grid, stream, ca, floor);
+    launch_chunk<64, 2>(m.stages2, grid, stream, ca, floor, false);
   else if (s.groups == 1)
-    launch_chunk<128, 1>(m.stages1, grid, stream, ca, floor);
+    launch_chunk<128, 1>(m.stages1, grid, stream, ca, floor, m.rot_token);
   else
-    launch_chunk<128, 2>(m.stages2, grid, stream, ca, floor);
+    launch_chunk<128, 2>(m.stages2, grid, stream, ca, floor, false);
   check_cuda(cudaGetLastError(), "launch of attn_chunk_kernel");
   if (direct) return;
 
