@@ -122,6 +122,7 @@ full() {  # tag shape env launches
     timeout 60 python3 scripts/gpu/ncu_stalls.py --raw "$W/${tag}_raw.csv" --details "$W/${tag}_details.txt" \
       --source "$W/${tag}_source.csv" --top 25 2>&1 | tee "$W/${tag}_stalls.txt" >>"$S"
     say "   (stall summary: $(wc -l <"$W/${tag}_stalls.txt") lines above)"
+    timeout 60 python3 scripts/gpu/ncu_segments.py "$W/${tag}_source.csv" --min-share 0.2 >"$W/${tag}_segments.txt" 2>&1
   else
     tail -15 "$W/$tag.log" | tee -a "$S"
   fi
