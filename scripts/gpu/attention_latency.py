@@ -117,8 +117,7 @@ def main():
             row = "".join(f"{cells[c][0]:8.1f} {cells[c][1]:>4}" if c in cells else f"{'':>13}" for c in contexts)
             # A switch that fell back to the default kernel at a context is the default's point again.
             own = [(c, us) for c, (us, k) in cells.items() if variant == "default" or k != base_kinds.get(c)]
-            # A switch inside the same kernels (HW_ATTN_SPLIT_TAIL, HW_ATTN_EARLY_ROT) never changes the
-            # launch kind: then every point is its own.
+            # A switch inside the same kernels never changes the launch kind: then every point is its own.
             if not own and cells and all(k == base_kinds.get(c) for c, (_, k) in cells.items()):
                 own = [(c, us) for c, (us, _) in cells.items()]
             note = fit_text(own, shape) if len(own) > 1 else ""

@@ -222,18 +222,24 @@ def print_raw(path):
     dur = hdr.index("gpu__time_duration.sum") if "gpu__time_duration.sum" in hdr else None
     scale = {"nsecond": 1e-3, "ns": 1e-3, "usecond": 1.0, "us": 1.0, "msecond": 1e3, "ms": 1e3}
     dur_scale = scale.get(units[dur] if dur is not None and dur < len(units) else "ns", 1e-3)
+    # The busiest SM against the sum over SMs (profile_attention.sh stage 3), when collected.
+    sm_names = ("sm__cycles_active.max", "sm__cycles_active.sum", "sm__ops_path_tensor_op_hmma_src_bf16_dst_fp32_sparsity_off.max",
+                "sm__ops_path_tensor_op_hmma_src_bf16_dst_fp32_sparsity_off.sum")
+    sm_cols = [(i, h) for i, h in enumerate(hdr) if h in sm_names]
     stall_cols = [(i, m.group(1)) for i, h in enumerate(hdr)
                   for m in [re.fullmatch(r"smsp__average_warps_issue_stalled_(\w+)_per_issue_active\.ratio", h)] if m]
     agg = collections.OrderedDict()
     for r in rows[hdr_i + 1:]:
         if len(r) != len(hdr) or not r[kn].strip():
             continue  # the units row, or a line of the program's own output
-        a = agg.setdefault(short_name(r[kn]), {"n": 0, "us": [], "stall": collections.Counter()})
+        a = agg.setdefault(short_name(r[kn]), {"n": 0, "us": [], "stall": collections.Counter(), "sm": collections.Counter()})
         a["n"] += 1
         if dur is not None and num(r[dur]) is not None:
             a["us"].append(num(r[dur]) * dur_scale)
         for i, reason in stall_cols:
             a["stall"][reason] += num(r[i]) or 0.0
+        for i, name in sm_cols:
+            a["sm"][name] += num(r[i]) or 0.0
     for name, a in agg.items():
         mean = sum(a["us"]) / len(a["us"]) if a["us"] else float("nan")
         spread = f" (min {min(a['us']):.2f}, max {max(a['us']):.2f})" if a["us"] else ""
@@ -241,6 +247,9 @@ def print_raw(path):
         if a["stall"]:
             top = ", ".join(f"{reason} {v / a['n']:.1f}" for reason, v in a["stall"].most_common(8) if v > 0)
             print(f"    warp cycles per issued instruction by reason: {top}")
+        if a["sm"]:
+            print("    means: " + ", ".join(f"{name.replace('ops_path_tensor_op_hmma_src_bf16_dst_fp32_sparsity_off', 'hmma_ops')} {v / a['n']:.0f}"
+                                      for name, v in a["sm"].items()))
 
 
 def main():

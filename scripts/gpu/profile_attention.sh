@@ -5,7 +5,8 @@
 # 2. the attention op alone (bench_attention_cuda) at 1k, 2k, 4k and 16k keys, W = 1 and 4, shapes
 #    QwQ-32B, Qwen3-8B, Qwen2.5-7B, Qwen2.5-0.5B: the default kernels, and the short kernel at 1k and
 #    2k (HW_ATTN_SHORT=1: clusters of 8 CTAs, =16: of 16; where it does not fit, the default runs),
-#    the chunk kernel with HW_ATTN_SPLIT_TAIL=1 HW_ATTN_EARLY_ROT=1 at 1k and 2k ("tail+rot"),
+#    the chunk kernel with HW_ATTN_SPREAD=1 ("spread": one CTA per SM) and HW_ATTN_ROT_TOKEN=1
+#    ("rot": one sincosf per token and pair) at 1k and 2k,
 #    torch SDPA over one sequence at the same contexts; per row the intercept (fixed cost) and the
 #    slope (cost per key) (scripts/gpu/attention_latency.py);
 # 3. the same op's kernel-only durations (ncu, gpu__time_duration only) at 1k, Qwen2.5-7B W = 4,
@@ -72,22 +73,27 @@ for n in 1 16; do
     sed "s/^/short=$n /" >>"$L"
   say "   HW_ATTN_SHORT=$n rc ${PIPESTATUS[0]}"
 done
-# The chunk kernel's tail split over 4 warps and its first rotation overlapping the first K/V copy
-# (attention.cu; same launch shape as the default, so the table compares every context).
-HW_ATTN_SPLIT_TAIL=1 HW_ATTN_EARLY_ROT=1 timeout "$(cap 45)" $B/bench_attention_cuda --contexts 1024,2048 \
-  --shapes $shapes --workers 1,4 2>&1 | sed "s/^/tail+rot /" >>"$L"
-say "   HW_ATTN_SPLIT_TAIL=1 HW_ATTN_EARLY_ROT=1 rc ${PIPESTATUS[0]}"
+# One chunk CTA per SM when the grid fits the SMs; the rotation per (token, pair) (attention.cu;
+# same launch kind as the default, so the table compares every context).
+for v in HW_ATTN_SPREAD=1 HW_ATTN_ROT_TOKEN=1; do
+  name=$([ $v = HW_ATTN_SPREAD=1 ] && echo spread || echo rot)
+  env $v timeout "$(cap 30)" $B/bench_attention_cuda --contexts 1024,2048 \
+    --shapes $shapes --workers 1,4 2>&1 | sed "s/^/$name /" >>"$L"
+  say "   $v rc ${PIPESTATUS[0]}"
+done
 grep -v RESULT "$L" | grep -v "device:" | head -5 | tee -a "$S"  # errors and switch messages, if any
 timeout "$(cap 60)" python3 scripts/gpu/attention_latency.py "$L" --sdpa 2>&1 | tee -a "$S"
 end
 
 # 3. Kernel-only durations of the op at 1k (Qwen2.5-7B, W = 4): 20 runs after 20 warm-up runs.
+sm_metrics=sm__cycles_active.max,sm__cycles_active.sum,sm__ops_path_tensor_op_hmma_src_bf16_dst_fp32_sparsity_off.max,sm__ops_path_tensor_op_hmma_src_bf16_dst_fp32_sparsity_off.sum
 begin "kernel-only durations at 1k, Qwen2.5-7B W=4 (ncu, gpu__time_duration)"
-for v in default HW_ATTN_SHORT=1; do
+# With the busiest SM's active cycles and tensor work (HMMA ops of how many CTAs) against the sums.
+for v in default HW_ATTN_SHORT=1 HW_ATTN_SPREAD=1 HW_ATTN_ROT_TOKEN=1; do
   e=""
   [ $v = default ] || e=$v
   tag=durations_${v//=/}
-  env $e timeout -k 5 "$(cap 45)" ncu --clock-control none --cache-control none --metrics gpu__time_duration.sum \
+  env $e timeout -k 5 "$(cap 45)" ncu --clock-control none --cache-control none --metrics gpu__time_duration.sum,$sm_metrics \
     --csv --page raw --log-file "$W/$tag.csv" --kernel-name regex:attn_ --launch-skip 40 --launch-count 40 \
     $B/bench_attention_cuda --contexts 1024 --shapes Qwen2.5-7B --workers 4 >"$W/$tag.out" 2>&1
   say "   $v: ncu rc $? (event-timed under ncu: $(grep -o 'us=[0-9.]*' "$W/$tag.out" | head -1))"
@@ -116,6 +122,7 @@ full() {  # tag shape env launches
     timeout 60 python3 scripts/gpu/ncu_stalls.py --raw "$W/${tag}_raw.csv" --details "$W/${tag}_details.txt" \
       --source "$W/${tag}_source.csv" --top 25 2>&1 | tee "$W/${tag}_stalls.txt" >>"$S"
     say "   (stall summary: $(wc -l <"$W/${tag}_stalls.txt") lines above)"
+    timeout 60 python3 scripts/gpu/ncu_segments.py "$W/${tag}_source.csv" --min-share 0.2 >"$W/${tag}_segments.txt" 2>&1
   else
     tail -15 "$W/$tag.log" | tee -a "$S"
   fi

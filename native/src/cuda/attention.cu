@@ -51,9 +51,8 @@ struct Smem {
   static constexpr int kTileElems = kAttnTileKeys * HD;
   // The K/V stages; after the loop the same bytes hold the warps' partials for the merge.
   __host__ __device__ static constexpr size_t big(int groups) {
-    // (4 warps' partials: HW_ATTN_SPLIT_TAIL parks all 4, the default 3 of them)
     return cmax(size_t(STAGES) * 2 * kTileElems * 2,
-                size_t(groups) * 4 * kMT * (HD / 8) * 4 * 32 * 4 + size_t(groups) * 4 * kMT * 2 * 32 * 2 * 4);
+                size_t(groups) * 3 * kMT * (HD / 8) * 4 * 32 * 4 + size_t(groups) * 3 * kMT * 2 * 32 * 2 * 4);
   }
   __host__ __device__ static constexpr size_t bytes(int groups) {
     return big(groups) + size_t(groups) * 32 * kStride * 2 /* q */ + size_t(groups) * 32 * 4 /* limits */ +
@@ -62,7 +61,9 @@ struct Smem {
   }
 };
 
-template <int HD, int GROUPS, int STAGES>
+// ROT_TOKEN (HW_ATTN_ROT_TOKEN=1, 1-group kernels only): the query rotation per (token, pair); a
+// template parameter, so that the default kernels' code stays as it was.
+template <int HD, int GROUPS, int STAGES, bool ROT_TOKEN = false>
 __global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a) {
   constexpr int kRows = 32 * GROUPS;
   constexpr int kStride = Smem<HD, STAGES>::kStride;
@@ -146,28 +147,71 @@ __global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a
       dlt_s[threadIdx.x] = delta;
     }
     __syncthreads();
+    if constexpr (ROT_TOKEN) {
+      // HW_ATTN_ROT_TOKEN=1: one sincosf per (token, pair), applied to the token's rows of this CTA
+      // (one limit and distance per token: attn_token_rows), the rows' q loads issued before any
+      // is used; the same angle and products as the per-row loop below.
+      constexpr int kG = 8;  // rows whose loads are in flight together
+      const int n_items = attn_cta_tokens(row0, cta_rows, a.group) * kHalf;
+      for (int idx = threadIdx.x; idx < n_items; idx += blockDim.x) {
+        const int pr = idx % kHalf;
+        int i0, i1;
+        attn_token_rows(row0, cta_rows, a.group, idx / kHalf, &i0, &i1);
+        const bool on = lim_s[i0] > 0;
+        float sn = 0.f, cs = 0.f;
+        if (on) sincosf(__fmul_rn(float(dlt_s[i0]), a.inv_freq[pr]), &sn, &cs);  // fp32 angle, as on the CPU
+        for (int b = i0; b < i1; b += kG) {
+          float y0[kG], y1[kG];
+#pragma unroll
+          for (int j = 0; j < kG; j++) {
+            y0[j] = y1[j] = 0.f;
+            if (b + j < i1) {
+              const int4 ri = row_s[b + j];
+              const size_t qi = (size_t(ri.x) * a.heads + ri.y) * HD + pr;
+              if (a.q_bf16) {
+                const __nv_bfloat16* q = static_cast<const __nv_bfloat16*>(a.q);
+                y0[j] = __bfloat162float(q[qi]), y1[j] = __bfloat162float(q[qi + kHalf]);
+              } else {
+                const float* q = static_cast<const float*>(a.q);
+                y0[j] = q[qi], y1[j] = q[qi + kHalf];
+              }
+            }
+          }
+#pragma unroll
+          for (int j = 0; j < kG; j++) {
+            if (b + j < i1) {
+              const float x0 = on ? y0[j] * cs - y1[j] * sn : 0.f;
+              const float x1 = on ? y1[j] * cs + y0[j] * sn : 0.f;
+              q_s[(b + j) * kStride + pr] = __float2bfloat16_rn(x0);
+              q_s[(b + j) * kStride + pr + kHalf] = __float2bfloat16_rn(x1);
+            }
+          }
+        }
+      }
+    } else {
 #pragma unroll 4
-    for (int idx = threadIdx.x; idx < cta_rows * kHalf; idx += blockDim.x) {
-      const int i = idx / kHalf, pr = idx % kHalf;
-      const int4 ri = row_s[i];  // token, head, batch row, position
-      const size_t qi = (size_t(ri.x) * a.heads + ri.y) * HD + pr;
-      float y0, y1;
-      if (a.q_bf16) {
-        const __nv_bfloat16* q = static_cast<const __nv_bfloat16*>(a.q);
-        y0 = __bfloat162float(q[qi]), y1 = __bfloat162float(q[qi + kHalf]);
-      } else {
-        const float* q = static_cast<const float*>(a.q);
-        y0 = q[qi], y1 = q[qi + kHalf];
+      for (int idx = threadIdx.x; idx < cta_rows * kHalf; idx += blockDim.x) {
+        const int i = idx / kHalf, pr = idx % kHalf;
+        const int4 ri = row_s[i];  // token, head, batch row, position
+        const size_t qi = (size_t(ri.x) * a.heads + ri.y) * HD + pr;
+        float y0, y1;
+        if (a.q_bf16) {
+          const __nv_bfloat16* q = static_cast<const __nv_bfloat16*>(a.q);
+          y0 = __bfloat162float(q[qi]), y1 = __bfloat162float(q[qi + kHalf]);
+        } else {
+          const float* q = static_cast<const float*>(a.q);
+          y0 = q[qi], y1 = q[qi + kHalf];
+        }
+        float x0 = 0.f, x1 = 0.f;
+        if (lim_s[i] > 0) {
+          float sn, cs;
+          sincosf(__fmul_rn(float(dlt_s[i]), a.inv_freq[pr]), &sn, &cs);  // fp32 angle, as on the CPU
+          x0 = y0 * cs - y1 * sn;
+          x1 = y1 * cs + y0 * sn;
+        }
+        q_s[i * kStride + pr] = __float2bfloat16_rn(x0);
+        q_s[i * kStride + pr + kHalf] = __float2bfloat16_rn(x1);
       }
-      float x0 = 0.f, x1 = 0.f;
-      if (lim_s[i] > 0) {
-        float sn, cs;
-        sincosf(__fmul_rn(float(dlt_s[i]), a.inv_freq[pr]), &sn, &cs);  // fp32 angle, as on the CPU
-        x0 = y0 * cs - y1 * sn;
-        x1 = y1 * cs + y0 * sn;
-      }
-      q_s[i * kStride + pr] = __float2bfloat16_rn(x0);
-      q_s[i * kStride + pr + kHalf] = __float2bfloat16_rn(x1);
     }
     __syncthreads();
 #pragma unroll
@@ -220,13 +264,6 @@ __global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a
   }
 
   int cur_piece = -1;
-  // HW_ATTN_EARLY_ROT=1: the first piece's queries are rotated while its K/V copies are in flight
-  // (q_s, lim_s and dlt_s are not the K/V stages), not after the first cp.async wait: the view
-  // lookups, q loads and sincosf then overlap the tile's memory latency. Same arithmetic.
-  if (a.early_rot && cons < n_tiles) {
-    cur_piece = tab[cons].piece;
-    rotate_queries(tab[cons].block);
-  }
   for (int k = 0; cons < n_tiles; k++) {
     cp_async_wait<STAGES - 2>();
     __syncthreads();
@@ -334,7 +371,7 @@ __global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a
   __syncthreads();
   if (a.shares && cur_piece >= 0) flush_piece(cur_piece);
 
-    // Merge the 4 warps of each group into one (m, l, o) per row.
+    // Merge the 4 warps of each group: warps 1..3 park (m, l, o) in shared memory, warp 0 combines.
 #pragma unroll
   for (int mt = 0; mt < kMT; mt++)
 #pragma unroll
@@ -342,82 +379,6 @@ __global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a
       l[mt][h] += __shfl_xor_sync(0xffffffffu, l[mt][h], 1);
       l[mt][h] += __shfl_xor_sync(0xffffffffu, l[mt][h], 2);
     }
-  if (a.split_tail) {
-    // HW_ATTN_SPLIT_TAIL=1: all 4 warps park (m, l, o) in shared memory, then warp kw of a group
-    // finishes n-tiles [kw * kNT / 4, (kw + 1) * kNT / 4) of every row of the group: the tail that
-    // warp 0 alone runs below (its loads, FMAs and instructions, ~half the kernel's code) is split 4
-    // ways. The same sums in the same order (warps 0, 1, 2, 3).
-    constexpr int kQ = kNT / 4;
-    float* so = merge_s;                                     // [group warp][mt][nt][e][lane]
-    float* sml = merge_s + GROUPS * 4 * kMT * kNT * 4 * 32;  // [group warp][mt][h][m, l][lane]
-    const int w4 = gi * 4 + kw;
-#pragma unroll
-    for (int mt = 0; mt < kMT; mt++) {
-#pragma unroll
-      for (int nt = 0; nt < kNT; nt++)
-#pragma unroll
-        for (int e = 0; e < 4; e++) so[(((w4 * kMT + mt) * kNT + nt) * 4 + e) * 32 + lane] = o[mt][nt][e];
-#pragma unroll
-      for (int h = 0; h < 2; h++) {
-        sml[(((w4 * kMT + mt) * 2 + h) * 2 + 0) * 32 + lane] = m[mt][h];
-        sml[(((w4 * kMT + mt) * 2 + h) * 2 + 1) * 32 + lane] = l[mt][h];
-      }
-    }
-    __syncthreads();
-    const size_t pbase = (size_t(chunk) * a.kv_heads + kvh) * a.rows_padded + row0 + gi * 32;
-#pragma unroll
-    for (int mt = 0; mt < kMT; mt++) {
-      if (gi * 32 + mt * 16 >= cta_rows) continue;
-#pragma unroll
-      for (int h = 0; h < 2; h++) {
-        float mw[4], f[4];
-        float mx = -INFINITY;
-#pragma unroll
-        for (int w = 0; w < 4; w++) {
-          mw[w] = sml[((((gi * 4 + w) * kMT + mt) * 2 + h) * 2) * 32 + lane];
-          mx = fmaxf(mx, mw[w]);
-        }
-        const float ref = mx == -INFINITY ? 0.f : mx;
-        float lsum = 0.f;
-#pragma unroll
-        for (int w = 0; w < 4; w++) {
-          f[w] = exp2f(mw[w] - ref);
-          const float lw = sml[((((gi * 4 + w) * kMT + mt) * 2 + h) * 2 + 1) * 32 + lane];
-          lsum = w == 0 ? lw * f[0] : lsum + lw * f[w];
-        }
-        const int r = mt * 16 + h * 8 + g;  // row within the group
-        if (gi * 32 + r >= cta_rows) continue;
-        const int qrow = row0 + gi * 32 + r;
-        const int t = qrow / a.group, head = kvh * a.group + qrow % a.group;
-        const float inv = lsum > 0.f ? 1.f / lsum : 0.f;
-        const size_t ob = (size_t(t) * a.heads + head) * HD + 2 * c;
-        float* dst = a.part_o + (pbase + r) * HD + 2 * c;
-#pragma unroll
-        for (int j = 0; j < kQ; j++) {
-          const int nt = kw * kQ + j;
-          const int b0 = ((((gi * 4) * kMT + mt) * kNT + nt) * 4 + h * 2) * 32 + lane;
-          float v0 = so[b0] * f[0], v1 = so[b0 + 32] * f[0];
-#pragma unroll
-          for (int w = 1; w < 4; w++) {
-            const int b = ((((gi * 4 + w) * kMT + mt) * kNT + nt) * 4 + h * 2) * 32 + lane;
-            v0 += so[b] * f[w];
-            v1 += so[b + 32] * f[w];
-          }
-          if (!a.direct_out)
-            *reinterpret_cast<float2*>(dst + nt * 8) = make_float2(v0, v1);
-          else if (a.out_bf16)
-            *reinterpret_cast<__nv_bfloat162*>(static_cast<__nv_bfloat16*>(a.direct_out) + ob + nt * 8) =
-                __floats2bfloat162_rn(v0 * inv, v1 * inv);
-          else
-            *reinterpret_cast<float2*>(static_cast<float*>(a.direct_out) + ob + nt * 8) =
-                make_float2(v0 * inv, v1 * inv);
-        }
-        if (!a.direct_out && kw == 0 && c == 0) a.part_ml[pbase + r] = make_float2(mx, lsum);
-      }
-    }
-    return;
-  }
-  // Default: warps 1..3 park (m, l, o) in shared memory, warp 0 combines.
   float* mo = merge_s;
   float* mml = merge_s + GROUPS * 3 * kMT * kNT * 4 * 32;
   if (kw > 0) {
@@ -614,12 +575,18 @@ void check_cuda(cudaError_t e, const char* what) {
     fail("cuda attention", std::string(what) + ": " + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) + ")");
 }
 
+// Raises the shared-memory limit (to at least `floor`, see HW_ATTN_SPREAD); returns CTAs per SM at
+// the kernel's own size.
 template <int HD, int GROUPS, int STAGES>
-int prepare_chunk_kernel() {  // raises the shared-memory limit; returns CTAs per SM
+int prepare_chunk_kernel(size_t floor) {
   const size_t bytes = Smem<HD, STAGES>::bytes(GROUPS);
   check_cuda(cudaFuncSetAttribute(attn_chunk_kernel<HD, GROUPS, STAGES>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                  int(bytes)),
+                                  int(std::max(bytes, floor))),
              "cudaFuncSetAttribute(attn_chunk_kernel)");
+  if constexpr (GROUPS == 1)
+    check_cuda(cudaFuncSetAttribute(attn_chunk_kernel<HD, GROUPS, STAGES, true>,
+                                    cudaFuncAttributeMaxDynamicSharedMemorySize, int(std::max(bytes, floor))),
+               "cudaFuncSetAttribute(attn_chunk_kernel, rotation per token)");
   int n = 0;
   check_cuda(
       cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, attn_chunk_kernel<HD, GROUPS, STAGES>, 128 * GROUPS, bytes),
@@ -627,17 +594,30 @@ int prepare_chunk_kernel() {  // raises the shared-memory limit; returns CTAs pe
   return n > 0 ? n : 1;
 }
 
+// `floor`: dynamic shared memory asked for at least (bytes past the kernel's own are unused).
+// `rot_token`: the 1-group kernels with the rotation per (token, pair).
 template <int HD, int GROUPS>
-void launch_chunk(int stages, dim3 grid, cudaStream_t stream, const ChunkArgs& ca) {
+void launch_chunk(int stages, dim3 grid, cudaStream_t stream, const ChunkArgs& ca, size_t floor, bool rot_token) {
+  if constexpr (GROUPS == 1) {
+    if (rot_token) {
+      if (stages == 4)
+        launch_kernel(attn_chunk_kernel<HD, 1, 4, true>, grid, 128, std::max(Smem<HD, 4>::bytes(1), floor), stream, ca);
+      else
+        launch_kernel(attn_chunk_kernel<HD, 1, 3, true>, grid, 128, std::max(Smem<HD, 3>::bytes(1), floor), stream, ca);
+      return;
+    }
+  }
   if (stages == 4)
-    launch_kernel(attn_chunk_kernel<HD, GROUPS, 4>, grid, 128 * GROUPS, Smem<HD, 4>::bytes(GROUPS), stream, ca);
+    launch_kernel(attn_chunk_kernel<HD, GROUPS, 4>, grid, 128 * GROUPS, std::max(Smem<HD, 4>::bytes(GROUPS), floor),
+                  stream, ca);
   else
-    launch_kernel(attn_chunk_kernel<HD, GROUPS, 3>, grid, 128 * GROUPS, Smem<HD, 3>::bytes(GROUPS), stream, ca);
+    launch_kernel(attn_chunk_kernel<HD, GROUPS, 3>, grid, 128 * GROUPS, std::max(Smem<HD, 3>::bytes(GROUPS), floor),
+                  stream, ca);
 }
 
 template <int HD, int GROUPS>
-int prepare_chunk(int stages) {
-  return stages == 4 ? prepare_chunk_kernel<HD, GROUPS, 4>() : prepare_chunk_kernel<HD, GROUPS, 3>();
+int prepare_chunk(int stages, size_t floor) {
+  return stages == 4 ? prepare_chunk_kernel<HD, GROUPS, 4>(floor) : prepare_chunk_kernel<HD, GROUPS, 3>(floor);
 }
 
 }  // namespace
@@ -652,8 +632,8 @@ struct HogwildAttention::Impl {
   int merge_one_pass = 0;        // HW_ATTN_MERGE1=1: the merge reads the maxima with its first batch
   int short_cluster = 0;         // HW_ATTN_SHORT: CTAs per cluster of the short kernel (0: off)
   int short_early = 1;           // HW_ATTN_SHORT_EARLY: 1 settled tiles before the PDL wait, 0 none (2: test only)
-  int split_tail = 0;            // HW_ATTN_SPLIT_TAIL=1: the chunk kernel's warp merge split over 4 warps
-  int early_rot = 0;             // HW_ATTN_EARLY_ROT=1: first rotation overlaps the first K/V copy
+  size_t spread_smem = 0;        // HW_ATTN_SPREAD=1: shared memory a chunk CTA asks for when its grid fits the SMs
+  int rot_token = 0;             // HW_ATTN_ROT_TOKEN=1: the chunk kernel's rotation per (token, pair)
   AttnPlanHost host;
   AttnCaps caps;
   AttnPlanLayout layout;
@@ -727,13 +707,6 @@ HogwildAttention::HogwildAttention(const AttnDims& dims, int device) : impl_(new
     const std::string e(env);
     m.short_early = e == "0" ? 0 : e == "2" ? 2 : 1;
   }
-  // Benchmark switches against the chunk kernel's fixed cost per launch (unmeasured; off): at 1k
-  // context a CTA holds one tile, so its time is a chain of latencies and a tail that one warp
-  // runs alone. HW_ATTN_SPLIT_TAIL=1: the 4 warps of a group each finish a quarter of the output
-  // columns (the tail's code and time / 4). HW_ATTN_EARLY_ROT=1: the first piece's query rotation
-  // (view lookups, q loads, sincosf) runs while the first K/V tile is in flight, not after it lands.
-  if (const char* env = std::getenv("HW_ATTN_SPLIT_TAIL")) m.split_tail = std::string(env) == "1";
-  if (const char* env = std::getenv("HW_ATTN_EARLY_ROT")) m.early_rot = std::string(env) == "1";
   if (const char* env = std::getenv("HW_ATTN_SHORT")) {
     const int v = std::atoi(env);
     const int want = v == 1 ? 8 : v;
@@ -752,11 +725,27 @@ HogwildAttention::HogwildAttention(const AttnDims& dims, int device) : impl_(new
         std::fprintf(stderr, "hogwild: HW_ATTN_SHORT=%s ignored: %s\n", env, why.c_str());
     }
   }
+  // Benchmark switch (unmeasured; off): HW_ATTN_SPREAD=1 launches a chunk grid of at most one CTA
+  // per SM with more than half an SM's shared memory, so that no two of its CTAs share an SM. The
+  // 2026-12-03 12:11 UTC profile (1k decode, 80 CTAs on 132 SMs) found the busiest SM with two
+  // CTAs' tensor work and ~1.5x the average busy SM's active cycles (attention-cuda-notes.md).
+  if (const char* env = std::getenv("HW_ATTN_SPREAD"); env && std::string(env) == "1") {
+    int sm_smem = 0;
+    check_cuda(cudaDeviceGetAttribute(&sm_smem, cudaDevAttrMaxSharedMemoryPerMultiprocessor, device),
+               "cudaDeviceGetAttribute");
+    const size_t half = size_t(sm_smem) / 2 + 1;
+    if (half <= size_t(smem_optin)) m.spread_smem = half;
+  }
+  // Benchmark switch (unmeasured; off): HW_ATTN_ROT_TOKEN=1, the 1-group chunk kernel's query rotation with
+  // one sincosf per (token, pair) instead of one per (row, pair) (a 1k decode q-tile: 4 tokens x 7
+  // heads, 256 instead of 1,792) and each token's q loads together; the rotation was 29% of a CTA
+  // in the 2026-12-03 12:11 UTC profile (attention-cuda-notes.md).
+  if (const char* env = std::getenv("HW_ATTN_ROT_TOKEN")) m.rot_token = std::string(env) == "1";
   int c1, c2;
   if (dims.head_dim == 64)
-    c1 = prepare_chunk<64, 1>(m.stages1), c2 = prepare_chunk<64, 2>(m.stages2);
+    c1 = prepare_chunk<64, 1>(m.stages1, m.spread_smem), c2 = prepare_chunk<64, 2>(m.stages2, m.spread_smem);
   else
-    c1 = prepare_chunk<128, 1>(m.stages1), c2 = prepare_chunk<128, 2>(m.stages2);
+    c1 = prepare_chunk<128, 1>(m.stages1, m.spread_smem), c2 = prepare_chunk<128, 2>(m.stages2, m.spread_smem);
   m.wave_g1 = m.sms * c1, m.wave_g2 = m.sms * c2;
   check_cuda(cudaEventCreateWithFlags(&m.copied, cudaEventDisableTiming), "cudaEventCreate");
   guard.release();
@@ -850,7 +839,6 @@ void HogwildAttention::run(int layer, const AttnLayerArgs& args, cudaStream_t st
   const bool direct = s.chunks == 1 && !args.shares;
   ca.direct_out = direct ? args.out : nullptr;
   ca.out_bf16 = args.out_type == AttnDType::BF16;
-  ca.split_tail = m.split_tail, ca.early_rot = m.early_rot;
   if (s.cluster > 0 && !args.shares) {  // short plan: one cluster per KV head, no merge kernel
     ShortArgs sa;
     sa.c = ca;
@@ -868,14 +856,15 @@ void HogwildAttention::run(int layer, const AttnLayerArgs& args, cudaStream_t st
     return;
   }
   const dim3 grid(s.qtiles, s.chunks, m.dims.kv_heads);
+  const size_t floor = size_t(grid.x) * grid.y * grid.z <= size_t(m.sms) ? m.spread_smem : 0;
   if (HD == 64 && s.groups == 1)
-    launch_chunk<64, 1>(m.stages1, grid, stream, ca);
+    launch_chunk<64, 1>(m.stages1, grid, stream, ca, floor, m.rot_token);
   else if (HD == 64)
-    launch_chunk<64, 2>(m.stages2, grid, stream, ca);
+    launch_chunk<64, 2>(m.stages2, grid, stream, ca, floor, false);
   else if (s.groups == 1)
-    launch_chunk<128, 1>(m.stages1, grid, stream, ca);
+    launch_chunk<128, 1>(m.stages1, grid, stream, ca, floor, m.rot_token);
   else
-    launch_chunk<128, 2>(m.stages2, grid, stream, ca);
+    launch_chunk<128, 2>(m.stages2, grid, stream, ca, floor, false);
   check_cuda(cudaGetLastError(), "launch of attn_chunk_kernel");
   if (direct) return;
 

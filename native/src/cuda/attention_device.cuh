@@ -41,8 +41,6 @@ struct ChunkArgs {
   // kernel runs (null: partials for the merge kernel).
   void* direct_out;
   int out_bf16;
-  int split_tail;  // HW_ATTN_SPLIT_TAIL=1: all 4 warps of a group finish the rows (attn_chunk_kernel)
-  int early_rot;   // HW_ATTN_EARLY_ROT=1: the first piece's queries rotated while its K/V load
 };
 
 __device__ __forceinline__ unsigned smem_addr(const void* p) {

@@ -132,6 +132,20 @@ HW_HOST_DEVICE int attn_row_limit(const int* base, const AttnPlanLayout& l, int 
   return lim > 0 ? lim : 0;
 }
 
+// Tokens of a CTA's query rows [row0, row0 + cta_rows) (query row = token x group + head in group).
+HW_HOST_DEVICE int attn_cta_tokens(int row0, int cta_rows, int group) {
+  return cta_rows > 0 ? (row0 + cta_rows - 1) / group - row0 / group + 1 : 0;
+}
+
+// The k-th of those tokens and its CTA-local rows [*i0, *i1): they share the token's batch row and
+// position, so one key limit and one rotation distance (HW_ATTN_ROT_TOKEN rotates them together).
+HW_HOST_DEVICE int attn_token_rows(int row0, int cta_rows, int group, int k, int* i0, int* i1) {
+  const int t = row0 / group + k, first = t * group - row0, end = first + group;
+  *i0 = first > 0 ? first : 0;
+  *i1 = end < cta_rows ? end : cta_rows;
+  return t;
+}
+
 // The launch shape: grid (chunks, kv_heads, qtiles) of CTAs holding `groups` x 32 query rows.
 // A short plan (cluster > 0) has one q-tile and chunks == cluster: the short kernel runs one cluster
 // per KV head, CTA rank c over chunk c (and the chunk + merge kernels over the same plan when the

@@ -193,9 +193,15 @@ Emulated emulate(const Case& cs, const CaseData& cd, int wave1, int wave2, int m
           if (e.piece != cur_piece) {
             if (cs.shares && cur_piece >= 0) flush(cur_piece);
             cur_piece = e.piece;
+            int prev_delta = 0;
             for (int i = 0; i < cta_rows; i++) {
               int delta;
               lim[i] = attn_row_limit(base, l, e.block, n_rows, rr[i], rp[i], &delta);
+              // HW_ATTN_ROT_TOKEN rotates a token's rows with the limit and distance of its first row.
+              if (i > 0 && rt[i] == rt[i - 1])
+                CHECK(lim[i] == lim[i - 1] && (lim[i] == 0 || delta == prev_delta),
+                      "rows %d and %d of token %d: limits or distances differ", i - 1, i, rt[i]);
+              prev_delta = delta;
               const int pc = e.piece - piece0;
               if (short_plan)
                 CHECK(slim[size_t(attn_short_pt(pc, rt[i]))] == lim[i] &&
@@ -303,6 +309,31 @@ void check_tile_swizzle() {
   }
 }
 
+// HW_ATTN_ROT_TOKEN's row grouping: the items of attn_token_rows cover a CTA's rows once each, every
+// row under its own token, no item empty (the kernel reads the token's limit at its first row).
+void check_token_rows() {
+  for (int group = 1; group <= 16; group++)
+    for (int rows_max : {32, 64})
+      for (int qt = 0; qt < 8; qt++)
+        for (int cta_rows = 1; cta_rows <= rows_max; cta_rows++) {
+          const int row0 = qt * rows_max;
+          std::vector<int> seen(size_t(cta_rows), 0);
+          const int n = attn_cta_tokens(row0, cta_rows, group);
+          bool ok = n >= 1;
+          for (int k = 0; k < n; k++) {
+            int i0 = -1, i1 = -1;
+            const int t = attn_token_rows(row0, cta_rows, group, k, &i0, &i1);
+            ok = ok && i0 >= 0 && i0 < i1 && i1 <= cta_rows;
+            for (int i = std::max(i0, 0); i < std::min(i1, cta_rows); i++) {
+              seen[size_t(i)]++;
+              ok = ok && (row0 + i) / group == t;
+            }
+          }
+          for (int v : seen) ok = ok && v == 1;
+          CHECK(ok, "group %d row0 %d cta_rows %d: token items do not cover the rows once", group, row0, cta_rows);
+        }
+}
+
 // One case through the emulation, against the double reference.
 void check_case(const Case& cs, int wave1, int wave2, int min_tiles, int short_cluster, AttnCaps& caps, int* shorts) {
   const CaseData cd = make_case(cs);
@@ -331,6 +362,7 @@ void check_case(const Case& cs, int wave1, int wave2, int min_tiles, int short_c
 int main() {
   check_tile_swizzle();
   check_short_smem();
+  check_token_rows();
   std::mt19937 pick(99);
   unsigned seed = 777;
   AttnCaps caps;  // grown across cases, as one HogwildAttention grows them step after step
