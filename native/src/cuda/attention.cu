@@ -59,11 +59,118 @@ struct Smem {
            size_t(groups) * 32 * 4 /* rotation distances */ + size_t(groups) * 4 * 32 * 8 /* piece masses */ +
            size_t(groups) * 32 * 16 /* row info */ + size_t(kAttnMaxChunkTiles) * sizeof(TileEntry);
   }
+  // HW_ATTN_SMALL_TAIL: all 4 warps of a group park o (and one (m, l) per row), in the K/V stages and
+  // the q rows after them (both free after the loop). Fits every 1-group CTA and the 4-stage 2-group
+  // ones; not the 3-stage 2-group ones (their CTAs keep the default tail).
+  __host__ __device__ static constexpr size_t small_tail_bytes(int groups) {
+    return size_t(groups) * 4 * kMT * (HD / 8) * 4 * 32 * 4 + size_t(groups) * 4 * 32 * 8;
+  }
+  __host__ __device__ static constexpr bool small_tail_fits(int groups) {
+    return small_tail_bytes(groups) <= big(groups) + size_t(groups) * 32 * kStride * 2;
+  }
 };
 
-// ROT_TOKEN (HW_ATTN_ROT_TOKEN=1, 1-group kernels only): the query rotation per (token, pair); a
-// template parameter, so that the default kernels' code stays as it was.
-template <int HD, int GROUPS, int STAGES, bool ROT_TOKEN = false>
+// The chunk kernel's tail under HW_ATTN_SMALL_TAIL=1: merges the 4 warps of each group into one
+// (m, l, o) per row and writes it (the partial, or the output itself with one chunk). All 4 warps
+// park (m, l, o) in shared memory; then warp kw finishes rows (m-tile kw / 2, half kw % 2) of its
+// group in a rolled loop over the n-tiles: one small body (the default's warp 0 runs ~1,200
+// unrolled instructions alone, fetched cold at every CTA: 20% of a 1k decode CTA on the H200). The
+// same sums in the same order as the default (warps 0, 1, 2, 3; the same exp2f factors), so the
+// same bytes out. `m`, `l`: the warp's per-row running max and sum (l already summed over the 4
+// lanes of a row); `merge_s`: the K/V stages and the q rows, free now (Smem::small_tail_fits).
+template <int HD, int GROUPS, int STAGES>
+__device__ __forceinline__ void small_tail(const ChunkArgs& a, float* merge_s, const float (&o)[kMT][HD / 8][4],
+                                           const float (&m)[kMT][2], const float (&l)[kMT][2], const bool (&mt_on)[kMT],
+                                           int row0, int cta_rows, int chunk, int kvh) {
+  static_assert(Smem<HD, STAGES>::small_tail_fits(GROUPS), "HW_ATTN_SMALL_TAIL's parked partials do not fit");
+  constexpr int kNT = HD / 8;
+  constexpr int kWarp = kMT * kNT * 2 * 32;  // float2s a warp parks
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int gi = warp >> 2, kw = warp & 3;
+  const int g = lane >> 2, c = lane & 3;
+  float2* so = reinterpret_cast<float2*>(merge_s);  // [group warp][mt][nt][h][lane]: o[mt][nt][2h, 2h + 1]
+  float2* sml = so + GROUPS * 4 * kWarp;            // [group warp][row of the group]: (m, l)
+  {
+    float2* dst = so + (gi * 4 + kw) * kWarp + lane;
+#pragma unroll
+    for (int mt = 0; mt < kMT; mt++) {
+      if (!mt_on[mt]) continue;  // its rows are past cta_rows: nobody reads them
+#pragma unroll
+      for (int nt = 0; nt < kNT; nt++)
+#pragma unroll
+        for (int h = 0; h < 2; h++)
+          dst[((mt * kNT + nt) * 2 + h) * 32] = make_float2(o[mt][nt][2 * h], o[mt][nt][2 * h + 1]);
+#pragma unroll
+      for (int h = 0; h < 2; h++)
+        if (c == 0) sml[(gi * 4 + kw) * 32 + mt * 16 + h * 8 + g] = make_float2(m[mt][h], l[mt][h]);
+    }
+  }
+  __syncthreads();
+  const int mt = kw >> 1, h = kw & 1;
+  const int r = mt * 16 + h * 8 + g;  // row within the group
+  if (gi * 32 + r >= cta_rows) return;
+  float2 ml[4];
+#pragma unroll
+  for (int w = 0; w < 4; w++) ml[w] = sml[(gi * 4 + w) * 32 + r];
+  float mx = ml[0].x;
+#pragma unroll
+  for (int w = 1; w < 4; w++) mx = fmaxf(mx, ml[w].x);
+  const float ref = mx == -INFINITY ? 0.f : mx;
+  float f[4];
+  f[0] = exp2f(ml[0].x - ref);
+  float lsum = ml[0].y * f[0];
+#pragma unroll
+  for (int w = 1; w < 4; w++) {
+    f[w] = exp2f(ml[w].x - ref);
+    lsum += ml[w].y * f[w];
+  }
+  const float2* src = so + ((gi * 4 * kMT + mt) * kNT * 2 + h) * 32 + lane;  // warp 0's n-tile 0
+  // Where the row goes: the partial ([chunk][kv head][row]) or, with one chunk, the output row
+  // normalised as the merge kernel would (1 / l, zeros for l = 0).
+  const bool part = a.direct_out == nullptr;
+  const size_t prow = (size_t(chunk) * a.kv_heads + kvh) * a.rows_padded + row0 + gi * 32 + r;
+  size_t dst = prow * HD + 2 * c;
+  float inv = 1.f;
+  if (part) {
+    if (c == 0) a.part_ml[prow] = make_float2(mx, lsum);
+  } else {
+    const int qrow = row0 + gi * 32 + r;
+    dst = (size_t(qrow / a.group) * a.heads + kvh * a.group + qrow % a.group) * HD + 2 * c;
+    inv = lsum > 0.f ? 1.f / lsum : 0.f;
+  }
+  constexpr int kStep = 2;  // n-tiles an iteration: their 8 loads in flight together
+#pragma unroll 1
+  for (int nt0 = 0; nt0 < kNT; nt0 += kStep) {
+    float2 x[kStep][4];
+#pragma unroll
+    for (int j = 0; j < kStep; j++)
+#pragma unroll
+      for (int w = 0; w < 4; w++) x[j][w] = src[w * kWarp + (nt0 + j) * 64];
+#pragma unroll
+    for (int j = 0; j < kStep; j++) {
+      float v0 = x[j][0].x * f[0], v1 = x[j][0].y * f[0];
+#pragma unroll
+      for (int w = 1; w < 4; w++) {
+        v0 += x[j][w].x * f[w];
+        v1 += x[j][w].y * f[w];
+      }
+      const size_t at = dst + (nt0 + j) * 8;
+      if (part)
+        *reinterpret_cast<float2*>(a.part_o + at) = make_float2(v0, v1);
+      else if (a.out_bf16)
+        *reinterpret_cast<__nv_bfloat162*>(static_cast<__nv_bfloat16*>(a.direct_out) + at) =
+            __floats2bfloat162_rn(v0 * inv, v1 * inv);
+      else
+        *reinterpret_cast<float2*>(static_cast<float*>(a.direct_out) + at) = make_float2(v0 * inv, v1 * inv);
+    }
+  }
+}
+
+// ROT_TOKEN (HW_ATTN_ROT_TOKEN=1, 1-group kernels only): the query rotation per (token, pair);
+// SMALL_TAIL (HW_ATTN_SMALL_TAIL=1, where Smem::small_tail_fits): the 4 warps' merge as one rolled
+// loop run by all of them, and no o rescale at the first tile. Template parameters, so that the
+// default kernels' code stays as it was.
+template <int HD, int GROUPS, int STAGES, bool ROT_TOKEN = false, bool SMALL_TAIL = false>
 __global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a) {
   constexpr int kRows = 32 * GROUPS;
   constexpr int kStride = Smem<HD, STAGES>::kStride;
@@ -341,7 +448,9 @@ __global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a
           }
         l[mt][h] = l[mt][h] * alpha + sum;
         lp[mt][h] = lp[mt][h] * alpha + sum;
-        if (alpha != 1.f) {  // the running max rarely moves after the first tiles
+        // The running max rarely moves after the first tiles. SMALL_TAIL: nor is o rescaled at the
+        // first tile, where it is still 0 (alpha is 0 there: m was -inf).
+        if ((!SMALL_TAIL || k > 0) && alpha != 1.f) {
 #pragma unroll
           for (int nt = 0; nt < kNT; nt++) o[mt][nt][h * 2] *= alpha, o[mt][nt][h * 2 + 1] *= alpha;
         }
@@ -379,6 +488,10 @@ __global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a
       l[mt][h] += __shfl_xor_sync(0xffffffffu, l[mt][h], 1);
       l[mt][h] += __shfl_xor_sync(0xffffffffu, l[mt][h], 2);
     }
+  if constexpr (SMALL_TAIL) {
+    small_tail<HD, GROUPS, STAGES>(a, merge_s, o, m, l, mt_on, row0, cta_rows, chunk, kvh);
+    return;
+  }
   float* mo = merge_s;
   float* mml = merge_s + GROUPS * 3 * kMT * kNT * 4 * 32;
   if (kw > 0) {
@@ -575,18 +688,31 @@ void check_cuda(cudaError_t e, const char* what) {
     fail("cuda attention", std::string(what) + ": " + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) + ")");
 }
 
-// Raises the shared-memory limit (to at least `floor`, see HW_ATTN_SPREAD); returns CTAs per SM at
-// the kernel's own size.
+// The chunk kernel of `stages` for the switches: the rotation per (token, pair) exists for 1 group,
+// the small tail where its parked partials fit (Smem::small_tail_fits); elsewhere the default's
+// parts run in their place.
+template <int HD, int GROUPS, int STAGES>
+void (*chunk_kernel(bool rot_token, bool small_tail))(ChunkArgs) {
+  constexpr bool kTail = Smem<HD, STAGES>::small_tail_fits(GROUPS);
+  if constexpr (GROUPS == 1) {
+    static_assert(kTail, "every 1-group CTA has room for the small tail");
+    if (rot_token)
+      return small_tail ? attn_chunk_kernel<HD, 1, STAGES, true, true> : attn_chunk_kernel<HD, 1, STAGES, true>;
+  }
+  if constexpr (kTail)
+    if (small_tail) return attn_chunk_kernel<HD, GROUPS, STAGES, false, true>;
+  return attn_chunk_kernel<HD, GROUPS, STAGES>;
+}
+
+// Raises the shared-memory limit (to at least `floor`, see HW_ATTN_SPREAD) of the kernel and its
+// variants; returns CTAs per SM at the kernel's own size.
 template <int HD, int GROUPS, int STAGES>
 int prepare_chunk_kernel(size_t floor) {
   const size_t bytes = Smem<HD, STAGES>::bytes(GROUPS);
-  check_cuda(cudaFuncSetAttribute(attn_chunk_kernel<HD, GROUPS, STAGES>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                  int(std::max(bytes, floor))),
-             "cudaFuncSetAttribute(attn_chunk_kernel)");
-  if constexpr (GROUPS == 1)
-    check_cuda(cudaFuncSetAttribute(attn_chunk_kernel<HD, GROUPS, STAGES, true>,
+  for (int v = 0; v < 4; v++)
+    check_cuda(cudaFuncSetAttribute(chunk_kernel<HD, GROUPS, STAGES>(v & 1, v & 2),
                                     cudaFuncAttributeMaxDynamicSharedMemorySize, int(std::max(bytes, floor))),
-               "cudaFuncSetAttribute(attn_chunk_kernel, rotation per token)");
+               "cudaFuncSetAttribute(attn_chunk_kernel)");
   int n = 0;
   check_cuda(
       cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, attn_chunk_kernel<HD, GROUPS, STAGES>, 128 * GROUPS, bytes),
@@ -595,24 +721,16 @@ int prepare_chunk_kernel(size_t floor) {
 }
 
 // `floor`: dynamic shared memory asked for at least (bytes past the kernel's own are unused).
-// `rot_token`: the 1-group kernels with the rotation per (token, pair).
+// `rot_token`, `small_tail`: the variants of chunk_kernel().
 template <int HD, int GROUPS>
-void launch_chunk(int stages, dim3 grid, cudaStream_t stream, const ChunkArgs& ca, size_t floor, bool rot_token) {
-  if constexpr (GROUPS == 1) {
-    if (rot_token) {
-      if (stages == 4)
-        launch_kernel(attn_chunk_kernel<HD, 1, 4, true>, grid, 128, std::max(Smem<HD, 4>::bytes(1), floor), stream, ca);
-      else
-        launch_kernel(attn_chunk_kernel<HD, 1, 3, true>, grid, 128, std::max(Smem<HD, 3>::bytes(1), floor), stream, ca);
-      return;
-    }
-  }
+void launch_chunk(int stages, dim3 grid, cudaStream_t stream, const ChunkArgs& ca, size_t floor, bool rot_token,
+                  bool small_tail) {
   if (stages == 4)
-    launch_kernel(attn_chunk_kernel<HD, GROUPS, 4>, grid, 128 * GROUPS, std::max(Smem<HD, 4>::bytes(GROUPS), floor),
-                  stream, ca);
+    launch_kernel(chunk_kernel<HD, GROUPS, 4>(rot_token, small_tail), grid, 128 * GROUPS,
+                  std::max(Smem<HD, 4>::bytes(GROUPS), floor), stream, ca);
   else
-    launch_kernel(attn_chunk_kernel<HD, GROUPS, 3>, grid, 128 * GROUPS, std::max(Smem<HD, 3>::bytes(GROUPS), floor),
-                  stream, ca);
+    launch_kernel(chunk_kernel<HD, GROUPS, 3>(rot_token, small_tail), grid, 128 * GROUPS,
+                  std::max(Smem<HD, 3>::bytes(GROUPS), floor), stream, ca);
 }
 
 template <int HD, int GROUPS>
@@ -634,6 +752,7 @@ struct HogwildAttention::Impl {
   int short_early = 1;           // HW_ATTN_SHORT_EARLY: 1 settled tiles before the PDL wait, 0 none (2: test only)
   size_t spread_smem = 0;        // HW_ATTN_SPREAD=1: shared memory a chunk CTA asks for when its grid fits the SMs
   int rot_token = 0;             // HW_ATTN_ROT_TOKEN=1: the chunk kernel's rotation per (token, pair)
+  int small_tail = 0;            // HW_ATTN_SMALL_TAIL=1: the chunk kernel's warp merge as one rolled loop on 4 warps
   AttnPlanHost host;
   AttnCaps caps;
   AttnPlanLayout layout;
@@ -741,6 +860,11 @@ HogwildAttention::HogwildAttention(const AttnDims& dims, int device) : impl_(new
   // heads, 256 instead of 1,792) and each token's q loads together; the rotation was 29% of a CTA
   // in the 2026-12-03 12:11 UTC profile (attention-cuda-notes.md).
   if (const char* env = std::getenv("HW_ATTN_ROT_TOKEN")) m.rot_token = std::string(env) == "1";
+  // Benchmark switch (unmeasured; off): HW_ATTN_SMALL_TAIL=1, the chunk kernel's merge of its 4
+  // warps as one rolled loop that all 4 run (the default's warp 0 alone runs ~1,200 unrolled
+  // instructions, fetched cold: 20% of a 1k decode CTA in the same profile), and no o rescale at a
+  // CTA's first tile. Not for 3-stage 2-group CTAs (no room to park 4 warps): they keep the default.
+  if (const char* env = std::getenv("HW_ATTN_SMALL_TAIL")) m.small_tail = std::string(env) == "1";
   int c1, c2;
   if (dims.head_dim == 64)
     c1 = prepare_chunk<64, 1>(m.stages1, m.spread_smem), c2 = prepare_chunk<64, 2>(m.stages2, m.spread_smem);
@@ -858,13 +982,13 @@ void HogwildAttention::run(int layer, const AttnLayerArgs& args, cudaStream_t st
   const dim3 grid(s.qtiles, s.chunks, m.dims.kv_heads);
   const size_t floor = size_t(grid.x) * grid.y * grid.z <= size_t(m.sms) ? m.spread_smem : 0;
   if (HD == 64 && s.groups == 1)
-    launch_chunk<64, 1>(m.stages1, grid, stream, ca, floor, m.rot_token);
+    launch_chunk<64, 1>(m.stages1, grid, stream, ca, floor, m.rot_token, m.small_tail);
   else if (HD == 64)
-    launch_chunk<64, 2>(m.stages2, grid, stream, ca, floor, false);
+    launch_chunk<64, 2>(m.stages2, grid, stream, ca, floor, false, m.small_tail);
   else if (s.groups == 1)
-    launch_chunk<128, 1>(m.stages1, grid, stream, ca, floor, m.rot_token);
+    launch_chunk<128, 1>(m.stages1, grid, stream, ca, floor, m.rot_token, m.small_tail);
   else
-    launch_chunk<128, 2>(m.stages2, grid, stream, ca, floor, false);
+    launch_chunk<128, 2>(m.stages2, grid, stream, ca, floor, false, m.small_tail);
   check_cuda(cudaGetLastError(), "launch of attn_chunk_kernel");
   if (direct) return;
 
