@@ -52,6 +52,7 @@ run "transformers fixtures, greedy, OOM" fixtures.log "$BUILD/test_cuda_fixtures
 run "shared-KV attention kernel vs CPU op" attention.log "$BUILD/test_attention_cuda"
 run "the same, HW_ATTN_SPREAD=1" attention_spread.log env HW_ATTN_SPREAD=1 "$BUILD/test_attention_cuda"
 run "the same, HW_ATTN_ROT_TOKEN=1" attention_rot.log env HW_ATTN_ROT_TOKEN=1 "$BUILD/test_attention_cuda"
+run "the same, HW_ATTN_CTA_DESC=1" attention_desc.log env HW_ATTN_CTA_DESC=1 "$BUILD/test_attention_cuda"
 run "test_hogwild on the CUDA backend" hogwild.log env HW_TEST_DEVICE=cuda "$BUILD/test_hogwild"
 run "attention reads before its PDL wait (slow writer)" attention_pdl.log "$BUILD/test_attention_pdl"
 if [ -n "${HW_SKIP_SANITIZER:-}" ]; then
