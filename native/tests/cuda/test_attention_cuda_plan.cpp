@@ -401,7 +401,8 @@ void check_token_rows() {
 
 // HW_ATTN_CTA_DESC's extra plan bytes in the engine benchmark's decode shapes on an H200 (132 SMs,
 // two 1-group CTAs an SM: waves 264 / 132, as HogwildAttention computes them): a prompt block of
-// 1k or 16k keys, then one block of 1-40 keys per worker.
+// 1k or 16k keys, then each worker's own block of 1-151 keys (attention_cases.h's contiguous layout;
+// bench_attention_cuda's problem differs a little: attention-cuda-notes.md gives its numbers).
 void print_desc_bytes() {
   struct Shape {
     const char* name;
