@@ -905,15 +905,16 @@ void HogwildAttention::run(int layer, const AttnLayerArgs& args, cudaStream_t st
     return;
   }
   const dim3 grid(s.qtiles, s.chunks, m.dims.kv_heads);
+  const bool desc = m.host.desc_tiles > 0;  // HW_ATTN_CTA_DESC=1 and the plan small enough to hold them
   const size_t floor = size_t(grid.x) * grid.y * grid.z <= size_t(m.sms) ? m.spread_smem : 0;
   if (HD == 64 && s.groups == 1)
-    launch_chunk<64, 1>(m.stages1, grid, stream, ca, floor, m.rot_token, m.cta_desc);
+    launch_chunk<64, 1>(m.stages1, grid, stream, ca, floor, m.rot_token, desc);
   else if (HD == 64)
-    launch_chunk<64, 2>(m.stages2, grid, stream, ca, floor, false, m.cta_desc);
+    launch_chunk<64, 2>(m.stages2, grid, stream, ca, floor, false, desc);
   else if (s.groups == 1)
-    launch_chunk<128, 1>(m.stages1, grid, stream, ca, floor, m.rot_token, m.cta_desc);
+    launch_chunk<128, 1>(m.stages1, grid, stream, ca, floor, m.rot_token, desc);
   else
-    launch_chunk<128, 2>(m.stages2, grid, stream, ca, floor, false, m.cta_desc);
+    launch_chunk<128, 2>(m.stages2, grid, stream, ca, floor, false, desc);
   check_cuda(cudaGetLastError(), "launch of attn_chunk_kernel");
   if (direct) return;
 

@@ -143,6 +143,11 @@ void attn_build_cta_desc(AttnPlanHost& h, int group, int pt) {
   const AttnShape& s = h.shape;
   int most = 1;  // at least one tile a slot, so that the layout says the descriptors are there
   for (int c = 0; c < s.chunks; c++) most = std::max(most, h.chunk_tile[c + 1] - h.chunk_tile[c]);
+  const int cta_rows_max = 32 * s.groups;
+  const long long bytes = (long long)s.chunks * s.qtiles * most * int(sizeof(AttnTileDesc)) +
+                          (long long)s.qtiles * cta_rows_max * int(sizeof(AttnRowDesc));
+  h.desc_tiles = 0, h.cta_tile.clear(), h.cta_row.clear();
+  if (bytes > kAttnMaxDescBytes) return;  // too large to upload every step: the default kernel runs
   h.desc_tiles = most;
   h.cta_tile.assign(size_t(s.chunks) * s.qtiles * most * kAttnTileDescInts, 0);
   for (int c = 0; c < s.chunks; c++)
@@ -163,7 +168,6 @@ void attn_build_cta_desc(AttnPlanHost& h, int group, int pt) {
         const size_t at = ((size_t(c) * s.qtiles + qt) * most + (gt - h.chunk_tile[c])) * kAttnTileDescInts;
         std::memcpy(h.cta_tile.data() + at, &d, sizeof d);
       }
-  const int cta_rows_max = 32 * s.groups;
   h.cta_row.assign(size_t(s.qtiles) * cta_rows_max * 4, 0);  // padding rows: never read as rows
   for (int qrow = 0; qrow < s.rows_q; qrow++) {
     const int t = qrow / group;

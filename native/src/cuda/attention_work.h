@@ -243,7 +243,11 @@ AttnPlanHost build_attn_plan(const AttnDims& dims, const AttnProblem& p, int wav
                              bool cta_desc = false);
 // Fills h.cta_tile / h.cta_row from the plan's arrays: per (chunk, q-tile) the chunk's tiles clipped
 // to the q-tile's limits with their page ids, per query row its token, head in group, batch row and
-// position. `group`: query heads per KV head.
+// position. `group`: query heads per KV head. A plan whose descriptors would fill more than
+// kAttnMaxDescBytes gets none (desc_tiles 0) and runs the default kernel: slots x tiles grows as
+// the square of the query tokens in a long prefill (16k tokens of QwQ-32B: ~10 MB), and the
+// whole plan is uploaded every step.
+constexpr int kAttnMaxDescBytes = 64 << 10;
 void attn_build_cta_desc(AttnPlanHost& h, int group, int page_tokens);
 
 // Whether a problem of this shape (qtiles and tokens as planned) and `tiles` tiles fits a cluster of

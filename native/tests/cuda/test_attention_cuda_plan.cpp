@@ -125,19 +125,25 @@ size_t desc_bytes(const AttnPlanHost& h) {
 }
 
 Emulated emulate(const Case& cs, const CaseData& cd, int wave1, int wave2, int min_chunk_tiles, int short_cluster,
-                 bool cta_desc, AttnCaps& caps) {
+                 bool want_desc, AttnCaps& caps) {
   const AttnDims& d = cs.dims;
   const int HD = d.head_dim, KVH = d.kv_heads, group = d.heads / d.kv_heads, pt = d.page_tokens;
-  const AttnPlanHost h = build_attn_plan(d, cd.b.problem, wave1, wave2, 0, min_chunk_tiles, short_cluster, cta_desc);
-  if (cta_desc) {
+  const AttnPlanHost h = build_attn_plan(d, cd.b.problem, wave1, wave2, 0, min_chunk_tiles, short_cluster, want_desc);
+  const bool cta_desc = h.desc_tiles > 0;  // the launch takes the descriptor kernel when the plan holds them
+  if (want_desc) {
     check_same_plan(h, build_attn_plan(d, cd.b.problem, wave1, wave2, 0, min_chunk_tiles, short_cluster));
-    CHECK(h.desc_tiles >= 1 && h.desc_tiles <= kAttnMaxChunkTiles, "%d tiles a descriptor slot", h.desc_tiles);
-    // At most twice what the plan fills, plus 2 KB (growth of a quarter plus one on each count).
-    const size_t bound = (size_t(h.shape.chunks) * h.shape.qtiles * h.desc_tiles * sizeof(AttnTileDesc) +
-                          size_t(h.shape.qtiles) * 32 * h.shape.groups * sizeof(AttnRowDesc)) *
-                             2 +
-                         2048;
-    CHECK(desc_bytes(h) <= bound, "descriptors take %zu bytes (bound %zu)", desc_bytes(h), bound);
+    int most = 1;
+    for (int c = 0; c < h.shape.chunks; c++) most = std::max(most, h.chunk_tile[c + 1] - h.chunk_tile[c]);
+    const size_t filled = size_t(h.shape.chunks) * h.shape.qtiles * most * sizeof(AttnTileDesc) +
+                          size_t(h.shape.qtiles) * 32 * h.shape.groups * sizeof(AttnRowDesc);
+    CHECK(cta_desc == (filled <= size_t(kAttnMaxDescBytes)), "descriptors %d for %zu bytes", int(cta_desc), filled);
+    if (cta_desc) {
+      CHECK(h.desc_tiles == most, "%d tiles a descriptor slot, the largest chunk %d", h.desc_tiles, most);
+      // At most twice what the plan fills, plus 2 KB (growth of a quarter plus one on each count).
+      CHECK(desc_bytes(h) <= 2 * filled + 2048, "descriptors take %zu bytes for %zu filled", desc_bytes(h), filled);
+    }
+  } else {
+    CHECK(!cta_desc && h.cta_tile.empty() && h.cta_row.empty(), "descriptors without HW_ATTN_CTA_DESC");
   }
   const bool short_plan = h.shape.cluster > 0;
   CHECK(short_plan == (short_cluster > 0 && h.shape.qtiles == 1 && h.shape.tokens <= kAttnShortMaxTokens &&
@@ -399,6 +405,25 @@ void check_token_rows() {
         }
 }
 
+// A long prefill's descriptors (q-tiles x the chunk's tiles) are over kAttnMaxDescBytes: that plan goes
+// without them (the default kernel runs); one decode token of the same block gets them.
+void check_desc_cap() {
+  const AttnDims d{1, 28, 4, 128, 32};
+  for (int tokens : {4096, 1}) {
+    AttnProblem p;
+    p.block_pages.resize(1);
+    for (int i = 0; i < 4096 / 32; i++) p.block_pages[0].push_back(i);
+    AttnRow row;
+    row.tokens = tokens;
+    row.first_position = 4096 - tokens;
+    row.view.push_back({0, 0, 4096});
+    p.rows.push_back(row);
+    const AttnPlanHost h = build_attn_plan(d, p, 264, 132, 0, 1, 0, true);
+    CHECK((h.desc_tiles > 0) == (tokens == 1), "%d tokens: %d q-tiles x %d chunks, descriptors %d", tokens,
+          h.shape.qtiles, h.shape.chunks, h.desc_tiles);
+  }
+}
+
 // HW_ATTN_CTA_DESC's extra plan bytes in the engine benchmark's decode shapes on an H200 (132 SMs,
 // two 1-group CTAs an SM: waves 264 / 132, as HogwildAttention computes them): a prompt block of
 // 1k or 16k keys, then each worker's own block of 1-151 keys (attention_cases.h's contiguous layout;
@@ -496,6 +521,7 @@ int main() {
       for (int cl : {8, 16}) check_case(cs, 264, 132, 1, cl, false, caps, &shorts);
     }
   CHECK(shorts > 0, "no case took a short plan");
+  check_desc_cap();
   print_desc_bytes();
   std::printf("short plans: %d\n", shorts);
   return test_summary("test_attention_cuda_plan");
