@@ -6,8 +6,9 @@
 #    QwQ-32B, Qwen3-8B, Qwen2.5-7B, Qwen2.5-0.5B: the default kernels, and the short kernel at 1k and
 #    2k (HW_ATTN_SHORT=1: clusters of 8 CTAs, =16: of 16; where it does not fit, the default runs),
 #    the chunk kernel with HW_ATTN_SPREAD=1 ("spread": one CTA per SM), HW_ATTN_ROT_TOKEN=1
-#    ("rot": one sincosf per token and pair) and HW_ATTN_SMALL_TAIL=1 ("tail": the warps' merge as
-#    one rolled loop on 4 warps) at 1k and 2k,
+#    ("rot": one sincosf per token and pair), HW_ATTN_SMALL_TAIL=1 ("tail": the warps' merge as
+#    one rolled loop on 4 warps) and HW_ATTN_CTA_DESC=1 ("desc": the prologue from the host's
+#    per-CTA descriptors) at 1k and 2k,
 #    torch SDPA over one sequence at the same contexts; per row the intercept (fixed cost) and the
 #    slope (cost per key) (scripts/gpu/attention_latency.py);
 # 3. the same op's kernel-only durations (ncu, gpu__time_duration only) at 1k, Qwen2.5-7B W = 4,
@@ -74,12 +75,17 @@ for n in 1 16; do
     sed "s/^/short=$n /" >>"$L"
   say "   HW_ATTN_SHORT=$n rc ${PIPESTATUS[0]}"
 done
-# One chunk CTA per SM when the grid fits the SMs; the rotation per (token, pair); the small tail
-# (attention.cu; same launch kind as the default, so the table compares every context).
-for v in HW_ATTN_SPREAD=1 HW_ATTN_ROT_TOKEN=1 HW_ATTN_SMALL_TAIL=1; do
-  case $v in HW_ATTN_SPREAD=1) name=spread ;; HW_ATTN_ROT_TOKEN=1) name=rot ;; *) name=tail ;; esac
+# One chunk CTA per SM when the grid fits the SMs; the rotation per (token, pair); the small tail;
+# the prologue from per-CTA descriptors; the last three together (attention.cu; same launch kind
+# as the default, so the table compares every context).
+for v in HW_ATTN_SPREAD=1 HW_ATTN_ROT_TOKEN=1 HW_ATTN_SMALL_TAIL=1 HW_ATTN_CTA_DESC=1 \
+  "HW_ATTN_ROT_TOKEN=1 HW_ATTN_SMALL_TAIL=1 HW_ATTN_CTA_DESC=1"; do
+  case $v in
+    HW_ATTN_SPREAD=1) name=spread ;; HW_ATTN_ROT_TOKEN=1) name=rot ;; HW_ATTN_SMALL_TAIL=1) name=tail ;;
+    HW_ATTN_CTA_DESC=1) name=desc ;; *) name=rot+tail+desc ;;
+  esac
   [ "$(left)" -lt 120 ] && { say "   $v skipped: $(left) s left"; continue; }
-  env $v timeout "$(cap 30)" $B/bench_attention_cuda --contexts 1024,2048 \
+  env $v timeout "$(cap 25)" $B/bench_attention_cuda --contexts 1024,2048 \
     --shapes $shapes --workers 1,4 2>&1 | sed "s/^/$name /" >>"$L"
   say "   $v rc ${PIPESTATUS[0]}"
 done
