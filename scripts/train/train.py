@@ -311,9 +311,11 @@ def forward_cache(model, b):
 
 @torch.no_grad()
 def evaluate_cache(model, runs, device, max_len, max_blocks, max_tokens=32768):
-    """Held-out runs in the cache format: target-token and claim accuracy, runs with every target right, final sums right."""
+    """Held-out runs in the cache format: target-token and claim accuracy, runs with every target right, final sums right,
+    and the final sums' accuracy by token position (v3: units digit first, then tens, ...: where a sum is learnt last)."""
     model.eval()
     tot_loss = tot_n = tot_ok = dec_n = dec_ok = runs_ok = sum_n = sum_ok = 0
+    pos_n, pos_ok = [0] * 8, [0] * 8
     for idx in cache_batches(runs, max_tokens, random.Random(0), max_len, max_blocks):
         b = cache_collate(runs, idx, device)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device == "cuda"):
@@ -333,9 +335,15 @@ def evaluate_cache(model, runs, device, max_len, max_blocks, max_tokens=32768):
         has = s3.sum(1) > 0
         sum_n += has.sum().item()
         sum_ok += (has & ((ok * s3).sum(1) == s3.sum(1))).sum().item()
+        at = (s3.cumsum(1) - 1) * s3 - (1 - s3)  # each weight-3 token's index within its run's sum, -1 elsewhere
+        for k in range(len(pos_n)):
+            on = (at == k).float()
+            pos_n[k] += on.sum().item()
+            pos_ok[k] += (ok * on).sum().item()
     model.train()
     n_runs = len(cache_batches(runs, 1 << 30, random.Random(0), max_len, max_blocks)[0]) if runs else 1
-    return tot_loss / max(tot_n, 1), tot_ok / max(tot_n, 1), runs_ok / max(n_runs, 1), dec_ok / max(dec_n, 1), (sum_ok / sum_n if sum_n else float("nan"), sum_n)
+    by_pos = [pos_ok[k] / pos_n[k] for k in range(len(pos_n)) if pos_n[k]]
+    return tot_loss / max(tot_n, 1), tot_ok / max(tot_n, 1), runs_ok / max(n_runs, 1), dec_ok / max(dec_n, 1), (sum_ok / sum_n if sum_n else float("nan"), sum_n, by_pos)
 
 
 def hf_state_dict(model):
@@ -503,8 +511,8 @@ def main():
         say(f"state saved to {a.state}: step {step}, {trained:.0f}s of the {schedule:.0f}s schedule")
     sums = ""
     if cache:
-        hl, hacc, hseq, hdec, (hsum, nsum) = evaluate_cache(model, held, device, a.max_len, a.max_blocks)
-        sums = f", final sums right {hsum:.4f} ({nsum} runs with a sum)"
+        hl, hacc, hseq, hdec, (hsum, nsum, by_pos) = evaluate_cache(model, held, device, a.max_len, a.max_blocks)
+        sums = f", final sums right {hsum:.4f} ({nsum} runs with a sum; by token of the sum: {' '.join(f'{x:.3f}' for x in by_pos)})"
     else:
         hl, hacc, hseq, hdec = evaluate(model, held, device, a.max_len)
     say(f"held-out: loss {hl:.4f}, target-token accuracy {hacc:.4f}, first-token (claim) accuracy {hdec:.4f}, {'runs' if cache else 'sequences'} with every target right {hseq:.4f} ({len(held)} {'runs' if cache else 'sequences'}){sums}")
