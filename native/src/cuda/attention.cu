@@ -27,6 +27,7 @@
 #include "../error.h"
 #include "attention.h"
 #include "attention_work.h"
+#include "cuda_check.h"
 #include "attention_device.cuh"
 #include "attention_short.cuh"
 #include "launch.cuh"
@@ -786,8 +787,8 @@ struct HogwildAttention::Impl {
   int short_cluster = 0;         // HW_ATTN_SHORT: CTAs per cluster of the short kernel (0: off)
   int short_early = 1;           // HW_ATTN_SHORT_EARLY: 1 settled tiles before the PDL wait, 0 none (2: test only)
   size_t spread_smem = 0;        // HW_ATTN_SPREAD=1: shared memory a chunk CTA asks for when its grid fits the SMs
-  int rot_token = 0;             // HW_ATTN_ROT_TOKEN=1: the chunk kernel's rotation per (token, pair)
-  int small_tail = 0;            // HW_ATTN_SMALL_TAIL=1: the chunk kernel's warp merge as one rolled loop on 4 warps
+  bool rot_token = false;        // HW_ATTN_ROT_TOKEN=1: the chunk kernel's rotation per (token, pair)
+  bool small_tail = false;       // HW_ATTN_SMALL_TAIL=1: the chunk kernel's warp merge as one rolled loop on 4 warps
   bool cta_desc = false;         // HW_ATTN_CTA_DESC=1: per-CTA descriptors in the plan, read by the chunk kernel
   AttnPlanHost host;
   AttnCaps caps;
@@ -842,7 +843,7 @@ HogwildAttention::HogwildAttention(const AttnDims& dims, int device) : impl_(new
     if (std::string(env) == "3") m.stages1 = m.stages2 = 3;
     if (std::string(env) == "4") m.stages1 = m.stages2;
   }
-  if (const char* env = std::getenv("HW_ATTN_GROUPS")) m.one_group = std::string(env) == "1";
+  m.one_group = switch_set("HW_ATTN_GROUPS");
   // Short contexts: one CTA per (KV head, q-tile) over all tiles and no merge launch, in place of
   // one-tile chunks and a merge kernel. Benchmark switch (0 = never): measured much slower at 1k
   // (H200, 2026-12-02 14:30 UTC, =64: 7B W=4 6.60 vs 5.01 ms a step, 0.5B 1.93 vs 1.13): a CTA's
@@ -853,7 +854,7 @@ HogwildAttention::HogwildAttention(const AttnDims& dims, int device) : impl_(new
   // ahead); the merge reads N times fewer partials. Unmeasured; off (1) by default.
   if (const char* env = std::getenv("HW_ATTN_CHUNK_TILES")) m.min_chunk_tiles = std::max(1, std::atoi(env));
   // Benchmark switch: the merge kernel in one round trip fewer (same bytes out; unmeasured, off).
-  if (const char* env = std::getenv("HW_ATTN_MERGE1")) m.merge_one_pass = std::string(env) == "1";
+  m.merge_one_pass = switch_set("HW_ATTN_MERGE1");
   // Benchmark switch: short problems (decode at ~1k keys) through the cluster kernel of
   // attention_short.cuh. HW_ATTN_SHORT=1 (or 8): clusters of 8 CTAs; =2..16: that many. Unmeasured; off.
   // HW_ATTN_SHORT_EARLY=0 (benchmark, or a fallback should a hazard show): every tile after the wait;
@@ -884,7 +885,7 @@ HogwildAttention::HogwildAttention(const AttnDims& dims, int device) : impl_(new
   // per SM with more than half an SM's shared memory, so that no two of its CTAs share an SM. The
   // 2026-12-03 12:11 UTC profile (1k decode, 80 CTAs on 132 SMs) found the busiest SM with two
   // CTAs' tensor work and ~1.5x the average busy SM's active cycles (attention-cuda-notes.md).
-  if (const char* env = std::getenv("HW_ATTN_SPREAD"); env && std::string(env) == "1") {
+  if (switch_set("HW_ATTN_SPREAD")) {
     int sm_smem = 0;
     check_cuda(cudaDeviceGetAttribute(&sm_smem, cudaDevAttrMaxSharedMemoryPerMultiprocessor, device),
                "cudaDeviceGetAttribute");
@@ -895,17 +896,17 @@ HogwildAttention::HogwildAttention(const AttnDims& dims, int device) : impl_(new
   // one sincosf per (token, pair) instead of one per (row, pair) (a 1k decode q-tile: 4 tokens x 7
   // heads, 256 instead of 1,792) and each token's q loads together; the rotation was 29% of a CTA
   // in the 2026-12-03 12:11 UTC profile (attention-cuda-notes.md).
-  if (const char* env = std::getenv("HW_ATTN_ROT_TOKEN")) m.rot_token = std::string(env) == "1";
+  m.rot_token = switch_set("HW_ATTN_ROT_TOKEN");
   // Benchmark switch (unmeasured; off): HW_ATTN_SMALL_TAIL=1, the chunk kernel's merge of its 4
   // warps as one rolled loop that all 4 run (the default's warp 0 alone runs ~1,200 unrolled
   // instructions, fetched cold: 20% of a 1k decode CTA in the same profile), and no o rescale at a
   // CTA's first tile. Not for 3-stage 2-group CTAs (no room to park 4 warps): they keep the default.
-  if (const char* env = std::getenv("HW_ATTN_SMALL_TAIL")) m.small_tail = std::string(env) == "1";
+  m.small_tail = switch_set("HW_ATTN_SMALL_TAIL");
   // Benchmark switch (untested on a GPU; off): HW_ATTN_CTA_DESC=1, the plan also holds per-CTA
   // descriptors of the chunk kernel's tiles and rows (attn_build_cta_desc), so that its prologue
   // reads them in one round trip and then the page pointers, instead of a chain of dependent loads
   // (14.6% of a CTA at 1k in the 2026-12-03 12:11 UTC profile, attention-cuda-notes.md item 4).
-  if (const char* env = std::getenv("HW_ATTN_CTA_DESC")) m.cta_desc = std::string(env) == "1";
+  m.cta_desc = switch_set("HW_ATTN_CTA_DESC");
   int c1, c2;
   if (dims.head_dim == 64)
     c1 = prepare_chunk<64, 1>(m.stages1, m.spread_smem), c2 = prepare_chunk<64, 2>(m.stages2, m.spread_smem);

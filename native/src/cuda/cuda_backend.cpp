@@ -326,7 +326,7 @@ class CudaBackend final : public Backend {
 #endif
   Buf page_table_, move_buf_, q_, sample_params_, sample_ids_;
   // Decode-step CUDA graph (HW_CUDA_GRAPH=0 turns it off).
-  bool graphs_ = !(std::getenv("HW_CUDA_GRAPH") && std::string(std::getenv("HW_CUDA_GRAPH")) == "0");
+  bool graphs_ = cuda::switch_on("HW_CUDA_GRAPH");
   cudaGraphExec_t graph_ = nullptr;
 
  public:

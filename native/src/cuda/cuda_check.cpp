@@ -25,6 +25,11 @@ bool switch_on(const char* name) {
   return !(v && std::string(v) == "0");
 }
 
+bool switch_set(const char* name) {
+  const char* v = std::getenv(name);
+  return v && std::string(v) == "1";
+}
+
 bool pdl_enabled() {
   static const bool on = [] {
     if (!switch_on("HW_CUDA_PDL")) return false;

@@ -27,6 +27,10 @@ bool sync_each_launch();
 // (kept so that an A/B run, or a user who meets a fault in a fused path, can turn it off).
 bool switch_on(const char* name);
 
+// A switch that is off by default (a benchmark variant, or one measured and left off): on only
+// when the variable NAME is "1".
+bool switch_set(const char* name);
+
 // After a launch: launch errors now; with HW_CUDA_SYNC=1 also faults inside the kernel.
 inline void check_launch(const char* kernel) {
   note_launch(kernel);
