@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Decode steps through the engine with each opt-in attention switch against the default kernels,
+# in interleaved rounds on one GPU (run from the repository root, after a build of bench_cuda):
+#   scripts/gpu/switch_ab.sh [build-dir=native/build-gpu] [rounds=3]
+# Each round runs bench_cuda once per variant (qwen2.5-0.5b and qwen2.5-7b, W = 4, 1k and 4k
+# context, no prefill), so a drifting clock hits every variant alike. Prints, per shape and
+# context, the median step time of each variant over the rounds and its ratio to the default's.
+# Raw JSON lines (prefixed by the variant) go to $OUT/switch_ab.txt (or /tmp).
+set -u
+B=${1:-native/build-gpu}
+ROUNDS=${2:-3}
+L=${OUT:-/tmp}/switch_ab.txt
+: >"$L"
+variants=(default HW_ATTN_SPREAD=1 HW_ATTN_ROT_TOKEN=1 HW_ATTN_SMALL_TAIL=1 HW_ATTN_CTA_DESC=1
+  "HW_ATTN_ROT_TOKEN=1 HW_ATTN_SMALL_TAIL=1 HW_ATTN_CTA_DESC=1")
+for r in $(seq 1 "$ROUNDS"); do
+  for v in "${variants[@]}"; do
+    e=""
+    [ "$v" = default ] || e=$v
+    env $e timeout 120 "$B/bench_cuda" --shapes qwen2.5-0.5b,qwen2.5-7b --workers 4 --contexts 1024,4096 \
+      --prefill 0 --steps 20 2>&1 | grep '"kind":"decode"' | sed "s/^/${v// /,} /" >>"$L"
+    echo "round $r, $v: rc ${PIPESTATUS[0]}"
+  done
+done
+python3 - "$L" <<'EOF'
+import json, statistics, sys, collections
+rows = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    name, js = line.split(" ", 1)
+    d = json.loads(js)
+    rows[(d["shape"], d["ctx"], name)].append(d["step_ms"])
+keys = sorted({(s, c) for s, c, _ in rows})
+names = []
+for s, c, n in rows:
+    if n not in names:
+        names.append(n)
+print("| shape, W=4 | ctx | variant | median step ms (rounds) | vs default |")
+print("| --- | ---: | --- | --- | ---: |")
+for s, c in keys:
+    base = statistics.median(rows.get((s, c, "default"), [float("nan")]))
+    for n in names:
+        v = rows.get((s, c, n))
+        if not v:
+            continue
+        m = statistics.median(v)
+        print(f"| {s} | {c} | {n} | {m:.3f} ({', '.join(f'{x:.3f}' for x in v)}) | {m / base:.3f} |")
+EOF
