@@ -7,7 +7,7 @@
 # train.py, write-checksums.mjs; .gpu/node.xz is an xz'd node binary (the GPU machine has none).
 # Everything lands in $OUT: model.tar.part-* (the Hugging Face folder model/, checksums.json
 # included, tarred and split for the trip back), the logs.
-#   CONVENTION=v2|v1 (default v2)  VIEWS=cache|exact|legacy (default: cache with v2, legacy with v1;
+#   CONVENTION=v3|v2|v1 (default v2; the shipped model is v3)  VIEWS=cache|exact|legacy (default: cache with v2, legacy with v1;
 #   cache is the engine's own cache format, the one that trains a model that works in the engine)
 #   STRETCH=N: exact views cut at most N trained tokens per sequence (default 0: only where the view changes shape)
 #   MINUTES=training minutes of this call (default 6)
