@@ -60,9 +60,9 @@ struct Smem {
            size_t(groups) * 32 * 4 /* rotation distances */ + size_t(groups) * 4 * 32 * 8 /* piece masses */ +
            size_t(groups) * 32 * 16 /* row info */ + size_t(kAttnMaxChunkTiles) * sizeof(TileEntry);
   }
-  // HW_ATTN_SMALL_TAIL: all 4 warps of a group park o (and one (m, l) per row), in the K/V stages and
-  // the q rows after them (both free after the loop). Fits every 1-group CTA and the 4-stage 2-group
-  // ones; not the 3-stage 2-group ones (their CTAs keep the default tail).
+  // The small tail (small_tail below): all 4 warps of a group park o (and one (m, l) per row), in the
+  // K/V stages and the q rows after them (both free after the loop). Fits every 1-group CTA and the
+  // 4-stage 2-group ones; not the 3-stage 2-group ones (their CTAs keep the old tail).
   __host__ __device__ static constexpr size_t small_tail_bytes(int groups) {
     return size_t(groups) * 4 * kMT * (HD / 8) * 4 * 32 * 4 + size_t(groups) * 4 * 32 * 8;
   }
@@ -71,14 +71,15 @@ struct Smem {
   }
 };
 
-// The chunk kernel's tail under HW_ATTN_SMALL_TAIL=1: merges the 4 warps of each group into one
-// (m, l, o) per row and writes it (the partial, or the output itself with one chunk). All 4 warps
-// park (m, l, o) in shared memory; then warp kw finishes rows (m-tile kw / 2, half kw % 2) of its
-// group in a rolled loop over the n-tiles: one small body (the default's warp 0 runs ~1,200
-// unrolled instructions alone, fetched cold at every CTA: 20% of a 1k decode CTA on the H200). The
-// same sums in the same order as the default (warps 0, 1, 2, 3; the same exp2f factors), so the
-// same bytes out. `m`, `l`: the warp's per-row running max and sum (l already summed over the 4
-// lanes of a row); `merge_s`: the K/V stages and the q rows, free now (Smem::small_tail_fits).
+// The chunk kernel's tail by default (HW_ATTN_SMALL_TAIL=0: the old one): merges the 4 warps of
+// each group into one (m, l, o) per row and writes it (the partial, or the output itself with one
+// chunk). All 4 warps park (m, l, o) in shared memory; then warp kw finishes rows (m-tile kw / 2,
+// half kw % 2) of its group in a rolled loop over the n-tiles: one small body (the old tail's warp 0
+// runs ~1,200 unrolled instructions alone, fetched cold at every CTA: 20% of a 1k decode CTA on the
+// H200). The same sums in the same order as the old tail (warps 0, 1, 2, 3; the same exp2f
+// factors), so the same bytes out. `m`, `l`: the warp's per-row running max and sum (l already
+// summed over the 4 lanes of a row); `merge_s`: the K/V stages and the q rows, free now
+// (Smem::small_tail_fits).
 template <int HD, int GROUPS, int STAGES>
 __device__ __forceinline__ void small_tail(const ChunkArgs& a, float* merge_s, const float (&o)[kMT][HD / 8][4],
                                            const float (&m)[kMT][2], const float (&l)[kMT][2], const bool (&mt_on)[kMT],
@@ -168,9 +169,9 @@ __device__ __forceinline__ void small_tail(const ChunkArgs& a, float* merge_s, c
 }
 
 // ROT_TOKEN (HW_ATTN_ROT_TOKEN=1, 1-group kernels only): the query rotation per (token, pair);
-// SMALL_TAIL (HW_ATTN_SMALL_TAIL=1, where Smem::small_tail_fits): the 4 warps' merge as one rolled
-// loop run by all of them, and no o rescale at the first tile. Template parameters, so that the
-// default kernels' code stays as it was.
+// SMALL_TAIL (the default where Smem::small_tail_fits; HW_ATTN_SMALL_TAIL=0 turns it off): the 4
+// warps' merge as one rolled loop run by all of them, and no o rescale at the first tile. Template
+// parameters, so that the kernels without them keep their code as it was.
 template <int HD, int GROUPS, int STAGES, bool ROT_TOKEN = false, bool SMALL_TAIL = false>
 __global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a) {
   constexpr int kRows = 32 * GROUPS;
@@ -690,8 +691,8 @@ void check_cuda(cudaError_t e, const char* what) {
 }
 
 // The chunk kernel of `stages` for the switches: the rotation per (token, pair) exists for 1 group,
-// the small tail where its parked partials fit (Smem::small_tail_fits); elsewhere the default's
-// parts run in their place.
+// the small tail where its parked partials fit (Smem::small_tail_fits); elsewhere the old tail runs
+// in its place.
 template <int HD, int GROUPS, int STAGES>
 void (*chunk_kernel(bool rot_token, bool small_tail))(ChunkArgs) {
   constexpr bool kTail = Smem<HD, STAGES>::small_tail_fits(GROUPS);
@@ -749,7 +750,7 @@ struct HogwildAttention::Impl {
   int short_cluster = 0;         // HW_ATTN_SHORT: CTAs per cluster of the short kernel (0: off)
   int short_early = 1;           // HW_ATTN_SHORT_EARLY: 1 settled tiles before the PDL wait, 0 none (2: test only)
   bool rot_token = false;        // HW_ATTN_ROT_TOKEN=1: the chunk kernel's rotation per (token, pair)
-  bool small_tail = false;       // HW_ATTN_SMALL_TAIL=1: the chunk kernel's warp merge as one rolled loop on 4 warps
+  bool small_tail = true;        // HW_ATTN_SMALL_TAIL=0 turns off: the chunk kernel's warp merge as one rolled loop
   AttnPlanHost host;
   AttnCaps caps;
   AttnPlanLayout layout;
@@ -841,16 +842,21 @@ HogwildAttention::HogwildAttention(const AttnDims& dims, int device) : impl_(new
         std::fprintf(stderr, "hogwild: HW_ATTN_SHORT=%s ignored: %s\n", env, why.c_str());
     }
   }
-  // Benchmark switch (unmeasured; off): HW_ATTN_ROT_TOKEN=1, the 1-group chunk kernel's query rotation with
-  // one sincosf per (token, pair) instead of one per (row, pair) (a 1k decode q-tile: 4 tokens x 7
-  // heads, 256 instead of 1,792) and each token's q loads together; the rotation was 29% of a CTA
-  // in the 2026-12-03 12:11 UTC profile (attention-cuda-notes.md).
+  // Benchmark switch (measured mixed; off): HW_ATTN_ROT_TOKEN=1, the 1-group chunk kernel's query
+  // rotation with one sincosf per (token, pair) instead of one per (row, pair) (a 1k decode q-tile:
+  // 4 tokens x 7 heads, 256 instead of 1,792) and each token's q loads together. One H200,
+  // 2026-12-03, decode step against the old default (ratio of medians): 0.956-0.987 at W=4 (0.5B
+  // and 7B, 1k and 4k) but 1.022 and 1.029 (slower) at 0.5B W=1; with the small tail 0.951-1.007.
+  // The op alone: +0.8 to +1.3 us at W=1 (QwQ-32B, Qwen3-8B shapes), ~-0.8 us at W=4.
   m.rot_token = switch_set("HW_ATTN_ROT_TOKEN");
-  // Benchmark switch (unmeasured; off): HW_ATTN_SMALL_TAIL=1, the chunk kernel's merge of its 4
-  // warps as one rolled loop that all 4 run (the default's warp 0 alone runs ~1,200 unrolled
-  // instructions, fetched cold: 20% of a 1k decode CTA in the same profile), and no o rescale at a
-  // CTA's first tile. Not for 3-stage 2-group CTAs (no room to park 4 warps): they keep the default.
-  m.small_tail = switch_set("HW_ATTN_SMALL_TAIL");
+  // The small tail, on by default (HW_ATTN_SMALL_TAIL=0 gives back the old tail): the chunk kernel's
+  // merge of its 4 warps as one rolled loop that all 4 run (the old tail's warp 0 alone runs ~1,200
+  // unrolled instructions, fetched cold), and no o rescale at a CTA's first tile; same sums in the
+  // same order. One H200, 2026-12-03, decode step against the old tail (ratio of medians): 0.942 to
+  // 0.988 at W=4 (0.5B and 7B, 1k and 4k); below 1.0 in 15 of 18 (model, W, context) of a second
+  // A/B (worst 1.007, Qwen3-8B W=8 4k). 3-stage 2-group CTAs have no room to park 4 warps: they
+  // keep the old tail.
+  m.small_tail = switch_on("HW_ATTN_SMALL_TAIL");
   int c1, c2;
   if (dims.head_dim == 64)
     c1 = prepare_chunk<64, 1>(m.stages1), c2 = prepare_chunk<64, 2>(m.stages2);
