@@ -5,10 +5,9 @@
 # 2. the attention op alone (bench_attention_cuda) at 1k, 2k, 4k and 16k keys, W = 1 and 4, shapes
 #    QwQ-32B, Qwen3-8B, Qwen2.5-7B, Qwen2.5-0.5B: the default kernels, and the short kernel at 1k and
 #    2k (HW_ATTN_SHORT=1: clusters of 8 CTAs, =16: of 16; where it does not fit, the default runs),
-#    the chunk kernel with HW_ATTN_SPREAD=1 ("spread": one CTA per SM), HW_ATTN_ROT_TOKEN=1
-#    ("rot": one sincosf per token and pair), HW_ATTN_SMALL_TAIL=1 ("tail": the warps' merge as
-#    one rolled loop on 4 warps) and HW_ATTN_CTA_DESC=1 ("desc": the prologue from the host's
-#    per-CTA descriptors) at 1k and 2k,
+#    the chunk kernel with HW_ATTN_ROT_TOKEN=1 ("rot": one sincosf per token and pair) and with
+#    HW_ATTN_SMALL_TAIL=0 ("oldtail": warp 0 merges the 4 warps' partials unrolled, the tail before
+#    the small one became the default) at 1k and 2k,
 #    torch SDPA over one sequence at the same contexts; per row the intercept (fixed cost) and the
 #    slope (cost per key) (scripts/gpu/attention_latency.py);
 # 3. the same op's kernel-only durations (ncu, gpu__time_duration only) at 1k, Qwen2.5-7B W = 4,
@@ -75,14 +74,11 @@ for n in 1 16; do
     sed "s/^/short=$n /" >>"$L"
   say "   HW_ATTN_SHORT=$n rc ${PIPESTATUS[0]}"
 done
-# One chunk CTA per SM when the grid fits the SMs; the rotation per (token, pair); the small tail;
-# the prologue from per-CTA descriptors; the last three together (attention.cu; same launch kind
-# as the default, so the table compares every context).
-for v in HW_ATTN_SPREAD=1 HW_ATTN_ROT_TOKEN=1 HW_ATTN_SMALL_TAIL=1 HW_ATTN_CTA_DESC=1 \
-  "HW_ATTN_ROT_TOKEN=1 HW_ATTN_SMALL_TAIL=1 HW_ATTN_CTA_DESC=1"; do
+# The rotation per (token, pair); the old tail (attention.cu; same launch kind as the default, so
+# the table compares every context).
+for v in HW_ATTN_ROT_TOKEN=1 HW_ATTN_SMALL_TAIL=0; do
   case $v in
-    HW_ATTN_SPREAD=1) name=spread ;; HW_ATTN_ROT_TOKEN=1) name=rot ;; HW_ATTN_SMALL_TAIL=1) name=tail ;;
-    HW_ATTN_CTA_DESC=1) name=desc ;; *) name=rot+tail+desc ;;
+    HW_ATTN_ROT_TOKEN=1) name=rot ;; *) name=oldtail ;;
   esac
   [ "$(left)" -lt 120 ] && { say "   $v skipped: $(left) s left"; continue; }
   env $v timeout "$(cap 25)" $B/bench_attention_cuda --contexts 1024,2048 \
@@ -97,7 +93,7 @@ end
 sm_metrics=sm__cycles_active.max,sm__cycles_active.sum,sm__ops_path_tensor_op_hmma_src_bf16_dst_fp32_sparsity_off.max,sm__ops_path_tensor_op_hmma_src_bf16_dst_fp32_sparsity_off.sum
 begin "kernel-only durations at 1k, Qwen2.5-7B W=4 (ncu, gpu__time_duration)"
 # With the busiest SM's active cycles and tensor work (HMMA ops of how many CTAs) against the sums.
-for v in default HW_ATTN_SHORT=1 HW_ATTN_SPREAD=1 HW_ATTN_ROT_TOKEN=1; do
+for v in default HW_ATTN_SHORT=1 HW_ATTN_ROT_TOKEN=1; do
   e=""
   [ $v = default ] || e=$v
   tag=durations_${v//=/}

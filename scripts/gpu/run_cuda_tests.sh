@@ -50,14 +50,11 @@ fi
 run "CUDA ops vs CPU (NMSE), Hogwild run" ops.log "$BUILD/test_cuda_ops"
 run "transformers fixtures, greedy, OOM" fixtures.log "$BUILD/test_cuda_fixtures"
 run "shared-KV attention kernel vs CPU op" attention.log "$BUILD/test_attention_cuda"
-run "the same, HW_ATTN_SPREAD=1" attention_spread.log env HW_ATTN_SPREAD=1 "$BUILD/test_attention_cuda"
+run "the same, HW_ATTN_SMALL_TAIL=0 (the old tail)" attention_oldtail.log \
+  env HW_ATTN_SMALL_TAIL=0 "$BUILD/test_attention_cuda"
 run "the same, HW_ATTN_ROT_TOKEN=1" attention_rot.log env HW_ATTN_ROT_TOKEN=1 "$BUILD/test_attention_cuda"
-run "the same, HW_ATTN_SMALL_TAIL=1" attention_tail.log env HW_ATTN_SMALL_TAIL=1 "$BUILD/test_attention_cuda"
-run "the same, HW_ATTN_SMALL_TAIL=1 HW_ATTN_ROT_TOKEN=1" attention_tail_rot.log \
-  env HW_ATTN_SMALL_TAIL=1 HW_ATTN_ROT_TOKEN=1 "$BUILD/test_attention_cuda"
-run "the same, HW_ATTN_CTA_DESC=1" attention_desc.log env HW_ATTN_CTA_DESC=1 "$BUILD/test_attention_cuda"
-run "the same, the three together" attention_rot_tail_desc.log \
-  env HW_ATTN_ROT_TOKEN=1 HW_ATTN_SMALL_TAIL=1 HW_ATTN_CTA_DESC=1 "$BUILD/test_attention_cuda"
+run "the same, HW_ATTN_ROT_TOKEN=1 HW_ATTN_SMALL_TAIL=0" attention_rot_oldtail.log \
+  env HW_ATTN_ROT_TOKEN=1 HW_ATTN_SMALL_TAIL=0 "$BUILD/test_attention_cuda"
 run "test_hogwild on the CUDA backend" hogwild.log env HW_TEST_DEVICE=cuda "$BUILD/test_hogwild"
 run "attention reads before its PDL wait (slow writer)" attention_pdl.log "$BUILD/test_attention_pdl"
 if [ -n "${HW_SKIP_SANITIZER:-}" ]; then

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Decode steps through the engine with each opt-in attention switch against the default kernels,
+# Decode steps through the engine with each attention switch (the old tail, HW_ATTN_SMALL_TAIL=0;
+# the rotation per token, HW_ATTN_ROT_TOKEN=1) against the default kernels,
 # in interleaved rounds on one GPU (run from the repository root, after a build of bench_cuda):
 #   scripts/gpu/switch_ab.sh [build-dir=native/build-gpu] [rounds=3]
 # Each round runs bench_cuda once per variant (qwen2.5-0.5b and qwen2.5-7b, W = 4, 1k and 4k
@@ -11,8 +12,7 @@ B=${1:-native/build-gpu}
 ROUNDS=${2:-3}
 L=${OUT:-/tmp}/switch_ab.txt
 : >"$L"
-variants=(default HW_ATTN_SPREAD=1 HW_ATTN_ROT_TOKEN=1 HW_ATTN_SMALL_TAIL=1 HW_ATTN_CTA_DESC=1
-  "HW_ATTN_ROT_TOKEN=1 HW_ATTN_SMALL_TAIL=1 HW_ATTN_CTA_DESC=1")
+variants=(default HW_ATTN_SMALL_TAIL=0 HW_ATTN_ROT_TOKEN=1)
 for r in $(seq 1 "$ROUNDS"); do
   for v in "${variants[@]}"; do
     e=""

@@ -110,15 +110,6 @@ __device__ __forceinline__ void load_tile(const ChunkArgs& a, const TileEntry& e
   }
 }
 
-// 16 bytes of the plan, which no kernel writes. asm volatile keeps the load where it is written:
-// the descriptor loads of the chunk kernel's prologue are issued together, before the first
-// value of the plan is used, instead of being sunk into the branches that use them.
-__device__ __forceinline__ int4 ld_plan_v4(const int* p) {
-  int4 v;
-  asm volatile("ld.global.nc.v4.s32 {%0,%1,%2,%3}, [%4];\n" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
-  return v;
-}
-
 }  // namespace attn_dev
 }  // namespace cuda
 }  // namespace hw

@@ -2,7 +2,6 @@
 #include "attention_work.h"
 
 #include <algorithm>
-#include <cstring>
 #include <string>
 
 #include "../backend.h"
@@ -54,17 +53,13 @@ AttnPlanLayout attn_plan_layout(const AttnCaps& c) {
   l.view_len = take(c.blocks * c.rows);
   l.view_seg = take(c.blocks * c.rows);
   l.qt_lim = take(c.qtiles * c.blocks);
-  l.desc_tiles = c.desc_tiles;
-  l.cta_tile = take(c.desc_slots * c.desc_tiles * kAttnTileDescInts);
-  l.cta_row = take(c.desc_rows * 4);
   l.total = at;
   return l;
 }
 
 bool attn_caps_cover(const AttnCaps& h, const AttnCaps& n) {
   return n.tokens <= h.tokens && n.rows <= h.rows && n.blocks <= h.blocks && n.pages <= h.pages &&
-         n.pieces <= h.pieces && n.tiles <= h.tiles && n.chunks <= h.chunks && n.qtiles <= h.qtiles &&
-         n.desc_slots <= h.desc_slots && n.desc_tiles <= h.desc_tiles && n.desc_rows <= h.desc_rows;
+         n.pieces <= h.pieces && n.tiles <= h.tiles && n.chunks <= h.chunks && n.qtiles <= h.qtiles;
 }
 
 AttnCaps attn_caps_grow(const AttnCaps& h, const AttnCaps& n) {
@@ -78,12 +73,6 @@ AttnCaps attn_caps_grow(const AttnCaps& h, const AttnCaps& n) {
   c.tiles = grow(h.tiles, n.tiles);
   c.chunks = grow(h.chunks, n.chunks);
   c.qtiles = grow(h.qtiles, n.qtiles);
-  // The descriptors grow by a quarter, without the floor of 16: their size is slots x tiles (a 1k
-  // decode needs 1-2 tiles a slot), and the whole buffer is uploaded every step.
-  auto grow_tight = [](int have, int want) { return want <= have ? have : want + want / 4 + 1; };
-  c.desc_slots = grow_tight(h.desc_slots, n.desc_slots);
-  c.desc_tiles = std::min(kAttnMaxChunkTiles, grow_tight(h.desc_tiles, n.desc_tiles));
-  c.desc_rows = grow_tight(h.desc_rows, n.desc_rows);
   return c;
 }
 
@@ -97,11 +86,6 @@ AttnCaps AttnPlanHost::needs() const {
   c.tiles = int(tile_piece.size());
   c.chunks = shape.chunks;
   c.qtiles = shape.qtiles;
-  if (desc_tiles > 0) {
-    c.desc_slots = shape.chunks * shape.qtiles;
-    c.desc_tiles = desc_tiles;
-    c.desc_rows = int(cta_row.size()) / 4;
-  }
   return c;
 }
 
@@ -129,55 +113,10 @@ void AttnPlanHost::pack(const AttnPlanLayout& l, int32_t* dst) const {
   put(l.view_len, view_len);
   put(l.view_seg, view_seg);
   put(l.qt_lim, qt_lim);
-  if (desc_tiles > 0) {  // slot by slot: the layout's slots may hold more tiles than this plan's
-    const int slots = shape.chunks * shape.qtiles;
-    for (int sl = 0; sl < slots; sl++)
-      std::copy(cta_tile.begin() + size_t(sl) * desc_tiles * kAttnTileDescInts,
-                cta_tile.begin() + size_t(sl + 1) * desc_tiles * kAttnTileDescInts,
-                dst + l.cta_tile + size_t(sl) * l.desc_tiles * kAttnTileDescInts);
-    put(l.cta_row, cta_row);
-  }
-}
-
-void attn_build_cta_desc(AttnPlanHost& h, int group, int pt) {
-  const AttnShape& s = h.shape;
-  int most = 1;  // at least one tile a slot, so that the layout says the descriptors are there
-  for (int c = 0; c < s.chunks; c++) most = std::max(most, h.chunk_tile[c + 1] - h.chunk_tile[c]);
-  const int cta_rows_max = 32 * s.groups;
-  const long long bytes = (long long)s.chunks * s.qtiles * most * int(sizeof(AttnTileDesc)) +
-                          (long long)s.qtiles * cta_rows_max * int(sizeof(AttnRowDesc));
-  h.desc_tiles = 0, h.cta_tile.clear(), h.cta_row.clear();
-  if (bytes > kAttnMaxDescBytes) return;  // too large to upload every step: the default kernel runs
-  h.desc_tiles = most;
-  h.cta_tile.assign(size_t(s.chunks) * s.qtiles * most * kAttnTileDescInts, 0);
-  for (int c = 0; c < s.chunks; c++)
-    for (int qt = 0; qt < s.qtiles; qt++)
-      for (int gt = h.chunk_tile[c]; gt < h.chunk_tile[c + 1]; gt++) {
-        AttnTileDesc d;
-        d.piece = h.tile_piece[gt];
-        d.block = h.piece_blk[d.piece];
-        const int key0 = h.tile_key0[gt];
-        if (key0 % kAttnTileKeys != 0)
-          fail("cuda attention", "tile key " + std::to_string(key0) + " off the 64-key grid");
-        // The tile's keys clipped to those some row of the q-tile sees.
-        const int lim = h.qt_lim[size_t(qt) * s.blocks + d.block];
-        const int n = std::max(0, std::min(h.tile_n[gt], lim - key0));
-        d.key0_n = attn_desc_key0_n(key0, n);
-        const int used = n > 0 ? (key0 + n - 1) / pt - key0 / pt + 1 : 0;
-        for (int k = 0; k < kAttnMaxTilePages; k++) d.page[k] = k < used ? h.page_ids[h.tile_pidx[gt] + k] : -1;
-        const size_t at = ((size_t(c) * s.qtiles + qt) * most + (gt - h.chunk_tile[c])) * kAttnTileDescInts;
-        std::memcpy(h.cta_tile.data() + at, &d, sizeof d);
-      }
-  h.cta_row.assign(size_t(s.qtiles) * cta_rows_max * 4, 0);  // padding rows: never read as rows
-  for (int qrow = 0; qrow < s.rows_q; qrow++) {
-    const int t = qrow / group;
-    const int v[4] = {t, qrow % group, h.tok_row[t], h.tok_pos[t]};
-    std::copy(v, v + 4, h.cta_row.begin() + size_t(qrow) * 4);
-  }
 }
 
 AttnPlanHost build_attn_plan(const AttnDims& dims, const AttnProblem& p, int wave_g1, int wave_g2,
-                             int single_chunk_tiles, int min_chunk_tiles, int short_cluster, bool cta_desc) {
+                             int single_chunk_tiles, int min_chunk_tiles, int short_cluster) {
   check_attn_dims(dims);
   const int group = dims.heads / dims.kv_heads, pt = dims.page_tokens;
   AttnPlanHost h;
@@ -319,7 +258,6 @@ AttnPlanHost build_attn_plan(const AttnDims& dims, const AttnProblem& p, int wav
     }
     h.chunk_tile.push_back(int(h.tile_piece.size()));
     s.pieces = int(h.piece_blk.size());
-    if (cta_desc) attn_build_cta_desc(h, group, pt);
     return h;
   }
   if (tiles <= single_chunk_tiles) s.chunks = 1;
@@ -348,7 +286,6 @@ AttnPlanHost build_attn_plan(const AttnDims& dims, const AttnProblem& p, int wav
   }
   h.chunk_tile.push_back(int(h.tile_piece.size()));
   s.pieces = int(h.piece_blk.size());
-  if (cta_desc) attn_build_cta_desc(h, group, pt);
   return h;
 }
 

@@ -53,10 +53,6 @@ struct AttnPlanLayout {
   int view_len = 0;    //                          visible length (-1: not in the view),
   int view_seg = 0;    //                          global segment index (for shares)
   int qt_lim = 0;      // [cap_qtiles * cap_blocks] most keys of block u any row of the q-tile sees
-  // HW_ATTN_CTA_DESC=1: what the chunk kernel's prologue reads, packed per CTA (attn_build_cta_desc).
-  int cta_tile = 0;    // [desc_slots * desc_tiles] AttnTileDesc per (chunk x q-tile slot, tile of the chunk)
-  int cta_row = 0;     // [desc_rows] AttnRowDesc per query row of the padded q-tiles
-  int desc_tiles = 0;  // tiles per slot (0: no descriptors)
   int total = 0;       // ints in the buffer
 };
 
@@ -64,8 +60,6 @@ enum AttnHdr { kHdrTokens, kHdrRows, kHdrBlocks, kHdrPieces, kHdrCount };
 
 struct AttnCaps {
   int tokens = 0, rows = 0, blocks = 0, pages = 0, pieces = 0, tiles = 0, chunks = 0, qtiles = 0;
-  // HW_ATTN_CTA_DESC=1 (all 0 without): (chunk, q-tile) slots, tiles a slot, padded query rows.
-  int desc_slots = 0, desc_tiles = 0, desc_rows = 0;
 };
 
 AttnPlanLayout attn_plan_layout(const AttnCaps& caps);
@@ -97,41 +91,6 @@ HW_HOST_DEVICE TileEntry attn_tile_entry(const int* base, const AttnPlanLayout& 
   const int used = e.n > 0 ? (e.key0 + e.n - 1) / page_tokens - e.key0 / page_tokens + 1 : 0;
   for (int k = 0; k < kAttnMaxTilePages; k++)
     e.page[k] = k < used ? pages[base[l.page_ids + pidx + k]] + head_off : nullptr;
-  return e;
-}
-
-// HW_ATTN_CTA_DESC=1: one tile of a CTA's chunk as the host resolves it (attn_build_cta_desc), so
-// that the kernel's prologue reads it with two 16-byte loads (no plan value needed to find it) and
-// then only the page pointers. Everything but the pointers, as attn_tile_entry computes it.
-struct alignas(16) AttnTileDesc {
-  int piece, block;
-  int key0_n;                   // (key0 << 1) | n: key0 is a multiple of 64 and n <= 64 (attn_desc_key0_n)
-  int page[kAttnMaxTilePages];  // page_ids entries of the pages the tile touches; -1 past them
-};
-constexpr int kAttnTileDescInts = int(sizeof(AttnTileDesc) / 4);
-static_assert(sizeof(AttnTileDesc) == 32, "two 16-byte loads a tile");
-static_assert(kAttnTileKeys == 64, "key0_n packs n into key0's 7 low zero bits (key0 << 1)");
-HW_HOST_DEVICE int attn_desc_key0_n(int key0, int n) {
-  return (key0 << 1) | n;
-}
-// One query row of a q-tile: token, head within the KV head's group (the kernel adds kvh x group,
-// so one row descriptor serves every KV head), batch row, view position.
-struct alignas(16) AttnRowDesc {
-  int token, head_in_group, batch_row, position;
-};
-// Offsets (ints) of the descriptors of tile i of the CTA over (chunk, q-tile qt) and of its row i:
-// from the layout and the launch grid alone (qtiles = gridDim.x), so the loads need no plan value.
-HW_HOST_DEVICE int attn_desc_tile_off(const AttnPlanLayout& l, int chunk, int qt, int qtiles, int i) {
-  return l.cta_tile + ((chunk * qtiles + qt) * l.desc_tiles + i) * kAttnTileDescInts;
-}
-HW_HOST_DEVICE int attn_desc_row_off(const AttnPlanLayout& l, int qt, int cta_rows_max, int i) {
-  return l.cta_row + (qt * cta_rows_max + i) * 4;
-}
-// The TileEntry of a descriptor: the page pointer lookups are all that is left to the device.
-HW_HOST_DEVICE TileEntry attn_desc_entry(const AttnTileDesc& d, size_t head_off, const uint16_t* const* pages) {
-  TileEntry e;
-  e.piece = d.piece, e.block = d.block, e.key0 = (d.key0_n >> 7) << 6, e.n = d.key0_n & 127;
-  for (int k = 0; k < kAttnMaxTilePages; k++) e.page[k] = d.page[k] >= 0 ? pages[d.page[k]] + head_off : nullptr;
   return e;
 }
 
@@ -218,10 +177,6 @@ struct AttnPlanHost {
   std::vector<int> piece_blk, tile_piece, tile_key0, tile_n, tile_pidx, tile_fresh, chunk_tile;
   std::vector<int> view_off, view_len, view_seg;  // [blocks][rows]
   std::vector<int> qt_lim;                        // [qtiles][blocks]
-  // HW_ATTN_CTA_DESC=1 (empty without): per (chunk x q-tile) slot desc_tiles AttnTileDesc (ints),
-  // per padded query row one AttnRowDesc.
-  int desc_tiles = 0;
-  std::vector<int> cta_tile, cta_row;
 
   AttnCaps needs() const;
   // Writes the arrays into `dst` (layout.total ints) at the layout's offsets.
@@ -237,18 +192,8 @@ struct AttnPlanHost {
 // short_cluster > 0 (2..kAttnShortMaxCluster): a problem that fits the short kernel (one q-tile, at
 // most kAttnShortMaxTokens tokens, at most short_cluster x kAttnShortMaxTiles tiles) gets a short
 // plan: short_cluster chunks of equal tile counts (attn_short_fits says when).
-// cta_desc (HW_ATTN_CTA_DESC=1): also the chunk kernel's per-CTA descriptors (attn_build_cta_desc).
 AttnPlanHost build_attn_plan(const AttnDims& dims, const AttnProblem& p, int wave_g1, int wave_g2,
-                             int single_chunk_tiles = 0, int min_chunk_tiles = 1, int short_cluster = 0,
-                             bool cta_desc = false);
-// Fills h.cta_tile / h.cta_row from the plan's arrays: per (chunk, q-tile) the chunk's tiles clipped
-// to the q-tile's limits with their page ids, per query row its token, head in group, batch row and
-// position. `group`: query heads per KV head. A plan whose descriptors would fill more than
-// kAttnMaxDescBytes gets none (desc_tiles 0) and runs the default kernel: slots x tiles grows as
-// the square of the query tokens in a long prefill (16k tokens of QwQ-32B: ~10 MB), and the
-// whole plan is uploaded every step.
-constexpr int kAttnMaxDescBytes = 64 << 10;
-void attn_build_cta_desc(AttnPlanHost& h, int group, int page_tokens);
+                             int single_chunk_tiles = 0, int min_chunk_tiles = 1, int short_cluster = 0);
 
 // Whether a problem of this shape (qtiles and tokens as planned) and `tiles` tiles fits a cluster of
 // `cluster` CTAs of the short kernel.

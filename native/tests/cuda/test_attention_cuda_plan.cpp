@@ -8,16 +8,11 @@
 // (HW_ATTN_SHORT) are emulated as attn_short_kernel computes them: chunk c is cluster rank c, the
 // queries rotated through its per-(piece, token) limits and RoPE table (the kernel's index
 // functions), the same log-sum-exp merge; their shape, tile flags and shared-memory layout are
-// checked too. With HW_ATTN_CTA_DESC's per-CTA descriptors in the plan, every CTA's tile entries and
-// row info are read from them (attn_desc_entry, the kernel's offsets) and checked equal to what the
-// default chain computes from the plan's arrays (attn_tile_entry), field by field and pointer by
-// pointer; the plan's other arrays must not change with them. The tensor-core arithmetic itself
-// is checked on the GPU by test_attention_cuda.
+// checked too. The tensor-core arithmetic itself is checked on the GPU by test_attention_cuda.
 // Bounds against the double reference (fp32 emulation, no bf16 rounding of queries): relative
 // L2 error <= 1e-4, shares within 1e-5.
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <string>
 #include <vector>
 
@@ -92,59 +87,11 @@ void check_short_smem() {
         }
 }
 
-// The plan's arrays other than the descriptors are the same with and without them.
-void check_same_plan(const AttnPlanHost& a, const AttnPlanHost& b) {
-  CHECK(a.shape == b.shape && a.shape.pieces == b.shape.pieces && a.shape.blocks == b.shape.blocks,
-        "the plan's shape changes with the descriptors");
-  const std::vector<int>* va[] = {&a.tok_row,    &a.tok_pos,    &a.row_last,  &a.blk_page0, &a.blk_len,   &a.page_ids,
-                                  &a.piece_blk,  &a.tile_piece, &a.tile_key0, &a.tile_n,    &a.tile_pidx, &a.tile_fresh,
-                                  &a.chunk_tile, &a.view_off,   &a.view_len,  &a.view_seg,  &a.qt_lim,    &a.seg_begin};
-  const std::vector<int>* vb[] = {&b.tok_row,    &b.tok_pos,    &b.row_last,  &b.blk_page0, &b.blk_len,   &b.page_ids,
-                                  &b.piece_blk,  &b.tile_piece, &b.tile_key0, &b.tile_n,    &b.tile_pidx, &b.tile_fresh,
-                                  &b.chunk_tile, &b.view_off,   &b.view_len,  &b.view_seg,  &b.qt_lim,    &b.seg_begin};
-  for (size_t k = 0; k < sizeof va / sizeof va[0]; k++)
-    CHECK(*va[k] == *vb[k], "plan array %zu changes with the descriptors", k);
-  CHECK(b.desc_tiles == 0 && b.cta_tile.empty() && b.cta_row.empty(), "descriptors in a plan without them");
-}
-
-// Tile i of the CTA (chunk, qt) as the descriptor kernel reads it from the packed buffer.
-TileEntry desc_entry(const int* base, const AttnPlanLayout& l, int chunk, int qt, int qtiles, int i, size_t head_off,
-                     const uint16_t* const* pages) {
-  AttnTileDesc d;
-  std::memcpy(&d, base + attn_desc_tile_off(l, chunk, qt, qtiles, i), sizeof d);
-  return attn_desc_entry(d, head_off, pages);
-}
-
-// Bytes the descriptors add to the device plan (and to each step's upload) at capacities grown
-// for this plan alone, as HogwildAttention::plan grows them from nothing.
-size_t desc_bytes(const AttnPlanHost& h) {
-  const AttnCaps need = h.needs();
-  AttnCaps caps = attn_caps_grow(AttnCaps{}, need), no_desc = caps;
-  no_desc.desc_slots = no_desc.desc_tiles = no_desc.desc_rows = 0;
-  return size_t(attn_plan_layout(caps).total - attn_plan_layout(no_desc).total) * 4;
-}
-
 Emulated emulate(const Case& cs, const CaseData& cd, int wave1, int wave2, int min_chunk_tiles, int short_cluster,
-                 bool want_desc, AttnCaps& caps) {
+                 AttnCaps& caps) {
   const AttnDims& d = cs.dims;
   const int HD = d.head_dim, KVH = d.kv_heads, group = d.heads / d.kv_heads, pt = d.page_tokens;
-  const AttnPlanHost h = build_attn_plan(d, cd.b.problem, wave1, wave2, 0, min_chunk_tiles, short_cluster, want_desc);
-  const bool cta_desc = h.desc_tiles > 0;  // the launch takes the descriptor kernel when the plan holds them
-  if (want_desc) {
-    check_same_plan(h, build_attn_plan(d, cd.b.problem, wave1, wave2, 0, min_chunk_tiles, short_cluster));
-    int most = 1;
-    for (int c = 0; c < h.shape.chunks; c++) most = std::max(most, h.chunk_tile[c + 1] - h.chunk_tile[c]);
-    const size_t filled = size_t(h.shape.chunks) * h.shape.qtiles * most * sizeof(AttnTileDesc) +
-                          size_t(h.shape.qtiles) * 32 * h.shape.groups * sizeof(AttnRowDesc);
-    CHECK(cta_desc == (filled <= size_t(kAttnMaxDescBytes)), "descriptors %d for %zu bytes", int(cta_desc), filled);
-    if (cta_desc) {
-      CHECK(h.desc_tiles == most, "%d tiles a descriptor slot, the largest chunk %d", h.desc_tiles, most);
-      // At most twice what the plan fills, plus 2 KB (growth of a quarter plus one on each count).
-      CHECK(desc_bytes(h) <= 2 * filled + 2048, "descriptors take %zu bytes for %zu filled", desc_bytes(h), filled);
-    }
-  } else {
-    CHECK(!cta_desc && h.cta_tile.empty() && h.cta_row.empty(), "descriptors without HW_ATTN_CTA_DESC");
-  }
+  const AttnPlanHost h = build_attn_plan(d, cd.b.problem, wave1, wave2, 0, min_chunk_tiles, short_cluster);
   const bool short_plan = h.shape.cluster > 0;
   CHECK(short_plan == (short_cluster > 0 && h.shape.qtiles == 1 && h.shape.tokens <= kAttnShortMaxTokens &&
                        int(h.tile_piece.size()) <= short_cluster * kAttnShortMaxTiles),
@@ -195,32 +142,14 @@ Emulated emulate(const Case& cs, const CaseData& cd, int wave1, int wave2, int m
         CHECK(n_tiles >= 0 && n_tiles <= kAttnMaxChunkTiles, "chunk %d holds %d tiles", chunk, n_tiles);
         const size_t head_off = (size_t(cd.layer) * 2 * KVH + kvh) * pt * HD;
         std::vector<TileEntry> tab(size_t(std::max(0, n_tiles)));
-        if (cta_desc) CHECK(n_tiles <= l.desc_tiles, "chunk %d: %d tiles, slots of %d", chunk, n_tiles, l.desc_tiles);
-        for (int i = 0; i < n_tiles; i++) {
+        for (int i = 0; i < n_tiles; i++)
           tab[i] = attn_tile_entry(base, l, tile0 + i, qt, n_blocks, pt, head_off, page_ptr.data());
-          if (!cta_desc) continue;
-          // What the descriptor kernel holds instead (and the emulation then runs on).
-          const TileEntry e = desc_entry(base, l, chunk, qt, s.qtiles, i, head_off, page_ptr.data());
-          bool same = e.piece == tab[i].piece && e.block == tab[i].block && e.key0 == tab[i].key0 && e.n == tab[i].n;
-          for (int k = 0; k < kAttnMaxTilePages; k++) same = same && e.page[k] == tab[i].page[k];
-          CHECK(same, "chunk %d q-tile %d kv head %d tile %d: descriptor (%d %d %d %d) vs chain (%d %d %d %d) or pages",
-                chunk, qt, kvh, i, e.piece, e.block, e.key0, e.n, tab[i].piece, tab[i].block, tab[i].key0, tab[i].n);
-          tab[i] = e;
-        }
         // Per CTA row: token, head, batch row, position; softmax state; the rotated query.
         std::vector<int> rt(cta_rows), rh(cta_rows), rr(cta_rows), rp(cta_rows), lim(cta_rows);
         for (int i = 0; i < cta_rows; i++) {
           const int qrow = row0 + i, t = qrow / group;
           rt[i] = t, rh[i] = kvh * group + qrow % group;
           rr[i] = base[l.tok_row + t], rp[i] = base[l.tok_pos + t];
-          if (!cta_desc) continue;
-          AttnRowDesc rd;  // the kernel's row_s entry: (token, kvh x group + head in group, batch row, position)
-          std::memcpy(&rd, base + attn_desc_row_off(l, qt, cta_rows_max, i), sizeof rd);
-          CHECK(rd.token == rt[i] && kvh * group + rd.head_in_group == rh[i] && rd.batch_row == rr[i] &&
-                    rd.position == rp[i],
-                "q-tile %d kv head %d row %d: descriptor (%d %d %d %d) vs (%d %d %d %d)", qt, kvh, i, rd.token,
-                kvh * group + rd.head_in_group, rd.batch_row, rd.position, rt[i], rh[i], rr[i], rp[i]);
-          rt[i] = rd.token, rh[i] = kvh * group + rd.head_in_group, rr[i] = rd.batch_row, rp[i] = rd.position;
         }
         // Short plans: the kernel's per-(piece, token) limits, distances and RoPE table of this CTA.
         const int piece0 = n_tiles > 0 ? tab[0].piece : 0;
@@ -405,61 +334,10 @@ void check_token_rows() {
         }
 }
 
-// A long prefill's descriptors (q-tiles x the chunk's tiles) are over kAttnMaxDescBytes: that plan goes
-// without them (the default kernel runs); one decode token of the same block gets them.
-void check_desc_cap() {
-  const AttnDims d{1, 28, 4, 128, 32};
-  for (int tokens : {4096, 1}) {
-    AttnProblem p;
-    p.block_pages.resize(1);
-    for (int i = 0; i < 4096 / 32; i++) p.block_pages[0].push_back(i);
-    AttnRow row;
-    row.tokens = tokens;
-    row.first_position = 4096 - tokens;
-    row.view.push_back({0, 0, 4096});
-    p.rows.push_back(row);
-    const AttnPlanHost h = build_attn_plan(d, p, 264, 132, 0, 1, 0, true);
-    CHECK((h.desc_tiles > 0) == (tokens == 1), "%d tokens: %d q-tiles x %d chunks, descriptors %d", tokens,
-          h.shape.qtiles, h.shape.chunks, h.desc_tiles);
-  }
-}
-
-// HW_ATTN_CTA_DESC's extra plan bytes in the engine benchmark's decode shapes on an H200 (132 SMs,
-// two 1-group CTAs an SM: waves 264 / 132, as HogwildAttention computes them): a prompt block of
-// 1k or 16k keys, then each worker's own block of 1-151 keys (attention_cases.h's contiguous layout;
-// bench_attention_cuda's problem differs a little: attention-cuda-notes.md gives its numbers).
-void print_desc_bytes() {
-  struct Shape {
-    const char* name;
-    AttnDims dims;
-    int workers, prompt;
-  };
-  const Shape shapes[] = {{"Qwen2.5-7B W 4, 1k", AttnDims{28, 28, 4, 128, 32}, 4, 1024},
-                          {"Qwen2.5-7B W 8, 16k", AttnDims{28, 28, 4, 128, 32}, 8, 16384},
-                          {"QwQ-32B W 8, 1k", AttnDims{64, 40, 8, 128, 32}, 8, 1024},
-                          {"QwQ-32B W 8, 16k", AttnDims{64, 40, 8, 128, 32}, 8, 16384}};
-  for (const Shape& sh : shapes) {
-    Case cs{sh.dims, Layout::Contiguous, sh.workers, 1, false, false, false, false, 4242, sh.prompt};
-    std::mt19937 rng(cs.seed);
-    const Built b = build_problem(cs, rng);
-    const AttnPlanHost with = build_attn_plan(sh.dims, b.problem, 264, 132, 0, 1, 0, true);
-    const AttnCaps need = with.needs();
-    AttnCaps no_desc = need;
-    no_desc.desc_slots = no_desc.desc_tiles = no_desc.desc_rows = 0;
-    const int plan_ints = attn_plan_layout(attn_caps_grow(AttnCaps{}, no_desc)).total;
-    std::printf(
-        "HW_ATTN_CTA_DESC %-20s: %d chunks x %d q-tiles, <= %d tiles a chunk, %d query rows: +%zu bytes "
-        "(plan %d bytes without)\n",
-        sh.name, with.shape.chunks, with.shape.qtiles, with.desc_tiles, with.shape.rows_q, desc_bytes(with),
-        plan_ints * 4);
-  }
-}
-
 // One case through the emulation, against the double reference.
-void check_case(const Case& cs, int wave1, int wave2, int min_tiles, int short_cluster, bool cta_desc, AttnCaps& caps,
-                int* shorts) {
+void check_case(const Case& cs, int wave1, int wave2, int min_tiles, int short_cluster, AttnCaps& caps, int* shorts) {
   const CaseData cd = make_case(cs);
-  const Emulated em = emulate(cs, cd, wave1, wave2, min_tiles, short_cluster, cta_desc, caps);
+  const Emulated em = emulate(cs, cd, wave1, wave2, min_tiles, short_cluster, caps);
   if (em.shape.cluster > 0) ++*shorts;
   double num = 0, den = 0, sh_err = 0;
   size_t bad = 0;
@@ -472,11 +350,10 @@ void check_case(const Case& cs, int wave1, int wave2, int min_tiles, int short_c
     for (int k = 0; k < cd.segments; k++) sh_err = std::max(sh_err, std::fabs(em.shares[k] - cd.ref_sh[k]));
   const double rel = den > 0 ? std::sqrt(num / den) : std::sqrt(num);
   std::printf(
-      "%-11s hd %3d heads %2d/%d pt %2d W %2d T %4d | %3d chunks (>= %d tiles) x %d q-tiles, %3d pieces%s%s | rel %.2e "
+      "%-11s hd %3d heads %2d/%d pt %2d W %2d T %4d | %3d chunks (>= %d tiles) x %d q-tiles, %3d pieces%s | rel %.2e "
       "shares %.2e\n",
       layout_name(cs.layout), cs.dims.head_dim, cs.dims.heads, cs.dims.kv_heads, cs.dims.page_tokens, cs.workers, cd.T,
-      em.shape.chunks, min_tiles, em.shape.qtiles, em.shape.pieces, em.shape.cluster > 0 ? ", short" : "",
-      cta_desc ? ", desc" : "", rel, sh_err);
+      em.shape.chunks, min_tiles, em.shape.qtiles, em.shape.pieces, em.shape.cluster > 0 ? ", short" : "", rel, sh_err);
   CHECK(bad == 0, "%zu outputs not finite", bad);
   CHECK(rel <= 1e-4, "relative L2 error %.3e > 1e-4", rel);
   CHECK(sh_err <= 1e-5, "share error %.3e > 1e-5", sh_err);
@@ -504,11 +381,9 @@ int main() {
       cs.seed = seed++;
       const int* wv = waves[n % 6];
       const int min_tiles = 1 + (n / 2) % 4;  // HW_ATTN_CHUNK_TILES: 1 (the default) to 4
-      check_case(cs, wv[0], wv[1], min_tiles, 0, false, caps, &shorts);
+      check_case(cs, wv[0], wv[1], min_tiles, 0, caps, &shorts);
       // The same problem under HW_ATTN_SHORT (a short plan where it fits, the usual one otherwise).
-      check_case(cs, wv[0], wv[1], 1, clusters[n % 4], false, caps, &shorts);
-      // And under HW_ATTN_CTA_DESC (alone, and with the short plan that the chunk kernel runs for shares).
-      check_case(cs, wv[0], wv[1], min_tiles, n % 3 == 2 ? clusters[n % 4] : 0, true, caps, &shorts);
+      check_case(cs, wv[0], wv[1], 1, clusters[n % 4], caps, &shorts);
       n++;
     }
   // The engine benchmark's decode at 1k context (prompt of 1024 keys, then the workers' blocks) in
@@ -516,13 +391,10 @@ int main() {
   for (int W : {1, 4, 8})
     for (const AttnDims& d : {AttnDims{2, 14, 2, 64, 32}, AttnDims{2, 28, 4, 128, 32}}) {
       Case cs{d, Layout::Contiguous, W, 1, false, true, false, false, seed++, 1024};
-      check_case(cs, 264, 132, 1, 0, false, caps, &shorts);
-      check_case(cs, 264, 132, 1, 0, true, caps, &shorts);
-      for (int cl : {8, 16}) check_case(cs, 264, 132, 1, cl, false, caps, &shorts);
+      check_case(cs, 264, 132, 1, 0, caps, &shorts);
+      for (int cl : {8, 16}) check_case(cs, 264, 132, 1, cl, caps, &shorts);
     }
   CHECK(shorts > 0, "no case took a short plan");
-  check_desc_cap();
-  print_desc_bytes();
   std::printf("short plans: %d\n", shorts);
   return test_summary("test_attention_cuda_plan");
 }
