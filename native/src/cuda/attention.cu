@@ -259,22 +259,29 @@ __global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a
     if constexpr (ROT_TOKEN) {
       // HW_ATTN_ROT_TOKEN=1: one sincosf per (token, pair), applied to the token's rows of this CTA
       // (one limit and distance per token: attn_token_rows), the rows' q loads issued before any
-      // is used; the same angle and products as the per-row loop below.
+      // is used; the same angle and products as the per-row loop below. With fewer (token, pair)
+      // items than threads (W = 1 decode: one token, HD / 2 items) each token's rows are split
+      // over `splits` threads a pair, so that the whole block works (each computes the angle once).
       constexpr int kG = 8;  // rows whose loads are in flight together
-      const int n_items = attn_cta_tokens(row0, cta_rows, a.group) * kHalf;
+      const int n_tok = attn_cta_tokens(row0, cta_rows, a.group);
+      const int splits = max(1, min(a.group, int(blockDim.x) / max(1, n_tok * kHalf)));
+      const int n_items = n_tok * kHalf * splits;
       for (int idx = threadIdx.x; idx < n_items; idx += blockDim.x) {
-        const int pr = idx % kHalf;
+        const int pr = idx % kHalf, sp = (idx / kHalf) % splits;
         int i0, i1;
-        attn_token_rows(row0, cta_rows, a.group, idx / kHalf, &i0, &i1);
+        attn_token_rows(row0, cta_rows, a.group, idx / (kHalf * splits), &i0, &i1);
+        const int per = (i1 - i0 + splits - 1) / splits;
+        const int r0 = i0 + sp * per, r1 = min(i1, r0 + per);  // this thread's share of the rows
+        if (r0 >= r1) continue;
         const bool on = lim_s[i0] > 0;
         float sn = 0.f, cs = 0.f;
         if (on) sincosf(__fmul_rn(float(dlt_s[i0]), a.inv_freq[pr]), &sn, &cs);  // fp32 angle, as on the CPU
-        for (int b = i0; b < i1; b += kG) {
+        for (int b = r0; b < r1; b += kG) {
           float y0[kG], y1[kG];
 #pragma unroll
           for (int j = 0; j < kG; j++) {
             y0[j] = y1[j] = 0.f;
-            if (b + j < i1) {
+            if (b + j < r1) {
               const int4 ri = row_s[b + j];
               const size_t qi = (size_t(ri.x) * a.heads + ri.y) * HD + pr;
               if (a.q_bf16) {
@@ -288,7 +295,7 @@ __global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a
           }
 #pragma unroll
           for (int j = 0; j < kG; j++) {
-            if (b + j < i1) {
+            if (b + j < r1) {
               const float x0 = on ? y0[j] * cs - y1[j] * sn : 0.f;
               const float x1 = on ? y1[j] * cs + y0[j] * sn : 0.f;
               q_s[(b + j) * kStride + pr] = __float2bfloat16_rn(x0);
@@ -847,7 +854,8 @@ HogwildAttention::HogwildAttention(const AttnDims& dims, int device) : impl_(new
   // 4 tokens x 7 heads, 256 instead of 1,792) and each token's q loads together. One H200,
   // 2026-12-03, decode step against the old default (ratio of medians): 0.956-0.987 at W=4 (0.5B
   // and 7B, 1k and 4k) but 1.022 and 1.029 (slower) at 0.5B W=1; with the small tail 0.951-1.007.
-  // The op alone: +0.8 to +1.3 us at W=1 (QwQ-32B, Qwen3-8B shapes), ~-0.8 us at W=4.
+  // The op alone: +0.8 to +1.3 us at W=1 (QwQ-32B, Qwen3-8B shapes), ~-0.8 us at W=4. Since then
+  // (unmeasured) its loop splits a token's rows over threads where tokens x HD/2 < the block (W=1).
   m.rot_token = switch_set("HW_ATTN_ROT_TOKEN");
   // The small tail, on by default (HW_ATTN_SMALL_TAIL=0 gives back the old tail): the chunk kernel's
   // merge of its 4 warps as one rolled loop that all 4 run (the old tail's warp 0 alone runs ~1,200
