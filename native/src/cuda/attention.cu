@@ -264,14 +264,14 @@ __global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a
       // over `splits` threads a pair, so that the whole block works (each computes the angle once).
       constexpr int kG = 8;  // rows whose loads are in flight together
       const int n_tok = attn_cta_tokens(row0, cta_rows, a.group);
-      const int splits = max(1, min(a.group, int(blockDim.x) / max(1, n_tok * kHalf)));
+      const int splits = attn_rot_splits(n_tok, kHalf, a.group, blockDim.x);
       const int n_items = n_tok * kHalf * splits;
       for (int idx = threadIdx.x; idx < n_items; idx += blockDim.x) {
         const int pr = idx % kHalf, sp = (idx / kHalf) % splits;
         int i0, i1;
         attn_token_rows(row0, cta_rows, a.group, idx / (kHalf * splits), &i0, &i1);
-        const int per = (i1 - i0 + splits - 1) / splits;
-        const int r0 = i0 + sp * per, r1 = min(i1, r0 + per);  // this thread's share of the rows
+        int r0, r1;  // this thread's share of the rows
+        attn_split_rows(i0, i1, splits, sp, &r0, &r1);
         if (r0 >= r1) continue;
         const bool on = lim_s[i0] > 0;
         float sn = 0.f, cs = 0.f;

@@ -146,6 +146,21 @@ HW_HOST_DEVICE int attn_token_rows(int row0, int cta_rows, int group, int k, int
   return t;
 }
 
+// HW_ATTN_ROT_TOKEN's threads a (token, pair): 1, or where tokens x half pairs leave threads of
+// the block idle (W = 1 decode), up to `group`, each taking a share of the token's rows.
+HW_HOST_DEVICE int attn_rot_splits(int tokens, int half, int group, int threads) {
+  const int items = tokens * half, fill = items > 0 ? threads / items : 1;
+  const int s = fill < group ? fill : group;
+  return s > 1 ? s : 1;
+}
+
+// Share k of a token's rows [i0, i1) split `splits` ways: rows [*r0, *r1), possibly empty.
+HW_HOST_DEVICE void attn_split_rows(int i0, int i1, int splits, int k, int* r0, int* r1) {
+  const int per = (i1 - i0 + splits - 1) / splits;
+  *r0 = i0 + k * per;
+  *r1 = *r0 + per < i1 ? *r0 + per : i1;
+}
+
 // The launch shape: grid (chunks, kv_heads, qtiles) of CTAs holding `groups` x 32 query rows.
 // A short plan (cluster > 0) has one q-tile and chunks == cluster: the short kernel runs one cluster
 // per KV head, CTA rank c over chunk c (and the chunk + merge kernels over the same plan when the

@@ -331,6 +331,27 @@ void check_token_rows() {
           }
           for (int v : seen) ok = ok && v == 1;
           CHECK(ok, "group %d row0 %d cta_rows %d: token items do not cover the rows once", group, row0, cta_rows);
+          // The kernel's split of each token's rows over threads (W = 1): the shares cover them once,
+          // and the items never outnumber the block unless there is one thread a (token, pair).
+          for (int half : {32, 64}) {
+            const int splits = attn_rot_splits(n, half, group, 128);
+            bool split_ok = splits >= 1 && splits <= std::max(group, 1) && (splits == 1 || n * half * splits <= 128);
+            for (int k = 0; k < n; k++) {
+              int i0 = 0, i1 = 0;
+              attn_token_rows(row0, cta_rows, group, k, &i0, &i1);
+              int next = i0;
+              for (int sp = 0; sp < splits; sp++) {
+                int r0 = 0, r1 = 0;
+                attn_split_rows(i0, i1, splits, sp, &r0, &r1);
+                if (r0 >= r1) continue;
+                split_ok = split_ok && r0 == next;
+                next = r1;
+              }
+              split_ok = split_ok && next == i1;
+            }
+            CHECK(split_ok, "group %d row0 %d cta_rows %d half %d: %d-way split of the token rows is wrong", group,
+                  row0, cta_rows, half, splits);
+          }
         }
 }
 
