@@ -30,6 +30,7 @@
 #include "cuda_check.h"
 #include "attention_device.cuh"
 #include "attention_short.cuh"
+#include "l2_ahead.cuh"
 #include "launch.cuh"
 
 namespace hw {
@@ -378,6 +379,11 @@ __global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a
     }
     cp_async_commit();
   }
+  // HW_L2_AHEAD (l2_ahead.h): the o_proj's weights into L2 while this latency-bound kernel runs:
+  // after the wait (the qkv GEMM before it streamed HBM until then) and after this CTA's first
+  // K/V copies (its critical path) are queued. A runtime test rather than a template parameter
+  // (24 chunk kernels would double): off, it costs one uniform branch.
+  if (a.ahead.count > 0) l2_ahead_issue(a.ahead);
 
   int cur_piece = -1;
   for (int k = 0; cons < n_tiles; k++) {
@@ -963,6 +969,7 @@ void HogwildAttention::run(int layer, const AttnLayerArgs& args, cudaStream_t st
   const bool direct = s.chunks == 1 && !args.shares;
   ca.direct_out = direct ? args.out : nullptr;
   ca.out_bf16 = args.out_type == AttnDType::BF16;
+  ca.ahead = args.ahead;                // the chunk kernel's (not the short kernel's)
   if (s.cluster > 0 && !args.shares) {  // short plan: one cluster per KV head, no merge kernel
     ShortArgs sa;
     sa.c = ca;
