@@ -785,9 +785,8 @@ L2Ahead gemm_l2_ahead(const DeviceMatrix& W, int M, size_t budget, bool swiglu) 
   // Resident blocks per SM: the launch bounds' floor (the register cap makes it the exact count
   // of the default variants); a lower count would only shrink what is asked.
   const int per_sm = M > 8 ? kMinBlocks<1, 4, true> : tiles == 2 ? kMinBlocks<2, 4, false> : kMinBlocks<1, 4, false>;
-  // One step of the default 4 chunks reads, of each row, 16 bytes per chunk and lane q (4 lanes
-  // share a row) in every warp: 2 KB (warp_piece, gemm_split.h).
-  constexpr uint32_t kStepBytes = kWarps * 4 * 4 * 16;
+  // One step of the default 4 chunks reads 2 KB of every row of the block (16-byte pieces).
+  constexpr uint32_t kStepBytes = decode_step_pieces(4) * 16;
   const uint32_t row_bytes = uint32_t(W.cols) * 2;
   return first_wave_slices(W.data, W.rows, row_bytes, tiles * 8, long(per_sm) * device_sms(), kStepBytes, budget);
 }
