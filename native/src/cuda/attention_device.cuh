@@ -6,7 +6,6 @@
 #include <cuda_runtime.h>
 
 #include "attention_work.h"
-#include "l2_ahead.h"
 
 namespace hw {
 namespace cuda {
@@ -42,7 +41,6 @@ struct ChunkArgs {
   // kernel runs (null: partials for the merge kernel).
   void* direct_out;
   int out_bf16;
-  L2Ahead ahead;  // the next GEMM's weight bytes the chunk kernel asks into L2 (l2_ahead.h; count 0: none)
 };
 
 __device__ __forceinline__ unsigned smem_addr(const void* p) {
