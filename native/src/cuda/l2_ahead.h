@@ -25,7 +25,7 @@
 namespace hw::cuda {
 
 // `count` spans of `span` bytes, the i-th at base + i * stride (base 16-byte aligned, span and
-// stride multiples of 16). count 0 (or base null): nothing to ask.
+// stride multiples of 16; span <= stride). count 0 (or base null): nothing to ask.
 struct L2Ahead {
   const void* base = nullptr;
   uint32_t span = 0;
@@ -37,6 +37,8 @@ struct L2Ahead {
 // per row (at least one; whole rows when the budget holds them) of the first rows it reads,
 // rows_per_block rows a block and `slots` blocks resident at once (a lower bound is safe: what
 // is asked is then surely read in the first wave). row_bytes and step_bytes multiples of 16.
+// Whole rows are contiguous: asked a group of up to rows_per_block rows at a time (fewer, larger
+// asks: each one instruction, whatever its size).
 inline L2Ahead first_wave_slices(const void* base, int rows, uint32_t row_bytes, int rows_per_block, long slots,
                                  uint32_t step_bytes, size_t budget) {
   L2Ahead a;
@@ -55,9 +57,16 @@ inline L2Ahead first_wave_slices(const void* base, int rows, uint32_t row_bytes,
     count = wave_rows;
   }
   if (count <= 0) return a;
+  uint32_t stride = row_bytes;
+  if (span == row_bytes) {
+    int group = rows_per_block;
+    while (count % group != 0) group--;
+    span = stride = uint32_t(group) * row_bytes;
+    count /= group;
+  }
   a.base = base;
   a.span = span;
-  a.stride = row_bytes;
+  a.stride = stride;
   a.count = int(count);
   return a;
 }

@@ -4,9 +4,10 @@
 // The decode kernel's read order is emulated from warp_piece (gemm_split.h), as the kernel walks
 // it: block b reads rows [b R, (b + 1) R), its warps walking K in steps. For shapes from tiny to
 // the 7B matrices, with several budgets and slot counts: every asked byte lies in the matrix and
-// is read by a block of the first wave (blockIdx < slots) within the steps the span covers; the
-// spans are 16-byte aligned, at most the budget, and as large as the budget allows (one more step
-// per row, or one more row, would not fit).
+// is read by a block of the first wave (blockIdx < slots) within the steps the asked part of its
+// row covers; the spans are 16-byte aligned, a row's first bytes or whole rows (at most a block's),
+// at most the budget, and as large as the budget allows (one more step per row, or one more row,
+// would not fit).
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -51,7 +52,7 @@ int main() {
     int rows, K;
   };
   // Rows x K: tiny, 0.5B qkv / o / gate-up, 7B qkv / o / gate-up / down, a lm_head.
-  const Shape shapes[] = {{8, 8},       {40, 136},    {1152, 896},   {896, 896},    {9728, 896},
+  const Shape shapes[] = {{8, 8},       {37, 40},     {40, 136},     {1152, 896},   {896, 896},    {9728, 896},
                           {4608, 3584}, {3584, 3584}, {37888, 3584}, {3584, 18944}, {152064, 3584}};
   for (const Shape& sh : shapes)
     for (int rpb : {8, 16})
@@ -69,30 +70,36 @@ int main() {
           }
           CHECK(a.base == matrix_base && a.count > 0, "rows %d K %d budget %zu: nothing asked", sh.rows, sh.K, budget);
           if (a.count <= 0) continue;
-          CHECK(a.span % 16 == 0 && a.stride % 16 == 0 && a.stride == row_bytes && a.span <= row_bytes,
-                "span %u stride %u row %u", a.span, a.stride, row_bytes);
+          // Either span i is row i's first `span` bytes (stride = the row), or the spans are whole
+          // rows, at most a block's, back to back.
+          const bool grouped = a.stride != row_bytes;
+          CHECK(a.span % 16 == 0 && a.stride % 16 == 0 && a.span <= a.stride, "span %u stride %u", a.span, a.stride);
+          CHECK(!grouped || (a.span == a.stride && a.span % row_bytes == 0 && a.span / row_bytes <= uint32_t(rpb)),
+                "span %u stride %u row %u: neither a row's first bytes nor whole rows", a.span, a.stride, row_bytes);
           CHECK(size_t(a.span) * a.count <= budget, "rows %d K %d: %u x %d bytes over the budget %zu", sh.rows, sh.K,
                 a.span, a.count, budget);
-          // Span i is row i's first `span` bytes: the row's block is in the first wave, and every
-          // piece of it is read within the steps the span covers.
-          const int last_row = a.count - 1;
-          CHECK(last_row < sh.rows && last_row / rpb < slots, "rows %d: row %d is not read by the first wave", sh.rows,
-                last_row);
-          const int span_pieces = int(a.span / 16), span_steps = int((a.span + step_bytes - 1) / step_bytes);
+          const uint32_t row_part = std::min(a.span, row_bytes);  // bytes asked of each row
+          const long rows_asked = grouped ? long(a.count) * (a.span / row_bytes) : a.count;
+          // The rows asked are read by the first wave, and every piece asked within the steps
+          // the asked part covers.
+          CHECK(rows_asked <= sh.rows && (rows_asked - 1) / rpb < slots,
+                "rows %d: %ld rows asked, not all read by the first wave", sh.rows, rows_asked);
+          const int part_pieces = int(row_part / 16), part_steps = int((row_part + step_bytes - 1) / step_bytes);
           int late = 0;
-          for (int p = 0; p < span_pieces; p++) late += st[size_t(p)] >= span_steps;
-          CHECK(late == 0, "K %d: %d pieces of the span read after its %d steps", sh.K, late, span_steps);
-          CHECK(a.span % step_bytes == 0 || a.span == row_bytes, "span %u is neither whole steps nor the row", a.span);
+          for (int p = 0; p < part_pieces; p++) late += st[size_t(p)] >= part_steps;
+          CHECK(late == 0, "K %d: %d pieces asked are read after the %d steps", sh.K, late, part_steps);
+          CHECK(row_part % step_bytes == 0 || row_part == row_bytes, "%u bytes a row: neither whole steps nor the row",
+                row_part);
           // As much as the budget allows: all first-wave rows with one more step not fitting (or
           // whole rows), or one step of as many rows as fit.
-          if (a.count == wave_rows) {
-            CHECK(a.span == row_bytes || size_t(a.span + step_bytes) * a.count > budget,
-                  "rows %d K %d budget %zu: %u bytes a row, one more step fits", sh.rows, sh.K, budget, a.span);
-            whole += a.span == row_bytes;
+          if (rows_asked == wave_rows) {
+            CHECK(row_part == row_bytes || size_t(row_part + step_bytes) * rows_asked > budget,
+                  "rows %d K %d budget %zu: %u bytes a row, one more step fits", sh.rows, sh.K, budget, row_part);
+            whole += row_part == row_bytes;
           } else {
-            CHECK(a.count < wave_rows && a.span == one_step && size_t(a.count + 1) * a.span > budget,
-                  "rows %d K %d budget %zu: %d rows of %u bytes, not as many as fit", sh.rows, sh.K, budget, a.count,
-                  a.span);
+            CHECK(rows_asked < wave_rows && row_part == one_step && size_t(rows_asked + 1) * row_part > budget,
+                  "rows %d K %d budget %zu: %ld rows of %u bytes, not as many as fit", sh.rows, sh.K, budget,
+                  rows_asked, row_part);
           }
         }
   // Null base, no rows: nothing.
@@ -101,7 +108,7 @@ int main() {
   // The 7B shapes the decode step asks for (132 SMs): o_proj whole in 32 MB, a step of the
   // gate/up's first wave (396 two-tile blocks) and of every qkv row in 12 MB.
   const L2Ahead o = first_wave_slices(matrix_base, 3584, 7168, 8, 4 * 132, step_bytes, size_t(32) << 20);
-  CHECK(o.count == 3584 && o.span == 7168, "7B o_proj: %d x %u", o.count, o.span);
+  CHECK(o.count == 448 && o.span == 8 * 7168 && o.stride == o.span, "7B o_proj: %d x %u", o.count, o.span);
   const L2Ahead gu = first_wave_slices(matrix_base, 37888, 7168, 16, 3 * 132, step_bytes, size_t(12) << 20);
   CHECK(gu.count == 6144 && gu.span == 2048, "7B gate/up: %d x %u", gu.count, gu.span);
   const L2Ahead qkv = first_wave_slices(matrix_base, 4608, 7168, 16, 3 * 132, step_bytes, size_t(12) << 20);
