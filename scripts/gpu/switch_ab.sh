@@ -7,8 +7,7 @@
 # AB_WORKERS, default 1,4; 1k and 4k context, no prefill), so a drifting clock hits every variant
 # alike. Prints, per shape, W and context, the median step time of each variant over the rounds
 # and its ratio to the default's. AB_VARIANTS="A=1 B=0,C=1" replaces the variants (commas join
-# switches of one variant), e.g. AB_VARIANTS="HW_L2_AHEAD=1 HW_L2_AHEAD=7 HW_L2_AHEAD=7,HW_L2_AHEAD_MB=16"
-# (bench/l2-ahead-notes.md).
+# switches of one variant).
 # Raw JSON lines (prefixed by the variant) go to $OUT/switch_ab.txt (or /tmp).
 set -u
 B=${1:-native/build-gpu}

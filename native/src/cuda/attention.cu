@@ -30,7 +30,6 @@
 #include "cuda_check.h"
 #include "attention_device.cuh"
 #include "attention_short.cuh"
-#include "l2_ahead.cuh"
 #include "launch.cuh"
 
 namespace hw {
@@ -171,11 +170,10 @@ __device__ __forceinline__ void small_tail(const ChunkArgs& a, float* merge_s, c
 
 // ROT_TOKEN (HW_ATTN_ROT_TOKEN=1, 1-group kernels only): the query rotation per (token, pair);
 // SMALL_TAIL (the default where Smem::small_tail_fits; HW_ATTN_SMALL_TAIL=0 turns it off): the 4
-// warps' merge as one rolled loop run by all of them, and no o rescale at the first tile; AHEAD
-// (HW_L2_AHEAD, l2_ahead.h): the CTAs ask `ahead`'s bytes into L2 (unused without it). Template
+// warps' merge as one rolled loop run by all of them, and no o rescale at the first tile. Template
 // parameters, so that the kernels without them keep their code as it was.
-template <int HD, int GROUPS, int STAGES, bool ROT_TOKEN = false, bool SMALL_TAIL = false, bool AHEAD = false>
-__global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a, L2Ahead ahead) {
+template <int HD, int GROUPS, int STAGES, bool ROT_TOKEN = false, bool SMALL_TAIL = false>
+__global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a) {
   constexpr int kRows = 32 * GROUPS;
   constexpr int kStride = Smem<HD, STAGES>::kStride;
   constexpr int kNT = HD / 8;  // 8-wide n-tiles of the output
@@ -380,10 +378,6 @@ __global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a
     }
     cp_async_commit();
   }
-  // AHEAD: the o_proj's weights into L2 while this latency-bound kernel runs: after the wait (the
-  // qkv GEMM before it streamed HBM until then) and after this CTA's first K/V copies (its
-  // critical path) are queued.
-  if constexpr (AHEAD) l2_ahead_issue(ahead);
 
   int cur_piece = -1;
   for (int k = 0; cons < n_tiles; k++) {
@@ -706,32 +700,25 @@ void check_cuda(cudaError_t e, const char* what) {
 // The chunk kernel of `stages` for the switches: the rotation per (token, pair) exists for 1 group,
 // the small tail where its parked partials fit (Smem::small_tail_fits); elsewhere the old tail runs
 // in its place.
-template <int HD, int GROUPS, int STAGES, bool AHEAD>
-void (*chunk_kernel_of(bool rot_token, bool small_tail))(ChunkArgs, L2Ahead) {
+template <int HD, int GROUPS, int STAGES>
+void (*chunk_kernel(bool rot_token, bool small_tail))(ChunkArgs) {
   constexpr bool kTail = Smem<HD, STAGES>::small_tail_fits(GROUPS);
   if constexpr (GROUPS == 1) {
     static_assert(kTail, "every 1-group CTA has room for the small tail");
     if (rot_token)
-      return small_tail ? attn_chunk_kernel<HD, 1, STAGES, true, true, AHEAD>
-                        : attn_chunk_kernel<HD, 1, STAGES, true, false, AHEAD>;
+      return small_tail ? attn_chunk_kernel<HD, 1, STAGES, true, true> : attn_chunk_kernel<HD, 1, STAGES, true, false>;
   }
   if constexpr (kTail)
-    if (small_tail) return attn_chunk_kernel<HD, GROUPS, STAGES, false, true, AHEAD>;
-  return attn_chunk_kernel<HD, GROUPS, STAGES, false, false, AHEAD>;
-}
-// ahead: the variant that asks its second argument's bytes into L2 (HW_L2_AHEAD).
-template <int HD, int GROUPS, int STAGES>
-void (*chunk_kernel(bool rot_token, bool small_tail, bool ahead))(ChunkArgs, L2Ahead) {
-  return ahead ? chunk_kernel_of<HD, GROUPS, STAGES, true>(rot_token, small_tail)
-               : chunk_kernel_of<HD, GROUPS, STAGES, false>(rot_token, small_tail);
+    if (small_tail) return attn_chunk_kernel<HD, GROUPS, STAGES, false, true>;
+  return attn_chunk_kernel<HD, GROUPS, STAGES, false, false>;
 }
 
 // Raises the shared-memory limit of the kernel and its variants; returns CTAs per SM.
 template <int HD, int GROUPS, int STAGES>
 int prepare_chunk_kernel() {
   const size_t bytes = Smem<HD, STAGES>::bytes(GROUPS);
-  for (int v = 0; v < 8; v++)
-    check_cuda(cudaFuncSetAttribute(chunk_kernel<HD, GROUPS, STAGES>(v & 1, v & 2, v & 4),
+  for (int v = 0; v < 4; v++)
+    check_cuda(cudaFuncSetAttribute(chunk_kernel<HD, GROUPS, STAGES>(v & 1, v & 2),
                                     cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)),
                "cudaFuncSetAttribute(attn_chunk_kernel)");
   int n = 0;
@@ -741,17 +728,15 @@ int prepare_chunk_kernel() {
   return n > 0 ? n : 1;
 }
 
-// `rot_token`, `small_tail`: the variants of chunk_kernel(); the asking one where `ahead` has spans.
+// `rot_token`, `small_tail`: the variants of chunk_kernel().
 template <int HD, int GROUPS>
-void launch_chunk(int stages, dim3 grid, cudaStream_t stream, const ChunkArgs& ca, const L2Ahead& ahead, bool rot_token,
-                  bool small_tail) {
-  const bool ask = ahead.base && ahead.count > 0;
+void launch_chunk(int stages, dim3 grid, cudaStream_t stream, const ChunkArgs& ca, bool rot_token, bool small_tail) {
   if (stages == 4)
-    launch_kernel(chunk_kernel<HD, GROUPS, 4>(rot_token, small_tail, ask), grid, 128 * GROUPS,
-                  Smem<HD, 4>::bytes(GROUPS), stream, ca, ahead);
+    launch_kernel(chunk_kernel<HD, GROUPS, 4>(rot_token, small_tail), grid, 128 * GROUPS, Smem<HD, 4>::bytes(GROUPS),
+                  stream, ca);
   else
-    launch_kernel(chunk_kernel<HD, GROUPS, 3>(rot_token, small_tail, ask), grid, 128 * GROUPS,
-                  Smem<HD, 3>::bytes(GROUPS), stream, ca, ahead);
+    launch_kernel(chunk_kernel<HD, GROUPS, 3>(rot_token, small_tail), grid, 128 * GROUPS, Smem<HD, 3>::bytes(GROUPS),
+                  stream, ca);
 }
 
 template <int HD, int GROUPS>
@@ -996,13 +981,13 @@ void HogwildAttention::run(int layer, const AttnLayerArgs& args, cudaStream_t st
   }
   const dim3 grid(s.qtiles, s.chunks, m.dims.kv_heads);
   if (HD == 64 && s.groups == 1)
-    launch_chunk<64, 1>(m.stages1, grid, stream, ca, args.ahead, m.rot_token, m.small_tail);
+    launch_chunk<64, 1>(m.stages1, grid, stream, ca, m.rot_token, m.small_tail);
   else if (HD == 64)
-    launch_chunk<64, 2>(m.stages2, grid, stream, ca, args.ahead, false, m.small_tail);
+    launch_chunk<64, 2>(m.stages2, grid, stream, ca, false, m.small_tail);
   else if (s.groups == 1)
-    launch_chunk<128, 1>(m.stages1, grid, stream, ca, args.ahead, m.rot_token, m.small_tail);
+    launch_chunk<128, 1>(m.stages1, grid, stream, ca, m.rot_token, m.small_tail);
   else
-    launch_chunk<128, 2>(m.stages2, grid, stream, ca, args.ahead, false, m.small_tail);
+    launch_chunk<128, 2>(m.stages2, grid, stream, ca, false, m.small_tail);
   check_cuda(cudaGetLastError(), "launch of attn_chunk_kernel");
   if (direct) return;
 

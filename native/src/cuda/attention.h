@@ -29,8 +29,6 @@
 #include <string>
 #include <vector>
 
-#include "l2_ahead.h"
-
 // The runtime's stream handle, declared as driver_types.h does (an identical redeclaration), so
 // that host code can include this header without the CUDA headers.
 struct CUstream_st;
@@ -106,8 +104,6 @@ struct AttnLayerArgs {
                                        // heads (zeroed and filled by run); segments numbered row by
                                        // row in view order (segment_index())
   float scale = 0.0f;                  // softmax scale; 0 = 1/sqrt(head_dim)
-  L2Ahead ahead;                       // weight bytes to ask into L2 while the chunk kernel runs (the
-                                       // o_proj's: l2_ahead.h); none by default
 };
 
 class HogwildAttention {

@@ -20,7 +20,6 @@
 #include "cuda_check.h"
 #include "gemm.h"
 #include "kernels.h"
-#include "l2_ahead.h"
 #include "sampling.h"
 #include "view_attention.h"
 #ifdef HW_HAVE_FAST_ATTENTION
@@ -681,13 +680,6 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
   // HW_GEMM_FOLD_NORM=1: the GEMMs after input_layernorm, post_attention_layernorm and the final
   // norm read the fp32 residual stream and apply the norm themselves (gemm.h's gemm_normed).
   const bool fold = gemm_fold_norm_enabled();
-  // HW_L2_AHEAD (l2_ahead.h, off by default): the latency-bound kernels ask the L2 for the first
-  // bytes the GEMM after them reads (the bits of l2_ahead_mask() say which kernels).
-  const int ahead_mask = l2_ahead_mask();
-  auto ahead = [&](int bit, const DeviceMatrix& W, int rows, size_t budget, bool swiglu) {
-    return ahead_mask & bit ? gemm_l2_ahead(W, rows, budget, swiglu) : L2Ahead{};
-  };
-  auto qkv_ahead = [&](int l) { return ahead(kL2AheadInputNorm, layers_[l].wqkv, T, l2_ahead_norm_budget(), false); };
   auto launch_all = [&]() {
     embed(embed_.data, embed_.dtype, dm + o_ids, T, H, x, stream_);
     for (int l = 0; l < cfg_.layers; l++) {
@@ -713,7 +705,7 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
       qp.layer = l;
       qp.k_paired = L.k_paired;
       const GemmInputNorm attn_in{x, nullptr, L.attn_norm, cfg_.rms_eps, a};
-      if (!fold && l == 0) rmsnorm(x, nullptr, T, H, L.attn_norm, cfg_.rms_eps, a, act, stream_, qkv_ahead(0));
+      if (!fold && l == 0) rmsnorm(x, nullptr, T, H, L.attn_norm, cfg_.rms_eps, a, act, stream_);
       if (L.k_paired) {  // bias, RoPE and the K/V write in the GEMM's epilogue (decode)
         gemm_qkv(L.wqkv, fold ? nullptr : a, fold ? &attn_in : nullptr, T, qp, kvl, stream_, &gws);
       } else {
@@ -736,15 +728,13 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
         aa.out_type = act == DType::BF16 ? AttnDType::BF16 : AttnDType::F32;
         aa.pages = static_cast<const void* const*>(page_table_.p);
         aa.inv_freq = inv_freq_;
-        aa.ahead = ahead(kL2AheadAttention, L.wo, T, l2_ahead_attention_budget(), false);
         fast_->run(l, aa, stream_);
         if (act != DType::BF16) convert(att, size_t(T) * QD, a, act, stream_);
 #endif
       }
       // The residual GEMMs also write the next norm's output (fused into their last block where
       // the kernel can, else a separate rmsnorm launch; gemm.h).
-      GemmNorm mlp_in{L.mlp_norm, cfg_.rms_eps, a, act,
-                      ahead(kL2AheadMlpNorm, L.wgu, T, l2_ahead_norm_budget(), L.gu_interleaved)};
+      GemmNorm mlp_in{L.mlp_norm, cfg_.rms_eps, a, act};
       const GemmInputNorm mlp_norm{x, nullptr, L.mlp_norm, cfg_.rms_eps, a};
       if (fold) {
         gemm(L.wo, a, T, x, true, stream_, &gws);
@@ -763,7 +753,7 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
       if (fold) {
         gemm(L.wdown, mlp_a, T, x, true, stream_, &gws);
       } else if (l + 1 < cfg_.layers) {
-        GemmNorm next_in{layers_[l + 1].attn_norm, cfg_.rms_eps, a, act, qkv_ahead(l + 1)};
+        GemmNorm next_in{layers_[l + 1].attn_norm, cfg_.rms_eps, a, act};
         gemm(L.wdown, mlp_a, T, x, true, stream_, &gws, &next_in);
       } else {
         gemm(L.wdown, mlp_a, T, x, true, stream_, &gws);
@@ -774,8 +764,7 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
         gemm_normed(lm_head_, GemmInputNorm{x, dm + o_pick, final_norm_, cfg_.rms_eps, a}, P, logits, false, stream_,
                     &gws);
       } else {
-        rmsnorm(x, dm + o_pick, P, H, final_norm_, cfg_.rms_eps, a, act, stream_,
-                ahead(kL2AheadInputNorm, lm_head_, P, l2_ahead_norm_budget(), false));
+        rmsnorm(x, dm + o_pick, P, H, final_norm_, cfg_.rms_eps, a, act, stream_);
         gemm(lm_head_, a, P, logits, false, stream_, &gws);
       }
       if (!rs.empty()) sample_rows(logits, int(rs.size()), V, dq, did, stream_);

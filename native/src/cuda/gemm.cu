@@ -563,38 +563,25 @@ void launch_tiles(const T16* w, const T16* x, int M, float* y, int N, int K, boo
     launch_variant<T16, TILES, 8, false, false>(w, x, M, y, N, K, accumulate, sms, ws, force_split, nm, s);
 }
 
-int device_sms() {
-  static const int sms = [] {
+template <typename T16>
+void launch_decode(const DeviceMatrix& W, const void* x, int M, float* y, bool accumulate, const GemmWorkspace* ws,
+                   const NormArgs& nm, cudaStream_t s, const FoldArgs& fold = kNoFold, const SwigluArgs& sw = kNoSwiglu,
+                   const QkvArgs& qa = kNoQkv) {
+  static int sms = [] {
     int dev = 0, n = 0;
     cudaGetDevice(&dev);
     cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev);
     return n > 0 ? n : 100;
   }();
-  return sms;
-}
-
-// Output tiles per block of a decode launch without the SwiGLU epilogue (which always has two).
-// HW_GEMM_TILES (1|2): benchmark switch, read once.
-int decode_tiles(const DeviceMatrix& W) {
-  static const int env_tiles = env_int("HW_GEMM_TILES");
-  // Two tiles per block halve the x reloads; one tile when that would leave SMs idle.
-  int tiles = (W.rows + 15) / 16 >= 2 * device_sms() ? 2 : 1;
-  if (const int f = g_force_tiles ? g_force_tiles : env_tiles) tiles = f == 2 ? 2 : 1;
-  return tiles;
-}
-
-template <typename T16>
-void launch_decode(const DeviceMatrix& W, const void* x, int M, float* y, bool accumulate, const GemmWorkspace* ws,
-                   const NormArgs& nm, cudaStream_t s, const FoldArgs& fold = kNoFold, const SwigluArgs& sw = kNoSwiglu,
-                   const QkvArgs& qa = kNoQkv) {
-  const int sms = device_sms();
-  // HW_GEMM_UNROLL / HW_GEMM_PREFETCH / HW_GEMM_SPLIT (4|8, 1, splits of K: 1 = none): benchmark
-  // switches, read once.
-  static const int env_unroll = env_int("HW_GEMM_UNROLL"), env_pf = env_int("HW_GEMM_PREFETCH"),
-                   env_split = env_int("HW_GEMM_SPLIT");
+  // HW_GEMM_TILES / HW_GEMM_UNROLL / HW_GEMM_PREFETCH / HW_GEMM_SPLIT (1|2, 4|8, 1, splits of K:
+  // 1 = none): benchmark switches, read once.
+  static const int env_tiles = env_int("HW_GEMM_TILES"), env_unroll = env_int("HW_GEMM_UNROLL"),
+                   env_pf = env_int("HW_GEMM_PREFETCH"), env_split = env_int("HW_GEMM_SPLIT");
   const T16* w = static_cast<const T16*>(W.data);
   const T16* xx = static_cast<const T16*>(x);
-  const int tiles = decode_tiles(W);
+  // Two tiles per block halve the x reloads; one tile when that would leave SMs idle.
+  int tiles = (W.rows + 15) / 16 >= 2 * sms ? 2 : 1;
+  if (const int f = g_force_tiles ? g_force_tiles : env_tiles) tiles = f == 2 ? 2 : 1;
   // 8 chunks in flight (HW_GEMM_UNROLL=8) measured slower than 4 on the H200 (07:12 UTC call:
   // 7B W=4 5.78 vs 5.70 ms, 0.5B W=4 1.61 vs 1.51 ms), so 4 stays the default.
   const int f = g_force_unroll ? g_force_unroll : env_unroll;
@@ -763,7 +750,7 @@ void gemm(const DeviceMatrix& W, const void* x, int M, float* y, bool accumulate
       launch_decode<__nv_bfloat16>(W, x, M, y, accumulate, ws, nm, s);
     else
       launch_decode<__half>(W, x, M, y, accumulate, ws, nm, s);
-    if (norm && !fuse_norm) rmsnorm(y, nullptr, M, W.rows, norm->w, norm->eps, norm->out, norm->act, s, norm->ahead);
+    if (norm && !fuse_norm) rmsnorm(y, nullptr, M, W.rows, norm->w, norm->eps, norm->out, norm->act, s);
     return;
   }
   // Column-major view: y^T [N, M] = W^T [N, K] · x^T [K, M], W stored as col-major [K, N].
@@ -776,19 +763,7 @@ void gemm(const DeviceMatrix& W, const void* x, int M, float* y, bool accumulate
     throw EngineError("cuBLAS error " + std::to_string(st) + " in cublasGemmEx (M " + std::to_string(M) + ", N " +
                       std::to_string(W.rows) + ", K " + std::to_string(W.cols) + ")");
   check_launch("cublasGemmEx");
-  if (norm) rmsnorm(y, nullptr, M, W.rows, norm->w, norm->eps, norm->out, norm->act, s, norm->ahead);
-}
-
-L2Ahead gemm_l2_ahead(const DeviceMatrix& W, int M, size_t budget, bool swiglu) {
-  if (M <= 0 || !takes_decode_kernel(W, M)) return L2Ahead{};
-  const int tiles = swiglu ? 2 : decode_tiles(W);
-  // Resident blocks per SM: the launch bounds' floor (the register cap makes it the exact count
-  // of the default variants); a lower count would only shrink what is asked.
-  const int per_sm = M > 8 ? kMinBlocks<1, 4, true> : tiles == 2 ? kMinBlocks<2, 4, false> : kMinBlocks<1, 4, false>;
-  // One step of the default 4 chunks reads 2 KB of every row of the block (16-byte pieces).
-  constexpr uint32_t kStepBytes = decode_step_pieces(4) * 16;
-  const uint32_t row_bytes = uint32_t(W.cols) * 2;
-  return first_wave_slices(W.data, W.rows, row_bytes, tiles * 8, long(per_sm) * device_sms(), kStepBytes, budget);
+  if (norm) rmsnorm(y, nullptr, M, W.rows, norm->w, norm->eps, norm->out, norm->act, s);
 }
 
 }  // namespace hw::cuda

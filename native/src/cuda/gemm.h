@@ -10,7 +10,6 @@
 
 #include "../tensor.h"
 #include "kernels.h"
-#include "l2_ahead.h"
 
 namespace hw::cuda {
 
@@ -53,7 +52,6 @@ struct GemmNorm {
   float eps = 1e-6f;
   void* out = nullptr;  // [M, N] in act
   DType act = DType::BF16;
-  L2Ahead ahead;  // the separate rmsnorm launch asks these bytes into L2 (the next GEMM's; l2_ahead.h)
 };
 
 // x: [max(M, 16), K] in gemm_input_type(W) (rows past M may be read by the decode kernel but
@@ -114,11 +112,6 @@ void gemm_swiglu(const DeviceMatrix& W, const void* x, const GemmInputNorm* in, 
 // qkv_post reading the paired layout. x or `in` as for gemm_swiglu. p.k_paired must be set.
 void gemm_qkv(const DeviceMatrix& W, const void* x, const GemmInputNorm* in, int M, const QkvPost& p,
               const KvLayout& kv, cudaStream_t s, const GemmWorkspace* ws = nullptr);
-
-// The bytes of W that the decode kernel's first wave of blocks reads first with M input rows
-// (swiglu: as gemm_swiglu's, two tiles a block), at most `budget`: what a kernel before it asks
-// into L2 (l2_ahead.h). Empty where the decode kernel does not run (cuBLAS reads in its own order).
-L2Ahead gemm_l2_ahead(const DeviceMatrix& W, int M, size_t budget, bool swiglu = false);
 
 // The fold switch: HW_GEMM_FOLD_NORM=1 (the weights' loads issued before the activations' are
 // converted) or =2 (the activations first), read once; or gemm_force_fold_norm(1/2/0) (tests; -1:

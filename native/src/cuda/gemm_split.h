@@ -40,12 +40,6 @@ HW_GEMM_HD inline int warp_piece(int begin, int warp, int unroll, int step, int 
   return begin + ((step * kGemmWarps + warp) * unroll + u) * 4 + q;
 }
 
-// Pieces of each row that a block reads in one step: warp_piece's steps cover them in order, step
-// s the pieces [begin + s n, begin + (s + 1) n) (test_l2_ahead checks it; L2 ahead relies on it).
-HW_GEMM_HD constexpr int decode_step_pieces(int unroll) {
-  return kGemmWarps * unroll * 4;
-}
-
 struct GemmSplit {
   int splits = 1;  // blocks along K per column tile
   int len = 0;     // pieces per split (the last may hold fewer)

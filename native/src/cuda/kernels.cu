@@ -3,7 +3,6 @@
 #include "cuda_check.h"
 #include "launch.cuh"
 #include "dtype.cuh"
-#include "l2_ahead.cuh"
 
 namespace hw::cuda {
 
@@ -19,14 +18,9 @@ __global__ void embed_kernel(const void* table, DType dt, const int* ids, int H,
 // grid (rows, slices): every block sums the squares of its whole row (H floats from L2, a few
 // loads per thread in flight at once) and writes only its slice of 256 outputs. Decode has 1-16
 // rows: one block per row left 4 blocks on 132 SMs, each walking H serially (10 us at H = 3584).
-// AHEAD (HW_L2_AHEAD, l2_ahead.h): after the wait (the GEMM before it is done, HBM idle), the
-// grid asks the L2 for the next GEMM's first bytes; a template parameter, so that the default
-// kernel keeps its code.
-template <bool AHEAD>
-__global__ void rmsnorm_kernel(const float* x, const int* rows, int H, const float* w, float eps, void* out, DType act,
-                               L2Ahead ahead) {
+__global__ void rmsnorm_kernel(const float* x, const int* rows, int H, const float* w, float eps, void* out,
+                               DType act) {
   pdl_begin();
-  if constexpr (AHEAD) l2_ahead_issue(ahead);
   const int i = blockIdx.x;
   const float* xr = x + size_t(rows ? rows[i] : i) * H;
   float ss = 0.0f;
@@ -168,13 +162,9 @@ void embed(const void* table, DType dt, const int* ids, int T, int H, float* x, 
 }
 
 void rmsnorm(const float* x, const int* rows, int n, int H, const float* w, float eps, void* out, DType act,
-             cudaStream_t s, const L2Ahead& ahead) {
+             cudaStream_t s) {
   if (n == 0) return;
-  const dim3 grid(n, (H + 255) / 256);
-  if (ahead.base && ahead.count > 0)
-    launch_kernel(rmsnorm_kernel<true>, grid, 256, 0, s, x, rows, H, w, eps, out, act, ahead);
-  else
-    launch_kernel(rmsnorm_kernel<false>, grid, 256, 0, s, x, rows, H, w, eps, out, act, ahead);
+  launch_kernel(rmsnorm_kernel, dim3(n, (H + 255) / 256), 256, 0, s, x, rows, H, w, eps, out, act);
   check_launch("rmsnorm");
 }
 

@@ -8,7 +8,6 @@
 #include <cstdint>
 
 #include "../tensor.h"
-#include "l2_ahead.h"
 
 namespace hw::cuda {
 
@@ -22,10 +21,9 @@ struct KvLayout {
 // x[t] = fp32(table[ids[t]]), table [vocab, H] in `dt`.
 void embed(const void* table, DType dt, const int* ids, int T, int H, float* x, cudaStream_t s);
 
-// out[i] = rmsnorm(x[rows ? rows[i] : i]) * w, written in `act`; n rows of H. `ahead`: weight
-// bytes the kernel asks into L2 for the GEMM after it (l2_ahead.h; none by default).
+// out[i] = rmsnorm(x[rows ? rows[i] : i]) * w, written in `act`; n rows of H.
 void rmsnorm(const float* x, const int* rows, int n, int H, const float* w, float eps, void* out, DType act,
-             cudaStream_t s, const L2Ahead& ahead = L2Ahead{});
+             cudaStream_t s);
 
 // Per token of qkv [T, QD + 2 KD]: biases, per-head q/k RMSNorm, then K rotated at the
 // token's block-local index and K, V written to their slot. q is copied, unrotated, to q_out.
