@@ -54,8 +54,8 @@ describe('built-in model files', () => {
 
 describe.skipIf(!addonBuilt)('built-in model on the engine (CPU)', () => {
   // What this model achieves on the first 20 held-out problems (greedy, through the real engine),
-  // with a margin. Measured when it shipped (convention v3, 2026-12-03, AMD EPYC without AMX):
-  // 18 right alone (two running totals wrong); two workers 19 (combined) and 18 (interleaved)
+  // with a margin. Measured when it shipped (convention v3 continued at a low rate, 2026-12-03,
+  // AMD EPYC without AMX): 20 right alone; two workers 19 (combined) and 19 (interleaved)
   // right (issue 11 asks for at least 16 of 20 with W = 2 combined and at most 4 runs that
   // compute a part twice), all 20 split and boxed by a worker, none with a part computed twice.
   it('one worker solves 20 held-out problems; two workers (combined and interleaved) split them and box the answer', async () => {
@@ -86,7 +86,7 @@ describe.skipIf(!addonBuilt)('built-in model on the engine (CPU)', () => {
     }
     const line = (l: keyof typeof pairs) => `W=2 ${l} ${pairs[l].right} right, ${pairs[l].split} split, ${pairs[l].boxed} boxed by a worker, ${pairs[l].duplicated} with a part computed twice`;
     console.log(`      built-in model: loaded in ${loadMs} ms; 20 held-out problems: W=1 ${solo.right} right; ${line('combined')}; ${line('interleaved')}`);
-    expect(solo.right).toBeGreaterThanOrEqual(17);
+    expect(solo.right).toBeGreaterThanOrEqual(19);
     for (const l of ['combined', 'interleaved'] as const) {
       expect(pairs[l].split).toBeGreaterThanOrEqual(19);
       expect(pairs[l].boxed).toBeGreaterThanOrEqual(19);
