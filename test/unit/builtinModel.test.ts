@@ -54,10 +54,10 @@ describe('built-in model files', () => {
 
 describe.skipIf(!addonBuilt)('built-in model on the engine (CPU)', () => {
   // What this model achieves on the first 20 held-out problems (greedy, through the real engine),
-  // with a margin. Measured when it shipped (convention v3 continued at a low rate, 2026-12-03,
-  // AMD EPYC without AMX): 20 right alone; two workers 19 (combined) and 19 (interleaved)
+  // with a margin. Measured when it shipped (convention v3 plus a 2-minute fine-tune, 2026-12-03,
+  // AMD EPYC without AMX): 20 right alone; two workers 19 (combined) and 20 (interleaved)
   // right (issue 11 asks for at least 16 of 20 with W = 2 combined and at most 4 runs that
-  // compute a part twice), all 20 split and boxed by a worker, none with a part computed twice.
+  // compute a part twice), all 20 split and boxed by a worker, one combined run with a part computed twice.
   it('one worker solves 20 held-out problems; two workers (combined and interleaved) split them and box the answer', async () => {
     const addon = loadNativeAddon(root);
     const t0 = Date.now();
