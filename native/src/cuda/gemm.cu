@@ -49,6 +49,7 @@ int g_force_prefetch = -1;  // tests: 1/0 = with/without the L2 256-byte prefetc
 int g_force_split = 0;      // tests: splits of K asked for (1: none; 0: HW_GEMM_SPLIT, else the cost model)
 int g_force_norm = -1;      // tests: 1/0 = fused RMSNorm epilogue on/off (-1: HW_GEMM_NORM=1 turns it on)
 int g_force_fold = -1;      // tests: 1/0 = input RMSNorm folded into the decode kernel (-1: HW_GEMM_FOLD_NORM=1)
+int g_force_bulk = -1;  // tests: 0 off, 1/2 = the bulk-copy kernel, fill before/after the PDL wait (-1: HW_GEMM_BULK)
 
 // 16-byte loads as volatile asm: the MMAs are volatile asm too, so the compiler keeps the source
 // order (every load of an unrolled step issued before its first MMA). With plain __ldg it sank
@@ -460,6 +461,15 @@ int early_steps() {
   return n;
 }
 
+// The bulk-copy decode kernel (gemm_bulk.cuh): 0 off (the default until measured), 1 on with the
+// first stages asked for before the PDL wait, 2 on with them after it (HW_GEMM_BULK, read once, or
+// gemm_force_bulk). Devices without sm_90 code keep the default kernel whatever it says.
+int bulk_mode() {
+  static const int env = env_int("HW_GEMM_BULK");
+  const int m = g_force_bulk >= 0 ? g_force_bulk : env;
+  return m == 1 || m == 2 ? m : 0;
+}
+
 // The fold's mode: 0 off, 1 weights' loads first, 2 activations first (HW_GEMM_FOLD_NORM, read
 // once, or gemm_force_fold_norm).
 int fold_mode() {
@@ -506,6 +516,8 @@ void launch_variant(const T16* w, const T16* x, int M, float* y, int N, int K, b
 // The variants with an epilogue (SwiGLU: two tiles; qkv: either): 4 chunks in flight; folded (bf16)
 // or not. Folded, the activations are converted before the weights' loads whatever the fold's mode
 // (the variant without a spill; modes 1 and 2 compute the same).
+#include "gemm_bulk.cuh"
+
 template <typename T16, int TILES, int EPI>
 void launch_epilogue(const T16* w, const T16* x, int M, int N, int K, int sms, const GemmWorkspace* ws, int force_split,
                      const NormArgs& nm, cudaStream_t s, const FoldArgs& fold, const SwigluArgs& sw,
@@ -588,6 +600,23 @@ void launch_decode(const DeviceMatrix& W, const void* x, int M, float* y, bool a
   const int unroll = f == 8 ? 8 : 4;
   const bool pf = g_force_prefetch >= 0 ? g_force_prefetch == 1 : env_pf == 1;
   const int split = g_force_split ? g_force_split : env_split;
+  // The bulk-copy kernel where it is switched on, for the calls without a fused or folded norm.
+  if (const int bulk = bulk_mode(); bulk && !fold.x && !nm.w) {
+    const bool early = bulk == 1;
+    bool ran;
+    if (sw.out)
+      ran = launch_bulk<T16, kEpiSwiglu>(w, xx, M, nullptr, W.rows, W.cols, false, sms, ws, split, early, s, sw, qa);
+    else if (qa.p.q_out)
+      ran = launch_bulk<T16, kEpiQkv>(w, xx, M, nullptr, W.rows, W.cols, false, sms, ws, split, early, s, sw, qa);
+    else
+      ran = launch_bulk<T16, kEpiStore>(w, xx, M, y, W.rows, W.cols, accumulate, sms, ws, split, early, s, sw, qa);
+    if (ran) {
+      check_launch(sw.out       ? "gemm_bulk (bulk-copy GEMM, M <= 16, SwiGLU epilogue)"
+                   : qa.p.q_out ? "gemm_bulk (bulk-copy GEMM, M <= 16, qkv epilogue: bias, RoPE, KV write)"
+                                : "gemm_bulk (bulk-copy GEMM, M <= 16)");
+      return;
+    }
+  }
   if (sw.out) {  // two tiles whatever the switches say: tile 0 holds the gate rows, tile 1 the up rows
     launch_epilogue<T16, 2, kEpiSwiglu>(w, xx, M, W.rows, W.cols, sms, ws, split, nm, s, fold, sw, kNoQkv);
     check_launch(fold.x ? "gemm_decode (tensor-core GEMM, M <= 16, folded RMSNorm, SwiGLU epilogue)"
@@ -663,6 +692,10 @@ void gemm_force_norm(int on) {
 
 void gemm_force_fold_norm(int on) {
   g_force_fold = on;
+}
+
+void gemm_force_bulk(int mode) {
+  g_force_bulk = mode;
 }
 
 bool gemm_fold_norm_enabled() {
