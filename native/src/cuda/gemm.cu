@@ -50,6 +50,7 @@ int g_force_split = 0;      // tests: splits of K asked for (1: none; 0: HW_GEMM
 int g_force_norm = -1;      // tests: 1/0 = fused RMSNorm epilogue on/off (-1: HW_GEMM_NORM=1 turns it on)
 int g_force_fold = -1;      // tests: 1/0 = input RMSNorm folded into the decode kernel (-1: HW_GEMM_FOLD_NORM=1)
 int g_force_bulk = -1;  // tests: 0 off, 1/2 = the bulk-copy kernel, fill before/after the PDL wait (-1: HW_GEMM_BULK)
+int g_force_bulk_seg = 0;  // tests: its segment bytes, 512 or 1024 (0: HW_GEMM_BULK_SEG, else 512)
 
 // 16-byte loads as volatile asm: the MMAs are volatile asm too, so the compiler keeps the source
 // order (every load of an unrolled step issued before its first MMA). With plain __ldg it sank
@@ -469,6 +470,10 @@ int bulk_mode() {
   const int m = g_force_bulk >= 0 ? g_force_bulk : env;
   return m == 1 || m == 2 ? m : 0;
 }
+int bulk_segment() {
+  static const int env = env_int("HW_GEMM_BULK_SEG");
+  return (g_force_bulk_seg ? g_force_bulk_seg : env) == 1024 ? 1024 : 512;
+}
 
 // The fold's mode: 0 off, 1 weights' loads first, 2 activations first (HW_GEMM_FOLD_NORM, read
 // once, or gemm_force_fold_norm).
@@ -603,13 +608,17 @@ void launch_decode(const DeviceMatrix& W, const void* x, int M, float* y, bool a
   // The bulk-copy kernel where it is switched on, for the calls without a fused or folded norm.
   if (const int bulk = bulk_mode(); bulk && !fold.x && !nm.w) {
     const bool early = bulk == 1;
+    const int seg = bulk_segment();
     bool ran;
     if (sw.out)
-      ran = launch_bulk<T16, kEpiSwiglu>(w, xx, M, nullptr, W.rows, W.cols, false, sms, ws, split, early, s, sw, qa);
+      ran = launch_bulk_seg<T16, kEpiSwiglu>(seg, w, xx, M, nullptr, W.rows, W.cols, false, sms, ws, split, early, s,
+                                             sw, qa);
     else if (qa.p.q_out)
-      ran = launch_bulk<T16, kEpiQkv>(w, xx, M, nullptr, W.rows, W.cols, false, sms, ws, split, early, s, sw, qa);
+      ran = launch_bulk_seg<T16, kEpiQkv>(seg, w, xx, M, nullptr, W.rows, W.cols, false, sms, ws, split, early, s, sw,
+                                          qa);
     else
-      ran = launch_bulk<T16, kEpiStore>(w, xx, M, y, W.rows, W.cols, accumulate, sms, ws, split, early, s, sw, qa);
+      ran = launch_bulk_seg<T16, kEpiStore>(seg, w, xx, M, y, W.rows, W.cols, accumulate, sms, ws, split, early, s, sw,
+                                            qa);
     if (ran) {
       check_launch(sw.out       ? "gemm_bulk (bulk-copy GEMM, M <= 16, SwiGLU epilogue)"
                    : qa.p.q_out ? "gemm_bulk (bulk-copy GEMM, M <= 16, qkv epilogue: bias, RoPE, KV write)"
@@ -694,8 +703,9 @@ void gemm_force_fold_norm(int on) {
   g_force_fold = on;
 }
 
-void gemm_force_bulk(int mode) {
+void gemm_force_bulk(int mode, int segment_bytes) {
   g_force_bulk = mode;
+  g_force_bulk_seg = segment_bytes;
 }
 
 bool gemm_fold_norm_enabled() {

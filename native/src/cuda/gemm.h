@@ -77,7 +77,8 @@ void gemm_force_split(int splits);
 // for before the PDL wait; 2 = on, after it; 0 = off; -1 = HW_GEMM_BULK (off unless set). It takes
 // the decode calls without a fused output norm or folded input norm (those keep the default
 // kernel), including the SwiGLU and qkv epilogues; devices without sm_90 code ignore it.
-void gemm_force_bulk(int mode);
+// segment_bytes: its bulk copies, 512 or 1024 (0: HW_GEMM_BULK_SEG, else 512).
+void gemm_force_bulk(int mode, int segment_bytes = 0);
 
 // Tests: the fused RMSNorm epilogue on (1) or off (0); -1 = HW_GEMM_NORM.
 void gemm_force_norm(int on);

@@ -6,29 +6,38 @@
 // loads, waits for all of them, multiplies, then issues the next step's, so each warp's bytes in
 // flight fall to zero once a step, and registers cap the step (8 chunks measured slower than 4).
 // Here one lane per weight row issues a 1-D bulk copy (cp.async.bulk, one instruction for 512
-// bytes) of its row's next K segment into a ring of shared-memory stages; an mbarrier per stage
+// or 1024 bytes) of its row's next K segment into a ring of shared-memory stages; an mbarrier per stage
 // counts the bytes landed (expect_tx / complete_tx), and the warps read a landed stage from shared
 // memory with the default kernel's MMA arithmetic and release it on a second mbarrier. So the ring
-// keeps a CTA's next stages in flight all the time, at one instruction per 512 bytes.
+// keeps a CTA's next stages in flight all the time, at one instruction per segment.
 //
 // Sizes (bench/gemm-bulk-notes.md): a CTA owns 32 weight rows (4 tiles of 8) and a K range (the
-// default kernel's split-K); a stage is 256 k of each row, 16 KB, four stages a CTA (72 KB with
-// padding), two or three CTAs an SM: 96-190 KB in flight per SM, against the ~33 KB per SM that
-// Little's law asks for at 4.4 TB/s and ~1 us of latency (132 SMs).
+// default kernel's split-K). Segments of 512 bytes (the default): a stage is 256 k of each row,
+// 16 KB, four stages a CTA (72 KB with padding), three CTAs an SM: up to 192 KB in flight per SM,
+// against the ~33 KB per SM that Little's law asks for at 4.4 TB/s and ~1 us of latency (132 SMs);
+// the surplus covers latency tails and the CTAs' own start and end. Segments of 1 KB
+// (HW_GEMM_BULK_SEG=1024: half the copies, longer DRAM runs): 32 KB stages, three a CTA (102 KB),
+// two CTAs an SM, the same 192 KB.
 #pragma once
 
-constexpr int kBulkTiles = 4;                                // 8-row MMA tiles per CTA
-constexpr int kBulkRows = 8 * kBulkTiles;                    // weight rows per CTA: one copying lane each
-constexpr int kBulkStagePieces = 4 * kWarps;                 // 16-byte pieces of a row per stage: 4 per warp
-constexpr int kBulkRowBytes = kBulkStagePieces * 16;         // 512: one bulk copy per row and stage
-constexpr int kBulkRowStride = kBulkRowBytes + 64;           // a quarter warp's rows g, g + 1 in other banks
-constexpr int kBulkStageBytes = kBulkRows * kBulkRowStride;  // 18 KB (16 KB of weights)
-constexpr int kBulkStages = 4;
-constexpr int kBulkSmem = kBulkStages * kBulkStageBytes;  // 73,728 bytes of dynamic shared memory
-constexpr int kBulkTile = kBulkTiles * 128;               // fp32 outputs of a CTA (16 rows x 32 columns)
+constexpr int kBulkTiles = 4;                // 8-row MMA tiles per CTA
+constexpr int kBulkRows = 8 * kBulkTiles;    // weight rows per CTA: one copying lane each
+constexpr int kBulkTile = kBulkTiles * 128;  // fp32 outputs of a CTA (16 rows x 32 columns)
 static_assert(kBulkRows == 32, "lane r of warp 0 copies row r");
-static_assert((kWarps + 1) * kBulkTile * 4 <= kBulkSmem, "the epilogue's sums fit in the drained ring");
 static_assert(kBulkTile == 2 * kWarps * 32, "two outputs per thread in the epilogue");
+
+// The ring for GROUPS 4-piece groups per warp and stage (1: 512-byte segments, 2: 1 KB).
+template <int GROUPS>
+struct BulkRing {
+  static constexpr int pieces = 4 * kWarps * GROUPS;  // 16-byte pieces of a row per stage
+  static constexpr int row_bytes = pieces * 16;       // one bulk copy per row and stage
+  static constexpr int stride = row_bytes + 64;       // a quarter warp's rows g, g + 1 in other banks
+  static constexpr int stage_bytes = kBulkRows * stride;
+  static constexpr int stages = GROUPS == 1 ? 4 : 3;
+  static constexpr int smem = stages * stage_bytes;  // dynamic shared memory: 73,728 / 104,448 bytes
+  static_assert((kWarps + 1) * kBulkTile * 4 <= smem, "the epilogue's sums fit in the drained ring");
+  static_assert(stride % 128 == 64, "rows g and g + 1 of a quarter warp in different banks");
+};
 
 // mbarrier and bulk-copy PTX (sm_90 only; empty elsewhere, where the kernel is never launched).
 __device__ __forceinline__ uint32_t smem_addr(const void* p) {
@@ -74,53 +83,55 @@ __device__ __forceinline__ void bulk_copy(uint32_t dst, const void* src, uint32_
 }
 
 // Block: weight rows n0 .. n0 + 31 (tiles t = 0..3 of 8) over the pieces [split_range) of K of
-// split blockIdx.y, 8 warps. Stage s of the ring holds pieces [b + 32 s, b + 32 s + 32) of every
-// row (b: the range's begin); warp w multiplies pieces 4w .. 4w + 3 of each stage, lane (g, q)
-// piece 4w + q of row g of every tile (the default kernel's k-to-slot mapping, B from shared
-// memory instead of registers) with the same pieces of x rows g (and g + 8 when HI) from global
+// split blockIdx.y, 8 warps. Stage s of the ring holds pieces [b + P s, b + P s + P) of every row
+// (b: the range's begin, P = 32 GROUPS); warp w multiplies groups w GROUPS + u (u < GROUPS) of 4
+// pieces of each stage, lane (g, q) piece 4 (w GROUPS + u) + q of row g of every tile (the default
+// kernel's k-to-slot mapping, B from shared memory instead of registers) with the same pieces of x
+// rows g (and g + 8 when HI) from global
 // memory (L1: every CTA reads them). Warp 0 is also the producer: at stage s it refills the slot
-// of stage s - 1 (once every warp has released it) with stage s - 1 + kBulkStages.
+// of stage s - 1 (once every warp has released it) with stage s - 1 + R::stages.
 // FILL_EARLY (HW_GEMM_BULK=1): the first stages are asked for before the PDL wait (weights are
 // written by no kernel of a step), so they stream while the previous kernel finishes; the
 // activations, y and the split-K scratch are touched only after it.
 // Epilogue as the default kernel's (split-K partials summed in split order by the tile's last CTA;
 // store/accumulate, SwiGLU (tiles 0/1 and 2/3 are gate/up pairs) or qkv), over 4 tiles; the fused
 // output norm and the folded input norm are not here (those calls take the default kernel).
-template <typename T16, bool HI, int EPI>
+template <typename T16, bool HI, int EPI, int GROUPS>
 __global__ void __launch_bounds__(kWarps * 32, 2)
     gemm_bulk_kernel(const T16* __restrict__ W, const T16* __restrict__ X, float* __restrict__ Y, int M, int N, int K,
                      int accumulate, int split_len, float* __restrict__ partials, int* __restrict__ counters,
                      SwigluArgs sw, QkvArgs qa, int fill_early) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  using R = BulkRing<GROUPS>;
   extern __shared__ __align__(128) unsigned char ring[];
-  __shared__ __align__(8) uint64_t full[kBulkStages], empty[kBulkStages];
+  __shared__ __align__(8) uint64_t full[R::stages], empty[R::stages];
   __shared__ int last_block;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
   const int n0 = blockIdx.x * kBulkRows;
   const PieceRange range = split_range(K / 8, split_len, blockIdx.y);
-  const int stages = (range.end - range.begin + kBulkStagePieces - 1) / kBulkStagePieces;
+  const int stages = (range.end - range.begin + R::pieces - 1) / R::pieces;
   const uint32_t ring_s = smem_addr(ring), full_s = smem_addr(full), empty_s = smem_addr(empty);
   // Lane r of warp 0 copies row n0 + r; rows past N copy the last row (their outputs are not stored).
   const T16* copy_row = W + size_t(min(n0 + lane, N - 1)) * K;
 
   // Warp 0: stage st into its slot (the last stage of the range may be short).
   auto issue = [&](int st) {
-    const int slot = st % kBulkStages, first = range.begin + st * kBulkStagePieces;
-    const uint32_t bytes = uint32_t(min(kBulkStagePieces, range.end - first)) * 16u;
+    const int slot = st % R::stages, first = range.begin + st * R::pieces;
+    const uint32_t bytes = uint32_t(min(R::pieces, range.end - first)) * 16u;
     if (lane == 0) mbar_arrive_expect(full_s + 8 * slot, bytes * kBulkRows);
     __syncwarp();
-    bulk_copy(ring_s + slot * kBulkStageBytes + lane * kBulkRowStride, copy_row + size_t(first) * 8, bytes,
+    bulk_copy(ring_s + slot * R::stage_bytes + lane * R::stride, copy_row + size_t(first) * 8, bytes,
               full_s + 8 * slot);
   };
   auto start = [&]() {
     if (threadIdx.x == 0) {
-      for (int s = 0; s < kBulkStages; s++) mbar_init(full_s + 8 * s, 1), mbar_init(empty_s + 8 * s, kWarps);
+      for (int s = 0; s < R::stages; s++) mbar_init(full_s + 8 * s, 1), mbar_init(empty_s + 8 * s, kWarps);
       // The initialised barriers visible to the bulk copies' (async) proxy.
       asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     }
     __syncthreads();
     if (warp == 0)
-      for (int st = 0; st < min(stages, kBulkStages); st++) issue(st);
+      for (int st = 0; st < min(stages, R::stages); st++) issue(st);
   };
   if (fill_early) {
     start();
@@ -139,25 +150,30 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
   for (int t = 0; t < kBulkTiles; t++) acc[t][0] = acc[t][1] = acc[t][2] = acc[t][3] = 0.0f;
 
   for (int st = 0; st < stages; st++) {
-    if (warp == 0 && st >= 1 && st - 1 + kBulkStages < stages) {
-      mbar_wait(empty_s + 8 * ((st - 1) % kBulkStages), ((st - 1) / kBulkStages) & 1);
-      issue(st - 1 + kBulkStages);
+    if (warp == 0 && st >= 1 && st - 1 + R::stages < stages) {
+      mbar_wait(empty_s + 8 * ((st - 1) % R::stages), ((st - 1) / R::stages) & 1);
+      issue(st - 1 + R::stages);
     }
-    const int slot = st % kBulkStages, first = range.begin + st * kBulkStagePieces;
-    const int piece = first + warp * 4 + q;
-    const bool ok = piece < range.end;              // past the end: zeros in A and B (the slot
-    const bool any = first + warp * 4 < range.end;  // may hold stale or never-written bytes)
-    uint4 a_lo = zero, a_hi = zero;
-    if (ok && lo_row) a_lo = ldg16(x0 + piece);  // issued before the wait: the latencies overlap
-    if (ok && hi_row) a_hi = ldg16(x1 + piece);
-    mbar_wait(full_s + 8 * slot, (st / kBulkStages) & 1);
-    if (any) {
-      const unsigned char* b_at = ring + slot * kBulkStageBytes + g * kBulkRowStride + (warp * 4 + q) * 16;
+    const int slot = st % R::stages, first = range.begin + st * R::pieces;
+    uint4 a_lo[GROUPS], a_hi[GROUPS];
+    bool ok[GROUPS];
+#pragma unroll
+    for (int u = 0; u < GROUPS; u++) {
+      const int piece = first + (warp * GROUPS + u) * 4 + q;
+      ok[u] = piece < range.end;  // past the end: zeros in A and B (the slot may hold stale bytes)
+      a_lo[u] = ok[u] && lo_row ? ldg16(x0 + piece) : zero;  // issued before the wait: latencies overlap
+      a_hi[u] = ok[u] && hi_row ? ldg16(x1 + piece) : zero;
+    }
+    mbar_wait(full_s + 8 * slot, (st / R::stages) & 1);
+#pragma unroll
+    for (int u = 0; u < GROUPS; u++) {
+      if (first + (warp * GROUPS + u) * 4 >= range.end) break;  // warp-uniform: nothing left in this stage
+      const unsigned char* b_at = ring + slot * R::stage_bytes + g * R::stride + ((warp * GROUPS + u) * 4 + q) * 16;
 #pragma unroll
       for (int t = 0; t < kBulkTiles; t++) {
-        const uint4 b = ok ? *reinterpret_cast<const uint4*>(b_at + t * 8 * kBulkRowStride) : zero;
-        mma16816<T16>(acc[t], a_lo.x, a_hi.x, a_lo.y, a_hi.y, b.x, b.y);
-        mma16816<T16>(acc[t], a_lo.z, a_hi.z, a_lo.w, a_hi.w, b.z, b.w);
+        const uint4 b = ok[u] ? *reinterpret_cast<const uint4*>(b_at + t * 8 * R::stride) : zero;
+        mma16816<T16>(acc[t], a_lo[u].x, a_hi[u].x, a_lo[u].y, a_hi[u].y, b.x, b.y);
+        mma16816<T16>(acc[t], a_lo[u].z, a_hi[u].z, a_lo[u].w, a_hi[u].w, b.z, b.w);
       }
     }
     __syncwarp();
@@ -241,38 +257,50 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
 // Whether the bulk kernel variant runs here (sm_90 code loaded for this device, its shared memory
 // granted) and how many CTAs of it an SM holds; 0: it does not (the caller takes the default kernel).
 template <typename Kernel>
-int prepare_bulk(Kernel kernel) {
+int prepare_bulk(Kernel kernel, int smem) {
   cudaFuncAttributes fa;
   int n = 0;
   if (cudaFuncGetAttributes(&fa, kernel) != cudaSuccess || fa.binaryVersion < 90 ||
-      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kBulkSmem) != cudaSuccess ||
-      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel, kWarps * 32, kBulkSmem) != cudaSuccess) {
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem) != cudaSuccess ||
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel, kWarps * 32, smem) != cudaSuccess) {
     cudaGetLastError();
     return 0;
   }
   return n;
 }
 
-// One launch of the bulk kernel; false when it cannot run here (nothing launched). Split-K as the
-// default kernel's cost model, in stages: splits rounded to 4 pieces, block steps of 32 pieces.
-template <typename T16, int EPI>
+// One launch of the bulk kernel; false when it cannot run here (nothing launched). Split-K by the
+// default kernel's cost model with unroll = GROUPS: splits rounded to 4 GROUPS pieces, and its
+// block step (kGemmWarps x 4 x GROUPS pieces) is one stage.
+template <typename T16, int EPI, int GROUPS>
 bool launch_bulk(const T16* w, const T16* x, int M, float* y, int N, int K, bool accumulate, int sms,
                  const GemmWorkspace* ws, int force_split, bool fill_early, cudaStream_t s, const SwigluArgs& sw,
                  const QkvArgs& qa) {
-  auto lo = gemm_bulk_kernel<T16, false, EPI>;
-  auto hi = gemm_bulk_kernel<T16, true, EPI>;
-  static const int per_sm_lo = prepare_bulk(lo), per_sm_hi = prepare_bulk(hi);
+  using R = BulkRing<GROUPS>;
+  static_assert(R::pieces == kGemmWarps * 4 * GROUPS, "split_cost's block step is one stage");
+  auto lo = gemm_bulk_kernel<T16, false, EPI, GROUPS>;
+  auto hi = gemm_bulk_kernel<T16, true, EPI, GROUPS>;
+  static const int per_sm_lo = prepare_bulk(lo, R::smem), per_sm_hi = prepare_bulk(hi, R::smem);
   const int per_sm = M > 8 ? per_sm_hi : per_sm_lo;
   if (per_sm < 1) return false;
-  static_assert(kBulkStagePieces == kGemmWarps * 4, "split_cost's block step (unroll 1) is one stage");
   const int tiles = (N + kBulkRows - 1) / kBulkRows;
   const GemmSplit sp = ws && ws->partials && ws->counters
-                           ? choose_split(tiles, K / 8, 1, per_sm * sms, force_split, kMaxSplits, ws->partial_floats,
-                                          ws->counter_count - 1, kBulkTile)
-                           : make_split(K / 8, 1, 1);
+                           ? choose_split(tiles, K / 8, GROUPS, per_sm * sms, force_split, kMaxSplits,
+                                          ws->partial_floats, ws->counter_count - 1, kBulkTile)
+                           : make_split(K / 8, 1, GROUPS);
   float* partials = sp.splits > 1 ? ws->partials : nullptr;
   int* counters = sp.splits > 1 ? ws->counters : nullptr;
-  launch_kernel(M > 8 ? hi : lo, dim3(tiles, sp.splits), kWarps * 32, kBulkSmem, s, w, x, y, M, N, K, int(accumulate),
+  launch_kernel(M > 8 ? hi : lo, dim3(tiles, sp.splits), kWarps * 32, R::smem, s, w, x, y, M, N, K, int(accumulate),
                 sp.len, partials, counters, sw, qa, int(fill_early));
   return true;
+}
+
+// The launch for the segment size asked for (1024: 1 KB copies, else 512 bytes).
+template <typename T16, int EPI>
+bool launch_bulk_seg(int seg, const T16* w, const T16* x, int M, float* y, int N, int K, bool accumulate, int sms,
+                     const GemmWorkspace* ws, int force_split, bool fill_early, cudaStream_t s, const SwigluArgs& sw,
+                     const QkvArgs& qa) {
+  if (seg == 1024)
+    return launch_bulk<T16, EPI, 2>(w, x, M, y, N, K, accumulate, sms, ws, force_split, fill_early, s, sw, qa);
+  return launch_bulk<T16, EPI, 1>(w, x, M, y, N, K, accumulate, sms, ws, force_split, fill_early, s, sw, qa);
 }
