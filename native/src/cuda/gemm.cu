@@ -12,6 +12,7 @@
 #include "cublas_loader.h"
 #include "cuda_check.h"
 #include "dtype.cuh"
+#include "gemm_bulk_schedule.h"
 #include "gemm_split.h"
 #include "kernels.h"
 #include "launch.cuh"

@@ -19,6 +19,7 @@
 // (HW_GEMM_BULK_SEG=1024: half the copies, longer DRAM runs): 32 KB stages, three a CTA (102 KB),
 // two CTAs an SM, the same 192 KB.
 #pragma once
+#include "gemm_bulk_schedule.h"  // already included by gemm.cu at namespace scope
 
 constexpr int kBulkTiles = 4;                // 8-row MMA tiles per CTA
 constexpr int kBulkRows = 8 * kBulkTiles;    // weight rows per CTA: one copying lane each
@@ -109,14 +110,14 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
   const int n0 = blockIdx.x * kBulkRows;
   const PieceRange range = split_range(K / 8, split_len, blockIdx.y);
-  const int stages = (range.end - range.begin + R::pieces - 1) / R::pieces;
+  const int stages = bulk_stage_count(range, R::pieces);
   const uint32_t ring_s = smem_addr(ring), full_s = smem_addr(full), empty_s = smem_addr(empty);
   // Lane r of warp 0 copies row n0 + r; rows past N copy the last row (their outputs are not stored).
   const T16* copy_row = W + size_t(min(n0 + lane, N - 1)) * K;
 
   // Warp 0: stage st into its slot (the last stage of the range may be short).
   auto issue = [&](int st) {
-    const int slot = st % R::stages, first = range.begin + st * R::pieces;
+    const int slot = st % R::stages, first = bulk_stage_first(range, R::pieces, st);
     const uint32_t bytes = uint32_t(min(R::pieces, range.end - first)) * 16u;
     if (lane == 0) mbar_arrive_expect(full_s + 8 * slot, bytes * kBulkRows);
     __syncwarp();
@@ -150,24 +151,24 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
   for (int t = 0; t < kBulkTiles; t++) acc[t][0] = acc[t][1] = acc[t][2] = acc[t][3] = 0.0f;
 
   for (int st = 0; st < stages; st++) {
-    if (warp == 0 && st >= 1 && st - 1 + R::stages < stages) {
-      mbar_wait(empty_s + 8 * ((st - 1) % R::stages), ((st - 1) / R::stages) & 1);
-      issue(st - 1 + R::stages);
+    if (const int r = bulk_refill(st, R::stages, stages); warp == 0 && r >= 0) {
+      mbar_wait(empty_s + 8 * (r % R::stages), bulk_empty_parity(r, R::stages));
+      issue(r);
     }
-    const int slot = st % R::stages, first = range.begin + st * R::pieces;
+    const int slot = st % R::stages, first = bulk_stage_first(range, R::pieces, st);
     uint4 a_lo[GROUPS], a_hi[GROUPS];
     bool ok[GROUPS];
 #pragma unroll
     for (int u = 0; u < GROUPS; u++) {
-      const int piece = first + (warp * GROUPS + u) * 4 + q;
+      const int piece = bulk_piece(first, warp, GROUPS, u, q);
       ok[u] = piece < range.end;  // past the end: zeros in A and B (the slot may hold stale bytes)
       a_lo[u] = ok[u] && lo_row ? ldg16(x0 + piece) : zero;  // issued before the wait: latencies overlap
       a_hi[u] = ok[u] && hi_row ? ldg16(x1 + piece) : zero;
     }
-    mbar_wait(full_s + 8 * slot, (st / R::stages) & 1);
+    mbar_wait(full_s + 8 * slot, bulk_full_parity(st, R::stages));
 #pragma unroll
     for (int u = 0; u < GROUPS; u++) {
-      if (first + (warp * GROUPS + u) * 4 >= range.end) break;  // warp-uniform: nothing left in this stage
+      if (bulk_piece(first, warp, GROUPS, u, 0) >= range.end) break;  // warp-uniform: nothing left in this stage
       const unsigned char* b_at = ring + slot * R::stage_bytes + g * R::stride + ((warp * GROUPS + u) * 4 + q) * 16;
 #pragma unroll
       for (int t = 0; t < kBulkTiles; t++) {
