@@ -519,11 +519,12 @@ void launch_variant(const T16* w, const T16* x, int M, float* y, int N, int K, b
                 counters, norm, fold, sw, qa, early_steps());
 }
 
+// The bulk-copy kernel and its launch (sm_90), in this namespace: it shares the helpers above.
+#include "gemm_bulk.cuh"
+
 // The variants with an epilogue (SwiGLU: two tiles; qkv: either): 4 chunks in flight; folded (bf16)
 // or not. Folded, the activations are converted before the weights' loads whatever the fold's mode
 // (the variant without a spill; modes 1 and 2 compute the same).
-#include "gemm_bulk.cuh"
-
 template <typename T16, int TILES, int EPI>
 void launch_epilogue(const T16* w, const T16* x, int M, int N, int K, int sms, const GemmWorkspace* ws, int force_split,
                      const NormArgs& nm, cudaStream_t s, const FoldArgs& fold, const SwigluArgs& sw,
