@@ -57,6 +57,12 @@ run "the same, HW_ATTN_ROT_TOKEN=1 HW_ATTN_SMALL_TAIL=0" attention_rot_oldtail.l
   env HW_ATTN_ROT_TOKEN=1 HW_ATTN_SMALL_TAIL=0 "$BUILD/test_attention_cuda"
 run "test_hogwild on the CUDA backend" hogwild.log env HW_TEST_DEVICE=cuda "$BUILD/test_hogwild"
 run "attention reads before its PDL wait (slow writer)" attention_pdl.log "$BUILD/test_attention_pdl"
+# The bulk-copy decode GEMM (HW_GEMM_BULK, off by default): test_cuda_ops runs its GEMM checks on it
+# whatever the switch; with it set, the model forwards and the Hogwild runs go through it too
+# (=1: weight stages asked for before the PDL wait, =2: after).
+run "test_cuda_ops, HW_GEMM_BULK=1 (bulk-copy GEMM)" ops_bulk.log env HW_GEMM_BULK=1 "$BUILD/test_cuda_ops"
+run "test_hogwild on CUDA, HW_GEMM_BULK=1" hogwild_bulk.log env HW_GEMM_BULK=1 HW_TEST_DEVICE=cuda "$BUILD/test_hogwild"
+run "test_hogwild on CUDA, HW_GEMM_BULK=2" hogwild_bulk2.log env HW_GEMM_BULK=2 HW_TEST_DEVICE=cuda "$BUILD/test_hogwild"
 if [ -n "${HW_SKIP_SANITIZER:-}" ]; then
   row "compute-sanitizer" "SKIPPED" 0 "HW_SKIP_SANITIZER is set"
 elif command -v compute-sanitizer >/dev/null; then
