@@ -51,7 +51,8 @@ int g_force_split = 0;      // tests: splits of K asked for (1: none; 0: HW_GEMM
 int g_force_norm = -1;      // tests: 1/0 = fused RMSNorm epilogue on/off (-1: HW_GEMM_NORM=1 turns it on)
 int g_force_fold = -1;      // tests: 1/0 = input RMSNorm folded into the decode kernel (-1: HW_GEMM_FOLD_NORM=1)
 int g_force_bulk = -1;  // tests: 0 off, 1/2 = the bulk-copy kernel, fill before/after the PDL wait (-1: HW_GEMM_BULK)
-int g_force_bulk_seg = 0;  // tests: its segment bytes, 512 or 1024 (0: HW_GEMM_BULK_SEG, else 512)
+int g_force_bulk_seg = 0;    // tests: its segment bytes, 512 or 1024 (0: HW_GEMM_BULK_SEG, else 512)
+size_t g_bulk_launches = 0;  // launches the bulk-copy kernel took (gemm_bulk_launches)
 
 // 16-byte loads as volatile asm: the MMAs are volatile asm too, so the compiler keeps the source
 // order (every load of an unrolled step issued before its first MMA). With plain __ldg it sank
@@ -622,6 +623,7 @@ void launch_decode(const DeviceMatrix& W, const void* x, int M, float* y, bool a
       ran = launch_bulk_seg<T16, kEpiStore>(seg, w, xx, M, y, W.rows, W.cols, accumulate, sms, ws, split, early, s, sw,
                                             qa);
     if (ran) {
+      g_bulk_launches++;
       check_launch(sw.out       ? "gemm_bulk (bulk-copy GEMM, M <= 16, SwiGLU epilogue)"
                    : qa.p.q_out ? "gemm_bulk (bulk-copy GEMM, M <= 16, qkv epilogue: bias, RoPE, KV write)"
                                 : "gemm_bulk (bulk-copy GEMM, M <= 16)");
@@ -703,6 +705,10 @@ void gemm_force_norm(int on) {
 
 void gemm_force_fold_norm(int on) {
   g_force_fold = on;
+}
+
+size_t gemm_bulk_launches() {
+  return g_bulk_launches;
 }
 
 void gemm_force_bulk(int mode, int segment_bytes) {

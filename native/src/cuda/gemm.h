@@ -80,6 +80,11 @@ void gemm_force_split(int splits);
 // segment_bytes: its bulk copies, 512 or 1024 (0: HW_GEMM_BULK_SEG, else 512).
 void gemm_force_bulk(int mode, int segment_bytes = 0);
 
+// Tests: how many launches the bulk-copy kernel has taken so far. Where it cannot run (no sm_90
+// code, its shared memory refused) gemm() falls back to the default kernel without a word, so a test
+// that forces it checks this count to know that it really ran.
+size_t gemm_bulk_launches();
+
 // Tests: the fused RMSNorm epilogue on (1) or off (0); -1 = HW_GEMM_NORM.
 void gemm_force_norm(int on);
 

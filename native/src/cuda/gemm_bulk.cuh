@@ -255,13 +255,15 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
 #endif
 }
 
-// Whether the bulk kernel variant runs here (sm_90 code loaded for this device, its shared memory
-// granted) and how many CTAs of it an SM holds; 0: it does not (the caller takes the default kernel).
+// Whether the bulk kernel variant runs here (sm_90 code loaded for this device, compiled from
+// sm_90 PTX: a build with only compute_80 PTX would be JIT-compiled for the H200 with the empty body;
+// its shared memory granted) and how many CTAs of it an SM holds; 0: it does not (the caller takes
+// the default kernel; test_cuda_ops checks gemm_bulk_launches() to see that it ran).
 template <typename Kernel>
 int prepare_bulk(Kernel kernel, int smem) {
   cudaFuncAttributes fa;
   int n = 0;
-  if (cudaFuncGetAttributes(&fa, kernel) != cudaSuccess || fa.binaryVersion < 90 ||
+  if (cudaFuncGetAttributes(&fa, kernel) != cudaSuccess || fa.binaryVersion < 90 || fa.ptxVersion < 90 ||
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem) != cudaSuccess ||
       cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel, kWarps * 32, smem) != cudaSuccess) {
     cudaGetLastError();

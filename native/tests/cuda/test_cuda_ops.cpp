@@ -79,6 +79,7 @@ static void free_workspace(cuda::GemmWorkspace& ws, const char* what) {
 static void test_gemm() {
   cuda::GemmWorkspace ws = alloc_workspace();
   int split_cases = 0, repeat_diff = 0, bulk_cases = 0;
+  const size_t bulk_launches0 = cuda::gemm_bulk_launches();
   const int Ms[] = {1, 2, 3, 5, 8, 9, 13, 16, 17, 40};
   const int NKs[][2] = {{8, 32}, {24, 64}, {136, 200}, {1000, 96}, {72, 1032}, {520, 4096}, {264, 2056}};
   double worst = 0;
@@ -164,10 +165,20 @@ static void test_gemm() {
   cuda::gemm_force_split(0);
   cuda::gemm_force_bulk(-1, 0);
   free_workspace(ws, "the GEMMs");
+  // The bulk-copy kernel must really have run where the device has sm_90 (it falls back silently).
+  cudaDeviceProp prop;
+  CUDA_OK(cudaGetDeviceProperties(&prop, 0));
+  const size_t bulk_launches = cuda::gemm_bulk_launches() - bulk_launches0;
+  if (prop.major >= 9)
+    CHECK(bulk_launches >= size_t(bulk_cases), "the bulk-copy kernel ran %zu times for %d cases forced to it",
+          bulk_launches, bulk_cases);
+  else
+    CHECK(bulk_launches == 0, "the bulk-copy kernel ran %zu times on sm_%d%d", bulk_launches, prop.major, prop.minor);
   std::printf(
       "  gemm: %d cases (bf16/f16/f32, M 1..40, decode kernel (1/2 tiles, 4/8 chunks, L2 prefetch, split-K 2/3/5 "
-      "(%d cases, repeated: %d differ); bulk-copy kernel %d cases) and cuBLAS), worst NMSE %.3g (bound 1e-9)\n",
-      cases, split_cases, repeat_diff, bulk_cases, worst);
+      "(%d cases, repeated: %d differ); bulk-copy kernel %d cases, %zu launches) and cuBLAS), worst NMSE %.3g (bound "
+      "1e-9)\n",
+      cases, split_cases, repeat_diff, bulk_cases, bulk_launches, worst);
 }
 
 // A residual GEMM with its follow-up RMSNorm (gemm.h's GemmNorm): y = y0 + x W^T, then
