@@ -116,7 +116,7 @@ void AttnPlanHost::pack(const AttnPlanLayout& l, int32_t* dst) const {
 }
 
 AttnPlanHost build_attn_plan(const AttnDims& dims, const AttnProblem& p, int wave_g1, int wave_g2,
-                             int single_chunk_tiles, int min_chunk_tiles, int short_cluster) {
+                             int single_chunk_tiles, int min_chunk_tiles, int short_cluster, int piece_cost) {
   check_attn_dims(dims);
   const int group = dims.heads / dims.kv_heads, pt = dims.page_tokens;
   AttnPlanHost h;
@@ -220,14 +220,19 @@ AttnPlanHost build_attn_plan(const AttnDims& dims, const AttnProblem& p, int wav
   // chunks x kv_heads x qtiles CTAs fill one wave whatever the block sizes.
   const int wave = s.groups == 1 ? wave_g1 : wave_g2;
   s.chunks = std::max(1, wave / std::max(1, dims.kv_heads * s.qtiles));
-  constexpr int kTileOverhead = 16;  // a tile costs its keys plus a fixed part (rotation, sync)
+  constexpr int kTileOverhead = 16;  // a tile costs its keys plus a fixed part (sync, softmax)
+  // Each block the sequence enters costs a piece (the query rotation and the view lookups): the
+  // short blocks of the workers' current steps and headers are then spread over more chunks
+  // instead of piling their rotations into the last few CTAs, which set the kernel's end.
+  const int piece = piece_cost < 0 ? kAttnPieceCost : piece_cost;
   std::vector<int> tile_blk, tile_idx, tile_cost;
   long long total_cost = 0;
   for (int u = 0; u < s.blocks; u++)
     for (int t = 0; t * kAttnTileKeys < h.blk_len[u]; t++) {
       tile_blk.push_back(u);
       tile_idx.push_back(t);
-      tile_cost.push_back(std::min(kAttnTileKeys, h.blk_len[u] - t * kAttnTileKeys) + kTileOverhead);
+      tile_cost.push_back(std::min(kAttnTileKeys, h.blk_len[u] - t * kAttnTileKeys) + kTileOverhead +
+                          (t == 0 ? piece : 0));
       total_cost += tile_cost.back();
     }
   const int tiles = int(tile_blk.size());

@@ -20,6 +20,10 @@ namespace hw {
 namespace cuda {
 
 constexpr int kAttnTileKeys = 64;  // keys per K/V tile: 4 warps x 16 keys each
+// What entering a block costs a chunk CTA, in keys, for the split-K planner (build_attn_plan). An H200
+// profile at 16k keys (bench/attention-cuda-notes.md, 2026-12-04) put one piece's rotation and view
+// lookups at ~3-4 full tiles of QK / softmax / PV.
+constexpr int kAttnPieceCost = 192;
 // Tiles per chunk: a CTA holds its chunk's tile table in shared memory (64: two CTAs fit per SM).
 constexpr int kAttnMaxChunkTiles = 64;
 constexpr int kAttnMaxTilePages = 5;  // pages one 64-key tile can touch with page_tokens >= 16
@@ -207,8 +211,11 @@ struct AttnPlanHost {
 // short_cluster > 0 (2..kAttnShortMaxCluster): a problem that fits the short kernel (one q-tile, at
 // most kAttnShortMaxTokens tokens, at most short_cluster x kAttnShortMaxTiles tiles) gets a short
 // plan: short_cluster chunks of equal tile counts (attn_short_fits says when).
+// piece_cost: what a piece (a block's run of tiles inside a chunk) costs its CTA on top of its
+// tiles, in keys (a full tile costs kAttnTileKeys + 16); < 0: kAttnPieceCost.
 AttnPlanHost build_attn_plan(const AttnDims& dims, const AttnProblem& p, int wave_g1, int wave_g2,
-                             int single_chunk_tiles = 0, int min_chunk_tiles = 1, int short_cluster = 0);
+                             int single_chunk_tiles = 0, int min_chunk_tiles = 1, int short_cluster = 0,
+                             int piece_cost = -1);
 
 // Whether a problem of this shape (qtiles and tokens as planned) and `tiles` tiles fits a cluster of
 // `cluster` CTAs of the short kernel.

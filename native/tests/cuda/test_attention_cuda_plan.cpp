@@ -356,6 +356,56 @@ void check_token_rows() {
 }
 
 // One case through the emulation, against the double reference.
+// The split-K planner's balance where a long history meets many short blocks (the workers' current
+// steps and headers at 16k): every piece costs its CTA a query rotation, so the CTAs that would hold
+// all the short blocks end the kernel late. Chunk costs as the planner models them (keys + 16 a tile,
+// kAttnPieceCost a piece) must stay within 25% of the mean; with no piece cost they do not.
+void check_piece_balance() {
+  const AttnDims d{2, 32, 8, 128, 32};
+  AttnProblem p;
+  std::vector<int> lens = {1024, 12000, 300, 250, 200};  // prompt, history, recent steps
+  for (int w = 0; w < 8; w++) lens.push_back(61 + 33 * w);  // current steps
+  lens.push_back(12), lens.push_back(9);                   // headers
+  int page = 0, total = 0;
+  for (int len : lens) {
+    std::vector<int> pages;
+    for (int k = 0; k < len; k += d.page_tokens) pages.push_back(page++);
+    p.block_pages.push_back(pages);
+    total += len;
+  }
+  for (int w = 0; w < 8; w++) {  // every worker sees every block, one new token each
+    AttnRow row;
+    row.tokens = 1;
+    int off = 0;
+    for (size_t b = 0; b < lens.size(); b++) {
+      row.view.push_back(AttnSegment{int(b), off, lens[b]});
+      off += lens[b];
+    }
+    row.first_position = total - 1;
+    p.rows.push_back(row);
+  }
+  auto worst = [&](int piece_cost) {
+    const AttnPlanHost h = build_attn_plan(d, p, 264, 132, 0, 1, 0, piece_cost);
+    std::vector<double> cost;
+    for (int c = 0; c < h.shape.chunks; c++) {
+      double sum = 0;
+      int last_piece = -1;
+      for (int t = h.chunk_tile[c]; t < h.chunk_tile[c + 1]; t++) {
+        sum += h.tile_n[t] + 16;
+        if (h.tile_piece[t] != last_piece) sum += kAttnPieceCost, last_piece = h.tile_piece[t];
+      }
+      cost.push_back(sum);
+    }
+    double mean = 0, mx = 0;
+    for (double v : cost) mean += v / cost.size(), mx = std::max(mx, v);
+    return mx / mean;
+  };
+  const double with = worst(-1), without = worst(0);
+  std::printf("piece balance: the costliest chunk %.2fx the mean (%.2fx without piece costs)\n", with, without);
+  CHECK(with <= 1.25, "costliest chunk %.2fx the mean > 1.25x", with);
+  CHECK(without > with, "piece costs did not improve the balance (%.2fx vs %.2fx)", with, without);
+}
+
 void check_case(const Case& cs, int wave1, int wave2, int min_tiles, int short_cluster, AttnCaps& caps, int* shorts) {
   const CaseData cd = make_case(cs);
   const Emulated em = emulate(cs, cd, wave1, wave2, min_tiles, short_cluster, caps);
@@ -384,6 +434,7 @@ int main() {
   check_tile_swizzle();
   check_short_smem();
   check_token_rows();
+  check_piece_balance();
   std::mt19937 pick(99);
   unsigned seed = 777;
   AttnCaps caps;  // grown across cases, as one HogwildAttention grows them step after step
