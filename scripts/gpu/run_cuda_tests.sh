@@ -27,11 +27,9 @@ run() {  # name, log, command...
   shift 2
   local t0=$SECONDS
   # Each row has a time limit (ROW_LIMIT seconds, default 90; a row takes 0-20 s on an H200): a
-  # kernel that hangs (a new synchronisation protocol, e.g. the bulk GEMM's mbarrier ring) fails its
-  # row, not the whole device call.
+  # kernel that hangs (e.g. a new synchronisation protocol) fails its row, not the whole device call.
   timeout "${ROW_LIMIT:-90}" "$@" >"$LOGS/$log" 2>&1
   local rc=$?
-  last_rc=$rc
   local detail
   detail=$(grep -E "checks, [0-9]+ failures|ERROR SUMMARY" "$LOGS/$log" | tail -1)
   [ -n "$detail" ] || detail=$(tail -1 "$LOGS/$log")
@@ -53,7 +51,6 @@ else
 fi
 
 run "CUDA ops vs CPU (NMSE), Hogwild run" ops.log "$BUILD/test_cuda_ops"
-ops_rc=$last_rc  # 124: it hung (its GEMM checks include the bulk kernel): the bulk rows below are skipped
 run "transformers fixtures, greedy, OOM" fixtures.log "$BUILD/test_cuda_fixtures"
 run "shared-KV attention kernel vs CPU op" attention.log "$BUILD/test_attention_cuda"
 run "the same, HW_ATTN_SMALL_TAIL=0 (the old tail)" attention_oldtail.log \
@@ -63,16 +60,6 @@ run "the same, HW_ATTN_ROT_TOKEN=1 HW_ATTN_SMALL_TAIL=0" attention_rot_oldtail.l
   env HW_ATTN_ROT_TOKEN=1 HW_ATTN_SMALL_TAIL=0 "$BUILD/test_attention_cuda"
 run "test_hogwild on the CUDA backend" hogwild.log env HW_TEST_DEVICE=cuda "$BUILD/test_hogwild"
 run "attention reads before its PDL wait (slow writer)" attention_pdl.log "$BUILD/test_attention_pdl"
-# The bulk-copy decode GEMM (HW_GEMM_BULK, off by default): test_cuda_ops runs its GEMM checks on it
-# whatever the switch; with it set, the model forwards and the Hogwild runs go through it too
-# (=1: weight stages asked for before the PDL wait, =2: after).
-if [ "$ops_rc" = 124 ]; then
-  row "bulk-copy GEMM rows (HW_GEMM_BULK)" "SKIPPED (test_cuda_ops hung)" 0 "see ops.log"
-else
-  run "test_cuda_ops, HW_GEMM_BULK=1 (bulk-copy GEMM)" ops_bulk.log env HW_GEMM_BULK=1 "$BUILD/test_cuda_ops"
-  run "test_hogwild on CUDA, HW_GEMM_BULK=1" hogwild_bulk.log env HW_GEMM_BULK=1 HW_TEST_DEVICE=cuda "$BUILD/test_hogwild"
-  run "test_hogwild on CUDA, HW_GEMM_BULK=2" hogwild_bulk2.log env HW_GEMM_BULK=2 HW_TEST_DEVICE=cuda "$BUILD/test_hogwild"
-fi
 if [ -n "${HW_SKIP_SANITIZER:-}" ]; then
   row "compute-sanitizer" "SKIPPED" 0 "HW_SKIP_SANITIZER is set"
 elif command -v compute-sanitizer >/dev/null; then

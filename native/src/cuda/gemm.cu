@@ -12,7 +12,6 @@
 #include "cublas_loader.h"
 #include "cuda_check.h"
 #include "dtype.cuh"
-#include "gemm_bulk_schedule.h"
 #include "gemm_split.h"
 #include "kernels.h"
 #include "launch.cuh"
@@ -50,9 +49,6 @@ int g_force_prefetch = -1;  // tests: 1/0 = with/without the L2 256-byte prefetc
 int g_force_split = 0;      // tests: splits of K asked for (1: none; 0: HW_GEMM_SPLIT, else the cost model)
 int g_force_norm = -1;      // tests: 1/0 = fused RMSNorm epilogue on/off (-1: HW_GEMM_NORM=1 turns it on)
 int g_force_fold = -1;      // tests: 1/0 = input RMSNorm folded into the decode kernel (-1: HW_GEMM_FOLD_NORM=1)
-int g_force_bulk = -1;  // tests: 0 off, 1/2 = the bulk-copy kernel, fill before/after the PDL wait (-1: HW_GEMM_BULK)
-int g_force_bulk_seg = 0;    // tests: its segment bytes, 512 or 1024 (0: HW_GEMM_BULK_SEG, else 512)
-size_t g_bulk_launches = 0;  // launches the bulk-copy kernel took (gemm_bulk_launches)
 
 // 16-byte loads as volatile asm: the MMAs are volatile asm too, so the compiler keeps the source
 // order (every load of an unrolled step issued before its first MMA). With plain __ldg it sank
@@ -464,19 +460,6 @@ int early_steps() {
   return n;
 }
 
-// The bulk-copy decode kernel (gemm_bulk.cuh): 0 off (the default until measured), 1 on with the
-// first stages asked for before the PDL wait, 2 on with them after it (HW_GEMM_BULK, read once, or
-// gemm_force_bulk). Devices without sm_90 code keep the default kernel whatever it says.
-int bulk_mode() {
-  static const int env = env_int("HW_GEMM_BULK");
-  const int m = g_force_bulk >= 0 ? g_force_bulk : env;
-  return m == 1 || m == 2 ? m : 0;
-}
-int bulk_segment() {
-  static const int env = env_int("HW_GEMM_BULK_SEG");
-  return (g_force_bulk_seg ? g_force_bulk_seg : env) == 1024 ? 1024 : 512;
-}
-
 // The fold's mode: 0 off, 1 weights' loads first, 2 activations first (HW_GEMM_FOLD_NORM, read
 // once, or gemm_force_fold_norm).
 int fold_mode() {
@@ -519,9 +502,6 @@ void launch_variant(const T16* w, const T16* x, int M, float* y, int N, int K, b
   launch_kernel(kernel, dim3(tiles, sp.splits), kWarps * 32, 0, s, w, x, y, M, N, K, int(accumulate), sp.len, partials,
                 counters, norm, fold, sw, qa, early_steps());
 }
-
-// The bulk-copy kernel and its launch (sm_90), in this namespace: it shares the helpers above.
-#include "gemm_bulk.cuh"
 
 // The variants with an epilogue (SwiGLU: two tiles; qkv: either): 4 chunks in flight; folded (bf16)
 // or not. Folded, the activations are converted before the weights' loads whatever the fold's mode
@@ -608,28 +588,6 @@ void launch_decode(const DeviceMatrix& W, const void* x, int M, float* y, bool a
   const int unroll = f == 8 ? 8 : 4;
   const bool pf = g_force_prefetch >= 0 ? g_force_prefetch == 1 : env_pf == 1;
   const int split = g_force_split ? g_force_split : env_split;
-  // The bulk-copy kernel where it is switched on, for the calls without a fused or folded norm.
-  if (const int bulk = bulk_mode(); bulk && !fold.x && !nm.w) {
-    const bool early = bulk == 1;
-    const int seg = bulk_segment();
-    bool ran;
-    if (sw.out)
-      ran = launch_bulk_seg<T16, kEpiSwiglu>(seg, w, xx, M, nullptr, W.rows, W.cols, false, sms, ws, split, early, s,
-                                             sw, qa);
-    else if (qa.p.q_out)
-      ran = launch_bulk_seg<T16, kEpiQkv>(seg, w, xx, M, nullptr, W.rows, W.cols, false, sms, ws, split, early, s, sw,
-                                          qa);
-    else
-      ran = launch_bulk_seg<T16, kEpiStore>(seg, w, xx, M, y, W.rows, W.cols, accumulate, sms, ws, split, early, s, sw,
-                                            qa);
-    if (ran) {
-      g_bulk_launches++;
-      check_launch(sw.out       ? "gemm_bulk (bulk-copy GEMM, M <= 16, SwiGLU epilogue)"
-                   : qa.p.q_out ? "gemm_bulk (bulk-copy GEMM, M <= 16, qkv epilogue: bias, RoPE, KV write)"
-                                : "gemm_bulk (bulk-copy GEMM, M <= 16)");
-      return;
-    }
-  }
   if (sw.out) {  // two tiles whatever the switches say: tile 0 holds the gate rows, tile 1 the up rows
     launch_epilogue<T16, 2, kEpiSwiglu>(w, xx, M, W.rows, W.cols, sms, ws, split, nm, s, fold, sw, kNoQkv);
     check_launch(fold.x ? "gemm_decode (tensor-core GEMM, M <= 16, folded RMSNorm, SwiGLU epilogue)"
@@ -705,15 +663,6 @@ void gemm_force_norm(int on) {
 
 void gemm_force_fold_norm(int on) {
   g_force_fold = on;
-}
-
-size_t gemm_bulk_launches() {
-  return g_bulk_launches;
-}
-
-void gemm_force_bulk(int mode, int segment_bytes) {
-  g_force_bulk = mode;
-  g_force_bulk_seg = segment_bytes;
 }
 
 bool gemm_fold_norm_enabled() {

@@ -73,18 +73,6 @@ void gemm_force_shape(int tiles, int unroll, int prefetch = -1);
 // cost model of gemm_split.h). Applies only to launches given a workspace that holds them.
 void gemm_force_split(int splits);
 
-// Tests: the bulk-copy decode kernel (gemm_bulk.cuh, sm_90): 1 = on, its first weight stages asked
-// for before the PDL wait; 2 = on, after it; 0 = off; -1 = HW_GEMM_BULK (off unless set). It takes
-// the decode calls without a fused output norm or folded input norm (those keep the default
-// kernel), including the SwiGLU and qkv epilogues; devices without sm_90 code ignore it.
-// segment_bytes: its bulk copies, 512 or 1024 (0: HW_GEMM_BULK_SEG, else 512).
-void gemm_force_bulk(int mode, int segment_bytes = 0);
-
-// Tests: how many launches the bulk-copy kernel has taken so far. Where it cannot run (no sm_90
-// code, its shared memory refused) gemm() falls back to the default kernel without a word, so a test
-// that forces it checks this count to know that it really ran.
-size_t gemm_bulk_launches();
-
 // Tests: the fused RMSNorm epilogue on (1) or off (0); -1 = HW_GEMM_NORM.
 void gemm_force_norm(int on);
 

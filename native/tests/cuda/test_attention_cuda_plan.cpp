@@ -363,9 +363,9 @@ void check_token_rows() {
 void check_piece_balance() {
   const AttnDims d{2, 32, 8, 128, 32};
   AttnProblem p;
-  std::vector<int> lens = {1024, 12000, 300, 250, 200};  // prompt, history, recent steps
+  std::vector<int> lens = {1024, 12000, 300, 250, 200};     // prompt, history, recent steps
   for (int w = 0; w < 8; w++) lens.push_back(61 + 33 * w);  // current steps
-  lens.push_back(12), lens.push_back(9);                   // headers
+  lens.push_back(12), lens.push_back(9);                    // headers
   int page = 0, total = 0;
   for (int len : lens) {
     std::vector<int> pages;

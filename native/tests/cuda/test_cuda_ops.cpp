@@ -78,8 +78,7 @@ static void free_workspace(cuda::GemmWorkspace& ws, const char* what) {
 // and must give the same bytes; afterwards every arrival counter must be back at zero.
 static void test_gemm() {
   cuda::GemmWorkspace ws = alloc_workspace();
-  int split_cases = 0, repeat_diff = 0, bulk_cases = 0;
-  const size_t bulk_launches0 = cuda::gemm_bulk_launches();
+  int split_cases = 0, repeat_diff = 0;
   const int Ms[] = {1, 2, 3, 5, 8, 9, 13, 16, 17, 40};
   const int NKs[][2] = {{8, 32}, {24, 64}, {136, 200}, {1000, 96}, {72, 1032}, {520, 4096}, {264, 2056}};
   double worst = 0;
@@ -111,23 +110,16 @@ static void test_gemm() {
               }
             void* dx = dt == DType::F32 ? static_cast<void*>(to_device(x)) : static_cast<void*>(to_device(x16));
             // The decode kernel's variants (tiles per block, K chunks in flight) on its own path.
-            // Split-K (4th field: splits asked for; 0 = the default choice) needs the workspace.
-            // Then the bulk-copy kernel (1: stages asked for before the PDL wait, 2: after; 0: the
-            // default kernel; without sm_90 code the default kernel runs either way) and its bulk
-            // copies' bytes (512 or 1024).
-            std::vector<std::array<int, 6>> shapes = {{0, 0, -1, 0, 0, 0}};
+            // Split-K (last field: splits asked for; 0 = the default choice) needs the workspace.
+            std::vector<std::array<int, 4>> shapes = {{0, 0, -1, 0}};
             if (!force_cublas && dt != DType::F32 && M <= cuda::kDecodeRows)
-              shapes = {{0, 0, -1, 0, 0, 0},    {1, 4, 0, 1, 0, 0},     {1, 8, 0, 1, 0, 0},    {2, 4, 0, 1, 0, 0},
-                        {2, 8, 0, 1, 0, 0},     {1, 8, 1, 1, 0, 0},     {2, 8, 1, 1, 0, 0},    {0, 0, -1, 2, 0, 0},
-                        {1, 4, 0, 3, 0, 0},     {2, 4, 0, 5, 0, 0},     {1, 8, 0, 2, 0, 0},    {2, 8, 1, 3, 0, 0},
-                        {0, 0, -1, 0, 1, 512},  {0, 0, -1, 1, 2, 512},  {0, 0, -1, 2, 1, 512}, {0, 0, -1, 3, 2, 512},
-                        {0, 0, -1, 5, 1, 1024}, {0, 0, -1, 0, 2, 1024}, {0, 0, -1, 1, 1, 1024}};
-            for (auto [tiles, unroll, prefetch, split, bulk, seg] : shapes) {
+              shapes = {{0, 0, -1, 0}, {1, 4, 0, 1},  {1, 8, 0, 1}, {2, 4, 0, 1}, {2, 8, 0, 1}, {1, 8, 1, 1},
+                        {2, 8, 1, 1},  {0, 0, -1, 2}, {1, 4, 0, 3}, {2, 4, 0, 5}, {1, 8, 0, 2}, {2, 8, 1, 3}};
+            for (auto [tiles, unroll, prefetch, split] : shapes) {
               float* dy = to_device(acc ? y0 : std::vector<float>(y0.size(), NAN));
               cuda::gemm_force_cublas(force_cublas);
               cuda::gemm_force_shape(tiles, unroll, prefetch);
               cuda::gemm_force_split(split);
-              cuda::gemm_force_bulk(bulk, seg);
               cuda::gemm(W, dx, M, dy, acc, nullptr, &ws);
               CUDA_OK(cudaDeviceSynchronize());
               std::vector<float> y = to_host(dy, y0.size());
@@ -144,13 +136,11 @@ static void test_gemm() {
                       K, split);
                 split_cases += split > 1;
               }
-              bulk_cases += bulk > 0;
               const double e = nmse(y.data(), ref.data(), y.size());
               worst = std::max(worst, e);
               cases++;
-              CHECK(e <= 1e-9,
-                    "gemm %s M=%d N=%d K=%d cublas=%d acc=%d tiles=%d unroll=%d split=%d bulk=%d/%d: NMSE %.3g",
-                    dtype_name(dt), M, N, K, force_cublas, acc, tiles, unroll, split, bulk, seg, e);
+              CHECK(e <= 1e-9, "gemm %s M=%d N=%d K=%d cublas=%d acc=%d tiles=%d unroll=%d split=%d: NMSE %.3g",
+                    dtype_name(dt), M, N, K, force_cublas, acc, tiles, unroll, split, e);
               cudaFree(dy);
             }
             cudaFree(dx);
@@ -163,22 +153,11 @@ static void test_gemm() {
   cuda::gemm_force_cublas(false);
   cuda::gemm_force_shape(0, 0, -1);
   cuda::gemm_force_split(0);
-  cuda::gemm_force_bulk(-1, 0);
   free_workspace(ws, "the GEMMs");
-  // The bulk-copy kernel must really have run where the device has sm_90 (it falls back silently).
-  cudaDeviceProp prop;
-  CUDA_OK(cudaGetDeviceProperties(&prop, 0));
-  const size_t bulk_launches = cuda::gemm_bulk_launches() - bulk_launches0;
-  if (prop.major >= 9)
-    CHECK(bulk_launches >= size_t(bulk_cases), "the bulk-copy kernel ran %zu times for %d cases forced to it",
-          bulk_launches, bulk_cases);
-  else
-    CHECK(bulk_launches == 0, "the bulk-copy kernel ran %zu times on sm_%d%d", bulk_launches, prop.major, prop.minor);
   std::printf(
       "  gemm: %d cases (bf16/f16/f32, M 1..40, decode kernel (1/2 tiles, 4/8 chunks, L2 prefetch, split-K 2/3/5 "
-      "(%d cases, repeated: %d differ); bulk-copy kernel %d cases, %zu launches) and cuBLAS), worst NMSE %.3g (bound "
-      "1e-9)\n",
-      cases, split_cases, repeat_diff, bulk_cases, bulk_launches, worst);
+      "(%d cases, repeated: %d differ)) and cuBLAS), worst NMSE %.3g (bound 1e-9)\n",
+      cases, split_cases, repeat_diff, worst);
 }
 
 // A residual GEMM with its follow-up RMSNorm (gemm.h's GemmNorm): y = y0 + x W^T, then
@@ -381,7 +360,6 @@ static void test_gemm_swiglu() {
     bool normed;
     int fold, split;
     bool cublas;
-    int bulk = 0, seg = 0;  // gemm_force_bulk
   };
   const Mode modes[] = {{"fused", false, 0, 1, false},
                         {"fused, 3 splits of K", false, 0, 3, false},
@@ -389,11 +367,7 @@ static void test_gemm_swiglu() {
                         {"normed, fused", true, 0, 1, false},
                         {"normed, folded (mode 2)", true, 2, 1, false},
                         {"normed, folded (mode 1)", true, 1, 1, false},
-                        {"normed, unfused", true, 0, 1, true},
-                        {"bulk-copy kernel", false, 0, 1, false, 1, 512},
-                        {"bulk-copy kernel, 3 splits of K", false, 0, 3, false, 2, 512},
-                        {"bulk-copy kernel, 1 KB copies", false, 0, 1, false, 1, 1024},
-                        {"normed, bulk-copy kernel, 1 KB copies, 3 splits", true, 0, 3, false, 2, 1024}};
+                        {"normed, unfused", true, 0, 1, true}};
   for (DType dt : {DType::BF16, DType::F16})
     for (auto ik : IKs)
       for (int M : {1, 3, 8, 9, 16}) {
@@ -457,7 +431,6 @@ static void test_gemm_swiglu() {
           cuda::gemm_force_fold_norm(md.fold);
           cuda::gemm_force_split(md.split);
           cuda::gemm_force_cublas(md.cublas);
-          cuda::gemm_force_bulk(md.bulk, md.seg);
           const cuda::GemmInputNorm in{dxn, drows, dgn, 1e-6f, dact};
           cuda::gemm_swiglu(W, md.normed ? nullptr : dx, md.normed ? &in : nullptr, M, dgu, dout, nullptr, &ws);
           CUDA_OK(cudaDeviceSynchronize());
@@ -490,12 +463,10 @@ static void test_gemm_swiglu() {
   cuda::gemm_force_fold_norm(-1);
   cuda::gemm_force_split(0);
   cuda::gemm_force_cublas(false);
-  cuda::gemm_force_bulk(-1, 0);
   free_workspace(ws, "the SwiGLU epilogue");
   rng = saved;
   std::printf(
-      "  gemm with the SwiGLU epilogue (%d cases: fused, split-K, unfused, bulk-copy kernel, with the input RMSNorm "
-      "folded and not; "
+      "  gemm with the SwiGLU epilogue (%d cases: fused, split-K, unfused, with the input RMSNorm folded and not; "
       "bf16 and f16): worst row NMSE against each path's own rounding %.3g (bound 1e-5), with the norm %.3g (bound 3e-5); "
       "with the norm against the exact result %.3g (bound 1e-3)\n",
       cases, worst[0], worst[1], worst_exact);
@@ -548,7 +519,6 @@ static void test_gemm_qkv() {
     bool normed;
     int fold, tiles, split;
     bool cublas;
-    int bulk = 0, seg = 0;  // gemm_force_bulk
   };
   const Mode modes[] = {{"fused", false, 0, 0, 1, false},
                         {"fused, 1 tile", false, 0, 1, 1, false},
@@ -557,11 +527,7 @@ static void test_gemm_qkv() {
                         {"unfused (cuBLAS, qkv_post)", false, 0, 0, 1, true},
                         {"normed, fused", true, 0, 0, 1, false},
                         {"normed, folded", true, 2, 0, 1, false},
-                        {"normed, unfused", true, 0, 0, 1, true},
-                        {"bulk-copy kernel", false, 0, 0, 1, false, 1, 512},
-                        {"bulk-copy kernel, 3 splits of K", false, 0, 0, 3, false, 2, 512},
-                        {"bulk-copy kernel, 1 KB copies", false, 0, 0, 1, false, 1, 1024},
-                        {"normed, bulk-copy kernel, 1 KB copies, 3 splits", true, 0, 0, 3, false, 2, 1024}};
+                        {"normed, unfused", true, 0, 0, 1, true}};
   const int layers = 2, layer = 1, page_tokens = 16, npages = 3;
   double worst[2] = {0, 0};
   int cases = 0;
@@ -664,7 +630,6 @@ static void test_gemm_qkv() {
             cuda::gemm_force_shape(md.tiles, 0, -1);
             cuda::gemm_force_split(md.split);
             cuda::gemm_force_cublas(md.cublas);
-            cuda::gemm_force_bulk(md.bulk, md.seg);
             const cuda::GemmInputNorm in{dxn, drows, dgn, 1e-6f, dact};
             cuda::gemm_qkv(W, md.normed ? nullptr : dx, md.normed ? &in : nullptr, M, p, kv, nullptr, &ws);
             CUDA_OK(cudaDeviceSynchronize());
@@ -703,12 +668,10 @@ static void test_gemm_qkv() {
   cuda::gemm_force_shape(0, 0, -1);
   cuda::gemm_force_split(0);
   cuda::gemm_force_cublas(false);
-  cuda::gemm_force_bulk(-1, 0);
   free_workspace(ws, "the qkv epilogue");
   rng = saved;
   std::printf(
-      "  gemm with the qkv epilogue (%d cases: 1 and 2 tiles, split-K, unfused, bulk-copy kernel, with the input RMSNorm "
-      "folded and "
+      "  gemm with the qkv epilogue (%d cases: 1 and 2 tiles, split-K, unfused, with the input RMSNorm folded and "
       "not; bf16 and f16 weights, fp32 and bf16 pages): worst NMSE %.3g (bound 1e-9, fp32), with the norm %.3g "
       "(bound 1e-4)\n",
       cases, worst[0], worst[1]);
