@@ -157,7 +157,7 @@ export function activate(context: vscode.ExtensionContext): HogwildApi {
   async function ensureModel(s: HogwildSettings): Promise<ModelSummary | undefined> {
     const dir = s.modelFolder ? expandHome(s.modelFolder, os.homedir()) : '';
     const label = dir ? path.basename(dir) : 'the built-in model';
-    const loaded = engine.loadedFor(dir, s.device, s.threads);
+    const loaded = engine.loadedFor(dir, s.device, s.threads, s.kvDtype);
     if (loaded) return loaded;
     return vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: 'Hogwild', cancellable: true },
@@ -166,11 +166,17 @@ export function activate(context: vscode.ExtensionContext): HogwildApi {
         const sub = token.onCancellationRequested(() => void engine.cancelLoad());
         let last = 0;
         try {
-          const model = await engine.load(dir, s.device, s.threads, (message, fraction) => {
-            const inc = fraction !== undefined ? Math.max(0, fraction * 100 - last) : undefined;
-            if (fraction !== undefined) last = fraction * 100;
-            progress.report({ message, increment: inc });
-          });
+          const model = await engine.load(
+            dir,
+            s.device,
+            s.threads,
+            (message, fraction) => {
+              const inc = fraction !== undefined ? Math.max(0, fraction * 100 - last) : undefined;
+              if (fraction !== undefined) last = fraction * 100;
+              progress.report({ message, increment: inc });
+            },
+            s.kvDtype,
+          );
           log('info', `Model loaded: ${model.arch} from ${model.dir} on ${model.device} (${model.layers} layers, hidden ${model.hidden}, vocab ${model.vocab})`);
           return model;
         } catch (e) {

@@ -6,7 +6,7 @@
  */
 import * as path from 'node:path';
 import * as L from '../protocol/limits';
-import { DEVICES, LAYOUTS, type Device, type Layout, type PromptTexts, type RunConfig } from '../protocol/messages';
+import { DEVICES, KV_DTYPES, LAYOUTS, type Device, type KvDtype, type Layout, type PromptTexts, type RunConfig } from '../protocol/messages';
 import { completeWorkerNames } from './collab/prompts';
 
 /** Reads one setting by its key below `hogwild.` (e.g. "sampling.temperature"). */
@@ -21,6 +21,7 @@ export interface HogwildSettings {
   modelFolder: string; // '' = the built-in model
   device: Device;
   threads: number; // 0 = automatic
+  kvDtype: KvDtype; // K/V cache element type; 'auto' = the checkpoint's
   workers: number;
   layout: Layout;
   temperature: number;
@@ -41,6 +42,7 @@ export const SETTING_KEYS = [
   'modelFolder',
   'device',
   'threads',
+  'kvDtype',
   'workers',
   'layout',
   'sampling.temperature',
@@ -206,6 +208,7 @@ export function readSettings(get: SettingsGetter): { settings: HogwildSettings; 
     modelFolder,
     device: r.oneOf('device', DEVICES, 'auto'),
     threads: r.int('threads', 0, L.MAX_THREADS, 0),
+    kvDtype: r.oneOf('kvDtype', KV_DTYPES, 'auto'),
     workers: r.int('workers', 1, L.MAX_WORKERS, 2),
     layout: r.oneOf('layout', LAYOUTS, 'combined'),
     temperature: r.num('sampling.temperature', 0, L.MAX_TEMPERATURE, 0.6),

@@ -32,6 +32,8 @@ const Target = v.union([v.literal('all'), WorkerId], (i) => `expected a finite n
 /** isolated: [prompt, own step] only, the evaluation's no-sharing control. */
 export const LAYOUTS = ['contiguous', 'interleaved', 'combined', 'isolated'] as const;
 export const DEVICES = ['auto', 'cuda', 'cpu'] as const; // the manifest's order
+/** K/V cache element types: auto = the checkpoint's; q8 (int8 + scales) is opt-in and CPU-only. */
+export const KV_DTYPES = ['auto', 'bf16', 'f16', 'f32', 'q8'] as const; // the manifest's order
 export const RUN_STATES = ['loading', 'prefill', 'running', 'paused', 'finishing', 'finished', 'stopped', 'failed'] as const;
 /** The states after which a run takes no more events. */
 export const FINAL_RUN_STATES = ['finished', 'stopped', 'failed'] as const;
@@ -44,6 +46,7 @@ export const WEBVIEW_COMMANDS = ['restart-engine', 'open-log', 'save-trace', 'ex
 
 export type Layout = (typeof LAYOUTS)[number];
 export type Device = (typeof DEVICES)[number];
+export type KvDtype = (typeof KV_DTYPES)[number];
 export type RunState = (typeof RUN_STATES)[number];
 export type WorkerState = (typeof WORKER_STATES)[number];
 export type BlockKind = (typeof BLOCK_KINDS)[number];
@@ -209,7 +212,7 @@ export type InspectResult = v.InferOutput<typeof InspectResult>;
 // ---------------------------------------------------------------- extension <-> engine process
 
 export const EngineRequest = union('request type', [
-  obj({ type: lit('load'), id: RequestId, modelDir: str(L.MAX_PATH_CHARS), device: oneOf(DEVICES), threads: int(0, L.MAX_THREADS) }),
+  obj({ type: lit('load'), id: RequestId, modelDir: str(L.MAX_PATH_CHARS), device: oneOf(DEVICES), threads: int(0, L.MAX_THREADS), kvDtype: opt(oneOf(KV_DTYPES)) }),
   obj({ type: lit('start'), id: RequestId, runId: RunId, config: RunConfig }),
   obj({ type: lit('control'), id: RequestId, runId: RunId, control: Control }),
   obj({ type: lit('inspect'), id: RequestId, runId: RunId, block: BlockId, index: int(0, L.MAX_BLOCK), attention: bool() }),
@@ -227,7 +230,7 @@ export const ModelSummary = obj({
   vocab: int(0, 1 << 26),
   maxContext: int(0, 1 << 26),
   device: str(200),
-  kvDtype: opt(str(20)), // K/V element type: the checkpoint's ("bf16", "f16", "f32")
+  kvDtype: opt(str(20)), // K/V element type: "bf16", "f16", "f32" (the checkpoint's, or asked for) or "q8"
   builtIn: bool(),
 });
 export type ModelSummary = v.InferOutput<typeof ModelSummary>;

@@ -9,6 +9,7 @@ import { loadTokenizer, type HwTokenizer } from '../model/tokenizer';
 import { defaultModelDir, ensureDefaultModel, isBuiltInModel } from '../model/defaultModel';
 import { isRandomModelName, isTrainedModelName, TRAINED_MODEL_NAME, trainedModelDir } from '../model/builtinModels';
 import { verifyChecksums } from '../model/checksums';
+import { KV_DTYPES } from '../../protocol/messages';
 import { CliError, type FlagSpec } from './args';
 import { ProgressBar } from './progress';
 import { mark } from './timings';
@@ -17,6 +18,11 @@ export const MODEL_FLAGS: Record<string, FlagSpec> = {
   model: { type: 'string', arg: 'DIR', help: `a local Hugging Face model folder, or a built-in model's name: ${TRAINED_MODEL_NAME} (the default, trained here on one synthetic task family) or qwen3-0.6b-random (random weights, for speed tests)` },
   device: { type: 'string', arg: 'auto|cpu|cuda', help: 'where the engine runs (default auto)' },
   threads: { type: 'int', arg: 'N', min: 0, max: 1024, help: 'CPU threads (default 0 = all cores)' },
+  'kv-dtype': {
+    type: 'string',
+    arg: KV_DTYPES.join('|'),
+    help: "K/V cache element type (default auto = the checkpoint's); q8: int8 with a bf16 scale per 32 values, about half of bf16's memory, CPU only",
+  },
   'max-context': { type: 'int', arg: 'N', min: 0, help: "longest context (default 0 = the model's)" },
 };
 
@@ -34,6 +40,9 @@ export interface LoadedModel {
 export async function loadForCli(root: string, flags: Record<string, unknown>, log: (line: string) => void, opts: { progress?: boolean } = {}): Promise<LoadedModel> {
   const device = (flags.device as string | undefined) ?? 'auto';
   if (!['auto', 'cpu', 'cuda'].includes(device)) throw new CliError(`--device takes auto, cpu or cuda, got "${device}"`);
+  const kvDtype = (flags['kv-dtype'] as string | undefined) ?? 'auto';
+  if (!(KV_DTYPES as readonly string[]).includes(kvDtype)) throw new CliError(`--kv-dtype takes ${KV_DTYPES.join(', ')}, got "${kvDtype}"`);
+  if (kvDtype === 'q8' && device === 'cuda') throw new CliError('--kv-dtype q8 is CPU-only; use bf16 with --device cuda (or q8 with --device cpu)');
   let dir: string;
   let trained = false;
   if (flags.model === undefined || isTrainedModelName(String(flags.model))) {
@@ -77,6 +86,7 @@ export async function loadForCli(root: string, flags: Record<string, unknown>, l
     {
       device,
       threads: (flags.threads as number | undefined) ?? 0,
+      kvDtype,
       maxContext: (flags['max-context'] as number | undefined) ?? 0,
     },
     (phase, done, total) => bar?.load({ phase, done, total }),

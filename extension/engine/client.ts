@@ -20,6 +20,7 @@ import {
   ModelSummary,
   type Control,
   type Device,
+  type KvDtype,
   type EngineEvent,
   type EngineMessage,
   type EngineRequest,
@@ -332,11 +333,17 @@ export class EngineClient extends Disposable {
   }
 
   /**
-   * Loads a model (once: the same folder, device and threads reuse the loaded one).
+   * Loads a model (once: the same folder, device, threads and K/V type reuse the loaded one).
    * `modelDir` '' is the built-in model. Cancel with `cancelLoad()`.
    */
-  load(modelDir: string, device: Device, threads: number, onProgress?: (message: string, fraction?: number, load?: LoadProgress) => void): Promise<ModelSummary> {
-    const key = JSON.stringify([modelDir, device, threads]);
+  load(
+    modelDir: string,
+    device: Device,
+    threads: number,
+    onProgress?: (message: string, fraction?: number, load?: LoadProgress) => void,
+    kvDtype: KvDtype = 'auto',
+  ): Promise<ModelSummary> {
+    const key = JSON.stringify([modelDir, device, threads, kvDtype]);
     if (this.loadPromise && this.loadKey === key) return this.loadPromise;
     if (this._model && this.loadKey === key && (this._state === 'loaded' || this._state === 'ready')) return Promise.resolve(this._model);
     if (this.liveRuns.size > 0 && this.loadKey !== key) {
@@ -349,7 +356,7 @@ export class EngineClient extends Disposable {
       this.setState('loading');
       try {
         const model = await this.request<ModelSummary>(
-          { type: 'load', modelDir, device, threads },
+          { type: 'load', modelDir, device, threads, kvDtype },
           {
             schema: ModelSummary,
             onProgress: (message, fraction, load) => {
@@ -376,8 +383,8 @@ export class EngineClient extends Disposable {
   }
 
   /** The loaded model when it is the one these arguments would load, else null. */
-  loadedFor(modelDir: string, device: Device, threads: number): ModelSummary | null {
-    const key = JSON.stringify([modelDir, device, threads]);
+  loadedFor(modelDir: string, device: Device, threads: number, kvDtype: KvDtype = 'auto'): ModelSummary | null {
+    const key = JSON.stringify([modelDir, device, threads, kvDtype]);
     return this._model && this._state === 'loaded' && this.loadKey === key && !this.loadPromise ? this._model : null;
   }
 

@@ -77,7 +77,7 @@ function loadReporter(id: number, name: string, from: number): (phase: string, d
   };
 }
 
-async function load(id: number, dir: string, device: string, threads: number): Promise<ModelSummary> {
+async function load(id: number, dir: string, device: string, threads: number, kvDtype: string): Promise<ModelSummary> {
   if (runs.size > 0 && [...runs.values()].some((r) => !r.ended)) throw new Error('a run is in progress; stop it before loading another model');
   if (!addon) {
     progress(id, 'Loading the native engine…');
@@ -122,7 +122,7 @@ async function load(id: number, dir: string, device: string, threads: number): P
   // on a small machine an engine on every core makes the editor stutter.
   const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
   const useThreads = threads > 0 ? threads : Math.max(1, cores - 1);
-  model = await addon.loadModel(dir, { device, threads: useThreads }, loadReporter(id, path.basename(dir), builtIn ? 0.6 : 0.3));
+  model = await addon.loadModel(dir, { device, threads: useThreads, kvDtype }, loadReporter(id, path.basename(dir), builtIn ? 0.6 : 0.3));
   const c = model.config;
   summary = {
     dir,
@@ -223,7 +223,7 @@ async function handle(req: EngineRequest): Promise<unknown> {
   switch (req.type) {
     case 'load': {
       if (loading) await loading.catch(() => undefined);
-      loading = load(req.id, req.modelDir, req.device, req.threads);
+      loading = load(req.id, req.modelDir, req.device, req.threads, req.kvDtype ?? 'auto');
       try {
         return await loading;
       } finally {

@@ -149,7 +149,7 @@ export interface NativeModel {
     onTokens: (ids: Int32Array) => void,
     onProgress?: (done: number, total: number, tokensPerSecond: number) => void,
   ): Promise<GenerateResult>;
-  /** The element type of the K/V storage ("f32", "bf16", "f16"): the checkpoint's. */
+  /** The element type of the K/V storage ("f32", "bf16", "f16": the checkpoint's unless asked otherwise; "q8"). */
   readonly kvDtype?: string;
   /** Starts a Hogwild run on an engine thread; events arrive in batches. */
   startRun(cfg: NativeRunConfig, onEvents: (events: NativeEvent[]) => void): NativeRun;
@@ -166,7 +166,12 @@ export interface NativeAddon {
    */
   loadModel(
     dir: string,
-    opts: { device: string; threads: number; maxContext?: number },
+    /**
+     * kvDtype: the K/V cache's element type, "auto" (the default: the checkpoint's), "f32",
+     * "bf16", "f16" or "q8" (int8 with a bf16 scale per 32 values, about half of bf16's memory;
+     * CPU only: the CUDA backend refuses it and device "auto" takes the CPU for it).
+     */
+    opts: { device: string; threads: number; maxContext?: number; kvDtype?: string },
     onProgress?: (phase: string, done: number, total: number) => void,
   ): Promise<NativeModel>;
   /** Draws `count` samples from `logits` with one seeded generator (for tests and tools). */

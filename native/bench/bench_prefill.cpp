@@ -2,7 +2,7 @@
 // shapes (Qwen3-0.6B, bf16):
 //
 //   bench_prefill [--tokens N] [--chunk C] [--report-s S] [--threads T] [--shape qwen3-0.6b|qwen2.5-0.5b]
-//                 [--skip-memory]
+//                 [--skip-memory] [--kv-dtype auto,q8,...] [--decode-contexts 1024,8192,...] [--decode-rounds R]
 //
 // Prints, from one run (each target also as a "target | ..." line for scripts/bench-prefill.mjs):
 //   0. the model load, with its progress reports (the weight files read into memory);
@@ -17,7 +17,11 @@
 //      ended is measured (the forward stops between layers), target <= 1 s;
 //   5. KV bytes per token, bf16 against fp32 (target: half);
 //   6. resident memory with the K/V of 8 workers x 4k tokens written into the cache (blocks
-//      grown by the engine's own history move, real writes), target < 5 GB.
+//      grown by the engine's own history move, real writes), target < 5 GB; once per K/V type
+//      of --kv-dtype (default auto: the checkpoint's bf16), each with its own peak;
+//   7. with two or more K/V types: the decode step time of each (8 workers, one token each a
+//      step, over a shared context of each --decode-contexts length), the types' steps
+//      interleaved round by round in this one process; the median of --decode-rounds steps.
 #include <unistd.h>
 
 #include <algorithm>
@@ -87,13 +91,129 @@ std::vector<int32_t> prompt_ids(int n, int vocab) {
   return p;
 }
 
+std::vector<std::string> split(const std::string& list) {
+  std::vector<std::string> out;
+  for (size_t b = 0; b <= list.size();) {
+    const size_t e = std::min(list.find(',', b), list.size());
+    if (e > b) out.push_back(list.substr(b, e - b));
+    b = e + 1;
+  }
+  return out;
+}
+
+// 6. Resident memory with 8 workers x 4k tokens of K/V, written by history moves (each
+// appends a prefilled 512-token block with re-rotation, as a finished step moves).
+void memory_section(const std::string& dir, BackendOptions opt, const std::string& kv_dtype, int chunk,
+                    double weight_bytes) {
+  opt.kv_dtype = kv_dtype;
+  // The peak is this part's own: the kernel's peak resident figure (VmHWM) restarts here.
+  if (FILE* f = std::fopen("/proc/self/clear_refs", "w")) {
+    std::fputs("5", f);
+    std::fclose(f);
+  }
+  const double before_gb = status_mb("VmRSS:") * kMiB / 1e9;
+  auto m = Model::load(dir, opt);
+  const ModelConfig& cfg = m->config();
+  const int src = m->cache().create_block();
+  ForwardOutput o;
+  m->forward_chunked({prompt_ids(512, cfg.vocab), src, {{src, 0}}, true}, chunk, o);
+  const auto t_moves = Clock::now();
+  for (int wk = 0; wk < 8; wk++) {
+    const int b = m->cache().create_block();
+    for (int k = 0; k < 8; k++) m->append_block(b, src);
+  }
+  const std::string kv = m->backend().kv_dtype();
+  std::printf(
+      "6. [K/V %s, %zu bytes a token] 8 workers x 4,096 tokens of K/V written (%.1f s): KV storage %.2f GB, resident "
+      "%.2f GB now, peak %.2f GB (target < 5 GB; the weights are read into memory at load and count in full; "
+      "resident before the load %.2f GB)\n",
+      kv.c_str(), m->backend().kv_bytes_per_token(), since(t_moves), double(m->backend().kv_bytes()) / 1e9,
+      status_mb("VmRSS:") * kMiB / 1e9, status_mb("VmHWM:") * kMiB / 1e9, before_gb);
+  // Where it goes: anonymous memory (the K/V pages, the engine's buffers, the heap) and
+  // file pages (the mapped weights), against the KV storage and the weight files' size.
+  const double anon = status_mb("RssAnon:") * kMiB, file = status_mb("RssFile:") * kMiB;
+  const double kv_b = double(m->backend().kv_bytes());
+  std::printf(
+      "   resident now: anonymous %.3f GB (KV pages %.3f GB + other %.1f MB), file-backed %.3f GB (weight files "
+      "%.3f GB + other %.1f MB); KV + weight files alone: %.3f GB\n",
+      anon / 1e9, kv_b / 1e9, (anon - kv_b) / 1e6, file / 1e9, weight_bytes / 1e9, (file - weight_bytes) / 1e6,
+      (kv_b + weight_bytes) / 1e9);
+  const double peak_gb = status_mb("VmHWM:") * kMiB / 1e9;
+  target(("8 workers x 4k tokens, peak resident, K/V " + kv).c_str(), peak_gb, "GB", "< 5", peak_gb < 5.0);
+}
+
+// 7. Decode step time per K/V type at each context length: one model per type, each with a
+// shared context block grown by history moves (appends of a prefilled 512-token block) and 8
+// worker blocks; a step is one forward of 8 rows (one new token each, view [context, own]).
+// The types take turns step by step, so that the shared VM's load changes hit them alike.
+void decode_section(const std::string& dir, BackendOptions opt, const std::vector<std::string>& dtypes,
+                    const std::vector<int>& contexts, int rounds, int chunk) {
+  struct Side {
+    std::unique_ptr<Model> m;
+    int src = -1, ctx = -1;
+    std::vector<int> own;
+    std::vector<double> ms, att;  // step and attention times
+  };
+  std::vector<Side> sides(dtypes.size());
+  for (size_t i = 0; i < dtypes.size(); i++) {
+    opt.kv_dtype = dtypes[i];
+    sides[i].m = Model::load(dir, opt);
+    Model& m = *sides[i].m;
+    sides[i].src = m.cache().create_block();
+    sides[i].ctx = m.cache().create_block();
+    ForwardOutput o;
+    m.forward_chunked({prompt_ids(512, m.config().vocab), sides[i].src, {{sides[i].src, 0}}, false}, chunk, o);
+  }
+  std::printf(
+      "7. decode step time, 8 workers x 1 token over a shared context (%d interleaved rounds, median; "
+      "attention instruction set %s):\n",
+      rounds, cpu::attention_isa());
+  for (int c : contexts) {
+    for (Side& sd : sides) {
+      while (sd.m->cache().length(sd.ctx) < c) sd.m->append_block(sd.ctx, sd.src);
+      for (int b : sd.own) sd.m->cache().release_block(b);
+      sd.own.clear();
+      for (int w = 0; w < 8; w++) sd.own.push_back(sd.m->cache().create_block());
+      sd.ms.clear(), sd.att.clear();
+    }
+    const int len = sides[0].m->cache().length(sides[0].ctx);
+    for (int r = -1; r < rounds; r++)  // round -1: warm-up
+      for (Side& sd : sides) {
+        Batch batch;
+        for (int w = 0; w < 8; w++)
+          batch.rows.push_back({{int32_t(1000 + 37 * w + r + 1)}, sd.own[w], {{sd.ctx, 0}, {sd.own[w], len}}, true});
+        ForwardOutput o;
+        const auto t0 = Clock::now();
+        sd.m->forward(batch, o);
+        if (r >= 0) sd.ms.push_back(since(t0) * 1e3), sd.att.push_back(o.attention_ms);
+      }
+    std::printf("   context %6d:", len);
+    std::vector<double> med;
+    auto median = [](std::vector<double> v) {
+      std::sort(v.begin(), v.end());
+      return v[v.size() / 2];
+    };
+    for (size_t i = 0; i < sides.size(); i++) {
+      med.push_back(median(sides[i].ms));
+      std::printf("  %s %.0f ms (attention %.0f ms; steps %.0f..%.0f)", sides[i].m->backend().kv_dtype().c_str(),
+                  med.back(), median(sides[i].att), *std::min_element(sides[i].ms.begin(), sides[i].ms.end()),
+                  *std::max_element(sides[i].ms.begin(), sides[i].ms.end()));
+    }
+    for (size_t i = 1; i < sides.size(); i++)
+      std::printf("; %s / %s %.2fx", sides[i].m->backend().kv_dtype().c_str(), sides[0].m->backend().kv_dtype().c_str(),
+                  med[i] / med[0]);
+    std::printf("\n");
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   int tokens = 8192, chunk = 128, threads = 0;
   double report_s = 1.0;
   bool memory = true;
-  std::string shape = "qwen3-0.6b";
+  std::string shape = "qwen3-0.6b", kv_list = "auto", context_list = "1024,8192,32768";
+  int decode_rounds = 5;
   for (int i = 1; i < argc; i++) {
     const std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -115,16 +235,31 @@ int main(int argc, char** argv) {
       shape = next();
     else if (a == "--skip-memory")
       memory = false;
+    else if (a == "--kv-dtype")
+      kv_list = next();
+    else if (a == "--decode-contexts")
+      context_list = next();
+    else if (a == "--decode-rounds")
+      decode_rounds = std::atoi(next().c_str());
     else {
       std::fprintf(
           stderr,
           "usage: bench_prefill [--tokens N] [--chunk C] [--report-s S] [--threads T] [--shape qwen3-0.6b|qwen2.5-0.5b] "
-          "[--skip-memory]\n");
+          "[--skip-memory] [--kv-dtype auto,q8,...] [--decode-contexts 1024,8192,...] [--decode-rounds R]\n");
       return 2;
     }
   }
   if (tokens < chunk || chunk < 1) {
     std::fprintf(stderr, "bench_prefill: need --tokens >= --chunk >= 1\n");
+    return 2;
+  }
+  const std::vector<std::string> kv_dtypes = split(kv_list);
+  std::vector<int> contexts;
+  for (const std::string& c : split(context_list)) contexts.push_back(std::atoi(c.c_str()));
+  std::sort(contexts.begin(), contexts.end());  // the shared context only grows
+  if (kv_dtypes.empty() || decode_rounds < 1 ||
+      std::any_of(contexts.begin(), contexts.end(), [](int c) { return c < 512; })) {
+    std::fprintf(stderr, "bench_prefill: --kv-dtype needs a type, --decode-rounds >= 1, --decode-contexts >= 512\n");
     return 2;
   }
   const BenchShape s = shape == "qwen2.5-0.5b" ? qwen25_05b() : qwen3_06b();
@@ -244,40 +379,9 @@ int main(int argc, char** argv) {
          2 * per_token <= per_token_f32);
   model.reset();
 
-  // 6. Resident memory with 8 workers x 4k tokens of K/V, written by history moves (each
-  // appends a prefilled 512-token block with re-rotation, as a finished step moves).
-  if (memory) {
-    // The peak is this part's own: the kernel's peak resident figure (VmHWM) restarts here.
-    if (FILE* f = std::fopen("/proc/self/clear_refs", "w")) {
-      std::fputs("5", f);
-      std::fclose(f);
-    }
-    auto m = Model::load(dir, opt);
-    const int src = m->cache().create_block();
-    ForwardOutput o;
-    m->forward_chunked({prompt_ids(512, cfg.vocab), src, {{src, 0}}, true}, chunk, o);
-    const auto t_moves = Clock::now();
-    for (int wk = 0; wk < 8; wk++) {
-      const int b = m->cache().create_block();
-      for (int k = 0; k < 8; k++) m->append_block(b, src);
-    }
-    std::printf(
-        "6. 8 workers x 4,096 tokens of K/V written (%.1f s): KV storage %.2f GB, resident %.2f GB now, peak %.2f GB "
-        "(target < 5 GB; the weights are read into memory at load and count in full)\n",
-        since(t_moves), double(m->backend().kv_bytes()) / 1e9, status_mb("VmRSS:") * kMiB / 1e9,
-        status_mb("VmHWM:") * kMiB / 1e9);
-    // Where it goes: anonymous memory (the K/V pages, the engine's buffers, the heap) and
-    // file pages (the mapped weights), against the KV storage and the weight files' size.
-    const double anon = status_mb("RssAnon:") * kMiB, file = status_mb("RssFile:") * kMiB;
-    const double kv_b = double(m->backend().kv_bytes()), weights_b = load_bytes;
-    std::printf(
-        "   resident now: anonymous %.3f GB (KV pages %.3f GB + other %.1f MB), file-backed %.3f GB (weight files "
-        "%.3f GB + other %.1f MB); KV + weight files alone: %.3f GB\n",
-        anon / 1e9, kv_b / 1e9, (anon - kv_b) / 1e6, file / 1e9, weights_b / 1e9, (file - weights_b) / 1e6,
-        (kv_b + weights_b) / 1e9);
-    const double peak_gb = status_mb("VmHWM:") * kMiB / 1e9;
-    target("8 workers x 4k tokens, peak resident", peak_gb, "GB", "< 5", peak_gb < 5.0);
-  }
+  if (memory)
+    for (const std::string& kv : kv_dtypes) memory_section(dir, opt, kv, chunk, load_bytes);
+  if (kv_dtypes.size() >= 2) decode_section(dir, opt, kv_dtypes, contexts, decode_rounds, chunk);
   std::system(("rm -rf '" + dir + "'").c_str());
   return 0;
 }

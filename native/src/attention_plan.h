@@ -9,16 +9,18 @@
 #include "backend.h"
 #include "batch.h"
 #include "kv_cache.h"
+#include "kv_q8.h"
 
 namespace hw {
 
-// Element type of the K/V page storage.
-enum class KvDType : uint8_t { F32, F16, BF16 };
+// Element type of the K/V page storage. Q8 (opt-in): int8 with a bf16 scale per block of 32
+// elements of a row (kv_q8.h); its elements are the int8 values, its scales lie apart.
+enum class KvDType : uint8_t { F32, F16, BF16, Q8 };
 inline size_t kv_dtype_bytes(KvDType t) {
-  return t == KvDType::F32 ? 4 : 2;
+  return t == KvDType::F32 ? 4 : t == KvDType::Q8 ? 1 : 2;
 }
 inline const char* kv_dtype_name(KvDType t) {
-  return t == KvDType::F32 ? "f32" : t == KvDType::F16 ? "f16" : "bf16";
+  return t == KvDType::F32 ? "f32" : t == KvDType::F16 ? "f16" : t == KvDType::Q8 ? "q8" : "bf16";
 }
 
 // Paged K/V of one layer, in elements of `dtype` from each page's base pointer:
@@ -30,18 +32,29 @@ inline const char* kv_dtype_name(KvDType t) {
 // layout a GPU backend may keep) are read too, through a transposing copy: slower, for
 // checking other backends against this op. Keys are stored rotated by RoPE at their
 // block-local index; values are plain.
+// Q8 also has the scales (bf16), b = d / kQ8Block of nb = q8_blocks(head_dim), laid out as
+// the elements are: keys [kv_head][nb][page_tokens] from ks_offset, values
+// [kv_head][page_tokens][nb] from vs_offset (bf16 units from a page's base). Q8 keys are
+// always dimension-major.
 struct PagedKv {
   KvDType dtype = KvDType::F32;
   int page_tokens = 0, kv_heads = 0, head_dim = 0;
   const void* const* pages = nullptr;
   size_t k_offset = 0, v_offset = 0;  // in elements, from a page's base
   bool keys_token_major = false;
+  size_t ks_offset = 0, vs_offset = 0;  // Q8: in bf16 units, from a page's base
 
   size_t key_index(int h, int d, int index) const {
     return keys_token_major ? k_offset + (size_t(h) * page_tokens + index) * head_dim + d
                             : k_offset + (size_t(h) * head_dim + d) * page_tokens + index;
   }
   size_t value_index(int h, int index) const { return v_offset + (size_t(h) * page_tokens + index) * head_dim; }
+  size_t key_scale_index(int h, int b, int index) const {
+    return ks_offset + (size_t(h) * q8_blocks(head_dim) + b) * page_tokens + index;
+  }
+  size_t value_scale_index(int h, int index) const {
+    return vs_offset + (size_t(h) * page_tokens + index) * q8_blocks(head_dim);
+  }
 };
 
 // A block placed in a row's view.

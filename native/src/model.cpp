@@ -69,6 +69,11 @@ void Model::make_backend(const BackendOptions& opt, const LoadProgress& progress
     backend_ = make_cpu_backend(cfg_, weights_, opt);
   } else if (opt.device == "cuda") {
     backend_ = make_cuda_backend(cfg_, weights_, opt, progress);
+  } else if (opt.device == "auto" && opt.kv_dtype == "q8") {
+    // q8 K/V exist on the CPU backend only: auto does not take a GPU for them, and says so.
+    std::fprintf(stderr, "hogwild: device auto: K/V type q8 is CPU-only (bf16 runs on cuda); running on the CPU\n");
+    backend_ = make_cpu_backend(cfg_, weights_, opt);
+    device_note_ = "cpu (auto: K/V type q8 is CPU-only; use bf16 for cuda)";
   } else if (opt.device == "auto") {
     try {
       backend_ = make_cuda_backend(cfg_, weights_, opt, progress);

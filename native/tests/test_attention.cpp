@@ -6,7 +6,9 @@
 // sees keys rotated at their block-local index, as the engine stores them.
 //
 // In the manner of llm.c's dev/cuda and llama.cpp's test-backend-ops: one reference, one
-// validator with normalised error bounds per K/V dtype, one timer. Random shapes: head_dim
+// validator with normalised error bounds per K/V dtype, one timer. q8 K/V are checked twice:
+// against the reference on the de-quantised K/V (what the op reads: a tight bound) and
+// against the reference on the K/V before quantisation (the format's own error: looser). Random shapes: head_dim
 // 64 and 128 (and 40, 8 for the vector tails), GQA ratios 1..8, page sizes that are and are
 // not a multiple of the vector width, odd block lengths, empty and one-token blocks, 1..16
 // rows (workers) with multi-token rows, every layout (contiguous, combined, interleaved,
@@ -30,6 +32,7 @@
 #include "cpu/parallel.h"
 #include "cpu/rope.h"
 #include "error.h"
+#include "kv_q8.h"
 #include "tensor.h"
 #include "testing.h"
 
@@ -185,8 +188,32 @@ void store(KvDType dt, uint8_t* base, size_t index, float x) {
   }
 }
 
+// q8: one token's rotated key and its value quantised into a page (the engine's layout);
+// then the block's unrotated key and value replaced by what the page decodes to, so that the
+// reference sees exactly what the op reads (the key un-rotated in double).
+void store_q8(Problem& P, Block& b, int j, const PagedKv& kv, uint8_t* base, std::vector<double>& kr) {
+  const int hd = P.hd, in_page = j % P.page_tokens;
+  int8_t* q = reinterpret_cast<int8_t*>(base);
+  uint16_t* sc = reinterpret_cast<uint16_t*>(base);
+  std::vector<float> kf(hd), dq(hd);
+  for (int h = 0; h < P.kv_heads; h++) {
+    float* k0 = b.k0.data() + (size_t(j) * P.kv_heads + h) * hd;
+    float* v = b.v.data() + (size_t(j) * P.kv_heads + h) * hd;
+    ref_rotate(k0, j, hd, P.theta, kr.data());
+    for (int d = 0; d < hd; d++) kf[d] = float(kr[d]);
+    hw::q8_quantize_row(kf.data(), 1, hd, q + kv.key_index(h, 0, in_page), size_t(P.page_tokens),
+                        sc + kv.key_scale_index(h, 0, in_page), size_t(P.page_tokens));
+    hw::q8_dequantize_row(q + kv.key_index(h, 0, in_page), size_t(P.page_tokens),
+                          sc + kv.key_scale_index(h, 0, in_page), size_t(P.page_tokens), hd, dq.data());
+    ref_rotate(dq.data(), -double(j), hd, P.theta, kr.data());
+    for (int d = 0; d < hd; d++) k0[d] = float(kr[d]);
+    hw::q8_quantize_row(v, 1, hd, q + kv.value_index(h, in_page), 1, sc + kv.value_scale_index(h, in_page), 1);
+    hw::q8_dequantize_row(q + kv.value_index(h, in_page), 1, sc + kv.value_scale_index(h, in_page), 1, hd, v);
+  }
+}
+
 // Lays the blocks out in pages (in a shuffled page order), filling unused slots with NaN
-// so that reading a slot past a block's end cannot go unnoticed.
+// so that reading a slot past a block's end cannot go unnoticed (q8: NaN scales).
 Paged make_pages(Problem& P, KvDType dt, std::mt19937& rng, bool token_major = false) {
   Paged pg;
   const int pt = P.page_tokens, hd = P.hd;
@@ -197,9 +224,20 @@ Paged make_pages(Problem& P, KvDType dt, std::mt19937& rng, bool token_major = f
   std::shuffle(order.begin(), order.end(), rng);
   pg.kv = PagedKv{dt, pt, P.kv_heads, hd, nullptr, 0, size_t(P.kv_heads) * hd * pt, token_major};
   const size_t page_elems = 2 * size_t(P.kv_heads) * hd * pt, es = hw::kv_dtype_bytes(dt);
-  pg.storage.assign(n_pages, std::vector<uint8_t>(page_elems * es));
-  for (auto& s : pg.storage)
-    for (size_t e = 0; e < page_elems; e++) store(dt, s.data(), e, NAN);
+  // q8: [K int8][V int8][K scales][V scales], the scales in bf16 units from the page's base.
+  const size_t scales = dt == KvDType::Q8 ? size_t(P.kv_heads) * hw::q8_blocks(hd) * pt : 0;
+  pg.kv.ks_offset = page_elems / 2;
+  pg.kv.vs_offset = pg.kv.ks_offset + scales;
+  pg.storage.assign(n_pages, std::vector<uint8_t>(page_elems * es + 2 * scales * 2));
+  for (auto& s : pg.storage) {
+    if (dt == KvDType::Q8) {
+      std::fill(s.begin(), s.begin() + page_elems, uint8_t(0x7f));
+      const uint16_t nan_bf16 = 0x7fc0;
+      for (size_t e = 0; e < 2 * scales; e++) std::memcpy(s.data() + (pg.kv.ks_offset + e) * 2, &nan_bf16, 2);
+    } else {
+      for (size_t e = 0; e < page_elems; e++) store(dt, s.data(), e, NAN);
+    }
+  }
   int next = 0;
   std::vector<double> kr(hd);
   for (Block& b : P.blocks) {
@@ -207,6 +245,10 @@ Paged make_pages(Problem& P, KvDType dt, std::mt19937& rng, bool token_major = f
     for (int j = 0; j < b.length; j++) {
       if (j % pt == 0) b.pages.push_back(order[next++]);
       uint8_t* base = pg.storage[b.pages.back()].data();
+      if (dt == KvDType::Q8) {
+        store_q8(P, b, j, pg.kv, base, kr);
+        continue;
+      }
       for (int h = 0; h < P.kv_heads; h++) {
         float* v = b.v.data() + (size_t(j) * P.kv_heads + h) * hd;
         ref_rotate(b.k0.data() + (size_t(j) * P.kv_heads + h) * hd, j, hd, P.theta, kr.data());
@@ -339,18 +381,47 @@ double norm_err(const float* got, const double* want, size_t n) {
 // Bounds, from the input rounding of each dtype: fp32 keys and fp32 RoPE angles at
 // positions below ~1,000 (~1e-5 relative), f16 (2^-11) and bf16 (2^-8) keys in logits of
 // magnitude up to ~10, whose errors the softmax turns into relative weight errors.
+// q8 against the reference on its own de-quantised K/V: as fp32 (the op reads exactly those
+// values, in fp32).
 double bound_for(KvDType dt) {
-  return dt == KvDType::F32 ? 2e-4 : dt == KvDType::F16 ? 6e-3 : 4e-2;
+  return dt == KvDType::F32 || dt == KvDType::Q8 ? 2e-4 : dt == KvDType::F16 ? 6e-3 : 4e-2;
 }
+// q8 against the reference on the K/V before quantisation: a step of max|x| / 127 per block
+// of 32, up to half a step of error per element, through the same logits as bf16. Measured
+// 2026-12-04: 2.1e-2 worst output error over the random cases (bf16's own rounding: 1.3e-2).
+constexpr double kQ8FormatBound = 5e-2;
 
 struct Worst {
   double out = 0, shares = 0;
+  double format_out = 0, format_shares = 0;  // q8: against the unquantised reference
 };
+
+// Output and share errors of the op against a reference.
+struct Errors {
+  double out, shares;
+};
+
+Errors compare(const Problem& P, const AttnPlan& plan, const RefOut& ref, const std::vector<float>& out,
+               const std::vector<float>& seg, const std::vector<float>& keys, const std::string& what) {
+  Errors e{norm_err(out.data(), ref.out.data(), out.size()), 0};
+  // Shares are probabilities: absolute error.
+  for (size_t r = 0; r < P.rows.size(); r++) {
+    for (size_t s = 0; s < P.rows[r].view.size(); s++)
+      e.shares = std::max(e.shares, std::fabs(double(seg[plan.rows[r].seg_begin + s]) - ref.shares[r][s]));
+    CHECK(int(ref.keys[r].size()) ==
+              (r + 1 < P.rows.size() ? plan.rows[r + 1].key_begin : plan.keys_total) - plan.rows[r].key_begin,
+          "%s: row %zu key count", what.c_str(), r);
+    for (size_t k = 0; k < ref.keys[r].size(); k++)
+      e.shares = std::max(e.shares, std::fabs(double(keys[plan.rows[r].key_begin + k]) - ref.keys[r][k]));
+  }
+  if (!std::isfinite(e.shares)) e.shares = INFINITY;
+  return e;
+}
 
 void run_case(const Problem& base, KvDType dt, std::mt19937& rng, const std::string& what, Worst& worst,
               bool token_major = false) {
   Problem P = base;
-  Paged pg = make_pages(P, dt, rng, token_major);  // rounds V to the dtype: the reference sees the same values
+  Paged pg = make_pages(P, dt, rng, token_major);  // rounds K/V to the dtype: the reference sees the same values
   const RefOut ref = reference(P);
   AttnPlan plan = make_plan(P);
   hw::ModelConfig cfg;
@@ -365,32 +436,29 @@ void run_case(const Problem& base, KvDType dt, std::mt19937& rng, const std::str
   hw::cpu::AttnShares sh{seg.data(), keys.data()};
   hw::cpu::attention(plan, pg.kv, table, P.heads, 1.0f / std::sqrt(float(P.hd)), q.data(), out.data(), &sh);
 
-  const double e = norm_err(out.data(), ref.out.data(), out.size());
-  worst.out = std::max(worst.out, e);
-  CHECK(e <= bound_for(dt), "%s: output normalised error %.3g > %.3g", what.c_str(), e, bound_for(dt));
-  // Shares are probabilities: absolute error against the same bound.
-  double es = 0;
-  for (size_t r = 0; r < P.rows.size(); r++) {
-    for (size_t s = 0; s < P.rows[r].view.size(); s++)
-      es = std::max(es, std::fabs(double(seg[plan.rows[r].seg_begin + s]) - ref.shares[r][s]));
-    CHECK(int(ref.keys[r].size()) ==
-              (r + 1 < P.rows.size() ? plan.rows[r + 1].key_begin : plan.keys_total) - plan.rows[r].key_begin,
-          "%s: row %zu key count", what.c_str(), r);
-    for (size_t k = 0; k < ref.keys[r].size(); k++)
-      es = std::max(es, std::fabs(double(keys[plan.rows[r].key_begin + k]) - ref.keys[r][k]));
+  const Errors e = compare(P, plan, ref, out, seg, keys, what);
+  worst.out = std::max(worst.out, e.out);
+  worst.shares = std::max(worst.shares, e.shares);
+  CHECK(e.out <= bound_for(dt), "%s: output normalised error %.3g > %.3g", what.c_str(), e.out, bound_for(dt));
+  CHECK(e.shares <= bound_for(dt), "%s: shares absolute error %.3g > %.3g", what.c_str(), e.shares, bound_for(dt));
+  if (dt == KvDType::Q8) {  // the format's own error: against the K/V before quantisation
+    const Errors f = compare(base, plan, reference(base), out, seg, keys, what);
+    worst.format_out = std::max(worst.format_out, f.out);
+    worst.format_shares = std::max(worst.format_shares, f.shares);
+    CHECK(f.out <= kQ8FormatBound, "%s: output error against unquantised K/V %.3g > %.3g", what.c_str(), f.out,
+          kQ8FormatBound);
+    CHECK(f.shares <= kQ8FormatBound, "%s: share error against unquantised K/V %.3g > %.3g", what.c_str(), f.shares,
+          kQ8FormatBound);
   }
-  if (!std::isfinite(es)) es = INFINITY;
-  worst.shares = std::max(worst.shares, es);
-  CHECK(es <= bound_for(dt), "%s: shares absolute error %.3g > %.3g", what.c_str(), es, bound_for(dt));
 }
 
 void test_random(const char* isa) {
   std::mt19937 rng(1234);
-  const KvDType dts[] = {KvDType::F32, KvDType::F16, KvDType::BF16};
+  const KvDType dts[] = {KvDType::F32, KvDType::F16, KvDType::BF16, KvDType::Q8};
   const Layout layouts[] = {Layout::Contiguous, Layout::Combined, Layout::Interleaved, Layout::Random};
   const int hds[] = {64, 128, 40, 8};
   const int pages[] = {32, 16, 7};
-  Worst worst[3];
+  Worst worst[4];
   int cases = 0;
   for (int c = 0; c < 32; c++) {
     const int hd = hds[c % 4];
@@ -401,18 +469,21 @@ void test_random(const char* isa) {
     const int max_tokens = c % 5 == 0 ? 100 : 40;  // long rows cross query tiles
     const Problem P = make_problem(rng, hd, kv_heads, group, pt, workers, layout, max_tokens);
     const bool token_major = c % 7 == 3;  // keys as a GPU backend may lay them out
-    for (int d = 0; d < 3; d++) {
+    for (int d = 0; d < 4; d++) {
+      const bool tm = token_major && dts[d] != KvDType::Q8;  // q8 keys are dimension-major only
       char what[200];
       std::snprintf(what, sizeof what, "%s case %d (%s, hd %d, %d kv heads x %d, page %d, %s keys, W %d, %s)", isa, c,
-                    layout_name(layout), hd, kv_heads, group, pt, token_major ? "token-major" : "dim-major", workers,
+                    layout_name(layout), hd, kv_heads, group, pt, tm ? "token-major" : "dim-major", workers,
                     hw::kv_dtype_name(dts[d]));
-      run_case(P, dts[d], rng, what, worst[d], token_major);
+      run_case(P, dts[d], rng, what, worst[d], tm);
       cases++;
     }
   }
-  for (int d = 0; d < 3; d++)
+  for (int d = 0; d < 4; d++)
     std::printf("  %s %-4s: worst output error %.2e, worst share error %.2e (bound %.0e)\n", isa,
                 hw::kv_dtype_name(dts[d]), worst[d].out, worst[d].shares, bound_for(dts[d]));
+  std::printf("  %s q8 against unquantised K/V: worst output error %.2e, worst share error %.2e (bound %.0e)\n", isa,
+              worst[3].format_out, worst[3].format_shares, kQ8FormatBound);
   std::printf("  %s: %d random cases\n", isa, cases);
 }
 
@@ -443,6 +514,7 @@ void test_prefill(const char* isa) {
     const std::string what = std::string(isa) + " prefill 300 tokens, item rows " + std::to_string(rows);
     run_case(P, KvDType::F32, rng, what + " f32", w);
     run_case(P, KvDType::BF16, rng, what + " bf16", w);
+    run_case(P, KvDType::Q8, rng, what + " q8", w);
   }
   hw::cpu::set_attention_item_rows(0);
 }
@@ -470,6 +542,9 @@ void test_errors() {
   CHECK(throws(4, "RoPE table covers"), "a short RoPE table is refused");
   rope.extend(table, plan.max_position + 1);
   CHECK(throws(3, "do not split"), "3 query heads over 2 KV heads are refused");
+  pg.kv.dtype = KvDType::Q8;
+  pg.kv.keys_token_major = true;
+  CHECK(throws(4, "q8 keys must be dimension-major"), "q8 keys in the token-major layout are refused");
 }
 
 // ---- timer --------------------------------------------------------------------------------
@@ -526,7 +601,7 @@ void print_timings(const char* isa) {
     int tokens, keys, workers;
   } shapes[] = {{"prefill 1024 tokens (causal)", 1024, 1024, 1}, {"decode 8 workers x 2048 keys", 1, 2048, 8}};
   for (const Shape& s : shapes)
-    for (KvDType dt : {KvDType::F32, KvDType::BF16}) {
+    for (KvDType dt : {KvDType::F32, KvDType::BF16, KvDType::Q8}) {
       Problem P = shape(s.tokens, s.keys, s.workers);
       Paged pg = make_pages(P, dt, rng);
       AttnPlan plan = make_plan(P);

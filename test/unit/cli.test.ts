@@ -108,6 +108,15 @@ describe.skipIf(!addonBuilt)('npm run generate', () => {
     }
   });
 
+  it('runs on a q8 K/V cache when asked (--kv-dtype q8), and says so', async () => {
+    const args = ['--model', MODEL, '--prompt-ids', '9707,11,1879', '--max-tokens', '4', '--temperature', '0', '--ignore-eos', '--device', 'cpu', '--json'];
+    const q8 = await cli('generate', [...args, '--kv-dtype', 'q8']);
+    expect(json<{ ids: number[] }>(q8).ids).toHaveLength(4);
+    expect(q8.stderr).toMatch(/K\/V in q8/);
+    const auto = await cli('generate', args);
+    expect(auto.stderr).toMatch(/K\/V in bf16/); // the checkpoint's
+  });
+
   it('runs a model folder without a tokenizer on ids', async () => {
     const r = await cli('generate', ['--model', NOTOK, '--prompt-ids', '1,2,3', '--max-tokens', '5', '--temperature', '0']);
     expect(r.status).toBe(0);
@@ -131,6 +140,8 @@ describe.skipIf(!addonBuilt)('npm run generate', () => {
     expectError(await cli('generate', ['--model', path.join(tmp, 'missing'), '--prompt', 'x']), /model folder .*missing does not exist/);
     expectError(await cli('generate', ['--model', tmp, '--prompt', 'x']), /config\.json: missing/);
     expectError(await cli('generate', ['--model', MODEL, '--prompt', 'x', '--device', 'tpu']), /--device takes auto, cpu or cuda/);
+    expectError(await cli('generate', ['--model', MODEL, '--prompt', 'x', '--kv-dtype', 'q4']), /--kv-dtype takes auto, bf16, f16, f32, q8, got "q4"/);
+    expectError(await cli('generate', ['--model', MODEL, '--prompt', 'x', '--kv-dtype', 'q8', '--device', 'cuda']), /--kv-dtype q8 is CPU-only/);
     expectError(await cli('generate', ['--model', MODEL, 'stray']), /unexpected argument "stray"/);
   });
 });

@@ -261,6 +261,14 @@ describe('engine client with the real engine host and the native addon', () => {
     expect(c.loadProgress).toBeNull();
   });
 
+  it('the K/V type setting reaches the engine: q8 when asked, the checkpoint\'s for auto (a new load)', async () => {
+    const { c } = realClient();
+    expect((await c.load(modelDir, 'cpu', 2, undefined, 'q8')).kvDtype).toBe('q8');
+    expect(c.loadedFor(modelDir, 'cpu', 2, 'q8')).not.toBeNull();
+    expect(c.loadedFor(modelDir, 'cpu', 2)).toBeNull();
+    expect((await c.load(modelDir, 'cpu', 2)).kvDtype).toBe('bf16');
+  });
+
   it('a run that reaches its KV budget ends cleanly with a message, and its trace keeps it all', async () => {
     const { c } = realClient();
     const model = await c.load(modelDir, 'cpu', 2);

@@ -163,6 +163,8 @@ describe('engine messages and requests', () => {
     expect(ok(validateEngineRequest({ type: 'start', id: 2, runId: 'r', config })).type).toBe('start');
     expect(ok(validateEngineRequest({ type: 'shutdown', id: 3 })).type).toBe('shutdown');
     expect(bad(validateEngineRequest({ type: 'load', id: 1, modelDir: '', device: 'tpu', threads: 0 }))).toMatch(/device/);
+    expect(ok(validateEngineRequest({ type: 'load', id: 1, modelDir: '', device: 'cpu', threads: 0, kvDtype: 'q8' })).type).toBe('load');
+    expect(bad(validateEngineRequest({ type: 'load', id: 1, modelDir: '', device: 'cpu', threads: 0, kvDtype: 'q4' }))).toMatch(/kvDtype/);
     expect(bad(validateEngineRequest({ type: 'start', id: 2, runId: 'r', config: { ...config, workers: 0 } }))).toMatch(/workers: must be between 1/);
     expect(bad(validateEngineRequest({ type: 'start', id: 2, runId: 'r', config: { ...config, layout: 'tree' } }))).toMatch(/layout/);
     expect(bad(validateEngineRequest({ type: 'start', id: 2, runId: 'r', config: { ...config, sampling: { ...config.sampling, topP: 2 } } }))).toMatch(/topP/);

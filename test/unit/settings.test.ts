@@ -48,7 +48,7 @@ describe('readSettings', () => {
   it('accepts the defaults', () => {
     const { settings, errors } = readSettings(getter());
     expect(errors).toEqual([]);
-    expect(settings).toMatchObject({ modelFolder: '', device: 'auto', workers: 2, layout: 'combined', temperature: 0.6, topP: 0.95, topK: 20, maxTokens: 2048, selfCheckInterval: 1000 });
+    expect(settings).toMatchObject({ modelFolder: '', device: 'auto', kvDtype: 'auto', workers: 2, layout: 'combined', temperature: 0.6, topP: 0.95, topK: 20, maxTokens: 2048, selfCheckInterval: 1000 });
   });
 
   const badCases: [string, unknown, RegExp][] = [
@@ -58,6 +58,7 @@ describe('readSettings', () => {
     ['workers', '4', /whole number .*\(it is "4"\)/],
     ['workers', null, /it is null/],
     ['device', 'tpu', /hogwild\.device must be one of "auto", "cuda", "cpu" \(it is "tpu"\)/],
+    ['kvDtype', 'q4', /hogwild\.kvDtype must be one of "auto", "bf16", "f16", "f32", "q8" \(it is "q4"\)/],
     ['layout', 'tree', /hogwild\.layout must be one of/],
     ['sampling.temperature', -0.1, /hogwild\.sampling\.temperature must be a number at least 0 and at most 5/],
     ['sampling.temperature', Number.NaN, /sampling\.temperature/],

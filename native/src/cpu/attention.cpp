@@ -171,6 +171,7 @@ void attention(const AttnPlan& plan, const PagedKv& kv, const RopeTable& rope, i
                                                              " does not match the RoPE table (" +
                                                              std::to_string(2 * rope.half) + ")");
   check(kv.page_tokens > 0, "page_tokens must be positive");
+  check(kv.dtype != KvDType::Q8 || !kv.keys_token_major, "q8 keys must be dimension-major");
   check(plan.rows.empty() || plan.max_position < rope.positions(),
         "the RoPE table covers " + std::to_string(rope.positions()) + " positions, the plan reaches position " +
             std::to_string(plan.max_position));

@@ -21,7 +21,8 @@ struct AttnShares {
 
 // q: [plan.tokens][heads][head_dim], after biases and q-norm, before RoPE.
 // out: [plan.tokens][heads][head_dim]. scale: usually 1/sqrt(head_dim).
-// kv: one layer's pages. K/V in fp32, f16 or bf16 (read as stored, accumulated in fp32).
+// kv: one layer's pages. K/V in fp32, f16 or bf16 (read as stored, accumulated in fp32), or
+// q8 (de-quantised per tile to fp32; keys dimension-major).
 // The RoPE table must cover plan.max_position. shares (optional) is overwritten.
 // Throws EngineError on shapes that do not fit together. Parallel over (row, KV head,
 // query tile) with OpenMP.

@@ -41,8 +41,13 @@ struct Vec {
     s = _mm_max_ps(s, _mm_movehl_ps(s, s));
     return _mm_cvtss_f32(_mm_max_ss(s, _mm_movehdup_ps(s)));
   }
+  // N int8 values (q8 K/V) as floats.
+  static R load_i8(const int8_t* p) {
+    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+  }
   template <KvDType DT>
   static R load_kv(const void* base, size_t i) {
+    static_assert(DT != KvDType::Q8, "q8 K/V are de-quantised with their scales (q8_keys, q8_values)");
     if constexpr (DT == KvDType::F32) {
       return _mm256_loadu_ps(static_cast<const float*>(base) + i);
     } else {

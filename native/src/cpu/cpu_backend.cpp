@@ -49,7 +49,9 @@ KvDType choose_kv_dtype(const std::string& want, DType weights) {
   if (want == "f32") return KvDType::F32;
   if (want == "bf16") return KvDType::BF16;
   if (want == "f16") return KvDType::F16;
-  if (want != "auto" && !want.empty()) fail("cpu backend", "unknown KV dtype '" + want + "' (auto, f32, bf16 or f16)");
+  if (want == "q8") return KvDType::Q8;  // opt-in only: never the automatic choice
+  if (want != "auto" && !want.empty())
+    fail("cpu backend", "unknown KV dtype '" + want + "' (auto, f32, bf16, f16 or q8)");
   return weights == DType::BF16 ? KvDType::BF16 : weights == DType::F16 ? KvDType::F16 : KvDType::F32;
 }
 
@@ -75,12 +77,16 @@ class CpuBackend final : public Backend {
   }
 
   size_t kv_bytes() const override { return pages_.size() * page_bytes(); }
-  size_t kv_bytes_per_token() const override {
-    return size_t(cfg_.layers) * 2 * cfg_.kv_heads * cfg_.head_dim * kv_dtype_bytes(kv_dtype_);
-  }
+  size_t kv_bytes_per_token() const override { return size_t(cfg_.layers) * token_layer_bytes(); }
   std::string kv_dtype() const override { return kv_dtype_name(kv_dtype_); }
 
+  // Keys rotated on the way: de-quantised (or widened), rotated, stored again. Plain copies
+  // (copy-on-write of a shared page) copy the bytes.
   void move_tokens(const std::vector<TokenMove>& moves, int delta) override {
+    if (delta == 0) {
+      for (const TokenMove& m : moves) copy_token(m.src, m.dst);
+      return;
+    }
     std::vector<float> k(cfg_.head_dim), kr(cfg_.head_dim), v(cfg_.head_dim);
     for (const TokenMove& m : moves) {
       for (int l = 0; l < cfg_.layers; l++) {
@@ -100,9 +106,14 @@ class CpuBackend final : public Backend {
 
  private:
   // Page layout: per layer, K as [kv_head][head_dim][token] then V as [kv_head][token][head_dim]
-  // (PagedKv in attention_plan.h), elements of kv_dtype_.
-  size_t layer_elems() const { return size_t(2) * cfg_.kv_heads * page_tokens_ * cfg_.head_dim; }
-  size_t page_bytes() const { return size_t(cfg_.layers) * layer_elems() * kv_dtype_bytes(kv_dtype_); }
+  // (PagedKv in attention_plan.h), elements of kv_dtype_; q8 then has the key scales
+  // [kv_head][block][token] and the value scales [kv_head][token][block] (bf16, kv_q8.h).
+  size_t token_layer_bytes() const {
+    const size_t kv = size_t(cfg_.kv_heads);
+    const size_t elems = 2 * kv * cfg_.head_dim * kv_dtype_bytes(kv_dtype_);
+    return kv_dtype_ == KvDType::Q8 ? elems + 2 * kv * q8_blocks(cfg_.head_dim) * sizeof(uint16_t) : elems;
+  }
+  size_t page_bytes() const { return size_t(cfg_.layers) * page_tokens_ * token_layer_bytes(); }
   PagedKv layer_kv(int layer) const {
     PagedKv kv;
     kv.dtype = kv_dtype_;
@@ -110,27 +121,69 @@ class CpuBackend final : public Backend {
     kv.kv_heads = cfg_.kv_heads;
     kv.head_dim = cfg_.head_dim;
     kv.pages = page_ptrs_.data();
-    kv.k_offset = size_t(layer) * layer_elems();
-    kv.v_offset = kv.k_offset + layer_elems() / 2;
+    const size_t es = kv_dtype_bytes(kv_dtype_), base = size_t(layer) * page_tokens_ * token_layer_bytes();
+    const size_t k_elems = size_t(cfg_.kv_heads) * cfg_.head_dim * page_tokens_;
+    kv.k_offset = base / es;
+    kv.v_offset = kv.k_offset + k_elems;
+    if (kv_dtype_ == KvDType::Q8) {  // bytes = elements here; the scales in bf16 units
+      kv.ks_offset = (base + 2 * k_elems) / sizeof(uint16_t);
+      kv.vs_offset = kv.ks_offset + size_t(cfg_.kv_heads) * q8_blocks(cfg_.head_dim) * page_tokens_;
+    }
     return kv;
   }
-  float load(int page, size_t i) const;
+  float load(int page, size_t i) const;  // element i of a 32- or 16-bit page
   void store(int page, size_t i, float x);
+  int8_t* q8_data(int page) const { return reinterpret_cast<int8_t*>(pages_[page].get()); }
+  uint16_t* q8_scales(int page) const { return reinterpret_cast<uint16_t*>(pages_[page].get()); }
   void read_key(int page, int layer, int head, int index, float* k) const {
     const PagedKv kv = layer_kv(layer);
+    if (kv_dtype_ == KvDType::Q8)
+      return q8_dequantize_row(q8_data(page) + kv.key_index(head, 0, index), size_t(page_tokens_),
+                               q8_scales(page) + kv.key_scale_index(head, 0, index), size_t(page_tokens_),
+                               cfg_.head_dim, k);
     for (int d = 0; d < cfg_.head_dim; d++) k[d] = load(page, kv.key_index(head, d, index));
   }
   void write_key(int page, int layer, int head, int index, const float* k) {
     const PagedKv kv = layer_kv(layer);
+    if (kv_dtype_ == KvDType::Q8)
+      return q8_quantize_row(k, 1, cfg_.head_dim, q8_data(page) + kv.key_index(head, 0, index), size_t(page_tokens_),
+                             q8_scales(page) + kv.key_scale_index(head, 0, index), size_t(page_tokens_));
     for (int d = 0; d < cfg_.head_dim; d++) store(page, kv.key_index(head, d, index), k[d]);
   }
   void read_value(int page, int layer, int head, int index, float* v) const {
-    const size_t base = layer_kv(layer).value_index(head, index);
+    const PagedKv kv = layer_kv(layer);
+    const size_t base = kv.value_index(head, index);
+    if (kv_dtype_ == KvDType::Q8)
+      return q8_dequantize_row(q8_data(page) + base, 1, q8_scales(page) + kv.value_scale_index(head, index), 1,
+                               cfg_.head_dim, v);
     for (int d = 0; d < cfg_.head_dim; d++) v[d] = load(page, base + d);
   }
   void write_value(int page, int layer, int head, int index, const float* v) {
-    const size_t base = layer_kv(layer).value_index(head, index);
+    const PagedKv kv = layer_kv(layer);
+    const size_t base = kv.value_index(head, index);
+    if (kv_dtype_ == KvDType::Q8)
+      return q8_quantize_row(v, 1, cfg_.head_dim, q8_data(page) + base, 1,
+                             q8_scales(page) + kv.value_scale_index(head, index), 1);
     for (int d = 0; d < cfg_.head_dim; d++) store(page, base + d, v[d]);
+  }
+  // One token's K/V (and q8 scales) in every layer, byte for byte.
+  void copy_token(Slot src, Slot dst) {
+    const uint8_t* s = pages_[src.page].get();
+    uint8_t* t = pages_[dst.page].get();
+    const size_t es = kv_dtype_bytes(kv_dtype_), hd = size_t(cfg_.head_dim);
+    for (int l = 0; l < cfg_.layers; l++) {
+      const PagedKv kv = layer_kv(l);
+      for (int h = 0; h < cfg_.kv_heads; h++) {
+        for (int d = 0; d < cfg_.head_dim; d++)
+          std::memcpy(t + kv.key_index(h, d, dst.index) * es, s + kv.key_index(h, d, src.index) * es, es);
+        std::memcpy(t + kv.value_index(h, dst.index) * es, s + kv.value_index(h, src.index) * es, hd * es);
+        if (kv_dtype_ != KvDType::Q8) continue;
+        const int nb = q8_blocks(cfg_.head_dim);
+        for (int b = 0; b < nb; b++)
+          std::memcpy(t + kv.key_scale_index(h, b, dst.index) * 2, s + kv.key_scale_index(h, b, src.index) * 2, 2);
+        std::memcpy(t + kv.value_scale_index(h, dst.index) * 2, s + kv.value_scale_index(h, src.index) * 2, nb * 2);
+      }
+    }
   }
 
   const ModelConfig& cfg_;

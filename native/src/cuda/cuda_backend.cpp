@@ -146,6 +146,8 @@ class CudaBackend final : public Backend {
  public:
   CudaBackend(const ModelConfig& cfg, const ModelWeights& w, const BackendOptions& opt, const LoadProgress& progress)
       : cfg_(cfg), progress_(progress) {
+    // Before any GPU work: the same answer with or without a GPU.
+    if (opt.kv_dtype == "q8") throw EngineError("K/V type q8 is CPU-only; use bf16 on cuda (or q8 with device cpu)");
     dev_ = pick_device(prop_);
     cublas();  // fails here, naming the library, when cuBLAS is missing or too old
     check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
@@ -357,7 +359,7 @@ void CudaBackend::upload(const ModelWeights& w, const BackendOptions& opt) {
   else if (opt.kv_dtype == "f16")
     kv_ = DType::F16;
   else
-    throw EngineError("kv dtype: '" + opt.kv_dtype + "' is not one of auto, f32, bf16, f16");
+    throw EngineError("kv dtype: '" + opt.kv_dtype + "' is not one of auto, f32, bf16, f16 (q8: CPU only)");
 
   // Everything is counted before anything is allocated: a model too large fails at once.
   const size_t H = cfg_.hidden, QD = cfg_.q_dim(), KD = cfg_.kv_dim(), I = cfg_.intermediate, V = cfg_.vocab;
