@@ -7,17 +7,20 @@
 # AB_SHAPES (default QwQ-32B,Qwen3-8B), AB_WORKERS (default 1,2,4,8). Prints, per shape and W, the
 # median us of each variant over the rounds and its ratio to the default's; raw lines go to
 # $OUT/attention_ab.txt (or /tmp).
+# AB_BASE_BUILD=DIR adds a variant "base": the same benchmark built from another tree (a kernel change
+# against the code before it); AB_VARIANTS=" " then runs base and default alone.
 set -u
 B=${1:-native/build-gpu}
 ROUNDS=${2:-3}
 L=${OUT:-/tmp}/attention_ab.txt
 : >"$L"
-read -r -a variants <<<"default ${AB_VARIANTS:-HW_ATTN_ROT_TOKEN=1}"
+read -r -a variants <<<"${AB_BASE_BUILD:+base }default ${AB_VARIANTS:-HW_ATTN_ROT_TOKEN=1}"
 for r in $(seq 1 "$ROUNDS"); do
   for v in "${variants[@]}"; do
-    e=""
-    [ "$v" = default ] || e=${v//,/ }
-    env $e timeout 60 "$B/bench_attention_cuda" --contexts "${AB_CONTEXTS:-16384}" --shapes "${AB_SHAPES:-QwQ-32B,Qwen3-8B}" \
+    e="" b=$B
+    [ "$v" = default ] || [ "$v" = base ] || e=${v//,/ }
+    [ "$v" = base ] && b=$AB_BASE_BUILD
+    env $e timeout 60 "$b/bench_attention_cuda" --contexts "${AB_CONTEXTS:-16384}" --shapes "${AB_SHAPES:-QwQ-32B,Qwen3-8B}" \
       --workers "${AB_WORKERS:-1,2,4,8}" 2>&1 | grep RESULT | sed "s/^/$v /" >>"$L"
   done
   echo "round $r done"

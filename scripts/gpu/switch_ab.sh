@@ -9,17 +9,20 @@
 # and its ratio to the default's. AB_VARIANTS="A=1 B=0,C=1" replaces the variants (commas join
 # switches of one variant).
 # Raw JSON lines (prefixed by the variant) go to $OUT/switch_ab.txt (or /tmp).
+# AB_BASE_BUILD=DIR adds a variant "base": the same benchmark built from another tree (a kernel change
+# against the code before it); AB_VARIANTS=" " then runs base and default alone.
 set -u
 B=${1:-native/build-gpu}
 ROUNDS=${2:-3}
 L=${OUT:-/tmp}/switch_ab.txt
 : >"$L"
-read -r -a variants <<<"default ${AB_VARIANTS:-HW_ATTN_SMALL_TAIL=0 HW_ATTN_ROT_TOKEN=1}"
+read -r -a variants <<<"${AB_BASE_BUILD:+base }default ${AB_VARIANTS:-HW_ATTN_SMALL_TAIL=0 HW_ATTN_ROT_TOKEN=1}"
 for r in $(seq 1 "$ROUNDS"); do
   for v in "${variants[@]}"; do
-    e=""
-    [ "$v" = default ] || e=${v//,/ }
-    env $e timeout 120 "$B/bench_cuda" --shapes "${AB_SHAPES:-qwen2.5-0.5b,qwen2.5-7b}" --workers "${AB_WORKERS:-1,4}" \
+    e="" b=$B
+    [ "$v" = default ] || [ "$v" = base ] || e=${v//,/ }
+    [ "$v" = base ] && b=$AB_BASE_BUILD
+    env $e timeout 120 "$b/bench_cuda" --shapes "${AB_SHAPES:-qwen2.5-0.5b,qwen2.5-7b}" --workers "${AB_WORKERS:-1,4}" \
       --contexts 1024,4096 --prefill 0 --steps 20 2>&1 | grep '"kind":"decode"' | sed "s/^/$v /" >>"$L"
     echo "round $r, $v: rc ${PIPESTATUS[0]}"
   done
