@@ -2,8 +2,9 @@
 # The node CLIs on the GPU machine (no npm there): builds the addon with CMake (the same
 # CMakeLists that cmake-js drives; N-API headers from node-api-headers) and runs `generate`
 # and `solve` with --device cuda on a fixture model (token ids only: it has no tokenizer),
-# then the same generate on the CPU to compare ids. Needs: a node binary on PATH,
-# node_modules/node-addon-api and node_modules/node-api-headers, and dist/cli (npm run build).
+# then the same generate on the CPU to compare ids, and q8 K/V (refused with cuda, the CPU under
+# auto). Needs: a node binary on PATH, node_modules/node-addon-api and node_modules/node-api-headers,
+# and dist/cli (npm run build).
 set -eu
 BUILD=native/build
 cmake -S native -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DHW_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
@@ -22,3 +23,13 @@ echo
 echo "== solve --device auto"
 node dist/cli/solve.js --model $M --device auto --raw --prompt-ids 1,2,3 --worker-ids "5;7" --steps 6 --json | head -c 600
 echo
+echo "== generate --device cuda --kv-dtype q8: refused (q8 K/V are CPU-only)"
+if node dist/cli/generate.js --model $M --device cuda --kv-dtype q8 --prompt-ids 1,2,3,4 --max-tokens 4 --json >/tmp/q8-cuda.out 2>&1; then
+  echo "generate accepted --kv-dtype q8 on cuda"
+  exit 1
+fi
+tail -2 /tmp/q8-cuda.out
+echo "== generate --device auto --kv-dtype q8: the CPU, with a notice"
+node dist/cli/generate.js --model $M --device auto --kv-dtype q8 --prompt-ids 1,2,3,4 --max-tokens 8 --temperature 0 --json 2>/tmp/q8-auto.err | head -c 400
+echo
+cat /tmp/q8-auto.err
