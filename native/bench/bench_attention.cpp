@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "attention_plan.h"
+#include "bench_util.h"
 #include "config.h"
 #include "cpu/attention.h"
 #include "cpu/parallel.h"
@@ -172,10 +173,6 @@ int main(int argc, char** argv) {
       std::fflush(stdout);
     }
   }
-  auto median = [](std::vector<double> t) {
-    std::sort(t.begin(), t.end());
-    return t[t.size() / 2];
-  };
   for (const Variant& v : vs) {
     const double med = median(v.wall), cmed = median(v.cpu);
     std::printf(

@@ -39,6 +39,7 @@
 #include "error.h"
 #include "hogwild/engine.h"
 #include "model.h"
+#include "bench_util.h"
 #include "random_checkpoint.h"
 #include "weights.h"
 
@@ -89,16 +90,6 @@ std::vector<int32_t> prompt_ids(int n, int vocab) {
   std::vector<int32_t> p(n);
   for (int i = 0; i < n; i++) p[i] = int32_t(1000 + (i * 7919) % (vocab - 2000));
   return p;
-}
-
-std::vector<std::string> split(const std::string& list) {
-  std::vector<std::string> out;
-  for (size_t b = 0; b <= list.size();) {
-    const size_t e = std::min(list.find(',', b), list.size());
-    if (e > b) out.push_back(list.substr(b, e - b));
-    b = e + 1;
-  }
-  return out;
 }
 
 // 6. Resident memory with 8 workers x 4k tokens of K/V, written by history moves (each
@@ -189,10 +180,6 @@ void decode_section(const std::string& dir, BackendOptions opt, const std::vecto
       }
     std::printf("   context %6d:", len);
     std::vector<double> med;
-    auto median = [](std::vector<double> v) {
-      std::sort(v.begin(), v.end());
-      return v[v.size() / 2];
-    };
     for (size_t i = 0; i < sides.size(); i++) {
       med.push_back(median(sides[i].ms));
       std::printf("  %s %.0f ms (attention %.0f ms; steps %.0f..%.0f)", sides[i].m->backend().kv_dtype().c_str(),
@@ -253,9 +240,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bench_prefill: need --tokens >= --chunk >= 1\n");
     return 2;
   }
-  const std::vector<std::string> kv_dtypes = split(kv_list);
+  const std::vector<std::string> kv_dtypes = split_list(kv_list);
   std::vector<int> contexts;
-  for (const std::string& c : split(context_list)) contexts.push_back(std::atoi(c.c_str()));
+  for (const std::string& c : split_list(context_list)) contexts.push_back(std::atoi(c.c_str()));
   std::sort(contexts.begin(), contexts.end());  // the shared context only grows
   if (kv_dtypes.empty() || decode_rounds < 1 ||
       std::any_of(contexts.begin(), contexts.end(), [](int c) { return c < 512; })) {

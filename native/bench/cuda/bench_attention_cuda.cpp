@@ -21,11 +21,11 @@
 #include <cmath>
 #include <cstdio>
 #include <random>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "../../src/cuda/attention.h"
+#include "../bench_util.h"
 
 using namespace hw::cuda;
 
@@ -45,14 +45,6 @@ struct Shape {
   int heads, kv_heads, head_dim;
   bool by_default;  // run without a shape filter
 };
-
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> v;
-  std::stringstream ss(s);
-  for (std::string x; std::getline(ss, x, ',');)
-    if (!x.empty()) v.push_back(x);
-  return v;
-}
 
 bool listed(const std::vector<std::string>& list, const std::string& x) {
   return list.empty() || std::find(list.begin(), list.end(), x) != list.end();
@@ -129,7 +121,7 @@ int main(int argc, char** argv) {
                    "usage: bench_attention_cuda [context] [shape] [W] | --contexts A,B --shapes S,T --workers 1,4\n");
       return 2;
     }
-    (a == "--contexts" ? context_list : a == "--shapes" ? only_shapes : only_workers) = split(argv[++i]);
+    (a == "--contexts" ? context_list : a == "--shapes" ? only_shapes : only_workers) = split_list(argv[++i]);
   }
   if (positional.size() > 0) context_list = {positional[0]};
   if (positional.size() > 1) only_shapes = {positional[1]};

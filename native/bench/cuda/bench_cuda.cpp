@@ -19,6 +19,7 @@
 #include "config.h"
 #include "error.h"
 #include "model.h"
+#include "../bench_util.h"
 
 using namespace hw;
 
@@ -45,11 +46,6 @@ static std::vector<std::string> split(const std::string& s) {
 
 static double ms_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-}
-
-static double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
 }
 
 int main(int argc, char** argv) {
