@@ -56,7 +56,7 @@ at=""
 [ "$AB_ATTENTION" != 0 ] && at=bench_attention_cuda
 
 # 1. Builds, side by side.
-cfg="-G Ninja -DCMAKE_BUILD_TYPE=Release -DHW_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90"
+cfg="-G Ninja -DCMAKE_BUILD_TYPE=Release -DHW_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90a"
 (cmake -S native -B native/build-gpu $cfg && cmake --build native/build-gpu -j 16 --target test_cuda_ops \
   test_cuda_fixtures test_hogwild test_attention_cuda test_attention_cuda_plan bench_cuda $at) \
   >"$L/build_new.log" 2>&1 &

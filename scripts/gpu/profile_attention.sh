@@ -50,7 +50,7 @@ say "ncu: $(ncu --version 2>&1 | tail -1); nvcc: $(nvcc --version 2>&1 | tail -1
 
 # 1. Build only the two benchmarks.
 begin "build bench_attention_cuda bench_cuda ($B)"
-cfg="-G Ninja -DCMAKE_BUILD_TYPE=Release -DHW_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90"
+cfg="-G Ninja -DCMAKE_BUILD_TYPE=Release -DHW_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90a"
 timeout "$(cap 200)" bash -c "cmake -S native -B $B $cfg && cmake --build $B -j 16 --target bench_attention_cuda bench_cuda" \
   >"$W/build.log" 2>&1
 rc=$?

@@ -33,7 +33,7 @@ nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noh
 say "ncu: $(ncu --version 2>&1 | tail -1)"
 
 say "== [$((SECONDS - T0)) s] build bench_attention_cuda"
-cfg="-G Ninja -DCMAKE_BUILD_TYPE=Release -DHW_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90"
+cfg="-G Ninja -DCMAKE_BUILD_TYPE=Release -DHW_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90a"
 timeout "$(cap 200)" bash -c "cmake -S native -B $B $cfg && cmake --build $B -j 16 --target bench_attention_cuda" >"$W/build.log" 2>&1
 [ -x $B/bench_attention_cuda ] || { tail -30 "$W/build.log" | tee -a "$S"; pack; exit 1; }
 

@@ -22,7 +22,7 @@ nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee -a "$S"
 say "tree: $(pwd)"
 
 B=native/build-gpu
-if ! (cmake -S native -B $B -G Ninja -DCMAKE_BUILD_TYPE=Release -DHW_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 &&
+if ! (cmake -S native -B $B -G Ninja -DCMAKE_BUILD_TYPE=Release -DHW_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90a &&
   cmake --build $B -j 16 --target test_cuda_ops bench_cuda) >"$O/build.log" 2>&1; then
   say "build FAILED"
   tail -40 "$O/build.log" | tee -a "$S"

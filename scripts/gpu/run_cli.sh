@@ -7,7 +7,7 @@
 # and dist/cli (npm run build).
 set -eu
 BUILD=native/build
-cmake -S native -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DHW_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
+cmake -S native -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DHW_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90a \
   -DCMAKE_JS_VERSION=7 -DCMAKE_JS_INC="$PWD/node_modules/node-api-headers/include" \
   -DCMAKE_LIBRARY_OUTPUT_DIRECTORY="$PWD/$BUILD/Release" >/tmp/addon-build.log 2>&1
 cmake --build "$BUILD" --target hogwild_native -j 16 >>/tmp/addon-build.log 2>&1 || { tail -30 /tmp/addon-build.log; exit 1; }

@@ -2,7 +2,7 @@
 # The CUDA backend's tests, on a machine with an NVIDIA GPU (the project's GPU machine: CUDA
 # toolkit with cuBLAS, CMake, ninja). Run from the repository root:
 #   scripts/gpu/run_cuda_tests.sh [build-dir]   (HW_SKIP_SANITIZER=1: no compute-sanitizer row)
-# Builds the native tests with nvcc (sm_90 only, to build fast; the normal build also has
+# Builds the native tests with nvcc (sm_90a only, to build fast; the normal build also has
 # sm_80 and PTX), runs every CUDA test, the Hogwild engine tests on the CUDA backend and
 # compute-sanitizer on one full Hogwild run, then prints one table. Logs go to $OUT (or
 # /tmp/hw-gpu-tests). Exit status 0 only when every row passed. Benchmark switches in the
@@ -40,13 +40,13 @@ run() {  # name, log, command...
 
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$LOGS/gpu.txt"
 t0=$SECONDS
-if cmake -S native -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DHW_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
+if cmake -S native -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DHW_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90a \
     >"$LOGS/build.log" 2>&1 &&
   cmake --build "$BUILD" --target test_cuda_ops test_cuda_fixtures test_hogwild test_attention_cuda test_attention_pdl \
     bench_cuda -j 16 >>"$LOGS/build.log" 2>&1; then
-  row "build (cmake + nvcc, sm_90)" PASS $((SECONDS - t0)) "$(grep -o 'CUDA backend ON.*' "$LOGS/build.log" | head -1)"
+  row "build (cmake + nvcc, sm_90a)" PASS $((SECONDS - t0)) "$(grep -o 'CUDA backend ON.*' "$LOGS/build.log" | head -1)"
 else
-  row "build (cmake + nvcc, sm_90)" FAIL $((SECONDS - t0)) "see build.log"
+  row "build (cmake + nvcc, sm_90a)" FAIL $((SECONDS - t0)) "see build.log"
   tail -40 "$LOGS/build.log"
 fi
 
@@ -58,6 +58,9 @@ run "the same, HW_ATTN_SMALL_TAIL=0 (the old tail)" attention_oldtail.log \
 run "the same, HW_ATTN_ROT_TOKEN=1" attention_rot.log env HW_ATTN_ROT_TOKEN=1 "$BUILD/test_attention_cuda"
 run "the same, HW_ATTN_ROT_TOKEN=1 HW_ATTN_SMALL_TAIL=0" attention_rot_oldtail.log \
   env HW_ATTN_ROT_TOKEN=1 HW_ATTN_SMALL_TAIL=0 "$BUILD/test_attention_cuda"
+run "the same, HW_ATTN_WG=1 (warpgroup MMA, 2 stages)" attention_wg.log env HW_ATTN_WG=1 "$BUILD/test_attention_cuda"
+run "the same, HW_ATTN_WG=2 HW_ATTN_WG_STAGES=3" attention_wg3.log env HW_ATTN_WG=2 HW_ATTN_WG_STAGES=3 \
+  "$BUILD/test_attention_cuda"
 run "test_hogwild on the CUDA backend" hogwild.log env HW_TEST_DEVICE=cuda "$BUILD/test_hogwild"
 run "attention reads before its PDL wait (slow writer)" attention_pdl.log "$BUILD/test_attention_pdl"
 if [ -n "${HW_SKIP_SANITIZER:-}" ]; then

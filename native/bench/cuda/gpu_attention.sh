@@ -14,7 +14,7 @@ out=${1:?usage: native/bench/cuda/gpu_attention.sh OUTDIR}
 b=$(mktemp -d /tmp/attn-build.XXXX)
 mkdir -p "$out"
 src=$root/native/src
-arch="-gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90"
+arch="-gencode arch=compute_80,code=sm_80 -gencode arch=compute_90a,code=sm_90a"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader | tee "$out/gpu.txt"
 # Host sources, each to its own object (cpu/attention.cpp and cuda/attention.cu share a stem).
 host="cpu/rope.cpp cpu/parallel.cpp error.cpp cuda/attention_work.cpp kv_cache.cpp attention_plan.cpp cpu/attention.cpp cpu/attention_avx2.cpp cpu/attention_avx512.cpp cpu/attention_avx512bf16.cpp cpu/attention_amx.cpp"
@@ -32,7 +32,7 @@ nvcc -o "$b/bench_attention_cuda" "$b/bench.o" $objs
 g++ -std=c++17 -O2 -march=x86-64-v3 -I"$src" -I"$(dirname "$(command -v nvcc)")/../include" \
   "$root/native/tests/cuda/test_attention_cuda_plan.cpp" $b/host_*.o -fopenmp -o "$b/test_attention_cuda_plan"
 "$b/test_attention_cuda_plan" 2>&1 | tail -3 | tee "$out/test_plan.log" || echo "test_attention_cuda_plan FAILED"
-cuobjdump -sass -arch sm_90 "$b/attention_cuda.o" > "$b/sass90.txt"
+cuobjdump -sass -arch sm_90a "$b/attention_cuda.o" > "$b/sass90.txt"
 echo "sm_90 SASS: $(grep -c HMMA "$b/sass90.txt") HMMA, $(grep -c LDSM "$b/sass90.txt") LDSM, $(grep -c LDGSTS "$b/sass90.txt") LDGSTS, $(grep -cE '\b(LDL|STL)\b' "$b/sass90.txt") LDL/STL" | tee "$out/sass.txt"
 grep -E "registers|spill" "$out/ptxas.txt" | sort | uniq -c | tee -a "$out/sass.txt"
 timeout 120 "$b/test_attention_cuda" 2>&1 | tee "$out/test.log" || echo "test_attention_cuda FAILED (benchmark still run)"

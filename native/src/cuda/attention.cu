@@ -30,6 +30,7 @@
 #include "cuda_check.h"
 #include "attention_device.cuh"
 #include "attention_short.cuh"
+#include "attention_wgmma.cuh"
 #include "launch.cuh"
 
 namespace hw {
@@ -744,6 +745,44 @@ int prepare_chunk(int stages) {
   return stages == 4 ? prepare_chunk_kernel<HD, GROUPS, 4>() : prepare_chunk_kernel<HD, GROUPS, 3>();
 }
 
+// The warpgroup-MMA kernel (attention_wgmma.cuh) with 2 stages (two CTAs per SM) or 3 (one).
+template <int HD>
+void (*wg_kernel(int stages))(ChunkArgs) {
+  return stages == 3 ? attn_wg_kernel<HD, 3> : attn_wg_kernel<HD, 2>;
+}
+template <int HD>
+size_t wg_smem(int stages) {
+  return stages == 3 ? WgSmem<HD, 3>::bytes() : WgSmem<HD, 2>::bytes();
+}
+
+// CTAs of attn_wg_kernel per SM, or 0 where this build or device has no warpgroup MMA (it needs
+// sm_90a code and a compute capability 9.0 device) or the kernel does not fit.
+template <int HD>
+int prepare_wg(int device, int stages) {
+  int major = 0, minor = 0;
+  check_cuda(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device), "cudaDeviceGetAttribute");
+  check_cuda(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device), "cudaDeviceGetAttribute");
+  if (major != 9 || minor != 0) return 0;
+  int* flag = nullptr;
+  int have = 0;
+  check_cuda(cudaMalloc(&flag, sizeof(int)), "cudaMalloc(wgmma probe)");
+  attn_wg_probe_kernel<<<1, 1>>>(flag);
+  const cudaError_t e = cudaMemcpy(&have, flag, sizeof(int), cudaMemcpyDeviceToHost);
+  cudaFree(flag);
+  check_cuda(e, "the warpgroup-MMA probe kernel");
+  if (!have) return 0;
+  const size_t bytes = wg_smem<HD>(stages);
+  if (cudaFuncSetAttribute(wg_kernel<HD>(stages), cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)) !=
+      cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  int n = 0;
+  check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, wg_kernel<HD>(stages), 128, bytes),
+             "cudaOccupancyMaxActiveBlocksPerMultiprocessor(attn_wg_kernel)");
+  return n;
+}
+
 }  // namespace
 
 struct HogwildAttention::Impl {
@@ -759,6 +798,11 @@ struct HogwildAttention::Impl {
   int short_early = 1;           // HW_ATTN_SHORT_EARLY: 1 settled tiles before the PDL wait, 0 none (2: test only)
   bool rot_token = false;        // HW_ATTN_ROT_TOKEN=1: the chunk kernel's rotation per (token, pair)
   bool small_tail = true;        // HW_ATTN_SMALL_TAIL=0 turns off: the chunk kernel's warp merge as one rolled loop
+  // HW_ATTN_WG (sm_90a): the warpgroup-MMA kernel for 64-row q-tiles; 1: every problem, 2: only
+  // problems of more than 32 query rows (the others keep the 1-group kernel). 0: off.
+  int wg_mode = 0;
+  int wg_stages = 2;  // HW_ATTN_WG_STAGES=3: one CTA per SM with 3 stages
+  int wave_wg = 0;
   AttnPlanHost host;
   AttnCaps caps;
   AttnPlanLayout layout;
@@ -874,6 +918,21 @@ HogwildAttention::HogwildAttention(const AttnDims& dims, int device) : impl_(new
   else
     c1 = prepare_chunk<128, 1>(m.stages1), c2 = prepare_chunk<128, 2>(m.stages2);
   m.wave_g1 = m.sms * c1, m.wave_g2 = m.sms * c2;
+  if (const char* env = std::getenv("HW_ATTN_WG")) {
+    const int want = std::atoi(env);
+    if (const char* st = std::getenv("HW_ATTN_WG_STAGES")) m.wg_stages = std::atoi(st) == 3 ? 3 : 2;
+    if (want == 1 || want == 2) {
+      const int per_sm =
+          dims.head_dim == 64 ? prepare_wg<64>(device, m.wg_stages) : prepare_wg<128>(device, m.wg_stages);
+      if (per_sm > 0) {
+        m.wg_mode = want, m.wave_wg = m.sms * per_sm;
+        m.short_cluster = 0;  // one experimental path at a time
+      } else {
+        std::fprintf(stderr, "hogwild: HW_ATTN_WG=%s ignored: needs sm_90a code and a compute capability 9.0 GPU\n",
+                     env);
+      }
+    }
+  }
   check_cuda(cudaEventCreateWithFlags(&m.copied, cudaEventDisableTiming), "cudaEventCreate");
   guard.release();
 }
@@ -884,8 +943,12 @@ HogwildAttention::~HogwildAttention() {
 
 bool HogwildAttention::plan(const AttnProblem& problem) {
   Impl& m = *impl_;
-  AttnPlanHost h = build_attn_plan(m.dims, problem, m.wave_g1, m.one_group ? 0 : m.wave_g2, m.single_chunk_tiles,
-                                   m.min_chunk_tiles, m.short_cluster, m.piece_cost);
+  // The warpgroup-MMA kernel takes the 64-row (2-group) q-tiles: all of them (wave_g1 = 0 asks the
+  // planner for 64-row CTAs only) or those of problems above 32 rows.
+  const int wave1 = m.wg_mode == 1 ? 0 : m.wave_g1;
+  const int wave2 = m.wg_mode ? m.wave_wg : m.one_group ? 0 : m.wave_g2;
+  AttnPlanHost h = build_attn_plan(m.dims, problem, wave1, wave2, m.single_chunk_tiles, m.min_chunk_tiles,
+                                   m.short_cluster, m.piece_cost);
   const AttnCaps need = h.needs();
   bool changed = !m.planned || !(h.shape == m.last_shape);
   const AttnCaps& c = m.caps;
@@ -983,7 +1046,13 @@ void HogwildAttention::run(int layer, const AttnLayerArgs& args, cudaStream_t st
     return;
   }
   const dim3 grid(s.qtiles, s.chunks, m.dims.kv_heads);
-  if (HD == 64 && s.groups == 1)
+  if (m.wg_mode && s.groups == 2) {
+    if (HD == 64)
+      launch_kernel(wg_kernel<64>(m.wg_stages), grid, 128, wg_smem<64>(m.wg_stages), stream, ca);
+    else
+      launch_kernel(wg_kernel<128>(m.wg_stages), grid, 128, wg_smem<128>(m.wg_stages), stream, ca);
+    check_cuda(cudaGetLastError(), "launch of attn_wg_kernel");
+  } else if (HD == 64 && s.groups == 1)
     launch_chunk<64, 1>(m.stages1, grid, stream, ca, m.rot_token, m.small_tail);
   else if (HD == 64)
     launch_chunk<64, 2>(m.stages2, grid, stream, ca, false, m.small_tail);
@@ -991,7 +1060,7 @@ void HogwildAttention::run(int layer, const AttnLayerArgs& args, cudaStream_t st
     launch_chunk<128, 1>(m.stages1, grid, stream, ca, m.rot_token, m.small_tail);
   else
     launch_chunk<128, 2>(m.stages2, grid, stream, ca, false, m.small_tail);
-  check_cuda(cudaGetLastError(), "launch of attn_chunk_kernel");
+  if (!(m.wg_mode && s.groups == 2)) check_cuda(cudaGetLastError(), "launch of attn_chunk_kernel");
   if (direct) return;
 
   MergeArgs ma;
@@ -1028,6 +1097,10 @@ std::string HogwildAttention::launch_summary() const {
     return "short:_" + std::to_string(s.cluster) + "-CTA_clusters_x" + std::to_string(impl_->dims.kv_heads) + "_of_" +
            std::to_string(128 * s.groups) + "_threads,_<=" + std::to_string(s.short_tiles) + "_tiles_a_CTA,_" +
            std::to_string(s.pieces) + "_pieces";
+  if (impl_->wg_mode && s.groups == 2)
+    return std::to_string(s.chunks) + "x" + std::to_string(impl_->dims.kv_heads) + "x" + std::to_string(s.qtiles) +
+           "_warpgroup-MMA_CTAs_of_128_threads,_" + std::to_string(impl_->wg_stages) + "_stages,_" +
+           std::to_string(s.pieces) + "_pieces,_wave_" + std::to_string(impl_->wave_wg);
   return std::to_string(s.chunks) + "x" + std::to_string(impl_->dims.kv_heads) + "x" + std::to_string(s.qtiles) +
          "_CTAs_of_" + std::to_string(128 * s.groups) + "_threads,_" +
          std::to_string(s.groups == 1 ? impl_->stages1 : impl_->stages2) + "_stages,_" + std::to_string(s.pieces) +

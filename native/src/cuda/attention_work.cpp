@@ -203,7 +203,8 @@ AttnPlanHost build_attn_plan(const AttnDims& dims, const AttnProblem& p, int wav
   }
 
   // CTA shape and the most keys of each block any row of a q-tile sees (causal skipping).
-  s.groups = s.rows_q <= 32 || wave_g2 <= 0 ? 1 : 2;  // wave_g2 <= 0: one-group CTAs only
+  // wave_g2 <= 0: one-group CTAs only; wave_g1 <= 0: two-group (64-row) CTAs only.
+  s.groups = wave_g1 <= 0 ? 2 : s.rows_q <= 32 || wave_g2 <= 0 ? 1 : 2;
   const int cta_rows = 32 * s.groups;
   s.qtiles = (s.rows_q + cta_rows - 1) / cta_rows;
   h.qt_lim.assign(size_t(s.qtiles) * s.blocks, 0);

@@ -203,7 +203,7 @@ struct AttnPlanHost {
 };
 
 // Checks the problem and builds the plan. wave_g1 / wave_g2: SMs x CTAs per SM of the kernel
-// with 1 / 2 warp groups (wave_g2 <= 0: 1-group CTAs only); the chunk count fills one wave for
+// with 1 / 2 warp groups (wave_g2 <= 0: 1-group CTAs only; wave_g1 <= 0: 2-group, 64-row CTAs only); the chunk count fills one wave for
 // all q-tiles and KV heads. single_chunk_tiles > 0: a problem of at most that many tiles gets
 // one chunk (each CTA walks every tile; no merge launch when no shares are asked for).
 // min_chunk_tiles > 1: at most tiles / min_chunk_tiles chunks (rounded up), so a short context has

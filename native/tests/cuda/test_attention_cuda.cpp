@@ -55,6 +55,7 @@ namespace {
 using namespace attn_cases;
 
 int g_short_cases = 0;  // cases planned for the short kernel (HW_ATTN_SHORT)
+int g_wg_cases = 0;     // cases planned for the warpgroup-MMA kernel (HW_ATTN_WG)
 
 void run_case(const Case& cs) {
   const CaseData cd = make_case(cs);
@@ -76,6 +77,7 @@ void run_case(const Case& cs) {
   att.plan(p);
   const bool short_plan = att.launch_summary().rfind("short", 0) == 0;
   g_short_cases += short_plan;
+  g_wg_cases += att.launch_summary().find("warpgroup-MMA") != std::string::npos;
   CHECK(att.tokens() == T, "tokens %d != %d", att.tokens(), T);
   CHECK(att.total_segments() == segments, "segments %d != %d", att.total_segments(), segments);
   uint16_t* pages_dev = nullptr;
@@ -334,6 +336,10 @@ int main(int argc, char** argv) {
   if (const char* env = std::getenv("HW_ATTN_SHORT")) {
     std::printf("HW_ATTN_SHORT=%s: %d cases planned for the short kernel\n", env, g_short_cases);
     if (std::string(env) != "0") CHECK(g_short_cases > 0, "HW_ATTN_SHORT=%s but no case took the short kernel", env);
+  }
+  if (const char* env = std::getenv("HW_ATTN_WG")) {  // a switch that silently fell back would test nothing
+    std::printf("HW_ATTN_WG=%s: %d cases planned for the warpgroup-MMA kernel\n", env, g_wg_cases);
+    if (std::string(env) != "0") CHECK(g_wg_cases > 0, "HW_ATTN_WG=%s but no case took the warpgroup-MMA kernel", env);
   }
   return test_summary("test_attention_cuda");
 }
