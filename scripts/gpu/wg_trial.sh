@@ -5,6 +5,7 @@
 # WG_STEPS=1 and every test passed, decode steps through the engine (switch_ab.sh). $OUT gets
 # summary.txt and logs.tgz (every log).
 #   scripts/gpu/wg_trial.sh [build-dir=native/build-gpu] [rounds=3]
+# WG_TESTS, WG_AB (attention_ab / switch_ab variants), WG_STEPS=1, WG_SDPA: see below.
 set -u
 B=${1:-native/build-gpu}
 ROUNDS=${2:-3}
@@ -20,7 +21,9 @@ cmake -S native -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=Release -DHW_CUDA=ON -DCMAKE
 say "build rc $? in $((SECONDS - t0)) s"
 grep -E "error" "$O/build.log" | head -20 | tee -a "$S"
 tests_ok=1
-for v in "HW_ATTN_WG=1" "HW_ATTN_WG=1 HW_ATTN_WG_STAGES=3" "HW_ATTN_WG=2"; do
+# WG_TESTS: ";"-separated switch sets, each a run of test_attention_cuda.
+IFS=';' read -r -a tests <<<"${WG_TESTS:-HW_ATTN_WG=1;HW_ATTN_WG=1 HW_ATTN_WG_ROT=row;HW_ATTN_WG=2}"
+for v in "${tests[@]}"; do
   t0=$SECONDS
   env $v timeout 120 "$B/test_attention_cuda" >"$O/test_${v// /_}.log" 2>&1
   rc=$?
@@ -29,21 +32,32 @@ for v in "HW_ATTN_WG=1" "HW_ATTN_WG=1 HW_ATTN_WG_STAGES=3" "HW_ATTN_WG=2"; do
   grep -m 5 -E "FAIL|nmse|error" "$O/test_${v// /_}.log" | head -5 | tee -a "$S"
 done
 t0=$SECONDS
-OUT=$O AB_VARIANTS="HW_ATTN_WG=1 HW_ATTN_WG=1,HW_ATTN_WG_STAGES=3" AB_WORKERS=1,2,4,8,16 \
+AB=${WG_AB:-HW_ATTN_WG=1 HW_ATTN_WG=1,HW_ATTN_WG_ROT=row HW_ATTN_WG=2}
+OUT=$O AB_VARIANTS="$AB" AB_WORKERS=1,2,4,8,16 \
   scripts/gpu/attention_ab.sh "$B" "$ROUNDS" >"$O/ab16k.txt" 2>&1
 cp "$O/attention_ab.txt" "$O/ab16k_raw.txt"
 say "attention_ab 16k in $((SECONDS - t0)) s"
 grep "^|" "$O/ab16k.txt" | tee -a "$S"
 t0=$SECONDS
-OUT=$O AB_VARIANTS="HW_ATTN_WG=1 HW_ATTN_WG=1,HW_ATTN_WG_STAGES=3" AB_WORKERS=1,4,8 AB_CONTEXTS=1024,4096 \
+OUT=$O AB_VARIANTS="$AB" AB_WORKERS=1,4,8 AB_CONTEXTS=1024,4096 \
   AB_SHAPES=Qwen2.5-0.5B,Qwen2.5-7B,QwQ-32B scripts/gpu/attention_ab.sh "$B" "$ROUNDS" >"$O/ab1k.txt" 2>&1
 say "attention_ab 1k/4k in $((SECONDS - t0)) s"
 grep "^|" "$O/ab1k.txt" | tee -a "$S"
 if [ -n "${WG_STEPS:-}" ] && [ $tests_ok = 1 ]; then
   t0=$SECONDS
-  OUT=$O AB_WORKERS=1,4,8 AB_VARIANTS="HW_ATTN_WG=1 HW_ATTN_WG=2" scripts/gpu/switch_ab.sh "$B" 2 >"$O/steps.txt" 2>&1
+  OUT=$O AB_WORKERS=1,4,8 AB_VARIANTS="$AB" scripts/gpu/switch_ab.sh "$B" 2 >"$O/steps.txt" 2>&1
   say "switch_ab in $((SECONDS - t0)) s"
   grep "^|" "$O/steps.txt" | tee -a "$S"
+fi
+# Against single-sequence torch SDPA in the same run (the issue's attention target), WG_SDPA="A=1 B=1,C=2".
+if [ -n "${WG_SDPA:-}" ]; then
+  t0=$SECONDS
+  vs=()
+  for v in $WG_SDPA; do vs+=(--variant "$v"); done
+  PYTHONUNBUFFERED=1 timeout 240 python3 native/bench/cuda/attention_cuda_compare.py "$B/bench_attention_cuda" \
+    "$O/sdpa.md" "${vs[@]}" >"$O/sdpa.log" 2>&1
+  say "SDPA comparison rc $? in $((SECONDS - t0)) s"
+  grep "^|" "$O/sdpa.md" | tee -a "$S"
 fi
 # The device returns a few files: the summary, and every log in one archive.
 (cd "$O" && tar czf logs.tgz --exclude=summary.txt --exclude=logs.tgz . && find . -type f ! -name summary.txt ! -name logs.tgz -delete)

@@ -747,8 +747,9 @@ int prepare_chunk(int stages) {
 
 // The warpgroup-MMA kernel (attention_wgmma.cuh) with 2 stages (two CTAs per SM) or 3 (one).
 template <int HD>
-void (*wg_kernel(int stages))(ChunkArgs) {
-  return stages == 3 ? attn_wg_kernel<HD, 3> : attn_wg_kernel<HD, 2>;
+void (*wg_kernel(int stages, bool rot_token))(ChunkArgs) {
+  if (rot_token) return stages == 3 ? attn_wg_kernel<HD, 3, true> : attn_wg_kernel<HD, 2, true>;
+  return stages == 3 ? attn_wg_kernel<HD, 3, false> : attn_wg_kernel<HD, 2, false>;
 }
 template <int HD>
 size_t wg_smem(int stages) {
@@ -772,13 +773,14 @@ int prepare_wg(int device, int stages) {
   check_cuda(e, "the warpgroup-MMA probe kernel");
   if (!have) return 0;
   const size_t bytes = wg_smem<HD>(stages);
-  if (cudaFuncSetAttribute(wg_kernel<HD>(stages), cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)) !=
-      cudaSuccess) {
-    cudaGetLastError();
-    return 0;
-  }
+  for (bool rot : {false, true})
+    if (cudaFuncSetAttribute(wg_kernel<HD>(stages, rot), cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)) !=
+        cudaSuccess) {
+      cudaGetLastError();
+      return 0;
+    }
   int n = 0;
-  check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, wg_kernel<HD>(stages), 128, bytes),
+  check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, wg_kernel<HD>(stages, true), 128, bytes),
              "cudaOccupancyMaxActiveBlocksPerMultiprocessor(attn_wg_kernel)");
   return n;
 }
@@ -801,7 +803,8 @@ struct HogwildAttention::Impl {
   // HW_ATTN_WG (sm_90a): the warpgroup-MMA kernel for 64-row q-tiles; 1: every problem, 2: only
   // problems of more than 32 query rows (the others keep the 1-group kernel). 0: off.
   int wg_mode = 0;
-  int wg_stages = 2;  // HW_ATTN_WG_STAGES=3: one CTA per SM with 3 stages
+  int wg_stages = 2;         // HW_ATTN_WG_STAGES=3: one CTA per SM with 3 stages
+  bool wg_rot_token = true;  // HW_ATTN_WG_ROT=row: its query rotation per (row, pair), not per (token, pair)
   int wave_wg = 0;
   AttnPlanHost host;
   AttnCaps caps;
@@ -921,6 +924,7 @@ HogwildAttention::HogwildAttention(const AttnDims& dims, int device) : impl_(new
   if (const char* env = std::getenv("HW_ATTN_WG")) {
     const int want = std::atoi(env);
     if (const char* st = std::getenv("HW_ATTN_WG_STAGES")) m.wg_stages = std::atoi(st) == 3 ? 3 : 2;
+    if (const char* rot = std::getenv("HW_ATTN_WG_ROT")) m.wg_rot_token = std::string(rot) != "row";
     if (want == 1 || want == 2) {
       const int per_sm =
           dims.head_dim == 64 ? prepare_wg<64>(device, m.wg_stages) : prepare_wg<128>(device, m.wg_stages);
@@ -1048,9 +1052,9 @@ void HogwildAttention::run(int layer, const AttnLayerArgs& args, cudaStream_t st
   const dim3 grid(s.qtiles, s.chunks, m.dims.kv_heads);
   if (m.wg_mode && s.groups == 2) {
     if (HD == 64)
-      launch_kernel(wg_kernel<64>(m.wg_stages), grid, 128, wg_smem<64>(m.wg_stages), stream, ca);
+      launch_kernel(wg_kernel<64>(m.wg_stages, m.wg_rot_token), grid, 128, wg_smem<64>(m.wg_stages), stream, ca);
     else
-      launch_kernel(wg_kernel<128>(m.wg_stages), grid, 128, wg_smem<128>(m.wg_stages), stream, ca);
+      launch_kernel(wg_kernel<128>(m.wg_stages, m.wg_rot_token), grid, 128, wg_smem<128>(m.wg_stages), stream, ca);
     check_cuda(cudaGetLastError(), "launch of attn_wg_kernel");
   } else if (HD == 64 && s.groups == 1)
     launch_chunk<64, 1>(m.stages1, grid, stream, ca, m.rot_token, m.small_tail);

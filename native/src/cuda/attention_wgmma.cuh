@@ -34,10 +34,8 @@ namespace attn_dev {
 
 constexpr int kWgRows = 64;  // query rows of a q-tile (one warpgroup's M)
 
-// Element offset of 16-byte chunk `part` (0 .. HD / 8 - 1) of row `row` in a rows x HD matrix laid
-// out as HD / 64 column halves of `rows` 128-byte rows, chunks XOR-permuted by row & 7.
 __host__ __device__ __forceinline__ int wg_swz(int row, int part, int rows) {
-  return (part >> 3) * rows * 64 + row * 64 + (((part & 7) ^ (row & 7)) << 3);
+  return attn_wg_swz(row, part, rows);
 }
 
 template <int HD, int STAGES>
@@ -165,7 +163,9 @@ __device__ __forceinline__ void load_tile_wg(const ChunkArgs& a, const TileEntry
   }
 }
 
-template <int HD, int STAGES>
+// ROT_TOKEN (the default; HW_ATTN_WG_ROT=row: false): the query rotation per (token, pair), as
+// HW_ATTN_ROT_TOKEN does in attn_chunk_kernel; false: per (row, pair).
+template <int HD, int STAGES, bool ROT_TOKEN>
 __global__ void __launch_bounds__(128, 1) attn_wg_kernel(ChunkArgs a) {
 #ifdef HW_WGMMA_ARCH
   constexpr int kNT = HD / 8;  // 8-column accumulator slices of O
@@ -222,28 +222,76 @@ __global__ void __launch_bounds__(128, 1) attn_wg_kernel(ChunkArgs a) {
       dlt_s[threadIdx.x] = delta;
     }
     __syncthreads();
+    if constexpr (ROT_TOKEN) {
+      // One sincosf per (token, pair), applied to the token's rows (they share the limit and the
+      // distance), split over more threads a pair where tokens x pairs leave the block idle.
+      constexpr int kG = 8;  // rows whose q loads are in flight together
+      const int n_tok = attn_cta_tokens(row0, cta_rows, a.group);
+      const int splits = attn_rot_splits(n_tok, kHalf, a.group, 128);
+      const int n_items = n_tok * kHalf * splits;
+      for (int idx = threadIdx.x; idx < n_items; idx += 128) {
+        const int pr = idx % kHalf, sp = (idx / kHalf) % splits;
+        int i0, i1, r0, r1;
+        attn_token_rows(row0, cta_rows, a.group, idx / (kHalf * splits), &i0, &i1);
+        attn_split_rows(i0, i1, splits, sp, &r0, &r1);
+        if (r0 >= r1) continue;
+        const bool on = lim_s[i0] > 0;
+        float sn = 0.f, cs = 0.f;
+        if (on) sincosf(__fmul_rn(float(dlt_s[i0]), a.inv_freq[pr]), &sn, &cs);  // fp32 angle, as on the CPU
+        const int at0 = wg_swz(0, pr >> 3, kWgRows) + (pr & 7), at1 = wg_swz(0, (pr + kHalf) >> 3, kWgRows) + (pr & 7);
+        for (int b = r0; b < r1; b += kG) {
+          float y0[kG], y1[kG];
+#pragma unroll
+          for (int j = 0; j < kG; j++) {
+            y0[j] = y1[j] = 0.f;
+            if (b + j < r1) {
+              const int4 ri = row_s[b + j];
+              const size_t qi = (size_t(ri.x) * a.heads + ri.y) * HD + pr;
+              if (a.q_bf16) {
+                const __nv_bfloat16* q = static_cast<const __nv_bfloat16*>(a.q);
+                y0[j] = __bfloat162float(q[qi]), y1[j] = __bfloat162float(q[qi + kHalf]);
+              } else {
+                const float* q = static_cast<const float*>(a.q);
+                y0[j] = q[qi], y1[j] = q[qi + kHalf];
+              }
+            }
+          }
+#pragma unroll
+          for (int j = 0; j < kG; j++) {
+            const int i = b + j;
+            if (i < r1) {
+              // Row i's chunk permutation: the XOR on the chunk index is (i & 7) << 3 elements.
+              const int sw = (i & 7) << 3;
+              q_s[i * 64 + (at0 ^ sw)] = __float2bfloat16_rn(on ? y0[j] * cs - y1[j] * sn : 0.f);
+              q_s[i * 64 + (at1 ^ sw)] = __float2bfloat16_rn(on ? y1[j] * cs + y0[j] * sn : 0.f);
+            }
+          }
+        }
+      }
+    } else {
 #pragma unroll 4
-    for (int idx = threadIdx.x; idx < cta_rows * kHalf; idx += 128) {
-      const int i = idx / kHalf, pr = idx % kHalf;
-      const int4 ri = row_s[i];
-      const size_t qi = (size_t(ri.x) * a.heads + ri.y) * HD + pr;
-      float y0, y1;
-      if (a.q_bf16) {
-        const __nv_bfloat16* q = static_cast<const __nv_bfloat16*>(a.q);
-        y0 = __bfloat162float(q[qi]), y1 = __bfloat162float(q[qi + kHalf]);
-      } else {
-        const float* q = static_cast<const float*>(a.q);
-        y0 = q[qi], y1 = q[qi + kHalf];
+      for (int idx = threadIdx.x; idx < cta_rows * kHalf; idx += 128) {
+        const int i = idx / kHalf, pr = idx % kHalf;
+        const int4 ri = row_s[i];
+        const size_t qi = (size_t(ri.x) * a.heads + ri.y) * HD + pr;
+        float y0, y1;
+        if (a.q_bf16) {
+          const __nv_bfloat16* q = static_cast<const __nv_bfloat16*>(a.q);
+          y0 = __bfloat162float(q[qi]), y1 = __bfloat162float(q[qi + kHalf]);
+        } else {
+          const float* q = static_cast<const float*>(a.q);
+          y0 = q[qi], y1 = q[qi + kHalf];
+        }
+        float x0 = 0.f, x1 = 0.f;
+        if (lim_s[i] > 0) {
+          float sn, cs;
+          sincosf(__fmul_rn(float(dlt_s[i]), a.inv_freq[pr]), &sn, &cs);  // fp32 angle, as on the CPU
+          x0 = y0 * cs - y1 * sn;
+          x1 = y1 * cs + y0 * sn;
+        }
+        q_s[wg_swz(i, pr >> 3, kWgRows) + (pr & 7)] = __float2bfloat16_rn(x0);
+        q_s[wg_swz(i, (pr + kHalf) >> 3, kWgRows) + (pr & 7)] = __float2bfloat16_rn(x1);
       }
-      float x0 = 0.f, x1 = 0.f;
-      if (lim_s[i] > 0) {
-        float sn, cs;
-        sincosf(__fmul_rn(float(dlt_s[i]), a.inv_freq[pr]), &sn, &cs);  // fp32 angle, as on the CPU
-        x0 = y0 * cs - y1 * sn;
-        x1 = y1 * cs + y0 * sn;
-      }
-      q_s[wg_swz(i, pr >> 3, kWgRows) + (pr & 7)] = __float2bfloat16_rn(x0);
-      q_s[wg_swz(i, (pr + kHalf) >> 3, kWgRows) + (pr & 7)] = __float2bfloat16_rn(x1);
     }
     fence_async_shared();
     __syncthreads();

@@ -118,6 +118,14 @@ HW_HOST_DEVICE int attn_kv_swz(int key, int chunk, int head_dim) {
   return key * head_dim + ((chunk ^ (key & 7)) << 3);
 }
 
+// The warpgroup-MMA kernel's layout (attention_wgmma.cuh; the wgmma "128-byte swizzle"): element
+// offset of 16-byte chunk `part` of row `row` in a rows x HD matrix stored as HD / 64 column halves
+// of `rows` 128-byte rows, each row's 8 chunks permuted by row & 7 (the XOR the hardware applies to
+// address bits [4:6] ^ [7:9] of a 1024-byte-aligned half).
+HW_HOST_DEVICE int attn_wg_swz(int row, int part, int rows) {
+  return (part >> 3) * rows * 64 + row * 64 + (((part & 7) ^ (row & 7)) << 3);
+}
+
 // log2(page_tokens) when it is a power of two, else -1.
 inline int attn_pt_shift(int page_tokens) {
   for (int s = 0; s < 30; s++)

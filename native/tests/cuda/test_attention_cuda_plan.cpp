@@ -309,6 +309,30 @@ void check_tile_swizzle() {
   }
 }
 
+// The warpgroup-MMA kernel's swizzled layout: every element of a 64 x HD matrix once, 16-byte
+// chunks 16-byte aligned, each 64-column half in its own 64 x 128-byte block (the wgmma descriptors
+// step 8192 bytes between halves), and the token rotation's shortcut (row 0's offset XOR (row & 7)
+// << 3, plus row x 64) equal to the layout's own offset for every row and pair.
+void check_wg_swizzle() {
+  for (int hd : {64, 128}) {
+    std::vector<int> seen(size_t(64) * hd, 0);
+    for (int row = 0; row < 64; row++)
+      for (int part = 0; part < hd / 8; part++) {
+        const int at = attn_wg_swz(row, part, 64);
+        CHECK(at % 8 == 0 && at / 4096 == part / 8, "hd %d row %d part %d -> %d", hd, row, part, at);
+        if (at >= 0 && at + 8 <= 64 * hd)
+          for (int e = 0; e < 8; e++) seen[size_t(at) + e]++;
+      }
+    for (size_t i = 0; i < seen.size(); i++) CHECK(seen[i] == 1, "hd %d: element %zu covered %d times", hd, i, seen[i]);
+    for (int row = 0; row < 64; row++)
+      for (int pr = 0; pr < hd; pr++) {
+        const int at0 = attn_wg_swz(0, pr >> 3, 64) + (pr & 7);
+        CHECK(row * 64 + (at0 ^ ((row & 7) << 3)) == attn_wg_swz(row, pr >> 3, 64) + (pr & 7), "hd %d row %d pair %d",
+              hd, row, pr);
+      }
+  }
+}
+
 // HW_ATTN_ROT_TOKEN's row grouping: the items of attn_token_rows cover a CTA's rows once each, every
 // row under its own token, no item empty (the kernel reads the token's limit at its first row).
 void check_token_rows() {
@@ -432,13 +456,15 @@ void check_case(const Case& cs, int wave1, int wave2, int min_tiles, int short_c
 
 int main() {
   check_tile_swizzle();
+  check_wg_swizzle();
   check_short_smem();
   check_token_rows();
   check_piece_balance();
   std::mt19937 pick(99);
   unsigned seed = 777;
   AttnCaps caps;  // grown across cases, as one HogwildAttention grows them step after step
-  const int waves[][2] = {{132, 132}, {264, 132}, {8, 8}, {1000, 600}, {1, 1}, {264, 0}};  // 0: 1-group CTAs only
+  // wave2 0: 1-group CTAs only; wave1 0: 2-group (64-row) CTAs only, as under HW_ATTN_WG=1
+  const int waves[][2] = {{132, 132}, {264, 132}, {8, 8}, {1000, 600}, {1, 1}, {264, 0}, {0, 264}};
   const int clusters[] = {8, 16, 4, 2};  // HW_ATTN_SHORT cluster sizes
   int n = 0, shorts = 0;
   for (Layout lay : {Layout::Contiguous, Layout::Interleaved, Layout::Combined, Layout::Prefill})
@@ -451,7 +477,7 @@ int main() {
       cs.max_new = (pick() % 3 == 0) ? (W > 8 ? 8 : 40) : 1;
       cs.q_bf16 = false, cs.out_bf16 = false, cs.llama3 = pick() % 4 == 0, cs.shares = true;
       cs.seed = seed++;
-      const int* wv = waves[n % 6];
+      const int* wv = waves[n % 7];
       const int min_tiles = 1 + (n / 2) % 4;  // HW_ATTN_CHUNK_TILES: 1 (the default) to 4
       check_case(cs, wv[0], wv[1], min_tiles, 0, caps, &shorts);
       // The same problem under HW_ATTN_SHORT (a short plan where it fits, the usual one otherwise).
