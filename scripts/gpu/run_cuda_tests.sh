@@ -52,15 +52,18 @@ fi
 
 run "CUDA ops vs CPU (NMSE), Hogwild run" ops.log "$BUILD/test_cuda_ops"
 run "transformers fixtures, greedy, OOM" fixtures.log "$BUILD/test_cuda_fixtures"
-run "shared-KV attention kernel vs CPU op" attention.log "$BUILD/test_attention_cuda"
-run "the same, HW_ATTN_SMALL_TAIL=0 (the old tail)" attention_oldtail.log \
-  env HW_ATTN_SMALL_TAIL=0 "$BUILD/test_attention_cuda"
-run "the same, HW_ATTN_ROT_TOKEN=1" attention_rot.log env HW_ATTN_ROT_TOKEN=1 "$BUILD/test_attention_cuda"
-run "the same, HW_ATTN_ROT_TOKEN=1 HW_ATTN_SMALL_TAIL=0" attention_rot_oldtail.log \
-  env HW_ATTN_ROT_TOKEN=1 HW_ATTN_SMALL_TAIL=0 "$BUILD/test_attention_cuda"
-run "the same, HW_ATTN_WG=1 (warpgroup MMA, 2 stages)" attention_wg.log env HW_ATTN_WG=1 "$BUILD/test_attention_cuda"
-run "the same, HW_ATTN_WG=2 HW_ATTN_WG_STAGES=3" attention_wg3.log env HW_ATTN_WG=2 HW_ATTN_WG_STAGES=3 \
+run "shared-KV attention kernel vs CPU op (warpgroup MMA)" attention.log "$BUILD/test_attention_cuda"
+run "the same, HW_ATTN_WG=1 (asserts the wgmma kernel ran)" attention_wg.log env HW_ATTN_WG=1 "$BUILD/test_attention_cuda"
+run "the same, HW_ATTN_WG_ROT=token (W = 1 too)" attention_wg_token.log env HW_ATTN_WG=1 HW_ATTN_WG_ROT=token \
   "$BUILD/test_attention_cuda"
+run "the same, HW_ATTN_WG_ROT=row" attention_wg_row.log env HW_ATTN_WG=1 HW_ATTN_WG_ROT=row "$BUILD/test_attention_cuda"
+run "the same, HW_ATTN_WG=0 (the mma.sync kernels)" attention_mma.log env HW_ATTN_WG=0 "$BUILD/test_attention_cuda"
+run "the same, HW_ATTN_WG=0 HW_ATTN_SMALL_TAIL=0 (the old tail)" attention_oldtail.log \
+  env HW_ATTN_WG=0 HW_ATTN_SMALL_TAIL=0 "$BUILD/test_attention_cuda"
+run "the same, HW_ATTN_WG=0 HW_ATTN_ROT_TOKEN=1" attention_rot.log env HW_ATTN_WG=0 HW_ATTN_ROT_TOKEN=1 \
+  "$BUILD/test_attention_cuda"
+run "the same, HW_ATTN_WG=0 HW_ATTN_ROT_TOKEN=1 HW_ATTN_SMALL_TAIL=0" attention_rot_oldtail.log \
+  env HW_ATTN_WG=0 HW_ATTN_ROT_TOKEN=1 HW_ATTN_SMALL_TAIL=0 "$BUILD/test_attention_cuda"
 run "test_hogwild on the CUDA backend" hogwild.log env HW_TEST_DEVICE=cuda "$BUILD/test_hogwild"
 run "attention reads before its PDL wait (slow writer)" attention_pdl.log "$BUILD/test_attention_pdl"
 if [ -n "${HW_SKIP_SANITIZER:-}" ]; then
@@ -68,6 +71,10 @@ if [ -n "${HW_SKIP_SANITIZER:-}" ]; then
 elif command -v compute-sanitizer >/dev/null; then
   ROW_LIMIT=400 run "compute-sanitizer memcheck, one Hogwild run" sanitizer.log \
     compute-sanitizer --tool memcheck --error-exitcode 3 "$BUILD/test_cuda_ops" --hogwild-run
+  ROW_LIMIT=300 run "compute-sanitizer racecheck, attention kernels (--quick)" racecheck.log \
+    compute-sanitizer --tool racecheck --error-exitcode 3 "$BUILD/test_attention_cuda" --quick
+  ROW_LIMIT=300 run "compute-sanitizer memcheck, attention kernels (--quick)" memcheck_attn.log \
+    compute-sanitizer --tool memcheck --error-exitcode 3 "$BUILD/test_attention_cuda" --quick
 else
   row "compute-sanitizer" "NOT RUN" 0 "compute-sanitizer is not installed here"
 fi

@@ -770,8 +770,8 @@ int prepare_wg(int device, int stages) {
   attn_wg_probe_kernel<<<1, 1>>>(flag);
   const cudaError_t e = cudaMemcpy(&have, flag, sizeof(int), cudaMemcpyDeviceToHost);
   cudaFree(flag);
-  check_cuda(e, "the warpgroup-MMA probe kernel");
-  if (!have) return 0;
+  if (e != cudaSuccess) cudaGetLastError();  // no image of the probe for this device: no wgmma either
+  if (e != cudaSuccess || !have) return 0;
   const size_t bytes = wg_smem<HD>(stages);
   for (bool rot : {false, true})
     if (cudaFuncSetAttribute(wg_kernel<HD>(stages, rot), cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)) !=
@@ -800,11 +800,15 @@ struct HogwildAttention::Impl {
   int short_early = 1;           // HW_ATTN_SHORT_EARLY: 1 settled tiles before the PDL wait, 0 none (2: test only)
   bool rot_token = false;        // HW_ATTN_ROT_TOKEN=1: the chunk kernel's rotation per (token, pair)
   bool small_tail = true;        // HW_ATTN_SMALL_TAIL=0 turns off: the chunk kernel's warp merge as one rolled loop
-  // HW_ATTN_WG (sm_90a): the warpgroup-MMA kernel for 64-row q-tiles; 1: every problem, 2: only
-  // problems of more than 32 query rows (the others keep the 1-group kernel). 0: off.
+  // The warpgroup-MMA kernel (attention_wgmma.cuh, sm_90a) for 64-row q-tiles; 1 (the default
+  // where it can run): every problem, 2 (HW_ATTN_WG=2): only problems of more than 32 query rows
+  // (the others take the 1-group kernel), 0: off.
   int wg_mode = 0;
-  int wg_stages = 2;         // HW_ATTN_WG_STAGES=3: one CTA per SM with 3 stages
-  bool wg_rot_token = true;  // HW_ATTN_WG_ROT=row: its query rotation per (row, pair), not per (token, pair)
+  int wg_stages = 2;  // HW_ATTN_WG_STAGES=3: one CTA per SM with 3 stages
+  // Its query rotation: per (token, pair), or per (row, pair) (HW_ATTN_WG_ROT=token / row; by
+  // default per row for one-token problems, W = 1 decode, where the H200 A/B of 2026-12-04 had it
+  // 3-7% faster, per token otherwise).
+  int wg_rot = -1;  // -1: by the problem, 0: row, 1: token
   int wave_wg = 0;
   AttnPlanHost host;
   AttnCaps caps;
@@ -921,20 +925,22 @@ HogwildAttention::HogwildAttention(const AttnDims& dims, int device) : impl_(new
   else
     c1 = prepare_chunk<128, 1>(m.stages1), c2 = prepare_chunk<128, 2>(m.stages2);
   m.wave_g1 = m.sms * c1, m.wave_g2 = m.sms * c2;
-  if (const char* env = std::getenv("HW_ATTN_WG")) {
-    const int want = std::atoi(env);
-    if (const char* st = std::getenv("HW_ATTN_WG_STAGES")) m.wg_stages = std::atoi(st) == 3 ? 3 : 2;
-    if (const char* rot = std::getenv("HW_ATTN_WG_ROT")) m.wg_rot_token = std::string(rot) != "row";
-    if (want == 1 || want == 2) {
-      const int per_sm =
-          dims.head_dim == 64 ? prepare_wg<64>(device, m.wg_stages) : prepare_wg<128>(device, m.wg_stages);
-      if (per_sm > 0) {
-        m.wg_mode = want, m.wave_wg = m.sms * per_sm;
-        m.short_cluster = 0;  // one experimental path at a time
-      } else {
-        std::fprintf(stderr, "hogwild: HW_ATTN_WG=%s ignored: needs sm_90a code and a compute capability 9.0 GPU\n",
-                     env);
-      }
+  // The warpgroup-MMA kernel is the default where it can run (sm_90a code on a compute capability
+  // 9.0 GPU); HW_ATTN_WG=0 keeps the mma.sync kernels (and so does HW_ATTN_SHORT, when HW_ATTN_WG is
+  // not set: one experimental path at a time). The mma.sync kernels' switches (HW_ATTN_GROUPS,
+  // _STAGES, _ROT_TOKEN, _SMALL_TAIL) apply to them, so with HW_ATTN_WG=0.
+  const char* wg_env = std::getenv("HW_ATTN_WG");
+  const int wg_want = wg_env ? std::atoi(wg_env) : m.short_cluster > 0 ? 0 : 1;
+  if (const char* st = std::getenv("HW_ATTN_WG_STAGES")) m.wg_stages = std::atoi(st) == 3 ? 3 : 2;
+  if (const char* rot = std::getenv("HW_ATTN_WG_ROT")) m.wg_rot = std::string(rot) == "row" ? 0 : 1;
+  if (wg_want == 1 || wg_want == 2) {
+    const int per_sm = dims.head_dim == 64 ? prepare_wg<64>(device, m.wg_stages) : prepare_wg<128>(device, m.wg_stages);
+    if (per_sm > 0) {
+      m.wg_mode = wg_want, m.wave_wg = m.sms * per_sm;
+      m.short_cluster = 0;
+    } else if (wg_env) {
+      std::fprintf(stderr, "hogwild: HW_ATTN_WG=%s ignored: needs sm_90a code and a compute capability 9.0 GPU\n",
+                   wg_env);
     }
   }
   check_cuda(cudaEventCreateWithFlags(&m.copied, cudaEventDisableTiming), "cudaEventCreate");
@@ -1051,10 +1057,11 @@ void HogwildAttention::run(int layer, const AttnLayerArgs& args, cudaStream_t st
   }
   const dim3 grid(s.qtiles, s.chunks, m.dims.kv_heads);
   if (m.wg_mode && s.groups == 2) {
+    const bool rot_token = m.wg_rot < 0 ? s.tokens > 1 : m.wg_rot == 1;
     if (HD == 64)
-      launch_kernel(wg_kernel<64>(m.wg_stages, m.wg_rot_token), grid, 128, wg_smem<64>(m.wg_stages), stream, ca);
+      launch_kernel(wg_kernel<64>(m.wg_stages, rot_token), grid, 128, wg_smem<64>(m.wg_stages), stream, ca);
     else
-      launch_kernel(wg_kernel<128>(m.wg_stages, m.wg_rot_token), grid, 128, wg_smem<128>(m.wg_stages), stream, ca);
+      launch_kernel(wg_kernel<128>(m.wg_stages, rot_token), grid, 128, wg_smem<128>(m.wg_stages), stream, ca);
     check_cuda(cudaGetLastError(), "launch of attn_wg_kernel");
   } else if (HD == 64 && s.groups == 1)
     launch_chunk<64, 1>(m.stages1, grid, stream, ca, m.rot_token, m.small_tail);
