@@ -794,7 +794,7 @@ struct HogwildAttention::Impl {
   bool one_group = false;        // HW_ATTN_GROUPS=1 (benchmarks): 32-row q-tiles at every W
   int single_chunk_tiles = 0;    // HW_ATTN_SINGLE_CHUNK_TILES=N: one chunk (no merge) up to N tiles
   int min_chunk_tiles = 1;       // HW_ATTN_CHUNK_TILES=N: at least N tiles a chunk (fewer partials to merge)
-  int piece_cost = -1;           // HW_ATTN_PIECE_COST=N: the planner's cost of a piece, in keys (-1: kAttnPieceCost)
+  int piece_cost = -1;           // HW_ATTN_PIECE_COST=N: the planner's cost of a piece, in keys (-1: attn_piece_cost)
   int merge_one_pass = 0;        // HW_ATTN_MERGE1=1: the merge reads the maxima with its first batch
   int short_cluster = 0;         // HW_ATTN_SHORT: CTAs per cluster of the short kernel (0: off)
   int short_early = 1;           // HW_ATTN_SHORT_EARLY: 1 settled tiles before the PDL wait, 0 none (2: test only)
@@ -873,7 +873,7 @@ HogwildAttention::HogwildAttention(const AttnDims& dims, int device) : impl_(new
   // chunks per KV head become ~20 / N), each CTA with its N tiles in flight at once (3 stages: 2
   // ahead); the merge reads N times fewer partials. Unmeasured; off (1) by default.
   if (const char* env = std::getenv("HW_ATTN_CHUNK_TILES")) m.min_chunk_tiles = std::max(1, std::atoi(env));
-  // Benchmark switch: the split-K planner's cost of entering a block (kAttnPieceCost by default).
+  // Benchmark switch: the split-K planner's cost of entering a block (attn_piece_cost by default: kAttnPieceCost, more for many tokens on long problems).
   if (const char* env = std::getenv("HW_ATTN_PIECE_COST")) m.piece_cost = std::max(0, std::atoi(env));
   // Benchmark switch: the merge kernel in one round trip fewer (same bytes out; unmeasured, off).
   m.merge_one_pass = switch_set("HW_ATTN_MERGE1");

@@ -225,7 +225,9 @@ AttnPlanHost build_attn_plan(const AttnDims& dims, const AttnProblem& p, int wav
   // Each block the sequence enters costs a piece (the query rotation and the view lookups): the
   // short blocks of the workers' current steps and headers are then spread over more chunks
   // instead of piling their rotations into the last few CTAs, which set the kernel's end.
-  const int piece = piece_cost < 0 ? kAttnPieceCost : piece_cost;
+  int n_tiles = 0;
+  for (int u = 0; u < s.blocks; u++) n_tiles += (h.blk_len[u] + kAttnTileKeys - 1) / kAttnTileKeys;
+  const int piece = piece_cost < 0 ? attn_piece_cost(s.tokens, n_tiles, s.chunks) : piece_cost;
   std::vector<int> tile_blk, tile_idx, tile_cost;
   long long total_cost = 0;
   for (int u = 0; u < s.blocks; u++)

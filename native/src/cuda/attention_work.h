@@ -24,6 +24,16 @@ constexpr int kAttnTileKeys = 64;  // keys per K/V tile: 4 warps x 16 keys each
 // profile at 16k keys (bench/attention-cuda-notes.md, 2026-12-04) put one piece's rotation and view
 // lookups at ~3-4 full tiles of QK / softmax / PV.
 constexpr int kAttnPieceCost = 192;
+// A piece's rotation grows with the query tokens: on long problems (at least 4 tiles a chunk) the
+// planner charges kAttnPieceCost + 32 keys a token above 4, up to kAttnPieceCostMax (an H200 A/B of
+// the warpgroup-MMA kernel at 16k, 2026-12-04: 320 took W = 8-16 to 0.88-0.96x of 192's time and
+// W = 1-4 to 1.02-1.06x; at 1k-4k, about a tile a chunk, it did not help).
+constexpr int kAttnPieceCostMax = 320;
+inline int attn_piece_cost(int tokens, int tiles, int chunks) {
+  if (tiles < 4 * chunks || tokens <= 4) return kAttnPieceCost;
+  const int c = kAttnPieceCost + 32 * (tokens - 4);
+  return c < kAttnPieceCostMax ? c : kAttnPieceCostMax;
+}
 // Tiles per chunk: a CTA holds its chunk's tile table in shared memory (64: two CTAs fit per SM).
 constexpr int kAttnMaxChunkTiles = 64;
 constexpr int kAttnMaxTilePages = 5;  // pages one 64-key tile can touch with page_tokens >= 16

@@ -383,7 +383,7 @@ void check_token_rows() {
 // The split-K planner's balance where a long history meets many short blocks (the workers' current
 // steps and headers at 16k): every piece costs its CTA a query rotation, so the CTAs that would hold
 // all the short blocks end the kernel late. Chunk costs as the planner models them (keys + 16 a tile,
-// kAttnPieceCost a piece) must stay within 25% of the mean; with no piece cost they do not.
+// attn_piece_cost a piece) must stay within 25% of the mean; with no piece cost they do not.
 void check_piece_balance() {
   const AttnDims d{2, 32, 8, 128, 32};
   AttnProblem p;
@@ -416,7 +416,8 @@ void check_piece_balance() {
       int last_piece = -1;
       for (int t = h.chunk_tile[c]; t < h.chunk_tile[c + 1]; t++) {
         sum += h.tile_n[t] + 16;
-        if (h.tile_piece[t] != last_piece) sum += kAttnPieceCost, last_piece = h.tile_piece[t];
+        if (h.tile_piece[t] != last_piece)
+          sum += attn_piece_cost(h.shape.tokens, int(h.tile_n.size()), h.shape.chunks), last_piece = h.tile_piece[t];
       }
       cost.push_back(sum);
     }
