@@ -12,6 +12,9 @@
 // the chunk kernel writes the output itself and the merge kernel is not launched.
 // attn_short_kernel (attention_short.cuh, HW_ATTN_SHORT, sm_90): short decode problems in one
 // launch, one thread-block cluster per KV head merging its CTAs through distributed shared memory.
+// attn_wg_kernel (attention_wgmma.cuh; the default on compute capability 9.0 with sm_90a code,
+// HW_ATTN_WG=0: off): the chunk kernel's work on the warpgroup MMA, one warpgroup per 64-row
+// q-tile, the same plan, partials and merge kernel.
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
