@@ -52,7 +52,7 @@ fi
 
 run "CUDA ops vs CPU (NMSE), Hogwild run" ops.log "$BUILD/test_cuda_ops"
 run "transformers fixtures, greedy, OOM" fixtures.log "$BUILD/test_cuda_fixtures"
-run "shared-KV attention kernel vs CPU op (warpgroup MMA)" attention.log "$BUILD/test_attention_cuda"
+run "shared-KV attention kernel vs CPU op (wgmma at head_dim 128)" attention.log "$BUILD/test_attention_cuda"
 run "the same, HW_ATTN_WG=1 (asserts the wgmma kernel ran)" attention_wg.log env HW_ATTN_WG=1 "$BUILD/test_attention_cuda"
 run "the same, HW_ATTN_WG_ROT=token (W = 1 too)" attention_wg_token.log env HW_ATTN_WG=1 HW_ATTN_WG_ROT=token \
   "$BUILD/test_attention_cuda"

@@ -929,11 +929,14 @@ HogwildAttention::HogwildAttention(const AttnDims& dims, int device) : impl_(new
     c1 = prepare_chunk<128, 1>(m.stages1), c2 = prepare_chunk<128, 2>(m.stages2);
   m.wave_g1 = m.sms * c1, m.wave_g2 = m.sms * c2;
   // The warpgroup-MMA kernel is the default where it can run (sm_90a code on a compute capability
-  // 9.0 GPU); HW_ATTN_WG=0 keeps the mma.sync kernels (and so does HW_ATTN_SHORT, when HW_ATTN_WG is
+  // 9.0 GPU, head_dim 128); HW_ATTN_WG=0 keeps the mma.sync kernels (and so does HW_ATTN_SHORT, when HW_ATTN_WG is
   // not set: one experimental path at a time). The mma.sync kernels' switches (HW_ATTN_GROUPS,
   // _STAGES, _ROT_TOKEN, _SMALL_TAIL) apply to them, so with HW_ATTN_WG=0.
+  // By default only at head_dim 128: at 64 (Qwen2.5-0.5B) the H200 decode steps of 2026-12-04 were
+  // 2-7% slower with it at 1k-4k (same-call A/B) and 1.08-1.26x at 16k (against an earlier call):
+  // a tile there has half the bytes for the same fixed work. HW_ATTN_WG=1 takes it there too.
   const char* wg_env = std::getenv("HW_ATTN_WG");
-  const int wg_want = wg_env ? std::atoi(wg_env) : m.short_cluster > 0 ? 0 : 1;
+  const int wg_want = wg_env ? std::atoi(wg_env) : m.short_cluster > 0 || dims.head_dim != 128 ? 0 : 1;
   if (const char* st = std::getenv("HW_ATTN_WG_STAGES")) m.wg_stages = std::atoi(st) == 3 ? 3 : 2;
   if (const char* rot = std::getenv("HW_ATTN_WG_ROT")) m.wg_rot = std::string(rot) == "row" ? 0 : 1;
   if (wg_want == 1 || wg_want == 2) {
