@@ -287,14 +287,8 @@ __global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a
             y0[j] = y1[j] = 0.f;
             if (b + j < r1) {
               const int4 ri = row_s[b + j];
-              const size_t qi = (size_t(ri.x) * a.heads + ri.y) * HD + pr;
-              if (a.q_bf16) {
-                const __nv_bfloat16* q = static_cast<const __nv_bfloat16*>(a.q);
-                y0[j] = __bfloat162float(q[qi]), y1[j] = __bfloat162float(q[qi + kHalf]);
-              } else {
-                const float* q = static_cast<const float*>(a.q);
-                y0[j] = q[qi], y1[j] = q[qi + kHalf];
-              }
+              const float2 y = load_q_pair<HD>(a, ri.x, ri.y, pr);
+              y0[j] = y.x, y1[j] = y.y;
             }
           }
 #pragma unroll
@@ -313,15 +307,8 @@ __global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a
       for (int idx = threadIdx.x; idx < cta_rows * kHalf; idx += blockDim.x) {
         const int i = idx / kHalf, pr = idx % kHalf;
         const int4 ri = row_s[i];  // token, head, batch row, position
-        const size_t qi = (size_t(ri.x) * a.heads + ri.y) * HD + pr;
-        float y0, y1;
-        if (a.q_bf16) {
-          const __nv_bfloat16* q = static_cast<const __nv_bfloat16*>(a.q);
-          y0 = __bfloat162float(q[qi]), y1 = __bfloat162float(q[qi + kHalf]);
-        } else {
-          const float* q = static_cast<const float*>(a.q);
-          y0 = q[qi], y1 = q[qi + kHalf];
-        }
+        const float2 y = load_q_pair<HD>(a, ri.x, ri.y, pr);
+        const float y0 = y.x, y1 = y.y;
         float x0 = 0.f, x1 = 0.f;
         if (lim_s[i] > 0) {
           float sn, cs;

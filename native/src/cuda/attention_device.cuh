@@ -43,6 +43,18 @@ struct ChunkArgs {
   int out_bf16;
 };
 
+// Query elements pr and pr + HD / 2 (a RoPE pair) of (token, head), as fp32 whatever q's type.
+template <int HD>
+__device__ __forceinline__ float2 load_q_pair(const ChunkArgs& a, int token, int head, int pr) {
+  const size_t qi = (size_t(token) * a.heads + head) * HD + pr;
+  if (a.q_bf16) {
+    const __nv_bfloat16* q = static_cast<const __nv_bfloat16*>(a.q);
+    return make_float2(__bfloat162float(q[qi]), __bfloat162float(q[qi + HD / 2]));
+  }
+  const float* q = static_cast<const float*>(a.q);
+  return make_float2(q[qi], q[qi + HD / 2]);
+}
+
 __device__ __forceinline__ unsigned smem_addr(const void* p) {
   return unsigned(__cvta_generic_to_shared(p));
 }

@@ -305,15 +305,8 @@ __global__ void __launch_bounds__(128 * GROUPS, 1) attn_short_kernel(ShortArgs s
   for (int idx = threadIdx.x; idx < cta_rows * kHalf; idx += kThreads) {
     const int i = idx / kHalf, pr = idx % kHalf;
     const int4 ri = row_s[i];
-    const size_t qi = (size_t(ri.x) * a.heads + ri.y) * HD + pr;
-    float y0, y1;
-    if (a.q_bf16) {
-      const __nv_bfloat16* q = static_cast<const __nv_bfloat16*>(a.q);
-      y0 = __bfloat162float(q[qi]), y1 = __bfloat162float(q[qi + kHalf]);
-    } else {
-      const float* q = static_cast<const float*>(a.q);
-      y0 = q[qi], y1 = q[qi + kHalf];
-    }
+    const float2 y = load_q_pair<HD>(a, ri.x, ri.y, pr);
+    const float y0 = y.x, y1 = y.y;
     part_s[i * HD + pr] = y0;
     part_s[i * HD + pr + kHalf] = y1;
   }
