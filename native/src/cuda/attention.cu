@@ -863,7 +863,8 @@ HogwildAttention::HogwildAttention(const AttnDims& dims, int device) : impl_(new
   // chunks per KV head become ~20 / N), each CTA with its N tiles in flight at once (3 stages: 2
   // ahead); the merge reads N times fewer partials. Unmeasured; off (1) by default.
   if (const char* env = std::getenv("HW_ATTN_CHUNK_TILES")) m.min_chunk_tiles = std::max(1, std::atoi(env));
-  // Benchmark switch: the split-K planner's cost of entering a block (attn_piece_cost by default: kAttnPieceCost, more for many tokens on long problems).
+  // Benchmark switch: the split-K planner's cost of entering a block (by default attn_piece_cost:
+  // kAttnPieceCost, more for many tokens on long problems).
   if (const char* env = std::getenv("HW_ATTN_PIECE_COST")) m.piece_cost = std::max(0, std::atoi(env));
   // Benchmark switch: the merge kernel in one round trip fewer (same bytes out; unmeasured, off).
   m.merge_one_pass = switch_set("HW_ATTN_MERGE1");
@@ -915,13 +916,13 @@ HogwildAttention::HogwildAttention(const AttnDims& dims, int device) : impl_(new
   else
     c1 = prepare_chunk<128, 1>(m.stages1), c2 = prepare_chunk<128, 2>(m.stages2);
   m.wave_g1 = m.sms * c1, m.wave_g2 = m.sms * c2;
-  // The warpgroup-MMA kernel is the default where it can run (sm_90a code on a compute capability
-  // 9.0 GPU, head_dim 128); HW_ATTN_WG=0 keeps the mma.sync kernels (and so does HW_ATTN_SHORT, when HW_ATTN_WG is
-  // not set: one experimental path at a time). The mma.sync kernels' switches (HW_ATTN_GROUPS,
-  // _STAGES, _ROT_TOKEN, _SMALL_TAIL) apply to them, so with HW_ATTN_WG=0.
-  // By default only at head_dim 128: at 64 (Qwen2.5-0.5B) the H200 decode steps of 2026-12-04 were
-  // 2-7% slower with it at 1k-4k (same-call A/B) and 1.08-1.26x at 16k (against an earlier call):
-  // a tile there has half the bytes for the same fixed work. HW_ATTN_WG=1 takes it there too.
+  // The warpgroup-MMA kernel is the default where it can run: sm_90a code, a compute capability
+  // 9.0 GPU, head_dim 128. At head_dim 64 (Qwen2.5-0.5B) the H200 decode steps of 2026-12-04 were
+  // 2-7% slower with it at 1k-4k (same-call A/B) and 1.08-1.26x at 16k (against an earlier call): a
+  // tile there has half the bytes for the same fixed work; HW_ATTN_WG=1 takes it there too.
+  // HW_ATTN_WG=0 keeps the mma.sync kernels, and so does HW_ATTN_SHORT when HW_ATTN_WG is not set
+  // (one experimental path at a time); their switches (HW_ATTN_GROUPS, _STAGES, _ROT_TOKEN,
+  // _SMALL_TAIL) apply to them only.
   const char* wg_env = std::getenv("HW_ATTN_WG");
   const int wg_want = wg_env ? std::atoi(wg_env) : m.short_cluster > 0 || dims.head_dim != 128 ? 0 : 1;
   if (const char* st = std::getenv("HW_ATTN_WG_STAGES")) m.wg_stages = std::atoi(st) == 3 ? 3 : 2;
@@ -1049,13 +1050,13 @@ void HogwildAttention::run(int layer, const AttnLayerArgs& args, cudaStream_t st
     return;
   }
   const dim3 grid(s.qtiles, s.chunks, m.dims.kv_heads);
-  if (m.wg_mode && s.groups == 2) {
+  const bool wg = m.wg_mode && s.groups == 2;
+  if (wg) {
     const bool rot_token = m.wg_rot < 0 ? s.tokens > 1 : m.wg_rot == 1;
     if (HD == 64)
       launch_kernel(wg_kernel<64>(m.wg_stages, rot_token), grid, 128, wg_smem<64>(m.wg_stages), stream, ca);
     else
       launch_kernel(wg_kernel<128>(m.wg_stages, rot_token), grid, 128, wg_smem<128>(m.wg_stages), stream, ca);
-    check_cuda(cudaGetLastError(), "launch of attn_wg_kernel");
   } else if (HD == 64 && s.groups == 1)
     launch_chunk<64, 1>(m.stages1, grid, stream, ca, m.rot_token, m.small_tail);
   else if (HD == 64)
@@ -1064,7 +1065,7 @@ void HogwildAttention::run(int layer, const AttnLayerArgs& args, cudaStream_t st
     launch_chunk<128, 1>(m.stages1, grid, stream, ca, m.rot_token, m.small_tail);
   else
     launch_chunk<128, 2>(m.stages2, grid, stream, ca, false, m.small_tail);
-  if (!(m.wg_mode && s.groups == 2)) check_cuda(cudaGetLastError(), "launch of attn_chunk_kernel");
+  check_cuda(cudaGetLastError(), wg ? "launch of attn_wg_kernel" : "launch of attn_chunk_kernel");
   if (direct) return;
 
   MergeArgs ma;
