@@ -60,4 +60,6 @@ if [ -n "${WG_SDPA:-}" ]; then
   grep "^|" "$O/sdpa.md" | tee -a "$S"
 fi
 # The device returns a few files: the summary, and every log in one archive.
-(cd "$O" && tar czf logs.tgz --exclude=summary.txt --exclude=logs.tgz . && find . -type f ! -name summary.txt ! -name logs.tgz -delete)
+# (the archive is written outside $O first: tar reading a folder it writes into fails)
+tar czf /tmp/wg-logs.tgz -C "$O" --exclude=summary.txt . && find "$O" -type f ! -name summary.txt -delete &&
+  mv /tmp/wg-logs.tgz "$O/logs.tgz"
