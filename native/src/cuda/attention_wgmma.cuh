@@ -163,8 +163,9 @@ __device__ __forceinline__ void load_tile_wg(const ChunkArgs& a, const TileEntry
   }
 }
 
-// ROT_TOKEN (the default; HW_ATTN_WG_ROT=row: false): the query rotation per (token, pair), as
-// HW_ATTN_ROT_TOKEN does in attn_chunk_kernel; false: per (row, pair).
+// ROT_TOKEN: the query rotation per (token, pair), as HW_ATTN_ROT_TOKEN does in attn_chunk_kernel;
+// false: per (row, pair). The host takes the row loop for one-token problems (W = 1 decode), where
+// it measured faster, the token loop otherwise (HW_ATTN_WG_ROT=row|token forces one).
 template <int HD, int STAGES, bool ROT_TOKEN>
 __global__ void __launch_bounds__(128, 1) attn_wg_kernel(ChunkArgs a) {
 #ifdef HW_WGMMA_ARCH
