@@ -221,8 +221,9 @@ struct AttnPlanHost {
 };
 
 // Checks the problem and builds the plan. wave_g1 / wave_g2: SMs x CTAs per SM of the kernel
-// with 1 / 2 warp groups (wave_g2 <= 0: 1-group CTAs only; wave_g1 <= 0: 2-group, 64-row CTAs only); the chunk count fills one wave for
-// all q-tiles and KV heads. single_chunk_tiles > 0: a problem of at most that many tiles gets
+// with 1 / 2 warp groups (wave_g2 <= 0: 1-group CTAs only; wave_g1 <= 0: 2-group, 64-row CTAs
+// only, as the warpgroup-MMA kernel takes them); the chunk count fills one wave for all q-tiles
+// and KV heads. single_chunk_tiles > 0: a problem of at most that many tiles gets
 // one chunk (each CTA walks every tile; no merge launch when no shares are asked for).
 // min_chunk_tiles > 1: at most tiles / min_chunk_tiles chunks (rounded up), so a short context has
 // fewer CTAs with a few tiles each and fewer partials to merge.
@@ -230,7 +231,7 @@ struct AttnPlanHost {
 // most kAttnShortMaxTokens tokens, at most short_cluster x kAttnShortMaxTiles tiles) gets a short
 // plan: short_cluster chunks of equal tile counts (attn_short_fits says when).
 // piece_cost: what a piece (a block's run of tiles inside a chunk) costs its CTA on top of its
-// tiles, in keys (a full tile costs kAttnTileKeys + 16); < 0: kAttnPieceCost.
+// tiles, in keys (a full tile costs kAttnTileKeys + 16); < 0: attn_piece_cost's.
 AttnPlanHost build_attn_plan(const AttnDims& dims, const AttnProblem& p, int wave_g1, int wave_g2,
                              int single_chunk_tiles = 0, int min_chunk_tiles = 1, int short_cluster = 0,
                              int piece_cost = -1);
