@@ -4,7 +4,7 @@
 # in interleaved rounds on one GPU (run from the repository root, after a build of bench_cuda):
 #   scripts/gpu/switch_ab.sh [build-dir=native/build-gpu] [rounds=3]
 # Each round runs bench_cuda once per variant (AB_SHAPES, default qwen2.5-0.5b,qwen2.5-7b;
-# AB_WORKERS, default 1,4; 1k and 4k context, no prefill), so a drifting clock hits every variant
+# AB_WORKERS, default 1,4; AB_CONTEXTS, default 1k and 4k; no prefill), so a drifting clock hits every variant
 # alike. Prints, per shape, W and context, the median step time of each variant over the rounds
 # and its ratio to the default's. AB_VARIANTS="A=1 B=0,C=1" replaces the variants (commas join
 # switches of one variant).
@@ -23,7 +23,7 @@ for r in $(seq 1 "$ROUNDS"); do
     [ "$v" = default ] || [ "$v" = base ] || e=${v//,/ }
     [ "$v" = base ] && b=$AB_BASE_BUILD
     env $e timeout 120 "$b/bench_cuda" --shapes "${AB_SHAPES:-qwen2.5-0.5b,qwen2.5-7b}" --workers "${AB_WORKERS:-1,4}" \
-      --contexts 1024,4096 --prefill 0 --steps 20 2>&1 | grep '"kind":"decode"' | sed "s/^/$v /" >>"$L"
+      --contexts "${AB_CONTEXTS:-1024,4096}" --prefill 0 --steps 20 2>&1 | grep '"kind":"decode"' | sed "s/^/$v /" >>"$L"
     echo "round $r, $v: rc ${PIPESTATUS[0]}"
   done
 done
