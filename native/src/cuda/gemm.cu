@@ -266,7 +266,7 @@ template <typename T16, int TILES, int UNROLL, bool HI, bool PF, bool FOLD = fal
 __global__ void __launch_bounds__(kWarps * 32, (kMinBlocks<TILES, UNROLL, HI>))
     gemm_decode_kernel(const T16* __restrict__ W, const T16* __restrict__ X, float* __restrict__ Y, int M, int N, int K,
                        int accumulate, int split_len, float* __restrict__ partials, int* __restrict__ counters,
-                       NormArgs norm, FoldArgs fold, SwigluArgs sw, QkvArgs qa, int early_steps, int preload) {
+                       NormArgs norm, FoldArgs fold, SwigluArgs sw, QkvArgs qa, int early_steps) {
   static_assert(EPI != kEpiSwiglu || TILES == 2, "the SwiGLU epilogue pairs tile 0 (gate) with tile 1 (up)");
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
   const int n0 = blockIdx.x * 8 * TILES;
@@ -286,22 +286,6 @@ __global__ void __launch_bounds__(kWarps * 32, (kMinBlocks<TILES, UNROLL, HI>))
   // that one finishes, so the fetch overlaps its tail; HW_GEMM_EARLY). Off: no instruction runs.
   if (early_steps > 0)
     early_prefetch<TILES, UNROLL>(wrow[0], wrow[TILES - 1], split_range(K / 8, split_len, blockIdx.y), early_steps);
-  const PieceRange range = split_range(K / 8, split_len, blockIdx.y);
-  // The first step's weight pieces, loaded before the wait when `preload` (HW_GEMM_PRELOAD): a block
-  // made resident early by PDL then has its first DRAM round trip behind the previous kernel's
-  // tail instead of after it (weights are written by no kernel of a step).
-  uint4 b[UNROLL][TILES];
-  auto load_weights = [&](int step) {
-#pragma unroll
-    for (int u = 0; u < UNROLL; u++) {
-      const int piece = warp_piece(range.begin, warp, UNROLL, step, u, q);
-      const int pc = piece < range.end ? piece : range.begin;
-#pragma unroll
-      for (int t = 0; t < TILES; t++) b[u][t] = ldg16_stream<PF>(wrow[t] + pc);
-    }
-  };
-  const bool pre = !FOLD && preload;
-  if (pre) load_weights(0);
   pdl_begin();
   const uint4* x0 = reinterpret_cast<const uint4*>(X + size_t(g) * K);
   const uint4* x1 = reinterpret_cast<const uint4*>(X + size_t(g + 8) * K);
@@ -312,16 +296,26 @@ __global__ void __launch_bounds__(kWarps * 32, (kMinBlocks<TILES, UNROLL, HI>))
     f0 = fold.x + size_t(lo_row ? (fold.rows ? fold.rows[g] : g) : 0) * K;
     f1 = fold.x + size_t(HI && hi_row ? (fold.rows ? fold.rows[g + 8] : g + 8) : 0) * K;
   }
+  const PieceRange range = split_range(K / 8, split_len, blockIdx.y);
   const uint4 zero = make_uint4(0, 0, 0, 0);
 
   for (int step = 0; warp_piece(range.begin, warp, UNROLL, step, 0, 0) < range.end; step++) {
-    uint4 a_lo[UNROLL], a_hi[UNROLL];
+    uint4 a_lo[UNROLL], a_hi[UNROLL], b[UNROLL][TILES];
     // Past the range's end a lane reads the range's first piece (valid memory) and zeroes its
     // activations after the load; weight rows past N (wok false) read row 0 and feed outputs
     // that are not stored.
     if constexpr (FOLD) {
-      // The weight pieces of this step are issued before or after the activations (XFIRST).
-      if (!XFIRST) load_weights(step);
+      // The weight pieces of this step; issued before or after the activations (XFIRST).
+      auto load_weights = [&]() {
+#pragma unroll
+        for (int u = 0; u < UNROLL; u++) {
+          const int piece = warp_piece(range.begin, warp, UNROLL, step, u, q);
+          const int pc = piece < range.end ? piece : range.begin;
+#pragma unroll
+          for (int t = 0; t < TILES; t++) b[u][t] = ldg16_stream<PF>(wrow[t] + pc);
+        }
+      };
+      if (!XFIRST) load_weights();
 #pragma unroll
       for (int u = 0; u < UNROLL; u++) {
         const int piece = warp_piece(range.begin, warp, UNROLL, step, u, q);
@@ -333,18 +327,16 @@ __global__ void __launch_bounds__(kWarps * 32, (kMinBlocks<TILES, UNROLL, HI>))
           if (HI && hi_row) a_hi[u] = fold_piece(f1, g0, g1, piece, ss_hi);
         }
       }
-      if (XFIRST) load_weights(step);
+      if (XFIRST) load_weights();
     } else {
-      const bool load_b = !pre || step > 0;
 #pragma unroll
       for (int u = 0; u < UNROLL; u++) {
         const int piece = warp_piece(range.begin, warp, UNROLL, step, u, q);
         const int pc = piece < range.end ? piece : range.begin;
         a_lo[u] = lo_row ? ldg16(x0 + pc) : zero;
         a_hi[u] = HI && hi_row ? ldg16(x1 + pc) : zero;
-        if (load_b)
 #pragma unroll
-          for (int t = 0; t < TILES; t++) b[u][t] = ldg16_stream<PF>(wrow[t] + pc);
+        for (int t = 0; t < TILES; t++) b[u][t] = ldg16_stream<PF>(wrow[t] + pc);
       }
 #pragma unroll
       for (int u = 0; u < UNROLL; u++) {
@@ -468,13 +460,6 @@ int early_steps() {
   return n;
 }
 
-// HW_GEMM_PRELOAD=1: each decode block loads its first step's weights before it waits for the
-// previous kernel (benchmark switch, read once; off by default until the GPU says otherwise).
-int preload_weights() {
-  static const int on = env_int("HW_GEMM_PRELOAD") == 1;
-  return on;
-}
-
 // The fold's mode: 0 off, 1 weights' loads first, 2 activations first (HW_GEMM_FOLD_NORM, read
 // once, or gemm_force_fold_norm).
 int fold_mode() {
@@ -515,7 +500,7 @@ void launch_variant(const T16* w, const T16* x, int M, float* y, int N, int K, b
   float* partials = sp.splits > 1 ? ws->partials : nullptr;
   int* counters = sp.splits > 1 ? ws->counters : nullptr;
   launch_kernel(kernel, dim3(tiles, sp.splits), kWarps * 32, 0, s, w, x, y, M, N, K, int(accumulate), sp.len, partials,
-                counters, norm, fold, sw, qa, early_steps(), preload_weights());
+                counters, norm, fold, sw, qa, early_steps());
 }
 
 // The variants with an epilogue (SwiGLU: two tiles; qkv: either): 4 chunks in flight; folded (bf16)
@@ -536,14 +521,9 @@ void launch_epilogue(const T16* w, const T16* x, int M, int N, int K, int sms, c
       return;
     }
   }
-  // HW_GEMM_EPI_UNROLL=8: 8 chunks in flight for M <= 8 (benchmark switch, read once).
-  static const bool unroll8 = env_int("HW_GEMM_EPI_UNROLL") == 8;
   if (M > 8)
     launch_variant<T16, TILES, 4, true, false, false, false, EPI>(w, x, M, nullptr, N, K, false, sms, ws, force_split,
                                                                   nm, s, kNoFold, sw, qa);
-  else if (unroll8)
-    launch_variant<T16, TILES, 8, false, false, false, false, EPI>(w, x, M, nullptr, N, K, false, sms, ws, force_split,
-                                                                   nm, s, kNoFold, sw, qa);
   else
     launch_variant<T16, TILES, 4, false, false, false, false, EPI>(w, x, M, nullptr, N, K, false, sms, ws, force_split,
                                                                    nm, s, kNoFold, sw, qa);
