@@ -252,74 +252,16 @@ __global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a
   // Rotates the CTA's query rows for block u (by p - offset) into q_s, with their key limits.
   // Rows past cta_rows stay as zeroed at the start (limit 0: every key masked).
   auto rotate_queries = [&](int u) {
-    constexpr int kHalf = HD / 2;
-    if (int(threadIdx.x) < cta_rows) {  // one thread per row: the view lookups, once
-      const int4 ri = row_s[threadIdx.x];
-      int delta;
-      lim_s[threadIdx.x] = attn_row_limit(pl.base, pl.l, u, n_rows, ri.z, ri.w, &delta);
-      dlt_s[threadIdx.x] = delta;
-    }
-    __syncthreads();
-    if constexpr (ROT_TOKEN) {
-      // HW_ATTN_ROT_TOKEN=1: one sincosf per (token, pair), applied to the token's rows of this CTA
-      // (one limit and distance per token: attn_token_rows), the rows' q loads issued before any
-      // is used; the same angle and products as the per-row loop below. With fewer (token, pair)
-      // items than threads (W = 1 decode: one token, HD / 2 items) each token's rows are split
-      // over `splits` threads a pair, so that the whole block works (each computes the angle once).
-      constexpr int kG = 8;  // rows whose loads are in flight together
-      const int n_tok = attn_cta_tokens(row0, cta_rows, a.group);
-      const int splits = attn_rot_splits(n_tok, kHalf, a.group, blockDim.x);
-      const int n_items = n_tok * kHalf * splits;
-      for (int idx = threadIdx.x; idx < n_items; idx += blockDim.x) {
-        const int pr = idx % kHalf, sp = (idx / kHalf) % splits;
-        int i0, i1;
-        attn_token_rows(row0, cta_rows, a.group, idx / (kHalf * splits), &i0, &i1);
-        int r0, r1;  // this thread's share of the rows
-        attn_split_rows(i0, i1, splits, sp, &r0, &r1);
-        if (r0 >= r1) continue;
-        const bool on = lim_s[i0] > 0;
-        float sn = 0.f, cs = 0.f;
-        if (on) sincosf(__fmul_rn(float(dlt_s[i0]), a.inv_freq[pr]), &sn, &cs);  // fp32 angle, as on the CPU
-        for (int b = r0; b < r1; b += kG) {
-          float y0[kG], y1[kG];
-#pragma unroll
-          for (int j = 0; j < kG; j++) {
-            y0[j] = y1[j] = 0.f;
-            if (b + j < r1) {
-              const int4 ri = row_s[b + j];
-              const float2 y = load_q_pair<HD>(a, ri.x, ri.y, pr);
-              y0[j] = y.x, y1[j] = y.y;
-            }
-          }
-#pragma unroll
-          for (int j = 0; j < kG; j++) {
-            if (b + j < r1) {
-              const float x0 = on ? y0[j] * cs - y1[j] * sn : 0.f;
-              const float x1 = on ? y1[j] * cs + y0[j] * sn : 0.f;
-              q_s[(b + j) * kStride + pr] = __float2bfloat16_rn(x0);
-              q_s[(b + j) * kStride + pr + kHalf] = __float2bfloat16_rn(x1);
-            }
-          }
-        }
-      }
-    } else {
-#pragma unroll 4
-      for (int idx = threadIdx.x; idx < cta_rows * kHalf; idx += blockDim.x) {
-        const int i = idx / kHalf, pr = idx % kHalf;
-        const int4 ri = row_s[i];  // token, head, batch row, position
-        const float2 y = load_q_pair<HD>(a, ri.x, ri.y, pr);
-        const float y0 = y.x, y1 = y.y;
-        float x0 = 0.f, x1 = 0.f;
-        if (lim_s[i] > 0) {
-          float sn, cs;
-          sincosf(__fmul_rn(float(dlt_s[i]), a.inv_freq[pr]), &sn, &cs);  // fp32 angle, as on the CPU
-          x0 = y0 * cs - y1 * sn;
-          x1 = y1 * cs + y0 * sn;
-        }
-        q_s[i * kStride + pr] = __float2bfloat16_rn(x0);
-        q_s[i * kStride + pr + kHalf] = __float2bfloat16_rn(x1);
-      }
-    }
+    view_lookups(pl, u, n_rows, cta_rows, row_s, lim_s, dlt_s);
+    auto store = [&](int i, int pr, float x0, float x1) {
+      q_s[i * kStride + pr] = __float2bfloat16_rn(x0);
+      q_s[i * kStride + pr + HD / 2] = __float2bfloat16_rn(x1);
+    };
+    // HW_ATTN_ROT_TOKEN=1: one sincosf per (token, pair), the same angle and products.
+    if constexpr (ROT_TOKEN)
+      rotate_by_token<HD>(a, row0, cta_rows, blockDim.x, row_s, lim_s, dlt_s, store);
+    else
+      rotate_by_row<HD>(a, cta_rows, blockDim.x, row_s, lim_s, dlt_s, store);
     __syncthreads();
 #pragma unroll
     for (int mt = 0; mt < kMT; mt++)
@@ -331,19 +273,7 @@ __global__ void __launch_bounds__(128 * GROUPS, 1) attn_chunk_kernel(ChunkArgs a
   const int tile0 = pl.base[pl.l.chunk_tile + chunk];
   const int n_tiles = pl.base[pl.l.chunk_tile + chunk + 1] - tile0;
   {
-    const size_t head_off = (size_t(a.layer) * 2 * a.kv_heads + kvh) * a.page_tokens * HD;
-    for (int i = threadIdx.x; i < n_tiles; i += blockDim.x)
-      tab[i] = attn_tile_entry(pl.base, pl.l, tile0 + i, qt, n_blocks, a.page_tokens, head_off,
-                               reinterpret_cast<const uint16_t* const*>(a.pages));
-    for (int i = threadIdx.x; i < kRows; i += blockDim.x) {
-      const int qrow = row0 + i;
-      if (i < cta_rows) {
-        const int t = qrow / a.group;
-        row_s[i] = make_int4(t, kvh * a.group + qrow % a.group, pl.base[pl.l.tok_row + t], pl.base[pl.l.tok_pos + t]);
-      } else {  // padding rows: zero queries (below) that see no key, for good
-        lim_s[i] = 0;
-      }
-    }
+    load_cta_tables<HD>(a, qt, kvh, n_blocks, tile0, n_tiles, kRows, row0, cta_rows, tab, row_s, lim_s);
     // 16 bytes a thread over all threads: one thread per row zeroing HD elements one by one kept
     // warp 0 (which holds every padding row of a decode q-tile) ~HD iterations behind the others.
     for (int idx = threadIdx.x; idx < (kRows - cta_rows) * (HD / 8); idx += blockDim.x)

@@ -93,6 +93,105 @@ __device__ __forceinline__ unsigned pack_bf16(float lo, float hi) {
   return *reinterpret_cast<unsigned*>(&v);
 }
 
+// The CTA's shared tables, read once from the plan: its chunk's tile entries (plan tiles tile0 ..
+// tile0 + n_tiles - 1, into tab) and, for its k_rows query rows, (token, head, batch row,
+// position) (row_s); rows past cta_rows get limit 0 (no key). Strided over the block's threads; the
+// caller synchronises.
+template <int HD>
+__device__ __forceinline__ void load_cta_tables(const ChunkArgs& a, int qt, int kvh, int n_blocks, int tile0,
+                                                int n_tiles, int k_rows, int row0, int cta_rows, TileEntry* tab,
+                                                int4* row_s, int* lim_s) {
+  const PlanPtrs& pl = a.plan;
+  const size_t head_off = (size_t(a.layer) * 2 * a.kv_heads + kvh) * a.page_tokens * HD;
+  for (int i = threadIdx.x; i < n_tiles; i += blockDim.x)
+    tab[i] = attn_tile_entry(pl.base, pl.l, tile0 + i, qt, n_blocks, a.page_tokens, head_off,
+                             reinterpret_cast<const uint16_t* const*>(a.pages));
+  for (int i = threadIdx.x; i < k_rows; i += blockDim.x) {
+    const int qrow = row0 + i;
+    if (i < cta_rows) {
+      const int t = qrow / a.group;
+      row_s[i] = make_int4(t, kvh * a.group + qrow % a.group, pl.base[pl.l.tok_row + t], pl.base[pl.l.tok_pos + t]);
+    } else {  // padding rows: zero queries (the caller's) that see no key, for good
+      lim_s[i] = 0;
+    }
+  }
+}
+
+// The view lookups of block u for the CTA's rows, one thread a row: each row's key limit and its
+// rotation distance p - offset; then a barrier.
+__device__ __forceinline__ void view_lookups(const PlanPtrs& pl, int u, int n_rows, int cta_rows, const int4* row_s,
+                                             int* lim_s, int* dlt_s) {
+  if (int(threadIdx.x) < cta_rows) {
+    const int4 ri = row_s[threadIdx.x];
+    int delta;
+    lim_s[threadIdx.x] = attn_row_limit(pl.base, pl.l, u, n_rows, ri.z, ri.w, &delta);
+    dlt_s[threadIdx.x] = delta;
+  }
+  __syncthreads();
+}
+
+// The query rotation by (p - offset) of the CTA's rows, one item a (row, pair); store(i, pr, x0, x1)
+// writes row i's rotated pair (x0 at pr, x1 at pr + HD / 2) in the kernel's own layout. A row that
+// sees no key of the block gets zeros.
+template <int HD, typename Store>
+__device__ __forceinline__ void rotate_by_row(const ChunkArgs& a, int cta_rows, int threads, const int4* row_s,
+                                              const int* lim_s, const int* dlt_s, Store store) {
+  constexpr int kHalf = HD / 2;
+#pragma unroll 4
+  for (int idx = threadIdx.x; idx < cta_rows * kHalf; idx += threads) {
+    const int i = idx / kHalf, pr = idx % kHalf;
+    const int4 ri = row_s[i];  // token, head, batch row, position
+    const float2 y = load_q_pair<HD>(a, ri.x, ri.y, pr);
+    float x0 = 0.f, x1 = 0.f;
+    if (lim_s[i] > 0) {
+      float sn, cs;
+      sincosf(__fmul_rn(float(dlt_s[i]), a.inv_freq[pr]), &sn, &cs);  // fp32 angle, as on the CPU
+      x0 = y.x * cs - y.y * sn;
+      x1 = y.y * cs + y.x * sn;
+    }
+    store(i, pr, x0, x1);
+  }
+}
+
+// The same rotation with one sincosf per (token, pair), applied to the token's rows (they share the
+// limit and the distance: attn_token_rows), the rows' q loads issued kG at a time before any is used.
+// With fewer (token, pair) items than threads (W = 1 decode: one token, HD / 2 items) each token's
+// rows are split over `splits` threads a pair, so that the whole block works.
+template <int HD, typename Store>
+__device__ __forceinline__ void rotate_by_token(const ChunkArgs& a, int row0, int cta_rows, int threads,
+                                                const int4* row_s, const int* lim_s, const int* dlt_s, Store store) {
+  constexpr int kHalf = HD / 2;
+  constexpr int kG = 8;  // rows whose loads are in flight together
+  const int n_tok = attn_cta_tokens(row0, cta_rows, a.group);
+  const int splits = attn_rot_splits(n_tok, kHalf, a.group, threads);
+  const int n_items = n_tok * kHalf * splits;
+  for (int idx = threadIdx.x; idx < n_items; idx += threads) {
+    const int pr = idx % kHalf, sp = (idx / kHalf) % splits;
+    int i0, i1, r0, r1;
+    attn_token_rows(row0, cta_rows, a.group, idx / (kHalf * splits), &i0, &i1);
+    attn_split_rows(i0, i1, splits, sp, &r0, &r1);  // this thread's share of the rows
+    if (r0 >= r1) continue;
+    const bool on = lim_s[i0] > 0;
+    float sn = 0.f, cs = 0.f;
+    if (on) sincosf(__fmul_rn(float(dlt_s[i0]), a.inv_freq[pr]), &sn, &cs);  // fp32 angle, as on the CPU
+    for (int b = r0; b < r1; b += kG) {
+      float y0[kG], y1[kG];
+#pragma unroll
+      for (int j = 0; j < kG; j++) {
+        y0[j] = y1[j] = 0.f;
+        if (b + j < r1) {
+          const int4 ri = row_s[b + j];
+          const float2 y = load_q_pair<HD>(a, ri.x, ri.y, pr);
+          y0[j] = y.x, y1[j] = y.y;
+        }
+      }
+#pragma unroll
+      for (int j = 0; j < kG; j++)
+        if (b + j < r1) store(b + j, pr, on ? y0[j] * cs - y1[j] * sn : 0.f, on ? y1[j] * cs + y0[j] * sn : 0.f);
+    }
+  }
+}
+
 // Issues the cp.async copies of one tile's K and V (64 keys; rows past n are zero-filled).
 template <int HD, int STAGES, int THREADS>
 __device__ __forceinline__ void load_tile(const ChunkArgs& a, const TileEntry& e, __nv_bfloat16* ks,

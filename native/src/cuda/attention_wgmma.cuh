@@ -215,72 +215,15 @@ __global__ void __launch_bounds__(128, 1) attn_wg_kernel(ChunkArgs a) {
 
   // Rotates the CTA's query rows for block u (by p - offset) into q_s (swizzled), with their limits.
   auto rotate_queries = [&](int u) {
-    constexpr int kHalf = HD / 2;
-    if (int(threadIdx.x) < cta_rows) {
-      const int4 ri = row_s[threadIdx.x];
-      int delta;
-      lim_s[threadIdx.x] = attn_row_limit(pl.base, pl.l, u, n_rows, ri.z, ri.w, &delta);
-      dlt_s[threadIdx.x] = delta;
-    }
-    __syncthreads();
-    if constexpr (ROT_TOKEN) {
-      // One sincosf per (token, pair), applied to the token's rows (they share the limit and the
-      // distance), split over more threads a pair where tokens x pairs leave the block idle.
-      constexpr int kG = 8;  // rows whose q loads are in flight together
-      const int n_tok = attn_cta_tokens(row0, cta_rows, a.group);
-      const int splits = attn_rot_splits(n_tok, kHalf, a.group, 128);
-      const int n_items = n_tok * kHalf * splits;
-      for (int idx = threadIdx.x; idx < n_items; idx += 128) {
-        const int pr = idx % kHalf, sp = (idx / kHalf) % splits;
-        int i0, i1, r0, r1;
-        attn_token_rows(row0, cta_rows, a.group, idx / (kHalf * splits), &i0, &i1);
-        attn_split_rows(i0, i1, splits, sp, &r0, &r1);
-        if (r0 >= r1) continue;
-        const bool on = lim_s[i0] > 0;
-        float sn = 0.f, cs = 0.f;
-        if (on) sincosf(__fmul_rn(float(dlt_s[i0]), a.inv_freq[pr]), &sn, &cs);  // fp32 angle, as on the CPU
-        const int at0 = wg_swz(0, pr >> 3, kWgRows) + (pr & 7), at1 = wg_swz(0, (pr + kHalf) >> 3, kWgRows) + (pr & 7);
-        for (int b = r0; b < r1; b += kG) {
-          float y0[kG], y1[kG];
-#pragma unroll
-          for (int j = 0; j < kG; j++) {
-            y0[j] = y1[j] = 0.f;
-            if (b + j < r1) {
-              const int4 ri = row_s[b + j];
-              const float2 y = load_q_pair<HD>(a, ri.x, ri.y, pr);
-              y0[j] = y.x, y1[j] = y.y;
-            }
-          }
-#pragma unroll
-          for (int j = 0; j < kG; j++) {
-            const int i = b + j;
-            if (i < r1) {
-              // Row i's chunk permutation: the XOR on the chunk index is (i & 7) << 3 elements.
-              const int sw = (i & 7) << 3;
-              q_s[i * 64 + (at0 ^ sw)] = __float2bfloat16_rn(on ? y0[j] * cs - y1[j] * sn : 0.f);
-              q_s[i * 64 + (at1 ^ sw)] = __float2bfloat16_rn(on ? y1[j] * cs + y0[j] * sn : 0.f);
-            }
-          }
-        }
-      }
-    } else {
-#pragma unroll 4
-      for (int idx = threadIdx.x; idx < cta_rows * kHalf; idx += 128) {
-        const int i = idx / kHalf, pr = idx % kHalf;
-        const int4 ri = row_s[i];
-        const float2 y = load_q_pair<HD>(a, ri.x, ri.y, pr);
-        const float y0 = y.x, y1 = y.y;
-        float x0 = 0.f, x1 = 0.f;
-        if (lim_s[i] > 0) {
-          float sn, cs;
-          sincosf(__fmul_rn(float(dlt_s[i]), a.inv_freq[pr]), &sn, &cs);  // fp32 angle, as on the CPU
-          x0 = y0 * cs - y1 * sn;
-          x1 = y1 * cs + y0 * sn;
-        }
-        q_s[wg_swz(i, pr >> 3, kWgRows) + (pr & 7)] = __float2bfloat16_rn(x0);
-        q_s[wg_swz(i, (pr + kHalf) >> 3, kWgRows) + (pr & 7)] = __float2bfloat16_rn(x1);
-      }
-    }
+    view_lookups(pl, u, n_rows, cta_rows, row_s, lim_s, dlt_s);
+    auto store = [&](int i, int pr, float x0, float x1) {
+      q_s[wg_swz(i, pr >> 3, kWgRows) + (pr & 7)] = __float2bfloat16_rn(x0);
+      q_s[wg_swz(i, (pr + HD / 2) >> 3, kWgRows) + (pr & 7)] = __float2bfloat16_rn(x1);
+    };
+    if constexpr (ROT_TOKEN)
+      rotate_by_token<HD>(a, row0, cta_rows, 128, row_s, lim_s, dlt_s, store);
+    else
+      rotate_by_row<HD>(a, cta_rows, 128, row_s, lim_s, dlt_s, store);
     fence_async_shared();
     __syncthreads();
     lim[0] = lim_s[r_lo];
@@ -290,19 +233,7 @@ __global__ void __launch_bounds__(128, 1) attn_wg_kernel(ChunkArgs a) {
   const int tile0 = pl.base[pl.l.chunk_tile + chunk];
   const int n_tiles = pl.base[pl.l.chunk_tile + chunk + 1] - tile0;
   {
-    const size_t head_off = (size_t(a.layer) * 2 * a.kv_heads + kvh) * a.page_tokens * HD;
-    for (int i = threadIdx.x; i < n_tiles; i += 128)
-      tab[i] = attn_tile_entry(pl.base, pl.l, tile0 + i, qt, n_blocks, a.page_tokens, head_off,
-                               reinterpret_cast<const uint16_t* const*>(a.pages));
-    for (int i = threadIdx.x; i < kWgRows; i += 128) {
-      const int qrow = row0 + i;
-      if (i < cta_rows) {
-        const int t = qrow / a.group;
-        row_s[i] = make_int4(t, kvh * a.group + qrow % a.group, pl.base[pl.l.tok_row + t], pl.base[pl.l.tok_pos + t]);
-      } else {
-        lim_s[i] = 0;
-      }
-    }
+    load_cta_tables<HD>(a, qt, kvh, n_blocks, tile0, n_tiles, kWgRows, row0, cta_rows, tab, row_s, lim_s);
     // Padding rows: zero queries that see no key (the rotation writes only the real rows).
     for (int idx = threadIdx.x; idx < (kWgRows - cta_rows) * (HD / 8); idx += 128)
       *reinterpret_cast<uint4*>(q_s + wg_swz(cta_rows + idx / (HD / 8), idx % (HD / 8), kWgRows)) =
