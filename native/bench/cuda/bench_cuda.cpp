@@ -5,7 +5,7 @@
 // device (greedy), as in the engine's run loop. One JSON line per
 // measurement on stdout (scripts/gpu/bench_cuda.py turns them into the table).
 //
-//   bench_cuda [--shapes qwen2.5-0.5b,qwen2.5-7b,qwen3-8b,qwq-32b] [--workers 1,2,4,8]
+//   bench_cuda [--shapes qwen2.5-0.5b,qwen2.5-7b,qwen3-8b,qwq-32b] [--workers 1,2,4,8]   (also: qwen3-0.6b)
 //              [--contexts 1024,16384] [--steps 12] [--warmup 3] [--prefill 2048]
 #include <algorithm>
 #include <chrono>
@@ -32,6 +32,7 @@ struct Shape {
 
 static const Shape kShapes[] = {
     {"qwen2.5-0.5b", "Qwen2ForCausalLM", 896, 4864, 24, 14, 2, 64, 151936, true},
+    {"qwen3-0.6b", "Qwen3ForCausalLM", 1024, 3072, 28, 16, 8, 128, 151936, true},  // the built-in model's shape
     {"qwen2.5-7b", "Qwen2ForCausalLM", 3584, 18944, 28, 28, 4, 128, 152064, false},
     {"qwen3-8b", "Qwen3ForCausalLM", 4096, 12288, 36, 32, 8, 128, 151936, false},
     {"qwq-32b", "Qwen2ForCausalLM", 5120, 27648, 64, 40, 8, 128, 152064, false},
