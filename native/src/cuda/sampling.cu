@@ -331,11 +331,16 @@ __device__ bool finish_fast(const u64* cand, int slices, int k, const RowSamplin
   __shared__ double w[kFastTopK];
   __shared__ u64 tau_s;
   __shared__ int count_s;
-  // The threshold: the k-th best slice head (lists are best first), so at least k candidates
-  // lie at or above it, in the k slices whose heads do.
+  // The threshold: the better of the k-th best slice head (lists are best first) and the best
+  // k-th entry of a slice; either way at least k candidates lie at or above it. The first is
+  // tight when the best ids are spread over the slices, the second when they crowd in one.
   if (threadIdx.x == 0) tau_s = 0, count_s = 0;
-  for (int s = threadIdx.x; s < slices; s += blockDim.x) buf[s] = cand[size_t(s) * kFastTopK];
-  __syncthreads();
+  u64 kth = 0;
+  for (int s = threadIdx.x; s < slices; s += blockDim.x) {
+    buf[s] = cand[size_t(s) * kFastTopK];
+    kth = max(kth, cand[size_t(s) * kFastTopK + k - 1]);
+  }
+  kth = block_max(kth, top);  // syncs: the heads are in buf
   for (int s = threadIdx.x; s < slices; s += blockDim.x) {
     const u64 h = buf[s];
     int r = 0;
@@ -343,7 +348,7 @@ __device__ bool finish_fast(const u64* cand, int slices, int k, const RowSamplin
     if (r == k - 1 && h != 0) tau_s = h;
   }
   __syncthreads();
-  const u64 tau = tau_s;
+  const u64 tau = max(tau_s, kth);
   for (int e = threadIdx.x; e < slices * k; e += blockDim.x) {
     const int s = e / k;
     const u64 y = cand[size_t(s) * kFastTopK + (e - s * k)];
@@ -371,37 +376,50 @@ __device__ bool finish_fast(const u64* cand, int slices, int k, const RowSamplin
   for (int r = threadIdx.x; r < n; r += blockDim.x) w[r] = exp((double(packed_value(top[r])) - mx) * inv_t);
   __syncthreads();
   if (threadIdx.x == 0) {
+    // The CPU sampler's loops, serial in its order (the same sums); unrolled over kFastTopK with
+    // predicates so that the loads of w do not wait on the additions.
     int kept = 0;  // NaN logits (key 0) rank last and are never kept
     while (kept < n && (top[kept] >> 32) != 0) kept++;
     double all = 0.0;
-    for (int r = 0; r < kept; r++) all += w[r];
+#pragma unroll 16
+    for (int r = 0; r < kFastTopK; r++)
+      if (r < kept) all += w[r];
     // Top-p: the smallest best-first prefix whose weight reaches p * all (at least one).
     int keep = kept;
     if (p.top_p < 1.0f) {
+      const double target = double(p.top_p) * all;
       double cum = 0.0;
       keep = 0;
-      while (keep < kept && cum < double(p.top_p) * all) cum += w[keep++];
+#pragma unroll 16
+      for (int r = 0; r < kFastTopK; r++)
+        if (r < kept && cum < target) cum += w[r], keep = r + 1;
       keep = max(keep, 1);
     }
     double total = 0.0;
-    for (int r = 0; r < keep; r++) total += w[r];
+#pragma unroll 16
+    for (int r = 0; r < kFastTopK; r++)
+      if (r < keep) total += w[r];
+    // Inverse CDF, best first.
     double u = double(p.u) * total;
-    int pick = keep - 1;
-    for (int r = 0; r < keep; r++) {
-      if (u < w[r]) {
-        pick = r;
-        break;
+    int pick = -1;
+#pragma unroll 16
+    for (int r = 0; r < kFastTopK; r++) {
+      if (r < keep && pick < 0) {
+        if (u < w[r])
+          pick = r;
+        else
+          u -= w[r];
       }
-      u -= w[r];
     }
-    *out = kept > 0 ? packed_id(top[max(pick, 0)]) : (n > 0 ? packed_id(top[0]) : 0);
+    if (pick < 0) pick = keep - 1;
+    *out = kept > 0 ? packed_id(top[pick]) : (n > 0 ? packed_id(top[0]) : 0);
   }
   return true;
 }
 
 // One block per row: fast rows merge the candidates kernel's lists (when `fast`); the others,
 // and fast rows whose merge overflows, walk the whole row.
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, 1)
     finish_kernel(const float* logits, int vocab, int slices, const RowSampling* params, const u64* ws, int* out,
                   bool fast) {
   pdl_begin();
