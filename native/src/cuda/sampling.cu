@@ -452,7 +452,8 @@ void sample_rows(const float* logits, int n, int vocab, const RowSampling* param
   const int slices = slices_for(vocab);
   if (vocab <= 0 || slices > kMergeCap)
     throw EngineError("sample_rows: vocab " + std::to_string(vocab) + " is outside 1.." +
-                      std::to_string(kMergeCap * kSliceVecs * 4 - 6));
+                      std::to_string(kMergeCap * kSliceVecs * 4 - 3) + " (the finisher merges at most " +
+                      std::to_string(kMergeCap) + " slices of " + std::to_string(kSliceVecs * 4) + " logits)");
   const size_t need = sample_workspace_entries(n, vocab);
   if (ws.cand == nullptr || ws.capacity < need)
     throw EngineError("sample_rows: the workspace holds " + std::to_string(ws.cand ? ws.capacity : 0) +
