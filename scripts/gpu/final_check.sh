@@ -31,8 +31,8 @@ echo "## bench_sampling"
 timeout 60 native/build-gpu/bench_sampling 2>&1 | tee "$L/sampling.txt"
 echo "## attention, 16k: base vs this tree"
 AB_BASE_BUILD=$BB AB_VARIANTS=" " OUT=$L timeout 150 scripts/gpu/attention_ab.sh native/build-gpu 3 | grep -v "^round"
-echo "## decode steps, 1k: base vs this tree"
-AB_BASE_BUILD=$BB AB_VARIANTS=" " AB_SHAPES=qwen2.5-0.5b,qwen2.5-7b,qwen3-8b AB_WORKERS=1,4,8 AB_CONTEXTS=1024 \
+echo "## decode steps, 1k: base vs this tree (and this tree with the old sampling kernel)"
+AB_BASE_BUILD=$BB AB_VARIANTS="HW_SAMPLE_FAST=0" AB_SHAPES=qwen2.5-0.5b,qwen2.5-7b,qwen3-8b AB_WORKERS=1,4,8 AB_CONTEXTS=1024 \
   OUT=$L timeout 200 scripts/gpu/switch_ab.sh native/build-gpu 3 | grep -v "^round"
 cp "$L/switch_ab.txt" "$L/switch_ab_base.txt"
 echo "## Qwen3-0.6B shape: the warpgroup kernel (default) vs HW_ATTN_WG=0"
@@ -49,7 +49,7 @@ for e in default HW_GEMM_TILES=2,HW_GEMM_UNROLL=8; do
   python3 scripts/gpu/kernel_times.py --seq 9 "$L/ncu_$e.csv"
 done
 echo "## run_cuda_tests.sh"
-OUT=$L/tests timeout 280 scripts/gpu/run_cuda_tests.sh native/build-gpu >"$L/tests.txt" 2>&1
+ROW_LIMIT=150 OUT=$L/tests timeout 280 scripts/gpu/run_cuda_tests.sh native/build-gpu >"$L/tests.txt" 2>&1
 echo "rc $?"
 grep -E "^\| |^  " "$L/tests.txt"
 tar -czf "$O/logs.tgz" -C "$L" .
