@@ -7,7 +7,8 @@
 # 4. one ncu step per shape at W = 4, 1k (kernel durations and DRAM bytes read): the per-kernel
 #    sums and the first PROFILE_SEQ (default 24) launches of the step in order, each with its
 #    bandwidth (scripts/gpu/kernel_times.py --seq).
-# PROFILE_ENV="A=1,B=2" runs steps 3-4 with those switches. Logs go to $OUT (or /tmp/decode-profile).
+# PROFILE_ENV="A=1,B=2" runs steps 3-4 with those switches; PROFILE_NCU_ONLY=1 runs step 4 alone.
+# Logs go to $OUT (or /tmp/decode-profile).
 set -u
 B=${1:-native/build-gpu}
 L=${OUT:-/tmp/decode-profile}
@@ -22,6 +23,7 @@ if [ "${PROFILE_NO_BUILD:-0}" != 1 ]; then
     { echo "build failed"; tail -30 "$L/build.log"; exit 1; }
 fi
 
+if [ "${PROFILE_NCU_ONLY:-0}" != 1 ]; then
 python3 - <<'EOF'
 import torch
 a = torch.empty(1 << 30, dtype=torch.bfloat16, device="cuda").uniform_()  # 2 GiB
@@ -45,6 +47,7 @@ EOF
 
 env ${ENV//,/ } timeout 120 "$B/bench_cuda" --shapes "$SHAPES" --workers 1,4,8 --contexts 1024 --prefill 0 --steps 20 \
   2>"$L/steps.err" | grep '"decode"' | tee "$L/steps.jsonl"
+fi
 
 for shape in ${SHAPES//,/ }; do
   env ${ENV//,/ } timeout 120 ncu --clock-control none --cache-control none \

@@ -8,7 +8,8 @@
 # 3. attention_ab.sh at 16k (QwQ-32B and Qwen3-8B shapes, W = 1-8), base against this tree;
 # 4. switch_ab.sh decode steps at 1k (Qwen2.5-0.5B, Qwen2.5-7B, Qwen3-8B; W = 1, 4, 8), base
 #    against this tree, and the Qwen3-0.6B shape with and without the warpgroup attention kernel;
-# 5. ncu of one 7B W = 4 step with the default GEMMs and with 2 tiles x 8 chunks (per launch);
+# 5. ncu of one 7B W = 4 step with the default GEMMs and with 2 tiles x 8 chunks (per launch;
+#    scripts/gpu/decode_profile.sh);
 # 6. scripts/gpu/run_cuda_tests.sh (every CUDA test, compute-sanitizer).
 # 3 interleaved rounds each. Summaries on stdout; logs in $OUT/logs.tgz.
 set -u
@@ -45,13 +46,11 @@ AB_VARIANTS="HW_ATTN_WG=0" AB_SHAPES=qwen3-0.6b AB_WORKERS=1,4,8 AB_CONTEXTS=102
   OUT=$L timeout 100 scripts/gpu/switch_ab.sh native/build-gpu 3 | grep -v "^round"
 echo "## ncu, 7B W=4 1k: the default and 2 tiles x 8 chunks for o/down/lm_head (which GEMM gains, which loses)"
 for e in default HW_GEMM_TILES=2,HW_GEMM_UNROLL=8; do
-  sw=""
-  [ "$e" = default ] || sw=${e//,/ }
-  env $sw timeout 100 ncu --clock-control none --cache-control none --metrics gpu__time_duration.sum,dram__bytes_read.sum \
-    --csv --page raw native/build-gpu/bench_cuda --shapes qwen2.5-7b --workers 4 --contexts 1024 --prefill 0 --warmup 1 \
-    --steps 1 >"$L/ncu_$e.csv" 2>"$L/ncu_$e.err"
   echo "[$e]"
-  python3 scripts/gpu/kernel_times.py --seq 9 "$L/ncu_$e.csv"
+  sw=""
+  [ "$e" = default ] || sw=$e
+  PROFILE_NO_BUILD=1 PROFILE_NCU_ONLY=1 PROFILE_SHAPES=qwen2.5-7b PROFILE_SEQ=9 PROFILE_ENV=$sw OUT=$L/ncu_$e \
+    scripts/gpu/decode_profile.sh native/build-gpu
 done
 echo "## run_cuda_tests.sh"
 ROW_LIMIT=150 OUT=$L/tests timeout 280 scripts/gpu/run_cuda_tests.sh native/build-gpu >"$L/tests.txt" 2>&1
