@@ -16,39 +16,36 @@ import csv
 import sys
 
 
+def number(v):
+    """A CSV cell as a float (thousands separators dropped), None where it is not a number."""
+    try:
+        return float(v.replace(",", ""))
+    except ValueError:
+        return None
+
+
 def load(path):
-    rows = []
     with open(path, errors="replace") as f:
         lines = [l for l in f if l.startswith('"')]
-    rd = csv.DictReader(lines)
-    for r in rd:
-        v = r.get("gpu__time_duration.sum", "")
-        try:
-            t = float(v.replace(",", ""))
-        except ValueError:
-            continue  # the units row
-        b = r.get("dram__bytes_read.sum", "")
-        try:
-            b = float(b.replace(",", ""))
-        except ValueError:
-            b = None
-        rows.append((r.get("Kernel Name", "?"), t, b))
-    unit = "ns"
-    if lines:
-        rd = list(csv.reader(lines[:2]))
-        if len(rd) > 1:
-            hdr, units = rd[0], rd[1]
-            if "gpu__time_duration.sum" in hdr:
-                unit = units[hdr.index("gpu__time_duration.sum")] or "ns"
-    scale = {"nsecond": 1e-3, "ns": 1e-3, "usecond": 1.0, "us": 1.0, "msecond": 1e3, "ms": 1e3}.get(unit, 1e-3)
-    bunit = "byte"
-    if lines:
-        hdr_units = list(csv.reader(lines[:2]))
-        if len(hdr_units) > 1 and "dram__bytes_read.sum" in hdr_units[0]:
-            bunit = hdr_units[1][hdr_units[0].index("dram__bytes_read.sum")] or "byte"
-    bscale = {"byte": 1, "Kbyte": 1e3, "Mbyte": 1e6, "Gbyte": 1e9, "KB": 1e3, "MB": 1e6, "GB": 1e9}.get(bunit, 1)
-    return [(n, t * scale, None if b is None else b * bscale) for n, t, b in rows]
+    # The header and, below it, each metric's unit.
+    head = list(csv.reader(lines[:2]))
+    hdr, units = (head[0], head[1]) if len(head) > 1 else ([], [])
 
+    def unit(metric, default):
+        return (units[hdr.index(metric)] or default) if metric in hdr else default
+
+    scale = {"nsecond": 1e-3, "ns": 1e-3, "usecond": 1.0, "us": 1.0, "msecond": 1e3, "ms": 1e3}.get(
+        unit("gpu__time_duration.sum", "ns"), 1e-3)
+    bscale = {"byte": 1, "Kbyte": 1e3, "Mbyte": 1e6, "Gbyte": 1e9, "KB": 1e3, "MB": 1e6, "GB": 1e9}.get(
+        unit("dram__bytes_read.sum", "byte"), 1)
+    rows = []
+    for r in csv.DictReader(lines):
+        t = number(r.get("gpu__time_duration.sum", ""))
+        if t is None:
+            continue  # the units row
+        b = number(r.get("dram__bytes_read.sum", ""))
+        rows.append((r.get("Kernel Name", "?"), t * scale, None if b is None else b * bscale))
+    return rows
 
 args = sys.argv[1:]
 seq = 0
