@@ -326,7 +326,7 @@ class CudaBackend final : public Backend {
 #ifdef HW_HAVE_FAST_ATTENTION
   std::unique_ptr<HogwildAttention> fast_;
 #endif
-  Buf page_table_, move_buf_, q_, sample_params_, sample_ids_;
+  Buf page_table_, move_buf_, q_, sample_params_, sample_ids_, sample_ws_;
   // Decode-step CUDA graph (HW_CUDA_GRAPH=0 turns it off).
   bool graphs_ = cuda::switch_on("HW_CUDA_GRAPH");
   cudaGraphExec_t graph_ = nullptr;
@@ -642,9 +642,12 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
   gws.counter_count = kGemmWorkspaceCounters;
   RowSampling* dq = nullptr;
   int* did = nullptr;
+  SampleWorkspace sws;
   if (!rs.empty()) {
     dq = sample_params_.need<RowSampling>(heap_, rs.size(), "sampling", stream_);
     did = sample_ids_.need<int>(heap_, rs.size(), "sampling", stream_);
+    sws.capacity = sample_workspace_entries(int(rs.size()), V);
+    sws.cand = sample_ws_.need<unsigned long long>(heap_, sws.capacity, "sampling candidates", stream_);
     check(cudaMemcpyAsync(dq, rs.data(), rs.size() * sizeof(RowSampling), cudaMemcpyHostToDevice, stream_),
           "cudaMemcpy (sampling)");
   }
@@ -771,7 +774,7 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
         rmsnorm(x, dm + o_pick, P, H, final_norm_, cfg_.rms_eps, a, act, stream_);
         gemm(lm_head_, a, P, logits, false, stream_, &gws);
       }
-      if (!rs.empty()) sample_rows(logits, int(rs.size()), V, dq, did, stream_);
+      if (!rs.empty()) sample_rows(logits, int(rs.size()), V, dq, did, sws, stream_);
     }
   };
 
@@ -794,6 +797,7 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
                                         logits,
                                         dq,
                                         did,
+                                        sws.cand,
                                         page_table_.p,
                                         gws.partials,
                                         gws.counters};

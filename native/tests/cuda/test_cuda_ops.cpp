@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <array>
+#include <iterator>
 #include <cmath>
 #include <random>
 #include <string>
@@ -831,75 +832,151 @@ static void test_qkv_post() {
 // GPU sampling against the CPU sampler's rules (temperature, then top-k, then top-p over the
 // kept candidates, ties to the lower id), computed here in double: N draws with stratified
 // uniforms u_j = (j + 0.5) / N give every kept id its probability within 1/N, and no id
-// outside the kept set.
+// outside the kept set. Every (logits row, params) case runs as rows of shared sample_rows
+// calls, fast-path rows (greedy, top_k 1..kFastTopK) mixed with general ones, on the default
+// path and on the general path alone (sampling_force_slow). N = 8192 draws, or 2048 where the
+// general path draws at V > 1000 (a pass over the whole row per cut and row is slow).
+// Logits: three rows per vocabulary (V 1000, and 151937, Qwen's size plus one, so rows start off
+// 16-byte boundaries): row 0 random with a tie at the top; row 1 with 12 ids at 7 and 60 at 6,
+// so that the k-th best falls inside a tie for k = 20 and kFastTopK and just past it for
+// kFastTopK + 1; row 2 with 64 ids at 8 levels in 10..11 in each of the first 63 slices, so that
+// every cut falls inside a tie and the fast path's merge overflows at k = kFastTopK (the row
+// takes the general path then).
 static void test_sampling() {
   struct P {
     float t;
     int k;
     float p;
   };
-  const P ps[] = {{0.0f, 0, 1.0f}, {0.7f, 0, 1.0f},  {1.0f, 20, 1.0f}, {0.6f, 20, 0.95f},
-                  {1.0f, 0, 0.9f}, {1.3f, 50, 0.5f}, {1.0f, 1, 1.0f}};
-  const int N = 8192;
-  double worst = 0;
-  for (int V : {1000, 151936}) {
-    std::vector<float> l = randn(size_t(V), 3.0f);
-    l[V / 3] = l[V / 2] = 9.0f;  // a tie at the top: the lower id wins
+  const int K = cuda::kFastTopK;
+  const P ps[] = {{0.0f, 0, 1.0f},     {0.7f, 0, 1.0f},  {1.0f, 20, 1.0f}, {0.6f, 20, 0.95f},
+                  {1.0f, 0, 0.9f},     {1.3f, 50, 0.5f}, {1.0f, 1, 1.0f},  {1.0f, K, 1.0f},
+                  {1.0f, K + 1, 1.0f}, {0.8f, K, 0.9f},  {0.0f, 20, 0.9f}, {2.0f, K + 1, 0.97f}};
+  const int kRows = 3, C = int(std::size(ps)) * kRows;  // case c: params ps[c / kRows], row c % kRows
+  double worst = -1.0;
+  for (int V : {1000, 151937}) {
+    std::vector<float> l = randn(size_t(V) * kRows, 3.0f);
+    l[V / 3] = l[V / 2] = 9.0f;  // row 0: a tie at the top, the lower id wins
+    float* r1 = l.data() + V;
+    for (int i = 0; i < V; i++) r1[i] = std::min(r1[i] / 3.0f, 5.0f);
+    std::vector<int> order(V), tie;
+    for (int i = 0; i < V; i++) order[i] = i;
+    std::shuffle(order.begin(), order.end(), rng);
+    for (int i = 0; i < 8; i++) tie.push_back(V / 2 + i);  // neighbours in one slice
+    for (int i = 0; int(tie.size()) < 72; i++)
+      if (order[i] < V / 2 || order[i] >= V / 2 + 8) tie.push_back(order[i]);
+    std::shuffle(tie.begin(), tie.end(), rng);
+    for (int i = 0; i < 72; i++) r1[tie[i]] = i < 12 ? 7.0f : 6.0f;
+    float* r2 = l.data() + 2 * size_t(V);
+    for (int i = 0; i < V; i++) r2[i] = std::min(r2[i] / 3.0f, 1.0f);
+    for (int s = 0; s < 63 && s * 2048 < V; s++) {
+      const int lo = s * 2048, len = std::min(V - lo, 2048);
+      std::vector<int> at(len);
+      for (int i = 0; i < len; i++) at[i] = lo + i;
+      std::shuffle(at.begin(), at.end(), rng);
+      for (int i = 0; i < 64; i++) r2[at[i]] = 10.0f + float(rng() % 8) / 8.0f;
+    }
     float* dl = to_device(l);
-    for (const P& p : ps) {
-      // Reference distribution.
+    // Reference distribution of every case.
+    std::vector<std::vector<double>> prob(C, std::vector<double>(V, 0.0));
+    for (int c = 0; c < C; c++) {
+      const P& p = ps[c / kRows];
+      const float* lr = l.data() + size_t(c % kRows) * V;
       std::vector<int> ids(V);
       for (int i = 0; i < V; i++) ids[i] = i;
-      std::sort(ids.begin(), ids.end(), [&](int a, int b) { return l[a] > l[b] || (l[a] == l[b] && a < b); });
-      std::vector<double> prob(V, 0.0);
+      std::sort(ids.begin(), ids.end(), [&](int a, int b) { return lr[a] > lr[b] || (lr[a] == lr[b] && a < b); });
       if (p.t <= 0) {
-        prob[ids[0]] = 1.0;
-      } else {
-        const double m = l[ids[0]];
-        auto w = [&](int i) { return std::exp((double(l[i]) - m) / p.t); };
-        const int limit = p.k > 0 ? std::min(p.k, V) : V;
-        double all = 0;
-        for (int i = 0; i < limit; i++) all += w(ids[i]);
-        int n = limit;
-        if (p.p < 1.0f) {
-          double cum = 0;
-          int keep = 0;
-          while (keep < limit && cum < double(p.p) * all) cum += w(ids[keep++]);
-          n = std::max(keep, 1);
-        }
-        double tot = 0;
-        for (int i = 0; i < n; i++) tot += w(ids[i]);
-        for (int i = 0; i < n; i++) prob[ids[i]] = w(ids[i]) / tot;
+        prob[c][ids[0]] = 1.0;
+        continue;
       }
-      std::vector<cuda::RowSampling> rs(N);
-      for (int j = 0; j < N; j++) rs[j] = {0, p.t, p.k, p.p, float((j + 0.5) / N)};
+      const double m = lr[ids[0]];
+      auto w = [&](int i) { return std::exp((double(lr[i]) - m) / p.t); };
+      const int limit = p.k > 0 ? std::min(p.k, V) : V;
+      double all = 0;
+      for (int i = 0; i < limit; i++) all += w(ids[i]);
+      int n = limit;
+      if (p.p < 1.0f) {
+        double cum = 0;
+        int keep = 0;
+        while (keep < limit && cum < double(p.p) * all) cum += w(ids[keep++]);
+        n = std::max(keep, 1);
+      }
+      double tot = 0;
+      for (int i = 0; i < n; i++) tot += w(ids[i]);
+      for (int i = 0; i < n; i++) prob[c][ids[i]] = w(ids[i]) / tot;
+    }
+    // Rows draw by draw (j), case by case within a draw, so neighbouring rows have other params;
+    // the calls take `chunk` rows each (bounding the workspace).
+    const int chunk = 16384;
+    cuda::SampleWorkspace ws;
+    ws.capacity = cuda::sample_workspace_entries(chunk, V);
+    CUDA_OK(cudaMalloc(&ws.cand, ws.capacity * sizeof(unsigned long long)));
+    for (bool slow : {false, true}) {
+      std::vector<int> draws(C);
+      for (int c = 0; c < C; c++) {
+        const P& p = ps[c / kRows];
+        const bool fast_params = p.t <= 0 || (p.k >= 1 && p.k <= K);
+        draws[c] = V > 1000 && (slow || !fast_params) ? 2048 : 8192;
+      }
+      std::vector<cuda::RowSampling> rs;
+      std::vector<int> row_case;
+      for (int j = 0; j < 8192; j++)
+        for (int c = 0; c < C; c++)
+          if (j < draws[c]) {
+            const P& p = ps[c / kRows];
+            rs.push_back({c % kRows, p.t, p.k, p.p, float((j + 0.5) / draws[c])});
+            row_case.push_back(c);
+          }
       cuda::RowSampling* dq = to_device(rs);
-      int* dout = to_device(std::vector<int>(N, -1));
-      cuda::sample_rows(dl, N, V, dq, dout, nullptr);
+      int* dout = to_device(std::vector<int>(rs.size(), -1));
+      cuda::sampling_force_slow(slow);
+      for (size_t r = 0; r < rs.size(); r += chunk)
+        cuda::sample_rows(dl, int(std::min(rs.size() - r, size_t(chunk))), V, dq + r, dout + r, ws, nullptr);
       CUDA_OK(cudaDeviceSynchronize());
-      std::vector<int> got = to_host(dout, N);
-      std::vector<double> freq(V, 0.0);
-      int outside = 0;
-      for (int id : got) {
-        if (id < 0 || id >= V || prob[id] == 0.0)
-          outside++;
+      cuda::sampling_force_slow(false);
+      const std::vector<int> got = to_host(dout, rs.size());
+      std::vector<std::vector<double>> freq(C, std::vector<double>(V, 0.0));
+      std::vector<int> outside(C, 0);
+      for (size_t r = 0; r < rs.size(); r++) {
+        const int c = row_case[r], id = got[r];
+        if (id < 0 || id >= V || prob[c][id] == 0.0)
+          outside[c]++;
         else
-          freq[id] += 1.0 / N;
+          freq[c][id] += 1.0 / draws[c];
       }
-      double d = 0;
-      for (int i = 0; i < V; i++) d = std::max(d, std::abs(freq[i] - prob[i]));
-      worst = std::max(worst, d);
-      CHECK(outside == 0, "sampling V=%d T=%g k=%d p=%g: %d draws outside the kept set", V, p.t, p.k, p.p, outside);
-      CHECK(d <= 1.0 / N + 1e-4, "sampling V=%d T=%g k=%d p=%g: probability off by %.3g", V, p.t, p.k, p.p, d);
+      for (int c = 0; c < C; c++) {
+        const P& p = ps[c / kRows];
+        double d = 0;
+        for (int i = 0; i < V; i++) d = std::max(d, std::abs(freq[c][i] - prob[c][i]));
+        worst = std::max(worst, d - 1.0 / draws[c]);
+        const char* path = slow ? "general path" : "default path";
+        CHECK(outside[c] == 0, "sampling %s V=%d row %d T=%g k=%d p=%g: %d draws outside the kept set", path, V,
+              c % kRows, p.t, p.k, p.p, outside[c]);
+        CHECK(d <= 1.0 / draws[c] + 1e-4, "sampling %s V=%d row %d T=%g k=%d p=%g: probability off by %.3g (N = %d)",
+              path, V, c % kRows, p.t, p.k, p.p, d, draws[c]);
+      }
+      // A workspace one entry short is refused, naming the sizes.
+      if (!slow) {
+        bool refused = false;
+        try {
+          cuda::SampleWorkspace small = ws;
+          small.capacity = cuda::sample_workspace_entries(4, V) - 1;
+          cuda::sample_rows(dl, 4, V, dq, dout, small, nullptr);
+        } catch (const EngineError& e) {
+          refused = std::string(e.what()).find("workspace") != std::string::npos;
+        }
+        CHECK(refused, "sampling V=%d: a workspace too small was not refused", V);
+      }
       cudaFree(dq);
       cudaFree(dout);
     }
+    cudaFree(ws.cand);
     cudaFree(dl);
   }
   std::printf(
-      "  sampling (greedy, temperature, top-k, top-p; V 1000 and 151936): max |frequency - probability| %.3g "
-      "(bound 1/N + 1e-4, N = %d)\n",
-      worst, N);
+      "  sampling (greedy, temperature, top-k incl. ties at the k-th, top-p; mixed rows; V 1000 and 151937; "
+      "default and general path): max |frequency - probability| - 1/N %.3g (bound 1e-4)\n",
+      worst);
 }
 
 // ------------------------------------------------------------------ whole forwards
@@ -1117,6 +1194,10 @@ int main(int argc, char** argv) {
     if (argc > 1 && std::string(argv[1]) == "--hogwild-run") {
       test_hogwild_run();
       return test_summary("test_cuda_ops --hogwild-run");
+    }
+    if (argc > 1 && std::string(argv[1]) == "--sampling") {
+      test_sampling();
+      return test_summary("test_cuda_ops --sampling");
     }
     test_hogwild_run();
     test_sampling();
