@@ -17,6 +17,8 @@
 
 #include <cstddef>
 
+#include "sampling_select.h"  // kFastTopK
+
 namespace hw::cuda {
 
 struct RowSampling {
@@ -26,9 +28,6 @@ struct RowSampling {
   float top_p = 1.0f;        // 1 = off
   float u = 0.0f;            // uniform draw in [0, 1)
 };
-
-// The largest top_k the fast path takes.
-constexpr int kFastTopK = 64;
 
 // The fast path's scratch: the slices' candidates (packed order key and id), owned by the caller
 // so that nothing is allocated while a graph is captured.
