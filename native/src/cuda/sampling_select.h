@@ -49,16 +49,16 @@ HW_SAMPLE_HD float bits_float(uint32_t u) {
 #endif
 }
 
-// Float -> unsigned key with the same order (larger float, larger key). -0 takes +0's key, so
-// the two tie (broken by the lower id, as the CPU sampler's float comparison does).
+// Float -> unsigned key with the same order (larger float, larger key). Negatives negate (not
+// complement) their bits, so that -0 takes +0's key and the two tie (broken by the lower id, as
+// the CPU sampler's float comparison does); no float gets the key 0.
 HW_SAMPLE_HD uint32_t order_key(float f) {
-  uint32_t u = float_bits(f);
-  if (u == 0x80000000u) u = 0u;
-  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+  const uint32_t u = float_bits(f);
+  return (u & 0x80000000u) ? 0u - u : (u | 0x80000000u);
 }
 // The float of a key (NaN keys aside: their value is never used).
 HW_SAMPLE_HD float key_value(uint32_t k) {
-  return bits_float((k & 0x80000000u) ? (k & 0x7fffffffu) : ~k);
+  return bits_float((k & 0x80000000u) ? (k & 0x7fffffffu) : 0u - k);
 }
 
 // A candidate is a 64-bit word: the value's order key above, the id's complement below, so that

@@ -422,7 +422,7 @@ void check_row(Kind kind, int V, const std::vector<float>& l, const std::vector<
 void check_basics() {
   // Order keys follow the floats' order (-0 ties +0), keys map back, packed words rank by
   // value then lower id, NaN below -inf, no word of an id is the empty slot 0.
-  const float fs[] = {-kInf, -3e38f, -1.5f, -1e-38f, -0.0f, 0.0f, 1e-45f, 1.5f, 3e38f, kInf};
+  const float fs[] = {-kInf, -3e38f, -1.5f, -1e-38f, -1e-45f, -0.0f, 0.0f, 1e-45f, 1.5f, 3e38f, kInf};
   int bad = 0;
   for (float a : fs)
     for (float b : fs) {
@@ -431,6 +431,8 @@ void check_basics() {
     }
   for (float a : fs) bad += key_value(order_key(a)) != a;
   CHECK(bad == 0, "order keys: %d comparisons differ from the floats'", bad);
+  CHECK(order_key(bits_float(0xffffffffu)) != 0 && order_key(bits_float(0x7fffffffu)) != 0,
+        "order keys: a NaN takes the empty slot's key 0");
   CHECK(pack(1.0f, 5) > pack(1.0f, 6) && pack(1.0f, 6) > pack(0.5f, 0) && pack(-kInf, 9) > pack(kNaN, 0) &&
             pack(kNaN, 0) > pack(-kNaN, 1) && pack(kNaN, 0x7ffffffe) != 0,
         "packed words: wrong order");
