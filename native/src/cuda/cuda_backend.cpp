@@ -599,7 +599,9 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
     q.temperature = row.temperature;
     q.top_k = row.top_k;
     q.top_p = row.top_p;
-    q.u = float(row.uniform);
+    // A double in [0, 1) can round up to 1.0f, and u = 1 would walk past every weight (the last
+    // kept id, whatever its weight): the largest float below 1 instead.
+    q.u = std::min(float(row.uniform), std::nextafter(1.0f, 0.0f));
     rs.push_back(q);
     rs_row.push_back(r);
   }

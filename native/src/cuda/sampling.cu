@@ -95,6 +95,8 @@ __device__ void sample_row_general(const float* logits, int vocab, const RowSamp
       if (fred[w] > best || (fred[w] == best && ired[w] < id)) best = fred[w], id = ired[w];
     fred[0] = best, ired[0] = id;
   }
+  if (threadIdx.x == 0 && ired[0] == 0x7fffffff)
+    ired[0] = 0;  // no logit above -FLT_MAX (all -inf / NaN): id 0, as the CPU
   __syncthreads();
   const float m = fred[0];
   if (p.temperature <= 0.0f) {
@@ -366,19 +368,17 @@ void sampling_force_slow(bool on) {
 void sample_rows(const float* logits, int n, int vocab, const RowSampling* params, int* out, const SampleWorkspace& ws,
                  cudaStream_t s) {
   if (n == 0) return;
+  if (vocab <= 0) throw EngineError("sample_rows: vocab " + std::to_string(vocab) + " (must be positive)");
   const int slices = slices_for(vocab);
-  if (vocab <= 0 || slices > kMergeCap)
-    throw EngineError("sample_rows: vocab " + std::to_string(vocab) + " is outside 1.." +
-                      std::to_string(kMergeCap * kSliceVecs * 4 - 3) + " (the finisher merges at most " +
-                      std::to_string(kMergeCap) + " slices of " + std::to_string(kSliceVecs * 4) + " logits)");
-  const size_t need = sample_workspace_entries(n, vocab);
-  if (ws.cand == nullptr || ws.capacity < need)
-    throw EngineError("sample_rows: the workspace holds " + std::to_string(ws.cand ? ws.capacity : 0) +
-                      " candidates; " + std::to_string(n) + " rows of vocab " + std::to_string(vocab) + " need " +
-                      std::to_string(need) + " (sample_workspace_entries)");
   static const bool env_fast = switch_on("HW_SAMPLE_FAST");
-  const bool fast = env_fast && !g_force_slow;
+  // Past kMergeCap slices (2M logits) the finisher cannot merge them: the general path then.
+  const bool fast = env_fast && !g_force_slow && slices <= kMergeCap;
   if (fast) {
+    const size_t need = sample_workspace_entries(n, vocab);
+    if (ws.cand == nullptr || ws.capacity < need)
+      throw EngineError("sample_rows: the workspace holds " + std::to_string(ws.cand ? ws.capacity : 0) +
+                        " candidates; " + std::to_string(n) + " rows of vocab " + std::to_string(vocab) + " need " +
+                        std::to_string(need) + " (sample_workspace_entries)");
     launch_kernel(candidates_kernel, dim3(n, slices), kCandThreads, 0, s, logits, vocab, slices, params, ws.cand);
     check_launch("sample_rows: candidates_kernel");
   }

@@ -10,9 +10,12 @@
 
 #if defined(__CUDACC__)
 #define HW_SAMPLE_HD __host__ __device__ __forceinline__
-#define HW_SAMPLE_UNROLL16 _Pragma("unroll 16")
 #else
 #define HW_SAMPLE_HD inline
+#endif
+#if defined(__CUDA_ARCH__)  // the device pass only (the host compiler would warn about the pragma)
+#define HW_SAMPLE_UNROLL16 _Pragma("unroll 16")
+#else
 #define HW_SAMPLE_UNROLL16
 #endif
 
