@@ -8,18 +8,13 @@
 #include "cuda_check.h"
 #include "error.h"
 #include "launch.cuh"
+#include "sampling_select.h"
 
 namespace hw::cuda {
 
 namespace {
 
 constexpr int kThreads = 1024;
-
-// Float -> unsigned key with the same order (larger float, larger key).
-__device__ __forceinline__ uint32_t order_key(float f) {
-  const uint32_t u = __float_as_uint(f);
-  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
-}
 
 template <typename T>
 __device__ T block_reduce_sum(T v, T* scratch) {
@@ -100,6 +95,8 @@ __device__ void sample_row_general(const float* logits, int vocab, const RowSamp
       if (fred[w] > best || (fred[w] == best && ired[w] < id)) best = fred[w], id = ired[w];
     fred[0] = best, ired[0] = id;
   }
+  if (threadIdx.x == 0 && ired[0] == 0x7fffffff)
+    ired[0] = 0;  // no logit above -FLT_MAX (all -inf / NaN): id 0, as the CPU
   __syncthreads();
   const float m = fred[0];
   if (p.temperature <= 0.0f) {
@@ -155,7 +152,7 @@ __device__ void sample_row_general(const float* logits, int vocab, const RowSamp
     select_cut(l, vocab, m, inv_t, cut, ties, true, double(p.top_p) * all, &c, &above);
     if (threadIdx.x == 0) {
       cut_s = c;
-      const double w = exp((double(__uint_as_float((c & 0x80000000u) ? (c & 0x7fffffffu) : ~c)) - m) * inv_t);
+      const double w = exp((double(key_value(c)) - m) * inv_t);
       int need = int(ceil((double(p.top_p) * all - above) / w - 1e-12));
       ties_s = need < 1 ? 1 : need;
     }
@@ -211,38 +208,10 @@ __device__ void sample_row_general(const float* logits, int vocab, const RowSamp
   }
 }
 
-// ---- The fast path (greedy, or 1 <= top_k <= kFastTopK).
-// A candidate is a 64-bit word: the value's order key above, the id's complement below, so that
-// a larger word is a better candidate (higher value, then lower id) and no two ids tie. 0 marks
-// an empty slot (no id has the complement 0 here); NaN logits get the key 0 and rank last.
+// ---- The fast path (greedy, or 1 <= top_k <= kFastTopK): candidates, geometry, thresholds and
+// the draw are in sampling_select.h (shared with the GPU-free test test_sampling_select).
 
-constexpr int kCandThreads = 128;                    // threads of a slice block
-constexpr int kCandVec = 4;                          // float4 loads per thread
-constexpr int kCandItems = 4 * kCandVec;             // logits per thread
-constexpr int kSliceVecs = kCandThreads * kCandVec;  // float4 per slice (2048 logits)
-constexpr int kSliceBuf = kCandItems * kFastTopK;    // a slice's candidates above its threshold, at most
-constexpr int kMergeCap = 1024;                      // the finisher's merge buffer (and most slices)
-
-using u64 = unsigned long long;
-
-__device__ __forceinline__ u64 pack(float v, int id) {
-  const uint32_t key = isnan(v) ? 0u : order_key(v);
-  return (u64(key) << 32) | u64(~uint32_t(id));
-}
-__device__ __forceinline__ int packed_id(u64 x) {
-  return int(~uint32_t(x));
-}
-__device__ __forceinline__ float packed_value(u64 x) {
-  const uint32_t k = uint32_t(x >> 32);
-  return __uint_as_float((k & 0x80000000u) ? (k & 0x7fffffffu) : ~k);
-}
-
-// How many candidates a row keeps on the fast path (1 for greedy), or 0 for the general path.
-__device__ __forceinline__ int fast_k(const RowSampling& p, int vocab) {
-  if (p.temperature <= 0.0f) return 1;
-  if (p.top_k >= 1 && p.top_k <= kFastTopK) return min(p.top_k, vocab);
-  return 0;
-}
+using u64 = SampleWord;
 
 __device__ u64 block_max(u64 v, u64* scratch) {
   for (int o = 16; o > 0; o >>= 1) v = max(v, __shfl_xor_sync(0xffffffffu, v, o));
@@ -262,29 +231,29 @@ __global__ void __launch_bounds__(kCandThreads)
     candidates_kernel(const float* logits, int vocab, int slices, const RowSampling* params, u64* ws) {
   pdl_begin();
   const RowSampling p = params[blockIdx.x];
-  const int k = fast_k(p, vocab);
+  const int k = fast_k(p.temperature, p.top_k, vocab);
   if (k == 0) return;
   // Rows start anywhere when vocab % 4 != 0: float4 loads from the 16-byte boundary below.
   const float* row = logits + size_t(p.row) * vocab;
-  const int off = int((reinterpret_cast<uintptr_t>(row) >> 2) & 3);
+  const int off = row_misalignment(reinterpret_cast<uintptr_t>(row));
   const float* base = row - off;
   u64 x[kCandItems];
   u64 best = 0;
-  const int q0 = blockIdx.y * kSliceVecs + threadIdx.x;
 #pragma unroll
   for (int j = 0; j < kCandVec; j++) {
-    const int i0 = 4 * (q0 + j * kCandThreads) - off;  // the id of the float4's first lane
+    const int q = cand_vec(blockIdx.y, threadIdx.x, j);
+    const int i0 = vec_first_id(q, off);
     float v[4];
-    if (i0 >= 0 && i0 + 3 < vocab) {
-      const float4 f = *reinterpret_cast<const float4*>(base + 4 * (q0 + j * kCandThreads));
+    if (vec_whole(i0, vocab)) {
+      const float4 f = *reinterpret_cast<const float4*>(base + 4 * q);
       v[0] = f.x, v[1] = f.y, v[2] = f.z, v[3] = f.w;
     } else {
 #pragma unroll
-      for (int c = 0; c < 4; c++) v[c] = i0 + c >= 0 && i0 + c < vocab ? row[i0 + c] : 0.0f;
+      for (int c = 0; c < 4; c++) v[c] = id_in_row(i0 + c, vocab) ? row[i0 + c] : 0.0f;
     }
 #pragma unroll
     for (int c = 0; c < 4; c++) {
-      x[4 * j + c] = i0 + c >= 0 && i0 + c < vocab ? pack(v[c], i0 + c) : 0ull;
+      x[4 * j + c] = lane_word(v[c], i0 + c, vocab);
       best = max(best, x[4 * j + c]);
     }
   }
@@ -301,21 +270,18 @@ __global__ void __launch_bounds__(kCandThreads)
   tops[threadIdx.x] = best;
   if (threadIdx.x == 0) tau_s = 0, count_s = 0;
   __syncthreads();
-  int rank = 0;
-  for (int t = 0; t < kCandThreads; t++) rank += tops[t] > best;
   // Fewer than k threads with a candidate: the threshold stays 0 (all of them).
-  if (rank == k - 1 && best != 0) tau_s = best;
+  if (is_kth_best(tops, kCandThreads, best, k)) tau_s = best;
   __syncthreads();
   const u64 tau = tau_s;
 #pragma unroll
   for (int i = 0; i < kCandItems; i++)
-    if (x[i] != 0 && x[i] >= tau) buf[atomicAdd(&count_s, 1)] = x[i];
+    if (passes(x[i], tau)) buf[atomicAdd(&count_s, 1)] = x[i];
   __syncthreads();
   const int m = count_s;
   for (int c = threadIdx.x; c < m; c += kCandThreads) {
     const u64 y = buf[c];
-    int r = 0;
-    for (int d = 0; d < m; d++) r += buf[d] > y;
+    const int r = rank_in(buf, m, y);
     if (r < k) dst[r] = y;
   }
   for (int r = m + threadIdx.x; r < k; r += kCandThreads) dst[r] = 0;
@@ -331,39 +297,31 @@ __device__ bool finish_fast(const u64* cand, int slices, int k, const RowSamplin
   __shared__ double w[kFastTopK];
   __shared__ u64 tau_s;
   __shared__ int count_s;
-  // The threshold: the better of the k-th best slice head (lists are best first) and the best
-  // k-th entry of a slice; either way at least k candidates lie at or above it. The first is
-  // tight when the best ids are spread over the slices, the second when they crowd in one.
+  // The threshold (merge_threshold): the k-th best slice head and the best k-th entry.
   if (threadIdx.x == 0) tau_s = 0, count_s = 0;
   u64 kth = 0;
   for (int s = threadIdx.x; s < slices; s += blockDim.x) {
-    buf[s] = cand[size_t(s) * kFastTopK];
-    kth = max(kth, cand[size_t(s) * kFastTopK + k - 1]);
+    buf[s] = cand[list_slot(s, 0)];
+    kth = max(kth, cand[list_slot(s, k - 1)]);
   }
   kth = block_max(kth, top);  // syncs: the heads are in buf
-  for (int s = threadIdx.x; s < slices; s += blockDim.x) {
-    const u64 h = buf[s];
-    int r = 0;
-    for (int t = 0; t < slices; t++) r += buf[t] > h;
-    if (r == k - 1 && h != 0) tau_s = h;
-  }
+  for (int s = threadIdx.x; s < slices; s += blockDim.x)
+    if (is_kth_best(buf, slices, buf[s], k)) tau_s = buf[s];
   __syncthreads();
-  const u64 tau = max(tau_s, kth);
+  const u64 tau = merge_threshold(tau_s, kth);
   for (int e = threadIdx.x; e < slices * k; e += blockDim.x) {
-    const int s = e / k;
-    const u64 y = cand[size_t(s) * kFastTopK + (e - s * k)];
-    if (y != 0 && y >= tau) {
+    const u64 y = cand[merge_slot(e, k)];
+    if (passes(y, tau)) {
       const int at = atomicAdd(&count_s, 1);
       if (at < kMergeCap) buf[at] = y;
     }
   }
   __syncthreads();
   const int m = count_s;
-  if (m > kMergeCap) return false;
+  if (merge_overflows(m)) return false;
   for (int c = threadIdx.x; c < m; c += blockDim.x) {
     const u64 y = buf[c];
-    int r = 0;
-    for (int d = 0; d < m; d++) r += buf[d] > y;
+    const int r = rank_in(buf, m, y);
     if (r < k) top[r] = y;
   }
   __syncthreads();
@@ -373,46 +331,12 @@ __device__ bool finish_fast(const u64* cand, int slices, int k, const RowSamplin
     return true;
   }
   const double mx = packed_value(top[0]), inv_t = 1.0 / double(p.temperature);
-  for (int r = threadIdx.x; r < n; r += blockDim.x) w[r] = exp((double(packed_value(top[r])) - mx) * inv_t);
+  for (int r = threadIdx.x; r < n; r += blockDim.x) w[r] = draw_weight(packed_value(top[r]), mx, inv_t);
   __syncthreads();
   if (threadIdx.x == 0) {
-    // The CPU sampler's loops, serial in its order (the same sums); unrolled over kFastTopK with
-    // predicates so that the loads of w do not wait on the additions.
-    int kept = 0;  // NaN logits (key 0) rank last and are never kept
-    while (kept < n && (top[kept] >> 32) != 0) kept++;
-    double all = 0.0;
-#pragma unroll 16
-    for (int r = 0; r < kFastTopK; r++)
-      if (r < kept) all += w[r];
-    // Top-p: the smallest best-first prefix whose weight reaches p * all (at least one).
-    int keep = kept;
-    if (p.top_p < 1.0f) {
-      const double target = double(p.top_p) * all;
-      double cum = 0.0;
-      keep = 0;
-#pragma unroll 16
-      for (int r = 0; r < kFastTopK; r++)
-        if (r < kept && cum < target) cum += w[r], keep = r + 1;
-      keep = max(keep, 1);
-    }
-    double total = 0.0;
-#pragma unroll 16
-    for (int r = 0; r < kFastTopK; r++)
-      if (r < keep) total += w[r];
-    // Inverse CDF, best first.
-    double u = double(p.u) * total;
-    int pick = -1;
-#pragma unroll 16
-    for (int r = 0; r < kFastTopK; r++) {
-      if (r < keep && pick < 0) {
-        if (u < w[r])
-          pick = r;
-        else
-          u -= w[r];
-      }
-    }
-    if (pick < 0) pick = keep - 1;
-    *out = kept > 0 ? packed_id(top[pick]) : (n > 0 ? packed_id(top[0]) : 0);
+    // The CPU sampler's loops, serial in its order (the same sums).
+    const int r = draw_rank(top, w, n, p.top_p, p.u);
+    *out = r >= 0 ? packed_id(top[r]) : 0;
   }
   return true;
 }
@@ -424,17 +348,12 @@ __global__ void __launch_bounds__(kThreads, 1)
                   bool fast) {
   pdl_begin();
   const RowSampling p = params[blockIdx.x];
-  const int k = fast ? fast_k(p, vocab) : 0;
+  const int k = fast ? fast_k(p.temperature, p.top_k, vocab) : 0;
   if (k > 0 && finish_fast(ws + size_t(blockIdx.x) * slices * kFastTopK, slices, k, p, out + blockIdx.x)) return;
   sample_row_general(logits, vocab, p, out + blockIdx.x);
 }
 
 int g_force_slow = 0;
-
-int slices_for(int vocab) {
-  const long long vecs = (static_cast<long long>(vocab) + 6) / 4;  // float4s a row spans, from its 16-byte boundary
-  return int((vecs + kSliceVecs - 1) / kSliceVecs);
-}
 
 }  // namespace
 
@@ -449,19 +368,17 @@ void sampling_force_slow(bool on) {
 void sample_rows(const float* logits, int n, int vocab, const RowSampling* params, int* out, const SampleWorkspace& ws,
                  cudaStream_t s) {
   if (n == 0) return;
+  if (vocab <= 0) throw EngineError("sample_rows: vocab " + std::to_string(vocab) + " (must be positive)");
   const int slices = slices_for(vocab);
-  if (vocab <= 0 || slices > kMergeCap)
-    throw EngineError("sample_rows: vocab " + std::to_string(vocab) + " is outside 1.." +
-                      std::to_string(kMergeCap * kSliceVecs * 4 - 3) + " (the finisher merges at most " +
-                      std::to_string(kMergeCap) + " slices of " + std::to_string(kSliceVecs * 4) + " logits)");
-  const size_t need = sample_workspace_entries(n, vocab);
-  if (ws.cand == nullptr || ws.capacity < need)
-    throw EngineError("sample_rows: the workspace holds " + std::to_string(ws.cand ? ws.capacity : 0) +
-                      " candidates; " + std::to_string(n) + " rows of vocab " + std::to_string(vocab) + " need " +
-                      std::to_string(need) + " (sample_workspace_entries)");
   static const bool env_fast = switch_on("HW_SAMPLE_FAST");
-  const bool fast = env_fast && !g_force_slow;
+  // Past kMergeCap slices (2M logits) the finisher cannot merge them: the general path then.
+  const bool fast = env_fast && !g_force_slow && slices <= kMergeCap;
   if (fast) {
+    const size_t need = sample_workspace_entries(n, vocab);
+    if (ws.cand == nullptr || ws.capacity < need)
+      throw EngineError("sample_rows: the workspace holds " + std::to_string(ws.cand ? ws.capacity : 0) +
+                        " candidates; " + std::to_string(n) + " rows of vocab " + std::to_string(vocab) + " need " +
+                        std::to_string(need) + " (sample_workspace_entries)");
     launch_kernel(candidates_kernel, dim3(n, slices), kCandThreads, 0, s, logits, vocab, slices, params, ws.cand);
     check_launch("sample_rows: candidates_kernel");
   }

@@ -8,7 +8,8 @@
 // - fast (greedy, or 1 <= top_k <= kFastTopK): a candidates kernel splits each row into
 //   slices and keeps every slice's best k (value, id) pairs; a finisher block per row merges
 //   them into the exact top-k, cuts top-p and draws, walking the kept ids best first (as the
-//   CPU sampler does, so the same u gives the same id up to exp's last bit).
+//   CPU sampler does, so the same u gives the same id up to exp's last bit; except rows with
+//   top_k >= vocab and no top-p, which the CPU walks by id: the same distribution, other ids).
 // - general (top_k off or above kFastTopK): one block per row walks the whole vocabulary
 //   (radix cuts for top-k and top-p), walking the kept ids by id.
 // HW_SAMPLE_FAST=0 (read once) sends every row the general way.
@@ -16,6 +17,8 @@
 #include <cuda_runtime.h>
 
 #include <cstddef>
+
+#include "sampling_select.h"  // kFastTopK
 
 namespace hw::cuda {
 
@@ -26,9 +29,6 @@ struct RowSampling {
   float top_p = 1.0f;        // 1 = off
   float u = 0.0f;            // uniform draw in [0, 1)
 };
-
-// The largest top_k the fast path takes.
-constexpr int kFastTopK = 64;
 
 // The fast path's scratch: the slices' candidates (packed order key and id), owned by the caller
 // so that nothing is allocated while a graph is captured.

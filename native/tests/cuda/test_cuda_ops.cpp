@@ -973,9 +973,31 @@ static void test_sampling() {
     cudaFree(ws.cand);
     cudaFree(dl);
   }
+  // A row with every logit -inf (a broken model): greedy gives id 0 on both paths, as the CPU's
+  // max_element does (the general path once returned no id at all: 0x7fffffff).
+  {
+    const int V = 3000;
+    float* dl = to_device(std::vector<float>(V, -INFINITY));
+    cuda::SampleWorkspace ws;
+    ws.capacity = cuda::sample_workspace_entries(1, V);
+    CUDA_OK(cudaMalloc(&ws.cand, ws.capacity * sizeof(unsigned long long)));
+    cuda::RowSampling* dq = to_device(std::vector<cuda::RowSampling>{{0, 0.0f, 0, 1.0f, 0.5f}});
+    for (bool slow : {false, true}) {
+      int* dout = to_device(std::vector<int>{-1});
+      cuda::sampling_force_slow(slow);
+      cuda::sample_rows(dl, 1, V, dq, dout, ws, nullptr);
+      CUDA_OK(cudaDeviceSynchronize());
+      cuda::sampling_force_slow(false);
+      const int id = to_host(dout, 1)[0];
+      CHECK(id == 0, "sampling %s: greedy over a row of -inf gave id %d, expected 0",
+            slow ? "general path" : "default path", id);
+      cudaFree(dout);
+    }
+    cudaFree(dq), cudaFree(ws.cand), cudaFree(dl);
+  }
   std::printf(
       "  sampling (greedy, temperature, top-k incl. ties at the k-th, top-p; mixed rows; V 1000 and 151937; "
-      "default and general path): max |frequency - probability| - 1/N %.3g (bound 1e-4)\n",
+      "default and general path; an all -inf row): max |frequency - probability| - 1/N %.3g (bound 1e-4)\n",
       worst);
 }
 
