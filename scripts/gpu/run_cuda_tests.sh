@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The CUDA backend's tests, on a machine with an NVIDIA GPU (the project's GPU machine: CUDA
 # toolkit with cuBLAS, CMake, ninja). Run from the repository root:
-#   scripts/gpu/run_cuda_tests.sh [build-dir]   (HW_SKIP_SANITIZER=1: no compute-sanitizer row)
+#   scripts/gpu/run_cuda_tests.sh [build-dir]   (HW_SKIP_SANITIZER=1: no compute-sanitizer row;
+#   HW_TEST_ROWS=REGEX: only the rows whose names match)
 # Builds the native tests with nvcc (sm_90a only, to build fast; the normal build also has
 # sm_80 and PTX), runs every CUDA test, the Hogwild engine tests on the CUDA backend and
 # compute-sanitizer on one full Hogwild run, then prints one table. Logs go to $OUT (or
@@ -17,14 +18,17 @@ export HW_REPO_ROOT=$ROOT
 rows=()
 fails=0
 
-row() {  # name, status, seconds, detail
+row() {  # name, status, seconds, detail (also printed at once: a caller's timeout keeps the rows so far)
   rows+=("| $1 | $2 | $3 | $4 |")
+  echo "  [row] $1: $2 ($3 s)"
   [ "$2" = PASS ] || fails=$((fails + 1))
 }
 
 run() {  # name, log, command...
   local name=$1 log=$2
   shift 2
+  # HW_TEST_ROWS=REGEX runs only the rows whose names match (grep -E), e.g. "sanitizer" or "chain".
+  if [ -n "${HW_TEST_ROWS:-}" ] && ! grep -qE "$HW_TEST_ROWS" <<<"$name"; then return; fi
   local t0=$SECONDS
   # Each row has a time limit (ROW_LIMIT seconds, default 90; a row takes 0-20 s on an H200): a
   # kernel that hangs (e.g. a new synchronisation protocol) fails its row, not the whole device call.
