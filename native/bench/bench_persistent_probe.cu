@@ -440,7 +440,8 @@ int main(int argc, char** argv) {
       std::printf(
           "{\"kind\":\"layer\",\"shape\":\"%s\",\"layers\":%d,\"mode\":\"%s\",\"blocks\":%d,\"us_per_layer\":%.2f,"
           "\"floor_us\":%.2f,\"vs_floor\":%.3f}\n",
-          sh->name, layers, names[mode], mode == 3 ? grid_smem : grid_launch, median(t), floor_us, median(t) / floor_us);
+          sh->name, layers, names[mode], mode == 3 ? grid_smem : grid_launch, median(t), floor_us,
+          median(t) / floor_us);
     }
     // Every way sums the same values (in other orders): relative agreement to 1e-3.
     for (int mode = 1; mode < 4; mode++)
