@@ -30,17 +30,9 @@
 
 #include "../src/cuda/launch.cuh"
 #include "bench_util.h"
+#include "../src/cuda/cuda_ok.h"
 
 using namespace hw;
-
-#define CUDA_OK(call)                                                                             \
-  do {                                                                                            \
-    cudaError_t e_ = (call);                                                                      \
-    if (e_ != cudaSuccess) {                                                                      \
-      std::fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(e_)); \
-      std::exit(2);                                                                               \
-    }                                                                                             \
-  } while (0)
 
 namespace {
 

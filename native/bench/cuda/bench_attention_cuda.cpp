@@ -26,17 +26,9 @@
 
 #include "../../src/cuda/attention.h"
 #include "../bench_util.h"
+#include "../../src/cuda/cuda_ok.h"
 
 using namespace hw::cuda;
-
-#define CUDA_OK(x)                                                                             \
-  do {                                                                                         \
-    cudaError_t e_ = (x);                                                                      \
-    if (e_ != cudaSuccess) {                                                                   \
-      std::fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
-      std::exit(2);                                                                            \
-    }                                                                                          \
-  } while (0)
 
 namespace {
 

@@ -18,17 +18,9 @@
 #include "../bench_util.h"
 #include "cuda/sampling.h"
 #include "error.h"
+#include "../../src/cuda/cuda_ok.h"
 
 using namespace hw;
-
-#define CUDA_OK(call)                                                                             \
-  do {                                                                                            \
-    cudaError_t e_ = (call);                                                                      \
-    if (e_ != cudaSuccess) {                                                                      \
-      std::fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(e_)); \
-      std::exit(2);                                                                               \
-    }                                                                                             \
-  } while (0)
 
 struct Mode {
   const char* name;

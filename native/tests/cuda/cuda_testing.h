@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <vector>
 
+#include "../../src/cuda/cuda_ok.h"
+
 // ||got - want||^2 / ||want||^2 (0 when both are zero); NaN anywhere gives infinity.
 inline double nmse(const float* got, const double* want, size_t n) {
   double num = 0, den = 0;
@@ -22,15 +24,6 @@ inline double nmse(const std::vector<float>& got, const std::vector<float>& want
   if (got.size() != want.size()) return INFINITY;
   return nmse(got.data(), w.data(), got.size());
 }
-
-#define CUDA_OK(call)                                                                             \
-  do {                                                                                            \
-    cudaError_t e_ = (call);                                                                      \
-    if (e_ != cudaSuccess) {                                                                      \
-      std::fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(e_)); \
-      std::exit(2);                                                                               \
-    }                                                                                             \
-  } while (0)
 
 template <typename T>
 T* to_device(const std::vector<T>& v) {

@@ -34,21 +34,13 @@
 #include "../../src/error.h"
 #include "../testing.h"
 #include "attention_cases.h"
+#include "../../src/cuda/cuda_ok.h"
 
 using hw::EngineError;
 using hw::ModelConfig;
 using hw::Rope;
 using hw::RopeScaling;
 using namespace hw::cuda;
-
-#define CUDA_OK(x)                                                                             \
-  do {                                                                                         \
-    cudaError_t e_ = (x);                                                                      \
-    if (e_ != cudaSuccess) {                                                                   \
-      std::fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
-      std::exit(2);                                                                            \
-    }                                                                                          \
-  } while (0)
 
 namespace {
 
