@@ -4,7 +4,7 @@
 #   scripts/gpu/final_check.sh BASE_DIR
 # 1. builds this tree (every CUDA test and benchmark) and BASE_DIR (benchmarks), sm_90a;
 # 2. bench_sampling (the sampling kernels alone: fast path and the single-block path), where the
-#    tree has it (branch s15-sampling);
+#    tree has it;
 #    bench_persistent_probe ("probe": would a persistent decode step pay? bench/cuda-decode-notes.md);
 # 3. attention_ab.sh at 16k (QwQ-32B and Qwen3-8B shapes, W = 1-8), base against this tree;
 # 4. switch_ab.sh decode steps at 1k (Qwen2.5-0.5B, Qwen2.5-7B, Qwen3-8B; W = 1, 4, 8), base
