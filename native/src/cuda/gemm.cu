@@ -587,7 +587,14 @@ void launch_decode(const DeviceMatrix& W, const void* x, int M, float* y, bool a
   const int f = g_force_unroll ? g_force_unroll : env_unroll;
   const int unroll = f == 8 ? 8 : 4;
   const bool pf = g_force_prefetch >= 0 ? g_force_prefetch == 1 : env_pf == 1;
-  const int split = g_force_split ? g_force_split : env_split;
+  // Per role (benchmark switches, read once): HW_GEMM_SPLIT_QKV (the qkv epilogue), _GU (gate/up
+  // with the SwiGLU epilogue), _RES (residual GEMMs: o_proj, down_proj) ask for that many splits
+  // of K for those launches only; HW_GEMM_SPLIT for every launch they leave unset. A test's
+  // gemm_force_split overrides both.
+  static const int env_split_qkv = env_int("HW_GEMM_SPLIT_QKV"), env_split_gu = env_int("HW_GEMM_SPLIT_GU"),
+                   env_split_res = env_int("HW_GEMM_SPLIT_RES");
+  const int role_split = sw.out ? env_split_gu : qa.p.q_out ? env_split_qkv : accumulate ? env_split_res : 0;
+  const int split = g_force_split ? g_force_split : role_split ? role_split : env_split;
   if (sw.out) {  // two tiles whatever the switches say: tile 0 holds the gate rows, tile 1 the up rows
     launch_epilogue<T16, 2, kEpiSwiglu>(w, xx, M, W.rows, W.cols, sms, ws, split, nm, s, fold, sw, kNoQkv);
     check_launch(fold.x ? "gemm_decode (tensor-core GEMM, M <= 16, folded RMSNorm, SwiGLU epilogue)"
