@@ -351,6 +351,11 @@ int main(int argc, char** argv) {
   // 3. Decode layers' weights streamed four ways. The shared-memory way runs 4 blocks of 48 KB a SM.
   CUDA_OK(cudaFuncSetAttribute(reinterpret_cast<const void*>(persistent_smem_kernel),
                                cudaFuncAttributePreferredSharedMemoryCarveout, 100));
+  // 48 KB of dynamic shared memory plus the kernel's static mbarrier is over the 48 KB a kernel
+  // gets without asking: without this its occupancy came out 0 and the launch "invalid argument"
+  // (H200, 2026-12-05 04:46 UTC).
+  CUDA_OK(cudaFuncSetAttribute(reinterpret_cast<const void*>(persistent_smem_kernel),
+                               cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
   bool sums_agree = true;
   for (size_t si = 0; si < shapes.size(); si++) {
     const Shape* sh = nullptr;
@@ -388,6 +393,12 @@ int main(int argc, char** argv) {
     int smem_per_sm = 0;
     CUDA_OK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&smem_per_sm, persistent_smem_kernel, kThreads, kSmemBytes));
     const int grid_smem = std::min(4, smem_per_sm) * sms;
+    if (grid_smem < 1) {
+      std::fprintf(stderr,
+                   "bench_persistent_probe: persistent_smem_kernel cannot be resident (%d B of shared memory)\n",
+                   kSmemBytes);
+      return 1;
+    }
     float* out = nullptr;
     CUDA_OK(cudaMalloc(&out, grid_launch * sizeof(float)));
     const double floor_us = total / (copy_gbs * 1e3) / layers;
