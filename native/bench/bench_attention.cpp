@@ -44,13 +44,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> isas = {cpu::attention_isa()};
   for (int i = 1; i < argc; i++) {
     const std::string a = argv[i];
-    auto next = [&]() -> const char* {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "bench_attention: %s needs a value\n", a.c_str());
-        std::exit(2);
-      }
-      return argv[++i];
-    };
+    auto next = [&] { return flag_value(argc, argv, i, "bench_attention"); };
     if (a == "--tokens")
       tokens = std::atoi(next());
     else if (a == "--chunk")

@@ -38,6 +38,7 @@
 #include "cpu/kernels.h"
 #include "cpu/parallel.h"
 #include "model.h"
+#include "bench_util.h"
 #include "random_checkpoint.h"
 #include "tensor.h"
 
@@ -439,13 +440,7 @@ int main(int argc, char** argv) {
   bool model_only = false;  // skip the matmul-only tables
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    auto next = [&]() -> const char* {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "%s needs a value\n", a.c_str());
-        std::exit(2);
-      }
-      return argv[++i];
-    };
+    auto next = [&] { return flag_value(argc, argv, i, "bench_cpu"); };
     if (a == "--threads")
       threads = std::atoi(next());
     else if (a == "--steps")

@@ -203,21 +203,15 @@ int main(int argc, char** argv) {
   int decode_rounds = 5;
   for (int i = 1; i < argc; i++) {
     const std::string a = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "%s needs a value\n", a.c_str());
-        std::exit(2);
-      }
-      return argv[++i];
-    };
+    auto next = [&] { return flag_value(argc, argv, i, "bench_prefill"); };
     if (a == "--tokens")
-      tokens = std::atoi(next().c_str());
+      tokens = std::atoi(next());
     else if (a == "--chunk")
-      chunk = std::atoi(next().c_str());
+      chunk = std::atoi(next());
     else if (a == "--threads")
-      threads = std::atoi(next().c_str());
+      threads = std::atoi(next());
     else if (a == "--report-s")
-      report_s = std::atof(next().c_str());
+      report_s = std::atof(next());
     else if (a == "--shape")
       shape = next();
     else if (a == "--skip-memory")
@@ -227,7 +221,7 @@ int main(int argc, char** argv) {
     else if (a == "--decode-contexts")
       context_list = next();
     else if (a == "--decode-rounds")
-      decode_rounds = std::atoi(next().c_str());
+      decode_rounds = std::atoi(next());
     else {
       std::fprintf(
           stderr,

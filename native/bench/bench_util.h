@@ -1,6 +1,9 @@
-// Small helpers the benchmarks share: comma lists from the command line, medians of timings.
+// Small helpers the benchmarks share: flag values and comma lists from the command line, medians
+// of timings.
 #pragma once
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -18,4 +21,14 @@ inline std::vector<std::string> split_list(const std::string& s) {
 inline double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.empty() ? 0 : v[v.size() / 2];
+}
+
+// The value after flag argv[i] ("--steps 20"): advances i past it, or exits with status 2 and
+// "<prog>: <flag> needs a value" when the command line ends at the flag.
+inline const char* flag_value(int argc, char** argv, int& i, const char* prog) {
+  if (i + 1 >= argc) {
+    std::fprintf(stderr, "%s: %s needs a value\n", prog, argv[i]);
+    std::exit(2);
+  }
+  return argv[++i];
 }
