@@ -579,13 +579,7 @@ void launch_decode(const DeviceMatrix& W, const void* x, int M, float* y, bool a
                    env_pf = env_int("HW_GEMM_PREFETCH"), env_split = env_int("HW_GEMM_SPLIT");
   const T16* w = static_cast<const T16*>(W.data);
   const T16* xx = static_cast<const T16*>(x);
-  // Two tiles per block halve the x reloads; one tile when that would leave SMs idle, or when K
-  // is at most one block step (8 warps x 4 chunks x 4 lanes x 8 k = 1,024): such a block is one
-  // round trip whatever its tiles, so twice the blocks is twice the bytes in flight. Measured on
-  // the H200 (2026-12-05 04:46 UTC, 3 rounds): the Qwen2.5-0.5B lm_head (K = 896) on one tile
-  // took a W = 1 / W = 4 step to 0.982x / 0.985x; at 7B (K = 3,584) one tile was slower.
-  const bool one_step = W.cols <= kWarps * 4 * 4 * 8;
-  int tiles = (W.rows + 15) / 16 >= 2 * sms && !one_step ? 2 : 1;
+  int tiles = decode_tiles(W.rows, W.cols, sms);  // gemm_split.h says why
   if (const int f = g_force_tiles ? g_force_tiles : env_tiles) tiles = f == 2 ? 2 : 1;
   // 8 chunks in flight (HW_GEMM_UNROLL=8) measured slower than 4 on the H200 (07:12 UTC call:
   // 7B W=4 5.78 vs 5.70 ms, 0.5B W=4 1.61 vs 1.51 ms), so 4 stays the default.

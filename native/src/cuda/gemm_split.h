@@ -1,6 +1,6 @@
-// Split-K for the decode GEMM: which pieces of K each block and warp reads, and how many
-// splits a launch uses. Host and device share this arithmetic, so a GPU-free test
-// (test_gemm_split) checks that every piece of every row is read exactly once.
+// Split-K and tiles per block for the decode GEMM: which pieces of K each block and warp reads,
+// how many splits and tiles a launch uses. Host and device share this arithmetic, so a GPU-free
+// test (test_gemm_split) checks that every piece of every row is read exactly once.
 //
 // Why split: a decode GEMM with few output columns (o_proj / down_proj at N = 3584 give 448
 // one-tile blocks) fills the GPU's block slots (about 3 per SM) one and a bit times; the
@@ -23,6 +23,18 @@
 namespace hw::cuda {
 
 constexpr int kGemmWarps = 8;  // warps per block; they split a block's K range among them
+
+// Output tiles (8 columns each) per block of a decode launch without an epilogue that fixes
+// them, for W with `rows` output rows over K = `cols`, on `sms` SMs. Two tiles halve the x
+// reloads; one tile when two would leave SMs idle (fewer than 2 blocks per SM), or when K is at
+// most one block step (8 warps x 4 chunks x 4 lanes x 8 k = 1,024): such a block is one round
+// trip whatever its tiles, so twice the blocks is twice the bytes in flight. Measured on an
+// H200 (2026-12-05 04:46 UTC, 3 rounds): the Qwen2.5-0.5B lm_head (K = 896) on one tile took a
+// W = 1 / W = 4 step to 0.982x / 0.985x; at 7B (K = 3,584) one tile everywhere was 1.03x slower.
+inline int decode_tiles(int rows, int cols, int sms) {
+  const bool one_step = cols <= kGemmWarps * 4 * 4 * 8;
+  return (rows + 15) / 16 >= 2 * sms && !one_step ? 2 : 1;
+}
 
 // 16-byte pieces (8 k each) [begin, end) of split s when each split holds `len` pieces.
 struct PieceRange {

@@ -5,7 +5,8 @@
 // slots, lanes) and checks that every 16-byte piece of K is read by exactly one lane of one
 // block, then sums a random row product through those partials in split order against a
 // double reference. Then the split choice: it never asks for more splits than asked or than
-// the workspace holds, and the cost model never picks a split it rates dearer than none.
+// the workspace holds, and the cost model never picks a split it rates dearer than none. Last,
+// the tiles per block of the benchmark shapes' launches and the edges of that rule.
 // The kernel itself (the fixup by the last block, bit-identical repeats) is checked on the
 // GPU by test_cuda_ops.
 #include <cmath>
@@ -101,6 +102,30 @@ int main() {
             split_taken += c.splits > 1;
             choices++;
           }
-  std::printf("  split ranges: %d cases; choices: %d, %d of them split\n", cases, choices, split_taken);
+  // Tiles per block on a 132-SM H200, for the launches of the benchmark shapes that take no
+  // epilogue (the gate/up GEMM always has two: gate and up) and for the edges of the rule.
+  struct TileCase {
+    const char* what;
+    int rows, cols, sms, tiles;
+  };
+  const TileCase tile_cases[] = {
+      {"Qwen2.5-0.5B lm_head (tied, K 896: one block step)", 151936, 896, 132, 1},
+      {"Qwen2.5-0.5B qkv (144 tiles: under 2 a SM)", 1152, 896, 132, 1},
+      {"Qwen2.5-0.5B down_proj", 896, 4864, 132, 1},
+      {"Qwen2.5-7B qkv (288 two-tile blocks)", 4608, 3584, 132, 2},
+      {"Qwen2.5-7B o_proj (224 two-tile blocks would idle SMs)", 3584, 3584, 132, 1},
+      {"Qwen2.5-7B lm_head", 152064, 3584, 132, 2},
+      {"Qwen3-8B qkv", 6144, 4096, 132, 2},
+      {"K 1,024: still one step", 151936, 1024, 132, 1},
+      {"K 1,032: two steps", 151936, 1032, 132, 2},
+      {"exactly 2 blocks a SM", 16 * 264, 4096, 132, 2},
+      {"one row of tiles short", 16 * 264 - 16, 4096, 132, 1},
+  };
+  for (const TileCase& t : tile_cases) {
+    const int got = decode_tiles(t.rows, t.cols, t.sms);
+    CHECK(got == t.tiles, "decode_tiles, %s: %d tiles, expected %d", t.what, got, t.tiles);
+  }
+  std::printf("  split ranges: %d cases; choices: %d, %d of them split; tile choices: %zu\n", cases, choices,
+              split_taken, sizeof(tile_cases) / sizeof(tile_cases[0]));
   return test_summary("test_gemm_split");
 }
