@@ -24,8 +24,8 @@ namespace hw::cuda {
 
 constexpr int kGemmWarps = 8;  // warps per block; they split a block's K range among them
 
-// Output tiles (8 columns each) per block of a decode launch without an epilogue that fixes
-// them, for W with `rows` output rows over K = `cols`, on `sms` SMs. Two tiles halve the x
+// Output tiles (8 columns each) per block of a decode launch for W with `rows` output rows over
+// K = `cols`, on `sms` SMs (the SwiGLU epilogue takes two whatever this says: gate and up). Two tiles halve the x
 // reloads; one tile when two would leave SMs idle (fewer than 2 blocks per SM), or when K is at
 // most one block step (8 warps x 4 chunks x 4 lanes x 8 k = 1,024): such a block is one round
 // trip whatever its tiles, so twice the blocks is twice the bytes in flight. Measured on an

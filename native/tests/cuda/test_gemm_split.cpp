@@ -102,8 +102,8 @@ int main() {
             split_taken += c.splits > 1;
             choices++;
           }
-  // Tiles per block on a 132-SM H200, for the launches of the benchmark shapes that take no
-  // epilogue (the gate/up GEMM always has two: gate and up) and for the edges of the rule.
+  // Tiles per block on a 132-SM H200, for the benchmark shapes' launches that follow the rule
+  // (all but gate/up, which always has two: gate and up) and for the edges of the rule.
   struct TileCase {
     const char* what;
     int rows, cols, sms, tiles;
