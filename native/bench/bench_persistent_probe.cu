@@ -238,17 +238,6 @@ __global__ void __launch_bounds__(kThreads, 4) persistent_smem_kernel(Matrices m
   }
 }
 
-int arg_int(int argc, char** argv, const char* name, int def) {
-  for (int i = 1; i + 1 < argc; i++)
-    if (std::string(argv[i]) == name) return std::atoi(argv[i + 1]);
-  return def;
-}
-std::string arg_str(int argc, char** argv, const char* name, const char* def) {
-  for (int i = 1; i + 1 < argc; i++)
-    if (std::string(argv[i]) == name) return argv[i + 1];
-  return def;
-}
-
 struct Shape {
   const char* name;
   int hidden, inter, qkv;  // qkv: rows of the stacked q/k/v matrix
@@ -264,9 +253,26 @@ float elapsed_us(cudaEvent_t a, cudaEvent_t b) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const int launches = arg_int(argc, argv, "--launches", 200), reps = arg_int(argc, argv, "--reps", 5);
-  const std::vector<std::string> shapes = split_list(arg_str(argc, argv, "--shapes", "0.5b,7b"));
-  const std::vector<std::string> layer_counts = split_list(arg_str(argc, argv, "--layers", "24,8"));
+  int launches = 200, reps = 5;
+  std::string shape_list = "0.5b,7b", layer_list = "24,8";
+  for (int i = 1; i < argc; i++) {
+    const std::string a = argv[i];
+    auto next = [&] { return flag_value(argc, argv, i, "bench_persistent_probe"); };
+    if (a == "--launches")
+      launches = std::max(1, std::atoi(next()));
+    else if (a == "--reps")
+      reps = std::max(1, std::atoi(next()));
+    else if (a == "--shapes")
+      shape_list = next();
+    else if (a == "--layers")
+      layer_list = next();
+    else {
+      std::fprintf(stderr,
+                   "usage: bench_persistent_probe [--launches 200] [--shapes 0.5b,7b] [--layers 24,8] [--reps 5]\n");
+      return 2;
+    }
+  }
+  const std::vector<std::string> shapes = split_list(shape_list), layer_counts = split_list(layer_list);
   int dev = 0, sms = 0, coop = 0;
   CUDA_OK(cudaGetDevice(&dev));
   CUDA_OK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));

@@ -11,7 +11,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -38,13 +37,6 @@ static const Shape kShapes[] = {
     {"qwq-32b", "Qwen2ForCausalLM", 5120, 27648, 64, 40, 8, 128, 152064, false},
 };
 
-static std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> v;
-  std::stringstream ss(s);
-  for (std::string x; std::getline(ss, x, ',');) v.push_back(x);
-  return v;
-}
-
 static double ms_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -52,27 +44,30 @@ static double ms_since(std::chrono::steady_clock::time_point t0) {
 int main(int argc, char** argv) {
   std::string shapes = "qwen2.5-0.5b,qwen2.5-7b,qwen3-8b,qwq-32b", workers = "1,2,4,8", contexts = "1024,16384";
   int steps = 12, warmup = 3, prefill = 2048;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string a = argv[i], v = argv[i + 1];
+  for (int i = 1; i < argc; i++) {
+    const std::string a = argv[i];
+    auto next = [&] { return flag_value(argc, argv, i, "bench_cuda"); };
     if (a == "--shapes")
-      shapes = v;
+      shapes = next();
     else if (a == "--workers")
-      workers = v;
+      workers = next();
     else if (a == "--contexts")
-      contexts = v;
+      contexts = next();
     else if (a == "--steps")
-      steps = std::stoi(v);
+      steps = std::max(1, std::atoi(next()));
     else if (a == "--warmup")  // profiling: fewer untimed steps (the second one captures the CUDA graph)
-      warmup = std::stoi(v);
+      warmup = std::max(0, std::atoi(next()));
     else if (a == "--prefill")
-      prefill = std::stoi(v);
+      prefill = std::max(0, std::atoi(next()));
     else {
-      std::fprintf(stderr, "unknown option %s\n", a.c_str());
+      std::fprintf(stderr,
+                   "usage: bench_cuda [--shapes A,B] [--workers 1,2,4,8] [--contexts 1024,16384] [--steps S] "
+                   "[--warmup N] [--prefill T]\n");
       return 2;
     }
   }
   try {
-    for (const std::string& sn : split(shapes)) {
+    for (const std::string& sn : split_list(shapes)) {
       const Shape* sh = nullptr;
       for (const Shape& s : kShapes)
         if (sn == s.name) sh = &s;
@@ -104,9 +99,9 @@ int main(int argc, char** argv) {
           sh->name, weight_elems * 2, step_bytes, kv_per_token, load_ms, model->device().c_str());
       std::fflush(stdout);
 
-      for (const std::string& cs : split(contexts)) {
+      for (const std::string& cs : split_list(contexts)) {
         const int ctx = std::stoi(cs);
-        for (const std::string& ws : split(workers)) {
+        for (const std::string& ws : split_list(workers)) {
           const int W = std::stoi(ws);
           KvCache& cache = model->cache();
           std::vector<TokenMove> copies;

@@ -32,18 +32,19 @@ struct Mode {
 int main(int argc, char** argv) {
   std::string rows_arg = "1,4,8";
   int vocab = 151936, launches = 200, warmup = 20;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string a = argv[i], v = argv[i + 1];
+  for (int i = 1; i < argc; i++) {
+    const std::string a = argv[i];
+    auto next = [&] { return flag_value(argc, argv, i, "bench_sampling"); };
     if (a == "--rows")
-      rows_arg = v;
+      rows_arg = next();
     else if (a == "--vocab")
-      vocab = std::stoi(v);
+      vocab = std::max(1, std::atoi(next()));
     else if (a == "--launches")
-      launches = std::stoi(v);
+      launches = std::max(1, std::atoi(next()));
     else if (a == "--warmup")
-      warmup = std::stoi(v);
+      warmup = std::max(0, std::atoi(next()));
     else {
-      std::fprintf(stderr, "unknown option %s\n", a.c_str());
+      std::fprintf(stderr, "usage: bench_sampling [--rows 1,4,8] [--vocab V] [--launches N] [--warmup N]\n");
       return 2;
     }
   }
