@@ -57,23 +57,14 @@ int main(int argc, char** argv) {
       rounds = std::atoi(next());
     else if (a == "--item-rows") {
       item_rows.clear();
-      for (const char* p = next(); *p;) {
-        item_rows.push_back(std::atoi(p));
-        while (*p && *p != ',') p++;
-        if (*p == ',') p++;
-      }
+      for (const std::string& n : split_list(next())) item_rows.push_back(std::atoi(n.c_str()));
     } else if (a == "--isa") {
-      isas.clear();
-      for (std::string list = next(); !list.empty();) {
-        const size_t comma = list.find(',');
-        const std::string name = list.substr(0, comma);
+      isas = split_list(next());
+      for (const std::string& name : isas)
         if (!cpu::set_attention_isa(name.c_str())) {
           std::fprintf(stderr, "bench_attention: this CPU cannot run ISA '%s'\n", name.c_str());
           return 2;
         }
-        isas.push_back(name);
-        list = comma == std::string::npos ? "" : list.substr(comma + 1);
-      }
     } else {
       std::fprintf(stderr,
                    "usage: bench_attention [--tokens N] [--chunk C] [--threads T] [--rounds R] [--item-rows A,B,...] "
@@ -81,7 +72,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  if (tokens < 1 || chunk < 1 || threads < 1 || rounds < 1 || page_layers < 1 || item_rows.empty()) {
+  if (tokens < 1 || chunk < 1 || threads < 1 || rounds < 1 || page_layers < 1 || item_rows.empty() || isas.empty()) {
     std::fprintf(stderr, "bench_attention: every value must be positive\n");
     return 2;
   }
