@@ -8,13 +8,15 @@
 //    (an arrival counter, one thread per block spinning on it): us per barrier.
 // 3. layer: the weights of decode layers streamed as the step streams them (qkv, o, gate/up, down,
 //    distinct buffers per layer so that nothing stays in L2 from layer to layer) by one streaming
-//    loop (16-byte loads, 8 in flight per thread, a sum that the compiler cannot drop), in four
+//    loop (16-byte loads, 8 in flight per thread, a sum that the compiler cannot drop), in six
 //    ways: one launch per matrix with PDL in a CUDA graph ("launches", the present step's
 //    boundaries); one cooperative launch with a barrier where a matrix ends ("persistent"); the
 //    same with each block asking L2 for its slice of the next matrix before it waits
 //    ("persistent_ahead"); the same with each block copying the first 48 KB of its next slice into
-//    shared memory before it waits ("persistent_smem", the plan's own mechanism). Printed per
-//    layer against the bytes at the measured copy rate.
+//    shared memory before it waits ("persistent_smem", the plan's own mechanism), and that way
+//    with fewer waits: only before qkv and gate/up ("persistent_smem_2waits", what a design with
+//    per-tile dependencies keeps) and none ("persistent_smem_nowait", the floor of any such
+//    design). Printed per layer against the bytes at the measured copy rate.
 //
 // One JSON line a measurement; the sums are checked equal between the ways (exit 1 if not).
 //   bench_persistent_probe [--launches 200] [--shapes 0.5b,7b] [--layers 24,8] [--reps 5]
@@ -195,12 +197,19 @@ __device__ __forceinline__ void slice_of(size_t units, size_t& begin, size_t& en
   if (end < begin) end = begin;
 }
 
-__global__ void __launch_bounds__(kThreads, 4) persistent_smem_kernel(Matrices m, float* out, unsigned* counter) {
+// wait_mask: bit j set = the barrier before each layer's matrix j (qkv 0, o 1, gate/up 2, down 3).
+// 0xF is the chained step (every matrix waits for the whole grid); 0x5 waits only before qkv and
+// gate/up, the two that read a norm of the whole residual row (a per-tile design's o_proj and
+// down_proj wait only for their own K range's producers, here for nobody); 0 never waits (the
+// floor of any dependency scheme with staged weights).
+__global__ void __launch_bounds__(kThreads, 4)
+    persistent_smem_kernel(Matrices m, float* out, unsigned* counter, unsigned wait_mask) {
   extern __shared__ __align__(128) uint4 stage[];  // kSmemBytes
   __shared__ __align__(8) unsigned long long bar;
   if (threadIdx.x == 0) mbar_init(smem_addr(&bar));
   __syncthreads();
   uint32_t phase = 0;
+  unsigned barriers = 0;
   for (int i = 0; i < m.count; i++) {
     size_t begin, end;
     slice_of(m.units[i], begin, end);
@@ -234,7 +243,7 @@ __global__ void __launch_bounds__(kThreads, 4) persistent_smem_kernel(Matrices m
       for (uint32_t o = 0; o < bytes; o += 16384)
         bulk_copy(smem_addr(stage) + o, m.w[i + 1] + nb + o / 16, min(bytes - o, 16384u), smem_addr(&bar));
     }
-    grid_barrier(counter, unsigned(i + 1) * gridDim.x);
+    if (i + 1 < m.count && ((wait_mask >> ((i + 1) % 4)) & 1)) grid_barrier(counter, ++barriers * gridDim.x);
   }
 }
 
@@ -417,8 +426,16 @@ int main(int argc, char** argv) {
       cuda::launch_kernel(stream_kernel, dim3(grid_launch), dim3(kThreads), 0, s, w[i], units[i], out);
     CUDA_OK(cudaStreamEndCapture(s, &g));
     CUDA_OK(cudaGraphInstantiate(&ge, g, 0));
-    double sums[4] = {0, 0, 0, 0};
-    for (int mode = 0; mode < 4; mode++) {
+    constexpr int kModes = 6;
+    const char* names[kModes] = {"launches",
+                                 "persistent",
+                                 "persistent_ahead",
+                                 "persistent_smem",
+                                 "persistent_smem_2waits",
+                                 "persistent_smem_nowait"};
+    const unsigned wait_masks[kModes] = {0, 0, 0, 0xF, 0x5, 0x0};
+    double sums[kModes] = {};
+    for (int mode = 0; mode < kModes; mode++) {
       std::vector<double> t;
       for (int r = 0; r < reps + 1; r++) {
         CUDA_OK(cudaMemsetAsync(out, 0, grid_launch * sizeof(float), s));
@@ -426,9 +443,10 @@ int main(int argc, char** argv) {
         CUDA_OK(cudaEventRecord(e0, s));
         if (mode == 0) {
           CUDA_OK(cudaGraphLaunch(ge, s));
-        } else if (mode == 3) {
+        } else if (mode >= 3) {
           Matrices m{dw, du, count};
-          void* args[] = {&m, &out, &counter};
+          unsigned mask = wait_masks[mode];
+          void* args[] = {&m, &out, &counter, &mask};
           CUDA_OK(cudaLaunchCooperativeKernel(reinterpret_cast<void*>(persistent_smem_kernel), dim3(grid_smem),
                                               dim3(kThreads), args, kSmemBytes, s));
         } else {
@@ -445,15 +463,14 @@ int main(int argc, char** argv) {
       std::vector<float> h(grid_launch);
       CUDA_OK(cudaMemcpy(h.data(), out, h.size() * sizeof(float), cudaMemcpyDeviceToHost));
       for (float x : h) sums[mode] += x;
-      const char* names[4] = {"launches", "persistent", "persistent_ahead", "persistent_smem"};
       std::printf(
           "{\"kind\":\"layer\",\"shape\":\"%s\",\"layers\":%d,\"mode\":\"%s\",\"blocks\":%d,\"us_per_layer\":%.2f,"
           "\"floor_us\":%.2f,\"vs_floor\":%.3f}\n",
-          sh->name, layers, names[mode], mode == 3 ? grid_smem : grid_launch, median(t), floor_us,
+          sh->name, layers, names[mode], mode >= 3 ? grid_smem : grid_launch, median(t), floor_us,
           median(t) / floor_us);
     }
     // Every way sums the same values (in other orders): relative agreement to 1e-3.
-    for (int mode = 1; mode < 4; mode++)
+    for (int mode = 1; mode < kModes; mode++)
       if (std::abs(sums[mode] - sums[0]) > 1e-3 * std::abs(sums[0])) sums_agree = false;
     cudaGraphExecDestroy(ge), cudaGraphDestroy(g);
     for (const uint4* p : w) cudaFree(const_cast<uint4*>(p));

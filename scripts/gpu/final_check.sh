@@ -52,7 +52,7 @@ if [ -n "$sampling" ] && want sampling; then
   save
 fi
 if [ -n "$probe" ] && want probe; then
-  echo "## bench_persistent_probe (kernel boundary vs device-wide barrier; layers streamed four ways)"
+  echo "## bench_persistent_probe (kernel boundary vs device-wide barrier; layers streamed six ways)"
   timeout 120 native/build-gpu/bench_persistent_probe 2>&1 | tee "$L/probe.txt"
   save
 fi
