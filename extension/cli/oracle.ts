@@ -16,7 +16,7 @@ import { heldOutProblems } from '../tasks/wordProblems';
 import type { SimConvention, SimLayout } from '../tasks/collabSim';
 import { meanStepRatios, oracleRuns } from '../tasks/oracle';
 import { memoEncoder, simTokensFor } from '../tasks/simTokens';
-import { layoutName, summarize } from '../eval/report';
+import { layoutName, pct, summarize } from '../eval/report';
 import { digitIds } from '../collab/runConfig';
 import { CliError, helpText, parseArgs, parseList, repoRoot, runCli, type FlagSpec } from './args';
 import { out } from './model';
@@ -44,8 +44,6 @@ function list<T>(raw: unknown, what: string, allowed: string, ok: (s: string) =>
   if (!items.length) throw new CliError(`${what} is empty (allowed: ${allowed})`);
   return items;
 }
-
-const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 
 runCli(async () => {
   const { flags } = parseArgs(process.argv.slice(2), SPEC);

@@ -86,7 +86,8 @@ export function summarize(runs: readonly EvalRun[]): GroupSummary[] {
   return out.sort((a, b) => rank(a.layout) - rank(b.layout) || a.workers - b.workers);
 }
 
-const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+/** 0.1234 -> "12.3%": how the report, the oracle and the report panel write rates. */
+export const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 
 export function layoutName(layout: string): string {
   return layout === 'isolated' ? 'no sharing (control)' : layout;

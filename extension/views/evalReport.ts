@@ -7,20 +7,11 @@ import * as vscode from 'vscode';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { layoutName, pct, type GroupSummary } from '../eval/report';
+import { escapeHtml } from './html';
 
-interface Group {
-  layout: string;
-  workers: number;
-  runs: number;
-  accuracy: number;
-  medianCorrectStep: number | null;
-  stepsToReference: number | null;
-  ratio: number | null;
-  duplicationRate: number;
-}
-
-const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
-const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+/** What the page shows of each group of eval.json (written by summarize). */
+type Group = Pick<GroupSummary, 'layout' | 'workers' | 'runs' | 'accuracy' | 'medianCorrectStep' | 'stepsToReference' | 'ratio' | 'duplicationRate'>;
 
 /** The report page of an eval.json (throws a clear error for a file that is not one). */
 export function evalReportHtml(jsonFile: string): string {
@@ -35,7 +26,7 @@ export function evalReportHtml(jsonFile: string): string {
   const svg = fs.existsSync(svgFile) ? fs.readFileSync(svgFile) : null;
   const nonce = randomBytes(16).toString('base64');
   const rows = report.groups
-    .map((g) => `<tr><td>${esc(g.layout === 'isolated' ? 'no sharing (control)' : g.layout)}</td><td>${g.workers}</td><td>${g.runs}</td><td>${pct(g.accuracy)}</td><td>${g.medianCorrectStep ?? '-'}</td><td>${g.stepsToReference ?? 'not reached'}</td><td>${g.ratio !== null ? g.ratio.toFixed(2) : '-'}</td><td>${pct(g.duplicationRate)}</td></tr>`)
+    .map((g) => `<tr><td>${escapeHtml(layoutName(g.layout))}</td><td>${g.workers}</td><td>${g.runs}</td><td>${pct(g.accuracy)}</td><td>${g.medianCorrectStep ?? '-'}</td><td>${g.stepsToReference ?? 'not reached'}</td><td>${g.ratio !== null ? g.ratio.toFixed(2) : '-'}</td><td>${pct(g.duplicationRate)}</td></tr>`)
     .join('\n');
   return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="UTF-8">
@@ -49,7 +40,7 @@ img { max-width: 100%; background: white; }
 </style><title>Hogwild evaluation</title></head>
 <body>
 <h2>Accuracy against sequential steps</h2>
-<p>${esc(report.model ?? '')} — ${report.problems ?? '?'} problems (${esc(jsonFile)})</p>
+<p>${escapeHtml(report.model ?? '')} — ${report.problems ?? '?'} problems (${escapeHtml(jsonFile)})</p>
 ${svg ? `<img alt="accuracy against sequential forward steps" src="data:image/svg+xml;base64,${svg.toString('base64')}">` : '<p>(no eval.svg beside the report)</p>'}
 <table><thead><tr><th>layout</th><th>W</th><th>runs</th><th>accuracy</th><th>median steps to a right answer</th><th>steps to reach W=1 accuracy</th><th>× W=1 steps</th><th>runs with a duplicated part</th></tr></thead>
 <tbody>${rows}</tbody></table>

@@ -5,6 +5,11 @@
 import * as vscode from 'vscode';
 import { randomBytes } from 'node:crypto';
 
+/** Text made safe for HTML content and double-quoted attributes. */
+export function escapeHtml(s: string): string {
+  return s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+}
+
 export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions {
   return {
     enableScripts: true,
@@ -28,7 +33,6 @@ export function webviewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, o
     "form-action 'none'",
     "base-uri 'none'",
   ].join('; ');
-  const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -36,7 +40,7 @@ export function webviewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, o
 <meta http-equiv="Content-Security-Policy" content="${csp}">
 <meta name="viewport" content="width=device-width, initial-scale=1.0">
 ${styles.map((u) => `<link rel="stylesheet" href="${u}" nonce="${nonce}">`).join('\n')}
-<title>${esc(opts.title)}</title>
+<title>${escapeHtml(opts.title)}</title>
 </head>
 <body>
 <script nonce="${nonce}" src="${script}"></script>
