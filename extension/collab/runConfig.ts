@@ -102,6 +102,27 @@ export function headerIds(tok: HwTokenizer, name: string, step: number, digits =
   return [...prefix, ...String(step).split('').map((c) => digits[c.charCodeAt(0) - 48]), ...suffix];
 }
 
+/** What text and raw runs alike take from the sampling settings, the limits and the build options. */
+function samplingAndLimits(
+  cfg: RunConfig,
+  maxTokens: number,
+  maxContext: number,
+  opts: BuildOptions,
+): Pick<NativeRunConfig, 'temperature' | 'topK' | 'topP' | 'seed' | 'maxTokens' | 'maxContext' | 'maxContextSetting' | 'kvBudgetBytes' | 'kvBudgetSetting' | 'attentionShares'> {
+  return {
+    temperature: cfg.sampling.temperature,
+    topK: cfg.sampling.topK,
+    topP: cfg.sampling.topP,
+    seed: cfg.sampling.seed,
+    maxTokens,
+    maxContext,
+    maxContextSetting: opts.contextSetting ?? 'hogwild.maxContext',
+    kvBudgetBytes: opts.kvBudgetBytes ?? 0,
+    kvBudgetSetting: opts.kvBudgetSetting ?? 'hogwild.kvBudgetMB',
+    attentionShares: opts.attentionShares ?? false,
+  };
+}
+
 export function buildNativeRunConfig(cfg: RunConfig, tok: HwTokenizer | null, model: NativeModelConfig, opts: BuildOptions = {}): NativeRunConfig {
   if (!['contiguous', 'interleaved', 'combined', 'isolated'].includes(cfg.layout)) fail(`layout must be contiguous, interleaved, combined or isolated, got ${JSON.stringify(cfg.layout)}`);
   checkSampling(cfg);
@@ -153,16 +174,7 @@ export function buildNativeRunConfig(cfg: RunConfig, tok: HwTokenizer | null, mo
     tokenBytes: bytes,
     tokenOffsets,
     eosIds: i32(eos),
-    temperature: cfg.sampling.temperature,
-    topK: cfg.sampling.topK,
-    topP: cfg.sampling.topP,
-    seed: cfg.sampling.seed,
-    maxTokens: cfg.maxTokens,
-    maxContext,
-    maxContextSetting: opts.contextSetting ?? 'hogwild.maxContext',
-    kvBudgetBytes: opts.kvBudgetBytes ?? 0,
-    kvBudgetSetting: opts.kvBudgetSetting ?? 'hogwild.kvBudgetMB',
-    attentionShares: opts.attentionShares ?? false,
+    ...samplingAndLimits(cfg, cfg.maxTokens, maxContext, opts),
     raw: false,
     rawSteps: 0,
     rawStepIds: new Int32Array(0),
@@ -218,16 +230,7 @@ function buildRaw(cfg: RunConfig, given: RawRunConfig, model: NativeModelConfig,
     tokenBytes: table ? table.bytes : new Uint8Array(0),
     tokenOffsets: table ? table.offsets.slice(0, model.vocab + 1) : Int32Array.of(0),
     eosIds: empty,
-    temperature: cfg.sampling.temperature,
-    topK: cfg.sampling.topK,
-    topP: cfg.sampling.topP,
-    seed: cfg.sampling.seed,
-    maxTokens: raw.workerIds.length * raw.steps,
-    maxContext,
-    maxContextSetting: opts.contextSetting ?? 'hogwild.maxContext',
-    kvBudgetBytes: opts.kvBudgetBytes ?? 0,
-    kvBudgetSetting: opts.kvBudgetSetting ?? 'hogwild.kvBudgetMB',
-    attentionShares: opts.attentionShares ?? false,
+    ...samplingAndLimits(cfg, raw.workerIds.length * raw.steps, maxContext, opts),
     raw: true,
     rawSteps: raw.steps,
     rawStepIds: i32(stepIds),
