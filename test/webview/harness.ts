@@ -163,23 +163,6 @@ export async function screenshot(page: Page, name: string, selector?: string): P
   await target.screenshot({ path: path.join(artifactsDir, `${name}.png`) });
 }
 
-/** The colour of one canvas pixel (CSS pixels = canvas pixels here: deviceScaleFactor 1). */
-export async function pixel(page: Page, selector: string, x: number, y: number): Promise<[number, number, number]> {
-  return page.evaluate(
-    ({ selector, x, y }) => {
-      const c = document.querySelector(selector) as HTMLCanvasElement;
-      const copy = document.createElement('canvas');
-      copy.width = c.width;
-      copy.height = c.height;
-      const ctx = copy.getContext('2d')!;
-      ctx.drawImage(c, 0, 0);
-      const d = ctx.getImageData(x, y, 1, 1).data;
-      return [d[0]!, d[1]!, d[2]!] as [number, number, number];
-    },
-    { selector, x, y },
-  );
-}
-
 export function hex(c: readonly number[]): string {
   return '#' + c.map((x) => x.toString(16).padStart(2, '0')).join('');
 }
