@@ -3,9 +3,9 @@
 // written by `npm run record-trace`). Expected values come from the trace's events
 // (traceReference.ts), never from the panel's own state.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { WORKER_COLORS, SHARED_GREY } from '../../webview/insights/palette';
-import { allEvents, at, canvasPixels, hex, launch, openPanel, pageErrors, postToPage, readFixtureTrace, screenshot, settle, showTrace, type Theme } from './harness';
+import { allEvents, at, browserPerFile, canvasPixels, hex, mapLayoutRows, openPanel, pageErrors, postToPage, readFixtureTrace, screenshot, settle, showTrace, type Theme } from './harness';
 import { authorOf, pieceAt, sourceIndex, traceReference, type TraceReference } from './traceReference';
 
 const LAYOUT_TRACES = ['contiguous', 'interleaved', 'combined', 'combined-moves'];
@@ -14,28 +14,11 @@ const ROW_STEP = 28;
 const MAP = '.insight-map .cache-map-canvas';
 const TIME = '.heatmap-time-host canvas';
 
-let browser: Browser;
-beforeAll(async () => {
-  browser = await launch();
-});
-afterAll(async () => {
-  await browser?.close();
-});
+const browser = browserPerFile();
 
 type Rgb = [number, number, number];
 const rgbOf = (h: string): Rgb => [1, 3, 5].map((i) => parseInt(h.slice(i, i + 2), 16)) as Rgb;
 const near = (a: readonly number[], b: readonly number[], tol: number) => a.every((v, i) => Math.abs(v - b[i]!) <= tol);
-
-interface Seg {
-  worker: number;
-  seg: { block: number; offset: number; length: number };
-  x0: number;
-  x1: number;
-}
-
-async function layoutRows(page: Page): Promise<Seg[][]> {
-  return page.evaluate(() => (window as unknown as { hogwildPanel: { insights: { map: { layoutRows: Seg[][] } } } }).hogwildPanel.insights.map.layoutRows.map((r) => r.map((s) => ({ worker: s.worker, seg: { ...s.seg }, x0: s.x0, x1: s.x1 }))));
-}
 
 describe.each(LAYOUT_TRACES)('%s trace', (name) => {
   const trace = readFixtureTrace(name);
@@ -43,7 +26,7 @@ describe.each(LAYOUT_TRACES)('%s trace', (name) => {
   let page: Page;
 
   beforeAll(async () => {
-    page = await openPanel(browser, 'dark', { width: 1200 });
+    page = await openPanel(browser(), 'dark', { width: 1200 });
     await showTrace(page, trace);
   });
   afterAll(async () => {
@@ -52,7 +35,7 @@ describe.each(LAYOUT_TRACES)('%s trace', (name) => {
   });
 
   test('the cache map draws every view in the trace\'s order, to scale', async () => {
-    const rows = await layoutRows(page);
+    const rows = await mapLayoutRows(page);
     expect(rows.map((r) => r.map((s) => s.seg))).toEqual(ref.views);
     // To scale: widths proportional to lengths (the prompt may be compressed).
     for (const r of rows) {
@@ -63,7 +46,7 @@ describe.each(LAYOUT_TRACES)('%s trace', (name) => {
   });
 
   test('the block under x in worker w\'s strip carries its author\'s colour', async () => {
-    const rows = await layoutRows(page);
+    const rows = await mapLayoutRows(page);
     const img = await canvasPixels(page, MAP);
     let checked = 0;
     rows.forEach((r, w) => {
@@ -88,7 +71,7 @@ describe.each(LAYOUT_TRACES)('%s trace', (name) => {
   });
 
   test('kinds are told apart by bands: headers, notes, the history; a fork\'s shared pages in its origin\'s colour', async () => {
-    const rows = await layoutRows(page);
+    const rows = await mapLayoutRows(page);
     const img = await canvasPixels(page, MAP);
     const seen = new Set<string>();
     rows.forEach((r, w) => {
@@ -114,7 +97,7 @@ describe.each(LAYOUT_TRACES)('%s trace', (name) => {
   });
 
   test('hover tells block, author, kind, length, offset and query rotation', async () => {
-    const rows = await layoutRows(page);
+    const rows = await mapLayoutRows(page);
     await page.locator(MAP).scrollIntoViewIfNeeded();
     const box = (await page.locator(MAP).boundingBox())!;
     for (const w of [0, rows.length - 1]) {
@@ -341,11 +324,11 @@ describe.each(LAYOUT_TRACES)('%s trace', (name) => {
   });
 
   test('zoom: + doubles every block\'s width, 0 fits the longest view again', async () => {
-    const before = await layoutRows(page);
+    const before = await mapLayoutRows(page);
     await page.locator(MAP).focus();
     await page.keyboard.press('+');
     await settle(page);
-    const after = await layoutRows(page);
+    const after = await mapLayoutRows(page);
     expect(await page.locator('.cache-map-zoom').innerText()).toBe('2×');
     before.forEach((r, w) =>
       r.forEach((s, i) => {
@@ -355,7 +338,7 @@ describe.each(LAYOUT_TRACES)('%s trace', (name) => {
     );
     await page.keyboard.press('0');
     await settle(page);
-    expect((await layoutRows(page)).map((r) => r.map((s) => [s.x0, s.x1]))).toEqual(before.map((r) => r.map((s) => [s.x0, s.x1])));
+    expect((await mapLayoutRows(page)).map((r) => r.map((s) => [s.x0, s.x1]))).toEqual(before.map((r) => r.map((s) => [s.x0, s.x1])));
   });
 
   test('screenshots of each view', async () => {
@@ -433,12 +416,12 @@ describe('renderers', () => {
   }
 
   test('the Canvas 2D fallback draws the same cells with WebGL2 missing, and after a lost context', async () => {
-    const gl = await openPanel(browser, 'dark');
+    const gl = await openPanel(browser(), 'dark');
     await showTrace(gl, trace);
     expect(await gl.locator(TIME).getAttribute('data-backend')).toBe('webgl2');
     const want = await gridPixels(gl);
 
-    const noGl = await openPanel(browser, 'dark', { noWebGL2: true });
+    const noGl = await openPanel(browser(), 'dark', { noWebGL2: true });
     await showTrace(noGl, trace);
     expect(await noGl.locator(TIME).getAttribute('data-backend')).toBe('canvas2d');
     const got = await gridPixels(noGl);
@@ -467,7 +450,7 @@ describe('renderers', () => {
   });
 
   test.each(['high-contrast', 'light'] as Theme[])('%s theme: solid colours only (no blends, no anti-aliasing)', async (theme) => {
-    const page = await openPanel(browser, theme);
+    const page = await openPanel(browser(), theme);
     await showTrace(page, trace);
     const img = await canvasPixels(page, MAP);
     const palette = theme === 'light' ? 'light' : 'dark';
@@ -497,7 +480,7 @@ describe('renderers', () => {
 
 describe('find', () => {
   test('reaches a match in a virtualised part of a long lane and highlights it', async () => {
-    const page = await openPanel(browser, 'dark', { height: 700 });
+    const page = await openPanel(browser(), 'dark', { height: 700 });
     // A long synthetic lane: one worker, 4000 tokens; the needle near the start.
     const events: unknown[] = [
       { type: 'run-state', state: 'running' },

@@ -7,9 +7,11 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { parseTrace, type ParsedTrace } from '../../extension/trace';
 import type { EngineEvent } from '../../protocol/messages';
+import type { MapSegment } from '../../webview/insights/cacheMap';
 
 export const repoRoot = path.resolve(__dirname, '..', '..');
 export const artifactsDir = path.join(repoRoot, '.test-artifacts', 'webview');
@@ -100,6 +102,21 @@ export async function launch(): Promise<Browser> {
   });
 }
 
+/**
+ * One Chromium for the calling test file: launched before its tests, closed after them. Call
+ * it at the top level; the getter answers inside tests and hooks.
+ */
+export function browserPerFile(): () => Browser {
+  let browser: Browser | undefined;
+  beforeAll(async () => {
+    browser = await launch();
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+  return () => browser!;
+}
+
 /** A fresh page with the panel (or the sidebar) loaded (nothing posted yet but 'ready'). */
 export async function openPanel(browser: Browser, theme: Theme = 'dark', opts: { noWebGL2?: boolean; width?: number; height?: number; bundle?: Bundle } = {}): Promise<Page> {
   const page = await browser.newPage({ viewport: { width: opts.width ?? 1200, height: opts.height ?? 900 }, deviceScaleFactor: 1 });
@@ -150,6 +167,18 @@ export async function postToPage(page: Page, ...messages: unknown[]): Promise<vo
 export async function showTrace(page: Page, t: ParsedTrace, source: 'replay' | 'live' = 'replay'): Promise<void> {
   await postToPage(page, { type: 'init', runId: t.header.runId, title: t.header.title, config: t.header.config, source, events: allEvents(t) });
   await settle(page);
+}
+
+/** A cache map segment as the tests copy it out of the page. */
+export type MapSeg = Pick<MapSegment, 'worker' | 'seg' | 'x0' | 'x1'>;
+
+/** The cache map's layout, row by row (worker by worker), copied out of the run panel or the sidebar. */
+export async function mapLayoutRows(page: Page, bundle: Bundle = 'panel'): Promise<MapSeg[][]> {
+  return page.evaluate((bundle) => {
+    const w = window as unknown as { hogwildPanel: { insights: { map: { layoutRows: MapSeg[][] } } }; hogwildSidebar: { cacheMap: { layoutRows: MapSeg[][] } } };
+    const map = bundle === 'sidebar' ? w.hogwildSidebar.cacheMap : w.hogwildPanel.insights.map;
+    return map.layoutRows.map((r) => r.map((s) => ({ worker: s.worker, seg: { ...s.seg }, x0: s.x0, x1: s.x1 })));
+  }, bundle);
 }
 
 /** Waits until two animation frames have passed with the panel rendered. */

@@ -5,9 +5,9 @@
 // steps move into the history). Where the step lands comes from the trace's events
 // (traceReference.ts), never from the panel's state.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import type { EngineEvent } from '../../protocol/messages';
-import { allEvents, at, canvasPixels, hex, launch, openPanel, pageErrors, plain, postToPage, readFixtureTrace, settle } from './harness';
+import { allEvents, at, browserPerFile, canvasPixels, hex, openPanel, pageErrors, plain, postToPage, readFixtureTrace, settle, type MapSeg } from './harness';
 import { traceReference } from './traceReference';
 
 const ROW_H = 22;
@@ -28,19 +28,7 @@ interface Frame {
   older: boolean[];
 }
 
-interface Seg {
-  seg: { block: number; offset: number; length: number };
-  x0: number;
-  x1: number;
-}
-
-let browser: Browser;
-beforeAll(async () => {
-  browser = await launch();
-});
-afterAll(async () => {
-  await browser?.close();
-});
+const browser = browserPerFile();
 
 /**
  * The trace cut at its last move into the history: the events before the step finishes,
@@ -66,7 +54,7 @@ describe('a step moving into the shared history', () => {
   let page: Page;
 
   beforeAll(async () => {
-    page = await openPanel(browser, 'dark', { width: 1200 });
+    page = await openPanel(browser(), 'dark', { width: 1200 });
     await postToPage(page, { type: 'init', runId: trace.header.runId, title: trace.header.title, config: trace.header.config, source: 'replay', events: before });
     await settle(page);
     await page.locator(MAP).scrollIntoViewIfNeeded();
@@ -92,7 +80,7 @@ describe('a step moving into the shared history', () => {
     const seen = await page.evaluate(
       ({ msg, hb, from, to, rowH, rowStep, focus }) =>
         new Promise<{ frames: Frame[]; probes: Probe[] }>((resolve) => {
-          const map = (window as unknown as { hogwildPanel: { insights: { map: { layoutRows: Seg[][] } } } }).hogwildPanel.insights.map;
+          const map = (window as unknown as { hogwildPanel: { insights: { map: { layoutRows: MapSeg[][] } } } }).hogwildPanel.insights.map;
           const c = document.querySelector('.insight-map .cache-map-canvas') as HTMLCanvasElement;
           const copy = document.createElement('canvas');
           const frames: Frame[] = [];

@@ -3,12 +3,12 @@
 // run's events through cacheMapEvents), against the recorded traces of the three layouts.
 // Expected values come from the trace's events (traceReference.ts).
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import type { EngineEvent } from '../../protocol/messages';
 import { RunModel } from '../../extension/runModel';
 import { cacheMapEvents } from '../../extension/insights/cacheMapEvents';
 import { SHARED_GREY, WORKER_COLORS } from '../../webview/insights/palette';
-import { allEvents, at, canvasPixels, hex, launch, openPanel, pageErrors, postToPage, readFixtureTrace, screenshot, settle, type Pixels, type Theme } from './harness';
+import { allEvents, at, browserPerFile, canvasPixels, hex, mapLayoutRows, openPanel, pageErrors, postToPage, readFixtureTrace, screenshot, settle, type MapSeg, type Pixels, type Theme } from './harness';
 import { authorOf, traceReference, type TraceReference } from './traceReference';
 import type { ParsedTrace } from '../../extension/trace';
 
@@ -17,23 +17,7 @@ const ROW_H = 12;
 const ROW_STEP = 16;
 const WIDTH = 320; // a sidebar of usual width
 
-interface Seg {
-  seg: { block: number; offset: number; length: number };
-  x0: number;
-  x1: number;
-}
-
-let browser: Browser;
-beforeAll(async () => {
-  browser = await launch();
-});
-afterAll(async () => {
-  await browser?.close();
-});
-
-async function layoutRows(page: Page): Promise<Seg[][]> {
-  return page.evaluate(() => (window as unknown as { hogwildSidebar: { cacheMap: { layoutRows: Seg[][] } } }).hogwildSidebar.cacheMap.layoutRows.map((r) => r.map((s) => ({ seg: { ...s.seg }, x0: s.x0, x1: s.x1 }))));
-}
+const browser = browserPerFile();
 
 /** What the extension sends a sidebar for a run: its summary, then the cache map's events. */
 async function showRun(page: Page, t: ParsedTrace, events: EngineEvent[]): Promise<void> {
@@ -49,7 +33,7 @@ async function showRun(page: Page, t: ParsedTrace, events: EngineEvent[]): Promi
  * Each author run (consecutive tokens of one known author) at least 5 pixels wide: the
  * pixel in its middle, half-way down the strip's author part, has that author's colour.
  */
-function checkAuthorColours(img: Pixels, rows: Seg[][], ref: TraceReference, palette: 'dark' | 'light'): number {
+function checkAuthorColours(img: Pixels, rows: MapSeg[][], ref: TraceReference, palette: 'dark' | 'light'): number {
   let checked = 0;
   rows.forEach((r, w) => {
     const y = w * ROW_STEP + Math.floor(ROW_H / 2);
@@ -94,7 +78,7 @@ describe.each(['contiguous', 'interleaved', 'combined', 'combined-moves'])('side
   let page: Page;
 
   beforeAll(async () => {
-    page = await openPanel(browser, 'dark', { bundle: 'sidebar', width: WIDTH, height: 700 });
+    page = await openPanel(browser(), 'dark', { bundle: 'sidebar', width: WIDTH, height: 700 });
     await showRun(page, trace, events);
   });
   afterAll(async () => {
@@ -104,7 +88,7 @@ describe.each(['contiguous', 'interleaved', 'combined', 'combined-moves'])('side
 
   test('the compact map draws every worker\'s view in order, each author in its colour', async () => {
     await page.locator(MAP).waitFor();
-    const rows = await layoutRows(page);
+    const rows = await mapLayoutRows(page, 'sidebar');
     expect(rows.map((r) => r.map((s) => s.seg))).toEqual(ref.views);
     const box = (await page.locator(MAP).boundingBox())!;
     expect(box.width).toBeLessThan(WIDTH);
@@ -129,7 +113,7 @@ describe('sidebar, live', () => {
     const trace = readFixtureTrace('combined-moves');
     const events = allEvents(trace);
     const ref = traceReference(events);
-    const page = await openPanel(browser, 'dark', { bundle: 'sidebar', width: WIDTH, height: 700 });
+    const page = await openPanel(browser(), 'dark', { bundle: 'sidebar', width: WIDTH, height: 700 });
     // The run so far (up to its third views event), then the rest as 'events' batches.
     let cut = 0;
     let seen = 0;
@@ -137,14 +121,14 @@ describe('sidebar, live', () => {
       if (e.type === 'views' && ++seen === 3) cut = i + 1;
     });
     await showRun(page, trace, events.slice(0, cut));
-    const early = await layoutRows(page);
+    const early = await mapLayoutRows(page, 'sidebar');
     expect(early.map((r) => r.map((s) => s.seg))).toEqual(traceReference(events.slice(0, cut)).views);
     const rest = events.slice(cut);
     for (let i = 0; i < rest.length; i += 40) await postToPage(page, { type: 'events', runId: trace.header.runId, events: cacheMapEvents(rest.slice(i, i + 40)) });
     // Another run's events are not this map's.
     await postToPage(page, { type: 'events', runId: 'another-run', events: [{ type: 'views', step: 99, views: [[{ block: 0, offset: 0, length: 1 }]] }] });
     await settle(page);
-    const rows = await layoutRows(page);
+    const rows = await mapLayoutRows(page, 'sidebar');
     expect(rows.map((r) => r.map((s) => s.seg))).toEqual(ref.views);
     expect(checkAuthorColours(await canvasPixels(page, MAP), rows, ref, 'dark')).toBeGreaterThan(ref.views.length * 2);
     // The summary catches up (it is rewritten at most once a second).
@@ -168,7 +152,7 @@ describe('sidebar, live', () => {
     const trace = readFixtureTrace('combined');
     const events = allEvents(trace);
     const ref = traceReference(events);
-    const page = await openPanel(browser, theme, { bundle: 'sidebar', width: WIDTH, height: 700 });
+    const page = await openPanel(browser(), theme, { bundle: 'sidebar', width: WIDTH, height: 700 });
     await showRun(page, trace, events);
     const img = await canvasPixels(page, MAP);
     const palette = theme === 'light' ? 'light' : 'dark';
@@ -179,7 +163,7 @@ describe('sidebar, live', () => {
     for (let i = 0; i < img.data.length; i += 4) seen.add(hex([img.data[i]!, img.data[i + 1]!, img.data[i + 2]!]));
     expect([...seen].filter((c) => !allowed.has(c))).toEqual([]);
     if (theme === 'high-contrast') expect(seen.has('#6fc3df')).toBe(true); // the contrast border on every block
-    expect(checkAuthorColours(img, await layoutRows(page), ref, palette)).toBeGreaterThan(ref.views.length);
+    expect(checkAuthorColours(img, await mapLayoutRows(page, 'sidebar'), ref, palette)).toBeGreaterThan(ref.views.length);
     await screenshot(page, `sidebar-theme-${theme}`);
     expect(pageErrors(page)).toEqual([]);
     await page.close();
