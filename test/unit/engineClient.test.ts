@@ -12,7 +12,7 @@ import type { EngineEvent, EngineState, RunConfig, RunState } from '../../protoc
 import type { LoadProgress } from '../../protocol/progress';
 import { TraceRecorder, readTrace } from '../../extension/trace';
 import { RunModel } from '../../extension/runModel';
-import { DEFAULT_PROMPTS } from '../../extension/collab/prompts';
+import { testRunConfig } from './testRunConfig';
 import { QWEN3_0_6B, findQwen3TokenizerDir, writeRandomCheckpoint } from '../../extension/model/defaultModel';
 
 const root = path.resolve(__dirname, '..', '..');
@@ -51,17 +51,7 @@ afterEach(async () => {
   for (const c of clients.splice(0)) await c.shutdown();
 });
 
-const config: RunConfig = {
-  problem: 'What is 2 + 3?',
-  workers: 2,
-  workerNames: ['Alice', 'Bob'],
-  layout: 'combined',
-  sampling: { temperature: 0.6, topP: 0.95, topK: 20, seed: 3 },
-  maxTokens: 24,
-  selfCheckInterval: 1000,
-  maxContext: 0,
-  prompts: { ...DEFAULT_PROMPTS },
-};
+const config = testRunConfig({ problem: 'What is 2 + 3?', sampling: { temperature: 0.6, topP: 0.95, topK: 20, seed: 3 }, maxTokens: 24 });
 
 describe('engine client state machine (test host)', () => {
   it('idle -> starting -> ready -> loading -> loaded, with progress', async () => {

@@ -9,23 +9,13 @@ import {
   validateRunConfig,
 } from '../../protocol/validate';
 import { MAX_NOTE_CHARS } from '../../protocol/limits';
-import type { EngineEvent, RunConfig, TraceLine } from '../../protocol/messages';
+import type { EngineEvent, TraceLine } from '../../protocol/messages';
 import { parseTrace, TraceRecorder } from '../../extension/trace';
 import { Coalescer, mergeEvents } from '../../extension/coalesce';
 import { RunModel, modelFromSnapshot, snapshotOf } from '../../extension/runModel';
-import { DEFAULT_PROMPTS } from '../../extension/collab/prompts';
+import { testRunConfig } from './testRunConfig';
 
-const config: RunConfig = {
-  problem: 'What is 2+2?',
-  workers: 2,
-  workerNames: ['Alice', 'Bob'],
-  layout: 'combined',
-  sampling: { temperature: 0.6, topP: 0.95, topK: 20, seed: 1 },
-  maxTokens: 100,
-  selfCheckInterval: 1000,
-  maxContext: 0,
-  prompts: { ...DEFAULT_PROMPTS },
-};
+const config = testRunConfig();
 
 function ok<T>(r: { ok: true; value: T } | { ok: false; error: string }): T {
   if (!r.ok) throw new Error(`expected ok, got: ${r.error}`);
