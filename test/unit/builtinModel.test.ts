@@ -14,11 +14,11 @@ import { trainedModelDir } from '../../extension/model/builtinModels';
 import { CHECKSUM_FILE, sha256File, verifyChecksums } from '../../extension/model/checksums';
 import { heldOutProblems } from '../../extension/tasks/wordProblems';
 import { runProblem } from '../../extension/eval/runProblem';
+import { nativeAddonBuilt } from './nativeAddonBuilt';
 
 const root = path.resolve(__dirname, '../..');
 const dir = trainedModelDir(root);
-const addonBuilt = ['dist/native/hogwild_native.node', 'native/build/Release/hogwild_native.node'].some((p) => fs.existsSync(path.join(root, p)));
-if (!addonBuilt) console.warn('builtinModel.test.ts: the native addon is not built (npm run build:native): engine runs skipped');
+const addonBuilt = nativeAddonBuilt('builtinModel.test.ts', 'engine runs skipped');
 
 describe('built-in model files', () => {
   it('list a sha256 for every weight and tokenizer file, and match them', () => {

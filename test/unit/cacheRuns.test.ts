@@ -8,7 +8,6 @@
  *    marked), every view holds each block at most once, and offsets are contiguous.
  */
 import { describe, expect, it } from 'vitest';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { heldOutProblems, makeProblem } from '../../extension/tasks/wordProblems';
 import { Sim, type SimLayout, type SimTokens } from '../../extension/tasks/collabSim';
@@ -21,6 +20,7 @@ import { loadNativeAddon } from '../../extension/engine/native';
 import { loadTokenizer } from '../../extension/model/tokenizer';
 import { trainedModelDir } from '../../extension/model/builtinModels';
 import { runProblem } from '../../extension/eval/runProblem';
+import { nativeAddonBuilt } from './nativeAddonBuilt';
 
 const NAMES = ['Alice', 'Bob', 'Carol', 'Dave'];
 const words = (s: string) => (s.match(/ ?[A-Za-z]+|\d|[^\sA-Za-z\d]+\n*|\s+/g) ?? []).map((_, i) => 100 + i);
@@ -78,8 +78,7 @@ describe('cache format over simulated runs', () => {
 });
 
 const root = path.resolve(__dirname, '../..');
-const addonBuilt = ['dist/native/hogwild_native.node', 'native/build/Release/hogwild_native.node'].some((p) => fs.existsSync(path.join(root, p)));
-if (!addonBuilt) console.warn('cacheRuns.test.ts: the native addon is not built (npm run build:native): the engine comparison is skipped');
+const addonBuilt = nativeAddonBuilt('cacheRuns.test.ts', 'the engine comparison is skipped');
 
 describe.skipIf(!addonBuilt)('cache format against the real engine (CPU, the shipped model)', () => {
   it('W = 1, 2, 3 combined and W = 2 interleaved: the format\'s forwards are the engine\'s, view for view', async () => {

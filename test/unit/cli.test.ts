@@ -11,10 +11,10 @@ import * as path from 'node:path';
 import { writeRandomCheckpoint, type Qwen3Shape } from '../../extension/model/defaultModel';
 import { loadTokenizer, type HwTokenizer } from '../../extension/model/tokenizer';
 import { loadNativeAddon } from '../../extension/engine/native';
+import { nativeAddonBuilt } from './nativeAddonBuilt';
 
 const root = path.resolve(__dirname, '../..');
-const addonBuilt = ['dist/native/hogwild_native.node', 'native/build/Release/hogwild_native.node'].some((p) => fs.existsSync(path.join(root, p)));
-if (!addonBuilt) console.warn('cli.test.ts: the native addon is not built (npm run build:native): CLI tests skipped');
+const addonBuilt = nativeAddonBuilt('cli.test.ts', 'CLI tests skipped');
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'hw-cli-'));
 const MODEL = path.join(tmp, 'tiny'); // with the Qwen3 tokenizer

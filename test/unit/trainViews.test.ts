@@ -12,7 +12,6 @@
  * while the own step was written sat in the history from the own step's first token on.
  */
 import { describe, expect, it } from 'vitest';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { makeProblem, heldOutProblems } from '../../extension/tasks/wordProblems';
 import { Sim, type SimLayout, type SimResult, type SimTokens, type StepRecord } from '../../extension/tasks/collabSim';
@@ -24,6 +23,7 @@ import { loadNativeAddon } from '../../extension/engine/native';
 import { loadTokenizer } from '../../extension/model/tokenizer';
 import { trainedModelDir } from '../../extension/model/builtinModels';
 import { runProblem } from '../../extension/eval/runProblem';
+import { nativeAddonBuilt } from './nativeAddonBuilt';
 
 const NAMES = ['Alice', 'Bob', 'Carol', 'Dave'];
 const words = (s: string) => (s.match(/ ?[A-Za-z]+|\d|[^\sA-Za-z\d]+\n*|\s+/g) ?? []).map((_, i) => 100 + i);
@@ -123,8 +123,7 @@ describe('training views against the engine\'s view rule (simulated runs)', () =
 });
 
 const root = path.resolve(__dirname, '../..');
-const addonBuilt = ['dist/native/hogwild_native.node', 'native/build/Release/hogwild_native.node'].some((p) => fs.existsSync(path.join(root, p)));
-if (!addonBuilt) console.warn('trainViews.test.ts: the native addon is not built (npm run build:native): the engine comparison is skipped');
+const addonBuilt = nativeAddonBuilt('trainViews.test.ts', 'the engine comparison is skipped');
 
 describe.skipIf(!addonBuilt)('training views against the real engine (CPU, the shipped model)', () => {
   it('a held-out problem at W = 2 and 3, combined and interleaved: the exact views are the engine\'s views', async () => {
