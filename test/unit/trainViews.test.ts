@@ -12,23 +12,14 @@
  * while the own step was written sat in the history from the own step's first token on.
  */
 import { describe, expect, it } from 'vitest';
-import * as path from 'node:path';
-import { makeProblem, heldOutProblems } from '../../extension/tasks/wordProblems';
-import { Sim, type SimLayout, type SimResult, type SimTokens, type StepRecord } from '../../extension/tasks/collabSim';
-import { exactStepSequences, runSequences, stepSequence, type TrainSequence, type ViewTexts } from '../../extension/tasks/trainViews';
-import { EngineViewRecorder, compareTraceViews, visibleToQuery } from '../../extension/tasks/engineViews';
+import { makeProblem } from '../../extension/tasks/wordProblems';
+import { Sim, type SimLayout, type SimResult, type StepRecord } from '../../extension/tasks/collabSim';
+import { exactStepSequences, runSequences, stepSequence, type TrainSequence } from '../../extension/tasks/trainViews';
+import { compareTraceViews, visibleToQuery } from '../../extension/tasks/engineViews';
 import { simTokensFor, trainViewTexts } from '../../extension/tasks/simTokens';
-import { completeWorkerNames } from '../../extension/collab/prompts';
-import { loadNativeAddon } from '../../extension/engine/native';
-import { loadTokenizer } from '../../extension/model/tokenizer';
-import { trainedModelDir } from '../../extension/model/builtinModels';
-import { runProblem } from '../../extension/eval/runProblem';
 import { nativeAddonBuilt } from './nativeAddonBuilt';
-
-const NAMES = ['Alice', 'Bob', 'Carol', 'Dave'];
-const words = (s: string) => (s.match(/ ?[A-Za-z]+|\d|[^\sA-Za-z\d]+\n*|\s+/g) ?? []).map((_, i) => 100 + i);
-const tokens: SimTokens = { header: (w, k) => [1000 + w, 2000 + k, 1999], selfCheck: [7, 8, 9], encode: words, eos: 3 };
-const V: ViewTexts = { prompt: [50, 51, 52], headerOthers: [60, 61], headerOwn: [70], finisher: [80], encode: words, eos: 3 };
+import { forEachHeldOutRun } from './heldOutEngineRuns';
+import { NAMES, SIM_TOKENS, VIEW_TEXTS } from './simFixtures';
 
 /** Worker w's view in the forward of engine step s, by the engine's rule (views.cpp), from the run's record. */
 function engineView(res: SimResult, layout: SimLayout, workers: number, w: number, s: number): number[] {
@@ -39,12 +30,12 @@ function engineView(res: SimResult, layout: SimLayout, workers: number, w: numbe
     const cur = mine[mine.length - 1];
     return !cur || (cur.movedAt !== null && cur.movedAt < s) ? [] : upTo(cur);
   };
-  const view = [...V.prompt];
+  const view = [...VIEW_TEXTS.prompt];
   for (const h of res.history) if (h.movedAt! < s) view.push(...h.ids);
   if (layout === 'combined') {
-    view.push(...V.headerOthers);
+    view.push(...VIEW_TEXTS.headerOthers);
     for (let v = 0; v < workers; v++) if (v !== w) view.push(...block(v));
-    view.push(...V.headerOwn);
+    view.push(...VIEW_TEXTS.headerOwn);
   }
   view.push(...block(w));
   return view;
@@ -76,10 +67,10 @@ describe('training views against the engine\'s view rule (simulated runs)', () =
       for (let seed = 0; seed < 60; seed++) {
         const workers = 1 + (seed % 4);
         const p = makeProblem(seed);
-        const res = new Sim(p, { workers, layout, names: NAMES, selfCheckInterval: seed % 3 ? 1000 : 30, maxTokens: 100000, convention: 'v2' }, tokens).run();
+        const res = new Sim(p, { workers, layout, names: NAMES, selfCheckInterval: seed % 3 ? 1000 : 30, maxTokens: 100000, convention: 'v2' }, SIM_TOKENS).run();
         for (const own of res.steps) {
           if (own.ids.length <= own.prefix) continue;
-          const exact = check(res, layout, workers, own, exactStepSequences(res, layout, workers, own, V), true);
+          const exact = check(res, layout, workers, own, exactStepSequences(res, layout, workers, own, VIEW_TEXTS), true);
           // Every written token (and the end of turn) is trained exactly once.
           expect(exact.length).toBe(own.ids.length - own.prefix + (own.eosAt !== null ? 1 : 0));
           expect(exact.filter((x) => x.claim).length).toBe(1);
@@ -88,7 +79,7 @@ describe('training views against the engine\'s view rule (simulated runs)', () =
             if (x.claim) expect(x.contiguous).toBe(true);
           }
           exactTargets += exact.length;
-          const legacy = check(res, layout, workers, own, [stepSequence(res, layout, workers, own, V)], false);
+          const legacy = check(res, layout, workers, own, [stepSequence(res, layout, workers, own, VIEW_TEXTS)], false);
           legacyWrong += legacy.filter((x) => !x.same || !x.contiguous).length;
           legacyClaimsWrong += legacy.filter((x) => x.claim && (!x.same || !x.contiguous)).length;
         }
@@ -104,10 +95,10 @@ describe('training views against the engine\'s view rule (simulated runs)', () =
   it('with stretches of one query (maxStretch 1) every trained token sees the engine\'s view at its exact positions', () => {
     for (let seed = 0; seed < 12; seed++) {
       const workers = 2 + (seed % 3);
-      const res = new Sim(makeProblem(seed), { workers, layout: 'combined', names: NAMES, selfCheckInterval: 1000, maxTokens: 100000, convention: 'v2' }, tokens).run();
+      const res = new Sim(makeProblem(seed), { workers, layout: 'combined', names: NAMES, selfCheckInterval: 1000, maxTokens: 100000, convention: 'v2' }, SIM_TOKENS).run();
       for (const own of res.steps) {
         if (own.ids.length <= own.prefix) continue;
-        const all = check(res, 'combined', workers, own, exactStepSequences(res, 'combined', workers, own, V, 1), true);
+        const all = check(res, 'combined', workers, own, exactStepSequences(res, 'combined', workers, own, VIEW_TEXTS, 1), true);
         expect(all.length).toBe(own.ids.length - own.prefix + (own.eosAt !== null ? 1 : 0));
         for (const x of all) expect(x.same && x.contiguous).toBe(true);
       }
@@ -116,48 +107,36 @@ describe('training views against the engine\'s view rule (simulated runs)', () =
 
   it('one worker: exact and legacy views train the same tokens on the same views', () => {
     const p = makeProblem(3);
-    const res = new Sim(p, { workers: 1, layout: 'combined', names: NAMES, selfCheckInterval: 1000, maxTokens: 100000, convention: 'v2' }, tokens).run();
+    const res = new Sim(p, { workers: 1, layout: 'combined', names: NAMES, selfCheckInterval: 1000, maxTokens: 100000, convention: 'v2' }, SIM_TOKENS).run();
     const targets = (seqs: TrainSequence[]) => seqs.flatMap((s) => s.ids.filter((_, i) => s.loss[i] > 0));
-    expect(targets(runSequences(res, 'combined', 1, p.answer, V, 'exact'))).toEqual(targets(runSequences(res, 'combined', 1, p.answer, V, 'legacy')));
+    expect(targets(runSequences(res, 'combined', 1, p.answer, VIEW_TEXTS, 'exact'))).toEqual(targets(runSequences(res, 'combined', 1, p.answer, VIEW_TEXTS, 'legacy')));
   });
 });
 
-const root = path.resolve(__dirname, '../..');
 const addonBuilt = nativeAddonBuilt('trainViews.test.ts', 'the engine comparison is skipped');
 
 describe.skipIf(!addonBuilt)('training views against the real engine (CPU, the shipped model)', () => {
   it('a held-out problem at W = 2 and 3, combined and interleaved: the exact views are the engine\'s views', async () => {
-    const dir = trainedModelDir(root);
-    const model = await loadNativeAddon(root).loadModel(dir, { device: 'cpu', threads: 2 });
-    const tok = (await loadTokenizer(dir))!;
-    try {
-      for (const [workers, layout, index] of [[2, 'combined', 0], [3, 'combined', 1], [2, 'interleaved', 2]] as const) {
-        const p = heldOutProblems(index + 1)[index];
-        const names = completeWorkerNames([], workers);
-        let rec: EngineViewRecorder | null = null;
-        await runProblem(model, tok, { id: p.id, problem: p.text, answer: String(p.answer) }, workers, layout, 120 * workers, (native) => (rec = new EngineViewRecorder(native)).onEvents);
-        const trace = rec!.trace();
-        const v = trainViewTexts(tok, names, p.text);
-        // The simulator's tokens are the engine's: the prompt and every header.
-        const sim = simTokensFor(tok, names);
-        for (const st of trace.result.steps) expect(st.ids.slice(0, sim.header(st.worker, st.k).length)).toEqual(sim.header(st.worker, st.k));
-        expect(trace.views[1][0]!.slice(0, v.prompt.length)).toEqual(v.prompt);
-        const exact = compareTraceViews(trace, layout, workers, v, 'exact');
-        expect(exact.targets).toBeGreaterThan(50);
-        expect(exact.claims).toBeGreaterThanOrEqual(workers);
-        expect(exact.different).toBe(0);
-        expect(exact.claimsGapped).toBe(0);
-        if (layout === 'combined') expect(compareTraceViews(trace, layout, workers, v, 'legacy').different).toBeGreaterThan(0);
-        // The cache trace (uids) is the same run: each forward's view spells the engine's view, each uid is written once.
-        const cache = rec!.cacheTrace();
-        expect(cache.forwards.length).toBeGreaterThan(20);
-        for (const f of cache.forwards) expect(f.view.map((u) => cache.ids[u])).toEqual(trace.views[f.step][f.worker]);
-        const writes = cache.forwards.flatMap((f) => f.written);
-        expect(new Set(writes).size).toBe(writes.length);
-        expect(writes.length + cache.prompt.length + cache.headers.flat().length).toBe(cache.ids.length);
-      }
-    } finally {
-      model.close();
-    }
+    await forEachHeldOutRun([[2, 'combined', 0], [3, 'combined', 1], [2, 'interleaved', 2]] as const, ({ workers, layout, p, names, tok, rec }) => {
+      const trace = rec.trace();
+      const v = trainViewTexts(tok, names, p.text);
+      // The simulator's tokens are the engine's: the prompt and every header.
+      const sim = simTokensFor(tok, names);
+      for (const st of trace.result.steps) expect(st.ids.slice(0, sim.header(st.worker, st.k).length)).toEqual(sim.header(st.worker, st.k));
+      expect(trace.views[1][0]!.slice(0, v.prompt.length)).toEqual(v.prompt);
+      const exact = compareTraceViews(trace, layout, workers, v, 'exact');
+      expect(exact.targets).toBeGreaterThan(50);
+      expect(exact.claims).toBeGreaterThanOrEqual(workers);
+      expect(exact.different).toBe(0);
+      expect(exact.claimsGapped).toBe(0);
+      if (layout === 'combined') expect(compareTraceViews(trace, layout, workers, v, 'legacy').different).toBeGreaterThan(0);
+      // The cache trace (uids) is the same run: each forward's view spells the engine's view, each uid is written once.
+      const cache = rec.cacheTrace();
+      expect(cache.forwards.length).toBeGreaterThan(20);
+      for (const f of cache.forwards) expect(f.view.map((u) => cache.ids[u])).toEqual(trace.views[f.step][f.worker]);
+      const writes = cache.forwards.flatMap((f) => f.written);
+      expect(new Set(writes).size).toBe(writes.length);
+      expect(writes.length + cache.prompt.length + cache.headers.flat().length).toBe(cache.ids.length);
+    });
   }, 120_000);
 });
