@@ -20,7 +20,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { DARK_THEME_CSS, launchChromium } from './lib/webviewBench.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
@@ -40,15 +40,10 @@ for (const b of ['panel.js', 'sidebar.js']) {
   }
 }
 
-const vars = {
-  '--vscode-editor-background': '#1e1e1e', '--vscode-editor-foreground': '#d4d4d4', '--vscode-foreground': '#cccccc',
-  '--vscode-focusBorder': '#007fd4', '--vscode-widget-border': '#454545', '--vscode-editorWarning-foreground': '#cca700',
-  '--vscode-font-family': 'sans-serif', '--vscode-font-size': '13px', '--vscode-editor-font-family': 'monospace', '--vscode-editor-font-size': '13px',
-};
 /** A webview document: its bundle, its styles, and acquireVsCodeApi handing posts to the parent. */
 const webview = (bundle, styles) => `<!DOCTYPE html><html><head><meta charset="UTF-8">
 ${styles.map((f) => `<link rel="stylesheet" href="file://${path.join(root, 'media', f)}">`).join('\n')}
-<style>html { ${Object.entries(vars).map(([k, v]) => `${k}: ${v};`).join(' ')} background: #1e1e1e; }</style>
+<style>html { ${DARK_THEME_CSS} background: #1e1e1e; }</style>
 <script>let st; window.acquireVsCodeApi = () => ({ postMessage: (m) => parent.__fromWebview('${bundle}', m), getState: () => st, setState: (s) => { st = s; } });</script>
 </head><body class="vscode-dark"><script src="file://${path.join(bundles, `${bundle}.js`)}"></script></body></html>`;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hw-bench-ui-'));
@@ -68,10 +63,7 @@ const pct = (xs, p) => {
 };
 const fmt = (xs) => `median ${pct(xs, 50).toFixed(0)} ms, p95 ${pct(xs, 95).toFixed(0)} ms (n=${xs.length})`;
 
-const browser = await chromium.launch({
-  executablePath: process.env.HOGWILD_CHROMIUM ?? '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--allow-file-access-from-files'],
-});
+const browser = await launchChromium();
 try {
   const page = await browser.newPage({ viewport: { width: 1600, height: 1000 }, deviceScaleFactor: 1 });
   const errors = [];

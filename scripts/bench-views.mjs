@@ -19,7 +19,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { DARK_THEME_CSS, launchChromium } from './lib/webviewBench.mjs';
 import { summarizeProfile } from '../test/e2e/lib/profileSummary.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -38,23 +38,15 @@ if (!fs.existsSync(bundle)) {
   process.exit(1);
 }
 
-const vars = {
-  '--vscode-editor-background': '#1e1e1e', '--vscode-editor-foreground': '#d4d4d4', '--vscode-foreground': '#cccccc',
-  '--vscode-focusBorder': '#007fd4', '--vscode-widget-border': '#454545', '--vscode-editorWarning-foreground': '#cca700',
-  '--vscode-font-family': 'sans-serif', '--vscode-font-size': '13px', '--vscode-editor-font-family': 'monospace', '--vscode-editor-font-size': '13px',
-};
 const html = `<!DOCTYPE html><html><head><meta charset="UTF-8">
 ${['common.css', 'cache-map.css', 'panel.css'].map((f) => `<link rel="stylesheet" href="file://${path.join(root, 'media', f)}">`).join('\n')}
-<style>html { ${Object.entries(vars).map(([k, v]) => `${k}: ${v};`).join(' ')} }</style>
+<style>html { ${DARK_THEME_CSS} }</style>
 <script>window.__posted = []; let st; window.acquireVsCodeApi = () => ({ postMessage: (m) => window.__posted.push(m), getState: () => st, setState: (s) => { st = s; } });</script>
 </head><body class="vscode-dark"><script src="file://${bundle}"></script></body></html>`;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hw-bench-views-'));
 fs.writeFileSync(path.join(dir, 'panel.html'), html);
 
-const browser = await chromium.launch({
-  executablePath: process.env.HOGWILD_CHROMIUM ?? '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--allow-file-access-from-files'],
-});
+const browser = await launchChromium();
 try {
   const page = await browser.newPage({ viewport: { width: 1400, height: 1000 }, deviceScaleFactor: 1 });
   const errors = [];
