@@ -10,14 +10,10 @@
 #include <cstdint>
 #include <cstdlib>
 #include <string>
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <cpuid.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-#endif
 
 #include "../error.h"
 #include "attention_impl.h"
+#include "cpu_features.h"
 
 namespace hw::cpu {
 namespace {
@@ -47,60 +43,6 @@ int item_tokens(const AttnPlan& plan, int group, int kv_heads) {
   return std::max(1, target / group);
 }
 
-bool has_avx512() {
-#if defined(__x86_64__) && defined(__GNUC__)
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
-#else
-  return false;
-#endif
-}
-
-bool has_avx512bf16() {
-#if defined(__x86_64__) && defined(__GNUC__)
-  // GCC 12 and clang 14 know no "avx512bf16" for __builtin_cpu_supports: CPUID leaf 7,
-  // sub-leaf 1, EAX bit 5.
-  unsigned a = 0, b = 0, c = 0, d = 0;
-  if (__get_cpuid_max(0, nullptr) < 7) return false;
-  __cpuid_count(7, 1, a, b, c, d);
-  return has_avx512() && (a & (1u << 5)) != 0;
-#else
-  return false;
-#endif
-}
-
-// AMX: CPUID leaf 7 EDX bits 22 (AMX-BF16) and 24 (AMX-TILE), and Linux's permission for
-// the tile data (arch_prctl ARCH_REQ_XCOMP_PERM for XTILEDATA, Linux 5.16+), asked once.
-bool has_amx() {
-#if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__)
-  static const bool ok = [] {
-    if (!has_avx512bf16()) return false;
-    unsigned a = 0, b = 0, c = 0, d = 0;
-    __cpuid_count(7, 0, a, b, c, d);
-    if ((d & (1u << 22)) == 0 || (d & (1u << 24)) == 0) return false;
-    constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
-    return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
-  }();
-  return ok;
-#else
-  return false;
-#endif
-}
-
-// Zen 5 issues VDPBF16PS at the rate of an fp32 FMA (7.3 G/s each on one core, 512-bit), so
-// the bf16 products do twice the work per instruction; Sapphire Rapids issued it at half that
-// rate. Other AMD CPUs with AVX512-BF16 (Zen 4) are taken to be alike: unmeasured.
-bool is_amd() {
-#if defined(__x86_64__) && defined(__GNUC__)
-  unsigned a = 0, b = 0, c = 0, d = 0;
-  if (!__get_cpuid(0, &a, &b, &c, &d)) return false;
-  return b == 0x68747541u && d == 0x69746e65u && c == 0x444d4163u;  // "Auth" "enti" "cAMD"
-#else
-  return false;
-#endif
-}
-
 enum class Isa { Avx2, Avx512, Avx512Bf16, Amx };
 
 // The path a name asks for, when this CPU can run it (else false, isa unchanged).
@@ -116,8 +58,9 @@ std::atomic<Isa>& current_isa() {
   static std::atomic<Isa> v{[] {
     // AMX first: on Sapphire Rapids it ran bf16 K/V at 2.1-2.4x the rate of AVX-512 (bench_attention,
     // bench/RESULTS.md). The AVX-512 bf16 dot products next on AMD: on Zen 5 they ran at 1.6x
-    // the rate of fp32 FMAs on widened K/V. On Intel they stay opt-in: 0.8x there (VDPBF16PS
-    // issues at half the rate).
+    // the rate of fp32 FMAs on widened K/V (Zen 5 issues VDPBF16PS at the rate of an fp32 FMA,
+    // 7.3 G/s each on one core; other AMD CPUs with AVX512-BF16, Zen 4, are taken to be alike:
+    // unmeasured). On Intel they stay opt-in: 0.8x there (VDPBF16PS issues at half the rate).
     Isa isa = has_amx()                      ? Isa::Amx
               : has_avx512bf16() && is_amd() ? Isa::Avx512Bf16
               : has_avx512()                 ? Isa::Avx512

@@ -23,6 +23,7 @@
 #include <string>
 
 #include "../error.h"
+#include "cpu_features.h"
 #include "parallel.h"
 #include "simd_exp.h"
 
@@ -300,22 +301,12 @@ const MatmulIsa kAvx512 = {
 #undef HW_DT3
 #undef HW_DT4
 
-bool cpu_has_avx512() {
-#ifdef HW_HAVE_AVX512_PATH
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
-#else
-  return false;
-#endif
-}
-
 const MatmulIsa* isa_by_name(const char* name) {
   if (!name) return nullptr;
   std::string s(name);
   if (s == "avx2") return &kAvx2;
 #ifdef HW_HAVE_AVX512_PATH
-  if (s == "avx512" && cpu_has_avx512()) return &kAvx512;
+  if (s == "avx512" && has_avx512()) return &kAvx512;
 #endif
   return nullptr;
 }
@@ -323,7 +314,7 @@ const MatmulIsa* isa_by_name(const char* name) {
 const MatmulIsa* default_isa() {
   if (const MatmulIsa* forced = isa_by_name(std::getenv("HW_CPU_ISA"))) return forced;
 #ifdef HW_HAVE_AVX512_PATH
-  if (cpu_has_avx512()) return &kAvx512;
+  if (has_avx512()) return &kAvx512;
 #endif
   return &kAvx2;
 }
