@@ -70,6 +70,10 @@ std::unique_ptr<Backend> make_cpu_backend(const ModelConfig& cfg, const ModelWei
 void cuda_fill_kv_random(Backend& backend, uint64_t seed);
 // Tests: how many forwards a CUDA backend ran as a replayed CUDA graph.
 int64_t cuda_graph_launches(const Backend& backend);
+// Benchmarks: time each forward's kernels on the device (two events, from the first launch to
+// the sampled ids); the last forward's milliseconds, or -1 when not timed (or not a CUDA backend).
+void cuda_time_steps(Backend& backend, bool on);
+double cuda_last_step_device_ms(const Backend& backend);
 // Throws EngineError when no usable GPU, driver or cuBLAS is found (or the build has no CUDA).
 // `progress` follows the weights' copy to the GPU (phase "upload", bytes of the device weights).
 std::unique_ptr<Backend> make_cuda_backend(const ModelConfig& cfg, const ModelWeights& w, const BackendOptions& opt,

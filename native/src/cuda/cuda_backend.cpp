@@ -177,6 +177,7 @@ class CudaBackend final : public Backend {
   ~CudaBackend() override {
     cudaStreamSynchronize(stream_);
     if (graph_) cudaGraphExecDestroy(graph_);
+    if (step_begin_) cudaEventDestroy(step_begin_), cudaEventDestroy(step_end_);
     heap_.release();
     for (void* p : slabs_) cudaFree(p);
     cudaStreamDestroy(stream_);
@@ -333,9 +334,22 @@ class CudaBackend final : public Backend {
 
  public:
   int64_t graph_launches_ = 0;
+  // Benchmarks (cuda_time_steps): events around each forward's kernels, from the first launch to
+  // the sampled ids, so that the host's share of a step is the step's time less this.
+  void time_steps(bool on) {
+    if (on && !step_begin_) {
+      check(cudaEventCreate(&step_begin_), "cudaEventCreate");
+      check(cudaEventCreate(&step_end_), "cudaEventCreate");
+    }
+    timing_ = on;
+    last_step_device_ms_ = -1;
+  }
+  double last_step_device_ms_ = -1;
 
  private:
   std::vector<const void*> graph_key_, last_key_;
+  bool timing_ = false;
+  cudaEvent_t step_begin_ = nullptr, step_end_ = nullptr;
   Buf x_, act_, mlp_act_, qkv_, att_, gu_, logits_, meta_, shares_, key_att_;
   Buf gemm_partials_, gemm_counters_;  // the decode GEMM's split-K workspace (gemm.h)
 };
@@ -804,6 +818,7 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
   const bool graphable =
       graphs_ && fast && sampled_only && T <= kDecodeRows && act != DType::F32 && !sync_each_launch();
   bool launched = false;
+  if (timing_) check(cudaEventRecord(step_begin_, stream_), "cudaEventRecord");
   if (plan_changed && graph_) {  // the attention's launch shape or buffers moved: the graph is stale
     cudaGraphExecDestroy(graph_);
     graph_ = nullptr;
@@ -843,6 +858,7 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
   }
   if (!launched) launch_all();
   last_key_ = graphable ? key : std::vector<const void*>{};
+  if (timing_) check(cudaEventRecord(step_end_, stream_), "cudaEventRecord");
 
   out.vocab = V;
   out.sampled.assign(R, -1);
@@ -879,6 +895,11 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
     }
   }
   check_sync(cudaStreamSynchronize(stream_), "forward");
+  if (timing_) {
+    float ms = 0;
+    check(cudaEventElapsedTime(&ms, step_begin_, step_end_), "cudaEventElapsedTime");
+    last_step_device_ms_ = ms;
+  }
 }
 
 }  // namespace
@@ -898,6 +919,17 @@ void cuda_fill_kv_random(Backend& b, uint64_t seed) {
 int64_t cuda_graph_launches(const Backend& b) {
   auto* c = dynamic_cast<const CudaBackend*>(&b);
   return c ? c->graph_launches_ : 0;
+}
+
+void cuda_time_steps(Backend& b, bool on) {
+  auto* c = dynamic_cast<CudaBackend*>(&b);
+  if (!c) throw EngineError("cuda_time_steps: not a CUDA backend");
+  c->time_steps(on);
+}
+
+double cuda_last_step_device_ms(const Backend& b) {
+  auto* c = dynamic_cast<const CudaBackend*>(&b);
+  return c ? c->last_step_device_ms_ : -1;
 }
 
 }  // namespace hw

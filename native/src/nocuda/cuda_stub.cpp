@@ -19,4 +19,12 @@ int64_t cuda_graph_launches(const Backend&) {
   return 0;
 }
 
+void cuda_time_steps(Backend&, bool) {
+  throw EngineError("cuda_time_steps: this build has no CUDA backend");
+}
+
+double cuda_last_step_device_ms(const Backend&) {
+  return -1;
+}
+
 }  // namespace hw

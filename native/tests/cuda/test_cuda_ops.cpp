@@ -1192,10 +1192,19 @@ static void test_hogwild_run() {
     c.sampling.top_k = 20;
     c.seed = 3;
     EventLog col;
+    // The graph run also times its steps on the device (bench_cuda --device-time): the events
+    // must not change a sampled id, and the last step's kernels must have taken a real time.
+    if (graph) cuda_time_steps(model->backend(), true);
     HogwildRun run(*model, c, col.sink());
     run.run();
     gids[graph] = col.raw_ids();
     replays[graph] = cuda_graph_launches(model->backend());
+    if (graph) {
+      const double ms = cuda_last_step_device_ms(model->backend());
+      CHECK(ms > 0.0 && ms < 1000.0, "bf16 Hogwild run: the last step's device time is %.4g ms", ms);
+    } else {
+      CHECK(cuda_last_step_device_ms(model->backend()) == -1.0, "untimed steps report a device time");
+    }
   }
   unsetenv("HW_CUDA_GRAPH");
   CHECK(!gids[0].empty() && gids[0] == gids[1], "bf16 Hogwild run: CUDA graph replays changed the sampled ids");
