@@ -140,10 +140,8 @@ int main(int argc, char** argv) {
             ForwardOutput out;
             const auto t0 = std::chrono::steady_clock::now();
             model->forward(b, out);
-            if (s >= warmup) {
-              times.push_back(ms_since(t0));
-              device_times.push_back(cuda_last_step_device_ms(model->backend()));
-            }
+            if (s >= warmup) times.push_back(ms_since(t0));
+            if (s >= warmup && device_time) device_times.push_back(cuda_last_step_device_ms(model->backend()));
           }
           if (device_time) cuda_time_steps(model->backend(), false);
           const double ms = median(times);

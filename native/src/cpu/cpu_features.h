@@ -1,5 +1,6 @@
-// What this x86-64 CPU can run, asked of CPUID once per process: the matmul and attention
-// kernels pick their instruction set from these (all false off x86-64 or without GCC / clang).
+// What this x86-64 CPU can run, from CPUID (cheap: the compiler's cached feature bits; only the
+// AMX permission, a system call, is asked once and kept): the matmul and attention kernels pick
+// their instruction set from these (all false off x86-64 or without GCC / clang).
 #pragma once
 
 namespace hw::cpu {
