@@ -18,7 +18,7 @@
 # Switches (environment): AB_ATTENTION=0 skips step 3 (attention kernels unchanged), =1 runs only
 # new vs SDPA and base (no stage/group/PDL variants), AB_PDL=0 the
 # PDL reruns, AB_VARIANTS="A=1 B=2" adds one engine run of the new tree per setting (benchmark
-# switches such as HW_GEMM_UNROLL=4; W = 4), AB_TEST_VARIANTS="A=1" reruns test_attention_cuda per
+# switches such as HW_GEMM_TILES=1; W = 4), AB_TEST_VARIANTS="A=1" reruns test_attention_cuda per
 # setting, AB_OPS_VARIANTS="A=1" reruns test_cuda_ops (every op and the CPU-vs-CUDA models) per
 # setting (with AB_OPS_ALL=1 also test_cuda_fixtures and test_hogwild on CUDA), AB_ORDER=baseline-first runs compute-sanitizer after the engine runs, then step 6,
 # then the AB_VARIANTS runs, step 3 and the profile as time allows (so a short call keeps the decode numbers);

@@ -15,7 +15,7 @@
 # 5. the host's share of a decode step (bench_cuda --device-time: each step's wall time against its
 #    kernels' device time; 0.5B and 7B, W = 1, 4, 8, 1k) ("hostshare");
 # 6. ncu of one 7B W = 4 step with the default and with each setting of CHECK_NCU_VARIANTS (default
-#    "HW_GEMM_TILES=2,HW_GEMM_UNROLL=8"; per launch; scripts/gpu/decode_profile.sh);
+#    "HW_GEMM_TILES=2"; per launch; scripts/gpu/decode_profile.sh);
 # 7. scripts/gpu/run_cuda_tests.sh (every CUDA test, compute-sanitizer).
 # 3 interleaved rounds each. Summaries on stdout; logs in $OUT/logs.tgz.
 # CHECK_PARTS (default all: sampling,probe,attention,decode,long,qwen3,hostshare,ncu,tests) picks the steps after
@@ -91,7 +91,7 @@ if want hostshare; then
 fi
 if want ncu; then
   echo "## ncu, 7B W=4 1k: the default and each of CHECK_NCU_VARIANTS (which kernel gains, which loses)"
-  for e in default ${CHECK_NCU_VARIANTS:-HW_GEMM_TILES=2,HW_GEMM_UNROLL=8}; do
+  for e in default ${CHECK_NCU_VARIANTS:-HW_GEMM_TILES=2}; do
     echo "[$e]"
     sw=""
     [ "$e" = default ] || sw=$e

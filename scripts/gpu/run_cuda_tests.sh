@@ -7,8 +7,8 @@
 # sm_80 and PTX), runs every CUDA test, the Hogwild engine tests on the CUDA backend and
 # compute-sanitizer on one full Hogwild run, then prints one table. Logs go to $OUT (or
 # /tmp/hw-gpu-tests). Exit status 0 only when every row passed. Benchmark switches in the
-# environment reach every test binary, e.g. HW_GEMM_FOLD_NORM=1 scripts/gpu/run_cuda_tests.sh runs
-# the model forwards, the fixtures and the Hogwild tests through the folded input RMSNorm.
+# environment reach every test binary, e.g. HW_GEMM_TILES=1 scripts/gpu/run_cuda_tests.sh runs
+# the model forwards, the fixtures and the Hogwild tests with one tile per decode GEMM block.
 set -u
 ROOT=$(pwd)
 BUILD=${1:-native/build-gpu}

@@ -19,7 +19,7 @@ du -sh "$G/$NAME" "$G/$NAME-base"
 cat <<CMD
 device command (from the repository root of the copy):
 cd .gpu/$NAME/src && AB_ATTENTION=1 AB_PDL=0 AB_ORDER=baseline-first AB_BASELINE_MIN=150 \\
-  AB_VARIANTS="HW_GEMM_UNROLL=4 HW_GEMM_TILES=2 HW_GEMM_TILES=1 HW_GEMM_PREFETCH=1 HW_ATTN_MERGE_KERNEL=1" \\
+  AB_VARIANTS="HW_GEMM_TILES=2 HW_GEMM_TILES=1 HW_ATTN_MERGE_KERNEL=1" \\
   AB_TEST_VARIANTS=HW_ATTN_MERGE_KERNEL=1 OUT=\$OUT/ab timeout 460 scripts/gpu/ab_cuda.sh \\
   \$(cd ../../$NAME-base && pwd) 445; tar -czf \$OUT/all.tgz -C \$OUT ab && cp \$OUT/ab/summary.txt \$OUT/ && rm -rf \$OUT/ab
 CMD

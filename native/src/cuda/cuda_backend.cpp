@@ -698,9 +698,6 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
   // The step's kernels, from the embedding to the sampled ids: launched directly, or
   // captured once into a CUDA graph and replayed (decode steps of an unchanged shape).
   bool capturing = false;
-  // HW_GEMM_FOLD_NORM=1: the GEMMs after input_layernorm, post_attention_layernorm and the final
-  // norm read the fp32 residual stream and apply the norm themselves (gemm.h's gemm_normed).
-  const bool fold = gemm_fold_norm_enabled();
   auto launch_all = [&]() {
     embed(embed_.data, embed_.dtype, dm + o_ids, T, H, x, stream_);
     for (int l = 0; l < cfg_.layers; l++) {
@@ -725,15 +722,11 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
       qp.inv_freq = inv_freq_;
       qp.layer = l;
       qp.k_paired = L.k_paired;
-      const GemmInputNorm attn_in{x, nullptr, L.attn_norm, cfg_.rms_eps, a};
-      if (!fold && l == 0) rmsnorm(x, nullptr, T, H, L.attn_norm, cfg_.rms_eps, a, act, stream_);
+      if (l == 0) rmsnorm(x, nullptr, T, H, L.attn_norm, cfg_.rms_eps, a, act, stream_);
       if (L.k_paired) {  // bias, RoPE and the K/V write in the GEMM's epilogue (decode)
-        gemm_qkv(L.wqkv, fold ? nullptr : a, fold ? &attn_in : nullptr, T, qp, kvl, stream_, &gws);
+        gemm_qkv(L.wqkv, a, T, qp, kvl, stream_, &gws);
       } else {
-        if (fold)
-          gemm_normed(L.wqkv, attn_in, T, qkv, false, stream_, &gws);
-        else
-          gemm(L.wqkv, a, T, qkv, false, stream_, &gws);
+        gemm(L.wqkv, a, T, qkv, false, stream_, &gws);
         qkv_post(qp, kvl, stream_);
       }
       // Every row's K/V of this layer is written: now attention (instant visibility).
@@ -753,27 +746,17 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
         if (act != DType::BF16) convert(att, size_t(T) * QD, a, act, stream_);
 #endif
       }
-      // The residual GEMMs also write the next norm's output (fused into their last block where
-      // the kernel can, else a separate rmsnorm launch; gemm.h).
+      // Each residual GEMM is followed by the next norm, whose output is the next GEMM's input
+      // (gemm.h's GemmNorm).
       GemmNorm mlp_in{L.mlp_norm, cfg_.rms_eps, a, act};
-      const GemmInputNorm mlp_norm{x, nullptr, L.mlp_norm, cfg_.rms_eps, a};
-      if (fold) {
-        gemm(L.wo, a, T, x, true, stream_, &gws);
-        if (L.gu_interleaved)
-          gemm_swiglu(L.wgu, nullptr, &mlp_norm, T, gu, mlp_a, stream_, &gws);
-        else
-          gemm_normed(L.wgu, mlp_norm, T, gu, false, stream_, &gws);
+      gemm(L.wo, a, T, x, true, stream_, &gws, &mlp_in);
+      if (L.gu_interleaved) {
+        gemm_swiglu(L.wgu, a, T, gu, mlp_a, stream_, &gws);
       } else {
-        gemm(L.wo, a, T, x, true, stream_, &gws, &mlp_in);
-        if (L.gu_interleaved)
-          gemm_swiglu(L.wgu, a, nullptr, T, gu, mlp_a, stream_, &gws);
-        else
-          gemm(L.wgu, a, T, gu, false, stream_, &gws);
+        gemm(L.wgu, a, T, gu, false, stream_, &gws);
+        swiglu(gu, T, I, a, act, stream_);
       }
-      if (!L.gu_interleaved) swiglu(gu, T, I, a, act, stream_);
-      if (fold) {
-        gemm(L.wdown, mlp_a, T, x, true, stream_, &gws);
-      } else if (l + 1 < cfg_.layers) {
+      if (l + 1 < cfg_.layers) {
         GemmNorm next_in{layers_[l + 1].attn_norm, cfg_.rms_eps, a, act};
         gemm(L.wdown, mlp_a, T, x, true, stream_, &gws, &next_in);
       } else {
@@ -781,13 +764,8 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
       }
     }
     if (P > 0) {
-      if (fold) {
-        gemm_normed(lm_head_, GemmInputNorm{x, dm + o_pick, final_norm_, cfg_.rms_eps, a}, P, logits, false, stream_,
-                    &gws);
-      } else {
-        rmsnorm(x, dm + o_pick, P, H, final_norm_, cfg_.rms_eps, a, act, stream_);
-        gemm(lm_head_, a, P, logits, false, stream_, &gws);
-      }
+      rmsnorm(x, dm + o_pick, P, H, final_norm_, cfg_.rms_eps, a, act, stream_);
+      gemm(lm_head_, a, P, logits, false, stream_, &gws);
       if (!rs.empty()) sample_rows(logits, int(rs.size()), V, dq, did, sws, stream_);
     }
   };

@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <mutex>
 #include <string>
 
 #include "../error.h"
@@ -43,12 +42,8 @@ __device__ __forceinline__ void mma16816(float* c, uint32_t a0, uint32_t a1, uin
 constexpr int kWarps = kGemmWarps;  // warps per block; they split K and are summed in shared memory
 constexpr int kMaxSplits = 8;
 
-int g_force_tiles = 0;      // tests: 1 or 2 tiles per block whatever N (0: the size heuristic)
-int g_force_unroll = 0;     // tests: 4 or 8 K chunks in flight per warp for M <= 8 (0: the default, 4)
-int g_force_prefetch = -1;  // tests: 1/0 = with/without the L2 256-byte prefetch hint (-1: default)
-int g_force_split = 0;      // tests: splits of K asked for (1: none; 0: HW_GEMM_SPLIT, else the cost model)
-int g_force_norm = -1;      // tests: 1/0 = fused RMSNorm epilogue on/off (-1: HW_GEMM_NORM=1 turns it on)
-int g_force_fold = -1;      // tests: 1/0 = input RMSNorm folded into the decode kernel (-1: HW_GEMM_FOLD_NORM=1)
+int g_force_tiles = 0;  // tests: 1 or 2 tiles per block whatever N (0: decode_tiles or HW_GEMM_TILES)
+int g_force_split = 0;  // tests: splits of K asked for (1: none; 0: HW_GEMM_SPLIT, else the cost model)
 
 // 16-byte loads as volatile asm: the MMAs are volatile asm too, so the compiler keeps the source
 // order (every load of an unrolled step issued before its first MMA). With plain __ldg it sank
@@ -60,56 +55,14 @@ __device__ __forceinline__ uint4 ldg16(const uint4* p) {
   return r;
 }
 // Weights are read once per step: keep them out of L1 (the activations, read by every warp, stay).
-// PF: also ask L2 to fetch the 256-byte span around each piece (.L2::256B), so a warp's next
-// pieces of the same rows are in L2 when their own loads arrive (benchmark switch, 8 chunks only:
-// measured 1-2% faster than 8 chunks without it, still slower than the default 4 chunks).
-template <bool PF>
+// (The L2::256B prefetch hint helped only with 8 pieces in flight, which lose to 4: gemm_split.h.)
 __device__ __forceinline__ uint4 ldg16_stream(const uint4* p) {
   uint4 r;
-  if constexpr (PF) {
-    asm volatile("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
-                 : "l"(p));
-  } else {
-    asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
-                 : "l"(p));
-  }
+  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
+               : "l"(p));
   return r;
 }
-
-// The input RMSNorm folded into the decode kernel (x null: none): the kernel reads fp32 rows of
-// the residual stream instead of a 16-bit input.
-struct FoldArgs {
-  const float* x;   // [*, K]
-  const int* rows;  // M row indices into x, or null (row m)
-  const float* w;   // [K] the norm's weight
-  float eps;
-};
-
-// 8 k of one fp32 row (piece p) times the norm weight, rounded to bf16 in the MMA's k order
-// (element 2i in the low half of word i, as a 16-byte load of bf16 would give); adds the 8
-// squares of the unscaled values to ss.
-__device__ __forceinline__ uint32_t pack_bf16(float a, float b) {
-  const __nv_bfloat162 h = __floats2bfloat162_rn(a, b);
-  return *reinterpret_cast<const uint32_t*>(&h);
-}
-__device__ __forceinline__ uint4 fold_piece(const float* row, const float4 g0, const float4 g1, int p, float& ss) {
-  const float4 v0 = __ldg(reinterpret_cast<const float4*>(row) + 2 * p);
-  const float4 v1 = __ldg(reinterpret_cast<const float4*>(row) + 2 * p + 1);
-  ss += v0.x * v0.x + v0.y * v0.y + v0.z * v0.z + v0.w * v0.w + v1.x * v1.x + v1.y * v1.y + v1.z * v1.z + v1.w * v1.w;
-  return make_uint4(pack_bf16(v0.x * g0.x, v0.y * g0.y), pack_bf16(v0.z * g0.z, v0.w * g0.w),
-                    pack_bf16(v1.x * g1.x, v1.y * g1.y), pack_bf16(v1.z * g1.z, v1.w * g1.w));
-}
-
-// The fused RMSNorm epilogue of a residual GEMM (w null: none).
-struct NormArgs {
-  const float* w;  // [N]
-  float eps;
-  void* out;  // [M, N] in act
-  DType act;
-  int* done;  // blocks that wrote their tile (zero between launches)
-};
 
 // The SwiGLU epilogue of a gate/up GEMM (out null: none). The weight rows are interleaved in 8s
 // (rows 16j..16j+7 = gate rows 8j..8j+7, rows 16j+8..16j+15 = the same up rows; gemm.h), so a
@@ -171,102 +124,34 @@ __device__ __forceinline__ __half to_t16<__half>(float v) {
   return __float2half_rn(v);
 }
 
-// out[m] = y[m] * rsqrt(mean(y[m]^2) + eps) * w for the M rows, by one block of kWarps * 32
-// threads: 256 / M' threads per row (M' = M rounded up to a power of two), each summing a fixed
-// strided set of float4s, then the row's threads reduced in a fixed order (bit-identical runs).
-// N % 4 == 0 (the launcher checks).
-__device__ __forceinline__ void norm_rows(const float* Y, int M, int N, const NormArgs& a) {
-  __shared__ float row_part[kWarps];
-  int mp = 1;
-  while (mp < M) mp *= 2;
-  const int tpr = kWarps * 32 / mp;  // threads per row: 256 .. 16
-  const int r = threadIdx.x / tpr, j0 = threadIdx.x % tpr, n4 = N / 4;
-  const bool on = r < M;
-  const float4* y4 = reinterpret_cast<const float4*>(Y + size_t(on ? r : 0) * N);
-  float ss = 0.0f;
-  if (on) {
-#pragma unroll 8
-    for (int j = j0; j < n4; j += tpr) {
-      const float4 v = __ldcg(y4 + j);
-      ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
-    }
-  }
-  for (int o = (tpr < 32 ? tpr : 32) / 2; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  __syncthreads();
-  if (lane == 0) row_part[warp] = ss;
-  __syncthreads();
-  if (tpr > 32) {  // the row's warps, in order
-    ss = 0.0f;
-    const int w0 = r * (tpr / 32);
-    for (int w = 0; w < tpr / 32; w++) ss += row_part[w0 + w];
-  }
-  if (!on) return;
-  const float inv = rsqrtf(ss / float(N) + a.eps);
-#pragma unroll 4
-  for (int j = j0; j < n4; j += tpr) {
-    const float4 v = __ldcg(y4 + j);
-    const float4 w = reinterpret_cast<const float4*>(a.w)[j];
-    const size_t o = size_t(r) * N + size_t(j) * 4;
-    store_f(a.out, a.act, o, v.x * inv * w.x);
-    store_f(a.out, a.act, o + 1, v.y * inv * w.y);
-    store_f(a.out, a.act, o + 2, v.z * inv * w.z);
-    store_f(a.out, a.act, o + 3, v.w * inv * w.w);
-  }
-}
-
-// L2 prefetches of the weight pieces a lane will load in its first `steps` steps (HW_GEMM_EARLY).
-// Not inlined: the main loop's register allocation stays what it is without it.
-template <int TILES, int UNROLL>
-__device__ __noinline__ void early_prefetch(const uint4* w0, const uint4* w1, PieceRange range, int steps) {
-  const int warp = threadIdx.x >> 5, q = threadIdx.x & 3;
-  for (int step = 0; step < steps; step++)
-#pragma unroll
-    for (int u = 0; u < UNROLL; u++) {
-      const int piece = warp_piece(range.begin, warp, UNROLL, step, u, q);
-      if (piece < range.end)
-#pragma unroll
-        for (int t = 0; t < TILES; t++) asm volatile("prefetch.global.L2 [%0];\n" ::"l"((t ? w1 : w0) + piece));
-    }
-}
-
 // The default one-tile variant is held to 64 registers (4 resident blocks per SM, not 3): with
 // 3, the 448 blocks of a 7B o_proj / down_proj ran as one full wave plus a nearly empty one
 // (H200, ncu, 2026-12-02 14:30 UTC: o + down 49.0 us a layer, was 58.8; down 3.5 TB/s).
 // The default two-tile variant is held to 80 (3 blocks per SM, as before the split-K fixup and
-// the norm epilogue added their registers).
-template <int TILES, int UNROLL, bool HI>
-constexpr int kMinBlocks = UNROLL == 4 && !HI ? (TILES == 1 ? 4 : 3) : 2;
+// a since removed norm epilogue added their registers).
+template <int TILES, bool HI>
+constexpr int kMinBlocks = !HI ? (TILES == 1 ? 4 : 3) : 2;
 
 // Block: TILES x 8 output columns (weight rows) over the pieces [split_range) of K of split
 // blockIdx.y. Lane (g = lane/4, q = lane%4) loads 8 consecutive k of weight row g of each tile
 // (16 bytes) and the same 8 k of x rows g and g + 8 (row g + 8 only when HI: with M <= 8 the
-// MMA's upper 8 rows are zeros, half the activation loads and registers; UNROLL = 8 chunks in
-// flight is a benchmark switch). Rows g >= M get zeros instead of loads (they reach no output).
+// MMA's upper 8 rows are zeros, half the activation loads and registers), kGemmUnroll pieces in
+// flight per lane. Rows g >= M get zeros instead of loads (they reach no output).
 // The MMA sums over its 16 k slots in any order, so A and B only need the same k-to-slot
 // mapping: slots (2q, 2q+1 | 2q+8, 2q+9) take k (0,1 | 2,3) of the piece in the first MMA and
 // (4,5 | 6,7) in the second. Requires K % 8 == 0 (16-byte pieces).
 // Split-K (gridDim.y > 1): each block stores its partial tile in `partials`; the last block of a
 // column tile to arrive (counted in `counters`, which it sets back to 0) adds the partials in
 // split order and writes y, so the result does not depend on which block came last.
-// FOLD (bf16 weights, no split): y = W (g * x) / rms(x) for fp32 rows x (FoldArgs): every lane
-// converts its pieces of x times g to bf16 as it loads them and sums their squares; the block
-// adds the squares per row (the same fixed order in every block) and scales each output by
-// 1/rms(row) before it is stored. The 16-bit input buffer and the rmsnorm launch are not needed.
-// XFIRST: the activations are loaded and converted before the weights' loads are issued (fewer
-// registers live: no spill at 64 registers); else the weights' loads go first, so the
-// conversion overlaps them (a few bytes spilled under the same launch bounds). Both are kept
-// until the GPU says which is faster (HW_GEMM_FOLD_NORM=1: weights first, =2: x first).
 // EPI kEpiSwiglu (two tiles, weight rows interleaved as SwigluArgs says) and kEpiQkv (K rows in
-// RoPE pairs, QkvArgs): Y is not written; the block's final sums (after the split fixup and the
-// fold's scaling) go through shared memory, so that one thread holds both values it combines
-// (gate and up: tile 0 and tile 1; a RoPE pair: columns 2c and 2c + 1).
-template <typename T16, int TILES, int UNROLL, bool HI, bool PF, bool FOLD = false, bool XFIRST = false,
-          int EPI = kEpiStore>
-__global__ void __launch_bounds__(kWarps * 32, (kMinBlocks<TILES, UNROLL, HI>))
+// RoPE pairs, QkvArgs): Y is not written; the block's final sums (after the split fixup) go
+// through shared memory, so that one thread holds both values it combines (gate and up: tile 0
+// and tile 1; a RoPE pair: columns 2c and 2c + 1).
+template <typename T16, int TILES, bool HI, int EPI = kEpiStore>
+__global__ void __launch_bounds__(kWarps * 32, (kMinBlocks<TILES, HI>))
     gemm_decode_kernel(const T16* __restrict__ W, const T16* __restrict__ X, float* __restrict__ Y, int M, int N, int K,
                        int accumulate, int split_len, float* __restrict__ partials, int* __restrict__ counters,
-                       NormArgs norm, FoldArgs fold, SwigluArgs sw, QkvArgs qa, int early_steps) {
+                       SwigluArgs sw, QkvArgs qa) {
   static_assert(EPI != kEpiSwiglu || TILES == 2, "the SwiGLU epilogue pairs tile 0 (gate) with tile 1 (up)");
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
   const int n0 = blockIdx.x * 8 * TILES;
@@ -281,70 +166,34 @@ __global__ void __launch_bounds__(kWarps * 32, (kMinBlocks<TILES, UNROLL, HI>))
     wok[t] = n < N;
     wrow[t] = reinterpret_cast<const uint4*>(W + size_t(wok[t] ? n : 0) * K);
   }
-  // Weights are written by no kernel of a step: the pieces of the first early_steps steps are asked
-  // into L2 before the wait for the previous kernel (with PDL this block may be resident while
-  // that one finishes, so the fetch overlaps its tail; HW_GEMM_EARLY). Off: no instruction runs.
-  if (early_steps > 0)
-    early_prefetch<TILES, UNROLL>(wrow[0], wrow[TILES - 1], split_range(K / 8, split_len, blockIdx.y), early_steps);
   pdl_begin();
   const uint4* x0 = reinterpret_cast<const uint4*>(X + size_t(g) * K);
   const uint4* x1 = reinterpret_cast<const uint4*>(X + size_t(g + 8) * K);
   const bool lo_row = g < M, hi_row = g + 8 < M;
-  const float *f0 = nullptr, *f1 = nullptr;
-  float ss_lo = 0.0f, ss_hi = 0.0f;
-  if constexpr (FOLD) {
-    f0 = fold.x + size_t(lo_row ? (fold.rows ? fold.rows[g] : g) : 0) * K;
-    f1 = fold.x + size_t(HI && hi_row ? (fold.rows ? fold.rows[g + 8] : g + 8) : 0) * K;
-  }
   const PieceRange range = split_range(K / 8, split_len, blockIdx.y);
   const uint4 zero = make_uint4(0, 0, 0, 0);
 
-  for (int step = 0; warp_piece(range.begin, warp, UNROLL, step, 0, 0) < range.end; step++) {
-    uint4 a_lo[UNROLL], a_hi[UNROLL], b[UNROLL][TILES];
+  constexpr int U = kGemmUnroll;
+  for (int step = 0; warp_piece(range.begin, warp, U, step, 0, 0) < range.end; step++) {
+    uint4 a_lo[U], a_hi[U], b[U][TILES];
     // Past the range's end a lane reads the range's first piece (valid memory) and zeroes its
     // activations after the load; weight rows past N (wok false) read row 0 and feed outputs
     // that are not stored.
-    if constexpr (FOLD) {
-      // The weight pieces of this step; issued before or after the activations (XFIRST).
-      auto load_weights = [&]() {
 #pragma unroll
-        for (int u = 0; u < UNROLL; u++) {
-          const int piece = warp_piece(range.begin, warp, UNROLL, step, u, q);
-          const int pc = piece < range.end ? piece : range.begin;
+    for (int u = 0; u < U; u++) {
+      const int piece = warp_piece(range.begin, warp, U, step, u, q);
+      const int pc = piece < range.end ? piece : range.begin;
+      a_lo[u] = lo_row ? ldg16(x0 + pc) : zero;
+      a_hi[u] = HI && hi_row ? ldg16(x1 + pc) : zero;
 #pragma unroll
-          for (int t = 0; t < TILES; t++) b[u][t] = ldg16_stream<PF>(wrow[t] + pc);
-        }
-      };
-      if (!XFIRST) load_weights();
-#pragma unroll
-      for (int u = 0; u < UNROLL; u++) {
-        const int piece = warp_piece(range.begin, warp, UNROLL, step, u, q);
-        a_lo[u] = zero, a_hi[u] = zero;
-        if (piece < range.end) {
-          const float4 g0 = __ldg(reinterpret_cast<const float4*>(fold.w) + 2 * piece);
-          const float4 g1 = __ldg(reinterpret_cast<const float4*>(fold.w) + 2 * piece + 1);
-          if (lo_row) a_lo[u] = fold_piece(f0, g0, g1, piece, ss_lo);
-          if (HI && hi_row) a_hi[u] = fold_piece(f1, g0, g1, piece, ss_hi);
-        }
-      }
-      if (XFIRST) load_weights();
-    } else {
-#pragma unroll
-      for (int u = 0; u < UNROLL; u++) {
-        const int piece = warp_piece(range.begin, warp, UNROLL, step, u, q);
-        const int pc = piece < range.end ? piece : range.begin;
-        a_lo[u] = lo_row ? ldg16(x0 + pc) : zero;
-        a_hi[u] = HI && hi_row ? ldg16(x1 + pc) : zero;
-#pragma unroll
-        for (int t = 0; t < TILES; t++) b[u][t] = ldg16_stream<PF>(wrow[t] + pc);
-      }
-#pragma unroll
-      for (int u = 0; u < UNROLL; u++) {
-        if (warp_piece(range.begin, warp, UNROLL, step, u, q) >= range.end) a_lo[u] = zero, a_hi[u] = zero;
-      }
+      for (int t = 0; t < TILES; t++) b[u][t] = ldg16_stream(wrow[t] + pc);
     }
 #pragma unroll
-    for (int u = 0; u < UNROLL; u++) {
+    for (int u = 0; u < U; u++) {
+      if (warp_piece(range.begin, warp, U, step, u, q) >= range.end) a_lo[u] = zero, a_hi[u] = zero;
+    }
+#pragma unroll
+    for (int u = 0; u < U; u++) {
 #pragma unroll
       for (int t = 0; t < TILES; t++) {
         mma16816<T16>(acc[t], a_lo[u].x, a_hi[u].x, a_lo[u].y, a_hi[u].y, b[u][t].x, b[u][t].y);
@@ -359,14 +208,6 @@ __global__ void __launch_bounds__(kWarps * 32, (kMinBlocks<TILES, UNROLL, HI>))
   static_assert(kTile <= kWarps * 32, "one tile element per thread");
   __shared__ float red[kWarps][kTile];
   __shared__ int last_block;
-  __shared__ float row_ss[FOLD ? kWarps : 1][16];  // FOLD: each warp's sum of squares per row
-  if constexpr (FOLD) {
-    ss_lo += __shfl_xor_sync(0xffffffffu, ss_lo, 1);
-    ss_lo += __shfl_xor_sync(0xffffffffu, ss_lo, 2);
-    ss_hi += __shfl_xor_sync(0xffffffffu, ss_hi, 1);
-    ss_hi += __shfl_xor_sync(0xffffffffu, ss_hi, 2);
-    if (q == 0) row_ss[warp][g] = ss_lo, row_ss[warp][g + 8] = ss_hi;
-  }
 #pragma unroll
   for (int t = 0; t < TILES; t++)
 #pragma unroll
@@ -397,12 +238,6 @@ __global__ void __launch_bounds__(kWarps * 32, (kMinBlocks<TILES, UNROLL, HI>))
   if (e < kTile) {
     const int t = e / 128, i = (e / 32) % 4, ln = e % 32;
     const int m = (ln >> 2) + (i >= 2 ? 8 : 0), n = n0 + t * 8 + (ln & 3) * 2 + (i & 1);
-    if constexpr (FOLD) {
-      float ss = 0.0f;
-#pragma unroll
-      for (int w = 0; w < kWarps; w++) ss += row_ss[w][m];
-      sum *= rsqrtf(ss / float(K) + fold.eps);
-    }
     if (EPI == kEpiStore && m < M && n < N) {
       float* y = Y + size_t(m) * N + n;
       *y = accumulate ? *y + sum : sum;
@@ -434,38 +269,11 @@ __global__ void __launch_bounds__(kWarps * 32, (kMinBlocks<TILES, UNROLL, HI>))
     }
     return;
   }
-  if (norm.w) {
-    // Every tile is written by exactly one block (the only one, or its split's last): the last
-    // of those to finish normalises the rows (each has all N columns final by then).
-    __threadfence();
-    __syncthreads();
-    if (threadIdx.x == 0) last_block = atomicAdd(norm.done, 1) == int(gridDim.x) - 1;
-    __syncthreads();
-    if (!last_block) return;
-    __threadfence();
-    norm_rows(Y, M, N, norm);
-    if (threadIdx.x == 0) *norm.done = 0;
-  }
 }
 
 int env_int(const char* name) {
   const char* v = std::getenv(name);
   return v ? std::atoi(v) : 0;
-}
-
-// HW_GEMM_EARLY=N: steps of weight pieces each decode block asks into L2 before it waits for the
-// previous kernel (0, the default: none; meant for PDL, the default on sm_90), read once.
-int early_steps() {
-  static const int n = std::max(0, std::min(env_int("HW_GEMM_EARLY"), 64));
-  return n;
-}
-
-// The fold's mode: 0 off, 1 weights' loads first, 2 activations first (HW_GEMM_FOLD_NORM, read
-// once, or gemm_force_fold_norm).
-int fold_mode() {
-  static const int env = env_int("HW_GEMM_FOLD_NORM");
-  const int m = g_force_fold >= 0 ? g_force_fold : env;
-  return m == 1 || m == 2 ? m : 0;
 }
 
 // Resident blocks per SM of one kernel variant (its registers decide), asked once.
@@ -479,113 +287,53 @@ int blocks_per_sm(Kernel k) {
   return n > 0 ? n : 1;
 }
 
-constexpr FoldArgs kNoFold{nullptr, nullptr, nullptr, 0.0f};
 constexpr SwigluArgs kNoSwiglu{nullptr};
 const QkvArgs kNoQkv{};
 
 // One launch of a decode kernel variant: picks the split of K from its occupancy.
-template <typename T16, int TILES, int UNROLL, bool HI, bool PF, bool FOLD = false, bool XFIRST = false,
-          int EPI = kEpiStore>
+template <typename T16, int TILES, bool HI, int EPI>
 void launch_variant(const T16* w, const T16* x, int M, float* y, int N, int K, bool accumulate, int sms,
-                    const GemmWorkspace* ws, int force_split, const NormArgs& norm, cudaStream_t s,
-                    const FoldArgs& fold = kNoFold, const SwigluArgs& sw = kNoSwiglu, const QkvArgs& qa = kNoQkv) {
-  auto kernel = gemm_decode_kernel<T16, TILES, UNROLL, HI, PF, FOLD, XFIRST, EPI>;
+                    const GemmWorkspace* ws, int force_split, cudaStream_t s, const SwigluArgs& sw, const QkvArgs& qa) {
+  auto kernel = gemm_decode_kernel<T16, TILES, HI, EPI>;
   static const int per_sm = blocks_per_sm(kernel);
   const int tiles = (N + 8 * TILES - 1) / (8 * TILES);
   const int kTile = TILES * 128;
   const GemmSplit sp = ws && ws->partials && ws->counters
-                           ? choose_split(tiles, K / 8, UNROLL, per_sm * sms, force_split, kMaxSplits,
-                                          ws->partial_floats, ws->counter_count - 1, kTile)
-                           : make_split(K / 8, 1, UNROLL);
+                           ? choose_split(tiles, K / 8, kGemmUnroll, per_sm * sms, force_split, kMaxSplits,
+                                          ws->partial_floats, ws->counter_count, kTile)
+                           : make_split(K / 8, 1, kGemmUnroll);
   float* partials = sp.splits > 1 ? ws->partials : nullptr;
   int* counters = sp.splits > 1 ? ws->counters : nullptr;
   launch_kernel(kernel, dim3(tiles, sp.splits), kWarps * 32, 0, s, w, x, y, M, N, K, int(accumulate), sp.len, partials,
-                counters, norm, fold, sw, qa, early_steps());
+                counters, sw, qa);
 }
 
-// The variants with an epilogue (SwiGLU: two tiles; qkv: either): 4 chunks in flight; folded (bf16)
-// or not. Folded, the activations are converted before the weights' loads whatever the fold's mode
-// (the variant without a spill; modes 1 and 2 compute the same).
-template <typename T16, int TILES, int EPI>
-void launch_epilogue(const T16* w, const T16* x, int M, int N, int K, int sms, const GemmWorkspace* ws, int force_split,
-                     const NormArgs& nm, cudaStream_t s, const FoldArgs& fold, const SwigluArgs& sw,
-                     const QkvArgs& qa) {
-  if constexpr (std::is_same_v<T16, __nv_bfloat16>) {
-    if (fold.x) {
-      if (M > 8)
-        launch_variant<T16, TILES, 4, true, false, true, true, EPI>(w, x, M, nullptr, N, K, false, sms, nullptr, 1, nm,
-                                                                    s, fold, sw, qa);
-      else
-        launch_variant<T16, TILES, 4, false, false, true, true, EPI>(w, x, M, nullptr, N, K, false, sms, nullptr, 1, nm,
-                                                                     s, fold, sw, qa);
-      return;
-    }
-  }
+// The variant for M rows: the upper 8 rows of the MMA only when there are more than 8.
+template <typename T16, int TILES, int EPI = kEpiStore>
+void launch_rows(const T16* w, const T16* x, int M, float* y, int N, int K, bool accumulate, int sms,
+                 const GemmWorkspace* ws, int force_split, cudaStream_t s, const SwigluArgs& sw = kNoSwiglu,
+                 const QkvArgs& qa = kNoQkv) {
   if (M > 8)
-    launch_variant<T16, TILES, 4, true, false, false, false, EPI>(w, x, M, nullptr, N, K, false, sms, ws, force_split,
-                                                                  nm, s, kNoFold, sw, qa);
+    launch_variant<T16, TILES, true, EPI>(w, x, M, y, N, K, accumulate, sms, ws, force_split, s, sw, qa);
   else
-    launch_variant<T16, TILES, 4, false, false, false, false, EPI>(w, x, M, nullptr, N, K, false, sms, ws, force_split,
-                                                                   nm, s, kNoFold, sw, qa);
-}
-
-template <typename T16, int TILES>
-void launch_tiles(const T16* w, const T16* x, int M, float* y, int N, int K, bool accumulate, int unroll, bool pf,
-                  int sms, const GemmWorkspace* ws, int force_split, const NormArgs& nm, cudaStream_t s,
-                  const FoldArgs& fold) {
-  if constexpr (std::is_same_v<T16, __nv_bfloat16>) {
-    // The folded norm: 4 chunks in flight, no split of K (each block needs its rows' whole sum of
-    // squares; the cost model splits none of the GEMMs that follow a norm at the 0.5B-7B shapes).
-    if (fold.x) {
-      if (fold_mode() == 2) {
-        if (M > 8)
-          launch_variant<T16, TILES, 4, true, false, true, true>(w, x, M, y, N, K, accumulate, sms, nullptr, 1, nm, s,
-                                                                 fold);
-        else
-          launch_variant<T16, TILES, 4, false, false, true, true>(w, x, M, y, N, K, accumulate, sms, nullptr, 1, nm, s,
-                                                                  fold);
-      } else {
-        if (M > 8)
-          launch_variant<T16, TILES, 4, true, false, true>(w, x, M, y, N, K, accumulate, sms, nullptr, 1, nm, s, fold);
-        else
-          launch_variant<T16, TILES, 4, false, false, true>(w, x, M, y, N, K, accumulate, sms, nullptr, 1, nm, s, fold);
-      }
-      return;
-    }
-  }
-  if (M > 8)
-    launch_variant<T16, TILES, 4, true, false>(w, x, M, y, N, K, accumulate, sms, ws, force_split, nm, s);
-  else if (unroll == 4)
-    launch_variant<T16, TILES, 4, false, false>(w, x, M, y, N, K, accumulate, sms, ws, force_split, nm, s);
-  else if (pf)
-    launch_variant<T16, TILES, 8, false, true>(w, x, M, y, N, K, accumulate, sms, ws, force_split, nm, s);
-  else
-    launch_variant<T16, TILES, 8, false, false>(w, x, M, y, N, K, accumulate, sms, ws, force_split, nm, s);
+    launch_variant<T16, TILES, false, EPI>(w, x, M, y, N, K, accumulate, sms, ws, force_split, s, sw, qa);
 }
 
 template <typename T16>
 void launch_decode(const DeviceMatrix& W, const void* x, int M, float* y, bool accumulate, const GemmWorkspace* ws,
-                   const NormArgs& nm, cudaStream_t s, const FoldArgs& fold = kNoFold, const SwigluArgs& sw = kNoSwiglu,
-                   const QkvArgs& qa = kNoQkv) {
+                   cudaStream_t s, const SwigluArgs& sw = kNoSwiglu, const QkvArgs& qa = kNoQkv) {
   static int sms = [] {
     int dev = 0, n = 0;
     cudaGetDevice(&dev);
     cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev);
     return n > 0 ? n : 100;
   }();
-  // HW_GEMM_TILES / HW_GEMM_UNROLL / HW_GEMM_PREFETCH / HW_GEMM_SPLIT (1|2, 4|8, 1, splits of K:
-  // 1 = none): benchmark switches, read once.
-  static const int env_tiles = env_int("HW_GEMM_TILES"), env_unroll = env_int("HW_GEMM_UNROLL"),
-                   env_pf = env_int("HW_GEMM_PREFETCH"), env_split = env_int("HW_GEMM_SPLIT");
+  // HW_GEMM_TILES / HW_GEMM_SPLIT (1|2, splits of K: 1 = none): benchmark switches, read once.
+  static const int env_tiles = env_int("HW_GEMM_TILES"), env_split = env_int("HW_GEMM_SPLIT");
   const T16* w = static_cast<const T16*>(W.data);
   const T16* xx = static_cast<const T16*>(x);
   int tiles = decode_tiles(W.rows, W.cols, sms);  // gemm_split.h says why
   if (const int f = g_force_tiles ? g_force_tiles : env_tiles) tiles = f == 2 ? 2 : 1;
-  // 8 chunks in flight (HW_GEMM_UNROLL=8) measured slower than 4 on the H200 (07:12 UTC call:
-  // 7B W=4 5.78 vs 5.70 ms, 0.5B W=4 1.61 vs 1.51 ms), so 4 stays the default.
-  const int f = g_force_unroll ? g_force_unroll : env_unroll;
-  const int unroll = f == 8 ? 8 : 4;
-  const bool pf = g_force_prefetch >= 0 ? g_force_prefetch == 1 : env_pf == 1;
   // Per role (benchmark switches, read once): HW_GEMM_SPLIT_QKV (the qkv epilogue), _GU (gate/up
   // with the SwiGLU epilogue), _RES (residual GEMMs: o_proj, down_proj) ask for that many splits
   // of K for those launches only; HW_GEMM_SPLIT for every launch they leave unset. A test's
@@ -595,26 +343,23 @@ void launch_decode(const DeviceMatrix& W, const void* x, int M, float* y, bool a
   const int role_split = sw.out ? env_split_gu : qa.p.q_out ? env_split_qkv : accumulate ? env_split_res : 0;
   const int split = g_force_split ? g_force_split : role_split ? role_split : env_split;
   if (sw.out) {  // two tiles whatever the switches say: tile 0 holds the gate rows, tile 1 the up rows
-    launch_epilogue<T16, 2, kEpiSwiglu>(w, xx, M, W.rows, W.cols, sms, ws, split, nm, s, fold, sw, kNoQkv);
-    check_launch(fold.x ? "gemm_decode (tensor-core GEMM, M <= 16, folded RMSNorm, SwiGLU epilogue)"
-                        : "gemm_decode (tensor-core GEMM, M <= 16, SwiGLU epilogue)");
+    launch_rows<T16, 2, kEpiSwiglu>(w, xx, M, nullptr, W.rows, W.cols, false, sms, ws, split, s, sw);
+    check_launch("gemm_decode (tensor-core GEMM, M <= 16, SwiGLU epilogue)");
     return;
   }
   if (qa.p.q_out) {  // the pairs are inside a tile: one or two tiles per block
     if (tiles == 2)
-      launch_epilogue<T16, 2, kEpiQkv>(w, xx, M, W.rows, W.cols, sms, ws, split, nm, s, fold, kNoSwiglu, qa);
+      launch_rows<T16, 2, kEpiQkv>(w, xx, M, nullptr, W.rows, W.cols, false, sms, ws, split, s, kNoSwiglu, qa);
     else
-      launch_epilogue<T16, 1, kEpiQkv>(w, xx, M, W.rows, W.cols, sms, ws, split, nm, s, fold, kNoSwiglu, qa);
-    check_launch(fold.x ? "gemm_decode (tensor-core GEMM, M <= 16, folded RMSNorm, qkv epilogue: bias, RoPE, KV write)"
-                        : "gemm_decode (tensor-core GEMM, M <= 16, qkv epilogue: bias, RoPE, KV write)");
+      launch_rows<T16, 1, kEpiQkv>(w, xx, M, nullptr, W.rows, W.cols, false, sms, ws, split, s, kNoSwiglu, qa);
+    check_launch("gemm_decode (tensor-core GEMM, M <= 16, qkv epilogue: bias, RoPE, KV write)");
     return;
   }
   if (tiles == 2)
-    launch_tiles<T16, 2>(w, xx, M, y, W.rows, W.cols, accumulate, unroll, pf, sms, ws, split, nm, s, fold);
+    launch_rows<T16, 2>(w, xx, M, y, W.rows, W.cols, accumulate, sms, ws, split, s);
   else
-    launch_tiles<T16, 1>(w, xx, M, y, W.rows, W.cols, accumulate, unroll, pf, sms, ws, split, nm, s, fold);
-  check_launch(fold.x ? "gemm_decode (tensor-core GEMM, M <= 16, folded RMSNorm)"
-                      : "gemm_decode (tensor-core GEMM, M <= 16)");
+    launch_rows<T16, 1>(w, xx, M, y, W.rows, W.cols, accumulate, sms, ws, split, s);
+  check_launch("gemm_decode (tensor-core GEMM, M <= 16)");
 }
 
 cudaDataType cuda_type(DType t) {
@@ -653,26 +398,12 @@ void gemm_force_cublas(bool on) {
   g_force_cublas = on;
 }
 
-void gemm_force_shape(int tiles, int unroll, int prefetch) {
+void gemm_force_tiles(int tiles) {
   g_force_tiles = tiles;
-  g_force_unroll = unroll;
-  g_force_prefetch = prefetch;
 }
 
 void gemm_force_split(int splits) {
   g_force_split = splits;
-}
-
-void gemm_force_norm(int on) {
-  g_force_norm = on;
-}
-
-void gemm_force_fold_norm(int on) {
-  g_force_fold = on;
-}
-
-bool gemm_fold_norm_enabled() {
-  return fold_mode() != 0;
 }
 
 // Whether the project's decode kernel runs this GEMM (else cuBLAS): few rows, 16-bit weights,
@@ -681,63 +412,34 @@ static bool takes_decode_kernel(const DeviceMatrix& W, int M) {
   return !g_force_cublas && M <= kDecodeRows && W.dtype != DType::F32 && W.cols % 8 == 0;
 }
 
-// Whether a decode GEMM reads its input RMSNorm itself (bf16 weights only: see gemm.h).
-static bool folds_norm(const DeviceMatrix& W, int M) {
-  return takes_decode_kernel(W, M) && gemm_fold_norm_enabled() && W.dtype == DType::BF16;
-}
-
-void gemm_normed(const DeviceMatrix& W, const GemmInputNorm& in, int M, float* y, bool accumulate, cudaStream_t s,
-                 const GemmWorkspace* ws) {
-  if (M <= 0) return;
-  if (folds_norm(W, M)) {
-    launch_decode<__nv_bfloat16>(W, nullptr, M, y, accumulate, ws,
-                                 NormArgs{nullptr, 0.0f, nullptr, DType::F32, nullptr}, s,
-                                 FoldArgs{in.x, in.rows, in.w, in.eps});
-    return;
-  }
-  rmsnorm(in.x, in.rows, M, W.cols, in.w, in.eps, in.act, gemm_input_type(W), s);
-  gemm(W, in.act, M, y, accumulate, s, ws);
-}
-
-// gemm_swiglu's and gemm_qkv's decode path: the decode GEMM with that epilogue, the input norm
-// folded in where it can be, else run first (x then points at its output). False where the
-// decode kernel does not apply: the caller runs cuBLAS on x and the separate epilogue kernel.
-static bool decode_epilogue(const DeviceMatrix& W, const void*& x, const GemmInputNorm* in, int M, cudaStream_t s,
-                            const GemmWorkspace* ws, const SwigluArgs& sw, const QkvArgs& qa) {
-  const NormArgs no_norm{nullptr, 0.0f, nullptr, DType::F32, nullptr};
-  if (in && folds_norm(W, M)) {
-    launch_decode<__nv_bfloat16>(W, nullptr, M, nullptr, false, ws, no_norm, s,
-                                 FoldArgs{in->x, in->rows, in->w, in->eps}, sw, qa);
-    return true;
-  }
-  if (in) {
-    rmsnorm(in->x, in->rows, M, W.cols, in->w, in->eps, in->act, gemm_input_type(W), s);
-    x = in->act;
-  }
+// gemm_swiglu's and gemm_qkv's decode path: the decode GEMM with that epilogue. False where the
+// decode kernel does not apply: the caller runs cuBLAS and the separate epilogue kernel.
+static bool decode_epilogue(const DeviceMatrix& W, const void* x, int M, cudaStream_t s, const GemmWorkspace* ws,
+                            const SwigluArgs& sw, const QkvArgs& qa) {
   if (!takes_decode_kernel(W, M)) return false;
   if (W.dtype == DType::BF16)
-    launch_decode<__nv_bfloat16>(W, x, M, nullptr, false, ws, no_norm, s, kNoFold, sw, qa);
+    launch_decode<__nv_bfloat16>(W, x, M, nullptr, false, ws, s, sw, qa);
   else
-    launch_decode<__half>(W, x, M, nullptr, false, ws, no_norm, s, kNoFold, sw, qa);
+    launch_decode<__half>(W, x, M, nullptr, false, ws, s, sw, qa);
   return true;
 }
 
-void gemm_swiglu(const DeviceMatrix& W, const void* x, const GemmInputNorm* in, int M, float* gu, void* out,
-                 cudaStream_t s, const GemmWorkspace* ws) {
+void gemm_swiglu(const DeviceMatrix& W, const void* x, int M, float* gu, void* out, cudaStream_t s,
+                 const GemmWorkspace* ws) {
   if (M <= 0) return;
   const int I = W.rows / 2;
   if (W.rows % 16 != 0) throw EngineError("gemm_swiglu: gate/up rows must be a multiple of 16 (8 of each)");
-  if (decode_epilogue(W, x, in, M, s, ws, SwigluArgs{out}, kNoQkv)) return;
+  if (decode_epilogue(W, x, M, s, ws, SwigluArgs{out}, kNoQkv)) return;
   gemm(W, x, M, gu, false, s, ws);
   swiglu(gu, M, I, out, gemm_input_type(W), s, /*interleaved8=*/true);
 }
 
-void gemm_qkv(const DeviceMatrix& W, const void* x, const GemmInputNorm* in, int M, const QkvPost& p,
-              const KvLayout& kv, cudaStream_t s, const GemmWorkspace* ws) {
+void gemm_qkv(const DeviceMatrix& W, const void* x, int M, const QkvPost& p, const KvLayout& kv, cudaStream_t s,
+              const GemmWorkspace* ws) {
   if (M <= 0) return;
   if (!p.k_paired || p.q_norm || p.k_norm || p.head_dim % 8 != 0 || p.T != M)
     throw EngineError("gemm_qkv: needs K rows in RoPE pairs, no q/k norms, head_dim a multiple of 8 and T == M");
-  if (decode_epilogue(W, x, in, M, s, ws, kNoSwiglu, QkvArgs{p, kv})) return;
+  if (decode_epilogue(W, x, M, s, ws, kNoSwiglu, QkvArgs{p, kv})) return;
   gemm(W, x, M, p.qkv, false, s, ws);
   qkv_post(p, kv, s);
 }
@@ -745,18 +447,12 @@ void gemm_qkv(const DeviceMatrix& W, const void* x, const GemmInputNorm* in, int
 void gemm(const DeviceMatrix& W, const void* x, int M, float* y, bool accumulate, cudaStream_t s,
           const GemmWorkspace* ws, const GemmNorm* norm) {
   if (M <= 0) return;
-  const bool decode = takes_decode_kernel(W, M);
-  static const bool env_norm = env_int("HW_GEMM_NORM") == 1;
-  const bool fuse_norm = norm && decode && ws && ws->counters && ws->counter_count > 1 && W.rows % 4 == 0 &&
-                         (g_force_norm >= 0 ? g_force_norm == 1 : env_norm);
-  NormArgs nm{nullptr, 0.0f, nullptr, DType::F32, nullptr};
-  if (fuse_norm) nm = NormArgs{norm->w, norm->eps, norm->out, norm->act, ws->counters + ws->counter_count - 1};
-  if (decode) {
+  if (takes_decode_kernel(W, M)) {
     if (W.dtype == DType::BF16)
-      launch_decode<__nv_bfloat16>(W, x, M, y, accumulate, ws, nm, s);
+      launch_decode<__nv_bfloat16>(W, x, M, y, accumulate, ws, s);
     else
-      launch_decode<__half>(W, x, M, y, accumulate, ws, nm, s);
-    if (norm && !fuse_norm) rmsnorm(y, nullptr, M, W.rows, norm->w, norm->eps, norm->out, norm->act, s);
+      launch_decode<__half>(W, x, M, y, accumulate, ws, s);
+    if (norm) rmsnorm(y, nullptr, M, W.rows, norm->w, norm->eps, norm->out, norm->act, s);
     return;
   }
   // Column-major view: y^T [N, M] = W^T [N, K] · x^T [K, M], W stored as col-major [K, N].

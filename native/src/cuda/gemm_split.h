@@ -23,16 +23,19 @@
 namespace hw::cuda {
 
 constexpr int kGemmWarps = 8;  // warps per block; they split a block's K range among them
+// 16-byte pieces of K each lane of the decode kernel has in flight per step. 8 measured slower
+// on the H200 (2026-12-02 07:12 UTC: 7B W=4 5.78 vs 5.70 ms a step, 0.5B W=4 1.61 vs 1.51 ms).
+constexpr int kGemmUnroll = 4;
 
 // Output tiles (8 columns each) per block of a decode launch for W with `rows` output rows over
 // K = `cols`, on `sms` SMs (the SwiGLU epilogue takes two whatever this says: gate and up). Two tiles halve the x
 // reloads; one tile when two would leave SMs idle (fewer than 2 blocks per SM), or when K is at
-// most one block step (8 warps x 4 chunks x 4 lanes x 8 k = 1,024): such a block is one round
+// most one block step (8 warps x 4 pieces x 4 lanes x 8 k = 1,024): such a block is one round
 // trip whatever its tiles, so twice the blocks is twice the bytes in flight. Measured on an
 // H200 (2026-12-05 04:46 UTC, 3 rounds): the Qwen2.5-0.5B lm_head (K = 896) on one tile took a
 // W = 1 / W = 4 step to 0.982x / 0.985x; at 7B (K = 3,584) one tile everywhere was 1.03x slower.
 inline int decode_tiles(int rows, int cols, int sms) {
-  const bool one_step = cols <= kGemmWarps * 4 * 4 * 8;
+  const bool one_step = cols <= kGemmWarps * kGemmUnroll * 4 * 8;
   return (rows + 15) / 16 >= 2 * sms && !one_step ? 2 : 1;
 }
 
