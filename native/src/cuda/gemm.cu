@@ -3,7 +3,6 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
-#include <algorithm>
 #include <cstdlib>
 #include <string>
 
@@ -124,11 +123,11 @@ __device__ __forceinline__ __half to_t16<__half>(float v) {
   return __float2half_rn(v);
 }
 
-// The default one-tile variant is held to 64 registers (4 resident blocks per SM, not 3): with
+// The one-tile variant for M <= 8 is held to 64 registers (4 resident blocks per SM, not 3): with
 // 3, the 448 blocks of a 7B o_proj / down_proj ran as one full wave plus a nearly empty one
 // (H200, ncu, 2026-12-02 14:30 UTC: o + down 49.0 us a layer, was 58.8; down 3.5 TB/s).
-// The default two-tile variant is held to 80 (3 blocks per SM, as before the split-K fixup and
-// a since removed norm epilogue added their registers).
+// The two-tile variant for M <= 8 is held to 80 (3 blocks per SM, as before the split-K fixup and
+// a since removed norm epilogue added their registers); the variants for M > 8 to 128 (2).
 template <int TILES, bool HI>
 constexpr int kMinBlocks = !HI ? (TILES == 1 ? 4 : 3) : 2;
 

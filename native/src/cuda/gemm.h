@@ -72,11 +72,11 @@ void gemm_force_split(int splits);
 // The down_proj's input of a SwiGLU MLP from its gate/up GEMM: out[m][i] = silu(g_i) * u_i with
 // (g, u) = W x[m], for W's rows interleaved in 8s: rows 16j..16j+7 are gate rows 8j..8j+7 and
 // rows 16j+8..16j+15 the same up rows (W.rows = 2 I, I % 8 == 0; the backend uploads this layout
-// unless HW_GEMM_SWIGLU=0). In decode (M <= 16, 16-bit
-// weights) the decode kernel writes `out` from its epilogue (two tiles per block: the gate tile
-// and its up tile), so no fp32 gate/up output and no swiglu launch; otherwise the GEMM writes gu
-// ([M, 2 I] fp32, the interleaved layout) and swiglu(..., interleaved8) reads it. out: [M, I] in
-// gemm_input_type(W); it must not alias x (other blocks still read it).
+// unless HW_GEMM_SWIGLU=0). In decode (M <= 16, 16-bit weights) the decode kernel writes `out`
+// from its epilogue (two tiles per block: the gate tile and its up tile), so no fp32 gate/up
+// output and no swiglu launch; otherwise the GEMM writes gu ([M, 2 I] fp32, the interleaved
+// layout) and swiglu(..., interleaved8) reads it. out: [M, I] in gemm_input_type(W); it must not
+// alias x (other blocks still read it).
 void gemm_swiglu(const DeviceMatrix& W, const void* x, int M, float* gu, void* out, cudaStream_t s,
                  const GemmWorkspace* ws = nullptr);
 
