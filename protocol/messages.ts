@@ -32,6 +32,9 @@ const Target = v.union([v.literal('all'), WorkerId], (i) => `expected a finite n
 /** isolated: [prompt, own step] only, the evaluation's no-sharing control. */
 export const LAYOUTS = ['contiguous', 'interleaved', 'combined', 'isolated'] as const;
 export const DEVICES = ['auto', 'cuda', 'cpu'] as const; // the manifest's order
+/** When the inspector's attention on every key is recorded: every step, or on the step after an
+ * inspect asks (auto: every step on the CPU, on request on a GPU, where it takes a slower kernel). */
+export const KEY_ATTENTION_MODES = ['auto', 'every-step', 'on-request'] as const;
 /** K/V cache element types: auto = the checkpoint's; q8 (int8 + scales) is opt-in and CPU-only. */
 export const KV_DTYPES = ['auto', 'bf16', 'f16', 'f32', 'q8'] as const; // the manifest's order
 export const RUN_STATES = ['loading', 'prefill', 'running', 'paused', 'finishing', 'finished', 'stopped', 'failed'] as const;
@@ -94,6 +97,7 @@ export const RunConfig = obj({
   selfCheckInterval: int(0, L.SELF_CHECK_OFF), // generated tokens between self-check questions
   maxContext: int(0, L.MAX_CONTEXT), // 0 = the model's
   attentionShares: opt(bool()), // report attention shares per step (heatmap, inspector); default on
+  keyAttention: opt(oneOf(KEY_ATTENTION_MODES)), // with attentionShares: when the inspector's attention per key is recorded; default auto
   kvBudgetMB: opt(int(0, 1 << 30)), // KV memory budget in MB; 0 or absent = from the free memory
   prompts: PromptTexts,
   raw: opt(RawRunConfig),
@@ -205,7 +209,9 @@ export const InspectResult = obj({
   step: int(-1, L.MAX_STEP), // the author's step
   // null: not in that view
   seenAt: arr(obj({ worker: WorkerId, position: v.nullable(int(0, L.MAX_POSITION)), rotation: v.nullable(int(-L.MAX_POSITION, L.MAX_POSITION)) }), L.MAX_WORKER_ID),
-  attention: opt(arr(obj({ worker: WorkerId, share: num(0, 1.0001) }), L.MAX_WORKER_ID)), // from the last step
+  attention: opt(arr(obj({ worker: WorkerId, share: num(0, 1.0001) }), L.MAX_WORKER_ID)), // at attentionStep
+  attentionStep: opt(int(0, L.MAX_STEP)), // the step the attention was recorded at
+  attentionPending: opt(bool()), // the attention is older than the last step, or absent: the next step records it
 });
 export type InspectResult = v.InferOutput<typeof InspectResult>;
 

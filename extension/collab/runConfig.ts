@@ -26,6 +26,8 @@ export interface BuildOptions {
   finisherMaxTokens?: number;
   /** Ask the engine for per-step attention shares (default false; costs a little). */
   attentionShares?: boolean;
+  /** With attentionShares: when the attention on every key is recorded (default auto). */
+  keyAttention?: NativeRunConfig['keyAttention'];
   /** Extra chat template variables (e.g. { enable_thinking: false }). */
   templateVariables?: Record<string, unknown>;
   /** How the user sets the context limit, named in refusals (default "hogwild.maxContext"). */
@@ -108,7 +110,7 @@ function samplingAndLimits(
   maxTokens: number,
   maxContext: number,
   opts: BuildOptions,
-): Pick<NativeRunConfig, 'temperature' | 'topK' | 'topP' | 'seed' | 'maxTokens' | 'maxContext' | 'maxContextSetting' | 'kvBudgetBytes' | 'kvBudgetSetting' | 'attentionShares'> {
+): Pick<NativeRunConfig, 'temperature' | 'topK' | 'topP' | 'seed' | 'maxTokens' | 'maxContext' | 'maxContextSetting' | 'kvBudgetBytes' | 'kvBudgetSetting' | 'attentionShares' | 'keyAttention'> {
   return {
     temperature: cfg.sampling.temperature,
     topK: cfg.sampling.topK,
@@ -120,6 +122,7 @@ function samplingAndLimits(
     kvBudgetBytes: opts.kvBudgetBytes ?? 0,
     kvBudgetSetting: opts.kvBudgetSetting ?? 'hogwild.kvBudgetMB',
     attentionShares: opts.attentionShares ?? false,
+    keyAttention: opts.keyAttention ?? 'auto',
   };
 }
 

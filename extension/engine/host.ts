@@ -155,7 +155,7 @@ function start(runId: string, config: RunConfig): void {
   }
   runs.clear();
   // Attention shares feed the heatmap and the inspector; they cost little next to a step.
-  const native = buildNativeRunConfig(config, tokenizer, model.config, { kvBudgetBytes: (config.kvBudgetMB ?? 0) * 1e6, attentionShares: config.attentionShares ?? true });
+  const native = buildNativeRunConfig(config, tokenizer, model.config, { kvBudgetBytes: (config.kvBudgetMB ?? 0) * 1e6, attentionShares: config.attentionShares ?? true, keyAttention: config.keyAttention });
   const live = new LiveRun(runId, config, tokenizer, send, log, native);
   runs.set(runId, live);
   live.start();
@@ -201,10 +201,30 @@ function control(runId: string, c: Control): unknown {
   }
 }
 
-function inspect(runId: string, block: number, index: number, attention: boolean): InspectResult {
+// How long an inspect waits for the step that records the attention it asked for (a GPU records
+// the attention on every key only on request; a step there takes milliseconds).
+const INSPECT_ATTENTION_WAIT_MS = 3000;
+
+async function inspect(runId: string, block: number, index: number, attention: boolean): Promise<InspectResult> {
   const r = runs.get(runId);
   if (!r || !r.run) throw new Error(`no run ${runId} in the engine`);
-  const n = r.run.inspect(block, index, attention);
+  const run = r.run;
+  let n = run.inspect(block, index, attention);
+  // The attention is older than the last step, or absent: the next step records it. A running run
+  // answers once that step is in; a paused one (or a step slower than the wait) says it is pending.
+  const had = n.attentionStep ?? -1;
+  let stale = attention && n.attentionPending && !r.ended;
+  if (stale) {
+    run.requestKeyAttention();
+    const deadline = Date.now() + INSPECT_ATTENTION_WAIT_MS;
+    while (stale && !r.ended && r.events.runState === 'running' && Date.now() < deadline) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([r.nextBatch(), new Promise<void>((resolve) => (timer = setTimeout(resolve, deadline - Date.now())))]);
+      clearTimeout(timer);
+      n = run.inspect(block, index, attention);
+      stale = (n.attentionStep ?? -1) <= had;
+    }
+  }
   const out: InspectResult = {
     block: n.block,
     index: n.index,
@@ -215,7 +235,11 @@ function inspect(runId: string, block: number, index: number, attention: boolean
     seenAt: n.seenAt.map((s) => ({ worker: s.worker, position: s.position < 0 ? null : s.position, rotation: s.position < 0 ? null : s.rotation })),
   };
   // The engine says -1 for a worker that did not see the token; the reply leaves that worker out.
-  if (n.attention) out.attention = n.attention.flatMap((share, worker) => (share >= 0 ? [{ worker, share }] : []));
+  if (n.attention) {
+    out.attention = n.attention.flatMap((share, worker) => (share >= 0 ? [{ worker, share }] : []));
+    if (n.attentionStep !== undefined) out.attentionStep = n.attentionStep;
+  }
+  if (stale) out.attentionPending = true;
   return out;
 }
 

@@ -33,6 +33,17 @@ export class LiveRun {
   /** One batch from the engine thread (it batches by time; nothing is held back here). */
   onNative(batch: readonly NativeEvent[]): void {
     this.send(this.events.convert(batch));
+    this.wake();
+  }
+
+  private waiters: (() => void)[] = [];
+  /** Resolves at the next batch from the engine thread, or when the run ends. */
+  nextBatch(): Promise<void> {
+    if (this.ended) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+  private wake(): void {
+    for (const w of this.waiters.splice(0)) w();
   }
 
   private send(events: EngineEvent[]): void {
@@ -45,6 +56,7 @@ export class LiveRun {
     if (this.ended) return;
     this.ended = true;
     this.send(this.events.end(error));
+    this.wake();
   }
 
   /** Forks a worker; the fork's step headers carry its own name. */

@@ -67,6 +67,11 @@ export class EventPipeline {
     return this.names.has(worker);
   }
 
+  /** The run's state as the engine last reported it. */
+  get runState(): RunState {
+    return this.lastState;
+  }
+
   /** The events a run starts with, before the engine says anything. */
   start(): EngineEvent[] {
     const out: EngineEvent[] = [{ type: 'run-state', state: 'loading' }];

@@ -140,6 +140,16 @@ HogwildConfig run_config(const Napi::Object& o, int vocab) {
   c.kv_budget_bytes = number(o, "kvBudgetBytes", 0);
   c.kv_budget_setting = string(o, "kvBudgetSetting", "kvBudgetBytes");
   c.attention_shares = boolean(o, "attentionShares", false);
+  const std::string key_attention = string(o, "keyAttention", "auto");
+  if (key_attention == "auto")
+    c.key_attention = KeyAttention::Auto;
+  else if (key_attention == "every-step")
+    c.key_attention = KeyAttention::EveryStep;
+  else if (key_attention == "on-request")
+    c.key_attention = KeyAttention::OnRequest;
+  else
+    throw Napi::TypeError::New(
+        o.Env(), "keyAttention must be \"auto\", \"every-step\" or \"on-request\", not \"" + key_attention + "\"");
   c.raw = boolean(o, "raw", false);
   c.raw_steps = int(number(o, "rawSteps", 0));
   c.raw_step_ids = opt_ids(o, "rawStepIds");
@@ -314,7 +324,9 @@ Napi::Object inspect_result(Napi::Env env, const InspectResult& r) {
     Napi::Array a = Napi::Array::New(env, r.attention.size());
     for (size_t i = 0; i < r.attention.size(); i++) a.Set(uint32_t(i), r.attention[i]);
     o.Set("attention", a);
+    o.Set("attentionStep", r.attention_step);
   }
+  o.Set("attentionPending", r.attention_pending);
   return o;
 }
 

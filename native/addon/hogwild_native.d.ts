@@ -76,6 +76,9 @@ export interface NativeRunConfig {
   kvBudgetBytes?: number; // KV memory budget; 0 = 80% of the available memory
   kvBudgetSetting?: string; // how the user sets the budget, named in messages
   attentionShares: boolean; // report per-step attention shares
+  /** With attentionShares: when the attention on every key (inspect) is recorded (default auto:
+   * every step unless the backend says it is costly, as CUDA's is). */
+  keyAttention?: 'auto' | 'every-step' | 'on-request';
   raw: boolean; // raw mode: no headers, moves (unless stepIds), self-check, finisher, eos stop
   rawSteps: number; // raw mode: exactly this many steps
   rawStepIds: Int32Array; // raw mode: tokens that end a step
@@ -106,7 +109,10 @@ export interface NativeInspect {
   author: number;
   step: number;
   seenAt: { worker: number; position: number; rotation: number }[]; // position -1: not in view
-  attention?: number[]; // per worker
+  attention?: number[]; // per worker: share of its last token's attention at attentionStep (-1: not seen)
+  attentionStep?: number; // the step the attention was recorded at (with attention)
+  /** The attention is older than the last step, or none yet: the next step records it. */
+  attentionPending: boolean;
 }
 
 export interface NativeRun {
@@ -120,6 +126,8 @@ export interface NativeRun {
   fork(worker: number, headerPrefixIds?: Int32Array): number;
   setTemperature(worker: number, temperature: number): void;
   inspect(block: number, index: number, attention: boolean): NativeInspect;
+  /** The next step records each worker's attention on every key (where keyAttention records it on request). */
+  requestKeyAttention(): void;
   /** Resolves when the run loop has ended (finished, stopped or failed). */
   done(): Promise<void>;
   /**

@@ -14,7 +14,8 @@ Napi::Function RunWrap::define(Napi::Env env) {
        InstanceMethod<&RunWrap::step>("step"), InstanceMethod<&RunWrap::stop>("stop"),
        InstanceMethod<&RunWrap::inject>("inject"), InstanceMethod<&RunWrap::fork>("fork"),
        InstanceMethod<&RunWrap::set_temperature>("setTemperature"), InstanceMethod<&RunWrap::inspect>("inspect"),
-       InstanceMethod<&RunWrap::done>("done"), InstanceMethod<&RunWrap::release_cache>("release")});
+       InstanceMethod<&RunWrap::request_key_attention>("requestKeyAttention"), InstanceMethod<&RunWrap::done>("done"),
+       InstanceMethod<&RunWrap::release_cache>("release")});
   constructor = Napi::Persistent(f);
   constructor.SuppressDestruct();
   return f;
@@ -139,6 +140,12 @@ Napi::Value RunWrap::inspect(const Napi::CallbackInfo& info) {
     const bool attention = info.Length() > 2 && info[2].ToBoolean();
     return inspect_result(info.Env(), run_->inspect(info[0].As<Napi::Number>().Int32Value(),
                                                     info[1].As<Napi::Number>().Int32Value(), attention));
+  });
+}
+Napi::Value RunWrap::request_key_attention(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&] {
+    run_->request_key_attention();
+    return info.Env().Undefined();
   });
 }
 Napi::Value RunWrap::done(const Napi::CallbackInfo& info) {

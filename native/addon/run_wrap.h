@@ -32,6 +32,7 @@ class RunWrap : public Napi::ObjectWrap<RunWrap> {
   Napi::Value fork(const Napi::CallbackInfo& info);
   Napi::Value set_temperature(const Napi::CallbackInfo& info);
   Napi::Value inspect(const Napi::CallbackInfo& info);
+  Napi::Value request_key_attention(const Napi::CallbackInfo& info);
   Napi::Value done(const Napi::CallbackInfo& info);
   Napi::Value release_cache(const Napi::CallbackInfo& info);
 

@@ -39,6 +39,10 @@ class Backend {
   virtual size_t kv_bytes() const = 0;
   // True when forward() samples rows that ask for it (BatchRow::sample) on the device.
   virtual bool samples() const { return false; }
+  // True when a step that asks for per-key attention (Batch::key_attention) runs much slower than
+  // one that does not (the CUDA backend's shared-KV kernel gives the shares per segment, but per
+  // key only its generic kernel does); the Hogwild engine then records it only when asked.
+  virtual bool key_attention_costly() const { return false; }
   // One line for the model summary: device, GPU name, weight and KV memory.
   virtual std::string describe() const { return name(); }
   // Bytes free for more KV pages where the backend keeps them in its own memory (a GPU's);

@@ -30,6 +30,9 @@ struct BatchRow {
 struct Batch {
   std::vector<BatchRow> rows;     // no two rows write the same block
   bool attention_shares = false;  // also report each row's attention share per view segment
+  // With attention_shares: also each row's attention on every visible key (ForwardOutput::
+  // key_attention). Costly on the GPU (Backend::key_attention_costly), so asked for only when needed.
+  bool key_attention = false;
   bool sampled_ids_only = false;  // with device sampling: logits need not reach the host
   // When set and true, the forward stops between layers and throws Cancelled (the cache is
   // left as it was): a long prefill chunk can be stopped within a layer's time.
@@ -45,7 +48,7 @@ struct ForwardOutput {
   // With attention_shares: per batch row, [layers][view segments] fractions of the last new
   // token's attention mass that fell on each segment, averaged over query heads.
   std::vector<std::vector<float>> shares;
-  // With attention_shares: per batch row, the last new token's attention on every visible key,
+  // With key_attention: per batch row, the last new token's attention on every visible key,
   // keys in view order (segment by segment), averaged over heads and layers.
   std::vector<std::vector<float>> key_attention;
 

@@ -7,7 +7,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <map>
 #include <numeric>
+#include <set>
 #include <thread>
 #include <unistd.h>
 #include <atomic>
@@ -639,6 +641,222 @@ static void test_protocol(const TinyModel& tm) {
   CHECK(threw, "inspect of a missing block did not fail");
 }
 
+// Per-key attention, what inspect() reports. An observer maps each forward's key attention to
+// cache positions itself (keys in view order, each segment up to the row's last token, lengths
+// from the cache after the forward) and forgets a block when the run releases it (its id may
+// come back for a new block). inspect() must give exactly those values, or -1 where the worker's
+// last recorded view did not hold the position.
+struct KeyAttentionCapture : RunObserver {
+  Model* model = nullptr;
+  HogwildRun* run = nullptr;  // read on the engine thread, during its own forward
+  std::mutex mu;
+  std::condition_variable cv;
+  int forwards = 0;
+  int prompt_block = -1;
+  std::vector<bool> asked;  // per forward: did it ask for key attention
+  // Per worker, from the last forward that asked: (block, index) -> value.
+  std::map<int, std::map<std::pair<int, int>, float>> expected;
+
+  void on_forward(const Batch& batch, const ForwardOutput& out) override {
+    std::lock_guard<std::mutex> lock(mu);
+    if (prompt_block < 0 && !batch.rows.empty()) prompt_block = batch.rows[0].block;
+    asked.push_back(batch.key_attention);
+    if (batch.key_attention) {
+      expected.clear();
+      CHECK(out.key_attention.size() == batch.rows.size(), "key attention for %zu of %zu rows",
+            out.key_attention.size(), batch.rows.size());
+      for (size_t r = 0; r < batch.rows.size() && r < out.key_attention.size(); r++) {
+        const BatchRow& row = batch.rows[r];
+        int worker = -1;
+        for (int w = 0; w < run->workers(); w++)
+          if (run->worker_block(w) == row.block) worker = w;
+        if (worker < 0) continue;  // a note: not a worker's row
+        int last = -1;
+        for (const ViewSegment& s : row.view)
+          if (s.block == row.block) last = s.offset + model->cache().length(s.block) - 1;
+        size_t key = 0;
+        auto& m = expected[worker];
+        for (const ViewSegment& s : row.view) {
+          const int visible = std::max(0, std::min(model->cache().length(s.block), last - s.offset + 1));
+          for (int i = 0; i < visible && key + i < out.key_attention[r].size(); i++)
+            m[{s.block, i}] = out.key_attention[r][key + i];
+          key += size_t(visible);
+        }
+        CHECK(key == out.key_attention[r].size(), "row %zu: %zu keys visible, the backend gave %zu", r, key,
+              out.key_attention[r].size());
+      }
+    }
+    forwards++;
+    cv.notify_all();
+  }
+  int appends = 0;  // finished steps appended to the history
+  void on_append(int, int) override {
+    std::lock_guard<std::mutex> lock(mu);
+    appends++;
+  }
+  void on_release(int block) override {
+    std::lock_guard<std::mutex> lock(mu);
+    for (auto& [worker, m] : expected)
+      for (auto it = m.begin(); it != m.end();) it = it->first.first == block ? m.erase(it) : std::next(it);
+  }
+};
+
+// Every position of every block in the final views, for every worker: the captured value or -1.
+static int check_inspect_attention(HogwildRun& run, KeyAttentionCapture& cap, const char* what) {
+  int checked = 0;
+  std::set<int> blocks;
+  for (const auto& v : run.last_views())
+    for (const ViewSegment& s : v) blocks.insert(s.block);
+  for (int b : blocks) {
+    const int n = int(run.block_tokens(b).size());
+    for (int i = 0; i < n; i++) {
+      const InspectResult r = run.inspect(b, i, true);
+      CHECK(r.attention.size() == size_t(run.workers()), "%s: inspect(%d, %d) gave %zu attention values", what, b, i,
+            r.attention.size());
+      for (int w = 0; w < run.workers() && w < int(r.attention.size()); w++) {
+        const auto& m = cap.expected[w];
+        const auto it = m.find({b, i});
+        const float want = it == m.end() ? -1.0f : it->second;
+        CHECK(r.attention[w] == want, "%s: worker %d, block %d index %d: attention %g, the forward gave %g", what, w, b,
+              i, double(r.attention[w]), double(want));
+        checked += it != m.end();
+      }
+    }
+  }
+  return checked;
+}
+
+static void test_key_attention(const TinyModel& tm) {
+  // Every step (the CPU's default): each step's forward asks, and inspect() follows the last one.
+  {
+    auto model = Model::load(tm.dir, test_backend());
+    HogwildConfig c = raw_config(3, Layout::Combined, 0, tm.spec.vocab);
+    add_protocol(c, tm.spec.vocab);
+    c.max_tokens = 60;
+    c.attention_shares = true;
+    c.key_attention = model->backend().key_attention_costly() ? KeyAttention::EveryStep : KeyAttention::Auto;
+    EventLog col;
+    KeyAttentionCapture cap;
+    cap.model = model.get();
+    HogwildRun run(*model, c, col.sink());
+    cap.run = &run;
+    run.set_observer(&cap);
+    run.run();
+    int asked = 0;
+    for (bool a : cap.asked) asked += a;
+    const int steps = int(col.all<AttentionEvent>().size());
+    CHECK(steps > 0 && asked == steps, "every step: %d of %d steps asked for key attention", asked, steps);
+    const int checked = check_inspect_attention(run, cap, "every step");
+    CHECK(checked > 50, "every step: only %d recorded positions checked", checked);
+    const InspectResult r = run.inspect(cap.prompt_block, 0, true);
+    CHECK(r.attention_step == col.all<AttentionEvent>().back()->step && !r.attention_pending,
+          "every step: attention from step %d (pending %d), the last step was %d", r.attention_step,
+          int(r.attention_pending), col.all<AttentionEvent>().back()->step);
+    std::printf("  key attention every step: %d steps, %d positions x workers equal to the forward's\n", steps,
+                checked);
+  }
+  // On request (what a costly backend does): nothing until asked, then one step records.
+  {
+    auto model = Model::load(tm.dir, test_backend());
+    HogwildConfig c = raw_config(3, Layout::Combined, 60, tm.spec.vocab);
+    c.raw_step_ids = {0, 3, 6, 9};
+    c.attention_shares = true;
+    c.key_attention = KeyAttention::OnRequest;
+    EventLog col;
+    KeyAttentionCapture cap;
+    cap.model = model.get();
+    bool paused = false;
+    col.on_event = [&](const Event& e) {
+      std::lock_guard<std::mutex> lock(cap.mu);
+      if (const auto* s = std::get_if<RunStateEvent>(&e)) paused = s->state == RunPhase::Paused;
+      cap.cv.notify_all();
+    };
+    auto wait = [&](const char* what, const std::function<bool()>& ready) {
+      std::unique_lock<std::mutex> lock(cap.mu);
+      const bool ok = cap.cv.wait_for(lock, std::chrono::seconds(120), ready);
+      CHECK(ok, "key attention on request: timed out waiting for %s", what);
+      return ok;
+    };
+    HogwildRun run(*model, c, col.sink());
+    cap.run = &run;
+    run.set_observer(&cap);
+    run.pause();
+    run.start();
+    if (!wait("the run to hold", [&] { return paused; })) {
+      run.stop();
+      run.wait();
+      return;
+    }
+    const InspectResult before = run.inspect(cap.prompt_block, 0, true);
+    CHECK(before.attention.empty() && before.attention_step == -1 && before.attention_pending,
+          "on request, before any: %zu values from step %d, pending %d", before.attention.size(), before.attention_step,
+          int(before.attention_pending));
+    int at;
+    {
+      std::lock_guard<std::mutex> lock(cap.mu);
+      at = cap.forwards;
+      for (bool a : cap.asked) CHECK(!a, "a forward asked for key attention before any request");
+    }
+    run.request_key_attention();
+    run.single_step();
+    wait("the asked step", [&] { return cap.forwards > at; });
+    const InspectResult fresh = run.inspect(cap.prompt_block, 0, true);  // waits for the step's end
+    {
+      std::lock_guard<std::mutex> lock(cap.mu);
+      CHECK(cap.asked.back(), "the step after a request did not ask for key attention");
+    }
+    CHECK(fresh.attention_step > 0 && !fresh.attention_pending, "on request: step %d, pending %d", fresh.attention_step,
+          int(fresh.attention_pending));
+    const int checked = check_inspect_attention(run, cap, "on request");
+    CHECK(checked > 0, "on request: no recorded position checked");
+    {
+      std::lock_guard<std::mutex> lock(cap.mu);
+      at = cap.forwards;
+    }
+    run.single_step();
+    wait("a step without a request", [&] { return cap.forwards > at; });
+    const InspectResult older = run.inspect(cap.prompt_block, 0, true);
+    {
+      std::lock_guard<std::mutex> lock(cap.mu);
+      CHECK(!cap.asked.back(), "a step after the recorded one asked again without a request");
+    }
+    CHECK(older.attention_step == fresh.attention_step && older.attention_pending && older.attention == fresh.attention,
+          "on request, a step later: step %d (was %d), pending %d", older.attention_step, fresh.attention_step,
+          int(older.attention_pending));
+    // Steps until a finished step has moved (its block released, its id free for a new block):
+    // the record must forget that block, not report its keys for whatever reuses the id.
+    auto moved = [&] {
+      std::lock_guard<std::mutex> lock(cap.mu);
+      return cap.appends;
+    };
+    const int moves_before = moved();
+    for (int i = 0; i < 40 && moved() <= moves_before; i++) {
+      {
+        std::lock_guard<std::mutex> lock(cap.mu);
+        at = cap.forwards;
+      }
+      run.single_step();
+      wait("a step until a move", [&] { return cap.forwards > at; });
+      (void)run.inspect(cap.prompt_block, 0, false);  // waits for the step's end (and its events)
+    }
+    CHECK(moved() > moves_before, "on request: no step moved in 40 steps");
+    {  // one step more: the block that took the freed id holds tokens now
+      std::lock_guard<std::mutex> lock(cap.mu);
+      at = cap.forwards;
+    }
+    run.single_step();
+    wait("a step after the move", [&] { return cap.forwards > at; });
+    (void)run.inspect(cap.prompt_block, 0, false);
+    check_inspect_attention(run, cap, "on request, after a move");
+    run.resume();
+    run.wait();
+    std::printf(
+        "  key attention on request: none before a request, recorded by the next step (%d positions x "
+        "workers), kept and marked pending a step later\n",
+        checked);
+  }
+}
+
 // A run that fills its context ends normally (finisher included) instead of failing.
 static void test_context_limit(const TinyModel& tm) {
   auto model = Model::load(tm.dir, test_backend());
@@ -710,6 +928,7 @@ int main() {
     test_pause_resume(m3);
     test_bad_controls(m3);
     test_protocol(m3);
+    test_key_attention(m3);
     test_context_limit(m3);
     std::system(("rm -rf '" + base + "'").c_str());
   } catch (const std::exception& e) {

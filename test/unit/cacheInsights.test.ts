@@ -229,6 +229,9 @@ describe('live run: the cache state answers like the engine', () => {
           expect(got.author).toBe(b.authors.at(index));
           if (got.author >= 0) expect(got.step).toBe(b.steps.at(index));
           expect(got.seenAt.map((s) => [s.position, s.rotation])).toEqual(cache.seenAt({ block: b.block, index }).map((s) => [s.position, s.rotation]));
+          // The CPU records the attention on every key at every step: the last step's, nothing pending.
+          expect(got.attentionStep).toBe(steps);
+          expect(got.attentionPending).toBeUndefined();
           checked++;
         }
       }
@@ -241,6 +244,64 @@ describe('live run: the cache state answers like the engine', () => {
     if (raw) expect([...cache.blocks.values()].some((b) => b.kind === 'history' && b.ids.length > 0)).toBe(true);
     expect([...cache.blocks.values()].some((b) => b.kind === 'note' && b.ids.length > 0)).toBe(true);
     expect([...cache.blocks.values()].some((b) => b.kind === 'prompt' && b.ids.length > 0)).toBe(true);
+  });
+
+  // What a GPU does (its shared-KV kernel gives the shares per segment, the attention per key only
+  // its slower generic kernel): the attention on every key recorded only for the step after an
+  // inspect asks. A running run's inspect waits for that step; a paused one's says it is pending.
+  test('attention on every key on request: fresh while running, pending while paused, then recorded by a step', async () => {
+    const names = completeWorkerNames([], 2);
+    const config: RunConfig = {
+      problem: 'What is 7 + 5?',
+      workers: 2,
+      workerNames: names,
+      layout: 'combined',
+      sampling: { temperature: 0.8, topP: 0.95, topK: 40, seed: 5 },
+      maxTokens: 10_000,
+      selfCheckInterval: 1 << 24,
+      maxContext: 0,
+      keyAttention: 'on-request',
+      prompts: { ...DEFAULT_PROMPTS },
+    };
+    const runId = 'live-on-request';
+    const cache = new CacheState();
+    let paused = false;
+    let steps = 0;
+    const sub = engine.onEvents.event(({ runId: id, events }) => {
+      if (id !== runId) return;
+      cache.apply(events);
+      for (const e of events) if (e.type === 'views') steps = e.step;
+      for (const e of events) if (e.type === 'run-state') paused = e.state === 'paused';
+    });
+    try {
+      await engine.startRun(runId, config);
+      await waitFor(() => steps >= 4);
+      const prompt = [...cache.blocks.values()].find((b) => b.kind === 'prompt')!;
+      const running = await engine.inspect(runId, prompt.block, 0, true);
+      expect(running.attention?.length, 'both workers attend to the prompt').toBe(2);
+      expect(running.attentionStep).toBeGreaterThan(4);
+      expect(running.attentionPending).toBeUndefined();
+
+      await engine.control(runId, { type: 'pause' });
+      await waitFor(() => paused);
+      await new Promise((r) => setTimeout(r, 300)); // the last batch of the step in flight
+      const stale = await engine.inspect(runId, prompt.block, 0, true);
+      expect(stale.attentionStep, 'the recorded step, kept').toBe(running.attentionStep);
+      expect(stale.attentionPending).toBe(true);
+      expect(stale.attention).toEqual(running.attention);
+
+      const before = steps;
+      await engine.control(runId, { type: 'step' });
+      await waitFor(() => steps > before);
+      await new Promise((r) => setTimeout(r, 300));
+      const stepped = await engine.inspect(runId, prompt.block, 0, true);
+      expect(stepped.attentionStep, 'recorded by the step the last inspect asked for').toBe(steps);
+      expect(stepped.attentionPending).toBeUndefined();
+    } finally {
+      sub.dispose();
+      await engine.control(runId, { type: 'stop' }).catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 300));
+    }
   });
 });
 

@@ -25,6 +25,7 @@ export interface InspectorData {
   author: number;
   step: number;
   rows: InspectorRow[];
+  attentionStep: number | null; // the step the engine recorded the attention at (null: unknown)
   missing: string[]; // what the answer lacks, in words
 }
 
@@ -57,6 +58,7 @@ export function inspectFromTrace(cache: CacheState, ref: TokenRef): InspectorDat
     author: known ? b!.authors.at(ref.index) : (b?.owner ?? -1),
     step: known ? b!.steps.at(ref.index) : 0,
     rows,
+    attentionStep: null,
     missing,
   };
 }
@@ -75,8 +77,17 @@ export function inspectFromEngine(r: InspectResult): InspectorData {
       const v = att.get(s.worker);
       return { worker: s.worker, position: s.position, rotation: s.rotation, attention: v === undefined || v < 0 ? null : v };
     }),
-    missing: r.attention ? [] : ['attention (the run does not record attention shares)'],
+    attentionStep: r.attention ? (r.attentionStep ?? null) : null,
+    missing: engineMissing(r),
   };
+}
+
+// A GPU records the attention on every key only when asked (an inspect asks for the next step).
+function engineMissing(r: InspectResult): string[] {
+  if (!r.attention)
+    return [r.attentionPending ? 'attention (recorded at the next step: let the run go on, or step it, and inspect again)' : 'attention (the run does not record attention shares)'];
+  if (r.attentionPending && r.attentionStep !== undefined) return [`attention at the last step (shown: step ${r.attentionStep}'s; the next step records it)`];
+  return [];
 }
 
 export class Inspector {
@@ -133,7 +144,7 @@ export class Inspector {
         h('td', { class: 'att' }, r.attention === null ? 'not recorded' : `${(r.attention * 100).toFixed(2)}%`),
       ),
     );
-    const attHead = d.source === 'engine' ? 'Attention (last step)' : 'Block share (last step)';
+    const attHead = d.source === 'trace' ? 'Block share (last step)' : d.attentionStep !== null ? `Attention (step ${d.attentionStep})` : 'Attention (last step)';
     this.body.replaceChildren(
       h('div', { class: 'inspector-token' }, h('code', { class: 'tok-text' }, JSON.stringify(d.text)), d.token !== null ? h('span', { class: 'tok-id' }, ` id ${d.token}`) : ''),
       h(
@@ -153,7 +164,7 @@ export class Inspector {
       h(
         'p',
         { class: 'inspector-source' },
-        d.source === 'engine' ? 'Answered by the engine (live run).' : pending ? 'From the run so far; asking the engine…' : `From the trace (replay).${d.missing.length ? ` Not in the trace: ${d.missing.join('; ')}.` : ''}`,
+        d.source === 'engine' ? `Answered by the engine (live run).${d.missing.length ? ` Not in this answer: ${d.missing.join('; ')}.` : ''}` : pending ? 'From the run so far; asking the engine…' : `From the trace (replay).${d.missing.length ? ` Not in the trace: ${d.missing.join('; ')}.` : ''}`,
       ),
     );
     setText(this.status, `Token ${JSON.stringify(d.text)} in block ${d.block} at index ${d.index}, author ${author}. ${d.rows.map((r) => `${this.nameOf(r.worker)}: ${r.position === null ? 'not in view' : `position ${r.position}, rotation ${r.rotation}`}`).join('; ')}.`);

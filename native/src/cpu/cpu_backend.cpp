@@ -224,20 +224,20 @@ void CpuBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans, 
   const AttnPlan plan = plan_attention(batch, plans, cache);
   rope_.extend(rope_table_, plan.max_position + 1);
   const float scale = 1.0f / std::sqrt(float(HD));
+  const bool keys_wanted = batch.attention_shares && batch.key_attention;
   std::vector<float> seg_shares, key_shares;
-  if (batch.attention_shares) {
-    seg_shares.resize(plan.segments.size());
-    key_shares.resize(size_t(plan.keys_total));
-  }
+  if (batch.attention_shares) seg_shares.resize(plan.segments.size());
+  if (keys_wanted) key_shares.resize(size_t(plan.keys_total));
 
   out.shares.clear();
   out.key_attention.clear();
   if (batch.attention_shares) {
     out.shares.resize(batch.rows.size());
-    out.key_attention.resize(batch.rows.size());
+    if (keys_wanted) out.key_attention.resize(batch.rows.size());
     for (size_t r = 0; r < batch.rows.size(); r++) {
       const BatchRow& row = batch.rows[r];
       out.shares[r].assign(size_t(cfg_.layers) * row.view.size(), 0.0f);
+      if (!keys_wanted) continue;
       const int p = plans[r].first_position + int(row.tokens.size()) - 1;
       size_t keys = 0;
       for (size_t s = 0; s < row.view.size(); s++)
@@ -287,12 +287,13 @@ void CpuBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans, 
     // Every row's K/V of this layer is in place: now attention (instant visibility).
     const auto t_att = std::chrono::steady_clock::now();
     if (batch.attention_shares) {
-      cpu::AttnShares sh{seg_shares.data(), key_shares.data()};
+      cpu::AttnShares sh{seg_shares.data(), keys_wanted ? key_shares.data() : nullptr};
       cpu::attention(plan, layer_kv(l), rope_table_, cfg_.heads, scale, q.data(), att.data(), &sh);
       for (size_t r = 0; r < plan.rows.size(); r++) {
         const AttnRow& ar = plan.rows[r];
         for (int s = 0; s < ar.seg_count; s++)
           out.shares[r][size_t(l) * ar.seg_count + s] = seg_shares[ar.seg_begin + s];
+        if (!keys_wanted) continue;
         for (size_t k = 0; k < out.key_attention[r].size(); k++)
           out.key_attention[r][k] += key_shares[ar.key_begin + k] / float(cfg_.layers);
       }

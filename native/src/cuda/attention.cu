@@ -1020,6 +1020,9 @@ int HogwildAttention::tokens() const {
 int HogwildAttention::total_segments() const {
   return impl_->host.shape.segments;
 }
+int HogwildAttention::pieces() const {
+  return impl_->host.shape.pieces;
+}
 int HogwildAttention::segment_index(int row, int segment) const {
   const std::vector<int>& b = impl_->host.seg_begin;
   if (row < 0 || row + 1 >= int(b.size()) || segment < 0 || segment >= b[row + 1] - b[row])

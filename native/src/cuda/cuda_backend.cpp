@@ -189,6 +189,14 @@ class CudaBackend final : public Backend {
   bool samples() const override {
     return true;
   }
+  // Per-key attention takes the generic kernel (no CUDA graph, every row reads its own keys).
+  bool key_attention_costly() const override {
+#ifdef HW_HAVE_FAST_ATTENTION
+    return fast_ != nullptr;
+#else
+    return false;
+#endif
+  }
 
   std::string describe() const override {
     char b[320];
@@ -677,7 +685,27 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
   va.seg_len = dm + o_slen;
   va.seg_pages = dm + o_spg;
   va.page_ids = dm + o_pids;
-  if (batch.attention_shares) {
+  const KvLayout kvl = kv_layout();
+  const bool want_shares = batch.attention_shares, want_keys = want_shares && batch.key_attention;
+  bool fast = false, plan_changed = true;
+  // The shared-KV kernel also gives the shares per segment ([layers][the plan's segments]); only
+  // the attention on every key needs the generic kernel.
+  float* fast_shares = nullptr;
+  int fast_segments = 0, fast_pieces = 0;
+#ifdef HW_HAVE_FAST_ATTENTION
+  if (fast_ && !want_keys) {
+    plan_changed = fast_->plan(attn_problem_from_batch(batch, plans, cache));
+    fast_->upload(stream_);
+    fast = true;
+    if (want_shares) {
+      fast_segments = fast_->total_segments();
+      fast_pieces = fast_->pieces();
+      fast_shares =
+          shares_.need<float>(heap_, size_t(cfg_.layers) * std::max(fast_segments, 1), "attention shares", stream_);
+    }
+  }
+#endif
+  if (want_shares && !fast) {
     va.shares = shares_.need<float>(heap_, std::max(share_total, 1), "attention shares", stream_);
     va.key_att = key_att_.need<float>(heap_, std::max(key_total, 1), "attention shares", stream_);
     va.share_base = dm + o_sb;
@@ -685,15 +713,6 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
     check(cudaMemsetAsync(va.shares, 0, size_t(share_total) * 4, stream_), "cudaMemset");
     check(cudaMemsetAsync(va.key_att, 0, size_t(key_total) * 4, stream_), "cudaMemset");
   }
-  const KvLayout kvl = kv_layout();
-  bool fast = false, plan_changed = true;
-#ifdef HW_HAVE_FAST_ATTENTION
-  if (fast_ && !batch.attention_shares) {
-    plan_changed = fast_->plan(attn_problem_from_batch(batch, plans, cache));
-    fast_->upload(stream_);
-    fast = true;
-  }
-#endif
 
   // The step's kernels, from the embedding to the sampled ids: launched directly, or
   // captured once into a CUDA graph and replayed (decode steps of an unchanged shape).
@@ -742,12 +761,13 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
         aa.out_type = act == DType::BF16 ? AttnDType::BF16 : AttnDType::F32;
         aa.pages = static_cast<const void* const*>(page_table_.p);
         aa.inv_freq = inv_freq_;
+        aa.shares = fast_shares ? fast_shares + size_t(l) * size_t(fast_segments) : nullptr;
         fast_->run(l, aa, stream_);
         if (act != DType::BF16) convert(att, size_t(T) * QD, a, act, stream_);
 #endif
       }
-      // Each residual GEMM is followed by the next norm, whose output is the next GEMM's input
-      // (gemm.h's GemmNorm).
+      // The residual GEMMs are followed by the next norm (gemm.h's GemmNorm), whose output is the
+      // next GEMM's input; the last layer's down_proj by none (the final norm reads picked rows).
       GemmNorm mlp_in{L.mlp_norm, cfg_.rms_eps, a, act};
       gemm(L.wo, a, T, x, true, stream_, &gws, &mlp_in);
       if (L.gu_interleaved) {
@@ -777,22 +797,12 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
   const bool sampled_only = batch.sampled_ids_only && !rs.empty() && int(rs.size()) == P;
   const std::vector<const void*> key = {reinterpret_cast<const void*>(intptr_t(T)),
                                         reinterpret_cast<const void*>(intptr_t(R)),
-                                        reinterpret_cast<const void*>(intptr_t(P)),
-                                        dm,
-                                        x,
-                                        a,
-                                        mlp_a,
-                                        qkv,
-                                        att,
-                                        qbuf,
-                                        gu,
-                                        logits,
-                                        dq,
-                                        did,
-                                        sws.cand,
-                                        page_table_.p,
-                                        gws.partials,
-                                        gws.counters};
+                                        reinterpret_cast<const void*>(intptr_t(P)), dm, x, a, mlp_a, qkv, att, qbuf, gu,
+                                        logits, dq, did, sws.cand, page_table_.p, gws.partials, gws.counters,
+                                        // run() zeroes the shares and their scratch by the plan's
+                                        // segments and pieces: sizes a captured graph holds
+                                        fast_shares, reinterpret_cast<const void*>(intptr_t(fast_segments)),
+                                        reinterpret_cast<const void*>(intptr_t(fast_pieces))};
   const bool graphable =
       graphs_ && fast && sampled_only && T <= kDecodeRows && act != DType::F32 && !sync_each_launch();
   bool launched = false;
@@ -857,19 +867,34 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
   }
   out.shares.clear();
   out.key_attention.clear();
-  if (batch.attention_shares) {
+  if (want_shares && fast) {
+    std::vector<float> sh(size_t(cfg_.layers) * size_t(fast_segments));
+    if (!sh.empty())
+      check_sync(cudaMemcpyAsync(sh.data(), fast_shares, sh.size() * 4, cudaMemcpyDeviceToHost, stream_),
+                 "cudaMemcpy (shares)");
+    out.shares.resize(R);
+#ifdef HW_HAVE_FAST_ATTENTION
+    for (int r = 0; r < R; r++) {
+      const int ns = int(batch.rows[r].view.size());
+      out.shares[r].assign(size_t(cfg_.layers) * ns, 0.0f);
+      for (int l = 0; l < cfg_.layers; l++)
+        for (int s = 0; s < ns; s++)
+          out.shares[r][size_t(l) * ns + s] = sh[size_t(l) * fast_segments + fast_->segment_index(r, s)];
+    }
+#endif
+  } else if (want_shares) {
     std::vector<float> sh(share_total), ka(key_total);
     check_sync(cudaMemcpyAsync(sh.data(), va.shares, sh.size() * 4, cudaMemcpyDeviceToHost, stream_),
                "cudaMemcpy (shares)");
     check_sync(cudaMemcpyAsync(ka.data(), va.key_att, ka.size() * 4, cudaMemcpyDeviceToHost, stream_),
                "cudaMemcpy (shares)");
     out.shares.resize(R);
-    out.key_attention.resize(R);
+    if (want_keys) out.key_attention.resize(R);
     for (int r = 0; r < R; r++) {
       const int ns = cfg_.layers * int(batch.rows[r].view.size());
       out.shares[r].assign(sh.begin() + share_base[r], sh.begin() + share_base[r] + ns);
       const int nk = (r + 1 < R ? key_base[r + 1] : key_total) - key_base[r];
-      out.key_attention[r].assign(ka.begin() + key_base[r], ka.begin() + key_base[r] + nk);
+      if (want_keys) out.key_attention[r].assign(ka.begin() + key_base[r], ka.begin() + key_base[r] + nk);
     }
   }
   check_sync(cudaStreamSynchronize(stream_), "forward");

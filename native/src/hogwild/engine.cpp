@@ -398,6 +398,20 @@ void HogwildRun::hold_between_chunks() {
   }
 }
 
+bool HogwildRun::key_attention_this_step() {
+  if (!cfg_.attention_shares) return false;
+  const bool asked = key_attention_wanted_.exchange(false);
+  switch (cfg_.key_attention) {
+    case KeyAttention::EveryStep:
+      return true;
+    case KeyAttention::OnRequest:
+      return asked;
+    case KeyAttention::Auto:
+      break;
+  }
+  return asked || !model_.backend().key_attention_costly();
+}
+
 HogwildRun::StepResult HogwildRun::step_once() {
   const auto t0 = std::chrono::steady_clock::now();
   const bool budget_spent = !cfg_.raw && generated_ >= cfg_.max_tokens;
@@ -450,6 +464,7 @@ HogwildRun::StepResult HogwildRun::step_once() {
 
   Batch batch;
   batch.attention_shares = cfg_.attention_shares;
+  batch.key_attention = key_attention_this_step();
   std::vector<int> row_worker;
   for (int w = 0; w < int(workers_.size()); w++) {
     Worker& wk = workers_[w];
@@ -493,7 +508,8 @@ HogwildRun::StepResult HogwildRun::step_once() {
     emit(BlockEvent{BlockOp::Grown, row.block, m.kind, m.owner, model_.cache().length(row.block), step_});
   }
 
-  key_attention_.assign(workers_.size(), {});
+  // Records of workers that fed no row this step stay as they were (from an earlier step).
+  if (key_attention_.size() < workers_.size()) key_attention_.resize(workers_.size());
   ViewsEvent views{step_, {}};
   AttentionEvent att{step_, {}, {}};
   for (int w = 0; w < int(workers_.size()); w++) {
@@ -549,7 +565,21 @@ HogwildRun::StepResult HogwildRun::step_once() {
           mean[s] += out.shares[r][size_t(l) * nseg + s] / float(model_.config().layers);
       att.shares[w] = std::move(mean);
       att.layer_shares[w] = out.shares[r];
-      key_attention_[w] = std::move(out.key_attention[r]);
+    }
+    if (batch.key_attention) {
+      // Each segment's keys the row's last token saw (the backend's order): its view after this
+      // step's writes, up to the token's position at the end of its own block.
+      KeyAttentionRecord& rec = key_attention_[w];
+      const std::vector<ViewSegment>& v = views_[w];
+      int last = -1;
+      for (size_t s = 0; s < v.size(); s++)
+        if (v[s].block == wk.block) last = v[s].offset + view_lengths_[w][s] - 1;
+      rec.step = step_;
+      rec.view = v;
+      rec.visible.assign(v.size(), 0);
+      for (size_t s = 0; s < v.size(); s++)
+        rec.visible[s] = std::max(0, std::min(view_lengths_[w][s], last - v[s].offset + 1));
+      rec.values = std::move(out.key_attention[r]);
     }
 
     const bool move_now = wk.move_after_feed;

@@ -31,7 +31,13 @@ struct InspectResult {
     int rotation;  // rotation this worker's next query applies to the block, 0 if not in view
   };
   std::vector<Seen> seen;
-  std::vector<float> attention;  // per worker: attention on this token in the last step (-1: not seen)
+  // Per worker: the attention its last token paid this token at attention_step (-1: not in that
+  // view). Empty when none has been recorded yet.
+  std::vector<float> attention;
+  int attention_step = -1;  // the step the attention was recorded at (-1: none yet)
+  // The recorded attention is older than the last step, or none is recorded, and the run goes on
+  // (where it is recorded on request, request_key_attention() has the next step record it).
+  bool attention_pending = false;
 };
 
 // Sees every change to the cache, in order: the forwards and the block operations. Tests
@@ -68,6 +74,9 @@ class HogwildRun {
   void set_temperature(int worker, float temperature);
 
   InspectResult inspect(int block, int index, bool attention);
+  // The next step records each worker's attention on every key (where it is recorded on request:
+  // HogwildConfig::key_attention). Thread-safe; nothing happens without attention shares.
+  void request_key_attention() { key_attention_wanted_ = true; }
   // After the run has ended: its blocks go back to the model's cache, so that their pages
   // serve the next run (a run never frees them by itself: it stays inspectable, and inspect
   // keeps working from the run's own records). Throws while the run is going.
@@ -163,13 +172,23 @@ class HogwildRun {
   std::vector<Worker> workers_;
   std::vector<Note> notes_;
   std::map<int, BlockMeta> meta_;
-  std::vector<std::vector<ViewSegment>> views_;    // per worker, this step
-  std::vector<std::vector<int>> view_lengths_;     // per worker, segment lengths after this step
-  std::vector<std::vector<float>> key_attention_;  // per worker, last step
-  std::vector<int> key_attention_rows_;            // per worker: batch row in the last step, -1 none
-  int step_ = 0;                                   // forwards run so far
-  int generated_ = 0;                              // tokens sampled by all workers
-  int next_self_check_ = 0;                        // generated-token count at which the next self-check is due
+  std::vector<std::vector<ViewSegment>> views_;  // per worker, this step
+  std::vector<std::vector<int>> view_lengths_;   // per worker, segment lengths after this step
+  // Each worker's last token's attention on every key it saw, from the last step that recorded it
+  // (inspect() maps a cache position to its key through the view of that step).
+  struct KeyAttentionRecord {
+    int step = -1;                  // -1: never recorded
+    std::vector<ViewSegment> view;  // the worker's view at that step
+    std::vector<int> visible;       // per segment: keys its last token saw
+    std::vector<float> values;      // segment by segment, `visible` keys each
+  };
+  std::vector<KeyAttentionRecord> key_attention_;
+  std::atomic<bool> key_attention_wanted_{false};  // request_key_attention(): the next step records it
+  bool key_attention_this_step();                  // whether this step asks the backend (takes the request)
+  void attach_key_attention(InspectResult& r);
+  int step_ = 0;             // forwards run so far
+  int generated_ = 0;        // tokens sampled by all workers
+  int next_self_check_ = 0;  // generated-token count at which the next self-check is due
   bool self_check_due_ = false;
 
   // Control queue and run state shared with other threads.

@@ -17,8 +17,6 @@ InspectResult HogwildRun::inspect(int block, int index, bool attention) {
   if (index < 0 || index >= int(m.authors.size()))
     fail("inspect", "block " + std::to_string(block) + " has " + std::to_string(m.authors.size()) +
                         " tokens; no index " + std::to_string(index));
-  if (attention && key_attention_.empty())
-    fail("inspect", "attention is recorded only when the run reports attention shares (attentionShares)");
   InspectResult r;
   r.block = block;
   r.index = index;
@@ -27,28 +25,41 @@ InspectResult HogwildRun::inspect(int block, int index, bool attention) {
   r.step = m.steps[index];
   for (int w = 0; w < int(views_.size()) && w < int(workers_.size()); w++) {
     InspectResult::Seen seen{w, -1, 0};
-    float share = -1.0f;
     const std::vector<ViewSegment>& v = views_[w];
     // Position of the worker's next query: right after its own block in this step's view.
     int own_end = 0;
     for (size_t s = 0; s < v.size(); s++)
       if (v[s].block == workers_[w].block) own_end = v[s].offset + view_lengths_[w][s];
-    size_t key_index = 0;
-    const int last_query = own_end - 1;
-    for (size_t s = 0; s < v.size(); s++) {
-      const int visible = std::max(0, std::min(view_lengths_[w][s], last_query - v[s].offset + 1));
+    for (size_t s = 0; s < v.size(); s++)
       if (v[s].block == block && index < view_lengths_[w][s]) {
         seen.position = v[s].offset + index;
         seen.rotation = own_end - v[s].offset;
-        if (attention && index < visible && key_index + index < key_attention_[w].size())
-          share = key_attention_[w][key_index + index];
       }
-      key_index += size_t(visible);
-    }
     r.seen.push_back(seen);
-    if (attention) r.attention.push_back(share);
   }
+  if (attention && cfg_.attention_shares) attach_key_attention(r);
   return r;
+}
+
+// The attention each worker's last token paid the position, from the latest step that recorded
+// it, looked up through the views of that step (the views may have changed since).
+void HogwildRun::attach_key_attention(InspectResult& r) {
+  int latest = -1;
+  for (const KeyAttentionRecord& rec : key_attention_) latest = std::max(latest, rec.step);
+  r.attention_pending = latest < step_ && !done_;
+  if (latest < 0) return;
+  r.attention_step = latest;
+  r.attention.assign(r.seen.size(), -1.0f);
+  for (size_t w = 0; w < r.seen.size() && w < key_attention_.size(); w++) {
+    const KeyAttentionRecord& rec = key_attention_[w];
+    if (rec.step != latest) continue;  // the worker fed no row at that step
+    size_t key = 0;
+    for (size_t s = 0; s < rec.view.size(); s++) {
+      if (rec.view[s].block == r.block && r.index < rec.visible[s] && key + r.index < rec.values.size())
+        r.attention[w] = rec.values[key + r.index];
+      key += size_t(rec.visible[s]);
+    }
+  }
 }
 
 }  // namespace hw

@@ -18,6 +18,8 @@ enum class Layout {
 
 using Ids = std::vector<int32_t>;
 
+enum class KeyAttention { Auto, EveryStep, OnRequest };
+
 struct HogwildConfig {
   int workers = 2;                       // parallel workers at the start (forks may add more)
   int max_workers = 16;                  // upper bound on workers, forks included
@@ -50,6 +52,10 @@ struct HogwildConfig {
   double kv_budget_bytes = 0;
   std::string kv_budget_setting = "kv_budget";  // how the user sets the budget (for messages)
   bool attention_shares = false;                // report per-step attention shares per view segment
+  // With attention_shares, when each worker's attention on every visible key (what inspect()
+  // reports) is recorded: every step, or only on the step after an inspect() asked for it. Auto:
+  // every step unless the backend says it is costly (Backend::key_attention_costly: CUDA).
+  KeyAttention key_attention = KeyAttention::Auto;
   // Raw mode: exact ids, no headers, self-check, finisher or stop on eos.
   bool raw = false;
   int raw_steps = 0;                  // exactly this many steps

@@ -67,6 +67,10 @@ void HogwildRun::move_to_history(int w) {
 
   model_.cache().release_block(finished);
   if (observer_) observer_->on_release(finished);
+  // Recorded key attention no longer describes this id (a new block may get it).
+  for (KeyAttentionRecord& rec : key_attention_)
+    for (ViewSegment& seg : rec.view)
+      if (seg.block == finished) seg.block = -1;
   meta_.erase(finished);
   wk.block = new_block(BlockKind::Worker, w);
   wk.step++;

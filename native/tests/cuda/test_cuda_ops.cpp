@@ -841,11 +841,22 @@ static void run_scenario(const Variant& v, unsigned seed, double bound, double& 
     worst = std::max(worst, e);
     CHECK(e <= bound, "%s %s: logits NMSE %.3g (bound %.1g)", v.name.c_str(), what, e, bound);
     if (b.attention_shares) {
+      // Shares alone take the shared-KV kernel (bf16 pages); with the attention on every key, the
+      // generic kernel. Key attention is returned only when asked for, on both backends.
+      const size_t rows = b.rows.size(), key_rows = b.key_attention ? rows : 0;
+      CHECK(oc.shares.size() == rows && og.shares.size() == rows, "%s %s: shares of %zu / %zu rows for %zu",
+            v.name.c_str(), what, oc.shares.size(), og.shares.size(), rows);
+      CHECK(oc.key_attention.size() == key_rows && og.key_attention.size() == key_rows,
+            "%s %s: key attention of %zu / %zu rows, %zu asked for", v.name.c_str(), what, oc.key_attention.size(),
+            og.key_attention.size(), key_rows);
       double d = 0;
-      for (size_t i = 0; i < oc.shares.size(); i++)
-        for (size_t j = 0; j < oc.shares[i].size(); j++)
+      for (size_t i = 0; i < std::min(oc.shares.size(), og.shares.size()); i++) {
+        CHECK(oc.shares[i].size() == og.shares[i].size(), "%s %s: row %zu has %zu / %zu shares", v.name.c_str(), what,
+              i, oc.shares[i].size(), og.shares[i].size());
+        for (size_t j = 0; j < std::min(oc.shares[i].size(), og.shares[i].size()); j++)
           d = std::max(d, double(std::abs(oc.shares[i][j] - og.shares[i][j])));
-      for (size_t i = 0; i < oc.key_attention.size(); i++) {
+      }
+      for (size_t i = 0; i < std::min(oc.key_attention.size(), og.key_attention.size()); i++) {
         CHECK(oc.key_attention[i].size() == og.key_attention[i].size(), "%s key attention sizes differ",
               v.name.c_str());
         for (size_t j = 0; j < std::min(oc.key_attention[i].size(), og.key_attention[i].size()); j++)
@@ -874,6 +885,7 @@ static void run_scenario(const Variant& v, unsigned seed, double bound, double& 
   for (int step = 0; step < 6; step++) {
     Batch b;
     b.attention_shares = step % 2 == 1;
+    b.key_attention = step == 3;
     const int la = cpu->cache().length(A), lb = cpu->cache().length(B), lc = cpu->cache().length(C);
     b.rows.push_back({toks(step == 0 ? 3 : 1), A, {{A, 0}, {C, la}}});
     b.rows.push_back({toks(1), B, {{B, 0}}});
