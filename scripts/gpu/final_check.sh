@@ -13,17 +13,20 @@
 #    switches of CHECK_LONG_VARIANTS, if set ("long"); the Qwen3-0.6B shape with and without the
 #    warpgroup attention kernel ("qwen3");
 # 5. the host's share of a decode step (bench_cuda --device-time: each step's wall time against its
-#    kernels' device time; 0.5B and 7B, W = 1, 4, 8, 1k) ("hostshare");
+#    kernels' device time; 0.5B and 7B, W = 1, 4, 8, 1k) ("hostshare"); decode steps that ask for
+#    the attention shares per segment (a run panel's) and for those and the attention on every
+#    key (the token inspector's), against none (bench_cuda --shares; 0.5B and 7B, W = 4, 1k and
+#    16k) ("shares");
 # 6. ncu of one 7B W = 4 step with the default and with each setting of CHECK_NCU_VARIANTS (default
 #    "HW_GEMM_TILES=2"; per launch; scripts/gpu/decode_profile.sh);
 # 7. scripts/gpu/run_cuda_tests.sh (every CUDA test, compute-sanitizer).
 # 3 interleaved rounds each. Summaries on stdout; logs in $OUT/logs.tgz.
-# CHECK_PARTS (default all: sampling,probe,attention,decode,long,qwen3,hostshare,ncu,tests) picks the steps after
+# CHECK_PARTS (default all: sampling,probe,attention,decode,long,qwen3,hostshare,shares,ncu,tests) picks the steps after
 # the build, so that the timings and the tests can go in calls of 10 minutes; CHECK_DECODE_TIMEOUT
 # (default 200 s) bounds the 1k decode A/B, CHECK_TESTS_TIMEOUT (280 s) the tests; CHECK_DECODE_SHAPES
 # and CHECK_DECODE_WORKERS narrow the 1k A/B (defaults qwen2.5-0.5b,qwen2.5-7b,qwen3-8b and 1,4,8).
 set -u
-PARTS=",${CHECK_PARTS:-sampling,probe,attention,decode,long,qwen3,hostshare,ncu,tests},"
+PARTS=",${CHECK_PARTS:-sampling,probe,attention,decode,long,qwen3,hostshare,shares,ncu,tests},"
 want() { [[ $PARTS == *",$1,"* ]]; }
 save() { tar -czf "$O/logs.tgz" -C "$L" . 2>/dev/null; }  # after every step: a call cut short keeps the logs so far
 BASE=${1:?usage: scripts/gpu/final_check.sh BASE_DIR}
@@ -87,6 +90,17 @@ if want hostshare; then
   echo "## host share of a decode step: step_ms (wall) against device_ms (the step's kernels)"
   timeout 90 native/build-gpu/bench_cuda --shapes qwen2.5-0.5b,qwen2.5-7b --workers 1,4,8 --contexts 1024 \
     --prefill 0 --steps 20 --device-time 2>&1 | grep '"kind":"decode"' | tee "$L/hostshare.txt"
+  save
+fi
+if want shares; then
+  echo "## decode steps with attention shares: none, per segment (shared-KV kernel), per key (generic kernel)"
+  for round in 1 2 3; do
+    for sh in none segments keys; do
+      timeout 60 native/build-gpu/bench_cuda --shapes qwen2.5-0.5b,qwen2.5-7b --workers 4 --contexts 1024,16384 \
+        --prefill 0 --steps 12 --shares $sh 2>&1 | grep '"kind":"decode"' | sed "s/^/[round $round, $sh] /" |
+        tee -a "$L/shares.txt"
+    done
+  done
   save
 fi
 if want ncu; then

@@ -7,6 +7,9 @@
 //
 //   bench_cuda [--shapes qwen2.5-0.5b,qwen2.5-7b,qwen3-8b,qwq-32b] [--workers 1,2,4,8]   (also: qwen3-0.6b)
 //              [--contexts 1024,16384] [--steps 12] [--warmup 3] [--prefill 2048] [--device-time]
+//              [--shares none|segments|keys]
+// --shares: the decode steps also ask for the attention shares per segment (what a run panel
+// asks every step) or for those and the attention on every key (the token inspector's).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -45,6 +48,7 @@ int main(int argc, char** argv) {
   std::string shapes = "qwen2.5-0.5b,qwen2.5-7b,qwen3-8b,qwq-32b", workers = "1,2,4,8", contexts = "1024,16384";
   int steps = 12, warmup = 3, prefill = 2048;
   bool device_time = false;
+  std::string shares = "none";
   for (int i = 1; i < argc; i++) {
     const std::string a = argv[i];
     auto next = [&] { return flag_value(argc, argv, i, "bench_cuda"); };
@@ -62,10 +66,16 @@ int main(int argc, char** argv) {
       prefill = std::max(0, std::atoi(next()));
     else if (a == "--device-time")  // two CUDA events a step: kept out of the default timing
       device_time = true;
-    else {
+    else if (a == "--shares") {
+      shares = next();
+      if (shares != "none" && shares != "segments" && shares != "keys") {
+        std::fprintf(stderr, "bench_cuda: --shares takes none, segments or keys, not %s\n", shares.c_str());
+        return 2;
+      }
+    } else {
       std::fprintf(stderr,
                    "usage: bench_cuda [--shapes A,B] [--workers 1,2,4,8] [--contexts 1024,16384] [--steps S] "
-                   "[--warmup N] [--prefill T] [--device-time]\n");
+                   "[--warmup N] [--prefill T] [--device-time] [--shares none|segments|keys]\n");
       return 2;
     }
   }
@@ -137,6 +147,8 @@ int main(int argc, char** argv) {
               b.rows.push_back(std::move(r));
             }
             b.sampled_ids_only = true;
+            b.attention_shares = shares != "none";
+            b.key_attention = shares == "keys";
             ForwardOutput out;
             const auto t0 = std::chrono::steady_clock::now();
             model->forward(b, out);
@@ -150,6 +162,7 @@ int main(int argc, char** argv) {
           // ids' copy back), which the GPU waits for.
           std::printf("{\"kind\":\"decode\",\"shape\":\"%s\",\"W\":%d,\"ctx\":%d,\"step_ms\":%.4f,\"tok_s\":%.1f",
                       sh->name, W, ctx, ms, W * 1000.0 / ms);
+          if (shares != "none") std::printf(",\"shares\":\"%s\"", shares.c_str());
           if (device_time) std::printf(",\"device_ms\":%.4f", median(device_times));
           std::printf("}\n");
           std::fflush(stdout);
