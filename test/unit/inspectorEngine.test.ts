@@ -1,7 +1,7 @@
 // The token inspector's reading of an engine answer: the step the attention was recorded at, and
 // what the answer lacks (a GPU records the attention on every key only when asked).
 import { describe, expect, test } from 'vitest';
-import { inspectFromEngine } from '../../webview/insights/inspector';
+import { inspectFromEngine } from '../../extension/insights/inspection';
 import type { InspectResult } from '../../protocol/messages';
 
 const base: InspectResult = {
