@@ -18,7 +18,7 @@ import * as os from 'node:os';
 import type { Control, EngineMessage, EngineRequest, InspectResult, ModelSummary, RunConfig } from '../../protocol/messages';
 import { validateEngineRequest } from '../../protocol/validate';
 import { replyTo } from '../../protocol/requests';
-import { loadNativeAddon, type NativeAddon, type NativeModel, type NativeRun } from './native';
+import { loadNativeAddon, type NativeAddon, type NativeInspect, type NativeModel, type NativeRun } from './native';
 import { loadTokenizer, type HwTokenizer } from '../model/tokenizer';
 import { DEFAULT_MODEL_DIRNAME, ensureDefaultModel, isBuiltInModel } from '../model/defaultModel';
 import { isRandomModelName, isTrainedModelName, trainedModelDir } from '../model/builtinModels';
@@ -209,11 +209,12 @@ async function inspect(runId: string, block: number, index: number, attention: b
   const r = runs.get(runId);
   if (!r || !r.run) throw new Error(`no run ${runId} in the engine`);
   const run = r.run;
-  let n = run.inspect(block, index, attention);
+  const first = run.inspect(block, index, attention);
+  let n = first;
   // The attention is older than the last step, or absent: the next step records it. A running run
   // answers once that step is in; a paused one (or a step slower than the wait) says it is pending.
-  const had = n.attentionStep ?? -1;
-  let stale = attention && n.attentionPending && !r.ended;
+  const had = first.attentionStep ?? -1;
+  let stale = attention && first.attentionPending && !r.ended;
   if (stale) {
     run.requestKeyAttention();
     const deadline = Date.now() + INSPECT_ATTENTION_WAIT_MS;
@@ -221,8 +222,17 @@ async function inspect(runId: string, block: number, index: number, attention: b
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([r.nextBatch(), new Promise<void>((resolve) => (timer = setTimeout(resolve, deadline - Date.now())))]);
       clearTimeout(timer);
-      n = run.inspect(block, index, attention);
-      stale = (n.attentionStep ?? -1) <= had;
+      // A finished step moves into the history meanwhile, and its block's id goes to a new block:
+      // then the position is another token (or none), and the first answer stands.
+      let again: NativeInspect;
+      try {
+        again = run.inspect(block, index, attention);
+      } catch {
+        break;
+      }
+      if (again.token !== first.token || again.author !== first.author || again.step !== first.step) break;
+      n = again;
+      stale = n.attentionPending && (n.attentionStep ?? -1) <= had;
     }
   }
   const out: InspectResult = {

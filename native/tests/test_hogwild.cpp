@@ -643,8 +643,8 @@ static void test_protocol(const TinyModel& tm) {
 
 // Per-key attention, what inspect() reports. An observer maps each forward's key attention to
 // cache positions itself (keys in view order, each segment up to the row's last token, lengths
-// from the cache after the forward) and forgets a block when the run releases it (its id may
-// come back for a new block). inspect() must give exactly those values, or -1 where the worker's
+// from the cache after the forward), follows a finished step's tokens into the history and
+// forgets a block when the run releases it (its id may come back for a new block). inspect() must give exactly those values, or -1 where the worker's
 // last recorded view did not hold the position.
 struct KeyAttentionCapture : RunObserver {
   Model* model = nullptr;
@@ -676,10 +676,21 @@ struct KeyAttentionCapture : RunObserver {
           if (s.block == row.block) last = s.offset + model->cache().length(s.block) - 1;
         size_t key = 0;
         auto& m = expected[worker];
-        for (const ViewSegment& s : row.view) {
+        const size_t nseg = row.view.size();
+        const int layers = model->config().layers;
+        for (size_t g = 0; g < nseg; g++) {
+          const ViewSegment& s = row.view[g];
           const int visible = std::max(0, std::min(model->cache().length(s.block), last - s.offset + 1));
-          for (int i = 0; i < visible && key + i < out.key_attention[r].size(); i++)
+          double sum = 0, share = 0;
+          for (int i = 0; i < visible && key + i < out.key_attention[r].size(); i++) {
             m[{s.block, i}] = out.key_attention[r][key + i];
+            sum += out.key_attention[r][key + i];
+          }
+          // The segment's keys hold its share of the attention (mean over layers): the same
+          // mass, so the keys are in the order and the number this mapping assumes.
+          for (int l = 0; l < layers; l++) share += out.shares[r][size_t(l) * nseg + g] / layers;
+          CHECK(std::abs(sum - share) < 1e-4, "row %zu segment %zu: its keys sum to %g, its share is %g", r, g, sum,
+                share);
           key += size_t(visible);
         }
         CHECK(key == out.key_attention[r].size(), "row %zu: %zu keys visible, the backend gave %zu", r, key,
@@ -690,9 +701,22 @@ struct KeyAttentionCapture : RunObserver {
     cv.notify_all();
   }
   int appends = 0;  // finished steps appended to the history
-  void on_append(int, int) override {
+  // A finished step's tokens follow into the history, after its earlier tokens.
+  void on_append(int dst, int src) override {
     std::lock_guard<std::mutex> lock(mu);
     appends++;
+    const int base = model->cache().length(dst) - model->cache().length(src);
+    for (auto& [worker, m] : expected) {
+      std::map<std::pair<int, int>, float> moved;
+      for (auto it = m.begin(); it != m.end();)
+        if (it->first.first == src) {
+          moved[{dst, base + it->first.second}] = it->second;
+          it = m.erase(it);
+        } else {
+          ++it;
+        }
+      m.insert(moved.begin(), moved.end());
+    }
   }
   void on_release(int block) override {
     std::lock_guard<std::mutex> lock(mu);

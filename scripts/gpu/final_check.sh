@@ -97,7 +97,7 @@ if want shares; then
   for round in 1 2 3; do
     for sh in none segments keys; do
       timeout 60 native/build-gpu/bench_cuda --shapes qwen2.5-0.5b,qwen2.5-7b --workers 4 --contexts 1024,16384 \
-        --prefill 0 --steps 12 --shares $sh 2>&1 | grep '"kind":"decode"' | sed "s/^/[round $round, $sh] /" |
+        --prefill 0 --steps 12 --shares $sh 2>&1 | grep -E '"kind":"decode"|graph' | sed "s/^/[round $round, $sh] /" |
         tee -a "$L/shares.txt"
     done
   done

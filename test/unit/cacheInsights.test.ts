@@ -285,15 +285,21 @@ describe('live run: the cache state answers like the engine', () => {
       await engine.control(runId, { type: 'pause' });
       await waitFor(() => paused);
       await new Promise((r) => setTimeout(r, 300)); // the last batch of the step in flight
+      // One step more, asked by nobody: what is recorded is now older than the last step.
+      const step = async () => {
+        const before = steps;
+        await engine.control(runId, { type: 'step' });
+        await waitFor(() => steps > before);
+        await new Promise((r) => setTimeout(r, 300));
+      };
+      await step();
       const stale = await engine.inspect(runId, prompt.block, 0, true);
       expect(stale.attentionStep, 'the recorded step, kept').toBe(running.attentionStep);
+      expect(stale.attentionStep).toBeLessThan(steps);
       expect(stale.attentionPending).toBe(true);
       expect(stale.attention).toEqual(running.attention);
 
-      const before = steps;
-      await engine.control(runId, { type: 'step' });
-      await waitFor(() => steps > before);
-      await new Promise((r) => setTimeout(r, 300));
+      await step(); // the step the stale inspect asked for
       const stepped = await engine.inspect(runId, prompt.block, 0, true);
       expect(stepped.attentionStep, 'recorded by the step the last inspect asked for').toBe(steps);
       expect(stepped.attentionPending).toBeUndefined();

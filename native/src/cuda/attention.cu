@@ -942,10 +942,11 @@ void HogwildAttention::run(int layer, const AttnLayerArgs& args, cudaStream_t st
   if (!args.q || !args.out || !args.pages || !args.inv_freq) fail("cuda attention", "null q, out, pages or inv_freq");
   const int HD = m.dims.head_dim, group = m.dims.heads / m.dims.kv_heads;
   const int rows_padded = s.qtiles * 32 * s.groups;
+  // The whole workspace, not this plan's pieces: its size then changes only with the workspace, so
+  // a CUDA graph that holds this memset stays valid as blocks grow and the pieces shift.
   if (args.shares && s.pieces > 0)
-    check_cuda(
-        cudaMemsetAsync(m.piece_ml, 0, size_t(s.pieces) * m.dims.kv_heads * rows_padded * sizeof(float2), stream),
-        "cudaMemsetAsync(attention shares workspace)");
+    check_cuda(cudaMemsetAsync(m.piece_ml, 0, m.piece_rows * sizeof(float2), stream),
+               "cudaMemsetAsync(attention shares workspace)");
 
   ChunkArgs ca;
   ca.plan = PlanPtrs{m.plan_dev, m.layout};
@@ -1019,9 +1020,6 @@ int HogwildAttention::tokens() const {
 }
 int HogwildAttention::total_segments() const {
   return impl_->host.shape.segments;
-}
-int HogwildAttention::pieces() const {
-  return impl_->host.shape.pieces;
 }
 int HogwildAttention::segment_index(int row, int segment) const {
   const std::vector<int>& b = impl_->host.seg_begin;

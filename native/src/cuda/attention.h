@@ -126,7 +126,6 @@ class HogwildAttention {
 
   int tokens() const;                             // T: query tokens of the planned problem
   int total_segments() const;                     // view segments of all rows
-  int pieces() const;                             // pieces of the plan (sizes run()'s shares scratch)
   int segment_index(int row, int segment) const;  // index into AttnLayerArgs::shares
   size_t device_bytes() const;                    // plan + split-K workspace held on the device
   std::string launch_summary() const;             // "chunks x kv_heads x qtiles CTAs of N threads, pieces", for logs

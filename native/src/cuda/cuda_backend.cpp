@@ -691,7 +691,7 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
   // The shared-KV kernel also gives the shares per segment ([layers][the plan's segments]); only
   // the attention on every key needs the generic kernel.
   float* fast_shares = nullptr;
-  int fast_segments = 0, fast_pieces = 0;
+  int fast_segments = 0;
 #ifdef HW_HAVE_FAST_ATTENTION
   if (fast_ && !want_keys) {
     plan_changed = fast_->plan(attn_problem_from_batch(batch, plans, cache));
@@ -699,7 +699,6 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
     fast = true;
     if (want_shares) {
       fast_segments = fast_->total_segments();
-      fast_pieces = fast_->pieces();
       fast_shares =
           shares_.need<float>(heap_, size_t(cfg_.layers) * std::max(fast_segments, 1), "attention shares", stream_);
     }
@@ -799,15 +798,14 @@ void CudaBackend::forward(const Batch& batch, const std::vector<RowPlan>& plans,
                                         reinterpret_cast<const void*>(intptr_t(R)),
                                         reinterpret_cast<const void*>(intptr_t(P)), dm, x, a, mlp_a, qkv, att, qbuf, gu,
                                         logits, dq, did, sws.cand, page_table_.p, gws.partials, gws.counters,
-                                        // run() zeroes the shares and their scratch by the plan's
-                                        // segments and pieces: sizes a captured graph holds
-                                        fast_shares, reinterpret_cast<const void*>(intptr_t(fast_segments)),
-                                        reinterpret_cast<const void*>(intptr_t(fast_pieces))};
+                                        // run() zeroes the shares by the plan's segment count: a
+                                        // size a captured graph holds
+                                        fast_shares, reinterpret_cast<const void*>(intptr_t(fast_segments))};
   const bool graphable =
       graphs_ && fast && sampled_only && T <= kDecodeRows && act != DType::F32 && !sync_each_launch();
   bool launched = false;
   if (timing_) check(cudaEventRecord(step_begin_, stream_), "cudaEventRecord");
-  if (plan_changed && graph_) {  // the attention's launch shape or buffers moved: the graph is stale
+  if (fast && plan_changed && graph_) {  // the attention's launch shape or buffers moved: the graph is stale
     cudaGraphExecDestroy(graph_);
     graph_ = nullptr;
   }

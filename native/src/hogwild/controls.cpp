@@ -100,6 +100,8 @@ void HogwildRun::apply_controls() {
     std::lock_guard<std::mutex> lock(control_mu_);
     todo.swap(controls_);
   }
+  // Forks and notes add workers and blocks, which inspect() reads from another thread.
+  std::lock_guard<std::mutex> step_lock(step_mu_);
   for (Control& c : todo) {
     switch (c.type) {
       case Control::Type::Pause:

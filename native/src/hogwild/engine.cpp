@@ -398,6 +398,28 @@ void HogwildRun::hold_between_chunks() {
   }
 }
 
+// Each worker's row: the keys its last token saw in each segment (the backend's order), its view
+// after this step's writes up to the token's position at the end of its own block.
+void HogwildRun::record_key_attention(const std::vector<int>& row_worker, ForwardOutput& out) {
+  if (key_attention_.size() < workers_.size()) key_attention_.resize(workers_.size());
+  for (size_t r = 0; r < row_worker.size() && r < out.key_attention.size(); r++) {
+    const int w = row_worker[r];
+    if (w < 0) continue;
+    KeyAttentionRecord& rec = key_attention_[w];
+    const std::vector<ViewSegment>& v = views_[w];
+    int last = -1;
+    for (size_t s = 0; s < v.size(); s++)
+      if (v[s].block == workers_[w].block) last = v[s].offset + view_lengths_[w][s] - 1;
+    rec.step = step_;
+    rec.view = v;
+    rec.base.assign(v.size(), 0);
+    rec.visible.assign(v.size(), 0);
+    for (size_t s = 0; s < v.size(); s++)
+      rec.visible[s] = std::max(0, std::min(view_lengths_[w][s], last - v[s].offset + 1));
+    rec.values = std::move(out.key_attention[r]);
+  }
+}
+
 bool HogwildRun::key_attention_this_step() {
   if (!cfg_.attention_shares) return false;
   const bool asked = key_attention_wanted_.exchange(false);
@@ -508,8 +530,6 @@ HogwildRun::StepResult HogwildRun::step_once() {
     emit(BlockEvent{BlockOp::Grown, row.block, m.kind, m.owner, model_.cache().length(row.block), step_});
   }
 
-  // Records of workers that fed no row this step stay as they were (from an earlier step).
-  if (key_attention_.size() < workers_.size()) key_attention_.resize(workers_.size());
   ViewsEvent views{step_, {}};
   AttentionEvent att{step_, {}, {}};
   for (int w = 0; w < int(workers_.size()); w++) {
@@ -549,6 +569,9 @@ HogwildRun::StepResult HogwildRun::step_once() {
   timings_.sampling_ms +=
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_sample).count();
 
+  // Before any step below moves into the history (a move frees a block id the views still name).
+  if (batch.key_attention) record_key_attention(row_worker, out);
+
   for (size_t r = 0; r < batch.rows.size(); r++) {
     const int w = row_worker[r];
     if (w < 0) continue;
@@ -565,21 +588,6 @@ HogwildRun::StepResult HogwildRun::step_once() {
           mean[s] += out.shares[r][size_t(l) * nseg + s] / float(model_.config().layers);
       att.shares[w] = std::move(mean);
       att.layer_shares[w] = out.shares[r];
-    }
-    if (batch.key_attention) {
-      // Each segment's keys the row's last token saw (the backend's order): its view after this
-      // step's writes, up to the token's position at the end of its own block.
-      KeyAttentionRecord& rec = key_attention_[w];
-      const std::vector<ViewSegment>& v = views_[w];
-      int last = -1;
-      for (size_t s = 0; s < v.size(); s++)
-        if (v[s].block == wk.block) last = v[s].offset + view_lengths_[w][s] - 1;
-      rec.step = step_;
-      rec.view = v;
-      rec.visible.assign(v.size(), 0);
-      for (size_t s = 0; s < v.size(); s++)
-        rec.visible[s] = std::max(0, std::min(view_lengths_[w][s], last - v[s].offset + 1));
-      rec.values = std::move(out.key_attention[r]);
     }
 
     const bool move_now = wk.move_after_feed;

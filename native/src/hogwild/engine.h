@@ -178,13 +178,17 @@ class HogwildRun {
   // (inspect() maps a cache position to its key through the view of that step).
   struct KeyAttentionRecord {
     int step = -1;                  // -1: never recorded
-    std::vector<ViewSegment> view;  // the worker's view at that step
+    std::vector<ViewSegment> view;  // the worker's view at that step (a moved block: the history)
+    std::vector<int> base;          // per segment: the block index of its first key (a moved
+                                    // block's tokens follow the history's earlier ones)
     std::vector<int> visible;       // per segment: keys its last token saw
     std::vector<float> values;      // segment by segment, `visible` keys each
   };
   std::vector<KeyAttentionRecord> key_attention_;
   std::atomic<bool> key_attention_wanted_{false};  // request_key_attention(): the next step records it
   bool key_attention_this_step();                  // whether this step asks the backend (takes the request)
+  // This step's per-key attention into the records (workers that fed no row keep their older one).
+  void record_key_attention(const std::vector<int>& row_worker, ForwardOutput& out);
   void attach_key_attention(InspectResult& r);
   int step_ = 0;             // forwards run so far
   int generated_ = 0;        // tokens sampled by all workers

@@ -42,7 +42,8 @@ InspectResult HogwildRun::inspect(int block, int index, bool attention) {
 }
 
 // The attention each worker's last token paid the position, from the latest step that recorded
-// it, looked up through the views of that step (the views may have changed since).
+// it, looked up through the views of that step (the views may have changed since; a block moved
+// into the history since is looked up there).
 void HogwildRun::attach_key_attention(InspectResult& r) {
   int latest = -1;
   for (const KeyAttentionRecord& rec : key_attention_) latest = std::max(latest, rec.step);
@@ -55,8 +56,9 @@ void HogwildRun::attach_key_attention(InspectResult& r) {
     if (rec.step != latest) continue;  // the worker fed no row at that step
     size_t key = 0;
     for (size_t s = 0; s < rec.view.size(); s++) {
-      if (rec.view[s].block == r.block && r.index < rec.visible[s] && key + r.index < rec.values.size())
-        r.attention[w] = rec.values[key + r.index];
+      const int i = r.index - rec.base[s];
+      if (rec.view[s].block == r.block && i >= 0 && i < rec.visible[s] && key + i < rec.values.size())
+        r.attention[w] = rec.values[key + i];
       key += size_t(rec.visible[s]);
     }
   }

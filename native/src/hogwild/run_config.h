@@ -53,7 +53,7 @@ struct HogwildConfig {
   std::string kv_budget_setting = "kv_budget";  // how the user sets the budget (for messages)
   bool attention_shares = false;                // report per-step attention shares per view segment
   // With attention_shares, when each worker's attention on every visible key (what inspect()
-  // reports) is recorded: every step, or only on the step after an inspect() asked for it. Auto:
+  // reports) is recorded: every step, or only on the step after request_key_attention(). Auto:
   // every step unless the backend says it is costly (Backend::key_attention_costly: CUDA).
   KeyAttention key_attention = KeyAttention::Auto;
   // Raw mode: exact ids, no headers, self-check, finisher or stop on eos.

@@ -54,6 +54,7 @@ void HogwildRun::move_to_history(int w) {
   Worker& wk = workers_[w];
   const int finished = wk.block;
   BlockMeta& src = meta_[finished];
+  const int history_before = model_.cache().length(history_);
   model_.append_block(history_, finished);
   if (observer_) observer_->on_append(history_, finished);
   BlockMeta& dst = meta_[history_];
@@ -67,10 +68,11 @@ void HogwildRun::move_to_history(int w) {
 
   model_.cache().release_block(finished);
   if (observer_) observer_->on_release(finished);
-  // Recorded key attention no longer describes this id (a new block may get it).
+  // Recorded key attention follows the tokens into the history (the freed id may come back for a
+  // new block).
   for (KeyAttentionRecord& rec : key_attention_)
-    for (ViewSegment& seg : rec.view)
-      if (seg.block == finished) seg.block = -1;
+    for (size_t s = 0; s < rec.view.size(); s++)
+      if (rec.view[s].block == finished) rec.view[s].block = history_, rec.base[s] = history_before;
   meta_.erase(finished);
   wk.block = new_block(BlockKind::Worker, w);
   wk.step++;

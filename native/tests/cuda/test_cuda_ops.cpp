@@ -990,10 +990,12 @@ static void test_hogwild_run() {
   for (auto& w : ids[1]) n += w.size();
 
   // bf16 (the shared-KV attention kernel and the decode GEMM): the decode steps replayed as a
-  // CUDA graph give the ids of the same steps launched kernel by kernel.
+  // CUDA graph give the ids and the attention shares (the shared-KV kernel's: per-key attention is
+  // recorded on request there) of the same steps launched kernel by kernel.
   spec.bf16 = true;
   write_tiny_model(spec, "/tmp/hw_cuda_run_bf16", 6);
   std::vector<std::vector<int32_t>> gids[2];
+  std::vector<float> gshares[2];
   int64_t replays[2] = {0, 0};
   for (int graph = 0; graph < 2; graph++) {
     setenv("HW_CUDA_GRAPH", graph ? "1" : "0", 1);
@@ -1013,6 +1015,7 @@ static void test_hogwild_run() {
     c.sampling.temperature = 0.8f;
     c.sampling.top_k = 20;
     c.seed = 3;
+    c.attention_shares = true;
     EventLog col;
     // The graph run also times its steps on the device (bench_cuda --device-time): the events
     // must not change a sampled id, and the last step's kernels must have taken a real time.
@@ -1020,6 +1023,8 @@ static void test_hogwild_run() {
     HogwildRun run(*model, c, col.sink());
     run.run();
     gids[graph] = col.raw_ids();
+    for (const AttentionEvent* e : col.all<AttentionEvent>())
+      for (const auto& w : e->shares) gshares[graph].insert(gshares[graph].end(), w.begin(), w.end());
     replays[graph] = cuda_graph_launches(model->backend());
     if (graph) {
       const double ms = cuda_last_step_device_ms(model->backend());
@@ -1032,10 +1037,14 @@ static void test_hogwild_run() {
   CHECK(!gids[0].empty() && gids[0] == gids[1], "bf16 Hogwild run: CUDA graph replays changed the sampled ids");
   CHECK(replays[0] == 0, "HW_CUDA_GRAPH=0 still replayed %lld graphs", (long long)replays[0]);
   CHECK(replays[1] > 0, "HW_CUDA_GRAPH=1 replayed no decode step as a graph");
+  double gd = !gshares[0].empty() && gshares[0].size() == gshares[1].size() ? 0 : INFINITY;
+  for (size_t i = 0; i < gshares[0].size() && i < gshares[1].size(); i++)
+    gd = std::max(gd, double(std::abs(gshares[0][i] - gshares[1][i])));
+  CHECK(gd <= 1e-6, "bf16 Hogwild run: CUDA graph replays changed the attention shares by %.3g", gd);
   std::printf(
-      "  bf16 Hogwild run (W=4, 48 steps, temperature 0.8, top-k 20): %lld steps replayed as a CUDA graph, ids "
-      "identical to kernel-by-kernel launches\n",
-      (long long)replays[1]);
+      "  bf16 Hogwild run (W=4, 48 steps, temperature 0.8, top-k 20, attention shares): %lld steps replayed as a "
+      "CUDA graph, ids identical to kernel-by-kernel launches, shares within %.3g\n",
+      (long long)replays[1], gd);
   std::printf(
       "  Hogwild run (combined, W=3, 40 steps, greedy, fp32): %zu ids identical CPU vs CUDA; shares max diff %.3g\n", n,
       d);
