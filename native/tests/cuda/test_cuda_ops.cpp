@@ -353,6 +353,26 @@ static int stray_writes(const std::vector<float>& got, const std::vector<char>& 
   return stray;
 }
 
+// Both qkv tests' reference write of one token's K and V head into the pages (one after another,
+// page_elems each): K rotated at the token's block-local index with the fp32 angle, as the kernels
+// compute it, V as it is; the elements marked written.
+static void ref_kv_write(std::vector<double>& kvref, std::vector<char>& written, const double* k, const double* v,
+                         int page, int index, int layer, int kv_head, int kv_heads, int page_tokens, int HD,
+                         size_t page_elems, int local, const std::vector<float>& inv) {
+  const int half = HD / 2;
+  const size_t kb =
+      page * page_elems + ((size_t(layer) * 2 + 0) * kv_heads + kv_head) * page_tokens * HD + size_t(index) * HD;
+  const size_t vb =
+      page * page_elems + ((size_t(layer) * 2 + 1) * kv_heads + kv_head) * page_tokens * HD + size_t(index) * HD;
+  for (int i = 0; i < half; i++) {
+    const double ang = double(float(local) * inv[i]);
+    kvref[kb + i] = k[i] * std::cos(ang) - k[i + half] * std::sin(ang);
+    kvref[kb + i + half] = k[i + half] * std::cos(ang) + k[i] * std::sin(ang);
+  }
+  for (int d = 0; d < HD; d++) kvref[vb + d] = v[d];
+  for (int d = 0; d < HD; d++) written[kb + d] = written[vb + d] = 1;
+}
+
 // The qkv GEMM with qkv_post in its epilogue (gemm.h's gemm_qkv, models without q/k norms): W's K
 // rows in RoPE pairs and the matching bias (built here from the natural order, so the layout is
 // checked too), against a double reference of gemm + bias + RoPE at write in the natural order:
@@ -433,20 +453,9 @@ static void test_gemm_qkv() {
               r[n] = acc;
             }
             for (int j = 0; j < QD; j++) qref[size_t(m) * QD + j] = r[j];
-            for (int kh = 0; kh < sh.kv_heads; kh++) {
-              const double* kk = &r[QD + kh * HD];
-              const size_t kb = spage[m] * page_elems +
-                                ((size_t(layer) * 2 + 0) * sh.kv_heads + kh) * page_tokens * HD + size_t(sidx[m]) * HD;
-              const size_t vb = spage[m] * page_elems +
-                                ((size_t(layer) * 2 + 1) * sh.kv_heads + kh) * page_tokens * HD + size_t(sidx[m]) * HD;
-              for (int i = 0; i < half; i++) {
-                const double ang = double(float(local[m]) * inv[i]);  // the fp32 angle, as the kernels
-                kvref[kb + i] = kk[i] * std::cos(ang) - kk[i + half] * std::sin(ang);
-                kvref[kb + i + half] = kk[i + half] * std::cos(ang) + kk[i] * std::sin(ang);
-              }
-              for (int d = 0; d < HD; d++) kvref[vb + d] = r[QD + KD + kh * HD + d];
-              for (int d = 0; d < HD; d++) written[kb + d] = written[vb + d] = 1;
-            }
+            for (int kh = 0; kh < sh.kv_heads; kh++)
+              ref_kv_write(kvref, written, &r[QD + kh * HD], &r[QD + KD + kh * HD], spage[m], sidx[m], layer, kh,
+                           sh.kv_heads, page_tokens, HD, page_elems, local[m], inv);
           }
           const size_t esz = kvt == DType::F32 ? 4 : 2;
           std::vector<void*> pages(npages);
@@ -587,17 +596,8 @@ static void test_qkv_post() {
         for (int kh = 0; kh < sh.kv_heads; kh++) {
           double* k = &r[QD + kh * HD];
           if (sh.norm) norm(k, kn);
-          const size_t kb = spage[t] * page_elems + ((size_t(layer) * 2 + 0) * sh.kv_heads + kh) * page_tokens * HD +
-                            size_t(sidx[t]) * HD;
-          const size_t vb = spage[t] * page_elems + ((size_t(layer) * 2 + 1) * sh.kv_heads + kh) * page_tokens * HD +
-                            size_t(sidx[t]) * HD;
-          for (int i = 0; i < half; i++) {
-            const double ang = double(float(local[t]) * inv[i]);  // the fp32 angle, as the kernels
-            kvref[kb + i] = k[i] * std::cos(ang) - k[i + half] * std::sin(ang);
-            kvref[kb + i + half] = k[i + half] * std::cos(ang) + k[i] * std::sin(ang);
-          }
-          for (int d = 0; d < HD; d++) kvref[vb + d] = r[QD + KD + kh * HD + d];
-          for (int d = 0; d < HD; d++) written[kb + d] = written[vb + d] = 1;
+          ref_kv_write(kvref, written, k, &r[QD + KD + kh * HD], spage[t], sidx[t], layer, kh, sh.kv_heads, page_tokens,
+                       HD, page_elems, local[t], inv);
         }
       }
       // Device.
