@@ -170,6 +170,18 @@ describe('live run: the cache state answers like the engine', () => {
   let engine: EngineClient;
   let modelDir: string;
 
+  // A run's events as the views see them: its cache, its last step and whether it holds.
+  function watch(runId: string) {
+    const live = { cache: new CacheState(), steps: 0, paused: false, sub: { dispose: () => undefined } as { dispose(): void } };
+    live.sub = engine.onEvents.event(({ runId: id, events }) => {
+      if (id !== runId) return;
+      live.cache.apply(events);
+      for (const e of events) if (e.type === 'views') live.steps = e.step;
+      for (const e of events) if (e.type === 'run-state') live.paused = e.state === 'paused';
+    });
+    return live;
+  }
+
   beforeAll(async () => {
     modelDir = path.join(root, '.models', 'small-random');
     const tokDir = findQwen3TokenizerDir(root);
@@ -202,21 +214,14 @@ describe('live run: the cache state answers like the engine', () => {
     };
     if (raw) config.raw = { promptIds: [], workerIds: [[], [], []], promptText: config.problem, workerTexts: names.map((n) => `**${n} [1]:** `), steps: 10_000, stepIds: Array.from({ length: 12000 }, (_, i) => i) };
     const runId = `live-${layout}`;
-    const cache = new CacheState();
-    let paused = false;
-    let steps = 0;
-    const sub = engine.onEvents.event(({ runId: id, events }) => {
-      if (id !== runId) return;
-      cache.apply(events);
-      for (const e of events) if (e.type === 'views') steps = e.step;
-      for (const e of events) if (e.type === 'run-state' && e.state === 'paused') paused = true;
-    });
+    const live = watch(runId);
+    const { cache } = live;
     await engine.startRun(runId, config);
-    await waitFor(() => steps >= 12);
+    await waitFor(() => live.steps >= 12);
     await engine.control(runId, { type: 'inject', target: 1, text: 'Check the sum.' });
-    await waitFor(() => steps >= 24);
+    await waitFor(() => live.steps >= 24);
     await engine.control(runId, { type: 'pause' });
-    await waitFor(() => paused);
+    await waitFor(() => live.paused);
     await new Promise((r) => setTimeout(r, 300)); // the last batch of the step in flight
     let checked = 0;
     try {
@@ -230,13 +235,13 @@ describe('live run: the cache state answers like the engine', () => {
           if (got.author >= 0) expect(got.step).toBe(b.steps.at(index));
           expect(got.seenAt.map((s) => [s.position, s.rotation])).toEqual(cache.seenAt({ block: b.block, index }).map((s) => [s.position, s.rotation]));
           // The CPU records the attention on every key at every step: the last step's, nothing pending.
-          expect(got.attentionStep).toBe(steps);
+          expect(got.attentionStep).toBe(live.steps);
           expect(got.attentionPending).toBeUndefined();
           checked++;
         }
       }
     } finally {
-      sub.dispose();
+      live.sub.dispose();
       await engine.control(runId, { type: 'stop' }).catch(() => undefined);
       await new Promise((r) => setTimeout(r, 300));
     }
@@ -264,18 +269,11 @@ describe('live run: the cache state answers like the engine', () => {
       prompts: { ...DEFAULT_PROMPTS },
     };
     const runId = 'live-on-request';
-    const cache = new CacheState();
-    let paused = false;
-    let steps = 0;
-    const sub = engine.onEvents.event(({ runId: id, events }) => {
-      if (id !== runId) return;
-      cache.apply(events);
-      for (const e of events) if (e.type === 'views') steps = e.step;
-      for (const e of events) if (e.type === 'run-state') paused = e.state === 'paused';
-    });
+    const live = watch(runId);
+    const { cache } = live;
     try {
       await engine.startRun(runId, config);
-      await waitFor(() => steps >= 4);
+      await waitFor(() => live.steps >= 4);
       const prompt = [...cache.blocks.values()].find((b) => b.kind === 'prompt')!;
       const running = await engine.inspect(runId, prompt.block, 0, true);
       expect(running.attention?.length, 'both workers attend to the prompt').toBe(2);
@@ -283,28 +281,28 @@ describe('live run: the cache state answers like the engine', () => {
       expect(running.attentionPending).toBeUndefined();
 
       await engine.control(runId, { type: 'pause' });
-      await waitFor(() => paused);
+      await waitFor(() => live.paused);
       await new Promise((r) => setTimeout(r, 300)); // the last batch of the step in flight
       // One step more, asked by nobody: what is recorded is now older than the last step.
       const step = async () => {
-        const before = steps;
+        const before = live.steps;
         await engine.control(runId, { type: 'step' });
-        await waitFor(() => steps > before);
+        await waitFor(() => live.steps > before);
         await new Promise((r) => setTimeout(r, 300));
       };
       await step();
       const stale = await engine.inspect(runId, prompt.block, 0, true);
       expect(stale.attentionStep, 'the recorded step, kept').toBe(running.attentionStep);
-      expect(stale.attentionStep).toBeLessThan(steps);
+      expect(stale.attentionStep).toBeLessThan(live.steps);
       expect(stale.attentionPending).toBe(true);
       expect(stale.attention).toEqual(running.attention);
 
       await step(); // the step the stale inspect asked for
       const stepped = await engine.inspect(runId, prompt.block, 0, true);
-      expect(stepped.attentionStep, 'recorded by the step the last inspect asked for').toBe(steps);
+      expect(stepped.attentionStep, 'recorded by the step the last inspect asked for').toBe(live.steps);
       expect(stepped.attentionPending).toBeUndefined();
     } finally {
-      sub.dispose();
+      live.sub.dispose();
       await engine.control(runId, { type: 'stop' }).catch(() => undefined);
       await new Promise((r) => setTimeout(r, 300));
     }
