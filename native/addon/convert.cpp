@@ -140,16 +140,7 @@ HogwildConfig run_config(const Napi::Object& o, int vocab) {
   c.kv_budget_bytes = number(o, "kvBudgetBytes", 0);
   c.kv_budget_setting = string(o, "kvBudgetSetting", "kvBudgetBytes");
   c.attention_shares = boolean(o, "attentionShares", false);
-  const std::string key_attention = string(o, "keyAttention", "auto");
-  if (key_attention == "auto")
-    c.key_attention = KeyAttention::Auto;
-  else if (key_attention == "every-step")
-    c.key_attention = KeyAttention::EveryStep;
-  else if (key_attention == "on-request")
-    c.key_attention = KeyAttention::OnRequest;
-  else
-    throw Napi::TypeError::New(
-        o.Env(), "keyAttention must be \"auto\", \"every-step\" or \"on-request\", not \"" + key_attention + "\"");
+  c.key_attention = parse_key_attention(string(o, "keyAttention", "auto"));
   c.raw = boolean(o, "raw", false);
   c.raw_steps = int(number(o, "rawSteps", 0));
   c.raw_step_ids = opt_ids(o, "rawStepIds");

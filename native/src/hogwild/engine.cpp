@@ -22,6 +22,13 @@ Layout parse_layout(const std::string& name) {
   fail("layout", "unknown layout '" + name + "' (contiguous, interleaved, combined or isolated)");
 }
 
+KeyAttention parse_key_attention(const std::string& name) {
+  if (name == "auto") return KeyAttention::Auto;
+  if (name == "every-step") return KeyAttention::EveryStep;
+  if (name == "on-request") return KeyAttention::OnRequest;
+  fail("key attention", "unknown mode '" + name + "' (auto, every-step or on-request)");
+}
+
 static std::string grouped(long long n) {
   std::string s = std::to_string(n < 0 ? -n : n);
   for (int i = int(s.size()) - 3; i > 0; i -= 3) s.insert(size_t(i), ",");

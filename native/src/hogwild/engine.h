@@ -219,5 +219,6 @@ class HogwildRun {
 };
 
 Layout parse_layout(const std::string& name);
+KeyAttention parse_key_attention(const std::string& name);
 
 }  // namespace hw
